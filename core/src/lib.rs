@@ -1,0 +1,15 @@
+//! aloft core: the embeddable library behind the `aloft` CLI.
+//!
+//! - [`task`]: the SkyPilot-compatible task and resources model (YAML in and out, a
+//!   builder API, located validation errors).
+//! - [`catalog`]: cloud offers (instance types, accelerators, prices per region and
+//!   zone) read from SkyPilot's catalog CSV format; a snapshot ships embedded.
+//! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
+//!   single tasks, chains and general DAGs.
+//! - `plugin` (feature `plugin`): the wasmtime host for provider components.
+
+pub mod catalog;
+pub mod optimizer;
+#[cfg(feature = "plugin")]
+pub mod plugin;
+pub mod task;

@@ -1,0 +1,5 @@
+//! The task model: what to run and on what resources.
+
+pub mod resources;
+
+pub use resources::*;

@@ -1,0 +1,1 @@
+//! Shared helpers for aloft end-to-end tests.
