@@ -7,9 +7,11 @@
 //! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
 //!   single tasks, chains and general DAGs.
 //! - `plugin` (feature `plugin`): the wasmtime host for provider components.
+//! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
 pub mod catalog;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;
+pub mod runtime;
 pub mod task;

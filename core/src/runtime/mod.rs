@@ -1,0 +1,4 @@
+//! What runs on a cluster once it is up: the head node's job queue and its
+//! resource-aware scheduler.
+
+pub mod scheduler;
