@@ -7,6 +7,7 @@
 //! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
 //!   single tasks, chains and general DAGs.
 //! - `plugin` (feature `plugin`): the wasmtime host for provider components.
+//! - [`state`]: local state in SQLite: clusters, events, usage and cost, provider kv.
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
 pub mod catalog;
@@ -14,4 +15,5 @@ pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;
 pub mod runtime;
+pub mod state;
 pub mod task;
