@@ -1,4 +1,5 @@
 //! What runs on a cluster once it is up: the head node's job queue and its
-//! resource-aware scheduler.
+//! resource-aware scheduler, and the node's GPU inventory.
 
+pub mod gpus;
 pub mod scheduler;
