@@ -10,6 +10,17 @@ log "toolchain (pinned in rust-toolchain.toml) and the wasm32-wasip2 target for 
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2
 
+log "system packages the tests use: sshd (real SSH nodes) and rsync"
+if ! command -v /usr/sbin/sshd >/dev/null || ! command -v rsync >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync >/dev/null
+  else
+    echo "openssh-server and rsync are needed: sudo apt-get install -y openssh-server rsync" >&2
+    exit 1
+  fi
+fi
+
 log "format"
 cargo fmt --all -- --check
 

@@ -1,0 +1,87 @@
+//! Node access over SSH, against real `sshd` servers on loopback.
+
+mod support;
+
+use aloft::runtime::node::{Node, NodeError, Script, SshNode, SshTarget};
+use support::sshd::Sshd;
+
+fn node_for(server: &Sshd, control_dir: &std::path::Path) -> SshNode {
+    SshNode::new(SshTarget {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        user: server.user.clone(),
+        identity_file: server.identity_file.clone(),
+        control_dir: control_dir.to_path_buf(),
+        proxy_command: None,
+    })
+}
+
+#[test]
+fn scripts_run_with_env_and_exit_codes_pass_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&dir.path().join("sshd"));
+    let node = node_for(&server, &dir.path().join("cm"));
+    let remote_dir = dir.path().join("remote home");
+    let script = Script {
+        body: "echo \"rank=$RANK secret-len=${#TOKEN}\"; pwd; echo oops >&2; exit 7".into(),
+        env: vec![
+            ("RANK".into(), "1".into()),
+            ("TOKEN".into(), "s3cr3t value".into()),
+        ],
+        cwd: Some(remote_dir.display().to_string()),
+    };
+    let mut out = Vec::new();
+    let code = node.run(&script, &mut out).unwrap();
+    assert_eq!(code, 7);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        format!("rank=1 secret-len=12\n{}\noops\n", remote_dir.display())
+    );
+    // A second command reuses the ControlMaster connection: its socket exists.
+    let sockets = std::fs::read_dir(dir.path().join("cm")).unwrap().count();
+    assert_eq!(sockets, 1, "one multiplexed master connection");
+    let mut out = Vec::new();
+    assert_eq!(node.run(&Script::new("echo again"), &mut out).unwrap(), 0);
+    assert_eq!(out, b"again\n");
+}
+
+#[test]
+fn upload_syncs_a_workdir_honouring_gitignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&dir.path().join("sshd"));
+    let node = node_for(&server, &dir.path().join("cm"));
+    let src = dir.path().join("project");
+    std::fs::create_dir_all(src.join("data")).unwrap();
+    std::fs::write(src.join(".gitignore"), "*.ckpt\n").unwrap();
+    std::fs::write(src.join("train.py"), "print('hi')").unwrap();
+    std::fs::write(src.join("data/model.ckpt"), "big").unwrap();
+    std::fs::write(src.join("data/labels.txt"), "a,b").unwrap();
+    let dst = dir.path().join("dst/nested/workdir");
+    node.upload(&src, &dst.display().to_string(), true).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dst.join("train.py")).unwrap(),
+        "print('hi')"
+    );
+    assert!(dst.join("data/labels.txt").is_file());
+    assert!(!dst.join("data/model.ckpt").exists());
+}
+
+#[test]
+fn an_unreachable_node_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&dir.path().join("sshd"));
+    let port = server.port;
+    let key = server.identity_file.clone();
+    drop(server);
+    let node = SshNode::new(SshTarget {
+        host: "127.0.0.1".into(),
+        port,
+        user: "nobody".into(),
+        identity_file: key,
+        control_dir: dir.path().join("cm"),
+        proxy_command: None,
+    });
+    let err = node.run(&Script::new("true"), &mut Vec::new()).unwrap_err();
+    assert!(matches!(err, NodeError::Unreachable { .. }), "{err}");
+}

@@ -1,0 +1,116 @@
+//! Real OpenSSH servers for tests: each `Sshd` is an `sshd` process on a free
+//! 127.0.0.1 port, with its own host key and a client key authorized for the
+//! current user. Dropped, it kills the server.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sshd {
+    pub port: u16,
+    pub user: String,
+    pub identity_file: PathBuf,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen must be installed (openssh-client)");
+    assert!(status.success(), "ssh-keygen failed");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Sshd {
+    /// Starts a server under `dir` and waits until it accepts connections.
+    pub fn start(dir: &Path) -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: install openssh-server (scripts/test.sh does)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        // Privilege separation needs this folder when sshd runs as root.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let host_key = dir.join("host_key");
+        let client_key = dir.join("client_key");
+        keygen(&host_key);
+        keygen(&client_key);
+        let public = std::fs::read_to_string(dir.join("client_key.pub")).unwrap();
+        let authorized = dir.join("authorized_keys");
+        std::fs::write(&authorized, public).unwrap();
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                 PidFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
+                 AllowTcpForwarding yes\nMaxStartups 50\nMaxSessions 50\n",
+                host_key.display(),
+                authorized.display(),
+                dir.join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
+        let child = Command::new(sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(whoami);
+        let server = Sshd {
+            port,
+            user,
+            identity_file: client_key,
+            dir: dir.to_path_buf(),
+            child,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
+        panic!("sshd on port {} did not start: {log}", self.port);
+    }
+}
+
+fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
