@@ -1,6 +1,7 @@
 //! What runs on a cluster once it is up: reaching nodes (local folders or SSH), the
-//! head node's resource-aware job scheduler, and the node's GPU inventory.
+//! head node's job queue and its resource-aware scheduler, and the node's GPU inventory.
 
 pub mod gpus;
 pub mod node;
+pub mod queue;
 pub mod scheduler;

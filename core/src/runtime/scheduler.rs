@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Tolerance for comparing fractional amounts.
@@ -27,7 +28,7 @@ pub struct NodeCapacity {
 }
 
 /// What a job asks for, per node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Demand {
     /// vCPUs per node.
     pub cpus: f64,
@@ -38,7 +39,7 @@ pub struct Demand {
 }
 
 /// Where a job runs on one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeAssignment {
     /// Index of the node in the cluster (0 = head).
     pub node: usize,
