@@ -85,3 +85,27 @@ fn an_unreachable_node_is_a_typed_error() {
     let err = node.run(&Script::new("true"), &mut Vec::new()).unwrap_err();
     assert!(matches!(err, NodeError::Unreachable { .. }), "{err}");
 }
+
+#[test]
+fn a_killer_stops_the_remote_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&dir.path().join("sshd"));
+    let node = node_for(&server, &dir.path().join("cm"));
+    let marker = dir.path().join("still-running");
+    let script = Script::new(format!("(sleep 2; touch {}) & sleep 30", marker.display()));
+    let running = node.spawn(&script).unwrap();
+    let killer = running.killer();
+    let started = std::time::Instant::now();
+    let waiter = std::thread::spawn(move || running.wait(&mut Vec::new()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    killer.kill();
+    let result = waiter.join().unwrap();
+    assert!(
+        matches!(result, Err(NodeError::Killed { .. })),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The background child was in the same group: it never gets to write the marker.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!marker.exists(), "the remote background process survived");
+}
