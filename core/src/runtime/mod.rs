@@ -1,9 +1,10 @@
 //! What runs on a cluster once it is up: reaching nodes (local folders or SSH),
 //! gang-starting a job on all of them, the head node's job queue and its
-//! resource-aware scheduler, and the node's GPU inventory.
+//! resource-aware scheduler, the node's GPU inventory and the user's SSH keys.
 
 pub mod gang;
 pub mod gpus;
+pub mod keys;
 pub mod node;
 pub mod queue;
 pub mod scheduler;
