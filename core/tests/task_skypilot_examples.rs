@@ -48,14 +48,20 @@ fn files() -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut all = Vec::new();
     yaml_files(&root, &mut all);
     all.sort();
-    all.into_iter()
-        .partition(|p| !p.strip_prefix(&root).is_ok_and(|r| r.starts_with("outdated")))
+    all.into_iter().partition(|p| {
+        !p.strip_prefix(&root)
+            .is_ok_and(|r| r.starts_with("outdated"))
+    })
 }
 
 #[test]
 fn every_current_example_parses() {
     let (valid, _) = files();
-    assert!(valid.len() >= 15, "only {} example files found", valid.len());
+    assert!(
+        valid.len() >= 15,
+        "only {} example files found",
+        valid.len()
+    );
     let mut failures = Vec::new();
     for path in &valid {
         match TaskChain::from_yaml_file(path, &Overrides::default()) {
@@ -64,13 +70,24 @@ fn every_current_example_parses() {
                 // What we write back must read back the same.
                 let text = chain.to_yaml_string_with_secrets();
                 let again = TaskChain::from_yaml_str(&text, "roundtrip", &Overrides::default())
-                    .unwrap_or_else(|e| panic!("{}: re-reading output failed: {e}\n{text}", path.display()));
-                assert_eq!(again, chain, "{} does not round-trip:\n{text}", path.display());
+                    .unwrap_or_else(|e| {
+                        panic!("{}: re-reading output failed: {e}\n{text}", path.display())
+                    });
+                assert_eq!(
+                    again,
+                    chain,
+                    "{} does not round-trip:\n{text}",
+                    path.display()
+                );
             }
             Err(e) => failures.push(format!("{}: {e}", path.display())),
         }
     }
-    assert!(failures.is_empty(), "examples rejected:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "examples rejected:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -85,13 +102,17 @@ fn outdated_examples_fail_with_a_located_error() {
         };
         assert!(loc.line > 0 && loc.col > 0, "{err}");
         assert!(loc.path.starts_with("service.replica_policy."), "{err}");
-        assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().starts_with(&path.display().to_string()),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn the_spot_mixer_example_names_the_field() {
-    let path = corpus().join("outdated/examples/serve/spot-dynamic-failover-on-demand-fallback.yaml");
+    let path =
+        corpus().join("outdated/examples/serve/spot-dynamic-failover-on-demand-fallback.yaml");
     let err = TaskChain::from_yaml_file(&path, &Overrides::default()).expect_err("outdated");
     let text = err.to_string();
     assert!(

@@ -115,10 +115,16 @@ impl TaskBuilder {
             return Err(bad("resources", "needs at least one candidate".into()));
         }
         if t.service.is_some() && t.pool.is_some() {
-            return Err(bad("pool", "`service` and `pool` cannot be used together".into()));
+            return Err(bad(
+                "pool",
+                "`service` and `pool` cannot be used together".into(),
+            ));
         }
         if t.file_mounts.keys().any(String::is_empty) {
-            return Err(bad("file_mounts", "destination path must not be empty".into()));
+            return Err(bad(
+                "file_mounts",
+                "destination path must not be empty".into(),
+            ));
         }
         Ok(t)
     }

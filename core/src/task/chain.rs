@@ -59,7 +59,10 @@ impl TaskChain {
     }
 
     /// Reads and parses a task file.
-    pub fn from_yaml_file(path: impl AsRef<Path>, overrides: &Overrides) -> Result<Self, TaskError> {
+    pub fn from_yaml_file(
+        path: impl AsRef<Path>,
+        overrides: &Overrides,
+    ) -> Result<Self, TaskError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| TaskError::Io {
@@ -87,7 +90,11 @@ impl TaskChain {
     }
 
     /// Parses task YAML; `origin` names the source in errors.
-    pub fn from_yaml_str(src: &str, origin: &str, overrides: &Overrides) -> Result<Self, TaskError> {
+    pub fn from_yaml_str(
+        src: &str,
+        origin: &str,
+        overrides: &Overrides,
+    ) -> Result<Self, TaskError> {
         overrides.check_names()?;
         let located = |line: usize, col: usize, path: &str, message: String| {
             TaskError::Invalid(Box::new(Located {
@@ -191,9 +198,9 @@ fn is_header(doc: &Node) -> bool {
     match &doc.value {
         Value::Map(entries) => {
             !entries.is_empty()
-                && entries.iter().all(|(k, _)| {
-                    matches!(&k.value, Value::Str(s) if s == "name" || s == "execution")
-                })
+                && entries.iter().all(
+                    |(k, _)| matches!(&k.value, Value::Str(s) if s == "name" || s == "execution"),
+                )
         }
         _ => false,
     }
@@ -202,12 +209,19 @@ fn is_header(doc: &Node) -> bool {
 impl Task {
     /// Parses task YAML into its tasks (one per document; a pipeline header is
     /// dropped). Use [`TaskChain::from_yaml_str`] to keep the header.
-    pub fn from_yaml_str(src: &str, origin: &str, overrides: &Overrides) -> Result<Vec<Task>, TaskError> {
+    pub fn from_yaml_str(
+        src: &str,
+        origin: &str,
+        overrides: &Overrides,
+    ) -> Result<Vec<Task>, TaskError> {
         TaskChain::from_yaml_str(src, origin, overrides).map(TaskChain::into_tasks)
     }
 
     /// Reads and parses a task file into its tasks.
-    pub fn from_yaml_file(path: impl AsRef<Path>, overrides: &Overrides) -> Result<Vec<Task>, TaskError> {
+    pub fn from_yaml_file(
+        path: impl AsRef<Path>,
+        overrides: &Overrides,
+    ) -> Result<Vec<Task>, TaskError> {
         TaskChain::from_yaml_file(path, overrides).map(TaskChain::into_tasks)
     }
 

@@ -14,7 +14,10 @@ use super::walk::{At, check_known, get_some, to_json};
 pub const OVERRIDABLE_KEYS: &[(&str, &[&str])] = &[
     ("docker", &["run_options"]),
     ("nvidia_gpus", &["disable_ecc"]),
-    ("ssh", &["custom_metadata", "pod_config", "provision_timeout"]),
+    (
+        "ssh",
+        &["custom_metadata", "pod_config", "provision_timeout"],
+    ),
     (
         "kubernetes",
         &[

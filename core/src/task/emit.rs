@@ -10,7 +10,7 @@ use super::config::TaskConfig;
 use super::envs::SecretValue;
 use super::resources::{ImageId, Quantity, ResourceSet, Resources};
 use super::service::{ReadinessProbe, ServiceSpec, TargetQps};
-use super::spec::{DataRef, Task, VolumeMount, Workdir};
+use super::spec::{DataRef, Task, VolumeMount, Workdir, redact};
 use super::storage::FileMount;
 use super::units::{format_accelerator, format_infra, format_port};
 use super::yaml::{Value, resolve_plain};
@@ -69,8 +69,32 @@ fn json(v: &serde_json::Value) -> Out {
     }
 }
 
-/// The task as an output tree; secrets as `<redacted>` unless `with_secrets`.
+/// The task as an output tree; secrets as `<redacted>` unless `with_secrets`,
+/// including where they were substituted into other fields.
 pub(crate) fn task_out(t: &Task, with_secrets: bool) -> Out {
+    let out = task_out_raw(t, with_secrets);
+    if with_secrets {
+        out
+    } else {
+        redact_out(out, &t.secret_values())
+    }
+}
+
+fn redact_out(out: Out, secrets: &[&str]) -> Out {
+    match out {
+        Out::Str(x) => Out::Str(redact(&x, secrets)),
+        Out::Seq(items) => Out::Seq(items.into_iter().map(|i| redact_out(i, secrets)).collect()),
+        Out::Map(entries) => Out::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (redact(&k, secrets), redact_out(v, secrets)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn task_out_raw(t: &Task, with_secrets: bool) -> Out {
     let mut m = MapOut::default();
     m.put("name", opt_s(&t.name));
     m.put(
@@ -94,7 +118,12 @@ pub(crate) fn task_out(t: &Task, with_secrets: bool) -> Out {
     if !t.envs.is_empty() {
         m.put(
             "envs",
-            Out::Map(t.envs.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()),
+            Out::Map(
+                t.envs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), s(v.clone())))
+                    .collect(),
+            ),
         );
     }
     if !t.secrets.is_empty() {
@@ -192,7 +221,10 @@ fn resources_out(r: &Resources) -> Out {
                 Out::Int(i64::from(j.max_restarts_on_errors)),
             );
             if !j.recover_on_exit_codes.is_empty() {
-                let codes = j.recover_on_exit_codes.iter().map(|c| Out::Int(i64::from(*c)));
+                let codes = j
+                    .recover_on_exit_codes
+                    .iter()
+                    .map(|c| Out::Int(i64::from(*c)));
                 o.put("recover_on_exit_codes", Out::Seq(codes.collect()));
             }
             o.done()
@@ -298,11 +330,14 @@ fn probe_out(p: &ReadinessProbe) -> Out {
         "consecutive_failure_threshold_timeout",
         p.consecutive_failure_threshold_timeout.map(u),
     );
-    m.put("post_data", p.post_data.as_ref().map(|d| match d {
-        // A JSON body that is not an object was written as a JSON string.
-        serde_json::Value::Object(_) => json(d),
-        other => s(other.to_string()),
-    }));
+    m.put(
+        "post_data",
+        p.post_data.as_ref().map(|d| match d {
+            // A JSON body that is not an object was written as a JSON string.
+            serde_json::Value::Object(_) => json(d),
+            other => s(other.to_string()),
+        }),
+    );
     if !p.headers.is_empty() {
         let h = p.headers.iter().map(|(k, v)| (k.clone(), s(v.clone())));
         m.put("headers", Out::Map(h.collect()));
@@ -312,7 +347,10 @@ fn probe_out(p: &ReadinessProbe) -> Out {
 
 fn service_out(sv: &ServiceSpec) -> Out {
     let mut m = MapOut::default();
-    m.put("readiness_probe", sv.readiness_probe.as_ref().map(probe_out));
+    m.put(
+        "readiness_probe",
+        sv.readiness_probe.as_ref().map(probe_out),
+    );
     m.put(
         "replica_policy",
         sv.replica_policy.as_ref().map(|p| {
@@ -589,9 +627,33 @@ mod tests {
     #[test]
     fn strings_round_trip_through_the_reader() {
         let cases = [
-            "plain", "yes", "on", "010", "1_000", "0x1f", "1.5", "null", "~", "", " lead",
-            "a: b", "a #b", "- x", "{x}", "line\nline", "ends\n", "keep\n\n", "\ttab", "é€",
-            "ctl\u{1}", "quote\"back\\", "x:", "#c", "multi\n  indented\n", " \n", "a \nb",
+            "plain",
+            "yes",
+            "on",
+            "010",
+            "1_000",
+            "0x1f",
+            "1.5",
+            "null",
+            "~",
+            "",
+            " lead",
+            "a: b",
+            "a #b",
+            "- x",
+            "{x}",
+            "line\nline",
+            "ends\n",
+            "keep\n\n",
+            "\ttab",
+            "é€",
+            "ctl\u{1}",
+            "quote\"back\\",
+            "x:",
+            "#c",
+            "multi\n  indented\n",
+            " \n",
+            "a \nb",
         ];
         for c in cases {
             let out = Out::Map(vec![("k".to_string(), s(c)), (c.to_string(), Out::Int(1))]);

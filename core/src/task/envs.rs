@@ -235,9 +235,12 @@ mod tests {
 
     #[test]
     fn substitution() {
-        let vars: BTreeMap<String, String> = [("A".to_string(), "x".to_string()), ("AB".to_string(), "y".to_string())]
-            .into_iter()
-            .collect();
+        let vars: BTreeMap<String, String> = [
+            ("A".to_string(), "x".to_string()),
+            ("AB".to_string(), "y".to_string()),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(substitute_str("$A/${AB}/$AB/$C/${A", &vars), "x/y/y/$C/${A");
         assert_eq!(substitute_str("${A}b $$ $", &vars), "xb $$ $");
         assert_eq!(substitute_str("é$A€", &vars), "éx€");
@@ -247,6 +250,10 @@ mod tests {
     fn secret_debug_is_redacted() {
         let s = SecretValue::Inline(Secret::new("hunter2"));
         assert!(!format!("{s:?}").contains("hunter2"));
-        assert!(!serde_json::to_string(&s).unwrap_or_default().contains("hunter2"));
+        assert!(
+            !serde_json::to_string(&s)
+                .unwrap_or_default()
+                .contains("hunter2")
+        );
     }
 }

@@ -84,13 +84,7 @@ impl TaskError {
 
     /// Replaces every occurrence of each secret in the message with `<redacted>`.
     pub(crate) fn redact(mut self, secrets: &[&str]) -> Self {
-        let scrub = |s: &mut String| {
-            for secret in secrets.iter().filter(|s| !s.is_empty()) {
-                if s.contains(secret) {
-                    *s = s.replace(secret, "<redacted>");
-                }
-            }
-        };
+        let scrub = |s: &mut String| *s = super::spec::redact(s, secrets);
         match &mut self {
             TaskError::Invalid(l) => {
                 scrub(&mut l.message);

@@ -49,8 +49,7 @@ pub use overrides::Overrides;
 pub use resources::*;
 pub use resources_yaml::DEFAULT_AUTOSTOP_IDLE_MINUTES;
 pub use service::{
-    LB_POLICIES, LoadBalancer, PoolSpec, ReadinessProbe, ReplicaPolicy, ServiceSpec, TargetQps,
-    Tls,
+    LB_POLICIES, LoadBalancer, PoolSpec, ReadinessProbe, ReplicaPolicy, ServiceSpec, TargetQps, Tls,
 };
 pub use spec::{DataRef, Task, VolumeMount, Workdir};
 pub use storage::{FileMount, STORES, StorageMode, StorageSpec};

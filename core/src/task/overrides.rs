@@ -131,7 +131,10 @@ impl Overrides {
         }
         if let Some(n) = self.num_nodes {
             if n == 0 {
-                return Err(TaskError::override_flag("--num-nodes", "must be at least 1"));
+                return Err(TaskError::override_flag(
+                    "--num-nodes",
+                    "must be at least 1",
+                ));
             }
             task.num_nodes = n;
         }
@@ -209,7 +212,10 @@ impl Overrides {
                 .ok_or_else(|| {
                     TaskError::override_flag(
                         flag,
-                        format!("invalid value `{v}`; expected one of: {}", allowed.join(", ")),
+                        format!(
+                            "invalid value `{v}`; expected one of: {}",
+                            allowed.join(", ")
+                        ),
                     )
                 }),
         };
@@ -284,11 +290,14 @@ impl Overrides {
                 r.ports = ports.clone();
             }
             if let Some(s) = &strategy {
-                let mut jr = r.job_recovery.clone().unwrap_or(super::resources::JobRecovery {
-                    strategy: None,
-                    max_restarts_on_errors: 0,
-                    recover_on_exit_codes: Vec::new(),
-                });
+                let mut jr = r
+                    .job_recovery
+                    .clone()
+                    .unwrap_or(super::resources::JobRecovery {
+                        strategy: None,
+                        max_restarts_on_errors: 0,
+                        recover_on_exit_codes: Vec::new(),
+                    });
                 jr.strategy = Some(s.clone());
                 r.job_recovery = Some(jr);
             }

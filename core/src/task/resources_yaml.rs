@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use super::error::TaskError;
 use super::resources::{
-    AcceleratorSpec, Autostop, DiskVolume, ImageId, JobRecovery, PortRange, Quantity,
-    ResourceSet, Resources,
+    AcceleratorSpec, Autostop, DiskVolume, ImageId, JobRecovery, PortRange, Quantity, ResourceSet,
+    Resources,
 };
 use super::units;
 use super::walk::{At, Field, check_known, get_some, to_json};
@@ -146,9 +146,9 @@ fn expand(fields: &[Field<'_>]) -> Result<(bool, Vec<Resources>), TaskError> {
             return Err(at.err("several accelerators cannot be combined with `ordered`"));
         }
         if list.items.len() > 1 && list.ordered && any_of.is_some() {
-            return Err(
-                at.err("a list (preference order) of accelerators cannot be combined with `any_of`")
-            );
+            return Err(at.err(
+                "a list (preference order) of accelerators cannot be combined with `any_of`",
+            ));
         }
     }
     if let Some(group) = any_of.or(ordered) {
@@ -252,7 +252,13 @@ fn single(fields: &[Field<'_>], acc: Option<AcceleratorSpec>) -> Result<Resource
         match f.key.as_str() {
             "cloud" => {
                 r.infra.cloud = Some(units::canonical_cloud(at.str()?).map_err(|m| {
-                    at.err_suggest(m, super::error::suggest(at.str().unwrap_or(""), units::CLOUDS.iter().copied()))
+                    at.err_suggest(
+                        m,
+                        super::error::suggest(
+                            at.str().unwrap_or(""),
+                            units::CLOUDS.iter().copied(),
+                        ),
+                    )
                 })?)
             }
             "region" => r.infra.region = Some(at.string()?),
@@ -387,7 +393,11 @@ fn job_recovery(at: &At<'_>) -> Result<JobRecovery, TaskError> {
     let fields = at.fields()?;
     check_known(
         &fields,
-        &["strategy", "max_restarts_on_errors", "recover_on_exit_codes"],
+        &[
+            "strategy",
+            "max_restarts_on_errors",
+            "recover_on_exit_codes",
+        ],
     )?;
     if let Some(s) = get_some(&fields, "strategy") {
         jr.strategy = Some(s.choice(RECOVERY_STRATEGIES)?.to_string());
@@ -492,7 +502,12 @@ fn accelerator_args(at: &At<'_>) -> Result<serde_json::Value, TaskError> {
     let fields = at.fields()?;
     check_known(
         &fields,
-        &["runtime_version", "tpu_name", "tpu_vm", "gcp_queued_resource"],
+        &[
+            "runtime_version",
+            "tpu_name",
+            "tpu_vm",
+            "gcp_queued_resource",
+        ],
     )?;
     for f in &fields {
         if f.value.is_null() {
@@ -597,14 +612,22 @@ mod tests {
 
     #[test]
     fn forbidden_combinations() {
-        let e = parse("accelerators: [A100, H100]\nany_of: [{infra: aws}]").expect_err("list+any_of");
-        assert!(e.to_string().starts_with("t.yaml:1:15: accelerators:"), "{e}");
-        let e = parse("accelerators: {A100: 1, H100: 1}\nordered: [{infra: aws}]").expect_err("set+ordered");
+        let e =
+            parse("accelerators: [A100, H100]\nany_of: [{infra: aws}]").expect_err("list+any_of");
+        assert!(
+            e.to_string().starts_with("t.yaml:1:15: accelerators:"),
+            "{e}"
+        );
+        let e = parse("accelerators: {A100: 1, H100: 1}\nordered: [{infra: aws}]")
+            .expect_err("set+ordered");
         assert!(e.to_string().contains("ordered"), "{e}");
         let e = parse("any_of: [{infra: aws}]\nordered: [{infra: gcp}]").expect_err("both");
         assert!(e.to_string().contains("together"), "{e}");
         let e = parse("any_of:\n  - any_of: [{infra: aws}]").expect_err("nested");
-        assert!(e.to_string().starts_with("t.yaml:2:5: any_of[0].any_of:"), "{e}");
+        assert!(
+            e.to_string().starts_with("t.yaml:2:5: any_of[0].any_of:"),
+            "{e}"
+        );
         let e = parse("infra: aws\ncloud: aws").expect_err("mixed");
         assert!(e.to_string().starts_with("t.yaml:2:8: cloud:"), "{e}");
     }

@@ -187,10 +187,10 @@ pub(crate) fn parse_service(at: &At<'_>) -> Result<ServiceSpec, TaskError> {
     if let (Some(_), Some(r)) = (&s.replica_policy, get_some(&fields, "replicas")) {
         return Err(r.err("`replicas` cannot be combined with `replica_policy`"));
     }
-    if let (Some(p), Some(r)) = (&s.pool, get_some(&fields, "replicas")) {
-        if p.workers.is_some() {
-            return Err(r.err("`replicas` cannot be combined with pool `workers`"));
-        }
+    if let (Some(p), Some(r)) = (&s.pool, get_some(&fields, "replicas"))
+        && p.workers.is_some()
+    {
+        return Err(r.err("`replicas` cannot be combined with pool `workers`"));
     }
     Ok(s)
 }
@@ -200,7 +200,10 @@ fn service_port(at: &At<'_>) -> Result<u16, TaskError> {
         Value::Int(i) => i.to_string(),
         Value::Str(s) => s.clone(),
         other => {
-            return Err(at.err(format!("expected a port number, found {}", other.type_name())));
+            return Err(at.err(format!(
+                "expected a port number, found {}",
+                other.type_name()
+            )));
         }
     };
     units::parse_port(text.trim(), &text).map_err(|m| at.err(m))
@@ -365,15 +368,17 @@ pub(crate) fn parse_pool(at: &At<'_>) -> Result<PoolSpec, TaskError> {
         upscale_delay_seconds: secs("upscale_delay_seconds")?,
         downscale_delay_seconds: secs("downscale_delay_seconds")?,
     };
-    if let (Some(w), Some(_)) = (get_some(&fields, "workers"), p.min_workers.or(p.max_workers)) {
+    if let (Some(w), Some(_)) = (
+        get_some(&fields, "workers"),
+        p.min_workers.or(p.max_workers),
+    ) {
         return Err(w.err("`workers` cannot be combined with `min_workers`/`max_workers`"));
     }
     if let (Some(min), Some(max)) = (p.min_workers, p.max_workers)
         && max < min
+        && let Some(m) = get_some(&fields, "max_workers")
     {
-        if let Some(m) = get_some(&fields, "max_workers") {
-            return Err(m.err("`max_workers` must be at least `min_workers`"));
-        }
+        return Err(m.err("`max_workers` must be at least `min_workers`"));
     }
     Ok(p)
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
 
 use super::config::{TaskConfig, parse_config};
 use super::envs::{
@@ -42,8 +44,9 @@ pub(crate) const TASK_FIELDS: &[&str] = &[
 
 /// A task: what to run, where, with which files and environment.
 ///
-/// `Debug` and `Serialize` never show secret values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `Debug` and `Serialize` never show secret values, not even where a secret was
+/// substituted into another field (`${TOKEN}` in a service header).
+#[derive(Clone, PartialEq)]
 pub struct Task {
     /// Task name.
     pub name: Option<String>,
@@ -140,6 +143,127 @@ pub struct DataRef {
     pub size_gb: f64,
 }
 
+/// The fields of a task, for the derived `Serialize` that [`Task`] redacts.
+#[derive(Serialize)]
+struct TaskFields<'a> {
+    name: &'a Option<String>,
+    workdir: &'a Option<Workdir>,
+    num_nodes: u32,
+    resources: &'a ResourceSet,
+    file_mounts: &'a BTreeMap<String, FileMount>,
+    setup: &'a Option<String>,
+    run: &'a Option<String>,
+    envs: &'a BTreeMap<String, String>,
+    secrets: &'a BTreeMap<String, SecretValue>,
+    managed_secrets: &'a [ManagedSecret],
+    service: &'a Option<ServiceSpec>,
+    pool: &'a Option<PoolSpec>,
+    config: &'a Option<TaskConfig>,
+    volumes: &'a BTreeMap<String, VolumeMount>,
+    inputs: &'a Option<DataRef>,
+    outputs: &'a Option<DataRef>,
+    event_callback: &'a Option<String>,
+    api_server_access: Option<bool>,
+}
+
+impl Serialize for Task {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = TaskFields {
+            name: &self.name,
+            workdir: &self.workdir,
+            num_nodes: self.num_nodes,
+            resources: &self.resources,
+            file_mounts: &self.file_mounts,
+            setup: &self.setup,
+            run: &self.run,
+            envs: &self.envs,
+            secrets: &self.secrets,
+            managed_secrets: &self.managed_secrets,
+            service: &self.service,
+            pool: &self.pool,
+            config: &self.config,
+            volumes: &self.volumes,
+            inputs: &self.inputs,
+            outputs: &self.outputs,
+            event_callback: &self.event_callback,
+            api_server_access: self.api_server_access,
+        };
+        let mut value = serde_json::to_value(fields).map_err(serde::ser::Error::custom)?;
+        redact_json(&mut value, &self.secret_values());
+        value.serialize(serializer)
+    }
+}
+
+fn redact_json(v: &mut serde_json::Value, secrets: &[&str]) {
+    match v {
+        serde_json::Value::String(s) => *s = redact(s, secrets),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| redact_json(i, secrets)),
+        serde_json::Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (k, mut val) in entries {
+                redact_json(&mut val, secrets);
+                map.insert(redact(&k, secrets), val);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `text` with every secret value replaced by `<redacted>`.
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(s) {
+            out = out.replace(s, "<redacted>");
+        }
+    }
+    out
+}
+
+/// Writes pre-formatted (already redacted) text as a `Debug` value.
+struct Raw(String);
+
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secrets = self.secret_values();
+        let pretty = f.alternate();
+        let show = |v: &dyn fmt::Debug| {
+            let text = if pretty {
+                format!("{v:#?}")
+            } else {
+                format!("{v:?}")
+            };
+            Raw(redact(&text, &secrets))
+        };
+        f.debug_struct("Task")
+            .field("name", &show(&self.name))
+            .field("workdir", &show(&self.workdir))
+            .field("num_nodes", &self.num_nodes)
+            .field("resources", &show(&self.resources))
+            .field("file_mounts", &show(&self.file_mounts))
+            .field("setup", &show(&self.setup))
+            .field("run", &show(&self.run))
+            .field("envs", &show(&self.envs))
+            .field("secrets", &self.secrets)
+            .field("managed_secrets", &self.managed_secrets)
+            .field("service", &show(&self.service))
+            .field("pool", &self.pool)
+            .field("config", &show(&self.config))
+            .field("volumes", &show(&self.volumes))
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("event_callback", &show(&self.event_callback))
+            .field("api_server_access", &self.api_server_access)
+            .finish()
+    }
+}
+
 impl Task {
     /// Values of every inline secret, for redaction.
     pub(crate) fn secret_values(&self) -> Vec<&str> {
@@ -194,7 +318,11 @@ pub(crate) fn parse_task(root: &At<'_>, overrides: &Overrides) -> Result<Task, T
         task.secrets
             .insert(k.clone(), SecretValue::Inline(Secret::new(v.clone())));
     }
-    let secrets: Vec<String> = task.secret_values().into_iter().map(str::to_string).collect();
+    let secrets: Vec<String> = task
+        .secret_values()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     parse_rest(&fields, &mut task).map_err(|e| e.redact(&secret_refs))?;
     Ok(task)

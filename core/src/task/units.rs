@@ -235,8 +235,11 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn parse_count(c: &str, whole: &str) -> Result<f64, String> {
-    let n: f64 = parse_decimal(c)
-        .ok_or_else(|| format!("invalid accelerator count `{c}` in `{whole}`"))?;
+    if c.is_empty() {
+        return Err(format!("missing accelerator count after `:` in `{whole}`"));
+    }
+    let n: f64 =
+        parse_decimal(c).ok_or_else(|| format!("invalid accelerator count `{c}` in `{whole}`"))?;
     if n <= 0.0 {
         return Err(format!("accelerator count in `{whole}` must be positive"));
     }
@@ -381,7 +384,16 @@ mod tests {
                 count: 2.0
             })
         );
-        for bad in ["", "A100:", "A100:0", "A100:-1", "A100:x", "A:1:2", "A 100", "nvidia:x:24GB"] {
+        for bad in [
+            "",
+            "A100:",
+            "A100:0",
+            "A100:-1",
+            "A100:x",
+            "A:1:2",
+            "A 100",
+            "nvidia:x:24GB",
+        ] {
             assert!(parse_accelerator(bad).is_err(), "{bad} should fail");
         }
         for s in ["A100:8", "A100:0.5", "40GB+:1", "nvidia:24GB:2"] {
@@ -419,12 +431,21 @@ mod tests {
             parse_infra("kubernetes/arn:aws:eks:x/cluster/c"),
             Ok(i(Some("kubernetes"), Some("arn:aws:eks:x/cluster/c"), None))
         );
-        assert_eq!(parse_infra("ssh/pool"), Ok(i(Some("ssh"), Some("pool"), None)));
+        assert_eq!(
+            parse_infra("ssh/pool"),
+            Ok(i(Some("ssh"), Some("pool"), None))
+        );
         assert_eq!(parse_infra("*"), Ok(Infra::default()));
         for bad in ["", "awz", "aws/a/b/c", "aws//x", "aws/"] {
             assert!(parse_infra(bad).is_err(), "{bad} should fail");
         }
-        for s in ["aws", "aws/us-east-1", "*/us-east-1", "aws/*/us-east-1a", "kubernetes/a/b"] {
+        for s in [
+            "aws",
+            "aws/us-east-1",
+            "*/us-east-1",
+            "aws/*/us-east-1a",
+            "kubernetes/a/b",
+        ] {
             let infra = parse_infra(s).expect("valid");
             assert_eq!(format_infra(&infra).as_deref(), Some(s));
         }

@@ -214,7 +214,10 @@ impl<'a> At<'a> {
             .copied()
             .ok_or_else(|| {
                 self.err_suggest(
-                    format!("invalid value `{s}`; expected one of: {}", allowed.join(", ")),
+                    format!(
+                        "invalid value `{s}`; expected one of: {}",
+                        allowed.join(", ")
+                    ),
                     suggest(s, allowed.iter().copied()),
                 )
             })
@@ -242,10 +245,7 @@ pub(crate) fn check_known(fields: &[Field<'_>], allowed: &[&str]) -> Result<(), 
                 path: f.value.path.clone(),
                 file: f.value.file,
             };
-            return Err(at.err_suggest(
-                "unknown field",
-                suggest(&f.key, allowed.iter().copied()),
-            ));
+            return Err(at.err_suggest("unknown field", suggest(&f.key, allowed.iter().copied())));
         }
     }
     Ok(())

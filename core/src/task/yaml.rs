@@ -176,9 +176,13 @@ pub fn load_documents(src: &str) -> Result<Vec<Node>, SyntaxError> {
                     entries,
                     ..
                 }) => {
-                    // A block mapping's start event sits oddly; its first key is
-                    // where a reader expects the mapping to start.
-                    let mark = entries.first().map(|(k, _)| k.mark).unwrap_or(mark);
+                    // A block mapping's start event is reported just after its
+                    // first key; a flow mapping's at its `{`. The earlier of the two
+                    // is where a reader sees the mapping start.
+                    let mark = match entries.first() {
+                        Some((k, _)) if (k.mark.line, k.mark.col) < (mark.line, mark.col) => k.mark,
+                        _ => mark,
+                    };
                     Some((
                         Node {
                             value: Value::Map(entries),
@@ -396,7 +400,11 @@ mod tests {
         assert_eq!(entries[0].1.value, entries[1].1.value);
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            let prev = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("b{}", i - 1)
+            };
             bomb.push_str(&format!(
                 "b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
             ));
