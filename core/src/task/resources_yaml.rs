@@ -261,8 +261,19 @@ fn single(fields: &[Field<'_>], acc: Option<AcceleratorSpec>) -> Result<Resource
                     )
                 })?)
             }
-            "region" => r.infra.region = Some(at.string()?),
-            "zone" => r.infra.zone = Some(at.string()?),
+            "region" | "zone" => {
+                let value = at.string()?;
+                let cloud = get_some(fields, "cloud")
+                    .and_then(|c| c.str().ok())
+                    .and_then(|c| units::canonical_cloud(c).ok());
+                let is_zone = f.key == "zone";
+                units::check_location(cloud.as_deref(), &value, is_zone).map_err(|m| at.err(m))?;
+                if is_zone {
+                    r.infra.zone = Some(value);
+                } else {
+                    r.infra.region = Some(value);
+                }
+            }
             "cpus" => r.cpus = Some(quantity(at, false)?),
             "memory" => r.memory = Some(quantity(at, true)?),
             "instance_type" => r.instance_type = Some(at.string()?),

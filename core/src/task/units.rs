@@ -71,6 +71,9 @@ pub fn parse_infra(s: &str) -> Result<Infra, String> {
         match p {
             "" => Err(format!("empty part in infra `{s}`")),
             "*" => Ok(None),
+            p if p.chars().any(char::is_whitespace) => {
+                Err(format!("infra `{s}` must not contain spaces"))
+            }
             p => Ok(Some(p.to_string())),
         }
     };
@@ -108,6 +111,23 @@ pub fn parse_infra(s: &str) -> Result<Infra, String> {
         region,
         zone,
     })
+}
+
+/// Checks a legacy `region:` / `zone:` value for `cloud` so that it can be written
+/// back as `infra:`: no spaces, no `*`, no `/` (except in a Kubernetes context or
+/// SSH pool, which have no zones).
+pub fn check_location(cloud: Option<&str>, value: &str, is_zone: bool) -> Result<(), String> {
+    let nested = matches!(cloud, Some("kubernetes" | "ssh"));
+    if value.is_empty() || value == "*" || value.chars().any(char::is_whitespace) {
+        return Err(format!("invalid location `{value}`"));
+    }
+    if is_zone && nested {
+        return Err("Kubernetes and SSH infra have no zones".to_string());
+    }
+    if value.contains('/') && (is_zone || !nested) {
+        return Err(format!("invalid location `{value}`: `/` is not allowed"));
+    }
+    Ok(())
 }
 
 /// Writes an [`Infra`] back in `infra:` form; `None` when it is unconstrained.
@@ -436,7 +456,7 @@ mod tests {
             Ok(i(Some("ssh"), Some("pool"), None))
         );
         assert_eq!(parse_infra("*"), Ok(Infra::default()));
-        for bad in ["", "awz", "aws/a/b/c", "aws//x", "aws/"] {
+        for bad in ["", "awz", "aws/a/b/c", "aws//x", "aws/", "aws/us east"] {
             assert!(parse_infra(bad).is_err(), "{bad} should fail");
         }
         for s in [
