@@ -3,6 +3,8 @@
 //! [`At`] is a node plus its field path and file; every conversion goes through it,
 //! so every error carries file, line, column and path without special cases.
 
+use std::collections::HashSet;
+
 use super::error::{Located, TaskError, suggest};
 use super::yaml::{Mark, Node, Value};
 
@@ -93,7 +95,9 @@ impl<'a> At<'a> {
             return Err(self.wrong_type("a mapping"));
         };
         let mut out: Vec<Field<'a>> = Vec::with_capacity(entries.len());
+        let mut seen: HashSet<String> = HashSet::with_capacity(entries.len());
         let mut merged: Vec<Field<'a>> = Vec::new();
+        let mut merged_keys: HashSet<String> = HashSet::new();
         for (k, v) in entries {
             let key = scalar_key(k).ok_or_else(|| {
                 self.error_at(
@@ -113,14 +117,14 @@ impl<'a> At<'a> {
                         file: self.file,
                     };
                     for f in at.fields()? {
-                        if !merged.iter().any(|m| m.key == f.key) {
+                        if merged_keys.insert(f.key.clone()) {
                             merged.push(f);
                         }
                     }
                 }
                 continue;
             }
-            if out.iter().any(|f| f.key == key) {
+            if !seen.insert(key.clone()) {
                 let at = self.child(&key, k);
                 return Err(at.err("duplicate key"));
             }
@@ -131,7 +135,7 @@ impl<'a> At<'a> {
             });
         }
         for m in merged {
-            if !out.iter().any(|f| f.key == m.key) {
+            if seen.insert(m.key.clone()) {
                 out.push(m);
             }
         }
