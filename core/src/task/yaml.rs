@@ -116,6 +116,10 @@ pub fn load_documents(src: &str) -> Result<Vec<Node>, SyntaxError> {
             message: e.info().to_string(),
         })?;
         let mark = Mark::from(marker);
+        // An omitted value (`key:` then a newline) is reported at the next token;
+        // it reads better at its key.
+        let omitted =
+            matches!(&event, Event::Scalar(t, TScalarStyle::Plain, _, None) if t.is_empty());
         let finished: Option<(Node, usize)> = match event {
             Event::StreamEnd => break,
             Event::Nothing | Event::StreamStart | Event::DocumentStart => None,
@@ -217,7 +221,13 @@ pub fn load_documents(src: &str) -> Result<Vec<Node>, SyntaxError> {
             Some(Open::Seq { items, .. }) => items.push(node),
             Some(Open::Map { entries, key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
+                Some(k) => {
+                    let mut node = node;
+                    if omitted {
+                        node.mark = k.mark;
+                    }
+                    entries.push((k, node));
+                }
             },
         }
     }
