@@ -98,18 +98,22 @@ impl TaskError {
     }
 }
 
-/// The candidate closest to `word`, when it is close enough to be a likely typo.
+/// The candidate closest to `word`, when it is close enough to be a likely typo:
+/// similar overall (normalized Damerau-Levenshtein >= 0.7), or one edit away.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
+        .filter(|c| *c != word)
         .map(|c| {
-            let score = strsim::normalized_damerau_levenshtein(&lower, &c.to_ascii_lowercase());
-            (score, c)
+            let c_lower = c.to_ascii_lowercase();
+            let score = strsim::normalized_damerau_levenshtein(&lower, &c_lower);
+            let one_edit = lower.len() >= 3 && strsim::damerau_levenshtein(&lower, &c_lower) <= 1;
+            (score, one_edit, c)
         })
-        .filter(|(score, c)| *score >= 0.7 && *c != word)
+        .filter(|(score, one_edit, _)| *score >= 0.7 || *one_edit)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_string())
+        .map(|(_, _, c)| c.to_string())
 }
 
 #[cfg(test)]
@@ -126,6 +130,9 @@ mod tests {
         assert_eq!(suggest("num_node", fields).as_deref(), Some("num_nodes"));
         assert_eq!(suggest("CPUS", fields).as_deref(), Some("cpus"));
         assert_eq!(suggest("zzzzzz", fields), None);
+        assert_eq!(suggest("awz", ["aws", "gcp"]).as_deref(), Some("aws"));
+        assert_eq!(suggest("spot_mixer", ["spot_placer"]), None);
+        assert_eq!(suggest("ab", ["ac"]), None);
     }
 
     #[test]

@@ -235,7 +235,15 @@ fn single(fields: &[Field<'_>], acc: Option<AcceleratorSpec>) -> Result<Resource
         {
             return Err(legacy.err("cannot be combined with `infra`; put everything in `infra`"));
         }
-        r.infra = units::parse_infra(infra.str()?).map_err(|m| infra.err(m))?;
+        let text = infra.str()?;
+        r.infra = units::parse_infra(text).map_err(|m| {
+            let cloud = text.split('/').next().unwrap_or_default();
+            let hint = units::canonical_cloud(cloud)
+                .is_err()
+                .then(|| super::error::suggest(cloud, units::CLOUDS.iter().copied()))
+                .flatten();
+            infra.err_suggest(m, hint)
+        })?;
     }
     if let (Some(j), Some(s)) = (
         get_some(fields, "job_recovery"),

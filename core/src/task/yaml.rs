@@ -133,7 +133,16 @@ pub fn load_documents(src: &str) -> Result<Vec<Node>, SyntaxError> {
                     mark,
                     message: "unknown alias".to_string(),
                 })?;
-                nodes += count_nodes(&node);
+                let (count, depth) = measure(&node);
+                // An alias re-uses a subtree; it must not deepen the document
+                // beyond what nesting alone may reach.
+                if stack.len() + depth > MAX_DEPTH {
+                    return Err(SyntaxError {
+                        mark,
+                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                    });
+                }
+                nodes += count;
                 Some((node, 0))
             }
             Event::Scalar(text, style, anchor, tag) => Some((
@@ -244,24 +253,29 @@ fn push(stack: &mut [Open], mark: Mark) -> Result<(), SyntaxError> {
     Ok(())
 }
 
-fn count_nodes(node: &Node) -> usize {
-    // Iterative, so a deep alias cannot overflow the stack.
+/// Node count and collection depth of a subtree, without recursion.
+fn measure(node: &Node) -> (usize, usize) {
     let mut count = 0;
-    let mut todo = vec![node];
-    while let Some(n) = todo.pop() {
+    let mut depth = 0;
+    let mut todo = vec![(node, 0usize)];
+    while let Some((n, d)) = todo.pop() {
         count += 1;
         match &n.value {
-            Value::Seq(items) => todo.extend(items.iter()),
+            Value::Seq(items) => {
+                depth = depth.max(d + 1);
+                todo.extend(items.iter().map(|i| (i, d + 1)));
+            }
             Value::Map(entries) => {
+                depth = depth.max(d + 1);
                 for (k, v) in entries {
-                    todo.push(k);
-                    todo.push(v);
+                    todo.push((k, d + 1));
+                    todo.push((v, d + 1));
                 }
             }
             _ => {}
         }
     }
-    count
+    (count, depth)
 }
 
 fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
@@ -430,6 +444,21 @@ mod tests {
         let src = format!("{}1{}", "[".repeat(200), "]".repeat(200));
         let err = load_documents(&src).expect_err("too deep");
         assert!(err.message.contains("nesting") || err.message.contains("recursion"));
+    }
+
+    #[test]
+    fn aliases_cannot_build_deep_trees() {
+        let mut src = format!("a0: &a0 {}x{}\n", "[".repeat(60), "]".repeat(60));
+        for i in 1..100 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "a{i}: &a{i} {}*a{p}{}\n",
+                "[".repeat(30),
+                "]".repeat(30)
+            ));
+        }
+        let err = load_documents(&src).expect_err("too deep through aliases");
+        assert!(err.message.contains("nesting"), "{}", err.message);
     }
 
     #[test]
