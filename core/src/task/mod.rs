@@ -15,6 +15,12 @@
 //! was rejected: it loses positions below the first error and cannot express
 //! SkyPilot's forms (`{A100:1, V100:1}`, `any_of` overlays, `null` env values).
 //!
+//! Output uses a small emitter of our own ([`TaskChain::to_yaml_string`]): a string
+//! is written plain only when the reader reads it back as the same string, which
+//! `serde_yaml`'s YAML 1.2 quoting does not guarantee under YAML 1.1 reading
+//! (`yes`, `on`, `010`). Every accepted task writes back and reads back equal
+//! (tested over the golden files, the SkyPilot examples and fuzzed inputs).
+//!
 //! Guards: nesting depth and alias expansion are bounded, so no input can overflow
 //! the stack or exhaust memory; no input panics (see the fuzz test).
 //!
