@@ -152,6 +152,29 @@ pub struct Resources {
     pub priority: Option<i32>,
     /// TPU / accelerator arguments, kept verbatim.
     pub accelerator_args: Option<serde_json::Value>,
+    /// Kueue priority class name (Kubernetes).
+    pub priority_class: Option<String>,
+    /// Extra disks attached to each node (`resources.volumes`).
+    pub volumes: Vec<DiskVolume>,
+}
+
+/// One extra disk of `resources.volumes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskVolume {
+    /// Mount path on the node.
+    pub path: Option<String>,
+    /// Volume name.
+    pub name: Option<String>,
+    /// Size in GiB.
+    pub disk_size_gib: Option<u64>,
+    /// `low|medium|high|ultra|best`.
+    pub disk_tier: Option<String>,
+    /// `network` or `instance`.
+    pub storage_type: Option<String>,
+    /// `read_only` or `read_write`.
+    pub attach_mode: Option<String>,
+    /// Delete the disk with the cluster.
+    pub auto_delete: Option<bool>,
 }
 
 /// The set of resource candidates a task accepts.
@@ -176,5 +199,94 @@ impl ResourceSet {
         match self {
             ResourceSet::AnyOf(v) | ResourceSet::Ordered(v) => v,
         }
+    }
+}
+
+impl Infra {
+    /// Parses the `infra:` string form (`aws/us-east-1`, `*/us-east-1`, `k8s/ctx`).
+    pub fn parse(s: &str) -> Result<Infra, String> {
+        super::units::parse_infra(s)
+    }
+}
+
+impl std::fmt::Display for Infra {
+    /// The `infra:` string form; `*` when unconstrained.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(super::units::format_infra(self).as_deref().unwrap_or("*"))
+    }
+}
+
+impl AcceleratorSpec {
+    /// Parses the string form (`A100:8`, `A100:0.5`, `40GB+`, `nvidia:24GB:2`).
+    pub fn parse(s: &str) -> Result<AcceleratorSpec, String> {
+        super::units::parse_accelerator(s)
+    }
+}
+
+impl std::fmt::Display for AcceleratorSpec {
+    /// The string form [`AcceleratorSpec::parse`] reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&super::units::format_accelerator(self))
+    }
+}
+
+impl Resources {
+    /// A request for `count` accelerators named `name` per node, nothing else set.
+    pub fn with_accelerator(name: impl Into<String>, count: f64) -> Resources {
+        Resources {
+            accelerators: Some(AcceleratorSpec::Named {
+                name: name.into(),
+                count,
+            }),
+            ..Resources::default()
+        }
+    }
+
+    /// Sets where to run.
+    pub fn with_infra(mut self, infra: Infra) -> Resources {
+        self.infra = infra;
+        self
+    }
+
+    /// Sets the vCPU request.
+    pub fn with_cpus(mut self, cpus: Quantity) -> Resources {
+        self.cpus = Some(cpus);
+        self
+    }
+
+    /// Sets the memory request (GiB).
+    pub fn with_memory(mut self, memory_gib: Quantity) -> Resources {
+        self.memory = Some(memory_gib);
+        self
+    }
+
+    /// Sets an exact instance type.
+    pub fn with_instance_type(mut self, instance_type: impl Into<String>) -> Resources {
+        self.instance_type = Some(instance_type.into());
+        self
+    }
+
+    /// Asks for spot instances.
+    pub fn with_spot(mut self, use_spot: bool) -> Resources {
+        self.use_spot = use_spot;
+        self
+    }
+
+    /// Sets the OS disk size (GiB).
+    pub fn with_disk_size_gib(mut self, gib: u64) -> Resources {
+        self.disk_size_gib = Some(gib);
+        self
+    }
+
+    /// Adds ports to open.
+    pub fn with_ports(mut self, ports: impl IntoIterator<Item = PortRange>) -> Resources {
+        self.ports.extend(ports);
+        self
+    }
+}
+
+impl From<Resources> for ResourceSet {
+    fn from(r: Resources) -> Self {
+        ResourceSet::AnyOf(vec![r])
     }
 }
