@@ -1,5 +1,58 @@
-//! The `aloft` command-line interface.
+//! The `aloft` command-line interface: a thin layer over the `aloft` crate that
+//! parses flags, renders results for humans (tables) or scripts (`-o json`) and maps
+//! errors to exit codes.
 
-fn main() {
-    println!("aloft {}", env!("CARGO_PKG_VERSION"));
+mod cmd;
+mod config;
+mod exit;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run AI and batch workloads on any infrastructure, from one task file.
+#[derive(Debug, Parser)]
+#[command(name = "aloft", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output (repeat for more); `ALOFT_LOG` takes a tracing filter too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a task file without launching anything.
+    Validate(cmd::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => err.report(),
+    }
+}
+
+/// Logs go to stderr so that `-o json` on stdout stays machine-readable.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("ALOFT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

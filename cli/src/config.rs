@@ -1,0 +1,59 @@
+//! The user's settings: `$ALOFT_HOME/config.yaml` (default `~/.aloft/config.yaml`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::exit::CliError;
+
+/// aloft's home folder: `$ALOFT_HOME`, else `~/.aloft`.
+pub fn aloft_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("ALOFT_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".aloft"),
+        None => PathBuf::from(".aloft"),
+    }
+}
+
+/// What `config.yaml` may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Clouds the user has enabled for the optimizer (until providers' credential
+    /// checks decide it).
+    #[serde(default)]
+    pub clouds: Option<Vec<String>>,
+    /// Per-provider settings (`providers.aws.endpoint`, ...).
+    #[serde(default)]
+    pub providers: BTreeMap<String, serde_yaml::Value>,
+}
+
+impl Config {
+    /// Reads the config file under `home`; a missing file is an empty config.
+    pub fn load(home: &Path) -> Result<Config, CliError> {
+        let path = home.join("config.yaml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(err) => {
+                return Err(CliError::failure(format!(
+                    "cannot read {}: {err}",
+                    path.display()
+                )));
+            }
+        };
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(&text).map_err(|err| {
+            let at = err
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            CliError::failure(format!("{}{at}: {err}", path.display()))
+        })
+    }
+}

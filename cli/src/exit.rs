@@ -1,0 +1,47 @@
+//! Errors as the CLI reports them: a message for humans and an exit code for scripts.
+
+use std::process::ExitCode;
+
+/// Exit code: the task file is invalid.
+pub const INVALID_TASK: u8 = 2;
+/// Exit code: no resources satisfy the request.
+pub const NO_RESOURCES: u8 = 3;
+/// Exit code: anything else went wrong.
+pub const FAILURE: u8 = 1;
+
+/// An error that ends a command.
+#[derive(Debug)]
+pub struct CliError {
+    code: u8,
+    message: String,
+}
+
+impl CliError {
+    /// An error with an explicit exit code.
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A general failure (exit code 1).
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self::new(FAILURE, message)
+    }
+
+    /// Prints the message on stderr and returns the exit code.
+    pub fn report(self) -> ExitCode {
+        eprintln!("error: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(err: anyhow::Error) -> Self {
+        CliError::failure(format!("{err:#}"))
+    }
+}
+
+/// Result of a CLI command.
+pub type CliResult = Result<(), CliError>;
