@@ -9,12 +9,12 @@
 use std::io::Write;
 use std::sync::mpsc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::node::{Killer, Node, NodeError, Script};
 
 /// The cluster a job runs on, as `SKYPILOT_CLUSTER_INFO` describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterInfo {
     /// Cluster name.
     pub cluster_name: String,

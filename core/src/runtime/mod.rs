@@ -1,7 +1,8 @@
-//! What runs on a cluster once it is up: reaching nodes (local folders or SSH),
+//! What runs on a cluster once it is up: the head node's agent, reaching nodes (local folders or SSH),
 //! gang-starting a job on all of them, the head node's job queue and its
 //! resource-aware scheduler, the node's GPU inventory and the user's SSH keys.
 
+pub mod agent;
 pub mod gang;
 pub mod gpus;
 pub mod keys;

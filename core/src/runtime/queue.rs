@@ -162,7 +162,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at   INTEGER,
     ended_at     INTEGER,
     placement    TEXT NOT NULL DEFAULT '[]',
-    exit_codes   TEXT NOT NULL DEFAULT '[]'
+    exit_codes   TEXT NOT NULL DEFAULT '[]',
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 "#;
 
@@ -310,6 +311,44 @@ impl JobQueue {
         Ok(changed > 0)
     }
 
+    /// Asks for a job to be cancelled. A pending job is cancelled at once; a
+    /// started one is flagged for the agent, which stops its processes. Returns the
+    /// job as it is after the request.
+    pub fn request_cancel(&self, id: JobId, now: i64) -> Result<JobRecord, QueueError> {
+        self.conn
+            .execute(
+                "UPDATE jobs SET status = 'CANCELLED', ended_at = ?2
+                 WHERE id = ?1 AND status = 'PENDING'",
+                params![id as i64, now],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        self.conn
+            .execute(
+                "UPDATE jobs SET cancel_requested = 1
+                 WHERE id = ?1 AND status IN ('SETTING_UP', 'RUNNING')",
+                params![id as i64],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        self.job(id)
+    }
+
+    /// Started jobs whose cancellation was requested.
+    pub fn cancel_requests(&self) -> Result<Vec<JobId>, QueueError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM jobs WHERE cancel_requested = 1
+                 AND status IN ('SETTING_UP', 'RUNNING') ORDER BY id",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, i64>(0))
+            .map_err(|e| self.sqlite(e))?;
+        rows.map(|r| r.map(|id| id as JobId))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sqlite(e))
+    }
+
     fn decode(&self, raw: RawJob) -> Result<JobRecord, QueueError> {
         Ok(JobRecord {
             id: raw.id as JobId,
@@ -403,6 +442,33 @@ mod tests {
         assert!(matches!(
             q.transition(99, JobStatus::Failed, &[], 16),
             Err(QueueError::NoSuchJob(99))
+        ));
+    }
+
+    #[test]
+    fn cancelling_a_pending_job_is_immediate_and_a_running_one_is_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = JobQueue::open(&dir.path().join("jobs.db")).unwrap();
+        let pending = q.submit(&spec("p", 0.0), 1).unwrap();
+        let running = q.submit(&spec("r", 0.0), 1).unwrap();
+        assert!(q.start(running, &[], JobStatus::Running, 2).unwrap());
+        assert_eq!(
+            q.request_cancel(pending, 3).unwrap().status,
+            JobStatus::Cancelled
+        );
+        assert_eq!(
+            q.request_cancel(running, 3).unwrap().status,
+            JobStatus::Running
+        );
+        assert_eq!(q.cancel_requests().unwrap(), vec![running]);
+        assert!(
+            q.transition(running, JobStatus::Cancelled, &[-1], 4)
+                .unwrap()
+        );
+        assert!(q.cancel_requests().unwrap().is_empty());
+        assert!(matches!(
+            q.request_cancel(42, 5),
+            Err(QueueError::NoSuchJob(42))
         ));
     }
 

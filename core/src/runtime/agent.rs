@@ -1,0 +1,764 @@
+//! The agent on a cluster's head node: it owns the job queue, starts jobs when
+//! their resources are free, gang-runs them on their nodes, writes their logs and
+//! carries out cancellations.
+//!
+//! Everything outside the agent talks to it through the queue database: `submit`
+//! inserts a job, `cancel` sets a flag, `queue`/`logs` read. The agent process
+//! ([`Agent::run`]) polls that database, so any number of short-lived CLI calls
+//! (locally, or over SSH on a cloud node) can drive it without a server socket.
+//!
+//! Secrets reach a job through a file readable only by its owner (mode 0600) that
+//! the agent deletes as soon as it has read it; they never enter the queue or logs.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::gang::{ClusterInfo, GangKiller, GangMember, GangSpec, Phase, run_gang};
+use super::node::{LocalNode, Node, SshNode, SshTarget};
+use super::queue::{JobQueue, JobRecord, JobSpec, JobStatus, QueueError};
+use super::scheduler::{JobId, NodeAssignment, NodeCapacity, Scheduler};
+
+/// Where the agent keeps its files, under the head node's home.
+#[derive(Debug, Clone)]
+pub struct AgentPaths {
+    root: PathBuf,
+}
+
+impl AgentPaths {
+    /// The agent folder (`~/.aloft/agent` on a node).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        AgentPaths { root: root.into() }
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The job queue database.
+    pub fn queue_db(&self) -> PathBuf {
+        self.root.join("jobs.db")
+    }
+
+    /// The cluster description the agent runs with.
+    pub fn cluster_file(&self) -> PathBuf {
+        self.root.join("cluster.json")
+    }
+
+    /// The merged log of a job.
+    pub fn job_log(&self, id: JobId) -> PathBuf {
+        self.root.join("logs").join(id.to_string()).join("run.log")
+    }
+
+    fn secrets_file(&self, id: JobId) -> PathBuf {
+        self.root.join("secrets").join(format!("{id}.json"))
+    }
+}
+
+/// How the agent reaches one node of its cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeSpec {
+    /// A folder on the agent's machine.
+    Local {
+        /// The node's home.
+        home: PathBuf,
+        /// The IP the other nodes see.
+        ip: String,
+    },
+    /// A machine reached over SSH.
+    Ssh {
+        /// Host (usually the private IP).
+        host: String,
+        /// SSH port.
+        port: u16,
+        /// Login user.
+        user: String,
+        /// Private key on the head node.
+        identity_file: PathBuf,
+        /// `ProxyCommand`, if any.
+        proxy_command: Option<String>,
+        /// The IP the other nodes see.
+        ip: String,
+    },
+}
+
+impl NodeSpec {
+    fn ip(&self) -> &str {
+        match self {
+            NodeSpec::Local { ip, .. } | NodeSpec::Ssh { ip, .. } => ip,
+        }
+    }
+
+    fn connect(&self, control_dir: &Path) -> Arc<dyn Node> {
+        match self {
+            NodeSpec::Local { home, .. } => Arc::new(LocalNode::new(home.clone())),
+            NodeSpec::Ssh {
+                host,
+                port,
+                user,
+                identity_file,
+                proxy_command,
+                ..
+            } => Arc::new(SshNode::new(SshTarget {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                identity_file: identity_file.clone(),
+                control_dir: control_dir.to_path_buf(),
+                proxy_command: proxy_command.clone(),
+            })),
+        }
+    }
+}
+
+/// The cluster as the agent sees it (written by the launcher into
+/// [`AgentPaths::cluster_file`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    /// Identity, for `SKYPILOT_CLUSTER_INFO`.
+    pub info: ClusterInfo,
+    /// Nodes, head first.
+    pub nodes: Vec<NodeSpec>,
+    /// vCPUs per node available to jobs.
+    pub cpus_per_node: f64,
+    /// GPUs per node.
+    pub gpus_per_node: u32,
+    /// Folder each job runs in, relative to a node's home.
+    pub workdir: String,
+}
+
+/// An error of the agent or of a call into its queue.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A file of the agent could not be read or written.
+    #[error("{path}: {detail}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The job can never run on this cluster.
+    #[error("job rejected: {0}")]
+    Rejected(String),
+}
+
+fn file_error(path: &Path, detail: impl std::fmt::Display) -> AgentError {
+    AgentError::File {
+        path: path.display().to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// Writes `spec` as the cluster description for an agent in `paths`.
+pub fn write_cluster_spec(paths: &AgentPaths, spec: &ClusterSpec) -> Result<(), AgentError> {
+    let path = paths.cluster_file();
+    std::fs::create_dir_all(paths.root()).map_err(|e| file_error(paths.root(), e))?;
+    let text = serde_json::to_string_pretty(spec).map_err(|e| file_error(&path, e))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| file_error(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))
+}
+
+fn read_cluster_spec(paths: &AgentPaths) -> Result<ClusterSpec, AgentError> {
+    let path = paths.cluster_file();
+    let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| file_error(&path, e))
+}
+
+/// Queues a job on the cluster whose agent lives in `paths`; secrets go to a
+/// private file the agent consumes. Fails at once if the cluster can never fit it.
+pub fn submit(
+    paths: &AgentPaths,
+    spec: &JobSpec,
+    secrets: &[(String, String)],
+    now: i64,
+) -> Result<JobId, AgentError> {
+    let cluster = read_cluster_spec(paths)?;
+    capacity_scheduler(&cluster)
+        .check(&spec.demand)
+        .map_err(|e| AgentError::Rejected(e.to_string()))?;
+    let queue = JobQueue::open(&paths.queue_db())?;
+    if secrets.is_empty() {
+        return Ok(queue.submit(spec, now)?);
+    }
+    // The job is inserted first to get its id, but as it may be scheduled at once
+    // the agent waits for the secrets file of a job that declares secrets.
+    let mut spec = spec.clone();
+    spec.env.retain(|(k, _)| k != SECRETS_MARKER);
+    spec.env
+        .push((SECRETS_MARKER.into(), secrets.len().to_string()));
+    let id = queue.submit(&spec, now)?;
+    let path = paths.secrets_file(id);
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let text = serde_json::to_string(secrets).map_err(std::io::Error::other)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(err) = write() {
+        let _ = queue.request_cancel(id, now);
+        return Err(file_error(&path, err));
+    }
+    Ok(id)
+}
+
+/// An env entry that tells the agent a job has secrets waiting in a file (the
+/// value is their count, never their content).
+const SECRETS_MARKER: &str = "__ALOFT_SECRETS";
+
+fn capacity_scheduler(cluster: &ClusterSpec) -> Scheduler {
+    Scheduler::new(
+        cluster
+            .nodes
+            .iter()
+            .map(|_| NodeCapacity {
+                cpus: cluster.cpus_per_node,
+                gpus: cluster.gpus_per_node,
+            })
+            .collect(),
+    )
+}
+
+/// A finished job, reported by its thread.
+struct Finished {
+    id: JobId,
+    status: JobStatus,
+    exit_codes: Vec<i32>,
+}
+
+/// What the agent keeps for a started job.
+struct Started {
+    killer: Arc<Mutex<Option<GangKiller>>>,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// The agent.
+pub struct Agent {
+    paths: AgentPaths,
+    cluster: ClusterSpec,
+    nodes: Vec<Arc<dyn Node>>,
+    queue: JobQueue,
+    scheduler: Scheduler,
+    started: BTreeMap<JobId, Started>,
+    done_tx: mpsc::Sender<Finished>,
+    done_rx: mpsc::Receiver<Finished>,
+    clock: fn() -> i64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl Agent {
+    /// Opens the agent's queue and cluster description. Jobs left SETTING_UP or
+    /// RUNNING by a previous agent process (which died with its children) are marked
+    /// FAILED: their processes are gone.
+    pub fn open(paths: AgentPaths) -> Result<Agent, AgentError> {
+        let cluster = read_cluster_spec(&paths)?;
+        let queue = JobQueue::open(&paths.queue_db())?;
+        let control_dir = paths.root().join("cm");
+        let nodes = cluster
+            .nodes
+            .iter()
+            .map(|n| n.connect(&control_dir))
+            .collect();
+        let now = unix_now();
+        for job in queue.jobs(true)? {
+            if matches!(job.status, JobStatus::SettingUp | JobStatus::Running) {
+                queue.transition(job.id, JobStatus::Failed, &[], now)?;
+            }
+        }
+        let (done_tx, done_rx) = mpsc::channel();
+        Ok(Agent {
+            scheduler: capacity_scheduler(&cluster),
+            paths,
+            cluster,
+            nodes,
+            queue,
+            started: BTreeMap::new(),
+            done_tx,
+            done_rx,
+            clock: unix_now,
+        })
+    }
+
+    /// Whether any job is pending or running (for idleness / autostop).
+    pub fn busy(&self) -> Result<bool, AgentError> {
+        Ok(!self.started.is_empty() || !self.queue.pending()?.is_empty())
+    }
+
+    /// One step: record finished jobs, carry out cancellations, start what fits.
+    pub fn tick(&mut self) -> Result<(), AgentError> {
+        let now = (self.clock)();
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.scheduler.release(done.id);
+            self.started.remove(&done.id);
+            self.queue
+                .transition(done.id, done.status, &done.exit_codes, now)?;
+        }
+        for id in self.queue.cancel_requests()? {
+            if let Some(job) = self.started.get(&id) {
+                job.cancelled.store(true, Ordering::SeqCst);
+                if let Ok(killer) = job.killer.lock()
+                    && let Some(killer) = killer.as_ref()
+                {
+                    killer.kill();
+                }
+            }
+            self.queue.transition(id, JobStatus::Cancelled, &[], now)?;
+        }
+        let pending = self.queue.pending()?;
+        for (id, placement) in self.scheduler.schedule(&pending) {
+            self.start_job(id, placement, now)?;
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` is set, polling every `poll`.
+    pub fn run(&mut self, poll: Duration, stop: &AtomicBool) -> Result<(), AgentError> {
+        while !stop.load(Ordering::SeqCst) {
+            self.tick()?;
+            std::thread::sleep(poll);
+        }
+        Ok(())
+    }
+
+    fn start_job(
+        &mut self,
+        id: JobId,
+        placement: Vec<NodeAssignment>,
+        now: i64,
+    ) -> Result<(), AgentError> {
+        let job = self.queue.job(id)?;
+        let secrets = match self.take_secrets(&job) {
+            Ok(secrets) => secrets,
+            // Not there yet: the submitter is still writing it. Try next tick.
+            Err(None) => {
+                self.scheduler.release(id);
+                return Ok(());
+            }
+            Err(Some(err)) => {
+                self.scheduler.release(id);
+                self.queue.transition(id, JobStatus::Failed, &[], now)?;
+                return Err(err);
+            }
+        };
+        let first = if job.spec.setup.is_some() {
+            JobStatus::SettingUp
+        } else {
+            JobStatus::Running
+        };
+        if !self.queue.start(id, &placement, first, now)? {
+            // Cancelled between scheduling and now.
+            self.scheduler.release(id);
+            return Ok(());
+        }
+        let log_path = self.paths.job_log(id);
+        let log = open_log(&log_path)?;
+        let started = Started {
+            killer: Arc::new(Mutex::new(None)),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        };
+        let run = JobRun {
+            job,
+            placement,
+            secrets,
+            nodes: self.nodes.clone(),
+            ips: self
+                .cluster
+                .nodes
+                .iter()
+                .map(|n| n.ip().to_string())
+                .collect(),
+            cluster: self.cluster.clone(),
+            log,
+            killer: started.killer.clone(),
+            cancelled: started.cancelled.clone(),
+            queue_db: self.paths.queue_db(),
+        };
+        let done = self.done_tx.clone();
+        self.started.insert(id, started);
+        std::thread::spawn(move || {
+            let finished = run.execute();
+            // The agent outlives its job threads; if it is gone nobody needs this.
+            let _ = done.send(finished);
+        });
+        Ok(())
+    }
+
+    /// The job's secrets: `Err(None)` while their file is not written yet.
+    fn take_secrets(&self, job: &JobRecord) -> Result<Vec<(String, String)>, Option<AgentError>> {
+        if !job.spec.env.iter().any(|(k, _)| k == SECRETS_MARKER) {
+            return Ok(Vec::new());
+        }
+        let path = self.paths.secrets_file(job.id);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(None),
+            Err(err) => return Err(Some(file_error(&path, err))),
+        };
+        let _ = std::fs::remove_file(&path);
+        serde_json::from_str(&text).map_err(|_| Some(file_error(&path, "unreadable secrets file")))
+    }
+}
+
+fn open_log(path: &Path) -> Result<Arc<Mutex<File>>, AgentError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| file_error(path, e))?;
+    Ok(Arc::new(Mutex::new(file)))
+}
+
+/// A job being carried out on its own thread.
+struct JobRun {
+    job: JobRecord,
+    placement: Vec<NodeAssignment>,
+    secrets: Vec<(String, String)>,
+    nodes: Vec<Arc<dyn Node>>,
+    ips: Vec<String>,
+    cluster: ClusterSpec,
+    log: Arc<Mutex<File>>,
+    killer: Arc<Mutex<Option<GangKiller>>>,
+    cancelled: Arc<AtomicBool>,
+    queue_db: PathBuf,
+}
+
+impl JobRun {
+    fn execute(self) -> Finished {
+        let id = self.job.id;
+        if let Some(setup) = self.job.spec.setup.clone() {
+            let outcome = self.phase(Phase::Setup, &setup);
+            if self.cancelled.load(Ordering::SeqCst) {
+                return self.finished(JobStatus::Cancelled, outcome);
+            }
+            if !outcome.succeeded() {
+                return self.finished(JobStatus::FailedSetup, outcome);
+            }
+            // A fresh connection: the agent's own is not shared across threads.
+            if let Ok(queue) = JobQueue::open(&self.queue_db) {
+                let _ = queue.transition(id, JobStatus::Running, &[], unix_now());
+            }
+        }
+        let run = self.job.spec.run.clone();
+        let outcome = self.phase(Phase::Run, &run);
+        let status = if self.cancelled.load(Ordering::SeqCst) {
+            JobStatus::Cancelled
+        } else if outcome.succeeded() {
+            JobStatus::Succeeded
+        } else {
+            JobStatus::Failed
+        };
+        self.finished(status, outcome)
+    }
+
+    fn finished(&self, status: JobStatus, outcome: super::gang::GangOutcome) -> Finished {
+        Finished {
+            id: self.job.id,
+            status,
+            exit_codes: outcome.exit_codes(),
+        }
+    }
+
+    fn phase(&self, phase: Phase, script: &str) -> super::gang::GangOutcome {
+        let multi = self.placement.len() > 1;
+        let members = self
+            .placement
+            .iter()
+            .enumerate()
+            .map(|(rank, assignment)| GangMember {
+                node: self.nodes[assignment.node].as_ref(),
+                ip: self.ips[assignment.node].clone(),
+                cuda_visible_devices: (!assignment.gpu_indices.is_empty())
+                    .then(|| assignment.cuda_visible_devices()),
+                log: Box::new(LineLog {
+                    file: self.log.clone(),
+                    prefix: multi.then(|| format!("(rank {rank}) ")),
+                    pending: Vec::new(),
+                }),
+            })
+            .collect();
+        let env = self
+            .job
+            .spec
+            .env
+            .iter()
+            .filter(|(k, _)| k != SECRETS_MARKER)
+            .cloned()
+            .collect();
+        let spec = GangSpec {
+            script: script.to_string(),
+            env,
+            secrets: self.secrets.clone(),
+            cwd: Some(self.cluster.workdir.clone()),
+            cluster: self.cluster.info.clone(),
+            task_id: format!(
+                "aloft-{}_{}_{}",
+                self.job.submitted_at, self.cluster.info.cluster_name, self.job.id
+            ),
+            gpus_per_node: self.job.spec.demand.gpus,
+            phase,
+        };
+        run_gang(members, &spec, |killer| {
+            if let Ok(mut slot) = self.killer.lock() {
+                *slot = Some(killer.clone());
+            }
+            // A cancel that arrived while the gang was starting.
+            if self.cancelled.load(Ordering::SeqCst) {
+                killer.kill();
+            }
+        })
+    }
+}
+
+/// Writes whole lines to the shared job log, with an optional rank prefix.
+struct LineLog {
+    file: Arc<Mutex<File>>,
+    prefix: Option<String>,
+    pending: Vec<u8>,
+}
+
+impl LineLog {
+    fn emit(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("log lock poisoned"))?;
+        if let Some(prefix) = &self.prefix {
+            file.write_all(prefix.as_bytes())?;
+        }
+        file.write_all(line)?;
+        file.flush()
+    }
+}
+
+impl Write for LineLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            self.emit(&line)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineLog {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let mut rest = std::mem::take(&mut self.pending);
+            rest.push(b'\n');
+            let _ = self.emit(&rest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::runtime::scheduler::Demand;
+
+    fn cluster(dir: &Path, nodes: usize, gpus: u32) -> AgentPaths {
+        let paths = AgentPaths::new(dir.join("head/.aloft/agent"));
+        let spec = ClusterSpec {
+            info: ClusterInfo {
+                cluster_name: "t".into(),
+                cloud: "local".into(),
+                region: "local".into(),
+                zone: None,
+            },
+            nodes: (0..nodes)
+                .map(|i| NodeSpec::Local {
+                    home: if i == 0 {
+                        dir.join("head")
+                    } else {
+                        dir.join(format!("worker{i}"))
+                    },
+                    ip: format!("127.0.0.{}", i + 1),
+                })
+                .collect(),
+            cpus_per_node: 4.0,
+            gpus_per_node: gpus,
+            workdir: "sky_workdir".into(),
+        };
+        write_cluster_spec(&paths, &spec).unwrap();
+        paths
+    }
+
+    fn job(run: &str, setup: Option<&str>, nodes: u32, gpus: f64) -> JobSpec {
+        JobSpec {
+            name: Some("j".into()),
+            demand: Demand {
+                cpus: 1.0,
+                gpus,
+                num_nodes: nodes,
+            },
+            accelerator: None,
+            setup: setup.map(str::to_string),
+            run: run.into(),
+            env: vec![("GREETING".into(), "hello".into())],
+        }
+    }
+
+    /// Runs the agent until `done` holds for the queue, or panics after 20 s.
+    fn drive(paths: &AgentPaths, done: impl Fn(&JobQueue) -> bool) {
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        let queue = JobQueue::open(&paths.queue_db()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done(&queue) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {:?}",
+                queue.jobs(false)
+            );
+            agent.tick().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Let finished threads report, so later assertions see final states.
+        agent.tick().unwrap();
+    }
+
+    fn status(q: &JobQueue, id: JobId) -> JobStatus {
+        q.job(id).unwrap().status
+    }
+
+    #[test]
+    fn a_two_node_job_runs_setup_then_run_on_both_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 2, 0);
+        let id = submit(
+            &paths,
+            &job(
+                "echo \"$GREETING from $SKYPILOT_NODE_RANK token=$TOKEN\"",
+                Some("echo setup $SKYPILOT_SETUP_NODE_RANK > setup.txt"),
+                2,
+                0.0,
+            ),
+            &[("TOKEN".into(), "tok-123".into())],
+            1,
+        )
+        .unwrap();
+        drive(&paths, |q| status(q, id).is_terminal());
+        let q = JobQueue::open(&paths.queue_db()).unwrap();
+        assert_eq!(status(&q, id), JobStatus::Succeeded);
+        let log = std::fs::read_to_string(paths.job_log(id)).unwrap();
+        let mut lines: Vec<&str> = log.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "(rank 0) hello from 0 token=tok-123",
+                "(rank 1) hello from 1 token=tok-123"
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("worker1/sky_workdir/setup.txt")).unwrap(),
+            "setup 1\n"
+        );
+        // The secret was consumed: its file is gone and the queue never saw it.
+        assert!(!paths.secrets_file(id).exists());
+        let stored = std::fs::read(paths.queue_db()).unwrap();
+        assert!(!stored.windows(7).any(|w| w == b"tok-123"));
+    }
+
+    #[test]
+    fn a_failing_setup_ends_failed_setup_and_run_never_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let id = submit(&paths, &job("touch ran", Some("exit 9"), 1, 0.0), &[], 1).unwrap();
+        drive(&paths, |q| status(q, id).is_terminal());
+        let q = JobQueue::open(&paths.queue_db()).unwrap();
+        let record = q.job(id).unwrap();
+        assert_eq!(record.status, JobStatus::FailedSetup);
+        assert_eq!(record.exit_codes, vec![9]);
+        assert!(!dir.path().join("head/sky_workdir/ran").exists());
+    }
+
+    #[test]
+    fn cancel_stops_a_long_job_and_frees_its_gpu() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 1);
+        let long = submit(&paths, &job("sleep 60", None, 1, 1.0), &[], 1).unwrap();
+        let next = submit(&paths, &job("echo next", None, 1, 1.0), &[], 2).unwrap();
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        let q = JobQueue::open(&paths.queue_db()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while status(&q, long) != JobStatus::Running {
+            assert!(Instant::now() < deadline);
+            agent.tick().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(status(&q, next), JobStatus::Pending, "the GPU is taken");
+        let started = Instant::now();
+        q.request_cancel(long, 3).unwrap();
+        while !status(&q, next).is_terminal() {
+            assert!(Instant::now() < deadline);
+            agent.tick().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(started.elapsed() < Duration::from_secs(15));
+        assert_eq!(status(&q, long), JobStatus::Cancelled);
+        assert_eq!(status(&q, next), JobStatus::Succeeded);
+        let log = std::fs::read_to_string(paths.job_log(next)).unwrap();
+        assert_eq!(log, "next\n");
+    }
+
+    #[test]
+    fn a_job_larger_than_the_cluster_is_rejected_at_submit() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let err = submit(&paths, &job("true", None, 2, 0.0), &[], 1).unwrap_err();
+        assert!(matches!(err, AgentError::Rejected(_)), "{err}");
+        assert!(err.to_string().contains("2 nodes"), "{err}");
+    }
+
+    #[test]
+    fn jobs_left_running_by_a_dead_agent_are_marked_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let id = submit(&paths, &job("true", None, 1, 0.0), &[], 1).unwrap();
+        let q = JobQueue::open(&paths.queue_db()).unwrap();
+        q.start(id, &[], JobStatus::Running, 2).unwrap();
+        Agent::open(paths.clone()).unwrap();
+        assert_eq!(status(&q, id), JobStatus::Failed);
+    }
+}
