@@ -27,6 +27,9 @@ struct Cli {
 enum Command {
     /// Check a task file without launching anything.
     Validate(cmd::validate::Args),
+    /// The head node's agent (driven by aloft itself, not by users).
+    #[command(hide = true)]
+    Agent(cmd::agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! One module per CLI command.
 
+pub mod agent;
 pub mod task_args;
 pub mod validate;

@@ -227,6 +227,73 @@ pub fn submit(
     Ok(id)
 }
 
+/// Writes a job's log to `out`: the last `tail` lines (all when `None`), then, with
+/// `follow`, what the job writes until it ends. Returns the job's final record.
+pub fn write_log(
+    paths: &AgentPaths,
+    id: JobId,
+    tail: Option<usize>,
+    follow: bool,
+    out: &mut dyn Write,
+) -> Result<JobRecord, AgentError> {
+    use std::io::{Read, Seek, SeekFrom};
+
+    let queue = JobQueue::open(&paths.queue_db())?;
+    let mut job = queue.job(id)?;
+    let path = paths.job_log(id);
+    let out_error = |e: std::io::Error| file_error(Path::new("<output>"), e);
+    let mut offset = 0u64;
+    if let Ok(text) = std::fs::read(&path) {
+        offset = text.len() as u64;
+        let start = match tail {
+            Some(n) => tail_start(&text, n),
+            None => 0,
+        };
+        out.write_all(&text[start..]).map_err(out_error)?;
+    }
+    if !follow {
+        return Ok(job);
+    }
+    loop {
+        let ended = job.status.is_terminal();
+        if let Ok(mut file) = File::open(&path) {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| file_error(&path, e))?;
+            let mut more = Vec::new();
+            file.read_to_end(&mut more)
+                .map_err(|e| file_error(&path, e))?;
+            offset += more.len() as u64;
+            out.write_all(&more).map_err(out_error)?;
+            out.flush().map_err(out_error)?;
+        }
+        // Read once more after the job ended, so its last lines are not lost.
+        if ended {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        job = queue.job(id)?;
+    }
+    Ok(job)
+}
+
+/// Byte offset where the last `n` lines of `text` begin.
+fn tail_start(text: &[u8], n: usize) -> usize {
+    if n == 0 {
+        return text.len();
+    }
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let mut seen = 0;
+    for (i, b) in body.iter().enumerate().rev() {
+        if *b == b'\n' {
+            seen += 1;
+            if seen == n {
+                return i + 1;
+            }
+        }
+    }
+    0
+}
+
 /// An env entry that tells the agent a job has secrets waiting in a file (the
 /// value is their count, never their content).
 const SECRETS_MARKER: &str = "__ALOFT_SECRETS";
@@ -740,6 +807,42 @@ mod tests {
         assert_eq!(status(&q, next), JobStatus::Succeeded);
         let log = std::fs::read_to_string(paths.job_log(next)).unwrap();
         assert_eq!(log, "next\n");
+    }
+
+    #[test]
+    fn logs_follow_a_job_to_its_end_and_tail_counts_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let id = submit(
+            &paths,
+            &job(
+                "for i in 1 2 3; do echo line$i; sleep 0.1; done",
+                None,
+                1,
+                0.0,
+            ),
+            &[],
+            1,
+        )
+        .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let agent_paths = paths.clone();
+        let agent_stop = stop.clone();
+        let agent = std::thread::spawn(move || {
+            let mut agent = Agent::open(agent_paths).unwrap();
+            agent.run(Duration::from_millis(20), &agent_stop).unwrap();
+        });
+        let mut out = Vec::new();
+        let record = write_log(&paths, id, None, true, &mut out).unwrap();
+        stop.store(true, Ordering::SeqCst);
+        agent.join().unwrap();
+        assert_eq!(record.status, JobStatus::Succeeded);
+        assert_eq!(String::from_utf8(out).unwrap(), "line1\nline2\nline3\n");
+        let mut out = Vec::new();
+        write_log(&paths, id, Some(2), false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "line2\nline3\n");
+        assert_eq!(tail_start(b"a\nb\n", 5), 0);
+        assert_eq!(tail_start(b"a\nb\n", 0), 4);
     }
 
     #[test]
