@@ -60,6 +60,11 @@ impl AgentPaths {
         self.root.join("logs").join(id.to_string()).join("run.log")
     }
 
+    /// The autostop setting (absent when autostop is off).
+    pub fn autostop_file(&self) -> PathBuf {
+        self.root.join("autostop.json")
+    }
+
     fn secrets_file(&self, id: JobId) -> PathBuf {
         self.root.join("secrets").join(format!("{id}.json"))
     }
@@ -136,6 +141,49 @@ pub struct ClusterSpec {
     pub gpus_per_node: u32,
     /// Folder each job runs in, relative to a node's home.
     pub workdir: String,
+}
+
+/// When the cluster stops itself: after `idle_minutes` without pending or running
+/// jobs, the agent runs `command` (written by the launcher: it stops or tears down
+/// this cluster through its provider) once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutostopSpec {
+    /// Idle minutes before acting.
+    pub idle_minutes: u64,
+    /// Tear down instead of stopping (informational; `command` does the work).
+    pub down: bool,
+    /// Program and arguments to run.
+    pub command: Vec<String>,
+}
+
+/// Sets (or, with `None`, cancels) the cluster's autostop.
+pub fn set_autostop(paths: &AgentPaths, spec: Option<&AutostopSpec>) -> Result<(), AgentError> {
+    let path = paths.autostop_file();
+    match spec {
+        None => match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(&path, err)),
+            _ => Ok(()),
+        },
+        Some(spec) => {
+            std::fs::create_dir_all(paths.root()).map_err(|e| file_error(paths.root(), e))?;
+            let text = serde_json::to_string(spec).map_err(|e| file_error(&path, e))?;
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, text).map_err(|e| file_error(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))
+        }
+    }
+}
+
+/// The cluster's autostop, if set.
+pub fn autostop(paths: &AgentPaths) -> Result<Option<AutostopSpec>, AgentError> {
+    let path = paths.autostop_file();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| file_error(&path, e)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(file_error(&path, err)),
+    }
 }
 
 /// An error of the agent or of a call into its queue.
@@ -335,6 +383,10 @@ pub struct Agent {
     done_tx: mpsc::Sender<Finished>,
     done_rx: mpsc::Receiver<Finished>,
     clock: fn() -> i64,
+    /// When the cluster last had a pending or running job (or the agent started).
+    last_active: i64,
+    /// Autostop already fired: do not run its command again.
+    stopped: bool,
 }
 
 /// Seconds since the Unix epoch.
@@ -375,6 +427,8 @@ impl Agent {
             done_tx,
             done_rx,
             clock: unix_now,
+            last_active: now,
+            stopped: false,
         })
     }
 
@@ -407,6 +461,44 @@ impl Agent {
         for (id, placement) in self.scheduler.schedule(&pending) {
             self.start_job(id, placement, now)?;
         }
+        if !pending.is_empty() || !self.started.is_empty() {
+            self.last_active = now;
+            return Ok(());
+        }
+        self.check_autostop(now)
+    }
+
+    /// Runs the autostop command once the idle cluster has been idle long enough.
+    fn check_autostop(&mut self, now: i64) -> Result<(), AgentError> {
+        if self.stopped {
+            return Ok(());
+        }
+        let Some(spec) = autostop(&self.paths)? else {
+            return Ok(());
+        };
+        let idle = now - self.last_active;
+        if idle < (spec.idle_minutes as i64) * 60 {
+            return Ok(());
+        }
+        let Some((program, args)) = spec.command.split_first() else {
+            return Ok(());
+        };
+        self.stopped = true;
+        let log_path = self.paths.root().join("autostop.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| file_error(&log_path, e))?;
+        let err_log = log.try_clone().map_err(|e| file_error(&log_path, e))?;
+        // Detached: the command may well stop the machine this agent runs on.
+        std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .spawn()
+            .map_err(|e| file_error(Path::new(program), e))?;
         Ok(())
     }
 
@@ -843,6 +935,66 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "line2\nline3\n");
         assert_eq!(tail_start(b"a\nb\n", 5), 0);
         assert_eq!(tail_start(b"a\nb\n", 0), 4);
+    }
+
+    #[test]
+    fn autostop_runs_its_command_once_after_the_idle_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let marker = dir.path().join("stopped");
+        set_autostop(
+            &paths,
+            Some(&AutostopSpec {
+                idle_minutes: 1,
+                down: true,
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("echo x >> {}", marker.display()),
+                ],
+            }),
+        )
+        .unwrap();
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        agent.tick().unwrap();
+        assert!(!marker.exists(), "not idle long enough yet");
+        // Pretend the last activity was two minutes ago.
+        agent.last_active -= 120;
+        agent.tick().unwrap();
+        agent.tick().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "autostop command did not run");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n", "ran once");
+        // Cancelling autostop removes the setting.
+        set_autostop(&paths, None).unwrap();
+        assert_eq!(autostop(&paths).unwrap(), None);
+    }
+
+    #[test]
+    fn a_busy_cluster_is_not_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let marker = dir.path().join("stopped");
+        set_autostop(
+            &paths,
+            Some(&AutostopSpec {
+                idle_minutes: 0,
+                down: false,
+                command: vec!["touch".into(), marker.display().to_string()],
+            }),
+        )
+        .unwrap();
+        submit(&paths, &job("sleep 1", None, 1, 0.0), &[], 1).unwrap();
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        agent.last_active -= 600;
+        agent.tick().unwrap();
+        assert!(agent.busy().unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!marker.exists(), "autostop fired while a job was running");
     }
 
     #[test]
