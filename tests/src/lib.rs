@@ -1,1 +1,3 @@
-//! Shared helpers for aloft end-to-end tests.
+//! Shared helpers for aloft end-to-end tests: real servers started on loopback.
+
+pub mod sshd;

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod gang;
 pub mod gpus;
+pub mod head;
 pub mod keys;
 pub mod node;
 pub mod queue;

@@ -1,9 +1,7 @@
 //! Node access over SSH, against real `sshd` servers on loopback.
 
-mod support;
-
 use aloft::runtime::node::{Node, NodeError, Script, SshNode, SshTarget};
-use support::sshd::Sshd;
+use aloft_tests::sshd::Sshd;
 
 fn node_for(server: &Sshd, control_dir: &std::path::Path) -> SshNode {
     SshNode::new(SshTarget {

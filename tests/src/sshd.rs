@@ -7,10 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A running `sshd`.
 pub struct Sshd {
+    /// Its port on 127.0.0.1.
     pub port: u16,
+    /// The user to log in as (the current one).
     pub user: String,
+    /// The client key authorized on it.
     pub identity_file: PathBuf,
+    /// Its folder (config, keys, log).
     pub dir: PathBuf,
     child: Child,
 }

@@ -1,0 +1,258 @@
+//! Talking to a cluster's head node agent from the user's machine.
+//!
+//! For a `local` cluster the agent's files are on this machine, so the calls go
+//! straight to [`super::agent`]. For a remote cluster the same calls run as
+//! `aloft agent ...` on the head over SSH, with requests (secrets included) written
+//! into the script's standard input, never onto a command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::agent::{self, AgentError, AgentPaths, AutostopSpec};
+use super::node::{Node, NodeError, Script, SshNode};
+use super::queue::{JobQueue, JobRecord, JobSpec};
+use super::scheduler::JobId;
+
+/// Where a cluster's agent is and how to reach it (kept in local state).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HeadLocation {
+    /// The agent folder is on this machine.
+    Local {
+        /// The agent folder.
+        root: PathBuf,
+    },
+    /// The head is reached over SSH; `aloft` is installed there.
+    Ssh {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// User.
+        user: String,
+        /// Private key on this machine.
+        identity_file: PathBuf,
+        /// `ProxyCommand`, if any.
+        proxy_command: Option<String>,
+        /// The agent folder on the head: relative to the user's home, or absolute.
+        root: String,
+        /// The `aloft` binary on the head.
+        binary: String,
+    },
+}
+
+/// An error reaching or using a head node's agent.
+#[derive(Debug, Error)]
+pub enum HeadError {
+    /// The agent (local) failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The head could not be reached.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The remote agent failed; its message.
+    #[error("the head node's agent failed: {0}")]
+    Remote(String),
+}
+
+/// A handle on a cluster's agent.
+pub struct Head {
+    location: HeadLocation,
+    control_dir: PathBuf,
+}
+
+impl Head {
+    /// A handle; `control_dir` holds SSH ControlMaster sockets.
+    pub fn new(location: HeadLocation, control_dir: PathBuf) -> Self {
+        Head {
+            location,
+            control_dir,
+        }
+    }
+
+    /// Queues a job; returns its id.
+    pub fn submit(
+        &self,
+        spec: &JobSpec,
+        secrets: &[(String, String)],
+        now: i64,
+    ) -> Result<JobId, HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                Ok(agent::submit(&AgentPaths::new(root), spec, secrets, now)?)
+            }
+            HeadLocation::Ssh { .. } => {
+                let request = serde_json::json!({ "spec": spec, "secrets": secrets });
+                let out = self.remote("submit", &[], Some(&request.to_string()))?;
+                out.trim()
+                    .parse()
+                    .map_err(|_| HeadError::Remote(format!("unexpected reply `{}`", out.trim())))
+            }
+        }
+    }
+
+    /// The job queue.
+    pub fn queue(&self, skip_finished: bool) -> Result<Vec<JobRecord>, HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                let queue =
+                    JobQueue::open(&AgentPaths::new(root).queue_db()).map_err(AgentError::from)?;
+                Ok(queue.jobs(skip_finished).map_err(AgentError::from)?)
+            }
+            HeadLocation::Ssh { .. } => {
+                let flags: &[&str] = if skip_finished {
+                    &["--skip-finished"]
+                } else {
+                    &[]
+                };
+                let out = self.remote("queue", flags, None)?;
+                serde_json::from_str(&out)
+                    .map_err(|e| HeadError::Remote(format!("unreadable queue: {e}")))
+            }
+        }
+    }
+
+    /// Requests cancellation; returns the jobs as they are after the request.
+    pub fn cancel(&self, ids: &[JobId], now: i64) -> Result<Vec<JobRecord>, HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                let queue =
+                    JobQueue::open(&AgentPaths::new(root).queue_db()).map_err(AgentError::from)?;
+                let jobs = ids
+                    .iter()
+                    .map(|id| queue.request_cancel(*id, now))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(AgentError::from)?;
+                Ok(jobs)
+            }
+            HeadLocation::Ssh { .. } => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                let args: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let out = self.remote("cancel", &args, None)?;
+                serde_json::from_str(&out)
+                    .map_err(|e| HeadError::Remote(format!("unreadable reply: {e}")))
+            }
+        }
+    }
+
+    /// Streams a job's log to `out` (see [`agent::write_log`]).
+    pub fn logs(
+        &self,
+        id: JobId,
+        tail: Option<usize>,
+        follow: bool,
+        out: &mut dyn Write,
+    ) -> Result<(), HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                agent::write_log(&AgentPaths::new(root), id, tail, follow, out)?;
+                Ok(())
+            }
+            HeadLocation::Ssh { .. } => {
+                let id = id.to_string();
+                let tail = tail.map(|n| n.to_string());
+                let mut args = vec![id.as_str()];
+                if let Some(tail) = &tail {
+                    args.extend(["--tail", tail.as_str()]);
+                }
+                if follow {
+                    args.push("--follow");
+                }
+                let (node, script) = self.remote_script("logs", &args, None)?;
+                match node.run(&script, out)? {
+                    0 => Ok(()),
+                    code => Err(HeadError::Remote(format!("logs exited with {code}"))),
+                }
+            }
+        }
+    }
+
+    /// Sets or cancels autostop on the cluster.
+    pub fn set_autostop(&self, spec: Option<&AutostopSpec>) -> Result<(), HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => Ok(agent::set_autostop(&AgentPaths::new(root), spec)?),
+            HeadLocation::Ssh { .. } => Err(HeadError::Remote(
+                "autostop on remote clusters is set when the agent is installed".into(),
+            )),
+        }
+    }
+
+    /// Runs `aloft agent <command> <args>` on the head and returns its stdout.
+    fn remote(
+        &self,
+        command: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<String, HeadError> {
+        let (node, script) = self.remote_script(command, args, stdin)?;
+        let mut out = Vec::new();
+        let code = node.run(&script, &mut out)?;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if code == 0 {
+            Ok(text)
+        } else {
+            Err(HeadError::Remote(text.trim().to_string()))
+        }
+    }
+
+    fn remote_script(
+        &self,
+        command: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<(SshNode, Script), HeadError> {
+        let HeadLocation::Ssh {
+            host,
+            port,
+            user,
+            identity_file,
+            proxy_command,
+            root,
+            binary,
+        } = &self.location
+        else {
+            return Err(HeadError::Remote("not a remote head".into()));
+        };
+        let node = SshNode::new(super::node::SshTarget {
+            host: host.clone(),
+            port: *port,
+            user: user.clone(),
+            identity_file: identity_file.clone(),
+            control_dir: self.control_dir.clone(),
+            proxy_command: proxy_command.clone(),
+        });
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| {
+                shlex::try_quote(a)
+                    .map(|q| q.into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let root_quoted = shlex::try_quote(root)
+            .map(|q| q.into_owned())
+            .unwrap_or_default();
+        let root_arg = if root.starts_with('/') {
+            root_quoted
+        } else {
+            format!("\"$HOME\"/{root_quoted}")
+        };
+        let binary = shlex::try_quote(binary)
+            .map(|q| q.into_owned())
+            .unwrap_or_default();
+        let mut body = format!(
+            "{binary} agent --root {root_arg} {command} {}",
+            quoted.join(" ")
+        );
+        if let Some(input) = stdin {
+            // A quoted heredoc: the request is passed verbatim, never expanded.
+            body.push_str(" <<'ALOFT_REQUEST_END'\n");
+            body.push_str(input);
+            body.push_str("\nALOFT_REQUEST_END");
+        }
+        Ok((node, Script::new(body)))
+    }
+}

@@ -1,3 +1,0 @@
-//! Helpers shared by core's integration tests.
-
-pub mod sshd;
