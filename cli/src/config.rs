@@ -1,6 +1,5 @@
 //! The user's settings: `$ALOFT_HOME/config.yaml` (default `~/.aloft/config.yaml`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -26,9 +25,6 @@ pub struct Config {
     /// checks decide it).
     #[serde(default)]
     pub clouds: Option<Vec<String>>,
-    /// Per-provider settings (`providers.aws.endpoint`, ...).
-    #[serde(default)]
-    pub providers: BTreeMap<String, serde_yaml::Value>,
 }
 
 impl Config {

@@ -27,6 +27,11 @@ struct Cli {
 enum Command {
     /// Check a task file without launching anything.
     Validate(cmd::validate::Args),
+    /// Launch a task (today: `--dryrun`, which shows the plan).
+    Launch(cmd::launch::Args),
+    /// List accelerators, their counts and cheapest prices per cloud.
+    #[command(name = "show-gpus", alias = "gpus")]
+    ShowGpus(cmd::show_gpus::Args),
     /// The head node's agent (driven by aloft itself, not by users).
     #[command(hide = true)]
     Agent(cmd::agent::Args),
@@ -38,6 +43,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Agent(args) => cmd::agent::run(args),
+        Command::Launch(args) => cmd::launch::run(args),
+        Command::ShowGpus(args) => cmd::show_gpus::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,89 @@
+//! `aloft show-gpus`: accelerators, counts, and the cheapest on-demand and spot
+//! prices per cloud, from the catalogs (offline).
+
+use aloft::catalog::{Catalog, GpuQuery};
+
+use crate::config::aloft_home;
+use crate::exit::{CliError, CliResult};
+use crate::render::{self, Output};
+
+/// Flags of `aloft show-gpus`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only accelerators whose name contains this (e.g. `A100`).
+    name: Option<String>,
+    /// Only this cloud (`aws`, `gcp`, ...).
+    #[arg(long)]
+    infra: Option<String>,
+    /// One row per region instead of the cheapest region.
+    #[arg(long)]
+    all_regions: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> CliResult {
+    let catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let clouds = match &args.infra {
+        Some(infra) => {
+            let cloud = infra.split('/').next().unwrap_or(infra).to_lowercase();
+            if !catalog.clouds().contains(&cloud) {
+                return Err(CliError::failure(format!(
+                    "no catalog for `{cloud}`; clouds with catalogs: {}",
+                    catalog.clouds().join(", ")
+                )));
+            }
+            vec![cloud]
+        }
+        None => Vec::new(),
+    };
+    let query = GpuQuery {
+        name: args.name.clone(),
+        clouds,
+        all_regions: args.all_regions,
+    };
+    let listings = catalog
+        .list_accelerators(&query)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if listings.is_empty() {
+        let hint = match &args.name {
+            Some(name) => match catalog.canonical_accelerator(name) {
+                Err(err) => err.to_string(),
+                Ok(_) => format!("no offers for `{name}` on the selected clouds"),
+            },
+            None => "no accelerator offers on the selected clouds".to_string(),
+        };
+        return Err(CliError::failure(hint));
+    }
+    if args.output == Output::Json {
+        return render::print_json(&listings);
+    }
+    let mut header = vec!["GPU", "QTY", "CLOUD", "INSTANCE_TYPE", "vCPUs", "Mem(GB)"];
+    header.push(if args.all_regions {
+        "REGION"
+    } else {
+        "CHEAPEST REGION"
+    });
+    header.extend(["$/hr", "SPOT $/hr"]);
+    let mut table = render::table(header);
+    for listing in &listings {
+        for offer in &listing.offers {
+            table.add_row(vec![
+                listing.accelerator.clone(),
+                render::number(offer.count),
+                offer.cloud.clone(),
+                offer.instance_type.clone(),
+                render::number(offer.vcpus),
+                render::number(offer.memory_gib),
+                offer.region.clone(),
+                offer.price.map_or("-".into(), render::price),
+                offer.spot_price.map_or("-".into(), render::price),
+            ]);
+        }
+    }
+    println!("{table}");
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! From one resource request to the catalog offers that satisfy it, remembering why
+//! the others were turned down (for the "no resources" explanation).
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{Catalog, Offer};
+use crate::task::{AcceleratorSpec, Quantity, Resources};
+
+use super::{Candidate, OptimizeError, OptimizeOptions};
+
+/// vCPUs asked for when a task names no CPUs, memory, accelerator or instance type.
+const DEFAULT_CPUS: f64 = 8.0;
+/// Default memory: at least this many GiB per vCPU when memory is not given.
+const DEFAULT_MEMORY_PER_CPU: f64 = 4.0;
+
+/// General-purpose families a default CPU instance is picked from; clouds not
+/// listed use any CPU-only instance type they offer.
+fn default_families(cloud: &str) -> Option<&'static [&'static str]> {
+    match cloud {
+        "aws" => Some(&["m6i.", "m7i.", "r6i.", "c6i."]),
+        "gcp" => Some(&["n2-standard-", "e2-standard-"]),
+        _ => None,
+    }
+}
+
+/// Why an offer was turned down, in the order the checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Check {
+    Region,
+    Zone,
+    InstanceType,
+    Accelerator,
+    Cpus,
+    Memory,
+    DefaultFamily,
+    Spot,
+    MaxHourlyCost,
+    Blocked,
+}
+
+impl Check {
+    pub(crate) fn describe(self, r: &Resources) -> String {
+        match self {
+            Check::Region => format!("region {}", r.infra.region.as_deref().unwrap_or("(any)")),
+            Check::Zone => format!("zone {}", r.infra.zone.as_deref().unwrap_or("(any)")),
+            Check::InstanceType => format!(
+                "instance_type {}",
+                r.instance_type.as_deref().unwrap_or("(any)")
+            ),
+            Check::Accelerator => match &r.accelerators {
+                Some(a) => format!("accelerators {a}"),
+                None => "no accelerators".to_string(),
+            },
+            Check::Cpus => "cpus".to_string(),
+            Check::Memory => "memory".to_string(),
+            Check::DefaultFamily => "default general-purpose families".to_string(),
+            Check::Spot => "use_spot (no spot price)".to_string(),
+            Check::MaxHourlyCost => format!(
+                "max_hourly_cost ${:.2}",
+                r.max_hourly_cost.unwrap_or_default()
+            ),
+            Check::Blocked => "the failover blocklist".to_string(),
+        }
+    }
+}
+
+/// Offers turned down by one check: how many, and the cheapest of them.
+#[derive(Debug, Clone)]
+pub(crate) struct Rejected {
+    pub count: usize,
+    pub cheapest: Option<Candidate>,
+}
+
+/// The result of matching one request against the catalog.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Enumerated {
+    pub feasible: Vec<Candidate>,
+    pub rejected: BTreeMap<Check, Rejected>,
+    /// Clouds skipped entirely, with the reason.
+    pub skipped_clouds: Vec<(String, String)>,
+}
+
+/// Accelerator names (canonical) and the count a request accepts.
+struct AcceleratorMatch {
+    names: Vec<String>,
+    count: f64,
+}
+
+fn accelerator_match(
+    catalog: &Catalog,
+    spec: &AcceleratorSpec,
+) -> Result<AcceleratorMatch, OptimizeError> {
+    match spec {
+        AcceleratorSpec::Named { name, count } => Ok(AcceleratorMatch {
+            names: vec![catalog.canonical_accelerator(name)?],
+            count: *count,
+        }),
+        AcceleratorSpec::ByMemory {
+            memory_gb,
+            at_least,
+            manufacturer,
+            count,
+        } => {
+            let names: Vec<String> = catalog
+                .gpus()
+                .iter()
+                .filter(|g| {
+                    let size = if *at_least {
+                        g.memory_gb + 1e-9 >= *memory_gb
+                    } else {
+                        (g.memory_gb - memory_gb).abs() < 1e-9
+                    };
+                    size && manufacturer
+                        .as_ref()
+                        .is_none_or(|m| g.manufacturer.eq_ignore_ascii_case(m))
+                })
+                .map(|g| g.name.clone())
+                .collect();
+            Ok(AcceleratorMatch {
+                names,
+                count: *count,
+            })
+        }
+    }
+}
+
+/// Every offer satisfying `r` on the enabled clouds, and why the rest did not.
+pub(crate) fn enumerate(
+    catalog: &Catalog,
+    r: &Resources,
+    options: &OptimizeOptions,
+) -> Result<Enumerated, OptimizeError> {
+    let accel = r
+        .accelerators
+        .as_ref()
+        .map(|a| accelerator_match(catalog, a))
+        .transpose()?;
+    let clouds: Vec<String> = match &r.infra.cloud {
+        Some(cloud) => vec![cloud.clone()],
+        None => options.enabled_clouds.clone(),
+    };
+    let mut out = Enumerated::default();
+    for cloud in clouds {
+        if !options.enabled_clouds.iter().any(|c| c == &cloud) {
+            out.skipped_clouds
+                .push((cloud.clone(), "not enabled".to_string()));
+            continue;
+        }
+        let offers = match catalog.offers(&cloud) {
+            Ok(offers) => offers,
+            Err(crate::catalog::CatalogError::UnknownCloud(_)) => {
+                out.skipped_clouds
+                    .push((cloud.clone(), "no catalog for this cloud".to_string()));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        for offer in offers {
+            let price = offer.price_for(r.use_spot);
+            let candidate = || to_candidate(offer, r.use_spot, price.unwrap_or(f64::INFINITY));
+            match check(offer, r, accel.as_ref(), price, options) {
+                None => out.feasible.push(candidate()),
+                Some(failed) => {
+                    let entry = out.rejected.entry(failed).or_insert(Rejected {
+                        count: 0,
+                        cheapest: None,
+                    });
+                    entry.count += 1;
+                    let c = candidate();
+                    if c.hourly_price.is_finite()
+                        && entry
+                            .cheapest
+                            .as_ref()
+                            .is_none_or(|best| c.hourly_price < best.hourly_price)
+                    {
+                        entry.cheapest = Some(c);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check(
+    offer: &Offer,
+    r: &Resources,
+    accel: Option<&AcceleratorMatch>,
+    price: Option<f64>,
+    options: &OptimizeOptions,
+) -> Option<Check> {
+    if r.infra
+        .region
+        .as_ref()
+        .is_some_and(|want| want != &offer.region)
+    {
+        return Some(Check::Region);
+    }
+    if r.infra
+        .zone
+        .as_ref()
+        .is_some_and(|want| Some(want) != offer.zone.as_ref())
+    {
+        return Some(Check::Zone);
+    }
+    if r.instance_type
+        .as_ref()
+        .is_some_and(|want| want != &offer.instance_type)
+    {
+        return Some(Check::InstanceType);
+    }
+    match (accel, &offer.accelerator) {
+        (Some(want), Some((name, count))) => {
+            let named = want.names.iter().any(|n| n.eq_ignore_ascii_case(name));
+            if !named || (count - want.count).abs() > 0.01 {
+                return Some(Check::Accelerator);
+            }
+        }
+        (Some(_), None) => return Some(Check::Accelerator),
+        // A CPU task gets a CPU instance, unless it names an instance type.
+        (None, Some(_)) if r.instance_type.is_none() => return Some(Check::Accelerator),
+        (None, _) => {}
+    }
+    let plain_cpu_request = accel.is_none() && r.instance_type.is_none();
+    let cpus = match (&r.cpus, &r.memory, plain_cpu_request) {
+        (None, None, true) => Some(Quantity::AtLeast(DEFAULT_CPUS)),
+        (cpus, _, _) => *cpus,
+    };
+    if cpus.is_some_and(|q| !q.accepts(offer.vcpus)) {
+        return Some(Check::Cpus);
+    }
+    match &r.memory {
+        Some(q) if !q.accepts(offer.memory_gib) => return Some(Check::Memory),
+        None if plain_cpu_request
+            && offer.memory_gib + 1e-6 < DEFAULT_MEMORY_PER_CPU * offer.vcpus =>
+        {
+            return Some(Check::Memory);
+        }
+        _ => {}
+    }
+    if plain_cpu_request
+        && let Some(families) = default_families(&offer.cloud)
+        && !families.iter().any(|f| offer.instance_type.starts_with(f))
+    {
+        return Some(Check::DefaultFamily);
+    }
+    let Some(price) = price else {
+        return Some(Check::Spot);
+    };
+    if r.max_hourly_cost.is_some_and(|max| price > max + 1e-9) {
+        return Some(Check::MaxHourlyCost);
+    }
+    if options
+        .blocklist
+        .is_blocked(&to_candidate(offer, r.use_spot, price))
+    {
+        return Some(Check::Blocked);
+    }
+    None
+}
+
+fn to_candidate(offer: &Offer, use_spot: bool, hourly_price: f64) -> Candidate {
+    Candidate {
+        cloud: offer.cloud.clone(),
+        region: offer.region.clone(),
+        zone: offer.zone.clone(),
+        instance_type: offer.instance_type.clone(),
+        accelerators: offer
+            .accelerator
+            .iter()
+            .map(|(name, count)| (name.clone(), *count))
+            .collect(),
+        use_spot,
+        vcpus: offer.vcpus,
+        memory_gib: offer.memory_gib,
+        hourly_price,
+    }
+}
