@@ -54,7 +54,8 @@ impl Check {
             Check::Cpus => "cpus".to_string(),
             Check::Memory => "memory".to_string(),
             Check::DefaultFamily => "default general-purpose families".to_string(),
-            Check::Spot => "use_spot (no spot price)".to_string(),
+            Check::Spot if r.use_spot => "use_spot (no spot price listed)".to_string(),
+            Check::Spot => "on-demand (no on-demand price listed)".to_string(),
             Check::MaxHourlyCost => format!(
                 "max_hourly_cost ${:.2}",
                 r.max_hourly_cost.unwrap_or_default()
@@ -168,10 +169,7 @@ pub(crate) fn enumerate(
                     entry.count += 1;
                     let c = candidate();
                     if c.hourly_price.is_finite()
-                        && entry
-                            .cheapest
-                            .as_ref()
-                            .is_none_or(|best| c.hourly_price < best.hourly_price)
+                        && entry.cheapest.as_ref().is_none_or(|best| cheaper(&c, best))
                     {
                         entry.cheapest = Some(c);
                     }
@@ -257,6 +255,17 @@ fn check(
         return Some(Check::Blocked);
     }
     None
+}
+
+/// Price order, with a stable tie-break (cloud, region, zone, instance type).
+fn cheaper(a: &Candidate, b: &Candidate) -> bool {
+    a.hourly_price
+        .total_cmp(&b.hourly_price)
+        .then_with(|| a.cloud.cmp(&b.cloud))
+        .then_with(|| a.region.cmp(&b.region))
+        .then_with(|| a.zone.cmp(&b.zone))
+        .then_with(|| a.instance_type.cmp(&b.instance_type))
+        .is_lt()
 }
 
 fn to_candidate(offer: &Offer, use_spot: bool, hourly_price: f64) -> Candidate {

@@ -368,6 +368,7 @@ fn plan_task(
                 .then_with(|| a.cloud.cmp(&b.cloud))
                 .then_with(|| a.region.cmp(&b.region))
                 .then_with(|| a.zone.cmp(&b.zone))
+                .then_with(|| a.instance_type.cmp(&b.instance_type))
         })
     };
     let mut results: Vec<(usize, &Resources, Enumerated)> = Vec::new();
