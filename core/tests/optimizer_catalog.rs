@@ -11,7 +11,7 @@ use aloft::optimizer::{
     BlockedSpec, Blocklist, Dag, Edge, OptTask, OptimizeError, OptimizeOptions, optimize_dag,
     optimize_task,
 };
-use aloft::task::{Overrides, ResourceSet, TaskChain};
+use aloft::task::{Overrides, TaskChain};
 
 fn all_clouds(catalog: &Catalog) -> OptimizeOptions {
     OptimizeOptions {
