@@ -26,7 +26,10 @@ fn measure(name: &str, runs: usize, mut f: impl FnMut()) {
             start.elapsed()
         })
         .collect();
-    println!("{name:<48} median {:>10.3?} over {runs} runs", median(samples));
+    println!(
+        "{name:<48} median {:>10.3?} over {runs} runs",
+        median(samples)
+    );
 }
 
 /// A deterministic pseudo-random sequence.
@@ -45,7 +48,11 @@ impl Lcg {
 fn dag_problem(tasks: usize, options: usize, clouds: usize) -> PlacementProblem {
     let mut rng = Lcg(42);
     let cost = (0..tasks)
-        .map(|_| (0..options).map(|_| (rng.next() % 10_000) as f64 / 100.0).collect())
+        .map(|_| {
+            (0..options)
+                .map(|_| (rng.next() % 10_000) as f64 / 100.0)
+                .collect()
+        })
         .collect();
     let cloud = (0..tasks)
         .map(|_| (0..options).map(|i| i % clouds).collect())
@@ -54,7 +61,7 @@ fn dag_problem(tasks: usize, options: usize, clouds: usize) -> PlacementProblem 
     for v in 1..tasks {
         // Each task reads from its predecessor and, often, one earlier task.
         let mut parents = vec![v - 1];
-        if v > 1 && rng.next() % 2 == 0 {
+        if v > 1 && rng.next().is_multiple_of(2) {
             parents.push((rng.next() as usize) % (v - 1));
         }
         for u in parents {
@@ -102,9 +109,13 @@ fn main() {
         }]),
         estimated_hours: None,
     };
-    measure("optimize: A100:8 over every cloud (warm catalog)", 200, || {
-        black_box(optimize_task(&catalog, &task, &options).expect("plan"));
-    });
+    measure(
+        "optimize: A100:8 over every cloud (warm catalog)",
+        200,
+        || {
+            black_box(optimize_task(&catalog, &task, &options).expect("plan"));
+        },
+    );
 
     let problem = dag_problem(50, 200, 5);
     let edges = problem.edges.len();

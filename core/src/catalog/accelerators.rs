@@ -121,13 +121,25 @@ pub(super) fn canonicalize(names: &[String], name: &str) -> Result<String, Catal
     if name.to_lowercase().starts_with("tpu-") {
         return Ok(name.to_lowercase());
     }
+    // Close names: a small edit distance (typos, `O` for `0`), or a shared prefix
+    // that Jaro-Winkler rewards; the closest first.
     let wanted = name.to_lowercase();
-    let mut scored: Vec<(f64, &String)> = names
+    let mut scored: Vec<(usize, f64, &String)> = names
         .iter()
-        .map(|n| (strsim::jaro_winkler(&wanted, &n.to_lowercase()), n))
-        .filter(|(score, _)| *score >= 0.8)
+        .map(|n| {
+            let lower = n.to_lowercase();
+            (
+                strsim::levenshtein(&wanted, &lower),
+                strsim::jaro_winkler(&wanted, &lower),
+                n,
+            )
+        })
+        .filter(|(distance, similarity, _)| {
+            (*distance <= 2 && wanted.len() >= 3) || *similarity >= 0.85
+        })
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    let scored: Vec<(f64, &String)> = scored.into_iter().map(|(_, s, n)| (s, n)).collect();
     Err(CatalogError::UnknownAccelerator {
         name: name.to_string(),
         suggestions: scored.into_iter().take(3).map(|(_, n)| n.clone()).collect(),
@@ -240,7 +252,7 @@ mod tests {
         let err = canonicalize(&names, "A1000").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown accelerator `A1000` (did you mean A100, A100-80GB?)"
+            "unknown accelerator `A1000` (did you mean A100, H100, A100-80GB?)"
         );
         let err = canonicalize(&names, "zzz").unwrap_err();
         assert_eq!(err.to_string(), "unknown accelerator `zzz`");

@@ -1,0 +1,271 @@
+//! The `aloft` binary end to end: validate, launch --dryrun and show-gpus, their
+//! output formats and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn aloft(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(args)
+        .env("ALOFT_HOME", home)
+        .env_remove("ALOFT_LOG")
+        .output()
+        .expect("run aloft")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The SkyPilot example corpus beside the checkout (`../shared/reference/...`).
+fn skypilot_examples() -> PathBuf {
+    let mut dir = repo().canonicalize().expect("repo root");
+    loop {
+        let candidate = dir.join("shared/reference/skypilot-examples");
+        if candidate.is_dir() {
+            return candidate;
+        }
+        assert!(
+            dir.pop(),
+            "shared/reference/skypilot-examples not found above the checkout"
+        );
+    }
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_current_skypilot_example_validates_and_outdated_ones_fail() {
+    let home = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    yaml_files(&skypilot_examples(), &mut files);
+    files.sort();
+    assert!(files.len() >= 15, "corpus too small: {files:?}");
+    for file in files {
+        let out = aloft(home.path(), &["validate", file.to_str().unwrap()]);
+        let outdated = file.components().any(|c| c.as_os_str() == "outdated");
+        if outdated {
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{}: {}",
+                file.display(),
+                stderr(&out)
+            );
+            // The error is located: file:line:col: field: message.
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("{}:", file.display())) && err.contains("unknown field"),
+                "{err}"
+            );
+        } else {
+            assert!(out.status.success(), "{}: {}", file.display(), stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn an_invalid_task_exits_2_with_a_located_error() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("bad.yaml");
+    std::fs::write(&task, "name: x\nresources:\n  acclerators: A100:8\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "--dryrun", "--all-clouds", task.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "error: {}:3:3: resources.acclerators: unknown field (did you mean `accelerators`?)",
+            task.display()
+        )
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn dryrun_json_has_the_documented_shape() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "-o",
+            "json",
+            repo().join("examples/train-a100.yaml").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = &plan["tasks"][0];
+    assert_eq!(task["name"], "train");
+    assert_eq!(task["num_nodes"], 1);
+    let chosen = &task["chosen"];
+    for key in [
+        "cloud",
+        "region",
+        "zone",
+        "instance_type",
+        "accelerators",
+        "use_spot",
+        "vcpus",
+        "memory_gib",
+        "hourly_price",
+    ] {
+        assert!(chosen.get(key).is_some(), "missing {key} in {chosen}");
+    }
+    assert_eq!(chosen["cloud"], "lambda");
+    assert_eq!(chosen["accelerators"]["A100"], 8.0);
+    assert!(task["candidates"].as_array().unwrap().len() >= 3);
+    assert_eq!(plan["total_hourly_cost"], chosen["hourly_price"]);
+}
+
+#[test]
+fn overrides_apply_and_a_price_cap_exits_3_with_a_hint() {
+    let home = tempfile::tempdir().unwrap();
+    let example = repo().join("examples/train-a100.yaml");
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "--gpus",
+            "H100:8",
+            "--use-spot",
+            "-o",
+            "json",
+            example.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["tasks"][0]["chosen"]["accelerators"]["H100"], 8.0);
+    assert_eq!(plan["tasks"][0]["chosen"]["use_spot"], true);
+
+    let capped = home.path().join("capped.yaml");
+    std::fs::write(
+        &capped,
+        "resources:\n  accelerators: A100:8\n  max_hourly_cost: 1\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            capped.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("max_hourly_cost $1.00 excluded"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn without_enabled_clouds_the_dryrun_says_how_to_enable_them() {
+    let home = tempfile::tempdir().unwrap();
+    let example = repo().join("examples/hello.yaml");
+    let out = aloft(
+        home.path(),
+        &["launch", "--dryrun", example.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("--all-clouds"), "{}", stderr(&out));
+    std::fs::write(home.path().join("config.yaml"), "clouds: [gcp]\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "-o",
+            "json",
+            example.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["tasks"][0]["chosen"]["cloud"], "gcp");
+}
+
+#[test]
+fn a_pipeline_plans_every_task() {
+    let home = tempfile::tempdir().unwrap();
+    let pipeline = skypilot_examples().join("examples/chain_dag/2_jobs.yaml");
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "-o",
+            "json",
+            pipeline.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["tasks"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn show_gpus_lists_prices_per_cloud() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aloft(
+        home.path(),
+        &["show-gpus", "A100", "--infra", "aws", "-o", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = listings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["accelerator"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"A100"), "{names:?}");
+    let a100 = listings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["accelerator"] == "A100")
+        .unwrap();
+    let eight = a100["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["count"] == 8.0)
+        .unwrap();
+    // Cheapest on-demand p4d.24xlarge across AWS regions (us-east-1, $32.7726).
+    assert_eq!(eight["cloud"], "aws");
+    assert_eq!(eight["instance_type"], "p4d.24xlarge");
+    assert_eq!(eight["price"], 32.7726);
+    let out = aloft(home.path(), &["show-gpus", "A1OO"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("did you mean"), "{}", stderr(&out));
+    let table = aloft(home.path(), &["show-gpus", "H100", "--infra", "lambda"]);
+    assert!(table.status.success());
+    assert!(stdout(&table).contains("gpu_8x_h100_sxm5") || stdout(&table).contains("H100"));
+}
