@@ -7,6 +7,7 @@
 //! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
 //!   single tasks, chains and general DAGs.
 //! - `plugin` (feature `plugin`): the wasmtime host for provider components.
+//! - [`provision`]: the failover engine: try candidates, block what errors say.
 //! - [`state`]: local state in SQLite: clusters, events, usage and cost, provider kv.
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;
+pub mod provision;
 pub mod runtime;
 pub mod state;
 pub mod task;
