@@ -32,6 +32,17 @@ enum Command {
     /// List accelerators, their counts and cheapest prices per cloud.
     #[command(name = "show-gpus", alias = "gpus")]
     ShowGpus(cmd::show_gpus::Args),
+    /// Clusters in local state (no provider call).
+    Status(cmd::status::Args),
+    /// A cluster's job queue.
+    Queue(cmd::jobs::QueueArgs),
+    /// A job's output.
+    Logs(cmd::jobs::LogsArgs),
+    /// Cancel jobs on a cluster.
+    Cancel(cmd::jobs::CancelArgs),
+    /// What each cluster cost, from the prices recorded at launch.
+    #[command(name = "cost-report")]
+    CostReport(cmd::cost_report::Args),
     /// The head node's agent (driven by aloft itself, not by users).
     #[command(hide = true)]
     Agent(cmd::agent::Args),
@@ -45,6 +56,11 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Launch(args) => cmd::launch::run(args),
         Command::ShowGpus(args) => cmd::show_gpus::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Queue(args) => cmd::jobs::queue(args),
+        Command::Logs(args) => cmd::jobs::logs(args),
+        Command::Cancel(args) => cmd::jobs::cancel(args),
+        Command::CostReport(args) => cmd::cost_report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

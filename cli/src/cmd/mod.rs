@@ -1,7 +1,11 @@
 //! One module per CLI command.
 
 pub mod agent;
+pub mod cluster_access;
+pub mod cost_report;
+pub mod jobs;
 pub mod launch;
 pub mod show_gpus;
+pub mod status;
 pub mod task_args;
 pub mod validate;

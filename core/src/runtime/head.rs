@@ -44,6 +44,16 @@ pub enum HeadLocation {
     },
 }
 
+/// What local state keeps about a cluster's nodes (the `nodes_json` of its record):
+/// where its agent is, and every node's address (head first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterHandle {
+    /// The head node's agent.
+    pub head: HeadLocation,
+    /// Every node's IP, head first.
+    pub ips: Vec<String>,
+}
+
 /// An error reaching or using a head node's agent.
 #[derive(Debug, Error)]
 pub enum HeadError {

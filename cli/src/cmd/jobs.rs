@@ -1,0 +1,177 @@
+//! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
+//! head node's agent.
+
+use aloft::runtime::agent::unix_now;
+use aloft::runtime::queue::{JobRecord, JobStatus};
+
+use crate::cmd::cluster_access;
+use crate::exit::{CliError, CliResult};
+use crate::render::{self, Output};
+
+/// Flags of `aloft queue`.
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    /// The cluster.
+    cluster: String,
+    /// Leave out finished jobs.
+    #[arg(short, long)]
+    skip_finished: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// Flags of `aloft logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// The cluster.
+    cluster: String,
+    /// The job (default: the latest).
+    job: Option<u64>,
+    /// Keep printing until the job ends.
+    #[arg(long, overrides_with = "no_follow")]
+    follow: bool,
+    /// Print what is there and stop (the default).
+    #[arg(long)]
+    no_follow: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    tail: Option<usize>,
+    /// Print only the job's status; the exit code is 0 only when it succeeded.
+    #[arg(long)]
+    status: bool,
+}
+
+/// Flags of `aloft cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// The cluster.
+    cluster: String,
+    /// Jobs to cancel.
+    jobs: Vec<u64>,
+    /// Cancel every unfinished job.
+    #[arg(short, long)]
+    all: bool,
+    /// Do not ask for confirmation (cancel never asks; accepted for scripts).
+    #[arg(short, long)]
+    yes: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
+fn failure(err: impl std::fmt::Display) -> CliError {
+    CliError::failure(err.to_string())
+}
+
+fn print_jobs(jobs: &[JobRecord], output: Output) -> CliResult {
+    if output == Output::Json {
+        return render::print_json(&jobs);
+    }
+    let mut table = render::table(["ID", "NAME", "SUBMITTED", "STATUS", "RESOURCES", "EXIT"]);
+    for job in jobs {
+        let d = &job.spec.demand;
+        let gpus = match (&job.spec.accelerator, d.gpus > 0.0) {
+            (Some(name), true) => format!(", {name}:{}", render::number(d.gpus)),
+            (None, true) => format!(", {} GPU", render::number(d.gpus)),
+            _ => String::new(),
+        };
+        table.add_row(vec![
+            job.id.to_string(),
+            job.spec.name.clone().unwrap_or_else(|| "-".into()),
+            ago(job.submitted_at),
+            job.status.to_string(),
+            format!("{}x[CPU:{}{gpus}]", d.num_nodes, render::number(d.cpus)),
+            if job.exit_codes.is_empty() {
+                "-".into()
+            } else {
+                job.exit_codes
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
+fn ago(at: i64) -> String {
+    let secs = (unix_now() - at).max(0);
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+/// `aloft queue`.
+pub fn queue(args: QueueArgs) -> CliResult {
+    let db = cluster_access::state()?;
+    let record = cluster_access::cluster(&db, &args.cluster)?;
+    let jobs = cluster_access::head(&record)?
+        .queue(args.skip_finished)
+        .map_err(failure)?;
+    print_jobs(&jobs, args.output)
+}
+
+/// `aloft logs`.
+pub fn logs(args: LogsArgs) -> CliResult {
+    let db = cluster_access::state()?;
+    let record = cluster_access::cluster(&db, &args.cluster)?;
+    let head = cluster_access::head(&record)?;
+    let jobs = head.queue(false).map_err(failure)?;
+    let job = match args.job {
+        Some(id) => jobs.iter().find(|j| j.id == id),
+        None => jobs.last(),
+    }
+    .ok_or_else(|| match args.job {
+        Some(id) => CliError::failure(format!("no job {id} on cluster `{}`", args.cluster)),
+        None => CliError::failure(format!("cluster `{}` has no jobs yet", args.cluster)),
+    })?;
+    if args.status {
+        println!("Job {}: {}", job.id, job.status);
+        return match job.status {
+            JobStatus::Succeeded => Ok(()),
+            other => Err(CliError::new(100, format!("job {} is {other}", job.id))),
+        };
+    }
+    let mut out = std::io::stdout().lock();
+    head.logs(job.id, args.tail, args.follow && !args.no_follow, &mut out)
+        .map_err(failure)
+}
+
+/// `aloft cancel`.
+pub fn cancel(args: CancelArgs) -> CliResult {
+    let _ = args.yes;
+    let db = cluster_access::state()?;
+    let record = cluster_access::cluster(&db, &args.cluster)?;
+    let head = cluster_access::head(&record)?;
+    let ids: Vec<u64> = if args.all {
+        head.queue(true)
+            .map_err(failure)?
+            .into_iter()
+            .map(|j| j.id)
+            .collect()
+    } else {
+        args.jobs.clone()
+    };
+    if ids.is_empty() {
+        return Err(CliError::failure(
+            "name the jobs to cancel, or pass --all for every unfinished job",
+        ));
+    }
+    let jobs = head.cancel(&ids, unix_now()).map_err(failure)?;
+    if args.output == Output::Json {
+        return render::print_json(&jobs);
+    }
+    for job in &jobs {
+        println!(
+            "Job {}: cancellation requested (now {}).",
+            job.id, job.status
+        );
+    }
+    Ok(())
+}
