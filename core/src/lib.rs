@@ -4,6 +4,7 @@
 //!   builder API, located validation errors).
 //! - [`catalog`]: cloud offers (instance types, accelerators, prices per region and
 //!   zone) read from SkyPilot's catalog CSV format; a snapshot ships embedded.
+//! - [`launch`]: a launch end to end: record, provision, set up nodes, queue the job.
 //! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
 //!   single tasks, chains and general DAGs.
 //! - `plugin` (feature `plugin`): the wasmtime host for provider components.
@@ -12,6 +13,7 @@
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
 pub mod catalog;
+pub mod launch;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;

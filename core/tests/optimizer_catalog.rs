@@ -115,30 +115,33 @@ fn t4_in_us_west_2_on_any_cloud() {
 
 #[test]
 fn the_default_cpu_instance_per_cloud_and_overall() {
-    // No resources: 8+ vCPUs, >= 4 GiB per vCPU, CPU-only; AWS from m6i/m7i/r6i/c6i,
-    // GCP from e2/n2-standard. Per cloud: nebius cpu-d3_8vcpu-32gb $0.1984 (eu-north1),
-    // gcp e2-standard-8 $0.26805 (us-central1-a), runpod cpu3g-8-32 $0.32,
-    // aws m6i.2xlarge $0.384 (us-east-1, use1-az1). Lambda has no CPU type that fits.
+    // No resources. On AWS and GCP, SkyPilot's default: 8+ vCPUs, >= 4 GiB per vCPU,
+    // CPU-only, AWS from m6i/m7i/r6i/c6i, GCP from e2/n2-standard. Elsewhere the
+    // cheapest CPU-only row with a price. Per cloud: nebius cpu-e2_2vcpu-8gb $0.0496,
+    // runpod cpu3c-2-4 $0.06 (CA-MTL-1), lambda cpu_4x_general $0.20,
+    // gcp e2-standard-8 $0.26805 (us-central1-a), aws m6i.2xlarge $0.384 (use1-az1).
     let catalog = Catalog::embedded().unwrap();
     let plan = optimize_task(&catalog, &task("run: echo hi"), &all_clouds(&catalog)).unwrap();
-    let c = &plan.chosen;
-    assert_eq!(
-        (c.cloud.as_str(), c.instance_type.as_str()),
-        ("nebius", "cpu-d3_8vcpu-32gb")
-    );
-    assert!(close(c.hourly_price, 0.1984));
     let per_cloud: Vec<(&str, &str, f64)> = plan
         .candidates
         .iter()
         .map(|c| (c.cloud.as_str(), c.instance_type.as_str(), c.hourly_price))
         .collect();
-    assert_eq!(per_cloud.len(), 4, "{per_cloud:?}");
-    assert_eq!(per_cloud[1].0, "gcp");
-    assert_eq!(per_cloud[1].1, "e2-standard-8");
-    assert!(close(per_cloud[1].2, 0.26805));
-    assert_eq!((per_cloud[2].0, per_cloud[2].1), ("runpod", "cpu3g-8-32"));
-    assert_eq!((per_cloud[3].0, per_cloud[3].1), ("aws", "m6i.2xlarge"));
-    assert!(close(per_cloud[3].2, 0.384));
+    let expected = [
+        ("nebius", "cpu-e2_2vcpu-8gb", 0.0496),
+        ("runpod", "cpu3c-2-4", 0.06),
+        ("lambda", "cpu_4x_general", 0.2),
+        ("gcp", "e2-standard-8", 0.26805),
+        ("aws", "m6i.2xlarge", 0.384),
+    ];
+    assert_eq!(per_cloud.len(), expected.len(), "{per_cloud:?}");
+    for (got, want) in per_cloud.iter().zip(expected) {
+        assert_eq!((got.0, got.1), (want.0, want.1), "{per_cloud:?}");
+        assert!(close(got.2, want.2), "{per_cloud:?}");
+    }
+    assert_eq!(plan.chosen.cloud, "nebius");
+    let aws = plan.candidates.iter().find(|c| c.cloud == "aws").unwrap();
+    assert_eq!(aws.zone.as_deref(), Some("use1-az1"));
 }
 
 #[test]
@@ -254,7 +257,7 @@ fn the_blocklist_moves_the_choice_to_the_next_zone() {
 #[test]
 fn egress_keeps_a_chain_on_one_cloud() {
     // Task 1 must run on GCP (L4), task 3 on GCP (infra). Task 2 alone would go to
-    // nebius ($0.1984 vs gcp e2-standard-8 $0.26805), but 500 GB in and out costs
+    // nebius ($0.0496 vs gcp e2-standard-8 $0.26805), but 500 GB in and out costs
     // $60 (GCP egress) + ~$45 (nebius, AWS tiers): it stays on GCP.
     let catalog = Catalog::embedded().unwrap();
     let tasks = vec![

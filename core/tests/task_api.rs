@@ -76,12 +76,12 @@ fn overrides_replace_resources_in_every_candidate() {
 #[test]
 fn bad_override_names_the_flag() {
     let overrides = Overrides {
-        infra: Some("nowhere/x".into()),
+        infra: Some("awz/x".into()),
         ..Overrides::default()
     };
     let err = TaskChain::from_yaml_str("run: x", "t.yaml", &overrides).expect_err("bad infra");
     assert!(matches!(err, TaskError::Override { .. }));
-    assert_eq!(err.to_string(), "--infra: unknown cloud `nowhere`");
+    assert_eq!(err.to_string(), "--infra: unknown cloud `awz`");
 }
 
 const SECRET: &str = "s3cr3t-value-do-not-print";

@@ -224,6 +224,19 @@ impl Catalog {
         parsed.as_deref().map_err(Clone::clone)
     }
 
+    /// Adds (or replaces) a cloud whose offers come from elsewhere, e.g. a provider's
+    /// live `offers`.
+    pub fn insert_offers(&mut self, cloud: &str, offers: Vec<Offer>) {
+        let source = Source {
+            file: format!("<offers of provider {cloud}>"),
+            text: std::borrow::Cow::Borrowed(""),
+            offers: OnceLock::new(),
+        };
+        // A fresh OnceLock cannot be full, so this set always succeeds.
+        let _ = source.offers.set(Ok(offers));
+        self.clouds.insert(cloud.to_string(), source);
+    }
+
     /// GPU models with their memory (`common/metadata.csv`).
     pub fn gpus(&self) -> &[GpuMeta] {
         &self.gpus

@@ -14,7 +14,7 @@ const DEFAULT_CPUS: f64 = 8.0;
 const DEFAULT_MEMORY_PER_CPU: f64 = 4.0;
 
 /// General-purpose families a default CPU instance is picked from; clouds not
-/// listed use any CPU-only instance type they offer.
+/// listed use any CPU-only instance type they offer, with no default minimums.
 fn default_families(cloud: &str) -> Option<&'static [&'static str]> {
     match cloud {
         "aws" => Some(&["m6i.", "m7i.", "r6i.", "c6i."]),
@@ -219,7 +219,11 @@ fn check(
         (None, Some(_)) if r.instance_type.is_none() => return Some(Check::Accelerator),
         (None, _) => {}
     }
-    let plain_cpu_request = accel.is_none() && r.instance_type.is_none();
+    // SkyPilot's default CPU instance (8+ vCPUs, 4 GiB per vCPU, general-purpose
+    // families) applies on the clouds that define such families; elsewhere a plain
+    // CPU task takes the cheapest CPU offer that meets its own constraints.
+    let plain_cpu_request =
+        accel.is_none() && r.instance_type.is_none() && default_families(&offer.cloud).is_some();
     let cpus = match (&r.cpus, &r.memory, plain_cpu_request) {
         (None, None, true) => Some(Quantity::AtLeast(DEFAULT_CPUS)),
         (cpus, _, _) => *cpus,

@@ -4,8 +4,10 @@
 
 use super::resources::{AcceleratorSpec, Infra, PortRange, Quantity};
 
-/// Every cloud SkyPilot 0.14 knows (`ALL_CLOUDS`), lower case.
+/// Every cloud SkyPilot 0.14 knows (`ALL_CLOUDS`), lower case, plus aloft's own
+/// `local` provider.
 pub const CLOUDS: &[&str] = &[
+    "local",
     "aws",
     "azure",
     "gcp",
@@ -42,6 +44,20 @@ pub fn canonical_cloud(name: &str) -> Result<String, String> {
         lower
     };
     if CLOUDS.contains(&lower.as_str()) {
+        return Ok(lower);
+    }
+    // A name one edit away from a known cloud is a typo. Any other well-formed name
+    // may be a third-party provider installed under that name: the optimizer tells
+    // when no such provider is enabled.
+    let typo = CLOUDS
+        .iter()
+        .any(|known| strsim::damerau_levenshtein(known, &lower) <= 1);
+    let well_formed = lower.len() >= 2
+        && lower.starts_with(|c: char| c.is_ascii_lowercase())
+        && lower
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if well_formed && !typo {
         Ok(lower)
     } else {
         Err(format!("unknown cloud `{name}`"))

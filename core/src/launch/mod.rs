@@ -1,0 +1,425 @@
+//! A launch from start to finish: record the cluster, provision it with failover,
+//! bring up the head node's agent, sync the working directory and file mounts, and
+//! queue the task's job.
+//!
+//! Local state is written before and after each provider call (the cluster is INIT
+//! with the candidate being tried before `run-instances`, its nodes right after), so
+//! a crash at any point leaves a record that `status --refresh` can reconcile.
+
+mod nodes;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use nodes::{NodeAddress, start_local_agent, stop_local_agent};
+
+use crate::catalog::Catalog;
+use crate::optimizer::{Candidate, OptTask, OptimizeOptions};
+use crate::provision::{Attempt, Failure, ProvisionError, Provisioner, RetryPolicy, provision};
+use crate::runtime::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec, unix_now};
+use crate::runtime::gang::ClusterInfo;
+use crate::runtime::head::{ClusterHandle, Head, HeadError, HeadLocation};
+use crate::runtime::node::{Node, NodeError};
+use crate::runtime::queue::JobSpec;
+use crate::runtime::scheduler::{Demand, JobId};
+use crate::state::{ClusterRecord, ClusterStatus, StateDb, StateError};
+use crate::task::{FileMount, SecretValue, Task, Workdir};
+
+/// Folder each job runs in, relative to a node's home (SkyPilot's name).
+pub const WORKDIR: &str = "sky_workdir";
+
+/// What to launch.
+pub struct LaunchRequest<'a> {
+    /// Cluster name.
+    pub cluster: &'a str,
+    /// The task.
+    pub task: &'a Task,
+    /// Folder that relative `workdir` and `file_mounts` paths are relative to.
+    pub task_dir: &'a Path,
+    /// Skip `setup` (the cluster already ran it).
+    pub no_setup: bool,
+    /// Autostop after this many idle minutes (and tear down when `down`).
+    pub autostop: Option<(u64, bool)>,
+}
+
+/// What a launch needs from its surroundings.
+pub struct LaunchContext<'a> {
+    /// aloft's home (`~/.aloft`).
+    pub home: &'a Path,
+    /// Local state.
+    pub state: &'a StateDb,
+    /// Offers.
+    pub catalog: &'a Catalog,
+    /// Enabled clouds and blocklist.
+    pub options: &'a OptimizeOptions,
+    /// Retries and backoff.
+    pub policy: RetryPolicy,
+    /// The `aloft` binary that runs the head node's agent.
+    pub aloft_binary: PathBuf,
+}
+
+/// A launch that reached the point where the job is queued.
+#[derive(Debug)]
+pub struct Launched {
+    /// The cluster as recorded.
+    pub record: ClusterRecord,
+    /// The queued job.
+    pub job_id: JobId,
+    /// How to reach the head's agent (for logs).
+    pub head: HeadLocation,
+    /// Every provisioning attempt.
+    pub attempts: Vec<Attempt>,
+}
+
+/// Why a launch failed.
+#[derive(Debug, Error)]
+pub enum LaunchError {
+    /// Provisioning failed (every attempt listed).
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// Local state could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The cluster exists with other resources.
+    #[error(
+        "cluster `{name}` exists on {existing}; it does not fit this task ({wanted}). Use another name, or `aloft down {name}` first"
+    )]
+    Mismatch {
+        /// Cluster name.
+        name: String,
+        /// What it runs on.
+        existing: String,
+        /// What the task asks for.
+        wanted: String,
+    },
+    /// A node could not be set up.
+    #[error("setting up the nodes failed: {0}")]
+    Node(#[from] NodeError),
+    /// The agent could not be started or reached.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The head could not be reached.
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    /// The task asks for something this build cannot do yet.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Records every provider call in local state around the real provisioner.
+struct Recording<'a, P> {
+    inner: &'a mut P,
+    state: &'a StateDb,
+    cluster: &'a str,
+    num_nodes: u32,
+    resources_json: String,
+}
+
+impl<P: Provisioner> Provisioner for Recording<'_, P> {
+    type Nodes = P::Nodes;
+
+    fn run(&mut self, c: &Candidate, num_nodes: u32) -> Result<P::Nodes, Failure> {
+        let now = unix_now();
+        // Before the call: a crash from here on leaves an INIT record naming where
+        // instances may exist.
+        let record = ClusterRecord {
+            name: self.cluster.to_string(),
+            provider: c.cloud.clone(),
+            region: c.region.clone(),
+            zone: c.zone.clone(),
+            instance_type: c.instance_type.clone(),
+            num_nodes: self.num_nodes,
+            use_spot: c.use_spot,
+            resources_json: self.resources_json.clone(),
+            status: ClusterStatus::Init,
+            hourly_price: c.hourly_price * f64::from(self.num_nodes),
+            launched_at: now,
+            status_updated_at: now,
+            autostop_minutes: None,
+            autostop_down: false,
+            nodes_json: "null".into(),
+        };
+        let note = |kind: &str, message: String| {
+            // Best effort: failing to write an event must not hide the provider's answer.
+            let _ = self
+                .state
+                .add_event(self.cluster, unix_now(), kind, &message);
+        };
+        if let Err(err) = self.state.upsert_cluster(&record) {
+            return Err(Failure {
+                kind: crate::provision::FailureKind::Invalid,
+                code: "LocalState".into(),
+                message: err.to_string(),
+            });
+        }
+        note(
+            "provision-attempt",
+            format!("{} {} {}", c.cloud, c.region, c.instance_type),
+        );
+        let result = self.inner.run(c, num_nodes);
+        match &result {
+            Ok(_) => note("provisioned", format!("{} {}", c.cloud, c.region)),
+            Err(f) => note(
+                "provision-failed",
+                format!("{}: {}: {}", f.kind.as_str(), f.code, f.message),
+            ),
+        }
+        result
+    }
+
+    fn clean_up(&mut self, c: &Candidate) -> Result<(), Failure> {
+        let result = self.inner.clean_up(c);
+        if result.is_ok() {
+            let _ = self.state.remove_cluster(self.cluster);
+        }
+        result
+    }
+}
+
+/// Launches `req` (or reuses its cluster when it exists and fits).
+pub fn launch<P>(
+    ctx: &LaunchContext<'_>,
+    req: &LaunchRequest<'_>,
+    opt_task: &OptTask,
+    provisioner: &mut P,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Launched, LaunchError>
+where
+    P: Provisioner<Nodes = Vec<NodeAddress>>,
+{
+    let resources_json = serde_json::to_string(&opt_task.resources).unwrap_or_default();
+    let (record, head, attempts) = match ctx.state.cluster(req.cluster)? {
+        Some(existing) if existing.status == ClusterStatus::Up => {
+            if existing.resources_json != resources_json || existing.num_nodes != opt_task.num_nodes
+            {
+                return Err(LaunchError::Mismatch {
+                    name: existing.name.clone(),
+                    existing: format!(
+                        "{} {} x{}",
+                        existing.provider, existing.instance_type, existing.num_nodes
+                    ),
+                    wanted: format!("{} node(s) of {resources_json}", opt_task.num_nodes),
+                });
+            }
+            progress(&format!("Reusing cluster `{}`.", existing.name));
+            let handle: ClusterHandle = serde_json::from_str(&existing.nodes_json)
+                .map_err(|e| LaunchError::Unsupported(format!("unreadable cluster record: {e}")))?;
+            (existing, handle.head, Vec::new())
+        }
+        _ => {
+            progress("Provisioning...");
+            let mut recording = Recording {
+                inner: provisioner,
+                state: ctx.state,
+                cluster: req.cluster,
+                num_nodes: opt_task.num_nodes,
+                resources_json,
+            };
+            let done = provision(
+                ctx.catalog,
+                opt_task,
+                ctx.options,
+                &mut recording,
+                &ctx.policy,
+                |attempt| progress(&format!("  {}", attempt.summary())),
+            )?;
+            progress("Setting up the nodes...");
+            let (record, head) = bring_up(ctx, req, &done.candidate, &done.nodes)?;
+            (record, head, done.attempts)
+        }
+    };
+    let head_handle = Head::new(head.clone(), ctx.home.join("ssh"));
+    let (spec, secrets) = job_spec(req.task, req.no_setup, &job_demand(opt_task));
+    let job_id = head_handle.submit(&spec, &secrets, unix_now())?;
+    Ok(Launched {
+        record,
+        job_id,
+        head,
+        attempts,
+    })
+}
+
+/// What a job of this task needs per node.
+fn job_demand(task: &OptTask) -> Demand {
+    let candidate = task.resources.candidates().first();
+    let gpus = candidate
+        .and_then(|r| r.accelerators.as_ref())
+        .map(|a| match a {
+            crate::task::AcceleratorSpec::Named { count, .. }
+            | crate::task::AcceleratorSpec::ByMemory { count, .. } => *count,
+        })
+        .unwrap_or(0.0);
+    Demand {
+        // A job takes half a CPU unless it asks: several jobs share a node by default.
+        cpus: 0.5,
+        gpus,
+        num_nodes: task.num_nodes,
+    }
+}
+
+/// The job for a task: its spec (no secrets) and its secrets.
+pub fn job_spec(task: &Task, no_setup: bool, demand: &Demand) -> (JobSpec, Vec<(String, String)>) {
+    let secrets = task
+        .secrets
+        .iter()
+        .filter_map(|(k, v)| match v {
+            SecretValue::Inline(secret) => Some((k.clone(), secret.expose().to_string())),
+            SecretValue::Managed => None,
+        })
+        .collect();
+    let spec = JobSpec {
+        name: task.name.clone(),
+        demand: demand.clone(),
+        accelerator: None,
+        setup: if no_setup { None } else { task.setup.clone() },
+        run: task.run.clone().unwrap_or_else(|| "true".into()),
+        env: task
+            .envs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    (spec, secrets)
+}
+
+/// After provisioning: record the nodes, start the agent, sync files.
+fn bring_up(
+    ctx: &LaunchContext<'_>,
+    req: &LaunchRequest<'_>,
+    c: &Candidate,
+    addresses: &[NodeAddress],
+) -> Result<(ClusterRecord, HeadLocation), LaunchError> {
+    let Some(head_address) = addresses.first() else {
+        return Err(LaunchError::Unsupported(
+            "the provider returned no nodes".into(),
+        ));
+    };
+    let ips: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
+    let head = head_address.head_location(&ctx.aloft_binary)?;
+    let mut record = ctx
+        .state
+        .cluster(req.cluster)?
+        .ok_or_else(|| LaunchError::Unsupported("the cluster record vanished".into()))?;
+    record.nodes_json = serde_json::to_string(&ClusterHandle {
+        head: head.clone(),
+        ips: ips.clone(),
+    })
+    .unwrap_or_else(|_| "null".into());
+    ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
+
+    let control_dir = ctx.home.join("ssh");
+    let node_handles: Vec<Box<dyn Node>> =
+        addresses.iter().map(|a| a.connect(&control_dir)).collect();
+    sync_files(req, &node_handles)?;
+
+    let HeadLocation::Local { root } = &head else {
+        return Err(LaunchError::Unsupported(
+            "launching on SSH nodes is not wired yet: only `local` clusters launch in this build"
+                .into(),
+        ));
+    };
+    let paths = AgentPaths::new(root);
+    agent::write_cluster_spec(
+        &paths,
+        &ClusterSpec {
+            info: ClusterInfo {
+                cluster_name: req.cluster.to_string(),
+                cloud: c.cloud.clone(),
+                region: c.region.clone(),
+                zone: c.zone.clone(),
+            },
+            nodes: addresses.iter().map(NodeAddress::node_spec).collect(),
+            cpus_per_node: c.vcpus.max(1.0),
+            gpus_per_node: c.accelerators.values().map(|n| n.ceil() as u32).sum(),
+            workdir: WORKDIR.into(),
+        },
+    )?;
+    if let Some((minutes, down)) = req.autostop {
+        let verb = if down { "down" } else { "stop" };
+        agent::set_autostop(
+            &paths,
+            Some(&AutostopSpec {
+                idle_minutes: minutes,
+                down,
+                command: vec![
+                    ctx.aloft_binary.display().to_string(),
+                    verb.into(),
+                    "-y".into(),
+                    req.cluster.to_string(),
+                ],
+            }),
+        )?;
+        ctx.state
+            .set_autostop(req.cluster, Some(minutes as u32), down)?;
+        record.autostop_minutes = Some(minutes as u32);
+        record.autostop_down = down;
+    }
+    nodes::start_local_agent(&ctx.aloft_binary, &paths)?;
+    let now = unix_now();
+    ctx.state.set_status(req.cluster, ClusterStatus::Up, now)?;
+    record.status = ClusterStatus::Up;
+    record.status_updated_at = now;
+    ctx.state.start_usage(&record, now)?;
+    Ok((record, head))
+}
+
+/// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.
+fn sync_files(req: &LaunchRequest<'_>, nodes: &[Box<dyn Node>]) -> Result<(), LaunchError> {
+    let resolve = |p: &str| {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            req.task_dir.join(path)
+        }
+    };
+    let mut copies: Vec<(PathBuf, String, bool)> = Vec::new();
+    match &req.task.workdir {
+        Some(Workdir::Local(dir)) => copies.push((resolve(dir), WORKDIR.into(), true)),
+        Some(Workdir::Git { .. }) => {
+            return Err(LaunchError::Unsupported(
+                "a git workdir is not supported yet; use a local folder".into(),
+            ));
+        }
+        None => {}
+    }
+    for (target, mount) in &req.task.file_mounts {
+        match mount {
+            FileMount::Path(source) if !source.contains("://") => {
+                // Node paths are relative to the node's home; `~/x` and `/x` both
+                // land under it on a local node.
+                let target = target.trim_start_matches("~/").trim_start_matches('/');
+                copies.push((resolve(source), target.to_string(), false));
+            }
+            _ => {
+                return Err(LaunchError::Unsupported(format!(
+                    "file mount `{target}`: bucket mounts are not supported yet"
+                )));
+            }
+        }
+    }
+    for (source, target, gitignore) in &copies {
+        if !source.exists() {
+            return Err(LaunchError::Unsupported(format!(
+                "{} does not exist",
+                source.display()
+            )));
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = nodes
+                .iter()
+                .map(|node| scope.spawn(move || node.upload(source, target, *gitignore)))
+                .collect();
+            for handle in handles {
+                handle.join().unwrap_or_else(|_| {
+                    Err(NodeError::Killed {
+                        node: "upload thread".into(),
+                    })
+                })?;
+            }
+            Ok::<(), NodeError>(())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Provisioned nodes as the launcher sees them, and starting a local agent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::agent::{AgentError, AgentPaths, NodeSpec};
+use crate::runtime::head::HeadLocation;
+use crate::runtime::node::{LocalNode, Node, SshNode, SshTarget};
+
+use super::LaunchError;
+
+/// Where a provisioned node is, as its provider reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeAddress {
+    /// A folder on this machine (the `local` provider).
+    Local {
+        /// Instance id.
+        id: String,
+        /// The node's home folder.
+        home: PathBuf,
+        /// Its IP as the other nodes see it.
+        ip: String,
+    },
+    /// A machine reached over SSH.
+    Ssh {
+        /// Instance id.
+        id: String,
+        /// Address to connect to.
+        host: String,
+        /// SSH port.
+        port: u16,
+        /// Login user.
+        user: String,
+        /// Private key.
+        identity_file: PathBuf,
+        /// `ProxyCommand`, if any.
+        proxy_command: Option<String>,
+        /// Its IP as the other nodes see it (private IP).
+        ip: String,
+    },
+}
+
+impl NodeAddress {
+    /// The IP the other nodes see.
+    pub fn ip(&self) -> &str {
+        match self {
+            NodeAddress::Local { ip, .. } | NodeAddress::Ssh { ip, .. } => ip,
+        }
+    }
+
+    /// How the launcher reaches this node.
+    pub fn connect(&self, control_dir: &Path) -> Box<dyn Node> {
+        match self {
+            NodeAddress::Local { home, .. } => Box::new(LocalNode::new(home.clone())),
+            NodeAddress::Ssh {
+                host,
+                port,
+                user,
+                identity_file,
+                proxy_command,
+                ..
+            } => Box::new(SshNode::new(SshTarget {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                identity_file: identity_file.clone(),
+                control_dir: control_dir.to_path_buf(),
+                proxy_command: proxy_command.clone(),
+            })),
+        }
+    }
+
+    /// How the head's agent reaches this node.
+    pub fn node_spec(&self) -> NodeSpec {
+        match self {
+            NodeAddress::Local { home, ip, .. } => NodeSpec::Local {
+                home: home.clone(),
+                ip: ip.clone(),
+            },
+            NodeAddress::Ssh {
+                host,
+                port,
+                user,
+                proxy_command,
+                ip,
+                ..
+            } => NodeSpec::Ssh {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                // The head holds the cluster key at a fixed place (installed with
+                // the agent).
+                identity_file: PathBuf::from(".aloft/keys/aloft-key"),
+                proxy_command: proxy_command.clone(),
+                ip: ip.clone(),
+            },
+        }
+    }
+
+    /// Where this node's agent lives, if it is the head.
+    pub fn head_location(&self, aloft_binary: &Path) -> Result<HeadLocation, LaunchError> {
+        Ok(match self {
+            NodeAddress::Local { home, .. } => HeadLocation::Local {
+                root: home.join(".aloft/agent"),
+            },
+            NodeAddress::Ssh {
+                host,
+                port,
+                user,
+                identity_file,
+                proxy_command,
+                ..
+            } => HeadLocation::Ssh {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                identity_file: identity_file.clone(),
+                proxy_command: proxy_command.clone(),
+                root: ".aloft/agent".into(),
+                binary: if aloft_binary.is_absolute() {
+                    ".aloft/bin/aloft".into()
+                } else {
+                    aloft_binary.display().to_string()
+                },
+            },
+        })
+    }
+}
+
+/// Starts `aloft agent run` for a local cluster unless one already runs; the agent
+/// outlives this process (its own process group) and logs to `agent.log`.
+pub fn start_local_agent(binary: &Path, paths: &AgentPaths) -> Result<(), AgentError> {
+    let pid_file = paths.root().join("agent.pid");
+    if let Ok(text) = std::fs::read_to_string(&pid_file)
+        && let Ok(pid) = text.trim().parse::<i32>()
+        && alive(pid)
+    {
+        return Ok(());
+    }
+    let log_path = paths.root().join("agent.log");
+    let file_error = |path: &Path, e: std::io::Error| AgentError::File {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| file_error(&log_path, e))?;
+    let err_log = log.try_clone().map_err(|e| file_error(&log_path, e))?;
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(binary)
+        .arg("agent")
+        .arg("--root")
+        .arg(paths.root())
+        .args(["run", "--poll-ms", "50"])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| file_error(binary, e))?;
+    std::fs::write(&pid_file, child.id().to_string()).map_err(|e| file_error(&pid_file, e))
+}
+
+/// Stops a local cluster's agent, if it runs.
+pub fn stop_local_agent(paths: &AgentPaths) {
+    let pid_file = paths.root().join("agent.pid");
+    if let Ok(text) = std::fs::read_to_string(&pid_file)
+        && let Ok(pid) = text.trim().parse::<i32>()
+        && alive(pid)
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let _ = std::fs::remove_file(pid_file);
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
