@@ -25,6 +25,12 @@ pub struct Config {
     /// checks decide it).
     #[serde(default)]
     pub clouds: Option<Vec<String>>,
+    /// Settings per provider (`providers.local.root`, `providers.aws.endpoint`).
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, serde_yaml::Value>,
+    /// Hosts providers may reach at most (narrows their manifests).
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl Config {

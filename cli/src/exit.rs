@@ -37,6 +37,12 @@ impl CliError {
     }
 }
 
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl From<anyhow::Error> for CliError {
     fn from(err: anyhow::Error) -> Self {
         CliError::failure(format!("{err:#}"))

@@ -2,9 +2,11 @@
 //! parses flags, renders results for humans (tables) or scripts (`-o json`) and maps
 //! errors to exit codes.
 
+mod bundled;
 mod cmd;
 mod config;
 mod exit;
+mod providers;
 mod render;
 
 use std::process::ExitCode;
@@ -43,6 +45,10 @@ enum Command {
     /// What each cluster cost, from the prices recorded at launch.
     #[command(name = "cost-report")]
     CostReport(cmd::cost_report::Args),
+    /// Bundled and installed providers.
+    Providers(cmd::providers::Args),
+    /// Check each provider's credentials.
+    Check(cmd::providers::CheckArgs),
     /// The head node's agent (driven by aloft itself, not by users).
     #[command(hide = true)]
     Agent(cmd::agent::Args),
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
         Command::Launch(args) => cmd::launch::run(args),
         Command::ShowGpus(args) => cmd::show_gpus::run(args),
         Command::Status(args) => cmd::status::run(args),
+        Command::Providers(args) => cmd::providers::run(args),
+        Command::Check(args) => cmd::providers::check(args),
         Command::Queue(args) => cmd::jobs::queue(args),
         Command::Logs(args) => cmd::jobs::logs(args),
         Command::Cancel(args) => cmd::jobs::cancel(args),

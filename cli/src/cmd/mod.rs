@@ -5,6 +5,7 @@ pub mod cluster_access;
 pub mod cost_report;
 pub mod jobs;
 pub mod launch;
+pub mod providers;
 pub mod show_gpus;
 pub mod status;
 pub mod task_args;

@@ -1,1 +1,18 @@
-//! TODO(owner): plugin
+//! The provider host: loads provider components (WebAssembly, WIT
+//! `aloft:provider`), runs each in a sandbox with only the imports its manifest
+//! earns, and turns every failure of a call — a typed provider error, a trap, a
+//! deadline, a memory bomb — into a [`PluginError`] for that call alone.
+//!
+//! - [`host`]: the engine, the compiled-component cache, loading and calling.
+//! - [`sandbox`]: what one instance may touch (hosts, secrets, kv, memory).
+//! - [`types`]: the interface as plain Rust types, independent of WIT versions.
+//! - `v0_1_0`: bindings of `wit/since_v0.1.0`; a later version adds a sibling.
+
+pub mod host;
+pub mod sandbox;
+pub mod types;
+mod v0_1_0;
+
+pub use host::{HostConfig, PluginError, PluginHost, ProviderInstance, SUPPORTED_VERSIONS};
+pub use sandbox::{CredentialSource, EnvCredentials};
+pub use types::*;

@@ -1,0 +1,97 @@
+//! Builds the bundled providers (listed in `providers/bundled.txt`) for
+//! `wasm32-wasip2` and embeds them in the `aloft` binary.
+//!
+//! The nested cargo uses its own target folder (`target/wasm`): sharing the outer
+//! build's folder would deadlock on its lock.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let list = root.join("providers/bundled.txt");
+    println!("cargo:rerun-if-changed={}", list.display());
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("providers/sdk").display()
+    );
+    let names: Vec<String> = std::fs::read_to_string(&list)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    let target_dir = root.join("target/wasm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut entries = Vec::new();
+    for name in &names {
+        let dir = root.join("providers").join(name);
+        println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target_dir);
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_BUILD_RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+        ] {
+            command.env_remove(var);
+        }
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build the `{name}` provider: {e}"));
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                panic!(
+                    "building the bundled providers needs the wasm32-wasip2 target: \
+                     run `rustup target add wasm32-wasip2`"
+                );
+            }
+            panic!("building the `{name}` provider failed:\n{stderr}");
+        }
+        let crate_name = format!("aloft_provider_{}", name.replace('-', "_"));
+        let wasm = target_dir.join(format!("wasm32-wasip2/release/{crate_name}.wasm"));
+        if !wasm.is_file() {
+            panic!(
+                "the `{name}` provider built, but {} is missing",
+                wasm.display()
+            );
+        }
+        entries.push(format!(
+            "({name:?}, include_bytes!({:?}) as &[u8])",
+            wasm.display().to_string()
+        ));
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("bundled.rs");
+    let code = format!(
+        "/// The providers built into this binary: (name, component bytes).\n\
+         pub fn providers() -> &'static [(&'static str, &'static [u8])] {{\n    &[{}]\n}}\n",
+        entries.join(", ")
+    );
+    if let Err(e) = std::fs::write(&out, code) {
+        panic!("cannot write {}: {e}", out.display());
+    }
+}

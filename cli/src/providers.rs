@@ -1,0 +1,118 @@
+//! Building the provider host from the user's config: the bundled providers, those
+//! installed under `$ALOFT_HOME/providers`, per-provider settings and endpoints.
+
+use std::collections::BTreeMap;
+
+use aloft::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
+
+use crate::bundled;
+use crate::config::{Config, aloft_home};
+use crate::exit::CliError;
+
+/// A host with every provider loaded, plus the load errors of broken installed ones.
+pub struct Providers {
+    /// The host.
+    pub host: PluginHost,
+    /// `(origin, error)` for components that failed to load.
+    pub broken: Vec<(String, String)>,
+    /// Names of the bundled providers.
+    pub bundled: Vec<String>,
+}
+
+/// A single-threaded runtime for provider calls.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+}
+
+fn settings_of(value: &serde_yaml::Value) -> Vec<(String, String)> {
+    let Some(map) = value.as_mapping() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str()?.to_string();
+            let value = match v {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Sequence(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => return None,
+            };
+            Some((key, value))
+        })
+        .collect()
+}
+
+/// Loads every provider.
+pub async fn load(config: &Config) -> Result<Providers, CliError> {
+    let home = aloft_home();
+    let mut host_config = HostConfig::new(&home);
+    host_config.allowed_hosts = config.allowed_hosts.clone();
+    let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (name, value) in &config.providers {
+        let pairs = settings_of(value);
+        if let Some((_, endpoint)) = pairs.iter().find(|(k, _)| k == "endpoint") {
+            host_config.endpoints.insert(name.clone(), endpoint.clone());
+        }
+        settings.insert(name.clone(), pairs);
+    }
+    // The local provider's node folders live under aloft's home unless configured.
+    let local = settings.entry("local".into()).or_default();
+    if !local.iter().any(|(k, _)| k == "root") {
+        local.push(("root".into(), home.join("local").display().to_string()));
+    }
+    host_config.settings = settings;
+    let mut host = PluginHost::new(host_config).map_err(|e| CliError::failure(e.to_string()))?;
+    let mut bundled_names = Vec::new();
+    for (name, bytes) in bundled::providers() {
+        host.load_bytes(&format!("bundled:{name}"), bytes)
+            .await
+            .map_err(|e| CliError::failure(format!("bundled provider {name}: {e}")))?;
+        bundled_names.push(name.to_string());
+    }
+    let mut broken = Vec::new();
+    for result in host.load_dir(&home.join("providers")).await {
+        if let Err(err) = result {
+            let origin = match &err {
+                PluginError::Load { origin, .. } | PluginError::Incompatible { origin, .. } => {
+                    origin.clone()
+                }
+                _ => "providers".into(),
+            };
+            broken.push((origin, err.to_string()));
+        }
+    }
+    Ok(Providers {
+        host,
+        broken,
+        bundled: bundled_names,
+    })
+}
+
+impl Providers {
+    /// An instance of `name`, or a clear error listing what is loaded.
+    pub async fn instance(&self, name: &str) -> Result<ProviderInstance, CliError> {
+        self.host.instance(name).await.map_err(|e| match e {
+            PluginError::Unknown(_) => {
+                let known: Vec<&str> = self
+                    .host
+                    .manifests()
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                CliError::failure(format!(
+                    "no provider named `{name}` (loaded: {}); see `aloft providers list`",
+                    known.join(", ")
+                ))
+            }
+            other => CliError::failure(other.to_string()),
+        })
+    }
+}

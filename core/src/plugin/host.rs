@@ -1,0 +1,667 @@
+//! Loading, caching, sandboxing and calling provider components.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+use super::sandbox::{CredentialSource, EnvCredentials, Grants, HostState, KvStore, scrub};
+use super::types::{
+    ClusterInstances, ClusterRef, Identity, Manifest, PortRange, ProviderError, ProviderOffer,
+    Region, RunRequest, RunResult,
+};
+use super::v0_1_0 as v1;
+
+/// WIT versions this host speaks.
+pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION];
+
+/// How often the engine's epoch advances (the deadline's resolution).
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Why a provider call failed.
+#[derive(Debug, Error)]
+pub enum PluginError {
+    /// The provider answered with a typed error.
+    #[error("{provider}: {error}")]
+    Provider {
+        /// Provider name.
+        provider: String,
+        /// Its error.
+        error: Box<ProviderError>,
+    },
+    /// The call ran past its deadline and was stopped.
+    #[error("{provider}: the call did not finish within {seconds} s and was stopped")]
+    Deadline {
+        /// Provider name.
+        provider: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// The component tried to use more memory than allowed.
+    #[error("{provider}: the component exceeded its memory limit of {limit_mib} MiB")]
+    Memory {
+        /// Provider name.
+        provider: String,
+        /// The limit.
+        limit_mib: usize,
+    },
+    /// The component trapped (a panic, `unreachable`, a bad access).
+    #[error("{provider}: the component crashed: {detail}")]
+    Trap {
+        /// Provider name.
+        provider: String,
+        /// What wasmtime said.
+        detail: String,
+    },
+    /// The component targets a WIT version this aloft does not speak.
+    #[error(
+        "{origin}: built for provider interface {found}; this aloft speaks {}",
+        SUPPORTED_VERSIONS.join(", ")
+    )]
+    Incompatible {
+        /// Where the component came from.
+        origin: String,
+        /// The version it exports (or a description).
+        found: String,
+    },
+    /// The component could not be compiled or is malformed.
+    #[error("{origin}: {detail}")]
+    Load {
+        /// Where it came from.
+        origin: String,
+        /// Why.
+        detail: String,
+    },
+    /// No provider by this name.
+    #[error("no provider named `{0}`")]
+    Unknown(String),
+    /// The host itself failed (engine, state).
+    #[error("provider host: {0}")]
+    Host(String),
+}
+
+/// Settings of the host.
+pub struct HostConfig {
+    /// aloft's home: the compiled-component cache and state live here.
+    pub home: PathBuf,
+    /// Deadline of one call.
+    pub call_timeout: Duration,
+    /// Memory cap of one instance, bytes.
+    pub memory_limit: usize,
+    /// Largest HTTP response body a provider may receive.
+    pub max_response_bytes: usize,
+    /// The user's allow-list of hosts (`None`: whatever manifests declare).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Endpoint override per provider (`providers.aws.endpoint`).
+    pub endpoints: BTreeMap<String, String>,
+    /// Settings per provider, passed to `configure`.
+    pub settings: BTreeMap<String, Vec<(String, String)>>,
+    /// Where secrets come from.
+    pub credentials: Arc<dyn CredentialSource>,
+}
+
+impl HostConfig {
+    /// Defaults: 60 s per call, 256 MiB per instance, 16 MiB per response.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            home: home.into(),
+            call_timeout: Duration::from_secs(60),
+            memory_limit: 256 << 20,
+            max_response_bytes: 16 << 20,
+            allowed_hosts: None,
+            endpoints: BTreeMap::new(),
+            settings: BTreeMap::new(),
+            credentials: Arc::new(EnvCredentials),
+        }
+    }
+}
+
+/// A loaded provider: its manifest and its pre-linked component.
+struct Loaded {
+    manifest: Manifest,
+    origin: String,
+    pre: v1::ProviderPre<HostState>,
+}
+
+/// Loads provider components and hands out sandboxed instances of them.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: HostConfig,
+    kv: Arc<KvStore>,
+    http: reqwest::Client,
+    providers: BTreeMap<String, Loaded>,
+    _ticker: Ticker,
+}
+
+/// Advances the engine's epoch until dropped.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config
+}
+
+impl PluginHost {
+    /// A host with no provider loaded yet.
+    pub fn new(config: HostConfig) -> Result<PluginHost, PluginError> {
+        let engine = Engine::new(&engine_config()).map_err(|e| PluginError::Host(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        v1::Provider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let db = crate::state::StateDb::open(&config.home.join("state.db"))
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(config.call_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker_engine = engine.clone();
+        let ticker_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("aloft-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        Ok(PluginHost {
+            engine,
+            linker,
+            kv: Arc::new(KvStore::new(db)),
+            http,
+            config,
+            providers: BTreeMap::new(),
+            _ticker: Ticker { stop },
+        })
+    }
+
+    /// Compiles (or takes from the cache) and loads a component; returns its
+    /// manifest. `origin` names it in messages (a path, or `bundled:local`).
+    pub async fn load_bytes(
+        &mut self,
+        origin: &str,
+        bytes: &[u8],
+    ) -> Result<Manifest, PluginError> {
+        let component = self.compile(origin, bytes)?;
+        check_version(&self.engine, &component, origin)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Load {
+                origin: origin.to_string(),
+                detail: format!("cannot link: {e}"),
+            })?;
+        let pre = v1::ProviderPre::new(pre).map_err(|e| PluginError::Load {
+            origin: origin.to_string(),
+            detail: e.to_string(),
+        })?;
+        // Read the manifest in a store with no grants at all.
+        let mut store = self.store(Grants::none(origin));
+        let bindings = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(origin, e, &self.config, &[]))?;
+        let info = bindings
+            .aloft_provider_provisioner()
+            .call_info(&mut store)
+            .await
+            .map_err(|e| classify(origin, e, &self.config, &[]))?;
+        let manifest: Manifest = info.into();
+        validate_manifest(&manifest, origin)?;
+        self.providers.insert(
+            manifest.name.clone(),
+            Loaded {
+                manifest: manifest.clone(),
+                origin: origin.to_string(),
+                pre,
+            },
+        );
+        Ok(manifest)
+    }
+
+    /// Loads every `*.wasm` in `dir` (missing folder: nothing). Broken components
+    /// are returned as errors; the others load.
+    pub async fn load_dir(&mut self, dir: &Path) -> Vec<Result<Manifest, PluginError>> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return out;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let origin = path.display().to_string();
+            out.push(match std::fs::read(&path) {
+                Ok(bytes) => self.load_bytes(&origin, &bytes).await,
+                Err(e) => Err(PluginError::Load {
+                    origin,
+                    detail: e.to_string(),
+                }),
+            });
+        }
+        out
+    }
+
+    /// Manifests of the loaded providers, by name.
+    pub fn manifests(&self) -> Vec<&Manifest> {
+        self.providers.values().map(|l| &l.manifest).collect()
+    }
+
+    /// Where a loaded provider came from.
+    pub fn origin(&self, name: &str) -> Option<&str> {
+        self.providers.get(name).map(|l| l.origin.as_str())
+    }
+
+    /// A fresh sandboxed instance of provider `name`, configured with the user's
+    /// settings for it.
+    pub async fn instance(&self, name: &str) -> Result<ProviderInstance, PluginError> {
+        let loaded = self
+            .providers
+            .get(name)
+            .ok_or_else(|| PluginError::Unknown(name.to_string()))?;
+        let m = &loaded.manifest;
+        let endpoint = self.config.endpoints.get(name).cloned();
+        let mut hosts: Vec<String> = match &self.config.allowed_hosts {
+            None => m.hosts.clone(),
+            Some(allowed) => m
+                .hosts
+                .iter()
+                .filter(|h| allowed.iter().any(|a| a.eq_ignore_ascii_case(h)))
+                .cloned()
+                .collect(),
+        };
+        hosts.sort();
+        hosts.dedup();
+        let grants = Grants {
+            provider: name.to_string(),
+            hosts,
+            endpoint,
+            credentials: m.credentials.clone(),
+            source: self.config.credentials.clone(),
+            max_response_bytes: self.config.max_response_bytes,
+        };
+        let mut store = self.store(grants);
+        let bindings = loaded
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(name, e, &self.config, &[]))?;
+        let mut instance = ProviderInstance {
+            name: name.to_string(),
+            store,
+            bindings,
+            timeout: self.config.call_timeout,
+            memory_limit: self.config.memory_limit,
+        };
+        let settings = self.config.settings.get(name).cloned().unwrap_or_default();
+        instance.arm();
+        let r = instance
+            .bindings
+            .aloft_provider_provisioner()
+            .call_configure(&mut instance.store, &settings)
+            .await;
+        instance.finish(r)?;
+        Ok(instance)
+    }
+
+    fn store(&self, grants: Grants) -> Store<HostState> {
+        let state = HostState::new(
+            grants,
+            self.kv.clone(),
+            self.config.memory_limit,
+            self.http.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(u64::MAX / 2);
+        store
+    }
+
+    /// The compiled form of `bytes`, from the cache when possible.
+    fn compile(&self, origin: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+        let key = cache_key(&self.engine, bytes);
+        let dir = self.config.home.join("cache/components");
+        let path = dir.join(format!("{key}.cwasm"));
+        if path.is_file() {
+            // SAFETY: the file was written by `precompile_component` of this very
+            // engine configuration (the key hashes the component bytes, wasmtime's
+            // version and our engine settings) into aloft's own cache folder, and
+            // wasmtime checks its header for version and configuration again.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::debug!("ignoring unusable cache entry {}: {e}", path.display()),
+            }
+        }
+        let compiled = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(|e| PluginError::Load {
+                origin: origin.to_string(),
+                detail: format!("not a valid component: {e:#}"),
+            })?;
+        // A cache write failure only costs the next run a compile.
+        let tmp = dir.join(format!("{key}.tmp{}", std::process::id()));
+        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&tmp, &compiled).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        // SAFETY: `compiled` was produced just now by this engine.
+        unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(|e| PluginError::Load {
+            origin: origin.to_string(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(bytes);
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    // The engine's compatibility hash covers wasmtime's version and its settings.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    hasher.update(std::hash::Hasher::finish(&h).to_le_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Refuses components that do not export a provisioner version we speak.
+fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result<(), PluginError> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let ours = format!("aloft:provider/provisioner@{}", v1::VERSION);
+    if exports.iter().any(|e| e == &ours) {
+        return Ok(());
+    }
+    let found = exports
+        .iter()
+        .find_map(|e| e.strip_prefix("aloft:provider/provisioner@"))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("none (exports: {})", exports.join(", ")));
+    Err(PluginError::Incompatible {
+        origin: origin.to_string(),
+        found,
+    })
+}
+
+fn validate_manifest(m: &Manifest, origin: &str) -> Result<(), PluginError> {
+    let name_ok = !m.name.is_empty()
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(PluginError::Load {
+            origin: origin.to_string(),
+            detail: format!("invalid provider name `{}` in its manifest", m.name),
+        });
+    }
+    Ok(())
+}
+
+/// Turns a wasmtime error into a typed error for the call.
+fn classify(
+    provider: &str,
+    err: wasmtime::Error,
+    config: &HostConfig,
+    secrets: &[String],
+) -> PluginError {
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        match trap {
+            Trap::Interrupt => {
+                return PluginError::Deadline {
+                    provider: provider.to_string(),
+                    seconds: config.call_timeout.as_secs().max(1),
+                };
+            }
+            Trap::AllocationTooLarge => {
+                return PluginError::Memory {
+                    provider: provider.to_string(),
+                    limit_mib: config.memory_limit >> 20,
+                };
+            }
+            _ => {}
+        }
+    }
+    let detail = scrub(&format!("{err:#}"), secrets);
+    if detail.contains("memory") && (detail.contains("grow") || detail.contains("limit")) {
+        return PluginError::Memory {
+            provider: provider.to_string(),
+            limit_mib: config.memory_limit >> 20,
+        };
+    }
+    PluginError::Trap {
+        provider: provider.to_string(),
+        detail,
+    }
+}
+
+/// What a generated export call returns.
+type GuestResult<T> = wasmtime::Result<Result<T, v1::GuestError>>;
+
+/// One sandboxed instance of a provider. After a trap or a deadline it is poisoned:
+/// get a fresh one from [`PluginHost::instance`].
+pub struct ProviderInstance {
+    name: String,
+    store: Store<HostState>,
+    bindings: v1::Provider,
+    timeout: Duration,
+    memory_limit: usize,
+}
+
+impl ProviderInstance {
+    /// The provider's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Arms the deadline for one call.
+    fn arm(&mut self) {
+        let ticks = (self.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        self.store.set_epoch_deadline(ticks);
+    }
+
+    /// Disarms the deadline and maps the call's outcome to a typed result.
+    fn finish<T>(&mut self, result: GuestResult<T>) -> Result<T, PluginError> {
+        self.store.set_epoch_deadline(u64::MAX / 2);
+        let secrets = self.store.data().secrets.clone();
+        let config = HostConfig {
+            call_timeout: self.timeout,
+            memory_limit: self.memory_limit,
+            ..HostConfig::new(PathBuf::new())
+        };
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                let mut error: ProviderError = error.into();
+                error.message = scrub(&error.message, &secrets);
+                Err(PluginError::Provider {
+                    provider: self.name.clone(),
+                    error: Box::new(error),
+                })
+            }
+            Err(err) => Err(classify(&self.name, err, &config, &secrets)),
+        }
+    }
+
+    /// The manifest, as the component states it.
+    pub async fn info(&mut self) -> Result<Manifest, PluginError> {
+        let ticks = (self.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        self.store.set_epoch_deadline(ticks);
+        let result = self
+            .bindings
+            .aloft_provider_provisioner()
+            .call_info(&mut self.store)
+            .await;
+        let config = HostConfig {
+            call_timeout: self.timeout,
+            memory_limit: self.memory_limit,
+            ..HostConfig::new(PathBuf::new())
+        };
+        result
+            .map(Into::into)
+            .map_err(|e| classify(&self.name, e, &config, &[]))
+    }
+
+    /// Regions and zones.
+    pub async fn regions(&mut self) -> Result<Vec<Region>, PluginError> {
+        let r = {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_regions(&mut self.store)
+                .await;
+            self.finish(r)
+        }?;
+        Ok(r.into_iter().map(Into::into).collect())
+    }
+
+    /// Checks the credentials.
+    pub async fn check_credentials(&mut self) -> Result<Identity, PluginError> {
+        let r = {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_check_credentials(&mut self.store)
+                .await;
+            self.finish(r)
+        }?;
+        Ok(r.into())
+    }
+
+    /// Creates or resumes a cluster's nodes.
+    pub async fn run_instances(&mut self, req: &RunRequest) -> Result<RunResult, PluginError> {
+        let req = req.into();
+        let r = {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_run_instances(&mut self.store, &req)
+                .await;
+            self.finish(r)
+        }?;
+        Ok(r.into())
+    }
+
+    /// The nodes of many clusters at once.
+    pub async fn query_instances(
+        &mut self,
+        clusters: &[ClusterRef],
+    ) -> Result<Vec<ClusterInstances>, PluginError> {
+        let clusters: Vec<_> = clusters.iter().map(Into::into).collect();
+        let r = {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_query_instances(&mut self.store, &clusters)
+                .await;
+            self.finish(r)
+        }?;
+        Ok(r.into_iter().map(Into::into).collect())
+    }
+
+    /// Stops a cluster's nodes.
+    pub async fn stop_instances(&mut self, cluster: &ClusterRef) -> Result<(), PluginError> {
+        let c = cluster.into();
+        {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_stop_instances(&mut self.store, &c)
+                .await;
+            self.finish(r)
+        }
+    }
+
+    /// Destroys a cluster's nodes.
+    pub async fn terminate_instances(&mut self, cluster: &ClusterRef) -> Result<(), PluginError> {
+        let c = cluster.into();
+        {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_terminate_instances(&mut self.store, &c)
+                .await;
+            self.finish(r)
+        }
+    }
+
+    /// Opens ports.
+    pub async fn open_ports(
+        &mut self,
+        cluster: &ClusterRef,
+        ports: &[PortRange],
+    ) -> Result<(), PluginError> {
+        let c = cluster.into();
+        let p: Vec<_> = ports.iter().map(Into::into).collect();
+        {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_open_ports(&mut self.store, &c, &p)
+                .await;
+            self.finish(r)
+        }
+    }
+
+    /// Removes what `open_ports` created.
+    pub async fn cleanup_ports(&mut self, cluster: &ClusterRef) -> Result<(), PluginError> {
+        let c = cluster.into();
+        {
+            self.arm();
+            let r = self
+                .bindings
+                .aloft_provider_provisioner()
+                .call_cleanup_ports(&mut self.store, &c)
+                .await;
+            self.finish(r)
+        }
+    }
+
+    /// Catalog rows.
+    pub async fn offers(
+        &mut self,
+        region: Option<&str>,
+    ) -> Result<Vec<ProviderOffer>, PluginError> {
+        let region = region.map(str::to_string);
+        self.arm();
+        let r = self
+            .bindings
+            .aloft_provider_provisioner()
+            .call_offers(&mut self.store, region.as_deref())
+            .await;
+        let r = self.finish(r)?;
+        Ok(r.into_iter().map(Into::into).collect())
+    }
+}

@@ -1,0 +1,323 @@
+//! Bindings for `aloft:provider@0.1.0` (`wit/since_v0.1.0`): the host side of its
+//! imports, and conversions between its generated types and [`super::types`].
+//! A later WIT version gets a sibling module; this one stays as its adapter.
+
+use reqwest::Url;
+
+use super::sandbox::{HostState, host_allowed};
+use super::types as t;
+
+wasmtime::component::bindgen!({
+    path: "../wit/since_v0.1.0",
+    world: "provider",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+/// The provider error type of this version, as generated.
+pub type GuestError = types::ProviderError;
+use self::aloft::provider::{credentials, http, kv, log, types};
+
+/// The version string of this interface.
+pub const VERSION: &str = "0.1.0";
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) {
+        let message = self.scrub(&message);
+        let provider = self.grants.provider.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(provider, "{message}"),
+            log::Level::Debug => tracing::debug!(provider, "{message}"),
+            log::Level::Info => tracing::info!(provider, "{message}"),
+            log::Level::Warn => tracing::warn!(provider, "{message}"),
+            log::Level::Error => tracing::error!(provider, "{message}"),
+        }
+    }
+}
+
+impl credentials::Host for HostState {
+    async fn get(&mut self, name: String) -> Option<String> {
+        if !self.grants.credentials.iter().any(|c| c == &name) {
+            tracing::debug!(
+                provider = self.grants.provider.as_str(),
+                "refused undeclared credential {name}"
+            );
+            return None;
+        }
+        let value = self.grants.source.get(&name)?;
+        if !self.secrets.contains(&value) {
+            self.secrets.push(value.clone());
+        }
+        Some(value)
+    }
+}
+
+impl kv::Host for HostState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.kv.get(&self.grants.provider, &key)
+    }
+
+    async fn set(&mut self, key: String, value: String) {
+        self.kv.set(&self.grants.provider, &key, &value)
+    }
+
+    async fn delete(&mut self, key: String) {
+        self.kv.delete(&self.grants.provider, &key)
+    }
+
+    async fn keys(&mut self, prefix: String) -> Vec<String> {
+        self.kv.list(&self.grants.provider, &prefix)
+    }
+}
+
+impl http::Host for HostState {
+    async fn send(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
+        let mut url = Url::parse(&req.url).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        if !host_allowed(&host, &self.grants.hosts) {
+            tracing::warn!(
+                provider = self.grants.provider.as_str(),
+                "refused a request to {host}: not in the provider's allowed hosts"
+            );
+            return Err(http::HttpError::Denied(host));
+        }
+        if let Some(endpoint) = &self.grants.endpoint {
+            let target =
+                Url::parse(endpoint).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
+            let _ = url.set_scheme(target.scheme());
+            url.set_host(target.host_str())
+                .map_err(|e| http::HttpError::Invalid(e.to_string()))?;
+            let _ = url.set_port(target.port());
+        }
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|e| http::HttpError::Invalid(e.to_string()))?;
+        let mut builder = self.http.request(method, url.clone());
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        // The guest signed for the manifest's host; keep it when redirected.
+        if self.grants.endpoint.is_some() {
+            builder = builder.header(reqwest::header::HOST, host.as_str());
+        }
+        let response = builder.body(req.body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                http::HttpError::Timeout
+            } else {
+                http::HttpError::Connect(self.scrub(&e.to_string()))
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let limit = self.grants.max_response_bytes;
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| http::HttpError::Connect(e.to_string()))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(http::HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(http::Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+// ---- conversions -------------------------------------------------------------
+
+impl From<types::ErrorKind> for t::ErrorKind {
+    fn from(k: types::ErrorKind) -> Self {
+        match k {
+            types::ErrorKind::Capacity => t::ErrorKind::Capacity,
+            types::ErrorKind::Quota => t::ErrorKind::Quota,
+            types::ErrorKind::Auth => t::ErrorKind::Auth,
+            types::ErrorKind::Unsupported => t::ErrorKind::Unsupported,
+            types::ErrorKind::Transient => t::ErrorKind::Transient,
+            types::ErrorKind::Invalid => t::ErrorKind::Invalid,
+            types::ErrorKind::Other => t::ErrorKind::Other,
+        }
+    }
+}
+
+impl From<types::ProviderError> for t::ProviderError {
+    fn from(e: types::ProviderError) -> Self {
+        t::ProviderError {
+            kind: e.kind.into(),
+            code: e.code,
+            message: e.message,
+            region: e.region,
+            zone: e.zone,
+        }
+    }
+}
+
+impl From<types::ProviderInfo> for t::Manifest {
+    fn from(i: types::ProviderInfo) -> Self {
+        let c = i.capabilities;
+        t::Manifest {
+            name: i.name,
+            version: i.version,
+            api_version: VERSION.to_string(),
+            description: i.description,
+            capabilities: t::Capabilities {
+                spot: c.contains(types::Capabilities::SPOT),
+                stop_start: c.contains(types::Capabilities::STOP_START),
+                multi_node: c.contains(types::Capabilities::MULTI_NODE),
+                open_ports: c.contains(types::Capabilities::OPEN_PORTS),
+                custom_images: c.contains(types::Capabilities::CUSTOM_IMAGES),
+                volumes: c.contains(types::Capabilities::VOLUMES),
+            },
+            credentials: i.credentials,
+            hosts: i.hosts,
+        }
+    }
+}
+
+impl From<types::Region> for t::Region {
+    fn from(r: types::Region) -> Self {
+        t::Region {
+            name: r.name,
+            zones: r.zones,
+        }
+    }
+}
+
+impl From<types::Identity> for t::Identity {
+    fn from(i: types::Identity) -> Self {
+        t::Identity {
+            account: i.account,
+            details: i.details,
+        }
+    }
+}
+
+impl From<&t::PortRange> for types::PortRange {
+    fn from(p: &t::PortRange) -> Self {
+        types::PortRange {
+            start: p.start,
+            end: p.end,
+        }
+    }
+}
+
+impl From<&t::ClusterRef> for types::ClusterRef {
+    fn from(c: &t::ClusterRef) -> Self {
+        types::ClusterRef {
+            cluster: c.cluster.clone(),
+            region: c.region.clone(),
+            zone: c.zone.clone(),
+        }
+    }
+}
+
+impl From<types::ClusterRef> for t::ClusterRef {
+    fn from(c: types::ClusterRef) -> Self {
+        t::ClusterRef {
+            cluster: c.cluster,
+            region: c.region,
+            zone: c.zone,
+        }
+    }
+}
+
+impl From<&t::RunRequest> for types::RunRequest {
+    fn from(r: &t::RunRequest) -> Self {
+        types::RunRequest {
+            cluster: (&r.cluster).into(),
+            instance_type: r.instance_type.clone(),
+            count: r.count,
+            use_spot: r.use_spot,
+            disk_size_gib: r.disk_size_gib,
+            image_id: r.image_id.clone(),
+            ports: r.ports.iter().map(Into::into).collect(),
+            labels: r.labels.clone(),
+            ssh_public_key: r.ssh_public_key.clone(),
+        }
+    }
+}
+
+impl From<types::InstanceStatus> for t::InstanceStatus {
+    fn from(s: types::InstanceStatus) -> Self {
+        match s {
+            types::InstanceStatus::Pending => t::InstanceStatus::Pending,
+            types::InstanceStatus::Running => t::InstanceStatus::Running,
+            types::InstanceStatus::Stopping => t::InstanceStatus::Stopping,
+            types::InstanceStatus::Stopped => t::InstanceStatus::Stopped,
+            types::InstanceStatus::Terminating => t::InstanceStatus::Terminating,
+            types::InstanceStatus::Terminated => t::InstanceStatus::Terminated,
+            types::InstanceStatus::Preempted => t::InstanceStatus::Preempted,
+            types::InstanceStatus::Unknown => t::InstanceStatus::Unknown,
+        }
+    }
+}
+
+impl From<types::Instance> for t::Instance {
+    fn from(i: types::Instance) -> Self {
+        t::Instance {
+            id: i.id,
+            is_head: i.is_head,
+            status: i.status.into(),
+            instance_type: i.instance_type,
+            zone: i.zone,
+            spot: i.spot,
+            public_ip: i.public_ip,
+            private_ip: i.private_ip,
+            ssh_port: i.ssh_port,
+            ssh_user: i.ssh_user,
+            extra: i.extra,
+        }
+    }
+}
+
+impl From<types::RunResult> for t::RunResult {
+    fn from(r: types::RunResult) -> Self {
+        t::RunResult {
+            instances: r.instances.into_iter().map(Into::into).collect(),
+            created: r.created,
+            resumed: r.resumed,
+        }
+    }
+}
+
+impl From<types::ClusterInstances> for t::ClusterInstances {
+    fn from(c: types::ClusterInstances) -> Self {
+        t::ClusterInstances {
+            cluster: c.cluster.into(),
+            instances: c.instances.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<types::Offer> for t::ProviderOffer {
+    fn from(o: types::Offer) -> Self {
+        t::ProviderOffer {
+            instance_type: o.instance_type,
+            accelerator_name: o.accelerator_name,
+            accelerator_count: o.accelerator_count,
+            vcpus: o.vcpus,
+            memory_gib: o.memory_gib,
+            gpu_memory_mib: o.gpu_memory_mib,
+            price: o.price,
+            spot_price: o.spot_price,
+            region: o.region,
+            zone: o.zone,
+        }
+    }
+}
