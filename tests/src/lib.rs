@@ -1,3 +1,5 @@
 //! Shared helpers for aloft end-to-end tests: real servers started on loopback.
 
+pub mod components;
+pub mod conformance;
 pub mod sshd;

@@ -1,0 +1,274 @@
+//! The provider host against real components: hostile ones are contained, the
+//! `local` provider passes the conformance kit, HTTP reaches only allowed hosts.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aloft::plugin::{HostConfig, PluginError, PluginHost};
+use aloft_tests::components::{provider, test_component};
+use aloft_tests::conformance::{ConformanceOptions, expect_capacity_error, run_lifecycle};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(home: &std::path::Path, mode: &str) -> HostConfig {
+    let mut config = HostConfig::new(home);
+    config.call_timeout = Duration::from_secs(1);
+    config
+        .settings
+        .insert("hostile".into(), vec![("mode".into(), mode.into())]);
+    config
+}
+
+/// A loopback HTTP server that answers 200 `pong` and counts connections.
+fn server() -> (u16, Arc<AtomicUsize>, Arc<std::sync::Mutex<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let (h, s) = (hits.clone(), seen.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            h.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            *s.lock().unwrap() = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npong",
+            );
+        }
+    });
+    (port, hits, seen)
+}
+
+/// Loads the hostile component in `mode` plus `local`, calls `regions` on the
+/// hostile one, then proves `local` still answers.
+fn hostile_call(
+    mode: &str,
+    extra: impl FnOnce(&mut HostConfig),
+) -> (Result<Vec<aloft::plugin::Region>, PluginError>, Duration) {
+    let home = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let mut cfg = config(home.path(), mode);
+        extra(&mut cfg);
+        let mut host = PluginHost::new(cfg).unwrap();
+        host.load_bytes("hostile", &test_component("hostile"))
+            .await
+            .unwrap();
+        host.load_bytes("local", &provider("local")).await.unwrap();
+        let mut hostile = host.instance("hostile").await.unwrap();
+        let started = Instant::now();
+        let result = hostile.regions().await;
+        let elapsed = started.elapsed();
+        // The host carries on: another provider's next call works.
+        let mut local = host.instance("local").await.unwrap();
+        assert_eq!(local.regions().await.unwrap()[0].name, "local");
+        (result, elapsed)
+    })
+}
+
+#[test]
+fn an_infinite_loop_ends_with_a_deadline_error() {
+    let (result, elapsed) = hostile_call("loop", |_| {});
+    assert!(
+        matches!(result, Err(PluginError::Deadline { .. })),
+        "{result:?}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+#[test]
+fn a_4_gib_allocation_ends_with_a_memory_error() {
+    let (result, _) = hostile_call("grow", |c| c.memory_limit = 256 << 20);
+    assert!(
+        matches!(result, Err(PluginError::Memory { limit_mib: 256, .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_panic_is_a_trap_error() {
+    let (result, _) = hostile_call("trap", |_| {});
+    assert!(
+        matches!(result, Err(PluginError::Trap { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn files_and_environment_are_out_of_reach() {
+    let (result, _) = hostile_call("peek", |_| {});
+    let Err(PluginError::Provider { error, .. }) = result else {
+        panic!("{result:?}");
+    };
+    assert!(error.message.starts_with("file=Err("), "{}", error.message);
+    assert!(
+        error.message.contains("env=Err(NotPresent)"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.ends_with("vars=0"), "{}", error.message);
+}
+
+#[test]
+fn a_host_outside_the_manifest_is_refused_and_receives_nothing() {
+    let (port, hits, _) = server();
+    let (result, _) = hostile_call(&format!("http:http://127.0.0.1:{port}/steal"), |_| {});
+    let Err(PluginError::Provider { error, .. }) = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(error.code, "HostNotAllowed");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the server was contacted");
+}
+
+#[test]
+fn an_allowed_host_is_reached_through_its_endpoint_override() {
+    let (port, hits, seen) = server();
+    let (result, _) = hostile_call("http:http://allowed.example/ping", |c| {
+        c.endpoints
+            .insert("hostile".into(), format!("http://127.0.0.1:{port}"));
+    });
+    let regions = result.unwrap();
+    assert_eq!(regions[0].name, "status-200");
+    assert_eq!(regions[0].zones, ["pong"]);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let request = seen.lock().unwrap().clone();
+    assert!(request.starts_with("GET /ping HTTP/1.1"), "{request}");
+    assert!(
+        request.to_lowercase().contains("host: allowed.example"),
+        "{request}"
+    );
+    assert!(request.to_lowercase().contains("x-probe: 1"), "{request}");
+}
+
+/// Credentials from a fixed map, so the test does not touch the process env.
+struct Fixed;
+
+impl aloft::plugin::CredentialSource for Fixed {
+    fn get(&self, name: &str) -> Option<String> {
+        match name {
+            "HOSTILE_TOKEN" => Some("tok-abcdef-123456".into()),
+            "OTHER_SECRET" => Some("must-not-leak".into()),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn only_declared_secrets_are_lent_and_they_are_scrubbed() {
+    let (result, _) = hostile_call("secret", |c| c.credentials = Arc::new(Fixed));
+    let Err(PluginError::Provider { error, .. }) = result else {
+        panic!("{result:?}");
+    };
+    // The guest got its declared token (it returned it), the host scrubbed it; the
+    // undeclared one was refused.
+    assert_eq!(error.message, "token=*** undeclared=None");
+}
+
+#[test]
+fn a_newer_api_version_is_refused_with_the_supported_ones() {
+    let home = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut host = PluginHost::new(HostConfig::new(home.path())).unwrap();
+        let err = host
+            .load_bytes("future.wasm", &test_component("future"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PluginError::Incompatible { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "future.wasm: built for provider interface 0.2.0; this aloft speaks 0.1.0"
+        );
+        let err = host.load_bytes("junk.wasm", b"not wasm").await.unwrap_err();
+        assert!(matches!(err, PluginError::Load { .. }), "{err}");
+    });
+}
+
+#[test]
+fn local_passes_the_conformance_kit() {
+    let home = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut cfg = HostConfig::new(home.path());
+        cfg.settings.insert(
+            "local".into(),
+            vec![("fail_capacity_zones".into(), "local-b".into())],
+        );
+        let mut host = PluginHost::new(cfg).unwrap();
+        host.load_bytes("local", &provider("local")).await.unwrap();
+        let mut local = host.instance("local").await.unwrap();
+        let options = ConformanceOptions {
+            cluster: "conf".into(),
+            region: "local".into(),
+            zone: Some("local-a".into()),
+            instance_type: "local-2cpu".into(),
+        };
+        run_lifecycle(&mut local, &options).await.unwrap();
+        let in_b = ConformanceOptions {
+            zone: Some("local-b".into()),
+            ..options
+        };
+        expect_capacity_error(&mut local, &in_b).await.unwrap();
+    });
+}
+
+#[test]
+fn kv_state_survives_instances_and_the_compiled_cache_is_reused() {
+    let home = tempfile::tempdir().unwrap();
+    let options = ConformanceOptions {
+        cluster: "keep".into(),
+        region: "local".into(),
+        zone: Some("local-c".into()),
+        instance_type: "local-1cpu".into(),
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        let mut host = PluginHost::new(HostConfig::new(home.path())).unwrap();
+        host.load_bytes("local", &provider("local")).await.unwrap();
+        let mut a = host.instance("local").await.unwrap();
+        let req = aloft::plugin::RunRequest {
+            cluster: aloft::plugin::ClusterRef {
+                cluster: options.cluster.clone(),
+                region: options.region.clone(),
+                zone: options.zone.clone(),
+            },
+            instance_type: options.instance_type.clone(),
+            count: 1,
+            use_spot: false,
+            disk_size_gib: None,
+            image_id: None,
+            ports: Vec::new(),
+            labels: Vec::new(),
+            ssh_public_key: None,
+        };
+        a.run_instances(&req).await.unwrap();
+    });
+    let cached: Vec<_> = std::fs::read_dir(home.path().join("cache/components"))
+        .unwrap()
+        .collect();
+    assert_eq!(cached.len(), 1, "one compiled component in the cache");
+    // A new host (a new CLI process) sees the cluster from the persisted kv.
+    rt.block_on(async {
+        let mut host = PluginHost::new(HostConfig::new(home.path())).unwrap();
+        host.load_bytes("local", &provider("local")).await.unwrap();
+        let mut b = host.instance("local").await.unwrap();
+        let q = b
+            .query_instances(&[aloft::plugin::ClusterRef {
+                cluster: "keep".into(),
+                region: "local".into(),
+                zone: Some("local-c".into()),
+            }])
+            .await
+            .unwrap();
+        assert_eq!(q[0].instances.len(), 1);
+    });
+}
