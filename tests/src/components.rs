@@ -52,6 +52,15 @@ pub fn test_component(name: &str) -> Vec<u8> {
     )
 }
 
+/// An example provider (`providers/examples/<name>`), whose artifact is the crate
+/// name with `-` as `_`.
+pub fn example(name: &str) -> Vec<u8> {
+    build(
+        &repo().join(format!("providers/examples/{name}/Cargo.toml")),
+        &name.replace('-', "_"),
+    )
+}
+
 /// A bundled provider (`providers/<name>`).
 pub fn provider(name: &str) -> Vec<u8> {
     build(

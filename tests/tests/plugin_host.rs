@@ -272,3 +272,62 @@ fn kv_state_survives_instances_and_the_compiled_cache_is_reused() {
         assert_eq!(q[0].instances.len(), 1);
     });
 }
+
+/// Lends `HELLO_CLOUD_TOKEN` only.
+struct HelloToken;
+
+impl aloft::plugin::CredentialSource for HelloToken {
+    fn get(&self, name: &str) -> Option<String> {
+        (name == "HELLO_CLOUD_TOKEN").then(|| "hello-token-42".to_string())
+    }
+}
+
+#[test]
+fn the_example_provider_from_the_guide_builds_loads_and_calls_its_api() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        if let Some(Ok(mut stream)) = listener.incoming().next() {
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            *s.lock().unwrap() = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let body = r#"{"id":"acct-7"}"#;
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut cfg = HostConfig::new(home.path());
+        cfg.credentials = Arc::new(HelloToken);
+        cfg.endpoints
+            .insert("hello-cloud".into(), format!("http://127.0.0.1:{port}"));
+        let mut host = PluginHost::new(cfg).unwrap();
+        let manifest = host
+            .load_bytes(
+                "hello-cloud",
+                &aloft_tests::components::example("hello-cloud"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(manifest.name, "hello-cloud");
+        assert_eq!(manifest.hosts, ["api.hello-cloud.example"]);
+        assert_eq!(manifest.credentials, ["HELLO_CLOUD_TOKEN"]);
+        let mut hello = host.instance("hello-cloud").await.unwrap();
+        let identity = hello.check_credentials().await.unwrap();
+        assert_eq!(identity.account, "acct-7");
+    });
+    let request = seen.lock().unwrap().to_lowercase();
+    assert!(request.starts_with("get /v1/me http/1.1"), "{request}");
+    assert!(
+        request.contains("authorization: bearer hello-token-42"),
+        "{request}"
+    );
+}

@@ -18,6 +18,9 @@ pub mod bindings {
     });
 }
 
+/// JSON helpers (serde_json, re-exported so providers need no extra dependency).
+pub use serde_json as json;
+
 pub mod errors;
 pub mod http;
 pub mod signing;

@@ -1,0 +1,183 @@
+//! hello-cloud: an example provider for a toy REST cloud, written by following
+//! docs/provider-guide.md. Its API (at `https://api.hello-cloud.example`, or an
+//! `endpoint` override) has `GET /v1/me`, `POST /v1/instances` and
+//! `GET /v1/instances?cluster=NAME`; it authenticates with a bearer token.
+
+use aloft_provider_sdk::types::*;
+use aloft_provider_sdk::{Provider, credentials, errors, http, json, kv};
+use serde::{Deserialize, Serialize};
+
+const API: &str = "https://api.hello-cloud.example";
+
+#[derive(Deserialize)]
+struct Me {
+    id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Node {
+    id: String,
+    ip: String,
+}
+
+struct HelloCloud;
+
+fn token() -> Result<String, ProviderError> {
+    credentials::get("HELLO_CLOUD_TOKEN")
+        .ok_or_else(|| errors::auth("NoToken", "set HELLO_CLOUD_TOKEN"))
+}
+
+/// Maps the API's statuses to typed errors.
+fn checked(response: http::Response) -> Result<http::Response, ProviderError> {
+    match response.status {
+        200..=299 => Ok(response),
+        401 | 403 => Err(errors::auth("Unauthorized", &response.text())),
+        409 => Err(errors::capacity("NoCapacity", &response.text())),
+        429 | 500..=599 => Err(errors::transient("Busy", &response.text())),
+        other => Err(errors::invalid("Unexpected", &format!("HTTP {other}"))),
+    }
+}
+
+fn get(path: &str) -> Result<http::Response, ProviderError> {
+    checked(
+        http::Request::get(&format!("{API}{path}"))
+            .header("authorization", &format!("Bearer {}", token()?))
+            .send()?,
+    )
+}
+
+fn instance(node: &Node, head: bool) -> Instance {
+    Instance {
+        id: node.id.clone(),
+        is_head: head,
+        status: InstanceStatus::Running,
+        instance_type: "hello-small".into(),
+        zone: None,
+        spot: false,
+        public_ip: Some(node.ip.clone()),
+        private_ip: Some(node.ip.clone()),
+        ssh_port: 22,
+        ssh_user: Some("hello".into()),
+        extra: Vec::new(),
+    }
+}
+
+impl Provider for HelloCloud {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            name: "hello-cloud".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "A toy REST cloud (example provider)".into(),
+            capabilities: Capabilities::MULTI_NODE,
+            credentials: vec!["HELLO_CLOUD_TOKEN".into()],
+            hosts: vec!["api.hello-cloud.example".into()],
+        }
+    }
+
+    fn configure(_settings: Vec<Pair>) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn regions() -> Result<Vec<Region>, ProviderError> {
+        Ok(vec![Region {
+            name: "hello-1".into(),
+            zones: Vec::new(),
+        }])
+    }
+
+    fn check_credentials() -> Result<Identity, ProviderError> {
+        let me: Me = get("/v1/me")?.json()?;
+        Ok(Identity {
+            account: me.id,
+            details: Vec::new(),
+        })
+    }
+
+    fn run_instances(req: RunRequest) -> Result<RunResult, ProviderError> {
+        let key = format!("cluster/{}", req.cluster.cluster);
+        let mut nodes: Vec<Node> = kv::get(&key)
+            .and_then(|text| json::from_str(&text).ok())
+            .unwrap_or_default();
+        let mut created = Vec::new();
+        while nodes.len() < req.count as usize {
+            let response = checked(
+                http::Request::post(&format!("{API}/v1/instances"))
+                    .header("authorization", &format!("Bearer {}", token()?))
+                    .json(&CreateRequest {
+                        cluster: &req.cluster.cluster,
+                    })?
+                    .send()?,
+            )?;
+            let node: Node = response.json()?;
+            created.push(node.id.clone());
+            nodes.push(node);
+        }
+        if let Ok(text) = json::to_string(&nodes) {
+            kv::set(&key, &text);
+        }
+        Ok(RunResult {
+            instances: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| instance(n, i == 0))
+                .collect(),
+            created,
+            resumed: Vec::new(),
+        })
+    }
+
+    fn query_instances(clusters: Vec<ClusterRef>) -> Result<Vec<ClusterInstances>, ProviderError> {
+        clusters
+            .into_iter()
+            .map(|c| {
+                let nodes: Vec<Node> =
+                    get(&format!("/v1/instances?cluster={}", c.cluster))?.json()?;
+                Ok(ClusterInstances {
+                    instances: nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| instance(n, i == 0))
+                        .collect(),
+                    cluster: c,
+                })
+            })
+            .collect()
+    }
+
+    fn stop_instances(_: ClusterRef) -> Result<(), ProviderError> {
+        Err(errors::unsupported(
+            "NoStop",
+            "hello-cloud cannot stop instances",
+        ))
+    }
+
+    fn terminate_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
+        kv::delete(&format!("cluster/{}", cluster.cluster));
+        Ok(())
+    }
+
+    fn open_ports(_: ClusterRef, _: Vec<PortRange>) -> Result<(), ProviderError> {
+        Err(errors::unsupported(
+            "NoPorts",
+            "hello-cloud has no firewall",
+        ))
+    }
+
+    fn cleanup_ports(_: ClusterRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn offers(_: Option<String>) -> Result<Vec<Offer>, ProviderError> {
+        Err(errors::unsupported(
+            "NoOffers",
+            "hello-cloud has no price list",
+        ))
+    }
+}
+
+#[derive(Serialize)]
+struct CreateRequest<'a> {
+    cluster: &'a str,
+}
+
+aloft_provider_sdk::export_provider!(HelloCloud);
