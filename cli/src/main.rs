@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Check a task file without launching anything.
     Validate(cmd::validate::Args),
-    /// Launch a task (today: `--dryrun`, which shows the plan).
+    /// Launch a task: provision, set up, run and stream its output (`--dryrun`: plan only).
     Launch(cmd::launch::Args),
     /// List accelerators, their counts and cheapest prices per cloud.
     #[command(name = "show-gpus", alias = "gpus")]
@@ -45,6 +45,10 @@ enum Command {
     /// What each cluster cost, from the prices recorded at launch.
     #[command(name = "cost-report")]
     CostReport(cmd::cost_report::Args),
+    /// Stop clusters (keep their disks).
+    Stop(cmd::down::Args),
+    /// Tear clusters down.
+    Down(cmd::down::Args),
     /// Bundled and installed providers.
     Providers(cmd::providers::Args),
     /// Check each provider's credentials.
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         Command::ShowGpus(args) => cmd::show_gpus::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Providers(args) => cmd::providers::run(args),
+        Command::Stop(args) => cmd::down::stop(args),
+        Command::Down(args) => cmd::down::down(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Queue(args) => cmd::jobs::queue(args),
         Command::Logs(args) => cmd::jobs::logs(args),

@@ -22,6 +22,27 @@ pub struct Args {
     /// Show the plan and stop: nothing is launched.
     #[arg(long)]
     dryrun: bool,
+    /// Cluster name (reused when it exists and fits).
+    #[arg(short = 'c', long)]
+    cluster: Option<String>,
+    /// Do not stream the job's output; print its id.
+    #[arg(short = 'd', long = "detach-run")]
+    detach: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    yes: bool,
+    /// Stop the cluster after this many idle minutes.
+    #[arg(short = 'i', long = "idle-minutes-to-autostop")]
+    idle_minutes: Option<u64>,
+    /// Tear down instead of stopping when idle (with -i; alone: 0 idle minutes).
+    #[arg(long)]
+    down: bool,
+    /// Keep retrying every candidate until resources are found.
+    #[arg(short = 'r', long)]
+    retry_until_up: bool,
+    /// Skip `setup` (the cluster already ran it).
+    #[arg(long)]
+    no_setup: bool,
     /// Consider every cloud aloft ships a catalog for, enabled or not.
     #[arg(long)]
     all_clouds: bool,
@@ -77,13 +98,40 @@ struct PlanJson {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    if !args.dryrun {
-        return Err(CliError::failure(
-            "launching for real needs the provisioning runtime, which this build does not \
-             have yet; use `aloft launch --dryrun` to see the plan",
-        ));
-    }
     let chain = task_args::load(&args.file.path, &args.flags.overrides()?)?;
+    if !args.dryrun {
+        let [task] = chain.tasks() else {
+            return Err(CliError::failure(
+                "a pipeline (several tasks) runs as a managed job, which this build does not \
+                 have yet; launch its tasks one by one",
+            ));
+        };
+        let _ = args.yes;
+        let task_dir = args
+            .file
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let autostop = match (args.idle_minutes, args.down) {
+            (Some(minutes), down) => Some((minutes, down)),
+            (None, true) => Some((0, true)),
+            (None, false) => None,
+        };
+        return crate::cmd::lifecycle::launch_task(crate::cmd::lifecycle::LaunchArgs {
+            cluster: args
+                .cluster
+                .clone()
+                .unwrap_or_else(crate::cmd::lifecycle::default_cluster_name),
+            task,
+            task_dir: &task_dir,
+            no_setup: args.no_setup,
+            detach: args.detach,
+            autostop,
+            retry_until_up: args.retry_until_up,
+        });
+    }
     let home = aloft_home();
     let catalog = Catalog::load(Some(&home.join("catalogs")))
         .map_err(|err| CliError::failure(err.to_string()))?;

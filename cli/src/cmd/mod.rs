@@ -3,8 +3,10 @@
 pub mod agent;
 pub mod cluster_access;
 pub mod cost_report;
+pub mod down;
 pub mod jobs;
 pub mod launch;
+pub mod lifecycle;
 pub mod providers;
 pub mod show_gpus;
 pub mod status;

@@ -1,0 +1,357 @@
+//! Launching for real and managing a cluster's life through its provider:
+//! `launch` (without `--dryrun`), `stop`, `start`, `down`.
+
+use std::path::Path;
+
+use aloft::catalog::{Catalog, Offer};
+use aloft::launch::{LaunchContext, LaunchRequest, NodeAddress, launch, stop_local_agent};
+use aloft::optimizer::{Candidate, OptTask, OptimizeOptions};
+use aloft::plugin::{ClusterRef, ErrorKind, Instance, PluginError, ProviderInstance, RunRequest};
+use aloft::provision::{Failure, FailureKind, Provisioner, RetryPolicy};
+use aloft::runtime::agent::{AgentPaths, unix_now};
+use aloft::runtime::head::{Head, HeadLocation};
+use aloft::runtime::queue::JobStatus;
+use aloft::state::{ClusterRecord, ClusterStatus};
+use aloft::task::Task;
+
+use crate::cmd::cluster_access;
+use crate::config::{Config, aloft_home};
+use crate::exit::{CliError, CliResult};
+use crate::providers::{self, Providers};
+
+/// Maps a provider's typed error to the failover engine's.
+fn failure(err: PluginError) -> Failure {
+    match err {
+        PluginError::Provider { error, .. } => Failure {
+            kind: match error.kind {
+                ErrorKind::Capacity => FailureKind::Capacity,
+                ErrorKind::Quota => FailureKind::Quota,
+                ErrorKind::Auth => FailureKind::Auth,
+                ErrorKind::Unsupported => FailureKind::Unsupported,
+                ErrorKind::Transient => FailureKind::Transient,
+                ErrorKind::Invalid => FailureKind::Invalid,
+                ErrorKind::Other => FailureKind::Other,
+            },
+            code: error.code,
+            message: error.message,
+        },
+        // A crashed or hung provider: try elsewhere.
+        other => Failure {
+            kind: FailureKind::Other,
+            code: "ProviderFailed".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Where a provider's instance can be reached.
+fn address(instance: &Instance) -> Result<NodeAddress, Failure> {
+    let ip = instance
+        .private_ip
+        .clone()
+        .or_else(|| instance.public_ip.clone())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    match instance.extra("node_dir") {
+        Some(dir) => Ok(NodeAddress::Local {
+            id: instance.id.clone(),
+            home: dir.into(),
+            ip,
+        }),
+        None => Err(Failure {
+            kind: FailureKind::Unsupported,
+            code: "NoLocalNode".into(),
+            message: "reaching nodes over SSH is not wired into launch yet".into(),
+        }),
+    }
+}
+
+/// The failover engine's view of provider components.
+struct PluginProvisioner<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    providers: &'a Providers,
+    cluster: String,
+}
+
+impl PluginProvisioner<'_> {
+    fn instance(&self, cloud: &str) -> Result<ProviderInstance, Failure> {
+        self.rt
+            .block_on(self.providers.host.instance(cloud))
+            .map_err(failure)
+    }
+}
+
+impl Provisioner for PluginProvisioner<'_> {
+    type Nodes = Vec<NodeAddress>;
+
+    fn run(&mut self, c: &Candidate, num_nodes: u32) -> Result<Vec<NodeAddress>, Failure> {
+        let mut instance = self.instance(&c.cloud)?;
+        let request = RunRequest {
+            cluster: ClusterRef {
+                cluster: self.cluster.clone(),
+                region: c.region.clone(),
+                zone: c.zone.clone(),
+            },
+            instance_type: c.instance_type.clone(),
+            count: num_nodes,
+            use_spot: c.use_spot,
+            disk_size_gib: None,
+            image_id: None,
+            ports: Vec::new(),
+            labels: vec![("aloft-cluster".into(), self.cluster.clone())],
+            ssh_public_key: None,
+        };
+        let result = self
+            .rt
+            .block_on(instance.run_instances(&request))
+            .map_err(failure)?;
+        let mut nodes = result.instances;
+        nodes.sort_by_key(|i| (!i.is_head, i.id.clone()));
+        nodes.iter().map(address).collect()
+    }
+
+    fn clean_up(&mut self, c: &Candidate) -> Result<(), Failure> {
+        let mut instance = self.instance(&c.cloud)?;
+        let cluster = ClusterRef {
+            cluster: self.cluster.clone(),
+            region: c.region.clone(),
+            zone: c.zone.clone(),
+        };
+        self.rt
+            .block_on(instance.terminate_instances(&cluster))
+            .map_err(failure)
+    }
+}
+
+/// The catalog with every loaded provider's live offers merged in.
+async fn catalog_with_offers(providers: &Providers) -> Result<(Catalog, Vec<String>), CliError> {
+    let mut catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let mut usable = Vec::new();
+    for manifest in providers.host.manifests() {
+        let Ok(mut instance) = providers.host.instance(&manifest.name).await else {
+            continue;
+        };
+        if instance.check_credentials().await.is_err() {
+            continue;
+        }
+        if let Ok(offers) = instance.offers(None).await {
+            let offers = offers
+                .into_iter()
+                .map(|o| Offer {
+                    cloud: manifest.name.clone(),
+                    instance_type: o.instance_type,
+                    accelerator: o
+                        .accelerator_name
+                        .map(|n| (n, o.accelerator_count))
+                        .filter(|(_, c)| *c > 0.0),
+                    vcpus: o.vcpus,
+                    memory_gib: o.memory_gib,
+                    gpu_memory_mib: o.gpu_memory_mib,
+                    price: o.price,
+                    spot_price: o.spot_price,
+                    region: o.region,
+                    zone: o.zone,
+                })
+                .collect();
+            catalog.insert_offers(&manifest.name, offers);
+        }
+        usable.push(manifest.name.clone());
+    }
+    Ok((catalog, usable))
+}
+
+/// A cluster name when the user gives none.
+pub fn default_cluster_name() -> String {
+    format!(
+        "aloft-{:04x}",
+        (unix_now() as u64 ^ u64::from(std::process::id())) & 0xffff
+    )
+}
+
+/// Launches `task` on cluster `name`, then (unless `detach`) streams its job's
+/// output and returns an error when the job did not succeed.
+pub struct LaunchArgs<'a> {
+    /// Cluster name.
+    pub cluster: String,
+    /// The task.
+    pub task: &'a Task,
+    /// Its folder.
+    pub task_dir: &'a Path,
+    /// Skip setup.
+    pub no_setup: bool,
+    /// Do not stream logs.
+    pub detach: bool,
+    /// Autostop.
+    pub autostop: Option<(u64, bool)>,
+    /// Retry until up.
+    pub retry_until_up: bool,
+}
+
+/// Runs a real launch.
+pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
+    let home = aloft_home();
+    let config = Config::load(&home)?;
+    let rt = providers::runtime()?;
+    let providers = rt.block_on(providers::load(&config))?;
+    let (catalog, usable) = rt.block_on(catalog_with_offers(&providers))?;
+    let state = cluster_access::state()?;
+    let _lock = aloft::state::ClusterLock::try_acquire(&home.join("locks"), &args.cluster)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let options = OptimizeOptions {
+        enabled_clouds: usable,
+        ..OptimizeOptions::default()
+    };
+    let ctx = LaunchContext {
+        home: &home,
+        state: &state,
+        catalog: &catalog,
+        options: &options,
+        policy: RetryPolicy {
+            max_attempts: if args.retry_until_up { 10_000 } else { 50 },
+            ..RetryPolicy::default()
+        },
+        aloft_binary: std::env::current_exe()
+            .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?,
+    };
+    let opt_task = OptTask {
+        name: args.task.name.clone(),
+        num_nodes: args.task.num_nodes,
+        resources: args.task.resources.clone(),
+        estimated_hours: None,
+    };
+    let mut provisioner = PluginProvisioner {
+        rt: &rt,
+        providers: &providers,
+        cluster: args.cluster.clone(),
+    };
+    let request = LaunchRequest {
+        cluster: &args.cluster,
+        task: args.task,
+        task_dir: args.task_dir,
+        no_setup: args.no_setup,
+        autostop: args.autostop,
+    };
+    let started = std::time::Instant::now();
+    let launched = launch(
+        &ctx,
+        &request,
+        &opt_task,
+        &mut provisioner,
+        &mut |line: &str| eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64()),
+    )
+    .map_err(|e| match e {
+        aloft::launch::LaunchError::Provision(aloft::provision::ProvisionError::Optimize(err)) => {
+            CliError::new(crate::exit::NO_RESOURCES, err.to_string())
+        }
+        other => CliError::failure(other.to_string()),
+    })?;
+    let r = &launched.record;
+    eprintln!(
+        "[{:>5.1}s] Cluster `{}` is UP on {} ({}{}), {} node(s) of {}. Job {} queued.",
+        started.elapsed().as_secs_f64(),
+        r.name,
+        r.provider,
+        r.region,
+        r.zone
+            .as_ref()
+            .map(|z| format!(", {z}"))
+            .unwrap_or_default(),
+        r.num_nodes,
+        r.instance_type,
+        launched.job_id
+    );
+    if args.detach {
+        println!("{}", launched.job_id);
+        return Ok(());
+    }
+    follow_job(&launched.head, launched.job_id)
+}
+
+/// Streams a job's output to stdout; fails unless the job succeeded.
+pub fn follow_job(head: &HeadLocation, job: u64) -> CliResult {
+    let head = Head::new(head.clone(), aloft_home().join("ssh"));
+    let mut out = std::io::stdout().lock();
+    head.logs(job, None, true, &mut out)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let status = head
+        .queue(false)
+        .map_err(|e| CliError::failure(e.to_string()))?
+        .into_iter()
+        .find(|j| j.id == job)
+        .map(|j| j.status);
+    match status {
+        Some(JobStatus::Succeeded) => Ok(()),
+        Some(other) => Err(CliError::new(100, format!("job {job} ended {other}"))),
+        None => Err(CliError::failure(format!("job {job} vanished"))),
+    }
+}
+
+/// What `down`/`stop` do to one cluster.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stop (keep disks).
+    Stop,
+    /// Tear down.
+    Down,
+}
+
+/// Stops or tears down `name` through its provider; the record follows the truth.
+pub fn stop_or_down(name: &str, action: Action, purge: bool) -> CliResult {
+    let home = aloft_home();
+    let config = Config::load(&home)?;
+    let state = cluster_access::state()?;
+    let record = cluster_access::cluster(&state, name)?;
+    let _lock = aloft::state::ClusterLock::acquire(&home.join("locks"), name)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let rt = providers::runtime()?;
+    let providers = rt.block_on(providers::load(&config))?;
+    let cluster = ClusterRef {
+        cluster: record.name.clone(),
+        region: record.region.clone(),
+        zone: record.zone.clone(),
+    };
+    let result = rt.block_on(async {
+        let mut instance = providers.instance(&record.provider).await?;
+        match action {
+            Action::Stop => instance.stop_instances(&cluster).await,
+            Action::Down => instance.terminate_instances(&cluster).await,
+        }
+        .map_err(|e| CliError::failure(e.to_string()))
+    });
+    if let Err(err) = result {
+        if !purge {
+            return Err(err);
+        }
+        eprintln!("warning: {err}; removing the record anyway (--purge)");
+    }
+    stop_agent(&record);
+    let now = unix_now();
+    state
+        .end_usage(name, now)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    match action {
+        Action::Down => {
+            state
+                .remove_cluster(name)
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            let _ = state.add_event(name, now, "down", "terminated");
+            eprintln!("Cluster `{name}` terminated.");
+        }
+        Action::Stop => {
+            state
+                .set_status(name, ClusterStatus::Stopped, now)
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            let _ = state.add_event(name, now, "stop", "stopped");
+            eprintln!("Cluster `{name}` stopped.");
+        }
+    }
+    Ok(())
+}
+
+fn stop_agent(record: &ClusterRecord) {
+    if let Ok(handle) = cluster_access::handle(record)
+        && let HeadLocation::Local { root } = handle.head
+    {
+        stop_local_agent(&AgentPaths::new(root));
+    }
+}

@@ -1,0 +1,126 @@
+//! `aloft launch` for real on the bundled `local` provider (a WebAssembly component
+//! loaded by the host), with the real agent and real processes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn aloft(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(args)
+        .env("ALOFT_HOME", home)
+        .output()
+        .expect("run aloft")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn launch_fails_over_runs_a_gang_and_tears_down() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  local:\n    fail_capacity_zones: [local-a, local-b]\n",
+    )
+    .unwrap();
+    let project = home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("data.txt"), "42").unwrap();
+    std::fs::write(
+        project.join("task.yaml"),
+        "name: gang\nnum_nodes: 2\nworkdir: .\nresources: {infra: local, cpus: 2}\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK/$SKYPILOT_NUM_NODES sees $(echo $SKYPILOT_NODE_IPS) data=$(cat data.txt)\"\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "-y",
+            "-c",
+            "g",
+            project.join("task.yaml").to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "(rank 0) rank 0/2 sees 127.0.0.1 127.0.0.1 data=42",
+            "(rank 1) rank 1/2 sees 127.0.0.1 127.0.0.1 data=42"
+        ]
+    );
+    // The failover summary names the two refused zones.
+    assert!(
+        stderr.contains("local/local-a local-2cpu: capacity (LocalCapacity"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("local/local-b local-2cpu: capacity (LocalCapacity"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("local/local-c local-2cpu: ok"), "{stderr}");
+
+    let status = aloft(home.path(), &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["name"], "g");
+    assert_eq!(rows[0]["zone"], "local-c");
+    assert_eq!(rows[0]["status"], "UP");
+
+    let down = aloft(home.path(), &["down", "-y", "g"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let status = aloft(home.path(), &["status", "-o", "json"]);
+    assert_eq!(text(&status.stdout).trim(), "[]");
+    // Nothing left behind in the provider's books either (its kv, in state).
+    let db = aloft::state::StateDb::open(&home.path().join("state.db")).unwrap();
+    assert!(db.kv_list("local", "cluster/").unwrap().is_empty());
+}
+
+#[test]
+fn a_failing_setup_exits_non_zero_and_autodown_cleans_up() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("bad.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: local}\nsetup: exit 7\nrun: echo never\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "bad", task.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("FAILED_SETUP"),
+        "{}",
+        text(&out.stderr)
+    );
+    let q = aloft(home.path(), &["queue", "bad", "-o", "json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    assert_eq!(jobs[0]["status"], "FAILED_SETUP");
+    assert!(aloft(home.path(), &["down", "bad"]).status.success());
+
+    let ok = home.path().join("ok.yaml");
+    std::fs::write(&ok, "resources: {infra: local}\nrun: echo done\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "--down", "-c", "auto", ok.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "done\n");
+    // The agent tears the idle cluster down by itself.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = aloft(home.path(), &["status", "-o", "json"]);
+        if text(&status.stdout).trim() == "[]" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "autodown did not happen");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
