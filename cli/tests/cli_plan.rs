@@ -187,7 +187,8 @@ fn overrides_apply_and_a_price_cap_exits_3_with_a_hint() {
 #[test]
 fn without_enabled_clouds_the_dryrun_says_how_to_enable_them() {
     let home = tempfile::tempdir().unwrap();
-    let example = repo().join("examples/hello.yaml");
+    let example = home.path().join("cpu.yaml");
+    std::fs::write(&example, "resources: {cpus: 2+}\nrun: echo hi\n").unwrap();
     let out = aloft(
         home.path(),
         &["launch", "--dryrun", example.to_str().unwrap()],
