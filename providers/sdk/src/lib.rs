@@ -23,6 +23,7 @@ pub use serde_json as json;
 
 pub mod errors;
 pub mod http;
+pub mod oauth2;
 pub mod signing;
 
 pub use bindings::aloft::provider::types;
