@@ -45,6 +45,10 @@ enum Command {
     /// What each cluster cost, from the prices recorded at launch.
     #[command(name = "cost-report")]
     CostReport(cmd::cost_report::Args),
+    /// Run a task file or a command on an existing cluster.
+    Exec(cmd::exec::Args),
+    /// Start stopped clusters.
+    Start(cmd::down::Args),
     /// Stop clusters (keep their disks).
     Stop(cmd::down::Args),
     /// Tear clusters down.
@@ -69,6 +73,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Providers(args) => cmd::providers::run(args),
         Command::Stop(args) => cmd::down::stop(args),
+        Command::Start(args) => cmd::down::start(args),
+        Command::Exec(args) => cmd::exec::run(args),
         Command::Down(args) => cmd::down::down(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Queue(args) => cmd::jobs::queue(args),

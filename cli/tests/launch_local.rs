@@ -124,3 +124,51 @@ fn a_failing_setup_exits_non_zero_and_autodown_cleans_up() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn launch_exec_queue_logs_stop_start_down() {
+    let home = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello.yaml");
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "life", example.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hello from node 0 of 1 (127.0.0.1)"));
+
+    let out = aloft(
+        home.path(),
+        &[
+            "exec",
+            "life",
+            "echo exec-$SKYPILOT_NODE_RANK-$GREETING",
+            "--env",
+            "GREETING=hi",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "exec-0-hi\n");
+
+    let q = aloft(home.path(), &["queue", "life", "-o", "json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    let statuses: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["SUCCEEDED", "SUCCEEDED"]);
+    let logs = aloft(home.path(), &["logs", "life", "2"]);
+    assert_eq!(text(&logs.stdout), "exec-0-hi\n");
+
+    assert!(aloft(home.path(), &["stop", "life"]).status.success());
+    let s = aloft(home.path(), &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(rows[0]["status"], "STOPPED");
+    assert!(aloft(home.path(), &["start", "life"]).status.success());
+    let out = aloft(home.path(), &["exec", "life", "echo back"]);
+    assert_eq!(text(&out.stdout), "back\n", "{}", text(&out.stderr));
+    assert!(aloft(home.path(), &["down", "-y", "life"]).status.success());
+    let s = aloft(home.path(), &["status", "-o", "json"]);
+    assert_eq!(text(&s.stdout).trim(), "[]");
+}

@@ -1,4 +1,4 @@
-//! `aloft stop` and `aloft down`.
+//! `aloft stop`, `aloft start` and `aloft down`.
 
 use crate::cmd::cluster_access;
 use crate::cmd::lifecycle::{Action, stop_or_down};
@@ -50,6 +50,15 @@ pub fn stop(args: Args) -> CliResult {
     let _ = args.yes;
     for name in names(&args)? {
         stop_or_down(&name, Action::Stop, false)?;
+    }
+    Ok(())
+}
+
+/// `aloft start`.
+pub fn start(args: Args) -> CliResult {
+    let _ = args.yes;
+    for name in names(&args)? {
+        crate::cmd::lifecycle::start(&name)?;
     }
     Ok(())
 }

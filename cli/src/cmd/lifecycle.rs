@@ -355,3 +355,60 @@ fn stop_agent(record: &ClusterRecord) {
         stop_local_agent(&AgentPaths::new(root));
     }
 }
+
+/// Starts a stopped cluster again: the provider resumes its nodes, the agent comes
+/// back, usage restarts.
+pub fn start(name: &str) -> CliResult {
+    let home = aloft_home();
+    let config = Config::load(&home)?;
+    let state = cluster_access::state()?;
+    let record = cluster_access::cluster(&state, name)?;
+    if record.status == ClusterStatus::Up {
+        eprintln!("Cluster `{name}` is already UP.");
+        return Ok(());
+    }
+    let _lock = aloft::state::ClusterLock::acquire(&home.join("locks"), name)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let rt = providers::runtime()?;
+    let providers = rt.block_on(providers::load(&config))?;
+    let request = RunRequest {
+        cluster: ClusterRef {
+            cluster: record.name.clone(),
+            region: record.region.clone(),
+            zone: record.zone.clone(),
+        },
+        instance_type: record.instance_type.clone(),
+        count: record.num_nodes,
+        use_spot: record.use_spot,
+        disk_size_gib: None,
+        image_id: None,
+        ports: Vec::new(),
+        labels: vec![("aloft-cluster".into(), record.name.clone())],
+        ssh_public_key: None,
+    };
+    rt.block_on(async {
+        let mut instance = providers.instance(&record.provider).await?;
+        instance
+            .run_instances(&request)
+            .await
+            .map_err(|e| CliError::failure(e.to_string()))
+    })?;
+    if let Ok(handle) = cluster_access::handle(&record)
+        && let HeadLocation::Local { root } = handle.head
+    {
+        let binary = std::env::current_exe()
+            .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?;
+        aloft::launch::start_local_agent(&binary, &AgentPaths::new(root))
+            .map_err(|e| CliError::failure(e.to_string()))?;
+    }
+    let now = unix_now();
+    state
+        .set_status(name, ClusterStatus::Up, now)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    state
+        .start_usage(&record, now)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let _ = state.add_event(name, now, "start", "resumed");
+    eprintln!("Cluster `{name}` is UP again.");
+    Ok(())
+}

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod cluster_access;
 pub mod cost_report;
 pub mod down;
+pub mod exec;
 pub mod jobs;
 pub mod launch;
 pub mod lifecycle;
