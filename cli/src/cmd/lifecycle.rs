@@ -348,7 +348,8 @@ pub fn stop_or_down(name: &str, action: Action, purge: bool) -> CliResult {
     Ok(())
 }
 
-fn stop_agent(record: &ClusterRecord) {
+/// Stops a local cluster's agent (nothing for remote heads).
+pub fn stop_agent(record: &ClusterRecord) {
     if let Ok(handle) = cluster_access::handle(record)
         && let HeadLocation::Local { root } = handle.head
     {

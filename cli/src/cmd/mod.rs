@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod launch;
 pub mod lifecycle;
 pub mod providers;
+pub mod refresh;
 pub mod show_gpus;
 pub mod status;
 pub mod task_args;

@@ -1,4 +1,5 @@
-//! `aloft status`: the clusters in local state (no provider call).
+//! `aloft status`: the clusters in local state (no provider call), or with `-r`
+//! the truth from their providers.
 
 use serde::Serialize;
 
@@ -11,6 +12,9 @@ use crate::render::{self, Output};
 pub struct Args {
     /// Only these clusters.
     clusters: Vec<String>,
+    /// Ask the providers what really exists and update local state first.
+    #[arg(short, long)]
+    refresh: bool,
     /// Print only the head node's IP of the one named cluster.
     #[arg(long)]
     ip: bool,
@@ -41,6 +45,17 @@ pub fn run(args: Args) -> CliResult {
             .ok_or_else(|| CliError::failure(format!("cluster `{name}` has no nodes")))?;
         println!("{ip}");
         return Ok(());
+    }
+    if args.refresh {
+        let mut targets = db
+            .clusters()
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        if !args.clusters.is_empty() {
+            targets.retain(|r| args.clusters.contains(&r.name));
+        }
+        for note in crate::cmd::refresh::refresh(&db, &targets)? {
+            eprintln!("{note}");
+        }
     }
     let mut records = db
         .clusters()

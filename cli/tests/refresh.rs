@@ -1,0 +1,154 @@
+//! `aloft status -r`: local state brought in line with what the provider reports,
+//! after a crash, a preemption, or instances vanishing behind aloft's back.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aloft::state::StateDb;
+
+fn aloft(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(args)
+        .env("ALOFT_HOME", home)
+        .output()
+        .expect("run aloft")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn status_json(home: &Path, refresh: bool) -> serde_json::Value {
+    let args: &[&str] = if refresh {
+        &["status", "-r", "-o", "json"]
+    } else {
+        &["status", "-o", "json"]
+    };
+    let out = aloft(home, args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("slow.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: local}\nsetup: sleep 30\nrun: echo never\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "crash", task.to_str().unwrap()])
+        .env("ALOFT_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as the launch has written its first record.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let recorded = StateDb::open(&home.path().join("state.db"))
+            .ok()
+            .and_then(|db| db.cluster("crash").ok().flatten())
+            .is_some();
+        if recorded {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the launch never recorded the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // The refresh tells the truth: the provider's instances exist (the launch got
+    // that far) or the record goes away.
+    let rows = status_json(home.path(), true);
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() <= 1);
+    if let Some(row) = rows.first() {
+        assert_eq!(row["name"], "crash");
+        assert_eq!(row["status"], "UP", "{row}");
+    }
+    let out = aloft(home.path(), &["down", "-y", "-p", "crash"]);
+    assert!(
+        out.status.success() || rows.is_empty(),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(status_json(home.path(), true), serde_json::json!([]));
+    let db = StateDb::open(&home.path().join("state.db")).unwrap();
+    assert!(
+        db.kv_list("local", "cluster/").unwrap().is_empty(),
+        "instances leaked"
+    );
+}
+
+#[test]
+fn a_preempted_spot_cluster_is_reported() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  local:\n    preempt: [sp]\n",
+    )
+    .unwrap();
+    let task = home.path().join("spot.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: local, use_spot: true}\nrun: echo up\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "sp", task.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = aloft(home.path(), &["status", "-r"]);
+    assert!(
+        text(&out.stderr).contains("sp: UP -> PREEMPTED"),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows = status_json(home.path(), false);
+    assert_eq!(rows[0]["status"], "INIT");
+    assert!(aloft(home.path(), &["down", "sp"]).status.success());
+}
+
+#[test]
+fn instances_gone_behind_our_back_remove_the_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: local}\nrun: echo up\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "gone", task.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Terminated outside aloft: the provider's books no longer have it.
+    let db = StateDb::open(&home.path().join("state.db")).unwrap();
+    db.kv_delete("local", "cluster/gone").unwrap();
+    assert_eq!(
+        status_json(home.path(), false)[0]["status"],
+        "UP",
+        "status alone calls no provider"
+    );
+    let out = aloft(home.path(), &["status", "-r"]);
+    assert!(
+        text(&out.stderr).contains("gone: no instances left"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(status_json(home.path(), false), serde_json::json!([]));
+    // Its agent was stopped with it.
+    let pid_file = home
+        .path()
+        .join("local/gone/local-gone-0/.aloft/agent/agent.pid");
+    assert!(
+        !pid_file.exists(),
+        "the vanished cluster's agent still runs"
+    );
+}
