@@ -47,6 +47,8 @@ enum Command {
     CostReport(cmd::cost_report::Args),
     /// Run a task file or a command on an existing cluster.
     Exec(cmd::exec::Args),
+    /// Set or cancel a cluster's autostop.
+    Autostop(cmd::autostop::Args),
     /// Start stopped clusters.
     Start(cmd::down::Args),
     /// Stop clusters (keep their disks).
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::down::stop(args),
         Command::Start(args) => cmd::down::start(args),
         Command::Exec(args) => cmd::exec::run(args),
+        Command::Autostop(args) => cmd::autostop::run(args),
         Command::Down(args) => cmd::down::down(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Queue(args) => cmd::jobs::queue(args),

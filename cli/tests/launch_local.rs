@@ -172,3 +172,35 @@ fn launch_exec_queue_logs_stop_start_down() {
     let s = aloft(home.path(), &["status", "-o", "json"]);
     assert_eq!(text(&s.stdout).trim(), "[]");
 }
+
+#[test]
+fn autostop_set_on_a_running_cluster_stops_it() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: local}\nrun: echo up\n").unwrap();
+    assert!(
+        aloft(
+            home.path(),
+            &["launch", "-y", "-c", "idle", task.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let out = aloft(home.path(), &["autostop", "idle", "-i", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = aloft(home.path(), &["status", "-o", "json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+        if rows[0]["status"] == "STOPPED" {
+            assert_eq!(rows[0]["autostop_minutes"], 0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "autostop did not stop the cluster: {rows}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(aloft(home.path(), &["down", "idle"]).status.success());
+}

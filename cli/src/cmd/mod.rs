@@ -1,6 +1,7 @@
 //! One module per CLI command.
 
 pub mod agent;
+pub mod autostop;
 pub mod cluster_access;
 pub mod cost_report;
 pub mod down;
