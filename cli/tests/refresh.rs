@@ -74,7 +74,20 @@ fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
         assert_eq!(row["name"], "crash");
         assert_eq!(row["status"], "UP", "{row}");
     }
+    let agents = || -> usize {
+        let Ok(out) = Command::new("pgrep").args(["-f", "local/crash/"]).output() else {
+            return 0;
+        };
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
     let out = aloft(home.path(), &["down", "-y", "-p", "crash"]);
+    // Whatever the kill interrupted, no agent of this cluster survives the down.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        agents(),
+        0,
+        "an agent of the killed launch is still running"
+    );
     assert!(
         out.status.success() || rows.is_empty(),
         "{}",

@@ -81,6 +81,11 @@ pub fn run(args: Args) -> CliResult {
     let paths = AgentPaths::new(expand_home(&args.root));
     match args.command {
         Command::Run { poll_ms } => {
+            // The agent records its own pid, so that a launcher killed right after
+            // spawning it cannot leave an agent nobody can find and stop.
+            let pid_file = paths.root().join("agent.pid");
+            std::fs::write(&pid_file, std::process::id().to_string())
+                .map_err(|e| CliError::failure(format!("{}: {e}", pid_file.display())))?;
             let stop = AtomicBool::new(false);
             let mut agent = Agent::open(paths).map_err(failure)?;
             agent
