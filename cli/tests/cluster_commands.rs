@@ -1,8 +1,11 @@
 //! status, queue, logs, cancel and cost-report on a cluster recorded in a real state
 //! database, whose head agent (the real binary) runs jobs in a local folder.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use common::{KillOnDrop, aloft};
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aloft::runtime::agent::{AgentPaths, ClusterSpec, NodeSpec, unix_now, write_cluster_spec};
@@ -11,23 +14,6 @@ use aloft::runtime::head::{ClusterHandle, Head, HeadLocation};
 use aloft::runtime::queue::JobSpec;
 use aloft::runtime::scheduler::Demand;
 use aloft::state::{ClusterRecord, ClusterStatus, StateDb};
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn aloft(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(args)
-        .env("ALOFT_HOME", home)
-        .output()
-        .expect("run aloft")
-}
 
 fn job(run: &str) -> JobSpec {
     JobSpec {

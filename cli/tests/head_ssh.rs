@@ -2,7 +2,11 @@
 //! the "head" (this machine, reached through sshd) runs the agent; the client side
 //! submits, lists, follows logs and cancels through `Head`.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::KillOnDrop;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aloft::runtime::agent::{AgentPaths, ClusterSpec, NodeSpec, write_cluster_spec};
@@ -11,15 +15,6 @@ use aloft::runtime::head::{Head, HeadLocation};
 use aloft::runtime::queue::{JobSpec, JobStatus};
 use aloft::runtime::scheduler::Demand;
 use aloft_tests::sshd::Sshd;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn spec(run: &str) -> JobSpec {
     JobSpec {

@@ -1,21 +1,12 @@
 //! `aloft launch` for real on the bundled `local` provider (a WebAssembly component
 //! loaded by the host), with the real agent and real processes.
 
+mod common;
+
+use common::{aloft, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn aloft(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(args)
-        .env("ALOFT_HOME", home)
-        .output()
-        .expect("run aloft")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn launch_fails_over_runs_a_gang_and_tears_down() {

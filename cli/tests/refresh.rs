@@ -1,23 +1,15 @@
 //! `aloft status -r`: local state brought in line with what the provider reports,
 //! after a crash, a preemption, or instances vanishing behind aloft's back.
 
+mod common;
+
+use common::{aloft, text};
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aloft::state::StateDb;
-
-fn aloft(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(args)
-        .env("ALOFT_HOME", home)
-        .output()
-        .expect("run aloft")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn status_json(home: &Path, refresh: bool) -> serde_json::Value {
     let args: &[&str] = if refresh {

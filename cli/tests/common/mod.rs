@@ -1,0 +1,30 @@
+//! Helpers shared by the CLI's integration tests.
+// Each test binary uses a different subset of these.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output};
+
+/// Runs the `aloft` binary with `ALOFT_HOME=home`.
+pub fn aloft(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(args)
+        .env("ALOFT_HOME", home)
+        .output()
+        .expect("run aloft")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Kills (and reaps) a child process when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
