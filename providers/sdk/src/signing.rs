@@ -190,3 +190,75 @@ mod tests {
         assert_eq!(uri_encode("a b/c~d"), "a%20b%2Fc~d");
     }
 }
+
+#[cfg(test)]
+mod extra_vectors {
+    use super::*;
+
+    fn creds() -> AwsCredentials {
+        AwsCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        }
+    }
+
+    fn sign(method: &str, query: &[(&str, &str)], payload: &[u8]) -> String {
+        let req = SigV4Request {
+            method,
+            path: "/",
+            query,
+            headers: &[
+                ("Host", "example.amazonaws.com"),
+                ("X-Amz-Date", "20150830T123600Z"),
+            ],
+            payload,
+        };
+        sigv4_authorization(&req, &creds(), "us-east-1", "service", "20150830T123600Z")
+    }
+
+    #[test]
+    fn get_vanilla() {
+        assert_eq!(
+            sign("GET", &[], b""),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        );
+    }
+
+    #[test]
+    fn get_vanilla_query_order_key_case() {
+        assert_eq!(
+            sign("GET", &[("Param2", "value2"), ("Param1", "value1")], b""),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
+        );
+    }
+
+    #[test]
+    fn post_vanilla() {
+        assert_eq!(
+            sign("POST", &[], b""),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
+        );
+    }
+
+    #[test]
+    fn rfc4231_cases_3_4_6_7() {
+        assert_eq!(
+            hex::encode(hmac_sha256(&[0xaa; 20], &[0xdd; 50])),
+            "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"
+        );
+        let key4: Vec<u8> = (1u8..=25).collect();
+        assert_eq!(
+            hex::encode(hmac_sha256(&key4, &[0xcd; 50])),
+            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_eq!(hex::encode(hmac_sha256(&[0xaa; 131], b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.")), "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+    }
+}
