@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{KillOnDrop, aloft};
+use common::{KillOnDrop, aloft, one_node_job};
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,24 +11,7 @@ use std::time::{Duration, Instant};
 use aloft::runtime::agent::{AgentPaths, ClusterSpec, NodeSpec, unix_now, write_cluster_spec};
 use aloft::runtime::gang::ClusterInfo;
 use aloft::runtime::head::{ClusterHandle, Head, HeadLocation};
-use aloft::runtime::queue::JobSpec;
-use aloft::runtime::scheduler::Demand;
 use aloft::state::{ClusterRecord, ClusterStatus, StateDb};
-
-fn job(run: &str) -> JobSpec {
-    JobSpec {
-        name: Some("job".into()),
-        demand: Demand {
-            cpus: 1.0,
-            gpus: 0.0,
-            num_nodes: 1,
-        },
-        accelerator: None,
-        setup: None,
-        run: run.into(),
-        env: vec![],
-    }
-}
 
 #[test]
 fn commands_on_a_recorded_local_cluster() {
@@ -107,7 +90,7 @@ fn commands_on_a_recorded_local_cluster() {
 
     let head = Head::new(location, home.path().join("ssh"));
     let first = head
-        .submit(&job("echo first; echo second"), &[], now)
+        .submit(&one_node_job("job", "echo first; echo second"), &[], now)
         .unwrap();
     let out = aloft(home.path(), &["logs", "c1", &first.to_string(), "--follow"]);
     assert!(out.status.success());
@@ -118,7 +101,9 @@ fn commands_on_a_recorded_local_cluster() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "Job 1: SUCCEEDED\n");
 
-    let long = head.submit(&job("sleep 60"), &[], now).unwrap();
+    let long = head
+        .submit(&one_node_job("job", "sleep 60"), &[], now)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = aloft(home.path(), &["queue", "c1", "-s", "-o", "json"]);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::KillOnDrop;
+use common::{KillOnDrop, one_node_job};
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,24 +12,8 @@ use std::time::{Duration, Instant};
 use aloft::runtime::agent::{AgentPaths, ClusterSpec, NodeSpec, write_cluster_spec};
 use aloft::runtime::gang::ClusterInfo;
 use aloft::runtime::head::{Head, HeadLocation};
-use aloft::runtime::queue::{JobSpec, JobStatus};
-use aloft::runtime::scheduler::Demand;
+use aloft::runtime::queue::JobStatus;
 use aloft_tests::sshd::Sshd;
-
-fn spec(run: &str) -> JobSpec {
-    JobSpec {
-        name: Some("remote".into()),
-        demand: Demand {
-            cpus: 1.0,
-            gpus: 0.0,
-            num_nodes: 1,
-        },
-        accelerator: None,
-        setup: None,
-        run: run.into(),
-        env: vec![],
-    }
-}
 
 #[test]
 fn submit_queue_logs_and_cancel_over_ssh() {
@@ -81,7 +65,7 @@ fn submit_queue_logs_and_cancel_over_ssh() {
     let secret = "hunter2-is-not-a-password";
     let id = head
         .submit(
-            &spec("echo \"it's here: ${#TOKEN} chars\""),
+            &one_node_job("remote", "echo \"it's here: ${#TOKEN} chars\""),
             &[("TOKEN".into(), secret.into())],
             1,
         )
@@ -93,7 +77,9 @@ fn submit_queue_logs_and_cancel_over_ssh() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].status, JobStatus::Succeeded);
 
-    let long = head.submit(&spec("sleep 60"), &[], 2).unwrap();
+    let long = head
+        .submit(&one_node_job("remote", "sleep 60"), &[], 2)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while head.queue(true).unwrap()[0].status != JobStatus::Running {
         assert!(Instant::now() < deadline, "the long job never started");

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use aloft::launch::job_spec;
+use aloft::launch::{job_demand, job_spec};
 use aloft::runtime::agent::unix_now;
-use aloft::runtime::scheduler::Demand;
-use aloft::task::{AcceleratorSpec, Task};
+use aloft::task::Task;
 
 use crate::cmd::cluster_access;
 use crate::cmd::lifecycle::follow_job;
@@ -59,22 +58,7 @@ pub fn run(args: Args) -> CliResult {
         }
         task
     };
-    let gpus = task
-        .resources
-        .candidates()
-        .first()
-        .and_then(|r| r.accelerators.as_ref())
-        .map(|a| match a {
-            AcceleratorSpec::Named { count, .. } | AcceleratorSpec::ByMemory { count, .. } => {
-                *count
-            }
-        })
-        .unwrap_or(0.0);
-    let demand = Demand {
-        cpus: 0.5,
-        gpus,
-        num_nodes: task.num_nodes.min(record.num_nodes).max(1),
-    };
+    let demand = job_demand(&task.resources, task.num_nodes.min(record.num_nodes).max(1));
     let (spec, secrets) = job_spec(&task, true, &demand);
     let head = aloft::runtime::head::Head::new(
         handle.head.clone(),

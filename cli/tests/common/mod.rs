@@ -28,3 +28,19 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A one-node, one-CPU job running `run`, named `name`.
+pub fn one_node_job(name: &str, run: &str) -> aloft::runtime::queue::JobSpec {
+    aloft::runtime::queue::JobSpec {
+        name: Some(name.into()),
+        demand: aloft::runtime::scheduler::Demand {
+            cpus: 1.0,
+            gpus: 0.0,
+            num_nodes: 1,
+        },
+        accelerator: None,
+        setup: None,
+        run: run.into(),
+        env: vec![],
+    }
+}

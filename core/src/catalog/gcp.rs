@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 
 use super::Offer;
-use super::vms::Row;
 
 /// Host machine types for `count` devices of `accelerator`.
 fn hosts_for(accelerator: &str, count: u32) -> &'static [&'static str] {
@@ -51,10 +50,10 @@ const COUNTS: [u32; 5] = [1, 2, 4, 8, 16];
 const CPU_FAMILIES: [&str; 2] = ["e2-standard-", "n2-standard-"];
 
 /// Builds GCP's offers from its rows.
-pub(crate) fn offers(rows: Vec<Row>) -> Vec<Offer> {
-    let (accelerators, hosts): (Vec<Row>, Vec<Row>) =
+pub(crate) fn offers(rows: Vec<Offer>) -> Vec<Offer> {
+    let (accelerators, hosts): (Vec<Offer>, Vec<Offer>) =
         rows.into_iter().partition(|r| r.instance_type.is_empty());
-    let by_zone: HashMap<(&str, Option<&str>), &Row> = hosts
+    let by_zone: HashMap<(&str, Option<&str>), &Offer> = hosts
         .iter()
         .map(|h| ((h.instance_type.as_str(), h.zone.as_deref()), h))
         .collect();
@@ -97,7 +96,7 @@ pub(crate) fn offers(rows: Vec<Row>) -> Vec<Offer> {
     out
 }
 
-fn offer(host: &Row, device: Option<&Row>, count: Option<u32>) -> Offer {
+fn offer(host: &Offer, device: Option<&Offer>, count: Option<u32>) -> Offer {
     let n = f64::from(count.unwrap_or(0));
     let add = |host: Option<f64>, device: Option<f64>| match (host, device, count) {
         (Some(h), _, None) => Some(h),
@@ -134,7 +133,7 @@ mod tests {
             ,,,A100,1,,r1,r1-b,2.0,1.0\n\
             ,,,A100,1,,r1,r1-c,2.0,1.0\n\
             n2-standard-8,8.0,32.0,,,,r1,r1-a,0.4,0.1\n";
-        let offers = offers(parse_rows(text, "gcp/vms.csv").unwrap());
+        let offers = offers(parse_rows(text, "gcp/vms.csv", "gcp").unwrap());
         let a100: Vec<&Offer> = offers.iter().filter(|o| o.accelerator.is_some()).collect();
         assert_eq!(a100.len(), 2, "no host in r1-c: no offer there");
         let a = a100

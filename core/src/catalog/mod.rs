@@ -214,11 +214,13 @@ impl Catalog {
             .get(cloud)
             .ok_or_else(|| CatalogError::UnknownCloud(cloud.to_string()))?;
         let parsed = source.offers.get_or_init(|| {
-            let rows = vms::parse_rows(&source.text, &source.file)?;
+            let rows = vms::parse_rows(&source.text, &source.file, cloud)?;
             Ok(if cloud == "gcp" {
                 gcp::offers(rows)
             } else {
-                vms::plain_offers(cloud, rows)
+                rows.into_iter()
+                    .filter(|o| !o.instance_type.is_empty())
+                    .collect()
             })
         });
         parsed.as_deref().map_err(Clone::clone)

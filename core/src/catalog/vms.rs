@@ -8,20 +8,6 @@
 use super::gpu_info::gpu_memory_mib;
 use super::{CatalogError, Offer};
 
-/// One row of `vms.csv`, as written.
-#[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub instance_type: String,
-    pub accelerator: Option<(String, f64)>,
-    pub vcpus: f64,
-    pub memory_gib: f64,
-    pub gpu_memory_mib: Option<u64>,
-    pub price: Option<f64>,
-    pub spot_price: Option<f64>,
-    pub region: String,
-    pub zone: Option<String>,
-}
-
 /// Column positions of one file's header.
 struct Columns {
     instance_type: usize,
@@ -61,8 +47,10 @@ impl Columns {
     }
 }
 
-/// Parses `text` (the contents of `file`) into rows.
-pub(crate) fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>, CatalogError> {
+/// Parses `text` (the contents of `file`, the catalog of `cloud`) into one offer per
+/// row. GCP's accelerator rows come out with an empty instance type; [`super::gcp`]
+/// pairs them with their hosts.
+pub(crate) fn parse_rows(text: &str, file: &str, cloud: &str) -> Result<Vec<Offer>, CatalogError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -115,7 +103,8 @@ pub(crate) fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>, CatalogErro
             (Some(name), None) => Some((name.to_string(), 1.0)),
             _ => None,
         };
-        rows.push(Row {
+        rows.push(Offer {
+            cloud: cloud.to_string(),
             instance_type: cell(Some(cols.instance_type)).unwrap_or("").to_string(),
             accelerator,
             vcpus: number("vCPUs", cols.vcpus)?.unwrap_or(0.0),
@@ -130,25 +119,6 @@ pub(crate) fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>, CatalogErro
     Ok(rows)
 }
 
-/// Offers of a cloud whose rows are complete offers (every cloud but GCP).
-pub(crate) fn plain_offers(cloud: &str, rows: Vec<Row>) -> Vec<Offer> {
-    rows.into_iter()
-        .filter(|row| !row.instance_type.is_empty())
-        .map(|row| Offer {
-            cloud: cloud.to_string(),
-            instance_type: row.instance_type,
-            accelerator: row.accelerator,
-            vcpus: row.vcpus,
-            memory_gib: row.memory_gib,
-            gpu_memory_mib: row.gpu_memory_mib,
-            price: row.price,
-            spot_price: row.spot_price,
-            region: row.region,
-            zone: row.zone,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,7 +127,7 @@ mod tests {
     fn columns_are_read_by_name_in_any_order() {
         let text = "Region,Price,InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,SpotPrice\r\n\
                     us-east-1,1.5,x.large,8,32,T4,1.0,\r\n";
-        let rows = parse_rows(text, "t/vms.csv").unwrap();
+        let rows = parse_rows(text, "t/vms.csv", "t").unwrap();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(r.instance_type, "x.large");
@@ -174,12 +144,12 @@ mod tests {
     #[test]
     fn a_bad_number_names_the_file_and_line() {
         let text = "InstanceType,Region,Price\na,r,1\nb,r,cheap\n";
-        let err = parse_rows(text, "aws/vms.csv").unwrap_err();
+        let err = parse_rows(text, "aws/vms.csv", "aws").unwrap_err();
         assert_eq!(
             err.to_string(),
             "aws/vms.csv:3: Price `cheap` is not a non-negative number"
         );
-        let err = parse_rows("Region,Price\nr,1\n", "x/vms.csv").unwrap_err();
+        let err = parse_rows("Region,Price\nr,1\n", "x/vms.csv", "x").unwrap_err();
         assert_eq!(
             err.to_string(),
             "x/vms.csv:1: missing column `InstanceType`"
@@ -189,7 +159,7 @@ mod tests {
     #[test]
     fn fractional_counts_are_kept() {
         let text = "InstanceType,AcceleratorName,AcceleratorCount,Region\nnv6,A10,0.167,eastus\n";
-        let rows = parse_rows(text, "azure/vms.csv").unwrap();
+        let rows = parse_rows(text, "azure/vms.csv", "azure").unwrap();
         assert_eq!(rows[0].accelerator, Some(("A10".to_string(), 0.167)));
     }
 }

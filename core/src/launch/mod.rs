@@ -24,7 +24,7 @@ use crate::runtime::node::{Node, NodeError};
 use crate::runtime::queue::JobSpec;
 use crate::runtime::scheduler::{Demand, JobId};
 use crate::state::{ClusterRecord, ClusterStatus, StateDb, StateError};
-use crate::task::{FileMount, SecretValue, Task, Workdir};
+use crate::task::{FileMount, ResourceSet, SecretValue, Task, Workdir};
 
 /// Folder each job runs in, relative to a node's home (SkyPilot's name).
 pub const WORKDIR: &str = "sky_workdir";
@@ -230,7 +230,11 @@ where
         }
     };
     let head_handle = Head::new(head.clone(), ctx.home.join("ssh"));
-    let (spec, secrets) = job_spec(req.task, req.no_setup, &job_demand(opt_task));
+    let (spec, secrets) = job_spec(
+        req.task,
+        req.no_setup,
+        &job_demand(&opt_task.resources, opt_task.num_nodes),
+    );
     let job_id = head_handle.submit(&spec, &secrets, unix_now())?;
     Ok(Launched {
         record,
@@ -240,9 +244,9 @@ where
     })
 }
 
-/// What a job of this task needs per node.
-fn job_demand(task: &OptTask) -> Demand {
-    let candidate = task.resources.candidates().first();
+/// What a job of a task with these resources needs per node, on `num_nodes` nodes.
+pub fn job_demand(resources: &ResourceSet, num_nodes: u32) -> Demand {
+    let candidate = resources.candidates().first();
     let gpus = candidate
         .and_then(|r| r.accelerators.as_ref())
         .map(|a| match a {
@@ -254,7 +258,7 @@ fn job_demand(task: &OptTask) -> Demand {
         // A job takes half a CPU unless it asks: several jobs share a node by default.
         cpus: 0.5,
         gpus,
-        num_nodes: task.num_nodes,
+        num_nodes,
     }
 }
 
