@@ -6,6 +6,8 @@ mod bundled;
 mod cmd;
 mod config;
 mod exit;
+mod interrupt;
+mod progress;
 mod providers;
 mod render;
 

@@ -2,6 +2,7 @@
 //! installed under `$ALOFT_HOME/providers`, per-provider settings and endpoints.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use aloft::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
 
@@ -17,6 +18,9 @@ pub struct Providers {
     pub broken: Vec<(String, String)>,
     /// Names of the bundled providers.
     pub bundled: Vec<String>,
+    /// `ssh_proxy_command` per provider: every SSH connection to its nodes goes
+    /// through it (`%h`/`%p` are the node's address and port).
+    pub proxy_commands: BTreeMap<String, String>,
 }
 
 /// A single-threaded runtime for provider calls.
@@ -68,6 +72,22 @@ pub async fn load(config: &Config) -> Result<Providers, CliError> {
     if !local.iter().any(|(k, _)| k == "root") {
         local.push(("root".into(), home.join("local").display().to_string()));
     }
+    // The ssh provider has no filesystem: it gets the pools file as a setting.
+    if let Some(pools) = ssh_pools_setting(&home.join("ssh_node_pools.yaml"))? {
+        settings
+            .entry("ssh".into())
+            .or_default()
+            .push(("pools".into(), pools));
+    }
+    let proxy_commands = settings
+        .iter()
+        .filter_map(|(name, pairs)| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == "ssh_proxy_command")
+                .map(|(_, v)| (name.clone(), v.clone()))
+        })
+        .collect();
     host_config.settings = settings;
     let mut host = PluginHost::new(host_config).map_err(|e| CliError::failure(e.to_string()))?;
     let mut bundled_names = Vec::new();
@@ -93,7 +113,64 @@ pub async fn load(config: &Config) -> Result<Providers, CliError> {
         host,
         broken,
         bundled: bundled_names,
+        proxy_commands,
     })
+}
+
+/// `ssh_node_pools.yaml` as JSON, with `~/` in key paths expanded (the provider
+/// cannot see the user's home); `None` when the file does not exist.
+fn ssh_pools_setting(path: &Path) -> Result<Option<String>, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CliError::failure(format!("{}: {e}", path.display()))),
+    };
+    let mut value: serde_json::Value = serde_yaml::from_str(&text).map_err(|err| {
+        let at = err
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        CliError::new(
+            crate::exit::INVALID_TASK,
+            format!("{}{at}: {err}", path.display()),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(CliError::new(
+            crate::exit::INVALID_TASK,
+            format!(
+                "{}: expected a mapping of pool names to pools",
+                path.display()
+            ),
+        ));
+    }
+    expand_identity_files(&mut value);
+    Ok(Some(value.to_string()))
+}
+
+fn expand_identity_files(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if key == "identity_file"
+                    && let serde_json::Value::String(path) = item
+                {
+                    *path = expand_home(path);
+                } else {
+                    expand_identity_files(item);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(expand_identity_files),
+        _ => {}
+    }
+}
+
+fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest).display().to_string(),
+        _ => path.to_string(),
+    }
 }
 
 impl Providers {

@@ -117,7 +117,9 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
         enabled_clouds: vec!["local".into()],
         ..OptimizeOptions::default()
     };
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
     let ctx = LaunchContext {
+        interrupted: &interrupted,
         home: home.path(),
         state: &state,
         catalog: &catalog,
@@ -251,7 +253,9 @@ fn a_failing_setup_ends_the_job_failed_setup() {
         enabled_clouds: vec!["local".into()],
         ..OptimizeOptions::default()
     };
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
     let ctx = LaunchContext {
+        interrupted: &interrupted,
         home: home.path(),
         state: &state,
         catalog: &catalog,

@@ -54,7 +54,7 @@ fn install_validates_then_lists_and_checks() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["hello-cloud", "local"]);
+    assert_eq!(names, ["hello-cloud", "local", "ssh"]);
     let local = &list["providers"][1];
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");

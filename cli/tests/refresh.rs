@@ -94,6 +94,62 @@ fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
 }
 
 #[test]
+fn ctrl_c_during_provisioning_finishes_the_call_and_leaves_a_true_record() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  local:\n    run_delay_ms: 1500\n",
+    )
+    .unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: local}\nrun: echo never\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "intr", task.to_str().unwrap()])
+        .env("ALOFT_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt while `run-instances` is in flight (the record is written first).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while StateDb::open(&home.path().join("state.db"))
+        .ok()
+        .and_then(|db| db.cluster("intr").ok().flatten())
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the launch never recorded the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted after provisioning"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).is_empty(), "no job ran");
+    // The provider call completed, and the record says so: INIT with its nodes.
+    let rows = status_json(home.path(), false);
+    assert_eq!(rows[0]["name"], "intr");
+    assert_eq!(rows[0]["status"], "INIT", "{rows}");
+    let db = StateDb::open(&home.path().join("state.db")).unwrap();
+    assert_eq!(db.kv_list("local", "cluster/").unwrap().len(), 1);
+    let out = aloft(home.path(), &["down", "-y", "intr"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(db.kv_list("local", "cluster/").unwrap().is_empty());
+    assert_eq!(status_json(home.path(), true), serde_json::json!([]));
+}
+
+#[test]
 fn a_preempted_spot_cluster_is_reported() {
     let home = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 /// A running `sshd`.
 pub struct Sshd {
-    /// Its port on 127.0.0.1.
+    /// The loopback address it listens on.
+    pub ip: String,
+    /// Its port.
     pub port: u16,
     /// The user to log in as (the current one).
     pub user: String,
@@ -29,8 +31,8 @@ fn keygen(path: &Path) {
     assert!(status.success(), "ssh-keygen failed");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+fn free_port(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
@@ -39,6 +41,37 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts a server under `dir` and waits until it accepts connections.
     pub fn start(dir: &Path) -> Sshd {
+        Sshd::start_with(dir, "127.0.0.1", None)
+    }
+
+    /// A server that acts like a machine of its own: it listens on `ip` (any
+    /// 127.x.y.z address is loopback on Linux, so several "machines" have distinct
+    /// IPs without namespaces) and its sessions get `dir/home` as `HOME` and working
+    /// folder, so nodes do not share files.
+    pub fn start_machine(dir: &Path, ip: &str) -> Sshd {
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        Sshd::start_with(dir, ip, Some(&home))
+    }
+
+    /// Also accepts the client key of `other` (so one node can reach another with
+    /// the key the head holds).
+    pub fn authorize(&self, other: &Sshd) {
+        use std::io::Write;
+        let public = std::fs::read_to_string(other.dir.join("client_key.pub")).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("authorized_keys"))
+            .unwrap();
+        file.write_all(public.as_bytes()).unwrap();
+    }
+
+    /// This machine's home folder (see [`Sshd::start_machine`]).
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    fn start_with(dir: &Path, ip: &str, home: Option<&Path>) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -54,19 +87,26 @@ impl Sshd {
         let public = std::fs::read_to_string(dir.join("client_key.pub")).unwrap();
         let authorized = dir.join("authorized_keys");
         std::fs::write(&authorized, public).unwrap();
-        let port = free_port();
+        let port = free_port(ip);
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                "Port {port}\nListenAddress {ip}\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PidFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
                  AllowTcpForwarding yes\nMaxStartups 50\nMaxSessions 50\n",
                 host_key.display(),
                 authorized.display(),
                 dir.join("sshd.pid").display(),
-            ),
+            ) + &home
+                .map(|h| {
+                    format!(
+                        "SetEnv HOME={}\nForceCommand cd \"$HOME\" && eval \"$SSH_ORIGINAL_COMMAND\"\n",
+                        h.display()
+                    )
+                })
+                .unwrap_or_default(),
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
@@ -85,6 +125,7 @@ impl Sshd {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(whoami);
         let server = Sshd {
+            ip: ip.to_string(),
             port,
             user,
             identity_file: client_key,
@@ -98,7 +139,7 @@ impl Sshd {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if std::net::TcpStream::connect((self.ip.as_str(), self.port)).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -5,7 +5,7 @@ use aloft_tests::sshd::Sshd;
 
 fn node_for(server: &Sshd, control_dir: &std::path::Path) -> SshNode {
     SshNode::new(SshTarget {
-        host: "127.0.0.1".into(),
+        host: server.ip.clone(),
         port: server.port,
         user: server.user.clone(),
         identity_file: server.identity_file.clone(),
@@ -106,4 +106,31 @@ fn a_killer_stops_the_remote_process_group() {
     // The background child was in the same group: it never gets to write the marker.
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(!marker.exists(), "the remote background process survived");
+}
+
+#[test]
+fn a_machine_has_its_own_address_and_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&dir.path().join("a"), "127.0.0.2");
+    let b = Sshd::start_machine(&dir.path().join("b"), "127.0.0.3");
+    let source = dir.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("f.txt"), "hello").unwrap();
+    for server in [&a, &b] {
+        let node = node_for(server, &dir.path().join("cm"));
+        node.upload(&source, "work", false).unwrap();
+        let mut out = Vec::new();
+        let script = Script::new("pwd; echo \"$HOME\"; echo \"$SSH_CONNECTION\" | cut -d' ' -f3");
+        assert_eq!(node.run(&script, &mut out).unwrap(), 0);
+        let home = server.home().display().to_string();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], home);
+        assert_eq!(lines[1], home);
+        assert_eq!(lines[2], server.ip, "the server's own address");
+        assert_eq!(
+            std::fs::read_to_string(server.home().join("work/f.txt")).unwrap(),
+            "hello"
+        );
+    }
 }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use aloft::runtime::agent::{self, Agent, AgentPaths, unix_now};
+use aloft::runtime::agent::{self, Agent, AgentPaths, AutostopSpec, ClusterSpec, unix_now};
+use aloft::runtime::daemon;
 use aloft::runtime::queue::{JobQueue, JobSpec};
 use serde::Deserialize;
 
@@ -45,6 +46,13 @@ enum Command {
         /// Job ids.
         ids: Vec<u64>,
     },
+    /// Install the cluster description (`{"spec": ClusterSpec, "autostop": ...}` on
+    /// stdin) and start the agent unless it runs.
+    Init,
+    /// Start the agent again (after the machine was stopped and started).
+    Start,
+    /// Cancel every unfinished job and stop the agent.
+    Stop,
     /// Print a job's log.
     Logs {
         /// Job id.
@@ -56,6 +64,13 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(Deserialize)]
+struct InitRequest {
+    spec: ClusterSpec,
+    #[serde(default)]
+    autostop: Option<AutostopSpec>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +91,14 @@ fn failure(err: impl std::fmt::Display) -> CliError {
     CliError::failure(err.to_string())
 }
 
+fn read_stdin() -> Result<String, CliError> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(failure)?;
+    Ok(input)
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let paths = AgentPaths::new(expand_home(&args.root));
@@ -92,11 +115,20 @@ pub fn run(args: Args) -> CliResult {
                 .run(Duration::from_millis(poll_ms), &stop)
                 .map_err(failure)
         }
+        Command::Init => {
+            let request: InitRequest = serde_json::from_str(&read_stdin()?)
+                .map_err(|e| CliError::failure(format!("bad init request: {e}")))?;
+            let binary = std::env::current_exe().map_err(failure)?;
+            daemon::install(&binary, &paths, &request.spec, request.autostop.as_ref())
+                .map_err(failure)
+        }
+        Command::Start => {
+            let binary = std::env::current_exe().map_err(failure)?;
+            daemon::start_local_agent(&binary, &paths).map_err(failure)
+        }
+        Command::Stop => daemon::shutdown(&paths, Duration::from_secs(10)).map_err(failure),
         Command::Submit => {
-            let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map_err(failure)?;
+            let input = read_stdin()?;
             let request: SubmitRequest = serde_json::from_str(&input)
                 .map_err(|e| CliError::failure(format!("bad submit request: {e}")))?;
             let id = agent::submit(&paths, &request.spec, &request.secrets, unix_now())

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use aloft::catalog::{Catalog, Offer};
-use aloft::launch::{LaunchContext, LaunchRequest, NodeAddress, launch, stop_local_agent};
+use aloft::launch::{LaunchContext, LaunchRequest, NodeAddress, launch};
 use aloft::optimizer::{Candidate, OptTask, OptimizeOptions};
 use aloft::plugin::{ClusterRef, ErrorKind, Instance, PluginError, ProviderInstance, RunRequest};
 use aloft::provision::{Failure, FailureKind, Provisioner, RetryPolicy};
-use aloft::runtime::agent::{AgentPaths, unix_now};
+use aloft::runtime::agent::unix_now;
 use aloft::runtime::head::{Head, HeadLocation};
+use aloft::runtime::keys::{KeyPair, ensure_key_pair};
 use aloft::runtime::queue::JobStatus;
 use aloft::state::{ClusterRecord, ClusterStatus};
 use aloft::task::Task;
@@ -44,24 +45,40 @@ fn failure(err: PluginError) -> Failure {
     }
 }
 
-/// Where a provider's instance can be reached.
-fn address(instance: &Instance) -> Result<NodeAddress, Failure> {
-    let ip = instance
-        .private_ip
-        .clone()
-        .or_else(|| instance.public_ip.clone())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    match instance.extra("node_dir") {
-        Some(dir) => Ok(NodeAddress::Local {
+/// How the launcher reaches a provider's instances: the user's aloft key (unless
+/// the provider names another, as node pools do) and the provider's proxy command.
+struct Access {
+    key: KeyPair,
+    proxy_command: Option<String>,
+}
+
+impl Access {
+    /// Where `instance` can be reached.
+    fn address(&self, instance: &Instance) -> NodeAddress {
+        let ip = instance
+            .private_ip
+            .clone()
+            .or_else(|| instance.public_ip.clone())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        if let Some(dir) = instance.extra("node_dir") {
+            return NodeAddress::Local {
+                id: instance.id.clone(),
+                home: dir.into(),
+                ip,
+            };
+        }
+        NodeAddress::Ssh {
             id: instance.id.clone(),
-            home: dir.into(),
+            host: instance.public_ip.clone().unwrap_or_else(|| ip.clone()),
+            port: instance.ssh_port,
+            user: instance.ssh_user.clone().unwrap_or_else(|| "ubuntu".into()),
+            identity_file: instance
+                .extra("identity_file")
+                .map(Into::into)
+                .unwrap_or_else(|| self.key.private_key.clone()),
+            proxy_command: self.proxy_command.clone(),
             ip,
-        }),
-        None => Err(Failure {
-            kind: FailureKind::Unsupported,
-            code: "NoLocalNode".into(),
-            message: "reaching nodes over SSH is not wired into launch yet".into(),
-        }),
+        }
     }
 }
 
@@ -70,6 +87,7 @@ struct PluginProvisioner<'a> {
     rt: &'a tokio::runtime::Runtime,
     providers: &'a Providers,
     cluster: String,
+    key: KeyPair,
 }
 
 impl PluginProvisioner<'_> {
@@ -98,7 +116,7 @@ impl Provisioner for PluginProvisioner<'_> {
             image_id: None,
             ports: Vec::new(),
             labels: vec![("aloft-cluster".into(), self.cluster.clone())],
-            ssh_public_key: None,
+            ssh_public_key: Some(self.key.public_key.clone()),
         };
         let result = self
             .rt
@@ -106,7 +124,11 @@ impl Provisioner for PluginProvisioner<'_> {
             .map_err(failure)?;
         let mut nodes = result.instances;
         nodes.sort_by_key(|i| (!i.is_head, i.id.clone()));
-        nodes.iter().map(address).collect()
+        let access = Access {
+            key: self.key.clone(),
+            proxy_command: self.providers.proxy_commands.get(&c.cloud).cloned(),
+        };
+        Ok(nodes.iter().map(|n| access.address(n)).collect())
     }
 
     fn clean_up(&mut self, c: &Candidate) -> Result<(), Failure> {
@@ -210,6 +232,7 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
             max_attempts: if args.retry_until_up { 10_000 } else { 50 },
             ..RetryPolicy::default()
         },
+        interrupted: &crate::interrupt::INTERRUPTED,
         aloft_binary: std::env::current_exe()
             .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?,
     };
@@ -223,6 +246,7 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
         rt: &rt,
         providers: &providers,
         cluster: args.cluster.clone(),
+        key: ensure_key_pair(&home.join("keys")).map_err(|e| CliError::failure(e.to_string()))?,
     };
     let request = LaunchRequest {
         cluster: &args.cluster,
@@ -231,24 +255,28 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
         no_setup: args.no_setup,
         autostop: args.autostop,
     };
-    let started = std::time::Instant::now();
+    let progress = crate::progress::Progress::new();
+    crate::interrupt::install();
+    crate::interrupt::launching();
     let launched = launch(
         &ctx,
         &request,
         &opt_task,
         &mut provisioner,
-        &mut |line: &str| eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64()),
+        &mut |line: &str| progress.line(line),
     )
     .map_err(|e| match e {
         aloft::launch::LaunchError::Provision(aloft::provision::ProvisionError::Optimize(err)) => {
             CliError::new(crate::exit::NO_RESOURCES, err.to_string())
         }
+        err @ aloft::launch::LaunchError::Interrupted { .. } => {
+            CliError::new(crate::interrupt::EXIT_CODE as u8, err.to_string())
+        }
         other => CliError::failure(other.to_string()),
     })?;
     let r = &launched.record;
-    eprintln!(
-        "[{:>5.1}s] Cluster `{}` is UP on {} ({}{}), {} node(s) of {}. Job {} queued.",
-        started.elapsed().as_secs_f64(),
+    progress.line(&format!(
+        "Cluster `{}` is UP on {} ({}{}), {} node(s) of {}. Job {} queued.",
         r.name,
         r.provider,
         r.region,
@@ -259,11 +287,16 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
         r.num_nodes,
         r.instance_type,
         launched.job_id
-    );
+    ));
+    progress.finish();
     if args.detach {
         println!("{}", launched.job_id);
         return Ok(());
     }
+    crate::interrupt::following(format!(
+        "`aloft logs {} {}` follows it again.",
+        r.name, launched.job_id
+    ));
     follow_job(&launched.head, launched.job_id)
 }
 
@@ -310,6 +343,10 @@ pub fn stop_or_down(name: &str, action: Action, purge: bool) -> CliResult {
         region: record.region.clone(),
         zone: record.zone.clone(),
     };
+    if action == Action::Down {
+        // Before the machines go: on a node pool they live on, and so would the jobs.
+        stop_agent(&record);
+    }
     let result = rt.block_on(async {
         let mut instance = providers.instance(&record.provider).await?;
         match action {
@@ -324,7 +361,9 @@ pub fn stop_or_down(name: &str, action: Action, purge: bool) -> CliResult {
         }
         eprintln!("warning: {err}; removing the record anyway (--purge)");
     }
-    stop_agent(&record);
+    if action == Action::Stop {
+        stop_agent(&record);
+    }
     let now = unix_now();
     state
         .end_usage(name, now)
@@ -348,12 +387,13 @@ pub fn stop_or_down(name: &str, action: Action, purge: bool) -> CliResult {
     Ok(())
 }
 
-/// Stops a local cluster's agent (nothing for remote heads).
+/// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head
+/// (preempted, already gone) has nothing left to stop.
 pub fn stop_agent(record: &ClusterRecord) {
     if let Ok(handle) = cluster_access::handle(record)
-        && let HeadLocation::Local { root } = handle.head
+        && let Err(err) = Head::new(handle.head, aloft_home().join("ssh")).shutdown()
     {
-        stop_local_agent(&AgentPaths::new(root));
+        tracing::debug!("stopping the agent of {}: {err}", record.name);
     }
 }
 
@@ -394,12 +434,11 @@ pub fn start(name: &str) -> CliResult {
             .await
             .map_err(|e| CliError::failure(e.to_string()))
     })?;
-    if let Ok(handle) = cluster_access::handle(&record)
-        && let HeadLocation::Local { root } = handle.head
-    {
+    if let Ok(handle) = cluster_access::handle(&record) {
         let binary = std::env::current_exe()
             .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?;
-        aloft::launch::start_local_agent(&binary, &AgentPaths::new(root))
+        Head::new(handle.head, home.join("ssh"))
+            .resume(&binary)
             .map_err(|e| CliError::failure(e.to_string()))?;
     }
     let now = unix_now();

@@ -9,15 +9,17 @@
 mod nodes;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use thiserror::Error;
 
-pub use nodes::{NodeAddress, start_local_agent, stop_local_agent};
+pub use crate::runtime::daemon::{start_local_agent, stop_local_agent};
+pub use nodes::NodeAddress;
 
 use crate::catalog::Catalog;
 use crate::optimizer::{Candidate, OptTask, OptimizeOptions};
 use crate::provision::{Attempt, Failure, ProvisionError, Provisioner, RetryPolicy, provision};
-use crate::runtime::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec, unix_now};
+use crate::runtime::agent::{AgentError, AutostopSpec, ClusterSpec, unix_now};
 use crate::runtime::gang::ClusterInfo;
 use crate::runtime::head::{ClusterHandle, Head, HeadError, HeadLocation};
 use crate::runtime::node::{Node, NodeError};
@@ -57,6 +59,9 @@ pub struct LaunchContext<'a> {
     pub policy: RetryPolicy,
     /// The `aloft` binary that runs the head node's agent.
     pub aloft_binary: PathBuf,
+    /// Set (by a Ctrl-C handler) to stop at the next step boundary: no provider
+    /// call is cut in half, and the record says what exists.
+    pub interrupted: &'a AtomicBool,
 }
 
 /// A launch that reached the point where the job is queued.
@@ -105,11 +110,20 @@ pub enum LaunchError {
     /// The task asks for something this build cannot do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// The user interrupted the launch; what exists is recorded.
+    #[error("interrupted {stage}; {left}")]
+    Interrupted {
+        /// Where the launch stopped.
+        stage: &'static str,
+        /// What was left and how to deal with it.
+        left: String,
+    },
 }
 
 /// Records every provider call in local state around the real provisioner.
 struct Recording<'a, P> {
     inner: &'a mut P,
+    interrupted: &'a AtomicBool,
     state: &'a StateDb,
     cluster: &'a str,
     num_nodes: u32,
@@ -120,6 +134,14 @@ impl<P: Provisioner> Provisioner for Recording<'_, P> {
     type Nodes = P::Nodes;
 
     fn run(&mut self, c: &Candidate, num_nodes: u32) -> Result<P::Nodes, Failure> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            // `invalid` ends failover at once: no further candidate is tried.
+            return Err(Failure {
+                kind: crate::provision::FailureKind::Invalid,
+                code: "Interrupted".into(),
+                message: "interrupted by the user before this attempt".into(),
+            });
+        }
         let now = unix_now();
         // Before the call: a crash from here on leaves an INIT record naming where
         // instances may exist.
@@ -211,6 +233,7 @@ where
             progress("Provisioning...");
             let mut recording = Recording {
                 inner: provisioner,
+                interrupted: ctx.interrupted,
                 state: ctx.state,
                 cluster: req.cluster,
                 num_nodes: opt_task.num_nodes,
@@ -224,11 +247,28 @@ where
                 &ctx.policy,
                 |attempt| progress(&format!("  {}", attempt.summary())),
             )?;
-            progress("Setting up the nodes...");
-            let (record, head) = bring_up(ctx, req, &done.candidate, &done.nodes)?;
+            if ctx.interrupted.load(Ordering::SeqCst) {
+                return Err(LaunchError::Interrupted {
+                    stage: "after provisioning",
+                    left: format!(
+                        "the nodes exist and cluster `{0}` is recorded INIT: `aloft down {0}` removes it, `aloft status -r {0}` shows the truth",
+                        req.cluster
+                    ),
+                });
+            }
+            let (record, head) = bring_up(ctx, req, &done.candidate, &done.nodes, progress)?;
             (record, head, done.attempts)
         }
     };
+    if ctx.interrupted.load(Ordering::SeqCst) {
+        return Err(LaunchError::Interrupted {
+            stage: "before the job was queued",
+            left: format!(
+                "cluster `{0}` is UP with no new job: `aloft exec {0} TASK` runs one, `aloft down {0}` removes it",
+                req.cluster
+            ),
+        });
+    }
     let head_handle = Head::new(head.clone(), ctx.home.join("ssh"));
     let (spec, secrets) = job_spec(
         req.task,
@@ -293,6 +333,7 @@ fn bring_up(
     req: &LaunchRequest<'_>,
     c: &Candidate,
     addresses: &[NodeAddress],
+    progress: &mut dyn FnMut(&str),
 ) -> Result<(ClusterRecord, HeadLocation), LaunchError> {
     let Some(head_address) = addresses.first() else {
         return Err(LaunchError::Unsupported(
@@ -315,35 +356,26 @@ fn bring_up(
     let control_dir = ctx.home.join("ssh");
     let node_handles: Vec<Box<dyn Node>> =
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
+    progress("Syncing files...");
     sync_files(req, &node_handles)?;
+    progress("Starting the agent on the head node...");
 
-    let HeadLocation::Local { root } = &head else {
-        return Err(LaunchError::Unsupported(
-            "launching on SSH nodes is not wired yet: only `local` clusters launch in this build"
-                .into(),
-        ));
-    };
-    let paths = AgentPaths::new(root);
-    agent::write_cluster_spec(
-        &paths,
-        &ClusterSpec {
-            info: ClusterInfo {
-                cluster_name: req.cluster.to_string(),
-                cloud: c.cloud.clone(),
-                region: c.region.clone(),
-                zone: c.zone.clone(),
-            },
-            nodes: addresses.iter().map(NodeAddress::node_spec).collect(),
-            cpus_per_node: c.vcpus.max(1.0),
-            gpus_per_node: c.accelerators.values().map(|n| n.ceil() as u32).sum(),
-            workdir: WORKDIR.into(),
+    let spec = ClusterSpec {
+        info: ClusterInfo {
+            cluster_name: req.cluster.to_string(),
+            cloud: c.cloud.clone(),
+            region: c.region.clone(),
+            zone: c.zone.clone(),
         },
-    )?;
-    if let Some((minutes, down)) = req.autostop {
-        let verb = if down { "down" } else { "stop" };
-        agent::set_autostop(
-            &paths,
-            Some(&AutostopSpec {
+        nodes: addresses.iter().map(NodeAddress::node_spec).collect(),
+        cpus_per_node: c.vcpus.max(1.0),
+        gpus_per_node: c.accelerators.values().map(|n| n.ceil() as u32).sum(),
+        workdir: WORKDIR.into(),
+    };
+    let autostop = match (req.autostop, &head) {
+        (Some((minutes, down)), HeadLocation::Local { .. }) => {
+            let verb = if down { "down" } else { "stop" };
+            Some(AutostopSpec {
                 idle_minutes: minutes,
                 down,
                 command: vec![
@@ -352,14 +384,32 @@ fn bring_up(
                     "-y".into(),
                     req.cluster.to_string(),
                 ],
-            }),
-        )?;
+            })
+        }
+        (Some(_), HeadLocation::Ssh { .. }) => {
+            progress("  autostop is not available on remote clusters yet; it was not set");
+            None
+        }
+        (None, _) => None,
+    };
+    let node_key = match head_address {
+        NodeAddress::Ssh { identity_file, .. } if addresses.len() > 1 => {
+            Some(identity_file.as_path())
+        }
+        _ => None,
+    };
+    Head::new(head.clone(), control_dir).install(
+        &ctx.aloft_binary,
+        node_key,
+        &spec,
+        autostop.as_ref(),
+    )?;
+    if let Some(spec) = &autostop {
         ctx.state
-            .set_autostop(req.cluster, Some(minutes as u32), down)?;
-        record.autostop_minutes = Some(minutes as u32);
-        record.autostop_down = down;
+            .set_autostop(req.cluster, Some(spec.idle_minutes as u32), spec.down)?;
+        record.autostop_minutes = Some(spec.idle_minutes as u32);
+        record.autostop_down = spec.down;
     }
-    nodes::start_local_agent(&ctx.aloft_binary, &paths)?;
     let now = unix_now();
     ctx.state.set_status(req.cluster, ClusterStatus::Up, now)?;
     record.status = ClusterStatus::Up;

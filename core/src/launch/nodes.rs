@@ -1,11 +1,10 @@
 //! Provisioned nodes as the launcher sees them, and starting a local agent.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::agent::{AgentError, AgentPaths, NodeSpec};
+use crate::runtime::agent::NodeSpec;
 use crate::runtime::head::HeadLocation;
 use crate::runtime::node::{LocalNode, Node, SshNode, SshTarget};
 
@@ -93,7 +92,7 @@ impl NodeAddress {
                 user: user.clone(),
                 // The head holds the cluster key at a fixed place (installed with
                 // the agent).
-                identity_file: PathBuf::from(".aloft/keys/aloft-key"),
+                identity_file: PathBuf::from(crate::runtime::head::NODE_KEY),
                 proxy_command: proxy_command.clone(),
                 ip: ip.clone(),
             },
@@ -128,59 +127,4 @@ impl NodeAddress {
             },
         })
     }
-}
-
-/// Starts `aloft agent run` for a local cluster unless one already runs; the agent
-/// outlives this process (its own process group) and logs to `agent.log`.
-pub fn start_local_agent(binary: &Path, paths: &AgentPaths) -> Result<(), AgentError> {
-    let pid_file = paths.root().join("agent.pid");
-    if let Ok(text) = std::fs::read_to_string(&pid_file)
-        && let Ok(pid) = text.trim().parse::<i32>()
-        && alive(pid)
-    {
-        return Ok(());
-    }
-    let log_path = paths.root().join("agent.log");
-    let file_error = |path: &Path, e: std::io::Error| AgentError::File {
-        path: path.display().to_string(),
-        detail: e.to_string(),
-    };
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| file_error(&log_path, e))?;
-    let err_log = log.try_clone().map_err(|e| file_error(&log_path, e))?;
-    use std::os::unix::process::CommandExt;
-    let child = Command::new(binary)
-        .arg("agent")
-        .arg("--root")
-        .arg(paths.root())
-        .args(["run", "--poll-ms", "50"])
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err_log)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| file_error(binary, e))?;
-    std::fs::write(&pid_file, child.id().to_string()).map_err(|e| file_error(&pid_file, e))
-}
-
-/// Stops a local cluster's agent, if it runs.
-pub fn stop_local_agent(paths: &AgentPaths) {
-    let pid_file = paths.root().join("agent.pid");
-    if let Ok(text) = std::fs::read_to_string(&pid_file)
-        && let Ok(pid) = text.trim().parse::<i32>()
-        && alive(pid)
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let _ = std::fs::remove_file(pid_file);
-}
-
-fn alive(pid: i32) -> bool {
-    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }

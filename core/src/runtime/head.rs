@@ -6,15 +6,24 @@
 //! into the script's standard input, never onto a command line.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::agent::{self, AgentError, AgentPaths, AutostopSpec};
+use super::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec};
+use super::daemon;
 use super::node::{Node, NodeError, Script, SshNode};
 use super::queue::{JobQueue, JobRecord, JobSpec};
 use super::scheduler::JobId;
+
+/// Where a remote head keeps the key it reaches the other nodes with (relative to
+/// its home).
+pub const NODE_KEY: &str = ".aloft/keys/aloft-key";
+
+/// How long a shutdown waits for the agent to stop the cluster's jobs.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Where a cluster's agent is and how to reach it (kept in local state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +199,59 @@ impl Head {
         }
     }
 
+    /// Puts the agent in place and starts it: the cluster description, autostop, and
+    /// for a remote head also the `aloft` binary and the key the head uses to reach
+    /// the other nodes (mode 0600). Idempotent.
+    pub fn install(
+        &self,
+        binary: &Path,
+        node_key: Option<&Path>,
+        spec: &ClusterSpec,
+        autostop: Option<&AutostopSpec>,
+    ) -> Result<(), HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => Ok(daemon::install(
+                binary,
+                &AgentPaths::new(root),
+                spec,
+                autostop,
+            )?),
+            HeadLocation::Ssh {
+                binary: remote_binary,
+                ..
+            } => {
+                let node = self.ssh_node()?;
+                node.upload(binary, remote_binary, false)?;
+                if let Some(key) = node_key {
+                    node.upload(key, NODE_KEY, false)?;
+                }
+                let request = serde_json::json!({ "spec": spec, "autostop": autostop });
+                self.remote("init", &[], Some(&request.to_string()))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts the agent again with the description it has (after a stop/start).
+    pub fn resume(&self, binary: &Path) -> Result<(), HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                Ok(daemon::start_local_agent(binary, &AgentPaths::new(root))?)
+            }
+            HeadLocation::Ssh { .. } => self.remote("start", &[], None).map(|_| ()),
+        }
+    }
+
+    /// Cancels the cluster's unfinished jobs and stops its agent.
+    pub fn shutdown(&self) -> Result<(), HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                Ok(daemon::shutdown(&AgentPaths::new(root), SHUTDOWN_GRACE)?)
+            }
+            HeadLocation::Ssh { .. } => self.remote("stop", &[], None).map(|_| ()),
+        }
+    }
+
     /// Runs `aloft agent <command> <args>` on the head and returns its stdout.
     fn remote(
         &self,
@@ -208,32 +270,38 @@ impl Head {
         }
     }
 
-    fn remote_script(
-        &self,
-        command: &str,
-        args: &[&str],
-        stdin: Option<&str>,
-    ) -> Result<(SshNode, Script), HeadError> {
+    fn ssh_node(&self) -> Result<SshNode, HeadError> {
         let HeadLocation::Ssh {
             host,
             port,
             user,
             identity_file,
             proxy_command,
-            root,
-            binary,
+            ..
         } = &self.location
         else {
             return Err(HeadError::Remote("not a remote head".into()));
         };
-        let node = SshNode::new(super::node::SshTarget {
+        Ok(SshNode::new(super::node::SshTarget {
             host: host.clone(),
             port: *port,
             user: user.clone(),
             identity_file: identity_file.clone(),
             control_dir: self.control_dir.clone(),
             proxy_command: proxy_command.clone(),
-        });
+        }))
+    }
+
+    fn remote_script(
+        &self,
+        command: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<(SshNode, Script), HeadError> {
+        let node = self.ssh_node()?;
+        let HeadLocation::Ssh { root, binary, .. } = &self.location else {
+            return Err(HeadError::Remote("not a remote head".into()));
+        };
         let quoted: Vec<String> = args
             .iter()
             .map(|a| {

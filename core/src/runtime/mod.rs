@@ -3,6 +3,7 @@
 //! resource-aware scheduler, the node's GPU inventory and the user's SSH keys.
 
 pub mod agent;
+pub mod daemon;
 pub mod gang;
 pub mod gpus;
 pub mod head;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use aloft_provider_sdk::errors;
+pub use aloft_provider_sdk::kv::{Host as HostKv, Store as Kv};
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Instance, InstanceStatus, Offer, PortRange, ProviderError,
     RunRequest, RunResult,
@@ -18,43 +19,6 @@ pub const ZONES: [&str; 3] = ["local-a", "local-b", "local-c"];
 const SIZES: [u32; 4] = [1, 2, 4, 8];
 /// Where node folders live unless the `root` setting says otherwise.
 const DEFAULT_ROOT: &str = "/tmp/aloft-local";
-
-/// A key-value store.
-pub trait Kv {
-    /// A value.
-    fn get(&mut self, key: &str) -> Option<String>;
-    /// Sets a value.
-    fn set(&mut self, key: &str, value: &str);
-    /// Deletes a key.
-    fn delete(&mut self, key: &str);
-}
-
-/// The host's store (only inside the component).
-pub struct HostKv;
-
-impl Kv for HostKv {
-    fn get(&mut self, key: &str) -> Option<String> {
-        aloft_provider_sdk::kv::get(key)
-    }
-    fn set(&mut self, key: &str, value: &str) {
-        aloft_provider_sdk::kv::set(key, value)
-    }
-    fn delete(&mut self, key: &str) {
-        aloft_provider_sdk::kv::delete(key)
-    }
-}
-
-impl Kv for BTreeMap<String, String> {
-    fn get(&mut self, key: &str) -> Option<String> {
-        BTreeMap::get(self, key).cloned()
-    }
-    fn set(&mut self, key: &str, value: &str) {
-        self.insert(key.to_string(), value.to_string());
-    }
-    fn delete(&mut self, key: &str) {
-        self.remove(key);
-    }
-}
 
 /// One cluster's record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +147,14 @@ impl<'a, K: Kv> Books<'a, K> {
     /// Creates or resumes a cluster's nodes.
     pub fn run(&mut self, req: &RunRequest) -> Result<RunResult, ProviderError> {
         check_auth(&self.settings)?;
+        if let Some(ms) = self
+            .settings
+            .get("run_delay_ms")
+            .and_then(|v| v.parse().ok())
+        {
+            // A slow cloud, for tests of what happens while a call is in flight.
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let name = &req.cluster.cluster;
         let zone = req
             .cluster

@@ -40,7 +40,59 @@ macro_rules! export_provider {
 
 /// The provider's key-value store (persisted by aloft, private to this provider).
 pub mod kv {
+    use std::collections::BTreeMap;
+
     pub use crate::bindings::aloft::provider::kv::{delete, get, keys, set};
+
+    /// A key-value store: the host's inside a component ([`Host`]), a map in
+    /// native unit tests, so a provider's bookkeeping is tested without a host.
+    pub trait Store {
+        /// A value.
+        fn get(&mut self, key: &str) -> Option<String>;
+        /// Sets a value.
+        fn set(&mut self, key: &str, value: &str);
+        /// Deletes a key.
+        fn delete(&mut self, key: &str);
+        /// Keys starting with `prefix`, sorted.
+        fn keys(&mut self, prefix: &str) -> Vec<String>;
+    }
+
+    /// The host's store (only usable inside a component).
+    pub struct Host;
+
+    impl Store for Host {
+        fn get(&mut self, key: &str) -> Option<String> {
+            get(key)
+        }
+        fn set(&mut self, key: &str, value: &str) {
+            set(key, value)
+        }
+        fn delete(&mut self, key: &str) {
+            delete(key)
+        }
+        fn keys(&mut self, prefix: &str) -> Vec<String> {
+            keys(prefix)
+        }
+    }
+
+    impl Store for BTreeMap<String, String> {
+        fn get(&mut self, key: &str) -> Option<String> {
+            BTreeMap::get(self, key).cloned()
+        }
+        fn set(&mut self, key: &str, value: &str) {
+            self.insert(key.to_string(), value.to_string());
+        }
+        fn delete(&mut self, key: &str) {
+            self.remove(key);
+        }
+        fn keys(&mut self, prefix: &str) -> Vec<String> {
+            self.range(prefix.to_string()..)
+                .map(|(k, _)| k)
+                .take_while(|k| k.starts_with(prefix))
+                .cloned()
+                .collect()
+        }
+    }
 }
 
 /// Named secrets declared in the manifest.

@@ -1,0 +1,47 @@
+//! Ctrl-C. During a launch the first press asks the launch to stop at the next step
+//! boundary (no provider call is cut in half, and local state records what exists);
+//! a second press quits at once. While a job's output is followed, Ctrl-C detaches:
+//! the job keeps running on the cluster.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+/// Set once the user pressed Ctrl-C during a launch.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+static PHASE: AtomicU8 = AtomicU8::new(0);
+static DETACH_HINT: OnceLock<String> = OnceLock::new();
+
+const LAUNCHING: u8 = 1;
+const FOLLOWING: u8 = 2;
+
+/// Exit code after an interrupt (128 + SIGINT).
+pub const EXIT_CODE: i32 = 130;
+
+/// Installs the handler (once per process).
+pub fn install() {
+    let _ = ctrlc::set_handler(|| match PHASE.load(Ordering::SeqCst) {
+        LAUNCHING if !INTERRUPTED.swap(true, Ordering::SeqCst) => {
+            eprintln!(
+                "\nInterrupted: stopping after the current step so that the record stays consistent (Ctrl-C again quits now)."
+            );
+        }
+        FOLLOWING => {
+            let hint = DETACH_HINT.get().map(String::as_str).unwrap_or_default();
+            eprintln!("\nDetached; the job keeps running. {hint}");
+            std::process::exit(EXIT_CODE);
+        }
+        _ => std::process::exit(EXIT_CODE),
+    });
+}
+
+/// From now on Ctrl-C interrupts the launch gracefully.
+pub fn launching() {
+    PHASE.store(LAUNCHING, Ordering::SeqCst);
+}
+
+/// From now on Ctrl-C detaches from the job's output; `hint` says how to get back.
+pub fn following(hint: String) {
+    let _ = DETACH_HINT.set(hint);
+    PHASE.store(FOLLOWING, Ordering::SeqCst);
+}

@@ -1,0 +1,150 @@
+//! `aloft launch` on the bundled `ssh` provider: a node pool of two "machines",
+//! each a real `sshd` on its own loopback address with its own home folder.
+
+mod common;
+
+use common::{aloft, text};
+
+use aloft_tests::sshd::Sshd;
+
+#[test]
+fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.2");
+    let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.3");
+    // The head reaches the worker with the key it is given (the pool's key).
+    b.authorize(&a);
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "lab:\n  user: {user}\n  identity_file: {key}\n  cpus: 4\n  hosts:\n    - ip: {ipa}\n      port: {pa}\n    - ip: {ipb}\n      port: {pb}\n",
+            user = a.user,
+            key = a.identity_file.display(),
+            ipa = a.ip,
+            pa = a.port,
+            ipb = b.ip,
+            pb = b.port,
+        ),
+    )
+    .unwrap();
+    let project = home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("data.txt"), "42").unwrap();
+    std::fs::write(project.join("secret.log"), "ignored").unwrap();
+    std::fs::write(project.join(".gitignore"), "*.log\n").unwrap();
+    std::fs::write(
+        project.join("task.yaml"),
+        "name: gang\nnum_nodes: 2\nworkdir: .\nresources: {infra: ssh/lab, cpus: 2+}\n\
+         setup: echo setup-on-$(hostname -I 2>/dev/null | wc -w)-ifaces > setup.txt\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK/$SKYPILOT_NUM_NODES at $(echo $SSH_CONNECTION | cut -d' ' -f3,4) sees $(echo $SKYPILOT_NODE_IPS) data=$(cat data.txt) home=$HOME\"\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "-y",
+            "-c",
+            "lab1",
+            project.join("task.yaml").to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    // Each rank ran on its own machine and saw both nodes' addresses.
+    for (rank, server) in [(0, &a), (1, &b)] {
+        let expected = format!(
+            "(rank {rank}) rank {rank}/2 at {} {} sees 127.0.0.2 127.0.0.3 data=42 home={}",
+            server.ip,
+            server.port,
+            server.home().display()
+        );
+        assert_eq!(lines[rank], expected, "{stdout}\n{stderr}");
+        // The workdir was synced to every node, honouring .gitignore.
+        let workdir = server.home().join("sky_workdir");
+        assert!(workdir.join("data.txt").exists());
+        assert!(!workdir.join("secret.log").exists(), ".gitignore honoured");
+        assert!(
+            workdir.join("setup.txt").exists(),
+            "setup ran on every node"
+        );
+    }
+    // The head holds the aloft binary, its agent and the key to reach the worker.
+    let head = a.home();
+    assert!(head.join(".aloft/bin/aloft").exists());
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(head.join(".aloft/keys/aloft-key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(key_mode & 0o777, 0o600);
+    assert!(head.join(".aloft/agent/agent.pid").exists(), "agent runs");
+
+    let status = aloft(home.path(), &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["provider"], "ssh", "{rows}");
+    assert_eq!(rows[0]["region"], "lab");
+
+    // A second 2-node cluster does not fit: the pool is exhausted, and nothing is
+    // left behind by the attempt.
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "-y",
+            "-c",
+            "lab2",
+            project.join("task.yaml").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("PoolExhausted"),
+        "{}",
+        text(&out.stderr)
+    );
+    let status = aloft(home.path(), &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+
+    let out = aloft(home.path(), &["down", "-y", "lab1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !head.join(".aloft/agent/agent.pid").exists(),
+        "down stops the agent on the head"
+    );
+    // The hosts went back to the pool: the same launch now fits.
+    let out = aloft(
+        home.path(),
+        &[
+            "launch",
+            "-y",
+            "-d",
+            "-c",
+            "lab2",
+            project.join("task.yaml").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = aloft(home.path(), &["down", "-y", "lab2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_malformed_pools_file_names_its_line() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        "lab:\n  hosts: [a, b\n  user: x\n",
+    )
+    .unwrap();
+    let project = home.path().join("t.yaml");
+    std::fs::write(&project, "resources: {infra: ssh/lab}\nrun: echo hi\n").unwrap();
+    let out = aloft(home.path(), &["launch", "-y", project.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ssh_node_pools.yaml:"), "{stderr}");
+}
