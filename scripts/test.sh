@@ -21,6 +21,22 @@ if ! command -v /usr/sbin/sshd >/dev/null || ! command -v rsync >/dev/null; then
   fi
 fi
 
+log "moto[server] (the AWS emulator the aws provider is tested against) in .venv"
+if [ ! -x .venv/bin/moto_server ]; then
+  if ! python3 -m venv .venv 2>/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv .venv
+    else
+      echo "python3-venv is needed: sudo apt-get install -y python3-venv" >&2
+      exit 1
+    fi
+  fi
+  .venv/bin/pip install -q 'moto[server]==5.2.5'
+fi
+# Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
+
 log "format"
 cargo fmt --all -- --check
 

@@ -102,7 +102,24 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("ALOFT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // The WebAssembly compiler traces every instruction it lowers (hundreds of MB
+    // per component): its crates stay at warn unless the filter names them.
+    let quiet = [
+        "cranelift_codegen",
+        "cranelift_frontend",
+        "regalloc2",
+        "wasmtime",
+        "wasmtime_cranelift",
+        "wasmtime_internal_cranelift",
+    ];
+    let text = std::env::var("ALOFT_LOG").unwrap_or_else(|_| default.to_string());
+    let mut directives = text.clone();
+    for krate in quiet {
+        if !text.contains(krate) {
+            directives.push_str(&format!(",{krate}=warn"));
+        }
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -2,4 +2,6 @@
 
 pub mod components;
 pub mod conformance;
+pub mod fault_proxy;
+pub mod moto;
 pub mod sshd;

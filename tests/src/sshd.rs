@@ -66,6 +66,16 @@ impl Sshd {
         file.write_all(public.as_bytes()).unwrap();
     }
 
+    /// Also accepts `public_key` (one OpenSSH line).
+    pub fn authorize_key(&self, public_key: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("authorized_keys"))
+            .unwrap();
+        writeln!(file, "{}", public_key.trim()).unwrap();
+    }
+
     /// This machine's home folder (see [`Sshd::start_machine`]).
     pub fn home(&self) -> PathBuf {
         self.dir.join("home")

@@ -6,14 +6,16 @@ use std::path::Path;
 use aloft::catalog::{Catalog, Offer};
 use aloft::launch::{LaunchContext, LaunchRequest, NodeAddress, launch};
 use aloft::optimizer::{Candidate, OptTask, OptimizeOptions};
-use aloft::plugin::{ClusterRef, ErrorKind, Instance, PluginError, ProviderInstance, RunRequest};
+use aloft::plugin::{
+    ClusterRef, ErrorKind, Instance, InstanceStatus, PluginError, ProviderInstance, RunRequest,
+};
 use aloft::provision::{Failure, FailureKind, Provisioner, RetryPolicy};
 use aloft::runtime::agent::unix_now;
 use aloft::runtime::head::{Head, HeadLocation};
 use aloft::runtime::keys::{KeyPair, ensure_key_pair};
 use aloft::runtime::queue::JobStatus;
 use aloft::state::{ClusterRecord, ClusterStatus};
-use aloft::task::Task;
+use aloft::task::{ImageId, Resources, Task};
 
 use crate::cmd::cluster_access;
 use crate::config::{Config, aloft_home};
@@ -88,6 +90,8 @@ struct PluginProvisioner<'a> {
     providers: &'a Providers,
     cluster: String,
     key: KeyPair,
+    /// What the task asks of each node beyond the instance type.
+    resources: Option<Resources>,
 }
 
 impl PluginProvisioner<'_> {
@@ -97,6 +101,58 @@ impl PluginProvisioner<'_> {
             .map_err(failure)
     }
 }
+
+impl PluginProvisioner<'_> {
+    /// Polls the provider until every node runs and has an address (clouds return
+    /// from `run-instances` while instances are still pending).
+    fn wait_running(
+        &self,
+        instance: &mut ProviderInstance,
+        cluster: &ClusterRef,
+        mut nodes: Vec<Instance>,
+    ) -> Result<Vec<Instance>, Failure> {
+        let ready = |nodes: &[Instance]| {
+            nodes.iter().all(|n| {
+                n.status == InstanceStatus::Running
+                    && (n.public_ip.is_some() || n.private_ip.is_some())
+            })
+        };
+        let deadline = std::time::Instant::now() + NODES_READY_TIMEOUT;
+        while !ready(&nodes) {
+            if nodes.iter().any(|n| n.status == InstanceStatus::Preempted) {
+                return Err(Failure {
+                    kind: FailureKind::Capacity,
+                    code: "Preempted".into(),
+                    message: "an instance was reclaimed while starting".into(),
+                });
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Failure {
+                    kind: FailureKind::Transient,
+                    code: "NotReady".into(),
+                    message: format!(
+                        "instances not running after {} s",
+                        NODES_READY_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let found = self
+                .rt
+                .block_on(instance.query_instances(std::slice::from_ref(cluster)))
+                .map_err(failure)?;
+            nodes = found
+                .into_iter()
+                .flat_map(|c| c.instances)
+                .filter(|n| n.status != InstanceStatus::Terminated)
+                .collect();
+        }
+        Ok(nodes)
+    }
+}
+
+/// How long instances may take to be running.
+const NODES_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Provisioner for PluginProvisioner<'_> {
     type Nodes = Vec<NodeAddress>;
@@ -112,9 +168,33 @@ impl Provisioner for PluginProvisioner<'_> {
             instance_type: c.instance_type.clone(),
             count: num_nodes,
             use_spot: c.use_spot,
-            disk_size_gib: None,
-            image_id: None,
-            ports: Vec::new(),
+            disk_size_gib: self
+                .resources
+                .as_ref()
+                .and_then(|r| r.disk_size_gib)
+                .map(|g| u32::try_from(g).unwrap_or(u32::MAX)),
+            image_id: self
+                .resources
+                .as_ref()
+                .and_then(|r| r.image_id.as_ref())
+                .and_then(|image| match image {
+                    ImageId::Single(id) => Some(id.clone()),
+                    ImageId::PerRegion(ids) => ids.get(&c.region).cloned(),
+                    ImageId::Docker(_) => None,
+                }),
+            ports: self
+                .resources
+                .as_ref()
+                .map(|r| {
+                    r.ports
+                        .iter()
+                        .map(|p| aloft::plugin::PortRange {
+                            start: p.start,
+                            end: p.end,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             labels: vec![("aloft-cluster".into(), self.cluster.clone())],
             ssh_public_key: Some(self.key.public_key.clone()),
         };
@@ -122,7 +202,7 @@ impl Provisioner for PluginProvisioner<'_> {
             .rt
             .block_on(instance.run_instances(&request))
             .map_err(failure)?;
-        let mut nodes = result.instances;
+        let mut nodes = self.wait_running(&mut instance, &request.cluster, result.instances)?;
         nodes.sort_by_key(|i| (!i.is_head, i.id.clone()));
         let access = Access {
             key: self.key.clone(),
@@ -149,11 +229,18 @@ async fn catalog_with_offers(providers: &Providers) -> Result<(Catalog, Vec<Stri
     let mut catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
         .map_err(|e| CliError::failure(e.to_string()))?;
     let mut usable = Vec::new();
+    let shipped = catalog.clouds();
     for manifest in providers.host.manifests() {
         let Ok(mut instance) = providers.host.instance(&manifest.name).await else {
             continue;
         };
         if instance.check_credentials().await.is_err() {
+            continue;
+        }
+        // A shipped (or user) catalog is the source of prices; live offers only
+        // describe clouds without one (node pools, `local`, third-party providers).
+        if shipped.contains(&manifest.name) {
+            usable.push(manifest.name.clone());
             continue;
         }
         if let Ok(offers) = instance.offers(None).await {
@@ -247,6 +334,7 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
         providers: &providers,
         cluster: args.cluster.clone(),
         key: ensure_key_pair(&home.join("keys")).map_err(|e| CliError::failure(e.to_string()))?,
+        resources: args.task.resources.candidates().first().cloned(),
     };
     let request = LaunchRequest {
         cluster: &args.cluster,

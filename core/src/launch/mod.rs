@@ -356,6 +356,8 @@ fn bring_up(
     let control_dir = ctx.home.join("ssh");
     let node_handles: Vec<Box<dyn Node>> =
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
+    progress("Waiting for the nodes to accept connections...");
+    wait_reachable(&node_handles, NODE_READY_TIMEOUT)?;
     progress("Syncing files...");
     sync_files(req, &node_handles)?;
     progress("Starting the agent on the head node...");
@@ -392,11 +394,10 @@ fn bring_up(
         }
         (None, _) => None,
     };
+    // The agent reaches every node (itself included) over SSH with this key.
     let node_key = match head_address {
-        NodeAddress::Ssh { identity_file, .. } if addresses.len() > 1 => {
-            Some(identity_file.as_path())
-        }
-        _ => None,
+        NodeAddress::Ssh { identity_file, .. } => Some(identity_file.as_path()),
+        NodeAddress::Local { .. } => None,
     };
     Head::new(head.clone(), control_dir).install(
         &ctx.aloft_binary,
@@ -416,6 +417,32 @@ fn bring_up(
     record.status_updated_at = now;
     ctx.state.start_usage(&record, now)?;
     Ok((record, head))
+}
+
+/// How long a fresh node may take to accept SSH (cloud images boot for a while).
+const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Waits until every node runs a trivial command; only "unreachable" is retried.
+fn wait_reachable(
+    nodes: &[Box<dyn Node>],
+    timeout: std::time::Duration,
+) -> Result<(), LaunchError> {
+    let deadline = std::time::Instant::now() + timeout;
+    for node in nodes {
+        loop {
+            match node.run(
+                &crate::runtime::node::Script::new("true"),
+                &mut std::io::sink(),
+            ) {
+                Ok(_) => break,
+                Err(NodeError::Unreachable { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.

@@ -10,7 +10,7 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
-use super::sandbox::{CredentialSource, EnvCredentials, Grants, HostState, KvStore, scrub};
+use super::sandbox::{CredentialSource, Grants, HostState, KvStore, scrub};
 use super::types::{
     ClusterInstances, ClusterRef, Identity, Manifest, PortRange, ProviderError, ProviderOffer,
     Region, RunRequest, RunResult,
@@ -116,7 +116,7 @@ impl HostConfig {
             allowed_hosts: None,
             endpoints: BTreeMap::new(),
             settings: BTreeMap::new(),
-            credentials: Arc::new(EnvCredentials),
+            credentials: Arc::new(super::credentials::StandardCredentials),
         }
     }
 }

@@ -103,7 +103,8 @@ impl Attempt {
             None => "ok".to_string(),
             Some(f) => format!("{} ({}: {})", f.kind.as_str(), f.code, f.message),
         };
-        format!("{} {place} {}: {outcome}", c.cloud, c.instance_type)
+        let market = if c.use_spot { " [spot]" } else { "" };
+        format!("{} {place} {}{market}: {outcome}", c.cloud, c.instance_type)
     }
 }
 

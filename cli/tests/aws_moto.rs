@@ -1,0 +1,320 @@
+//! The bundled `aws` provider against moto (the AWS emulator) end to end: the
+//! provider speaks EC2's Query API with SigV4 to a real moto server (through the
+//! `endpoint` override), and `ssh_proxy_command` routes SSH to the nodes moto
+//! invents onto real `sshd` "machines" on loopback, so setup and the job run for
+//! real. Every fact about AWS resources is read back with boto3.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::fault_proxy::{FaultProxy, Rule, ec2_error};
+use aloft_tests::moto::Moto;
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+/// A secret only these tests know; it must never appear in any output or file.
+const SECRET: &str = "aloftTESTsecretKEY/never+printed";
+
+struct World {
+    home: tempfile::TempDir,
+    moto: Moto,
+    machines: Vec<Sshd>,
+    /// The fault-injecting proxy, when aloft talks to moto through one.
+    _proxy: Option<FaultProxy>,
+}
+
+impl World {
+    /// moto, `n` machines on 127.0.0.<first..>, aloft's config pointing at
+    /// `endpoint_port` (moto itself, or a proxy in front of it).
+    fn new(n: usize, first_ip: u8, fault: Option<Rule>) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let moto = Moto::start();
+        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                let ip = format!("127.0.0.{}", first_ip + i as u8);
+                let m = Sshd::start_machine(&home.path().join(format!("m{i}")), &ip);
+                m.authorize_key(&key.public_key);
+                m
+            })
+            .collect();
+        let map = home.path().join("relay-map.json");
+        let list: Vec<serde_json::Value> = machines
+            .iter()
+            .map(|m| serde_json::json!([m.ip, m.port]))
+            .collect();
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": list, "assigned": {}}).to_string(),
+        )
+        .unwrap();
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+        let proxy = fault.map(|rule| FaultProxy::start(moto.port, rule));
+        let port = proxy.as_ref().map(|p| p.port).unwrap_or(moto.port);
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  aws:\n    endpoint: http://127.0.0.1:{port}\n    ssh_user: {user}\n    \
+                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                user = machines[0].user,
+                relay = relay.display(),
+                map = map.display(),
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            moto,
+            machines,
+            _proxy: proxy,
+        }
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        // stderr also goes to a file under the home, so a hung run can be read and
+        // the secret search covers it.
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .stderr(stderr)
+            .env("ALOFT_HOME", self.home.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIAALOFTTEST")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "secret leaked"
+    );
+    stdout
+}
+
+/// Every file under `dir` (aloft's home: state, logs, keys, agent files on the
+/// machines), searched for the secret.
+fn assert_no_secret_in_files(dir: &Path) {
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret key is in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files.extend(walk(&path)),
+            Ok(t) if t.is_file() => files.push(path),
+            _ => {}
+        }
+    }
+    files
+}
+
+#[test]
+fn a_two_node_cluster_lives_its_whole_life_on_moto() {
+    let world = World::new(2, 20, None);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nnum_nodes: 2\n\
+         resources: {infra: aws/us-east-1, instance_type: m6i.large, ports: 8080}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK of $SKYPILOT_NUM_NODES on $(echo $SSH_CONNECTION | cut -d' ' -f3) ips=$(echo $SKYPILOT_NODE_IPS)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "trn", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        lines[0].starts_with("(rank 0) rank 0 of 2 on 127.0.0.2"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("(rank 1) rank 1 of 2 on 127.0.0.2"),
+        "{stdout}"
+    );
+
+    // moto has the instances, with the right type, tags and security group rules.
+    let found = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['trn']}])\n\
+         out = [dict(type=i['InstanceType'], state=i['State']['Name'], spot=i.get('InstanceLifecycle'),\n\
+                     tags={t['Key']: t['Value'] for t in i.get('Tags', [])}, key=i.get('KeyName'),\n\
+                     groups=[g['GroupName'] for g in i.get('SecurityGroups', [])], ip=i.get('PrivateIpAddress'))\n\
+                for res in r['Reservations'] for i in res['Instances']]\n\
+         print(json.dumps(out))",
+    );
+    let instances = found.as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{found}");
+    let mut roles: Vec<&str> = instances
+        .iter()
+        .map(|i| i["tags"]["aloft-role"].as_str().unwrap())
+        .collect();
+    roles.sort();
+    assert_eq!(roles, ["head", "worker"]);
+    for i in instances {
+        assert_eq!(i["type"], "m6i.large");
+        assert_eq!(i["state"], "running");
+        assert!(i["spot"].is_null(), "on-demand");
+        assert!(i["key"].as_str().unwrap().starts_with("aloft-"));
+        assert_eq!(i["groups"], serde_json::json!(["aloft-trn"]));
+        // The job saw the nodes' private addresses.
+        let ip = i["ip"].as_str().unwrap();
+        assert!(stdout.contains(ip), "{ip} not in {stdout}");
+    }
+    let ports = world.moto.boto(
+        "g = ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['aloft-trn']}])['SecurityGroups'][0]\n\
+         print(json.dumps(sorted([p['FromPort'] for p in g['IpPermissions']])))",
+    );
+    assert_eq!(ports, serde_json::json!([22, 8080]));
+    // setup ran on both machines.
+    for m in &world.machines {
+        assert!(
+            m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists()
+        );
+    }
+
+    let status = ok(&world.aloft(&["status", "-r", "-o", "json"]));
+    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "aws");
+
+    ok(&world.aloft(&["stop", "-y", "trn"]));
+    let states = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['trn']}])\n\
+         print(json.dumps(sorted(i['State']['Name'] for res in r['Reservations'] for i in res['Instances'])))",
+    );
+    assert_eq!(states, serde_json::json!(["stopped", "stopped"]));
+    ok(&world.aloft(&["start", "trn"]));
+    let status = ok(&world.aloft(&["status", "-r", "-o", "json"]));
+    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+
+    ok(&world.aloft(&["down", "-y", "trn"]));
+    let after = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['trn']}])\n\
+         states = sorted(i['State']['Name'] for res in r['Reservations'] for i in res['Instances'])\n\
+         groups = ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['aloft-trn']}])['SecurityGroups']\n\
+         keys = [k['KeyName'] for k in ec2.describe_key_pairs()['KeyPairs']]\n\
+         print(json.dumps(dict(states=states, groups=len(groups), keys=keys)))",
+    );
+    assert_eq!(
+        after["states"],
+        serde_json::json!(["terminated", "terminated"])
+    );
+    assert_eq!(
+        after["groups"], 0,
+        "the cluster's security group is deleted"
+    );
+    // The imported public key is kept on purpose (one per user per region).
+    assert_eq!(after["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ok(&world.aloft(&["status", "-o", "json"])))
+            .unwrap(),
+        serde_json::json!([])
+    );
+    assert_no_secret_in_files(world.home.path());
+}
+
+#[test]
+fn a_spot_node_terminated_behind_our_back_is_reported_preempted() {
+    let world = World::new(1, 30, None);
+    let task = world.task(
+        "spot.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large, use_spot: true}\nrun: echo spot-ok\n",
+    );
+    let stdout = ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]));
+    assert!(stdout.contains("spot-ok"), "{stdout}");
+    let lifecycle = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['sp']}])\n\
+         i = r['Reservations'][0]['Instances'][0]\n\
+         ec2.terminate_instances(InstanceIds=[i['InstanceId']])\n\
+         print(json.dumps(i.get('InstanceLifecycle')))",
+    );
+    assert_eq!(lifecycle, "spot");
+    let out = world.aloft(&["status", "-r"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("PREEMPTED"),
+        "{}\n{stderr}",
+        text(&out.stdout)
+    );
+    ok(&world.aloft(&["down", "-y", "sp"]));
+    assert_no_secret_in_files(world.home.path());
+}
+
+#[test]
+fn capacity_refused_in_the_first_zone_lands_in_the_next() {
+    let mut first_zone: Option<String> = None;
+    let rule: Rule = Box::new(move |body: &str| {
+        if !body.contains("Action=RunInstances") {
+            return None;
+        }
+        let zone = body
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Placement.AvailabilityZone="))
+            .map(str::to_string);
+        let first = first_zone.get_or_insert_with(|| zone.clone().unwrap_or_default());
+        (zone.as_deref() == Some(first.as_str())).then(|| {
+            (
+                500,
+                ec2_error(
+                    "InsufficientInstanceCapacity",
+                    "We currently do not have sufficient m6i.large capacity in the Availability Zone you requested.",
+                ),
+            )
+        })
+    });
+    let world = World::new(1, 40, Some(rule));
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large, use_spot: true}\nrun: echo landed\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("landed"));
+    let stderr = text(&out.stderr);
+    // Spot prices differ per zone: the cheapest (use1-az1) was tried first and
+    // refused; the summary names it, and the next cheapest (use1-az5) took it.
+    assert!(
+        stderr.contains(
+            "aws us-east-1/use1-az1 m6i.large [spot]: capacity (InsufficientInstanceCapacity"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use1-az5 m6i.large [spot]: ok"), "{stderr}");
+    let zone = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['fo']}, {'Name': 'instance-state-name', 'Values': ['running']}])\n\
+         zid = {z['ZoneName']: z['ZoneId'] for z in ec2.describe_availability_zones()['AvailabilityZones']}\n\
+         print(json.dumps([zid[i['Placement']['AvailabilityZone']] for res in r['Reservations'] for i in res['Instances']]))",
+    );
+    assert_eq!(zone, serde_json::json!(["use1-az5"]));
+    ok(&world.aloft(&["down", "-y", "fo"]));
+}

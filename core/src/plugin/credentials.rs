@@ -1,0 +1,93 @@
+//! Where the host finds the secrets it lends providers: the environment first,
+//! then the clouds' own credential files (today AWS's `~/.aws/credentials`, with
+//! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does).
+
+use std::path::PathBuf;
+
+use super::sandbox::CredentialSource;
+
+/// The environment, then the clouds' credential files.
+#[derive(Debug, Default, Clone)]
+pub struct StandardCredentials;
+
+impl CredentialSource for StandardCredentials {
+    fn get(&self, name: &str) -> Option<String> {
+        if let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            return Some(value);
+        }
+        let key = match name {
+            "AWS_ACCESS_KEY_ID" => "aws_access_key_id",
+            "AWS_SECRET_ACCESS_KEY" => "aws_secret_access_key",
+            "AWS_SESSION_TOKEN" => "aws_session_token",
+            _ => return None,
+        };
+        aws_profile_value(key)
+    }
+}
+
+fn aws_credentials_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    dirs::home_dir().map(|home| home.join(".aws").join("credentials"))
+}
+
+/// `key` of the active profile (`AWS_PROFILE`, else `default`).
+fn aws_profile_value(key: &str) -> Option<String> {
+    let file = ini::Ini::load_from_file(aws_credentials_file()?).ok()?;
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".into());
+    file.section(Some(profile))?
+        .get(key)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_in_the_shared_file_lends_aws_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(
+            &file,
+            "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s1\n\n\
+             [work]\naws_access_key_id=AKIAWORK\naws_secret_access_key=s2\naws_session_token=t2\n",
+        )
+        .unwrap();
+        // One test touches these variables, so no other test races with it.
+        // SAFETY: no other thread of this test binary reads or writes them.
+        unsafe {
+            std::env::remove_var("AWS_ACCESS_KEY_ID");
+            std::env::remove_var("AWS_SECRET_ACCESS_KEY");
+            std::env::remove_var("AWS_SESSION_TOKEN");
+            std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &file);
+            std::env::remove_var("AWS_PROFILE");
+        }
+        let source = StandardCredentials;
+        assert_eq!(
+            source.get("AWS_ACCESS_KEY_ID").as_deref(),
+            Some("AKIADEFAULT")
+        );
+        assert_eq!(source.get("AWS_SESSION_TOKEN"), None);
+        unsafe { std::env::set_var("AWS_PROFILE", "work") };
+        assert_eq!(source.get("AWS_ACCESS_KEY_ID").as_deref(), Some("AKIAWORK"));
+        assert_eq!(source.get("AWS_SESSION_TOKEN").as_deref(), Some("t2"));
+        unsafe { std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAENV") };
+        assert_eq!(
+            source.get("AWS_ACCESS_KEY_ID").as_deref(),
+            Some("AKIAENV"),
+            "env first"
+        );
+        assert_eq!(source.get("OTHER_SECRET"), None);
+        unsafe {
+            std::env::remove_var("AWS_ACCESS_KEY_ID");
+            std::env::remove_var("AWS_PROFILE");
+            std::env::remove_var("AWS_SHARED_CREDENTIALS_FILE");
+        }
+    }
+}
