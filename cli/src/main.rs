@@ -57,6 +57,8 @@ enum Command {
     Stop(cmd::down::Args),
     /// Tear clusters down.
     Down(cmd::down::Args),
+    /// Buckets aloft created (`ls`, `delete`).
+    Storage(cmd::storage::Args),
     /// Bundled and installed providers.
     Providers(cmd::providers::Args),
     /// Check each provider's credentials.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => cmd::exec::run(args),
         Command::Autostop(args) => cmd::autostop::run(args),
         Command::Down(args) => cmd::down::down(args),
+        Command::Storage(args) => cmd::storage::run(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Queue(args) => cmd::jobs::queue(args),
         Command::Logs(args) => cmd::jobs::logs(args),

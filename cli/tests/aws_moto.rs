@@ -318,3 +318,68 @@ fn capacity_refused_in_the_first_zone_lands_in_the_next() {
     assert_eq!(zone, serde_json::json!(["use1-az5"]));
     ok(&world.aloft(&["down", "-y", "fo"]));
 }
+
+#[test]
+fn buckets_are_copied_onto_nodes_and_managed() {
+    let world = World::new(1, 50, None);
+    let created = world.moto.boto(
+        "s3 = boto3.client('s3', endpoint_url=ec2.meta.endpoint_url, region_name='us-east-1', \
+         aws_access_key_id='AKIAMOTOTEST', aws_secret_access_key='moto-test')\n\
+         s3.create_bucket(Bucket='aloft-data')\n\
+         s3.put_object(Bucket='aloft-data', Key='train/a.txt', Body=b'alpha')\n\
+         s3.put_object(Bucket='aloft-data', Key='train/sub/b.txt', Body=b'beta')\n\
+         s3.put_object(Bucket='aloft-data', Key='other/c.txt', Body=b'not this')\n\
+         print(json.dumps(True))",
+    );
+    assert_eq!(created, true);
+    let upload = world.home.path().join("upload");
+    std::fs::create_dir_all(&upload).unwrap();
+    std::fs::write(upload.join("u.txt"), "uploaded").unwrap();
+    std::fs::write(upload.join("skip.log"), "ignored").unwrap();
+    std::fs::write(upload.join(".gitignore"), "*.log\n").unwrap();
+    let task = world.task(
+        "data.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\n\
+         file_mounts:\n  ~/data: s3://aloft-data/train\n  ~/up:\n    name: aloft-up-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n\
+         run: cat ~/data/a.txt ~/data/sub/b.txt ~/up/u.txt; ls ~/data ~/up\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "data", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("alphabetauploaded"), "{stdout}");
+    assert!(!stdout.contains("c.txt"), "only the prefix: {stdout}");
+    assert!(
+        !stdout.contains("skip.log"),
+        ".gitignore honoured: {stdout}"
+    );
+    // The bucket aloft created holds the source, and storage ls knows it.
+    let keys = world.moto.boto(
+        "s3 = boto3.client('s3', endpoint_url=ec2.meta.endpoint_url, region_name='us-east-1', \
+         aws_access_key_id='AKIAMOTOTEST', aws_secret_access_key='moto-test')\n\
+         print(json.dumps(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='aloft-up-bucket').get('Contents', []))))",
+    );
+    assert_eq!(keys, serde_json::json!([".gitignore", "u.txt"]));
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["storage", "ls", "-o", "json"]))).unwrap();
+    assert_eq!(listed[0]["name"], "aloft-up-bucket", "{listed}");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "a bucket aloft did not create is not listed"
+    );
+    ok(&world.aloft(&["storage", "delete", "-y", "aloft-up-bucket"]));
+    let buckets = world.moto.boto(
+        "s3 = boto3.client('s3', endpoint_url=ec2.meta.endpoint_url, region_name='us-east-1', \
+         aws_access_key_id='AKIAMOTOTEST', aws_secret_access_key='moto-test')\n\
+         print(json.dumps(sorted(b['Name'] for b in s3.list_buckets()['Buckets'])))",
+    );
+    assert_eq!(buckets, serde_json::json!(["aloft-data"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ok(
+            &world.aloft(&["storage", "ls", "-o", "json"])
+        ))
+        .unwrap(),
+        serde_json::json!([])
+    );
+    ok(&world.aloft(&["down", "-y", "data"]));
+    assert_no_secret_in_files(world.home.path());
+}

@@ -20,4 +20,6 @@ pub mod plugin;
 pub mod provision;
 pub mod runtime;
 pub mod state;
+#[cfg(feature = "plugin")]
+pub mod storage;
 pub mod task;

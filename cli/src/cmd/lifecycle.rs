@@ -336,16 +336,17 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
         key: ensure_key_pair(&home.join("keys")).map_err(|e| CliError::failure(e.to_string()))?,
         resources: args.task.resources.candidates().first().cloned(),
     };
+    let progress = crate::progress::Progress::new();
+    crate::interrupt::install();
+    crate::interrupt::launching();
+    let task = crate::cmd::storage::prepare(args.task, args.task_dir, &|line| progress.line(line))?;
     let request = LaunchRequest {
         cluster: &args.cluster,
-        task: args.task,
+        task: &task,
         task_dir: args.task_dir,
         no_setup: args.no_setup,
         autostop: args.autostop,
     };
-    let progress = crate::progress::Progress::new();
-    crate::interrupt::install();
-    crate::interrupt::launching();
     let launched = launch(
         &ctx,
         &request,

@@ -13,5 +13,6 @@ pub mod providers;
 pub mod refresh;
 pub mod show_gpus;
 pub mod status;
+pub mod storage;
 pub mod task_args;
 pub mod validate;

@@ -504,6 +504,71 @@ impl StateDb {
     }
 }
 
+/// A bucket aloft created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageRecord {
+    /// Bucket name.
+    pub name: String,
+    /// Store kind (`S3`).
+    pub store: String,
+    /// Region it was created in.
+    pub region: String,
+    /// What was uploaded into it, if anything.
+    pub source: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl StateDb {
+    /// Records a bucket (again: the first record is kept).
+    pub fn add_storage(&self, record: &StorageRecord) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO storage (name, store, region, source, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    record.name,
+                    record.store,
+                    record.region,
+                    record.source,
+                    record.created_at
+                ],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(())
+    }
+
+    /// Every recorded bucket, by name.
+    pub fn storage(&self) -> Result<Vec<StorageRecord>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, store, region, source, created_at FROM storage ORDER BY name",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(StorageRecord {
+                    name: row.get(0)?,
+                    store: row.get(1)?,
+                    region: row.get(2)?,
+                    source: row.get(3)?,
+                    created_at: row.get(4)?,
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// Forgets a bucket.
+    pub fn remove_storage(&self, name: &str) -> Result<(), StateError> {
+        self.conn
+            .execute("DELETE FROM storage WHERE name = ?1", params![name])
+            .map_err(|e| self.sqlite(e))?;
+        Ok(())
+    }
+}
+
 const SELECT_CLUSTER: &str = "SELECT name, provider, region, zone, instance_type, num_nodes,
     use_spot, resources_json, status, hourly_price, launched_at, status_updated_at,
     autostop_minutes, autostop_down, nodes_json FROM clusters";

@@ -11,7 +11,7 @@ mod db;
 mod lock;
 mod schema;
 
-pub use db::{ClusterEvent, ClusterRecord, ClusterStatus, CostRow, StateDb};
+pub use db::{ClusterEvent, ClusterRecord, ClusterStatus, CostRow, StateDb, StorageRecord};
 pub use lock::ClusterLock;
 
 use thiserror::Error;

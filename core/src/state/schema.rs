@@ -48,4 +48,14 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, key)
     );
     "#,
+    // 2: buckets aloft created, so `aloft storage ls/delete` know them.
+    r#"
+    CREATE TABLE storage (
+        name       TEXT PRIMARY KEY,
+        store      TEXT NOT NULL,
+        region     TEXT NOT NULL,
+        source     TEXT,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
