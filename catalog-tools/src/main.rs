@@ -5,6 +5,10 @@
 //!   malformed file fails with its path and line.
 //! - `aloft-catalog diff OLD NEW`: price changes, new and removed offers between two
 //!   catalog folders (e.g. before and after a refresh).
+//! - `aloft-catalog fetch --provider P.wasm --region R --out DIR`: a fresh catalog
+//!   from the cloud itself, through its provider component.
+
+mod fetch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +32,24 @@ enum Command {
         /// Folder laid out as `<cloud>/vms.csv`, replacing the embedded files.
         dir: Option<PathBuf>,
     },
+    /// Fetch a cloud's catalog through its provider component into `<out>/<cloud>/vms.csv`.
+    Fetch {
+        /// The provider component (`.wasm`).
+        #[arg(long)]
+        provider: PathBuf,
+        /// Region to fetch (repeatable).
+        #[arg(long = "region", required = true)]
+        regions: Vec<String>,
+        /// Send the provider's requests here instead (an emulator, a gateway).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Catalog folder whose prices fill what the provider cannot know.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Compare two catalog folders.
     Diff {
         /// The old catalog folder.
@@ -42,6 +64,20 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { dir } => validate(dir),
         Command::Diff { old, new } => diff(old, new),
+        Command::Fetch {
+            provider,
+            regions,
+            endpoint,
+            base,
+            out,
+        } => fetch::fetch(&fetch::FetchArgs {
+            provider,
+            regions,
+            endpoint,
+            base,
+            out,
+        })
+        .map(|(path, rows)| eprintln!("Wrote {rows} offer(s) to {}.", path.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

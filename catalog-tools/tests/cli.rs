@@ -63,3 +63,65 @@ fn diff_shows_price_changes_and_new_offers() {
     assert!(text.contains("- toy b r1"), "{text}");
     assert!(text.contains("1 added, 1 removed, 1 changed"), "{text}");
 }
+
+#[test]
+fn fetch_writes_a_catalog_through_the_aws_provider_against_moto() {
+    let moto = aloft_tests::moto::Moto::start();
+    let component = aloft_tests::components::provider("aws");
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("aws.wasm");
+    std::fs::write(&wasm, component).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aloft-catalog"))
+        .args(["fetch", "--provider"])
+        .arg(&wasm)
+        .args([
+            "--region",
+            "us-east-1",
+            "--endpoint",
+            &moto.endpoint(),
+            "--out",
+        ])
+        .arg(dir.path().join("fresh"))
+        .env("AWS_ACCESS_KEY_ID", "AKIACATALOG")
+        .env("AWS_SECRET_ACCESS_KEY", "catalog-secret")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let file = dir.path().join("fresh/aws/vms.csv");
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // Every type moto offers in each zone, by zone id, as SkyPilot's catalogs have.
+    let g4 = rows
+        .iter()
+        .find(|r| {
+            &r[col("InstanceType")] == "g4dn.xlarge" && &r[col("AvailabilityZone")] == "use1-az1"
+        })
+        .expect("g4dn.xlarge in use1-az1");
+    assert_eq!(&g4[col("AcceleratorName")], "T4");
+    assert_eq!(&g4[col("AcceleratorCount")], "1");
+    assert_eq!(&g4[col("vCPUs")], "4");
+    assert!(
+        g4[col("GpuInfo")].contains("'SizeInMiB': 16384"),
+        "{:?}",
+        g4
+    );
+    // The on-demand price is carried over from the shipped catalog; spot is live.
+    assert_eq!(&g4[col("Price")], "0.526");
+    assert!(!g4[col("SpotPrice")].is_empty());
+    assert!(stderr.contains(&format!("Wrote {} offer(s)", rows.len())));
+    // The result is a valid catalog for aloft itself.
+    let validate = std::process::Command::new(env!("CARGO_BIN_EXE_aloft-catalog"))
+        .arg("validate")
+        .arg(dir.path().join("fresh"))
+        .output()
+        .unwrap();
+    assert!(
+        validate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+}

@@ -87,6 +87,15 @@ fn in_region(mut error: ProviderError, region: &str) -> ProviderError {
     error
 }
 
+/// Now, as ISO 8601 in UTC (`2026-11-29T00:00:00Z`).
+pub fn iso_now() -> String {
+    let now = time::OffsetDateTime::from(std::time::SystemTime::now());
+    now.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
+}
+
 fn amz_date() -> String {
     let now = time::OffsetDateTime::from(std::time::SystemTime::now());
     now.format(time::macros::format_description!(

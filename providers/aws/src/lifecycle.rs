@@ -375,21 +375,66 @@ pub fn caller_identity() -> Result<Identity, ProviderError> {
     })
 }
 
-/// Instance types of `region` (`DescribeInstanceTypes`) with their lowest current
-/// spot price (`DescribeSpotPriceHistory`). On-demand prices live in AWS's Pricing
-/// API, not EC2, so `price` is left empty for the catalog to fill.
+/// What `region` offers, one row per instance type and zone (zone ids, as
+/// SkyPilot's catalogs name zones): shapes from `DescribeInstanceTypes`, where each
+/// type is offered from `DescribeInstanceTypeOfferings`, and the current spot price
+/// per zone from `DescribeSpotPriceHistory`. On-demand prices live in AWS's Pricing
+/// API, not EC2, so `price` is left empty for the catalog tools to fill.
 pub fn offers(region: &str) -> Result<Vec<Offer>, ProviderError> {
-    let mut offers = Vec::new();
+    let shapes = instance_types(region)?;
+    let zone_ids = zone_ids(region)?;
+    let spot = spot_prices(region)?;
+    let offerings = offerings(region)?;
+    Ok(offerings
+        .into_iter()
+        .filter_map(|(kind, zone)| {
+            let shape = shapes.get(&kind)?;
+            let spot_price = zone_ids
+                .iter()
+                .filter(|(_, id)| **id == zone)
+                .find_map(|(name, _)| spot.get(&(kind.clone(), name.clone())))
+                .copied();
+            Some(Offer {
+                zone: Some(zone),
+                spot_price,
+                ..shape.clone()
+            })
+        })
+        .collect())
+}
+
+/// Every page of `action`, each parsed by `page`.
+fn paginate<T>(
+    region: &str,
+    action: &str,
+    params: &[(String, String)],
+    mut page: impl FnMut(roxmltree::Node<'_, '_>) -> Vec<T>,
+) -> Result<Vec<T>, ProviderError> {
+    let mut all = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut params = vec![p("MaxResults", "100")];
+        let mut call = params.to_vec();
         if let Some(t) = &token {
-            params.push(p("NextToken", t.clone()));
+            call.push(p("NextToken", t.clone()));
         }
-        let answer = api::ec2(region, "DescribeInstanceTypes", &params)?;
-        let (page, next) = answer.with(|root| {
-            let page: Vec<Offer> = root
-                .descendants()
+        let answer = api::ec2(region, action, &call)?;
+        let (items, next) = answer.with(|root| (page(root), child_text(root, "nextToken")))?;
+        all.extend(items);
+        token = next;
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+/// Instance shapes by type.
+fn instance_types(region: &str) -> Result<BTreeMap<String, Offer>, ProviderError> {
+    let shapes = paginate(
+        region,
+        "DescribeInstanceTypes",
+        &[p("MaxResults", "100")],
+        |root| {
+            root.descendants()
                 .filter(|n| n.has_tag_name("item") && child_text(*n, "instanceType").is_some())
                 .filter_map(|n| {
                     let nested = |parent: &str, name: &str| {
@@ -425,41 +470,77 @@ pub fn offers(region: &str) -> Result<Vec<Offer>, ProviderError> {
                         zone: None,
                     })
                 })
-                .collect();
-            (page, child_text(root, "nextToken"))
-        })?;
-        offers.extend(page);
-        token = next;
-        if token.is_none() {
-            break;
-        }
-    }
-    let spot = spot_prices(region)?;
-    for offer in &mut offers {
-        offer.spot_price = spot.get(&offer.instance_type).copied();
-    }
-    Ok(offers)
+                .collect()
+        },
+    )?;
+    Ok(shapes
+        .into_iter()
+        .map(|o| (o.instance_type.clone(), o))
+        .collect())
 }
 
-fn spot_prices(region: &str) -> Result<BTreeMap<String, f64>, ProviderError> {
-    let mut params = vec![p("ProductDescription.1", "Linux/UNIX")];
-    params.push(p("MaxResults", "1000"));
-    let answer = api::ec2(region, "DescribeSpotPriceHistory", &params)?;
+/// `(zone name, zone id)` of the region's zones.
+fn zone_ids(region: &str) -> Result<Vec<(String, String)>, ProviderError> {
+    let answer = api::ec2(region, "DescribeAvailabilityZones", &[])?;
     answer.with(|root| {
-        let mut lowest: BTreeMap<String, f64> = BTreeMap::new();
-        for item in root
-            .descendants()
-            .filter(|n| n.has_tag_name("item") && child_text(*n, "spotPrice").is_some())
-        {
-            let (Some(kind), Some(price)) = (
-                child_text(item, "instanceType"),
-                child_text(item, "spotPrice").and_then(|s| s.parse::<f64>().ok()),
-            ) else {
-                continue;
-            };
-            let slot = lowest.entry(kind).or_insert(price);
-            *slot = slot.min(price);
-        }
-        lowest
+        root.descendants()
+            .filter(|n| n.has_tag_name("item") && child_text(*n, "zoneId").is_some())
+            .filter_map(|n| Some((child_text(n, "zoneName")?, child_text(n, "zoneId")?)))
+            .collect()
     })
+}
+
+/// `(instance type, zone id)` for every type offered in each zone.
+fn offerings(region: &str) -> Result<Vec<(String, String)>, ProviderError> {
+    paginate(
+        region,
+        "DescribeInstanceTypeOfferings",
+        &[p("LocationType", "availability-zone-id")],
+        |root| {
+            root.descendants()
+                .filter(|n| n.has_tag_name("item"))
+                .filter_map(|n| Some((child_text(n, "instanceType")?, child_text(n, "location")?)))
+                .collect()
+        },
+    )
+}
+
+/// The newest spot price per `(instance type, zone name)`.
+fn spot_prices(region: &str) -> Result<BTreeMap<(String, String), f64>, ProviderError> {
+    let items = paginate(
+        region,
+        "DescribeSpotPriceHistory",
+        &[
+            p("ProductDescription.1", "Linux/UNIX"),
+            p("MaxResults", "1000"),
+            // From now: only each zone's current price, not 90 days of history.
+            p("StartTime", api::iso_now()),
+        ],
+        |root| {
+            root.descendants()
+                .filter(|n| n.has_tag_name("item") && child_text(*n, "spotPrice").is_some())
+                .filter_map(|n| {
+                    Some((
+                        (
+                            child_text(n, "instanceType")?,
+                            child_text(n, "availabilityZone")?,
+                        ),
+                        child_text(n, "timestamp").unwrap_or_default(),
+                        child_text(n, "spotPrice")?.parse::<f64>().ok()?,
+                    ))
+                })
+                .collect()
+        },
+    )?;
+    let mut newest: BTreeMap<(String, String), (String, f64)> = BTreeMap::new();
+    for (key, stamp, price) in items {
+        let slot = newest.entry(key).or_insert((stamp.clone(), price));
+        if stamp > slot.0 {
+            *slot = (stamp, price);
+        }
+    }
+    Ok(newest
+        .into_iter()
+        .map(|(k, (_, price))| (k, price))
+        .collect())
 }

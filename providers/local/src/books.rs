@@ -109,13 +109,14 @@ impl<'a, K: Kv> Books<'a, K> {
         }
     }
 
-    fn instances(&self, name: &str, c: &Cluster) -> Vec<Instance> {
+    fn instances(&self, name: &str, c: &Cluster, may_preempt: bool) -> Vec<Instance> {
         let root = self
             .settings
             .get("root")
             .cloned()
             .unwrap_or_else(|| DEFAULT_ROOT.to_string());
-        let preempted = c.spot
+        let preempted = may_preempt
+            && c.spot
             && list_setting(&self.settings, "preempt")
                 .iter()
                 .any(|p| p == name);
@@ -216,7 +217,8 @@ impl<'a, K: Kv> Books<'a, K> {
         cluster.ports = req.ports.iter().map(|p| (p.start, p.end)).collect();
         self.save(name, &cluster);
         Ok(RunResult {
-            instances: self.instances(name, &cluster),
+            // Preemption (simulated) happens after a launch, never during it.
+            instances: self.instances(name, &cluster, false),
             created,
             resumed,
         })
@@ -229,7 +231,7 @@ impl<'a, K: Kv> Books<'a, K> {
             .map(|c| {
                 let instances = self
                     .load(&c.cluster)
-                    .map(|record| self.instances(&c.cluster, &record))
+                    .map(|record| self.instances(&c.cluster, &record, true))
                     .unwrap_or_default();
                 ClusterInstances {
                     cluster: c.clone(),
@@ -334,7 +336,13 @@ mod tests {
         assert_eq!(err.code, "LocalCapacity");
         assert_eq!(err.zone.as_deref(), Some("local-a"));
         let ok = books.run(&req("c", "local-c", 1)).unwrap();
-        assert_eq!(ok.instances[0].status, InstanceStatus::Preempted);
+        assert_eq!(
+            ok.instances[0].status,
+            InstanceStatus::Running,
+            "up at launch"
+        );
+        let later = books.query(&[req("c", "local-c", 1).cluster]);
+        assert_eq!(later[0].instances[0].status, InstanceStatus::Preempted);
         let mut bad = req("d", "local-c", 1);
         bad.instance_type = "huge".into();
         assert_eq!(books.run(&bad).unwrap_err().code, "UnknownInstanceType");
