@@ -57,10 +57,12 @@ impl World {
             home.path().join("config.yaml"),
             format!(
                 "providers:\n  aws:\n    endpoint: http://127.0.0.1:{port}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                 ssh_proxy_command: {python} {relay} {map} %h {moto}\n",
                 user = machines[0].user,
+                python = moto.python().display(),
                 relay = relay.display(),
                 map = map.display(),
+                moto = moto.endpoint(),
             ),
         )
         .unwrap();
@@ -216,6 +218,25 @@ fn a_two_node_cluster_lives_its_whole_life_on_moto() {
     let status = ok(&world.aloft(&["status", "-r", "-o", "json"]));
     let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(rows[0]["status"], "UP", "{rows}");
+    // The instances came back with new public addresses (as on AWS); the old ones
+    // lead nowhere, so this gang job only runs if aloft followed the move.
+    let again = world.task(
+        "again.yaml",
+        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
+    );
+    let out = world.aloft(&["exec", "trn", again.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "(rank 0) rank 0 after restart",
+            "(rank 1) rank 1 after restart"
+        ],
+        "{}",
+        text(&out.stderr)
+    );
 
     ok(&world.aloft(&["down", "-y", "trn"]));
     let after = world.moto.boto(

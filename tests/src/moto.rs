@@ -52,6 +52,11 @@ impl Moto {
         moto
     }
 
+    /// The venv's Python (it has boto3).
+    pub fn python(&self) -> PathBuf {
+        self.venv.join("bin/python")
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

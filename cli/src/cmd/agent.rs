@@ -49,6 +49,8 @@ enum Command {
     /// Install the cluster description (`{"spec": ClusterSpec, "autostop": ...}` on
     /// stdin) and start the agent unless it runs.
     Init,
+    /// Print the cluster description as JSON.
+    Spec,
     /// Start the agent again (after the machine was stopped and started).
     Start,
     /// Cancel every unfinished job and stop the agent.
@@ -122,6 +124,7 @@ pub fn run(args: Args) -> CliResult {
             daemon::install(&binary, &paths, &request.spec, request.autostop.as_ref())
                 .map_err(failure)
         }
+        Command::Spec => render::print_json(&agent::read_cluster_spec(&paths).map_err(failure)?),
         Command::Start => {
             let binary = std::env::current_exe().map_err(failure)?;
             daemon::start_local_agent(&binary, &paths).map_err(failure)

@@ -11,7 +11,7 @@ use aloft::plugin::{
 };
 use aloft::provision::{Failure, FailureKind, Provisioner, RetryPolicy};
 use aloft::runtime::agent::unix_now;
-use aloft::runtime::head::{Head, HeadLocation};
+use aloft::runtime::head::{ClusterHandle, Head, HeadLocation};
 use aloft::runtime::keys::{KeyPair, ensure_key_pair};
 use aloft::runtime::queue::JobStatus;
 use aloft::state::{ClusterRecord, ClusterStatus};
@@ -55,6 +55,12 @@ struct Access {
 }
 
 impl Access {
+    /// Where each node is, head first.
+    fn addresses(&self, mut nodes: Vec<Instance>) -> Vec<NodeAddress> {
+        nodes.sort_by_key(|i| (!i.is_head, i.id.clone()));
+        nodes.iter().map(|n| self.address(n)).collect()
+    }
+
     /// Where `instance` can be reached.
     fn address(&self, instance: &Instance) -> NodeAddress {
         let ip = instance
@@ -102,53 +108,49 @@ impl PluginProvisioner<'_> {
     }
 }
 
-impl PluginProvisioner<'_> {
-    /// Polls the provider until every node runs and has an address (clouds return
-    /// from `run-instances` while instances are still pending).
-    fn wait_running(
-        &self,
-        instance: &mut ProviderInstance,
-        cluster: &ClusterRef,
-        mut nodes: Vec<Instance>,
-    ) -> Result<Vec<Instance>, Failure> {
-        let ready = |nodes: &[Instance]| {
-            nodes.iter().all(|n| {
-                n.status == InstanceStatus::Running
-                    && (n.public_ip.is_some() || n.private_ip.is_some())
-            })
-        };
-        let deadline = std::time::Instant::now() + NODES_READY_TIMEOUT;
-        while !ready(&nodes) {
-            if nodes.iter().any(|n| n.status == InstanceStatus::Preempted) {
-                return Err(Failure {
-                    kind: FailureKind::Capacity,
-                    code: "Preempted".into(),
-                    message: "an instance was reclaimed while starting".into(),
-                });
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(Failure {
-                    kind: FailureKind::Transient,
-                    code: "NotReady".into(),
-                    message: format!(
-                        "instances not running after {} s",
-                        NODES_READY_TIMEOUT.as_secs()
-                    ),
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_secs(2));
-            let found = self
-                .rt
-                .block_on(instance.query_instances(std::slice::from_ref(cluster)))
-                .map_err(failure)?;
-            nodes = found
-                .into_iter()
-                .flat_map(|c| c.instances)
-                .filter(|n| n.status != InstanceStatus::Terminated)
-                .collect();
+/// Polls the provider until every node runs and has an address (clouds return
+/// from `run-instances` while instances are still pending).
+fn wait_running(
+    rt: &tokio::runtime::Runtime,
+    instance: &mut ProviderInstance,
+    cluster: &ClusterRef,
+    mut nodes: Vec<Instance>,
+) -> Result<Vec<Instance>, Failure> {
+    let ready = |nodes: &[Instance]| {
+        nodes.iter().all(|n| {
+            n.status == InstanceStatus::Running && (n.public_ip.is_some() || n.private_ip.is_some())
+        })
+    };
+    let deadline = std::time::Instant::now() + NODES_READY_TIMEOUT;
+    while !ready(&nodes) {
+        if nodes.iter().any(|n| n.status == InstanceStatus::Preempted) {
+            return Err(Failure {
+                kind: FailureKind::Capacity,
+                code: "Preempted".into(),
+                message: "an instance was reclaimed while starting".into(),
+            });
         }
-        Ok(nodes)
+        if std::time::Instant::now() > deadline {
+            return Err(Failure {
+                kind: FailureKind::Transient,
+                code: "NotReady".into(),
+                message: format!(
+                    "instances not running after {} s",
+                    NODES_READY_TIMEOUT.as_secs()
+                ),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let found = rt
+            .block_on(instance.query_instances(std::slice::from_ref(cluster)))
+            .map_err(failure)?;
+        nodes = found
+            .into_iter()
+            .flat_map(|c| c.instances)
+            .filter(|n| n.status != InstanceStatus::Terminated)
+            .collect();
     }
+    Ok(nodes)
 }
 
 /// How long instances may take to be running.
@@ -202,13 +204,12 @@ impl Provisioner for PluginProvisioner<'_> {
             .rt
             .block_on(instance.run_instances(&request))
             .map_err(failure)?;
-        let mut nodes = self.wait_running(&mut instance, &request.cluster, result.instances)?;
-        nodes.sort_by_key(|i| (!i.is_head, i.id.clone()));
+        let nodes = wait_running(self.rt, &mut instance, &request.cluster, result.instances)?;
         let access = Access {
             key: self.key.clone(),
             proxy_command: self.providers.proxy_commands.get(&c.cloud).cloned(),
         };
-        Ok(nodes.iter().map(|n| access.address(n)).collect())
+        Ok(access.addresses(nodes))
     }
 
     fn clean_up(&mut self, c: &Candidate) -> Result<(), Failure> {
@@ -516,18 +517,41 @@ pub fn start(name: &str) -> CliResult {
         labels: vec![("aloft-cluster".into(), record.name.clone())],
         ssh_public_key: None,
     };
-    rt.block_on(async {
-        let mut instance = providers.instance(&record.provider).await?;
-        instance
-            .run_instances(&request)
-            .await
-            .map_err(|e| CliError::failure(e.to_string()))
-    })?;
-    if let Ok(handle) = cluster_access::handle(&record) {
-        let binary = std::env::current_exe()
-            .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?;
-        Head::new(handle.head, home.join("ssh"))
-            .resume(&binary)
+    let mut instance = rt.block_on(providers.instance(&record.provider))?;
+    let started = rt
+        .block_on(instance.run_instances(&request))
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let nodes = wait_running(&rt, &mut instance, &request.cluster, started.instances)
+        .map_err(|f| CliError::failure(format!("{}: {}", f.code, f.message)))?;
+    // Clouds hand out new public addresses on start: record them, and tell the
+    // head's agent where its nodes are now, before it starts again.
+    let access = Access {
+        key: ensure_key_pair(&home.join("keys")).map_err(|e| CliError::failure(e.to_string()))?,
+        proxy_command: providers.proxy_commands.get(&record.provider).cloned(),
+    };
+    let addresses = access.addresses(nodes);
+    let binary = std::env::current_exe()
+        .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?;
+    if let (Some(head_address), Ok(_)) = (addresses.first(), cluster_access::handle(&record)) {
+        let head = head_address
+            .head_location(&binary)
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let handle = ClusterHandle {
+            head: head.clone(),
+            ips: addresses.iter().map(|a| a.ip().to_string()).collect(),
+        };
+        let json = serde_json::to_string(&handle).map_err(|e| CliError::failure(e.to_string()))?;
+        state
+            .set_nodes(name, &json)
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let head = Head::new(head, home.join("ssh"));
+        let node_key = match head_address {
+            NodeAddress::Ssh { identity_file, .. } => Some(identity_file.as_path()),
+            NodeAddress::Local { .. } => None,
+        };
+        let mut spec = head.spec().map_err(|e| CliError::failure(e.to_string()))?;
+        spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();
+        head.install(&binary, node_key, &spec, None)
             .map_err(|e| CliError::failure(e.to_string()))?;
     }
     let now = unix_now();

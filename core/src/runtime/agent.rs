@@ -222,7 +222,8 @@ pub fn write_cluster_spec(paths: &AgentPaths, spec: &ClusterSpec) -> Result<(), 
     std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))
 }
 
-fn read_cluster_spec(paths: &AgentPaths) -> Result<ClusterSpec, AgentError> {
+/// The cluster description the agent in `paths` runs with.
+pub fn read_cluster_spec(paths: &AgentPaths) -> Result<ClusterSpec, AgentError> {
     let path = paths.cluster_file();
     let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
     serde_json::from_str(&text).map_err(|e| file_error(&path, e))

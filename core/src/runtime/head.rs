@@ -232,6 +232,18 @@ impl Head {
         }
     }
 
+    /// The cluster description the agent runs with.
+    pub fn spec(&self) -> Result<ClusterSpec, HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => Ok(agent::read_cluster_spec(&AgentPaths::new(root))?),
+            HeadLocation::Ssh { .. } => {
+                let out = self.remote("spec", &[], None)?;
+                serde_json::from_str(&out)
+                    .map_err(|e| HeadError::Remote(format!("unreadable cluster description: {e}")))
+            }
+        }
+    }
+
     /// Starts the agent again with the description it has (after a stop/start).
     pub fn resume(&self, binary: &Path) -> Result<(), HeadError> {
         match &self.location {
