@@ -148,3 +148,30 @@ fn a_malformed_pools_file_names_its_line() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("ssh_node_pools.yaml:"), "{stderr}");
 }
+
+#[test]
+fn a_dryrun_plans_on_a_pool_without_contacting_it() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        "lab:\n  cpus: 16\n  accelerators: A100:2\n  hosts: [192.0.2.1, 192.0.2.2]\n",
+    )
+    .unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: ssh/lab, accelerators: A100:2}\nrun: echo hi\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "--dryrun", "-o", "json", task.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chosen = &plan["tasks"][0]["chosen"];
+    assert_eq!(chosen["cloud"], "ssh", "{plan}");
+    assert_eq!(chosen["region"], "lab");
+    assert_eq!(chosen["instance_type"], "lab-node");
+    assert_eq!(chosen["hourly_price"], 0.0);
+}

@@ -151,6 +151,38 @@ fn an_allowed_host_is_reached_through_its_endpoint_override() {
     assert!(request.to_lowercase().contains("x-probe: 1"), "{request}");
 }
 
+#[test]
+fn the_users_allow_list_narrows_the_manifest() {
+    let (port, hits, _) = server();
+    let (result, _) = hostile_call("http:http://allowed.example/ping", |c| {
+        c.endpoints
+            .insert("hostile".into(), format!("http://127.0.0.1:{port}"));
+        // The manifest declares allowed.example; the user allows only another host.
+        c.allowed_hosts = Some(vec!["other.example".into()]);
+    });
+    let Err(PluginError::Provider { error, .. }) = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(error.code, "HostNotAllowed");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the server was contacted");
+}
+
+#[test]
+fn a_response_above_the_size_cap_is_refused() {
+    let (port, hits, _) = server();
+    let (result, _) = hostile_call("http:http://allowed.example/ping", |c| {
+        c.endpoints
+            .insert("hostile".into(), format!("http://127.0.0.1:{port}"));
+        c.max_response_bytes = 2; // the server answers 4 bytes
+    });
+    let Err(PluginError::Provider { error, .. }) = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(error.code, "TooLarge");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
 /// Credentials from a fixed map, so the test does not touch the process env.
 struct Fixed;
 

@@ -133,12 +133,39 @@ pub fn run(args: Args) -> CliResult {
         });
     }
     let home = aloft_home();
-    let catalog = Catalog::load(Some(&home.join("catalogs")))
+    let config = Config::load(&home)?;
+    let mut catalog = Catalog::load(Some(&home.join("catalogs")))
         .map_err(|err| CliError::failure(err.to_string()))?;
+    // Clouds the task names that have no catalog (node pools, `local`, third-party
+    // providers) are asked for their offers; shipped catalogs need no provider, so
+    // the plan stays offline for them.
+    let shipped = catalog.clouds();
+    let named: Vec<String> = chain
+        .tasks()
+        .iter()
+        .flat_map(|t| t.resources.candidates().iter())
+        .filter_map(|r| r.infra.cloud.clone())
+        .filter(|c| !shipped.contains(c))
+        .collect();
+    let mut live = Vec::new();
+    if !named.is_empty() {
+        let rt = crate::providers::runtime()?;
+        let providers = rt.block_on(crate::providers::load(&config))?;
+        let (with_offers, usable) = rt.block_on(crate::cmd::lifecycle::catalog_with_offers(
+            &providers,
+            Some(&named),
+        ))?;
+        catalog = with_offers;
+        live = usable;
+    }
     let enabled_clouds = if args.all_clouds {
         catalog.clouds()
+    } else if !live.is_empty() && config.clouds.is_none() {
+        live
     } else {
-        enabled_clouds(&Config::load(&home)?)?
+        let mut clouds = enabled_clouds(&config)?;
+        clouds.extend(live);
+        clouds
     };
     let options = OptimizeOptions {
         enabled_clouds,

@@ -225,13 +225,20 @@ impl Provisioner for PluginProvisioner<'_> {
     }
 }
 
-/// The catalog with every loaded provider's live offers merged in.
-async fn catalog_with_offers(providers: &Providers) -> Result<(Catalog, Vec<String>), CliError> {
+/// The catalog with every loaded provider's live offers merged in (only those
+/// named in `only`, when given); also the providers whose credentials check out.
+pub async fn catalog_with_offers(
+    providers: &Providers,
+    only: Option<&[String]>,
+) -> Result<(Catalog, Vec<String>), CliError> {
     let mut catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
         .map_err(|e| CliError::failure(e.to_string()))?;
     let mut usable = Vec::new();
     let shipped = catalog.clouds();
     for manifest in providers.host.manifests() {
+        if only.is_some_and(|names| !names.contains(&manifest.name)) {
+            continue;
+        }
         let Ok(mut instance) = providers.host.instance(&manifest.name).await else {
             continue;
         };
@@ -303,7 +310,7 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
     let config = Config::load(&home)?;
     let rt = providers::runtime()?;
     let providers = rt.block_on(providers::load(&config))?;
-    let (catalog, usable) = rt.block_on(catalog_with_offers(&providers))?;
+    let (catalog, usable) = rt.block_on(catalog_with_offers(&providers, None))?;
     let state = cluster_access::state()?;
     let _lock = aloft::state::ClusterLock::try_acquire(&home.join("locks"), &args.cluster)
         .map_err(|e| CliError::failure(e.to_string()))?;

@@ -422,27 +422,39 @@ fn bring_up(
 /// How long a fresh node may take to accept SSH (cloud images boot for a while).
 const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Waits until every node runs a trivial command; only "unreachable" is retried.
+/// Waits until every node runs a trivial command (all nodes at once); only
+/// "unreachable" is retried.
 fn wait_reachable(
     nodes: &[Box<dyn Node>],
     timeout: std::time::Duration,
 ) -> Result<(), LaunchError> {
     let deadline = std::time::Instant::now() + timeout;
-    for node in nodes {
-        loop {
-            match node.run(
-                &crate::runtime::node::Script::new("true"),
-                &mut std::io::sink(),
-            ) {
-                Ok(_) => break,
-                Err(NodeError::Unreachable { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                }
-                Err(err) => return Err(err.into()),
+    let wait = |node: &dyn Node| loop {
+        match node.run(
+            &crate::runtime::node::Script::new("true"),
+            &mut std::io::sink(),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(NodeError::Unreachable { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_secs(2));
             }
+            Err(err) => return Err(err),
         }
-    }
-    Ok(())
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| scope.spawn(move || wait(node.as_ref())))
+            .collect();
+        for handle in handles {
+            handle.join().unwrap_or_else(|_| {
+                Err(NodeError::Killed {
+                    node: "connection thread".into(),
+                })
+            })?;
+        }
+        Ok(())
+    })
 }
 
 /// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.
