@@ -441,20 +441,7 @@ fn wait_reachable(
             Err(err) => return Err(err),
         }
     };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = nodes
-            .iter()
-            .map(|node| scope.spawn(move || wait(node.as_ref())))
-            .collect();
-        for handle in handles {
-            handle.join().unwrap_or_else(|_| {
-                Err(NodeError::Killed {
-                    node: "connection thread".into(),
-                })
-            })?;
-        }
-        Ok(())
-    })
+    Ok(on_every_node(nodes, wait)?)
 }
 
 /// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.
@@ -499,20 +486,31 @@ fn sync_files(req: &LaunchRequest<'_>, nodes: &[Box<dyn Node>]) -> Result<(), La
                 source.display()
             )));
         }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = nodes
-                .iter()
-                .map(|node| scope.spawn(move || node.upload(source, target, *gitignore)))
-                .collect();
-            for handle in handles {
-                handle.join().unwrap_or_else(|_| {
-                    Err(NodeError::Killed {
-                        node: "upload thread".into(),
-                    })
-                })?;
-            }
-            Ok::<(), NodeError>(())
-        })?;
+        on_every_node(nodes, |node| node.upload(source, target, *gitignore))?;
     }
     Ok(())
+}
+
+/// Runs `f` on every node at once; the first error wins.
+fn on_every_node<F>(nodes: &[Box<dyn Node>], f: F) -> Result<(), NodeError>
+where
+    F: Fn(&dyn Node) -> Result<(), NodeError> + Sync,
+{
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let f = &f;
+                scope.spawn(move || f(node.as_ref()))
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap_or_else(|_| {
+                Err(NodeError::Killed {
+                    node: "node thread".into(),
+                })
+            })?;
+        }
+        Ok(())
+    })
 }

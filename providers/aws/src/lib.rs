@@ -15,20 +15,13 @@ pub mod classify;
 mod ec2;
 mod lifecycle;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
+use aloft_provider_sdk::Provider;
 use aloft_provider_sdk::types::{
     Capabilities, ClusterInstances, ClusterRef, Identity, Offer, Pair, PortRange, ProviderError,
     ProviderInfo, Region, RunRequest, RunResult,
 };
-use aloft_provider_sdk::{Provider, errors};
 
-static SETTINGS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
-
-fn settings() -> BTreeMap<String, String> {
-    SETTINGS.lock().map(|s| s.clone()).unwrap_or_default()
-}
+use aloft_provider_sdk::settings::all as settings;
 
 /// The provider.
 pub struct Aws;
@@ -54,10 +47,7 @@ impl Provider for Aws {
     }
 
     fn configure(settings: Vec<Pair>) -> Result<(), ProviderError> {
-        let mut map = SETTINGS
-            .lock()
-            .map_err(|_| errors::invalid("Settings", "settings lock poisoned"))?;
-        *map = settings.into_iter().collect();
+        aloft_provider_sdk::settings::store(settings);
         Ok(())
     }
 

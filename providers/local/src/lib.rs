@@ -14,23 +14,16 @@
 
 mod books;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
+use aloft_provider_sdk::Provider;
 use aloft_provider_sdk::types::{
     Capabilities, ClusterInstances, ClusterRef, Identity, Offer, Pair, PortRange, ProviderError,
     ProviderInfo, Region, RunRequest, RunResult,
 };
-use aloft_provider_sdk::{Provider, errors};
 
 pub use books::{Books, HostKv, Kv};
 
 /// The settings given to `configure`.
-static SETTINGS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
-
-fn settings() -> BTreeMap<String, String> {
-    SETTINGS.lock().map(|s| s.clone()).unwrap_or_default()
-}
+use aloft_provider_sdk::settings::all as settings;
 
 /// The provider.
 pub struct Local;
@@ -51,10 +44,7 @@ impl Provider for Local {
     }
 
     fn configure(settings: Vec<Pair>) -> Result<(), ProviderError> {
-        let mut map = SETTINGS
-            .lock()
-            .map_err(|_| errors::invalid("Settings", "settings lock poisoned"))?;
-        *map = settings.into_iter().collect();
+        aloft_provider_sdk::settings::store(settings);
         Ok(())
     }
 

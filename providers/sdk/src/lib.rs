@@ -95,6 +95,27 @@ pub mod kv {
     }
 }
 
+/// The settings `configure` received (from `providers.<name>.*` in aloft's config),
+/// kept for the instance's later calls.
+pub mod settings {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    static SETTINGS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+    /// Keeps `pairs` (call it from `configure`).
+    pub fn store(pairs: Vec<(String, String)>) {
+        if let Ok(mut map) = SETTINGS.lock() {
+            *map = pairs.into_iter().collect();
+        }
+    }
+
+    /// Every setting.
+    pub fn all() -> BTreeMap<String, String> {
+        SETTINGS.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
 /// Named secrets declared in the manifest.
 pub mod credentials {
     pub use crate::bindings::aloft::provider::credentials::get;
