@@ -382,6 +382,7 @@ fn buckets_are_copied_onto_nodes_and_managed() {
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&world.aloft(&["storage", "ls", "-o", "json"]))).unwrap();
     assert_eq!(listed[0]["name"], "aloft-up-bucket", "{listed}");
+    assert_eq!(listed[0]["region"], "us-east-1");
     assert_eq!(
         listed.as_array().unwrap().len(),
         1,

@@ -181,7 +181,7 @@ pub fn prepare(task: &Task, task_dir: &Path, progress: &dyn Fn(&str)) -> Result<
                             .add_storage(&StorageRecord {
                                 name: bucket.clone(),
                                 store: "S3".into(),
-                                region: "us-east-1".into(),
+                                region: s3.region().to_string(),
                                 source: Some(spec.source.join(", ")),
                                 created_at: unix_now(),
                             })

@@ -53,6 +53,11 @@ impl S3 {
         })
     }
 
+    /// The region this client talks to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// (URL, host, canonical path) of `bucket`/`key` (`bucket` empty: the service).
     fn locate(&self, bucket: &str, key: &str) -> (String, String, String) {
         let key = encode_key(key);
