@@ -66,6 +66,7 @@ fn commands_on_a_recorded_local_cluster() {
         nodes_json: serde_json::to_string(&ClusterHandle {
             head: location.clone(),
             ips: vec!["127.0.0.1".into()],
+            nodes: Vec::new(),
         })
         .unwrap(),
     };

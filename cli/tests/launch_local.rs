@@ -195,3 +195,27 @@ fn autostop_set_on_a_running_cluster_stops_it() {
     }
     assert!(aloft(home.path(), &["down", "idle"]).status.success());
 }
+
+#[test]
+fn exec_syncs_the_workdir_again() {
+    let home = tempfile::tempdir().unwrap();
+    let project = home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("data.txt"), "first").unwrap();
+    let task = project.join("task.yaml");
+    std::fs::write(
+        &task,
+        "workdir: .\nresources: {infra: local}\nrun: cat data.txt\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "wd", task.to_str().unwrap()],
+    );
+    assert_eq!(text(&out.stdout), "first\n", "{}", text(&out.stderr));
+    // Edited after the launch: exec runs the new version.
+    std::fs::write(project.join("data.txt"), "second").unwrap();
+    let out = aloft(home.path(), &["exec", "wd", task.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "second\n", "{}", text(&out.stderr));
+    assert!(aloft(home.path(), &["down", "-y", "wd"]).status.success());
+}

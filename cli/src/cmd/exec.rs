@@ -33,15 +33,31 @@ pub fn run(args: Args) -> CliResult {
     let handle = cluster_access::handle(&record)?;
     let overrides = args.flags.overrides()?;
     let task: Task = if Path::new(&args.entrypoint).is_file() {
-        let chain = task_args::load(Path::new(&args.entrypoint), &overrides)?;
-        match chain.tasks() {
+        let path = Path::new(&args.entrypoint);
+        let chain = task_args::load(path, &overrides)?;
+        let task = match chain.tasks() {
             [task] => task.clone(),
             _ => {
                 return Err(CliError::failure(
                     "exec takes a single task, not a pipeline",
                 ));
             }
+        };
+        // The workdir is synced again, so that edits made since the launch run.
+        if task.workdir.is_some() && !handle.nodes.is_empty() {
+            let task_dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            aloft::launch::sync_workdir(
+                &task,
+                task_dir,
+                &handle.nodes,
+                &crate::config::aloft_home().join("ssh"),
+            )
+            .map_err(|e| CliError::failure(e.to_string()))?;
         }
+        task
     } else {
         let mut task = Task::builder()
             .run(args.entrypoint.clone())
@@ -71,5 +87,10 @@ pub fn run(args: Args) -> CliResult {
         println!("{id}");
         return Ok(());
     }
+    crate::interrupt::install();
+    crate::interrupt::following(format!(
+        "`aloft logs {} {id}` follows it again.",
+        args.cluster
+    ));
     follow_job(&handle.head, id)
 }

@@ -539,23 +539,18 @@ pub fn start(name: &str) -> CliResult {
     let addresses = access.addresses(nodes);
     let binary = std::env::current_exe()
         .map_err(|e| CliError::failure(format!("cannot locate the aloft binary: {e}")))?;
-    if let (Some(head_address), Ok(_)) = (addresses.first(), cluster_access::handle(&record)) {
-        let head = head_address
-            .head_location(&binary)
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        let handle = ClusterHandle {
-            head: head.clone(),
-            ips: addresses.iter().map(|a| a.ip().to_string()).collect(),
-        };
+    if let (Some(head_address), Some(handle), Ok(_)) = (
+        addresses.first(),
+        ClusterHandle::of(&addresses, &binary),
+        cluster_access::handle(&record),
+    ) {
+        let head = handle.head.clone();
         let json = serde_json::to_string(&handle).map_err(|e| CliError::failure(e.to_string()))?;
         state
             .set_nodes(name, &json)
             .map_err(|e| CliError::failure(e.to_string()))?;
         let head = Head::new(head, home.join("ssh"));
-        let node_key = match head_address {
-            NodeAddress::Ssh { identity_file, .. } => Some(identity_file.as_path()),
-            NodeAddress::Local { .. } => None,
-        };
+        let node_key = head_address.key_for_head();
         let mut spec = head.spec().map_err(|e| CliError::failure(e.to_string()))?;
         spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();
         head.install(&binary, node_key, &spec, None)

@@ -6,15 +6,13 @@
 //! with the candidate being tried before `run-instances`, its nodes right after), so
 //! a crash at any point leaves a record that `status --refresh` can reconcile.
 
-mod nodes;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use thiserror::Error;
 
+pub use crate::runtime::address::NodeAddress;
 pub use crate::runtime::daemon::{start_local_agent, stop_local_agent};
-pub use nodes::NodeAddress;
 
 use crate::catalog::Catalog;
 use crate::optimizer::{Candidate, OptTask, OptimizeOptions};
@@ -340,17 +338,14 @@ fn bring_up(
             "the provider returned no nodes".into(),
         ));
     };
-    let ips: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
-    let head = head_address.head_location(&ctx.aloft_binary)?;
+    let head = head_address.head_location(&ctx.aloft_binary);
     let mut record = ctx
         .state
         .cluster(req.cluster)?
         .ok_or_else(|| LaunchError::Unsupported("the cluster record vanished".into()))?;
-    record.nodes_json = serde_json::to_string(&ClusterHandle {
-        head: head.clone(),
-        ips: ips.clone(),
-    })
-    .unwrap_or_else(|_| "null".into());
+    record.nodes_json = ClusterHandle::of(addresses, &ctx.aloft_binary)
+        .and_then(|h| serde_json::to_string(&h).ok())
+        .unwrap_or_else(|| "null".into());
     ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
 
     let control_dir = ctx.home.join("ssh");
@@ -395,10 +390,7 @@ fn bring_up(
         (None, _) => None,
     };
     // The agent reaches every node (itself included) over SSH with this key.
-    let node_key = match head_address {
-        NodeAddress::Ssh { identity_file, .. } => Some(identity_file.as_path()),
-        NodeAddress::Local { .. } => None,
-    };
+    let node_key = head_address.key_for_head();
     Head::new(head.clone(), control_dir).install(
         &ctx.aloft_binary,
         node_key,
@@ -446,16 +438,38 @@ fn wait_reachable(
 
 /// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.
 fn sync_files(req: &LaunchRequest<'_>, nodes: &[Box<dyn Node>]) -> Result<(), LaunchError> {
+    upload(&copies(req.task, req.task_dir, true)?, nodes)
+}
+
+/// Copies the task's workdir to the nodes of a running cluster, as `exec` does
+/// (file mounts are a launch-time thing, as in SkyPilot).
+pub fn sync_workdir(
+    task: &Task,
+    task_dir: &Path,
+    addresses: &[NodeAddress],
+    control_dir: &Path,
+) -> Result<(), LaunchError> {
+    let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
+    upload(&copies(task, task_dir, false)?, &nodes)
+}
+
+/// `(local source, node target, honour .gitignore)` for the workdir and, with
+/// `mounts`, the local file mounts.
+fn copies(
+    task: &Task,
+    task_dir: &Path,
+    mounts: bool,
+) -> Result<Vec<(PathBuf, String, bool)>, LaunchError> {
     let resolve = |p: &str| {
         let path = Path::new(p);
         if path.is_absolute() {
             path.to_path_buf()
         } else {
-            req.task_dir.join(path)
+            task_dir.join(path)
         }
     };
     let mut copies: Vec<(PathBuf, String, bool)> = Vec::new();
-    match &req.task.workdir {
+    match &task.workdir {
         Some(Workdir::Local(dir)) => copies.push((resolve(dir), WORKDIR.into(), true)),
         Some(Workdir::Git { .. }) => {
             return Err(LaunchError::Unsupported(
@@ -464,7 +478,7 @@ fn sync_files(req: &LaunchRequest<'_>, nodes: &[Box<dyn Node>]) -> Result<(), La
         }
         None => {}
     }
-    for (target, mount) in &req.task.file_mounts {
+    for (target, mount) in task.file_mounts.iter().filter(|_| mounts) {
         match mount {
             FileMount::Path(source) if !source.contains("://") => {
                 // Node paths are relative to the node's home; `~/x` and `/x` both
@@ -474,12 +488,16 @@ fn sync_files(req: &LaunchRequest<'_>, nodes: &[Box<dyn Node>]) -> Result<(), La
             }
             _ => {
                 return Err(LaunchError::Unsupported(format!(
-                    "file mount `{target}`: bucket mounts are not supported yet"
+                    "file mount `{target}`: bucket mounts are resolved before the launch (S3 only)"
                 )));
             }
         }
     }
-    for (source, target, gitignore) in &copies {
+    Ok(copies)
+}
+
+fn upload(copies: &[(PathBuf, String, bool)], nodes: &[Box<dyn Node>]) -> Result<(), LaunchError> {
+    for (source, target, gitignore) in copies {
         if !source.exists() {
             return Err(LaunchError::Unsupported(format!(
                 "{} does not exist",

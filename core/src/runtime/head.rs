@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::address::NodeAddress;
 use super::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec};
 use super::daemon;
 use super::node::{Node, NodeError, Script, SshNode};
@@ -61,6 +62,23 @@ pub struct ClusterHandle {
     pub head: HeadLocation,
     /// Every node's IP, head first.
     pub ips: Vec<String>,
+    /// How this machine reaches every node, head first (empty in records written
+    /// before aloft kept it).
+    #[serde(default)]
+    pub nodes: Vec<NodeAddress>,
+}
+
+impl ClusterHandle {
+    /// The handle of a cluster whose nodes are `addresses` (head first); `None`
+    /// without nodes. `binary` is this machine's `aloft` (see
+    /// [`NodeAddress::head_location`]).
+    pub fn of(addresses: &[NodeAddress], binary: &Path) -> Option<ClusterHandle> {
+        Some(ClusterHandle {
+            head: addresses.first()?.head_location(binary),
+            ips: addresses.iter().map(|a| a.ip().to_string()).collect(),
+            nodes: addresses.to_vec(),
+        })
+    }
 }
 
 /// An error reaching or using a head node's agent.

@@ -2,6 +2,7 @@
 //! gang-starting a job on all of them, the head node's job queue and its
 //! resource-aware scheduler, the node's GPU inventory and the user's SSH keys.
 
+pub mod address;
 pub mod agent;
 pub mod daemon;
 pub mod gang;

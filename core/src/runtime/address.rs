@@ -1,14 +1,13 @@
-//! Provisioned nodes as the launcher sees them, and starting a local agent.
+//! Where a provisioned node is and how to reach it: from this machine (a folder or
+//! SSH), from the head node's agent, and where the head's agent lives.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::agent::NodeSpec;
-use crate::runtime::head::HeadLocation;
-use crate::runtime::node::{LocalNode, Node, SshNode, SshTarget};
-
-use super::LaunchError;
+use super::agent::NodeSpec;
+use super::head::HeadLocation;
+use super::node::{LocalNode, Node, SshNode, SshTarget};
 
 /// Where a provisioned node is, as its provider reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,7 +91,7 @@ impl NodeAddress {
                 user: user.clone(),
                 // The head holds the cluster key at a fixed place (installed with
                 // the agent).
-                identity_file: PathBuf::from(crate::runtime::head::NODE_KEY),
+                identity_file: PathBuf::from(super::head::NODE_KEY),
                 proxy_command: proxy_command.clone(),
                 ip: ip.clone(),
             },
@@ -100,8 +99,8 @@ impl NodeAddress {
     }
 
     /// Where this node's agent lives, if it is the head.
-    pub fn head_location(&self, aloft_binary: &Path) -> Result<HeadLocation, LaunchError> {
-        Ok(match self {
+    pub fn head_location(&self, aloft_binary: &Path) -> HeadLocation {
+        match self {
             NodeAddress::Local { home, .. } => HeadLocation::Local {
                 root: home.join(".aloft/agent"),
             },
@@ -125,6 +124,14 @@ impl NodeAddress {
                     aloft_binary.display().to_string()
                 },
             },
-        })
+        }
+    }
+
+    /// The private key the head needs to reach the nodes (SSH nodes only).
+    pub fn key_for_head(&self) -> Option<&Path> {
+        match self {
+            NodeAddress::Ssh { identity_file, .. } => Some(identity_file.as_path()),
+            NodeAddress::Local { .. } => None,
+        }
     }
 }
