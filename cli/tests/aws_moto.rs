@@ -361,7 +361,8 @@ fn buckets_are_copied_onto_nodes_and_managed() {
     let task = world.task(
         "data.yaml",
         "resources: {infra: aws/us-east-1, instance_type: m6i.large}\n\
-         file_mounts:\n  ~/data: s3://aloft-data/train\n  ~/up:\n    name: aloft-up-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n\
+         file_mounts:\n  ~/data: s3://aloft-data/train\n  ~/up:\n    name: aloft-up-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n  \
+         ~/tmp:\n    name: aloft-scratch-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n    persistent: false\n\
          run: cat ~/data/a.txt ~/data/sub/b.txt ~/up/u.txt; ls ~/data ~/up\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "data", task.to_str().unwrap()]);
@@ -381,14 +382,25 @@ fn buckets_are_copied_onto_nodes_and_managed() {
     assert_eq!(keys, serde_json::json!([".gitignore", "u.txt"]));
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&world.aloft(&["storage", "ls", "-o", "json"]))).unwrap();
-    assert_eq!(listed[0]["name"], "aloft-up-bucket", "{listed}");
-    assert_eq!(listed[0]["region"], "us-east-1");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        listed.as_array().unwrap().len(),
-        1,
+        names,
+        ["aloft-scratch-bucket", "aloft-up-bucket"],
         "a bucket aloft did not create is not listed"
     );
+    assert_eq!(
+        listed[0]["cluster"], "data",
+        "scratch goes with the cluster"
+    );
+    assert!(listed[1]["cluster"].is_null(), "persistent by default");
+    assert_eq!(listed[1]["region"], "us-east-1");
     ok(&world.aloft(&["storage", "delete", "-y", "aloft-up-bucket"]));
+    ok(&world.aloft(&["down", "-y", "data"]));
     let buckets = world.moto.boto(
         "s3 = boto3.client('s3', endpoint_url=ec2.meta.endpoint_url, region_name='us-east-1', \
          aws_access_key_id='AKIAMOTOTEST', aws_secret_access_key='moto-test')\n\
@@ -402,6 +414,5 @@ fn buckets_are_copied_onto_nodes_and_managed() {
         .unwrap(),
         serde_json::json!([])
     );
-    ok(&world.aloft(&["down", "-y", "data"]));
     assert_no_secret_in_files(world.home.path());
 }

@@ -347,7 +347,9 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
     let progress = crate::progress::Progress::new();
     crate::interrupt::install();
     crate::interrupt::launching();
-    let task = crate::cmd::storage::prepare(args.task, args.task_dir, &|line| progress.line(line))?;
+    let task = crate::cmd::storage::prepare(args.task, args.task_dir, &args.cluster, &|line| {
+        progress.line(line)
+    })?;
     let request = LaunchRequest {
         cluster: &args.cluster,
         task: &task,
@@ -472,6 +474,7 @@ pub fn stop_or_down(name: &str, action: Action, purge: bool) -> CliResult {
                 .map_err(|e| CliError::failure(e.to_string()))?;
             let _ = state.add_event(name, now, "down", "terminated");
             eprintln!("Cluster `{name}` terminated.");
+            crate::cmd::storage::delete_cluster_buckets(name);
         }
         Action::Stop => {
             state

@@ -136,9 +136,51 @@ pub fn run(args: Args) -> CliResult {
     }
 }
 
+/// Deletes the buckets that were made for `cluster` only (`persistent: false`);
+/// a failure is reported, never fatal: the cluster is gone either way, and
+/// `aloft storage delete` can finish the job.
+pub fn delete_cluster_buckets(cluster: &str) {
+    let Ok(state) = cluster_access::state() else {
+        return;
+    };
+    let owned: Vec<StorageRecord> = state
+        .storage()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b.cluster.as_deref() == Some(cluster))
+        .collect();
+    if owned.is_empty() {
+        return;
+    }
+    let s3 = match Config::load(&aloft_home()).and_then(|c| s3_client(&c)) {
+        Ok(s3) => s3,
+        Err(err) => {
+            eprintln!("warning: buckets of `{cluster}` were not deleted: {err}");
+            return;
+        }
+    };
+    for bucket in owned {
+        match storage::delete_bucket(&s3, &bucket.name) {
+            Ok(_) => {
+                let _ = state.remove_storage(&bucket.name);
+                eprintln!("Deleted bucket `{}` (persistent: false).", bucket.name);
+            }
+            Err(err) => eprintln!(
+                "warning: bucket `{}` was not deleted ({err}); `aloft storage delete {}` retries",
+                bucket.name, bucket.name
+            ),
+        }
+    }
+}
+
 /// The task with its bucket mounts made local (see the module docs); a task
 /// without buckets comes back unchanged and nothing is contacted.
-pub fn prepare(task: &Task, task_dir: &Path, progress: &dyn Fn(&str)) -> Result<Task, CliError> {
+pub fn prepare(
+    task: &Task,
+    task_dir: &Path,
+    cluster: &str,
+    progress: &dyn Fn(&str),
+) -> Result<Task, CliError> {
     let needs_buckets = task.file_mounts.values().any(|m| match m {
         FileMount::Path(p) => p.contains("://"),
         FileMount::Storage(_) => true,
@@ -184,6 +226,8 @@ pub fn prepare(task: &Task, task_dir: &Path, progress: &dyn Fn(&str)) -> Result<
                                 region: s3.region().to_string(),
                                 source: Some(spec.source.join(", ")),
                                 created_at: unix_now(),
+                                cluster: (spec.persistent == Some(false))
+                                    .then(|| cluster.to_string()),
                             })
                             .map_err(failure)?;
                     }

@@ -517,6 +517,9 @@ pub struct StorageRecord {
     pub source: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// The cluster it is deleted with (`persistent: false`); `None` keeps it.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 impl StateDb {
@@ -524,14 +527,15 @@ impl StateDb {
     pub fn add_storage(&self, record: &StorageRecord) -> Result<(), StateError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO storage (name, store, region, source, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO storage (name, store, region, source, created_at, cluster)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     record.name,
                     record.store,
                     record.region,
                     record.source,
-                    record.created_at
+                    record.created_at,
+                    record.cluster
                 ],
             )
             .map_err(|e| self.sqlite(e))?;
@@ -543,7 +547,7 @@ impl StateDb {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT name, store, region, source, created_at FROM storage ORDER BY name",
+                "SELECT name, store, region, source, created_at, cluster FROM storage ORDER BY name",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
@@ -554,6 +558,7 @@ impl StateDb {
                     region: row.get(2)?,
                     source: row.get(3)?,
                     created_at: row.get(4)?,
+                    cluster: row.get(5)?,
                 })
             })
             .map_err(|e| self.sqlite(e))?;

@@ -58,4 +58,8 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 3: a bucket made for one cluster (`persistent: false`) goes with it.
+    r#"
+    ALTER TABLE storage ADD COLUMN cluster TEXT;
+    "#,
 ];
