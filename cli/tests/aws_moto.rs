@@ -416,3 +416,28 @@ fn buckets_are_copied_onto_nodes_and_managed() {
     );
     assert_no_secret_in_files(world.home.path());
 }
+
+#[test]
+fn without_credentials_the_launch_says_why_aws_is_out() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo hi\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", task.to_str().unwrap()])
+        .env("ALOFT_HOME", home.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("provider aws is not usable: no AWS credentials"),
+        "{stderr}"
+    );
+}

@@ -151,12 +151,12 @@ pub fn run(args: Args) -> CliResult {
     if !named.is_empty() {
         let rt = crate::providers::runtime()?;
         let providers = rt.block_on(crate::providers::load(&config))?;
-        let (with_offers, usable) = rt.block_on(crate::cmd::lifecycle::catalog_with_offers(
+        let found = rt.block_on(crate::cmd::lifecycle::catalog_with_offers(
             &providers,
             Some(&named),
         ))?;
-        catalog = with_offers;
-        live = usable;
+        catalog = found.catalog;
+        live = found.usable;
     }
     let enabled_clouds = if args.all_clouds {
         catalog.clouds()

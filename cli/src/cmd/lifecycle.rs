@@ -225,24 +225,54 @@ impl Provisioner for PluginProvisioner<'_> {
     }
 }
 
+/// What the loaded providers offer right now.
+pub struct LiveCatalog {
+    /// The catalog with the providers' live offers merged in.
+    pub catalog: Catalog,
+    /// Providers whose credentials check out.
+    pub usable: Vec<String>,
+    /// `(provider, why)` for those that cannot be used.
+    pub unusable: Vec<(String, String)>,
+}
+
+impl LiveCatalog {
+    /// Why each unusable provider is out, one line each (for "no resources").
+    pub fn explain(&self) -> String {
+        self.unusable
+            .iter()
+            .map(|(name, why)| format!("\nprovider {name} is not usable: {why}"))
+            .collect()
+    }
+}
+
 /// The catalog with every loaded provider's live offers merged in (only those
-/// named in `only`, when given); also the providers whose credentials check out.
+/// named in `only`, when given), and which providers can be used.
 pub async fn catalog_with_offers(
     providers: &Providers,
     only: Option<&[String]>,
-) -> Result<(Catalog, Vec<String>), CliError> {
+) -> Result<LiveCatalog, CliError> {
     let mut catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
         .map_err(|e| CliError::failure(e.to_string()))?;
     let mut usable = Vec::new();
+    let mut unusable = Vec::new();
     let shipped = catalog.clouds();
     for manifest in providers.host.manifests() {
         if only.is_some_and(|names| !names.contains(&manifest.name)) {
             continue;
         }
-        let Ok(mut instance) = providers.host.instance(&manifest.name).await else {
-            continue;
+        let mut instance = match providers.host.instance(&manifest.name).await {
+            Ok(instance) => instance,
+            Err(err) => {
+                unusable.push((manifest.name.clone(), err.to_string()));
+                continue;
+            }
         };
-        if instance.check_credentials().await.is_err() {
+        if let Err(err) = instance.check_credentials().await {
+            let why = match err {
+                PluginError::Provider { error, .. } => error.message,
+                other => other.to_string(),
+            };
+            unusable.push((manifest.name.clone(), why));
             continue;
         }
         // A shipped (or user) catalog is the source of prices; live offers only
@@ -274,7 +304,11 @@ pub async fn catalog_with_offers(
         }
         usable.push(manifest.name.clone());
     }
-    Ok((catalog, usable))
+    Ok(LiveCatalog {
+        catalog,
+        usable,
+        unusable,
+    })
 }
 
 /// A cluster name when the user gives none.
@@ -310,7 +344,8 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
     let config = Config::load(&home)?;
     let rt = providers::runtime()?;
     let providers = rt.block_on(providers::load(&config))?;
-    let (catalog, usable) = rt.block_on(catalog_with_offers(&providers, None))?;
+    let live = rt.block_on(catalog_with_offers(&providers, None))?;
+    let (catalog, usable) = (&live.catalog, live.usable.clone());
     let state = cluster_access::state()?;
     let _lock = aloft::state::ClusterLock::try_acquire(&home.join("locks"), &args.cluster)
         .map_err(|e| CliError::failure(e.to_string()))?;
@@ -321,7 +356,7 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
     let ctx = LaunchContext {
         home: &home,
         state: &state,
-        catalog: &catalog,
+        catalog,
         options: &options,
         policy: RetryPolicy {
             max_attempts: if args.retry_until_up { 10_000 } else { 50 },
@@ -366,7 +401,10 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
     )
     .map_err(|e| match e {
         aloft::launch::LaunchError::Provision(aloft::provision::ProvisionError::Optimize(err)) => {
-            CliError::new(crate::exit::NO_RESOURCES, err.to_string())
+            CliError::new(
+                crate::exit::NO_RESOURCES,
+                format!("{err}{}", live.explain()),
+            )
         }
         err @ aloft::launch::LaunchError::Interrupted { .. } => {
             CliError::new(crate::interrupt::EXIT_CODE as u8, err.to_string())
