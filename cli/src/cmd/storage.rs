@@ -310,3 +310,63 @@ fn mount_command(bucket: &str, target: &str) -> String {
          else echo \"aloft: mounting s3://{bucket} needs mount-s3 or goofys on the node; use mode: COPY\" >&2; exit 1; fi\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mount_command;
+    use std::process::Command;
+
+    /// Runs the mount step with bash, `HOME` in a temp folder and `PATH` holding
+    /// only `bin` (plus the basics it needs).
+    fn run(script: &str, home: &std::path::Path, bin: &std::path::Path) -> (i32, String) {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn mounting_without_a_fuse_tool_fails_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let (code, stderr) = run(&mount_command("data", "~/mnt"), dir.path(), &bin);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains(
+                "mounting s3://data needs mount-s3 or goofys on the node; use mode: COPY"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            dir.path().join("mnt").is_dir(),
+            "the mount point is made first"
+        );
+    }
+
+    #[test]
+    fn mount_s3_is_called_with_the_bucket_and_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        // Stands in for the FUSE tool, which cannot run here: it records its arguments.
+        let tool = bin.join("mount-s3");
+        std::fs::write(&tool, "#!/bin/sh\necho \"$@\" > \"$HOME/called\"\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let (code, stderr) = run(&mount_command("my-data", "~/a dir"), dir.path(), &bin);
+        assert_eq!(code, 0, "{stderr}");
+        let called = std::fs::read_to_string(dir.path().join("called")).unwrap();
+        assert_eq!(
+            called.trim(),
+            format!("my-data {}/a dir", dir.path().display())
+        );
+    }
+}
