@@ -25,8 +25,12 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The SkyPilot example corpus beside the checkout (`../shared/reference/...`).
+/// The SkyPilot example corpus: `ALOFT_SKYPILOT_EXAMPLES`, else beside the
+/// checkout (`../shared/reference/...`), as the core tests find it.
 fn skypilot_examples() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ALOFT_SKYPILOT_EXAMPLES") {
+        return PathBuf::from(dir);
+    }
     let mut dir = repo().canonicalize().expect("repo root");
     loop {
         let candidate = dir.join("shared/reference/skypilot-examples");
