@@ -506,6 +506,11 @@ impl Agent {
     /// Runs until `stop` is set, polling every `poll`.
     pub fn run(&mut self, poll: Duration, stop: &AtomicBool) -> Result<(), AgentError> {
         while !stop.load(Ordering::SeqCst) {
+            // The folder is gone (the node was wiped): nobody can reach this agent
+            // any more, so it must not poll forever.
+            if !self.paths.root().exists() {
+                return Ok(());
+            }
             self.tick()?;
             std::thread::sleep(poll);
         }
@@ -1005,6 +1010,28 @@ mod tests {
         let err = submit(&paths, &job("true", None, 2, 0.0), &[], 1).unwrap_err();
         assert!(matches!(err, AgentError::Rejected(_)), "{err}");
         assert!(err.to_string().contains("2 nodes"), "{err}");
+    }
+
+    #[test]
+    fn an_agent_whose_folder_vanished_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        let root = paths.root().to_path_buf();
+        let runner = std::thread::spawn(move || {
+            agent.run(Duration::from_millis(10), &AtomicBool::new(false))
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::remove_dir_all(&root).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !runner.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the agent kept running"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(runner.join().unwrap().is_ok());
     }
 
     #[test]
