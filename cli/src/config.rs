@@ -50,12 +50,23 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(&text).map_err(|err| {
-            let at = err
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            CliError::failure(format!("{}{at}: {err}", path.display()))
-        })
+        serde_yaml::from_str(&text).map_err(|err| CliError::failure(yaml_error(&path, &err)))
+    }
+}
+
+/// A YAML error as `file:line:col: message`.
+pub fn yaml_error(path: &Path, err: &serde_yaml::Error) -> String {
+    let at = err
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    format!("{}{at}: {err}", path.display())
+}
+
+/// `~/x` as a path under the user's home; anything else as it is.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use aloft::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
 
 use crate::bundled;
-use crate::config::{Config, aloft_home};
+use crate::config::{Config, aloft_home, expand_home, yaml_error};
 use crate::exit::CliError;
 
 /// A host with every provider loaded, plus the load errors of broken installed ones.
@@ -125,16 +125,8 @@ fn ssh_pools_setting(path: &Path) -> Result<Option<String>, CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CliError::failure(format!("{}: {e}", path.display()))),
     };
-    let mut value: serde_json::Value = serde_yaml::from_str(&text).map_err(|err| {
-        let at = err
-            .location()
-            .map(|l| format!(":{}:{}", l.line(), l.column()))
-            .unwrap_or_default();
-        CliError::new(
-            crate::exit::INVALID_TASK,
-            format!("{}{at}: {err}", path.display()),
-        )
-    })?;
+    let mut value: serde_json::Value = serde_yaml::from_str(&text)
+        .map_err(|err| CliError::new(crate::exit::INVALID_TASK, yaml_error(path, &err)))?;
     if !value.is_object() {
         return Err(CliError::new(
             crate::exit::INVALID_TASK,
@@ -155,7 +147,7 @@ fn expand_identity_files(value: &mut serde_json::Value) {
                 if key == "identity_file"
                     && let serde_json::Value::String(path) = item
                 {
-                    *path = expand_home(path);
+                    *path = expand_home(path).display().to_string();
                 } else {
                     expand_identity_files(item);
                 }
@@ -163,13 +155,6 @@ fn expand_identity_files(value: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(expand_identity_files),
         _ => {}
-    }
-}
-
-fn expand_home(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest).display().to_string(),
-        _ => path.to_string(),
     }
 }
 

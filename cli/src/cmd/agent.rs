@@ -3,7 +3,7 @@
 //! directly for `local` clusters); users do not call them.
 
 use std::io::Read;
-use std::path::PathBuf;
+
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use aloft::runtime::daemon;
 use aloft::runtime::queue::{JobQueue, JobSpec};
 use serde::Deserialize;
 
+use crate::config::expand_home;
 use crate::exit::{CliError, CliResult};
 use crate::render;
 
@@ -51,8 +52,6 @@ enum Command {
     Init,
     /// Print the cluster description as JSON.
     Spec,
-    /// Start the agent again (after the machine was stopped and started).
-    Start,
     /// Cancel every unfinished job and stop the agent.
     Stop,
     /// Print a job's log.
@@ -80,13 +79,6 @@ struct SubmitRequest {
     spec: JobSpec,
     #[serde(default)]
     secrets: Vec<(String, String)>,
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
-    }
 }
 
 fn failure(err: impl std::fmt::Display) -> CliError {
@@ -125,11 +117,7 @@ pub fn run(args: Args) -> CliResult {
                 .map_err(failure)
         }
         Command::Spec => render::print_json(&agent::read_cluster_spec(&paths).map_err(failure)?),
-        Command::Start => {
-            let binary = std::env::current_exe().map_err(failure)?;
-            daemon::start_local_agent(&binary, &paths).map_err(failure)
-        }
-        Command::Stop => daemon::shutdown(&paths, Duration::from_secs(10)).map_err(failure),
+        Command::Stop => daemon::shutdown(&paths).map_err(failure),
         Command::Submit => {
             let input = read_stdin()?;
             let request: SubmitRequest = serde_json::from_str(&input)

@@ -45,13 +45,9 @@ pub fn run(args: Args) -> CliResult {
         };
         // The workdir is synced again, so that edits made since the launch run.
         if task.workdir.is_some() && !handle.nodes.is_empty() {
-            let task_dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
             aloft::launch::sync_workdir(
                 &task,
-                task_dir,
+                task_args::task_dir(path),
                 &handle.nodes,
                 &crate::config::aloft_home().join("ssh"),
             )

@@ -107,13 +107,7 @@ pub fn run(args: Args) -> CliResult {
             ));
         };
         let _ = args.yes;
-        let task_dir = args
-            .file
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let task_dir = task_args::task_dir(&args.file.path);
         let autostop = match (args.idle_minutes, args.down) {
             (Some(minutes), down) => Some((minutes, down)),
             (None, true) => Some((0, true)),
@@ -125,7 +119,7 @@ pub fn run(args: Args) -> CliResult {
                 .clone()
                 .unwrap_or_else(crate::cmd::lifecycle::default_cluster_name),
             task,
-            task_dir: &task_dir,
+            task_dir,
             no_setup: args.no_setup,
             detach: args.detach,
             autostop,

@@ -344,7 +344,17 @@ pub fn launch_task(args: LaunchArgs<'_>) -> CliResult {
     let config = Config::load(&home)?;
     let rt = providers::runtime()?;
     let providers = rt.block_on(providers::load(&config))?;
-    let live = rt.block_on(catalog_with_offers(&providers, None))?;
+    // A task that names its clouds asks only their providers: checking every
+    // provider's credentials (network calls) for a task that cannot use them is
+    // wasted start-up time.
+    let named: Option<Vec<String>> = args
+        .task
+        .resources
+        .candidates()
+        .iter()
+        .map(|r| r.infra.cloud.clone())
+        .collect();
+    let live = rt.block_on(catalog_with_offers(&providers, named.as_deref()))?;
     let (catalog, usable) = (&live.catalog, live.usable.clone());
     let state = cluster_access::state()?;
     let _lock = aloft::state::ClusterLock::try_acquire(&home.join("locks"), &args.cluster)
@@ -585,12 +595,11 @@ pub fn start(name: &str) -> CliResult {
         ClusterHandle::of(&addresses, &binary),
         cluster_access::handle(&record),
     ) {
-        let head = handle.head.clone();
         let json = serde_json::to_string(&handle).map_err(|e| CliError::failure(e.to_string()))?;
         state
             .set_nodes(name, &json)
             .map_err(|e| CliError::failure(e.to_string()))?;
-        let head = Head::new(head, home.join("ssh"));
+        let head = Head::new(handle.head, home.join("ssh"));
         let node_key = head_address.key_for_head();
         let mut spec = head.spec().map_err(|e| CliError::failure(e.to_string()))?;
         spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();

@@ -115,6 +115,13 @@ pub struct TaskFile {
     pub path: PathBuf,
 }
 
+/// The folder a task file's relative `workdir` and `file_mounts` are relative to.
+pub fn task_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Loads and validates a task file; an invalid one exits with code 2.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<TaskChain, CliError> {
     TaskChain::from_yaml_file(path, overrides)

@@ -245,28 +245,22 @@ where
                 &ctx.policy,
                 |attempt| progress(&format!("  {}", attempt.summary())),
             )?;
-            if ctx.interrupted.load(Ordering::SeqCst) {
-                return Err(LaunchError::Interrupted {
-                    stage: "after provisioning",
-                    left: format!(
-                        "the nodes exist and cluster `{0}` is recorded INIT: `aloft down {0}` removes it, `aloft status -r {0}` shows the truth",
-                        req.cluster
-                    ),
-                });
-            }
+            stop_if_interrupted(ctx, "after provisioning", || {
+                format!(
+                    "the nodes exist and cluster `{0}` is recorded INIT: `aloft down {0}` removes it, `aloft status -r {0}` shows the truth",
+                    req.cluster
+                )
+            })?;
             let (record, head) = bring_up(ctx, req, &done.candidate, &done.nodes, progress)?;
             (record, head, done.attempts)
         }
     };
-    if ctx.interrupted.load(Ordering::SeqCst) {
-        return Err(LaunchError::Interrupted {
-            stage: "before the job was queued",
-            left: format!(
-                "cluster `{0}` is UP with no new job: `aloft exec {0} TASK` runs one, `aloft down {0}` removes it",
-                req.cluster
-            ),
-        });
-    }
+    stop_if_interrupted(ctx, "before the job was queued", || {
+        format!(
+            "cluster `{0}` is UP with no new job: `aloft exec {0} TASK` runs one, `aloft down {0}` removes it",
+            req.cluster
+        )
+    })?;
     let head_handle = Head::new(head.clone(), ctx.home.join("ssh"));
     let (spec, secrets) = job_spec(
         req.task,
@@ -280,6 +274,22 @@ where
         head,
         attempts,
     })
+}
+
+/// Ends the launch at a step boundary when the user interrupted it; `left` says
+/// what exists and how to deal with it.
+fn stop_if_interrupted(
+    ctx: &LaunchContext<'_>,
+    stage: &'static str,
+    left: impl FnOnce() -> String,
+) -> Result<(), LaunchError> {
+    if ctx.interrupted.load(Ordering::SeqCst) {
+        return Err(LaunchError::Interrupted {
+            stage,
+            left: left(),
+        });
+    }
+    Ok(())
 }
 
 /// What a job of a task with these resources needs per node, on `num_nodes` nodes.
@@ -333,19 +343,20 @@ fn bring_up(
     addresses: &[NodeAddress],
     progress: &mut dyn FnMut(&str),
 ) -> Result<(ClusterRecord, HeadLocation), LaunchError> {
-    let Some(head_address) = addresses.first() else {
+    let (Some(head_address), Some(handle)) = (
+        addresses.first(),
+        ClusterHandle::of(addresses, &ctx.aloft_binary),
+    ) else {
         return Err(LaunchError::Unsupported(
             "the provider returned no nodes".into(),
         ));
     };
-    let head = head_address.head_location(&ctx.aloft_binary);
+    let head = handle.head.clone();
     let mut record = ctx
         .state
         .cluster(req.cluster)?
         .ok_or_else(|| LaunchError::Unsupported("the cluster record vanished".into()))?;
-    record.nodes_json = ClusterHandle::of(addresses, &ctx.aloft_binary)
-        .and_then(|h| serde_json::to_string(&h).ok())
-        .unwrap_or_else(|| "null".into());
+    record.nodes_json = serde_json::to_string(&handle).unwrap_or_else(|_| "null".into());
     ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
 
     let control_dir = ctx.home.join("ssh");

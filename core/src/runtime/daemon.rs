@@ -81,16 +81,19 @@ pub fn install(
     start_local_agent(binary, paths)
 }
 
-/// Cancels every unfinished job, gives the agent up to `grace` to stop them on every
+/// How long a shutdown waits for the agent to stop the cluster's jobs.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Cancels every unfinished job, gives the agent a while to stop them on every
 /// node, then stops the agent: what tearing down a cluster whose machines live on
 /// (an on-prem pool) must do so that nothing keeps running there.
-pub fn shutdown(paths: &AgentPaths, grace: Duration) -> Result<(), AgentError> {
+pub fn shutdown(paths: &AgentPaths) -> Result<(), AgentError> {
     if paths.queue_db().exists() && running_pid(paths).is_some() {
         let queue = JobQueue::open(&paths.queue_db())?;
         for job in queue.jobs(true)? {
             queue.request_cancel(job.id, unix_now())?;
         }
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
         while Instant::now() < deadline && !queue.jobs(true)?.is_empty() {
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -7,7 +7,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -22,9 +21,6 @@ use super::scheduler::JobId;
 /// Where a remote head keeps the key it reaches the other nodes with (relative to
 /// its home).
 pub const NODE_KEY: &str = ".aloft/keys/aloft-key";
-
-/// How long a shutdown waits for the agent to stop the cluster's jobs.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Where a cluster's agent is and how to reach it (kept in local state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,22 +258,10 @@ impl Head {
         }
     }
 
-    /// Starts the agent again with the description it has (after a stop/start).
-    pub fn resume(&self, binary: &Path) -> Result<(), HeadError> {
-        match &self.location {
-            HeadLocation::Local { root } => {
-                Ok(daemon::start_local_agent(binary, &AgentPaths::new(root))?)
-            }
-            HeadLocation::Ssh { .. } => self.remote("start", &[], None).map(|_| ()),
-        }
-    }
-
     /// Cancels the cluster's unfinished jobs and stops its agent.
     pub fn shutdown(&self) -> Result<(), HeadError> {
         match &self.location {
-            HeadLocation::Local { root } => {
-                Ok(daemon::shutdown(&AgentPaths::new(root), SHUTDOWN_GRACE)?)
-            }
+            HeadLocation::Local { root } => Ok(daemon::shutdown(&AgentPaths::new(root))?),
             HeadLocation::Ssh { .. } => self.remote("stop", &[], None).map(|_| ()),
         }
     }
