@@ -1,3 +1,3 @@
-//! The providers compiled into this binary by `build.rs`.
+//! The providers compiled into this binary (crate `aloft-bundled-providers`).
 
-include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+pub use aloft_bundled_providers::providers;

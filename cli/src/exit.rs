@@ -6,6 +6,8 @@ use std::process::ExitCode;
 pub const INVALID_TASK: u8 = 2;
 /// Exit code: no resources satisfy the request.
 pub const NO_RESOURCES: u8 = 3;
+/// Exit code: the job ran and did not succeed.
+pub const JOB_FAILED: u8 = 100;
 /// Exit code: anything else went wrong.
 pub const FAILURE: u8 = 1;
 
@@ -46,6 +48,26 @@ impl std::fmt::Display for CliError {
 impl From<anyhow::Error> for CliError {
     fn from(err: anyhow::Error) -> Self {
         CliError::failure(format!("{err:#}"))
+    }
+}
+
+impl From<aloft::client::ClientError> for CliError {
+    fn from(err: aloft::client::ClientError) -> Self {
+        use aloft::client::ErrorClass;
+        let code = match err.class() {
+            ErrorClass::Invalid => INVALID_TASK,
+            ErrorClass::NoResources => NO_RESOURCES,
+            ErrorClass::JobFailed => JOB_FAILED,
+            ErrorClass::Interrupted => crate::interrupt::EXIT_CODE as u8,
+            ErrorClass::Failure => FAILURE,
+        };
+        CliError::new(code, err.to_string())
+    }
+}
+
+impl From<aloft::config::ConfigError> for CliError {
+    fn from(err: aloft::config::ConfigError) -> Self {
+        CliError::failure(err.to_string())
     }
 }
 

@@ -1,14 +1,14 @@
-//! Ctrl-C. During a launch the first press asks the launch to stop at the next step
-//! boundary (no provider call is cut in half, and local state records what exists);
-//! a second press quits at once. While a job's output is followed, Ctrl-C detaches:
-//! the job keeps running on the cluster.
+//! Ctrl-C. During a launch the first press cancels the client's token: the launch
+//! stops at the next step boundary (no provider call is cut in half, and local state
+//! records what exists); a second press quits at once. While a job's output is
+//! followed, Ctrl-C detaches: the job keeps running on the cluster.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Set once the user pressed Ctrl-C during a launch.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use aloft::client::CancelToken;
 
+static TOKEN: OnceLock<CancelToken> = OnceLock::new();
 static PHASE: AtomicU8 = AtomicU8::new(0);
 static DETACH_HINT: OnceLock<String> = OnceLock::new();
 
@@ -18,10 +18,13 @@ const FOLLOWING: u8 = 2;
 /// Exit code after an interrupt (128 + SIGINT).
 pub const EXIT_CODE: i32 = 130;
 
-/// Installs the handler (once per process).
-pub fn install() {
+/// Installs the handler (once per process); it cancels `token`.
+pub fn install(token: &CancelToken) {
+    if TOKEN.set(token.clone()).is_err() {
+        return;
+    }
     let _ = ctrlc::set_handler(|| match PHASE.load(Ordering::SeqCst) {
-        LAUNCHING if !INTERRUPTED.swap(true, Ordering::SeqCst) => {
+        LAUNCHING if !TOKEN.get().is_some_and(CancelToken::cancel) => {
             eprintln!(
                 "\nInterrupted: stopping after the current step so that the record stays consistent (Ctrl-C again quits now)."
             );

@@ -3,6 +3,7 @@
 //! errors to exit codes.
 
 mod bundled;
+mod client;
 mod cmd;
 mod config;
 mod exit;

@@ -1,27 +1,13 @@
-//! Building the provider host from the user's config: the bundled providers, those
-//! installed under `$ALOFT_HOME/providers`, per-provider settings and endpoints.
+//! The provider host as the CLI builds it: the core's loader with the providers
+//! bundled in this binary.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use aloft::config::Config;
 
-use aloft::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
+pub use aloft::client::Providers;
 
 use crate::bundled;
-use crate::config::{Config, aloft_home, expand_home, yaml_error};
+use crate::config::aloft_home;
 use crate::exit::CliError;
-
-/// A host with every provider loaded, plus the load errors of broken installed ones.
-pub struct Providers {
-    /// The host.
-    pub host: PluginHost,
-    /// `(origin, error)` for components that failed to load.
-    pub broken: Vec<(String, String)>,
-    /// Names of the bundled providers.
-    pub bundled: Vec<String>,
-    /// `ssh_proxy_command` per provider: every SSH connection to its nodes goes
-    /// through it (`%h`/`%p` are the node's address and port).
-    pub proxy_commands: BTreeMap<String, String>,
-}
 
 /// A single-threaded runtime for provider calls.
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -31,150 +17,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
-fn settings_of(value: &serde_yaml::Value) -> Vec<(String, String)> {
-    let Some(map) = value.as_mapping() else {
-        return Vec::new();
-    };
-    map.iter()
-        .filter_map(|(k, v)| {
-            let key = k.as_str()?.to_string();
-            let value = match v {
-                serde_yaml::Value::String(s) => s.clone(),
-                serde_yaml::Value::Bool(b) => b.to_string(),
-                serde_yaml::Value::Number(n) => n.to_string(),
-                serde_yaml::Value::Sequence(items) => items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                _ => return None,
-            };
-            Some((key, value))
-        })
-        .collect()
-}
-
 /// Loads every provider.
 pub async fn load(config: &Config) -> Result<Providers, CliError> {
-    let home = aloft_home();
-    let mut host_config = HostConfig::new(&home);
-    host_config.allowed_hosts = config.allowed_hosts.clone();
-    let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (name, value) in &config.providers {
-        let pairs = settings_of(value);
-        if let Some((_, endpoint)) = pairs.iter().find(|(k, _)| k == "endpoint") {
-            host_config.endpoints.insert(name.clone(), endpoint.clone());
-        }
-        settings.insert(name.clone(), pairs);
-    }
-    // The local provider's node folders live under aloft's home unless configured.
-    let local = settings.entry("local".into()).or_default();
-    if !local.iter().any(|(k, _)| k == "root") {
-        local.push(("root".into(), home.join("local").display().to_string()));
-    }
-    // The ssh provider has no filesystem: it gets the pools file as a setting.
-    if let Some(pools) = ssh_pools_setting(&home.join("ssh_node_pools.yaml"))? {
-        settings
-            .entry("ssh".into())
-            .or_default()
-            .push(("pools".into(), pools));
-    }
-    let proxy_commands = settings
+    let bundled: Vec<(String, &'static [u8])> = bundled::providers()
         .iter()
-        .filter_map(|(name, pairs)| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == "ssh_proxy_command")
-                .map(|(_, v)| (name.clone(), v.clone()))
-        })
+        .map(|(name, bytes)| (name.to_string(), *bytes))
         .collect();
-    host_config.settings = settings;
-    let mut host = PluginHost::new(host_config).map_err(|e| CliError::failure(e.to_string()))?;
-    let mut bundled_names = Vec::new();
-    for (name, bytes) in bundled::providers() {
-        host.load_bytes(&format!("bundled:{name}"), bytes)
-            .await
-            .map_err(|e| CliError::failure(format!("bundled provider {name}: {e}")))?;
-        bundled_names.push(name.to_string());
-    }
-    let mut broken = Vec::new();
-    for result in host.load_dir(&home.join("providers")).await {
-        if let Err(err) = result {
-            let origin = match &err {
-                PluginError::Load { origin, .. } | PluginError::Incompatible { origin, .. } => {
-                    origin.clone()
-                }
-                _ => "providers".into(),
-            };
-            broken.push((origin, err.to_string()));
-        }
-    }
-    Ok(Providers {
-        host,
-        broken,
-        bundled: bundled_names,
-        proxy_commands,
-    })
-}
-
-/// `ssh_node_pools.yaml` as JSON, with `~/` in key paths expanded (the provider
-/// cannot see the user's home); `None` when the file does not exist.
-fn ssh_pools_setting(path: &Path) -> Result<Option<String>, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CliError::failure(format!("{}: {e}", path.display()))),
-    };
-    let mut value: serde_json::Value = serde_yaml::from_str(&text)
-        .map_err(|err| CliError::new(crate::exit::INVALID_TASK, yaml_error(path, &err)))?;
-    if !value.is_object() {
-        return Err(CliError::new(
-            crate::exit::INVALID_TASK,
-            format!(
-                "{}: expected a mapping of pool names to pools",
-                path.display()
-            ),
-        ));
-    }
-    expand_identity_files(&mut value);
-    Ok(Some(value.to_string()))
-}
-
-fn expand_identity_files(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                if key == "identity_file"
-                    && let serde_json::Value::String(path) = item
-                {
-                    *path = expand_home(path).display().to_string();
-                } else {
-                    expand_identity_files(item);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(expand_identity_files),
-        _ => {}
-    }
-}
-
-impl Providers {
-    /// An instance of `name`, or a clear error listing what is loaded.
-    pub async fn instance(&self, name: &str) -> Result<ProviderInstance, CliError> {
-        self.host.instance(name).await.map_err(|e| match e {
-            PluginError::Unknown(_) => {
-                let known: Vec<&str> = self
-                    .host
-                    .manifests()
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect();
-                CliError::failure(format!(
-                    "no provider named `{name}` (loaded: {}); see `aloft providers list`",
-                    known.join(", ")
-                ))
-            }
-            other => CliError::failure(other.to_string()),
-        })
-    }
+    aloft::client::load_providers(&aloft_home(), config, &bundled)
+        .await
+        .map_err(CliError::from)
 }

@@ -159,9 +159,130 @@ fn launch_exec_queue_logs_stop_start_down() {
     assert!(aloft(home.path(), &["start", "life"]).status.success());
     let out = aloft(home.path(), &["exec", "life", "echo back"]);
     assert_eq!(text(&out.stdout), "back\n", "{}", text(&out.stderr));
+    let node_dirs = home.path().join("local/life");
+    assert!(
+        node_dirs.is_dir(),
+        "the node folders exist while the cluster does"
+    );
     assert!(aloft(home.path(), &["down", "-y", "life"]).status.success());
     let s = aloft(home.path(), &["status", "-o", "json"]);
     assert_eq!(text(&s.stdout).trim(), "[]");
+    // Nothing of the cluster is left under aloft's home: no node folder (agent
+    // files, synced workdir), no record.
+    assert!(
+        !node_dirs.exists(),
+        "{} is left behind",
+        node_dirs.display()
+    );
+    let left: Vec<_> = std::fs::read_dir(home.path().join("local"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left under local/: {left:?}");
+}
+
+#[test]
+fn retry_until_up_goes_round_after_round_until_a_launch_succeeds() {
+    let home = tempfile::tempdir().unwrap();
+    // The first seven launches fail for capacity whatever the zone: the launch
+    // without -r loses all three zones; with -r, round 1 loses them again and
+    // round 2 succeeds on its second try.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  local:\n    fail_capacity_attempts: 7\n",
+    )
+    .unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: local}\nrun: echo finally up\n").unwrap();
+    let without = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "once", task.to_str().unwrap()],
+    );
+    assert!(!without.status.success(), "without -r a launch gives up");
+    assert!(
+        text(&without.stderr).contains("every candidate failed"),
+        "{}",
+        text(&without.stderr)
+    );
+    let s = aloft(home.path(), &["status", "-o", "json"]);
+    assert_eq!(
+        text(&s.stdout).trim(),
+        "[]",
+        "a failed launch leaves no record"
+    );
+
+    let out = common::aloft_env(
+        home.path(),
+        &[
+            "launch",
+            "-y",
+            "-r",
+            "-c",
+            "patient",
+            task.to_str().unwrap(),
+        ],
+        &[("ALOFT_RETRY_BACKOFF_MS", "100")],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout, "finally up\n");
+    assert!(stderr.contains("retrying (round 2)"), "{stderr}");
+    assert!(stderr.contains("(attempt 7)"), "{stderr}");
+    assert!(aloft(home.path(), &["down", "patient"]).status.success());
+}
+
+#[test]
+fn exec_of_a_gpu_task_on_a_cpu_cluster_is_refused_before_queueing() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: local}\nrun: echo cpu\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "cpu", task.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let gpu = home.path().join("gpu.yaml");
+    std::fs::write(&gpu, "resources: {accelerators: A100:1}\nrun: echo gpu\n").unwrap();
+    let out = aloft(home.path(), &["exec", "cpu", gpu.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("needs 1 GPU(s) per node"),
+        "{}",
+        text(&out.stderr)
+    );
+    let q = aloft(home.path(), &["queue", "cpu", "-o", "json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    assert_eq!(
+        jobs.as_array().unwrap().len(),
+        1,
+        "nothing was queued: {jobs}"
+    );
+    assert!(aloft(home.path(), &["down", "cpu"]).status.success());
+}
+
+#[test]
+fn a_docker_image_or_a_valueless_secret_is_refused_not_ignored() {
+    let home = tempfile::tempdir().unwrap();
+    for (yaml, field) in [
+        (
+            "resources: {infra: local, image_id: docker:ubuntu:22.04}\nrun: echo x\n",
+            "resources.image_id",
+        ),
+        (
+            "resources: {infra: local}\nsecrets: {HF_TOKEN: null}\nrun: echo x\n",
+            "secrets.HF_TOKEN",
+        ),
+    ] {
+        let task = home.path().join("t.yaml");
+        std::fs::write(&task, yaml).unwrap();
+        let out = aloft(
+            home.path(),
+            &["launch", "-y", "-c", "refused", task.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(field), "{}", text(&out.stderr));
+        let s = aloft(home.path(), &["status", "-o", "json"]);
+        assert_eq!(text(&s.stdout).trim(), "[]", "nothing was provisioned");
+    }
 }
 
 #[test]

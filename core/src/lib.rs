@@ -2,6 +2,11 @@
 //!
 //! - [`task`]: the SkyPilot-compatible task and resources model (YAML in and out, a
 //!   builder API, located validation errors).
+//! - `client` (feature `plugin`): the SDK's front door, a `Client` with every
+//!   lifecycle verb the CLI has (launch, exec, status, refresh, stop, start, down,
+//!   autostop, queue, logs, cancel, cost report, storage), typed progress events and
+//!   a cancellation token.
+//! - [`config`]: aloft's home folder and `config.yaml`.
 //! - [`catalog`]: cloud offers (instance types, accelerators, prices per region and
 //!   zone) read from SkyPilot's catalog CSV format; a snapshot ships embedded.
 //! - [`launch`]: a launch end to end: record, provision, set up nodes, queue the job.
@@ -13,6 +18,9 @@
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
 pub mod catalog;
+#[cfg(feature = "plugin")]
+pub mod client;
+pub mod config;
 pub mod launch;
 pub mod optimizer;
 #[cfg(feature = "plugin")]

@@ -164,9 +164,37 @@ fn a_cluster_lock_excludes_a_second_holder_until_dropped() {
     let locks = dir.path().join("locks");
     let held = ClusterLock::try_acquire(&locks, "my/odd name").unwrap();
     let err = ClusterLock::try_acquire(&locks, "my/odd name").unwrap_err();
-    assert!(matches!(err, StateError::Busy(ref name) if name == "my/odd name"));
+    match &err {
+        StateError::Held { cluster, holder } => {
+            assert_eq!(cluster, "my/odd name");
+            assert_eq!(holder.pid, std::process::id());
+        }
+        other => panic!("expected the holder to be named: {other:?}"),
+    }
     // Another cluster is independent.
     ClusterLock::try_acquire(&locks, "other").unwrap();
     drop(held);
     ClusterLock::try_acquire(&locks, "my/odd name").unwrap();
+}
+
+#[test]
+fn a_damaged_database_names_the_file_and_how_to_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(
+        &path,
+        b"this is not a database, it was overwritten by mistake....",
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = StateDb::open(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StateError::Damaged { .. }), "{err:?}");
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("move it aside"), "{text}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file is left as it was"
+    );
 }

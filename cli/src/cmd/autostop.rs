@@ -1,10 +1,7 @@
 //! `aloft autostop CLUSTER -i MINUTES [--down] | --cancel`: set or cancel a cluster's
 //! autostop; its head node's agent carries it out.
 
-use aloft::runtime::agent::AutostopSpec;
-
-use crate::cmd::cluster_access;
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 
 /// Flags of `aloft autostop`.
 #[derive(Debug, clap::Args)]
@@ -28,35 +25,17 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let _ = args.yes;
-    let db = cluster_access::state()?;
-    let record = cluster_access::cluster(&db, &args.cluster)?;
-    let head = cluster_access::head(&record)?;
-    let fail = |e: &dyn std::fmt::Display| CliError::failure(e.to_string());
+    let client = crate::client::open()?;
     if args.cancel {
-        head.set_autostop(None).map_err(|e| fail(&e))?;
-        db.set_autostop(&record.name, None, false)
-            .map_err(|e| fail(&e))?;
-        eprintln!("Autostop of `{}` cancelled.", record.name);
+        client.autostop(&args.cluster, None)?;
+        eprintln!("Autostop of `{}` cancelled.", args.cluster);
         return Ok(());
     }
-    let binary = std::env::current_exe().map_err(|e| fail(&e))?;
+    client.autostop(&args.cluster, Some((args.idle_minutes, args.down)))?;
     let verb = if args.down { "down" } else { "stop" };
-    head.set_autostop(Some(&AutostopSpec {
-        idle_minutes: args.idle_minutes,
-        down: args.down,
-        command: vec![
-            binary.display().to_string(),
-            verb.into(),
-            "-y".into(),
-            record.name.clone(),
-        ],
-    }))
-    .map_err(|e| fail(&e))?;
-    db.set_autostop(&record.name, Some(args.idle_minutes as u32), args.down)
-        .map_err(|e| fail(&e))?;
     eprintln!(
         "`{}` will {verb} after {} idle minute(s).",
-        record.name, args.idle_minutes
+        args.cluster, args.idle_minutes
     );
     Ok(())
 }

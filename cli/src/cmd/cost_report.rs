@@ -1,10 +1,7 @@
 //! `aloft cost-report`: what each cluster cost, from the hourly price recorded when
 //! it was launched (never from today's catalog).
 
-use aloft::runtime::agent::unix_now;
-
-use crate::cmd::cluster_access;
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 use crate::render::{self, Output};
 
 /// Flags of `aloft cost-report`.
@@ -20,12 +17,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let db = cluster_access::state()?;
-    let now = unix_now();
-    let since = now - i64::from(args.days) * 86_400;
-    let rows = db
-        .cost_report(since, now)
-        .map_err(|e| CliError::failure(e.to_string()))?;
+    let rows = crate::client::open()?.cost_report(args.days)?;
     if args.output == Output::Json {
         return render::print_json(&rows);
     }

@@ -1,10 +1,10 @@
 //! `aloft stop`, `aloft start` and `aloft down`.
 
-use crate::cmd::cluster_access;
-use crate::cmd::lifecycle::{Action, stop_or_down};
+use aloft::client::{Client, ClientResult};
+
 use crate::exit::{CliError, CliResult};
 
-/// Flags of `aloft down` / `aloft stop`.
+/// Flags of `aloft down` / `aloft stop` / `aloft start`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Clusters.
@@ -18,16 +18,17 @@ pub struct Args {
     /// Forget the cluster even if its provider fails (down only).
     #[arg(short, long)]
     purge: bool,
+    /// Fail at once when another aloft command holds a cluster, instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
 }
 
-fn names(args: &Args) -> Result<Vec<String>, CliError> {
+fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
     if args.all {
-        let db = cluster_access::state()?;
-        return Ok(db
-            .clusters()
-            .map_err(|e| CliError::failure(e.to_string()))?
+        return Ok(client
+            .status(&[])?
             .into_iter()
-            .map(|c| c.name)
+            .map(|c| c.record.name)
             .collect());
     }
     if args.clusters.is_empty() {
@@ -36,29 +37,51 @@ fn names(args: &Args) -> Result<Vec<String>, CliError> {
     Ok(args.clusters.clone())
 }
 
+/// Prints each cluster's outcome; the first failure (after all were tried) ends
+/// the command.
+fn report(outcomes: Vec<(String, ClientResult<()>)>, done: &str) -> CliResult {
+    let mut first_error = None;
+    for (name, outcome) in outcomes {
+        match outcome {
+            Ok(()) => eprintln!("Cluster `{name}` {done}."),
+            Err(err) => {
+                eprintln!("Cluster `{name}`: {err}");
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        None => Ok(()),
+        Some(err) => Err(err.into()),
+    }
+}
+
 /// `aloft down`.
 pub fn down(args: Args) -> CliResult {
     let _ = args.yes;
-    for name in names(&args)? {
-        stop_or_down(&name, Action::Down, args.purge)?;
-    }
-    Ok(())
+    let client = crate::client::open_waiting(!args.no_wait)?;
+    let names = names(&client, &args)?;
+    report(client.down_many(&names, args.purge), "terminated")
 }
 
 /// `aloft stop`.
 pub fn stop(args: Args) -> CliResult {
     let _ = args.yes;
-    for name in names(&args)? {
-        stop_or_down(&name, Action::Stop, false)?;
-    }
-    Ok(())
+    let client = crate::client::open_waiting(!args.no_wait)?;
+    let names = names(&client, &args)?;
+    report(client.stop_many(&names), "stopped")
 }
 
 /// `aloft start`.
 pub fn start(args: Args) -> CliResult {
     let _ = args.yes;
-    for name in names(&args)? {
-        crate::cmd::lifecycle::start(&name)?;
-    }
-    Ok(())
+    let client = crate::client::open_waiting(!args.no_wait)?;
+    let outcomes = names(&client, &args)?
+        .into_iter()
+        .map(|name| {
+            let outcome = client.start(&name);
+            (name, outcome)
+        })
+        .collect();
+    report(outcomes, "is UP again")
 }

@@ -3,12 +3,8 @@
 
 use std::path::Path;
 
-use aloft::launch::{job_demand, job_spec};
-use aloft::runtime::agent::unix_now;
 use aloft::task::Task;
 
-use crate::cmd::cluster_access;
-use crate::cmd::lifecycle::follow_job;
 use crate::cmd::task_args::{self, TaskFlags};
 use crate::exit::{CliError, CliResult};
 
@@ -28,32 +24,20 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let db = cluster_access::state()?;
-    let record = cluster_access::cluster(&db, &args.cluster)?;
-    let handle = cluster_access::handle(&record)?;
+    let client = crate::client::open()?;
     let overrides = args.flags.overrides()?;
-    let task: Task = if Path::new(&args.entrypoint).is_file() {
-        let path = Path::new(&args.entrypoint);
+    let path = Path::new(&args.entrypoint);
+    let (task, task_dir): (Task, Option<&Path>) = if path.is_file() {
         let chain = task_args::load(path, &overrides)?;
-        let task = match chain.tasks() {
-            [task] => task.clone(),
+        match chain.tasks() {
+            // The workdir is synced again, so that edits made since the launch run.
+            [task] => (task.clone(), Some(task_args::task_dir(path))),
             _ => {
                 return Err(CliError::failure(
                     "exec takes a single task, not a pipeline",
                 ));
             }
-        };
-        // The workdir is synced again, so that edits made since the launch run.
-        if task.workdir.is_some() && !handle.nodes.is_empty() {
-            aloft::launch::sync_workdir(
-                &task,
-                task_args::task_dir(path),
-                &handle.nodes,
-                &crate::config::aloft_home().join("ssh"),
-            )
-            .map_err(|e| CliError::failure(e.to_string()))?;
         }
-        task
     } else {
         let mut task = Task::builder()
             .run(args.entrypoint.clone())
@@ -68,25 +52,13 @@ pub fn run(args: Args) -> CliResult {
                 aloft::task::SecretValue::Inline(aloft::task::Secret::new(v.clone())),
             );
         }
-        task
+        (task, None)
     };
-    let demand = job_demand(&task.resources, task.num_nodes.min(record.num_nodes).max(1));
-    let (spec, secrets) = job_spec(&task, true, &demand);
-    let head = aloft::runtime::head::Head::new(
-        handle.head.clone(),
-        crate::config::aloft_home().join("ssh"),
-    );
-    let id = head
-        .submit(&spec, &secrets, unix_now())
-        .map_err(|e| CliError::failure(e.to_string()))?;
+    let id = client.exec(&args.cluster, &task, task_dir)?;
     if args.detach {
         println!("{id}");
         return Ok(());
     }
-    crate::interrupt::install();
-    crate::interrupt::following(format!(
-        "`aloft logs {} {id}` follows it again.",
-        args.cluster
-    ));
-    follow_job(&handle.head, id)
+    crate::interrupt::install(&client.cancel_token());
+    crate::cmd::launch::follow(&client, &args.cluster, id)
 }

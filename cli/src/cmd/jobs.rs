@@ -4,7 +4,6 @@
 use aloft::runtime::agent::unix_now;
 use aloft::runtime::queue::{JobRecord, JobStatus};
 
-use crate::cmd::cluster_access;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
 
@@ -60,10 +59,6 @@ pub struct CancelArgs {
     output: Output,
 }
 
-fn failure(err: impl std::fmt::Display) -> CliError {
-    CliError::failure(err.to_string())
-}
-
 fn print_jobs(jobs: &[JobRecord], output: Output) -> CliResult {
     if output == Output::Json {
         return render::print_json(&jobs);
@@ -109,61 +104,44 @@ fn ago(at: i64) -> String {
 
 /// `aloft queue`.
 pub fn queue(args: QueueArgs) -> CliResult {
-    let db = cluster_access::state()?;
-    let record = cluster_access::cluster(&db, &args.cluster)?;
-    let jobs = cluster_access::head(&record)?
-        .queue(args.skip_finished)
-        .map_err(failure)?;
+    let jobs = crate::client::open()?.queue(&args.cluster, args.skip_finished)?;
     print_jobs(&jobs, args.output)
 }
 
 /// `aloft logs`.
 pub fn logs(args: LogsArgs) -> CliResult {
-    let db = cluster_access::state()?;
-    let record = cluster_access::cluster(&db, &args.cluster)?;
-    let head = cluster_access::head(&record)?;
-    let jobs = head.queue(false).map_err(failure)?;
-    let job = match args.job {
-        Some(id) => jobs.iter().find(|j| j.id == id),
-        None => jobs.last(),
-    }
-    .ok_or_else(|| match args.job {
-        Some(id) => CliError::failure(format!("no job {id} on cluster `{}`", args.cluster)),
-        None => CliError::failure(format!("cluster `{}` has no jobs yet", args.cluster)),
-    })?;
+    let client = crate::client::open()?;
+    let job = client.job(&args.cluster, args.job)?;
     if args.status {
         println!("Job {}: {}", job.id, job.status);
         return match job.status {
             JobStatus::Succeeded => Ok(()),
-            other => Err(CliError::new(100, format!("job {} is {other}", job.id))),
+            other => Err(CliError::new(
+                crate::exit::JOB_FAILED,
+                format!("job {} is {other}", job.id),
+            )),
         };
     }
     let mut out = std::io::stdout().lock();
-    head.logs(job.id, args.tail, args.follow && !args.no_follow, &mut out)
-        .map_err(failure)
+    client.logs(
+        &args.cluster,
+        job.id,
+        args.tail,
+        args.follow && !args.no_follow,
+        &mut out,
+    )?;
+    Ok(())
 }
 
 /// `aloft cancel`.
 pub fn cancel(args: CancelArgs) -> CliResult {
     let _ = args.yes;
-    let db = cluster_access::state()?;
-    let record = cluster_access::cluster(&db, &args.cluster)?;
-    let head = cluster_access::head(&record)?;
-    let ids: Vec<u64> = if args.all {
-        head.queue(true)
-            .map_err(failure)?
-            .into_iter()
-            .map(|j| j.id)
-            .collect()
-    } else {
-        args.jobs.clone()
-    };
-    if ids.is_empty() {
+    if args.jobs.is_empty() && !args.all {
         return Err(CliError::failure(
             "name the jobs to cancel, or pass --all for every unfinished job",
         ));
     }
-    let jobs = head.cancel(&ids, unix_now()).map_err(failure)?;
+    let jobs = crate::client::open()?.cancel(&args.cluster, &args.jobs, args.all)?;
     if args.output == Output::Json {
         return render::print_json(&jobs);
     }

@@ -1,11 +1,16 @@
-//! `aloft launch`: today the dry run — which cloud, region and instance type aloft
-//! would pick for each task, and what it costs.
+//! `aloft launch`: a real launch through the core's client (provision, set up, run,
+//! stream the job's output), or the dry run — which cloud, region and instance type
+//! aloft would pick for each task, and what it costs.
 
 use std::collections::BTreeMap;
 
 use aloft::catalog::Catalog;
 use aloft::optimizer::{self, Candidate, Dag, Objective, OptTask, OptimizeError, OptimizeOptions};
 use serde::Serialize;
+
+use aloft::client::LaunchOptions;
+use aloft::runtime::queue::JobStatus;
+use aloft::task::Task;
 
 use crate::cmd::task_args::{self, TaskFile, TaskFlags};
 use crate::config::{Config, aloft_home};
@@ -88,6 +93,14 @@ struct TaskJson {
     num_nodes: u32,
     chosen: OfferJson,
     candidates: Vec<OfferJson>,
+    /// Clouds with matching offers that cannot run this task, and why.
+    excluded: Vec<ExcludedJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExcludedJson {
+    cloud: String,
+    reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,18 +126,21 @@ pub fn run(args: Args) -> CliResult {
             (None, true) => Some((0, true)),
             (None, false) => None,
         };
-        return crate::cmd::lifecycle::launch_task(crate::cmd::lifecycle::LaunchArgs {
-            cluster: args
-                .cluster
+        let mut options = LaunchOptions::named(
+            args.cluster
                 .clone()
-                .unwrap_or_else(crate::cmd::lifecycle::default_cluster_name),
-            task,
-            task_dir,
-            no_setup: args.no_setup,
-            detach: args.detach,
-            autostop,
-            retry_until_up: args.retry_until_up,
-        });
+                .unwrap_or_else(aloft::client::default_cluster_name),
+        );
+        options.no_setup = args.no_setup;
+        options.autostop = autostop;
+        options.retry_until_up = args.retry_until_up;
+        if let Some(ms) = std::env::var("ALOFT_RETRY_BACKOFF_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            options.retry_backoff = std::time::Duration::from_millis(ms);
+        }
+        return launch_for_real(task, task_dir, &options, args.detach);
     }
     let home = aloft_home();
     let config = Config::load(&home)?;
@@ -143,12 +159,7 @@ pub fn run(args: Args) -> CliResult {
         .collect();
     let mut live = Vec::new();
     if !named.is_empty() {
-        let rt = crate::providers::runtime()?;
-        let providers = rt.block_on(crate::providers::load(&config))?;
-        let found = rt.block_on(crate::cmd::lifecycle::catalog_with_offers(
-            &providers,
-            Some(&named),
-        ))?;
+        let found = crate::client::open()?.live_catalog(Some(&named))?;
         catalog = found.catalog;
         live = found.usable;
     }
@@ -190,6 +201,14 @@ pub fn run(args: Args) -> CliResult {
             num_nodes: task.num_nodes,
             chosen: OfferJson::from(&task_plan.chosen),
             candidates: task_plan.candidates.iter().map(OfferJson::from).collect(),
+            excluded: task_plan
+                .excluded
+                .iter()
+                .map(|(cloud, reason)| ExcludedJson {
+                    cloud: cloud.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
         })
         .collect();
     let total_hourly_cost = tasks
@@ -259,6 +278,9 @@ fn print_plan(plan: &PlanJson) {
             ]);
         }
         println!("{table}");
+        for e in &task.excluded {
+            println!("Left out: {} {}.", e.cloud, e.reason);
+        }
         let chosen = &task.chosen;
         println!(
             "Chosen: {} {} ({}), {} per hour for {} {nodes}.\n",
@@ -311,4 +333,51 @@ fn gpus(offer: &OfferJson) -> String {
         .map(|(name, count)| format!("{name}:{}", render::number(*count)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Launches `task` through the client, shows progress, then (unless `detach`)
+/// streams the job's output; fails unless the job succeeded.
+fn launch_for_real(
+    task: &Task,
+    task_dir: &std::path::Path,
+    options: &LaunchOptions,
+    detach: bool,
+) -> CliResult {
+    let progress = std::sync::Arc::new(crate::progress::Progress::new());
+    let client = crate::client::open_with(progress.clone())?;
+    crate::interrupt::launching();
+    let launched = client.launch(task, task_dir, options)?;
+    let r = &launched.record;
+    progress.line(&format!(
+        "Cluster `{}` is UP on {} ({}{}), {} node(s) of {}. Job {} queued.",
+        r.name,
+        r.provider,
+        r.region,
+        r.zone
+            .as_ref()
+            .map(|z| format!(", {z}"))
+            .unwrap_or_default(),
+        r.num_nodes,
+        r.instance_type,
+        launched.job_id
+    ));
+    progress.finish();
+    if detach {
+        println!("{}", launched.job_id);
+        return Ok(());
+    }
+    follow(&client, &launched.cluster, launched.job_id)
+}
+
+/// Streams a job's output to stdout (Ctrl-C detaches); fails unless it succeeded.
+pub fn follow(client: &aloft::client::Client, cluster: &str, job: u64) -> CliResult {
+    crate::interrupt::following(format!("`aloft logs {cluster} {job}` follows it again."));
+    let status = client.follow(cluster, job, &mut std::io::stdout().lock())?;
+    match status {
+        JobStatus::Succeeded => Ok(()),
+        other => Err(CliError::new(
+            crate::exit::JOB_FAILED,
+            format!("job {job} ended {other}"),
+        )),
+    }
 }

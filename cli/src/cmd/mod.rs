@@ -2,15 +2,12 @@
 
 pub mod agent;
 pub mod autostop;
-pub mod cluster_access;
 pub mod cost_report;
 pub mod down;
 pub mod exec;
 pub mod jobs;
 pub mod launch;
-pub mod lifecycle;
 pub mod providers;
-pub mod refresh;
 pub mod show_gpus;
 pub mod status;
 pub mod storage;

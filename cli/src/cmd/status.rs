@@ -1,9 +1,6 @@
 //! `aloft status`: the clusters in local state (no provider call), or with `-r`
 //! the truth from their providers.
 
-use serde::Serialize;
-
-use crate::cmd::cluster_access;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
 
@@ -23,58 +20,31 @@ pub struct Args {
     output: Output,
 }
 
-#[derive(Serialize)]
-struct Row<'a> {
-    #[serde(flatten)]
-    record: &'a aloft::state::ClusterRecord,
-    head_ip: Option<String>,
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let db = cluster_access::state()?;
+    let client = crate::client::open()?;
     if args.ip {
         let [name] = args.clusters.as_slice() else {
             return Err(CliError::failure("--ip needs exactly one cluster name"));
         };
-        let record = cluster_access::cluster(&db, name)?;
-        let handle = cluster_access::handle(&record)?;
-        let ip = handle
-            .ips
+        let view = client.status(std::slice::from_ref(name))?;
+        let ip = view
             .first()
-            .ok_or_else(|| CliError::failure(format!("cluster `{name}` has no nodes")))?;
+            .and_then(|v| v.head_ip.clone())
+            .ok_or_else(|| {
+                CliError::failure(format!(
+                    "cluster `{name}` has no reachable head recorded yet; try `aloft status -r`"
+                ))
+            })?;
         println!("{ip}");
         return Ok(());
     }
     if args.refresh {
-        let mut targets = db
-            .clusters()
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        if !args.clusters.is_empty() {
-            targets.retain(|r| args.clusters.contains(&r.name));
-        }
-        for note in crate::cmd::refresh::refresh(&db, &targets)? {
+        for note in client.refresh(&args.clusters)? {
             eprintln!("{note}");
         }
     }
-    let mut records = db
-        .clusters()
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    if !args.clusters.is_empty() {
-        for name in &args.clusters {
-            cluster_access::cluster(&db, name)?;
-        }
-        records.retain(|r| args.clusters.contains(&r.name));
-    }
-    let rows: Vec<Row> = records
-        .iter()
-        .map(|record| Row {
-            record,
-            head_ip: cluster_access::handle(record)
-                .ok()
-                .and_then(|h| h.ips.first().cloned()),
-        })
-        .collect();
+    let rows = client.status(&args.clusters)?;
     if args.output == Output::Json {
         return render::print_json(&rows);
     }
@@ -93,7 +63,7 @@ pub fn run(args: Args) -> CliResult {
         "HEAD IP",
     ]);
     for row in &rows {
-        let r = row.record;
+        let r = &row.record;
         let infra = match &r.zone {
             Some(zone) => format!("{} ({}, {zone})", r.provider, r.region),
             None => format!("{} ({})", r.provider, r.region),

@@ -14,6 +14,16 @@ pub fn aloft(home: &Path, args: &[&str]) -> Output {
         .expect("run aloft")
 }
 
+/// Runs the `aloft` binary with `ALOFT_HOME=home` and more environment variables.
+pub fn aloft_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(args)
+        .env("ALOFT_HOME", home)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run aloft")
+}
+
 /// Output bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -209,7 +209,7 @@ where
     P: Provisioner<Nodes = Vec<NodeAddress>>,
 {
     let resources_json = serde_json::to_string(&opt_task.resources).unwrap_or_default();
-    let (record, head, attempts) = match ctx.state.cluster(req.cluster)? {
+    let (record, head, attempts, chosen) = match ctx.state.cluster(req.cluster)? {
         Some(existing) if existing.status == ClusterStatus::Up => {
             if existing.resources_json != resources_json || existing.num_nodes != opt_task.num_nodes
             {
@@ -225,7 +225,7 @@ where
             progress(&format!("Reusing cluster `{}`.", existing.name));
             let handle: ClusterHandle = serde_json::from_str(&existing.nodes_json)
                 .map_err(|e| LaunchError::Unsupported(format!("unreadable cluster record: {e}")))?;
-            (existing, handle.head, Vec::new())
+            (existing, handle.head, Vec::new(), None)
         }
         _ => {
             progress("Provisioning...");
@@ -252,7 +252,12 @@ where
                 )
             })?;
             let (record, head) = bring_up(ctx, req, &done.candidate, &done.nodes, progress)?;
-            (record, head, done.attempts)
+            (
+                record,
+                head,
+                done.attempts,
+                Some(done.candidate.accelerators),
+            )
         }
     };
     stop_if_interrupted(ctx, "before the job was queued", || {
@@ -265,9 +270,24 @@ where
     let (spec, secrets) = job_spec(
         req.task,
         req.no_setup,
-        &job_demand(&opt_task.resources, opt_task.num_nodes),
+        &job_demand(&opt_task.resources, opt_task.num_nodes, chosen.as_ref()),
     );
     let job_id = head_handle.submit(&spec, &secrets, unix_now())?;
+    let mut record = record;
+    match (req.autostop, &head) {
+        (Some((minutes, down)), HeadLocation::Local { .. }) => {
+            let spec = autostop_spec(&ctx.aloft_binary, req.cluster, minutes, down);
+            head_handle.set_autostop(Some(&spec))?;
+            let minutes = u32::try_from(minutes).unwrap_or(u32::MAX);
+            ctx.state.set_autostop(req.cluster, Some(minutes), down)?;
+            record.autostop_minutes = Some(minutes);
+            record.autostop_down = down;
+        }
+        (Some(_), HeadLocation::Ssh { .. }) => {
+            progress("  autostop is not available on remote clusters yet; it was not set");
+        }
+        (None, _) => {}
+    }
     Ok(Launched {
         record,
         job_id,
@@ -293,14 +313,35 @@ fn stop_if_interrupted(
 }
 
 /// What a job of a task with these resources needs per node, on `num_nodes` nodes.
-pub fn job_demand(resources: &ResourceSet, num_nodes: u32) -> Demand {
-    let candidate = resources.candidates().first();
-    let gpus = candidate
-        .and_then(|r| r.accelerators.as_ref())
-        .map(|a| match a {
-            crate::task::AcceleratorSpec::Named { count, .. }
-            | crate::task::AcceleratorSpec::ByMemory { count, .. } => *count,
+///
+/// With `chosen` (the accelerators per node of the offer the cluster runs on), the
+/// demand comes from the first resource candidate that this offer satisfies — for
+/// `any_of: [{accelerators: A100:8}, {accelerators: A100:4}]` landing on a 4-GPU
+/// offer, 4 GPUs; without it, from the first candidate.
+pub fn job_demand(
+    resources: &ResourceSet,
+    num_nodes: u32,
+    chosen: Option<&std::collections::BTreeMap<String, f64>>,
+) -> Demand {
+    let requested = |r: &crate::task::Resources| -> Option<(Option<String>, f64)> {
+        r.accelerators.as_ref().map(|a| match a {
+            crate::task::AcceleratorSpec::Named { name, count } => (Some(name.clone()), *count),
+            crate::task::AcceleratorSpec::ByMemory { count, .. } => (None, *count),
         })
+    };
+    let fits = |name: &Option<String>, count: f64| match chosen {
+        None => true,
+        Some(offer) => offer.iter().any(|(have, n)| {
+            *n + 1e-9 >= count && name.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(have))
+        }),
+    };
+    let candidates = resources.candidates();
+    let gpus = candidates
+        .iter()
+        .filter_map(requested)
+        .find(|(name, count)| fits(name, *count))
+        .or_else(|| candidates.first().and_then(requested))
+        .map(|(_, count)| count)
         .unwrap_or(0.0);
     Demand {
         // A job takes half a CPU unless it asks: several jobs share a node by default.
@@ -380,46 +421,42 @@ fn bring_up(
         gpus_per_node: c.accelerators.values().map(|n| n.ceil() as u32).sum(),
         workdir: WORKDIR.into(),
     };
-    let autostop = match (req.autostop, &head) {
-        (Some((minutes, down)), HeadLocation::Local { .. }) => {
-            let verb = if down { "down" } else { "stop" };
-            Some(AutostopSpec {
-                idle_minutes: minutes,
-                down,
-                command: vec![
-                    ctx.aloft_binary.display().to_string(),
-                    verb.into(),
-                    "-y".into(),
-                    req.cluster.to_string(),
-                ],
-            })
-        }
-        (Some(_), HeadLocation::Ssh { .. }) => {
-            progress("  autostop is not available on remote clusters yet; it was not set");
-            None
-        }
-        (None, _) => None,
-    };
     // The agent reaches every node (itself included) over SSH with this key.
+    // Autostop is set once the job is queued (see `launch`): an agent told to stop
+    // when idle must never see the cluster idle before its first job.
     let node_key = head_address.key_for_head();
-    Head::new(head.clone(), control_dir).install(
-        &ctx.aloft_binary,
-        node_key,
-        &spec,
-        autostop.as_ref(),
-    )?;
-    if let Some(spec) = &autostop {
-        ctx.state
-            .set_autostop(req.cluster, Some(spec.idle_minutes as u32), spec.down)?;
-        record.autostop_minutes = Some(spec.idle_minutes as u32);
-        record.autostop_down = spec.down;
-    }
+    Head::new(head.clone(), control_dir).install(&ctx.aloft_binary, node_key, &spec, None)?;
     let now = unix_now();
     ctx.state.set_status(req.cluster, ClusterStatus::Up, now)?;
     record.status = ClusterStatus::Up;
     record.status_updated_at = now;
     ctx.state.start_usage(&record, now)?;
     Ok((record, head))
+}
+
+/// The autostop of a local cluster: its agent runs `BINARY stop|down -y CLUSTER`
+/// on this machine once the cluster has been idle for `minutes`.
+pub fn autostop_spec(binary: &Path, cluster: &str, minutes: u64, down: bool) -> AutostopSpec {
+    let verb = if down { "down" } else { "stop" };
+    AutostopSpec {
+        idle_minutes: minutes,
+        down,
+        command: vec![
+            binary.display().to_string(),
+            verb.into(),
+            "-y".into(),
+            cluster.to_string(),
+        ],
+    }
+}
+
+/// Waits until every node of `addresses` accepts a trivial command.
+pub fn wait_reachable_addresses(
+    addresses: &[NodeAddress],
+    control_dir: &Path,
+) -> Result<(), LaunchError> {
+    let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
+    wait_reachable(&nodes, NODE_READY_TIMEOUT)
 }
 
 /// How long a fresh node may take to accept SSH (cloud images boot for a while).
@@ -542,4 +579,33 @@ where
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::Resources;
+
+    #[test]
+    fn the_demand_comes_from_the_resources_the_chosen_offer_satisfies() {
+        let any_of = ResourceSet::AnyOf(vec![
+            Resources::with_accelerator("A100", 8.0),
+            Resources::with_accelerator("A100", 4.0),
+        ]);
+        let four: std::collections::BTreeMap<String, f64> = [("A100".to_string(), 4.0)].into();
+        let eight: std::collections::BTreeMap<String, f64> = [("A100".to_string(), 8.0)].into();
+        assert_eq!(job_demand(&any_of, 1, Some(&four)).gpus, 4.0);
+        assert_eq!(job_demand(&any_of, 1, Some(&eight)).gpus, 8.0);
+        assert_eq!(
+            job_demand(&any_of, 2, None).gpus,
+            8.0,
+            "no offer: the first"
+        );
+        // A fractional request keeps its fraction on a whole-GPU offer.
+        let half: ResourceSet = Resources::with_accelerator("T4", 0.5).into();
+        let one: std::collections::BTreeMap<String, f64> = [("T4".to_string(), 1.0)].into();
+        assert_eq!(job_demand(&half, 1, Some(&one)).gpus, 0.5);
+        let cpu: ResourceSet = Resources::default().into();
+        assert_eq!(job_demand(&cpu, 1, Some(&one)).gpus, 0.0);
+    }
 }

@@ -7,6 +7,7 @@
 //! is priced with the source cloud's egress tiers ([`egress`]).
 
 mod blocklist;
+pub mod capabilities;
 pub mod egress;
 mod enumerate;
 pub mod ilp;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use blocklist::{BlockedSpec, Blocklist};
+pub use capabilities::CloudCapabilities;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::task::{ResourceSet, Resources};
@@ -41,6 +43,9 @@ pub struct OptimizeOptions {
     pub blocklist: Blocklist,
     /// What to minimise.
     pub objective: Objective,
+    /// What each cloud can do (from installed providers' manifests); clouds not
+    /// listed use [`CloudCapabilities::of_catalog_cloud`].
+    pub capabilities: BTreeMap<String, CloudCapabilities>,
 }
 
 /// A task as the optimizer sees it.
@@ -135,6 +140,9 @@ pub struct TaskPlan {
     /// what failover walks.
     #[serde(skip)]
     pub ranked: Vec<Candidate>,
+    /// `(cloud, why)` for clouds whose offers matched but which cannot run this
+    /// task (a 2-node task on a cloud without multi-node).
+    pub excluded: Vec<(String, String)>,
 }
 
 /// The plan for a DAG.
@@ -372,8 +380,27 @@ fn plan_task(
         })
     };
     let mut results: Vec<(usize, &Resources, Enumerated)> = Vec::new();
+    let mut excluded: Vec<(String, String)> = Vec::new();
     for (i, r) in task.resources.candidates().iter().enumerate() {
-        results.push((i, r, enumerate(catalog, r, options)?));
+        let mut e = enumerate(catalog, r, options)?;
+        // Offers on clouds that cannot run this task go, with the reason.
+        e.feasible.retain(|c| {
+            let caps = capabilities::of(&options.capabilities, &c.cloud);
+            match caps.refusal(task.num_nodes, r, c.use_spot) {
+                None => true,
+                Some(why) => {
+                    let entry = (c.cloud.clone(), why);
+                    if !e.skipped_clouds.contains(&entry) {
+                        e.skipped_clouds.push(entry.clone());
+                    }
+                    if !excluded.contains(&entry) {
+                        excluded.push(entry);
+                    }
+                    false
+                }
+            }
+        });
+        results.push((i, r, e));
     }
     match &task.resources {
         ResourceSet::AnyOf(_) => {
@@ -392,6 +419,7 @@ fn plan_task(
                     chosen,
                     candidates,
                     ranked,
+                    excluded,
                 },
             ))
         }
@@ -415,6 +443,7 @@ fn plan_task(
                     chosen: ranked[0].clone(),
                     candidates,
                     ranked,
+                    excluded,
                 },
             ))
         }

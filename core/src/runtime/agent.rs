@@ -143,6 +143,11 @@ pub struct ClusterSpec {
     pub workdir: String,
 }
 
+/// The shortest idle time before autostop fires, even with `-i 0`: a launcher
+/// that follows the job's output reads its last lines (and its final status) from
+/// the head, which an autodown would otherwise remove at once.
+pub const AUTOSTOP_GRACE_SECS: i64 = 3;
+
 /// When the cluster stops itself: after `idle_minutes` without pending or running
 /// jobs, the agent runs `command` (written by the launcher: it stops or tears down
 /// this cluster through its provider) once.
@@ -469,7 +474,8 @@ impl Agent {
         self.check_autostop(now)
     }
 
-    /// Runs the autostop command once the idle cluster has been idle long enough.
+    /// Runs the autostop command once the idle cluster has been idle long enough
+    /// (never sooner than [`AUTOSTOP_GRACE_SECS`]).
     fn check_autostop(&mut self, now: i64) -> Result<(), AgentError> {
         if self.stopped {
             return Ok(());
@@ -478,7 +484,7 @@ impl Agent {
             return Ok(());
         };
         let idle = now - self.last_active;
-        if idle < (spec.idle_minutes as i64) * 60 {
+        if idle < ((spec.idle_minutes as i64) * 60).max(AUTOSTOP_GRACE_SECS) {
             return Ok(());
         }
         let Some((program, args)) = spec.command.split_first() else {

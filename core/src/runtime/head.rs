@@ -15,7 +15,7 @@ use super::address::NodeAddress;
 use super::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec};
 use super::daemon;
 use super::node::{Node, NodeError, Script, SshNode};
-use super::queue::{JobQueue, JobRecord, JobSpec};
+use super::queue::{JobQueue, JobRecord, JobSpec, JobStatus};
 use super::scheduler::JobId;
 
 /// Where a remote head keeps the key it reaches the other nodes with (relative to
@@ -171,18 +171,19 @@ impl Head {
         }
     }
 
-    /// Streams a job's log to `out` (see [`agent::write_log`]).
+    /// Streams a job's log to `out` (see [`agent::write_log`]); returns the job's
+    /// status when the head said it (a local head does).
     pub fn logs(
         &self,
         id: JobId,
         tail: Option<usize>,
         follow: bool,
         out: &mut dyn Write,
-    ) -> Result<(), HeadError> {
+    ) -> Result<Option<JobStatus>, HeadError> {
         match &self.location {
             HeadLocation::Local { root } => {
-                agent::write_log(&AgentPaths::new(root), id, tail, follow, out)?;
-                Ok(())
+                let job = agent::write_log(&AgentPaths::new(root), id, tail, follow, out)?;
+                Ok(Some(job.status))
             }
             HeadLocation::Ssh { .. } => {
                 let id = id.to_string();
@@ -196,7 +197,7 @@ impl Head {
                 }
                 let (node, script) = self.remote_script("logs", &args, None)?;
                 match node.run(&script, out)? {
-                    0 => Ok(()),
+                    0 => Ok(None),
                     code => Err(HeadError::Remote(format!("logs exited with {code}"))),
                 }
             }

@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod agent;
+pub mod agent_cli;
 pub mod daemon;
 pub mod gang;
 pub mod gpus;

@@ -127,6 +127,10 @@ impl StateDb {
     /// Opens (creating if needed) the database at `path` and brings its schema up to
     /// date.
     pub fn open(path: &Path) -> Result<StateDb, StateError> {
+        Self::open_checked(path).map_err(|err| damaged(path, err))
+    }
+
+    fn open_checked(path: &Path) -> Result<StateDb, StateError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StateError::Io {
                 path: parent.display().to_string(),
@@ -158,7 +162,24 @@ impl StateDb {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
+/// A database file that is not SQLite, or is corrupted, becomes
+/// [`StateError::Damaged`], which says how to recover; other errors pass.
+fn damaged(path: &Path, err: StateError) -> StateError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match err {
+        StateError::Sqlite {
+            source: rusqlite::Error::SqliteFailure(e, _),
+            ..
+        } if matches!(e.code, NotADatabase | DatabaseCorrupt) => StateError::Damaged {
+            path: path.display().to_string(),
+        },
+        other => other,
+    }
+}
+
+impl StateDb {
     fn sqlite(&self, source: rusqlite::Error) -> StateError {
         StateError::Sqlite {
             path: self.path.display().to_string(),

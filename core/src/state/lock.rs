@@ -14,35 +14,109 @@ pub struct ClusterLock {
     path: PathBuf,
 }
 
+/// Who holds a cluster's lock, as the holder wrote it into the lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The holder's process id.
+    pub pid: u32,
+    /// Since when (Unix seconds).
+    pub since: i64,
+    /// What it is doing (`launch`, `down`, ...).
+    pub command: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ago = (crate::runtime::agent::unix_now() - self.since).max(0);
+        write!(
+            f,
+            "`aloft {}` (pid {}) holds it since {ago} s ago",
+            self.command, self.pid
+        )
+    }
+}
+
 impl ClusterLock {
     /// Takes the lock for `cluster` under `lock_dir`, failing at once with
     /// [`StateError::Busy`] when another process holds it.
     pub fn try_acquire(lock_dir: &Path, cluster: &str) -> Result<ClusterLock, StateError> {
-        let (file, path) = open(lock_dir, cluster)?;
-        match file.try_lock() {
-            Ok(()) => Ok(ClusterLock { _file: file, path }),
-            Err(TryLockError::WouldBlock) => Err(StateError::Busy(cluster.to_string())),
-            Err(TryLockError::Error(source)) => Err(StateError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+        Self::acquire_as(lock_dir, cluster, "(unnamed)", false, &mut |_| {})
     }
 
     /// Takes the lock for `cluster`, waiting for another process to release it.
     pub fn acquire(lock_dir: &Path, cluster: &str) -> Result<ClusterLock, StateError> {
-        let (file, path) = open(lock_dir, cluster)?;
-        file.lock().map_err(|source| StateError::Io {
+        Self::acquire_as(lock_dir, cluster, "(unnamed)", true, &mut |_| {})
+    }
+
+    /// Takes the lock for `cluster` on behalf of `command` (recorded in the lock
+    /// file for others to see). When another process holds it: with `wait`,
+    /// `on_wait` hears who (when known) and the call waits; without, it fails at
+    /// once with [`StateError::Busy`].
+    pub fn acquire_as(
+        lock_dir: &Path,
+        cluster: &str,
+        command: &str,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<&LockHolder>),
+    ) -> Result<ClusterLock, StateError> {
+        let (mut file, path) = open(lock_dir, cluster)?;
+        let io = |source| StateError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) if wait => {
+                on_wait(read_holder(&path).as_ref());
+                file.lock().map_err(io)?;
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(match read_holder(&path) {
+                    Some(holder) => StateError::Held {
+                        cluster: cluster.to_string(),
+                        holder,
+                    },
+                    None => StateError::Busy(cluster.to_string()),
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(io(source)),
+        }
+        use std::io::{Seek, Write};
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(
+            file,
+            "{}\n{}\n{command}\n",
+            std::process::id(),
+            crate::runtime::agent::unix_now()
+        )
+        .map_err(io)?;
         Ok(ClusterLock { _file: file, path })
+    }
+
+    /// Who holds `cluster`'s lock now, when someone does and said so.
+    pub fn holder(lock_dir: &Path, cluster: &str) -> Option<LockHolder> {
+        let (file, path) = open(lock_dir, cluster).ok()?;
+        match file.try_lock() {
+            Ok(()) => None,
+            Err(_) => read_holder(&path),
+        }
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn read_holder(path: &Path) -> Option<LockHolder> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    Some(LockHolder {
+        pid: lines.next()?.trim().parse().ok()?,
+        since: lines.next()?.trim().parse().ok()?,
+        command: lines.next()?.trim().to_string(),
+    })
 }
 
 fn open(lock_dir: &Path, cluster: &str) -> Result<(File, PathBuf), StateError> {

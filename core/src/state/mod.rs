@@ -12,7 +12,7 @@ mod lock;
 mod schema;
 
 pub use db::{ClusterEvent, ClusterRecord, ClusterStatus, CostRow, StateDb, StorageRecord};
-pub use lock::ClusterLock;
+pub use lock::{ClusterLock, LockHolder};
 
 use thiserror::Error;
 
@@ -40,6 +40,17 @@ pub enum StateError {
         /// Newest version this build knows.
         known: i64,
     },
+    /// The database file is damaged (truncated, overwritten, not SQLite).
+    #[error(
+        "state database {path} is damaged (not a readable SQLite database). aloft did not touch it. \
+         To recover: move it aside (`mv {path} {path}.damaged`), then `aloft status` starts a new one; \
+         clusters recorded only in the old file must be found and removed through their providers \
+         (a SQLite `.recover` of the old file may save the records)"
+    )]
+    Damaged {
+        /// The database file.
+        path: String,
+    },
     /// A stored value could not be decoded.
     #[error("state database {path}: bad stored value for {what}: {detail}")]
     Corrupt {
@@ -62,4 +73,12 @@ pub enum StateError {
     /// Another process holds the cluster's lock.
     #[error("cluster `{0}` is busy: another aloft command is working on it")]
     Busy(String),
+    /// Another process holds the cluster's lock, and said who it is.
+    #[error("cluster `{cluster}` is busy: {holder}; wait for it, or stop it first")]
+    Held {
+        /// The cluster.
+        cluster: String,
+        /// Who holds it.
+        holder: LockHolder,
+    },
 }

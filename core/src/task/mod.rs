@@ -42,6 +42,7 @@ mod resources_yaml;
 mod service;
 mod spec;
 mod storage;
+pub mod support;
 pub mod units;
 mod walk;
 pub mod yaml;

@@ -168,6 +168,32 @@ impl<'a, K: Kv> Books<'a, K> {
                 &format!("local has region `local` with zones {}", ZONES.join(", ")),
             ));
         }
+        // `fail_capacity_attempts: N`: the first N launches fail for capacity,
+        // whatever the zone (counted in the books), so a test can see a launch
+        // succeed only after whole rounds of failures.
+        let attempts_to_fail: u64 = self
+            .settings
+            .get("fail_capacity_attempts")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if attempts_to_fail > 0 {
+            let failed: u64 = self
+                .kv
+                .get("failed_attempts")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if failed < attempts_to_fail {
+                self.kv.set("failed_attempts", &(failed + 1).to_string());
+                return Err(errors::in_zone(
+                    errors::capacity(
+                        "LocalCapacity",
+                        &format!("no capacity left in {zone} (attempt {})", failed + 1),
+                    ),
+                    REGION,
+                    Some(&zone),
+                ));
+            }
+        }
         if list_setting(&self.settings, "fail_capacity_zones").contains(&zone) {
             return Err(errors::in_zone(
                 errors::capacity("LocalCapacity", &format!("no capacity left in {zone}")),

@@ -8,7 +8,8 @@
 //!
 //! Settings (from aloft's config, `providers.local.*`), for tests and demos:
 //! `root` (folder of the node folders), `fail_capacity_zones` (comma-separated zones
-//! that answer a `capacity` error), `fail_quota` and `fail_auth` (`true`), and
+//! that answer a `capacity` error), `fail_capacity_attempts` (the first N launches
+//! fail for capacity, whatever the zone), `fail_quota` and `fail_auth` (`true`), and
 //! `preempt` (comma-separated clusters whose spot nodes are reported preempted),
 //! `run_delay_ms` (`run-instances` takes this long, like a slow cloud).
 

@@ -1,5 +1,5 @@
 //! Builds the bundled providers (listed in `providers/bundled.txt`) for
-//! `wasm32-wasip2` and embeds them in the `aloft` binary.
+//! `wasm32-wasip2`, to be embedded in aloft's binaries.
 //!
 //! The nested cargo uses its own target folder (`target/wasm`): sharing the outer
 //! build's folder would deadlock on its lock.
@@ -9,8 +9,10 @@ use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // This crate lives at providers/bundled: the workspace root is two levels up.
     let root = manifest_dir
         .parent()
+        .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let list = root.join("providers/bundled.txt");

@@ -1,0 +1,167 @@
+//! Verbs on an existing cluster: `status`, `exec`, `queue`, `logs`, `cancel`,
+//! `autostop`, and the cost report.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::launch::{job_demand, job_spec};
+use crate::runtime::agent::unix_now;
+use crate::runtime::queue::JobRecord;
+use crate::state::{ClusterRecord, CostRow};
+use crate::task::Task;
+
+use super::lifecycle::handle;
+use super::{Client, ClientError, ClientResult};
+
+/// A cluster as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterView {
+    /// The record in local state.
+    #[serde(flatten)]
+    pub record: ClusterRecord,
+    /// The head node's IP, once known.
+    pub head_ip: Option<String>,
+}
+
+/// One row of the cost report.
+pub type CostEntry = CostRow;
+
+impl Client {
+    /// The clusters in local state (no provider call); only `names` when given
+    /// (each must exist).
+    pub fn status(&self, names: &[String]) -> ClientResult<Vec<ClusterView>> {
+        let mut records = self.state.clusters()?;
+        if !names.is_empty() {
+            for name in names {
+                self.cluster(name)?;
+            }
+            records.retain(|r| names.contains(&r.name));
+        }
+        Ok(records
+            .into_iter()
+            .map(|record| ClusterView {
+                head_ip: handle(&record).ok().and_then(|h| h.ips.first().cloned()),
+                record,
+            })
+            .collect())
+    }
+
+    /// Queues `task` on the existing cluster `cluster` (no provisioning, no setup);
+    /// with `task_dir`, the task's workdir is synced to every node first. A task
+    /// that needs more GPUs than a node has is refused before anything is queued.
+    pub fn exec(&self, cluster: &str, task: &Task, task_dir: Option<&Path>) -> ClientResult<u64> {
+        crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+        let record = self.cluster(cluster)?;
+        let handle = handle(&record)?;
+        let head = self.head_of(&record)?;
+        let spec = head.spec()?;
+        let demand = job_demand(
+            &task.resources,
+            task.num_nodes.min(record.num_nodes).max(1),
+            None,
+        );
+        if demand.gpus > f64::from(spec.gpus_per_node) + 1e-9 {
+            return Err(ClientError::InvalidInput(format!(
+                "the task needs {} GPU(s) per node; the nodes of `{cluster}` ({}) have {}: launch it on a cluster with GPUs",
+                demand.gpus, record.instance_type, spec.gpus_per_node
+            )));
+        }
+        if let Some(dir) = task_dir
+            && task.workdir.is_some()
+            && !handle.nodes.is_empty()
+        {
+            crate::launch::sync_workdir(task, dir, &handle.nodes, &self.control_dir())?;
+        }
+        let (spec, secrets) = job_spec(task, true, &demand);
+        Ok(head.submit(&spec, &secrets, unix_now())?)
+    }
+
+    /// The job queue of `cluster` (without finished jobs when `skip_finished`).
+    pub fn queue(&self, cluster: &str, skip_finished: bool) -> ClientResult<Vec<JobRecord>> {
+        Ok(self
+            .head_of(&self.cluster(cluster)?)?
+            .queue(skip_finished)?)
+    }
+
+    /// Job `job` of `cluster` (the latest when `None`).
+    pub fn job(&self, cluster: &str, job: Option<u64>) -> ClientResult<JobRecord> {
+        let jobs = self.queue(cluster, false)?;
+        match job {
+            Some(id) => jobs.into_iter().find(|j| j.id == id),
+            None => jobs.into_iter().last(),
+        }
+        .ok_or_else(|| match job {
+            Some(id) => ClientError::Other(format!("no job {id} on cluster `{cluster}`")),
+            None => ClientError::Other(format!("cluster `{cluster}` has no jobs yet")),
+        })
+    }
+
+    /// Writes job `job`'s output into `out`: the last `tail` lines, and with
+    /// `follow` until the job ends.
+    pub fn logs(
+        &self,
+        cluster: &str,
+        job: u64,
+        tail: Option<usize>,
+        follow: bool,
+        out: &mut dyn std::io::Write,
+    ) -> ClientResult<()> {
+        let head = self.head_of(&self.cluster(cluster)?)?;
+        head.logs(job, tail, follow, out)?;
+        Ok(())
+    }
+
+    /// Requests cancellation of `jobs` on `cluster` (every unfinished job when
+    /// empty and `all`); returns the jobs as they are now.
+    pub fn cancel(&self, cluster: &str, jobs: &[u64], all: bool) -> ClientResult<Vec<JobRecord>> {
+        let head = self.head_of(&self.cluster(cluster)?)?;
+        let ids: Vec<u64> = if all {
+            head.queue(true)?.into_iter().map(|j| j.id).collect()
+        } else {
+            jobs.to_vec()
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(head.cancel(&ids, unix_now())?)
+    }
+
+    /// Sets (`Some((idle minutes, down))`) or cancels (`None`) a cluster's autostop;
+    /// its head node's agent carries it out.
+    pub fn autostop(&self, cluster: &str, setting: Option<(u64, bool)>) -> ClientResult<()> {
+        let record = self.cluster(cluster)?;
+        if let crate::runtime::head::HeadLocation::Ssh { .. } = handle(&record)?.head {
+            return Err(ClientError::Other(format!(
+                "autostop of `{cluster}`: not available on remote clusters yet (local clusters only); `aloft down {cluster}` when done"
+            )));
+        }
+        let head = self.head_of(&record)?;
+        match setting {
+            None => {
+                head.set_autostop(None)?;
+                self.state.set_autostop(&record.name, None, false)?;
+            }
+            Some((minutes, down)) => {
+                let spec =
+                    crate::launch::autostop_spec(&self.agent_binary, &record.name, minutes, down);
+                head.set_autostop(Some(&spec))?;
+                self.state.set_autostop(
+                    &record.name,
+                    Some(u32::try_from(minutes).unwrap_or(u32::MAX)),
+                    down,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What each cluster cost over the last `days` days, from the prices recorded at
+    /// launch.
+    pub fn cost_report(&self, days: u32) -> ClientResult<Vec<CostEntry>> {
+        let now = unix_now();
+        Ok(self
+            .state
+            .cost_report(now - i64::from(days) * 86_400, now)?)
+    }
+}

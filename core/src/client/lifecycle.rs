@@ -1,0 +1,557 @@
+//! A cluster's life through its provider: `launch`, `stop`, `start`, `down`, and
+//! following a job's output.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::launch::{LaunchContext, LaunchError, LaunchRequest, NodeAddress};
+use crate::optimizer::{OptTask, OptimizeOptions};
+use crate::plugin::{ClusterRef, RunRequest};
+use crate::provision::{ProvisionError, RetryPolicy};
+use crate::runtime::agent::unix_now;
+use crate::runtime::head::{ClusterHandle, Head};
+use crate::runtime::keys::{KeyPair, ensure_key_pair};
+use crate::runtime::queue::JobStatus;
+use crate::state::{ClusterLock, ClusterRecord, ClusterStatus};
+use crate::task::Task;
+
+use super::provisioner::{PluginProvisioner, access, wait_running};
+use super::{Client, ClientError, ClientResult, Event};
+
+/// How to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// Cluster name (reused when it exists, is UP and fits).
+    pub cluster: String,
+    /// Skip `setup` (the cluster already ran it).
+    pub no_setup: bool,
+    /// Autostop after this many idle minutes, tearing down when the flag is set.
+    pub autostop: Option<(u64, bool)>,
+    /// Keep going over the whole candidate list, round after round with backoff,
+    /// until a launch succeeds or the call is cancelled.
+    pub retry_until_up: bool,
+    /// First wait between two rounds of `retry_until_up` (doubles, up to 5 min).
+    pub retry_backoff: Duration,
+}
+
+impl LaunchOptions {
+    /// Defaults for cluster `name`.
+    pub fn named(name: impl Into<String>) -> Self {
+        LaunchOptions {
+            cluster: name.into(),
+            no_setup: false,
+            autostop: None,
+            retry_until_up: false,
+            retry_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A launch that reached the point where its job is queued.
+#[derive(Debug, Clone)]
+pub struct Launched {
+    /// The cluster's name.
+    pub cluster: String,
+    /// Its record.
+    pub record: ClusterRecord,
+    /// The queued job.
+    pub job_id: u64,
+}
+
+/// A cluster name when the user gives none.
+pub fn default_cluster_name() -> String {
+    format!(
+        "aloft-{:04x}",
+        (unix_now() as u64 ^ u64::from(std::process::id())) & 0xffff
+    )
+}
+
+impl Client {
+    /// The user's aloft key pair (made on first use).
+    pub(crate) fn key_pair(&self) -> ClientResult<KeyPair> {
+        ensure_key_pair(&self.home.join("keys")).map_err(ClientError::other)
+    }
+
+    /// Launches `task` (its relative paths resolved against `task_dir`): provision
+    /// with failover, set up the nodes, queue the job. A cluster of that name that
+    /// is UP and fits is reused. Returns once the job is queued.
+    pub fn launch(
+        &self,
+        task: &Task,
+        task_dir: &Path,
+        options: &LaunchOptions,
+    ) -> ClientResult<Launched> {
+        crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+        let mut backoff = options.retry_backoff;
+        let mut round = 1;
+        loop {
+            match self.launch_once(task, task_dir, options) {
+                Err(ClientError::Launch(LaunchError::Provision(
+                    err @ ProvisionError::Exhausted { .. },
+                ))) if options.retry_until_up => {
+                    self.emit(Event::Warning(err.to_string()));
+                    round += 1;
+                    self.emit(Event::RetryRound {
+                        round,
+                        wait_secs: backoff.as_secs(),
+                    });
+                    let until = std::time::Instant::now() + backoff;
+                    while std::time::Instant::now() < until {
+                        if self.cancel.is_cancelled() {
+                            return Err(ClientError::Interrupted {
+                                stage: "while waiting to retry".into(),
+                                left: "nothing was left running".into(),
+                            });
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn launch_once(
+        &self,
+        task: &Task,
+        task_dir: &Path,
+        options: &LaunchOptions,
+    ) -> ClientResult<Launched> {
+        // A task that names its clouds asks only their providers: checking every
+        // provider's credentials (network calls) for a task that cannot use them is
+        // wasted start-up time.
+        let named: Option<Vec<String>> = task
+            .resources
+            .candidates()
+            .iter()
+            .map(|r| r.infra.cloud.clone())
+            .collect();
+        let live = self.live_catalog(named.as_deref())?;
+        let _lock = self.lock(&options.cluster, "launch")?;
+        let providers = self.providers()?;
+        let opt_options = OptimizeOptions {
+            enabled_clouds: live.usable.clone(),
+            capabilities: manifest_capabilities(providers),
+            ..OptimizeOptions::default()
+        };
+        let ctx = LaunchContext {
+            home: &self.home,
+            state: &self.state,
+            catalog: &live.catalog,
+            options: &opt_options,
+            policy: RetryPolicy::default(),
+            interrupted: self.cancel.flag(),
+            aloft_binary: self.agent_binary.clone(),
+        };
+        let opt_task = OptTask {
+            name: task.name.clone(),
+            num_nodes: task.num_nodes,
+            resources: task.resources.clone(),
+            estimated_hours: None,
+        };
+        let mut provisioner = PluginProvisioner {
+            rt: &self.rt,
+            providers,
+            cluster: options.cluster.clone(),
+            key: self.key_pair()?,
+            resources: task.resources.candidates().to_vec(),
+        };
+        let task = self.prepare_storage(task, task_dir, &options.cluster)?;
+        let request = LaunchRequest {
+            cluster: &options.cluster,
+            task: &task,
+            task_dir,
+            no_setup: options.no_setup,
+            autostop: options.autostop.or_else(|| task_autostop(&task)),
+        };
+        let launched = crate::launch::launch(
+            &ctx,
+            &request,
+            &opt_task,
+            &mut provisioner,
+            &mut |line: &str| {
+                let event = match line.strip_prefix("  ") {
+                    Some(detail) => Event::Detail(detail.to_string()),
+                    None => Event::Step(line.to_string()),
+                };
+                self.emit(event)
+            },
+        )
+        .map_err(|e| match e {
+            LaunchError::Provision(ProvisionError::Optimize(err)) => ClientError::NoResources {
+                message: err.to_string(),
+                reasons: live.explain(),
+            },
+            other => ClientError::Launch(other),
+        })?;
+        Ok(Launched {
+            cluster: options.cluster.clone(),
+            record: launched.record,
+            job_id: launched.job_id,
+        })
+    }
+
+    /// The head node's agent of `record`.
+    pub(crate) fn head_of(&self, record: &ClusterRecord) -> ClientResult<Head> {
+        Ok(Head::new(handle(record)?.head, self.control_dir()))
+    }
+
+    /// Streams job `job`'s output on `cluster` into `out` until it ends, and returns
+    /// how it ended.
+    pub fn follow(
+        &self,
+        cluster: &str,
+        job: u64,
+        out: &mut dyn std::io::Write,
+    ) -> ClientResult<JobStatus> {
+        let head = self.head_of(&self.cluster(cluster)?)?;
+        // A local head answers with the final status itself: an autodown that
+        // follows the job's end at once cannot race with a second question.
+        if let Some(status) = head.logs(job, None, true, out)? {
+            return Ok(status);
+        }
+        head.queue(false)?
+            .into_iter()
+            .find(|j| j.id == job)
+            .map(|j| j.status)
+            .ok_or_else(|| ClientError::Other(format!("job {job} vanished")))
+    }
+
+    /// Stops `name` (its disks are kept).
+    pub fn stop(&self, name: &str) -> ClientResult<()> {
+        self.stop_or_down_many(&[name.to_string()], Action::Stop, false)
+            .pop()
+            .map_or(Ok(()), |(_, r)| r)
+    }
+
+    /// Tears `name` down through its provider; with `purge`, forgets it even when the
+    /// provider fails.
+    pub fn down(&self, name: &str, purge: bool) -> ClientResult<()> {
+        self.stop_or_down_many(&[name.to_string()], Action::Down, purge)
+            .pop()
+            .map_or(Ok(()), |(_, r)| r)
+    }
+
+    /// Tears down every cluster in `names` at once: each cluster's provider call
+    /// starts right away, and stopping a head's agent (which may be unreachable)
+    /// runs beside it, never before it. Returns each cluster's outcome.
+    pub fn down_many(&self, names: &[String], purge: bool) -> Vec<(String, ClientResult<()>)> {
+        self.stop_or_down_many(names, Action::Down, purge)
+    }
+
+    /// Stops every cluster in `names` at once (see [`Client::down_many`]).
+    pub fn stop_many(&self, names: &[String]) -> Vec<(String, ClientResult<()>)> {
+        self.stop_or_down_many(names, Action::Stop, false)
+    }
+
+    /// Takes `name`'s lock for `command`; when another process holds it, says who
+    /// and waits, unless the client was told not to wait.
+    pub(crate) fn lock(&self, name: &str, command: &str) -> ClientResult<ClusterLock> {
+        Ok(ClusterLock::acquire_as(
+            &self.home.join("locks"),
+            name,
+            command,
+            self.wait_for_locks,
+            &mut |holder| {
+                let who = holder.map_or_else(
+                    || "another aloft command holds it".to_string(),
+                    |h| h.to_string(),
+                );
+                self.emit(Event::Step(format!(
+                    "Cluster `{name}` is busy: {who}; waiting for it (Ctrl-C leaves everything as it is)..."
+                )));
+            },
+        )?)
+    }
+
+    fn stop_or_down_many(
+        &self,
+        names: &[String],
+        action: Action,
+        purge: bool,
+    ) -> Vec<(String, ClientResult<()>)> {
+        let verb = match action {
+            Action::Stop => "stop",
+            Action::Down => "down",
+        };
+        let mut outcomes: Vec<(String, ClientResult<()>)> = Vec::new();
+        let mut work: Vec<(ClusterRecord, ClusterLock)> = Vec::new();
+        for name in names {
+            // The record is read under the lock: a launch that held it may have
+            // changed it while this call waited.
+            match self
+                .cluster(name)
+                .and_then(|_| self.lock(name, verb))
+                .and_then(|lock| Ok((self.cluster(name)?, lock)))
+            {
+                Ok(item) => work.push(item),
+                Err(err) => outcomes.push((name.clone(), Err(err))),
+            }
+        }
+        if work.is_empty() {
+            return outcomes;
+        }
+        let providers = match self.providers() {
+            Ok(p) => p,
+            Err(err) => {
+                let message = err.to_string();
+                outcomes.extend(
+                    work.into_iter()
+                        .map(|(r, _)| (r.name, Err(ClientError::Other(message.clone())))),
+                );
+                return outcomes;
+            }
+        };
+        let control_dir = self.control_dir();
+        let results = std::thread::scope(|scope| {
+            // Before the machines go (on a node pool they live on, and so would the
+            // jobs), but beside the provider call, never in front of it.
+            let agents: Vec<_> = work
+                .iter()
+                .filter(|_| action == Action::Down)
+                .map(|(record, _)| {
+                    let control_dir = control_dir.clone();
+                    scope.spawn(move || stop_agent_at(&control_dir, record))
+                })
+                .collect();
+            let results = self.block_on(futures::future::join_all(work.iter().map(
+                |(record, _)| async move {
+                    let cluster = ClusterRef {
+                        cluster: record.name.clone(),
+                        region: record.region.clone(),
+                        zone: record.zone.clone(),
+                    };
+                    let mut instance = providers.instance(&record.provider).await?;
+                    match action {
+                        Action::Stop => instance.stop_instances(&cluster).await,
+                        Action::Down => instance.terminate_instances(&cluster).await,
+                    }
+                    .map_err(|e| ClientError::Provider {
+                        provider: record.provider.clone(),
+                        message: e.to_string(),
+                    })
+                },
+            )));
+            for agent in agents {
+                let _ = agent.join();
+            }
+            results
+        });
+        for ((record, _lock), result) in work.into_iter().zip(results) {
+            let outcome = self.finish_stop_or_down(&record, action, purge, result);
+            outcomes.push((record.name, outcome));
+        }
+        outcomes
+    }
+
+    /// Brings local state in line after a cluster's provider call.
+    fn finish_stop_or_down(
+        &self,
+        record: &ClusterRecord,
+        action: Action,
+        purge: bool,
+        result: ClientResult<()>,
+    ) -> ClientResult<()> {
+        let name = &record.name;
+        if let Err(err) = result {
+            if !purge {
+                return Err(err);
+            }
+            self.emit(Event::Warning(format!(
+                "{err}; removing the record anyway (purge)"
+            )));
+        }
+        if action == Action::Stop {
+            self.stop_agent(record);
+        }
+        let now = unix_now();
+        self.state.end_usage(name, now)?;
+        match action {
+            Action::Down => {
+                self.remove_local_nodes(record);
+                self.state.remove_cluster(name)?;
+                let _ = self.state.add_event(name, now, "down", "terminated");
+                self.delete_cluster_buckets(name);
+            }
+            Action::Stop => {
+                self.state.set_status(name, ClusterStatus::Stopped, now)?;
+                let _ = self.state.add_event(name, now, "stop", "stopped");
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the folders of a `local` cluster's nodes (the agent's files, the
+    /// synced workdir): a cluster torn down leaves nothing under aloft's home. Only
+    /// folders under aloft's own `local` root are touched.
+    fn remove_local_nodes(&self, record: &ClusterRecord) {
+        let Ok(handle) = handle(record) else { return };
+        let root = self.local_root();
+        for node in &handle.nodes {
+            if let NodeAddress::Local { home, .. } = node
+                && home.starts_with(&root)
+                && home != &root
+                && !home
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+                && let Err(err) = std::fs::remove_dir_all(home)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                self.emit(Event::Warning(format!(
+                    "cannot remove {}: {err}",
+                    home.display()
+                )));
+            }
+        }
+        // The cluster's own folder, once its nodes are gone.
+        let _ = std::fs::remove_dir(root.join(&record.name));
+    }
+
+    /// Where the `local` provider keeps node folders.
+    fn local_root(&self) -> std::path::PathBuf {
+        self.config
+            .provider_setting("local", "root")
+            .map(|r| crate::config::expand_home(&r))
+            .unwrap_or_else(|| self.home.join("local"))
+    }
+
+    /// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head
+    /// (preempted, already gone) has nothing left to stop.
+    pub(crate) fn stop_agent(&self, record: &ClusterRecord) {
+        stop_agent_at(&self.control_dir(), record);
+    }
+
+    /// Starts a stopped cluster again: the provider resumes its nodes (following new
+    /// addresses), the agent comes back with its autostop setting, usage restarts.
+    pub fn start(&self, name: &str) -> ClientResult<()> {
+        self.cluster(name)?;
+        let _lock = self.lock(name, "start")?;
+        let record = self.cluster(name)?;
+        if record.status == ClusterStatus::Up {
+            self.emit(Event::Step(format!("Cluster `{name}` is already UP.")));
+            return Ok(());
+        }
+        let providers = self.providers()?;
+        let request = RunRequest {
+            cluster: ClusterRef {
+                cluster: record.name.clone(),
+                region: record.region.clone(),
+                zone: record.zone.clone(),
+            },
+            instance_type: record.instance_type.clone(),
+            count: record.num_nodes,
+            use_spot: record.use_spot,
+            disk_size_gib: None,
+            image_id: None,
+            ports: Vec::new(),
+            labels: vec![("aloft-cluster".into(), record.name.clone())],
+            ssh_public_key: None,
+        };
+        self.emit(Event::Step(format!("Starting cluster `{name}`...")));
+        let mut instance = self.block_on(providers.instance(&record.provider))?;
+        let provider_error = |message: String| ClientError::Provider {
+            provider: record.provider.clone(),
+            message,
+        };
+        let started = self
+            .block_on(instance.run_instances(&request))
+            .map_err(|e| provider_error(e.to_string()))?;
+        let nodes = wait_running(&self.rt, &mut instance, &request.cluster, started.instances)
+            .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
+        // Clouds hand out new public addresses on start: record them, and tell the
+        // head's agent where its nodes are now, before it starts again.
+        let addresses = access(providers, &record.provider, self.key_pair()?)
+            .addresses(nodes)
+            .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
+        if let (Some(head_address), Some(handle)) = (
+            addresses.first(),
+            ClusterHandle::of(&addresses, &self.agent_binary),
+        ) {
+            let json = serde_json::to_string(&handle).map_err(ClientError::other)?;
+            self.state.set_nodes(name, &json)?;
+            let head = Head::new(handle.head, self.control_dir());
+            self.emit(Event::Step(
+                "Waiting for the nodes to accept connections...".into(),
+            ));
+            crate::launch::wait_reachable_addresses(&addresses, &self.control_dir())?;
+            let node_key = head_address.key_for_head();
+            let mut spec = head.spec()?;
+            spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();
+            let autostop = record.autostop_minutes.map(|minutes| {
+                crate::launch::autostop_spec(
+                    &self.agent_binary,
+                    &record.name,
+                    u64::from(minutes),
+                    record.autostop_down,
+                )
+            });
+            head.install(&self.agent_binary, node_key, &spec, autostop.as_ref())?;
+        }
+        let now = unix_now();
+        self.state.set_status(name, ClusterStatus::Up, now)?;
+        self.state.start_usage(&record, now)?;
+        let _ = self.state.add_event(name, now, "start", "resumed");
+        Ok(())
+    }
+}
+
+/// What state knows about the cluster's nodes.
+pub(crate) fn handle(record: &ClusterRecord) -> ClientResult<ClusterHandle> {
+    serde_json::from_str(&record.nodes_json).map_err(|_| {
+        ClientError::Other(format!(
+            "cluster `{}` has no reachable head recorded yet (status {}); try `aloft status -r`",
+            record.name, record.status
+        ))
+    })
+}
+
+/// `resources.autostop` of the task, as `(idle minutes, down)`.
+fn task_autostop(task: &Task) -> Option<(u64, bool)> {
+    task.resources
+        .candidates()
+        .iter()
+        .find_map(|r| r.autostop.as_ref())
+        .and_then(|a| a.idle_minutes.map(|m| (m, a.down)))
+}
+
+/// What `down`/`stop` do to one cluster.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Stop,
+    Down,
+}
+
+/// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head
+/// (preempted, never came up, already gone) has nothing left to stop.
+fn stop_agent_at(control_dir: &Path, record: &ClusterRecord) {
+    if let Ok(handle) = handle(record)
+        && let Err(err) = Head::new(handle.head, control_dir.to_path_buf()).shutdown()
+    {
+        tracing::debug!("stopping the agent of {}: {err}", record.name);
+    }
+}
+
+/// What each loaded provider says it can do, for the optimizer.
+pub(crate) fn manifest_capabilities(
+    providers: &super::Providers,
+) -> std::collections::BTreeMap<String, crate::optimizer::CloudCapabilities> {
+    providers
+        .host
+        .manifests()
+        .iter()
+        .map(|m| {
+            let c = &m.capabilities;
+            (
+                m.name.clone(),
+                crate::optimizer::CloudCapabilities {
+                    spot: c.spot,
+                    stop_start: c.stop_start,
+                    multi_node: c.multi_node,
+                    open_ports: c.open_ports,
+                    custom_images: c.custom_images,
+                },
+            )
+        })
+        .collect()
+}

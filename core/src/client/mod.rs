@@ -1,0 +1,356 @@
+//! The SDK's front door: a [`Client`] opened on aloft's home folder, with every
+//! lifecycle verb the `aloft` CLI offers — `launch`, `exec`, `status`, `refresh`,
+//! `stop`, `start`, `down`, `autostop`, `queue`, `logs`, `cancel`, `cost_report`,
+//! storage and provider checks.
+//!
+//! Progress is reported as typed [`Event`]s that an embedder renders or ignores;
+//! cancellation (what Ctrl-C does in the CLI) is a [`CancelToken`] the caller holds:
+//! a cancelled launch stops at the next step boundary, never inside a provider call,
+//! and local state says what exists.
+//!
+//! ```no_run
+//! use aloft::client::{Client, LaunchOptions};
+//! use aloft::task::{Infra, Resources, Task};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Providers are WebAssembly components; an embedder brings the ones it ships
+//! // (crate `aloft-bundled-providers` has aloft's own).
+//! let bundled: &[(&str, &[u8])] = &[];
+//! let client = Client::builder().bundled_providers(bundled).open()?;
+//! let task = Task::builder()
+//!     .run("echo hello")
+//!     .resources(Resources::default().with_infra(Infra::parse("local")?))
+//!     .build()?;
+//! let launched = client.launch(&task, std::path::Path::new("."), &LaunchOptions::named("demo"))?;
+//! let status = client.follow("demo", launched.job_id, &mut std::io::stdout())?;
+//! println!("job ended {status}");
+//! client.down("demo", false)?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod cluster;
+mod events;
+mod lifecycle;
+mod offers;
+mod providers;
+mod provisioner;
+mod refresh;
+mod storage;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use cluster::{ClusterView, CostEntry};
+pub use events::{CancelToken, Event};
+pub use lifecycle::{LaunchOptions, Launched, default_cluster_name};
+pub use offers::LiveCatalog;
+pub use providers::{Providers, load as load_providers};
+pub use refresh::RefreshNote;
+pub use storage::{BucketDeletion, delete_bucket_result};
+
+use crate::config::{Config, ConfigError, aloft_home};
+use crate::launch::LaunchError;
+use crate::runtime::head::HeadError;
+use crate::state::{ClusterRecord, StateDb, StateError};
+
+/// Why a client call failed. [`ClientError::kind`] sorts errors for exit codes.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// `config.yaml` (or another settings file) cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Local state cannot be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A launch failed (provisioning, setting up the nodes, the agent).
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// A head node's agent could not be reached or used.
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    /// No cluster of that name.
+    #[error("no cluster named `{name}` ({known})")]
+    UnknownCluster {
+        /// The name asked for.
+        name: String,
+        /// What exists, for the message.
+        known: String,
+    },
+    /// Nothing satisfies the request; `reasons` says why each provider was out.
+    #[error("{message}{reasons}")]
+    NoResources {
+        /// What the optimizer said.
+        message: String,
+        /// One line per unusable provider, each starting with a newline.
+        reasons: String,
+    },
+    /// A settings or input file is malformed (`file:line:col: message`).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A provider call failed.
+    #[error("provider {provider}: {message}")]
+    Provider {
+        /// Which provider.
+        provider: String,
+        /// What it said.
+        message: String,
+    },
+    /// A job ended without succeeding.
+    #[error("job {job} ended {status}")]
+    JobFailed {
+        /// The job.
+        job: u64,
+        /// How it ended.
+        status: String,
+    },
+    /// The caller cancelled (see [`CancelToken`]); `left` says what exists.
+    #[error("interrupted {stage}; {left}")]
+    Interrupted {
+        /// Where it stopped.
+        stage: String,
+        /// What was left and how to deal with it.
+        left: String,
+    },
+    /// Anything else, with a message for humans.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Broad classes of [`ClientError`], for exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad input (task file, settings file): the CLI's exit code 2.
+    Invalid,
+    /// No resources satisfy the request: exit code 3.
+    NoResources,
+    /// The job ran and did not succeed: exit code 100.
+    JobFailed,
+    /// Cancelled by the caller: exit code 130.
+    Interrupted,
+    /// Anything else: exit code 1.
+    Failure,
+}
+
+impl ClientError {
+    /// The class of this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ClientError::InvalidInput(_) | ClientError::Config(ConfigError::Invalid(_)) => {
+                ErrorClass::Invalid
+            }
+            ClientError::NoResources { .. } => ErrorClass::NoResources,
+            ClientError::JobFailed { .. } => ErrorClass::JobFailed,
+            ClientError::Interrupted { .. }
+            | ClientError::Launch(LaunchError::Interrupted { .. }) => ErrorClass::Interrupted,
+            _ => ErrorClass::Failure,
+        }
+    }
+
+    pub(crate) fn other(err: impl std::fmt::Display) -> ClientError {
+        ClientError::Other(err.to_string())
+    }
+}
+
+/// Result of a client call.
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    home: Option<PathBuf>,
+    bundled: Vec<(String, &'static [u8])>,
+    agent_binary: Option<PathBuf>,
+    events: events::Sink,
+    cancel: CancelToken,
+    wait_for_locks: bool,
+}
+
+impl ClientBuilder {
+    /// Whether a call on a cluster that another aloft process holds waits for it
+    /// (default, after an event naming the holder) or fails at once.
+    pub fn wait_for_locks(mut self, wait: bool) -> Self {
+        self.wait_for_locks = wait;
+        self
+    }
+
+    /// aloft's home folder (default: `$ALOFT_HOME`, else `~/.aloft`).
+    pub fn home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = Some(home.into());
+        self
+    }
+
+    /// The provider components this program ships, as `(name, component bytes)`;
+    /// installed ones under `HOME/providers` are loaded too.
+    pub fn bundled_providers(mut self, providers: &[(&str, &'static [u8])]) -> Self {
+        self.bundled = providers
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), *bytes))
+            .collect();
+        self
+    }
+
+    /// The program that runs a head node's agent: it must hand `agent ...`
+    /// command lines to [`crate::runtime::agent_cli::run`], as the `aloft` CLI does.
+    /// Default: `$ALOFT_AGENT_BINARY`, else the running program.
+    pub fn agent_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.agent_binary = Some(path.into());
+        self
+    }
+
+    /// Receives every progress [`Event`] (default: ignored).
+    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events = events::Sink::new(f);
+        self
+    }
+
+    /// The token that cancels this client's long calls.
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Opens the client: reads `config.yaml` and opens the state database (providers
+    /// load on first use).
+    pub fn open(self) -> ClientResult<Client> {
+        let home = self.home.unwrap_or_else(aloft_home);
+        ensure_private_dir(&home)?;
+        let config = Config::load(&home)?;
+        let state = StateDb::open(&home.join("state.db"))?;
+        let agent_binary = match self.agent_binary {
+            Some(path) => path,
+            None => match std::env::var_os("ALOFT_AGENT_BINARY").filter(|v| !v.is_empty()) {
+                Some(path) => PathBuf::from(path),
+                None => std::env::current_exe().map_err(|e| {
+                    ClientError::Other(format!("cannot locate the agent binary: {e}"))
+                })?,
+            },
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Other(format!("cannot start the async runtime: {e}")))?;
+        Ok(Client {
+            home,
+            config,
+            state,
+            bundled: self.bundled,
+            agent_binary,
+            events: self.events,
+            cancel: self.cancel,
+            wait_for_locks: self.wait_for_locks,
+            rt,
+            providers: OnceCell::new(),
+        })
+    }
+}
+
+/// A handle on aloft's home: local state, the user's settings and the providers.
+///
+/// Calls block the calling thread (provider calls run on a private single-threaded
+/// async runtime).
+pub struct Client {
+    home: PathBuf,
+    config: Config,
+    state: StateDb,
+    bundled: Vec<(String, &'static [u8])>,
+    agent_binary: PathBuf,
+    events: events::Sink,
+    cancel: CancelToken,
+    wait_for_locks: bool,
+    rt: tokio::runtime::Runtime,
+    providers: OnceCell<Providers>,
+}
+
+impl Client {
+    /// A builder with the defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            home: None,
+            bundled: Vec::new(),
+            agent_binary: None,
+            events: events::Sink::default(),
+            cancel: CancelToken::new(),
+            wait_for_locks: true,
+        }
+    }
+
+    /// aloft's home folder.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The user's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Local state.
+    pub fn state(&self) -> &StateDb {
+        &self.state
+    }
+
+    /// The token that cancels this client's long calls.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// Every provider, loaded on first use.
+    pub fn providers(&self) -> ClientResult<&Providers> {
+        if let Some(p) = self.providers.get() {
+            return Ok(p);
+        }
+        let loaded = self
+            .rt
+            .block_on(providers::load(&self.home, &self.config, &self.bundled))?;
+        Ok(self.providers.get_or_init(|| loaded))
+    }
+
+    /// Runs a future on the client's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        self.events.emit(&event);
+    }
+
+    pub(crate) fn control_dir(&self) -> PathBuf {
+        self.home.join("ssh")
+    }
+
+    /// The record of cluster `name`, or [`ClientError::UnknownCluster`] listing what
+    /// exists.
+    pub fn cluster(&self, name: &str) -> ClientResult<ClusterRecord> {
+        if let Some(record) = self.state.cluster(name)? {
+            return Ok(record);
+        }
+        let names: Vec<String> = self.state.clusters()?.into_iter().map(|c| c.name).collect();
+        let known = if names.is_empty() {
+            "there are no clusters".to_string()
+        } else {
+            format!("clusters: {}", names.join(", "))
+        };
+        Err(ClientError::UnknownCluster {
+            name: name.to_string(),
+            known,
+        })
+    }
+}
+
+/// Creates aloft's home readable by this user only (it holds keys and state).
+fn ensure_private_dir(dir: &Path) -> ClientResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| ClientError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Building the provider host from the user's config: the bundled providers, those
+//! installed under `$ALOFT_HOME/providers`, per-provider settings and endpoints.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::{Config, expand_home, yaml_error};
+use crate::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
+
+use super::{ClientError, ClientResult};
+
+/// A host with every provider loaded, plus the load errors of broken installed ones.
+pub struct Providers {
+    /// The host.
+    pub host: PluginHost,
+    /// `(origin, error)` for components that failed to load.
+    pub broken: Vec<(String, String)>,
+    /// Names of the bundled providers.
+    pub bundled: Vec<String>,
+    /// `ssh_proxy_command` per provider: every SSH connection to its nodes goes
+    /// through it (`%h`/`%p` are the node's address and port).
+    pub proxy_commands: BTreeMap<String, String>,
+}
+
+/// A provider's settings as the key/value pairs `configure` receives (lists are
+/// joined with commas).
+fn settings_of(value: &serde_yaml::Value) -> Vec<(String, String)> {
+    let Some(map) = value.as_mapping() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str()?.to_string();
+            let value = match v {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Sequence(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => return None,
+            };
+            Some((key, value))
+        })
+        .collect()
+}
+
+/// Loads every provider: the `bundled` components, then those installed under
+/// `home/providers` (a broken one is listed in [`Providers::broken`], not fatal).
+pub async fn load(
+    home: &Path,
+    config: &Config,
+    bundled: &[(String, &'static [u8])],
+) -> ClientResult<Providers> {
+    let mut host_config = HostConfig::new(home);
+    host_config.allowed_hosts = config.allowed_hosts.clone();
+    let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (name, value) in &config.providers {
+        let pairs = settings_of(value);
+        if let Some((_, endpoint)) = pairs.iter().find(|(k, _)| k == "endpoint") {
+            host_config.endpoints.insert(name.clone(), endpoint.clone());
+        }
+        settings.insert(name.clone(), pairs);
+    }
+    // The local provider's node folders live under aloft's home unless configured.
+    let local = settings.entry("local".into()).or_default();
+    if !local.iter().any(|(k, _)| k == "root") {
+        local.push(("root".into(), home.join("local").display().to_string()));
+    }
+    // The ssh provider has no filesystem: it gets the pools file as a setting.
+    if let Some(pools) = ssh_pools_setting(&home.join("ssh_node_pools.yaml"))? {
+        settings
+            .entry("ssh".into())
+            .or_default()
+            .push(("pools".into(), pools));
+    }
+    let proxy_commands = settings
+        .iter()
+        .filter_map(|(name, pairs)| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == "ssh_proxy_command")
+                .map(|(_, v)| (name.clone(), v.clone()))
+        })
+        .collect();
+    host_config.settings = settings;
+    let mut host = PluginHost::new(host_config).map_err(ClientError::other)?;
+    let mut bundled_names = Vec::new();
+    for (name, bytes) in bundled {
+        host.load_bytes(&format!("bundled:{name}"), bytes)
+            .await
+            .map_err(|e| ClientError::Other(format!("bundled provider {name}: {e}")))?;
+        bundled_names.push(name.to_string());
+    }
+    let mut broken = Vec::new();
+    for result in host.load_dir(&home.join("providers")).await {
+        if let Err(err) = result {
+            let origin = match &err {
+                PluginError::Load { origin, .. } | PluginError::Incompatible { origin, .. } => {
+                    origin.clone()
+                }
+                _ => "providers".into(),
+            };
+            broken.push((origin, err.to_string()));
+        }
+    }
+    Ok(Providers {
+        host,
+        broken,
+        bundled: bundled_names,
+        proxy_commands,
+    })
+}
+
+/// `ssh_node_pools.yaml` as JSON, with `~/` in key paths expanded (the provider
+/// cannot see the user's home); `None` when the file does not exist.
+fn ssh_pools_setting(path: &Path) -> ClientResult<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ClientError::Other(format!("{}: {e}", path.display()))),
+    };
+    let mut value: serde_json::Value = serde_yaml::from_str(&text)
+        .map_err(|err| ClientError::InvalidInput(yaml_error(path, &err)))?;
+    if !value.is_object() {
+        return Err(ClientError::InvalidInput(format!(
+            "{}: expected a mapping of pool names to pools",
+            path.display()
+        )));
+    }
+    expand_identity_files(&mut value);
+    Ok(Some(value.to_string()))
+}
+
+fn expand_identity_files(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if key == "identity_file"
+                    && let serde_json::Value::String(path) = item
+                {
+                    *path = expand_home(path).display().to_string();
+                } else {
+                    expand_identity_files(item);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(expand_identity_files),
+        _ => {}
+    }
+}
+
+impl Providers {
+    /// An instance of `name`, or a clear error listing what is loaded.
+    pub async fn instance(&self, name: &str) -> ClientResult<ProviderInstance> {
+        self.host.instance(name).await.map_err(|e| match e {
+            PluginError::Unknown(_) => {
+                let known: Vec<&str> = self
+                    .host
+                    .manifests()
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                ClientError::Other(format!(
+                    "no provider named `{name}` (loaded: {}); see `aloft providers list`",
+                    known.join(", ")
+                ))
+            }
+            other => ClientError::Provider {
+                provider: name.to_string(),
+                message: other.to_string(),
+            },
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! The failover engine's view of provider components: `run` asks a provider for a
+//! cluster's instances and waits until they run; what the provider answers is
+//! checked before it is used (it is untrusted input, like a task file).
+
+use std::time::{Duration, Instant};
+
+use crate::launch::NodeAddress;
+use crate::optimizer::Candidate;
+use crate::plugin::{
+    ClusterRef, ErrorKind, Instance, InstanceStatus, PluginError, ProviderInstance, RunRequest,
+};
+use crate::provision::{Failure, FailureKind, Provisioner};
+use crate::runtime::keys::KeyPair;
+use crate::task::{ImageId, Resources};
+
+use super::Providers;
+
+/// Maps a provider's typed error to the failover engine's.
+pub(crate) fn failure(err: PluginError) -> Failure {
+    match err {
+        PluginError::Provider { error, .. } => Failure {
+            kind: match error.kind {
+                ErrorKind::Capacity => FailureKind::Capacity,
+                ErrorKind::Quota => FailureKind::Quota,
+                ErrorKind::Auth => FailureKind::Auth,
+                ErrorKind::Unsupported => FailureKind::Unsupported,
+                ErrorKind::Transient => FailureKind::Transient,
+                ErrorKind::Invalid => FailureKind::Invalid,
+                ErrorKind::Other => FailureKind::Other,
+            },
+            code: error.code,
+            message: error.message,
+        },
+        // A crashed or hung provider: try elsewhere.
+        other => Failure {
+            kind: FailureKind::Other,
+            code: "ProviderFailed".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn bad_answer(message: String) -> Failure {
+    Failure {
+        kind: FailureKind::Other,
+        code: "BadProviderAnswer".into(),
+        message,
+    }
+}
+
+/// How the launcher reaches a provider's instances.
+pub(crate) struct Access {
+    /// The provider's name.
+    pub provider: String,
+    /// Whether it is the bundled `local` provider (the only one whose nodes may be
+    /// folders on this machine).
+    pub bundled_local: bool,
+    /// Whether it is the bundled `ssh` provider (whose answers carry the key path
+    /// from the user's own `ssh_node_pools.yaml`).
+    pub bundled_pools: bool,
+    /// The user's aloft key.
+    pub key: KeyPair,
+    /// The provider's proxy command (from the user's config).
+    pub proxy_command: Option<String>,
+}
+
+impl Access {
+    /// Where each node is, head first.
+    pub fn addresses(&self, mut nodes: Vec<Instance>) -> Result<Vec<NodeAddress>, Failure> {
+        nodes.sort_by_key(|i| (!i.is_head, i.id.clone()));
+        nodes.iter().map(|n| self.address(n)).collect()
+    }
+
+    /// Where `instance` can be reached, after checking what the provider said.
+    fn address(&self, instance: &Instance) -> Result<NodeAddress, Failure> {
+        let p = &self.provider;
+        check_id(&instance.id).map_err(|e| bad_answer(format!("{p}: instance id: {e}")))?;
+        for ip in [&instance.private_ip, &instance.public_ip]
+            .into_iter()
+            .flatten()
+        {
+            check_host(ip).map_err(|e| bad_answer(format!("{p}: address {ip:?}: {e}")))?;
+        }
+        let ip = instance
+            .private_ip
+            .clone()
+            .or_else(|| instance.public_ip.clone())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        if let Some(dir) = instance.extra("node_dir") {
+            if !self.bundled_local {
+                return Err(bad_answer(format!(
+                    "{p}: only the bundled `local` provider may place nodes on this machine (node_dir)"
+                )));
+            }
+            return Ok(NodeAddress::Local {
+                id: instance.id.clone(),
+                home: dir.into(),
+                ip,
+            });
+        }
+        let user = instance.ssh_user.clone().unwrap_or_else(|| "ubuntu".into());
+        check_user(&user).map_err(|e| bad_answer(format!("{p}: ssh user {user:?}: {e}")))?;
+        let identity_file = match instance.extra("identity_file") {
+            Some(path) if self.bundled_pools => path.into(),
+            Some(_) => {
+                return Err(bad_answer(format!(
+                    "{p}: a provider cannot choose a local key file (identity_file)"
+                )));
+            }
+            None => self.key.private_key.clone(),
+        };
+        Ok(NodeAddress::Ssh {
+            id: instance.id.clone(),
+            host: instance.public_ip.clone().unwrap_or_else(|| ip.clone()),
+            port: instance.ssh_port,
+            user,
+            identity_file,
+            proxy_command: self.proxy_command.clone(),
+            ip,
+        })
+    }
+}
+
+/// An instance id: printable, no spaces, bounded.
+fn check_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > 256 {
+        return Err("empty or longer than 256 characters");
+    }
+    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("holds spaces or control characters");
+    }
+    Ok(())
+}
+
+/// An address to connect to: an IP literal or a DNS name, never an option.
+pub(crate) fn check_host(host: &str) -> Result<(), &'static str> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if host.is_empty() || host.len() > 253 {
+        return Err("empty or longer than 253 characters");
+    }
+    if host.starts_with('-') || host.starts_with('.') {
+        return Err("starts with `-` or `.`");
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err("not an IP address or a DNS name");
+    }
+    Ok(())
+}
+
+/// A login name: what `useradd` accepts, never an option.
+pub(crate) fn check_user(user: &str) -> Result<(), &'static str> {
+    let mut chars = user.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok || user.len() > 32 {
+        return Err("must start with a letter, digit or `_` and be at most 32 characters");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err("only letters, digits, `_`, `-` and `.` are allowed");
+    }
+    Ok(())
+}
+
+/// Polls the provider until every node runs and has an address (clouds return
+/// from `run-instances` while instances are still pending).
+pub(crate) fn wait_running(
+    rt: &tokio::runtime::Runtime,
+    instance: &mut ProviderInstance,
+    cluster: &ClusterRef,
+    mut nodes: Vec<Instance>,
+) -> Result<Vec<Instance>, Failure> {
+    let ready = |nodes: &[Instance]| {
+        !nodes.is_empty()
+            && nodes.iter().all(|n| {
+                n.status == InstanceStatus::Running
+                    && (n.public_ip.is_some() || n.private_ip.is_some())
+            })
+    };
+    let deadline = Instant::now() + NODES_READY_TIMEOUT;
+    while !ready(&nodes) {
+        if nodes.iter().any(|n| n.status == InstanceStatus::Preempted) {
+            return Err(Failure {
+                kind: FailureKind::Capacity,
+                code: "Preempted".into(),
+                message: "an instance was reclaimed while starting".into(),
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(Failure {
+                kind: FailureKind::Transient,
+                code: "NotReady".into(),
+                message: format!(
+                    "instances not running after {} s",
+                    NODES_READY_TIMEOUT.as_secs()
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let found = rt
+            .block_on(instance.query_instances(std::slice::from_ref(cluster)))
+            .map_err(failure)?;
+        nodes = found
+            .into_iter()
+            .filter(|c| c.cluster.cluster == cluster.cluster)
+            .flat_map(|c| c.instances)
+            .filter(|n| n.status != InstanceStatus::Terminated)
+            .collect();
+    }
+    Ok(nodes)
+}
+
+/// How long instances may take to be running.
+const NODES_READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Provisions through provider components.
+pub(crate) struct PluginProvisioner<'a> {
+    pub rt: &'a tokio::runtime::Runtime,
+    pub providers: &'a Providers,
+    pub cluster: String,
+    pub key: KeyPair,
+    /// The task's resources; the one matching each candidate gives disk, image, ports.
+    pub resources: Vec<Resources>,
+}
+
+impl PluginProvisioner<'_> {
+    fn instance(&self, cloud: &str) -> Result<ProviderInstance, Failure> {
+        self.rt
+            .block_on(self.providers.host.instance(cloud))
+            .map_err(failure)
+    }
+
+    /// How to reach `cloud`'s nodes.
+    pub fn access(&self, cloud: &str) -> Access {
+        access(self.providers, cloud, self.key.clone())
+    }
+
+    /// The task resources `c` was planned from (the first whose cloud allows it).
+    fn resources_for(&self, c: &Candidate) -> Option<&Resources> {
+        self.resources.iter().find(|r| {
+            r.infra
+                .cloud
+                .as_deref()
+                .is_none_or(|cloud| cloud == c.cloud)
+        })
+    }
+}
+
+/// How to reach `cloud`'s nodes with `key`.
+pub(crate) fn access(providers: &Providers, cloud: &str, key: KeyPair) -> Access {
+    let origin = providers.host.origin(cloud).unwrap_or_default();
+    Access {
+        provider: cloud.to_string(),
+        bundled_local: origin == "bundled:local",
+        bundled_pools: origin == "bundled:ssh",
+        key,
+        proxy_command: providers.proxy_commands.get(cloud).cloned(),
+    }
+}
+
+impl Provisioner for PluginProvisioner<'_> {
+    type Nodes = Vec<NodeAddress>;
+
+    fn run(&mut self, c: &Candidate, num_nodes: u32) -> Result<Vec<NodeAddress>, Failure> {
+        let mut instance = self.instance(&c.cloud)?;
+        let resources = self.resources_for(c);
+        let request = RunRequest {
+            cluster: ClusterRef {
+                cluster: self.cluster.clone(),
+                region: c.region.clone(),
+                zone: c.zone.clone(),
+            },
+            instance_type: c.instance_type.clone(),
+            count: num_nodes,
+            use_spot: c.use_spot,
+            disk_size_gib: resources
+                .and_then(|r| r.disk_size_gib)
+                .map(|g| u32::try_from(g).unwrap_or(u32::MAX)),
+            image_id: resources
+                .and_then(|r| r.image_id.as_ref())
+                .and_then(|image| match image {
+                    ImageId::Single(id) => Some(id.clone()),
+                    ImageId::PerRegion(ids) => ids.get(&c.region).cloned(),
+                    ImageId::Docker(_) => None,
+                }),
+            ports: resources
+                .map(|r| {
+                    r.ports
+                        .iter()
+                        .map(|p| crate::plugin::PortRange {
+                            start: p.start,
+                            end: p.end,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            labels: vec![("aloft-cluster".into(), self.cluster.clone())],
+            ssh_public_key: Some(self.key.public_key.clone()),
+        };
+        let result = self
+            .rt
+            .block_on(instance.run_instances(&request))
+            .map_err(failure)?;
+        let nodes = wait_running(self.rt, &mut instance, &request.cluster, result.instances)?;
+        self.access(&c.cloud).addresses(nodes)
+    }
+
+    fn clean_up(&mut self, c: &Candidate) -> Result<(), Failure> {
+        let mut instance = self.instance(&c.cloud)?;
+        let cluster = ClusterRef {
+            cluster: self.cluster.clone(),
+            region: c.region.clone(),
+            zone: c.zone.clone(),
+        };
+        self.rt
+            .block_on(instance.terminate_instances(&cluster))
+            .map_err(failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_users_that_could_be_options_are_refused() {
+        assert!(check_host("10.0.0.1").is_ok());
+        assert!(check_host("::1").is_ok());
+        assert!(check_host("ec2-1-2-3-4.compute.amazonaws.com").is_ok());
+        assert!(check_host("-oProxyCommand=touch x").is_err());
+        assert!(check_host("a b").is_err());
+        assert!(check_host("").is_err());
+        assert!(check_user("ubuntu").is_ok());
+        assert!(check_user("ec2-user").is_ok());
+        assert!(check_user("-oProxyCommand=x").is_err());
+        assert!(check_user("root;rm").is_err());
+        assert!(check_user(&"a".repeat(40)).is_err());
+        assert!(check_id("i-0123").is_ok());
+        assert!(check_id("i 0123").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! `status -r`: ask each cluster's provider what really exists (one batched
+//! `query-instances` per provider, providers concurrently) and bring local state in
+//! line.
+
+use std::collections::BTreeMap;
+
+use crate::plugin::{ClusterInstances, ClusterRef, InstanceStatus};
+use crate::runtime::agent::unix_now;
+use crate::state::{ClusterRecord, ClusterStatus};
+
+use super::{Client, ClientResult};
+
+/// What refresh found for one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Truth {
+    /// Every node runs.
+    Up,
+    /// Every node is stopped.
+    Stopped,
+    /// Some node was reclaimed (spot) or vanished.
+    Preempted,
+    /// Nothing exists any more.
+    Gone,
+    /// A mix (nodes starting, stopping, some missing).
+    Abnormal,
+}
+
+fn truth(statuses: &[InstanceStatus], expected: u32) -> Truth {
+    use InstanceStatus::*;
+    let live: Vec<&InstanceStatus> = statuses
+        .iter()
+        .filter(|s| !matches!(s, Terminated | Terminating))
+        .collect();
+    if live.is_empty() {
+        return Truth::Gone;
+    }
+    if live.iter().any(|s| matches!(s, Preempted)) {
+        return Truth::Preempted;
+    }
+    if live.len() < expected as usize {
+        return Truth::Preempted;
+    }
+    if live.iter().all(|s| matches!(s, Running)) {
+        return Truth::Up;
+    }
+    if live.iter().all(|s| matches!(s, Stopped)) {
+        return Truth::Stopped;
+    }
+    Truth::Abnormal
+}
+
+/// One change (or trouble) found by a refresh, for the user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefreshNote {
+    /// The cluster, or the provider when a whole provider could not be asked.
+    pub subject: String,
+    /// What happened.
+    pub message: String,
+}
+
+impl std::fmt::Display for RefreshNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)
+    }
+}
+
+impl Client {
+    /// Refreshes the clusters named in `names` (every cluster when empty) against
+    /// their providers and updates local state. A cluster whose provider did not
+    /// answer for it keeps its record; only an answer with no instances removes one.
+    pub fn refresh(&self, names: &[String]) -> ClientResult<Vec<RefreshNote>> {
+        let mut records = self.state.clusters()?;
+        if !names.is_empty() {
+            records.retain(|r| names.contains(&r.name));
+        }
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut by_provider: BTreeMap<String, Vec<ClusterRecord>> = BTreeMap::new();
+        for r in records {
+            by_provider.entry(r.provider.clone()).or_default().push(r);
+        }
+        let providers = self.providers()?;
+        let answers = self.block_on(futures::future::join_all(by_provider.iter().map(
+            |(provider, clusters)| async move {
+                let refs: Vec<ClusterRef> = clusters
+                    .iter()
+                    .map(|c| ClusterRef {
+                        cluster: c.name.clone(),
+                        region: c.region.clone(),
+                        zone: c.zone.clone(),
+                    })
+                    .collect();
+                let mut instance = providers.instance(provider).await?;
+                instance
+                    .query_instances(&refs)
+                    .await
+                    .map_err(super::ClientError::other)
+            },
+        )));
+        let mut notes = Vec::new();
+        for ((provider, clusters), answer) in by_provider.into_iter().zip(answers) {
+            match answer {
+                Ok(answer) => {
+                    for record in &clusters {
+                        if let Some(note) = self.reconcile(record, &answer)? {
+                            notes.push(note);
+                        }
+                    }
+                }
+                Err(err) => notes.push(RefreshNote {
+                    subject: provider,
+                    message: format!("cannot refresh: {err}"),
+                }),
+            }
+        }
+        Ok(notes)
+    }
+
+    fn reconcile(
+        &self,
+        record: &ClusterRecord,
+        answer: &[ClusterInstances],
+    ) -> ClientResult<Option<RefreshNote>> {
+        let note = |message: String| {
+            Some(RefreshNote {
+                subject: record.name.clone(),
+                message,
+            })
+        };
+        let Some(found) = answer.iter().find(|a| a.cluster.cluster == record.name) else {
+            return Ok(note(format!(
+                "provider {} did not answer for this cluster; its record is kept",
+                record.provider
+            )));
+        };
+        let statuses: Vec<InstanceStatus> = found.instances.iter().map(|i| i.status).collect();
+        let found = truth(&statuses, record.num_nodes);
+        let now = unix_now();
+        if found == Truth::Gone {
+            self.stop_agent(record);
+            self.state.end_usage(&record.name, now)?;
+            self.state.remove_cluster(&record.name)?;
+            let _ = self.state.add_event(&record.name, now, "refresh", "gone");
+            return Ok(note("no instances left; removed from status".into()));
+        }
+        let mut status = match found {
+            Truth::Up => ClusterStatus::Up,
+            Truth::Stopped => ClusterStatus::Stopped,
+            _ => ClusterStatus::Init,
+        };
+        // Running instances are a cluster only once its runtime answers: an
+        // interrupted launch stays INIT until `launch` finishes its set-up.
+        if status == ClusterStatus::Up && record.status != ClusterStatus::Up {
+            let answers = self
+                .head_of(record)
+                .and_then(|h| Ok(h.queue(true)?))
+                .is_ok();
+            if !answers {
+                status = ClusterStatus::Init;
+            }
+        }
+        if status == record.status && found != Truth::Preempted {
+            return Ok(None);
+        }
+        self.state.set_status(&record.name, status, now)?;
+        match status {
+            ClusterStatus::Up => self.state.start_usage(record, now)?,
+            _ => self.state.end_usage(&record.name, now)?,
+        }
+        let what = match found {
+            Truth::Preempted => "PREEMPTED (nodes reclaimed or missing)".to_string(),
+            Truth::Abnormal => "INIT (nodes in mixed states)".to_string(),
+            Truth::Up if status == ClusterStatus::Init => {
+                "INIT (instances run, the agent does not answer: `aloft launch` of the same name finishes the set-up)".to_string()
+            }
+            _ => status.to_string(),
+        };
+        let _ = self.state.add_event(&record.name, now, "refresh", &what);
+        Ok(note(format!("{} -> {what}", record.status)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InstanceStatus::*;
+
+    #[test]
+    fn truth_from_instance_states() {
+        assert_eq!(truth(&[Running, Running], 2), Truth::Up);
+        assert_eq!(truth(&[Stopped, Stopped], 2), Truth::Stopped);
+        assert_eq!(truth(&[Running, Preempted], 2), Truth::Preempted);
+        assert_eq!(truth(&[Running], 2), Truth::Preempted, "a node vanished");
+        assert_eq!(truth(&[], 2), Truth::Gone);
+        assert_eq!(truth(&[Terminated, Terminated], 2), Truth::Gone);
+        assert_eq!(truth(&[Running, Stopping], 2), Truth::Abnormal);
+    }
+}

@@ -1,0 +1,124 @@
+//! The user's settings and folders: aloft's home (`$ALOFT_HOME`, default `~/.aloft`)
+//! and the `config.yaml` inside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// aloft's home folder: `$ALOFT_HOME`, else `~/.aloft`.
+pub fn aloft_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("ALOFT_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".aloft"),
+        None => PathBuf::from(".aloft"),
+    }
+}
+
+/// `~/x` as a path under the user's home; anything else as it is.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// A YAML error as `file:line:col: message`.
+pub fn yaml_error(path: &Path, err: &serde_yaml::Error) -> String {
+    let at = err
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    format!("{}{at}: {err}", path.display())
+}
+
+/// A settings file that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML or has unknown fields (`file:line:col: message`).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What `config.yaml` may hold.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Clouds the user has enabled for the optimizer's offline plans.
+    #[serde(default)]
+    pub clouds: Option<Vec<String>>,
+    /// Settings per provider (`providers.local.root`, `providers.aws.endpoint`).
+    #[serde(default)]
+    pub providers: BTreeMap<String, serde_yaml::Value>,
+    /// Hosts providers may reach at most (narrows their manifests).
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Reads `config.yaml` under `home`; a missing or empty file is an empty config.
+    pub fn load(home: &Path) -> Result<Config, ConfigError> {
+        let path = home.join("config.yaml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(&text).map_err(|err| ConfigError::Invalid(yaml_error(&path, &err)))
+    }
+
+    /// The string setting `key` of provider `provider` (`providers.aws.endpoint`).
+    pub fn provider_setting(&self, provider: &str, key: &str) -> Option<String> {
+        self.providers
+            .get(provider)
+            .and_then(|v| v.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_empty_and_a_bad_one_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = Config::load(dir.path()).unwrap();
+        assert!(empty.clouds.is_none() && empty.providers.is_empty());
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "clouds: [aws]\nproviders:\n  aws:\n    endpoint: http://127.0.0.1:5000\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(config.clouds, Some(vec!["aws".to_string()]));
+        assert_eq!(
+            config.provider_setting("aws", "endpoint").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        std::fs::write(dir.path().join("config.yaml"), "clouds: [aws]\nclowds: 1\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.yaml:2:"), "{err}");
+    }
+}

@@ -1,0 +1,93 @@
+//! What each cloud can do, so that the optimizer never picks an offer whose cloud
+//! cannot run the task: a provider's manifest says it when one is installed; for
+//! clouds known only from a catalog, this table says what SkyPilot documents.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::task::{ImageId, Resources};
+
+/// What a cloud can do (mirrors the provider interface's `capabilities`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CloudCapabilities {
+    /// Spot / preemptible instances.
+    pub spot: bool,
+    /// Stop and start (keep disks).
+    pub stop_start: bool,
+    /// Clusters of several nodes.
+    pub multi_node: bool,
+    /// Opening ports to the world.
+    pub open_ports: bool,
+    /// Custom VM images.
+    pub custom_images: bool,
+}
+
+impl CloudCapabilities {
+    /// Everything.
+    pub const ALL: CloudCapabilities = CloudCapabilities {
+        spot: true,
+        stop_start: true,
+        multi_node: true,
+        open_ports: true,
+        custom_images: true,
+    };
+
+    /// What clouds that aloft knows only from a catalog can do (SkyPilot's own
+    /// limits: RunPod has no multi-node and no stop; Lambda no spot and no stop).
+    pub fn of_catalog_cloud(cloud: &str) -> Option<CloudCapabilities> {
+        let all = CloudCapabilities::ALL;
+        Some(match cloud {
+            "aws" | "gcp" | "azure" | "oci" | "ibm" | "nebius" => all,
+            "lambda" => CloudCapabilities {
+                spot: false,
+                stop_start: false,
+                custom_images: false,
+                ..all
+            },
+            "runpod" => CloudCapabilities {
+                multi_node: false,
+                stop_start: false,
+                open_ports: true,
+                custom_images: false,
+                spot: true,
+            },
+            "fluidstack" | "paperspace" | "cudo" | "vast" => CloudCapabilities {
+                spot: cloud == "vast",
+                stop_start: cloud == "paperspace",
+                multi_node: cloud != "vast",
+                ..all
+            },
+            _ => return None,
+        })
+    }
+
+    /// Why a task of `num_nodes` nodes with resources `r` cannot run here, if so.
+    pub fn refusal(&self, num_nodes: u32, r: &Resources, use_spot: bool) -> Option<String> {
+        if num_nodes > 1 && !self.multi_node {
+            return Some(format!("cannot run {num_nodes}-node tasks (no multi-node)"));
+        }
+        if use_spot && !self.spot {
+            return Some("has no spot instances".into());
+        }
+        if !r.ports.is_empty() && !self.open_ports {
+            return Some("cannot open ports".into());
+        }
+        if matches!(r.image_id, Some(ImageId::Single(_) | ImageId::PerRegion(_)))
+            && !self.custom_images
+        {
+            return Some("cannot use a custom image_id".into());
+        }
+        None
+    }
+}
+
+/// Capabilities per cloud: what the options say, else the catalog table, else
+/// everything (a cloud nobody describes is not second-guessed).
+pub(crate) fn of(known: &BTreeMap<String, CloudCapabilities>, cloud: &str) -> CloudCapabilities {
+    known
+        .get(cloud)
+        .copied()
+        .or_else(|| CloudCapabilities::of_catalog_cloud(cloud))
+        .unwrap_or(CloudCapabilities::ALL)
+}

@@ -1,0 +1,170 @@
+//! The head node's side of aloft, as a command line: `agent [--root DIR] VERB ...`.
+//! The launcher copies its own program to a cluster's head node and drives it with
+//! these verbs (over SSH on clouds, directly for `local` clusters); users do not call
+//! them. Any program that embeds aloft and launches clusters hands such command
+//! lines to [`run`] (the `aloft` CLI does, under its hidden `agent` subcommand).
+//!
+//! | verb | what it does |
+//! | --- | --- |
+//! | `run [--poll-ms N]` | run the agent until killed |
+//! | `submit` | queue a job (`{"spec": JobSpec, "secrets": [[k, v], ...]}` on stdin); prints its id |
+//! | `queue [-s]` | print the queue as JSON (`-s`: leave out finished jobs) |
+//! | `cancel ID...` | request cancellation |
+//! | `init` | install the cluster description (`{"spec": ..., "autostop": ...}` on stdin), start the agent |
+//! | `spec` | print the cluster description as JSON |
+//! | `stop` | cancel every unfinished job and stop the agent |
+//! | `logs ID [--tail N] [--follow]` | print a job's log |
+
+use std::io::{Read, Write};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::agent::{self, Agent, AgentPaths, AutostopSpec, ClusterSpec, unix_now};
+use super::daemon;
+use super::queue::{JobQueue, JobSpec};
+use crate::config::expand_home;
+
+#[derive(Deserialize)]
+struct InitRequest {
+    spec: ClusterSpec,
+    #[serde(default)]
+    autostop: Option<AutostopSpec>,
+}
+
+#[derive(Deserialize)]
+struct SubmitRequest {
+    spec: JobSpec,
+    #[serde(default)]
+    secrets: Vec<(String, String)>,
+}
+
+fn read_stdin() -> Result<String, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading stdin: {e}"))?;
+    Ok(input)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
+    value
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{flag} needs a number"))
+}
+
+/// Runs one agent command line (the words after `agent`). Errors are messages for
+/// the launcher, which shows them to the user.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut root = "~/.aloft/agent".to_string();
+    let mut rest = args;
+    while let [flag, value, tail @ ..] = rest {
+        if flag != "--root" {
+            break;
+        }
+        root = value.clone();
+        rest = tail;
+    }
+    let [verb, words @ ..] = rest else {
+        return Err(
+            "agent: a verb is needed (run, submit, queue, cancel, init, spec, stop, logs)".into(),
+        );
+    };
+    let paths = AgentPaths::new(expand_home(&root));
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    match verb.as_str() {
+        "run" => {
+            let poll_ms: u64 = match words {
+                [] => 100,
+                [flag, value] if flag == "--poll-ms" => number(flag, Some(value))?,
+                _ => return Err("agent run [--poll-ms N]".into()),
+            };
+            // The agent records its own pid, so that a launcher killed right after
+            // spawning it cannot leave an agent nobody can find and stop.
+            let pid_file = paths.root().join("agent.pid");
+            std::fs::write(&pid_file, std::process::id().to_string())
+                .map_err(|e| format!("{}: {e}", pid_file.display()))?;
+            let stop = AtomicBool::new(false);
+            let mut agent = Agent::open(paths).map_err(|e| fail(&e))?;
+            agent
+                .run(Duration::from_millis(poll_ms), &stop)
+                .map_err(|e| fail(&e))
+        }
+        "init" => {
+            let request: InitRequest = serde_json::from_str(&read_stdin()?)
+                .map_err(|e| format!("bad init request: {e}"))?;
+            let binary = std::env::current_exe().map_err(|e| fail(&e))?;
+            daemon::install(&binary, &paths, &request.spec, request.autostop.as_ref())
+                .map_err(|e| fail(&e))
+        }
+        "spec" => print_json(&agent::read_cluster_spec(&paths).map_err(|e| fail(&e))?),
+        "stop" => daemon::shutdown(&paths).map_err(|e| fail(&e)),
+        "submit" => {
+            let request: SubmitRequest = serde_json::from_str(&read_stdin()?)
+                .map_err(|e| format!("bad submit request: {e}"))?;
+            let id = agent::submit(&paths, &request.spec, &request.secrets, unix_now())
+                .map_err(|e| fail(&e))?;
+            println!("{id}");
+            Ok(())
+        }
+        "queue" => {
+            let skip_finished = words.iter().any(|w| w == "-s" || w == "--skip-finished");
+            let queue = JobQueue::open(&paths.queue_db()).map_err(|e| fail(&e))?;
+            print_json(&queue.jobs(skip_finished).map_err(|e| fail(&e))?)
+        }
+        "cancel" => {
+            let queue = JobQueue::open(&paths.queue_db()).map_err(|e| fail(&e))?;
+            let jobs = words
+                .iter()
+                .map(|id| {
+                    let id: u64 = id.parse().map_err(|_| format!("bad job id `{id}`"))?;
+                    queue.request_cancel(id, unix_now()).map_err(|e| fail(&e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            print_json(&jobs)
+        }
+        "logs" => {
+            let [id, flags @ ..] = words else {
+                return Err("agent logs ID [--tail N] [--follow]".into());
+            };
+            let id: u64 = id.parse().map_err(|_| format!("bad job id `{id}`"))?;
+            let (mut tail, mut follow) = (None, false);
+            let mut flags = flags.iter();
+            while let Some(flag) = flags.next() {
+                match flag.as_str() {
+                    "--tail" => tail = Some(number("--tail", flags.next())?),
+                    "--follow" => follow = true,
+                    other => return Err(format!("agent logs: unknown flag `{other}`")),
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            agent::write_log(&paths, id, tail, follow, &mut out).map_err(|e| fail(&e))?;
+            out.flush().map_err(|e| fail(&e))
+        }
+        other => Err(format!("agent: unknown verb `{other}`")),
+    }
+}
+
+/// For a program's `main`: when its arguments are `agent ...`, runs that agent
+/// command and exits the process; otherwise returns and the program goes on. This
+/// is how an embedding program serves as its own clusters' agent.
+pub fn run_if_agent() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("agent") {
+        return;
+    }
+    match run(&args[1..]) {
+        Ok(()) => std::process::exit(0),
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+    }
+}

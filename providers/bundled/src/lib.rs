@@ -1,0 +1,5 @@
+//! The provider components bundled with aloft (listed in `providers/bundled.txt`),
+//! built for `wasm32-wasip2` by this crate's build script and embedded as bytes.
+//! A program that embeds aloft hands them to `aloft::client::ClientBuilder::bundled_providers`.
+
+include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
