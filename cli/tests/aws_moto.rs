@@ -88,6 +88,8 @@ impl World {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env_remove("AWS_SESSION_TOKEN")
             .env("ALOFT_LOG", "trace")
+            // Autostop's minute is a second long here (a hidden setting).
+            .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1")
             .output()
             .expect("run aloft");
         out.stderr = std::fs::read(&log).unwrap_or_default();
@@ -440,4 +442,96 @@ fn without_credentials_the_launch_says_why_aws_is_out() {
         stderr.contains("provider aws is not usable: no AWS credentials"),
         "{stderr}"
     );
+}
+
+/// The moto state of `cluster`'s instances, sorted.
+fn states(world: &World, cluster: &str) -> serde_json::Value {
+    world.moto.boto(&format!(
+        "r = ec2.describe_instances(Filters=[{{'Name': 'tag:aloft-cluster', 'Values': ['{cluster}']}}])\n\
+         print(json.dumps(sorted(i['State']['Name'] for res in r['Reservations'] for i in res['Instances'])))"
+    ))
+}
+
+/// Waits (up to a minute) until moto shows `cluster`'s instances in `state`.
+fn wait_for_state(world: &World, cluster: &str, state: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = states(world, cluster);
+        if now
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s == state))
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{cluster} never became {state}: {now}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn autodown_and_autostop_are_carried_out_by_the_head_with_no_aloft_running() {
+    let world = World::new(3, 60, None);
+    let task = world.task(
+        "idle.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo working\n",
+    );
+    let task = task.to_str().unwrap();
+    // Autodown: one idle "minute" (a second here) after the job, the head
+    // terminates its own cluster through the provider; no aloft process runs here
+    // in between.
+    let out = world.aloft(&["launch", "-y", "-i", "1", "--down", "-c", "ad", task]);
+    assert_eq!(ok(&out), "working\n");
+    wait_for_state(&world, "ad", "terminated");
+    let groups = world.moto.boto(
+        "print(json.dumps(len(ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['aloft-ad']}])['SecurityGroups'])))",
+    );
+    assert_eq!(
+        groups, 0,
+        "the head's teardown deleted the security group too"
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["status", "-r", "-o", "json"]))).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([]),
+        "status -r catches up: nothing left"
+    );
+
+    // Autostop: the head stops its cluster; status -r says STOPPED.
+    ok(&world.aloft(&["launch", "-y", "-i", "1", "-c", "as", task]));
+    wait_for_state(&world, "as", "stopped");
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["status", "-r", "-o", "json"]))).unwrap();
+    assert_eq!(rows[0]["name"], "as");
+    assert_eq!(rows[0]["status"], "STOPPED", "{rows}");
+
+    // The head holds the AWS credentials only in its stop kit, readable by the
+    // login user alone; a cancelled autostop removes it, and the cluster keeps
+    // running.
+    ok(&world.aloft(&["launch", "-y", "-i", "100", "-c", "ac", task]));
+    let kits = || -> Vec<PathBuf> {
+        walk(world.home.path())
+            .into_iter()
+            .filter(|p| p.ends_with(".aloft/agent/stop-kit.json"))
+            .collect()
+    };
+    let held = kits();
+    assert_eq!(
+        held.len(),
+        1,
+        "only the waiting cluster's head holds a kit: {held:?}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&held[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    ok(&world.aloft(&["autostop", "ac", "--cancel"]));
+    assert!(kits().is_empty(), "a used or cancelled kit is removed");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(states(&world, "ac"), serde_json::json!(["running"]));
+    // Nothing anywhere (state, logs, the machines' homes) holds the secret now.
+    assert_no_secret_in_files(world.home.path());
+    ok(&world.aloft(&["down", "-y", "as", "ac"]));
 }

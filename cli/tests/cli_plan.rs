@@ -281,3 +281,73 @@ fn show_gpus_lists_prices_per_cloud() {
     assert!(table.status.success());
     assert!(stdout(&table).contains("gpu_8x_h100_sxm5") || stdout(&table).contains("H100"));
 }
+
+#[test]
+fn a_two_node_task_never_lands_on_a_cloud_without_multi_node() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("l4.yaml");
+    std::fs::write(&task, "resources: {accelerators: L4:1}\nrun: nvidia-smi\n").unwrap();
+    // One node: RunPod's L4 is the cheapest offer and is chosen.
+    let one = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "-o",
+            "json",
+            task.to_str().unwrap(),
+        ],
+    );
+    assert!(one.status.success(), "{}", stderr(&one));
+    let plan: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(plan["tasks"][0]["chosen"]["cloud"], "runpod", "{plan}");
+
+    // Two nodes: RunPod cannot run it, the plan says so, and picks elsewhere.
+    let two = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "--num-nodes",
+            "2",
+            "-o",
+            "json",
+            task.to_str().unwrap(),
+        ],
+    );
+    assert!(two.status.success(), "{}", stderr(&two));
+    let plan: serde_json::Value = serde_json::from_slice(&two.stdout).unwrap();
+    let t = &plan["tasks"][0];
+    assert_ne!(t["chosen"]["cloud"], "runpod", "{plan}");
+    assert!(
+        t["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cloud"] != "runpod"),
+        "{plan}"
+    );
+    assert_eq!(t["excluded"][0]["cloud"], "runpod", "{plan}");
+    assert_eq!(
+        t["excluded"][0]["reason"],
+        "cannot run 2-node tasks (no multi-node)"
+    );
+    let table = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "--num-nodes",
+            "2",
+            task.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&table).contains("Left out: runpod cannot run 2-node tasks (no multi-node)."),
+        "{}",
+        stdout(&table)
+    );
+}

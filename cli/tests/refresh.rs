@@ -58,13 +58,25 @@ fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
     child.wait().unwrap();
 
     // The refresh tells the truth: the provider's instances exist (the launch got
-    // that far) or the record goes away.
+    // that far) but no agent answers, so the cluster stays INIT; or the provider
+    // has nothing and the record goes away. It is never UP.
     let rows = status_json(home.path(), true);
     let rows = rows.as_array().unwrap();
     assert!(rows.len() <= 1);
     if let Some(row) = rows.first() {
         assert_eq!(row["name"], "crash");
-        assert_eq!(row["status"], "UP", "{row}");
+        assert_eq!(row["status"], "INIT", "{row}");
+        // Launching the same name again finishes the set-up and runs the job.
+        let quick = home.path().join("quick.yaml");
+        std::fs::write(&quick, "resources: {infra: local}\nrun: echo completed\n").unwrap();
+        let out = aloft(
+            home.path(),
+            &["launch", "-y", "-c", "crash", quick.to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "completed\n");
+        let rows = status_json(home.path(), true);
+        assert_eq!(rows[0]["status"], "UP", "{rows}");
     }
     let agents = || -> usize {
         let Ok(out) = Command::new("pgrep").args(["-f", "local/crash/"]).output() else {

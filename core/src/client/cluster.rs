@@ -127,35 +127,6 @@ impl Client {
         Ok(head.cancel(&ids, unix_now())?)
     }
 
-    /// Sets (`Some((idle minutes, down))`) or cancels (`None`) a cluster's autostop;
-    /// its head node's agent carries it out.
-    pub fn autostop(&self, cluster: &str, setting: Option<(u64, bool)>) -> ClientResult<()> {
-        let record = self.cluster(cluster)?;
-        if let crate::runtime::head::HeadLocation::Ssh { .. } = handle(&record)?.head {
-            return Err(ClientError::Other(format!(
-                "autostop of `{cluster}`: not available on remote clusters yet (local clusters only); `aloft down {cluster}` when done"
-            )));
-        }
-        let head = self.head_of(&record)?;
-        match setting {
-            None => {
-                head.set_autostop(None)?;
-                self.state.set_autostop(&record.name, None, false)?;
-            }
-            Some((minutes, down)) => {
-                let spec =
-                    crate::launch::autostop_spec(&self.agent_binary, &record.name, minutes, down);
-                head.set_autostop(Some(&spec))?;
-                self.state.set_autostop(
-                    &record.name,
-                    Some(u32::try_from(minutes).unwrap_or(u32::MAX)),
-                    down,
-                )?;
-            }
-        }
-        Ok(())
-    }
-
     /// What each cluster cost over the last `days` days, from the prices recorded at
     /// launch.
     pub fn cost_report(&self, days: u32) -> ClientResult<Vec<CostEntry>> {

@@ -163,8 +163,11 @@ impl Client {
             task: &task,
             task_dir,
             no_setup: options.no_setup,
-            autostop: options.autostop.or_else(|| task_autostop(&task)),
+            // Set below, through the client, once the job is queued: that works on
+            // every provider (a remote head gets its stop kit).
+            autostop: None,
         };
+        let autostop = options.autostop.or_else(|| task_autostop(&task));
         let launched = crate::launch::launch(
             &ctx,
             &request,
@@ -185,9 +188,12 @@ impl Client {
             },
             other => ClientError::Launch(other),
         })?;
+        if autostop.is_some() {
+            self.autostop(&options.cluster, autostop)?;
+        }
         Ok(Launched {
             cluster: options.cluster.clone(),
-            record: launched.record,
+            record: self.cluster(&options.cluster)?,
             job_id: launched.job_id,
         })
     }
@@ -478,20 +484,16 @@ impl Client {
             let node_key = head_address.key_for_head();
             let mut spec = head.spec()?;
             spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();
-            let autostop = record.autostop_minutes.map(|minutes| {
-                crate::launch::autostop_spec(
-                    &self.agent_binary,
-                    &record.name,
-                    u64::from(minutes),
-                    record.autostop_down,
-                )
-            });
-            head.install(&self.agent_binary, node_key, &spec, autostop.as_ref())?;
+            head.install(&self.agent_binary, node_key, &spec, None)?;
         }
         let now = unix_now();
         self.state.set_status(name, ClusterStatus::Up, now)?;
         self.state.start_usage(&record, now)?;
         let _ = self.state.add_event(name, now, "start", "resumed");
+        // The cluster keeps its autostop across a stop and a start.
+        if let Some(minutes) = record.autostop_minutes {
+            self.autostop(name, Some((u64::from(minutes), record.autostop_down)))?;
+        }
         Ok(())
     }
 }

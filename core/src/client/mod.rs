@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod autostop;
 mod cluster;
 mod events;
 mod lifecycle;

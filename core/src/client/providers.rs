@@ -47,6 +47,15 @@ fn settings_of(value: &serde_yaml::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The settings `configure` receives for provider `name` (from `config.yaml`).
+pub(crate) fn provider_settings(config: &Config, name: &str) -> Vec<(String, String)> {
+    config
+        .providers
+        .get(name)
+        .map(settings_of)
+        .unwrap_or_default()
+}
+
 /// Loads every provider: the `bundled` components, then those installed under
 /// `home/providers` (a broken one is listed in [`Providers::broken`], not fatal).
 pub async fn load(

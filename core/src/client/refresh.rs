@@ -135,7 +135,21 @@ impl Client {
             )));
         };
         let statuses: Vec<InstanceStatus> = found.instances.iter().map(|i| i.status).collect();
-        let found = truth(&statuses, record.num_nodes);
+        let mut found = truth(&statuses, record.num_nodes);
+        // An autodown cluster whose head terminated it: the provider may call
+        // instances it did not see aloft terminate "preempted"; they are gone.
+        if record.autostop_down
+            && statuses.iter().all(|s| {
+                matches!(
+                    s,
+                    InstanceStatus::Terminated
+                        | InstanceStatus::Terminating
+                        | InstanceStatus::Preempted
+                )
+            })
+        {
+            found = Truth::Gone;
+        }
         let now = unix_now();
         if found == Truth::Gone {
             self.stop_agent(record);

@@ -441,6 +441,7 @@ pub fn autostop_spec(binary: &Path, cluster: &str, minutes: u64, down: bool) -> 
     AutostopSpec {
         idle_minutes: minutes,
         down,
+        seconds_per_minute: seconds_per_minute(),
         command: vec![
             binary.display().to_string(),
             verb.into(),
@@ -448,6 +449,14 @@ pub fn autostop_spec(binary: &Path, cluster: &str, minutes: u64, down: bool) -> 
             cluster.to_string(),
         ],
     }
+}
+
+/// The hidden `ALOFT_AUTOSTOP_SECONDS_PER_MINUTE` setting: tests make autostop's
+/// minute a second long.
+pub fn seconds_per_minute() -> Option<u64> {
+    std::env::var("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }
 
 /// Waits until every node of `addresses` accepts a trivial command.

@@ -157,6 +157,9 @@ pub struct AutostopSpec {
     pub idle_minutes: u64,
     /// Tear down instead of stopping (informational; `command` does the work).
     pub down: bool,
+    /// Seconds in one "minute" of `idle_minutes` (default 60; tests make it short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_per_minute: Option<u64>,
     /// Program and arguments to run.
     pub command: Vec<String>,
 }
@@ -484,7 +487,8 @@ impl Agent {
             return Ok(());
         };
         let idle = now - self.last_active;
-        if idle < ((spec.idle_minutes as i64) * 60).max(AUTOSTOP_GRACE_SECS) {
+        let minute = spec.seconds_per_minute.unwrap_or(60) as i64;
+        if idle < (spec.idle_minutes as i64 * minute).max(AUTOSTOP_GRACE_SECS) {
             return Ok(());
         }
         let Some((program, args)) = spec.command.split_first() else {
@@ -957,6 +961,7 @@ mod tests {
         set_autostop(
             &paths,
             Some(&AutostopSpec {
+                seconds_per_minute: None,
                 idle_minutes: 1,
                 down: true,
                 command: vec![
@@ -994,6 +999,7 @@ mod tests {
         set_autostop(
             &paths,
             Some(&AutostopSpec {
+                seconds_per_minute: None,
                 idle_minutes: 0,
                 down: false,
                 command: vec!["touch".into(), marker.display().to_string()],

@@ -14,6 +14,8 @@
 //! | `spec` | print the cluster description as JSON |
 //! | `stop` | cancel every unfinished job and stop the agent |
 //! | `logs ID [--tail N] [--follow]` | print a job's log |
+//! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}` on stdin) or, with `null`, cancel autostop |
+//! | `self-stop` | stop or tear down this cluster through its provider (see `stop_kit`) |
 
 use std::io::{Read, Write};
 use std::sync::atomic::AtomicBool;
@@ -148,6 +150,38 @@ pub fn run(args: &[String]) -> Result<(), String> {
             agent::write_log(&paths, id, tail, follow, &mut out).map_err(|e| fail(&e))?;
             out.flush().map_err(|e| fail(&e))
         }
+        "autostop" => {
+            #[derive(Deserialize)]
+            struct Request {
+                autostop: Option<AutostopSpec>,
+                #[cfg(feature = "plugin")]
+                #[serde(default)]
+                kit: Option<super::stop_kit::StopKit>,
+            }
+            let request: Request = serde_json::from_str(&read_stdin()?)
+                .map_err(|e| format!("bad autostop request: {e}"))?;
+            #[allow(unused_mut)]
+            let mut autostop = request.autostop;
+            #[cfg(feature = "plugin")]
+            match (&request.kit, autostop.as_mut()) {
+                (Some(kit), Some(spec)) => {
+                    super::stop_kit::write(paths.root(), kit)?;
+                    // This program, on this node, does the stopping.
+                    let me = std::env::current_exe().map_err(|e| fail(&e))?;
+                    spec.command = vec![
+                        me.display().to_string(),
+                        "agent".into(),
+                        "--root".into(),
+                        paths.root().display().to_string(),
+                        "self-stop".into(),
+                    ];
+                }
+                _ => super::stop_kit::remove(paths.root()),
+            }
+            agent::set_autostop(&paths, autostop.as_ref()).map_err(|e| fail(&e))
+        }
+        #[cfg(feature = "plugin")]
+        "self-stop" => super::stop_kit::run(paths.root()),
         other => Err(format!("agent: unknown verb `{other}`")),
     }
 }

@@ -208,9 +208,41 @@ impl Head {
     pub fn set_autostop(&self, spec: Option<&AutostopSpec>) -> Result<(), HeadError> {
         match &self.location {
             HeadLocation::Local { root } => Ok(agent::set_autostop(&AgentPaths::new(root), spec)?),
-            HeadLocation::Ssh { .. } => Err(HeadError::Remote(
-                "autostop on remote clusters is set when the agent is installed".into(),
-            )),
+            HeadLocation::Ssh { .. } => {
+                let request = serde_json::json!({ "autostop": spec });
+                self.remote("autostop", &[], Some(&request.to_string()))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets autostop on a remote head together with the stop kit its agent uses to
+    /// stop the cluster through the provider (see `stop_kit`); the kit travels on
+    /// the SSH connection's stdin, never on a command line.
+    #[cfg(feature = "plugin")]
+    pub fn set_remote_autostop(
+        &self,
+        spec: &AutostopSpec,
+        kit: &super::stop_kit::StopKit,
+    ) -> Result<(), HeadError> {
+        let request = serde_json::json!({ "autostop": spec, "kit": kit });
+        self.remote("autostop", &[], Some(&request.to_string()))?;
+        Ok(())
+    }
+
+    /// Where the agent's folder is on the head, as its own command line names it.
+    pub fn agent_root(&self) -> String {
+        match &self.location {
+            HeadLocation::Local { root } => root.display().to_string(),
+            HeadLocation::Ssh { root, .. } => root.clone(),
+        }
+    }
+
+    /// The agent program on the head.
+    pub fn agent_program(&self) -> Option<String> {
+        match &self.location {
+            HeadLocation::Local { .. } => None,
+            HeadLocation::Ssh { binary, .. } => Some(binary.clone()),
         }
     }
 

@@ -13,3 +13,5 @@ pub mod keys;
 pub mod node;
 pub mod queue;
 pub mod scheduler;
+#[cfg(feature = "plugin")]
+pub mod stop_kit;

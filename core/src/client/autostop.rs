@@ -1,0 +1,94 @@
+//! Autostop and autodown on every provider that can stop or terminate: a `local`
+//! cluster's agent runs `aloft stop|down` on this machine; a remote head gets a stop
+//! kit (`runtime::stop_kit`) and calls the provider itself, so the cluster stops
+//! even when the user's machine is off. `status -r` brings the record in line.
+
+use std::collections::BTreeMap;
+
+use crate::plugin::{ClusterRef, CredentialSource, StandardCredentials};
+use crate::runtime::head::HeadLocation;
+use crate::runtime::stop_kit::StopKit;
+
+use super::lifecycle::handle;
+use super::providers::provider_settings;
+use super::{Client, ClientError, ClientResult};
+
+impl Client {
+    /// Sets (`Some((idle minutes, down))`) or cancels (`None`) a cluster's autostop;
+    /// its head node's agent carries it out.
+    pub fn autostop(&self, cluster: &str, setting: Option<(u64, bool)>) -> ClientResult<()> {
+        let record = self.cluster(cluster)?;
+        let head = self.head_of(&record)?;
+        match setting {
+            None => head.set_autostop(None)?,
+            Some((minutes, down)) => {
+                let spec =
+                    crate::launch::autostop_spec(&self.agent_binary, &record.name, minutes, down);
+                match handle(&record)?.head {
+                    HeadLocation::Local { .. } => head.set_autostop(Some(&spec))?,
+                    HeadLocation::Ssh { .. } => {
+                        let kit = self.stop_kit(&record, down)?;
+                        head.set_remote_autostop(&spec, &kit)?;
+                    }
+                }
+            }
+        }
+        let minutes = setting.map(|(m, _)| u32::try_from(m).unwrap_or(u32::MAX));
+        self.state
+            .set_autostop(&record.name, minutes, setting.is_some_and(|(_, d)| d))?;
+        Ok(())
+    }
+
+    /// The kit a remote head stops its own cluster with.
+    fn stop_kit(&self, record: &crate::state::ClusterRecord, down: bool) -> ClientResult<StopKit> {
+        let providers = self.providers()?;
+        let manifest = providers
+            .host
+            .manifests()
+            .into_iter()
+            .find(|m| m.name == record.provider)
+            .ok_or_else(|| {
+                ClientError::Other(format!("no provider named `{}`", record.provider))
+            })?;
+        let can = if down {
+            true
+        } else {
+            manifest.capabilities.stop_start
+        };
+        if !can {
+            return Err(ClientError::Other(format!(
+                "provider {} cannot stop instances; use autodown (`--down`)",
+                record.provider
+            )));
+        }
+        let component = self.component_bytes(&record.provider)?;
+        let source = StandardCredentials;
+        let credentials: BTreeMap<String, String> = manifest
+            .credentials
+            .iter()
+            .filter_map(|name| source.get(name).map(|v| (name.clone(), v)))
+            .collect();
+        Ok(StopKit {
+            provider: record.provider.clone(),
+            cluster: ClusterRef {
+                cluster: record.name.clone(),
+                region: record.region.clone(),
+                zone: record.zone.clone(),
+            },
+            down,
+            settings: provider_settings(&self.config, &record.provider),
+            credentials,
+            component_hex: hex::encode(component),
+        })
+    }
+
+    /// The component of provider `name`: bundled, else installed under
+    /// `HOME/providers`.
+    fn component_bytes(&self, name: &str) -> ClientResult<Vec<u8>> {
+        if let Some((_, bytes)) = self.bundled.iter().find(|(n, _)| n == name) {
+            return Ok(bytes.to_vec());
+        }
+        let path = self.home.join("providers").join(format!("{name}.wasm"));
+        std::fs::read(&path).map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))
+    }
+}
