@@ -34,8 +34,11 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Launch a task: provision, set up, run and stream its output (`--dryrun`: plan only).
     Launch(cmd::launch::Args),
-    /// List accelerators, their counts and cheapest prices per cloud.
-    #[command(name = "show-gpus", alias = "gpus")]
+    /// Accelerators: `aloft gpus list [A100[:8]]`.
+    #[command(subcommand)]
+    Gpus(GpusCommand),
+    /// List accelerators, their counts and cheapest prices per cloud (`gpus list`).
+    #[command(name = "show-gpus")]
     ShowGpus(cmd::show_gpus::Args),
     /// Clusters in local state (no provider call).
     Status(cmd::status::Args),
@@ -53,7 +56,7 @@ enum Command {
     /// Set or cancel a cluster's autostop.
     Autostop(cmd::autostop::Args),
     /// Start stopped clusters.
-    Start(cmd::down::Args),
+    Start(cmd::down::StartArgs),
     /// Stop clusters (keep their disks).
     Stop(cmd::down::Args),
     /// Tear clusters down.
@@ -64,19 +67,41 @@ enum Command {
     Providers(cmd::providers::Args),
     /// Check each provider's credentials.
     Check(cmd::providers::CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completion(cmd::completion::Args),
     /// The head node's agent (driven by aloft itself, not by users).
     #[command(hide = true)]
     Agent(cmd::agent::Args),
 }
 
+/// `aloft gpus ...` (SkyPilot's `sky gpus`).
+#[derive(Debug, Subcommand)]
+enum GpusCommand {
+    /// Accelerators, their counts and cheapest prices per cloud.
+    List(cmd::show_gpus::Args),
+}
+
 fn main() -> ExitCode {
+    // `aloft status | head` ends quietly when the reader goes away, as CLI tools do.
+    // SAFETY: set once, before any other thread exists.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Agent(args) => cmd::agent::run(args),
         Command::Launch(args) => cmd::launch::run(args),
-        Command::ShowGpus(args) => cmd::show_gpus::run(args),
+        Command::ShowGpus(args) | Command::Gpus(GpusCommand::List(args)) => {
+            cmd::show_gpus::run(args)
+        }
+        Command::Completion(args) => {
+            cmd::completion::run(args, &mut <Cli as clap::CommandFactory>::command())
+        }
         Command::Status(args) => cmd::status::run(args),
         Command::Providers(args) => cmd::providers::run(args),
         Command::Stop(args) => cmd::down::stop(args),

@@ -131,10 +131,11 @@ fn launch_exec_queue_logs_stop_start_down() {
         home.path(),
         &[
             "exec",
-            "life",
-            "echo exec-$SKYPILOT_NODE_RANK-$GREETING",
             "--env",
             "GREETING=hi",
+            "life",
+            "echo",
+            "exec-$SKYPILOT_NODE_RANK-$GREETING",
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -1,13 +1,16 @@
-//! `aloft autostop CLUSTER -i MINUTES [--down] | --cancel`: set or cancel a cluster's
-//! autostop; its head node's agent carries it out.
+//! `aloft autostop CLUSTER... | -a  -i MINUTES [--down] | --cancel`: set or cancel
+//! clusters' autostop; their head node's agent carries it out.
 
 use crate::exit::CliResult;
 
 /// Flags of `aloft autostop`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster.
-    cluster: String,
+    /// Clusters (glob patterns such as `'exp-*'` work).
+    clusters: Vec<String>,
+    /// Every cluster.
+    #[arg(short, long)]
+    all: bool,
     /// Idle minutes before stopping.
     #[arg(short = 'i', long = "idle-minutes", default_value_t = 5)]
     idle_minutes: u64,
@@ -26,16 +29,24 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let _ = args.yes;
     let client = crate::client::open()?;
-    if args.cancel {
-        client.autostop(&args.cluster, None)?;
-        eprintln!("Autostop of `{}` cancelled.", args.cluster);
-        return Ok(());
+    let setting = (!args.cancel).then_some((args.idle_minutes, args.down));
+    let mut first_error = None;
+    for name in crate::cmd::names::targets(&client, &args.clusters, args.all)? {
+        match client.autostop(&name, setting) {
+            Ok(()) if args.cancel => eprintln!("Autostop of `{name}` cancelled."),
+            Ok(()) => eprintln!(
+                "`{name}` will {} after {} idle minute(s).",
+                if args.down { "be torn down" } else { "stop" },
+                args.idle_minutes
+            ),
+            Err(err) => {
+                eprintln!("`{name}`: {err}");
+                first_error.get_or_insert(err);
+            }
+        }
     }
-    client.autostop(&args.cluster, Some((args.idle_minutes, args.down)))?;
-    let verb = if args.down { "down" } else { "stop" };
-    eprintln!(
-        "`{}` will {verb} after {} idle minute(s).",
-        args.cluster, args.idle_minutes
-    );
-    Ok(())
+    match first_error {
+        None => Ok(()),
+        Some(err) => Err(err.into()),
+    }
 }

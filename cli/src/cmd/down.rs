@@ -7,7 +7,7 @@ use crate::exit::{CliError, CliResult};
 /// Flags of `aloft down` / `aloft stop` / `aloft start`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Clusters.
+    /// Clusters (glob patterns such as `'exp-*'` work).
     clusters: Vec<String>,
     /// Every cluster.
     #[arg(short, long)]
@@ -23,18 +23,21 @@ pub struct Args {
     no_wait: bool,
 }
 
+/// Flags of `aloft start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    common: Args,
+    /// Stop the cluster after this many idle minutes.
+    #[arg(short = 'i', long = "idle-minutes-to-autostop")]
+    idle_minutes: Option<u64>,
+    /// Tear down instead of stopping when idle (with -i; alone: 0 idle minutes).
+    #[arg(long)]
+    down: bool,
+}
+
 fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
-    if args.all {
-        return Ok(client
-            .status(&[])?
-            .into_iter()
-            .map(|c| c.record.name)
-            .collect());
-    }
-    if args.clusters.is_empty() {
-        return Err(CliError::failure("name the clusters, or pass --all"));
-    }
-    Ok(args.clusters.clone())
+    crate::cmd::names::targets(client, &args.clusters, args.all)
 }
 
 /// Prints each cluster's outcome; the first failure (after all were tried) ends
@@ -73,13 +76,21 @@ pub fn stop(args: Args) -> CliResult {
 }
 
 /// `aloft start`.
-pub fn start(args: Args) -> CliResult {
-    let _ = args.yes;
-    let client = crate::client::open_waiting(!args.no_wait)?;
-    let outcomes = names(&client, &args)?
+pub fn start(args: StartArgs) -> CliResult {
+    let common = &args.common;
+    let client = crate::client::open_waiting(!common.no_wait)?;
+    let autostop = match (args.idle_minutes, args.down) {
+        (Some(minutes), down) => Some((minutes, down)),
+        (None, true) => Some((0, true)),
+        (None, false) => None,
+    };
+    let outcomes = names(&client, common)?
         .into_iter()
         .map(|name| {
-            let outcome = client.start(&name);
+            let outcome = client.start(&name).and_then(|()| match autostop {
+                Some(setting) => client.autostop(&name, Some(setting)),
+                None => Ok(()),
+            });
             (name, outcome)
         })
         .collect();

@@ -13,8 +13,10 @@ use crate::exit::{CliError, CliResult};
 pub struct Args {
     /// The cluster.
     cluster: String,
-    /// A task file, or a shell command to run.
-    entrypoint: String,
+    /// A task file, or a command to run: the rest of the line
+    /// (`aloft exec dev python train.py --lr 1`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    entrypoint: Vec<String>,
     /// Do not stream the output; print the job id.
     #[arg(short = 'd', long = "detach-run")]
     detach: bool,
@@ -26,8 +28,9 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     let overrides = args.flags.overrides()?;
-    let path = Path::new(&args.entrypoint);
-    let (task, task_dir): (Task, Option<&Path>) = if path.is_file() {
+    let entrypoint = args.entrypoint.join(" ");
+    let path = Path::new(&entrypoint);
+    let (task, task_dir): (Task, Option<&Path>) = if args.entrypoint.len() == 1 && path.is_file() {
         let chain = task_args::load(path, &overrides)?;
         match chain.tasks() {
             // The workdir is synced again, so that edits made since the launch run.
@@ -40,7 +43,7 @@ pub fn run(args: Args) -> CliResult {
         }
     } else {
         let mut task = Task::builder()
-            .run(args.entrypoint.clone())
+            .run(entrypoint.clone())
             .build()
             .map_err(|e| CliError::failure(e.to_string()))?;
         for (k, v) in &overrides.env {

@@ -10,8 +10,10 @@ use crate::render::{self, Output};
 /// Flags of `aloft queue`.
 #[derive(Debug, clap::Args)]
 pub struct QueueArgs {
-    /// The cluster.
-    cluster: String,
+    /// Clusters (glob patterns work); every UP cluster when none is named. With
+    /// one plain name, `-o json` prints that cluster's job list; otherwise an
+    /// object of job lists by cluster.
+    clusters: Vec<String>,
     /// Leave out finished jobs.
     #[arg(short, long)]
     skip_finished: bool,
@@ -27,10 +29,10 @@ pub struct LogsArgs {
     cluster: String,
     /// The job (default: the latest).
     job: Option<u64>,
-    /// Keep printing until the job ends.
+    /// Keep printing until the job ends (the default, as in SkyPilot).
     #[arg(long, overrides_with = "no_follow")]
     follow: bool,
-    /// Print what is there and stop (the default).
+    /// Print what is there and stop.
     #[arg(long)]
     no_follow: bool,
     /// Only the last N lines.
@@ -46,7 +48,7 @@ pub struct LogsArgs {
 pub struct CancelArgs {
     /// The cluster.
     cluster: String,
-    /// Jobs to cancel.
+    /// Jobs to cancel (default: the latest job, as in SkyPilot).
     jobs: Vec<u64>,
     /// Cancel every unfinished job.
     #[arg(short, long)]
@@ -104,12 +106,46 @@ fn ago(at: i64) -> String {
 
 /// `aloft queue`.
 pub fn queue(args: QueueArgs) -> CliResult {
-    let jobs = crate::client::open()?.queue(&args.cluster, args.skip_finished)?;
-    print_jobs(&jobs, args.output)
+    let client = crate::client::open()?;
+    if let [name] = args.clusters.as_slice()
+        && !name.contains(['*', '?', '['])
+    {
+        let jobs = client.queue(name, args.skip_finished)?;
+        return print_jobs(&jobs, args.output);
+    }
+    let names = if args.clusters.is_empty() {
+        client
+            .status(&[])?
+            .into_iter()
+            .filter(|v| v.record.status == aloft::state::ClusterStatus::Up)
+            .map(|v| v.record.name)
+            .collect()
+    } else {
+        crate::cmd::names::expand(&client, &args.clusters)?
+    };
+    let mut all = serde_json::Map::new();
+    for name in names {
+        let jobs = client.queue(&name, args.skip_finished)?;
+        if args.output == Output::Table {
+            println!("Job queue of cluster {name}");
+            print_jobs(&jobs, args.output)?;
+        } else {
+            all.insert(
+                name,
+                serde_json::to_value(&jobs).map_err(|e| CliError::failure(e.to_string()))?,
+            );
+        }
+    }
+    if args.output == Output::Json {
+        return render::print_json(&all);
+    }
+    Ok(())
 }
 
 /// `aloft logs`.
 pub fn logs(args: LogsArgs) -> CliResult {
+    // `--follow` is the default; the flag stays for SkyPilot's spelling.
+    let _ = args.follow;
     let client = crate::client::open()?;
     let job = client.job(&args.cluster, args.job)?;
     if args.status {
@@ -123,25 +159,21 @@ pub fn logs(args: LogsArgs) -> CliResult {
         };
     }
     let mut out = std::io::stdout().lock();
-    client.logs(
-        &args.cluster,
-        job.id,
-        args.tail,
-        args.follow && !args.no_follow,
-        &mut out,
-    )?;
+    client.logs(&args.cluster, job.id, args.tail, !args.no_follow, &mut out)?;
     Ok(())
 }
 
 /// `aloft cancel`.
 pub fn cancel(args: CancelArgs) -> CliResult {
     let _ = args.yes;
-    if args.jobs.is_empty() && !args.all {
-        return Err(CliError::failure(
-            "name the jobs to cancel, or pass --all for every unfinished job",
-        ));
-    }
-    let jobs = crate::client::open()?.cancel(&args.cluster, &args.jobs, args.all)?;
+    let client = crate::client::open()?;
+    let ids: Vec<u64> = if args.jobs.is_empty() && !args.all {
+        // SkyPilot's rule: no job named means the latest one.
+        vec![client.job(&args.cluster, None)?.id]
+    } else {
+        args.jobs.clone()
+    };
+    let jobs = client.cancel(&args.cluster, &ids, args.all)?;
     if args.output == Output::Json {
         return render::print_json(&jobs);
     }

@@ -12,7 +12,7 @@ use aloft::client::LaunchOptions;
 use aloft::runtime::queue::JobStatus;
 use aloft::task::Task;
 
-use crate::cmd::task_args::{self, TaskFile, TaskFlags};
+use crate::cmd::task_args::{self, Entry, Entrypoint, TaskFlags};
 use crate::config::{Config, aloft_home};
 use crate::exit::{CliError, CliResult, NO_RESOURCES};
 use crate::render::{self, Output};
@@ -21,9 +21,9 @@ use crate::render::{self, Output};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    file: TaskFile,
-    #[command(flatten)]
     flags: TaskFlags,
+    #[command(flatten)]
+    entrypoint: Entrypoint,
     /// Show the plan and stop: nothing is launched.
     #[arg(long)]
     dryrun: bool,
@@ -111,7 +111,41 @@ struct PlanJson {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let chain = task_args::load(&args.file.path, &args.flags.overrides()?)?;
+    let overrides = args.flags.overrides()?;
+    let entry = args.entrypoint.entry()?;
+    let (chain, task_dir) = match &entry {
+        Entry::File(path) => (
+            task_args::load(path, &overrides)?,
+            task_args::task_dir(path).to_path_buf(),
+        ),
+        Entry::Command(command) => {
+            let yaml = serde_yaml::to_string(&serde_json::json!({ "run": command }))
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            (
+                task_args::parse(&yaml, "<command line>", &overrides)?,
+                std::path::PathBuf::from("."),
+            )
+        }
+        Entry::Nothing => {
+            // `-c` of an existing cluster and no task: nothing to do, and say so.
+            if let Some(name) = &args.cluster
+                && !args.dryrun
+            {
+                let client = crate::client::open()?;
+                if let Ok(record) = client.cluster(name) {
+                    eprintln!(
+                        "Cluster `{name}` exists ({}); no task given, so nothing new is provisioned or run.",
+                        record.status
+                    );
+                    return Ok(());
+                }
+            }
+            (
+                task_args::parse("{}", "<command line>", &overrides)?,
+                std::path::PathBuf::from("."),
+            )
+        }
+    };
     if !args.dryrun {
         let [task] = chain.tasks() else {
             return Err(CliError::failure(
@@ -120,7 +154,6 @@ pub fn run(args: Args) -> CliResult {
             ));
         };
         let _ = args.yes;
-        let task_dir = task_args::task_dir(&args.file.path);
         let autostop = match (args.idle_minutes, args.down) {
             (Some(minutes), down) => Some((minutes, down)),
             (None, true) => Some((0, true)),
@@ -140,7 +173,8 @@ pub fn run(args: Args) -> CliResult {
         {
             options.retry_backoff = std::time::Duration::from_millis(ms);
         }
-        return launch_for_real(task, task_dir, &options, args.detach);
+        let detach = args.detach || matches!(entry, Entry::Nothing);
+        return launch_for_real(task, &task_dir, &options, detach);
     }
     let home = aloft_home();
     let config = Config::load(&home)?;

@@ -2,11 +2,13 @@
 
 pub mod agent;
 pub mod autostop;
+pub mod completion;
 pub mod cost_report;
 pub mod down;
 pub mod exec;
 pub mod jobs;
 pub mod launch;
+pub mod names;
 pub mod providers;
 pub mod show_gpus;
 pub mod status;

@@ -10,7 +10,8 @@ use crate::render::{self, Output};
 /// Flags of `aloft show-gpus`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only accelerators whose name contains this (e.g. `A100`).
+    /// Only accelerators whose name contains this (e.g. `A100`); `A100:8` also
+    /// keeps only offers with 8 per node.
     name: Option<String>,
     /// Only this cloud (`aws`, `gcp`, ...).
     #[arg(long)]
@@ -40,16 +41,34 @@ pub fn run(args: Args) -> CliResult {
         }
         None => Vec::new(),
     };
+    let (name, count) = match args.name.as_deref().map(|n| n.split_once(':')) {
+        Some(Some((name, count))) => {
+            let count: f64 = count.parse().map_err(|_| {
+                CliError::failure(format!(
+                    "`{}`: the count after `:` must be a number",
+                    args.name.as_deref().unwrap_or_default()
+                ))
+            })?;
+            (Some(name.to_string()), Some(count))
+        }
+        _ => (args.name.clone(), None),
+    };
     let query = GpuQuery {
-        name: args.name.clone(),
+        name: name.clone(),
         clouds,
         all_regions: args.all_regions,
     };
-    let listings = catalog
+    let mut listings = catalog
         .list_accelerators(&query)
         .map_err(|e| CliError::failure(e.to_string()))?;
+    if let Some(count) = count {
+        for listing in &mut listings {
+            listing.offers.retain(|o| (o.count - count).abs() < 1e-9);
+        }
+        listings.retain(|l| !l.offers.is_empty());
+    }
     if listings.is_empty() {
-        let hint = match &args.name {
+        let hint = match &name {
             Some(name) => match catalog.canonical_accelerator(name) {
                 Err(err) => err.to_string(),
                 Ok(_) => format!("no offers for `{name}` on the selected clouds"),

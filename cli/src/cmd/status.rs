@@ -7,7 +7,7 @@ use crate::render::{self, Output};
 /// Flags of `aloft status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only these clusters.
+    /// Only these clusters (glob patterns such as `'exp-*'` work).
     clusters: Vec<String>,
     /// Ask the providers what really exists and update local state first.
     #[arg(short, long)]
@@ -23,8 +23,9 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
+    let clusters = crate::cmd::names::expand(&client, &args.clusters)?;
     if args.ip {
-        let [name] = args.clusters.as_slice() else {
+        let [name] = clusters.as_slice() else {
             return Err(CliError::failure("--ip needs exactly one cluster name"));
         };
         let view = client.status(std::slice::from_ref(name))?;
@@ -40,11 +41,11 @@ pub fn run(args: Args) -> CliResult {
         return Ok(());
     }
     if args.refresh {
-        for note in client.refresh(&args.clusters)? {
+        for note in client.refresh(&clusters)? {
             eprintln!("{note}");
         }
     }
-    let rows = client.status(&args.clusters)?;
+    let rows = client.status(&clusters)?;
     if args.output == Output::Json {
         return render::print_json(&rows);
     }

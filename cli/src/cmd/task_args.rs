@@ -28,6 +28,9 @@ pub struct TaskFlags {
     /// Use spot instances (`--use-spot` or `--use-spot=false`).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub use_spot: Option<bool>,
+    /// Use on-demand instances, whatever the task says.
+    #[arg(long, conflicts_with = "use_spot")]
+    pub no_use_spot: bool,
     /// An exact instance type.
     #[arg(short = 't', long)]
     pub instance_type: Option<String>,
@@ -61,6 +64,12 @@ pub struct TaskFlags {
     /// Set a secret: `KEY=VALUE`, or `KEY` to take it from here. Never logged.
     #[arg(long = "secret", value_name = "KEY[=VALUE]")]
     pub secret: Vec<String>,
+    /// Environment variables from a dotenv file (`KEY=VALUE` lines); `--env` wins.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Secrets from a dotenv file (`KEY=VALUE` lines); `--secret` wins. Never logged.
+    #[arg(long = "secret-file", value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 impl TaskFlags {
@@ -72,7 +81,11 @@ impl TaskFlags {
             cpus: self.cpus.clone(),
             memory: self.memory.clone(),
             num_nodes: self.num_nodes,
-            use_spot: self.use_spot,
+            use_spot: if self.no_use_spot {
+                Some(false)
+            } else {
+                self.use_spot
+            },
             instance_type: self.instance_type.clone(),
             name: self.name.clone(),
             workdir: self.workdir.clone(),
@@ -82,11 +95,54 @@ impl TaskFlags {
             image_id: self.image_id.clone(),
             ports: self.ports.clone(),
             priority: self.priority,
-            env: key_values("--env", &self.env)?,
-            secret: key_values("--secret", &self.secret)?,
+            env: with_file(self.env_file.as_deref(), key_values("--env", &self.env)?)?,
+            secret: with_file(
+                self.secret_file.as_deref(),
+                key_values("--secret", &self.secret)?,
+            )?,
             ..Overrides::default()
         })
     }
+}
+
+/// The pairs of dotenv file `file` (when given) followed by `flags` (later wins).
+/// A malformed line is an error naming the file and line; values never appear in it.
+fn with_file(
+    file: Option<&Path>,
+    flags: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, CliError> {
+    let Some(file) = file else {
+        return Ok(flags);
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::new(INVALID_TASK, format!("{}: {e}", file.display())))?;
+    let mut pairs = Vec::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok(pair) => pairs.push(pair),
+            Err(dotenvy::Error::LineParse(line, _)) => {
+                let number = text
+                    .lines()
+                    .position(|l| l.trim() == line.trim())
+                    .map_or_else(|| "?".to_string(), |i| (i + 1).to_string());
+                return Err(CliError::new(
+                    INVALID_TASK,
+                    format!(
+                        "{}:{number}: not a KEY=VALUE line (dotenv format)",
+                        file.display()
+                    ),
+                ));
+            }
+            Err(err) => {
+                return Err(CliError::new(
+                    INVALID_TASK,
+                    format!("{}: {err}", file.display()),
+                ));
+            }
+        }
+    }
+    pairs.extend(flags);
+    Ok(pairs)
 }
 
 /// `KEY=VALUE` pairs; a bare `KEY` takes its value from this process's environment.
@@ -115,11 +171,63 @@ pub struct TaskFile {
     pub path: PathBuf,
 }
 
+/// What `launch` runs, as SkyPilot reads it: a task YAML (a path ending in
+/// `.yaml`/`.yml`, or naming an existing file), an inline command (the rest of the
+/// line, also after `--`), or nothing (a cluster with no job).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Entrypoint {
+    /// `TASK.yaml`, or a command to run: quoted (`aloft launch 'python train.py'`)
+    /// or after `--` (`aloft launch -- python train.py --lr 1`).
+    #[arg(value_name = "TASK.yaml|COMMAND")]
+    pub words: Vec<String>,
+}
+
+/// What an [`Entrypoint`] names.
+pub enum Entry {
+    /// A task file.
+    File(PathBuf),
+    /// A command line.
+    Command(String),
+    /// Nothing: provision only.
+    Nothing,
+}
+
+impl Entrypoint {
+    /// SkyPilot's rule: a YAML path when it ends in `.yaml`/`.yml` or names an
+    /// existing file (a missing `.yaml` is an error, never a command).
+    pub fn entry(&self) -> Result<Entry, CliError> {
+        match self.words.as_slice() {
+            [] => Ok(Entry::Nothing),
+            [one] => {
+                let path = Path::new(one);
+                let yaml = one.ends_with(".yaml") || one.ends_with(".yml");
+                if path.is_file() {
+                    Ok(Entry::File(path.to_path_buf()))
+                } else if yaml {
+                    Err(CliError::new(
+                        INVALID_TASK,
+                        format!("{one}: no such task file"),
+                    ))
+                } else {
+                    Ok(Entry::Command(one.clone()))
+                }
+            }
+            words => Ok(Entry::Command(words.join(" "))),
+        }
+    }
+}
+
 /// The folder a task file's relative `workdir` and `file_mounts` are relative to.
 pub fn task_dir(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
+}
+
+/// Parses task YAML given as text (`origin` names it in errors); invalid exits 2.
+pub fn parse(yaml: &str, origin: &str, overrides: &Overrides) -> Result<TaskChain, CliError> {
+    TaskChain::from_yaml_str(yaml, origin, overrides)
+        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))
 }
 
 /// Loads and validates a task file; an invalid one exits with code 2.

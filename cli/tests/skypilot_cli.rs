@@ -1,0 +1,287 @@
+//! SkyPilot's command lines work as a switching user types them, on a `local`
+//! cluster (or as a dry run where no cluster is needed). Table-driven: each row is a
+//! command line, whether it must succeed, and what its output must hold.
+
+mod common;
+
+use common::{aloft, text};
+
+#[test]
+fn skypilot_style_command_lines_do_what_skypilot_does() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    std::fs::write(dir.join("good.env"), "# comment\nLR=0.1\nEPOCHS=\"3\"\n").unwrap();
+    std::fs::write(dir.join("bad.env"), "LR=0.1\nthis line is not dotenv\n").unwrap();
+    std::fs::write(
+        dir.join("secrets.env"),
+        "HF_TOKEN=hf_not_printed_anywhere\n",
+    )
+    .unwrap();
+    let env_file = format!("{}/good.env", dir.display());
+    let bad_env = format!("{}/bad.env", dir.display());
+    let secret_file = format!("{}/secrets.env", dir.display());
+    let leaked = |out: &std::process::Output| {
+        text(&out.stdout).contains("hf_not_printed_anywhere")
+            || text(&out.stderr).contains("hf_not_printed_anywhere")
+    };
+    let rows: Vec<(Vec<String>, bool, &str)> = vec![
+        // The quickstart's first two commands: a dev box with no task, an inline command.
+        (
+            vec!["launch", "-y", "-c", "dev", "--infra", "local"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "Cluster `dev` is UP",
+        ),
+        (
+            vec!["launch", "-y", "-c", "dev"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "nothing new is provisioned",
+        ),
+        (
+            vec![
+                "launch",
+                "-y",
+                "-c",
+                "cmd",
+                "--infra",
+                "local",
+                "echo inline-$SKYPILOT_NODE_RANK",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            true,
+            "inline-0",
+        ),
+        (
+            vec![
+                "launch",
+                "-y",
+                "-c",
+                "dash",
+                "--infra",
+                "local",
+                "--",
+                "echo",
+                "after-dashes",
+                "--lr",
+                "1",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            true,
+            "after-dashes --lr 1",
+        ),
+        (
+            vec![
+                "launch",
+                "-y",
+                "-c",
+                "envf",
+                "--infra",
+                "local",
+                "--env-file",
+                &env_file,
+                "--secret-file",
+                &secret_file,
+                "echo lr=$LR epochs=$EPOCHS token=${#HF_TOKEN}",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            true,
+            "lr=0.1 epochs=3 token=23",
+        ),
+        // exec takes the rest of the line; cancel without ids takes the latest job.
+        (
+            vec!["exec", "dev", "echo", "exec", "--lr", "1"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "exec --lr 1",
+        ),
+        (
+            vec!["logs", "dev"].into_iter().map(String::from).collect(),
+            true,
+            "exec --lr 1",
+        ),
+        (
+            vec!["cancel", "dev"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "Job 2: cancellation requested",
+        ),
+        (
+            vec!["queue"].into_iter().map(String::from).collect(),
+            true,
+            "Job queue of cluster dash",
+        ),
+        (
+            vec!["queue", "d*"].into_iter().map(String::from).collect(),
+            true,
+            "Job queue of cluster dev",
+        ),
+        (
+            vec!["autostop", "-a", "-i", "30"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "`envf` will stop after 30 idle minute(s)",
+        ),
+        (
+            vec!["status", "d*"].into_iter().map(String::from).collect(),
+            true,
+            "dash",
+        ),
+        (
+            vec!["gpus", "list", "A100:8"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "gpu_8x_a100",
+        ),
+        (
+            vec!["show-gpus", "H100"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "H100",
+        ),
+        (
+            vec![
+                "launch",
+                "--dryrun",
+                "--gpus",
+                "A100:8",
+                "--all-clouds",
+                "--no-use-spot",
+                "nvidia-smi",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            true,
+            "Chosen:",
+        ),
+        (
+            vec!["completion", "bash"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "_aloft()",
+        ),
+        (
+            vec!["completion", "zsh"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "#compdef aloft",
+        ),
+        (
+            vec!["completion", "fish"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "complete -c aloft",
+        ),
+        // Bad input: clear errors, nothing changed.
+        (
+            vec!["launch", "-y", "missing.yaml"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            false,
+            "missing.yaml: no such task file",
+        ),
+        (
+            vec!["down", "zz-*"].into_iter().map(String::from).collect(),
+            false,
+            "no cluster matches `zz-*`",
+        ),
+        (
+            vec![
+                "launch",
+                "--dryrun",
+                "--env-file",
+                &bad_env,
+                "--infra",
+                "local",
+                "echo",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            false,
+            "bad.env:2: not a KEY=VALUE line",
+        ),
+        (
+            vec!["down", "'cmd'", "d*"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            false,
+            "no cluster named `'cmd'`",
+        ),
+    ];
+    for (args, ok, shows) in &rows {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = aloft(dir, &argv);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.success(),
+            *ok,
+            "aloft {}:\n{all}",
+            argv.join(" ")
+        );
+        assert!(
+            all.contains(shows),
+            "aloft {}: expected `{shows}` in:\n{all}",
+            argv.join(" ")
+        );
+        assert!(
+            !leaked(&out),
+            "aloft {}: a secret was printed",
+            argv.join(" ")
+        );
+    }
+    // The failed `down` above touched nothing: every cluster is still there.
+    let s = aloft(dir, &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    let mut names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cmd", "dash", "dev", "envf"]);
+    // Glob patterns tear down what they match, and only that.
+    let out = aloft(dir, &["down", "d*"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = aloft(dir, &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    let mut names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cmd", "envf"]);
+    assert!(aloft(dir, &["down", "-a"]).status.success());
+}
