@@ -58,7 +58,7 @@ impl World {
             format!(
                 "providers:\n  aws:\n    endpoint: http://127.0.0.1:{port}\n    ssh_user: {user}\n    \
                  ssh_proxy_command: {python} {relay} {map} %h {moto}\n",
-                user = machines[0].user,
+                user = machines.first().map_or("ubuntu".to_string(), |m| m.user.clone()),
                 python = moto.python().display(),
                 relay = relay.display(),
                 map = map.display(),
@@ -534,4 +534,49 @@ fn autodown_and_autostop_are_carried_out_by_the_head_with_no_aloft_running() {
     // Nothing anywhere (state, logs, the machines' homes) holds the secret now.
     assert_no_secret_in_files(world.home.path());
     ok(&world.aloft(&["down", "-y", "as", "ac"]));
+}
+
+#[test]
+fn nodes_that_never_answer_ssh_are_terminated_and_nothing_is_left_running() {
+    // No machine behind the relay: every SSH connection to a node fails.
+    let world = World::new(0, 70, None);
+    let task = world.task(
+        "lost.yaml",
+        "resources: {infra: aws/us-east-1/use1-az1, instance_type: m6i.large}\nrun: echo never\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args([
+            "launch",
+            "-y",
+            "--down",
+            "-c",
+            "lost",
+            task.to_str().unwrap(),
+        ])
+        .env("ALOFT_HOME", world.home.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIAALOFTTEST")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("ALOFT_NODE_READY_TIMEOUT_SECS", "3")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("NodesUnreachable"), "{stderr}");
+    assert!(stderr.contains("accept SSH (up to 3 s)"), "{stderr}");
+    // The provider's side: the instance that never answered was terminated.
+    let after = states(&world, "lost");
+    assert!(
+        after
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s == "terminated")),
+        "{after}"
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["status", "-o", "json"]))).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([]),
+        "no record of a cluster that is not there"
+    );
 }

@@ -20,7 +20,7 @@ pub struct ClusterView {
     /// The record in local state.
     #[serde(flatten)]
     pub record: ClusterRecord,
-    /// The head node's IP, once known.
+    /// The head node's address as SSH reaches it, once known.
     pub head_ip: Option<String>,
 }
 
@@ -41,7 +41,11 @@ impl Client {
         Ok(records
             .into_iter()
             .map(|record| ClusterView {
-                head_ip: handle(&record).ok().and_then(|h| h.ips.first().cloned()),
+                head_ip: handle(&record).ok().and_then(|h| match h.nodes.first() {
+                    // The address SSH uses (a public one), not the nodes' private IP.
+                    Some(crate::launch::NodeAddress::Ssh { host, .. }) => Some(host.clone()),
+                    _ => h.ips.first().cloned(),
+                }),
                 record,
             })
             .collect())

@@ -82,6 +82,35 @@ impl Client {
         options: &LaunchOptions,
     ) -> ClientResult<Launched> {
         crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+        let result = self.launch_retrying(task, task_dir, options);
+        // `--down` leaves nothing behind when the launch fails after instances
+        // were created (nodes unreachable, set-up failed): a cluster nobody asked to
+        // keep is not left billing.
+        if let Err(err) = &result
+            && options.autostop.is_some_and(|(_, down)| down)
+            && !matches!(err.class(), super::ErrorClass::Interrupted)
+            && self.state.cluster(&options.cluster)?.is_some()
+        {
+            self.emit(Event::Warning(format!(
+                "the launch failed; tearing `{}` down (--down)",
+                options.cluster
+            )));
+            if let Err(down) = self.down(&options.cluster, false) {
+                self.emit(Event::Warning(format!(
+                    "tearing `{}` down failed too: {down}",
+                    options.cluster
+                )));
+            }
+        }
+        result
+    }
+
+    fn launch_retrying(
+        &self,
+        task: &Task,
+        task_dir: &Path,
+        options: &LaunchOptions,
+    ) -> ClientResult<Launched> {
         let mut backoff = options.retry_backoff;
         let mut round = 1;
         loop {
@@ -156,6 +185,8 @@ impl Client {
             cluster: options.cluster.clone(),
             key: self.key_pair()?,
             resources: task.resources.candidates().to_vec(),
+            control_dir: self.control_dir(),
+            on_step: &|step| self.emit(Event::Step(step)),
         };
         let task = self.prepare_storage(task, task_dir, &options.cluster)?;
         let request = LaunchRequest {

@@ -226,6 +226,10 @@ pub(crate) struct PluginProvisioner<'a> {
     pub key: KeyPair,
     /// The task's resources; the one matching each candidate gives disk, image, ports.
     pub resources: Vec<Resources>,
+    /// SSH control sockets.
+    pub control_dir: std::path::PathBuf,
+    /// Reports a step.
+    pub on_step: &'a dyn Fn(String),
 }
 
 impl PluginProvisioner<'_> {
@@ -307,7 +311,27 @@ impl Provisioner for PluginProvisioner<'_> {
             .block_on(instance.run_instances(&request))
             .map_err(failure)?;
         let nodes = wait_running(self.rt, &mut instance, &request.cluster, result.instances)?;
-        self.access(&c.cloud).addresses(nodes)
+        let addresses = self.access(&c.cloud).addresses(nodes)?;
+        // Nodes that never answer SSH are this candidate's failure: the engine
+        // terminates them and moves on, rather than leaving them billed.
+        let timeout = crate::launch::node_ready_timeout();
+        (self.on_step)(format!(
+            "Waiting for {} node(s) on {} to accept SSH (up to {} s)...",
+            addresses.len(),
+            c.cloud,
+            timeout.as_secs()
+        ));
+        crate::launch::wait_reachable_addresses(&addresses, &self.control_dir).map_err(|e| {
+            Failure {
+                kind: FailureKind::Other,
+                code: "NodesUnreachable".into(),
+                message: format!(
+                    "nodes did not accept SSH within {} s: {e}",
+                    timeout.as_secs()
+                ),
+            }
+        })?;
+        Ok(addresses)
     }
 
     fn clean_up(&mut self, c: &Candidate) -> Result<(), Failure> {

@@ -404,7 +404,7 @@ fn bring_up(
     let node_handles: Vec<Box<dyn Node>> =
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
     progress("Waiting for the nodes to accept connections...");
-    wait_reachable(&node_handles, NODE_READY_TIMEOUT)?;
+    wait_reachable(&node_handles, node_ready_timeout())?;
     progress("Syncing files...");
     sync_files(req, &node_handles)?;
     progress("Starting the agent on the head node...");
@@ -459,16 +459,26 @@ pub fn seconds_per_minute() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Waits until every node of `addresses` accepts a trivial command.
+/// Waits until every node of `addresses` accepts a trivial command, at most
+/// [`node_ready_timeout`].
 pub fn wait_reachable_addresses(
     addresses: &[NodeAddress],
     control_dir: &Path,
 ) -> Result<(), LaunchError> {
     let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
-    wait_reachable(&nodes, NODE_READY_TIMEOUT)
+    wait_reachable(&nodes, node_ready_timeout())
 }
 
-/// How long a fresh node may take to accept SSH (cloud images boot for a while).
+/// How long fresh nodes may take to accept SSH: `ALOFT_NODE_READY_TIMEOUT_SECS`,
+/// default 300 s (cloud images boot for a while).
+pub fn node_ready_timeout() -> std::time::Duration {
+    std::env::var("ALOFT_NODE_READY_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(NODE_READY_TIMEOUT, std::time::Duration::from_secs)
+}
+
+/// How long a fresh node may take to accept SSH by default.
 const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Waits until every node runs a trivial command (all nodes at once); only
