@@ -67,6 +67,9 @@ enum Command {
     Providers(cmd::providers::Args),
     /// Check each provider's credentials.
     Check(cmd::providers::CheckArgs),
+    /// Let `ssh CLUSTER` work: include aloft's host entries from ~/.ssh/config (once).
+    #[command(name = "ssh-setup")]
+    SshSetup(cmd::ssh_setup::Args),
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completion(cmd::completion::Args),
     /// The head node's agent (driven by aloft itself, not by users).
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::ShowGpus(args) | Command::Gpus(GpusCommand::List(args)) => {
             cmd::show_gpus::run(args)
         }
+        Command::SshSetup(args) => cmd::ssh_setup::run(args),
         Command::Completion(args) => {
             cmd::completion::run(args, &mut <Cli as clap::CommandFactory>::command())
         }

@@ -175,3 +175,99 @@ fn a_dryrun_plans_on_a_pool_without_contacting_it() {
     assert_eq!(chosen["instance_type"], "lab-node");
     assert_eq!(chosen["hourly_price"], 0.0);
 }
+
+#[test]
+fn ssh_cluster_and_rsync_work_through_the_generated_config() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.12");
+    let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.13");
+    b.authorize(&a);
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "lab:\n  user: {user}\n  identity_file: {key}\n  cpus: 4\n  hosts:\n    - ip: {ipa}\n      port: {pa}\n    - ip: {ipb}\n      port: {pb}\n",
+            user = a.user,
+            key = a.identity_file.display(),
+            ipa = a.ip,
+            pa = a.port,
+            ipb = b.ip,
+            pb = b.port,
+        ),
+    )
+    .unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(
+        &task,
+        "num_nodes: 2\nresources: {infra: ssh/lab}\nrun: echo up\n",
+    )
+    .unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "box", task.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A user's own ssh config, in a temporary home: aloft adds one Include line.
+    let user_config = home.path().join("user-ssh/config");
+    std::fs::create_dir_all(user_config.parent().unwrap()).unwrap();
+    std::fs::write(&user_config, "Host mine\n  HostName 127.0.0.1\n").unwrap();
+    let setup = aloft(
+        home.path(),
+        &["ssh-setup", "--config", user_config.to_str().unwrap()],
+    );
+    assert!(setup.status.success(), "{}", text(&setup.stderr));
+    assert!(
+        text(&setup.stderr).contains("Added `Include"),
+        "{}",
+        text(&setup.stderr)
+    );
+    let again = aloft(
+        home.path(),
+        &["ssh-setup", "--config", user_config.to_str().unwrap()],
+    );
+    assert!(text(&again.stderr).contains("nothing changed"));
+    let written = std::fs::read_to_string(&user_config).unwrap();
+    assert_eq!(written.matches("Include").count(), 1, "{written}");
+    assert!(
+        written.ends_with("Host mine\n  HostName 127.0.0.1\n"),
+        "the user's lines are kept"
+    );
+
+    let ssh = |args: &[&str]| {
+        std::process::Command::new("ssh")
+            .arg("-F")
+            .arg(&user_config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let head = ssh(&["box", "echo $SSH_CONNECTION"]);
+    assert!(head.status.success(), "{}", text(&head.stderr));
+    assert!(
+        text(&head.stdout).contains(&format!("{} {}", a.ip, a.port)),
+        "{}",
+        text(&head.stdout)
+    );
+    let worker = ssh(&["box-worker1", "echo $SSH_CONNECTION"]);
+    assert!(worker.status.success(), "{}", text(&worker.stderr));
+    assert!(text(&worker.stdout).contains(&format!("{} {}", b.ip, b.port)));
+    // rsync by cluster name, through the same config.
+    let data = home.path().join("payload.txt");
+    std::fs::write(&data, "synced by name").unwrap();
+    let rsync = std::process::Command::new("rsync")
+        .arg("-e")
+        .arg(format!("ssh -F {}", user_config.display()))
+        .arg(&data)
+        .arg("box:payload.txt")
+        .output()
+        .unwrap();
+    assert!(rsync.status.success(), "{}", text(&rsync.stderr));
+    assert_eq!(
+        std::fs::read_to_string(a.home().join("payload.txt")).unwrap(),
+        "synced by name"
+    );
+    // down removes the entries.
+    assert!(aloft(home.path(), &["down", "box"]).status.success());
+    let entries = std::fs::read_to_string(home.path().join("ssh/config")).unwrap();
+    assert!(!entries.contains("Host box"), "{entries}");
+    assert!(!ssh(&["box", "true"]).status.success());
+}

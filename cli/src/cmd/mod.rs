@@ -11,6 +11,7 @@ pub mod launch;
 pub mod names;
 pub mod providers;
 pub mod show_gpus;
+pub mod ssh_setup;
 pub mod status;
 pub mod storage;
 pub mod task_args;

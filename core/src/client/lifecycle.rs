@@ -83,6 +83,7 @@ impl Client {
     ) -> ClientResult<Launched> {
         crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
         let result = self.launch_retrying(task, task_dir, options);
+        self.refresh_ssh_config();
         // `--down` leaves nothing behind when the launch fails after instances
         // were created (nodes unreachable, set-up failed): a cluster nobody asked to
         // keep is not left billing.
@@ -379,6 +380,7 @@ impl Client {
             let outcome = self.finish_stop_or_down(&record, action, purge, result);
             outcomes.push((record.name, outcome));
         }
+        self.refresh_ssh_config();
         outcomes
     }
 
@@ -521,6 +523,7 @@ impl Client {
         self.state.set_status(name, ClusterStatus::Up, now)?;
         self.state.start_usage(&record, now)?;
         let _ = self.state.add_event(name, now, "start", "resumed");
+        self.refresh_ssh_config();
         // The cluster keeps its autostop across a stop and a start.
         if let Some(minutes) = record.autostop_minutes {
             self.autostop(name, Some((u64::from(minutes), record.autostop_down)))?;
@@ -587,4 +590,16 @@ pub(crate) fn manifest_capabilities(
             )
         })
         .collect()
+}
+
+impl Client {
+    /// Rewrites the SSH host entries; a failure is a warning (the cluster itself is
+    /// fine).
+    pub(crate) fn refresh_ssh_config(&self) {
+        if let Err(err) = self.write_ssh_config() {
+            self.emit(Event::Warning(format!(
+                "SSH host entries not updated: {err}"
+            )));
+        }
+    }
 }

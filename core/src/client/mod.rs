@@ -39,6 +39,7 @@ mod offers;
 mod providers;
 mod provisioner;
 mod refresh;
+mod ssh_config;
 mod storage;
 
 use std::cell::OnceCell;
@@ -52,6 +53,7 @@ pub use lifecycle::{LaunchOptions, Launched, default_cluster_name};
 pub use offers::LiveCatalog;
 pub use providers::{Providers, load as load_providers};
 pub use refresh::RefreshNote;
+pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};
 
 use crate::config::{Config, ConfigError, aloft_home};

@@ -114,6 +114,7 @@ impl Client {
                 }),
             }
         }
+        self.refresh_ssh_config();
         Ok(notes)
     }
 
