@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use aloft::catalog::Catalog;
-use aloft::optimizer::{self, Candidate, Dag, Objective, OptTask, OptimizeError, OptimizeOptions};
+use aloft::optimizer::{self, Candidate, Dag, Objective, OptTask, OptimizeOptions};
 use serde::Serialize;
 
 use aloft::client::LaunchOptions;
@@ -184,30 +184,72 @@ pub fn run(args: Args) -> CliResult {
     // providers) are asked for their offers; shipped catalogs need no provider, so
     // the plan stays offline for them.
     let shipped = catalog.clouds();
-    let named: Vec<String> = chain
+    let mut named: Vec<String> = chain
         .tasks()
         .iter()
         .flat_map(|t| t.resources.candidates().iter())
         .filter_map(|r| r.infra.cloud.clone())
+        .chain(config.clouds.iter().flatten().cloned())
         .filter(|c| !shipped.contains(c))
         .collect();
+    // Installed (third-party) providers plan like built-in clouds: listed under
+    // `clouds:`, or with --all-clouds.
+    let installed = std::fs::read_dir(home.join("providers"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        })
+        .unwrap_or(false);
+    let client = if named.is_empty() && !(args.all_clouds && installed) {
+        // Shipped catalogs only: the plan stays offline and touches no state.
+        None
+    } else {
+        Some(crate::client::open()?)
+    };
+    if let Some(client) = client.as_ref().filter(|_| args.all_clouds && installed) {
+        let providers = client.providers()?;
+        named.extend(
+            providers
+                .host
+                .manifests()
+                .iter()
+                .map(|m| m.name.clone())
+                .filter(|n| !providers.bundled.contains(n) && !shipped.contains(n)),
+        );
+    }
+    named.sort();
+    named.dedup();
     let mut live = Vec::new();
-    if !named.is_empty() {
-        let found = crate::client::open()?.live_catalog(Some(&named))?;
+    let mut reasons = String::new();
+    let mut capabilities = Default::default();
+    if let Some(client) = client.as_ref().filter(|_| !named.is_empty()) {
+        let found = client.live_catalog(Some(&named))?;
+        reasons = found.explain();
         catalog = found.catalog;
         live = found.usable;
+        capabilities = aloft::client::manifest_capabilities(client.providers()?);
+        eprintln!(
+            "(asked {} for live offers: {})",
+            if named.len() == 1 {
+                "provider"
+            } else {
+                "providers"
+            },
+            named.join(", ")
+        );
     }
     let enabled_clouds = if args.all_clouds {
         catalog.clouds()
     } else if !live.is_empty() && config.clouds.is_none() {
         live
     } else {
-        let mut clouds = enabled_clouds(&config)?;
+        let mut clouds = enabled_clouds(&config, &reasons)?;
         clouds.extend(live);
         clouds
     };
     let options = OptimizeOptions {
         enabled_clouds,
+        capabilities,
         ..OptimizeOptions::default()
     };
     let _ = Objective::Cost;
@@ -224,7 +266,8 @@ pub fn run(args: Args) -> CliResult {
             })
             .collect(),
     );
-    let plan = optimizer::optimize_dag(&catalog, &dag, &options).map_err(no_resources)?;
+    let plan = optimizer::optimize_dag(&catalog, &dag, &options)
+        .map_err(|err| CliError::new(NO_RESOURCES, format!("{err}{reasons}")))?;
 
     let tasks: Vec<TaskJson> = dag
         .tasks
@@ -262,12 +305,9 @@ pub fn run(args: Args) -> CliResult {
     }
 }
 
-fn no_resources(err: OptimizeError) -> CliError {
-    CliError::new(NO_RESOURCES, err.to_string())
-}
-
-/// The clouds enabled in the user's config; none is an error with a hint.
-fn enabled_clouds(config: &Config) -> Result<Vec<String>, CliError> {
+/// The clouds enabled in the user's config; none is an error with a hint, and with
+/// `reasons` (why each provider the task asked for is out).
+fn enabled_clouds(config: &Config, reasons: &str) -> Result<Vec<String>, CliError> {
     match &config.clouds {
         Some(clouds) if !clouds.is_empty() => Ok(clouds.clone()),
         _ => Err(CliError::new(
@@ -275,7 +315,7 @@ fn enabled_clouds(config: &Config) -> Result<Vec<String>, CliError> {
             format!(
                 "no cloud is enabled: list the clouds to use under `clouds:` in {} \
                  (e.g. `clouds: [aws, gcp]`), or pass --all-clouds to consider every \
-                 shipped catalog",
+                 shipped catalog{reasons}",
                 aloft_home().join("config.yaml").display()
             ),
         )),

@@ -569,7 +569,7 @@ fn stop_agent_at(control_dir: &Path, record: &ClusterRecord) {
 }
 
 /// What each loaded provider says it can do, for the optimizer.
-pub(crate) fn manifest_capabilities(
+pub fn manifest_capabilities(
     providers: &super::Providers,
 ) -> std::collections::BTreeMap<String, crate::optimizer::CloudCapabilities> {
     providers

@@ -49,7 +49,7 @@ use thiserror::Error;
 
 pub use cluster::{ClusterView, CostEntry};
 pub use events::{CancelToken, Event};
-pub use lifecycle::{LaunchOptions, Launched, default_cluster_name};
+pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
 pub use offers::LiveCatalog;
 pub use providers::{Providers, load as load_providers};
 pub use refresh::RefreshNote;
