@@ -8,6 +8,7 @@
 //! - [`types`]: the interface as plain Rust types, independent of WIT versions.
 //! - `v0_1_0`: bindings of `wit/since_v0.1.0`; a later version adds a sibling.
 
+pub mod conformance;
 pub mod credentials;
 pub mod host;
 pub mod sandbox;
