@@ -162,11 +162,11 @@ fn a_newer_schema_is_refused() {
 fn a_cluster_lock_excludes_a_second_holder_until_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let locks = dir.path().join("locks");
-    let held = ClusterLock::try_acquire(&locks, "my/odd name").unwrap();
-    let err = ClusterLock::try_acquire(&locks, "my/odd name").unwrap_err();
-    assert!(matches!(err, StateError::Busy(ref name) if name == "my/odd name"));
+    let held = ClusterLock::try_acquire(&locks, "my-odd.name_1").unwrap();
+    let err = ClusterLock::try_acquire(&locks, "my-odd.name_1").unwrap_err();
+    assert!(matches!(err, StateError::Busy(ref name) if name == "my-odd.name_1"));
     // Another cluster is independent.
     ClusterLock::try_acquire(&locks, "other").unwrap();
     drop(held);
-    ClusterLock::try_acquire(&locks, "my/odd name").unwrap();
+    ClusterLock::try_acquire(&locks, "my-odd.name_1").unwrap();
 }
