@@ -1,5 +1,6 @@
 //! `aloft providers` and `aloft check` with the real binary.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -32,7 +33,7 @@ fn install_validates_then_lists_and_checks() {
 
     let out = aloft(
         home.path(),
-        &["providers", "install", wasm.to_str().unwrap()],
+        &["providers", "install", "-y", wasm.to_str().unwrap()],
     );
     assert!(
         out.status.success(),
@@ -91,4 +92,145 @@ fn install_validates_then_lists_and_checks() {
         text.contains("hosts:        api.hello-cloud.example"),
         "{text}"
     );
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn install_shows_the_requests_and_without_consent_installs_nothing() {
+    let base = tempfile::tempdir().unwrap();
+    let home = base.path().join("home");
+    let tmp = base.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let wasm = base.path().join("hostile.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component("hostile")).unwrap();
+    let install = |extra: &[&str]| {
+        let mut args = vec!["providers", "install"];
+        args.extend_from_slice(extra);
+        args.push(wasm.to_str().unwrap());
+        Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(&args)
+            .env("ALOFT_HOME", &home)
+            .env("TMPDIR", &tmp)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run aloft")
+    };
+
+    let out = install(&[]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("hostile 0.0.1 asks for"), "{stdout}");
+    assert!(
+        stdout.contains("hosts:        allowed.example, *.hostile.example"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("HOSTILE_TOKEN"), "{stdout}");
+    assert!(
+        stdout.contains("AWS_SECRET_ACCESS_KEY  (also used by the bundled provider aws"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("capabilities:"), "{stdout}");
+    assert!(
+        stderr.contains("no terminal") && stderr.contains("-y"),
+        "{stderr}"
+    );
+    assert!(!home.join("providers/hostile.wasm").exists());
+    assert!(!home.join("providers/grants.json").exists());
+    // The scratch folder was in TMPDIR, and is gone.
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "scratch left behind"
+    );
+
+    // Granted: installed with its grant, and listed.
+    let out = install(&["-y"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(home.join("providers/hostile.wasm").is_file());
+    let grants: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("providers/grants.json")).unwrap())
+            .unwrap();
+    assert_eq!(grants["hostile"]["hosts"][1], "*.hostile.example");
+    assert_eq!(grants["hostile"]["credentials"][1], "AWS_SECRET_ACCESS_KEY");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700, "ALOFT_HOME");
+    assert_eq!(mode(&home.join("state.db")), 0o600, "state.db");
+    assert_eq!(mode(&home.join("cache/components")), 0o700, "cache");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "scratch left behind"
+    );
+
+    // A later version that asks for more than granted (here: the grant narrowed)
+    // is not loaded, and `providers list` says why.
+    let mut narrowed = grants.clone();
+    narrowed["hostile"]["hosts"] = serde_json::json!(["allowed.example"]);
+    std::fs::write(
+        home.join("providers/grants.json"),
+        serde_json::to_vec(&narrowed).unwrap(),
+    )
+    .unwrap();
+    let out = aloft(&home, &["providers", "list", "-o", "json"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"hostile"), "{names:?}");
+    let broken = list["broken"][0]["error"].as_str().unwrap();
+    assert!(
+        broken.contains("asks for more than was granted")
+            && broken.contains("*.hostile.example")
+            && broken.contains("aloft providers install"),
+        "{broken}"
+    );
+}
+
+#[test]
+fn installing_over_a_bundled_provider_needs_replace() {
+    let base = tempfile::tempdir().unwrap();
+    let home = base.path().join("home");
+    let wasm = base.path().join("aws.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("aws")).unwrap();
+    let out = aloft(
+        &home,
+        &["providers", "install", "-y", wasm.to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("`aws` is a bundled provider") && stderr.contains("--replace"),
+        "{stderr}"
+    );
+    assert!(!home.join("providers/aws.wasm").exists());
+
+    let out = aloft(
+        &home,
+        &[
+            "providers",
+            "install",
+            "-y",
+            "--replace",
+            wasm.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let grants: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("providers/grants.json")).unwrap())
+            .unwrap();
+    assert_eq!(grants["aws"]["replaces_bundled"], true);
+    let out = aloft(&home, &["providers", "list", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["broken"].as_array().unwrap().len(), 0, "{list}");
 }

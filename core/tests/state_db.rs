@@ -162,11 +162,11 @@ fn a_newer_schema_is_refused() {
 fn a_cluster_lock_excludes_a_second_holder_until_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let locks = dir.path().join("locks");
-    let held = ClusterLock::try_acquire(&locks, "my/odd name").unwrap();
-    let err = ClusterLock::try_acquire(&locks, "my/odd name").unwrap_err();
+    let held = ClusterLock::try_acquire(&locks, "my-odd.name_1").unwrap();
+    let err = ClusterLock::try_acquire(&locks, "my-odd.name_1").unwrap_err();
     match &err {
         StateError::Held { cluster, holder } => {
-            assert_eq!(cluster, "my/odd name");
+            assert_eq!(cluster, "my-odd.name_1");
             assert_eq!(holder.pid, std::process::id());
         }
         other => panic!("expected the holder to be named: {other:?}"),
@@ -174,7 +174,7 @@ fn a_cluster_lock_excludes_a_second_holder_until_dropped() {
     // Another cluster is independent.
     ClusterLock::try_acquire(&locks, "other").unwrap();
     drop(held);
-    ClusterLock::try_acquire(&locks, "my/odd name").unwrap();
+    ClusterLock::try_acquire(&locks, "my-odd.name_1").unwrap();
 }
 
 #[test]

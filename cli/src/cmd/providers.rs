@@ -1,8 +1,10 @@
 //! `aloft providers list|info|install` and `aloft check`.
 
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
-use aloft::plugin::{HostConfig, Manifest, PluginHost};
+use aloft::plugin::trust::{ScratchDir, private_dir, read_grants, write_grants};
+use aloft::plugin::{HostConfig, InstallGrant, Manifest, PluginHost};
 use serde::Serialize;
 
 use crate::config::{Config, aloft_home};
@@ -33,10 +35,17 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Validate a provider component and install it into `$ALOFT_HOME/providers`.
+    /// Validate a provider component, show what it asks for, and install it into
+    /// `$ALOFT_HOME/providers` with the user's grant.
     Install {
         /// The component (`target/wasm32-wasip2/release/<name>.wasm`).
         path: PathBuf,
+        /// Grant what it asks for without asking.
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Allow it to replace the bundled provider of the same name.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -74,10 +83,11 @@ fn capabilities(m: &Manifest) -> String {
 }
 
 fn source(p: &Providers, name: &str) -> String {
-    if p.bundled.iter().any(|b| b == name) {
-        "bundled".into()
-    } else {
-        p.host.origin(name).unwrap_or("installed").to_string()
+    match p.host.origin(name) {
+        Some(origin) if origin.starts_with("bundled:") => "bundled".into(),
+        Some(origin) => origin.to_string(),
+        None if p.bundled.iter().any(|b| b == name) => "bundled".into(),
+        None => "installed".into(),
     }
 }
 
@@ -153,40 +163,128 @@ pub fn run(args: Args) -> CliResult {
             println!("  source:       {}", source(&p, &name));
             Ok(())
         }),
-        Command::Install { path } => rt.block_on(async {
-            let bytes = std::fs::read(&path)
-                .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
-            // Validate in a throwaway host: it must compile, speak our API and
-            // answer `info` before it is copied anywhere.
-            let scratch = tempfile_dir()?;
-            let mut host = PluginHost::new(HostConfig::new(&scratch))
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            let manifest = host
-                .load_bytes(&path.display().to_string(), &bytes)
-                .await
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            let _ = std::fs::remove_dir_all(&scratch);
-            let dir = aloft_home().join("providers");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
-            let target = dir.join(format!("{}.wasm", manifest.name));
-            std::fs::write(&target, &bytes)
-                .map_err(|e| CliError::failure(format!("{}: {e}", target.display())))?;
-            println!(
-                "Installed provider {} {} to {}",
-                manifest.name,
-                manifest.version,
-                target.display()
-            );
-            Ok(())
-        }),
+        Command::Install {
+            path,
+            yes,
+            replace,
+        } => rt.block_on(install(&config, &path, yes, replace)),
     }
 }
 
-fn tempfile_dir() -> Result<PathBuf, CliError> {
-    let dir = std::env::temp_dir().join(format!("aloft-install-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::failure(e.to_string()))?;
-    Ok(dir)
+/// `aloft providers install`: validate in a throwaway host, show the requests,
+/// ask for consent, then copy the component and record the grant.
+async fn install(config: &Config, path: &Path, yes: bool, replace: bool) -> CliResult {
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+    // The bundled providers: their names may not be shadowed by accident, and the
+    // credentials they use are pointed out.
+    let current = providers::load(config).await?;
+    let bundled: Vec<&Manifest> = current
+        .host
+        .manifests()
+        .into_iter()
+        .filter(|m| current.bundled.contains(&m.name))
+        .collect();
+    // Validate in a throwaway host in a fresh owner-only folder with an
+    // unpredictable name, without a compiled-code cache: it must compile, speak
+    // our API, answer `info` and ask only for acceptable hosts and credentials
+    // before it is copied anywhere.
+    let scratch = ScratchDir::new("aloft-install")
+        .map_err(|e| CliError::failure(format!("cannot create a scratch folder: {e}")))?;
+    let mut scratch_config = HostConfig::new(scratch.path());
+    scratch_config.cache_dir = None;
+    let mut host = PluginHost::new(scratch_config).map_err(|e| CliError::failure(e.to_string()))?;
+    let manifest = host
+        .load_bytes(&path.display().to_string(), &bytes)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    drop(host);
+    drop(scratch);
+
+    let m = &manifest;
+    println!("{} {} asks for:", m.name, m.version);
+    println!("  description:  {}", m.description);
+    println!(
+        "  hosts:        {}",
+        if m.hosts.is_empty() {
+            "none".into()
+        } else {
+            m.hosts.join(", ")
+        }
+    );
+    if m.credentials.is_empty() {
+        println!("  credentials:  none");
+    } else {
+        println!("  credentials:");
+        for c in &m.credentials {
+            let users: Vec<&str> = bundled
+                .iter()
+                .filter(|b| b.name != m.name && b.credentials.contains(c))
+                .map(|b| b.name.as_str())
+                .collect();
+            if users.is_empty() {
+                println!("    {c}");
+            } else {
+                println!(
+                    "    {c}  (also used by the bundled provider {}: this one could act with that account)",
+                    users.join(", ")
+                );
+            }
+        }
+    }
+    println!("  capabilities: {}", capabilities(m));
+    let shadows = current.bundled.contains(&m.name);
+    if shadows && !replace {
+        return Err(CliError::failure(format!(
+            "`{}` is a bundled provider; installing this component would replace it. \
+             Nothing was installed; pass --replace to replace it",
+            m.name
+        )));
+    }
+    if shadows {
+        println!("  replaces:     the bundled provider `{}`", m.name);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::failure(
+                "no terminal to ask for consent, so nothing was installed; \
+                 re-run with -y to grant what is listed above",
+            ));
+        }
+        eprint!("Install {} and grant it the above? [y/N] ", m.name);
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| CliError::failure(format!("cannot read the answer: {e}")))?;
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Err(CliError::failure("not granted; nothing was installed"));
+        }
+    }
+
+    let dir = aloft_home().join("providers");
+    private_dir(&dir).map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
+    let mut grants =
+        read_grants(&dir).map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
+    let target = dir.join(format!("{}.wasm", m.name));
+    let tmp = dir.join(format!(".{}.wasm.{}", m.name, std::process::id()));
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &target))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            CliError::failure(format!("{}: {e}", target.display()))
+        })?;
+    grants.insert(m.name.clone(), InstallGrant::of(m, shadows));
+    write_grants(&dir, &grants)
+        .map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
+    println!(
+        "Installed provider {} {} to {}",
+        m.name,
+        m.version,
+        target.display()
+    );
+    Ok(())
 }
 
 /// Runs `aloft check`: every provider's `check-credentials`.

@@ -1,5 +1,7 @@
 //! Building the provider host from the user's config: the bundled providers, those
-//! installed under `$ALOFT_HOME/providers`, per-provider settings and endpoints.
+//! installed under `$ALOFT_HOME/providers` (each loaded only within the grant the
+//! user gave at `aloft providers install`, recorded in `providers/grants.json`),
+//! per-provider settings and endpoints.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -107,9 +109,9 @@ pub async fn load(
     for result in host.load_dir(&home.join("providers")).await {
         if let Err(err) = result {
             let origin = match &err {
-                PluginError::Load { origin, .. } | PluginError::Incompatible { origin, .. } => {
-                    origin.clone()
-                }
+                PluginError::Load { origin, .. }
+                | PluginError::Incompatible { origin, .. }
+                | PluginError::NotGranted { origin, .. } => origin.clone(),
                 _ => "providers".into(),
             };
             broken.push((origin, err.to_string()));

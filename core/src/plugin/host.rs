@@ -11,6 +11,10 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 use super::sandbox::{CredentialSource, Grants, HostState, KvStore, scrub};
+use super::trust::{
+    GRANTS_FILE, GuardedResolver, InstallGrant, NameResolver, SystemResolver, manifest_problems,
+    private_dir, read_grants,
+};
 use super::types::{
     ClusterInstances, ClusterRef, Identity, Manifest, PortRange, ProviderError, ProviderOffer,
     Region, RunRequest, RunResult,
@@ -77,6 +81,15 @@ pub enum PluginError {
         /// Why.
         detail: String,
     },
+    /// An installed provider asks for more than the user granted, or was never
+    /// granted anything.
+    #[error("{origin}: {detail}; review and grant it with `aloft providers install`")]
+    NotGranted {
+        /// Where it came from.
+        origin: String,
+        /// What is missing.
+        detail: String,
+    },
     /// No provider by this name.
     #[error("no provider named `{0}`")]
     Unknown(String),
@@ -103,13 +116,23 @@ pub struct HostConfig {
     pub settings: BTreeMap<String, Vec<(String, String)>>,
     /// Where secrets come from.
     pub credentials: Arc<dyn CredentialSource>,
+    /// Resolves the host names providers call; every resolved address must be
+    /// public unless the request goes to a user-set endpoint.
+    pub resolver: Arc<dyn NameResolver>,
+    /// Where compiled components are cached (`None`: no cache, always compile).
+    /// Created owner-only and used only while owned by this user and not writable
+    /// by group or others.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl HostConfig {
     /// Defaults: 60 s per call, 256 MiB per instance, 16 MiB per response.
     pub fn new(home: impl Into<PathBuf>) -> Self {
+        let home = home.into();
         HostConfig {
-            home: home.into(),
+            cache_dir: Some(home.join("cache/components")),
+            resolver: Arc::new(SystemResolver),
+            home,
             call_timeout: Duration::from_secs(60),
             memory_limit: 256 << 20,
             max_response_bytes: 16 << 20,
@@ -126,6 +149,10 @@ struct Loaded {
     manifest: Manifest,
     origin: String,
     pre: v1::ProviderPre<HostState>,
+    /// Shipped with aloft (or vouched for by the caller of `load_bytes`).
+    bundled: bool,
+    /// Credential names it is lent.
+    credentials: Vec<String>,
 }
 
 /// Loads provider components and hands out sandboxed instances of them.
@@ -134,7 +161,10 @@ pub struct PluginHost {
     linker: Linker<HostState>,
     config: HostConfig,
     kv: Arc<KvStore>,
+    /// For the manifests' hosts: HTTPS only, public addresses only.
     http: reqwest::Client,
+    /// For user-set endpoints (emulators on loopback, plain HTTP).
+    http_endpoint: reqwest::Client,
     providers: BTreeMap<String, Loaded>,
     _ticker: Ticker,
 }
@@ -171,6 +201,14 @@ impl PluginHost {
         let http = reqwest::Client::builder()
             .timeout(config.call_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(config.resolver.clone())))
+            .build()
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let http_endpoint = reqwest::Client::builder()
+            .timeout(config.call_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| PluginError::Host(e.to_string()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -190,19 +228,113 @@ impl PluginHost {
             linker,
             kv: Arc::new(KvStore::new(db)),
             http,
+            http_endpoint,
             config,
             providers: BTreeMap::new(),
             _ticker: Ticker { stop },
         })
     }
 
-    /// Compiles (or takes from the cache) and loads a component; returns its
-    /// manifest. `origin` names it in messages (a path, or `bundled:local`).
+    /// Compiles (or takes from the cache) and loads a first-party component (a
+    /// bundled provider, or one the caller vouches for): it is lent every
+    /// credential its manifest declares. Returns its manifest. `origin` names it
+    /// in messages (a path, or `bundled:local`).
     pub async fn load_bytes(
         &mut self,
         origin: &str,
         bytes: &[u8],
     ) -> Result<Manifest, PluginError> {
+        let (manifest, pre) = self.prepare(origin, bytes).await?;
+        self.providers.insert(
+            manifest.name.clone(),
+            Loaded {
+                credentials: manifest.credentials.clone(),
+                manifest: manifest.clone(),
+                origin: origin.to_string(),
+                pre,
+                bundled: true,
+            },
+        );
+        Ok(manifest)
+    }
+
+    /// Loads a third-party component under the user's install grant: refused when
+    /// there is no grant, when its manifest asks for hosts or credentials beyond
+    /// it, or when it would replace a bundled provider the grant does not say it
+    /// may replace. It is lent only the granted credentials.
+    pub async fn load_installed(
+        &mut self,
+        origin: &str,
+        bytes: &[u8],
+        grant: Option<&InstallGrant>,
+    ) -> Result<Manifest, PluginError> {
+        self.load_installed_as(origin, bytes, grant, None).await
+    }
+
+    async fn load_installed_as(
+        &mut self,
+        origin: &str,
+        bytes: &[u8],
+        grant: Option<&InstallGrant>,
+        expected_name: Option<&str>,
+    ) -> Result<Manifest, PluginError> {
+        let (manifest, pre) = self.prepare(origin, bytes).await?;
+        let not_granted = |detail: String| PluginError::NotGranted {
+            origin: origin.to_string(),
+            detail,
+        };
+        if let Some(expected) = expected_name.filter(|e| *e != manifest.name) {
+            return Err(not_granted(format!(
+                "the file `{expected}.wasm` declares provider `{}`",
+                manifest.name
+            )));
+        }
+        let Some(grant) = grant else {
+            return Err(not_granted(format!(
+                "provider `{}` has no install grant",
+                manifest.name
+            )));
+        };
+        if let Some(excess) = grant.excess(&manifest) {
+            return Err(not_granted(excess));
+        }
+        let shadows = self
+            .providers
+            .get(&manifest.name)
+            .is_some_and(|l| l.bundled);
+        if shadows && !grant.replaces_bundled {
+            return Err(not_granted(format!(
+                "provider `{}` would replace the bundled provider of that name",
+                manifest.name
+            )));
+        }
+        // Names a bundled provider uses (`AWS_SECRET_ACCESS_KEY`) are lent only
+        // with recorded consent; so is every other name: the grant lists them.
+        let credentials = manifest
+            .credentials
+            .iter()
+            .filter(|c| grant.credentials.contains(c))
+            .cloned()
+            .collect();
+        self.providers.insert(
+            manifest.name.clone(),
+            Loaded {
+                credentials,
+                manifest: manifest.clone(),
+                origin: origin.to_string(),
+                pre,
+                bundled: false,
+            },
+        );
+        Ok(manifest)
+    }
+
+    /// Compiles, links and reads the manifest of a component, and validates it.
+    async fn prepare(
+        &mut self,
+        origin: &str,
+        bytes: &[u8],
+    ) -> Result<(Manifest, v1::ProviderPre<HostState>), PluginError> {
         let component = self.compile(origin, bytes)?;
         check_version(&self.engine, &component, origin)?;
         let pre = self
@@ -217,7 +349,7 @@ impl PluginHost {
             detail: e.to_string(),
         })?;
         // Read the manifest in a store with no grants at all.
-        let mut store = self.store(Grants::none(origin));
+        let mut store = self.store(Grants::none(origin), false);
         let bindings = pre
             .instantiate_async(&mut store)
             .await
@@ -229,19 +361,13 @@ impl PluginHost {
             .map_err(|e| classify(origin, e, &self.config, &[]))?;
         let manifest: Manifest = info.into();
         validate_manifest(&manifest, origin)?;
-        self.providers.insert(
-            manifest.name.clone(),
-            Loaded {
-                manifest: manifest.clone(),
-                origin: origin.to_string(),
-                pre,
-            },
-        );
-        Ok(manifest)
+        Ok((manifest, pre))
     }
 
-    /// Loads every `*.wasm` in `dir` (missing folder: nothing). Broken components
-    /// are returned as errors; the others load.
+    /// Loads every `*.wasm` in `dir` (missing folder: nothing), each under its
+    /// grant in `dir/grants.json` (see [`PluginHost::load_installed`]); a file must
+    /// be named after the provider it contains. Broken or ungranted components are
+    /// returned as errors; the others load.
     pub async fn load_dir(&mut self, dir: &Path) -> Vec<Result<Manifest, PluginError>> {
         let mut out = Vec::new();
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -252,15 +378,36 @@ impl PluginHost {
             .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
             .collect();
         paths.sort();
+        let grants = match read_grants(dir) {
+            Ok(grants) => grants,
+            Err(e) => {
+                out.push(Err(PluginError::NotGranted {
+                    origin: dir.join(GRANTS_FILE).display().to_string(),
+                    detail: format!("unreadable grants: {e}"),
+                }));
+                BTreeMap::new()
+            }
+        };
         for path in paths {
             let origin = path.display().to_string();
-            out.push(match std::fs::read(&path) {
-                Ok(bytes) => self.load_bytes(&origin, &bytes).await,
-                Err(e) => Err(PluginError::Load {
-                    origin,
-                    detail: e.to_string(),
-                }),
-            });
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    out.push(Err(PluginError::Load {
+                        origin,
+                        detail: e.to_string(),
+                    }));
+                    continue;
+                }
+            };
+            let result = self
+                .load_installed_as(&origin, &bytes, grants.get(&stem), Some(&stem))
+                .await;
+            out.push(result);
         }
         out
     }
@@ -295,15 +442,16 @@ impl PluginHost {
         };
         hosts.sort();
         hosts.dedup();
+        let to_endpoint = endpoint.is_some();
         let grants = Grants {
             provider: name.to_string(),
             hosts,
             endpoint,
-            credentials: m.credentials.clone(),
+            credentials: loaded.credentials.clone(),
             source: self.config.credentials.clone(),
             max_response_bytes: self.config.max_response_bytes,
         };
-        let mut store = self.store(grants);
+        let mut store = self.store(grants, to_endpoint);
         let bindings = loaded
             .pre
             .instantiate_async(&mut store)
@@ -327,13 +475,13 @@ impl PluginHost {
         Ok(instance)
     }
 
-    fn store(&self, grants: Grants) -> Store<HostState> {
-        let state = HostState::new(
-            grants,
-            self.kv.clone(),
-            self.config.memory_limit,
-            self.http.clone(),
-        );
+    fn store(&self, grants: Grants, to_endpoint: bool) -> Store<HostState> {
+        let http = if to_endpoint {
+            self.http_endpoint.clone()
+        } else {
+            self.http.clone()
+        };
+        let state = HostState::new(grants, self.kv.clone(), self.config.memory_limit, http);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
@@ -341,19 +489,44 @@ impl PluginHost {
         store
     }
 
+    /// Where the compiled form of `bytes` is cached (`None`: no cache).
+    pub fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
+        let dir = self.config.cache_dir.as_ref()?;
+        Some(dir.join(format!("{}.cwasm", cache_key(&self.engine, bytes))))
+    }
+
+    /// The cache folder when it is safe to use: created owner-only, owned by this
+    /// user, not writable by group or others.
+    fn trusted_cache_dir(&self) -> Option<&Path> {
+        let dir = self.config.cache_dir.as_deref()?;
+        match private_dir(dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::warn!("not using the compiled-component cache: {e}");
+                None
+            }
+        }
+    }
+
     /// The compiled form of `bytes`, from the cache when possible.
     fn compile(&self, origin: &str, bytes: &[u8]) -> Result<Component, PluginError> {
         let key = cache_key(&self.engine, bytes);
-        let dir = self.config.home.join("cache/components");
-        let path = dir.join(format!("{key}.cwasm"));
-        if path.is_file() {
-            // SAFETY: the file was written by `precompile_component` of this very
-            // engine configuration (the key hashes the component bytes, wasmtime's
-            // version and our engine settings) into aloft's own cache folder, and
-            // wasmtime checks its header for version and configuration again.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(e) => tracing::debug!("ignoring unusable cache entry {}: {e}", path.display()),
+        let dir = self.trusted_cache_dir();
+        if let Some(dir) = dir {
+            let path = dir.join(format!("{key}.cwasm"));
+            let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+            if regular {
+                // SAFETY: the file is in aloft's own cache folder, which only this
+                // user can write (checked just now), named by a key that hashes the
+                // component bytes, aloft's version and the engine settings; it was
+                // written by `precompile_component` of this engine configuration,
+                // and wasmtime checks its header for version and configuration.
+                match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                    Ok(component) => return Ok(component),
+                    Err(e) => {
+                        tracing::debug!("ignoring unusable cache entry {}: {e}", path.display())
+                    }
+                }
             }
         }
         let compiled = self
@@ -364,9 +537,24 @@ impl PluginHost {
                 detail: format!("not a valid component: {e:#}"),
             })?;
         // A cache write failure only costs the next run a compile.
-        let tmp = dir.join(format!("{key}.tmp{}", std::process::id()));
-        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&tmp, &compiled).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
+        if let Some(dir) = dir {
+            let tmp = dir.join(format!("{key}.tmp{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            let written = {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                    .and_then(|mut f| f.write_all(&compiled))
+            };
+            if written.is_ok() {
+                let _ = std::fs::rename(&tmp, dir.join(format!("{key}.cwasm")));
+            } else {
+                let _ = std::fs::remove_file(&tmp);
+            }
         }
         // SAFETY: `compiled` was produced just now by this engine.
         unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(|e| PluginError::Load {
@@ -418,6 +606,13 @@ fn validate_manifest(m: &Manifest, origin: &str) -> Result<(), PluginError> {
         return Err(PluginError::Load {
             origin: origin.to_string(),
             detail: format!("invalid provider name `{}` in its manifest", m.name),
+        });
+    }
+    let problems = manifest_problems(m);
+    if !problems.is_empty() {
+        return Err(PluginError::Load {
+            origin: origin.to_string(),
+            detail: format!("refused manifest: {}", problems.join("; ")),
         });
     }
     Ok(())

@@ -5,6 +5,8 @@
 //!
 //! - [`host`]: the engine, the compiled-component cache, loading and calling.
 //! - [`sandbox`]: what one instance may touch (hosts, secrets, kv, memory).
+//! - [`trust`]: what a manifest may ask for, which addresses requests may reach,
+//!   install grants, trusted folders.
 //! - [`types`]: the interface as plain Rust types, independent of WIT versions.
 //! - `v0_1_0`: bindings of `wit/since_v0.1.0`; a later version adds a sibling.
 
@@ -12,10 +14,12 @@ pub mod conformance;
 pub mod credentials;
 pub mod host;
 pub mod sandbox;
+pub mod trust;
 pub mod types;
 mod v0_1_0;
 
 pub use credentials::StandardCredentials;
 pub use host::{HostConfig, PluginError, PluginHost, ProviderInstance, SUPPORTED_VERSIONS};
 pub use sandbox::{CredentialSource, EnvCredentials};
+pub use trust::{InstallGrant, NameResolver, SystemResolver};
 pub use types::*;

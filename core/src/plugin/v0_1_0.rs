@@ -5,6 +5,7 @@
 use reqwest::Url;
 
 use super::sandbox::{HostState, host_allowed};
+use super::trust::{forbidden_in, header_rule};
 use super::types as t;
 
 wasmtime::component::bindgen!({
@@ -83,6 +84,13 @@ impl http::Host for HostState {
             );
             return Err(http::HttpError::Denied(host));
         }
+        // Plain HTTP only to a user-set endpoint (an emulator on this machine).
+        if self.grants.endpoint.is_none() && url.scheme() != "https" {
+            return Err(http::HttpError::Invalid(format!(
+                "{} URLs are not allowed; providers must use https",
+                url.scheme()
+            )));
+        }
         if let Some(endpoint) = &self.grants.endpoint {
             let target =
                 Url::parse(endpoint).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
@@ -95,14 +103,33 @@ impl http::Host for HostState {
             .map_err(|e| http::HttpError::Invalid(e.to_string()))?;
         let mut builder = self.http.request(method, url.clone());
         for (name, value) in &req.headers {
-            builder = builder.header(name, value);
+            match header_rule(name) {
+                // Hop-by-hop headers belong to the connection, which is the host's.
+                Some(true) => {
+                    return Err(http::HttpError::Invalid(format!(
+                        "header `{name}` may not be set by a provider"
+                    )));
+                }
+                // `Host` is always the URL's host, which matched the grants.
+                Some(false) => continue,
+                None => builder = builder.header(name, value),
+            }
         }
         // The guest signed for the manifest's host; keep it when redirected.
         if self.grants.endpoint.is_some() {
             builder = builder.header(reqwest::header::HOST, host.as_str());
         }
         let response = builder.body(req.body).send().await.map_err(|e| {
-            if e.is_timeout() {
+            if let Some(forbidden) = forbidden_in(&e) {
+                tracing::warn!(
+                    provider = self.grants.provider.as_str(),
+                    "refused a request: {forbidden}"
+                );
+                http::HttpError::Denied(format!(
+                    "{host} ({} address {})",
+                    forbidden.why, forbidden.ip
+                ))
+            } else if e.is_timeout() {
                 http::HttpError::Timeout
             } else {
                 http::HttpError::Connect(self.scrub(&e.to_string()))

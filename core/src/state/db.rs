@@ -132,11 +132,36 @@ impl StateDb {
 
     fn open_checked(path: &Path) -> Result<StateDb, StateError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StateError::Io {
+            // aloft's home holds secrets' neighbours (state, keys): owner-only.
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(parent)
+            .map_err(|source| StateError::Io {
                 path: parent.display().to_string(),
                 source,
             })?;
         }
+        // The database (and so its -wal/-shm files, which SQLite creates with the
+        // same mode) is readable by its owner only.
+        std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(path)
+        .and_then(|f| {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = f.metadata()?.permissions().mode();
+            if mode & 0o077 != 0 {
+                f.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+            Ok(())
+        })
+        .map_err(|source| StateError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| StateError::Sqlite {
             path: path.display().to_string(),
             source,
@@ -228,6 +253,7 @@ impl StateDb {
 
     /// Inserts the cluster, or replaces the record with the same name.
     pub fn upsert_cluster(&self, c: &ClusterRecord) -> Result<(), StateError> {
+        super::validate_cluster_name(&c.name)?;
         self.conn
             .execute(
                 "INSERT INTO clusters (name, provider, region, zone, instance_type, num_nodes,

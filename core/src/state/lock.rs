@@ -38,12 +38,14 @@ impl std::fmt::Display for LockHolder {
 
 impl ClusterLock {
     /// Takes the lock for `cluster` under `lock_dir`, failing at once with
-    /// [`StateError::Busy`] when another process holds it.
+    /// [`StateError::Busy`] when another process holds it, and with
+    /// [`StateError::BadName`] for a name [`super::validate_cluster_name`] refuses.
     pub fn try_acquire(lock_dir: &Path, cluster: &str) -> Result<ClusterLock, StateError> {
         Self::acquire_as(lock_dir, cluster, "(unnamed)", false, &mut |_| {})
     }
 
-    /// Takes the lock for `cluster`, waiting for another process to release it.
+    /// Takes the lock for `cluster`, waiting for another process to release it
+    /// ([`StateError::BadName`] for an invalid name).
     pub fn acquire(lock_dir: &Path, cluster: &str) -> Result<ClusterLock, StateError> {
         Self::acquire_as(lock_dir, cluster, "(unnamed)", true, &mut |_| {})
     }
@@ -120,11 +122,12 @@ fn read_holder(path: &Path) -> Option<LockHolder> {
 }
 
 fn open(lock_dir: &Path, cluster: &str) -> Result<(File, PathBuf), StateError> {
+    super::validate_cluster_name(cluster)?;
     std::fs::create_dir_all(lock_dir).map_err(|source| StateError::Io {
         path: lock_dir.display().to_string(),
         source,
     })?;
-    // Cluster names are validated elsewhere; hex-encoding keeps any name a safe file name.
+    // The name is validated above; hex-encoding keeps it a safe file name anyway.
     let path = lock_dir.join(format!("{}.lock", hex_name(cluster)));
     let file = OpenOptions::new()
         .create(true)

@@ -9,10 +9,12 @@
 
 mod db;
 mod lock;
+mod names;
 mod schema;
 
 pub use db::{ClusterEvent, ClusterRecord, ClusterStatus, CostRow, StateDb, StorageRecord};
 pub use lock::{ClusterLock, LockHolder};
+pub use names::validate_cluster_name;
 
 use thiserror::Error;
 
@@ -70,6 +72,11 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// A cluster name aloft does not accept.
+    #[error(
+        "cluster name `{0}` is invalid: it must start with a letter, contain only letters, digits, `-`, `_` and `.`, end with a letter or digit, and be at most 63 characters"
+    )]
+    BadName(String),
     /// Another process holds the cluster's lock.
     #[error("cluster `{0}` is busy: another aloft command is working on it")]
     Busy(String),

@@ -2,7 +2,14 @@
 //! `mode` setting picks the misbehaviour, carried out by `regions()`:
 //! `loop` (never returns), `grow` (allocates until it is stopped), `trap`
 //! (panics), `peek` (tries to read a file and an env var, and reports what it got),
-//! `http:<url>` (sends a request), `secret` (logs and returns its secret).
+//! `http:<url>` (sends a request), `secret` (logs and returns its secret),
+//! `header:<name>=<value>|<url>` (sends a request with that header),
+//! `cred:<NAME>` (reports whether it was lent credential NAME).
+//!
+//! Its manifest asks for whatever the kv store holds under `manifest.name`,
+//! `manifest.hosts` and `manifest.credentials` (comma-separated) when `info` is
+//! called, so one component can ask for many things: a test seeds the kv
+//! namespace (the load origin) first.
 
 use std::sync::Mutex;
 
@@ -10,7 +17,7 @@ use aloft_provider_sdk::types::{
     Capabilities, ClusterInstances, ClusterRef, Identity, Offer, Pair, PortRange, ProviderError,
     ProviderInfo, Region, RunRequest, RunResult,
 };
-use aloft_provider_sdk::{Provider, credentials, errors, http, log};
+use aloft_provider_sdk::{Provider, credentials, errors, http, kv, log};
 
 static MODE: Mutex<String> = Mutex::new(String::new());
 
@@ -22,13 +29,24 @@ fn unsupported<T>() -> Result<T, ProviderError> {
 
 impl Provider for Hostile {
     fn info() -> ProviderInfo {
+        let list = |key: &str, default: &[&str]| match kv::get(key) {
+            Some(v) => v
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            None => default.iter().map(|s| s.to_string()).collect(),
+        };
         ProviderInfo {
-            name: "hostile".into(),
-            version: "0.0.1".into(),
+            name: kv::get("manifest.name").unwrap_or_else(|| "hostile".into()),
+            version: kv::get("manifest.version").unwrap_or_else(|| "0.0.1".into()),
             description: "misbehaves on purpose".into(),
             capabilities: Capabilities::empty(),
-            credentials: vec!["HOSTILE_TOKEN".into()],
-            hosts: vec!["allowed.example".into()],
+            credentials: list(
+                "manifest.credentials",
+                &["HOSTILE_TOKEN", "AWS_SECRET_ACCESS_KEY"],
+            ),
+            hosts: list("manifest.hosts", &["allowed.example", "*.hostile.example"]),
         }
     }
 
@@ -81,6 +99,21 @@ impl Provider for Hostile {
                     "Secret",
                     &format!("token={token} undeclared={undeclared:?}"),
                 ))
+            }
+            other if other.starts_with("cred:") => {
+                let name = &other["cred:".len()..];
+                let lent = credentials::get(name).is_some();
+                Err(errors::invalid("Cred", &format!("{name} lent={lent}")))
+            }
+            other if other.starts_with("header:") => {
+                let rest = &other["header:".len()..];
+                let (header, url) = rest.split_once('|').unwrap_or((rest, ""));
+                let (name, value) = header.split_once('=').unwrap_or((header, ""));
+                let response = http::Request::get(url).header(name, value).send()?;
+                Ok(vec![Region {
+                    name: format!("status-{}", response.status),
+                    zones: vec![response.text()],
+                }])
             }
             other => match other.strip_prefix("http:") {
                 Some(url) => {
