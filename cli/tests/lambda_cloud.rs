@@ -23,8 +23,9 @@ struct World {
 }
 
 impl World {
-    /// The fake, `n` machines on 127.0.0.<first..>, aloft's config pointing at it.
-    fn new(n: u8, first: u8) -> World {
+    /// The fake (launches closer than `launch_interval` s are rate-limited), `n`
+    /// machines on 127.0.0.<first..>, aloft's config pointing at it.
+    fn new(n: u8, first: u8, launch_interval: f64) -> World {
         let home = tempfile::tempdir().unwrap();
         let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
         let machines: Vec<Sshd> = (0..n)
@@ -41,7 +42,7 @@ impl World {
             &ips,
             &LambdaOptions {
                 boot_seconds: 1.0,
-                ..Default::default()
+                launch_interval,
             },
         );
         // The relay sends `<ip>:22` to the sshd of the machine with that address.
@@ -164,7 +165,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
-    let world = World::new(2, 110);
+    // Launches 3 s apart at most: the worker's launch is rate-limited, and the
+    // host's backoff retries the run, which launches only the missing worker.
+    let world = World::new(2, 110, 3.0);
     let task = world.task(
         "train.yaml",
         "name: train\nnum_nodes: 2\n\
@@ -198,6 +201,7 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
             ("trn-worker-1".to_string(), "active".to_string())
         ]
     );
+    assert!(world.fake.state()["rate_limited"].as_u64() >= Some(1));
     for m in &world.machines {
         assert!(
             m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists(),
@@ -238,7 +242,7 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
 
 #[test]
 fn without_capacity_in_the_first_region_the_launch_lands_in_another() {
-    let world = World::new(1, 120);
+    let world = World::new(1, 120, 0.0);
     // Only us-south-1 has capacity for the type.
     let state = world.fake.request("GET", "/api/v1/instance-types", None).1;
     for region in state["data"]["gpu_1x_a10"]["regions_with_capacity_available"]

@@ -29,7 +29,8 @@ it. Test controls (no auth, under `/_fake/`): `POST /_fake/capacity`
 so the launch itself is refused), `POST /_fake/machines {"machines": [...]}`,
 `POST /_fake/launch-interval {"seconds": S}` (launches closer than that are
 answered 429, as Lambda rate-limits launches), `GET /_fake/state` (every
-instance ever launched, every key, every request path seen).
+instance ever launched, every key, every request path seen, how many launches
+were rate-limited).
 """
 import argparse
 import base64
@@ -194,6 +195,7 @@ class State:
         self.keys = []
         self.exhausted = {}  # (region, type or None) -> advertised
         self.requests = []
+        self.rate_limited = 0  # launches answered 429
 
     def capacity(self, region, type_name):
         """(has capacity, still advertised)."""
@@ -303,6 +305,7 @@ class Handler(BaseHTTPRequestHandler):
                 "instances": [s.view(r) for r in s.instances.values()],
                 "ssh_keys": s.keys,
                 "requests": s.requests,
+                "rate_limited": s.rate_limited,
             }
         if path == "/_fake/capacity":
             key = (body["region"], body.get("instance_type"))
@@ -399,6 +402,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "global/object-does-not-exist", "File system does not exist.")
         now = time.time()
         if s.launch_interval and s.last_launch and now - s.last_launch < s.launch_interval:
+            s.rate_limited += 1
             raise ApiError(429, "global/unknown", "Too many requests")
         s.last_launch = now
         if not s.capacity(region, type_name)[0]:

@@ -109,7 +109,8 @@ impl LambdaCloud {
     }
 
     /// Everything the fake knows: `instances` (terminated ones too), `ssh_keys`,
-    /// `requests` (`METHOD PATH` of every request).
+    /// `requests` (`METHOD PATH` of every request), `rate_limited` (launches answered
+    /// 429).
     pub fn state(&self) -> serde_json::Value {
         self.request("GET", "/_fake/state", None).1
     }
