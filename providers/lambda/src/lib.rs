@@ -12,9 +12,9 @@
 //! `transient` error and the host's backoff paces the retry, which launches only
 //! what is still missing.
 //!
-//! Settings (`providers.lambda.*`): `endpoint` (handled by the host), `ssh_user`
-//! (default `ubuntu`), `ssh_key_name` (an SSH key already in the account, used
-//! instead of registering aloft's key).
+//! aloft's public key is registered once as `aloft-<hash>` (or an account key with
+//! the same key material is reused). Settings (`providers.lambda.*`): `endpoint`
+//! (handled by the host), `ssh_user` (default `ubuntu`).
 
 mod api;
 pub mod classify;

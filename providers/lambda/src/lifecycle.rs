@@ -47,27 +47,21 @@ fn members<'a>(
 }
 
 /// The name of the account's SSH key holding `public_key`, registered as
-/// `aloft-<hash>` when missing; without a key, `ssh_key_name` from the settings
-/// or the account's first key (Lambda launches need exactly one).
-fn ssh_key_name(
-    public_key: Option<&str>,
-    settings: &BTreeMap<String, String>,
-) -> Result<String, ProviderError> {
+/// `aloft-<hash>` when missing; without a key, the account's first key (Lambda
+/// launches need exactly one).
+fn ssh_key_name(public_key: Option<&str>) -> Result<String, ProviderError> {
     #[derive(Deserialize)]
     struct Key {
         name: String,
         #[serde(default)]
         public_key: String,
     }
-    if let Some(name) = settings.get("ssh_key_name") {
-        return Ok(name.clone());
-    }
     let keys: Vec<Key> = api::get("ssh-keys")?;
     let Some(public_key) = public_key.map(str::trim) else {
         return keys.into_iter().next().map(|k| k.name).ok_or_else(|| {
             errors::invalid(
                 "NoSshKey",
-                "Lambda Cloud launches need an SSH key: add one to the account or set providers.lambda.ssh_key_name",
+                "Lambda Cloud launches need an SSH key: add one to the account",
             )
         });
     };
@@ -168,7 +162,7 @@ pub fn run(
                 ),
             )));
         }
-        let key = ssh_key_name(req.ssh_public_key.as_deref(), settings)?;
+        let key = ssh_key_name(req.ssh_public_key.as_deref())?;
         #[derive(Deserialize)]
         struct Launched {
             instance_ids: Vec<String>,
