@@ -2,6 +2,7 @@
 
 pub mod components;
 pub mod conformance;
+pub mod fakes;
 pub mod fault_proxy;
 pub mod moto;
 pub mod sshd;

@@ -1,6 +1,7 @@
 //! Where the host finds the secrets it lends providers: the environment first,
-//! then the clouds' own credential files (today AWS's `~/.aws/credentials`, with
-//! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does).
+//! then the clouds' own credential files (AWS's `~/.aws/credentials`, with
+//! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does, and
+//! Lambda Cloud's `~/.lambda_cloud/lambda_keys`).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,9 @@ impl CredentialSource for StandardCredentials {
     fn get(&self, name: &str) -> Option<String> {
         if let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
             return Some(value);
+        }
+        if name == "LAMBDA_API_KEY" {
+            return lambda_api_key();
         }
         let key = match name {
             "AWS_ACCESS_KEY_ID" => "aws_access_key_id",
@@ -45,9 +49,35 @@ fn aws_profile_value(key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Lambda Cloud's key from `~/.lambda_cloud/lambda_keys` (SkyPilot's file).
+fn lambda_api_key() -> Option<String> {
+    let path = dirs::home_dir()?.join(".lambda_cloud").join("lambda_keys");
+    lambda_keys_value(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The `api_key = ...` line of a `lambda_keys` file.
+fn lambda_keys_value(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| k.trim() == "api_key")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lambda_keys_file_lends_the_api_key() {
+        assert_eq!(
+            lambda_keys_value("# lambda\napi_key = secret_x.y\n").as_deref(),
+            Some("secret_x.y")
+        );
+        assert_eq!(lambda_keys_value("api_key=abc").as_deref(), Some("abc"));
+        assert_eq!(lambda_keys_value("other = 1\napi_key =\n"), None);
+        assert_eq!(lambda_keys_value(""), None);
+    }
 
     #[test]
     fn a_profile_in_the_shared_file_lends_aws_keys() {

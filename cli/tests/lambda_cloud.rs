@@ -1,0 +1,282 @@
+//! The bundled `lambda` provider end to end against a fake of Lambda Cloud's API
+//! (`tests/fakes/lambda_cloud.py`, through the `endpoint` override). Each instance
+//! the fake launches is a real `sshd` "machine" on its own loopback address, and
+//! `ssh_proxy_command` (`tests/ssh_relay.py`) routes port 22 of that address to
+//! the machine's sshd, so setup and the job run for real on every node.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::fakes::{LambdaCloud, LambdaOptions};
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+/// The API key only these tests know; it must never appear in any output or file.
+const SECRET: &str = "secret_aloft-cli_5eb1f0c2.NEVER-PRINTED-KEY";
+
+struct World {
+    home: tempfile::TempDir,
+    fake: LambdaCloud,
+    machines: Vec<Sshd>,
+}
+
+impl World {
+    /// The fake (launches closer than `launch_interval` s are rate-limited), `n`
+    /// machines on 127.0.0.<first..>, aloft's config pointing at it.
+    fn new(n: u8, first: u8, launch_interval: f64) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                let ip = format!("127.0.0.{}", first + i);
+                let m = Sshd::start_machine(&home.path().join(format!("m{i}")), &ip);
+                m.authorize_key(&key.public_key);
+                m
+            })
+            .collect();
+        let ips: Vec<String> = machines.iter().map(|m| m.ip.clone()).collect();
+        let fake = LambdaCloud::start(
+            SECRET,
+            &ips,
+            &LambdaOptions {
+                boot_seconds: 1.0,
+                launch_interval,
+            },
+        );
+        // The relay sends `<ip>:22` to the sshd of the machine with that address.
+        let map = home.path().join("relay-map.json");
+        let assigned: serde_json::Map<String, serde_json::Value> = machines
+            .iter()
+            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
+            .collect();
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
+        )
+        .unwrap();
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  lambda:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
+                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                endpoint = fake.endpoint(),
+                user = machines[0].user,
+                relay = relay.display(),
+                map = map.display(),
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            fake,
+            machines,
+        }
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .stderr(stderr)
+            .env("ALOFT_HOME", self.home.path())
+            .env("LAMBDA_API_KEY", SECRET)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    /// The fake's instances named `<cluster>-...`, as `(name, status)`, sorted.
+    fn instances(&self, cluster: &str) -> Vec<(String, String)> {
+        let state = self.fake.state();
+        let mut found: Vec<(String, String)> = state["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| {
+                i["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&format!("{cluster}-")))
+            })
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap().to_string(),
+                    i["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "secret leaked"
+    );
+    stdout
+}
+
+/// Every file under `dir` (aloft's home: state, logs, keys, the machines' files),
+/// searched for the key.
+fn assert_no_secret_in_files(dir: &Path) {
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the API key is in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files.extend(walk(&path)),
+            Ok(t) if t.is_file() => files.push(path),
+            _ => {}
+        }
+    }
+    files
+}
+
+#[test]
+fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
+    // Launches 3 s apart at most: the worker's launch is rate-limited, and the
+    // host's backoff retries the run, which launches only the missing worker.
+    let world = World::new(2, 110, 3.0);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nnum_nodes: 2\n\
+         resources: {infra: lambda/us-east-1, instance_type: gpu_1x_a10}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK of $SKYPILOT_NUM_NODES on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "trn", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        lines[0].starts_with("(rank 0) rank 0 of 2 on 127.0.0.11"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("(rank 1) rank 1 of 2 on 127.0.0.11"),
+        "{stdout}"
+    );
+    // Each rank ran on a machine of its own.
+    assert_ne!(
+        lines[0].rsplit(' ').next(),
+        lines[1].rsplit(' ').next(),
+        "{stdout}"
+    );
+    assert_eq!(
+        world.instances("trn"),
+        [
+            ("trn-head".to_string(), "active".to_string()),
+            ("trn-worker-1".to_string(), "active".to_string())
+        ]
+    );
+    assert!(world.fake.state()["rate_limited"].as_u64() >= Some(1));
+    for m in &world.machines {
+        assert!(
+            m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists(),
+            "setup ran on {}",
+            m.ip
+        );
+    }
+    let status = ok(&world.aloft(&["status", "-r", "-o", "json"]));
+    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "lambda");
+
+    // No stopped state on Lambda: stop is refused and says what to do instead.
+    let stop = world.aloft(&["stop", "-y", "trn"]);
+    assert!(!stop.status.success());
+    let said = format!("{}{}", text(&stop.stdout), text(&stop.stderr));
+    assert!(said.contains("aloft down"), "{said}");
+    assert!(!said.contains(SECRET));
+    assert!(world.instances("trn").iter().all(|(_, s)| s == "active"));
+
+    ok(&world.aloft(&["down", "-y", "trn"]));
+    assert_eq!(
+        world.instances("trn"),
+        [
+            ("trn-head".to_string(), "terminated".to_string()),
+            ("trn-worker-1".to_string(), "terminated".to_string())
+        ]
+    );
+    let (status, live) = world.fake.request("GET", "/api/v1/instances", None);
+    assert_eq!((status, live["data"].clone()), (200, serde_json::json!([])));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ok(&world.aloft(&["status", "-o", "json"])))
+            .unwrap(),
+        serde_json::json!([])
+    );
+    assert_no_secret_in_files(world.home.path());
+}
+
+#[test]
+fn without_capacity_in_the_first_region_the_launch_lands_in_another() {
+    let world = World::new(1, 120, 0.0);
+    // Only us-south-1 has capacity for the type.
+    let state = world.fake.request("GET", "/api/v1/instance-types", None).1;
+    for region in state["data"]["gpu_1x_a10"]["regions_with_capacity_available"]
+        .as_array()
+        .unwrap()
+    {
+        let name = region["name"].as_str().unwrap();
+        if name != "us-south-1" {
+            world.fake.control(
+                "capacity",
+                serde_json::json!({"region": name, "instance_type": "gpu_1x_a10", "exhausted": true, "advertised": false}),
+            );
+        }
+    }
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: lambda, instance_type: gpu_1x_a10}\nrun: echo landed\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("landed"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("capacity (instance-operations/launch/insufficient-capacity"),
+        "{stderr}"
+    );
+    let state = world.fake.state();
+    let regions: Vec<&str> = state["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["region"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(regions, ["us-south-1"]);
+    ok(&world.aloft(&["down", "-y", "fo"]));
+    assert_no_secret_in_files(world.home.path());
+}

@@ -1,0 +1,298 @@
+//! Fake clouds (`tests/fakes/*.py`) as real HTTP servers for tests, and the parts
+//! of the conformance kit for providers that cannot stop instances.
+//!
+//! [`LambdaCloud`] runs `tests/fakes/lambda_cloud.py` (Python stdlib only) on a
+//! free 127.0.0.1 port; its instances take the addresses of "machines" the test
+//! started (real `sshd`s on loopback, see [`crate::sshd`]), so a launched node is
+//! reachable over SSH at its `ip`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use aloft::plugin::{
+    ClusterRef, ErrorKind, InstanceStatus, PluginError, ProviderInstance, RunRequest,
+};
+
+use crate::conformance::ConformanceOptions;
+
+/// A running fake of Lambda Cloud's API.
+pub struct LambdaCloud {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    api_key: String,
+    child: Child,
+}
+
+/// How the fake Lambda Cloud behaves.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaOptions {
+    /// Launches closer together than this many seconds are answered 429.
+    pub launch_interval: f64,
+    /// How long an instance stays `booting` (no IP) after its launch.
+    pub boot_seconds: f64,
+}
+
+fn fakes_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes")
+}
+
+impl LambdaCloud {
+    /// Starts the fake with one valid `api_key`; launched instances take the
+    /// `machines` addresses in order.
+    pub fn start(api_key: &str, machines: &[String], options: &LambdaOptions) -> LambdaCloud {
+        let mut child = Command::new("python3")
+            .arg(fakes_dir().join("lambda_cloud.py"))
+            .args(["--api-key", api_key, "--machines", &machines.join(",")])
+            .args(["--launch-interval", &options.launch_interval.to_string()])
+            .args(["--boot-seconds", &options.boot_seconds.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/fakes/lambda_cloud.py with python3");
+        let mut first = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut first);
+        }
+        let port = first
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the fake Lambda Cloud did not start: {first:?}"));
+        LambdaCloud {
+            port,
+            api_key: api_key.to_string(),
+            child,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends a request (with the valid key under `/api/v1/`) and returns the status
+    /// and the JSON answer.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let auth = if path.starts_with("/api/") {
+            // Basic auth, user = the key, no password (as `curl -u KEY:` sends it).
+            format!(
+                "Authorization: Basic {}\r\n",
+                base64(&format!("{}:", self.api_key))
+            )
+        } else {
+            String::new()
+        };
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http(
+            self.port,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: cloud.lambdalabs.com\r\n{auth}\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    }
+
+    /// A test control (`/_fake/<what>`), see the fake's docstring.
+    pub fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, answer) = self.request("POST", &format!("/_fake/{what}"), Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// Everything the fake knows: `instances` (terminated ones too), `ssh_keys`,
+    /// `requests` (`METHOD PATH` of every request), `rate_limited` (launches answered
+    /// 429).
+    pub fn state(&self) -> serde_json::Value {
+        self.request("GET", "/_fake/state", None).1
+    }
+
+    /// Adds an SSH key to the account through the API.
+    pub fn add_ssh_key(&self, name: &str, public_key: &str) {
+        let (status, answer) = self.request(
+            "POST",
+            "/api/v1/ssh-keys",
+            Some(&serde_json::json!({"name": name, "public_key": public_key})),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+impl Drop for LambdaCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One raw HTTP/1.1 exchange with 127.0.0.1:`port` (`Connection: close`).
+fn http(port: u16, request: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the fake");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the answer");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn base64(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn request(o: &ConformanceOptions, count: u32) -> RunRequest {
+    RunRequest {
+        cluster: cluster_ref(o),
+        instance_type: o.instance_type.clone(),
+        count,
+        use_spot: false,
+        disk_size_gib: None,
+        image_id: None,
+        ports: Vec::new(),
+        labels: vec![("aloft-conformance".into(), "1".into())],
+        ssh_public_key: None,
+    }
+}
+
+fn cluster_ref(o: &ConformanceOptions) -> ClusterRef {
+    ClusterRef {
+        cluster: o.cluster.clone(),
+        region: o.region.clone(),
+        zone: o.zone.clone(),
+    }
+}
+
+fn check(ok: bool, step: &str, detail: impl std::fmt::Debug) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{step}: {detail:?}"))
+    }
+}
+
+/// The conformance lifecycle for a provider without `stop-start` (Lambda Cloud,
+/// RunPod): stop must be refused as `unsupported` and change nothing.
+///
+/// ```text
+/// run(2) -> query (2 running or pending, one head) -> run(2) again (nothing
+///   created) -> stop (unsupported) -> run(3) (one more, the head kept)
+///   -> terminate -> query (nothing left) -> terminate again (still fine)
+/// ```
+pub async fn run_lifecycle_without_stop(
+    p: &mut ProviderInstance,
+    o: &ConformanceOptions,
+) -> Result<(), String> {
+    let fail = |step: &str, e: PluginError| format!("{step}: {e}");
+    let first = p
+        .run_instances(&request(o, 2))
+        .await
+        .map_err(|e| fail("run(2)", e))?;
+    check(first.created.len() == 2, "run(2) creates two nodes", &first)?;
+    check(
+        first.instances.iter().filter(|i| i.is_head).count() == 1,
+        "exactly one head",
+        &first.instances,
+    )?;
+    let cref = cluster_ref(o);
+    let q = p
+        .query_instances(std::slice::from_ref(&cref))
+        .await
+        .map_err(|e| fail("query", e))?;
+    check(
+        q.len() == 1
+            && q[0].instances.len() == 2
+            && q[0]
+                .instances
+                .iter()
+                .all(|i| matches!(i.status, InstanceStatus::Running | InstanceStatus::Pending)),
+        "query after run: two running",
+        &q,
+    )?;
+    let again = p
+        .run_instances(&request(o, 2))
+        .await
+        .map_err(|e| fail("run(2) again", e))?;
+    check(
+        again.created.is_empty() && again.resumed.is_empty() && again.instances.len() == 2,
+        "run is idempotent",
+        &again,
+    )?;
+    match p.stop_instances(&cref).await {
+        Err(PluginError::Provider { error, .. }) if error.kind == ErrorKind::Unsupported => {}
+        other => return Err(format!("stop: expected unsupported, got {other:?}")),
+    }
+    let head = first
+        .instances
+        .iter()
+        .find(|i| i.is_head)
+        .map(|i| i.id.clone());
+    let grown = p
+        .run_instances(&request(o, 3))
+        .await
+        .map_err(|e| fail("run(3)", e))?;
+    check(
+        grown.created.len() == 1
+            && grown.instances.len() == 3
+            && grown
+                .instances
+                .iter()
+                .find(|i| i.is_head)
+                .map(|i| i.id.clone())
+                == head,
+        "run(3) adds one node and keeps the head",
+        &grown,
+    )?;
+    p.terminate_instances(&cref)
+        .await
+        .map_err(|e| fail("terminate", e))?;
+    let q = p
+        .query_instances(std::slice::from_ref(&cref))
+        .await
+        .map_err(|e| fail("query after terminate", e))?;
+    check(
+        q[0].instances.iter().all(|i| {
+            matches!(
+                i.status,
+                InstanceStatus::Terminated | InstanceStatus::Terminating
+            )
+        }),
+        "query after terminate: nothing left",
+        &q,
+    )?;
+    p.terminate_instances(&cref)
+        .await
+        .map_err(|e| fail("terminate again", e))
+}
