@@ -3,5 +3,6 @@
 pub mod components;
 pub mod conformance;
 pub mod fault_proxy;
+pub mod gcp_fake;
 pub mod moto;
 pub mod sshd;

@@ -108,7 +108,10 @@ pub fn is_not_found(error: &ProviderError) -> bool {
 /// The typed error of a finished operation, if it failed.
 pub fn operation_error(op: &Value) -> Option<ProviderError> {
     let first = op["error"]["errors"].as_array()?.first()?;
-    let code = first["code"].as_str().unwrap_or("OPERATION_FAILED").to_string();
+    let code = first["code"]
+        .as_str()
+        .unwrap_or("OPERATION_FAILED")
+        .to_string();
     let message = first["message"].as_str().unwrap_or_default().to_string();
     let status = op["httpErrorStatusCode"]
         .as_u64()
@@ -188,7 +191,10 @@ pub fn wait_all(ops: Vec<Pending>) -> Result<(), ProviderError> {
 
 /// Bad data in an answer.
 pub fn bad_answer(what: &str) -> ProviderError {
-    errors::invalid("BadAnswer", &format!("Compute Engine answered without {what}"))
+    errors::invalid(
+        "BadAnswer",
+        &format!("Compute Engine answered without {what}"),
+    )
 }
 
 #[cfg(test)]

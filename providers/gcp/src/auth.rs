@@ -193,8 +193,12 @@ pub fn token() -> Result<String, ProviderError> {
     if !(200..300).contains(&response.status) {
         return Err(token_error(response.status, &response.body));
     }
-    let answer = oauth2::parse_token_response(&response.body)
-        .map_err(|_| errors::auth("BadTokenResponse", "the token endpoint's answer is unreadable"))?;
+    let answer = oauth2::parse_token_response(&response.body).map_err(|_| {
+        errors::auth(
+            "BadTokenResponse",
+            "the token endpoint's answer is unreadable",
+        )
+    })?;
     let lifetime = answer.expires_in.unwrap_or(3600);
     if let Ok(mut slot) = TOKEN.lock() {
         *slot = Some(Cached {
@@ -212,7 +216,8 @@ pub fn token_error(status: u16, body: &[u8]) -> ProviderError {
     let detail = oauth2::parse_token_response(body)
         .err()
         .unwrap_or_else(|| "no error code".into());
-    let message = format!("Google's token endpoint refused the credentials (HTTP {status}): {detail}");
+    let message =
+        format!("Google's token endpoint refused the credentials (HTTP {status}): {detail}");
     match status {
         429 | 500..=599 => errors::transient("TokenEndpointBusy", &message),
         _ => errors::auth("TokenRefused", &message),
@@ -247,18 +252,25 @@ mod tests {
         assert!(req.body.starts_with("grant_type=refresh_token&"));
         let err = GoogleCredentials::parse(r#"{"type":"external_account"}"#).unwrap_err();
         assert_eq!(err.code, "UnsupportedCredentials");
-        let err = GoogleCredentials::parse(r#"{"type":"authorized_user","refresh_token":"x-SECRET"}"#)
-            .unwrap_err();
+        let err =
+            GoogleCredentials::parse(r#"{"type":"authorized_user","refresh_token":"x-SECRET"}"#)
+                .unwrap_err();
         assert!(!err.message.contains("SECRET"));
     }
 
     #[test]
     fn token_refusals_are_auth_and_outages_transient() {
         use aloft_provider_sdk::types::ErrorKind;
-        let bad = token_error(400, br#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#);
+        let bad = token_error(
+            400,
+            br#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
+        );
         assert_eq!(bad.kind, ErrorKind::Auth);
         assert!(bad.message.contains("Invalid JWT Signature"));
-        assert_eq!(token_error(401, br#"{"error":"invalid_client"}"#).kind, ErrorKind::Auth);
+        assert_eq!(
+            token_error(401, br#"{"error":"invalid_client"}"#).kind,
+            ErrorKind::Auth
+        );
         assert_eq!(token_error(503, b"busy").kind, ErrorKind::Transient);
     }
 }

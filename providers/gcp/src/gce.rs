@@ -268,7 +268,9 @@ impl GceInstance {
                 accelerator,
             },
             zone: last(v["zone"].as_str()?).to_string(),
-            public_ip: nic["accessConfigs"][0]["natIP"].as_str().map(str::to_string),
+            public_ip: nic["accessConfigs"][0]["natIP"]
+                .as_str()
+                .map(str::to_string),
             private_ip: nic["networkIP"].as_str().map(str::to_string),
             spot: v["scheduling"]["provisioningModel"].as_str() == Some("SPOT")
                 || v["scheduling"]["preemptible"].as_bool() == Some(true),
@@ -379,7 +381,10 @@ mod tests {
         assert_eq!(body["labels"]["aloft-cluster"], "c");
         assert_eq!(body["labels"]["owner"], "alice-example");
         assert_eq!(body["disks"][0]["initializeParams"]["diskSizeGb"], "100");
-        assert_eq!(body["metadata"]["items"][1]["value"], "aloft:ssh-ed25519 AAAA");
+        assert_eq!(
+            body["metadata"]["items"][1]["value"],
+            "aloft:ssh-ed25519 AAAA"
+        );
         let parsed = GceInstance::parse(&json!({
             "name": "aloft-c-abcdef-head",
             "zone": "https://x/zones/us-central1-a",

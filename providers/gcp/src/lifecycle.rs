@@ -164,7 +164,10 @@ pub fn run(
     let region = req.cluster.region.as_str();
     let spec = MachineSpec::parse(&req.instance_type);
     let existing = cluster_instances(&project, &req.cluster)?;
-    if let Some(other) = existing.iter().find(|i| i.spec.machine_type != spec.machine_type) {
+    if let Some(other) = existing
+        .iter()
+        .find(|i| i.spec.machine_type != spec.machine_type)
+    {
         return Err(errors::invalid(
             "ClusterExists",
             &format!(
@@ -183,13 +186,9 @@ pub fn run(
     let stopped: Vec<&GceInstance> = existing.iter().filter(|i| i.is_stopped()).collect();
     let mut ops = Vec::new();
     for i in &stopped {
-        let path = format!(
-            "zones/{}/instances/{}/start",
-            i.zone,
-            uri_encode(&i.name)
-        );
-        let op = api::call("POST", &project, &path, &[], None)
-            .map_err(|e| place(e, Some(&i.zone)))?;
+        let path = format!("zones/{}/instances/{}/start", i.zone, uri_encode(&i.name));
+        let op =
+            api::call("POST", &project, &path, &[], None).map_err(|e| place(e, Some(&i.zone)))?;
         ops.push(Pending::new(&project, op));
     }
     let resumed: Vec<String> = stopped.iter().map(|i| i.name.clone()).collect();
@@ -356,7 +355,10 @@ pub fn query(
 
 /// Stops the cluster's running instances (remembered first, so they are not
 /// mistaken for preempted ones).
-pub fn stop(cluster: &ClusterRef, settings: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+pub fn stop(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
     let project = project(settings)?;
     let live: Vec<GceInstance> = cluster_instances(&project, cluster)?
         .into_iter()
@@ -421,7 +423,11 @@ pub fn ensure_firewall(
         Ok(rule) => {
             let mut have: Vec<String> = rule["allowed"][0]["ports"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let want = gce::port_strings(ports);
             if want.iter().all(|p| have.contains(p)) {
@@ -510,12 +516,30 @@ mod tests {
 
     #[test]
     fn a_stopped_spot_instance_is_preempted_unless_aloft_stopped_it() {
-        assert_eq!(status(&instance("TERMINATED", true), false), InstanceStatus::Preempted);
-        assert_eq!(status(&instance("TERMINATED", true), true), InstanceStatus::Stopped);
-        assert_eq!(status(&instance("TERMINATED", false), false), InstanceStatus::Stopped);
-        assert_eq!(status(&instance("STOPPING", false), false), InstanceStatus::Stopping);
-        assert_eq!(status(&instance("STAGING", true), false), InstanceStatus::Pending);
-        assert_eq!(status(&instance("RUNNING", true), false), InstanceStatus::Running);
+        assert_eq!(
+            status(&instance("TERMINATED", true), false),
+            InstanceStatus::Preempted
+        );
+        assert_eq!(
+            status(&instance("TERMINATED", true), true),
+            InstanceStatus::Stopped
+        );
+        assert_eq!(
+            status(&instance("TERMINATED", false), false),
+            InstanceStatus::Stopped
+        );
+        assert_eq!(
+            status(&instance("STOPPING", false), false),
+            InstanceStatus::Stopping
+        );
+        assert_eq!(
+            status(&instance("STAGING", true), false),
+            InstanceStatus::Pending
+        );
+        assert_eq!(
+            status(&instance("RUNNING", true), false),
+            InstanceStatus::Running
+        );
         assert!(in_region("us-central1-a", "us-central1"));
         assert!(!in_region("us-central1-a", "us-central"));
     }
