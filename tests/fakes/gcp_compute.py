@@ -301,6 +301,23 @@ class Fake:
                            "region": f"{BASE}/projects/{self.project}/regions/{z.rsplit('-', 1)[0]}"}
                           for z in self.zones]}
 
+    def machineTypes_list(self, p, q, b):
+        items = []
+        for name, (cpus, mem) in sorted(MACHINE_TYPES.items()):
+            mt = {"kind": "compute#machineType", "name": name, "guestCpus": cpus, "memoryMb": mem,
+                  "zone": p["zone"], "selfLink": f"{BASE}/projects/{self.project}/zones/{p['zone']}/machineTypes/{name}"}
+            if name.startswith("a2-"):
+                mt["accelerators"] = [{"guestAcceleratorType": "nvidia-tesla-a100", "guestAcceleratorCount": 1}]
+            if name.startswith("g2-"):
+                mt["accelerators"] = [{"guestAcceleratorType": "nvidia-l4", "guestAcceleratorCount": 1}]
+            items.append(mt)
+        return {"kind": "compute#machineTypeList", "items": items}
+
+    def acceleratorTypes_list(self, p, q, b):
+        return {"kind": "compute#acceleratorTypeList",
+                "items": [{"kind": "compute#acceleratorType", "name": a, "zone": p["zone"],
+                           "maximumCardsPerInstance": 4} for a in sorted(ACCELERATORS)]}
+
     def instances_insert(self, p, q, b):
         zone, name = p["zone"], b.get("name", "")
         if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):

@@ -158,6 +158,11 @@ impl GcpFake {
         self.file("service_account.json")
     }
 
+    /// Where the service-account key file lies (for `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub fn service_account_path(&self) -> PathBuf {
+        self.dir.path().join("service_account.json")
+    }
+
     /// A key file for the same account, signed by a key the fake does not know.
     pub fn wrong_key_json(&self) -> String {
         self.file("wrong_key.json")

@@ -154,7 +154,11 @@ mod tests {
             "not json",
         )
         .unwrap();
-        assert_eq!(source.get(GCP_CREDENTIALS_JSON), None, "garbage is not lent");
+        assert_eq!(
+            source.get(GCP_CREDENTIALS_JSON),
+            None,
+            "garbage is not lent"
+        );
         unsafe { std::env::set_var("CLOUDSDK_CONFIG", dir.path().join("missing")) };
         assert_eq!(source.get(GCP_CREDENTIALS_JSON), None);
         unsafe { std::env::remove_var("CLOUDSDK_CONFIG") };

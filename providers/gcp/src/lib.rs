@@ -28,7 +28,6 @@ pub mod gce;
 mod lifecycle;
 
 use aloft_provider_sdk::Provider;
-use aloft_provider_sdk::errors;
 use aloft_provider_sdk::settings::all as settings;
 use aloft_provider_sdk::types::{
     Capabilities, ClusterInstances, ClusterRef, Identity, Offer, Pair, PortRange, ProviderError,
@@ -98,13 +97,9 @@ impl Provider for Gcp {
         lifecycle::delete_firewall(&project, &cluster.cluster)
     }
 
-    fn offers(_region: Option<String>) -> Result<Vec<Offer>, ProviderError> {
-        // Compute Engine's API has shapes but no prices (those are in the Cloud
-        // Billing Catalog API); aloft's shipped GCP catalog carries both.
-        Err(errors::unsupported(
-            "NoOffers",
-            "the gcp provider has no live offers: aloft's GCP catalog carries machine shapes and prices",
-        ))
+    fn offers(region: Option<String>) -> Result<Vec<Offer>, ProviderError> {
+        // Shapes per zone; no prices (not in the Compute API, see `lifecycle::offers`).
+        lifecycle::offers(region.as_deref().unwrap_or("us-central1"), &settings())
     }
 }
 

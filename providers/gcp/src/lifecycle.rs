@@ -544,3 +544,97 @@ mod tests {
         assert!(!in_region("us-central1-a", "us-central"));
     }
 }
+
+/// aloft's (SkyPilot's) name for a Compute Engine accelerator type.
+pub fn accelerator_name(gcp: &str) -> String {
+    match gcp {
+        "nvidia-tesla-t4" => "T4",
+        "nvidia-tesla-v100" => "V100",
+        "nvidia-tesla-p100" => "P100",
+        "nvidia-tesla-p4" => "P4",
+        "nvidia-tesla-k80" => "K80",
+        "nvidia-l4" => "L4",
+        "nvidia-tesla-a100" => "A100",
+        "nvidia-a100-80gb" => "A100-80GB",
+        "nvidia-h100-80gb" => "H100",
+        "nvidia-h100-mega-80gb" => "H100-MEGA",
+        "nvidia-h200-141gb" => "H200",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Every item of a paginated zonal list.
+fn list_all(project: &str, path: &str) -> Result<Vec<Value>, ProviderError> {
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let query: Vec<(&str, String)> = token.iter().map(|t| ("pageToken", t.clone())).collect();
+        let page = api::call("GET", project, path, &query, None)?;
+        all.extend(page["items"].as_array().cloned().unwrap_or_default());
+        token = page["nextPageToken"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+/// What `region` offers, per zone: one row per machine type (A2/A3/G2 types with
+/// their built-in GPUs), and one row per attachable accelerator type with an empty
+/// instance type, as aloft's GCP catalog lists them. Compute Engine's API has no
+/// prices (they live in the Cloud Billing Catalog API), so `price` and
+/// `spot-price` are left empty for the catalog tools to carry over.
+pub fn offers(
+    region: &str,
+    settings: &BTreeMap<String, String>,
+) -> Result<Vec<aloft_provider_sdk::types::Offer>, ProviderError> {
+    use aloft_provider_sdk::types::Offer;
+    let project = project(settings)?;
+    let zones = list_all(&project, "zones")?;
+    let mut out = Vec::new();
+    for zone in zones
+        .iter()
+        .filter_map(|z| z["name"].as_str())
+        .filter(|z| in_region(z, region))
+    {
+        for m in list_all(&project, &format!("zones/{zone}/machineTypes"))? {
+            let Some(name) = m["name"].as_str() else {
+                continue;
+            };
+            let gpu = &m["accelerators"][0];
+            out.push(Offer {
+                instance_type: name.to_string(),
+                accelerator_name: gpu["guestAcceleratorType"].as_str().map(accelerator_name),
+                accelerator_count: gpu["guestAcceleratorCount"].as_f64().unwrap_or(0.0),
+                vcpus: m["guestCpus"].as_f64().unwrap_or(0.0),
+                memory_gib: m["memoryMb"].as_f64().unwrap_or(0.0) / 1024.0,
+                gpu_memory_mib: None,
+                price: None,
+                spot_price: None,
+                region: region.to_string(),
+                zone: Some(zone.to_string()),
+            });
+        }
+        for a in list_all(&project, &format!("zones/{zone}/acceleratorTypes"))? {
+            let Some(name) = a["name"].as_str() else {
+                continue;
+            };
+            out.push(Offer {
+                instance_type: String::new(),
+                accelerator_name: Some(accelerator_name(name)),
+                accelerator_count: 1.0,
+                vcpus: 0.0,
+                memory_gib: 0.0,
+                gpu_memory_mib: None,
+                price: None,
+                spot_price: None,
+                region: region.to_string(),
+                zone: Some(zone.to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
