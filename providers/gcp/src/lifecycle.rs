@@ -497,54 +497,6 @@ pub fn identity(settings: &BTreeMap<String, String>) -> Result<Identity, Provide
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn instance(status: &str, spot: bool) -> GceInstance {
-        GceInstance {
-            name: "i".into(),
-            status: status.into(),
-            spec: MachineSpec::parse("e2-standard-4"),
-            zone: "us-central1-a".into(),
-            public_ip: None,
-            private_ip: None,
-            spot,
-            labels: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn a_stopped_spot_instance_is_preempted_unless_aloft_stopped_it() {
-        assert_eq!(
-            status(&instance("TERMINATED", true), false),
-            InstanceStatus::Preempted
-        );
-        assert_eq!(
-            status(&instance("TERMINATED", true), true),
-            InstanceStatus::Stopped
-        );
-        assert_eq!(
-            status(&instance("TERMINATED", false), false),
-            InstanceStatus::Stopped
-        );
-        assert_eq!(
-            status(&instance("STOPPING", false), false),
-            InstanceStatus::Stopping
-        );
-        assert_eq!(
-            status(&instance("STAGING", true), false),
-            InstanceStatus::Pending
-        );
-        assert_eq!(
-            status(&instance("RUNNING", true), false),
-            InstanceStatus::Running
-        );
-        assert!(in_region("us-central1-a", "us-central1"));
-        assert!(!in_region("us-central1-a", "us-central"));
-    }
-}
-
 /// aloft's (SkyPilot's) name for a Compute Engine accelerator type.
 pub fn accelerator_name(gcp: &str) -> String {
     match gcp {
@@ -637,4 +589,52 @@ pub fn offers(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(status: &str, spot: bool) -> GceInstance {
+        GceInstance {
+            name: "i".into(),
+            status: status.into(),
+            spec: MachineSpec::parse("e2-standard-4"),
+            zone: "us-central1-a".into(),
+            public_ip: None,
+            private_ip: None,
+            spot,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_stopped_spot_instance_is_preempted_unless_aloft_stopped_it() {
+        assert_eq!(
+            status(&instance("TERMINATED", true), false),
+            InstanceStatus::Preempted
+        );
+        assert_eq!(
+            status(&instance("TERMINATED", true), true),
+            InstanceStatus::Stopped
+        );
+        assert_eq!(
+            status(&instance("TERMINATED", false), false),
+            InstanceStatus::Stopped
+        );
+        assert_eq!(
+            status(&instance("STOPPING", false), false),
+            InstanceStatus::Stopping
+        );
+        assert_eq!(
+            status(&instance("STAGING", true), false),
+            InstanceStatus::Pending
+        );
+        assert_eq!(
+            status(&instance("RUNNING", true), false),
+            InstanceStatus::Running
+        );
+        assert!(in_region("us-central1-a", "us-central1"));
+        assert!(!in_region("us-central1-a", "us-central"));
+    }
 }
