@@ -218,6 +218,29 @@ impl GcpFake {
         serde_json::from_str(json).expect("the fake answers JSON")
     }
 
+    /// Sends one raw request to the fake with a reader token; returns the status
+    /// and the JSON answer (for checking the fake's own validation).
+    pub fn raw(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the fake");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: compute.googleapis.com\r\n\
+             Authorization: Bearer {READER_TOKEN}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write to the fake");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read the fake");
+        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, serde_json::from_str(json).unwrap_or_default())
+    }
+
     /// Every compute request the fake accepted (method id, path, query, body).
     pub fn requests(&self) -> serde_json::Value {
         self.control("requests", serde_json::json!({}))

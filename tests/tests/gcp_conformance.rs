@@ -387,3 +387,65 @@ fn a_bad_jwt_signature_or_no_project_is_refused_typed() {
     });
     assert_no_secret(&fake, home.path(), &seen);
 }
+
+#[test]
+fn the_fake_refuses_what_compute_engine_refuses() {
+    let fake = GcpFake::start(FakeOptions::default());
+    let base = format!("/compute/v1/projects/{PROJECT}/zones/us-central1-a/instances");
+    let body = |extra: &str| {
+        format!(
+            r#"{{"name":"x1","machineType":"zones/us-central1-a/machineTypes/e2-standard-4",
+                "disks":[{{"boot":true,"initializeParams":{{"sourceImage":"global/images/i","diskSizeGb":"10"}}}}]{extra}}}"#
+        )
+    };
+    // Unknown field, at any depth.
+    let (status, doc) = fake.raw("POST", &base, &body(r#","bogusField":1"#));
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(doc["error"]["status"], "INVALID_ARGUMENT");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown name \"bogusField\"")
+    );
+    let (status, _) = fake.raw(
+        "POST",
+        &base,
+        &body(r#","scheduling":{"provisioningModel":"SPOT","onHostMaintenance":"TERMINATE","automaticRestart":false,"nope":true}"#),
+    );
+    assert_eq!(status, 400);
+    // Wrong JSON type; a value outside the enum.
+    let (status, _) = fake.raw("POST", &base, &body(r#","canIpForward":"yes""#));
+    assert_eq!(status, 400);
+    let (status, _) = fake.raw(
+        "POST",
+        &base,
+        &body(r#","scheduling":{"provisioningModel":"CHEAP"}"#),
+    );
+    assert_eq!(status, 400);
+    // Unknown query parameter; a path parameter off its pattern.
+    let (status, _) = fake.raw("GET", &format!("{base}?bogus=1"), "");
+    assert_eq!(status, 400);
+    let (status, _) = fake.raw(
+        "GET",
+        &format!("/compute/v1/projects/{PROJECT}/zones/us-central1-a/instances/Bad_Name"),
+        "",
+    );
+    assert_eq!(status, 400);
+    // And the well-formed request is accepted.
+    let (status, op) = fake.raw("POST", &base, &body(""));
+    assert_eq!(status, 200, "{op}");
+    assert_eq!(op["kind"], "compute#operation");
+    // Without a token the API says so in Google's shape.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", fake.port)).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET {base} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("UNAUTHENTICATED"));
+}
