@@ -35,6 +35,11 @@ if [ ! -x .venv/bin/moto_server ]; then
   fi
   .venv/bin/pip install -q 'moto[server]==5.2.5'
 fi
+# The gcp provider's fake checks requests against the discovery document shipped in
+# google-api-python-client; tests read it back with google-cloud-compute.
+if ! .venv/bin/python -c 'import googleapiclient, google.cloud.compute_v1' 2>/dev/null; then
+  .venv/bin/pip install -q 'google-api-python-client==2.202.0' 'google-cloud-compute==1.57.0'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "format"

@@ -4,5 +4,6 @@ pub mod components;
 pub mod conformance;
 pub mod fakes;
 pub mod fault_proxy;
+pub mod gcp_fake;
 pub mod moto;
 pub mod sshd;

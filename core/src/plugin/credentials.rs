@@ -1,11 +1,19 @@
 //! Where the host finds the secrets it lends providers: the environment first,
-//! then the clouds' own credential files (AWS's `~/.aws/credentials`, with
-//! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does, and
-//! Lambda Cloud's `~/.lambda_cloud/lambda_keys`).
+//! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
+//! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
+//! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, and Google's JSON credentials for
+//! [`GCP_CREDENTIALS_JSON`] (the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else
+//! the application-default credentials that `gcloud auth application-default login`
+//! writes, under `CLOUDSDK_CONFIG` when set).
 
 use std::path::PathBuf;
 
 use super::sandbox::CredentialSource;
+
+/// The credential name under which a provider receives Google's credentials: the
+/// whole JSON document (a service-account key or an `authorized_user` file). The
+/// provider has no files, so the host reads it.
+pub const GCP_CREDENTIALS_JSON: &str = "GCP_CREDENTIALS_JSON";
 
 /// The environment, then the clouds' credential files.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +27,9 @@ impl CredentialSource for StandardCredentials {
         if name == "LAMBDA_API_KEY" {
             return lambda_api_key();
         }
+        if name == GCP_CREDENTIALS_JSON {
+            return gcp_credentials_json();
+        }
         let key = match name {
             "AWS_ACCESS_KEY_ID" => "aws_access_key_id",
             "AWS_SECRET_ACCESS_KEY" => "aws_secret_access_key",
@@ -27,6 +38,28 @@ impl CredentialSource for StandardCredentials {
         };
         aws_profile_value(key)
     }
+}
+
+/// The JSON of `$GOOGLE_APPLICATION_CREDENTIALS`, else of the application-default
+/// credentials file (`$CLOUDSDK_CONFIG/application_default_credentials.json`, by
+/// default under `~/.config/gcloud`), as Google's client libraries look for them.
+/// A file that is not JSON is not lent.
+fn gcp_credentials_json() -> Option<String> {
+    let env_path = |name: &str| {
+        std::env::var_os(name)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    let path = env_path("GOOGLE_APPLICATION_CREDENTIALS").or_else(|| {
+        let config = env_path("CLOUDSDK_CONFIG")
+            .or_else(|| dirs::home_dir().map(|h| h.join(".config").join("gcloud")))?;
+        Some(config.join("application_default_credentials.json"))
+    })?;
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .map(|_| text)
 }
 
 fn aws_credentials_file() -> Option<PathBuf> {
@@ -119,5 +152,45 @@ mod tests {
             std::env::remove_var("AWS_PROFILE");
             std::env::remove_var("AWS_SHARED_CREDENTIALS_FILE");
         }
+    }
+
+    #[test]
+    fn google_credentials_come_from_the_key_file_else_the_adc_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.json");
+        std::fs::write(&key, r#"{"type":"service_account","project_id":"p1"}"#).unwrap();
+        let gcloud = dir.path().join("gcloud");
+        std::fs::create_dir(&gcloud).unwrap();
+        std::fs::write(
+            gcloud.join("application_default_credentials.json"),
+            r#"{"type":"authorized_user","refresh_token":"r"}"#,
+        )
+        .unwrap();
+        // One test touches these variables, so no other test races with it.
+        // SAFETY: no other thread of this test binary reads or writes them.
+        unsafe {
+            std::env::remove_var(GCP_CREDENTIALS_JSON);
+            std::env::set_var("GOOGLE_APPLICATION_CREDENTIALS", &key);
+            std::env::set_var("CLOUDSDK_CONFIG", &gcloud);
+        }
+        let source = StandardCredentials;
+        let lent = source.get(GCP_CREDENTIALS_JSON).unwrap();
+        assert!(lent.contains("service_account"), "the key file first");
+        unsafe { std::env::remove_var("GOOGLE_APPLICATION_CREDENTIALS") };
+        let lent = source.get(GCP_CREDENTIALS_JSON).unwrap();
+        assert!(lent.contains("authorized_user"), "then the ADC file");
+        std::fs::write(
+            gcloud.join("application_default_credentials.json"),
+            "not json",
+        )
+        .unwrap();
+        assert_eq!(
+            source.get(GCP_CREDENTIALS_JSON),
+            None,
+            "garbage is not lent"
+        );
+        unsafe { std::env::set_var("CLOUDSDK_CONFIG", dir.path().join("missing")) };
+        assert_eq!(source.get(GCP_CREDENTIALS_JSON), None);
+        unsafe { std::env::remove_var("CLOUDSDK_CONFIG") };
     }
 }
