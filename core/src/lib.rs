@@ -13,6 +13,7 @@
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
 pub mod catalog;
+pub mod jobs;
 pub mod launch;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
