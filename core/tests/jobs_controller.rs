@@ -710,22 +710,23 @@ async fn pipeline_runs_its_tasks_in_order_on_their_own_clusters() {
     let j = get(&path, id);
     assert_eq!(j.status, ManagedJobStatus::Succeeded);
     assert_eq!(j.task_index, 1);
-    let st = backend.state();
-    let c0 = format!("pipe-{id}-0");
-    let c1 = format!("pipe-{id}-1");
-    assert_eq!(
-        st.ops,
-        vec![
-            format!("launch {c0}"),
-            format!("teardown {c0}"),
-            format!("launch {c1}"),
-            format!("teardown {c1}"),
-        ]
-    );
-    assert_eq!(st.launches[0].task_index, 0);
-    assert_eq!(st.launches[1].task_index, 1);
-    assert_ne!(st.launches[0].task_id, st.launches[1].task_id);
-    drop(st);
+    {
+        let st = backend.state();
+        let c0 = format!("pipe-{id}-0");
+        let c1 = format!("pipe-{id}-1");
+        assert_eq!(
+            st.ops,
+            vec![
+                format!("launch {c0}"),
+                format!("teardown {c0}"),
+                format!("launch {c1}"),
+                format!("teardown {c1}"),
+            ]
+        );
+        assert_eq!(st.launches[0].task_index, 0);
+        assert_eq!(st.launches[1].task_index, 1);
+        assert_ne!(st.launches[0].task_id, st.launches[1].task_id);
+    }
     assert!(event_kinds(&path, id).contains(&JobEventKind::TaskSucceeded));
 
     // a failing first task ends the pipeline

@@ -65,7 +65,8 @@ impl Default for ControllerSettings {
     }
 }
 
-/// The managed-jobs controller. See the [module docs](self).
+/// The managed-jobs controller; see the [`jobs`](crate::jobs) module for how it
+/// works.
 pub struct Controller<B: JobBackend> {
     inner: Arc<Inner<B>>,
 }
@@ -105,10 +106,10 @@ impl<B: JobBackend> Controller<B> {
         let inner = &self.inner;
         for (id, cluster) in inner.db(|db| db.pending_teardowns())? {
             // A job ended but a previous controller died before its teardown.
-            if let Some(job) = inner.db(|db| db.get(id))? {
-                if inner.teardown(&job, &cluster).await? {
-                    inner.db(|db| db.clear_teardown(id, &cluster))?;
-                }
+            if let Some(job) = inner.db(|db| db.get(id))?
+                && inner.teardown(&job, &cluster).await?
+            {
+                inner.db(|db| db.clear_teardown(id, &cluster))?;
             }
         }
         let mut drivers: JoinSet<(JobId, Result<(), JobsError>)> = JoinSet::new();
@@ -300,24 +301,24 @@ impl<B: JobBackend> Inner<B> {
             let Some(job) = self.get(id)? else {
                 return Ok(());
             };
-            if let Some(cluster) = job.teardown_pending.clone() {
-                if !given_up.contains(&cluster) {
-                    if self.teardown(&job, &cluster).await? {
-                        self.db(|db| db.clear_teardown(id, &cluster))?;
-                    } else {
-                        given_up.insert(cluster);
-                    }
-                    continue;
+            if let Some(cluster) = job.teardown_pending.clone()
+                && !given_up.contains(&cluster)
+            {
+                if self.teardown(&job, &cluster).await? {
+                    self.db(|db| db.clear_teardown(id, &cluster))?;
+                } else {
+                    given_up.insert(cluster);
                 }
+                continue;
             }
             match job.status {
                 s if s.is_terminal() => return Ok(()),
                 ManagedJobStatus::Cancelling => {
                     let mut leftover = None;
-                    if let Some(cluster) = &job.cluster_name {
-                        if !self.teardown(&job, cluster).await? {
-                            leftover = Some(cluster.clone());
-                        }
+                    if let Some(cluster) = &job.cluster_name
+                        && !self.teardown(&job, cluster).await?
+                    {
+                        leftover = Some(cluster.clone());
                     }
                     self.db(|db| db.finish_cancel(id, leftover.as_deref()))?;
                     let ev = JobEvent::new(JobEventKind::Ended, job.task_index, "CANCELLED");
@@ -366,10 +367,8 @@ impl<B: JobBackend> Inner<B> {
                 .end(&job, ManagedJobStatus::FailedNoResource, reason, None)
                 .await;
         };
-        if !plan.delay.is_zero() {
-            if let Waited::Changed = self.wait(id, plan.delay).await? {
-                return Ok(());
-            }
+        if !plan.delay.is_zero() && matches!(self.wait(id, plan.delay).await?, Waited::Changed) {
+            return Ok(());
         }
         let Some(permit) = self.launch_permit(id).await? else {
             return Ok(());

@@ -470,6 +470,15 @@ mod tests {
         }
     }
 
+    /// (strategy, lost, region pinned by task, failed so far, expected plan)
+    type Case<'a> = (
+        RecoveryStrategy,
+        Option<&'a Location>,
+        bool,
+        u32,
+        Option<(LaunchConstraints, Duration)>,
+    );
+
     #[test]
     fn launch_plan_table() {
         let lost = Location {
@@ -495,13 +504,7 @@ mod tests {
         let s = |n| Duration::from_secs(n);
         use RecoveryStrategy::{EagerNextRegion as Eager, Failover};
         // (strategy, lost, region pinned by task, failed so far, expected plan)
-        let cases: Vec<(
-            RecoveryStrategy,
-            Option<&Location>,
-            bool,
-            u32,
-            Option<(LaunchConstraints, Duration)>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             // first launch: nothing to block or pin
             (Eager, None, false, 0, Some((free.clone(), s(0)))),
             (Eager, None, false, 1, Some((free.clone(), s(10)))),
