@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,8 @@ struct ScriptedBackend {
     state: Mutex<State>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Every teardown fails while set.
+    fail_teardowns: AtomicBool,
 }
 
 impl ScriptedBackend {
@@ -61,6 +63,7 @@ impl ScriptedBackend {
             state: Mutex::new(State::default()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            fail_teardowns: AtomicBool::new(false),
         })
     }
 
@@ -142,6 +145,12 @@ impl JobBackend for ScriptedBackend {
     }
 
     fn teardown(&self, cluster: &ClusterRef) -> Result<(), TeardownError> {
+        if self.fail_teardowns.load(Ordering::SeqCst) {
+            return Err(TeardownError {
+                cluster: cluster.cluster.clone(),
+                message: "cloud API down".into(),
+            });
+        }
         let mut st = self.state();
         st.ops.push(format!("teardown {}", cluster.cluster));
         st.teardowns.push(cluster.cluster.clone());
@@ -761,4 +770,30 @@ async fn launches_in_flight_stay_bounded() {
         2,
         "the bound is reached and never exceeded"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_teardown_stays_pending_and_the_next_controller_retries_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jobs.db");
+    let backend = ScriptedBackend::new(Duration::ZERO);
+    backend.fail_teardowns.store(true, Ordering::SeqCst);
+    let id = submit(&path, &spot(""));
+    run_to_idle(&path, &backend, settings()).await;
+    let j = get(&path, id);
+    assert_eq!(j.status, ManagedJobStatus::Succeeded);
+    let cluster = j.cluster_name.clone().expect("cluster");
+    assert_eq!(j.teardown_pending, Some(cluster.clone()));
+    assert!(!gone(&backend), "the cluster is still up");
+    let failures = event_kinds(&path, id)
+        .into_iter()
+        .filter(|k| *k == JobEventKind::TeardownFailed)
+        .count();
+    assert_eq!(failures, 2, "teardown_attempts tries");
+
+    backend.fail_teardowns.store(false, Ordering::SeqCst);
+    run_to_idle(&path, &backend, settings()).await;
+    assert!(gone(&backend));
+    assert_eq!(get(&path, id).teardown_pending, None);
+    assert_eq!(backend.launches().len(), 1);
 }
