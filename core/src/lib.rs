@@ -9,6 +9,9 @@
 //! - [`config`]: aloft's home folder and `config.yaml`.
 //! - [`catalog`]: cloud offers (instance types, accelerators, prices per region and
 //!   zone) read from SkyPilot's catalog CSV format; a snapshot ships embedded.
+//! - [`jobs`]: managed jobs: their SQLite store, SkyPilot's recovery rules
+//!   (`job_recovery`), and the controller that keeps every job alive through a
+//!   backend (the client implements it).
 //! - [`launch`]: a launch end to end: record, provision, set up nodes, queue the job.
 //! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
 //!   single tasks, chains and general DAGs.
@@ -21,6 +24,7 @@ pub mod catalog;
 #[cfg(feature = "plugin")]
 pub mod client;
 pub mod config;
+pub mod jobs;
 pub mod launch;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
