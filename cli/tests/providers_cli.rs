@@ -55,7 +55,10 @@ fn install_validates_then_lists_and_checks() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["aws", "gcp", "hello-cloud", "lambda", "local", "ssh"]);
+    assert_eq!(
+        names,
+        ["aws", "gcp", "hello-cloud", "lambda", "local", "ssh"]
+    );
     let local = &list["providers"][4];
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");
