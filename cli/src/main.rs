@@ -42,6 +42,8 @@ enum Command {
     ShowGpus(cmd::show_gpus::Args),
     /// Clusters in local state (no provider call).
     Status(cmd::status::Args),
+    /// Managed jobs: launched on clusters of their own, recovered from preemption.
+    Jobs(cmd::managed::Args),
     /// A cluster's job queue.
     Queue(cmd::jobs::QueueArgs),
     /// A job's output.
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Down(args) => cmd::down::down(args),
         Command::Storage(args) => cmd::storage::run(args),
         Command::Check(args) => cmd::providers::check(args),
+        Command::Jobs(args) => cmd::managed::run(args),
         Command::Queue(args) => cmd::jobs::queue(args),
         Command::Logs(args) => cmd::jobs::logs(args),
         Command::Cancel(args) => cmd::jobs::cancel(args),

@@ -8,6 +8,7 @@ pub mod down;
 pub mod exec;
 pub mod jobs;
 pub mod launch;
+pub mod managed;
 pub mod names;
 pub mod providers;
 pub mod show_gpus;

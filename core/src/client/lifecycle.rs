@@ -32,6 +32,9 @@ pub struct LaunchOptions {
     pub retry_until_up: bool,
     /// First wait between two rounds of `retry_until_up` (doubles, up to 5 min).
     pub retry_backoff: Duration,
+    /// Offers ruled out before planning (a managed job's recovery blocks the
+    /// region it just lost).
+    pub blocked: crate::optimizer::Blocklist,
 }
 
 impl LaunchOptions {
@@ -43,6 +46,7 @@ impl LaunchOptions {
             autostop: None,
             retry_until_up: false,
             retry_backoff: Duration::from_secs(10),
+            blocked: crate::optimizer::Blocklist::default(),
         }
     }
 }
@@ -163,6 +167,7 @@ impl Client {
         let opt_options = OptimizeOptions {
             enabled_clouds: live.usable.clone(),
             capabilities: manifest_capabilities(providers),
+            blocklist: options.blocked.clone(),
             ..OptimizeOptions::default()
         };
         let ctx = LaunchContext {

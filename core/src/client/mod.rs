@@ -34,6 +34,7 @@
 mod autostop;
 mod cluster;
 mod events;
+mod jobs_backend;
 mod lifecycle;
 mod offers;
 mod providers;
@@ -49,6 +50,7 @@ use thiserror::Error;
 
 pub use cluster::{ClusterView, CostEntry};
 pub use events::{CancelToken, Event};
+pub use jobs_backend::ClientBackend;
 pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
 pub use offers::LiveCatalog;
 pub use providers::{Providers, load as load_providers};

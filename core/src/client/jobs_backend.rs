@@ -1,0 +1,194 @@
+//! Managed jobs on real clusters: the [`JobBackend`] the jobs controller drives,
+//! built on the client's own verbs (launch, queue, refresh, down), so a managed job
+//! runs exactly as `aloft launch` would, on any provider.
+
+use std::path::PathBuf;
+
+use crate::jobs::{
+    ClusterRef, JobBackend, JobProbe, LaunchError, LaunchRequest, Launched, Location, Reconciled,
+    TeardownError,
+};
+use crate::optimizer::{BlockedSpec, Blocklist};
+use crate::runtime::queue::JobStatus;
+use crate::state::ClusterStatus;
+use crate::task::{Overrides, TaskChain};
+
+use super::{Client, ClientError, ErrorClass, LaunchOptions};
+
+/// A [`JobBackend`] over aloft's home: each call opens its own [`Client`], so
+/// calls for different jobs run at once.
+pub struct ClientBackend {
+    home: PathBuf,
+    bundled: Vec<(String, &'static [u8])>,
+    agent_binary: Option<PathBuf>,
+}
+
+impl ClientBackend {
+    /// A backend on aloft's home `home`, with the provider components this program
+    /// ships and (optionally) the program that runs head nodes' agents.
+    pub fn new(
+        home: impl Into<PathBuf>,
+        bundled: &[(&str, &'static [u8])],
+        agent_binary: Option<PathBuf>,
+    ) -> Self {
+        ClientBackend {
+            home: home.into(),
+            bundled: bundled.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
+            agent_binary,
+        }
+    }
+
+    fn client(&self) -> Result<Client, ClientError> {
+        let bundled: Vec<(&str, &'static [u8])> =
+            self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+        let mut builder = Client::builder()
+            .home(&self.home)
+            .bundled_providers(&bundled)
+            .on_event(|event| tracing::info!("{event}"));
+        if let Some(agent) = &self.agent_binary {
+            builder = builder.agent_binary(agent);
+        }
+        builder.open()
+    }
+
+    fn launch_in(&self, req: &LaunchRequest) -> Result<Launched, ClientError> {
+        let chain = TaskChain::from_yaml_str(&req.spec_yaml, "managed job", &Overrides::default())
+            .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+        let mut task = chain
+            .tasks()
+            .get(req.task_index as usize)
+            .cloned()
+            .ok_or_else(|| ClientError::InvalidInput(format!("no task {}", req.task_index)))?;
+        if let Some(pin) = &req.constraints.pinned {
+            let mut candidates = task.resources.candidates().to_vec();
+            for r in &mut candidates {
+                if r.infra.cloud.as_deref().is_none_or(|c| c == pin.cloud) {
+                    r.infra.cloud = Some(pin.cloud.clone());
+                    r.infra.region = Some(pin.region.clone());
+                }
+            }
+            task.resources = match task.resources {
+                crate::task::ResourceSet::AnyOf(_) => crate::task::ResourceSet::AnyOf(candidates),
+                crate::task::ResourceSet::Ordered(_) => {
+                    crate::task::ResourceSet::Ordered(candidates)
+                }
+            };
+        }
+        for (k, v) in &req.envs {
+            task.envs.insert(k.clone(), v.clone());
+        }
+        let mut blocked = Blocklist::default();
+        for lost in &req.constraints.blocked {
+            blocked.block(BlockedSpec {
+                cloud: Some(lost.cloud.clone()),
+                region: Some(lost.region.clone()),
+                ..BlockedSpec::default()
+            });
+        }
+        let mut options = LaunchOptions::named(&req.cluster);
+        options.blocked = blocked;
+        let client = self.client()?;
+        let launched = client.launch(&task, std::path::Path::new("."), &options)?;
+        let r = &launched.record;
+        Ok(Launched {
+            location: Location {
+                cloud: r.provider.clone(),
+                region: r.region.clone(),
+                zone: r.zone.clone(),
+            },
+            cluster_job_id: i64::try_from(launched.job_id).ok(),
+        })
+    }
+
+    fn probe(client: &Client, cluster: &ClusterRef) -> JobProbe {
+        // The provider's word first: a preempted or vanished cluster is gone.
+        if let Err(err) = client.refresh(std::slice::from_ref(&cluster.cluster)) {
+            return JobProbe::Unreachable(err.to_string());
+        }
+        match client.state().cluster(&cluster.cluster) {
+            Ok(Some(record)) if record.status == ClusterStatus::Up => {}
+            Ok(_) => return JobProbe::ClusterGone,
+            Err(err) => return JobProbe::Unreachable(err.to_string()),
+        }
+        let Some(id) = cluster.cluster_job_id.and_then(|id| u64::try_from(id).ok()) else {
+            return JobProbe::Unreachable("no job id recorded for this cluster".into());
+        };
+        match client.job(&cluster.cluster, Some(id)) {
+            Ok(job) => match job.status {
+                JobStatus::Succeeded => JobProbe::Succeeded,
+                JobStatus::Failed | JobStatus::Cancelled => JobProbe::Failed {
+                    exit_codes: job.exit_codes.clone(),
+                    in_setup: false,
+                },
+                JobStatus::FailedSetup => JobProbe::Failed {
+                    exit_codes: job.exit_codes.clone(),
+                    in_setup: true,
+                },
+                _ => JobProbe::Running,
+            },
+            Err(err) => JobProbe::Unreachable(err.to_string()),
+        }
+    }
+}
+
+impl JobBackend for ClientBackend {
+    fn launch(&self, req: &LaunchRequest) -> Result<Launched, LaunchError> {
+        self.launch_in(req).map_err(|err| match err.class() {
+            ErrorClass::NoResources => LaunchError::NoResources(err.to_string()),
+            ErrorClass::Invalid => LaunchError::Precheck(err.to_string()),
+            _ if matches!(
+                err,
+                ClientError::Launch(crate::launch::LaunchError::Provision(_))
+            ) =>
+            {
+                LaunchError::NoResources(err.to_string())
+            }
+            _ => LaunchError::Other(err.to_string()),
+        })
+    }
+
+    fn poll(&self, cluster: &ClusterRef) -> JobProbe {
+        match self.client() {
+            Ok(client) => Self::probe(&client, cluster),
+            Err(err) => JobProbe::Unreachable(err.to_string()),
+        }
+    }
+
+    fn teardown(&self, cluster: &ClusterRef) -> Result<(), TeardownError> {
+        let fail = |message: String| TeardownError {
+            cluster: cluster.cluster.clone(),
+            message,
+        };
+        let client = self.client().map_err(|e| fail(e.to_string()))?;
+        match client.down(&cluster.cluster, false) {
+            Ok(()) | Err(ClientError::UnknownCluster { .. }) => Ok(()),
+            Err(err) => Err(fail(err.to_string())),
+        }
+    }
+
+    fn reconcile(&self, cluster: &ClusterRef) -> Reconciled {
+        let Ok(client) = self.client() else {
+            return Reconciled::Absent;
+        };
+        let Ok(Some(record)) = client.state().cluster(&cluster.cluster) else {
+            return Reconciled::Absent;
+        };
+        if record.status != ClusterStatus::Up || cluster.cluster_job_id.is_none() {
+            return Reconciled::Absent;
+        }
+        match Self::probe(&client, cluster) {
+            JobProbe::ClusterGone | JobProbe::Unreachable(_) => Reconciled::Absent,
+            probe => Reconciled::Alive {
+                launched: Launched {
+                    location: Location {
+                        cloud: record.provider.clone(),
+                        region: record.region.clone(),
+                        zone: record.zone.clone(),
+                    },
+                    cluster_job_id: cluster.cluster_job_id,
+                },
+                probe,
+            },
+        }
+    }
+}
