@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod launch;
 pub mod managed;
 pub mod names;
+pub mod provider_test;
 pub mod providers;
 pub mod show_gpus;
 pub mod ssh_setup;

@@ -47,6 +47,8 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Run the conformance kit against a component and its cloud's API.
+    Test(crate::cmd::provider_test::Args),
 }
 
 /// Flags of `aloft check`.
@@ -96,6 +98,7 @@ pub fn run(args: Args) -> CliResult {
     let config = Config::load(&aloft_home())?;
     let rt = providers::runtime()?;
     match args.command {
+        Command::Test(test) => crate::cmd::provider_test::run(test),
         Command::List { output } => rt.block_on(async {
             let p = providers::load(&config).await?;
             let listed: Vec<Listed> = p

@@ -121,7 +121,9 @@ pub async fn run(p: &mut ProviderInstance, o: &ConformanceOptions) -> Report {
 
 async fn lifecycle(p: &mut ProviderInstance, o: &ConformanceOptions, r: &mut Report) -> Option<()> {
     let manifest = r.call("info", p.info().await)?;
+    r.check("info answers the manifest", true, ());
     r.call("check-credentials", p.check_credentials().await)?;
+    r.check("check-credentials accepts the credentials", true, ());
     let cref = cluster_ref(o);
     let first = r.call("run(2)", p.run_instances(&request(o, 2)).await)?;
     r.check("run(2) creates two nodes", first.created.len() == 2, &first)
