@@ -49,4 +49,7 @@ log "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
+if [ -z "${ALOFT_SKYPILOT_EXAMPLES:-}" ] && [ ! -d ../shared/reference/skypilot-examples ]; then
+  echo "note: ../shared/reference/skypilot-examples is not beside this checkout: the SkyPilot corpus checks are skipped (set ALOFT_SKYPILOT_EXAMPLES to run them)"
+fi
 cargo test --workspace --locked
