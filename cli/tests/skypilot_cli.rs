@@ -199,6 +199,97 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
             true,
             "complete -c aloft",
         ),
+        (
+            vec![
+                "launch",
+                "-y",
+                "-c",
+                "web",
+                "--infra",
+                "local",
+                "--ports",
+                "8080",
+                "--ports",
+                "9000-9001",
+                "echo serving",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            true,
+            "serving",
+        ),
+        (
+            vec!["status", "--endpoints", "web"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "8080: 127.0.0.1:8080",
+        ),
+        (
+            vec!["status", "--endpoint", "9001", "web"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "127.0.0.1:9001",
+        ),
+        (
+            vec!["status", "--endpoint", "22", "web"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            false,
+            "port 22 is not open on `web`",
+        ),
+        (
+            vec!["logs", "--sync-down", "web"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "/logs/web/job-1.log",
+        ),
+        (
+            vec![
+                "launch",
+                "-y",
+                "-c",
+                "pair",
+                "--infra",
+                "local",
+                "--num-nodes",
+                "2",
+                "echo from-$SKYPILOT_NODE_RANK",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            true,
+            "(rank 1) from-1",
+        ),
+        (
+            vec!["logs", "--worker", "1", "pair"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "from-1",
+        ),
+        (
+            vec!["stop", "pair"].into_iter().map(String::from).collect(),
+            true,
+            "stopped",
+        ),
+        (
+            vec!["start", "-r", "-i", "30", "pair"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            true,
+            "is UP again",
+        ),
         // Bad input: clear errors, nothing changed.
         (
             vec!["launch", "-y", "missing.yaml"]
@@ -238,6 +329,7 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
             "no cluster named `'cmd'`",
         ),
     ];
+    let worker_only = |out: &std::process::Output| !text(&out.stdout).contains("from-0");
     for (args, ok, shows) in &rows {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = aloft(dir, &argv);
@@ -269,7 +361,7 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["cmd", "dash", "dev", "envf"]);
+    assert_eq!(names, ["cmd", "dash", "dev", "envf", "pair", "web"]);
     // Glob patterns tear down what they match, and only that.
     let out = aloft(dir, &["down", "d*"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -282,6 +374,6 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["cmd", "envf"]);
+    assert_eq!(names, ["cmd", "envf", "pair", "web"]);
     assert!(aloft(dir, &["down", "-a"]).status.success());
 }

@@ -34,6 +34,9 @@ pub struct StartArgs {
     /// Tear down instead of stopping when idle (with -i; alone: 0 idle minutes).
     #[arg(long)]
     down: bool,
+    /// Keep trying, with backoff, until the cluster starts (Ctrl-C stops).
+    #[arg(short = 'r', long)]
+    retry_until_up: bool,
 }
 
 fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
@@ -87,7 +90,21 @@ pub fn start(args: StartArgs) -> CliResult {
     let outcomes = names(&client, common)?
         .into_iter()
         .map(|name| {
-            let outcome = client.start(&name).and_then(|()| match autostop {
+            let mut wait = std::time::Duration::from_secs(10);
+            let started = loop {
+                match client.start(&name) {
+                    Err(err) if args.retry_until_up => {
+                        eprintln!(
+                            "Starting `{name}` failed ({err}); retrying in {} s...",
+                            wait.as_secs()
+                        );
+                        std::thread::sleep(wait);
+                        wait = (wait * 2).min(std::time::Duration::from_secs(300));
+                    }
+                    other => break other,
+                }
+            };
+            let outcome = started.and_then(|()| match autostop {
                 Some(setting) => client.autostop(&name, Some(setting)),
                 None => Ok(()),
             });

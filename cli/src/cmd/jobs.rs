@@ -41,6 +41,12 @@ pub struct LogsArgs {
     /// Print only the job's status; the exit code is 0 only when it succeeded.
     #[arg(long)]
     status: bool,
+    /// Copy the job's log here: `$ALOFT_HOME/logs/CLUSTER/job-ID.log` (printed).
+    #[arg(long)]
+    sync_down: bool,
+    /// Only the output of node N (0 is the head).
+    #[arg(long, value_name = "N")]
+    worker: Option<u32>,
 }
 
 /// Flags of `aloft cancel`.
@@ -158,9 +164,65 @@ pub fn logs(args: LogsArgs) -> CliResult {
             )),
         };
     }
-    let mut out = std::io::stdout().lock();
-    client.logs(&args.cluster, job.id, args.tail, !args.no_follow, &mut out)?;
+    if args.sync_down {
+        let dir = crate::config::aloft_home().join("logs").join(&args.cluster);
+        std::fs::create_dir_all(&dir).map_err(|e| CliError::failure(e.to_string()))?;
+        let path = dir.join(format!("job-{}.log", job.id));
+        let mut file = std::fs::File::create(&path)
+            .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+        client.logs(&args.cluster, job.id, None, false, &mut file)?;
+        println!("{}", path.display());
+        return Ok(());
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.worker {
+        Some(rank) => {
+            let mut only = RankFilter::new(rank, &mut stdout);
+            client.logs(&args.cluster, job.id, args.tail, !args.no_follow, &mut only)?;
+        }
+        None => client.logs(
+            &args.cluster,
+            job.id,
+            args.tail,
+            !args.no_follow,
+            &mut stdout,
+        )?,
+    }
     Ok(())
+}
+
+/// Passes on only the lines of one node (`(rank N) ...` in multi-node logs).
+struct RankFilter<'a> {
+    prefix: String,
+    pending: Vec<u8>,
+    out: &'a mut dyn std::io::Write,
+}
+
+impl<'a> RankFilter<'a> {
+    fn new(rank: u32, out: &'a mut dyn std::io::Write) -> Self {
+        RankFilter {
+            prefix: format!("(rank {rank}) "),
+            pending: Vec::new(),
+            out,
+        }
+    }
+}
+
+impl std::io::Write for RankFilter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            if line.starts_with(self.prefix.as_bytes()) {
+                self.out.write_all(&line[self.prefix.len()..])?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// `aloft cancel`.

@@ -15,6 +15,12 @@ pub struct Args {
     /// Print only the head node's IP of the one named cluster.
     #[arg(long)]
     ip: bool,
+    /// The task's open ports of the one named cluster, with their addresses.
+    #[arg(long)]
+    endpoints: bool,
+    /// The address of one open port of the one named cluster.
+    #[arg(long, value_name = "PORT")]
+    endpoint: Option<u16>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -24,6 +30,30 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     let clusters = crate::cmd::names::expand(&client, &args.clusters)?;
+    if args.endpoints || args.endpoint.is_some() {
+        let [name] = clusters.as_slice() else {
+            return Err(CliError::failure(
+                "--endpoints needs exactly one cluster name",
+            ));
+        };
+        let endpoints = client.endpoints(name)?;
+        if let Some(port) = args.endpoint {
+            let (_, address) = endpoints.iter().find(|(p, _)| *p == port).ok_or_else(|| {
+                CliError::failure(format!(
+                    "port {port} is not open on `{name}` (its task's `ports`)"
+                ))
+            })?;
+            println!("{address}");
+            return Ok(());
+        }
+        if endpoints.is_empty() {
+            eprintln!("`{name}` opens no ports (the task has no `ports`).");
+        }
+        for (port, address) in endpoints {
+            println!("{port}: {address}");
+        }
+        return Ok(());
+    }
     if args.ip {
         let [name] = clusters.as_slice() else {
             return Err(CliError::failure("--ip needs exactly one cluster name"));

@@ -81,6 +81,33 @@ impl Client {
         Ok(head.submit(&spec, &secrets, unix_now())?)
     }
 
+    /// The ports the cluster's task opened, each with the address it is reached at
+    /// (the head's address as SSH reaches it), as `(port, "HOST:PORT")`.
+    pub fn endpoints(&self, cluster: &str) -> ClientResult<Vec<(u16, String)>> {
+        let view = self
+            .status(&[cluster.to_string()])?
+            .pop()
+            .ok_or_else(|| ClientError::Other(format!("no cluster named `{cluster}`")))?;
+        let head = view.head_ip.clone().ok_or_else(|| {
+            ClientError::Other(format!(
+                "cluster `{cluster}` has no reachable head recorded yet"
+            ))
+        })?;
+        let resources: crate::task::ResourceSet =
+            serde_json::from_str(&view.record.resources_json).map_err(ClientError::other)?;
+        let mut ports: Vec<u16> = resources
+            .candidates()
+            .iter()
+            .flat_map(|r| r.ports.iter().flat_map(|p| p.start..=p.end))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        Ok(ports
+            .into_iter()
+            .map(|p| (p, format!("{head}:{p}")))
+            .collect())
+    }
+
     /// The job queue of `cluster` (without finished jobs when `skip_finished`).
     pub fn queue(&self, cluster: &str, skip_finished: bool) -> ClientResult<Vec<JobRecord>> {
         Ok(self
