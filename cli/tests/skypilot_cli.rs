@@ -350,6 +350,9 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
             "aloft {}: a secret was printed",
             argv.join(" ")
         );
+        if argv.contains(&"--worker") {
+            assert!(worker_only(&out), "only node 1's lines: {all}");
+        }
     }
     // The failed `down` above touched nothing: every cluster is still there.
     let s = aloft(dir, &["status", "-o", "json"]);
