@@ -52,7 +52,18 @@ pub fn ensure_key_pair(dir: &Path) -> Result<KeyPair, KeyError> {
     std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io(dir))?;
     let private_key = dir.join(KEY_NAME);
     let public_path = dir.join(format!("{KEY_NAME}.pub"));
-    if !private_key.exists() || !public_path.exists() {
+    let missing = || !private_key.exists() || !public_path.exists();
+    // Several aloft processes may start at once on a fresh home: one makes the
+    // pair while the others wait on this lock, then use it.
+    let lock_path = dir.join(".keygen.lock");
+    let _lock = if missing() {
+        let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        Some(lock)
+    } else {
+        None
+    };
+    if missing() {
         // A half-written pair (crash between the two files) is regenerated whole.
         let _ = std::fs::remove_file(&private_key);
         let _ = std::fs::remove_file(&public_path);
