@@ -113,33 +113,14 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
-/// Every file under `dir` (aloft's home: state, logs, keys, agent files on the
-/// machines), searched for the secret.
+/// Every file under `dir` (aloft's home: state, logs, keys, the machines' files),
+/// searched for the secret.
 fn assert_no_secret_in_files(dir: &Path) {
-    for entry in walk(dir) {
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "the secret key is in {}",
-            entry.display()
-        );
-    }
+    common::assert_secret_in_no_file(dir, SECRET);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => files.extend(walk(&path)),
-            Ok(t) if t.is_file() => files.push(path),
-            _ => {}
-        }
-    }
-    files
+    common::files_under(dir)
 }
 
 #[test]

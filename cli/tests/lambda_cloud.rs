@@ -135,32 +135,9 @@ fn ok(out: &Output) -> String {
 }
 
 /// Every file under `dir` (aloft's home: state, logs, keys, the machines' files),
-/// searched for the key.
+/// searched for the secret.
 fn assert_no_secret_in_files(dir: &Path) {
-    for entry in walk(dir) {
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "the API key is in {}",
-            entry.display()
-        );
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => files.extend(walk(&path)),
-            Ok(t) if t.is_file() => files.push(path),
-            _ => {}
-        }
-    }
-    files
+    common::assert_secret_in_no_file(dir, SECRET);
 }
 
 #[test]

@@ -54,3 +54,32 @@ pub fn one_node_job(name: &str, run: &str) -> aloft::runtime::queue::JobSpec {
         env: vec![],
     }
 }
+
+/// Every file under `dir` (aloft's home: state, logs, keys, the machines' files).
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files.extend(files_under(&path)),
+            Ok(t) if t.is_file() => files.push(path),
+            _ => {}
+        }
+    }
+    files
+}
+
+/// Fails when any file under `dir` holds `secret`.
+pub fn assert_secret_in_no_file(dir: &Path, secret: &str) {
+    for entry in files_under(dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in {}",
+            entry.display()
+        );
+    }
+}
