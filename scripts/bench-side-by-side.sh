@@ -2,6 +2,7 @@
 # Side by side: `status` over 100 clusters, `exec` and `launch` on local to the
 # job's end, for two release binaries (e.g. a worktree of an older commit built with
 # CARGO_TARGET_DIR=/tmp/before cargo build --release -p aloft-cli). Needs hyperfine.
+set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:?usage: scripts/bench-side-by-side.sh BEFORE_BINARY [AFTER_BINARY]}
 A=${2:-$PWD/target/release/aloft}
