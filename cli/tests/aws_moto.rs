@@ -561,3 +561,78 @@ fn nodes_that_never_answer_ssh_are_terminated_and_nothing_is_left_running() {
         "no record of a cluster that is not there"
     );
 }
+
+/// A small deterministic generator (xorshift), so a failing sweep can be replayed
+/// from the seed it prints.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn kill_9_anywhere_in_a_launch_leaks_nothing() {
+    let seed: u64 = std::env::var("ALOFT_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 | 1)
+                .unwrap_or(0x9e37_79b9)
+        });
+    let points: u32 = std::env::var("ALOFT_KILL_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    println!("kill -9 sweep: seed {seed} ({points} points; ALOFT_KILL_SEED replays it)");
+    let world = World::new(2, 80, None);
+    let task = world.task(
+        "two.yaml",
+        "num_nodes: 2\nresources: {infra: aws/us-east-1, instance_type: m6i.large}\n\
+         setup: sleep 0.2\nrun: echo done\n",
+    );
+    let mut rng = seed;
+    for i in 0..points {
+        let delay_ms = next(&mut rng) % 2500;
+        let name = format!("k{i}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(["launch", "-y", "-c", &name, task.to_str().unwrap()])
+            .env("ALOFT_HOME", world.home.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIAALOFTTEST")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // The next commands find and remove whatever the killed launch left.
+        ok(&world.aloft(&["status", "-r"]));
+        let down = world.aloft(&["down", "-a"]);
+        assert!(
+            down.status.success(),
+            "point {i} ({delay_ms} ms, seed {seed}): {}",
+            text(&down.stderr)
+        );
+        let left = world.moto.boto(
+            "r = ec2.describe_instances()\n\
+             live = [i['InstanceId'] for res in r['Reservations'] for i in res['Instances'] if i['State']['Name'] not in ('terminated', 'shutting-down')]\n\
+             groups = [g['GroupName'] for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'].startswith('aloft-')]\n\
+             print(json.dumps(dict(live=live, groups=groups)))",
+        );
+        assert_eq!(
+            left,
+            serde_json::json!({"live": [], "groups": []}),
+            "point {i}: killed after {delay_ms} ms (seed {seed}) leaked"
+        );
+        let db = rusqlite::Connection::open(world.home.path().join("state.db")).unwrap();
+        let check: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "point {i} (seed {seed})");
+    }
+}
