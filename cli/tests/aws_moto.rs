@@ -610,8 +610,25 @@ fn kill_9_anywhere_in_a_launch_leaks_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        // The next commands find and remove whatever the killed launch left.
+        // The next commands find and remove whatever the killed launch left; on
+        // every other point a first `down -a` is killed part-way too, and the
+        // second finishes the job.
         ok(&world.aloft(&["status", "-r"]));
+        if i % 2 == 1 {
+            let mut first = Command::new(env!("CARGO_BIN_EXE_aloft"))
+                .args(["down", "-a"])
+                .env("ALOFT_HOME", world.home.path())
+                .env("AWS_ACCESS_KEY_ID", "AKIAALOFTTEST")
+                .env("AWS_SECRET_ACCESS_KEY", SECRET)
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(next(&mut rng) % 600));
+            let _ = first.kill();
+            let _ = first.wait();
+        }
         let down = world.aloft(&["down", "-a"]);
         assert!(
             down.status.success(),
