@@ -347,40 +347,44 @@ impl Client {
             }
         };
         let control_dir = self.control_dir();
-        let results = std::thread::scope(|scope| {
-            // Before the machines go (on a node pool they live on, and so would the
-            // jobs), but beside the provider call, never in front of it.
-            let agents: Vec<_> = work
-                .iter()
-                .filter(|_| action == Action::Down)
-                .map(|(record, _)| {
-                    let control_dir = control_dir.clone();
-                    scope.spawn(move || stop_agent_at(&control_dir, record))
-                })
-                .collect();
-            let results = self.block_on(futures::future::join_all(work.iter().map(
-                |(record, _)| async move {
-                    let cluster = ClusterRef {
-                        cluster: record.name.clone(),
-                        region: record.region.clone(),
-                        zone: record.zone.clone(),
-                    };
-                    let mut instance = providers.instance(&record.provider).await?;
-                    match action {
-                        Action::Stop => instance.stop_instances(&cluster).await,
-                        Action::Down => instance.terminate_instances(&cluster).await,
-                    }
-                    .map_err(|e| ClientError::Provider {
-                        provider: record.provider.clone(),
-                        message: e.to_string(),
+        let mut results = Vec::with_capacity(work.len());
+        // Bounded: at most this many clusters' calls (and agent threads) at once.
+        for batch in work.chunks(CONCURRENT_TEARDOWNS) {
+            results.extend(std::thread::scope(|scope| {
+                // Before the machines go (on a node pool they live on, and so would
+                // the jobs), but beside the provider call, never in front of it.
+                let agents: Vec<_> = batch
+                    .iter()
+                    .filter(|_| action == Action::Down)
+                    .map(|(record, _)| {
+                        let control_dir = control_dir.clone();
+                        scope.spawn(move || stop_agent_at(&control_dir, record))
                     })
-                },
-            )));
-            for agent in agents {
-                let _ = agent.join();
-            }
-            results
-        });
+                    .collect();
+                let results = self.block_on(futures::future::join_all(batch.iter().map(
+                    |(record, _)| async move {
+                        let cluster = ClusterRef {
+                            cluster: record.name.clone(),
+                            region: record.region.clone(),
+                            zone: record.zone.clone(),
+                        };
+                        let mut instance = providers.instance(&record.provider).await?;
+                        match action {
+                            Action::Stop => instance.stop_instances(&cluster).await,
+                            Action::Down => instance.terminate_instances(&cluster).await,
+                        }
+                        .map_err(|e| ClientError::Provider {
+                            provider: record.provider.clone(),
+                            message: e.to_string(),
+                        })
+                    },
+                )));
+                for agent in agents {
+                    let _ = agent.join();
+                }
+                results
+            }));
+        }
         for ((record, _lock), result) in work.into_iter().zip(results) {
             let outcome = self.finish_stop_or_down(&record, action, purge, result);
             outcomes.push((record.name, outcome));
@@ -555,6 +559,9 @@ fn task_autostop(task: &Task) -> Option<(u64, bool)> {
         .find_map(|r| r.autostop.as_ref())
         .and_then(|a| a.idle_minutes.map(|m| (m, a.down)))
 }
+
+/// Clusters stopped or torn down at once by `stop_many`/`down_many`.
+const CONCURRENT_TEARDOWNS: usize = 32;
 
 /// What `down`/`stop` do to one cluster.
 #[derive(Clone, Copy, PartialEq, Eq)]
