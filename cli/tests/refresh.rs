@@ -155,6 +155,24 @@ fn ctrl_c_during_provisioning_finishes_the_call_and_leaves_a_true_record() {
     assert_eq!(rows[0]["status"], "INIT", "{rows}");
     let db = StateDb::open(&home.path().join("state.db")).unwrap();
     assert_eq!(db.kv_list("local", "cluster/").unwrap().len(), 1);
+    // The instances run but no agent was ever installed: still INIT after a refresh.
+    let rows = status_json(home.path(), true);
+    assert_eq!(rows[0]["status"], "INIT", "{rows}");
+    // Launching the same name again finishes the set-up and runs the job.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  local:\n    run_delay_ms: 0\n",
+    )
+    .unwrap();
+    let again = home.path().join("again.yaml");
+    std::fs::write(&again, "resources: {infra: local}\nrun: echo completed\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "intr", again.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "completed\n");
+    assert_eq!(status_json(home.path(), true)[0]["status"], "UP");
     let out = aloft(home.path(), &["down", "-y", "intr"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(db.kv_list("local", "cluster/").unwrap().is_empty());
