@@ -1,22 +1,16 @@
-//! `aloft jobs launch|queue|logs|cancel`: managed jobs (SkyPilot's `sky jobs`). A
-//! controller process (`aloft jobs controller`, started on demand, exiting when
-//! idle) keeps every job alive through preemptions and failures, as the core's
-//! `aloft::jobs` rules say; this module submits to its database and reads it back.
+//! `aloft jobs launch|queue|logs|cancel`: managed jobs (SkyPilot's `sky jobs`),
+//! rendered from the client's managed-job calls. The controller runs as a process
+//! of its own (`aloft jobs controller`, started on demand, exiting when idle), so it
+//! outlives the command that submitted the job.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use aloft::client::ClientBackend;
-use aloft::jobs::{
-    CancelTarget, Controller, ControllerSettings, JobFilter, JobsDb, LaunchRetry, ManagedJob,
-    ManagedJobStatus, NewJob,
-};
+use aloft::client::Client;
+use aloft::jobs::{CancelTarget, ControllerSettings, LaunchRetry, ManagedJobStatus};
 use aloft::runtime::agent::unix_now;
 
 use crate::cmd::task_args::{self, Entry, Entrypoint, TaskFlags};
-use crate::config::aloft_home;
 use crate::exit::{CliError, CliResult, JOB_FAILED, NO_RESOURCES};
 use crate::render::{self, Output};
 
@@ -86,17 +80,9 @@ fn failure(err: impl std::fmt::Display) -> CliError {
     CliError::failure(err.to_string())
 }
 
-fn db(home: &Path) -> Result<JobsDb, CliError> {
-    JobsDb::open(&home.join("jobs.db")).map_err(failure)
-}
-
-fn lock_path(home: &Path) -> PathBuf {
-    home.join("jobs-controller.lock")
-}
-
 /// Runs `aloft jobs`.
 pub fn run(args: Args) -> CliResult {
-    let home = aloft_home();
+    let client = crate::client::open()?;
     match args.command {
         Command::Launch {
             flags,
@@ -120,15 +106,8 @@ pub fn run(args: Args) -> CliResult {
                     ));
                 }
             };
-            for task in chain.tasks() {
-                aloft::task::support::check_launchable(task)
-                    .map_err(|e| CliError::new(crate::exit::INVALID_TASK, e))?;
-            }
-            let new = NewJob::from_chain(&chain, flags.name.as_deref())
-                .map_err(|e| CliError::new(crate::exit::INVALID_TASK, e.to_string()))?;
-            std::fs::create_dir_all(&home).map_err(failure)?;
-            let job = db(&home)?.submit(&new).map_err(failure)?;
-            ensure_controller(&home)?;
+            let job = client.submit_job(&chain, flags.name.as_deref())?;
+            ensure_controller(&client)?;
             if detach {
                 println!("{}", job.id);
                 return Ok(());
@@ -137,15 +116,10 @@ pub fn run(args: Args) -> CliResult {
                 "Managed job {} submitted; following its output (Ctrl-C detaches).",
                 job.id
             );
-            follow(&home, job.id)
+            follow(&client, job.id)
         }
         Command::Queue { all, output } => {
-            let filter = if all {
-                JobFilter::All
-            } else {
-                JobFilter::Unfinished
-            };
-            let jobs = db(&home)?.list(filter).map_err(failure)?;
+            let jobs = client.managed_jobs(all)?;
             if output == Output::Json {
                 return render::print_json(&jobs);
             }
@@ -188,29 +162,27 @@ pub fn run(args: Args) -> CliResult {
             controller,
         } => {
             if controller {
-                let text = std::fs::read_to_string(home.join("jobs-controller.log"))
+                let text = std::fs::read_to_string(client.home().join("jobs-controller.log"))
                     .map_err(|e| CliError::failure(format!("no controller log: {e}")))?;
                 print!("{text}");
                 return Ok(());
             }
-            let job = get(&home, id)?;
-            if no_follow {
-                let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)
-                else {
-                    eprintln!("Job {id} is {} and has no output yet.", job.status.as_str());
-                    return Ok(());
-                };
-                let client = crate::client::open()?;
-                client.logs(
-                    cluster,
-                    u64::try_from(cluster_job).unwrap_or_default(),
-                    None,
-                    false,
-                    &mut std::io::stdout().lock(),
-                )?;
-                return Ok(());
+            if !no_follow {
+                return follow(&client, id);
             }
-            follow(&home, id)
+            let job = client.managed_job(id)?;
+            let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id) else {
+                eprintln!("Job {id} is {} and has no output yet.", job.status.as_str());
+                return Ok(());
+            };
+            client.logs(
+                cluster,
+                u64::try_from(cluster_job).unwrap_or_default(),
+                None,
+                false,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(())
         }
         Command::Cancel {
             ids,
@@ -222,96 +194,49 @@ pub fn run(args: Args) -> CliResult {
             let target = match (ids.is_empty(), name, all) {
                 (_, _, true) => CancelTarget::All,
                 (_, Some(name), false) => CancelTarget::Name(name),
-                (false, None, false) => CancelTarget::Ids(ids.clone()),
+                (false, None, false) => CancelTarget::Ids(ids),
                 (true, None, false) => {
                     return Err(CliError::failure("name the jobs, -n NAME, or -a"));
                 }
             };
-            let db = db(&home)?;
-            if let CancelTarget::Ids(ids) = &target {
-                for id in ids {
-                    if db.get(*id).map_err(failure)?.is_none() {
-                        return Err(CliError::failure(format!("no managed job {id}")));
-                    }
-                }
-            }
-            let cancelled = db.request_cancel(&target).map_err(failure)?;
-            if cancelled.is_empty() {
-                return Err(CliError::failure("no unfinished job to cancel"));
-            }
-            ensure_controller(&home)?;
+            let cancelled = client.cancel_jobs(&target)?;
+            ensure_controller(&client)?;
             for id in cancelled {
                 eprintln!("Managed job {id}: cancellation requested.");
             }
             Ok(())
         }
-        Command::Controller => run_controller(&home),
+        Command::Controller => run_controller(&client),
     }
 }
 
-fn get(home: &Path, id: i64) -> Result<ManagedJob, CliError> {
-    db(home)?
-        .get(id)
-        .map_err(failure)?
-        .ok_or_else(|| CliError::failure(format!("no managed job {id}")))
-}
-
-/// Streams the job's output from whatever cluster it runs on now, across
-/// recoveries, until it ends; the exit code says how it ended.
-fn follow(home: &Path, id: i64) -> CliResult {
-    let client = crate::client::open()?;
-    let mut followed: Option<(String, i64)> = None;
-    loop {
-        let job = get(home, id)?;
-        if job.status.is_terminal() {
-            eprintln!("Managed job {id} ended {}.", job.status.as_str());
-            return match job.status {
-                ManagedJobStatus::Succeeded => Ok(()),
-                ManagedJobStatus::FailedNoResource => Err(CliError::new(
-                    NO_RESOURCES,
-                    job.failure_reason.unwrap_or_default(),
-                )),
-                other => Err(CliError::new(
-                    JOB_FAILED,
-                    format!("managed job {id} ended {}", other.as_str()),
-                )),
-            };
-        }
-        if job.status == ManagedJobStatus::Running
-            && let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)
-            && followed.as_ref() != Some(&(cluster.clone(), cluster_job))
-        {
-            followed = Some((cluster.clone(), cluster_job));
-            // Ends when that job ends, or when its cluster goes (preemption).
-            let _ = client.logs(
-                cluster,
-                u64::try_from(cluster_job).unwrap_or_default(),
-                None,
-                true,
-                &mut std::io::stdout().lock(),
-            );
-            continue;
-        }
-        std::thread::sleep(Duration::from_millis(300));
+/// Follows the job across recoveries; the exit code says how it ended.
+fn follow(client: &Client, id: i64) -> CliResult {
+    let job = client.follow_managed_job(id, &mut std::io::stdout().lock())?;
+    eprintln!("Managed job {id} ended {}.", job.status.as_str());
+    match job.status {
+        ManagedJobStatus::Succeeded => Ok(()),
+        ManagedJobStatus::FailedNoResource => Err(CliError::new(
+            NO_RESOURCES,
+            job.failure_reason.unwrap_or_default(),
+        )),
+        other => Err(CliError::new(
+            JOB_FAILED,
+            format!("managed job {id} ended {}", other.as_str()),
+        )),
     }
 }
 
-/// Starts the controller unless one runs (it holds `jobs-controller.lock`).
-fn ensure_controller(home: &Path) -> CliResult {
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path(home))
-        .map_err(failure)?;
-    if lock.try_lock().is_err() {
-        return Ok(()); // one runs
+/// Starts the controller process unless one runs.
+fn ensure_controller(client: &Client) -> CliResult {
+    if client.jobs_controller_running()? {
+        return Ok(());
     }
-    drop(lock);
+    let log_path = client.home().join("jobs-controller.log");
     let log = File::options()
         .create(true)
         .append(true)
-        .open(home.join("jobs-controller.log"))
+        .open(&log_path)
         .map_err(failure)?;
     let err = log.try_clone().map_err(failure)?;
     let me = std::env::current_exe().map_err(failure)?;
@@ -334,19 +259,8 @@ fn env_ms(name: &str) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// The controller: one process for every job, holding the lock for its life so no
-/// second controller manages the same database.
-fn run_controller(home: &Path) -> CliResult {
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path(home))
-        .map_err(failure)?;
-    if lock.try_lock().is_err() {
-        eprintln!("another jobs controller runs; exiting");
-        return Ok(());
-    }
+/// The controller process; hidden settings make it fast in tests.
+fn run_controller(client: &Client) -> CliResult {
     let mut settings = ControllerSettings::default();
     if let Some(poll) = env_ms("ALOFT_JOBS_POLL_MS") {
         settings.poll_interval = poll;
@@ -362,27 +276,17 @@ fn run_controller(home: &Path) -> CliResult {
             ..settings.launch_retry
         };
     }
-    let backend = ClientBackend::new(
-        home,
-        crate::bundled::providers(),
-        std::env::current_exe().ok(),
-    );
-    let controller =
-        Controller::open(&home.join("jobs.db"), Arc::new(backend), settings).map_err(failure)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(failure)?;
     eprintln!(
         "jobs controller {} started at {}",
         std::process::id(),
         unix_now()
     );
-    let result = rt.block_on(controller.run()).map_err(failure);
+    if !client.run_jobs_controller(settings)? {
+        eprintln!("another jobs controller runs; exiting");
+        return Ok(());
+    }
     eprintln!("jobs controller {} idle, exiting", std::process::id());
-    drop(lock);
-    result
+    Ok(())
 }
 
 fn ago(now: i64, at: i64) -> String {

@@ -200,10 +200,9 @@ impl Client {
             task: &task,
             task_dir,
             no_setup: options.no_setup,
-            // Set below, through the client, once the job is queued: that works on
-            // every provider (a remote head gets its stop kit).
-            autostop: None,
         };
+        // Autostop is set through the client once the job is queued: one mechanism
+        // for every provider (a remote head gets its stop kit).
         let autostop = options.autostop.or_else(|| task_autostop(&task));
         let launched = crate::launch::launch(
             &ctx,

@@ -36,6 +36,7 @@ mod cluster;
 mod events;
 mod jobs_backend;
 mod lifecycle;
+mod managed;
 mod offers;
 mod providers;
 mod provisioner;

@@ -39,8 +39,6 @@ pub struct LaunchRequest<'a> {
     pub task_dir: &'a Path,
     /// Skip `setup` (the cluster already ran it).
     pub no_setup: bool,
-    /// Autostop after this many idle minutes (and tear down when `down`).
-    pub autostop: Option<(u64, bool)>,
 }
 
 /// What a launch needs from its surroundings.
@@ -273,21 +271,6 @@ where
         &job_demand(&opt_task.resources, opt_task.num_nodes, chosen.as_ref()),
     );
     let job_id = head_handle.submit(&spec, &secrets, unix_now())?;
-    let mut record = record;
-    match (req.autostop, &head) {
-        (Some((minutes, down)), HeadLocation::Local { .. }) => {
-            let spec = autostop_spec(&ctx.aloft_binary, req.cluster, minutes, down);
-            head_handle.set_autostop(Some(&spec))?;
-            let minutes = u32::try_from(minutes).unwrap_or(u32::MAX);
-            ctx.state.set_autostop(req.cluster, Some(minutes), down)?;
-            record.autostop_minutes = Some(minutes);
-            record.autostop_down = down;
-        }
-        (Some(_), HeadLocation::Ssh { .. }) => {
-            progress("  autostop is not available on remote clusters yet; it was not set");
-        }
-        (None, _) => {}
-    }
     Ok(Launched {
         record,
         job_id,

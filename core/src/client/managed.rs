@@ -1,0 +1,151 @@
+//! Managed jobs through the client: submit, list, cancel, follow across
+//! recoveries, and run the one controller that keeps them alive (holding a lock in
+//! aloft's home, so no second controller manages the same database).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::jobs::{
+    CancelTarget, Controller, ControllerSettings, JobFilter, JobId, JobsDb, ManagedJob,
+    ManagedJobStatus, NewJob,
+};
+use crate::task::TaskChain;
+
+use super::{Client, ClientBackend, ClientError, ClientResult};
+
+impl Client {
+    fn jobs_db(&self) -> ClientResult<JobsDb> {
+        JobsDb::open(&self.home.join("jobs.db")).map_err(ClientError::other)
+    }
+
+    /// The lock file the running controller holds.
+    pub fn jobs_controller_lock_path(&self) -> PathBuf {
+        self.home.join("jobs-controller.lock")
+    }
+
+    /// Whether a jobs controller holds its lock right now.
+    pub fn jobs_controller_running(&self) -> ClientResult<bool> {
+        let lock = open_lock(&self.jobs_controller_lock_path())?;
+        Ok(lock.try_lock().is_err())
+    }
+
+    /// Submits `chain` as a managed job named `name` (its tasks run in order, each on
+    /// a cluster of its own). A task this build cannot carry out, or a bad
+    /// `job_recovery`, is refused before anything is written.
+    pub fn submit_job(&self, chain: &TaskChain, name: Option<&str>) -> ClientResult<ManagedJob> {
+        for task in chain.tasks() {
+            crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+        }
+        let new = NewJob::from_chain(chain, name)
+            .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+        self.jobs_db()?.submit(&new).map_err(ClientError::other)
+    }
+
+    /// Managed jobs, newest first (only unfinished ones unless `all`).
+    pub fn managed_jobs(&self, all: bool) -> ClientResult<Vec<ManagedJob>> {
+        let filter = if all {
+            JobFilter::All
+        } else {
+            JobFilter::Unfinished
+        };
+        self.jobs_db()?.list(filter).map_err(ClientError::other)
+    }
+
+    /// Managed job `id`.
+    pub fn managed_job(&self, id: JobId) -> ClientResult<ManagedJob> {
+        self.jobs_db()?
+            .get(id)
+            .map_err(ClientError::other)?
+            .ok_or_else(|| ClientError::Other(format!("no managed job {id}")))
+    }
+
+    /// Requests cancellation; every named id must exist, and something unfinished
+    /// must match, else nothing is written. Returns the jobs now cancelling.
+    pub fn cancel_jobs(&self, target: &CancelTarget) -> ClientResult<Vec<JobId>> {
+        let db = self.jobs_db()?;
+        if let CancelTarget::Ids(ids) = target {
+            for id in ids {
+                if db.get(*id).map_err(ClientError::other)?.is_none() {
+                    return Err(ClientError::Other(format!("no managed job {id}")));
+                }
+            }
+        }
+        let cancelled = db.request_cancel(target).map_err(ClientError::other)?;
+        if cancelled.is_empty() {
+            return Err(ClientError::Other("no unfinished job to cancel".into()));
+        }
+        Ok(cancelled)
+    }
+
+    /// Streams managed job `id`'s output into `out` from whatever cluster it runs
+    /// on now, across recoveries, until it ends; returns how it ended.
+    pub fn follow_managed_job(
+        &self,
+        id: JobId,
+        out: &mut dyn std::io::Write,
+    ) -> ClientResult<ManagedJob> {
+        let mut followed: Option<(String, i64)> = None;
+        loop {
+            let job = self.managed_job(id)?;
+            if job.status.is_terminal() {
+                return Ok(job);
+            }
+            if job.status == ManagedJobStatus::Running
+                && let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)
+                && followed.as_ref() != Some(&(cluster.clone(), cluster_job))
+            {
+                followed = Some((cluster.clone(), cluster_job));
+                // Ends when that job ends, or when its cluster goes (preemption).
+                let _ = self.logs(
+                    cluster,
+                    u64::try_from(cluster_job).unwrap_or_default(),
+                    None,
+                    true,
+                    out,
+                );
+                continue;
+            }
+            if self.cancel.is_cancelled() {
+                return Err(ClientError::Interrupted {
+                    stage: "while following the job".into(),
+                    left: format!("managed job {id} keeps running"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Runs the jobs controller on this thread until it has been idle for
+    /// `settings.idle_exit_after`. Returns `Ok(false)` at once when another
+    /// controller holds the lock.
+    pub fn run_jobs_controller(&self, settings: ControllerSettings) -> ClientResult<bool> {
+        let lock = open_lock(&self.jobs_controller_lock_path())?;
+        if lock.try_lock().is_err() {
+            return Ok(false);
+        }
+        let bundled: Vec<(&str, &'static [u8])> =
+            self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+        let backend = ClientBackend::new(&self.home, &bundled, Some(self.agent_binary.clone()));
+        let controller = Controller::open(&self.home.join("jobs.db"), Arc::new(backend), settings)
+            .map_err(ClientError::other)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(ClientError::other)?;
+        rt.block_on(controller.run()).map_err(ClientError::other)?;
+        drop(lock);
+        Ok(true)
+    }
+}
+
+fn open_lock(path: &std::path::Path) -> ClientResult<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))
+}
