@@ -99,8 +99,14 @@ fn a_preempted_spot_job_is_recovered_and_resumes_from_its_checkpoint() {
         lines.iter().all(|l| *l == lines[0]),
         "SKYPILOT_TASK_ID is stable: {ids}"
     );
-    // Nothing is left running: the controller tore the cluster down.
-    let status = aloft_env(home.path(), &["status", "-o", "json"], &[]);
+    // Nothing is left running: the controller tears the cluster down right after
+    // it records the end (give it a moment).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = aloft_env(home.path(), &["status", "-o", "json"], &[]);
+    while text(&status.stdout).trim() != "[]" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        status = aloft_env(home.path(), &["status", "-o", "json"], &[]);
+    }
     assert_eq!(
         text(&status.stdout).trim(),
         "[]",
