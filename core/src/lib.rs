@@ -12,6 +12,8 @@
 //! - [`jobs`]: managed jobs: their SQLite store, SkyPilot's recovery rules
 //!   (`job_recovery`), and the controller that keeps every job alive through a
 //!   backend (the client implements it).
+//! - `kube` (feature `plugin`): Kubernetes on the host side: kubeconfig contexts,
+//!   exec credential plugins, the port-forward tunnel SSH uses to reach pods.
 //! - [`launch`]: a launch end to end: record, provision, set up nodes, queue the job.
 //! - [`optimizer`]: picks the cheapest (or fastest) offers that satisfy each task, for
 //!   single tasks, chains and general DAGs.
@@ -25,6 +27,8 @@ pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod jobs;
+#[cfg(feature = "plugin")]
+pub mod kube;
 pub mod launch;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
