@@ -53,7 +53,7 @@ conn.commit()
 print(f"{n} clusters recorded; their heads are a black hole at 127.0.0.1:{hole}")
 PYEOF
 START=$(date +%s.%N)
-"$A" down -a >/dev/null 2>"$W/down.log" || { cat "$W/down.log"; exit 1; }
+"$A" down -a -y >/dev/null 2>"$W/down.log" || { cat "$W/down.log"; exit 1; }
 END=$(date +%s.%N)
 echo "aloft down -a of $N clusters: $(python3 -c "print(f'{$END - $START:.2f}')") s"
 $PY - "$MOTO_PORT" <<'PYEOF'

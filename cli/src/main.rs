@@ -6,6 +6,7 @@ mod bundled;
 mod client;
 mod cmd;
 mod config;
+mod confirm;
 mod exit;
 mod interrupt;
 mod progress;

@@ -616,7 +616,7 @@ fn kill_9_anywhere_in_a_launch_leaks_nothing() {
         ok(&world.aloft(&["status", "-r"]));
         if i % 2 == 1 {
             let mut first = Command::new(env!("CARGO_BIN_EXE_aloft"))
-                .args(["down", "-a"])
+                .args(["down", "-a", "-y"])
                 .env("ALOFT_HOME", world.home.path())
                 .env("AWS_ACCESS_KEY_ID", "AKIAALOFTTEST")
                 .env("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -629,7 +629,7 @@ fn kill_9_anywhere_in_a_launch_leaks_nothing() {
             let _ = first.kill();
             let _ = first.wait();
         }
-        let down = world.aloft(&["down", "-a"]);
+        let down = world.aloft(&["down", "-a", "-y"]);
         assert!(
             down.status.success(),
             "point {i} ({delay_ms} ms, seed {seed}): {}",

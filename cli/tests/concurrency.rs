@@ -139,7 +139,7 @@ fn eight_launches_and_eight_status_calls_at_once_all_succeed() {
         rows.as_array().unwrap().iter().all(|r| r["status"] == "UP"),
         "{rows}"
     );
-    let out = aloft(home.path(), &["down", "-a"]);
+    let out = aloft(home.path(), &["down", "-a", "-y"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = aloft(home.path(), &["status", "-o", "json"]);
     assert_eq!(text(&s.stdout).trim(), "[]");

@@ -378,5 +378,82 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
         .collect();
     names.sort();
     assert_eq!(names, ["cmd", "envf", "pair", "web"]);
-    assert!(aloft(dir, &["down", "-a"]).status.success());
+    // `down -a` asks first; with no terminal to ask and no -y it refuses, and
+    // every cluster stays.
+    let refused = aloft(dir, &["down", "-a"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("pass -y"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let s = aloft(dir, &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4, "{rows}");
+    assert!(aloft(dir, &["down", "-a", "-y"]).status.success());
+    let s = aloft(dir, &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0, "{rows}");
+}
+
+/// Runs `aloft ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn aloft_on_terminal(home: &std::path::Path, args: &str, answer: &str) -> (bool, String) {
+    use std::io::Write;
+    let command = format!("'{}' {args}", env!("CARGO_BIN_EXE_aloft"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("ALOFT_HOME", home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), text(&out.stdout) + &text(&out.stderr))
+}
+
+#[test]
+fn a_launch_that_creates_a_cluster_shows_the_plan_and_asks_first() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let task = format!("{}/../examples/hello.yaml", env!("CARGO_MANIFEST_DIR"));
+    let clusters = || {
+        let s = aloft(dir, &["status", "-o", "json"]);
+        !serde_json::from_slice::<Vec<serde_json::Value>>(&s.stdout)
+            .unwrap()
+            .is_empty()
+    };
+    // No terminal and no -y: refused before anything is created.
+    let out = aloft(dir, &["launch", "-c", "asked", &task]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("pass -y"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!clusters(), "nothing may be created without a yes");
+    // On a terminal: the plan, the question; "n" launches nothing.
+    let (ok, shown) = aloft_on_terminal(dir, &format!("launch -c asked {task}"), "n\n");
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("Chosen: local"), "{shown}");
+    assert!(
+        shown.contains("Launching a new cluster `asked`. Proceed? [Y/n]"),
+        "{shown}"
+    );
+    assert!(!clusters(), "a no launches nothing: {shown}");
+    // An empty answer takes the default, yes: the job runs.
+    let (ok, shown) = aloft_on_terminal(dir, &format!("launch -c asked {task}"), "\n");
+    assert!(ok, "{shown}");
+    assert!(shown.contains("hello from node 0 of 1"), "{shown}");
+    assert!(clusters());
+    // Reusing the cluster asks nothing, even without a terminal.
+    let out = aloft(dir, &["launch", "-c", "asked", &task]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(aloft(dir, &["down", "-y", "asked"]).status.success());
 }

@@ -12,7 +12,7 @@ pub struct Args {
     /// Every cluster.
     #[arg(short, long)]
     all: bool,
-    /// Do not ask for confirmation (these commands never prompt; accepted for scripts).
+    /// Do not ask for confirmation (`down -a` asks otherwise).
     #[arg(short, long)]
     yes: bool,
     /// Forget the cluster even if its provider fails (down only).
@@ -64,9 +64,20 @@ fn report(outcomes: Vec<(String, ClientResult<()>)>, done: &str) -> CliResult {
 
 /// `aloft down`.
 pub fn down(args: Args) -> CliResult {
-    let _ = args.yes;
     let client = crate::client::open_waiting(!args.no_wait)?;
     let names = names(&client, &args)?;
+    if args.all && !names.is_empty() {
+        crate::confirm::confirm(
+            &format!(
+                "Terminating {} cluster{}: {}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            true,
+            args.yes,
+        )?;
+    }
     report(client.down_many(&names, args.purge), "terminated")
 }
 

@@ -153,17 +153,16 @@ pub fn run(args: Args) -> CliResult {
                  have yet; launch its tasks one by one",
             ));
         };
-        let _ = args.yes;
+        let cluster = args
+            .cluster
+            .clone()
+            .unwrap_or_else(aloft::client::default_cluster_name);
         let autostop = match (args.idle_minutes, args.down) {
             (Some(minutes), down) => Some((minutes, down)),
             (None, true) => Some((0, true)),
             (None, false) => None,
         };
-        let mut options = LaunchOptions::named(
-            args.cluster
-                .clone()
-                .unwrap_or_else(aloft::client::default_cluster_name),
-        );
+        let mut options = LaunchOptions::named(cluster);
         options.no_setup = args.no_setup;
         options.autostop = autostop;
         options.retry_until_up = args.retry_until_up;
@@ -172,6 +171,9 @@ pub fn run(args: Args) -> CliResult {
             .and_then(|v| v.parse().ok())
         {
             options.retry_backoff = std::time::Duration::from_millis(ms);
+        }
+        if !args.yes {
+            confirm_new_cluster(task, &options)?;
         }
         let detach = args.detach || matches!(entry, Entry::Nothing);
         return launch_for_real(task, &task_dir, &options, detach);
@@ -303,6 +305,40 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// A launch that creates a cluster starts billing: show what it would provision
+/// and ask, as SkyPilot does (`Proceed? [Y/n]`). Reusing an existing cluster asks
+/// nothing; without a terminal, the launch refuses (see [`crate::confirm`]).
+fn confirm_new_cluster(task: &Task, options: &LaunchOptions) -> CliResult {
+    let client = crate::client::open()?;
+    if client.cluster(&options.cluster).is_ok() {
+        return Ok(());
+    }
+    let question = format!("Launching a new cluster `{}`", options.cluster);
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return crate::confirm::confirm(&question, true, false);
+    }
+    let plan = client.plan(task, options)?;
+    let chosen = OfferJson::from(&plan.chosen);
+    print_plan(&PlanJson {
+        total_hourly_cost: chosen.hourly_price * f64::from(task.num_nodes),
+        tasks: vec![TaskJson {
+            name: task.name.clone(),
+            num_nodes: task.num_nodes,
+            chosen,
+            candidates: plan.candidates.iter().map(OfferJson::from).collect(),
+            excluded: plan
+                .excluded
+                .iter()
+                .map(|(cloud, reason)| ExcludedJson {
+                    cloud: cloud.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+        }],
+    });
+    crate::confirm::confirm(&question, true, false)
 }
 
 /// The clouds enabled in the user's config; none is an error with a hint, and with

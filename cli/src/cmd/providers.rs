@@ -1,6 +1,5 @@
 //! `aloft providers list|info|install` and `aloft check`.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use aloft::plugin::trust::{ScratchDir, private_dir, read_grants, write_grants};
@@ -247,24 +246,11 @@ async fn install(config: &Config, path: &Path, yes: bool, replace: bool) -> CliR
     if shadows {
         println!("  replaces:     the bundled provider `{}`", m.name);
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::failure(
-                "no terminal to ask for consent, so nothing was installed; \
-                 re-run with -y to grant what is listed above",
-            ));
-        }
-        eprint!("Install {} and grant it the above? [y/N] ", m.name);
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| CliError::failure(format!("cannot read the answer: {e}")))?;
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Err(CliError::failure("not granted; nothing was installed"));
-        }
-    }
+    crate::confirm::confirm(
+        &format!("Installing {} with the grants above", m.name),
+        false,
+        yes,
+    )?;
 
     let dir = aloft_home().join("providers");
     private_dir(&dir).map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;

@@ -61,7 +61,6 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
         Command::Delete { names, all, yes } => {
-            let _ = yes;
             let names: Vec<String> = if all {
                 client.buckets()?.into_iter().map(|b| b.name).collect()
             } else if names.is_empty() {
@@ -69,6 +68,17 @@ pub fn run(args: Args) -> CliResult {
             } else {
                 names
             };
+            if all && !names.is_empty() {
+                crate::confirm::confirm(
+                    &format!(
+                        "Deleting {} bucket(s) and everything in them: {}",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    true,
+                    yes,
+                )?;
+            }
             for name in names {
                 match client.delete_bucket(&name)? {
                     BucketDeletion::Deleted(n) => {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::launch::{LaunchContext, LaunchError, LaunchRequest, NodeAddress};
-use crate::optimizer::{OptTask, OptimizeOptions};
+use crate::optimizer::{OptTask, OptimizeOptions, TaskPlan, optimize_task};
 use crate::plugin::{ClusterRef, RunRequest};
 use crate::provision::{ProvisionError, RetryPolicy};
 use crate::runtime::agent::unix_now;
@@ -146,12 +146,32 @@ impl Client {
         }
     }
 
-    fn launch_once(
+    /// What `launch` would provision for `task` now: the chosen offer, the
+    /// alternatives and the clouds left out, from the same live offers and rules
+    /// the launch uses. Nothing is created; a caller shows it to ask for consent.
+    pub fn plan(&self, task: &Task, options: &LaunchOptions) -> ClientResult<TaskPlan> {
+        crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+        let (live, opt_options) = self.plan_inputs(task, options)?;
+        let opt_task = OptTask {
+            name: task.name.clone(),
+            num_nodes: task.num_nodes,
+            resources: task.resources.clone(),
+            estimated_hours: None,
+        };
+        optimize_task(&live.catalog, &opt_task, &opt_options).map_err(|err| {
+            ClientError::NoResources {
+                message: err.to_string(),
+                reasons: live.explain(),
+            }
+        })
+    }
+
+    /// The live offers `task` can use and the optimizer's options for it.
+    fn plan_inputs(
         &self,
         task: &Task,
-        task_dir: &Path,
         options: &LaunchOptions,
-    ) -> ClientResult<Launched> {
+    ) -> ClientResult<(super::offers::LiveCatalog, OptimizeOptions)> {
         // A task that names its clouds asks only their providers: checking every
         // provider's credentials (network calls) for a task that cannot use them is
         // wasted start-up time.
@@ -162,14 +182,24 @@ impl Client {
             .map(|r| r.infra.cloud.clone())
             .collect();
         let live = self.live_catalog(named.as_deref())?;
-        let _lock = self.lock(&options.cluster, "launch")?;
-        let providers = self.providers()?;
         let opt_options = OptimizeOptions {
             enabled_clouds: live.usable.clone(),
-            capabilities: manifest_capabilities(providers),
+            capabilities: manifest_capabilities(self.providers()?),
             blocklist: options.blocked.clone(),
             ..OptimizeOptions::default()
         };
+        Ok((live, opt_options))
+    }
+
+    fn launch_once(
+        &self,
+        task: &Task,
+        task_dir: &Path,
+        options: &LaunchOptions,
+    ) -> ClientResult<Launched> {
+        let (live, opt_options) = self.plan_inputs(task, options)?;
+        let _lock = self.lock(&options.cluster, "launch")?;
+        let providers = self.providers()?;
         let ctx = LaunchContext {
             home: &self.home,
             state: &self.state,
