@@ -351,3 +351,45 @@ fn a_two_node_task_never_lands_on_a_cloud_without_multi_node() {
         stdout(&table)
     );
 }
+
+#[test]
+fn a_cloud_nothing_knows_is_a_located_error_listing_the_known_ones() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("skynet.yaml");
+    std::fs::write(
+        &task,
+        "name: x\nresources:\n  cpus: 2\n  infra: skynet/us-east-1\nrun: echo hi\n",
+    )
+    .unwrap();
+    let path = task.to_str().unwrap();
+    for args in [
+        vec!["validate", path],
+        vec!["launch", "--dryrun", path],
+        vec!["launch", "-y", path],
+    ] {
+        let out = aloft(home.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{path}:4:"))
+                && err.contains("resources.infra: unknown cloud `skynet`")
+                && err.contains("known: aws, azure")
+                && err.contains("local"),
+            "{args:?}: {err}"
+        );
+    }
+    // SkyPilot's own clouds stay valid task files even where aloft has no provider.
+    std::fs::write(&task, "resources:\n  infra: azure\nrun: echo hi\n").unwrap();
+    assert!(aloft(home.path(), &["validate", path]).status.success());
+    // A flag naming an unknown cloud is named as the flag.
+    let out = aloft(
+        home.path(),
+        &["launch", "--dryrun", "--infra", "skynet", "echo", "hi"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--infra: unknown cloud `skynet`"),
+        "{}",
+        stderr(&out)
+    );
+}

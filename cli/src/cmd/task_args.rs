@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aloft::task::{Overrides, TaskChain};
 
+use crate::config::aloft_home;
 use crate::exit::{CliError, INVALID_TASK};
 
 /// Flags that override fields of the task file.
@@ -226,12 +227,66 @@ pub fn task_dir(path: &Path) -> &Path {
 
 /// Parses task YAML given as text (`origin` names it in errors); invalid exits 2.
 pub fn parse(yaml: &str, origin: &str, overrides: &Overrides) -> Result<TaskChain, CliError> {
-    TaskChain::from_yaml_str(yaml, origin, overrides)
-        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))
+    let chain = TaskChain::from_yaml_str(yaml, origin, overrides)
+        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))?;
+    if let Some(known) = unknown_cloud(&chain) {
+        return Err(cloud_error(yaml, origin, &known));
+    }
+    Ok(chain)
 }
 
 /// Loads and validates a task file; an invalid one exits with code 2.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<TaskChain, CliError> {
-    TaskChain::from_yaml_file(path, overrides)
-        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))
+    let chain = TaskChain::from_yaml_file(path, overrides)
+        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))?;
+    if let Some(known) = unknown_cloud(&chain) {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| CliError::new(INVALID_TASK, format!("{}: {e}", path.display())))?;
+        return Err(cloud_error(&src, &path.display().to_string(), &known));
+    }
+    Ok(chain)
+}
+
+/// When a task names a cloud that neither SkyPilot, a catalog, nor a bundled or
+/// installed provider knows: those names, and the names that are known.
+fn unknown_cloud(chain: &TaskChain) -> Option<(Vec<String>, Vec<String>)> {
+    let named: Vec<&str> = chain
+        .tasks()
+        .iter()
+        .flat_map(|t| t.resources.candidates())
+        .filter_map(|r| r.infra.cloud.as_deref())
+        .filter(|c| !aloft::task::units::CLOUDS.contains(c))
+        .collect();
+    if named.is_empty() {
+        return None;
+    }
+    let bundled: Vec<String> = crate::bundled::providers()
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let known = aloft::client::known_clouds(&aloft_home(), &bundled);
+    let mut unknown: Vec<String> = named
+        .into_iter()
+        .filter(|cloud| !known.iter().any(|k| k == cloud))
+        .map(str::to_string)
+        .collect();
+    unknown.dedup();
+    (!unknown.is_empty()).then_some((unknown, known))
+}
+
+/// The error for an unknown cloud: at its line in the file, or, when the file does
+/// not name it, as the command-line flag that did.
+fn cloud_error(src: &str, origin: &str, (unknown, known): &(Vec<String>, Vec<String>)) -> CliError {
+    match aloft::task::check_cloud_names(src, origin, known) {
+        Err(err) => CliError::new(INVALID_TASK, err.to_string()),
+        Ok(()) => CliError::new(
+            INVALID_TASK,
+            format!(
+                "--infra: unknown cloud `{}`: no shipped catalog and no provider has that name \
+                 (known: {})",
+                unknown.join("`, `"),
+                known.join(", ")
+            ),
+        ),
+    }
 }

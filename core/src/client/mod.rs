@@ -54,7 +54,7 @@ pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
 pub use offers::LiveCatalog;
-pub use providers::{Providers, load as load_providers};
+pub use providers::{Providers, known_clouds, load as load_providers};
 pub use refresh::RefreshNote;
 pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};

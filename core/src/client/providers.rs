@@ -186,3 +186,27 @@ impl Providers {
         })
     }
 }
+
+/// Every cloud name this installation knows: SkyPilot's clouds (a task for one
+/// is valid; the plan says when nothing can launch there), clouds with a catalog
+/// (shipped, or under `home/catalogs`), the `bundled` providers and those installed
+/// under `home/providers` (by file name, which `providers install` sets to the
+/// component's name). Sorted, without duplicates.
+pub fn known_clouds(home: &Path, bundled: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = crate::catalog::Catalog::load(Some(&home.join("catalogs")))
+        .map(|c| c.clouds())
+        .unwrap_or_default();
+    names.extend(crate::task::units::CLOUDS.iter().map(|c| c.to_string()));
+    names.extend(bundled.iter().cloned());
+    if let Ok(entries) = std::fs::read_dir(home.join("providers")) {
+        names.extend(entries.flatten().filter_map(|e| {
+            let path = e.path();
+            (path.extension().is_some_and(|x| x == "wasm"))
+                .then(|| path.file_stem()?.to_str().map(str::to_string))
+                .flatten()
+        }));
+    }
+    names.sort();
+    names.dedup();
+    names
+}

@@ -32,6 +32,7 @@
 
 mod builder;
 mod chain;
+mod clouds;
 mod config;
 mod emit;
 mod envs;
@@ -49,6 +50,7 @@ pub mod yaml;
 
 pub use builder::TaskBuilder;
 pub use chain::{Execution, TaskChain};
+pub use clouds::check_cloud_names;
 pub use config::{Hook, OVERRIDABLE_KEYS, TaskConfig};
 pub use envs::{ManagedSecret, Secret, SecretValue, substitute_str, valid_env_name};
 pub use error::{Located, TaskError};
