@@ -48,7 +48,7 @@ fn check_resources(resources: &At<'_>, known: &[String]) -> Result<(), TaskError
         let Ok(cloud) = canonical_cloud(name) else {
             continue;
         };
-        if !known.iter().any(|k| *k == cloud) {
+        if !known.contains(&cloud) {
             return Err(at.err_suggest(
                 format!(
                     "unknown cloud `{name}`: no shipped catalog and no provider has that name \
