@@ -341,16 +341,28 @@ fn buckets_are_copied_onto_nodes_and_managed() {
     std::fs::write(upload.join("u.txt"), "uploaded").unwrap();
     std::fs::write(upload.join("skip.log"), "ignored").unwrap();
     std::fs::write(upload.join(".gitignore"), "*.log\n").unwrap();
+    // An absolute target is that path on the node (the test's nodes share this
+    // machine's file system, so a fresh folder stands in for `/data`).
+    let absolute = tempfile::tempdir().unwrap();
+    let abs = absolute.path().join("data");
     let task = world.task(
         "data.yaml",
-        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\n\
-         file_mounts:\n  ~/data: s3://aloft-data/train\n  ~/up:\n    name: aloft-up-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n  \
-         ~/tmp:\n    name: aloft-scratch-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n    persistent: false\n\
-         run: cat ~/data/a.txt ~/data/sub/b.txt ~/up/u.txt; ls ~/data ~/up\n",
+        &format!(
+            "resources: {{infra: aws/us-east-1, instance_type: m6i.large}}\n\
+             file_mounts:\n  ~/data: s3://aloft-data/train\n  ~/up:\n    name: aloft-up-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n  \
+             ~/tmp:\n    name: aloft-scratch-bucket\n    source: ./upload\n    store: s3\n    mode: COPY\n    persistent: false\n  \
+             {abs}: ./upload\n\
+             run: cat ~/data/a.txt ~/data/sub/b.txt ~/up/u.txt {abs}/u.txt; ls ~/data ~/up\n",
+            abs = abs.display()
+        ),
     );
     let out = world.aloft(&["launch", "-y", "-c", "data", task.to_str().unwrap()]);
     let stdout = ok(&out);
-    assert!(stdout.contains("alphabetauploaded"), "{stdout}");
+    assert!(stdout.contains("alphabetauploadeduploaded"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(abs.join("u.txt")).unwrap(),
+        "uploaded"
+    );
     assert!(!stdout.contains("c.txt"), "only the prefix: {stdout}");
     assert!(
         !stdout.contains("skip.log"),

@@ -19,10 +19,17 @@ fn launch_fails_over_runs_a_gang_and_tears_down() {
     let project = home.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join("data.txt"), "42").unwrap();
+    // `file_mounts` targets: `~/x` under the node's home, an absolute one at that
+    // path (on a local node, this machine's).
+    let absolute = home.path().join("abs/data.txt");
     std::fs::write(
         project.join("task.yaml"),
-        "name: gang\nnum_nodes: 2\nworkdir: .\nresources: {infra: local, cpus: 2}\n\
-         run: echo \"rank $SKYPILOT_NODE_RANK/$SKYPILOT_NUM_NODES sees $(echo $SKYPILOT_NODE_IPS) data=$(cat data.txt)\"\n",
+        format!(
+            "name: gang\nnum_nodes: 2\nworkdir: .\nresources: {{infra: local, cpus: 2}}\n\
+             file_mounts:\n  ~/in/d.txt: ./data.txt\n  {abs}: ./data.txt\n\
+             run: echo \"rank $SKYPILOT_NODE_RANK/$SKYPILOT_NUM_NODES sees $(echo $SKYPILOT_NODE_IPS) data=$(cat data.txt)$(cat ~/in/d.txt)$(cat {abs})\"\n",
+            abs = absolute.display()
+        ),
     )
     .unwrap();
     let out = aloft(
@@ -42,8 +49,8 @@ fn launch_fails_over_runs_a_gang_and_tears_down() {
     assert_eq!(
         lines,
         [
-            "(rank 0) rank 0/2 sees 127.0.0.1 127.0.0.1 data=42",
-            "(rank 1) rank 1/2 sees 127.0.0.1 127.0.0.1 data=42"
+            "(rank 0) rank 0/2 sees 127.0.0.1 127.0.0.1 data=424242",
+            "(rank 1) rank 1/2 sees 127.0.0.1 127.0.0.1 data=424242"
         ]
     );
     // The failover summary names the two refused zones.

@@ -531,9 +531,10 @@ fn copies(
     for (target, mount) in task.file_mounts.iter().filter(|_| mounts) {
         match mount {
             FileMount::Path(source) if !source.contains("://") => {
-                // Node paths are relative to the node's home; `~/x` and `/x` both
-                // land under it on a local node.
-                let target = target.trim_start_matches("~/").trim_start_matches('/');
+                // One rule for every mode and node (MOUNT mode mounts at the same
+                // place): an absolute target is that path on the node, `~/x` and a
+                // relative `x` are under the node user's home.
+                let target = target.strip_prefix("~/").unwrap_or(target);
                 copies.push((resolve(source), target.to_string(), false));
             }
             _ => {

@@ -143,12 +143,8 @@ impl Node for SshNode {
         if gitignore {
             command.arg("--filter=:- .gitignore");
         }
-        let parent = Path::new(remote)
-            .parent()
-            .map(|p| p.display().to_string())
-            .filter(|p| !p.is_empty());
-        if let Some(parent) = parent {
-            command.arg(format!("--rsync-path=mkdir -p {} && rsync", quote(&parent)));
+        if let Some(prepare) = prepare_target(remote, local.is_dir()) {
+            command.arg(format!("--rsync-path={prepare} && rsync"));
         }
         command
             .arg("-e")
@@ -170,6 +166,25 @@ impl Node for SshNode {
     }
 }
 
+/// Shell that makes the folder an upload to `remote` writes into. Under the
+/// home it is a `mkdir -p`; an absolute target outside the user's reach (`/data`)
+/// is created with passwordless sudo and handed to the login user, as SkyPilot does.
+fn prepare_target(remote: &str, is_dir: bool) -> Option<String> {
+    let path = Path::new(remote);
+    let folder = if is_dir { Some(path) } else { path.parent() }
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty() && p != "/")?;
+    let folder = quote(&folder);
+    Some(if path.is_absolute() {
+        format!(
+            "{{ mkdir -p {folder} 2>/dev/null || sudo -n mkdir -p {folder}; }} && \
+             {{ [ -w {folder} ] || sudo -n chown \"$(id -u):$(id -g)\" {folder}; }}"
+        )
+    } else {
+        format!("mkdir -p {folder}")
+    })
+}
+
 /// A unique name for a remote pid file.
 fn unique_token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -182,4 +197,35 @@ fn unique_token() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prepare_target;
+
+    fn run(script: &str, cwd: &std::path::Path) {
+        let status = std::process::Command::new("sh")
+            .args(["-c", script])
+            .current_dir(cwd)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    }
+
+    #[test]
+    fn absolute_targets_are_prepared_where_they_say_relative_ones_under_home() {
+        let home = tempfile::tempdir().unwrap();
+        let abs = home.path().join("abs dir/sub");
+        let file_target = format!("{}/f.txt", abs.display());
+        run(&prepare_target(&file_target, false).unwrap(), home.path());
+        assert!(abs.is_dir());
+        let dir_target = home.path().join("whole").display().to_string();
+        run(&prepare_target(&dir_target, true).unwrap(), home.path());
+        assert!(home.path().join("whole").is_dir());
+        run(&prepare_target("rel/f.txt", false).unwrap(), home.path());
+        assert!(home.path().join("rel").is_dir());
+        // A file at the top of the home or of `/` needs no folder made.
+        assert_eq!(prepare_target("f.txt", false), None);
+        assert_eq!(prepare_target("/f.txt", false), None);
+    }
 }
