@@ -314,7 +314,12 @@ fn single(fields: &[Field<'_>], acc: Option<AcceleratorSpec>) -> Result<Resource
                     r.volumes.push(disk_volume(&v)?);
                 }
             }
-            // Handled above (infra, accelerators) or deprecated and ignored.
+            "ephemeral_storage" => {
+                return Err(at.err(
+                    "deprecated, and ignored by SkyPilot too: remove it (disk_size sets the disk)",
+                ));
+            }
+            // Handled above (infra, cloud/region/zone, accelerators).
             _ => {}
         }
     }
