@@ -12,7 +12,8 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
     let home = tempfile::tempdir().unwrap();
     let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.2");
     let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.3");
-    // The head reaches the worker with the key it is given (the pool's key).
+    // Both hosts take the user's key (the pool's `identity_file`); the hosts do
+    // not trust each other.
     b.authorize(&a);
     std::fs::write(
         home.path().join("ssh_node_pools.yaml"),
@@ -82,6 +83,38 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
     );
     assert_eq!(key_mode & 0o777, 0o600);
     assert!(head.join(".aloft/agent/agent.pid").exists(), "agent runs");
+    // The head's key is the cluster's own, never the user's; both hosts
+    // authorized it (marked with the cluster's name) for the cluster's life.
+    let user_key = std::fs::read(&a.identity_file).unwrap();
+    assert_ne!(
+        std::fs::read(head.join(".aloft/keys/aloft-key")).unwrap(),
+        user_key
+    );
+    let cluster_pub =
+        std::fs::read_to_string(home.path().join("keys/clusters/lab1/aloft-key.pub")).unwrap();
+    let cluster_key_data = cluster_pub.split_whitespace().nth(1).unwrap().to_string();
+    for server in [&a, &b] {
+        let authorized =
+            std::fs::read_to_string(server.home().join(".ssh/authorized_keys")).unwrap();
+        assert!(
+            authorized
+                .lines()
+                .any(|l| l.contains(&cluster_key_data) && l.ends_with(" aloft-cluster:lab1")),
+            "{authorized}"
+        );
+        // Nothing on the machine holds the user's private key.
+        for file in common::files_under(&server.home()) {
+            if let Ok(bytes) = std::fs::read(&file) {
+                assert!(
+                    !bytes
+                        .windows(user_key.len().min(200))
+                        .any(|w| w == &user_key[..user_key.len().min(200)]),
+                    "the user's key is on a node: {}",
+                    file.display()
+                );
+            }
+        }
+    }
 
     let status = aloft(home.path(), &["status", "-o", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -116,6 +149,14 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
         !head.join(".aloft/agent/agent.pid").exists(),
         "down stops the agent on the head"
     );
+    // `down` took the cluster's key off both hosts and deleted it.
+    for server in [&a, &b] {
+        let authorized =
+            std::fs::read_to_string(server.home().join(".ssh/authorized_keys")).unwrap();
+        assert!(!authorized.contains("aloft-cluster:lab1"), "{authorized}");
+        assert!(!authorized.contains(&cluster_key_data), "{authorized}");
+    }
+    assert!(!home.path().join("keys/clusters/lab1").exists());
     // The hosts went back to the pool: the same launch now fits.
     let out = aloft(
         home.path(),

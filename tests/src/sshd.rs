@@ -102,12 +102,16 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress {ip}\nHostKey {}\nAuthorizedKeysFile {}\n\
+                "Port {port}\nListenAddress {ip}\nHostKey {}\nAuthorizedKeysFile {}{}\n\
                  PidFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
                  AllowTcpForwarding yes\nMaxStartups 50\nMaxSessions 50\n",
                 host_key.display(),
                 authorized.display(),
+                // A machine with a home also reads `~/.ssh/authorized_keys` there,
+                // as a real sshd does.
+                home.map(|h| format!(" {}/.ssh/authorized_keys", h.display()))
+                    .unwrap_or_default(),
                 dir.join("sshd.pid").display(),
             ) + &home
                 .map(|h| {

@@ -387,7 +387,11 @@ impl Client {
                     .filter(|_| action == Action::Down)
                     .map(|(record, _)| {
                         let control_dir = control_dir.clone();
-                        scope.spawn(move || stop_agent_at(&control_dir, record))
+                        let home = &self.home;
+                        scope.spawn(move || {
+                            stop_agent_at(&control_dir, record);
+                            release_cluster_key(home, &control_dir, record)
+                        })
                     })
                     .collect();
                 let results = self.block_on(futures::future::join_all(batch.iter().map(
@@ -409,7 +413,9 @@ impl Client {
                     },
                 )));
                 for agent in agents {
-                    let _ = agent.join();
+                    for warning in agent.join().unwrap_or_default() {
+                        self.emit(Event::Warning(warning));
+                    }
                 }
                 results
             }));
@@ -601,6 +607,23 @@ enum Action {
 
 /// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head
 /// (preempted, never came up, already gone) has nothing left to stop.
+/// Takes the cluster's own SSH key off the hosts of a node pool and deletes it
+/// (see [`crate::launch::cluster_key`]); returns warnings for hosts not reached.
+fn release_cluster_key(home: &Path, control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
+    let nodes: Vec<Box<dyn crate::runtime::node::Node>> = handle(record)
+        .map(|h| h.nodes.iter().map(|a| a.connect(control_dir)).collect())
+        .unwrap_or_default();
+    crate::launch::cluster_key::release(home, &record.name, &nodes)
+        .into_iter()
+        .map(|e| {
+            format!(
+                "`{}`: could not remove the cluster's key from a host ({e}); the key itself is deleted",
+                record.name
+            )
+        })
+        .collect()
+}
+
 fn stop_agent_at(control_dir: &Path, record: &ClusterRecord) {
     if let Ok(handle) = handle(record)
         && let Err(err) = Head::new(handle.head, control_dir.to_path_buf()).shutdown()

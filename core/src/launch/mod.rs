@@ -26,6 +26,8 @@ use crate::runtime::scheduler::{Demand, JobId};
 use crate::state::{ClusterRecord, ClusterStatus, StateDb, StateError};
 use crate::task::{FileMount, ResourceSet, SecretValue, Task, Workdir};
 
+pub mod cluster_key;
+
 /// Folder each job runs in, relative to a node's home (SkyPilot's name).
 pub const WORKDIR: &str = "sky_workdir";
 
@@ -384,10 +386,35 @@ fn bring_up(
     ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
 
     let control_dir = ctx.home.join("ssh");
-    let node_handles: Vec<Box<dyn Node>> =
+    let mut node_handles: Vec<Box<dyn Node>> =
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
     progress("Waiting for the nodes to accept connections...");
     wait_reachable(&node_handles, node_ready_timeout())?;
+    // Nodes the user brought were reached with the user's key: from here on they
+    // are reached with the cluster's own key, and the user's key goes nowhere.
+    let own_key = crate::runtime::keys::ensure_key_pair(&ctx.home.join("keys"))
+        .map_err(|e| LaunchError::Unsupported(format!("aloft's SSH key: {e}")))?
+        .private_key;
+    let adopted = cluster_key::adopt(ctx.home, req.cluster, &own_key, addresses, &node_handles)?;
+    let addresses = match &adopted {
+        Some(with_cluster_key) => {
+            progress("Authorized the cluster's own SSH key on its nodes.");
+            let handle = ClusterHandle::of(with_cluster_key, &ctx.aloft_binary)
+                .ok_or_else(|| LaunchError::Unsupported("the provider returned no nodes".into()))?;
+            record.nodes_json = serde_json::to_string(&handle).unwrap_or_else(|_| "null".into());
+            ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
+            node_handles = with_cluster_key
+                .iter()
+                .map(|a| a.connect(&control_dir))
+                .collect();
+            with_cluster_key.as_slice()
+        }
+        None => addresses,
+    };
+    let head = ClusterHandle::of(addresses, &ctx.aloft_binary)
+        .map(|h| h.head)
+        .unwrap_or(head);
+    let head_address = addresses.first().unwrap_or(head_address);
     progress("Syncing files...");
     sync_files(req, &node_handles)?;
     progress("Starting the agent on the head node...");

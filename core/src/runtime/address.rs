@@ -127,6 +127,15 @@ impl NodeAddress {
         }
     }
 
+    /// The same node reached with another key (SSH nodes; a local node is as is).
+    pub fn with_identity_file(&self, key: PathBuf) -> NodeAddress {
+        let mut node = self.clone();
+        if let NodeAddress::Ssh { identity_file, .. } = &mut node {
+            *identity_file = key;
+        }
+        node
+    }
+
     /// The private key the head needs to reach the nodes (SSH nodes only).
     pub fn key_for_head(&self) -> Option<&Path> {
         match self {

@@ -72,6 +72,18 @@ pub enum NodeError {
         /// Node.
         node: String,
     },
+    /// A command aloft runs on the node failed.
+    #[error("{what} on {node} failed (exit {code}): {output}")]
+    Failed {
+        /// Node.
+        node: String,
+        /// What the command was for.
+        what: String,
+        /// Its exit code.
+        code: i32,
+        /// Its output (merged stdout and stderr).
+        output: String,
+    },
 }
 
 /// A script to run on a node.
