@@ -81,10 +81,12 @@ pub fn release(home: &Path, cluster: &str, nodes: &[Box<dyn Node>]) -> Vec<Strin
     if !dir.exists() {
         return Vec::new();
     }
-    let marker = quote(&format!(" {}", marker(cluster)));
+    // The marker ends the line (`lab1` must not take `lab10`'s line with it);
+    // cluster names are letters, digits and `-`, nothing a pattern reads.
+    let pattern = quote(&format!(" {}$", marker(cluster)));
     let script = Script::new(format!(
         "f=~/.ssh/authorized_keys; [ -f \"$f\" ] || exit 0; \
-         grep -vF -- {marker} \"$f\" > \"$f.aloft\"; mv \"$f.aloft\" \"$f\""
+         grep -v -- {pattern} \"$f\" > \"$f.aloft\"; mv \"$f.aloft\" \"$f\""
     ));
     let failures: Vec<String> = std::thread::scope(|scope| {
         let runs: Vec<_> = nodes
