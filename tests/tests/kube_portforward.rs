@@ -1,0 +1,514 @@
+//! SSH to "pods" through the API server's `pods/portforward` WebSocket: the client
+//! (`aloft::kube::portforward`) against `tests/fakes/k8s_portforward_server.py`
+//! (the same `k8s_portforward.serve` the fake API server uses), whose pods are
+//! real sshd "machines" on loopback. Over plain HTTP and over HTTPS with a test CA.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aloft::kube::{KubeError, ResolvedContext, portforward};
+use aloft_tests::sshd::Sshd;
+use tokio::io::AsyncBufReadExt;
+
+const TOKEN: &str = "s3cret-token-for-tests-0123456789";
+
+/// The fake port-forward server (killed when dropped).
+struct Server {
+    port: u16,
+    tls: bool,
+    child: Child,
+}
+
+impl Server {
+    /// Serves `pods` (`NAMESPACE/NAME=IP:PORT`), over TLS with `cert_key` if given.
+    fn start(pods: &[String], cert_key: Option<(&Path, &Path)>) -> Server {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/k8s_portforward_server.py");
+        let mut command = Command::new("python3");
+        command.arg(script).args(["--token", TOKEN]);
+        for pod in pods {
+            command.args(["--pod", pod]);
+        }
+        if let Some((cert, key)) = cert_key {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/fakes/k8s_portforward_server.py with python3");
+        let mut first = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut first);
+        }
+        let port = first
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the fake did not start: {first:?}"));
+        Server {
+            port,
+            tls: cert_key.is_some(),
+            child,
+        }
+    }
+
+    fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn context(&self, token: &str) -> ResolvedContext {
+        ResolvedContext {
+            name: "test".into(),
+            server: self.url(),
+            namespace: "default".into(),
+            token: Some(token.into()),
+            ..Default::default()
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Opens a forward and reads the first line the pod's port sends (sshd's banner),
+/// then closes the local side; returns the line and what the relay counted.
+async fn banner(
+    ctx: &ResolvedContext,
+    pod: &str,
+    port: u16,
+) -> Result<(String, portforward::RelayStats), KubeError> {
+    let forward = portforward::connect(ctx, "default", pod, port).await?;
+    let (input_writer, input) = tokio::io::duplex(1 << 16);
+    let (output, output_reader) = tokio::io::duplex(1 << 16);
+    let relay = tokio::spawn(forward.relay(input, output));
+    let mut lines = tokio::io::BufReader::new(output_reader);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), lines.read_line(&mut line))
+        .await
+        .expect("a banner within 10 s")
+        .expect("read the banner");
+    drop(input_writer); // local end closes: the relay must end by itself
+    let stats = tokio::time::timeout(Duration::from_secs(10), relay)
+        .await
+        .expect("the relay ends after the local side closes")
+        .expect("relay task")?;
+    Ok((line, stats))
+}
+
+fn pod_spec(name: &str, sshd: &Sshd) -> String {
+    format!("default/{name}={}:{}", sshd.ip, sshd.port)
+}
+
+/// `ssh` through `kube_relay` (the test build of `aloft kube-proxy`) to `pod`.
+fn ssh(server: &Server, sshd: &Sshd, pod: &str, extra_env: &[(&str, String)]) -> Command {
+    let relay = env!("CARGO_BIN_EXE_kube_relay");
+    let mut command = Command::new("ssh");
+    command
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=20"])
+        .arg("-o")
+        .arg(format!("ProxyCommand='{relay}' default {pod} %p"))
+        .arg("-i")
+        .arg(&sshd.identity_file)
+        .args(["-p", &sshd.port.to_string()])
+        .arg(format!("{}@{pod}.default", sshd.user))
+        .env("KUBE_RELAY_SERVER", server.url())
+        .env("KUBE_RELAY_TOKEN", TOKEN);
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    command
+}
+
+#[test]
+fn banner_through_the_tunnel_and_clean_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.41");
+    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let (line, stats) = rt()
+        .block_on(banner(&server.context(TOKEN), "p1", sshd.port))
+        .expect("forward to the pod");
+    assert!(line.starts_with("SSH-2.0-"), "{line:?}");
+    assert!(stats.received >= line.len() as u64, "{stats:?}");
+    assert_eq!(stats.sent, 0);
+}
+
+#[test]
+fn real_ssh_with_the_relay_as_proxy_command_and_large_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.42");
+    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+
+    let out = ssh(&server, &sshd, "p1", &[])
+        .arg("echo hello from $(hostname -I >/dev/null 2>&1; echo pod)")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from pod"
+    );
+
+    // Upload 4 MB of random bytes, then read them back: both directions intact.
+    let mut data = vec![0u8; 4 << 20];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    let mut up = ssh(&server, &sshd, "p1", &[])
+        .arg("cat > blob && wc -c < blob")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    up.stdin.take().unwrap().write_all(&data).unwrap();
+    let up = up.wait_with_output().unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&up.stdout).trim(), "4194304");
+    assert_eq!(std::fs::read(sshd.home().join("blob")).unwrap(), data);
+
+    let down = ssh(&server, &sshd, "p1", &[])
+        .arg("cat blob")
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(down.stdout.len(), data.len());
+    assert!(down.stdout == data, "downloaded bytes differ");
+}
+
+#[test]
+fn a_wrong_token_is_refused_with_a_clear_error_that_hides_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.43");
+    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let wrong = "wrong-token-abcdef-987654321";
+    let err = rt()
+        .block_on(portforward::connect(
+            &server.context(wrong),
+            "default",
+            "p1",
+            sshd.port,
+        ))
+        .expect_err("a wrong token must be refused");
+    match &err {
+        KubeError::PortForward { status, .. } => assert_eq!(*status, Some(401)),
+        other => panic!("not a refused port-forward: {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("401"), "{text}");
+    assert!(text.contains("credentials were not accepted"), "{text}");
+    assert!(!text.contains(wrong), "{text}");
+
+    // The same through real ssh: it fails, and nothing prints the token.
+    let out = ssh(
+        &server,
+        &sshd,
+        "p1",
+        &[("KUBE_RELAY_TOKEN", wrong.to_string())],
+    )
+    .arg("true")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains(wrong), "{stderr}");
+}
+
+#[test]
+fn a_missing_pod_is_a_404_before_the_upgrade_and_a_closed_port_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.44");
+    // A pod whose port nothing listens on: the forward opens, then fails on the
+    // error channel (as the kubelet reports `connection refused`).
+    let closed = std::net::TcpListener::bind("127.0.0.44:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let server = Server::start(
+        &[
+            pod_spec("p1", &sshd),
+            format!("default/dead=127.0.0.44:{closed_port}"),
+        ],
+        None,
+    );
+    let rt = rt();
+    let err = rt
+        .block_on(portforward::connect(
+            &server.context(TOKEN),
+            "default",
+            "nope",
+            22,
+        ))
+        .expect_err("no such pod");
+    match &err {
+        KubeError::PortForward {
+            status, message, ..
+        } => {
+            assert_eq!(*status, Some(404));
+            assert!(message.contains("pods \"nope\" not found"), "{message}");
+        }
+        other => panic!("not a 404: {other:?}"),
+    }
+
+    let err = rt
+        .block_on(banner(&server.context(TOKEN), "dead", closed_port))
+        .map(|(line, _)| line)
+        .expect_err("a closed port fails");
+    let text = err.to_string();
+    assert!(
+        matches!(err, KubeError::PortForward { status: None, .. }),
+        "{err:?}"
+    );
+    assert!(text.contains("refused"), "{text}");
+
+    // Names that are not Kubernetes names never reach the URL.
+    let err = rt
+        .block_on(portforward::connect(
+            &server.context(TOKEN),
+            "default",
+            "../secrets",
+            22,
+        ))
+        .expect_err("a bad pod name");
+    assert!(err.to_string().contains("pod name"), "{err}");
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl.
+fn make_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ca_key = format!("{name}-ca.key");
+    let ca = format!("{name}-ca.pem");
+    let key = format!("{name}-server.key");
+    let csr = format!("{name}-server.csr");
+    let cert = format!("{name}-server.pem");
+    let ext = format!("{name}-ext.cnf");
+    std::fs::write(
+        dir.join(&ext),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name} test CA"),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    (dir.join(ca), dir.join(cert), dir.join(key))
+}
+
+#[test]
+fn https_honours_the_context_ca_and_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.45");
+    let (ca, cert, key) = make_ca(dir.path(), "good");
+    let (other_ca, _, _) = make_ca(dir.path(), "other");
+    let server = Server::start(&[pod_spec("p1", &sshd)], Some((&cert, &key)));
+    let rt = rt();
+
+    let mut ctx = server.context(TOKEN);
+    ctx.ca_pem = Some(std::fs::read(&ca).unwrap());
+    let (line, _) = rt
+        .block_on(banner(&ctx, "p1", sshd.port))
+        .expect("TLS with the right CA");
+    assert!(line.starts_with("SSH-2.0-"), "{line:?}");
+
+    let mut wrong = server.context(TOKEN);
+    wrong.ca_pem = Some(std::fs::read(&other_ca).unwrap());
+    let err = rt
+        .block_on(portforward::connect(&wrong, "default", "p1", sshd.port))
+        .expect_err("another CA must be refused");
+    let text = err.to_string();
+    assert!(matches!(err, KubeError::Connect { .. }), "{err:?}");
+    assert!(
+        text.contains("TLS") && text.contains("certificate"),
+        "{text}"
+    );
+
+    // No CA at all: the public roots do not know the test CA either.
+    let err = rt
+        .block_on(portforward::connect(
+            &server.context(TOKEN),
+            "default",
+            "p1",
+            sshd.port,
+        ))
+        .expect_err("public roots must not accept the test CA");
+    assert!(err.to_string().contains("TLS"), "{err}");
+
+    // insecure-skip-tls-verify accepts it.
+    let mut insecure = server.context(TOKEN);
+    insecure.insecure_skip_tls_verify = true;
+    let (line, _) = rt
+        .block_on(banner(&insecure, "p1", sshd.port))
+        .expect("insecure-skip-tls-verify");
+    assert!(line.starts_with("SSH-2.0-"), "{line:?}");
+
+    // A real ssh session over TLS.
+    let out = ssh(
+        &server,
+        &sshd,
+        "p1",
+        &[("KUBE_RELAY_CA", ca.display().to_string())],
+    )
+    .arg("echo over tls")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "over tls");
+}
+
+/// Raw WebSocket bytes against the fake: it is as strict as a real server.
+#[test]
+fn the_fake_refuses_bad_upgrades_and_unmasked_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.46");
+    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let request = |protocol: &str, version: &str| {
+        format!(
+            "GET /api/v1/namespaces/default/pods/p1/portforward?ports={} HTTP/1.1\r\n\
+             Host: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: {version}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n",
+            sshd.port
+        )
+    };
+    let head = |stream: &mut TcpStream| {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap()
+    };
+    for (protocol, version) in [("v1.channel.k8s.io", "13"), ("v4.channel.k8s.io", "8")] {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(request(protocol, version).as_bytes()).unwrap();
+        let head = head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    }
+
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request("v4.channel.k8s.io", "13").as_bytes())
+        .unwrap();
+    let head = head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "{head}"
+    );
+    assert!(
+        head.contains("Sec-WebSocket-Protocol: v4.channel.k8s.io"),
+        "{head}"
+    );
+    // The two port frames: channel 0 then 1, each with the port little-endian.
+    let port = sshd.port.to_le_bytes();
+    for channel in [0u8, 1] {
+        let mut frame = [0u8; 5];
+        s.read_exact(&mut frame).unwrap();
+        assert_eq!(frame, [0x82, 3, channel, port[0], port[1]]);
+    }
+    // An unmasked client frame: the server closes with 1002 (protocol error).
+    s.write_all(&[0x82, 2, 0, b'x']).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let close = rest
+        .windows(4)
+        .any(|w| w[0] == 0x88 && w[2..4] == 1002u16.to_be_bytes());
+    assert!(close, "no close 1002 in {rest:?}");
+}
