@@ -28,6 +28,7 @@ import json
 import socket
 import struct
 import threading
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 PROTOCOL = "v4.channel.k8s.io"
@@ -38,19 +39,29 @@ CHUNK = 32 * 1024
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
-def _status(handler, code, reason, message):
+def status_response(handler, code, reason, message, close=False):
+    """Answers a Kubernetes `Status` body, head and body in one write (as Go's
+    net/http does for a small answer: a client reading the refused upgrade sees
+    the whole of it)."""
     body = json.dumps({
         "kind": "Status", "apiVersion": "v1", "metadata": {},
         "status": "Failure", "message": message, "reason": reason, "code": code,
     }).encode()
-    handler.send_response(code)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.wfile.write(body)
+    head = (
+        f"{handler.protocol_version} {code} {HTTPStatus(code).phrase}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        + ("Connection: close\r\n" if close else "")
+        + "\r\n"
+    )
+    handler.wfile.write(head.encode() + body)
     handler.wfile.flush()
-    handler.close_connection = True
+    if close:
+        handler.close_connection = True
+
+
+def _status(handler, code, reason, message):
+    status_response(handler, code, reason, message, close=True)
 
 
 def _tokens(value):

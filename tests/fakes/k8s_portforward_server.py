@@ -1,20 +1,21 @@
 """A minimal API server with only the `pods/portforward` route (stdlib only).
 
     python3 k8s_portforward_server.py --token TOKEN \
-        --pod NAMESPACE/NAME=IP:PORT [--pod ...] [--tls-cert F --tls-key F]
+        --pod NAMESPACE/NAME=IP:PORT [--pod ...] [--tls-cert F --tls-key F
+        [--client-ca F]]
 
 Listens on a free 127.0.0.1 port and prints `PORT <n>` on its first stdout line.
 `GET /api/v1/namespaces/NS/pods/NAME/portforward?ports=P` with
 `Authorization: Bearer TOKEN` is handed to `k8s_portforward.serve`, relayed to
 the pod's address (a real sshd "machine" in the tests); the pod's own port P is
 taken to be the one given on the command line (a pod has one address). A wrong or
-missing token is 401, an unknown pod 404, any other path 404, all with Kubernetes
+missing token is 401 (unless, with `--client-ca`, the client presented a
+certificate that CA signed: client-certificate authentication), an unknown pod 404, any other path 404, all with Kubernetes
 `Status` bodies. Each connection is served on a thread of its own.
 """
 
 import argparse
 import hmac
-import json
 import os
 import re
 import ssl
@@ -36,20 +37,14 @@ def make_handler(token, pods):
             pass
 
         def status(self, code, reason, message):
-            body = json.dumps({
-                "kind": "Status", "apiVersion": "v1", "metadata": {},
-                "status": "Failure", "message": message, "reason": reason, "code": code,
-            }).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            k8s_portforward.status_response(self, code, reason, message)
 
         def do_GET(self):
             auth = self.headers.get("Authorization", "")
             given = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
-            if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            has_cert = hasattr(self.connection, "getpeercert") and bool(self.connection.getpeercert())
+            token_ok = bool(given) and hmac.compare_digest(given.encode(), token.encode())
+            if not (token_ok or has_cert):
                 self.status(401, "Unauthorized", "Unauthorized")
                 return
             match = ROUTE.match(urlsplit(self.path).path)
@@ -75,6 +70,7 @@ def main():
     parser.add_argument("--pod", action="append", default=[])
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--client-ca")
     args = parser.parse_args()
     pods = {}
     for spec in args.pod:
@@ -87,6 +83,10 @@ def main():
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            # Verified when presented; the token is the other way in.
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(args.client_ca)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

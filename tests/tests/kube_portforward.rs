@@ -23,8 +23,9 @@ struct Server {
 }
 
 impl Server {
-    /// Serves `pods` (`NAMESPACE/NAME=IP:PORT`), over TLS with `cert_key` if given.
-    fn start(pods: &[String], cert_key: Option<(&Path, &Path)>) -> Server {
+    /// Serves `pods` (`NAMESPACE/NAME=IP:PORT`), over TLS with `tls` (certificate,
+    /// key, and the CA of client certificates it accepts instead of the token).
+    fn start(pods: &[String], tls: Option<(&Path, &Path, Option<&Path>)>) -> Server {
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/k8s_portforward_server.py");
         let mut command = Command::new("python3");
@@ -32,12 +33,15 @@ impl Server {
         for pod in pods {
             command.args(["--pod", pod]);
         }
-        if let Some((cert, key)) = cert_key {
+        if let Some((cert, key, client_ca)) = tls {
             command
                 .arg("--tls-cert")
                 .arg(cert)
                 .arg("--tls-key")
                 .arg(key);
+            if let Some(ca) = client_ca {
+                command.arg("--client-ca").arg(ca);
+            }
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -56,7 +60,7 @@ impl Server {
             .unwrap_or_else(|| panic!("the fake did not start: {first:?}"));
         Server {
             port,
-            tls: cert_key.is_some(),
+            tls: tls.is_some(),
             child,
         }
     }
@@ -309,8 +313,9 @@ fn a_missing_pod_is_a_404_before_the_upgrade_and_a_closed_port_is_reported() {
     assert!(err.to_string().contains("pod name"), "{err}");
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl.
-fn make_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// A CA, a server certificate for 127.0.0.1 and a client certificate signed by it,
+/// made with openssl.
+fn make_ca(dir: &Path, name: &str) -> TestPki {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -383,16 +388,76 @@ fn make_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
         "-extfile",
         &ext,
     ]);
-    (dir.join(ca), dir.join(cert), dir.join(key))
+    let client_key = format!("{name}-client.key");
+    let client_csr = format!("{name}-client.csr");
+    let client_cert = format!("{name}-client.pem");
+    let client_ext = format!("{name}-client-ext.cnf");
+    std::fs::write(
+        dir.join(&client_ext),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &client_key,
+        "-out",
+        &client_csr,
+        "-subj",
+        "/CN=aloft-test-user/O=system:masters",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &client_csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &client_cert,
+        "-days",
+        "2",
+        "-extfile",
+        &client_ext,
+    ]);
+    TestPki {
+        ca: dir.join(ca),
+        server_cert: dir.join(cert),
+        server_key: dir.join(key),
+        client_cert: dir.join(client_cert),
+        client_key: dir.join(client_key),
+    }
+}
+
+/// What [`make_ca`] made.
+struct TestPki {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 #[test]
 fn https_honours_the_context_ca_and_refuses_another() {
     let dir = tempfile::tempdir().unwrap();
     let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.45");
-    let (ca, cert, key) = make_ca(dir.path(), "good");
-    let (other_ca, _, _) = make_ca(dir.path(), "other");
-    let server = Server::start(&[pod_spec("p1", &sshd)], Some((&cert, &key)));
+    let pki = make_ca(dir.path(), "good");
+    let other = make_ca(dir.path(), "other");
+    let ca = pki.ca.clone();
+    let other_ca = other.ca.clone();
+    let server = Server::start(
+        &[pod_spec("p1", &sshd)],
+        Some((&pki.server_cert, &pki.server_key, Some(&pki.ca))),
+    );
     let rt = rt();
 
     let mut ctx = server.context(TOKEN);
@@ -449,6 +514,74 @@ fn https_honours_the_context_ca_and_refuses_another() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "over tls");
+
+    // 4 MB each way over TLS (the fake reads and writes its TLS socket from two
+    // threads at once: this is where that would show).
+    let mut data = vec![0u8; 4 << 20];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    let tls_env = [("KUBE_RELAY_CA", ca.display().to_string())];
+    let mut up = ssh(&server, &sshd, "p1", &tls_env)
+        .arg("cat > blob && cat blob")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = up.stdin.take().unwrap();
+    let writer = {
+        let data = data.clone();
+        std::thread::spawn(move || stdin.write_all(&data))
+    };
+    let up = up.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(
+        up.stdout == data,
+        "bytes differ after a round trip over TLS"
+    );
+
+    // Client-certificate authentication, no token: the certificate the CA signed
+    // is accepted; without it (and without a token) the server answers 401.
+    let mut by_cert = server.context(TOKEN);
+    by_cert.token = None;
+    by_cert.ca_pem = Some(std::fs::read(&ca).unwrap());
+    by_cert.client_cert_pem = Some(std::fs::read(&pki.client_cert).unwrap());
+    by_cert.client_key_pem = Some(std::fs::read(&pki.client_key).unwrap());
+    let (line, _) = rt
+        .block_on(banner(&by_cert, "p1", sshd.port))
+        .expect("client-certificate authentication");
+    assert!(line.starts_with("SSH-2.0-"), "{line:?}");
+    let mut nothing = by_cert.clone();
+    nothing.client_cert_pem = None;
+    nothing.client_key_pem = None;
+    let err = rt
+        .block_on(portforward::connect(&nothing, "default", "p1", sshd.port))
+        .expect_err("no credentials");
+    assert!(
+        matches!(
+            err,
+            KubeError::PortForward {
+                status: Some(401),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A certificate from another CA is refused by the server's TLS.
+    let mut foreign = by_cert.clone();
+    foreign.client_cert_pem = Some(std::fs::read(&other.client_cert).unwrap());
+    foreign.client_key_pem = Some(std::fs::read(&other.client_key).unwrap());
+    assert!(
+        rt.block_on(banner(&foreign, "p1", sshd.port)).is_err(),
+        "a client certificate from another CA must be refused"
+    );
 }
 
 /// Raw WebSocket bytes against the fake: it is as strict as a real server.
