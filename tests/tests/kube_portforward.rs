@@ -645,3 +645,92 @@ fn the_fake_refuses_bad_upgrades_and_unmasked_frames() {
         .any(|w| w[0] == 0x88 && w[2..4] == 1002u16.to_be_bytes());
     assert!(close, "no close 1002 in {rest:?}");
 }
+
+/// One masked client frame.
+fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
+    assert!(payload.len() < 126);
+    frame.push(0x80 | payload.len() as u8);
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// One (unmasked, unfragmented, short) server frame: opcode and payload.
+fn server_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[0] & 0x80, 0x80, "a final frame");
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = usize::from(head[1] & 0x7f);
+    assert!(len < 126);
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+/// The fake reassembles fragmented messages, answers pings between fragments and
+/// echoes a close: checked against a pod that echoes what it receives.
+#[test]
+fn the_fake_reassembles_fragments_and_answers_pings_and_closes() {
+    let echo = std::net::TcpListener::bind("127.0.0.47:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = echo.accept() {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let server = Server::start(&[format!("default/echo=127.0.0.47:{echo_port}")], None);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!(
+            "GET /api/v1/namespaces/default/pods/echo/portforward?ports=7 HTTP/1.1\r\n\
+             Host: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nUpgrade: websocket\r\n\
+             Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Protocol: base64.channel.k8s.io, v4.channel.k8s.io\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(server_frame(&mut s), (2, vec![0, 7, 0]));
+    assert_eq!(server_frame(&mut s), (2, vec![1, 7, 0]));
+
+    // "hello" on channel 0 in three fragments, a ping in the middle.
+    s.write_all(&client_frame(false, 2, b"\x00he")).unwrap();
+    s.write_all(&client_frame(true, 9, b"are you there"))
+        .unwrap();
+    s.write_all(&client_frame(false, 0, b"l")).unwrap();
+    s.write_all(&client_frame(true, 0, b"lo")).unwrap();
+    assert_eq!(server_frame(&mut s), (0xA, b"are you there".to_vec()));
+    let mut echoed = Vec::new();
+    while echoed.len() < 5 {
+        let (opcode, payload) = server_frame(&mut s);
+        assert_eq!(opcode, 2);
+        assert_eq!(payload[0], 0, "data comes back on channel 0");
+        echoed.extend_from_slice(&payload[1..]);
+    }
+    assert_eq!(echoed, b"hello");
+
+    // Our close is answered with a close, and the connection ends.
+    s.write_all(&client_frame(true, 8, &1000u16.to_be_bytes()))
+        .unwrap();
+    assert_eq!(server_frame(&mut s), (8, 1000u16.to_be_bytes().to_vec()));
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).unwrap(), 0, "{rest:?}");
+}
