@@ -147,6 +147,9 @@ pub fn url(server: &str, namespace: &str, pod: &str, port: u16) -> Result<String
     };
     check_namespace(namespace).map_err(connect)?;
     check_pod(pod).map_err(connect)?;
+    if port == 0 {
+        return Err(connect("port 0 cannot be forwarded".into()));
+    }
     Ok(format!(
         "{rest}/api/v1/namespaces/{namespace}/pods/{pod}/portforward?ports={port}"
     ))
@@ -611,6 +614,7 @@ mod tests {
         );
         assert!(url("ftp://x", "ns", "p", 22).is_err());
         assert!(url("https://x", "ns", "../../secrets", 22).is_err());
+        assert!(url("https://x", "ns", "p", 0).is_err());
     }
 
     #[test]
