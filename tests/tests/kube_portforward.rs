@@ -3,73 +3,25 @@
 //! (the same `k8s_portforward.serve` the fake API server uses), whose pods are
 //! real sshd "machines" on loopback. Over plain HTTP and over HTTPS with a test CA.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aloft::kube::{KubeError, ResolvedContext, portforward};
+use aloft_tests::portforward_fake::{PortForwardServer as Server, Tls};
 use aloft_tests::sshd::Sshd;
 use tokio::io::AsyncBufReadExt;
 
 const TOKEN: &str = "s3cret-token-for-tests-0123456789";
 
-/// The fake port-forward server (killed when dropped).
-struct Server {
-    port: u16,
-    tls: bool,
-    child: Child,
+/// Test helpers on the fake.
+trait Context {
+    fn context(&self, token: &str) -> ResolvedContext;
 }
 
-impl Server {
-    /// Serves `pods` (`NAMESPACE/NAME=IP:PORT`), over TLS with `tls` (certificate,
-    /// key, and the CA of client certificates it accepts instead of the token).
-    fn start(pods: &[String], tls: Option<(&Path, &Path, Option<&Path>)>) -> Server {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/k8s_portforward_server.py");
-        let mut command = Command::new("python3");
-        command.arg(script).args(["--token", TOKEN]);
-        for pod in pods {
-            command.args(["--pod", pod]);
-        }
-        if let Some((cert, key, client_ca)) = tls {
-            command
-                .arg("--tls-cert")
-                .arg(cert)
-                .arg("--tls-key")
-                .arg(key);
-            if let Some(ca) = client_ca {
-                command.arg("--client-ca").arg(ca);
-            }
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tests/fakes/k8s_portforward_server.py with python3");
-        let mut first = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut first);
-        }
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the fake did not start: {first:?}"));
-        Server {
-            port,
-            tls: tls.is_some(),
-            child,
-        }
-    }
-
-    fn url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
-    }
-
+impl Context for Server {
     fn context(&self, token: &str) -> ResolvedContext {
         ResolvedContext {
             name: "test".into(),
@@ -78,13 +30,6 @@ impl Server {
             token: Some(token.into()),
             ..Default::default()
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -151,7 +96,7 @@ fn ssh(server: &Server, sshd: &Sshd, pod: &str, extra_env: &[(&str, String)]) ->
 fn banner_through_the_tunnel_and_clean_end() {
     let dir = tempfile::tempdir().unwrap();
     let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.41");
-    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let server = Server::start(TOKEN, &[pod_spec("p1", &sshd)], None);
     let (line, stats) = rt()
         .block_on(banner(&server.context(TOKEN), "p1", sshd.port))
         .expect("forward to the pod");
@@ -164,7 +109,7 @@ fn banner_through_the_tunnel_and_clean_end() {
 fn real_ssh_with_the_relay_as_proxy_command_and_large_transfers() {
     let dir = tempfile::tempdir().unwrap();
     let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.42");
-    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let server = Server::start(TOKEN, &[pod_spec("p1", &sshd)], None);
 
     let out = ssh(&server, &sshd, "p1", &[])
         .arg("echo hello from $(hostname -I >/dev/null 2>&1; echo pod)")
@@ -220,7 +165,7 @@ fn real_ssh_with_the_relay_as_proxy_command_and_large_transfers() {
 fn a_wrong_token_is_refused_with_a_clear_error_that_hides_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.43");
-    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let server = Server::start(TOKEN, &[pod_spec("p1", &sshd)], None);
     let wrong = "wrong-token-abcdef-987654321";
     let err = rt()
         .block_on(portforward::connect(
@@ -265,6 +210,7 @@ fn a_missing_pod_is_a_404_before_the_upgrade_and_a_closed_port_is_reported() {
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     let server = Server::start(
+        TOKEN,
         &[
             pod_spec("p1", &sshd),
             format!("default/dead=127.0.0.44:{closed_port}"),
@@ -455,8 +401,13 @@ fn https_honours_the_context_ca_and_refuses_another() {
     let ca = pki.ca.clone();
     let other_ca = other.ca.clone();
     let server = Server::start(
+        TOKEN,
         &[pod_spec("p1", &sshd)],
-        Some((&pki.server_cert, &pki.server_key, Some(&pki.ca))),
+        Some(Tls {
+            cert: &pki.server_cert,
+            key: &pki.server_key,
+            client_ca: Some(&pki.ca),
+        }),
     );
     let rt = rt();
 
@@ -589,7 +540,7 @@ fn https_honours_the_context_ca_and_refuses_another() {
 fn the_fake_refuses_bad_upgrades_and_unmasked_frames() {
     let dir = tempfile::tempdir().unwrap();
     let sshd = Sshd::start_machine(&dir.path().join("m1"), "127.0.0.46");
-    let server = Server::start(&[pod_spec("p1", &sshd)], None);
+    let server = Server::start(TOKEN, &[pod_spec("p1", &sshd)], None);
     let request = |protocol: &str, version: &str| {
         format!(
             "GET /api/v1/namespaces/default/pods/p1/portforward?ports={} HTTP/1.1\r\n\
@@ -686,7 +637,11 @@ fn the_fake_reassembles_fragments_and_answers_pings_and_closes() {
             }
         }
     });
-    let server = Server::start(&[format!("default/echo=127.0.0.47:{echo_port}")], None);
+    let server = Server::start(
+        TOKEN,
+        &[format!("default/echo=127.0.0.47:{echo_port}")],
+        None,
+    );
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(
