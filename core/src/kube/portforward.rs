@@ -37,6 +37,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// After stdin ends, how long to wait for the server to answer our close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How often an otherwise idle relay pings the server, so that load balancers in
+/// front of the API server do not drop a quiet SSH session.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
 /// Relay chunk size (also the largest WebSocket message sent).
 const CHUNK: usize = 64 * 1024;
 
@@ -427,8 +431,17 @@ impl PortForward {
         // Per channel: whether its port prefix has arrived, and bytes of it so far.
         let mut prefix: [(bool, Vec<u8>); 2] = [(false, Vec::new()), (false, Vec::new())];
         let mut error_text = Vec::new();
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = ping.tick() => {
+                    self.ws
+                        .send(Message::Ping(Default::default()))
+                        .await
+                        .map_err(|e| self.broken(format!("sending a ping: {e}")))?;
+                }
                 read = input.read(&mut buf[1..]) => {
                     let n = read.map_err(|e| self.broken(format!("reading local input: {e}")))?;
                     if n == 0 {
