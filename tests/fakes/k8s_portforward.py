@@ -286,12 +286,15 @@ def serve(handler, target_ip, target_port):
     accept = base64.b64encode(
         hashlib.sha1((handler.headers["Sec-WebSocket-Key"].strip() + GUID).encode()).digest()
     ).decode()
-    handler.send_response(101, "Switching Protocols")
-    handler.send_header("Upgrade", "websocket")
-    handler.send_header("Connection", "Upgrade")
-    handler.send_header("Sec-WebSocket-Accept", accept)
-    handler.send_header("Sec-WebSocket-Protocol", PROTOCOL)
-    handler.end_headers()
+    # Always HTTP/1.1 (a WebSocket upgrade is an HTTP/1.1 thing), whatever the
+    # handler's `protocol_version` (http.server's default is HTTP/1.0).
+    handler.wfile.write((
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept}\r\n"
+        f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
+    ).encode())
     handler.wfile.flush()
     handler.close_connection = True
     try:
