@@ -78,6 +78,10 @@ enum Command {
     /// The head node's agent (driven by aloft itself, not by users).
     #[command(hide = true)]
     Agent(cmd::agent::Args),
+    /// SSH `ProxyCommand` to a Kubernetes pod through the API server (used by aloft
+    /// itself, not by users).
+    #[command(name = "kube-proxy", hide = true)]
+    KubeProxy(cmd::kube_proxy::Args),
 }
 
 /// `aloft gpus ...` (SkyPilot's `sky gpus`).
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Agent(args) => cmd::agent::run(args),
+        Command::KubeProxy(args) => cmd::kube_proxy::run(args),
         Command::Launch(args) => cmd::launch::run(args),
         Command::ShowGpus(args) | Command::Gpus(GpusCommand::List(args)) => {
             cmd::show_gpus::run(args)

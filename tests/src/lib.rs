@@ -6,4 +6,5 @@ pub mod fakes;
 pub mod fault_proxy;
 pub mod gcp_fake;
 pub mod moto;
+pub mod portforward_fake;
 pub mod sshd;

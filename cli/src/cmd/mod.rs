@@ -7,6 +7,7 @@ pub mod cost_report;
 pub mod down;
 pub mod exec;
 pub mod jobs;
+pub mod kube_proxy;
 pub mod launch;
 pub mod managed;
 pub mod names;

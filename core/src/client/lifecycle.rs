@@ -222,6 +222,7 @@ impl Client {
             key: self.key_pair()?,
             resources: task.resources.candidates().to_vec(),
             control_dir: self.control_dir(),
+            aloft_binary: self.agent_binary.clone(),
             on_step: &|step| self.emit(Event::Step(step)),
         };
         let task = self.prepare_storage(task, task_dir, &options.cluster)?;
@@ -544,9 +545,14 @@ impl Client {
             .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
         // Clouds hand out new public addresses on start: record them, and tell the
         // head's agent where its nodes are now, before it starts again.
-        let addresses = access(providers, &record.provider, self.key_pair()?)
-            .addresses(nodes)
-            .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
+        let addresses = access(
+            providers,
+            &record.provider,
+            self.key_pair()?,
+            &self.agent_binary,
+        )
+        .addresses(nodes)
+        .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
         if let (Some(head_address), Some(handle)) = (
             addresses.first(),
             ClusterHandle::of(&addresses, &self.agent_binary),

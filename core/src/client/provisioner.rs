@@ -2,6 +2,7 @@
 //! cluster's instances and waits until they run; what the provider answers is
 //! checked before it is used (it is untrusted input, like a task file).
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::launch::NodeAddress;
@@ -62,6 +63,9 @@ pub(crate) struct Access {
     pub key: KeyPair,
     /// The provider's proxy command (from the user's config).
     pub proxy_command: Option<String>,
+    /// The aloft program (the client's agent binary): Kubernetes pods are reached
+    /// through its `kube-proxy` subcommand.
+    pub aloft_binary: PathBuf,
 }
 
 impl Access {
@@ -98,6 +102,7 @@ impl Access {
                 ip,
             });
         }
+        let kube = kube_target(instance).map_err(|e| bad_answer(format!("{p}: {e}")))?;
         let user = instance.ssh_user.clone().unwrap_or_else(|| "ubuntu".into());
         check_user(&user).map_err(|e| bad_answer(format!("{p}: ssh user {user:?}: {e}")))?;
         let identity_file = match instance.extra("identity_file") {
@@ -109,6 +114,23 @@ impl Access {
             }
             None => self.key.private_key.clone(),
         };
+        if let Some(kube) = kube {
+            // Through the API server: the launcher's (and `aloft ssh`'s) way in.
+            // The host name only names the pod for SSH (connection sharing keys on
+            // it; a pod IP may repeat across clusters); the head uses `ip`.
+            let proxy = kube_proxy_command(&self.aloft_binary, &kube)
+                .map_err(|e| bad_answer(format!("{p}: {e}")))?;
+            return Ok(NodeAddress::Ssh {
+                id: instance.id.clone(),
+                host: format!("{}.{}", kube.pod, kube.namespace),
+                port: instance.ssh_port,
+                user,
+                identity_file,
+                proxy_command: Some(proxy),
+                ip,
+                direct_from_head: true,
+            });
+        }
         Ok(NodeAddress::Ssh {
             id: instance.id.clone(),
             host: instance.public_ip.clone().unwrap_or_else(|| ip.clone()),
@@ -117,8 +139,64 @@ impl Access {
             identity_file,
             proxy_command: self.proxy_command.clone(),
             ip,
+            direct_from_head: false,
         })
     }
+}
+
+/// A pod to reach through its cluster's API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KubeTarget {
+    pub context: String,
+    pub namespace: String,
+    pub pod: String,
+}
+
+/// The pod a node record names (`extra` `kube-context`, `kube-namespace`,
+/// `kube-pod`: all three or none), checked: they end up on a command line.
+pub(crate) fn kube_target(instance: &Instance) -> Result<Option<KubeTarget>, String> {
+    use crate::kube::{EXTRA_CONTEXT, EXTRA_NAMESPACE, EXTRA_POD, portforward};
+    let facts = [EXTRA_CONTEXT, EXTRA_NAMESPACE, EXTRA_POD].map(|k| instance.extra(k));
+    let [Some(context), Some(namespace), Some(pod)] = facts else {
+        if facts.iter().any(Option::is_some) {
+            return Err(format!(
+                "a Kubernetes node needs all of `{EXTRA_CONTEXT}`, `{EXTRA_NAMESPACE}` and `{EXTRA_POD}`"
+            ));
+        }
+        return Ok(None);
+    };
+    portforward::check_context(context)?;
+    portforward::check_namespace(namespace)?;
+    portforward::check_pod(pod)?;
+    Ok(Some(KubeTarget {
+        context: context.to_string(),
+        namespace: namespace.to_string(),
+        pod: pod.to_string(),
+    }))
+}
+
+/// `'<aloft>' kube-proxy --context C --namespace N --pod P --port %p`: the SSH
+/// `ProxyCommand` to `target` (every word quoted for the shell SSH runs it with,
+/// `%` doubled where SSH would expand it).
+pub(crate) fn kube_proxy_command(aloft: &Path, target: &KubeTarget) -> Result<String, String> {
+    let binary = aloft
+        .to_str()
+        .ok_or_else(|| format!("the aloft binary path {} is not UTF-8", aloft.display()))?;
+    if binary.chars().any(char::is_control) {
+        return Err("the aloft binary path holds control characters".into());
+    }
+    let quote = |word: &str| {
+        shlex::try_quote(word)
+            .map(|q| q.replace('%', "%%"))
+            .map_err(|e| format!("cannot quote {word:?}: {e}"))
+    };
+    Ok(format!(
+        "{} kube-proxy --context {} --namespace {} --pod {} --port %p",
+        quote(binary)?,
+        quote(&target.context)?,
+        quote(&target.namespace)?,
+        quote(&target.pod)?,
+    ))
 }
 
 /// An instance id: printable, no spaces, bounded.
@@ -228,6 +306,8 @@ pub(crate) struct PluginProvisioner<'a> {
     pub resources: Vec<Resources>,
     /// SSH control sockets.
     pub control_dir: std::path::PathBuf,
+    /// The aloft program (for `kube-proxy`).
+    pub aloft_binary: PathBuf,
     /// Reports a step.
     pub on_step: &'a dyn Fn(String),
 }
@@ -241,7 +321,7 @@ impl PluginProvisioner<'_> {
 
     /// How to reach `cloud`'s nodes.
     pub fn access(&self, cloud: &str) -> Access {
-        access(self.providers, cloud, self.key.clone())
+        access(self.providers, cloud, self.key.clone(), &self.aloft_binary)
     }
 
     /// The task resources `c` was planned from (the first whose cloud allows it).
@@ -255,8 +335,13 @@ impl PluginProvisioner<'_> {
     }
 }
 
-/// How to reach `cloud`'s nodes with `key`.
-pub(crate) fn access(providers: &Providers, cloud: &str, key: KeyPair) -> Access {
+/// How to reach `cloud`'s nodes with `key` (pods through `aloft_binary kube-proxy`).
+pub(crate) fn access(
+    providers: &Providers,
+    cloud: &str,
+    key: KeyPair,
+    aloft_binary: &Path,
+) -> Access {
     let origin = providers.host.origin(cloud).unwrap_or_default();
     Access {
         provider: cloud.to_string(),
@@ -264,6 +349,7 @@ pub(crate) fn access(providers: &Providers, cloud: &str, key: KeyPair) -> Access
         bundled_pools: origin == "bundled:ssh",
         key,
         proxy_command: providers.proxy_commands.get(cloud).cloned(),
+        aloft_binary: aloft_binary.to_path_buf(),
     }
 }
 
@@ -366,5 +452,175 @@ mod tests {
         assert!(check_user(&"a".repeat(40)).is_err());
         assert!(check_id("i-0123").is_ok());
         assert!(check_id("i 0123").is_err());
+    }
+
+    fn pod(id: &str, head: bool, ip: &str, extra: &[(&str, &str)]) -> Instance {
+        Instance {
+            id: id.into(),
+            is_head: head,
+            status: InstanceStatus::Running,
+            instance_type: "4CPU--16GB".into(),
+            zone: None,
+            spot: false,
+            public_ip: None,
+            private_ip: Some(ip.into()),
+            ssh_port: 22,
+            ssh_user: Some("aloft".into()),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn kube_access(binary: &str) -> Access {
+        Access {
+            provider: "kubernetes".into(),
+            bundled_local: false,
+            bundled_pools: false,
+            key: KeyPair {
+                private_key: "/home/u/.aloft/keys/aloft".into(),
+                public_key: "ssh-ed25519 AAAA".into(),
+            },
+            proxy_command: Some("nc %h %p".into()),
+            aloft_binary: binary.into(),
+        }
+    }
+
+    fn kube_extra<'a>(ctx: &'a str, ns: &'a str, pod: &'a str) -> [(&'a str, &'a str); 3] {
+        use crate::kube::{EXTRA_CONTEXT, EXTRA_NAMESPACE, EXTRA_POD};
+        [
+            (EXTRA_CONTEXT, ctx),
+            (EXTRA_NAMESPACE, ns),
+            (EXTRA_POD, pod),
+        ]
+    }
+
+    #[test]
+    fn pods_are_reached_through_kube_proxy_from_here_and_directly_from_the_head() {
+        let access = kube_access("/opt/aloft dir/bin/aloft");
+        let nodes = vec![
+            pod(
+                "w1",
+                false,
+                "10.244.1.7",
+                &kube_extra("gke_p_us-central1_c1", "team-a", "aloft-c1-worker1"),
+            ),
+            pod(
+                "h",
+                true,
+                "10.244.0.5",
+                &kube_extra("gke_p_us-central1_c1", "team-a", "aloft-c1-head"),
+            ),
+        ];
+        let addresses = access.addresses(nodes).unwrap();
+        let NodeAddress::Ssh {
+            host,
+            port,
+            proxy_command,
+            ip,
+            direct_from_head,
+            ..
+        } = &addresses[0]
+        else {
+            panic!("not ssh: {:?}", addresses[0]);
+        };
+        assert_eq!(host, "aloft-c1-head.team-a");
+        assert_eq!(*port, 22);
+        assert_eq!(ip, "10.244.0.5");
+        assert!(*direct_from_head);
+        assert_eq!(
+            proxy_command.as_deref(),
+            Some(
+                "'/opt/aloft dir/bin/aloft' kube-proxy --context gke_p_us-central1_c1 \
+                 --namespace team-a --pod aloft-c1-head --port %p"
+            )
+        );
+        // The command line splits back into exactly these words.
+        let words = shlex::split(proxy_command.as_deref().unwrap()).unwrap();
+        assert_eq!(words[0], "/opt/aloft dir/bin/aloft");
+        assert_eq!(words.len(), 10);
+        // The head reaches the worker pod by its IP, without the launcher's proxy.
+        match addresses[1].node_spec() {
+            crate::runtime::agent::NodeSpec::Ssh {
+                host,
+                proxy_command,
+                ip,
+                ..
+            } => {
+                assert_eq!(host, "10.244.1.7");
+                assert_eq!(ip, "10.244.1.7");
+                assert_eq!(proxy_command, None);
+            }
+            other => panic!("not ssh: {other:?}"),
+        }
+        // The launcher itself keeps the proxy, for the head too.
+        let location = addresses[0].head_location(Path::new("/opt/aloft dir/bin/aloft"));
+        assert!(
+            format!("{location:?}").contains("kube-proxy"),
+            "{location:?}"
+        );
+    }
+
+    #[test]
+    fn kube_facts_from_a_provider_are_checked() {
+        let access = kube_access("/usr/bin/aloft");
+        let bad = [
+            kube_extra("ctx'; touch /tmp/x; '", "default", "p"),
+            kube_extra("-oProxyCommand=x", "default", "p"),
+            kube_extra("ctx%h", "default", "p"),
+            kube_extra("ctx", "Default", "p"),
+            kube_extra("ctx", "default", "p$(id)"),
+            kube_extra("ctx", "default", "../p"),
+            kube_extra("ctx", "default", ""),
+        ];
+        for extra in bad {
+            let err = access
+                .addresses(vec![pod("h", true, "10.0.0.1", &extra)])
+                .expect_err("refused");
+            assert_eq!(err.code, "BadProviderAnswer", "{extra:?}");
+        }
+        // All three or none.
+        let err = access
+            .addresses(vec![pod(
+                "h",
+                true,
+                "10.0.0.1",
+                &[(crate::kube::EXTRA_POD, "p")],
+            )])
+            .expect_err("half a kube node");
+        assert!(err.message.contains("needs all of"), "{}", err.message);
+        // No kube facts: the provider's own proxy command, unchanged.
+        let addresses = access
+            .addresses(vec![pod("h", true, "10.0.0.1", &[])])
+            .unwrap();
+        match &addresses[0] {
+            NodeAddress::Ssh {
+                proxy_command,
+                direct_from_head,
+                ..
+            } => {
+                assert_eq!(proxy_command.as_deref(), Some("nc %h %p"));
+                assert!(!direct_from_head);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_proxy_command_quotes_the_binary_and_escapes_percent() {
+        let target = KubeTarget {
+            context: "arn:aws:eks:us-west-2:123456789012:cluster/c1".into(),
+            namespace: "default".into(),
+            pod: "p1".into(),
+        };
+        let command = kube_proxy_command(Path::new("/home/u/it's 100%/aloft"), &target).unwrap();
+        assert!(command.contains("100%%/aloft"), "{command}");
+        assert!(command.ends_with(" --port %p"), "{command}");
+        // What the shell sees once SSH turned `%%` into `%`.
+        let words = shlex::split(&command.replace("%%", "%")).unwrap();
+        assert_eq!(words[0], "/home/u/it's 100%/aloft");
+        assert_eq!(words[3], "arn:aws:eks:us-west-2:123456789012:cluster/c1");
+        assert!(kube_proxy_command(Path::new("/tmp/a\nb"), &target).is_err());
     }
 }

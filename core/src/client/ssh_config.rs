@@ -65,7 +65,7 @@ impl Client {
                 let _ = writeln!(text, "  UserKnownHostsFile /dev/null");
                 let _ = writeln!(text, "  LogLevel ERROR");
                 if let Some(proxy) = proxy_command {
-                    let proxy = proxy.replace("%h", host).replace("%p", &port.to_string());
+                    let proxy = expand_host_port(proxy, host, *port);
                     let _ = writeln!(text, "  ProxyCommand {proxy}");
                 }
             }
@@ -95,6 +95,29 @@ impl Client {
     }
 }
 
+/// Fills SSH's `%h` and `%p` in `proxy` with the node's; `%%` (a literal `%` for
+/// SSH) and any other token stay as they are, for SSH to expand.
+fn expand_host_port(proxy: &str, host: &str, port: u16) -> String {
+    let mut out = String::with_capacity(proxy.len());
+    let mut chars = proxy.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(host),
+            Some('p') => out.push_str(&port.to_string()),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 /// Writes `text` to `path` (mode 0600, folder 0700), through a temporary file so a
 /// reader never sees half of it.
 fn write_private(path: &Path, text: &str) -> ClientResult<()> {
@@ -118,4 +141,22 @@ fn write_private(path: &Path, text: &str) -> ClientResult<()> {
         .map_err(fail)?;
     file.write_all(text.as_bytes()).map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_host_port;
+
+    #[test]
+    fn only_host_and_port_are_filled_in() {
+        assert_eq!(
+            expand_host_port("nc %h %p", "10.0.0.1", 22),
+            "nc 10.0.0.1 22"
+        );
+        assert_eq!(
+            expand_host_port("'/opt/100%%/aloft' kube-proxy --port %p", "x", 2222),
+            "'/opt/100%%/aloft' kube-proxy --port 2222"
+        );
+        assert_eq!(expand_host_port("a %r %", "x", 1), "a %r %");
+    }
 }

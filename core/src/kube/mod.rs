@@ -106,4 +106,15 @@ pub enum KubeError {
         /// What went wrong.
         message: String,
     },
+    /// A port-forward to a pod failed: the API server refused it (`status`, e.g.
+    /// 401, 403, 404), or the forward broke (the error channel, a protocol fault).
+    #[error("port-forward to {target}: {message}")]
+    PortForward {
+        /// `pod NAMESPACE/POD port PORT`.
+        target: String,
+        /// The HTTP status of the refused upgrade, when it was refused.
+        status: Option<u16>,
+        /// What went wrong (never a credential).
+        message: String,
+    },
 }

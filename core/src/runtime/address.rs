@@ -38,6 +38,11 @@ pub enum NodeAddress {
         proxy_command: Option<String>,
         /// Its IP as the other nodes see it (private IP).
         ip: String,
+        /// The proxy command is for this machine only: the head reaches the node
+        /// directly at `ip` (Kubernetes pods: the launcher goes through the API
+        /// server's port-forward, pods reach each other by pod IP).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        direct_from_head: bool,
     },
 }
 
@@ -84,15 +89,20 @@ impl NodeAddress {
                 user,
                 proxy_command,
                 ip,
+                direct_from_head,
                 ..
             } => NodeSpec::Ssh {
-                host: host.clone(),
+                host: if *direct_from_head { ip } else { host }.clone(),
                 port: *port,
                 user: user.clone(),
                 // The head holds the cluster key at a fixed place (installed with
                 // the agent).
                 identity_file: PathBuf::from(super::head::NODE_KEY),
-                proxy_command: proxy_command.clone(),
+                proxy_command: if *direct_from_head {
+                    None
+                } else {
+                    proxy_command.clone()
+                },
                 ip: ip.clone(),
             },
         }
