@@ -221,10 +221,12 @@ pub fn run(args: Args) -> CliResult {
     named.dedup();
     let mut live = Vec::new();
     let mut reasons = String::new();
+    let mut unusable = Vec::new();
     let mut capabilities = Default::default();
     if let Some(client) = client.as_ref().filter(|_| !named.is_empty()) {
         let found = client.live_catalog(Some(&named))?;
         reasons = found.explain();
+        unusable = found.unusable.clone();
         catalog = found.catalog;
         live = found.usable;
         capabilities = aloft::client::manifest_capabilities(client.providers()?);
@@ -247,6 +249,10 @@ pub fn run(args: Args) -> CliResult {
         clouds.extend(live);
         clouds
     };
+    // A provider that cannot answer is left out even when `clouds:` lists it (a
+    // catalog file of its own must not bring it back).
+    let mut enabled_clouds = enabled_clouds;
+    enabled_clouds.retain(|c| !unusable.iter().any(|(name, _)| name == c));
     let options = OptimizeOptions {
         enabled_clouds,
         capabilities,
@@ -285,6 +291,10 @@ pub fn run(args: Args) -> CliResult {
                     cloud: cloud.clone(),
                     reason: reason.clone(),
                 })
+                .chain(unusable.iter().map(|(cloud, why)| ExcludedJson {
+                    cloud: cloud.clone(),
+                    reason: format!("is not usable: {why}"),
+                }))
                 .collect(),
         })
         .collect();
