@@ -153,3 +153,81 @@ fn without_its_credential_it_is_left_out_with_its_reason() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn repeated_plans_reuse_the_cached_offers_until_they_are_stale() {
+    let home = home_with_faulty("offers_cache_secs: 3\n");
+    let chosen = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["tasks"][0]["chosen"].clone()
+    };
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert!(
+        text(&out.stderr).contains("asked provider for live offers: faulty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(offers_calls(home.path()), 1);
+
+    // Within the TTL: the same plan, and the provider is not asked again.
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert_eq!(offers_calls(home.path()), 1);
+    assert!(
+        text(&out.stderr).contains("live offers from the cache, no provider asked: faulty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("(asked"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --refresh-offers asks anyway.
+    let out = dry_run(
+        home.path(),
+        Some("faulty-token-value"),
+        &["--refresh-offers"],
+    );
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert_eq!(offers_calls(home.path()), 2);
+
+    // Once stale, it is asked again.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert_eq!(offers_calls(home.path()), 3);
+
+    // A changed setting is not answered from the cache: the new price shows.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "clouds: [faulty, aws]\noffers_cache_secs: 600\nproviders:\n  faulty:\n    price: 0.002\n",
+    )
+    .unwrap();
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["hourly_price"], 0.002);
+    assert_eq!(offers_calls(home.path()), 4);
+
+    // Nor is a provider whose credential was unset since: it is left out at once.
+    let out = dry_run(home.path(), None, &[]);
+    assert_eq!(chosen(&out)["cloud"], "aws");
+    assert_eq!(offers_calls(home.path()), 4);
+
+    // The cache holds no credential.
+    common::assert_secret_in_no_file(home.path(), "faulty-token-value");
+
+    // 0 turns the cache off: every plan asks.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "clouds: [faulty, aws]\noffers_cache_secs: 0\n",
+    )
+    .unwrap();
+    for expected in [5, 6] {
+        let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+        assert_eq!(chosen(&out)["cloud"], "faulty");
+        assert_eq!(offers_calls(home.path()), expected);
+    }
+}
