@@ -46,10 +46,20 @@ fn cache_path(home: &Path, name: &str) -> PathBuf {
 }
 
 /// A digest of what a provider's answer depends on: its name and version, its
-/// settings from config.yaml (endpoint included), whether a shipped catalog is used
-/// for it, and which of its declared credentials are set (presence only).
-fn fingerprint(manifest: &Manifest, settings: Option<&serde_yaml::Value>, shipped: bool) -> String {
+/// settings from config.yaml (endpoint included) and, for `ssh`, the pools file
+/// the host passes it as a setting, whether a shipped catalog is used for it, and
+/// which of its declared credentials are set (presence only).
+fn fingerprint(
+    home: &Path,
+    manifest: &Manifest,
+    settings: Option<&serde_yaml::Value>,
+    shipped: bool,
+) -> String {
     let mut hash = Sha256::new();
+    if manifest.name == "ssh" {
+        hash.update(std::fs::read(home.join("ssh_node_pools.yaml")).unwrap_or_default());
+        hash.update([0]);
+    }
     hash.update(manifest.name.as_bytes());
     hash.update([0]);
     hash.update(manifest.version.as_bytes());
@@ -169,6 +179,7 @@ impl Client {
                 continue;
             }
             let print = fingerprint(
+                &self.home,
                 manifest,
                 self.config.providers.get(name),
                 shipped.contains(name),
