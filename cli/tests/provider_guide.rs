@@ -33,6 +33,56 @@ fn ci_blocks(guide: &str) -> Vec<String> {
     blocks
 }
 
+/// `(file, body)` of the guide's blocks whose fence names `excerpt=FILE`.
+fn excerpts(guide: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in guide.lines() {
+        match current.as_mut() {
+            None => {
+                current = line
+                    .strip_prefix("```")
+                    .and_then(|info| {
+                        info.split_whitespace()
+                            .find_map(|w| w.strip_prefix("excerpt="))
+                    })
+                    .map(|file| (file.to_string(), String::new()));
+            }
+            Some(_) if line.trim_end() == "```" => found.extend(current.take()),
+            Some((_, body)) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_guides_excerpts_are_in_the_example_line_for_line() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let guide = std::fs::read_to_string(repo.join("docs/provider-guide.md")).unwrap();
+    let blocks = excerpts(&guide);
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    for (file, body) in blocks {
+        let source = std::fs::read_to_string(repo.join(&file)).unwrap();
+        let lines: Vec<&str> = source.lines().map(str::trim_end).collect();
+        let mut at = 0;
+        for wanted in body
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty() && l.trim() != "// ...")
+        {
+            match lines[at..].iter().position(|l| *l == wanted) {
+                Some(offset) => at += offset + 1,
+                None => panic!(
+                    "the guide's excerpt of {file} has a line not in it (in this order): {wanted:?}"
+                ),
+            }
+        }
+    }
+}
+
 #[test]
 fn the_guides_commands_build_test_install_and_plan_with_the_example() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
