@@ -557,6 +557,12 @@ fn nodes_that_never_answer_ssh_are_terminated_and_nothing_is_left_running() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("NodesUnreachable"), "{stderr}");
     assert!(stderr.contains("accept SSH (up to 3 s)"), "{stderr}");
+    // While it waits, progress names the node still waited for and the time left.
+    assert!(
+        stderr.contains("still waiting for 1 of 1 node(s) to accept SSH: head ("),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("reachable ("), "{stderr}");
     // The provider's side: the instance that never answered was terminated.
     let after = states(&world, "lost");
     assert!(

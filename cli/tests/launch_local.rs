@@ -63,6 +63,10 @@ fn launch_fails_over_runs_a_gang_and_tears_down() {
         "{stderr}"
     );
     assert!(stderr.contains("local/local-c local-2cpu: ok"), "{stderr}");
+    // The SSH wait reports each node as it becomes reachable.
+    for line in ["node 1/2 reachable (", "node 2/2 reachable ("] {
+        assert!(stderr.contains(line), "{line} missing:\n{stderr}");
+    }
 
     let status = aloft(home.path(), &["status", "-o", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();

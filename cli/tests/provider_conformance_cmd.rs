@@ -118,3 +118,115 @@ fn the_aws_provider_passes_against_moto() {
     assert!(checks.len() >= 10, "{report}");
     assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
 }
+
+/// Runs `aloft providers test` on the `faulty` test component with `fault` set,
+/// answering the parsed `-o json` report and the process output.
+fn faulty_report(
+    home: &std::path::Path,
+    wasm: &std::path::Path,
+    fault: &str,
+    json: bool,
+) -> std::process::Output {
+    let fault = format!("fault={fault}");
+    let mut args = vec![
+        "providers",
+        "test",
+        wasm.to_str().unwrap(),
+        "--region",
+        "f-1",
+        "--zone",
+        "f-1-a",
+        "--instance-type",
+        "faulty-2cpu",
+        "--capacity-zone",
+        "f-1-full",
+        "--setting",
+        &fault,
+    ];
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(&args)
+        .env("ALOFT_HOME", home)
+        .env("FAULTY_TOKEN", "faulty-token-not-a-secret")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn each_deliberately_broken_component_fails_naming_its_check() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("faulty.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component("faulty")).unwrap();
+
+    // Without a fault the same component keeps the contract: every check passes,
+    // so the failures below are the faults', not the component's.
+    let out = faulty_report(home.path(), &wasm, "", false);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout.contains("ok    a refused launch is a typed `capacity` error"),
+        "{stdout}"
+    );
+
+    for (fault, check) in [
+        // terminate leaves one node running: the query after terminate sees it.
+        ("leak", "query after terminate: nothing left"),
+        // a second identical run creates two more nodes.
+        (
+            "dup",
+            "run is idempotent (nothing created or resumed, same nodes)",
+        ),
+        ("two-heads", "exactly one head"),
+        ("fake-stop", "query after stop: every node stopped"),
+        (
+            "lost-query",
+            "query after run: both nodes running or pending",
+        ),
+        (
+            "untyped-capacity",
+            "a refused launch is a typed `capacity` error",
+        ),
+    ] {
+        let out = faulty_report(home.path(), &wasm, fault, false);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{fault}: {stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&format!("FAIL  {check}")),
+            "{fault}: {stdout}"
+        );
+        assert!(
+            stderr.contains(&format!("failed `{check}`")),
+            "{fault}: {stderr}"
+        );
+
+        let out = faulty_report(home.path(), &wasm, fault, true);
+        assert_eq!(out.status.code(), Some(1), "{fault}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let checks = report["checks"].as_array().unwrap();
+        let first_failed = checks.iter().find(|c| c["passed"] == false).unwrap();
+        assert_eq!(first_failed["name"], check, "{fault}: {report}");
+        assert!(
+            !first_failed["detail"].as_str().unwrap().is_empty(),
+            "{fault}: the provider's answer is shown: {report}"
+        );
+    }
+
+    // A run that failed half-way terminates its test cluster anyway (reported as a
+    // last `cleanup` entry), so an author's cloud is not left with test nodes.
+    let out = faulty_report(home.path(), &wasm, "dup", true);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cleanup = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cleanup: terminate after the failure")
+        .cloned();
+    assert_eq!(
+        cleanup.map(|c| c["passed"].clone()),
+        Some(serde_json::Value::Bool(true)),
+        "{report}"
+    );
+}

@@ -65,7 +65,15 @@ pub struct Config {
     /// Hosts providers may reach at most (narrows their manifests).
     #[serde(default)]
     pub allowed_hosts: Option<Vec<String>>,
+    /// How long, in seconds, a provider's answer to a plan (its credentials check
+    /// and live offers) is reused before it is asked again; 0 asks every time.
+    /// Default [`DEFAULT_OFFERS_CACHE_SECS`].
+    #[serde(default)]
+    pub offers_cache_secs: Option<u64>,
 }
+
+/// How long a provider's live offers are reused when `offers_cache_secs` is unset.
+pub const DEFAULT_OFFERS_CACHE_SECS: u64 = 600;
 
 impl Config {
     /// Reads `config.yaml` under `home`; a missing or empty file is an empty config.

@@ -51,6 +51,10 @@ pub struct Args {
     /// Consider every cloud aloft ships a catalog for, enabled or not.
     #[arg(long)]
     all_clouds: bool,
+    /// Ask providers for their live offers again, even when the answers cached
+    /// less than `offers_cache_secs` ago are fresh.
+    #[arg(long)]
+    refresh_offers: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -223,22 +227,45 @@ pub fn run(args: Args) -> CliResult {
     named.dedup();
     let mut live = Vec::new();
     let mut reasons = String::new();
+    let mut unusable = Vec::new();
     let mut capabilities = Default::default();
     if let Some(client) = client.as_ref().filter(|_| !named.is_empty()) {
-        let found = client.live_catalog(Some(&named))?;
+        let found = client.live_catalog_with(Some(&named), !args.refresh_offers)?;
         reasons = found.explain();
+        unusable = found.unusable.clone();
+        let asked: Vec<&String> = named
+            .iter()
+            .filter(|n| !found.cached.iter().any(|(c, _)| c == *n))
+            .collect();
+        if !asked.is_empty() {
+            eprintln!(
+                "(asked {} for live offers: {})",
+                if asked.len() == 1 {
+                    "provider"
+                } else {
+                    "providers"
+                },
+                asked
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if !found.cached.is_empty() {
+            eprintln!(
+                "(live offers from the cache, no provider asked: {}; --refresh-offers asks again)",
+                found
+                    .cached
+                    .iter()
+                    .map(|(n, age)| format!("{n} {} s old", age.as_secs()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         catalog = found.catalog;
         live = found.usable;
         capabilities = aloft::client::manifest_capabilities(client.providers()?);
-        eprintln!(
-            "(asked {} for live offers: {})",
-            if named.len() == 1 {
-                "provider"
-            } else {
-                "providers"
-            },
-            named.join(", ")
-        );
     }
     let enabled_clouds = if args.all_clouds {
         catalog.clouds()
@@ -249,6 +276,10 @@ pub fn run(args: Args) -> CliResult {
         clouds.extend(live);
         clouds
     };
+    // A provider that cannot answer is left out even when `clouds:` lists it (a
+    // catalog file of its own must not bring it back).
+    let mut enabled_clouds = enabled_clouds;
+    enabled_clouds.retain(|c| !unusable.iter().any(|(name, _)| name == c));
     let options = OptimizeOptions {
         enabled_clouds,
         capabilities,
@@ -287,6 +318,10 @@ pub fn run(args: Args) -> CliResult {
                     cloud: cloud.clone(),
                     reason: reason.clone(),
                 })
+                .chain(unusable.iter().map(|(cloud, why)| ExcludedJson {
+                    cloud: cloud.clone(),
+                    reason: format!("is not usable: {why}"),
+                }))
                 .collect(),
         })
         .collect();

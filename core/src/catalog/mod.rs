@@ -76,7 +76,7 @@ fn suggestion_text(suggestions: &[String]) -> String {
 
 /// One purchasable configuration: an instance type with its accelerators in one
 /// region (and zone), at an hourly price per node.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Offer {
     /// Cloud (`aws`, `gcp`, ...).
     pub cloud: String,

@@ -1,10 +1,119 @@
 //! What the loaded providers offer right now, merged into the catalog, and which of
 //! them can be used (credentials that check out).
+//!
+//! A provider's answer (its credentials checked out, and its live offers) is kept
+//! under `HOME/cache/offers/NAME.json` for `offers_cache_secs` (config.yaml, default
+//! [`DEFAULT_OFFERS_CACHE_SECS`]), so repeated plans do not ask it again and dry
+//! runs stay offline while the cache is fresh. An answer is reused only while the
+//! provider's version, its settings and which of its credentials are set are the
+//! same as when it was asked (no secret value is written or hashed). Failures are
+//! never cached: a provider that could not answer is asked again next time.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, Offer};
-use crate::plugin::PluginError;
+use crate::config::DEFAULT_OFFERS_CACHE_SECS;
+use crate::plugin::{CredentialSource, Manifest, PluginError, StandardCredentials};
 
 use super::{Client, ClientError, ClientResult};
+
+/// One provider's cached answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct CachedAnswer {
+    /// What the answer depends on (see [`fingerprint`]).
+    fingerprint: String,
+    /// When the provider was asked, seconds since the Unix epoch.
+    fetched_unix: u64,
+    /// Its live offers; `None` when it has none (or a shipped catalog is used).
+    offers: Option<Vec<Offer>>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn cache_path(home: &Path, name: &str) -> PathBuf {
+    home.join("cache")
+        .join("offers")
+        .join(format!("{name}.json"))
+}
+
+/// A digest of what a provider's answer depends on: its name and version, its
+/// settings from config.yaml (endpoint included) and, for `ssh`, the pools file
+/// the host passes it as a setting, whether a shipped catalog is used for it, and
+/// which of its declared credentials are set (presence only).
+fn fingerprint(
+    home: &Path,
+    manifest: &Manifest,
+    settings: Option<&serde_yaml::Value>,
+    shipped: bool,
+) -> String {
+    let mut hash = Sha256::new();
+    if manifest.name == "ssh" {
+        hash.update(std::fs::read(home.join("ssh_node_pools.yaml")).unwrap_or_default());
+        hash.update([0]);
+    }
+    hash.update(manifest.name.as_bytes());
+    hash.update([0]);
+    hash.update(manifest.version.as_bytes());
+    hash.update([0]);
+    hash.update(
+        serde_yaml::to_string(&settings)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    hash.update([0, u8::from(shipped)]);
+    let source = StandardCredentials;
+    for name in &manifest.credentials {
+        hash.update(name.as_bytes());
+        hash.update([u8::from(source.get(name).is_some())]);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The cached answer for `name` when it is younger than `ttl` and its fingerprint
+/// matches, with its age.
+fn read_cache(
+    home: &Path,
+    name: &str,
+    fingerprint: &str,
+    ttl: Duration,
+) -> Option<(Option<Vec<Offer>>, Duration)> {
+    if ttl.is_zero() {
+        return None;
+    }
+    let text = std::fs::read_to_string(cache_path(home, name)).ok()?;
+    let cached: CachedAnswer = serde_json::from_str(&text).ok()?;
+    let age = Duration::from_secs(now_unix().checked_sub(cached.fetched_unix)?);
+    (cached.fingerprint == fingerprint && age < ttl).then_some((cached.offers, age))
+}
+
+fn write_cache(home: &Path, name: &str, fingerprint: String, offers: &Option<Vec<Offer>>) {
+    let path = cache_path(home, name);
+    let answer = CachedAnswer {
+        fingerprint,
+        fetched_unix: now_unix(),
+        offers: offers.clone(),
+    };
+    let written = (|| -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(home);
+        std::fs::create_dir_all(dir)?;
+        let text = serde_json::to_string(&answer).map_err(std::io::Error::other)?;
+        let tmp = dir.join(format!(".{name}.json.{}", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(err) = written {
+        tracing::warn!(provider = name, "cannot cache live offers: {err}");
+    }
+}
 
 /// The catalog with the providers' live offers, and which providers can be used.
 pub struct LiveCatalog {
@@ -14,6 +123,9 @@ pub struct LiveCatalog {
     pub usable: Vec<String>,
     /// `(provider, why)` for those that cannot be used.
     pub unusable: Vec<(String, String)>,
+    /// Providers answered from the cache instead of being asked, with the answer's
+    /// age (the others in `usable` and `unusable` were asked now).
+    pub cached: Vec<(String, Duration)>,
 }
 
 impl LiveCatalog {
@@ -35,18 +147,57 @@ impl Client {
 
     /// The catalog with every loaded provider's live offers merged in (only those
     /// named in `only`, when given), and which providers can be used. Providers are
-    /// asked concurrently.
+    /// asked concurrently, every time (a launch wants today's answer); their answers
+    /// renew the cache that [`Client::live_catalog_with`] reads for plans.
     pub fn live_catalog(&self, only: Option<&[String]>) -> ClientResult<LiveCatalog> {
+        self.live_catalog_with(only, false)
+    }
+
+    /// [`Client::live_catalog`] for plans: with `use_cache`, a provider whose answer
+    /// was cached less than `offers_cache_secs` ago is not asked (see the module
+    /// documentation); the others are asked and their answers cached.
+    pub fn live_catalog_with(
+        &self,
+        only: Option<&[String]>,
+        use_cache: bool,
+    ) -> ClientResult<LiveCatalog> {
         let mut catalog = self.catalog()?;
         let providers = self.providers()?;
         let shipped = catalog.clouds();
-        let names: Vec<String> = providers
-            .host
-            .manifests()
-            .iter()
-            .map(|m| m.name.clone())
-            .filter(|name| only.is_none_or(|names| names.contains(name)))
-            .collect();
+        let ttl = Duration::from_secs(
+            self.config
+                .offers_cache_secs
+                .unwrap_or(DEFAULT_OFFERS_CACHE_SECS),
+        );
+        let mut cached = Vec::new();
+        let mut from_cache = Vec::new();
+        let mut names = Vec::new();
+        let mut fingerprints = Vec::new();
+        for manifest in providers.host.manifests() {
+            let name = &manifest.name;
+            if !only.is_none_or(|names| names.contains(name)) {
+                continue;
+            }
+            let print = fingerprint(
+                &self.home,
+                manifest,
+                self.config.providers.get(name),
+                shipped.contains(name),
+            );
+            match use_cache
+                .then(|| read_cache(&self.home, name, &print, ttl))
+                .flatten()
+            {
+                Some((offers, age)) => {
+                    cached.push((name.clone(), age));
+                    from_cache.push((name.clone(), offers));
+                }
+                None => {
+                    names.push(name.clone());
+                    fingerprints.push(print);
+                }
+            }
+        }
         let answers = self.block_on(futures::future::join_all(names.iter().map(|name| {
             let shipped = shipped.contains(name);
             async move {
@@ -73,12 +224,13 @@ impl Client {
         })));
         let mut usable = Vec::new();
         let mut unusable = Vec::new();
-        for (name, answer) in names.into_iter().zip(answers) {
+        let mut answered = Vec::new();
+        for ((name, answer), print) in names.into_iter().zip(answers).zip(fingerprints) {
             match answer {
                 Err(why) => unusable.push((name, why)),
                 Ok(offers) => {
-                    if let Some(offers) = offers {
-                        let offers = offers
+                    let offers: Option<Vec<Offer>> = offers.map(|offers| {
+                        offers
                             .into_iter()
                             .map(|o| Offer {
                                 cloud: name.clone(),
@@ -95,17 +247,27 @@ impl Client {
                                 region: o.region,
                                 zone: o.zone,
                             })
-                            .collect();
-                        catalog.insert_offers(&name, offers);
-                    }
-                    usable.push(name);
+                            .collect()
+                    });
+                    write_cache(&self.home, &name, print, &offers);
+                    answered.push((name, offers));
                 }
             }
         }
+        for (name, offers) in from_cache.into_iter().chain(answered) {
+            if let Some(offers) = offers {
+                // Offers are the provider's answer: only rows in its own name count.
+                let offers = offers.into_iter().filter(|o| o.cloud == name).collect();
+                catalog.insert_offers(&name, offers);
+            }
+            usable.push(name);
+        }
+        usable.sort();
         Ok(LiveCatalog {
             catalog,
             usable,
             unusable,
+            cached,
         })
     }
 }

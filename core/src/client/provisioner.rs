@@ -296,6 +296,71 @@ pub(crate) fn wait_running(
 /// How long instances may take to be running.
 const NODES_READY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Waits for every node to accept SSH (up to `timeout`), telling `on_step` as each
+/// one does (`node 2/4 reachable (12 s)`) and, while some are still waited for, which
+/// and how long is left, every `timeout / 5` (1 to 15 s): lines, not a redrawn
+/// spinner, so the progress shows without a terminal too.
+fn wait_reachable_with_progress(
+    addresses: &[NodeAddress],
+    control_dir: &std::path::Path,
+    timeout: Duration,
+    on_step: &dyn Fn(String),
+) -> Result<(), crate::launch::LaunchError> {
+    let total = addresses.len();
+    let start = Instant::now();
+    let every = (timeout / 5).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(move || {
+            crate::launch::wait_reachable_addresses_reporting(addresses, control_dir, &tx)
+        });
+        let mut ready = vec![false; total];
+        let mut count = 0;
+        loop {
+            match rx.recv_timeout(every) {
+                Ok(index) => {
+                    count += 1;
+                    if let Some(seen) = ready.get_mut(index) {
+                        *seen = true;
+                    }
+                    on_step(format!(
+                        "node {count}/{total} reachable ({} s)",
+                        start.elapsed().as_secs()
+                    ));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let waiting: Vec<String> = ready
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, seen)| !**seen)
+                        .map(|(i, _)| {
+                            if i == 0 {
+                                "head".into()
+                            } else {
+                                format!("worker {i}")
+                            }
+                        })
+                        .collect();
+                    on_step(format!(
+                        "still waiting for {} of {total} node(s) to accept SSH: {} ({} s left)",
+                        waiting.len(),
+                        waiting.join(", "),
+                        timeout.saturating_sub(start.elapsed()).as_secs()
+                    ));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        waiter.join().unwrap_or_else(|_| {
+            Err(crate::launch::LaunchError::from(
+                crate::runtime::node::NodeError::Killed {
+                    node: "SSH wait".into(),
+                },
+            ))
+        })
+    })
+}
+
 /// Provisions through provider components.
 pub(crate) struct PluginProvisioner<'a> {
     pub rt: &'a tokio::runtime::Runtime,
@@ -407,16 +472,15 @@ impl Provisioner for PluginProvisioner<'_> {
             c.cloud,
             timeout.as_secs()
         ));
-        crate::launch::wait_reachable_addresses(&addresses, &self.control_dir).map_err(|e| {
-            Failure {
+        wait_reachable_with_progress(&addresses, &self.control_dir, timeout, self.on_step)
+            .map_err(|e| Failure {
                 kind: FailureKind::Other,
                 code: "NodesUnreachable".into(),
                 message: format!(
                     "nodes did not accept SSH within {} s: {e}",
                     timeout.as_secs()
                 ),
-            }
-        })?;
+            })?;
         Ok(addresses)
     }
 

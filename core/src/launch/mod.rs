@@ -491,14 +491,44 @@ pub fn node_ready_timeout() -> std::time::Duration {
 /// How long a fresh node may take to accept SSH by default.
 const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Waits until every node runs a trivial command (all nodes at once); only
-/// "unreachable" is retried.
-fn wait_reachable(
-    nodes: &[Box<dyn Node>],
-    timeout: std::time::Duration,
+/// [`wait_reachable_addresses`], sending each node's index (its place in
+/// `addresses`) on `ready` as soon as that node accepts SSH, so a caller can show
+/// per-node progress while the others are still waited for.
+pub fn wait_reachable_addresses_reporting(
+    addresses: &[NodeAddress],
+    control_dir: &Path,
+    ready: &std::sync::mpsc::Sender<usize>,
 ) -> Result<(), LaunchError> {
-    let deadline = std::time::Instant::now() + timeout;
-    let wait = |node: &dyn Node| loop {
+    let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
+    let deadline = std::time::Instant::now() + node_ready_timeout();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| {
+                scope.spawn(move || {
+                    wait_one(node.as_ref(), deadline)?;
+                    // The receiver may be gone (the caller stopped listening).
+                    let _ = ready.send(index);
+                    Ok::<(), NodeError>(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap_or_else(|_| {
+                Err(NodeError::Killed {
+                    node: "node thread".into(),
+                })
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Waits until `node` runs a trivial command; only "unreachable" is retried, until
+/// `deadline`.
+fn wait_one(node: &dyn Node, deadline: std::time::Instant) -> Result<(), NodeError> {
+    loop {
         match node.run(
             &crate::runtime::node::Script::new("true"),
             &mut std::io::sink(),
@@ -509,8 +539,17 @@ fn wait_reachable(
             }
             Err(err) => return Err(err),
         }
-    };
-    Ok(on_every_node(nodes, wait)?)
+    }
+}
+
+/// Waits until every node runs a trivial command (all nodes at once); only
+/// "unreachable" is retried.
+fn wait_reachable(
+    nodes: &[Box<dyn Node>],
+    timeout: std::time::Duration,
+) -> Result<(), LaunchError> {
+    let deadline = std::time::Instant::now() + timeout;
+    Ok(on_every_node(nodes, |node| wait_one(node, deadline))?)
 }
 
 /// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.

@@ -113,9 +113,28 @@ fn ids(result: &RunResult) -> Vec<&str> {
 }
 
 /// Runs the lifecycle and reports every check (the run stops at the first failure).
+/// When a check fails before the lifecycle's own terminate, the test cluster is
+/// terminated anyway (best effort, reported as a last `cleanup` entry), so a failed
+/// run does not leave the author's test nodes running on their cloud.
 pub async fn run(p: &mut ProviderInstance, o: &ConformanceOptions) -> Report {
     let mut r = Report::default();
     let _ = lifecycle(p, o, &mut r).await;
+    let terminated = r.checks.iter().any(|c| c.name == "terminate");
+    let created = r
+        .checks
+        .iter()
+        .any(|c| c.name.starts_with("run(2) creates"));
+    if !r.passed() && created && !terminated {
+        let answer = p.terminate_instances(&cluster_ref(o)).await;
+        r.checks.push(Check {
+            name: "cleanup: terminate after the failure".into(),
+            passed: answer.is_ok(),
+            detail: match answer {
+                Ok(()) => String::new(),
+                Err(err) => err.to_string(),
+            },
+        });
+    }
     r
 }
 

@@ -1,7 +1,8 @@
 //! hello-cloud: an example provider for a toy REST cloud, written by following
 //! docs/provider-guide.md. Its API (at `https://api.hello-cloud.example`, or an
-//! `endpoint` override) has `GET /v1/me`, `POST /v1/instances` and
-//! `GET /v1/instances?cluster=NAME`; it authenticates with a bearer token.
+//! `endpoint` override) has `GET /v1/me`, `POST /v1/instances`,
+//! `GET /v1/instances?cluster=NAME` and `DELETE /v1/instances/ID`; it authenticates
+//! with a bearer token. `tests/fakes/hello_cloud.py` is a fake of it.
 
 use aloft_provider_sdk::types::*;
 use aloft_provider_sdk::{Provider, credentials, errors, http, json, kv};
@@ -152,6 +153,18 @@ impl Provider for HelloCloud {
     }
 
     fn terminate_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
+        // Ask the cloud, not only our own books: whatever it still lists for the
+        // cluster is deleted (a node already gone answers 404, which is fine).
+        let nodes: Vec<Node> =
+            get(&format!("/v1/instances?cluster={}", cluster.cluster))?.json()?;
+        for node in nodes {
+            let response = http::Request::new("DELETE", &format!("{API}/v1/instances/{}", node.id))
+                .header("authorization", &format!("Bearer {}", token()?))
+                .send()?;
+            if response.status != 404 {
+                checked(response)?;
+            }
+        }
         kv::delete(&format!("cluster/{}", cluster.cluster));
         Ok(())
     }
@@ -168,10 +181,20 @@ impl Provider for HelloCloud {
     }
 
     fn offers(_: Option<String>) -> Result<Vec<Offer>, ProviderError> {
-        Err(errors::unsupported(
-            "NoOffers",
-            "hello-cloud has no price list",
-        ))
+        // hello-cloud has one instance type at one price: a fixed list is enough
+        // for aloft's optimizer to compare it with other clouds.
+        Ok(vec![Offer {
+            instance_type: "hello-small".into(),
+            accelerator_name: None,
+            accelerator_count: 0.0,
+            vcpus: 2.0,
+            memory_gib: 4.0,
+            gpu_memory_mib: None,
+            price: Some(0.01),
+            spot_price: None,
+            region: "hello-1".into(),
+            zone: None,
+        }])
     }
 }
 

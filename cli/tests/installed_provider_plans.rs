@@ -1,0 +1,233 @@
+//! An installed (third-party) provider plans like a built-in cloud: listed under
+//! `clouds:` with no `infra:` in the task, it is chosen when its live offer is the
+//! cheapest, left out with its own reason when its credential is missing, and its
+//! offers are cached for a while so repeated dry runs do not ask it again.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::text;
+
+/// A home with the `faulty` test component installed and `clouds: [faulty, aws]`.
+fn home_with_faulty(extra_config: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("faulty.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component("faulty")).unwrap();
+    let out = common::aloft(
+        home.path(),
+        &["providers", "install", "-y", wasm.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!("clouds: [faulty, aws]\n{extra_config}"),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("task.yaml"),
+        "resources:\n  cpus: 2\nrun: echo hi\n",
+    )
+    .unwrap();
+    home
+}
+
+fn dry_run(home: &Path, token: Option<&str>, extra: &[&str]) -> Output {
+    let task = home.join("task.yaml");
+    let mut args = vec!["launch", "--dryrun", "-o", "json"];
+    args.extend_from_slice(extra);
+    args.push(task.to_str().unwrap());
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"));
+    cmd.args(&args)
+        .env("ALOFT_HOME", home)
+        .env_remove("ALOFT_OFFERS_TTL_SECS")
+        .env_remove("FAULTY_TOKEN");
+    if let Some(token) = token {
+        cmd.env("FAULTY_TOKEN", token);
+    }
+    cmd.output().unwrap()
+}
+
+/// How many times the component's `offers` ran, as it counted in its kv store.
+fn offers_calls(home: &Path) -> u64 {
+    let db = rusqlite::Connection::open(home.join("state.db")).unwrap();
+    db.query_row(
+        "SELECT value FROM provider_kv WHERE key = 'calls.offers'",
+        [],
+        |row| row.get::<_, String>(0),
+    )
+    .map(|v| v.parse().unwrap())
+    .unwrap_or(0)
+}
+
+#[test]
+fn the_cheapest_installed_provider_is_chosen_without_infra() {
+    let home = home_with_faulty("");
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = &plan["tasks"][0];
+    assert_eq!(task["chosen"]["cloud"], "faulty", "{plan}");
+    assert_eq!(task["chosen"]["instance_type"], "faulty-2cpu");
+    assert_eq!(task["chosen"]["hourly_price"], 0.001);
+    // aws was considered too: the choice is a comparison, not the only offer.
+    assert!(
+        task["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["cloud"] == "aws"),
+        "{plan}"
+    );
+    assert!(
+        text(&out.stderr).contains("faulty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(offers_calls(home.path()), 1);
+
+    // Dearer than aws's cheapest 2-vCPU offer, it is not chosen.
+    let home = home_with_faulty("providers:\n  faulty:\n    price: 50\n");
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["tasks"][0]["chosen"]["cloud"], "aws", "{plan}");
+}
+
+#[test]
+fn without_its_credential_it_is_left_out_with_its_reason() {
+    let home = home_with_faulty("");
+    let out = dry_run(home.path(), None, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = &plan["tasks"][0];
+    assert_eq!(task["chosen"]["cloud"], "aws", "{plan}");
+    assert!(
+        task["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cloud"] != "faulty"),
+        "{plan}"
+    );
+    let excluded = task["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["cloud"] == "faulty")
+        .unwrap_or_else(|| panic!("faulty is not listed as left out: {plan}"));
+    assert!(
+        excluded["reason"]
+            .as_str()
+            .unwrap()
+            .contains("FAULTY_TOKEN is not set"),
+        "{excluded}"
+    );
+    assert_eq!(
+        offers_calls(home.path()),
+        0,
+        "offers asked without credentials"
+    );
+
+    // The table says it too.
+    let task_file = home.path().join("task.yaml");
+    let out = common::aloft(
+        home.path(),
+        &["launch", "--dryrun", task_file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Left out: faulty is not usable: FAULTY_TOKEN is not set"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Nothing else to use: the error names the provider's own reason.
+    std::fs::write(home.path().join("config.yaml"), "clouds: [faulty]\n").unwrap();
+    let out = dry_run(home.path(), None, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("FAULTY_TOKEN is not set"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn repeated_plans_reuse_the_cached_offers_until_they_are_stale() {
+    let home = home_with_faulty("offers_cache_secs: 3\n");
+    let chosen = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["tasks"][0]["chosen"].clone()
+    };
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert!(
+        text(&out.stderr).contains("asked provider for live offers: faulty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(offers_calls(home.path()), 1);
+
+    // Within the TTL: the same plan, and the provider is not asked again.
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert_eq!(offers_calls(home.path()), 1);
+    assert!(
+        text(&out.stderr).contains("live offers from the cache, no provider asked: faulty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("(asked"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --refresh-offers asks anyway.
+    let out = dry_run(
+        home.path(),
+        Some("faulty-token-value"),
+        &["--refresh-offers"],
+    );
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert_eq!(offers_calls(home.path()), 2);
+
+    // Once stale, it is asked again.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["cloud"], "faulty");
+    assert_eq!(offers_calls(home.path()), 3);
+
+    // A changed setting is not answered from the cache: the new price shows.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "clouds: [faulty, aws]\noffers_cache_secs: 600\nproviders:\n  faulty:\n    price: 0.002\n",
+    )
+    .unwrap();
+    let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+    assert_eq!(chosen(&out)["hourly_price"], 0.002);
+    assert_eq!(offers_calls(home.path()), 4);
+
+    // Nor is a provider whose credential was unset since: it is left out at once.
+    let out = dry_run(home.path(), None, &[]);
+    assert_eq!(chosen(&out)["cloud"], "aws");
+    assert_eq!(offers_calls(home.path()), 4);
+
+    // The cache holds no credential.
+    common::assert_secret_in_no_file(home.path(), "faulty-token-value");
+
+    // 0 turns the cache off: every plan asks.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "clouds: [faulty, aws]\noffers_cache_secs: 0\n",
+    )
+    .unwrap();
+    for expected in [5, 6] {
+        let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+        assert_eq!(chosen(&out)["cloud"], "faulty");
+        assert_eq!(offers_calls(home.path()), expected);
+    }
+}
