@@ -312,3 +312,68 @@ fn ssh_cluster_and_rsync_work_through_the_generated_config() {
     assert!(!entries.contains("Host box"), "{entries}");
     assert!(!ssh(&["box", "true"]).status.success());
 }
+
+#[test]
+fn autodown_on_a_pool_gives_the_hosts_back_at_the_next_refresh() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.6");
+    let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.7");
+    b.authorize(&a);
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "lab:\n  user: {user}\n  identity_file: {key}\n  cpus: 4\n  hosts:\n    - ip: {ipa}\n      port: {pa}\n    - ip: {ipb}\n      port: {pb}\n",
+            user = a.user,
+            key = a.identity_file.display(),
+            ipa = a.ip,
+            pa = a.port,
+            ipb = b.ip,
+            pb = b.port,
+        ),
+    )
+    .unwrap();
+    let task = home.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        "num_nodes: 2\nresources: {infra: ssh/lab}\nrun: echo working\n",
+    )
+    .unwrap();
+    let fast = [("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1")];
+    let task = task.to_str().unwrap();
+    let out = common::aloft_env(
+        home.path(),
+        &["launch", "-y", "-i", "1", "--down", "-c", "auto", task],
+        &fast,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The head tears the cluster down by itself once idle; the next `status -r`
+    // finishes it here: the record goes, the hosts go back to the pool.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let out = common::aloft_env(home.path(), &["status", "-r", "-o", "json"], &fast);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if rows == serde_json::json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there: {rows}\n{}",
+            text(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    for server in [&a, &b] {
+        let authorized =
+            std::fs::read_to_string(server.home().join(".ssh/authorized_keys")).unwrap();
+        assert!(!authorized.contains("aloft-cluster:auto"), "{authorized}");
+    }
+    assert!(!home.path().join("keys/clusters/auto").exists());
+    // Both hosts are free again: the same 2-node launch fits.
+    let out = aloft(home.path(), &["launch", "-y", "-c", "again", task]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        aloft(home.path(), &["down", "-y", "again"])
+            .status
+            .success()
+    );
+}

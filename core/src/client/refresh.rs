@@ -151,6 +151,21 @@ impl Client {
         {
             found = Truth::Gone;
         }
+        // Hosts that outlive an autodown (a node pool's) keep answering as running:
+        // the head's mark says the cluster tore itself down, and the launcher
+        // finishes the job (the hosts go back to the pool, the cluster key goes).
+        if record.autostop_down
+            && found == Truth::Up
+            && self
+                .head_of(record)
+                .and_then(|h| Ok(h.self_stopped()?))
+                .is_ok_and(|done| done.as_deref() == Some("down"))
+        {
+            self.down(&record.name, false)?;
+            return Ok(note(
+                "its head tore it down (autodown); the hosts are released".into(),
+            ));
+        }
         let now = unix_now();
         if found == Truth::Gone {
             self.stop_agent(record);

@@ -16,6 +16,7 @@
 //! | `logs ID [--tail N] [--follow]` | print a job's log |
 //! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}` on stdin) or, with `null`, cancel autostop |
 //! | `self-stop` | stop or tear down this cluster through its provider (see `stop_kit`) |
+//! | `self-stopped` | `"down"`/`"stop"` once `self-stop` has run, else `null` |
 
 use std::io::{Read, Write};
 use std::sync::atomic::AtomicBool;
@@ -182,6 +183,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         #[cfg(feature = "plugin")]
         "self-stop" => super::stop_kit::run(paths.root()),
+        #[cfg(feature = "plugin")]
+        "self-stopped" => print_json(&super::stop_kit::done(paths.root())),
         other => Err(format!("agent: unknown verb `{other}`")),
     }
 }

@@ -148,6 +148,20 @@ impl Head {
         }
     }
 
+    /// Whether the head carried out its autostop through its provider, and how
+    /// (`down` or `stop`): for machines that outlive that call (a node pool's).
+    #[cfg(feature = "plugin")]
+    pub fn self_stopped(&self) -> Result<Option<String>, HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => Ok(super::stop_kit::done(root)),
+            HeadLocation::Ssh { .. } => {
+                let out = self.remote("self-stopped", &[], None)?;
+                serde_json::from_str(&out)
+                    .map_err(|_| HeadError::Remote(format!("unexpected reply `{}`", out.trim())))
+            }
+        }
+    }
+
     /// Requests cancellation; returns the jobs as they are after the request.
     pub fn cancel(&self, ids: &[JobId], now: i64) -> Result<Vec<JobRecord>, HeadError> {
         match &self.location {

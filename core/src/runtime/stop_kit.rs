@@ -29,6 +29,9 @@ use crate::plugin::{ClusterRef, CredentialSource, HostConfig, PluginHost};
 /// The file the kit is kept in, in the agent's folder.
 pub const KIT_FILE: &str = "stop-kit.json";
 
+/// The mark a run kit leaves: `down` or `stop`.
+pub const DONE_FILE: &str = "self-stopped";
+
 /// Everything a head needs to stop or tear down its own cluster.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StopKit {
@@ -86,6 +89,7 @@ pub fn write(root: &Path, kit: &StopKit) -> Result<(), String> {
 /// Removes the kit from `root` (autostop cancelled).
 pub fn remove(root: &Path) {
     let _ = std::fs::remove_file(root.join(KIT_FILE));
+    let _ = std::fs::remove_file(root.join(DONE_FILE));
 }
 
 /// Stops or tears down the cluster the kit in `root` describes, through its
@@ -130,5 +134,17 @@ pub fn run(root: &Path) -> Result<(), String> {
     // Done: the credentials do not stay on a stopped disk (a `start` sends a new
     // kit with the autostop setting).
     remove(root);
+    // Where the machines outlive the call (a node pool's hosts), the launcher
+    // learns from this mark, at its next `status -r`, that the cluster is over.
+    let mark = if kit.down { "down" } else { "stop" };
+    std::fs::write(root.join(DONE_FILE), mark).map_err(|e| format!("{DONE_FILE}: {e}"))?;
     Ok(())
+}
+
+/// What the head did with its kit (`down` or `stop`), if it ran it.
+pub fn done(root: &Path) -> Option<String> {
+    std::fs::read_to_string(root.join(DONE_FILE))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| s == "down" || s == "stop")
 }
