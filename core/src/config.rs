@@ -65,6 +65,27 @@ pub struct Config {
     /// Hosts providers may reach at most (narrows their manifests).
     #[serde(default)]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Kubernetes: which kubeconfig contexts aloft may use (SkyPilot's
+    /// `kubernetes:` section).
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// The `kubernetes:` section of `config.yaml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Contexts aloft may use, each a region (`infra: k8s/CONTEXT`); default the
+    /// kubeconfig's current context.
+    #[serde(default)]
+    pub allowed_contexts: Option<Vec<String>>,
+    /// The kubeconfig file (default `$KUBECONFIG`, else `~/.kube/config`).
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+    /// Seconds a pod may stay unschedulable before the launch fails over
+    /// (default 10).
+    #[serde(default)]
+    pub provision_timeout: Option<u64>,
 }
 
 impl Config {
