@@ -165,10 +165,13 @@ impl KubeAccess {
         &self,
         name: &str,
     ) -> Result<(reqwest::Client, Option<String>), KubeError> {
-        let info = self.contexts.get(name).ok_or_else(|| KubeError::UnknownContext {
-            name: name.to_string(),
-            known: self.contexts.keys().cloned().collect(),
-        })?;
+        let info = self
+            .contexts
+            .get(name)
+            .ok_or_else(|| KubeError::UnknownContext {
+                name: name.to_string(),
+                known: self.contexts.keys().cloned().collect(),
+            })?;
         let kubeconfig = self.kubeconfig.clone();
         let context = name.to_string();
         let resolved = tokio::task::spawn_blocking(move || {

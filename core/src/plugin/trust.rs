@@ -507,13 +507,31 @@ mod tests {
     fn kube_urls_stay_on_their_server() {
         let u = |s: &str| reqwest::Url::parse(s).unwrap();
         let server = u("https://10.0.0.1:6443/k8s/c1");
-        assert!(kube_url_allowed(&server, &u("https://10.0.0.1:6443/k8s/c1/api/v1/nodes")));
-        assert!(!kube_url_allowed(&server, &u("https://10.0.0.1:6443/k8s/c2/api")));
-        assert!(!kube_url_allowed(&server, &u("https://10.0.0.1:443/k8s/c1/api")));
-        assert!(!kube_url_allowed(&server, &u("http://10.0.0.1:6443/k8s/c1/api")));
-        assert!(!kube_url_allowed(&server, &u("https://10.0.0.2:6443/k8s/c1/api")));
+        assert!(kube_url_allowed(
+            &server,
+            &u("https://10.0.0.1:6443/k8s/c1/api/v1/nodes")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("https://10.0.0.1:6443/k8s/c2/api")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("https://10.0.0.1:443/k8s/c1/api")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("http://10.0.0.1:6443/k8s/c1/api")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("https://10.0.0.2:6443/k8s/c1/api")
+        ));
         let root = u("https://k.example.com");
-        assert!(kube_url_allowed(&root, &u("https://k.example.com:443/version")));
+        assert!(kube_url_allowed(
+            &root,
+            &u("https://k.example.com:443/version")
+        ));
     }
 
     #[test]
