@@ -43,7 +43,8 @@ use aloft_provider_sdk::types::{
 
 use lifecycle::Settings;
 
-/// The region name that asks `offers` for per-node rows (`show-gpus`).
+/// The region name that asks `offers` for per-node rows (`show-gpus`); the host's
+/// `client::offers::KUBE_NODES_QUERY`.
 pub const NODES_QUERY: &str = "*nodes*";
 
 /// The provider.
