@@ -386,6 +386,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         obj.pop("status", None)
         if res == "pods":
             for ctr in obj["spec"]["containers"]:
+                # Defaulting, as the API server does: requests default to limits.
+                resources = ctr.setdefault("resources", {})
+                for k, v in (resources.get("limits") or {}).items():
+                    resources.setdefault("requests", {}).setdefault(k, v)
                 lim = ctr.get("resources", {}).get("limits", {})
                 req = ctr.get("resources", {}).get("requests", {})
                 if GPU in req and lim.get(GPU) != req[GPU]:

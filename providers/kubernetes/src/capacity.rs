@@ -72,10 +72,18 @@ pub fn free_on_nodes(nodes: &Value, pods: &Value) -> Vec<NodeCapacity> {
                 continue;
             }
             for c in pod["spec"]["containers"].as_array().unwrap_or(&empty) {
-                let req = &c["resources"]["requests"];
-                used_cpu += q(&req["cpu"]);
-                used_mem += q(&req["memory"]) / GIB;
-                used_gpu += q(&req[GPU_RESOURCE]);
+                // A request left out defaults to the limit, as the API server does.
+                let req = |k: &str| {
+                    let r = &c["resources"]["requests"][k];
+                    q(if r.is_null() {
+                        &c["resources"]["limits"][k]
+                    } else {
+                        r
+                    })
+                };
+                used_cpu += req("cpu");
+                used_mem += req("memory") / GIB;
+                used_gpu += req(GPU_RESOURCE);
             }
         }
         out.push(NodeCapacity {

@@ -162,6 +162,18 @@ pub fn check_credentials(s: &Settings) -> Result<Identity, ProviderError> {
 /// context that cannot be read is skipped, with a warning saying why.
 pub fn offers(s: &Settings, region: Option<&str>) -> Result<Vec<Offer>, ProviderError> {
     let mut out = Vec::new();
+    for (context, why) in &s.problems {
+        if region.is_none_or(|r| r == context) {
+            aloft_provider_sdk::log::log(
+                aloft_provider_sdk::log::Level::Warn,
+                &if context.is_empty() {
+                    format!("kubernetes: {why}")
+                } else {
+                    format!("kubernetes context {context} skipped: {why}")
+                },
+            );
+        }
+    }
     for ctx in s
         .contexts
         .iter()
