@@ -82,9 +82,9 @@ pub fn gpu_name(label: &str) -> String {
 }
 
 /// The GPU label of a node: `(label key, raw value)` of the first known label.
-pub fn gpu_label<'a>(
-    labels: &'a serde_json::Map<String, serde_json::Value>,
-) -> Option<(&'static str, &'a str)> {
+pub fn gpu_label(
+    labels: &serde_json::Map<String, serde_json::Value>,
+) -> Option<(&'static str, &str)> {
     GPU_LABELS
         .iter()
         .find_map(|k| labels.get(*k).and_then(|v| v.as_str()).map(|v| (*k, v)))
