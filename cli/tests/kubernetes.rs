@@ -36,6 +36,21 @@ impl World {
     /// `clusters`: per fake cluster, its nodes; `machines` sshd machines from
     /// 127.0.0.`first_ip`, split evenly between the fakes.
     fn new(clusters: Vec<Vec<FakeNode>>, machines_per_cluster: usize, first_ip: u8) -> World {
+        Self::new_with(
+            clusters,
+            machines_per_cluster,
+            first_ip,
+            serde_json::json!({}),
+        )
+    }
+
+    /// [`World::new`] with settings for every fake (see `K8sFake::start_with`).
+    fn new_with(
+        clusters: Vec<Vec<FakeNode>>,
+        machines_per_cluster: usize,
+        first_ip: u8,
+        extra: serde_json::Value,
+    ) -> World {
         let home = tempfile::tempdir().unwrap();
         let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
         let mut machines = Vec::new();
@@ -50,7 +65,7 @@ impl World {
                 addresses.push((m.ip.clone(), m.port));
                 machines.push(m);
             }
-            fakes.push(K8sFake::start(&nodes, &addresses));
+            fakes.push(K8sFake::start_with(&nodes, &addresses, extra.clone()));
         }
         let kubeconfig = home.path().join("kube").join("config");
         World {
@@ -426,4 +441,26 @@ fn show_gpus_counts_total_and_free_per_context() {
         table.contains("CONTEXT") && table.contains("H100"),
         "{table}"
     );
+}
+
+#[test]
+fn a_resource_quota_is_a_quota_error_and_leaves_nothing() {
+    let world = World::new_with(
+        vec![gpu_pool()],
+        2,
+        120,
+        serde_json::json!({"pod_quota": {"aloft": 1}}),
+    );
+    world.configure(&[("q", 0, Auth::Token)], &["q"]);
+    let task = world.task(
+        "t.yaml",
+        "num_nodes: 2\nresources: {infra: k8s/q, cpus: 2}\nrun: echo hi\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "qq", task.to_str().unwrap()]);
+    assert!(!out.status.success());
+    world.no_secret_in(&out);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("exceeded quota"), "{all}");
+    assert!(all.contains("quota (Forbidden: "), "typed as a quota error: {all}");
+    assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
 }

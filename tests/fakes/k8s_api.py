@@ -380,6 +380,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise Fail(422, "Invalid", f'{kind} "{name}" is invalid: metadata.labels: Invalid value: "{v}"')
         if (res, ns, name) in c.objects:
             raise Fail(409, "AlreadyExists", f'{res} "{name}" already exists', name, res)
+        limit = self.config.get("pod_quota", {}).get(ns)
+        if res == "pods" and limit is not None:
+            used = sum(1 for (r, n, _) in c.objects if r == "pods" and n == ns)
+            if used >= limit:
+                raise Fail(403, "Forbidden", f'pods "{name}" is forbidden: exceeded quota: aloft-quota, '
+                           f'requested: pods=1, used: pods={used}, limited: pods={limit}', name, "pods")
         for key in ("uid", "resourceVersion", "creationTimestamp"):
             meta.pop(key, None)
         meta["namespace"] = ns

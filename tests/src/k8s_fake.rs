@@ -129,6 +129,16 @@ impl K8sFake {
     /// Makes PKI and starts a fake cluster of `nodes` whose pods are backed by the
     /// sshd `machines` (`(ip, port)`), in namespaces `default` and `aloft`.
     pub fn start(nodes: &[FakeNode], machines: &[(String, u16)]) -> K8sFake {
+        Self::start_with(nodes, machines, serde_json::json!({}))
+    }
+
+    /// [`K8sFake::start`] with more settings of the fake (`{"pod_quota": {"aloft": 1}}`:
+    /// a ResourceQuota of one pod in namespace `aloft`).
+    pub fn start_with(
+        nodes: &[FakeNode],
+        machines: &[(String, u16)],
+        extra: serde_json::Value,
+    ) -> K8sFake {
         let python = venv().join("bin/python");
         assert!(
             python.exists(),
@@ -169,6 +179,10 @@ impl K8sFake {
                 "client_ca": dir.path().join("ca.pem"),
             },
         });
+        let mut config = config;
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            config.extend(extra.clone());
+        }
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).expect("write the fake's config");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fakes/k8s_api.py");

@@ -25,7 +25,7 @@
 //!   the SSH public key in `ALOFT_SSH_PUBLIC_KEY` (written to `authorized_keys` by
 //!   the pod's command). Ports are a `LoadBalancer` Service `CLUSTER-ports`.
 //! - **Errors**: a pod unschedulable past `provision_timeout` (setting, default
-//!   10 s) is `capacity` (its pods deleted); 401/403 `auth`; a ResourceQuota's
+//!   10 s, at most 45 s within one call) is `capacity` (its pods deleted); 401/403 `auth`; a ResourceQuota's
 //!   "exceeded quota" `quota`; 409 on create means the pod exists and is reused.
 //!   Pods cannot be stopped: `stop` is `unsupported`.
 

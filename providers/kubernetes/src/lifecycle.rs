@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use aloft_provider_sdk::errors;
 use aloft_provider_sdk::types::{
-    ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
+    ClusterInstances, ClusterRef, ErrorKind, Identity, Instance, InstanceStatus, Offer, PortRange,
     ProviderError, Region, RunRequest, RunResult,
 };
 
@@ -24,6 +24,9 @@ pub const TYPE_ANNOTATION: &str = "aloft.dev/instance-type";
 /// The annotation that, when set on a pod (by a mutating webhook, or the test API
 /// server), names the port its sshd listens on; else 22.
 pub const SSH_PORT_ANNOTATION: &str = "aloft.dev/ssh-port";
+/// The longest one `run-instances` call waits for its pods (within the host's
+/// call deadline); `provision_timeout` is capped by it.
+pub const MAX_WAIT: Duration = Duration::from_secs(45);
 /// The default image: Ubuntu, with sshd installed at start when missing.
 pub const DEFAULT_IMAGE: &str = "docker.io/library/ubuntu:22.04";
 
@@ -382,8 +385,16 @@ pub fn run(s: &Settings, req: &RunRequest) -> Result<RunResult, ProviderError> {
         }
         let body = pod_body(s, ctx, req, &shape, &name, i == 0, affinity.as_ref());
         let path = format!("/api/v1/namespaces/{}/pods", ctx.namespace);
-        if ctx.create(&path, &body)?.is_some() {
-            created.push(name);
+        match ctx.create(&path, &body) {
+            Ok(Some(_)) => created.push(name),
+            Ok(None) => {}
+            Err(e) => {
+                // A cluster that cannot be whole here (quota, no room) leaves nothing.
+                if matches!(e.kind, ErrorKind::Quota | ErrorKind::Capacity) {
+                    delete_pods(ctx, &created);
+                }
+                return Err(e);
+            }
         }
     }
     if !req.ports.is_empty() {
@@ -396,14 +407,18 @@ pub fn run(s: &Settings, req: &RunRequest) -> Result<RunResult, ProviderError> {
             resumed: Vec::new(),
         }),
         Err(e) => {
-            if e.kind == aloft_provider_sdk::types::ErrorKind::Capacity {
-                for name in &created {
-                    let _ =
-                        ctx.delete(&format!("/api/v1/namespaces/{}/pods/{name}", ctx.namespace));
-                }
+            if e.kind == ErrorKind::Capacity {
+                delete_pods(ctx, &created);
             }
             Err(e)
         }
+    }
+}
+
+/// Deletes pods by name, best effort (the caller reports the error that led here).
+fn delete_pods(ctx: &Context, names: &[String]) {
+    for name in names {
+        let _ = ctx.delete(&format!("/api/v1/namespaces/{}/pods/{name}", ctx.namespace));
     }
 }
 
@@ -421,8 +436,11 @@ fn wait_running(
     count: usize,
 ) -> Result<Vec<Value>, ProviderError> {
     let start = Instant::now();
-    // The host's call deadline bounds the whole call; leave room to answer.
-    let overall = Duration::from_secs(40).max(s.provision_timeout);
+    // The host's call deadline (60 s by default) bounds the whole call: wait at
+    // most `MAX_WAIT` here; pods still starting are then a `transient` error, and
+    // the retry (idempotent) reuses them.
+    let overall = MAX_WAIT;
+    let unschedulable_after = s.provision_timeout.min(MAX_WAIT);
     loop {
         let pods = pods_of(ctx, cluster)?;
         let running = pods
@@ -451,14 +469,14 @@ fn wait_running(
                 .map(|c| (name_of(p), c["message"].as_str().unwrap_or("").to_string()))
         });
         if let Some((pod, message)) = &unschedulable
-            && start.elapsed() >= s.provision_timeout
+            && start.elapsed() >= unschedulable_after
         {
             return Err(errors::in_zone(
                 errors::capacity(
                     "Unschedulable",
                     &format!(
                         "context {}: pod {pod} could not be scheduled within {:.0?}: {message}",
-                        ctx.name, s.provision_timeout
+                        ctx.name, unschedulable_after
                     ),
                 ),
                 &ctx.name,
