@@ -461,6 +461,9 @@ fn a_resource_quota_is_a_quota_error_and_leaves_nothing() {
     world.no_secret_in(&out);
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(all.contains("exceeded quota"), "{all}");
-    assert!(all.contains("quota (Forbidden: "), "typed as a quota error: {all}");
+    assert!(
+        all.contains("quota (Forbidden: "),
+        "typed as a quota error: {all}"
+    );
     assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
 }

@@ -164,12 +164,8 @@ impl KubeConfig {
             let line = err.location().map(|l| l.line());
             // serde_yaml's message repeats the position; keep the message proper.
             let message = err.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            config_error(path, line, message)
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            config_error(path, line, redact_quoted(message))
         })?;
         config.path = path.to_path_buf();
         Ok(config)
@@ -322,6 +318,26 @@ impl KubeConfig {
             None => Ok(None),
         }
     }
+}
+
+/// `message` with every double-quoted value replaced by `"…"`: a parse error may
+/// quote a scalar of the file, which may be a token.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn namespace_of(ctx: &ContextSpec) -> String {
@@ -668,6 +684,19 @@ contexts:
         assert_eq!(file, &path.display().to_string());
         assert!(line.is_some_and(|l| l >= 4), "{err}");
         assert!(err.to_string().starts_with(&format!("{}:", path.display())));
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "config",
+            "users:\n- name: u\n  user: secret-token-value-123\n",
+        );
+        let err = KubeConfig::load(&path).unwrap_err().to_string();
+        assert!(!err.contains("secret-token-value-123"), "{err}");
+        assert!(err.contains(":3"), "{err}");
     }
 
     #[test]
