@@ -637,3 +637,80 @@ pub fn cleanup_ports(s: &Settings, c: &ClusterRef) -> Result<(), ProviderError> 
         service_name(&c.cluster)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(gpu: &str, key: &str, raw: &str) -> NodeCapacity {
+        NodeCapacity {
+            name: raw.into(),
+            gpu: Some((gpu.into(), key.into(), raw.into())),
+            cpus: 8.0,
+            memory_gib: 32.0,
+            gpus: 1.0,
+            free_cpus: 8.0,
+            free_memory_gib: 32.0,
+            free_gpus: 1.0,
+        }
+    }
+
+    #[test]
+    fn pod_phases_and_conditions_map_to_statuses() {
+        let ready = json!({"metadata": {}, "status": {"phase": "Running", "podIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(status_of(&ready), InstanceStatus::Running);
+        let not_ready = json!({"metadata": {}, "status": {"phase": "Running", "podIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "False"}]}});
+        assert_eq!(status_of(&not_ready), InstanceStatus::Pending);
+        let deleting = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"phase": "Running"}});
+        assert_eq!(status_of(&deleting), InstanceStatus::Terminating);
+        assert_eq!(
+            status_of(&json!({"metadata": {}, "status": {"phase": "Failed"}})),
+            InstanceStatus::Terminated
+        );
+        assert_eq!(status_of(&json!({})), InstanceStatus::Unknown);
+    }
+
+    #[test]
+    fn gpu_affinity_names_every_label_of_the_gpu() {
+        let nodes = [
+            node(
+                "A100",
+                "cloud.google.com/gke-accelerator",
+                "nvidia-tesla-a100",
+            ),
+            node("A100", "nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB"),
+            node("H100", "nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"),
+        ];
+        let a = gpu_affinity(&nodes, "A100").unwrap();
+        let terms = &a["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+        assert_eq!(terms.as_array().map(Vec::len), Some(2));
+        assert!(a.to_string().contains("NVIDIA-A100-SXM4-40GB"));
+        assert!(!a.to_string().contains("H100"));
+        assert!(gpu_affinity(&nodes, "T4").is_none());
+    }
+
+    #[test]
+    fn settings_parse_and_unknown_regions_explain() {
+        let mut all = BTreeMap::new();
+        all.insert(
+            "contexts".to_string(),
+            r#"[{"name":"a","server":"https://h","namespace":"ns"}]"#.to_string(),
+        );
+        all.insert(
+            "problems".to_string(),
+            r#"[["b","no kubeconfig context named \"b\"; known contexts: a"]]"#.to_string(),
+        );
+        all.insert("provision_timeout".to_string(), "2.5".to_string());
+        let s = Settings::from(&all);
+        assert_eq!(s.provision_timeout, Duration::from_millis(2500));
+        assert_eq!(s.ssh_user, "root");
+        assert_eq!(s.context("a").unwrap().namespace, "ns");
+        let err = s.context("b").unwrap_err();
+        assert!(err.message.contains("known contexts: a"), "{}", err.message);
+        let err = s.context("c").unwrap_err();
+        assert!(err.message.contains("allowed: a"), "{}", err.message);
+    }
+}
