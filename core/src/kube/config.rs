@@ -486,13 +486,13 @@ fn run_exec_uncached(
         "kind": "ExecCredential",
         "spec": {"interactive": false},
     });
-    let output = std::process::Command::new(&program)
+    let mut command = std::process::Command::new(&program);
+    command
         .args(&exec.args)
         .envs(env)
         .env("KUBERNETES_EXEC_INFO", info.to_string())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| failed(format!("cannot run it: {e}")))?;
+        .stdin(std::process::Stdio::null());
+    let output = output_within(command, EXEC_TIMEOUT).map_err(failed)?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
@@ -555,6 +555,65 @@ fn run_exec_uncached(
         ));
     }
     Ok(cred)
+}
+
+/// How long an exec plugin may run (one waiting for an interactive login would
+/// otherwise hang aloft).
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `command` to its end, collecting its output; killed after `limit`.
+fn output_within(
+    mut command: std::process::Command,
+    limit: Duration,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run it: {e}"))?;
+    // Read both pipes on threads, so a chatty plugin cannot block on a full pipe.
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("it did not finish within {} s", limit.as_secs()));
+            }
+            Err(e) => return Err(format!("cannot wait for it: {e}")),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// `2026-11-30T22:00:00Z` (fractions and `+HH:MM` offsets allowed) as a time.
@@ -761,6 +820,16 @@ contexts:
         let err = resolve(Some(&path), "x").unwrap_err();
         assert!(matches!(err, KubeError::ExecPlugin { .. }));
         assert!(err.to_string().contains("no login"), "{err}");
+    }
+
+    #[test]
+    fn a_hanging_plugin_is_stopped() {
+        let mut command = std::process::Command::new("/bin/sh");
+        command.args(["-c", "sleep 30"]);
+        let started = std::time::Instant::now();
+        let err = output_within(command, Duration::from_millis(300)).unwrap_err();
+        assert!(err.contains("did not finish"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
