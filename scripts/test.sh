@@ -40,6 +40,12 @@ fi
 if ! .venv/bin/python -c 'import googleapiclient, google.cloud.compute_v1' 2>/dev/null; then
   .venv/bin/pip install -q 'google-api-python-client==2.202.0' 'google-cloud-compute==1.57.0'
 fi
+# The kubernetes provider's test API server validates objects with kubernetes-validate;
+# tests read facts back with the official client. Later kubernetes releases pull a
+# python-dateutil that breaks moto's botocore: keep these pins together.
+if ! .venv/bin/python -c 'import kubernetes, kubernetes_validate' 2>/dev/null; then
+  .venv/bin/pip install -q 'kubernetes==33.1.0' 'kubernetes-validate==1.37.0' 'python-dateutil==2.9.0.post0'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "format"

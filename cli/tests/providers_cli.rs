@@ -57,9 +57,17 @@ fn install_validates_then_lists_and_checks() {
         .collect();
     assert_eq!(
         names,
-        ["aws", "gcp", "hello-cloud", "lambda", "local", "ssh"]
+        [
+            "aws",
+            "gcp",
+            "hello-cloud",
+            "kubernetes",
+            "lambda",
+            "local",
+            "ssh"
+        ]
     );
-    let local = &list["providers"][4];
+    let local = &list["providers"][5];
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");
     assert_eq!(local["capabilities"]["multi_node"], true);

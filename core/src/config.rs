@@ -70,6 +70,27 @@ pub struct Config {
     /// Default [`DEFAULT_OFFERS_CACHE_SECS`].
     #[serde(default)]
     pub offers_cache_secs: Option<u64>,
+    /// Kubernetes: which kubeconfig contexts aloft may use (SkyPilot's
+    /// `kubernetes:` section).
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// The `kubernetes:` section of `config.yaml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Contexts aloft may use, each a region (`infra: k8s/CONTEXT`); default the
+    /// kubeconfig's current context.
+    #[serde(default)]
+    pub allowed_contexts: Option<Vec<String>>,
+    /// The kubeconfig file (default `$KUBECONFIG`, else `~/.kube/config`).
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+    /// Seconds a pod may stay unschedulable before the launch fails over
+    /// (default 10).
+    #[serde(default)]
+    pub provision_timeout: Option<u64>,
 }
 
 /// How long a provider's live offers are reused when `offers_cache_secs` is unset.

@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod fakes;
 pub mod fault_proxy;
 pub mod gcp_fake;
+pub mod k8s_fake;
 pub mod moto;
 pub mod portforward_fake;
 pub mod sshd;

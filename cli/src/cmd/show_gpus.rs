@@ -26,6 +26,13 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
+    if let Some(infra) = &args.infra {
+        let mut parts = infra.splitn(2, '/');
+        let cloud = parts.next().unwrap_or_default().to_lowercase();
+        if cloud == "k8s" || cloud == "kubernetes" {
+            return kubernetes(&args, parts.next().filter(|c| !c.is_empty() && *c != "*"));
+        }
+    }
     let catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
         .map_err(|e| CliError::failure(e.to_string()))?;
     let clouds = match &args.infra {
@@ -102,6 +109,37 @@ pub fn run(args: Args) -> CliResult {
                 offer.spot_price.map_or("-".into(), render::price),
             ]);
         }
+    }
+    println!("{table}");
+    Ok(())
+}
+
+/// `show-gpus --infra k8s[/CONTEXT]`: per allowed context, each GPU type with its
+/// total and free counts, read from the cluster now (as `sky show-gpus --infra k8s`).
+fn kubernetes(args: &Args, context: Option<&str>) -> CliResult {
+    let client = crate::client::open()?;
+    let mut rows = client.kubernetes_gpus(context)?;
+    if let Some(name) = &args.name {
+        let name = name.split(':').next().unwrap_or(name).to_ascii_uppercase();
+        rows.retain(|r| r.gpu.to_ascii_uppercase().contains(&name));
+    }
+    if args.output == Output::Json {
+        return render::print_json(&rows);
+    }
+    if rows.is_empty() {
+        return Err(CliError::failure(
+            "no GPU nodes in the allowed Kubernetes contexts".to_string(),
+        ));
+    }
+    let mut table = render::table(vec!["CONTEXT", "GPU", "TOTAL", "FREE", "NODES"]);
+    for r in &rows {
+        table.add_row(vec![
+            r.context.clone(),
+            r.gpu.clone(),
+            r.total.to_string(),
+            r.free.to_string(),
+            r.nodes.to_string(),
+        ]);
     }
     println!("{table}");
     Ok(())

@@ -53,7 +53,7 @@ pub use cluster::{ClusterView, CostEntry};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
-pub use offers::LiveCatalog;
+pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use providers::{Providers, known_clouds, load as load_providers};
 pub use refresh::RefreshNote;
 pub use ssh_config::IncludeOutcome;

@@ -271,3 +271,83 @@ impl Client {
         })
     }
 }
+
+/// The region name that asks the `kubernetes` provider's `offers` for one row per
+/// GPU node (zone = node name, accelerator count = allocatable GPUs, price = free
+/// GPUs) instead of offers: the WIT offer record has no field for "free", and a
+/// separate export would need a new WIT version.
+pub const KUBE_NODES_QUERY: &str = "*nodes*";
+
+/// One GPU type of one Kubernetes context (`aloft show-gpus --infra k8s`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KubeGpus {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The GPU type, as SkyPilot names it (`A100`, `H100`).
+    pub gpu: String,
+    /// GPUs of this type on the context's nodes.
+    pub total: u64,
+    /// Of those, not requested by a pod now.
+    pub free: u64,
+    /// Nodes with this GPU type.
+    pub nodes: usize,
+}
+
+impl Client {
+    /// Per allowed Kubernetes context (only `context`, when given), each GPU type
+    /// with its total and free counts, read from the cluster now.
+    pub fn kubernetes_gpus(&self, context: Option<&str>) -> ClientResult<Vec<KubeGpus>> {
+        let providers = self.providers()?;
+        let rows = self.block_on(async {
+            let mut instance = providers
+                .instance(crate::plugin::KUBERNETES_PROVIDER)
+                .await?;
+            instance
+                .check_credentials()
+                .await
+                .map_err(|e| ClientError::Provider {
+                    provider: crate::plugin::KUBERNETES_PROVIDER.into(),
+                    message: e.to_string(),
+                })?;
+            instance
+                .offers(Some(KUBE_NODES_QUERY))
+                .await
+                .map_err(|e| ClientError::Provider {
+                    provider: crate::plugin::KUBERNETES_PROVIDER.into(),
+                    message: e.to_string(),
+                })
+        })?;
+        // The rows come from a component: keep only sane numbers.
+        let count = |v: f64| {
+            if v.is_finite() && v > 0.0 {
+                v as u64
+            } else {
+                0
+            }
+        };
+        let mut out: std::collections::BTreeMap<(String, String), KubeGpus> = Default::default();
+        for row in rows {
+            let Some(gpu) = row.accelerator_name.filter(|g| !g.is_empty()) else {
+                continue;
+            };
+            if context.is_some_and(|c| c != row.region) {
+                continue;
+            }
+            let total = count(row.accelerator_count);
+            let free = count(row.price.unwrap_or(0.0)).min(total);
+            let entry = out
+                .entry((row.region.clone(), gpu.clone()))
+                .or_insert_with(|| KubeGpus {
+                    context: row.region.clone(),
+                    gpu,
+                    total: 0,
+                    free: 0,
+                    nodes: 0,
+                });
+            entry.total += total;
+            entry.free += free;
+            entry.nodes += 1;
+        }
+        Ok(out.into_values().collect())
+    }
+}

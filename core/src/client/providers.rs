@@ -96,6 +96,20 @@ pub async fn load(
                 .map(|(_, v)| (name.clone(), v.clone()))
         })
         .collect();
+    // Kubernetes: the allowed contexts, resolved by the host (see `kube::access`);
+    // the provision timeout reaches the component as a setting.
+    if let Some(timeout) = config.kubernetes.provision_timeout {
+        settings
+            .entry(crate::plugin::KUBERNETES_PROVIDER.into())
+            .or_default()
+            .push(("provision_timeout".into(), timeout.to_string()));
+    }
+    let kubeconfig = config.kubernetes.kubeconfig.as_deref().map(expand_home);
+    host_config.kube = Some(std::sync::Arc::new(crate::kube::access::KubeAccess::load(
+        kubeconfig.as_deref(),
+        config.kubernetes.allowed_contexts.as_deref(),
+        host_config.call_timeout,
+    )));
     host_config.settings = settings;
     let mut host = PluginHost::new(host_config).map_err(ClientError::other)?;
     let mut bundled_names = Vec::new();

@@ -11,10 +11,14 @@
 //!   subresource over WebSocket (`v4.channel.k8s.io`), used by `aloft kube-proxy` as
 //!   the SSH `ProxyCommand`, so no `kubectl` is needed.
 //!
+//! - [`access`]: which API servers the `kubernetes` component may reach, and the
+//!   credentials the host applies to its requests (it never sees them).
+//!
 //! Node records of a Kubernetes cluster carry three `extra` facts the host reads
 //! (checked like any provider answer): [`EXTRA_CONTEXT`], [`EXTRA_NAMESPACE`],
 //! [`EXTRA_POD`].
 
+pub mod access;
 pub mod config;
 pub mod portforward;
 

@@ -24,6 +24,9 @@ use super::v0_1_0 as v1;
 /// WIT versions this host speaks.
 pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION];
 
+/// The bundled provider that is lent the Kubernetes contexts.
+pub const KUBERNETES_PROVIDER: &str = "kubernetes";
+
 /// How often the engine's epoch advances (the deadline's resolution).
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -123,6 +126,9 @@ pub struct HostConfig {
     /// Created owner-only and used only while owned by this user and not writable
     /// by group or others.
     pub cache_dir: Option<PathBuf>,
+    /// The allowed Kubernetes contexts, lent to the bundled `kubernetes` provider
+    /// only (see [`crate::kube::access`]).
+    pub kube: Option<Arc<crate::kube::access::KubeAccess>>,
 }
 
 impl HostConfig {
@@ -140,6 +146,7 @@ impl HostConfig {
             endpoints: BTreeMap::new(),
             settings: BTreeMap::new(),
             credentials: Arc::new(super::credentials::StandardCredentials),
+            kube: None,
         }
     }
 }
@@ -443,7 +450,17 @@ impl PluginHost {
         hosts.sort();
         hosts.dedup();
         let to_endpoint = endpoint.is_some();
+        let kube = self
+            .config
+            .kube
+            .clone()
+            .filter(|_| loaded.bundled && name == KUBERNETES_PROVIDER);
+        let mut settings = self.config.settings.get(name).cloned().unwrap_or_default();
+        if let Some(kube) = &kube {
+            settings.extend(kube.settings());
+        }
         let grants = Grants {
+            kube,
             provider: name.to_string(),
             hosts,
             endpoint,
@@ -464,7 +481,6 @@ impl PluginHost {
             timeout: self.config.call_timeout,
             memory_limit: self.config.memory_limit,
         };
-        let settings = self.config.settings.get(name).cloned().unwrap_or_default();
         instance.arm();
         let r = instance
             .bindings

@@ -19,7 +19,9 @@ pub mod types;
 mod v0_1_0;
 
 pub use credentials::StandardCredentials;
-pub use host::{HostConfig, PluginError, PluginHost, ProviderInstance, SUPPORTED_VERSIONS};
+pub use host::{
+    HostConfig, KUBERNETES_PROVIDER, PluginError, PluginHost, ProviderInstance, SUPPORTED_VERSIONS,
+};
 pub use sandbox::{CredentialSource, EnvCredentials};
 pub use trust::{InstallGrant, NameResolver, SystemResolver};
 pub use types::*;

@@ -78,6 +78,9 @@ pub struct Grants {
     pub source: Arc<dyn CredentialSource>,
     /// Largest HTTP response body accepted.
     pub max_response_bytes: usize,
+    /// Kubernetes API servers of the allowed contexts, with their credentials
+    /// (only for the bundled `kubernetes` provider; see [`crate::kube::access`]).
+    pub kube: Option<Arc<crate::kube::access::KubeAccess>>,
 }
 
 impl Grants {
@@ -90,6 +93,7 @@ impl Grants {
             credentials: Vec::new(),
             source: Arc::new(EnvCredentials),
             max_response_bytes: 0,
+            kube: None,
         }
     }
 }

@@ -149,6 +149,22 @@ pub fn manifest_problems(m: &Manifest) -> Vec<String> {
         .collect()
 }
 
+/// Whether a request to `url` stays on the Kubernetes API server `server` of an
+/// allowed context: same scheme, host and port, and under the server's path (a
+/// server may be behind a path prefix, as Rancher's are).
+pub fn kube_url_allowed(server: &reqwest::Url, url: &reqwest::Url) -> bool {
+    let prefix = server.path().trim_end_matches('/');
+    url.scheme() == server.scheme()
+        && url.host_str().map(str::to_ascii_lowercase)
+            == server.host_str().map(str::to_ascii_lowercase)
+        && url.port_or_known_default() == server.port_or_known_default()
+        && (url.path() == prefix
+            || url.path().starts_with(&format!("{prefix}/"))
+            || prefix.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
 /// Whether a guest may not set header `name`: `Some(true)` refuse, `Some(false)`
 /// drop silently (`Host`), `None` allowed.
 pub fn header_rule(name: &str) -> Option<bool> {
@@ -486,6 +502,37 @@ impl Drop for ScratchDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kube_urls_stay_on_their_server() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let server = u("https://10.0.0.1:6443/k8s/c1");
+        assert!(kube_url_allowed(
+            &server,
+            &u("https://10.0.0.1:6443/k8s/c1/api/v1/nodes")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("https://10.0.0.1:6443/k8s/c2/api")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("https://10.0.0.1:443/k8s/c1/api")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("http://10.0.0.1:6443/k8s/c1/api")
+        ));
+        assert!(!kube_url_allowed(
+            &server,
+            &u("https://10.0.0.2:6443/k8s/c1/api")
+        ));
+        let root = u("https://k.example.com");
+        assert!(kube_url_allowed(
+            &root,
+            &u("https://k.example.com:443/version")
+        ));
+    }
 
     #[test]
     fn host_patterns_must_be_dns_names() {

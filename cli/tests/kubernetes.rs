@@ -1,0 +1,469 @@
+//! The bundled `kubernetes` provider end to end through the CLI, against the test
+//! API server (`tests/fakes/k8s_api.py`): kubeconfig contexts are regions, the host
+//! resolves credentials (bearer token, exec plugin, client certificate) and the pods
+//! the fake schedules are real `sshd` machines on loopback, so setup and the job run
+//! for real. Facts are read back with the official Python client; no token or key
+//! may show in output, logs or files.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use aloft_tests::k8s_fake::{FakeNode, K8sFake};
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+const GKE: &str = "cloud.google.com/gke-accelerator";
+const GFD: &str = "nvidia.com/gpu.product";
+
+/// How a context authenticates.
+enum Auth {
+    Token,
+    Forbidden,
+    Exec,
+    ClientCert,
+}
+
+struct World {
+    home: tempfile::TempDir,
+    fakes: Vec<K8sFake>,
+    machines: Vec<Sshd>,
+    kubeconfig: PathBuf,
+}
+
+impl World {
+    /// `clusters`: per fake cluster, its nodes; `machines` sshd machines from
+    /// 127.0.0.`first_ip`, split evenly between the fakes.
+    fn new(clusters: Vec<Vec<FakeNode>>, machines_per_cluster: usize, first_ip: u8) -> World {
+        Self::new_with(
+            clusters,
+            machines_per_cluster,
+            first_ip,
+            serde_json::json!({}),
+        )
+    }
+
+    /// [`World::new`] with settings for every fake (see `K8sFake::start_with`).
+    fn new_with(
+        clusters: Vec<Vec<FakeNode>>,
+        machines_per_cluster: usize,
+        first_ip: u8,
+        extra: serde_json::Value,
+    ) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+        let mut machines = Vec::new();
+        let mut fakes = Vec::new();
+        for (c, nodes) in clusters.into_iter().enumerate() {
+            let mut addresses = Vec::new();
+            for i in 0..machines_per_cluster {
+                let n = c * machines_per_cluster + i;
+                let ip = format!("127.0.0.{}", first_ip as usize + n);
+                let m = Sshd::start_machine(&home.path().join(format!("m{n}")), &ip);
+                m.authorize_key(&key.public_key);
+                addresses.push((m.ip.clone(), m.port));
+                machines.push(m);
+            }
+            fakes.push(K8sFake::start_with(&nodes, &addresses, extra.clone()));
+        }
+        let kubeconfig = home.path().join("kube").join("config");
+        World {
+            home,
+            fakes,
+            machines,
+            kubeconfig,
+        }
+    }
+
+    /// Writes the kubeconfig (contexts: `(name, fake index, auth)`) and aloft's
+    /// config allowing `allowed`.
+    fn configure(&self, contexts: &[(&str, usize, Auth)], allowed: &[&str]) {
+        let dir = self.kubeconfig.parent().unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let mut clusters = String::new();
+        let mut users = String::new();
+        let mut ctxs = String::new();
+        for (name, fake, auth) in contexts {
+            let f = &self.fakes[*fake];
+            clusters.push_str(&format!(
+                "- name: c-{name}\n  cluster:\n    server: {}\n    certificate-authority: {}\n",
+                f.server(),
+                f.path("ca.pem").display()
+            ));
+            let user = match auth {
+                Auth::Token => format!("    token: {}\n", f.read("token")),
+                Auth::Forbidden => format!("    token: {}\n", f.read("forbidden-token")),
+                Auth::ClientCert => format!(
+                    "    client-certificate: {}\n    client-key-data: {}\n",
+                    f.path("client.pem").display(),
+                    base64(&f.read("client-key.pem"))
+                ),
+                Auth::Exec => {
+                    // A plugin as EKS's and GKE's are: prints an ExecCredential.
+                    let script = dir.join(format!("plugin-{name}.sh"));
+                    std::fs::write(
+                        &script,
+                        format!(
+                            "#!/bin/sh\n[ \"$1\" = get-token ] && [ \"$CLUSTER_ID\" = {name} ] || exit 2\n\
+                             case \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) exit 3;; esac\n\
+                             echo \"$(date +%s%N)\" >> {runs}\n\
+                             printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\",\"expirationTimestamp\":\"2999-01-01T00:00:00Z\"}}}}' \"$(cat {token})\"\n",
+                            runs = dir.join(format!("plugin-{name}.runs")).display(),
+                            token = f.path("token").display(),
+                        ),
+                    )
+                    .unwrap();
+                    std::fs::set_permissions(
+                        &script,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                    )
+                    .unwrap();
+                    format!(
+                        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ./plugin-{name}.sh\n      args: [get-token]\n      env:\n      - name: CLUSTER_ID\n        value: {name}\n      interactiveMode: Never\n"
+                    )
+                }
+            };
+            users.push_str(&format!("- name: u-{name}\n  user:\n{user}"));
+            ctxs.push_str(&format!(
+                "- name: {name}\n  context:\n    cluster: c-{name}\n    user: u-{name}\n    namespace: aloft\n"
+            ));
+        }
+        std::fs::write(
+            &self.kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: {}\nclusters:\n{clusters}users:\n{users}contexts:\n{ctxs}",
+                contexts[0].0
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            self.home.path().join("config.yaml"),
+            format!(
+                "kubernetes:\n  allowed_contexts: [{}]\n  provision_timeout: 2\n\
+                 providers:\n  kubernetes:\n    ssh_user: {}\n",
+                allowed.join(", "),
+                self.machines[0].user
+            ),
+        )
+        .unwrap();
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .stderr(stderr)
+            .env("ALOFT_HOME", self.home.path())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.fakes.iter().flat_map(K8sFake::secrets).collect()
+    }
+
+    fn no_secret_in(&self, out: &Output) {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        for secret in self.secrets() {
+            assert!(
+                !stdout.contains(&secret) && !stderr.contains(&secret),
+                "a secret leaked into aloft's output"
+            );
+        }
+    }
+
+    fn ok(&self, out: &Output) -> String {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        self.no_secret_in(out);
+        stdout
+    }
+
+    /// No token or key in any file under aloft's home but the kubeconfig's folder
+    /// (which the test itself wrote).
+    fn assert_no_secret_in_files(&self) {
+        let kube = self.kubeconfig.parent().unwrap();
+        for path in common::files_under(self.home.path()) {
+            if path.starts_with(kube) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in self.secrets() {
+                assert!(!text.contains(&secret), "a secret is in {}", path.display());
+            }
+        }
+    }
+
+    /// The pods of the `aloft` namespace of fake `i`, read with the official client.
+    fn pods(&self, i: usize) -> serde_json::Value {
+        self.fakes[i].read_back(
+            "out = []\n\
+             for p in v1.list_namespaced_pod('aloft').items:\n\
+             \x20   r = p.spec.containers[0].resources\n\
+             \x20   out.append(dict(name=p.metadata.name, labels=p.metadata.labels, phase=p.status.phase,\n\
+             \x20                   node=p.spec.node_name, requests=r.requests, limits=r.limits, ip=p.status.pod_ip))\n\
+             svcs = [dict(name=s.metadata.name, ports=[x.port for x in s.spec.ports], selector=s.spec.selector)\n\
+             \x20       for s in v1.list_namespaced_service('aloft').items]\n\
+             print(json.dumps(dict(pods=sorted(out, key=lambda p: p['name']), services=svcs)))",
+        )
+    }
+}
+
+fn base64(text: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = text.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, c)| n | (u32::from(*c) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn gpu_pool() -> Vec<FakeNode> {
+    vec![
+        FakeNode::new("gke-a100", 12, 85, 1, Some((GKE, "nvidia-tesla-a100"))),
+        FakeNode::new("gfd-a100", 16, 64, 1, Some((GFD, "NVIDIA-A100-SXM4-40GB"))),
+        FakeNode::new("cpu-1", 8, 32, 0, None),
+    ]
+}
+
+fn sorted_lines(out: &Output) -> Vec<String> {
+    let mut lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_two_node_gpu_cluster_lives_its_whole_life_on_the_api_server() {
+    let world = World::new(vec![gpu_pool()], 3, 60);
+    world.configure(&[("gpu", 0, Auth::Exec)], &["gpu"]);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nnum_nodes: 2\n\
+         resources: {infra: k8s/gpu, accelerators: A100:1, ports: 8080}\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK of $SKYPILOT_NUM_NODES gpus $SKYPILOT_NUM_GPUS_PER_NODE\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "trn", task.to_str().unwrap()]);
+    world.ok(&out);
+    assert_eq!(
+        sorted_lines(&out),
+        ["(rank 0) rank 0 of 2 gpus 1", "(rank 1) rank 1 of 2 gpus 1"],
+        "{}",
+        text(&out.stderr)
+    );
+    // The exec plugin ran (the host ran it, with its args and env), once per
+    // process at most: its token is cached until it expires.
+    let runs = std::fs::read_to_string(world.kubeconfig.with_file_name("plugin-gpu.runs"))
+        .expect("the exec plugin ran");
+    assert!(!runs.is_empty());
+
+    let found = world.pods(0);
+    let pods = found["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{found}");
+    let nodes: std::collections::BTreeSet<&str> =
+        pods.iter().map(|p| p["node"].as_str().unwrap()).collect();
+    assert_eq!(
+        nodes,
+        ["gfd-a100", "gke-a100"].into_iter().collect(),
+        "one pod on each GPU node, whichever label names its GPU: {found}"
+    );
+    for p in pods {
+        assert_eq!(p["phase"], "Running");
+        assert_eq!(p["labels"]["aloft-cluster"], "trn");
+        assert_eq!(p["requests"]["nvidia.com/gpu"], "1");
+        assert_eq!(p["limits"]["nvidia.com/gpu"], "1");
+        assert_eq!(p["requests"]["cpu"], "4");
+        assert_eq!(p["requests"]["memory"], "16Gi");
+    }
+    let roles: Vec<&str> = pods
+        .iter()
+        .map(|p| p["labels"]["aloft-role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["head", "worker"], "{found}");
+    assert_eq!(found["services"][0]["ports"], serde_json::json!([8080]));
+    assert_eq!(found["services"][0]["selector"]["aloft-role"], "head");
+
+    let again = world.task(
+        "again.yaml",
+        "num_nodes: 2\nrun: echo again $SKYPILOT_NODE_RANK\n",
+    );
+    let out = world.aloft(&["exec", "trn", again.to_str().unwrap()]);
+    world.ok(&out);
+    assert_eq!(sorted_lines(&out), ["(rank 0) again 0", "(rank 1) again 1"]);
+    let queue = world.ok(&world.aloft(&["queue", "trn", "-o", "json"]));
+    let jobs: serde_json::Value = serde_json::from_str(&queue).unwrap();
+    assert_eq!(jobs.as_array().map(Vec::len), Some(2), "{jobs}");
+    let logs = world.ok(&world.aloft(&["logs", "trn", "1"]));
+    assert!(logs.contains("rank 1 of 2 gpus 1"), "{logs}");
+    let status = world.ok(&world.aloft(&["status", "-r", "-o", "json"]));
+    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "kubernetes");
+
+    let out = world.aloft(&["stop", "-y", "trn"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot be stopped")
+            || text(&out.stdout).contains("cannot be stopped"),
+        "{}",
+        text(&out.stderr)
+    );
+    world.ok(&world.aloft(&["down", "-y", "trn"]));
+    let left = world.pods(0);
+    assert_eq!(left, serde_json::json!({"pods": [], "services": []}));
+    world.assert_no_secret_in_files();
+}
+
+#[test]
+fn failover_moves_past_a_full_and_a_forbidden_context() {
+    // `small` has one free A100 (a 2-node task cannot fit), `big` has two;
+    // `locked` is `small`'s server with a token it answers 403 to.
+    let small = vec![FakeNode::new(
+        "s-a100",
+        8,
+        64,
+        1,
+        Some((GFD, "NVIDIA-A100-SXM4-40GB")),
+    )];
+    let big = vec![
+        FakeNode::new("b-a100-1", 8, 64, 1, Some((GKE, "nvidia-tesla-a100"))),
+        FakeNode::new("b-a100-2", 8, 64, 1, Some((GKE, "nvidia-tesla-a100"))),
+    ];
+    let world = World::new(vec![small, big], 2, 80);
+    world.configure(
+        &[
+            ("locked", 0, Auth::Forbidden),
+            ("small", 0, Auth::Token),
+            ("big", 1, Auth::ClientCert),
+        ],
+        &["locked", "small", "big"],
+    );
+    let task = world.task(
+        "t.yaml",
+        "num_nodes: 2\n\
+         resources:\n  accelerators: A100:1\n  ordered:\n  - infra: k8s/locked\n  - infra: k8s/small\n  - infra: k8s/big\n\
+         run: echo up $SKYPILOT_NODE_RANK\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
+    world.ok(&out);
+    assert_eq!(sorted_lines(&out), ["(rank 0) up 0", "(rank 1) up 1"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("kubernetes context locked skipped") && stderr.contains("forbidden"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Unschedulable"), "{stderr}");
+    // What `small` got was deleted; `big` runs both pods.
+    assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
+    let big = world.pods(1);
+    assert_eq!(big["pods"].as_array().map(Vec::len), Some(2), "{big}");
+    world.ok(&world.aloft(&["down", "-y", "fo"]));
+    assert_eq!(world.pods(1)["pods"], serde_json::json!([]));
+    world.assert_no_secret_in_files();
+}
+
+#[test]
+fn kubeconfig_mistakes_are_named() {
+    let world = World::new(vec![gpu_pool()], 1, 100);
+    world.configure(&[("gpu", 0, Auth::Token)], &["gpu", "nope"]);
+    let task = world.task("t.yaml", "resources: {infra: k8s/nope}\nrun: echo hi\n");
+    let out = world.aloft(&["launch", "-y", task.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("known contexts: gpu"), "{all}");
+    world.no_secret_in(&out);
+
+    std::fs::write(
+        &world.kubeconfig,
+        "apiVersion: v1\nclusters:\n- name: x\n  cluster: [unclosed\ncontexts: []\n",
+    )
+    .unwrap();
+    let out = world.aloft(&["launch", "-y", task.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let at = format!("{}:4", world.kubeconfig.display());
+    assert!(all.contains(&at), "{all}");
+}
+
+#[test]
+fn show_gpus_counts_total_and_free_per_context() {
+    let pool = vec![
+        FakeNode::new("a1", 32, 256, 4, Some((GKE, "nvidia-tesla-a100"))),
+        FakeNode::new("a2", 32, 256, 4, Some((GFD, "NVIDIA-A100-SXM4-40GB"))),
+        FakeNode::new("h1", 32, 256, 8, Some((GFD, "NVIDIA-H100-80GB-HBM3"))),
+        FakeNode::new("c1", 8, 32, 0, None),
+    ];
+    let world = World::new(vec![pool], 1, 110);
+    world.configure(&[("gpus", 0, Auth::ClientCert)], &["gpus"]);
+    // One pod already holds 2 A100s (made with the official client).
+    world.fakes[0].read_back(
+        "pod = {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'busy'},\n\
+         \x20      'spec': {'nodeSelector': {'cloud.google.com/gke-accelerator': 'nvidia-tesla-a100'},\n\
+         \x20               'containers': [{'name': 'x', 'image': 'busybox',\n\
+         \x20                               'resources': {'limits': {'nvidia.com/gpu': '2'}}}]}}\n\
+         v1.create_namespaced_pod('aloft', pod)\nprint('{}')",
+    );
+    let out = world.aloft(&["show-gpus", "--infra", "k8s", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&world.ok(&out)).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            {"context": "gpus", "gpu": "A100", "total": 8, "free": 6, "nodes": 2},
+            {"context": "gpus", "gpu": "H100", "total": 8, "free": 8, "nodes": 1},
+        ])
+    );
+    let table = world.ok(&world.aloft(&["show-gpus", "--infra", "k8s/gpus"]));
+    assert!(
+        table.contains("CONTEXT") && table.contains("H100"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_resource_quota_is_a_quota_error_and_leaves_nothing() {
+    let world = World::new_with(
+        vec![gpu_pool()],
+        2,
+        120,
+        serde_json::json!({"pod_quota": {"aloft": 1}}),
+    );
+    world.configure(&[("q", 0, Auth::Token)], &["q"]);
+    let task = world.task(
+        "t.yaml",
+        "num_nodes: 2\nresources: {infra: k8s/q, cpus: 2}\nrun: echo hi\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "qq", task.to_str().unwrap()]);
+    assert!(!out.status.success());
+    world.no_secret_in(&out);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("exceeded quota"), "{all}");
+    assert!(
+        all.contains("quota (Forbidden: "),
+        "typed as a quota error: {all}"
+    );
+    assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
+}

@@ -1,0 +1,267 @@
+//! Which API servers the `kubernetes` provider may reach, and with what
+//! credentials: the host's half of its HTTP import.
+//!
+//! The mechanism, chosen as the least invasive (no WIT change, no new import):
+//! - The host resolves the contexts the user allows (`kubernetes.allowed_contexts`
+//!   in `config.yaml`, default the kubeconfig's current context) and hands the
+//!   component, as settings, only each context's name, server URL and namespace
+//!   ([`KubeAccess::settings`]).
+//! - The component sends every API request to its context's server with the header
+//!   [`CONTEXT_HEADER`]` = CONTEXT`. The host's HTTP import sees the header, checks
+//!   that the context is allowed and that the URL lies under that context's server
+//!   (same scheme, host, port and path prefix: [`crate::plugin::trust::kube_url_allowed`]),
+//!   and sends it through a client built for that context: its CA, its client
+//!   certificate and key, `insecure-skip-tls-verify`. It adds
+//!   `Authorization: Bearer TOKEN` itself (static, token file, or the exec plugin's,
+//!   renewed when it expires).
+//! - So the component never sees a file, a key or a token: nothing secret can reach
+//!   its logs, its errors or its kv state. Servers of contexts the user did not
+//!   allow are never reachable, and no other provider gets this path.
+//!
+//! A server named by the user's own kubeconfig may be on a private address (most
+//! clusters are): like a user-set endpoint, it is not subject to the public-address
+//! rule of the manifests' hosts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::config::{IN_CLUSTER, KubeConfig, in_cluster_available, kubeconfig_path};
+use super::{KubeError, ResolvedContext};
+
+/// The request header naming the context a request is for.
+pub const CONTEXT_HEADER: &str = "x-aloft-kube-context";
+
+/// One allowed context, as the component may know it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContextInfo {
+    /// The context's name (the region in `infra: k8s/NAME`).
+    pub name: String,
+    /// The API server's URL.
+    pub server: String,
+    /// The namespace pods go to.
+    pub namespace: String,
+}
+
+/// The allowed contexts of one aloft run, and a client per context.
+pub struct KubeAccess {
+    kubeconfig: Option<PathBuf>,
+    contexts: BTreeMap<String, ContextInfo>,
+    problems: Vec<(String, String)>,
+    timeout: Duration,
+    clients: Mutex<BTreeMap<String, (String, reqwest::Client)>>,
+}
+
+impl KubeAccess {
+    /// Reads the kubeconfig (`kubeconfig`, else `$KUBECONFIG`, else
+    /// `~/.kube/config`) and keeps the `allowed` contexts (default: its current
+    /// context; with no kubeconfig in a pod: [`IN_CLUSTER`]). Nothing is run and no
+    /// credential file is read yet; what cannot be used is kept as a problem to
+    /// report ([`KubeAccess::settings`]).
+    pub fn load(kubeconfig: Option<&Path>, allowed: Option<&[String]>, timeout: Duration) -> Self {
+        let mut access = KubeAccess {
+            kubeconfig: kubeconfig.map(Path::to_path_buf),
+            contexts: BTreeMap::new(),
+            problems: Vec::new(),
+            timeout,
+            clients: Mutex::new(BTreeMap::new()),
+        };
+        let path = kubeconfig_path(kubeconfig);
+        if !path.exists() {
+            let wants_in_cluster = allowed.is_none_or(|a| a.iter().any(|c| c == IN_CLUSTER));
+            if in_cluster_available() && wants_in_cluster {
+                match super::config::resolve_in_cluster(&super::config::service_account_dir()) {
+                    Ok(r) => {
+                        access.contexts.insert(
+                            IN_CLUSTER.into(),
+                            ContextInfo {
+                                name: IN_CLUSTER.into(),
+                                server: r.server,
+                                namespace: r.namespace,
+                            },
+                        );
+                    }
+                    Err(e) => access.problems.push((IN_CLUSTER.into(), e.to_string())),
+                }
+            } else {
+                access.problems.push((
+                    String::new(),
+                    format!("no kubeconfig at {}", path.display()),
+                ));
+            }
+            return access;
+        }
+        let config = match KubeConfig::load(&path) {
+            Ok(config) => config,
+            Err(e) => {
+                access.problems.push((String::new(), e.to_string()));
+                return access;
+            }
+        };
+        let names: Vec<String> = match allowed {
+            Some(list) => list.to_vec(),
+            None => match &config.current_context {
+                Some(c) if !c.is_empty() => vec![c.clone()],
+                _ => {
+                    access.problems.push((
+                        String::new(),
+                        format!(
+                            "{} has no current-context; name contexts in `kubernetes.allowed_contexts` of aloft's config.yaml",
+                            path.display()
+                        ),
+                    ));
+                    Vec::new()
+                }
+            },
+        };
+        for name in names {
+            match config.server_and_namespace(&name) {
+                Ok((server, namespace)) => {
+                    access.contexts.insert(
+                        name.clone(),
+                        ContextInfo {
+                            name,
+                            server,
+                            namespace,
+                        },
+                    );
+                }
+                Err(e) => access.problems.push((name, e.to_string())),
+            }
+        }
+        access
+    }
+
+    /// The allowed contexts.
+    pub fn contexts(&self) -> impl Iterator<Item = &ContextInfo> {
+        self.contexts.values()
+    }
+
+    /// What the component is configured with: `contexts` (JSON list of
+    /// [`ContextInfo`]) and `problems` (JSON list of `[context, message]`).
+    pub fn settings(&self) -> Vec<(String, String)> {
+        let contexts: Vec<&ContextInfo> = self.contexts.values().collect();
+        vec![
+            (
+                "contexts".into(),
+                serde_json::to_string(&contexts).unwrap_or_else(|_| "[]".into()),
+            ),
+            (
+                "problems".into(),
+                serde_json::to_string(&self.problems).unwrap_or_else(|_| "[]".into()),
+            ),
+        ]
+    }
+
+    /// The allowed context named `name`.
+    pub fn context(&self, name: &str) -> Option<&ContextInfo> {
+        self.contexts.get(name)
+    }
+
+    /// The client and bearer token for a request to context `name` (resolving its
+    /// credentials, running its exec plugin when its token expired).
+    pub async fn connection(
+        &self,
+        name: &str,
+    ) -> Result<(reqwest::Client, Option<String>), KubeError> {
+        let info = self
+            .contexts
+            .get(name)
+            .ok_or_else(|| KubeError::UnknownContext {
+                name: name.to_string(),
+                known: self.contexts.keys().cloned().collect(),
+            })?;
+        let kubeconfig = self.kubeconfig.clone();
+        let context = name.to_string();
+        let resolved = tokio::task::spawn_blocking(move || {
+            super::config::resolve(kubeconfig.as_deref(), &context)
+        })
+        .await
+        .map_err(|e| KubeError::Connect {
+            server: info.server.clone(),
+            message: e.to_string(),
+        })??;
+        let fingerprint = tls_fingerprint(&resolved);
+        if let Ok(clients) = self.clients.lock()
+            && let Some((f, client)) = clients.get(name)
+            && *f == fingerprint
+        {
+            return Ok((client.clone(), resolved.token));
+        }
+        let client = client_for(&resolved, self.timeout)?;
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.insert(name.to_string(), (fingerprint, client.clone()));
+        }
+        Ok((client, resolved.token))
+    }
+}
+
+/// What the TLS setup of a client depends on (hashed; never shown).
+fn tls_fingerprint(r: &ResolvedContext) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [&r.ca_pem, &r.client_cert_pem, &r.client_key_pem] {
+        h.update(part.as_deref().unwrap_or_default());
+        h.update([0xff]);
+    }
+    h.update([r.insecure_skip_tls_verify as u8]);
+    hex::encode(h.finalize())
+}
+
+/// A client for one context: its CA, its client certificate, its TLS settings.
+pub fn client_for(r: &ResolvedContext, timeout: Duration) -> Result<reqwest::Client, KubeError> {
+    let bad = |message: String| KubeError::Connect {
+        server: r.server.clone(),
+        message,
+    };
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some(ca) = &r.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca)
+            .map_err(|e| bad(format!("the context's CA is not PEM: {e}")))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&r.client_cert_pem, &r.client_key_pem) {
+        let mut pem = cert.clone();
+        pem.push(b'\n');
+        pem.extend_from_slice(key);
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|_| bad("the context's client certificate or key is not usable PEM".into()))?;
+        builder = builder.identity(identity);
+    }
+    if r.insecure_skip_tls_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_contexts_and_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "current-context: a\nclusters:\n- name: c\n  cluster: {server: 'https://10.1.1.1:6443'}\ncontexts:\n- name: a\n  context: {cluster: c, namespace: ns}\n- name: b\n  context: {cluster: c}\n",
+        )
+        .unwrap();
+        let t = Duration::from_secs(5);
+        let access = KubeAccess::load(Some(&path), None, t);
+        assert_eq!(access.contexts().count(), 1);
+        assert_eq!(access.context("a").unwrap().namespace, "ns");
+        let allowed = ["b".to_string(), "zz".to_string()];
+        let access = KubeAccess::load(Some(&path), Some(&allowed), t);
+        assert_eq!(access.context("b").unwrap().namespace, "default");
+        let settings = access.settings();
+        assert!(settings[1].1.contains("zz") && settings[1].1.contains("known contexts: a, b"));
+    }
+}

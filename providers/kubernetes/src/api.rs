@@ -1,0 +1,144 @@
+//! Calling one context's API server through the host, and turning Kubernetes
+//! `Status` answers into typed errors.
+//!
+//! Each request carries the header `x-aloft-kube-context: CONTEXT`: the host sends
+//! it only under that allowed context's server, through a client with that
+//! context's CA and client certificate, and adds its bearer token itself. The
+//! component never sees a credential.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use aloft_provider_sdk::errors;
+use aloft_provider_sdk::http::{Request, Response};
+use aloft_provider_sdk::types::{ErrorKind, ProviderError};
+
+/// The header naming the context (the host's `kube::access::CONTEXT_HEADER`).
+pub const CONTEXT_HEADER: &str = "x-aloft-kube-context";
+
+/// One allowed context, as the host describes it in the `contexts` setting.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Context {
+    /// Its name (the region).
+    pub name: String,
+    /// The API server's URL.
+    pub server: String,
+    /// The namespace pods go to.
+    pub namespace: String,
+}
+
+impl Context {
+    fn send(&self, request: Request) -> Result<Response, ProviderError> {
+        request
+            .header(CONTEXT_HEADER, &self.name)
+            .header("accept", "application/json")
+            .send()
+            .map_err(|e| errors::in_zone(e, &self.name, None))
+    }
+
+    /// `GET path` (JSON), any status.
+    pub fn get_raw(&self, path: &str) -> Result<Response, ProviderError> {
+        self.send(Request::get(&format!("{}{path}", self.server)))
+    }
+
+    /// `GET path`, a 200 answer's JSON.
+    pub fn get(&self, path: &str) -> Result<Value, ProviderError> {
+        let r = self.get_raw(path)?;
+        self.ok(r)
+    }
+
+    /// `POST path` with a JSON body; `Ok(None)` when it already exists (409).
+    pub fn create(&self, path: &str, body: &Value) -> Result<Option<Value>, ProviderError> {
+        let r = self.send(
+            Request::post(&format!("{}{path}", self.server))
+                .header("content-type", "application/json")
+                .json(body)?,
+        )?;
+        if r.status == 409 {
+            return Ok(None);
+        }
+        self.ok(r).map(Some)
+    }
+
+    /// `DELETE path`; a 404 is fine (already gone).
+    pub fn delete(&self, path: &str) -> Result<(), ProviderError> {
+        let r = self.send(Request::new("DELETE", &format!("{}{path}", self.server)))?;
+        if r.status == 404 || (200..300).contains(&r.status) {
+            return Ok(());
+        }
+        Err(self.error_of(&r))
+    }
+
+    fn ok(&self, r: Response) -> Result<Value, ProviderError> {
+        if !(200..300).contains(&r.status) {
+            return Err(self.error_of(&r));
+        }
+        r.json()
+    }
+
+    /// The typed error of a failed answer.
+    pub fn error_of(&self, r: &Response) -> ProviderError {
+        let status: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let reason = status["reason"].as_str().unwrap_or_default().to_string();
+        let message = status["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {}", r.status));
+        let kind = classify(r.status, &message);
+        let code = if reason.is_empty() {
+            format!("http-{}", r.status)
+        } else {
+            reason
+        };
+        ProviderError {
+            kind,
+            code,
+            message: format!("context {}: {message}", self.name),
+            region: Some(self.name.clone()),
+            zone: None,
+        }
+    }
+}
+
+/// The error kind of an HTTP status and message: 401/403 are `auth` (but a
+/// ResourceQuota's "exceeded quota" is `quota`), 409 `other`, 404/400/422
+/// `invalid`, 429 and 5xx `transient`.
+pub fn classify(status: u16, message: &str) -> ErrorKind {
+    match status {
+        403 if message.contains("exceeded quota") => ErrorKind::Quota,
+        401 | 403 => ErrorKind::Auth,
+        400 | 404 | 422 => ErrorKind::Invalid,
+        429 | 500..=599 => ErrorKind::Transient,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn query(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(classify(401, "x"), ErrorKind::Auth);
+        assert_eq!(classify(403, "pods is forbidden"), ErrorKind::Auth);
+        assert_eq!(
+            classify(403, "pods \"a\" is forbidden: exceeded quota: q"),
+            ErrorKind::Quota
+        );
+        assert_eq!(classify(503, ""), ErrorKind::Transient);
+        assert_eq!(query("aloft-cluster=a b"), "aloft-cluster%3Da%20b");
+    }
+}

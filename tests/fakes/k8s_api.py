@@ -1,0 +1,438 @@
+"""A stateful Kubernetes API server for tests (core/v1 only), stdlib http.server.
+
+It keeps objects as Kubernetes does (namespaces, resourceVersion, metadata.uid,
+creationTimestamp, label and field selectors on lists, 404/409/422 `Status`
+bodies), validates every object it receives against the official schema of
+`kubernetes-validate` in strict mode (unknown fields rejected), and schedules pods:
+a pod goes to a node whose free cpu / memory / nvidia.com/gpu hold its requests and
+whose labels match its nodeSelector and required node affinity, and is backed by one
+of the test's sshd machines (its podIP; the machine's port in the annotation
+`aloft.dev/ssh-port`). A pod that fits nowhere stays Pending with the
+`PodScheduled=False reason=Unschedulable` condition, and is scheduled later when
+room frees up.
+
+Authentication: client certificates over TLS (signed by the configured client CA),
+else `Authorization: Bearer TOKEN`: a known token is a user, a token listed as
+forbidden gets 403 on everything, anything else 401.
+
+`GET .../pods/NAME/portforward` hands the connection to the module
+`k8s_portforward` (its `serve(handler, pod_ip, pod_ssh_port)`), 501 without it.
+
+Usage: k8s_api.py CONFIG.json   (see tests/src/k8s_fake.rs); prints "ready PORT".
+"""
+
+import datetime
+import http.server
+import json
+import re
+import ssl
+import sys
+import threading
+import urllib.parse
+import uuid
+
+import kubernetes_validate
+
+SCHEMA_VERSION = "1.33"
+GPU = "nvidia.com/gpu"
+SSH_PORT_ANNOTATION = "aloft.dev/ssh-port"
+RESOURCES = {"pods": "Pod", "services": "Service", "secrets": "Secret", "configmaps": "ConfigMap"}
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def quantity(text):
+    text = str(text).strip()
+    for suffix, factor in (("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40),
+                           ("m", 1e-3), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def status(code, reason, message, name=None, kind=None):
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+    if name is not None:
+        body["details"] = {"name": name, "kind": kind}
+    return code, body
+
+
+class Fail(Exception):
+    def __init__(self, code, reason, message, name=None, kind=None):
+        super().__init__(message)
+        self.answer = status(code, reason, message, name, kind)
+
+
+def parse_selector(text):
+    """Label selector terms: (key, op, values)."""
+    terms = []
+    for part in re.findall(r"[^,(]+(?:\([^)]*\))?", text or ""):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", part)
+        if m:
+            terms.append((m[1], m[2], [v.strip() for v in m[3].split(",") if v.strip()]))
+            continue
+        m = re.fullmatch(r"([^!=\s]+)\s*(==|!=|=)\s*(\S*)", part)
+        if m:
+            terms.append((m[1], "!=" if m[2] == "!=" else "=", [m[3]]))
+        elif part.startswith("!"):
+            terms.append((part[1:], "!", []))
+        else:
+            terms.append((part, "exists", []))
+    return terms
+
+
+def selector_matches(terms, labels):
+    for key, op, values in terms:
+        have = labels.get(key)
+        if op == "=" and have != values[0]:
+            return False
+        if op == "!=" and have == values[0]:
+            return False
+        if op == "in" and have not in values:
+            return False
+        if op == "notin" and have in values:
+            return False
+        if op == "exists" and key not in labels:
+            return False
+        if op == "!" and key in labels:
+            return False
+    return True
+
+
+def field_of(obj, path):
+    for part in path.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def field_matches(text, obj):
+    for part in filter(None, (text or "").split(",")):
+        m = re.fullmatch(r"([^!=]+)(==|!=|=)(.*)", part)
+        if not m:
+            raise Fail(400, "BadRequest", f"invalid field selector: {part}")
+        have = field_of(obj, m[1]) or ""
+        if (m[2] == "!=") == (have == m[3]):
+            return False
+    return True
+
+
+def node_term_matches(term, labels):
+    for e in term.get("matchExpressions", []):
+        have, op, values = labels.get(e["key"]), e["operator"], e.get("values", [])
+        ok = {"In": have in values, "NotIn": have not in values,
+              "Exists": e["key"] in labels, "DoesNotExist": e["key"] not in labels}.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
+class Cluster:
+    def __init__(self, config):
+        self.lock = threading.Lock()
+        self.rv = 1
+        self.namespaces = {ns: self.stamp({"metadata": {"name": ns}}) for ns in config.get("namespaces", ["default"])}
+        self.nodes = {}
+        for n in config.get("nodes", []):
+            alloc = {k: str(v) for k, v in n.get("allocatable", {}).items()}
+            self.nodes[n["name"]] = self.stamp({
+                "metadata": {"name": n["name"], "labels": dict(n.get("labels", {}))},
+                "spec": {},
+                "status": {"allocatable": alloc, "capacity": dict(alloc),
+                           "conditions": [{"type": "Ready", "status": "True"}]},
+            })
+        self.machines = [tuple(m) for m in config.get("machines", [])]
+        self.objects = {}  # (resource, ns, name) -> object
+
+    def stamp(self, obj):
+        self.rv += 1
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", now())
+        meta["resourceVersion"] = str(self.rv)
+        return obj
+
+    # -- scheduling --------------------------------------------------------------
+    def requests(self, pod):
+        total = {"cpu": 0.0, "memory": 0.0, GPU: 0.0}
+        for c in pod["spec"].get("containers", []):
+            res = c.get("resources", {})
+            req = dict(res.get("limits", {}))
+            req.update(res.get("requests", {}))
+            for k in total:
+                if k in req:
+                    total[k] += quantity(req[k])
+        return total
+
+    def placed(self):
+        return [o for (r, _, _), o in self.objects.items()
+                if r == "pods" and o["spec"].get("nodeName")
+                and o["status"].get("phase") not in ("Succeeded", "Failed")]
+
+    def free(self, node):
+        alloc = node["status"]["allocatable"]
+        free = {k: quantity(alloc.get(k, "0")) for k in ("cpu", "memory", GPU)}
+        for pod in self.placed():
+            if pod["spec"]["nodeName"] == node["metadata"]["name"]:
+                for k, v in self.requests(pod).items():
+                    free[k] -= v
+        return free
+
+    def fits(self, pod, node):
+        labels = node["metadata"].get("labels", {})
+        for k, v in (pod["spec"].get("nodeSelector") or {}).items():
+            if labels.get(k) != v:
+                return False
+        req = (((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+               .get("requiredDuringSchedulingIgnoredDuringExecution"))
+        if req and not any(node_term_matches(t, labels) for t in req.get("nodeSelectorTerms", [])):
+            return False
+        free = self.free(node)
+        return all(free[k] >= v - 1e-9 for k, v in self.requests(pod).items())
+
+    def schedule(self, pod):
+        if pod["spec"].get("nodeName"):
+            return
+        used = {(o["status"].get("podIP"), o["metadata"].get("annotations", {}).get(SSH_PORT_ANNOTATION))
+                for o in self.placed()}
+        machine = next((m for m in self.machines if (m[0], str(m[1])) not in used), None)
+        fitting = [n for n in self.nodes.values() if self.fits(pod, n)]
+        if fitting and machine:
+            node = fitting[0]
+            pod["spec"]["nodeName"] = node["metadata"]["name"]
+            pod["metadata"].setdefault("annotations", {})[SSH_PORT_ANNOTATION] = str(machine[1])
+            t = now()
+            pod["status"] = {
+                "phase": "Running", "podIP": machine[0], "podIPs": [{"ip": machine[0]}],
+                "hostIP": machine[0], "startTime": t, "qosClass": "Burstable",
+                "conditions": [{"type": c, "status": "True", "lastTransitionTime": t}
+                               for c in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+                "containerStatuses": [{"name": c["name"], "image": c.get("image", ""), "imageID": "",
+                                       "ready": True, "restartCount": 0, "started": True,
+                                       "state": {"running": {"startedAt": t}}}
+                                      for c in pod["spec"]["containers"]],
+            }
+            self.stamp(pod)
+        else:
+            n = len(self.nodes)
+            why = "no sshd machine is free" if fitting else \
+                f"0/{n} nodes are available: {n} Insufficient resources or node affinity did not match."
+            pod["status"] = {"phase": "Pending", "qosClass": "Burstable", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": why, "lastTransitionTime": now()}]}
+
+    def reschedule(self):
+        for (r, _, _), o in sorted(self.objects.items(), key=lambda kv: kv[1]["metadata"]["creationTimestamp"]):
+            if r == "pods" and not o["spec"].get("nodeName"):
+                self.schedule(o)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    cluster = None
+    config = None
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def user(self):
+        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        if cert:
+            for rdn in cert.get("subject", ()):
+                for k, v in rdn:
+                    if k == "commonName":
+                        return v
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else None
+        if token and token in self.config.get("tokens", {}):
+            return self.config["tokens"][token]
+        if token and token in self.config.get("forbidden_tokens", []):
+            raise Fail(403, "Forbidden", 'pods is forbidden: User "system:serviceaccount:default:nobody" '
+                       f'cannot {self.command.lower()} resource "pods" in API group ""')
+        raise Fail(401, "Unauthorized", "Unauthorized")
+
+    def body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            return json.loads(self.rfile.read(length) or b"null")
+        except ValueError as e:
+            raise Fail(400, "BadRequest", f"the body is not JSON: {e}")
+
+    def handle_any(self):
+        url = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        try:
+            self.user()
+            m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/portforward", url.path)
+            if m and self.command == "GET":
+                return self.portforward(m[1], m[2])
+            with self.cluster.lock:
+                self.cluster.reschedule()
+                code, body = self.route(url.path, q)
+        except Fail as f:
+            code, body = f.answer
+        self.answer(code, body)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
+
+    def portforward(self, ns, name):
+        with self.cluster.lock:
+            pod = self.cluster.objects.get(("pods", ns, name))
+        if not pod or not pod["status"].get("podIP"):
+            raise Fail(404, "NotFound", f'pods "{name}" not found', name, "pods")
+        try:
+            import k8s_portforward
+        except ImportError:
+            raise Fail(501, "NotImplemented", "port-forward is not available in this test server")
+        port = int(pod["metadata"]["annotations"][SSH_PORT_ANNOTATION])
+        k8s_portforward.serve(self, pod["status"]["podIP"], port)
+        self.close_connection = True
+
+    def route(self, path, q):
+        c = self.cluster
+        if path == "/version":
+            return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-aloft-fake", "platform": "linux/amd64"}
+        if path == "/api/v1/namespaces" and self.command == "GET":
+            return 200, self.listing("NamespaceList", list(c.namespaces.values()), q, "Namespace")
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)", path)
+        if m and self.command == "GET":
+            ns = c.namespaces.get(m[1])
+            if not ns:
+                raise Fail(404, "NotFound", f'namespaces "{m[1]}" not found', m[1], "namespaces")
+            return 200, dict(ns, kind="Namespace", apiVersion="v1")
+        if path == "/api/v1/nodes" and self.command == "GET":
+            return 200, self.listing("NodeList", list(c.nodes.values()), q, "Node")
+        m = re.fullmatch(r"/api/v1/nodes/([^/]+)", path)
+        if m and self.command == "GET":
+            node = c.nodes.get(m[1])
+            if not node:
+                raise Fail(404, "NotFound", f'nodes "{m[1]}" not found', m[1], "nodes")
+            return 200, dict(node, kind="Node", apiVersion="v1")
+        m = re.fullmatch(r"/api/v1/(pods|services|secrets|configmaps)", path)
+        if m and self.command == "GET":
+            items = [o for (r, _, _), o in c.objects.items() if r == m[1]]
+            return 200, self.listing(RESOURCES[m[1]] + "List", items, q, RESOURCES[m[1]])
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/(pods|services|secrets|configmaps)(?:/([^/]+))?", path)
+        if not m:
+            raise Fail(404, "NotFound", "the server could not find the requested resource")
+        ns, res, name = m[1], m[2], m[3]
+        kind = RESOURCES[res]
+        if ns not in c.namespaces:
+            raise Fail(404, "NotFound", f'namespaces "{ns}" not found', ns, "namespaces")
+        if name is None and self.command == "GET":
+            items = [o for (r, n, _), o in c.objects.items() if r == res and n == ns]
+            return 200, self.listing(kind + "List", items, q, kind)
+        if name is None and self.command == "POST":
+            return self.create(ns, res, kind, self.body())
+        obj = c.objects.get((res, ns, name))
+        if obj is None:
+            raise Fail(404, "NotFound", f'{res} "{name}" not found', name, res)
+        if self.command == "GET":
+            return 200, dict(obj, kind=kind, apiVersion="v1")
+        if self.command == "DELETE":
+            del c.objects[(res, ns, name)]
+            c.stamp(obj)
+            return 200, dict(obj, kind=kind, apiVersion="v1")
+        raise Fail(405, "MethodNotAllowed", f"{self.command} is not supported by this test server")
+
+    def listing(self, kind, items, q, item_kind):
+        terms = parse_selector(q.get("labelSelector"))
+        out = [dict(o, kind=item_kind, apiVersion="v1") for o in items
+               if selector_matches(terms, o["metadata"].get("labels", {}))
+               and field_matches(q.get("fieldSelector"), o)]
+        out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        if q.get("limit", "").isdigit() and int(q["limit"]) > 0:
+            out = out[: int(q["limit"])]
+        return {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(self.cluster.rv)}, "items": out}
+
+    def create(self, ns, res, kind, obj):
+        c = self.cluster
+        if not isinstance(obj, dict):
+            raise Fail(400, "BadRequest", "the body must be a JSON object")
+        if obj.get("kind") != kind or obj.get("apiVersion") != "v1":
+            raise Fail(400, "BadRequest", f"expected kind {kind} apiVersion v1, got {obj.get('kind')} {obj.get('apiVersion')}")
+        try:
+            kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            path = ".".join(str(p) for p in e.path)
+            raise Fail(422, "Invalid", f'{kind} "{obj.get("metadata", {}).get("name")}" is invalid: {path}: {e.message}')
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name")
+        if not name or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > 63:
+            raise Fail(422, "Invalid", f'{kind} "{name}" is invalid: metadata.name: Invalid value: a lowercase RFC 1123 label is required')
+        if meta.get("namespace", ns) != ns:
+            raise Fail(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+        for k, v in (meta.get("labels") or {}).items():
+            if len(v) > 63 or not re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", v):
+                raise Fail(422, "Invalid", f'{kind} "{name}" is invalid: metadata.labels: Invalid value: "{v}"')
+        if (res, ns, name) in c.objects:
+            raise Fail(409, "AlreadyExists", f'{res} "{name}" already exists', name, res)
+        limit = self.config.get("pod_quota", {}).get(ns)
+        if res == "pods" and limit is not None:
+            used = sum(1 for (r, n, _) in c.objects if r == "pods" and n == ns)
+            if used >= limit:
+                raise Fail(403, "Forbidden", f'pods "{name}" is forbidden: exceeded quota: aloft-quota, '
+                           f'requested: pods=1, used: pods={used}, limited: pods={limit}', name, "pods")
+        for key in ("uid", "resourceVersion", "creationTimestamp"):
+            meta.pop(key, None)
+        meta["namespace"] = ns
+        obj.pop("status", None)
+        if res == "pods":
+            for ctr in obj["spec"]["containers"]:
+                # Defaulting, as the API server does: requests default to limits.
+                resources = ctr.setdefault("resources", {})
+                for k, v in (resources.get("limits") or {}).items():
+                    resources.setdefault("requests", {}).setdefault(k, v)
+                lim = ctr.get("resources", {}).get("limits", {})
+                req = ctr.get("resources", {}).get("requests", {})
+                if GPU in req and lim.get(GPU) != req[GPU]:
+                    raise Fail(422, "Invalid", f'Pod "{name}" is invalid: spec.containers.resources.requests: Invalid value: "{req[GPU]}": must be equal to {GPU} limit')
+            c.stamp(obj)
+            c.schedule(obj)
+        elif res == "services":
+            obj["spec"].setdefault("type", "ClusterIP")
+            obj["spec"]["clusterIP"] = f"10.96.0.{len(c.objects) % 250 + 2}"
+            for i, p in enumerate(obj["spec"].get("ports", [])):
+                if obj["spec"]["type"] in ("NodePort", "LoadBalancer"):
+                    p.setdefault("nodePort", 30000 + (self.cluster.rv + i) % 2000)
+            obj["status"] = {"loadBalancer": {}}
+            c.stamp(obj)
+        else:
+            c.stamp(obj)
+        c.objects[(res, ns, name)] = obj
+        return 201, dict(obj, kind=kind, apiVersion="v1")
+
+
+def main():
+    config = json.load(open(sys.argv[1]))
+    Handler.cluster = Cluster(config)
+    Handler.config = config
+    server = http.server.ThreadingHTTPServer((config.get("host", "127.0.0.1"), config.get("port", 0)), Handler)
+    server.daemon_threads = True
+    tls = config.get("tls")
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls["cert"], tls["key"])
+        if tls.get("client_ca"):
+            ctx.load_verify_locations(tls["client_ca"])
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    print(f"ready {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
