@@ -22,6 +22,8 @@ pub struct Providers {
     /// `ssh_proxy_command` per provider: every SSH connection to its nodes goes
     /// through it (`%h`/`%p` are the node's address and port).
     pub proxy_commands: BTreeMap<String, String>,
+    /// The kubeconfig the user's config names (`kubernetes.kubeconfig`), if any.
+    pub kubeconfig: Option<std::path::PathBuf>,
 }
 
 /// A provider's settings as the key/value pairs `configure` receives (lists are
@@ -136,6 +138,7 @@ pub async fn load(
         broken,
         bundled: bundled_names,
         proxy_commands,
+        kubeconfig: config.kubernetes.kubeconfig.as_deref().map(expand_home),
     })
 }
 

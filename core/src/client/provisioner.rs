@@ -59,6 +59,9 @@ pub(crate) struct Access {
     /// Whether it is the bundled `ssh` provider (whose answers carry the key path
     /// from the user's own `ssh_node_pools.yaml`).
     pub bundled_pools: bool,
+    /// Whether it is the bundled `kubernetes` provider (the only one whose nodes
+    /// are reached through a kubeconfig context).
+    pub bundled_kube: bool,
     /// The user's aloft key.
     pub key: KeyPair,
     /// The provider's proxy command (from the user's config).
@@ -66,6 +69,8 @@ pub(crate) struct Access {
     /// The aloft program (the client's agent binary): Kubernetes pods are reached
     /// through its `kube-proxy` subcommand.
     pub aloft_binary: PathBuf,
+    /// The kubeconfig named in the user's config, passed on to `kube-proxy`.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl Access {
@@ -114,11 +119,16 @@ impl Access {
             }
             None => self.key.private_key.clone(),
         };
+        if kube.is_some() && !self.bundled_kube {
+            return Err(bad_answer(format!(
+                "{p}: only the bundled `kubernetes` provider may route SSH through a kubeconfig context (kube-context)"
+            )));
+        }
         if let Some(kube) = kube {
             // Through the API server: the launcher's (and `aloft ssh`'s) way in.
             // The host name only names the pod for SSH (connection sharing keys on
             // it; a pod IP may repeat across clusters); the head uses `ip`.
-            let proxy = kube_proxy_command(&self.aloft_binary, &kube)
+            let proxy = kube_proxy_command(&self.aloft_binary, &kube, self.kubeconfig.as_deref())
                 .map_err(|e| bad_answer(format!("{p}: {e}")))?;
             return Ok(NodeAddress::Ssh {
                 id: instance.id.clone(),
@@ -178,7 +188,11 @@ pub(crate) fn kube_target(instance: &Instance) -> Result<Option<KubeTarget>, Str
 /// `'<aloft>' kube-proxy --context C --namespace N --pod P --port %p`: the SSH
 /// `ProxyCommand` to `target` (every word quoted for the shell SSH runs it with,
 /// `%` doubled where SSH would expand it).
-pub(crate) fn kube_proxy_command(aloft: &Path, target: &KubeTarget) -> Result<String, String> {
+pub(crate) fn kube_proxy_command(
+    aloft: &Path,
+    target: &KubeTarget,
+    kubeconfig: Option<&Path>,
+) -> Result<String, String> {
     let binary = aloft
         .to_str()
         .ok_or_else(|| format!("the aloft binary path {} is not UTF-8", aloft.display()))?;
@@ -190,13 +204,22 @@ pub(crate) fn kube_proxy_command(aloft: &Path, target: &KubeTarget) -> Result<St
             .map(|q| q.replace('%', "%%"))
             .map_err(|e| format!("cannot quote {word:?}: {e}"))
     };
-    Ok(format!(
+    let mut command = format!(
         "{} kube-proxy --context {} --namespace {} --pod {} --port %p",
         quote(binary)?,
         quote(&target.context)?,
         quote(&target.namespace)?,
         quote(&target.pod)?,
-    ))
+    );
+    // The user's config may name a kubeconfig other than $KUBECONFIG's.
+    if let Some(path) = kubeconfig {
+        let path = path
+            .to_str()
+            .filter(|p| !p.chars().any(char::is_control))
+            .ok_or_else(|| format!("the kubeconfig path {} cannot be passed on", path.display()))?;
+        command.push_str(&format!(" --kubeconfig {}", quote(path)?));
+    }
+    Ok(command)
 }
 
 /// An instance id: printable, no spaces, bounded.
@@ -412,9 +435,11 @@ pub(crate) fn access(
         provider: cloud.to_string(),
         bundled_local: origin == "bundled:local",
         bundled_pools: origin == "bundled:ssh",
+        bundled_kube: origin == "bundled:kubernetes",
         key,
         proxy_command: providers.proxy_commands.get(cloud).cloned(),
         aloft_binary: aloft_binary.to_path_buf(),
+        kubeconfig: providers.kubeconfig.clone(),
     }
 }
 
@@ -678,13 +703,13 @@ mod tests {
             namespace: "default".into(),
             pod: "p1".into(),
         };
-        let command = kube_proxy_command(Path::new("/home/u/it's 100%/aloft"), &target).unwrap();
+        let command = kube_proxy_command(Path::new("/home/u/it's 100%/aloft"), &target, None).unwrap();
         assert!(command.contains("100%%/aloft"), "{command}");
         assert!(command.ends_with(" --port %p"), "{command}");
         // What the shell sees once SSH turned `%%` into `%`.
         let words = shlex::split(&command.replace("%%", "%")).unwrap();
         assert_eq!(words[0], "/home/u/it's 100%/aloft");
         assert_eq!(words[3], "arn:aws:eks:us-west-2:123456789012:cluster/c1");
-        assert!(kube_proxy_command(Path::new("/tmp/a\nb"), &target).is_err());
+        assert!(kube_proxy_command(Path::new("/tmp/a\nb"), &target, None).is_err());
     }
 }
