@@ -550,7 +550,10 @@ fn kill_9_of_the_controller_mid_recovery_never_leaves_two_clusters() {
     world.wait_until_nothing_left(&cluster);
     drop(restarted);
     let sampled = sampler.read();
-    println!("killed while {killed_in}; moto sampled: {sampled}");
+    println!(
+        "killed while {killed_in}; moto sampled: {sampled}\n{}",
+        world.controller_log()
+    );
     assert!(sampled["samples"].as_u64() > Some(10), "{sampled}");
     assert_eq!(
         sampled["most"], 1,
