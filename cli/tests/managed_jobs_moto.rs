@@ -561,3 +561,37 @@ fn kill_9_of_the_controller_mid_recovery_never_leaves_two_clusters() {
     );
     common::assert_secret_in_no_file(world.home.path(), SECRET);
 }
+
+#[test]
+fn cancel_while_starting_leaves_no_instance() {
+    let world = World::new(2, 130, None);
+    let task = world.task(
+        "c.yaml",
+        "name: c\nresources: {infra: aws, instance_type: m6i.large, use_spot: true}\nrun: sleep 600\n",
+    );
+    let id = world.submit(&task);
+    // The launch is under way: moto has the instance, the job is not RUNNING yet.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let cluster = loop {
+        let j = world.job(&id);
+        if let Some(cluster) = j["cluster_name"].as_str()
+            && status(&j) == "STARTING"
+            && world.live(cluster)["us-east-1"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        {
+            break cluster.to_string();
+        }
+        assert!(
+            Instant::now() < deadline && status(&j) != "RUNNING",
+            "no launch in progress seen: {j}\n{}",
+            world.controller_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    ok(&world.aloft(&["jobs", "cancel", &id]));
+    let done = world.wait_for(&id, "the cancel", is_terminal);
+    assert_eq!(status(&done), "CANCELLED", "{done}");
+    world.wait_until_nothing_left(&cluster);
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
