@@ -3,7 +3,7 @@
 //! runs exactly as `aloft launch` would, on any provider.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::jobs::{
     ClusterRef, JobBackend, JobProbe, LaunchError, LaunchRequest, Launched, Location, Reconciled,
@@ -19,7 +19,7 @@ use super::{Client, ClientError, ErrorClass, LaunchOptions};
 /// A [`JobBackend`] over aloft's home. Calls for different jobs run at once, each
 /// on a [`Client`] of its own: a client is not shared between threads, so the
 /// backend keeps the clients it opened in a pool and a call takes one (opening a
-/// new one only when every pooled client is busy). Opening a client costs a state
+/// new one only when every pooled client is busy, up to eight). Opening a client costs a state
 /// database connection, the config and the provider components; reusing them makes
 /// a poll of a thousand jobs cheap. A pooled client is dropped when `config.yaml`
 /// changed since it was opened, so a change of settings is seen at the next call,
@@ -28,7 +28,26 @@ pub struct ClientBackend {
     home: PathBuf,
     bundled: Vec<(String, &'static [u8])>,
     agent_binary: Option<PathBuf>,
-    idle: Mutex<Vec<Pooled>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a client goes back to the pool.
+    returned: Condvar,
+}
+
+/// The clients this backend opened: idle ones, and how many exist in all.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Pooled>,
+    open: usize,
+}
+
+/// A client taken from the pool; dropped only on a panic, when it frees the slot.
+struct Slot<'a>(&'a ClientBackend);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.pool().open -= 1;
+        self.0.returned.notify_one();
+    }
 }
 
 /// An idle client and the `config.yaml` bytes it was opened with.
@@ -37,9 +56,11 @@ struct Pooled {
     client: Client,
 }
 
-/// At most this many idle clients are kept (the controller's blocking calls in
-/// flight at once are bounded by its launches plus its polls).
-const MAX_IDLE_CLIENTS: usize = 16;
+/// At most this many clients exist at once; a call finding them all busy waits
+/// for one. Each client holds its own runtime, plugin engine and database
+/// connections (several MiB), so this bounds the controller's memory however many
+/// jobs it polls; it also bounds the provider and SSH calls in flight.
+const MAX_CLIENTS: usize = 8;
 
 impl ClientBackend {
     /// A backend on aloft's home `home`, with the provider components this program
@@ -53,32 +74,54 @@ impl ClientBackend {
             home: home.into(),
             bundled: bundled.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
             agent_binary,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            returned: Condvar::new(),
         }
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Pooled>> {
-        // The pool is a plain list: a panic while it was held leaves it usable.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        // The pool is plain data: a panic while it was held leaves it usable.
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on a pooled client (or a new one), then gives the client back.
+    /// Runs `f` on a pooled client (or a new one while fewer than
+    /// [`MAX_CLIENTS`] exist, else the next one given back), then returns it.
     fn with_client<T>(&self, f: impl FnOnce(&Client) -> T) -> Result<T, ClientError> {
         let config = std::fs::read(self.home.join("config.yaml")).ok();
         let reused = {
-            let mut idle = self.idle();
-            idle.retain(|p| p.config == config);
-            idle.pop()
+            let mut pool = self.pool();
+            loop {
+                // A client opened with other settings is closed.
+                let before = pool.idle.len();
+                pool.idle.retain(|p| p.config == config);
+                pool.open -= before - pool.idle.len();
+                if let Some(pooled) = pool.idle.pop() {
+                    break Some(pooled.client);
+                }
+                if pool.open < MAX_CLIENTS {
+                    pool.open += 1;
+                    break None;
+                }
+                pool = self.returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+            }
         };
         let client = match reused {
-            Some(pooled) => pooled.client,
-            None => self.client()?,
+            Some(client) => client,
+            None => match self.client() {
+                Ok(client) => client,
+                Err(err) => {
+                    self.pool().open -= 1;
+                    self.returned.notify_one();
+                    return Err(err);
+                }
+            },
         };
+        // Should `f` panic, the client is dropped and its slot given back.
+        let slot = Slot(self);
         let out = f(&client);
-        let mut idle = self.idle();
-        if idle.len() < MAX_IDLE_CLIENTS {
-            idle.push(Pooled { config, client });
-        }
+        std::mem::forget(slot);
+        self.pool().idle.push(Pooled { config, client });
+        self.returned.notify_one();
         Ok(out)
     }
 
