@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An SSH ProxyCommand for tests: `ssh_relay.py MAP_FILE HOST [MOTO_URL]`.
+"""An SSH ProxyCommand for tests: `ssh_relay.py MAP_FILE HOST [MOTO_URL [REGIONS]]`.
 
 The cloud emulator invents node addresses that lead nowhere; this relay gives each
 node the next free local sshd "machine" listed in MAP_FILE (JSON:
@@ -8,7 +8,8 @@ connection to it. Assignments are kept in the file (under a lock), so a node kee
 its machine across connections. With MOTO_URL the node is the EC2 instance that
 owns HOST as its public address right now (asked of moto with boto3), so an
 instance keeps its machine when a stop/start gives it a new address, and an
-address no instance owns any more leads nowhere, as on AWS.
+address no instance owns any more leads nowhere, as on AWS. REGIONS (comma-separated,
+default us-east-1) are the regions whose instances are looked at, in order.
 """
 import fcntl
 import json
@@ -22,11 +23,16 @@ node = host
 if len(sys.argv) > 3:
     import boto3
 
-    ec2 = boto3.client("ec2", endpoint_url=sys.argv[3], region_name="us-east-1",
-                       aws_access_key_id="AKIARELAY", aws_secret_access_key="relay")
-    found = [i["InstanceId"]
-             for r in ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [host]}])["Reservations"]
-             for i in r["Instances"] if i["State"]["Name"] == "running"]
+    regions = sys.argv[4].split(",") if len(sys.argv) > 4 else ["us-east-1"]
+    found = []
+    for region in regions:
+        ec2 = boto3.client("ec2", endpoint_url=sys.argv[3], region_name=region,
+                           aws_access_key_id="AKIARELAY", aws_secret_access_key="relay")
+        found = [i["InstanceId"]
+                 for r in ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [host]}])["Reservations"]
+                 for i in r["Instances"] if i["State"]["Name"] == "running"]
+        if found:
+            break
     if not found:
         sys.exit(f"ssh_relay: no running instance has the address {host}")
     node = found[0]

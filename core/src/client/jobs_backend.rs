@@ -3,6 +3,7 @@
 //! runs exactly as `aloft launch` would, on any provider.
 
 use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::jobs::{
     ClusterRef, JobBackend, JobProbe, LaunchError, LaunchRequest, Launched, Location, Reconciled,
@@ -15,13 +16,51 @@ use crate::task::{Overrides, TaskChain};
 
 use super::{Client, ClientError, ErrorClass, LaunchOptions};
 
-/// A [`JobBackend`] over aloft's home: each call opens its own [`Client`], so
-/// calls for different jobs run at once.
+/// A [`JobBackend`] over aloft's home. Calls for different jobs run at once, each
+/// on a [`Client`] of its own: a client is not shared between threads, so the
+/// backend keeps the clients it opened in a pool and a call takes one (opening a
+/// new one only when every pooled client is busy, up to eight). Opening a client costs a state
+/// database connection, the config and the provider components; reusing them makes
+/// a poll of a thousand jobs cheap. A pooled client is dropped when `config.yaml`
+/// changed since it was opened, so a change of settings is seen at the next call,
+/// as it was when every call opened its own client.
 pub struct ClientBackend {
     home: PathBuf,
     bundled: Vec<(String, &'static [u8])>,
     agent_binary: Option<PathBuf>,
+    pool: Mutex<Pool>,
+    /// Signalled when a client goes back to the pool.
+    returned: Condvar,
 }
+
+/// The clients this backend opened: idle ones, and how many exist in all.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Pooled>,
+    open: usize,
+}
+
+/// A client taken from the pool; dropped only on a panic, when it frees the slot.
+struct Slot<'a>(&'a ClientBackend);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.pool().open -= 1;
+        self.0.returned.notify_one();
+    }
+}
+
+/// An idle client and the `config.yaml` bytes it was opened with.
+struct Pooled {
+    config: Option<Vec<u8>>,
+    client: Client,
+}
+
+/// At most this many clients exist at once; a call finding them all busy waits
+/// for one. Each client holds its own runtime, plugin engine and database
+/// connections (several MiB), so this bounds the controller's memory however many
+/// jobs it polls; it also bounds the provider and SSH calls in flight.
+const MAX_CLIENTS: usize = 8;
 
 impl ClientBackend {
     /// A backend on aloft's home `home`, with the provider components this program
@@ -35,7 +74,55 @@ impl ClientBackend {
             home: home.into(),
             bundled: bundled.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
             agent_binary,
+            pool: Mutex::new(Pool::default()),
+            returned: Condvar::new(),
         }
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        // The pool is plain data: a panic while it was held leaves it usable.
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on a pooled client (or a new one while fewer than
+    /// [`MAX_CLIENTS`] exist, else the next one given back), then returns it.
+    fn with_client<T>(&self, f: impl FnOnce(&Client) -> T) -> Result<T, ClientError> {
+        let config = std::fs::read(self.home.join("config.yaml")).ok();
+        let reused = {
+            let mut pool = self.pool();
+            loop {
+                // A client opened with other settings is closed.
+                let before = pool.idle.len();
+                pool.idle.retain(|p| p.config == config);
+                pool.open -= before - pool.idle.len();
+                if let Some(pooled) = pool.idle.pop() {
+                    break Some(pooled.client);
+                }
+                if pool.open < MAX_CLIENTS {
+                    pool.open += 1;
+                    break None;
+                }
+                pool = self.returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let client = match reused {
+            Some(client) => client,
+            None => match self.client() {
+                Ok(client) => client,
+                Err(err) => {
+                    self.pool().open -= 1;
+                    self.returned.notify_one();
+                    return Err(err);
+                }
+            },
+        };
+        // Should `f` panic, the client is dropped and its slot given back.
+        let slot = Slot(self);
+        let out = f(&client);
+        std::mem::forget(slot);
+        self.pool().idle.push(Pooled { config, client });
+        self.returned.notify_one();
+        Ok(out)
     }
 
     fn client(&self) -> Result<Client, ClientError> {
@@ -87,8 +174,8 @@ impl ClientBackend {
         }
         let mut options = LaunchOptions::named(&req.cluster);
         options.blocked = blocked;
-        let client = self.client()?;
-        let launched = client.launch(&task, std::path::Path::new("."), &options)?;
+        let launched =
+            self.with_client(|client| client.launch(&task, std::path::Path::new("."), &options))??;
         let r = &launched.record;
         Ok(Launched {
             location: Location {
@@ -148,10 +235,8 @@ impl JobBackend for ClientBackend {
     }
 
     fn poll(&self, cluster: &ClusterRef) -> JobProbe {
-        match self.client() {
-            Ok(client) => Self::probe(&client, cluster),
-            Err(err) => JobProbe::Unreachable(err.to_string()),
-        }
+        self.with_client(|client| Self::probe(client, cluster))
+            .unwrap_or_else(|err| JobProbe::Unreachable(err.to_string()))
     }
 
     fn teardown(&self, cluster: &ClusterRef) -> Result<(), TeardownError> {
@@ -159,24 +244,30 @@ impl JobBackend for ClientBackend {
             cluster: cluster.cluster.clone(),
             message,
         };
-        let client = self.client().map_err(|e| fail(e.to_string()))?;
-        match client.down(&cluster.cluster, false) {
+        let result = self
+            .with_client(|client| client.down(&cluster.cluster, false))
+            .map_err(|e| fail(e.to_string()))?;
+        match result {
             Ok(()) | Err(ClientError::UnknownCluster { .. }) => Ok(()),
             Err(err) => Err(fail(err.to_string())),
         }
     }
 
     fn reconcile(&self, cluster: &ClusterRef) -> Reconciled {
-        let Ok(client) = self.client() else {
-            return Reconciled::Absent;
-        };
+        self.with_client(|client| Self::reconcile_in(client, cluster))
+            .unwrap_or(Reconciled::Absent)
+    }
+}
+
+impl ClientBackend {
+    fn reconcile_in(client: &Client, cluster: &ClusterRef) -> Reconciled {
         let Ok(Some(record)) = client.state().cluster(&cluster.cluster) else {
             return Reconciled::Absent;
         };
         if record.status != ClusterStatus::Up || cluster.cluster_job_id.is_none() {
             return Reconciled::Absent;
         }
-        match Self::probe(&client, cluster) {
+        match Self::probe(client, cluster) {
             JobProbe::ClusterGone | JobProbe::Unreachable(_) => Reconciled::Absent,
             probe => Reconciled::Alive {
                 launched: Launched {
