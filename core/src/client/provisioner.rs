@@ -567,6 +567,8 @@ mod tests {
             provider: "kubernetes".into(),
             bundled_local: false,
             bundled_pools: false,
+            bundled_kube: true,
+            kubeconfig: None,
             key: KeyPair {
                 private_key: "/home/u/.aloft/keys/aloft".into(),
                 public_key: "ssh-ed25519 AAAA".into(),
@@ -669,6 +671,42 @@ mod tests {
                 .expect_err("refused");
             assert_eq!(err.code, "BadProviderAnswer", "{extra:?}");
         }
+        // Only the bundled `kubernetes` provider may name kubeconfig contexts.
+        let mut other = kube_access("/usr/bin/aloft");
+        other.bundled_kube = false;
+        let err = other
+            .addresses(vec![pod(
+                "h",
+                true,
+                "10.0.0.1",
+                &kube_extra("ctx", "default", "p"),
+            )])
+            .expect_err("not the bundled provider");
+        assert!(
+            err.message.contains("only the bundled `kubernetes`"),
+            "{}",
+            err.message
+        );
+        // The kubeconfig the user's config names is passed on.
+        let mut named = kube_access("/usr/bin/aloft");
+        named.kubeconfig = Some("/home/u/kube config".into());
+        let addresses = named
+            .addresses(vec![pod(
+                "h",
+                true,
+                "10.0.0.1",
+                &kube_extra("ctx", "default", "p"),
+            )])
+            .unwrap();
+        match &addresses[0] {
+            NodeAddress::Ssh { proxy_command, .. } => assert!(
+                proxy_command
+                    .as_deref()
+                    .is_some_and(|c| c.ends_with(" --kubeconfig '/home/u/kube config'")),
+                "{proxy_command:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
         // All three or none.
         let err = access
             .addresses(vec![pod(
@@ -703,7 +741,8 @@ mod tests {
             namespace: "default".into(),
             pod: "p1".into(),
         };
-        let command = kube_proxy_command(Path::new("/home/u/it's 100%/aloft"), &target, None).unwrap();
+        let command =
+            kube_proxy_command(Path::new("/home/u/it's 100%/aloft"), &target, None).unwrap();
         assert!(command.contains("100%%/aloft"), "{command}");
         assert!(command.ends_with(" --port %p"), "{command}");
         // What the shell sees once SSH turned `%%` into `%`.
