@@ -6,4 +6,5 @@ pub mod fakes;
 pub mod fault_proxy;
 pub mod gcp_fake;
 pub mod moto;
+pub mod runpod_fake;
 pub mod sshd;
