@@ -57,7 +57,15 @@ fn install_validates_then_lists_and_checks() {
         .collect();
     assert_eq!(
         names,
-        ["aws", "gcp", "hello-cloud", "lambda", "local", "ssh"]
+        [
+            "aws",
+            "gcp",
+            "hello-cloud",
+            "lambda",
+            "local",
+            "runpod",
+            "ssh"
+        ]
     );
     let local = &list["providers"][4];
     assert_eq!(local["source"], "bundled");
