@@ -208,3 +208,114 @@ fn with_lambdas_key_refused_the_launch_skips_lambda_says_why_and_lands_on_runpod
     assert!(runpod.live_pods().is_empty());
     assert_no_secret_in_files(home.path(), &secrets);
 }
+
+/// Milliseconds of `runs` runs of `aloft ARGS`: (median, min, max).
+fn time_ms(home: &Path, args: &[&str], env: &[(&str, &str)], runs: usize) -> (f64, f64, f64) {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let out = run(home, args, env);
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            ms
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[0], times[times.len() - 1])
+}
+
+/// Not a timed test: figures for docs/benchmarks.md, printed. Run it with
+/// `scripts/bench-clouds.sh` (it is ignored otherwise).
+#[test]
+#[ignore = "a benchmark: run by scripts/bench-clouds.sh"]
+fn bench_check_and_launch_against_each_fake() {
+    let home = tempfile::tempdir().unwrap();
+    let runs: usize = std::env::var("ALOFT_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10);
+    let gcp = GcpFake::start(FakeOptions::default());
+    let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+    let lambda_machine = Sshd::start_machine(&home.path().join("m0"), "127.0.5.30");
+    lambda_machine.authorize_key(&key.public_key);
+    let runpod_machine = Sshd::start_machine(&home.path().join("m1"), "127.0.5.31");
+    let lambda = LambdaCloud::start(
+        LAMBDA_KEY,
+        std::slice::from_ref(&lambda_machine.ip),
+        &LambdaOptions::default(),
+    );
+    let runpod = RunpodFake::start(RUNPOD_KEY, &[&runpod_machine], 0.0);
+    let map = home.path().join("relay-map.json");
+    std::fs::write(
+        &map,
+        serde_json::json!({"machines": [],
+            "assigned": {lambda_machine.ip.clone(): [lambda_machine.ip, lambda_machine.port]}})
+        .to_string(),
+    )
+    .unwrap();
+    let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!(
+            "providers:\n  gcp:\n    endpoint: {gcp}\n  \
+             lambda:\n    endpoint: {lambda}\n    ssh_user: {user}\n    \
+             ssh_proxy_command: python3 {relay} {map} %h\n  \
+             runpod:\n    endpoint: {runpod}\n    ssh_user: {user}\n",
+            gcp = gcp.endpoint(),
+            lambda = lambda.endpoint(),
+            runpod = runpod.endpoint(),
+            user = lambda_machine.user,
+            relay = relay.display(),
+            map = map.display(),
+        ),
+    )
+    .unwrap();
+    let sa = gcp.service_account_path();
+    let env = [
+        ("GOOGLE_APPLICATION_CREDENTIALS", sa.to_str().unwrap()),
+        ("LAMBDA_API_KEY", LAMBDA_KEY),
+        ("RUNPOD_API_KEY", RUNPOD_KEY),
+    ];
+    // Warm the compiled-component cache first (a first run compiles them).
+    let _ = run(home.path(), &["check"], &env);
+    let check = time_ms(home.path(), &["check"], &env, runs);
+    println!(
+        "BENCH aloft check (gcp, lambda, runpod + local, ssh, aws without keys): median {:.1} ms (min {:.1}, max {:.1}) over {runs} runs",
+        check.0, check.1, check.2
+    );
+    for (cloud, resources) in [
+        (
+            "lambda",
+            "{infra: lambda/us-east-1, instance_type: gpu_1x_a10}",
+        ),
+        ("runpod", "{infra: runpod/US, accelerators: A40:1}"),
+    ] {
+        let t = task(
+            home.path(),
+            &format!("resources: {resources}\nrun: echo done\n"),
+        );
+        let mut times = Vec::new();
+        for i in 0..runs.clamp(1, 5) {
+            let name = format!("b{cloud}{i}");
+            let start = std::time::Instant::now();
+            let out = run(
+                home.path(),
+                &["launch", "-y", "-c", &name, t.to_str().unwrap()],
+                &env,
+            );
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            assert!(text(&out.stdout).contains("done"));
+            let down = run(home.path(), &["down", "-y", &name], &env);
+            assert!(down.status.success(), "{}", text(&down.stderr));
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "BENCH launch on the {cloud} fake to the job's end: median {:.0} ms (min {:.0}, max {:.0}) over {} runs",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            times.len()
+        );
+    }
+}

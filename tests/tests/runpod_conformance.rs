@@ -296,7 +296,7 @@ fn the_fake_refuses_a_dialect_and_offers_come_from_live_prices() {
     let world = World::new(0, 50, 0.0);
     rt().block_on(async {
         let mut runpod = world.provider(Some(KEY)).await;
-        let offers = runpod.offers(Some("US".into())).await.unwrap();
+        let offers = runpod.offers(Some("US")).await.unwrap();
         let a40: Vec<_> = offers
             .iter()
             .filter(|o| o.accelerator_name.as_deref() == Some("A40"))
