@@ -40,6 +40,10 @@ fi
 if ! .venv/bin/python -c 'import googleapiclient, google.cloud.compute_v1' 2>/dev/null; then
   .venv/bin/pip install -q 'google-api-python-client==2.202.0' 'google-cloud-compute==1.57.0'
 fi
+# The runpod provider's fake validates every query against RunPod's schema (graphql-core).
+if ! .venv/bin/python -c 'import graphql' 2>/dev/null; then
+  .venv/bin/pip install -q 'graphql-core==3.3.2'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "format"
