@@ -170,18 +170,6 @@ pub struct Pod {
     /// Its runtime, once it runs.
     #[serde(default)]
     pub runtime: Option<Runtime>,
-    /// The host machine.
-    #[serde(default)]
-    pub machine: Option<Machine>,
-}
-
-/// The part of a pod's machine aloft reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Machine {
-    /// The GPU's display name (`A40`).
-    #[serde(default)]
-    pub gpu_display_name: Option<String>,
 }
 
 impl Pod {
