@@ -46,6 +46,10 @@ fi
 if ! .venv/bin/python -c 'import kubernetes, kubernetes_validate' 2>/dev/null; then
   .venv/bin/pip install -q 'kubernetes==33.1.0' 'kubernetes-validate==1.37.0' 'python-dateutil==2.9.0.post0'
 fi
+# The runpod provider's fake validates every query against RunPod's schema (graphql-core).
+if ! .venv/bin/python -c 'import graphql' 2>/dev/null; then
+  .venv/bin/pip install -q 'graphql-core==3.3.2'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "format"

@@ -64,6 +64,7 @@ fn install_validates_then_lists_and_checks() {
             "kubernetes",
             "lambda",
             "local",
+            "runpod",
             "ssh"
         ]
     );

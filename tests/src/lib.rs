@@ -8,4 +8,5 @@ pub mod gcp_fake;
 pub mod k8s_fake;
 pub mod moto;
 pub mod portforward_fake;
+pub mod runpod_fake;
 pub mod sshd;

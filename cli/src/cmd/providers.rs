@@ -283,14 +283,24 @@ pub fn check(args: CheckArgs) -> CliResult {
     rt.block_on(async {
         let p = providers::load(&config).await?;
         let mut rows = Vec::new();
-        for m in p.host.manifests() {
-            let result = match p.instance(&m.name).await {
-                Ok(mut instance) => instance.check_credentials().await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
+        let names: Vec<String> = p.host.manifests().iter().map(|m| m.name.clone()).collect();
+        // One concurrent call per provider: the slowest answer bounds the wait.
+        let results = futures::future::join_all(names.iter().map(|name| {
+            let p = &p;
+            async move {
+                match p.instance(name).await {
+                    Ok(mut instance) => {
+                        instance.check_credentials().await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }))
+        .await;
+        for (name, result) in names.iter().zip(results) {
             rows.push(match result {
-                Ok(identity) => serde_json::json!({"provider": m.name, "enabled": true, "identity": identity.account}),
-                Err(reason) => serde_json::json!({"provider": m.name, "enabled": false, "reason": reason}),
+                Ok(identity) => serde_json::json!({"provider": name, "enabled": true, "identity": identity.account}),
+                Err(reason) => serde_json::json!({"provider": name, "enabled": false, "reason": reason}),
             });
         }
         if args.output == Output::Json {

@@ -182,6 +182,13 @@ impl Client {
             .map(|r| r.infra.cloud.clone())
             .collect();
         let live = self.live_catalog(named.as_deref())?;
+        // A cloud the task names but whose provider cannot be used (a bad key) is
+        // left out of the plan: say so, with the provider's reason.
+        if named.is_some() {
+            for (name, why) in &live.unusable {
+                self.emit(Event::Warning(format!("{name} is skipped: {why}")));
+            }
+        }
         let opt_options = OptimizeOptions {
             enabled_clouds: live.usable.clone(),
             capabilities: manifest_capabilities(self.providers()?),

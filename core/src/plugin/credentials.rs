@@ -1,7 +1,8 @@
 //! Where the host finds the secrets it lends providers: the environment first,
 //! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
-//! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, and Google's JSON credentials for
+//! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
+//! and Google's JSON credentials for
 //! [`GCP_CREDENTIALS_JSON`] (the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else
 //! the application-default credentials that `gcloud auth application-default login`
 //! writes, under `CLOUDSDK_CONFIG` when set).
@@ -26,6 +27,9 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "LAMBDA_API_KEY" {
             return lambda_api_key();
+        }
+        if name == "RUNPOD_API_KEY" {
+            return runpod_api_key();
         }
         if name == GCP_CREDENTIALS_JSON {
             return gcp_credentials_json();
@@ -97,9 +101,39 @@ fn lambda_keys_value(text: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// RunPod's key from `~/.runpod/config.toml`, where `runpod config` (the Python
+/// SDK, `api_key`) and `runpodctl config` (`apikey`) write it.
+fn runpod_api_key() -> Option<String> {
+    let path = dirs::home_dir()?.join(".runpod").join("config.toml");
+    runpod_config_value(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The `api_key = "..."` (or `apikey`) value of a RunPod `config.toml`.
+fn runpod_config_value(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| matches!(k.trim(), "api_key" | "apikey"))
+        .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        .filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runpod_config_file_lends_the_api_key() {
+        assert_eq!(
+            runpod_config_value("[default]\napi_key = \"rpa_ABC\"\n").as_deref(),
+            Some("rpa_ABC")
+        );
+        assert_eq!(
+            runpod_config_value("apikey = 'rpa_X'").as_deref(),
+            Some("rpa_X")
+        );
+        assert_eq!(runpod_config_value("api_key = \"\"\n"), None);
+        assert_eq!(runpod_config_value(""), None);
+    }
 
     #[test]
     fn the_lambda_keys_file_lends_the_api_key() {

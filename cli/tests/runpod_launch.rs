@@ -1,0 +1,265 @@
+//! The bundled `runpod` provider end to end against a fake of RunPod's GraphQL API
+//! (`tests/fakes/runpod_graphql.py`, every query validated against RunPod's
+//! schema), through the `endpoint` override. Each pod the fake deploys is a real
+//! `sshd` "machine" on its own loopback address; SSH goes to the port RunPod maps
+//! the pod's port 22 to, and aloft's key reaches the machine only through the
+//! pod's `PUBLIC_KEY` env, so set-up and the job run for real.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::runpod_fake::RunpodFake;
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+/// The API key only these tests know; it must never appear in any output or file.
+const SECRET: &str = "rpa_ALOFTCLI7Q2W9E4R1T6Y3U8I5O0P.NEVER-PRINTED";
+
+struct World {
+    home: tempfile::TempDir,
+    fake: RunpodFake,
+    machines: Vec<Sshd>,
+}
+
+impl World {
+    /// The fake with `n` machines on 127.0.4.<first..>, aloft's config pointing at it.
+    fn new(n: u8, first: u8) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                Sshd::start_machine(
+                    &home.path().join(format!("m{i}")),
+                    &format!("127.0.4.{}", first + i),
+                )
+            })
+            .collect();
+        let fake = RunpodFake::start(SECRET, &machines.iter().collect::<Vec<_>>(), 1.0);
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  runpod:\n    endpoint: {endpoint}\n    ssh_user: {user}\n",
+                endpoint = fake.endpoint(),
+                user = machines[0].user,
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            fake,
+            machines,
+        }
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .stderr(stderr)
+            .env("ALOFT_HOME", self.home.path())
+            .env("RUNPOD_API_KEY", SECRET)
+            .env_remove("LAMBDA_API_KEY")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    /// Every pod the fake ever made, as `(name, desiredStatus)`, sorted.
+    fn pods(&self) -> Vec<(String, String)> {
+        let state = self.fake.state();
+        let mut found: Vec<(String, String)> = state["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["desiredStatus"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "secret leaked"
+    );
+    stdout
+}
+
+fn assert_no_secret_in_files(dir: &Path) {
+    common::assert_secret_in_no_file(dir, SECRET);
+}
+
+#[test]
+fn a_gpu_task_runs_on_a_runpod_pod_stops_starts_and_goes_down() {
+    let world = World::new(1, 10);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nresources: {infra: runpod/US, accelerators: A40:1}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "rp", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let machine = &world.machines[0];
+    assert!(
+        stdout.contains(&format!("gpus=1 on {}", machine.ip)),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        machine.home().join("sky_workdir/setup.txt").exists()
+            || machine.home().join("setup.txt").exists(),
+        "setup ran on the pod's machine"
+    );
+    // The launch reached the machine only because PUBLIC_KEY was authorized.
+    let keys = std::fs::read_to_string(machine.dir.join("authorized_keys")).unwrap();
+    let aloft_key = std::fs::read_dir(world.home.path().join("keys"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().extension().is_some_and(|x| x == "pub"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("aloft's public key");
+    let body: Vec<&str> = aloft_key.split_whitespace().take(2).collect();
+    assert!(keys.contains(&body.join(" ")), "{keys}");
+
+    assert_eq!(
+        world.pods(),
+        [("rp-head".to_string(), "RUNNING".to_string())]
+    );
+    let state = world.fake.state();
+    let pod = &state["pods"][0];
+    assert_eq!(pod["gpuTypeId"], "NVIDIA A40");
+    assert_eq!(pod["podType"], "RESERVED");
+    assert!(
+        pod["dataCenterId"]
+            .as_str()
+            .is_some_and(|dc| dc.starts_with("US-")),
+        "{pod}"
+    );
+    let rows = world.status_json();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "runpod");
+
+    // Stop: the pod is EXITED; start resumes it and a job runs again.
+    ok(&world.aloft(&["stop", "-y", "rp"]));
+    assert_eq!(
+        world.pods(),
+        [("rp-head".to_string(), "EXITED".to_string())]
+    );
+    assert_eq!(world.status_json()[0]["status"], "STOPPED");
+    ok(&world.aloft(&["start", "-y", "rp"]));
+    assert_eq!(
+        world.pods(),
+        [("rp-head".to_string(), "RUNNING".to_string())]
+    );
+    let again = ok(&world.aloft(&["exec", "rp", "echo", "after-start"]));
+    assert!(again.contains("after-start"), "{again}");
+
+    ok(&world.aloft(&["down", "-y", "rp"]));
+    assert_eq!(
+        world.pods(),
+        [("rp-head".to_string(), "TERMINATED".to_string())]
+    );
+    assert!(world.fake.live_pods().is_empty());
+    assert_eq!(world.status_json(), serde_json::json!([]));
+    // Every query aloft sent was valid against RunPod's schema.
+    let requests = world.fake.state()["requests"].clone();
+    assert!(
+        !requests.as_array().unwrap().iter().any(|r| r == "INVALID"),
+        "{requests}"
+    );
+    for op in [
+        "podFindAndDeployOnDemand",
+        "podStop",
+        "podResume",
+        "podTerminate",
+    ] {
+        assert!(
+            requests.as_array().unwrap().iter().any(|r| r == op),
+            "{op}: {requests}"
+        );
+    }
+    assert_no_secret_in_files(world.home.path());
+}
+
+#[test]
+fn a_two_node_task_is_never_placed_on_runpod_and_the_plan_says_why() {
+    let world = World::new(1, 20);
+    // Dry runs plan over the configured clouds.
+    let config = world.home.path().join("config.yaml");
+    let text_before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("clouds: [runpod]\n{text_before}")).unwrap();
+    let task = world.task(
+        "two.yaml",
+        "num_nodes: 2\nresources: {infra: runpod, accelerators: A40:1}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&dry.stdout), text(&dry.stderr));
+    assert!(!dry.status.success(), "{said}");
+    assert!(
+        said.contains("cloud runpod: cannot run 2-node tasks (no multi-node)"),
+        "{said}"
+    );
+    let launch = world.aloft(&["launch", "-y", "-c", "two", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&launch.stdout), text(&launch.stderr));
+    assert!(!launch.status.success(), "{said}");
+    assert!(said.contains("no multi-node"), "{said}");
+    assert!(!said.contains(SECRET));
+    // Nothing was asked of RunPod beyond reading.
+    assert!(world.pods().is_empty());
+    let requests = world.fake.state()["requests"].clone();
+    assert!(
+        !requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.starts_with("pod"))),
+        "{requests}"
+    );
+    assert_no_secret_in_files(world.home.path());
+}
+
+#[test]
+fn no_capacity_on_runpod_fails_over_nowhere_and_says_why() {
+    let world = World::new(1, 30);
+    world
+        .fake
+        .control("capacity", serde_json::json!({"exhausted": true}));
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: runpod/US, accelerators: A40:1}\nrun: echo hi\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "cap", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("no longer any instances available"), "{said}");
+    assert!(!said.contains(SECRET));
+    assert!(world.pods().is_empty());
+    assert_eq!(world.status_json(), serde_json::json!([]));
+    assert_no_secret_in_files(world.home.path());
+}

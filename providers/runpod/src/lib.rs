@@ -1,0 +1,96 @@
+//! The `runpod` provider: RunPod pods through its GraphQL API
+//! (`https://api.runpod.io/graphql`), the API key (`RUNPOD_API_KEY`, lent by the
+//! host) sent as `Authorization: Bearer`.
+//!
+//! Pods have no tags, so cluster membership is the pod name: `<cluster>-head` (and
+//! `<cluster>-worker-<n>`, though the manifest does not declare multi-node: RunPod
+//! pods of one cluster share no network, so the optimizer never plans a
+//! multi-node task here). `run-instances` deploys only the names that are missing
+//! (`podFindAndDeployOnDemand`, or `podRentInterruptable` with a bid for spot) and
+//! resumes stopped pods (`podResume` / `podBidResume`), so it is idempotent; one
+//! `myself { pods }` query answers `query-instances` for every cluster. SSH goes to
+//! the public address and port that the pod's port 22 is mapped to; aloft's public
+//! key is passed as the `PUBLIC_KEY` env, which RunPod's images authorize.
+//!
+//! Settings (`providers.runpod.*`): `endpoint` (handled by the host), `ssh_user`
+//! (default `root`), `image` (the pod image), `bid_per_gpu` (spot bid; default:
+//! the current interruptible price), `volume_mount_path` (default `/root`: the
+//! home lives on the pod's volume, which survives a stop).
+
+mod api;
+pub mod classify;
+mod lifecycle;
+pub mod model;
+
+use aloft_provider_sdk::Provider;
+use aloft_provider_sdk::errors;
+use aloft_provider_sdk::settings::all as settings;
+use aloft_provider_sdk::types::{
+    Capabilities, ClusterInstances, ClusterRef, Identity, Offer, Pair, PortRange, ProviderError,
+    ProviderInfo, Region, RunRequest, RunResult,
+};
+
+/// The provider.
+pub struct Runpod;
+
+impl Provider for Runpod {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            name: "runpod".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description:
+                "RunPod GPU pods (on-demand and interruptible, single node), through its GraphQL API"
+                    .into(),
+            capabilities: Capabilities::SPOT | Capabilities::STOP_START | Capabilities::OPEN_PORTS,
+            credentials: vec![api::KEY_NAME.into()],
+            hosts: vec!["api.runpod.io".into()],
+        }
+    }
+
+    fn configure(settings: Vec<Pair>) -> Result<(), ProviderError> {
+        aloft_provider_sdk::settings::store(settings);
+        Ok(())
+    }
+
+    fn regions() -> Result<Vec<Region>, ProviderError> {
+        lifecycle::regions()
+    }
+
+    fn check_credentials() -> Result<Identity, ProviderError> {
+        lifecycle::check_credentials()
+    }
+
+    fn run_instances(req: RunRequest) -> Result<RunResult, ProviderError> {
+        lifecycle::run(&req, &settings())
+    }
+
+    fn query_instances(clusters: Vec<ClusterRef>) -> Result<Vec<ClusterInstances>, ProviderError> {
+        lifecycle::query(&clusters, &settings())
+    }
+
+    fn stop_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
+        lifecycle::stop(&cluster)
+    }
+
+    fn terminate_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
+        lifecycle::terminate(&cluster)
+    }
+
+    fn open_ports(_cluster: ClusterRef, _ports: Vec<PortRange>) -> Result<(), ProviderError> {
+        Err(errors::unsupported(
+            "PortsAtDeployOnly",
+            "RunPod maps a pod's ports when it is deployed: relaunch with the task's `ports`",
+        ))
+    }
+
+    fn cleanup_ports(_cluster: ClusterRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn offers(region: Option<String>) -> Result<Vec<Offer>, ProviderError> {
+        lifecycle::offers(region.as_deref())
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+aloft_provider_sdk::export_provider!(Runpod);
