@@ -115,7 +115,7 @@ fn assert_no_secret_in_files(dir: &Path) {
 }
 
 #[test]
-fn a_gpu_task_runs_on_a_runpod_pod_stops_starts_and_goes_down() {
+fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
     let world = World::new(1, 10);
     let task = world.task(
         "train.yaml",
@@ -165,20 +165,21 @@ fn a_gpu_task_runs_on_a_runpod_pod_stops_starts_and_goes_down() {
     assert_eq!(rows[0]["status"], "UP", "{rows}");
     assert_eq!(rows[0]["provider"], "runpod");
 
-    // Stop: the pod is EXITED; start resumes it and a job runs again.
-    ok(&world.aloft(&["stop", "-y", "rp"]));
-    assert_eq!(
-        world.pods(),
-        [("rp-head".to_string(), "EXITED".to_string())]
+    // No stop on RunPod (as in SkyPilot): refused with the reason, the pod runs on.
+    let refused = world.aloft(&["stop", "-y", "rp"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cannot be stopped"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
-    assert_eq!(world.status_json()[0]["status"], "STOPPED");
-    ok(&world.aloft(&["start", "-y", "rp"]));
     assert_eq!(
         world.pods(),
         [("rp-head".to_string(), "RUNNING".to_string())]
     );
-    let again = ok(&world.aloft(&["exec", "rp", "echo", "after-start"]));
-    assert!(again.contains("after-start"), "{again}");
+    assert_eq!(world.status_json()[0]["status"], "UP");
+    let again = ok(&world.aloft(&["exec", "rp", "echo", "after-refused-stop"]));
+    assert!(again.contains("after-refused-stop"), "{again}");
 
     ok(&world.aloft(&["down", "-y", "rp"]));
     assert_eq!(

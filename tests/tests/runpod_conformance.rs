@@ -1,7 +1,7 @@
 //! The `runpod` provider component against a fake of RunPod's GraphQL API
 //! (`tests/fakes/runpod_graphql.py`, which validates every query against an SDL of
 //! RunPod's published schema), through the plugin host and its `endpoint`
-//! override: the conformance kit (stop and resume included), typed capacity and
+//! override: the conformance kit (stop answers `unsupported`), typed capacity and
 //! auth errors, interruptible pods (bid, preemption, bid-resume), SSH at the
 //! mapped port 22 of real sshd "machines" on loopback, and catalog rows from live
 //! `gpuTypes` prices.
@@ -13,7 +13,8 @@ use aloft::plugin::{
     ProviderInstance, RunRequest,
 };
 use aloft_tests::components::provider;
-use aloft_tests::conformance::{ConformanceOptions, expect_capacity_error, run_lifecycle};
+use aloft_tests::conformance::{ConformanceOptions, expect_capacity_error};
+use aloft_tests::fakes::run_lifecycle_without_stop;
 use aloft_tests::runpod_fake::RunpodFake;
 use aloft_tests::sshd::Sshd;
 
@@ -136,12 +137,12 @@ fn runpod_passes_the_conformance_kit_against_the_fake() {
         let mut runpod = world.provider(Some(KEY)).await;
         let info = runpod.info().await.unwrap();
         assert!(!info.capabilities.multi_node, "{info:?}");
-        assert!(info.capabilities.spot && info.capabilities.stop_start);
+        assert!(info.capabilities.spot && !info.capabilities.stop_start);
         assert_eq!(
             runpod.check_credentials().await.unwrap().account,
             "user_fake0001"
         );
-        run_lifecycle(&mut runpod, &options("conf-a", "US-CA-1"))
+        run_lifecycle_without_stop(&mut runpod, &options("conf-a", "US-CA-1"))
             .await
             .unwrap();
         world

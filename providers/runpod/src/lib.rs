@@ -7,15 +7,19 @@
 //! pods of one cluster share no network, so the optimizer never plans a
 //! multi-node task here). `run-instances` deploys only the names that are missing
 //! (`podFindAndDeployOnDemand`, or `podRentInterruptable` with a bid for spot) and
-//! resumes stopped pods (`podResume` / `podBidResume`), so it is idempotent; one
+//! resumes pods stopped behind aloft's back (`podResume` / `podBidResume`), so it
+//! is idempotent; one
 //! `myself { pods }` query answers `query-instances` for every cluster. SSH goes to
 //! the public address and port that the pod's port 22 is mapped to; aloft's public
 //! key is passed as the `PUBLIC_KEY` env, which RunPod's images authorize.
 //!
 //! Settings (`providers.runpod.*`): `endpoint` (handled by the host), `ssh_user`
 //! (default `root`), `image` (the pod image), `bid_per_gpu` (spot bid; default:
-//! the current interruptible price), `volume_mount_path` (default `/root`: the
-//! home lives on the pod's volume, which survives a stop).
+//! the current interruptible price).
+//!
+//! No stop, as in SkyPilot: a stopped pod loses its container disk (aloft's runtime,
+//! the workdir) and may not get its GPU back, so `stop` answers `unsupported`
+//! and autostop on RunPod means autodown.
 
 mod api;
 pub mod classify;
@@ -41,7 +45,7 @@ impl Provider for Runpod {
             description:
                 "RunPod GPU pods (on-demand and interruptible, single node), through its GraphQL API"
                     .into(),
-            capabilities: Capabilities::SPOT | Capabilities::STOP_START | Capabilities::OPEN_PORTS,
+            capabilities: Capabilities::SPOT | Capabilities::OPEN_PORTS,
             credentials: vec![api::KEY_NAME.into()],
             hosts: vec!["api.runpod.io".into()],
         }
@@ -68,8 +72,12 @@ impl Provider for Runpod {
         lifecycle::query(&clusters, &settings())
     }
 
-    fn stop_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
-        lifecycle::stop(&cluster)
+    fn stop_instances(_cluster: ClusterRef) -> Result<(), ProviderError> {
+        Err(errors::unsupported(
+            "NoStop",
+            "RunPod pods cannot be stopped by aloft (a stopped pod loses its container disk \
+             and may not get its GPU back): use `aloft down`, or autodown (`--down`)",
+        ))
     }
 
     fn terminate_instances(cluster: ClusterRef) -> Result<(), ProviderError> {

@@ -169,10 +169,6 @@ fn deploy(
         "gpuCount": shape.gpu_count,
         "cloudType": shape.cloud.as_str(),
         "containerDiskInGb": disk,
-        // RunPod resets the container disk when a pod stops: the home (aloft's
-        // runtime, the workdir) lives on the pod's volume so a stop keeps it.
-        "volumeInGb": disk,
-        "volumeMountPath": settings.get("volume_mount_path").cloned().unwrap_or_else(|| "/root".into()),
         "ports": ports_of(req),
         "supportPublicIp": true,
         "startSsh": true,
@@ -350,25 +346,6 @@ pub fn query(
             instances: to_instances(&c.cluster, &all, settings),
         })
         .collect())
-}
-
-/// Stops the cluster's running pods (`podStop`); their volumes stay, and `run`
-/// resumes them.
-pub fn stop(cluster: &ClusterRef) -> Result<(), ProviderError> {
-    let all = list_with_env()?;
-    for (_, pod, _) in members(&all, &cluster.cluster) {
-        if matches!(
-            pod.status(),
-            InstanceStatus::Stopped | InstanceStatus::Preempted
-        ) {
-            continue;
-        }
-        let _: serde_json::Value = api::graphql(
-            "mutation Stop($input: PodStopInput!) { podStop(input: $input) { id desiredStatus } }",
-            json!({ "input": { "podId": pod.id } }),
-        )?;
-    }
-    Ok(())
 }
 
 /// Terminates the cluster's pods (idempotent: nothing left is success).
