@@ -7,16 +7,10 @@ use common::{aloft, text};
 
 use aloft_tests::sshd::Sshd;
 
-#[test]
-fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
-    let home = tempfile::tempdir().unwrap();
-    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.2");
-    let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.3");
-    // Both hosts take the user's key (the pool's `identity_file`); the hosts do
-    // not trust each other.
-    b.authorize(&a);
+/// Writes pool `lab` of machines `a` and `b`, reached with `a`'s key (the user's).
+fn write_pool(home: &std::path::Path, a: &Sshd, b: &Sshd) {
     std::fs::write(
-        home.path().join("ssh_node_pools.yaml"),
+        home.join("ssh_node_pools.yaml"),
         format!(
             "lab:\n  user: {user}\n  identity_file: {key}\n  cpus: 4\n  hosts:\n    - ip: {ipa}\n      port: {pa}\n    - ip: {ipb}\n      port: {pb}\n",
             user = a.user,
@@ -28,6 +22,17 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
         ),
     )
     .unwrap();
+}
+
+#[test]
+fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.2");
+    let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.3");
+    // Both hosts take the user's key (the pool's `identity_file`); the hosts do
+    // not trust each other.
+    b.authorize(&a);
+    write_pool(home.path(), &a, &b);
     let project = home.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join("data.txt"), "42").unwrap();
@@ -223,19 +228,7 @@ fn ssh_cluster_and_rsync_work_through_the_generated_config() {
     let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.12");
     let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.13");
     b.authorize(&a);
-    std::fs::write(
-        home.path().join("ssh_node_pools.yaml"),
-        format!(
-            "lab:\n  user: {user}\n  identity_file: {key}\n  cpus: 4\n  hosts:\n    - ip: {ipa}\n      port: {pa}\n    - ip: {ipb}\n      port: {pb}\n",
-            user = a.user,
-            key = a.identity_file.display(),
-            ipa = a.ip,
-            pa = a.port,
-            ipb = b.ip,
-            pb = b.port,
-        ),
-    )
-    .unwrap();
+    write_pool(home.path(), &a, &b);
     let task = home.path().join("t.yaml");
     std::fs::write(
         &task,
@@ -319,19 +312,7 @@ fn autodown_on_a_pool_gives_the_hosts_back_at_the_next_refresh() {
     let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.6");
     let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.7");
     b.authorize(&a);
-    std::fs::write(
-        home.path().join("ssh_node_pools.yaml"),
-        format!(
-            "lab:\n  user: {user}\n  identity_file: {key}\n  cpus: 4\n  hosts:\n    - ip: {ipa}\n      port: {pa}\n    - ip: {ipb}\n      port: {pb}\n",
-            user = a.user,
-            key = a.identity_file.display(),
-            ipa = a.ip,
-            pa = a.port,
-            ipb = b.ip,
-            pb = b.port,
-        ),
-    )
-    .unwrap();
+    write_pool(home.path(), &a, &b);
     let task = home.path().join("task.yaml");
     std::fs::write(
         &task,
