@@ -69,7 +69,6 @@ fn kube_proxy_is_hidden_and_checks_its_arguments() {
 /// Needs `aloft::kube::config::resolve`, a placeholder on this branch (issue #13:
 /// built on another branch); run with `--ignored` once it is merged.
 #[test]
-#[ignore = "needs kube::config::resolve (issue #13), a placeholder until merged"]
 fn ssh_through_aloft_kube_proxy_with_a_kubeconfig() {
     use aloft_tests::portforward_fake::PortForwardServer;
     use aloft_tests::sshd::Sshd;
