@@ -65,9 +65,6 @@ fn kube_proxy_is_hidden_and_checks_its_arguments() {
 
 /// The whole way: a kubeconfig (token auth, plain HTTP to the fake), real `ssh`
 /// with `aloft kube-proxy` as its `ProxyCommand`, a real sshd "pod".
-///
-/// Needs `aloft::kube::config::resolve`, a placeholder on this branch (issue #13:
-/// built on another branch); run with `--ignored` once it is merged.
 #[test]
 fn ssh_through_aloft_kube_proxy_with_a_kubeconfig() {
     use aloft_tests::portforward_fake::PortForwardServer;
