@@ -230,3 +230,91 @@ fn each_deliberately_broken_component_fails_naming_its_check() {
         "{report}"
     );
 }
+
+/// `aloft providers test` on a bundled provider's component against a fake of its
+/// cloud: every check passes (`-o json`).
+fn passes_against(name: &str, endpoint: &str, args: &[&str], env: (&str, &str)) {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join(format!("{name}.wasm"));
+    std::fs::write(&wasm, provider(name)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args([
+            "providers",
+            "test",
+            wasm.to_str().unwrap(),
+            "--endpoint",
+            endpoint,
+        ])
+        .args(args)
+        .args(["-o", "json"])
+        .env("ALOFT_HOME", home.path())
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 6, "{name}: {report}");
+    assert!(
+        checks.iter().all(|c| c["passed"] == true),
+        "{name}: {report}"
+    );
+    // Neither declares stop: the kit required `unsupported` instead.
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
+        "{name}: {report}"
+    );
+    assert!(!text(&out.stdout).contains(env.1) && !text(&out.stderr).contains(env.1));
+}
+
+#[test]
+fn the_lambda_and_runpod_providers_pass_against_their_fakes() {
+    use aloft_tests::fakes::{LambdaCloud, LambdaOptions};
+    use aloft_tests::runpod_fake::RunpodFake;
+    use aloft_tests::sshd::Sshd;
+    let dir = tempfile::tempdir().unwrap();
+    let machines: Vec<Sshd> = (0..6)
+        .map(|i| {
+            Sshd::start_machine(
+                &dir.path().join(format!("m{i}")),
+                &format!("127.0.4.{}", 10 + i),
+            )
+        })
+        .collect();
+    let lambda_key = "secret_lambda_kit_key";
+    let ips: Vec<String> = machines[..3].iter().map(|m| m.ip.clone()).collect();
+    let lambda = LambdaCloud::start(lambda_key, &ips, &LambdaOptions::default());
+    // As an author's account would: the kit launches without a key of its own.
+    lambda.add_ssh_key(
+        "laptop",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests laptop",
+    );
+    passes_against(
+        "lambda",
+        &lambda.endpoint(),
+        &["--region", "us-east-1", "--instance-type", "gpu_1x_a10"],
+        ("LAMBDA_API_KEY", lambda_key),
+    );
+    let runpod_key = "rpa_kit_key_not_printed";
+    let runpod = RunpodFake::start(runpod_key, &machines[3..].iter().collect::<Vec<_>>(), 0.0);
+    passes_against(
+        "runpod",
+        &runpod.endpoint(),
+        &[
+            "--region",
+            "US",
+            "--zone",
+            "US-CA-1",
+            "--instance-type",
+            "1x_A40_SECURE",
+        ],
+        ("RUNPOD_API_KEY", runpod_key),
+    );
+}
