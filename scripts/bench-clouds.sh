@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks (not timed tests) against the cloud fakes on loopback:
 # `aloft check` with gcp, lambda and runpod configured (one concurrent call per
-# provider; target < 100 ms), and a launch to the job's end on the Lambda and RunPod
+# provider; target < 100 ms), and a launch to the job's end on the GCP, Lambda and RunPod
 # fakes. Prints `BENCH ...` lines; record them in docs/benchmarks.md.
 #
 #   scripts/bench-clouds.sh [RUNS]        (default 10; launches: at most 5)

@@ -239,6 +239,8 @@ fn bench_check_and_launch_against_each_fake() {
     let lambda_machine = Sshd::start_machine(&home.path().join("m0"), "127.0.5.30");
     lambda_machine.authorize_key(&key.public_key);
     let runpod_machine = Sshd::start_machine(&home.path().join("m1"), "127.0.5.31");
+    let gcp_machine = Sshd::start_machine(&home.path().join("m2"), "127.0.5.32");
+    gcp_machine.authorize_key(&key.public_key);
     let lambda = LambdaCloud::start(
         LAMBDA_KEY,
         std::slice::from_ref(&lambda_machine.ip),
@@ -246,18 +248,24 @@ fn bench_check_and_launch_against_each_fake() {
     );
     let runpod = RunpodFake::start(RUNPOD_KEY, &[&runpod_machine], 0.0);
     let map = home.path().join("relay-map.json");
-    std::fs::write(
-        &map,
-        serde_json::json!({"machines": [],
-            "assigned": {lambda_machine.ip.clone(): [lambda_machine.ip, lambda_machine.port]}})
-        .to_string(),
-    )
-    .unwrap();
+    // Each GCP instance gets a new made-up address: the relay hands it the one GCP
+    // machine, so the map is written afresh before each launch.
+    let reset_map = || {
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": [[gcp_machine.ip, gcp_machine.port]],
+                "assigned": {lambda_machine.ip.clone(): [lambda_machine.ip, lambda_machine.port]}})
+            .to_string(),
+        )
+        .unwrap();
+    };
+    reset_map();
     let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
     std::fs::write(
         home.path().join("config.yaml"),
         format!(
-            "providers:\n  gcp:\n    endpoint: {gcp}\n  \
+            "providers:\n  gcp:\n    endpoint: {gcp}\n    ssh_user: {user}\n    \
+             ssh_proxy_command: python3 {relay} {map} %h\n  \
              lambda:\n    endpoint: {lambda}\n    ssh_user: {user}\n    \
              ssh_proxy_command: python3 {relay} {map} %h\n  \
              runpod:\n    endpoint: {runpod}\n    ssh_user: {user}\n",
@@ -285,6 +293,10 @@ fn bench_check_and_launch_against_each_fake() {
     );
     for (cloud, resources) in [
         (
+            "gcp",
+            "{infra: gcp/us-central1, instance_type: e2-standard-2}",
+        ),
+        (
             "lambda",
             "{infra: lambda/us-east-1, instance_type: gpu_1x_a10}",
         ),
@@ -297,6 +309,7 @@ fn bench_check_and_launch_against_each_fake() {
         let mut times = Vec::new();
         for i in 0..runs.clamp(1, 5) {
             let name = format!("b{cloud}{i}");
+            reset_map();
             let start = std::time::Instant::now();
             let out = run(
                 home.path(),

@@ -125,6 +125,7 @@ fn restarts_on_errors_are_bounded_and_exit_codes_can_force_a_restart() {
         &flaky,
         format!(
             "resources: {{infra: local, job_recovery: {{max_restarts_on_errors: 2}}}}\n\
+             secrets: {{RUN_TOKEN: tok-never-listed-5512}}\n\
              run: |\n  echo x >> {c}\n  [ $(wc -l < {c}) -ge 3 ]\n",
             c = counter.display()
         ),
@@ -140,6 +141,14 @@ fn restarts_on_errors_are_bounded_and_exit_codes_can_force_a_restart() {
     let all: serde_json::Value =
         serde_json::from_slice(&jobs(home.path(), &["queue", "-a", "-o", "json"]).stdout).unwrap();
     assert_eq!(all[0]["restarts_on_errors"], 2, "{all}");
+    assert_eq!(all[0]["task_count"], 1, "{all}");
+    // The listing never shows the task file, whose secrets it would print.
+    let table = text(&jobs(home.path(), &["queue", "-a"]).stdout);
+    assert!(table.contains("SUCCEEDED"), "{table}");
+    assert!(
+        !all.to_string().contains("tok-never-listed") && !table.contains("tok-never-listed"),
+        "{all}\n{table}"
+    );
     assert_eq!(
         std::fs::read_to_string(&counter).unwrap().lines().count(),
         3

@@ -74,6 +74,30 @@ pub struct Config {
     /// `kubernetes:` section).
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// Managed jobs: where their controller runs.
+    #[serde(default)]
+    pub jobs: JobsConfig,
+    /// The file as read, for passing it on (see [`Config::without_jobs_yaml`]).
+    #[serde(skip)]
+    raw: Option<serde_yaml::Value>,
+}
+
+/// The `jobs:` section of `config.yaml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the managed-jobs controller on a cluster of its own (absent: on this
+    /// machine, started on demand).
+    #[serde(default)]
+    pub controller: Option<ControllerConfig>,
+}
+
+/// `jobs.controller`: the controller's cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// The cluster's `resources`, as in a task (`{infra: ssh/lab, cpus: 2+}`).
+    pub resources: serde_yaml::Value,
 }
 
 /// The `kubernetes:` section of `config.yaml`.
@@ -113,7 +137,23 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(&text).map_err(|err| ConfigError::Invalid(yaml_error(&path, &err)))
+        let mut config: Config = serde_yaml::from_str(&text)
+            .map_err(|err| ConfigError::Invalid(yaml_error(&path, &err)))?;
+        config.raw = serde_yaml::from_str(&text).ok();
+        Ok(config)
+    }
+
+    /// The file as read, without its `jobs` section: what a remote jobs
+    /// controller runs with (it controls its jobs itself).
+    pub fn without_jobs_yaml(&self) -> Result<String, serde_yaml::Error> {
+        let mut raw = self
+            .raw
+            .clone()
+            .unwrap_or(serde_yaml::Value::Mapping(Default::default()));
+        if let Some(map) = raw.as_mapping_mut() {
+            map.remove("jobs");
+        }
+        serde_yaml::to_string(&raw)
     }
 
     /// The string setting `key` of provider `provider` (`providers.aws.endpoint`).
@@ -145,6 +185,18 @@ mod tests {
         assert_eq!(
             config.provider_setting("aws", "endpoint").as_deref(),
             Some("http://127.0.0.1:5000")
+        );
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "clouds: [aws]\njobs:\n  controller:\n    resources: {infra: ssh/lab}\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert!(config.jobs.controller.is_some());
+        let passed_on = config.without_jobs_yaml().unwrap();
+        assert!(
+            passed_on.contains("clouds") && !passed_on.contains("jobs"),
+            "{passed_on}"
         );
         std::fs::write(dir.path().join("config.yaml"), "clouds: [aws]\nclowds: 1\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();

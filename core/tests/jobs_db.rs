@@ -231,6 +231,24 @@ fn listing_ten_thousand_jobs_is_one_fast_query() {
         took_unfinished.as_secs_f64() < 3.0,
         "list unfinished took {took_unfinished:?}"
     );
+    // The queue's summaries say the same as the whole records, without the task file.
+    let t = Instant::now();
+    let summaries = db.summaries(JobFilter::All).expect("summaries");
+    let took_summaries = t.elapsed();
+    assert!(took_summaries.as_secs_f64() < 3.0, "{took_summaries:?}");
+    assert_eq!(summaries.len(), all.len());
+    for (s, j) in summaries.iter().zip(&all) {
+        assert_eq!(s, &j.summary());
+        assert_eq!(s.task_count as usize, j.tasks.len());
+    }
+    assert_eq!(
+        db.summaries(JobFilter::Unfinished)
+            .expect("summaries")
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        unfinished.iter().map(|j| j.id).collect::<Vec<_>>()
+    );
     let plan: Vec<String> = {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
         let mut stmt = conn

@@ -1,9 +1,9 @@
 //! `aloft jobs launch|queue|logs|cancel`: managed jobs (SkyPilot's `sky jobs`),
 //! rendered from the client's managed-job calls. The controller runs as a process
-//! of its own (`aloft jobs controller`, started on demand, exiting when idle), so it
-//! outlives the command that submitted the job.
+//! of its own (`aloft jobs controller`, started on demand by the client, exiting
+//! when idle), so it outlives the command that submitted the job; with
+//! `jobs: controller:` in `config.yaml` it runs on a cluster of its own.
 
-use std::fs::File;
 use std::time::Duration;
 
 use aloft::client::Client;
@@ -49,7 +49,7 @@ enum Command {
     /// A managed job's output, followed across recoveries.
     Logs {
         /// The job.
-        id: i64,
+        id: Option<i64>,
         /// Print what is there and stop.
         #[arg(long)]
         no_follow: bool,
@@ -70,6 +70,9 @@ enum Command {
         /// Do not ask for confirmation (cancel never prompts).
         #[arg(short, long)]
         yes: bool,
+        /// Output format (`json`: the ids now cancelling).
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
     },
     /// Run the controller until it has been idle a while (started by `jobs launch`).
     #[command(hide = true)]
@@ -106,17 +109,13 @@ pub fn run(args: Args) -> CliResult {
                     ));
                 }
             };
-            let job = client.submit_job(&chain, flags.name.as_deref())?;
-            ensure_controller(&client)?;
+            let id = client.submit_job(&chain, flags.name.as_deref())?;
             if detach {
-                println!("{}", job.id);
+                println!("{id}");
                 return Ok(());
             }
-            eprintln!(
-                "Managed job {} submitted; following its output (Ctrl-C detaches).",
-                job.id
-            );
-            follow(&client, job.id)
+            eprintln!("Managed job {id} submitted; following its output (Ctrl-C detaches).");
+            follow(&client, id)
         }
         Command::Queue { all, output } => {
             let jobs = client.managed_jobs(all)?;
@@ -139,7 +138,7 @@ pub fn run(args: Args) -> CliResult {
             for j in &jobs {
                 table.add_row(vec![
                     j.id.to_string(),
-                    format!("{}/{}", j.task_index + 1, j.tasks.len()),
+                    format!("{}/{}", j.task_index + 1, j.task_count),
                     j.name.clone(),
                     j.resources.clone(),
                     ago(now, j.submitted_at),
@@ -160,35 +159,20 @@ pub fn run(args: Args) -> CliResult {
             id,
             no_follow,
             controller,
-        } => {
-            if controller {
-                let text = std::fs::read_to_string(client.home().join("jobs-controller.log"))
-                    .map_err(|e| CliError::failure(format!("no controller log: {e}")))?;
-                print!("{text}");
-                return Ok(());
+        } => match (id, controller) {
+            (_, true) => Ok(client.managed_job_output(None, &mut std::io::stdout().lock())?),
+            (None, false) => Err(CliError::failure("name the job (or --controller)")),
+            (Some(id), false) if !no_follow => follow(&client, id),
+            (Some(id), false) => {
+                Ok(client.managed_job_output(Some(id), &mut std::io::stdout().lock())?)
             }
-            if !no_follow {
-                return follow(&client, id);
-            }
-            let job = client.managed_job(id)?;
-            let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id) else {
-                eprintln!("Job {id} is {} and has no output yet.", job.status.as_str());
-                return Ok(());
-            };
-            client.logs(
-                cluster,
-                u64::try_from(cluster_job).unwrap_or_default(),
-                None,
-                false,
-                &mut std::io::stdout().lock(),
-            )?;
-            Ok(())
-        }
+        },
         Command::Cancel {
             ids,
             name,
             all,
             yes,
+            output,
         } => {
             let _ = yes;
             let target = match (ids.is_empty(), name, all) {
@@ -200,7 +184,9 @@ pub fn run(args: Args) -> CliResult {
                 }
             };
             let cancelled = client.cancel_jobs(&target)?;
-            ensure_controller(&client)?;
+            if output == Output::Json {
+                return render::print_json(&cancelled);
+            }
             for id in cancelled {
                 eprintln!("Managed job {id}: cancellation requested.");
             }
@@ -225,31 +211,6 @@ fn follow(client: &Client, id: i64) -> CliResult {
             format!("managed job {id} ended {}", other.as_str()),
         )),
     }
-}
-
-/// Starts the controller process unless one runs.
-fn ensure_controller(client: &Client) -> CliResult {
-    if client.jobs_controller_running()? {
-        return Ok(());
-    }
-    let log_path = client.home().join("jobs-controller.log");
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(failure)?;
-    let err = log.try_clone().map_err(failure)?;
-    let me = std::env::current_exe().map_err(failure)?;
-    use std::os::unix::process::CommandExt;
-    std::process::Command::new(me)
-        .args(["jobs", "controller"])
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| CliError::failure(format!("cannot start the jobs controller: {e}")))?;
-    Ok(())
 }
 
 fn env_ms(name: &str) -> Option<Duration> {

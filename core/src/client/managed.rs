@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs::{
-    CancelTarget, Controller, ControllerSettings, JobFilter, JobId, JobsDb, ManagedJob,
+    CancelTarget, Controller, ControllerSettings, JobFilter, JobId, JobSummary, JobsDb, ManagedJob,
     ManagedJobStatus, NewJob,
 };
 use crate::task::TaskChain;
@@ -32,28 +32,50 @@ impl Client {
     }
 
     /// Submits `chain` as a managed job named `name` (its tasks run in order, each on
-    /// a cluster of its own). A task this build cannot carry out, or a bad
-    /// `job_recovery`, is refused before anything is written.
-    pub fn submit_job(&self, chain: &TaskChain, name: Option<&str>) -> ClientResult<ManagedJob> {
+    /// a cluster of its own) and makes sure a controller runs: here (a process of
+    /// its own, exiting when idle) or on the controller cluster `config.yaml`
+    /// names. A task this build cannot carry out, or a bad `job_recovery`, is
+    /// refused before anything is written. Returns the job's id.
+    pub fn submit_job(&self, chain: &TaskChain, name: Option<&str>) -> ClientResult<JobId> {
         for task in chain.tasks() {
             crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
         }
         let new = NewJob::from_chain(chain, name)
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-        self.jobs_db()?.submit(&new).map_err(ClientError::other)
+        if self.jobs_controller_cluster().is_some() {
+            super::jobs_remote::check_remote_submittable(chain)?;
+        }
+        if let Some(remote) = self.remote_jobs(true)? {
+            return remote.submit(chain, name);
+        }
+        let job = self.jobs_db()?.submit(&new).map_err(ClientError::other)?;
+        self.ensure_local_jobs_controller()?;
+        Ok(job.id)
     }
 
-    /// Managed jobs, newest first (only unfinished ones unless `all`).
-    pub fn managed_jobs(&self, all: bool) -> ClientResult<Vec<ManagedJob>> {
+    /// Managed jobs as `jobs queue` lists them, newest first (only unfinished ones
+    /// unless `all`), from whichever controller runs them.
+    pub fn managed_jobs(&self, all: bool) -> ClientResult<Vec<JobSummary>> {
+        if let Some(cluster) = self.jobs_controller_cluster() {
+            if self.state.cluster(cluster)?.is_none() {
+                return Ok(Vec::new());
+            }
+            if let Some(remote) = self.remote_jobs(false)? {
+                return remote.queue(all);
+            }
+        }
         let filter = if all {
             JobFilter::All
         } else {
             JobFilter::Unfinished
         };
-        self.jobs_db()?.list(filter).map_err(ClientError::other)
+        self.jobs_db()?
+            .summaries(filter)
+            .map_err(ClientError::other)
     }
 
-    /// Managed job `id`.
+    /// Managed job `id`'s whole record (a controller on this machine only; a remote
+    /// controller's jobs are listed with [`Client::managed_jobs`]).
     pub fn managed_job(&self, id: JobId) -> ClientResult<ManagedJob> {
         self.jobs_db()?
             .get(id)
@@ -64,6 +86,9 @@ impl Client {
     /// Requests cancellation; every named id must exist, and something unfinished
     /// must match, else nothing is written. Returns the jobs now cancelling.
     pub fn cancel_jobs(&self, target: &CancelTarget) -> ClientResult<Vec<JobId>> {
+        if let Some(remote) = self.remote_jobs(false)? {
+            return remote.cancel(target);
+        }
         let db = self.jobs_db()?;
         if let CancelTarget::Ids(ids) = target {
             for id in ids {
@@ -76,6 +101,7 @@ impl Client {
         if cancelled.is_empty() {
             return Err(ClientError::Other("no unfinished job to cancel".into()));
         }
+        self.ensure_local_jobs_controller()?;
         Ok(cancelled)
     }
 
@@ -85,12 +111,20 @@ impl Client {
         &self,
         id: JobId,
         out: &mut dyn std::io::Write,
-    ) -> ClientResult<ManagedJob> {
+    ) -> ClientResult<JobSummary> {
+        if let Some(remote) = self.remote_jobs(false)? {
+            remote.logs(Some(id), true, out)?;
+            return remote
+                .queue(true)?
+                .into_iter()
+                .find(|j| j.id == id)
+                .ok_or_else(|| ClientError::Other(format!("no managed job {id}")));
+        }
         let mut followed: Option<(String, i64)> = None;
         loop {
             let job = self.managed_job(id)?;
             if job.status.is_terminal() {
-                return Ok(job);
+                return Ok(job.summary());
             }
             if job.status == ManagedJobStatus::Running
                 && let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)
@@ -115,6 +149,66 @@ impl Client {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// What managed job `id` printed so far, from the cluster it runs on now, or
+    /// (`id` `None`) the controller's own log, into `out`.
+    pub fn managed_job_output(
+        &self,
+        id: Option<JobId>,
+        out: &mut dyn std::io::Write,
+    ) -> ClientResult<()> {
+        if let Some(remote) = self.remote_jobs(false)? {
+            return remote.logs(id, false, out);
+        }
+        let Some(id) = id else {
+            let path = self.home.join("jobs-controller.log");
+            let text = std::fs::read(&path)
+                .map_err(|e| ClientError::Other(format!("no controller log: {e}")))?;
+            return out.write_all(&text).map_err(ClientError::other);
+        };
+        let job = self.managed_job(id)?;
+        let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id) else {
+            self.emit(super::Event::Step(format!(
+                "Job {id} is {} and has no output yet.",
+                job.status.as_str()
+            )));
+            return Ok(());
+        };
+        self.logs(
+            cluster,
+            u64::try_from(cluster_job).unwrap_or_default(),
+            None,
+            false,
+            out,
+        )?;
+        Ok(())
+    }
+
+    /// Starts the controller process on this machine (`aloft jobs controller`, the
+    /// agent binary) unless one runs; it outlives this call and exits when idle.
+    fn ensure_local_jobs_controller(&self) -> ClientResult<()> {
+        if self.jobs_controller_running()? {
+            return Ok(());
+        }
+        let log_path = self.home.join("jobs-controller.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| ClientError::Other(format!("{}: {e}", log_path.display())))?;
+        let err = log.try_clone().map_err(ClientError::other)?;
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(&self.agent_binary)
+            .args(["jobs", "controller"])
+            .env("ALOFT_HOME", &self.home)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ClientError::Other(format!("cannot start the jobs controller: {e}")))?;
+        Ok(())
     }
 
     /// Runs the jobs controller on this thread until it has been idle for

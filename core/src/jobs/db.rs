@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::JobsError;
-use super::record::{JobEvent, JobId, ManagedJob, NewJob, now};
+use super::record::{JobEvent, JobId, JobSummary, ManagedJob, NewJob, now};
 use super::recovery::Location;
 use super::schema::MIGRATIONS;
 use super::status::ManagedJobStatus;
@@ -197,6 +197,58 @@ impl JobsDb {
             ),
         };
         self.query_jobs(&sql, [])
+    }
+
+    /// What `jobs queue` lists, newest first: one query that leaves the task file
+    /// and the plans in the database (the task count comes from SQLite).
+    pub fn summaries(&self, filter: JobFilter) -> Result<Vec<JobSummary>, JobsError> {
+        let filter = match filter {
+            JobFilter::All => String::new(),
+            JobFilter::Unfinished => format!("WHERE status IN {UNFINISHED}"),
+        };
+        let sql = format!(
+            "SELECT id, name, resources, status, submitted_at, started_at, ended_at, task_index,
+             json_array_length(tasks_json), recovery_count, restarts_on_errors, cluster_name,
+             cloud, region, zone, failure_reason FROM jobs {filter} ORDER BY id DESC"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            out.push(self.summary(r).map_err(|e| match e {
+                SummaryError::Sql(e) => self.err(e),
+                SummaryError::Corrupt(e) => e,
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn summary(&self, r: &Row<'_>) -> Result<JobSummary, SummaryError> {
+        let id: JobId = r.get(0)?;
+        let count = |i: usize, what: &str| -> Result<u32, SummaryError> {
+            let v: i64 = r.get(i)?;
+            u32::try_from(v)
+                .map_err(|_| SummaryError::Corrupt(self.corrupt(&format!("job {id} {what}"), v)))
+        };
+        let status: String = r.get(3)?;
+        Ok(JobSummary {
+            id,
+            name: r.get(1)?,
+            resources: r.get(2)?,
+            status: status.parse().map_err(|e: String| {
+                SummaryError::Corrupt(self.corrupt(&format!("job {id} status"), e))
+            })?,
+            submitted_at: r.get(4)?,
+            started_at: r.get(5)?,
+            ended_at: r.get(6)?,
+            task_index: count(7, "task_index")?,
+            task_count: count(8, "tasks")?,
+            recovery_count: count(9, "recovery_count")?,
+            restarts_on_errors: count(10, "restarts_on_errors")?,
+            cluster_name: r.get(11)?,
+            location: location(r.get(12)?, r.get(13)?, r.get(14)?),
+            failure_reason: r.get(15)?,
+        })
     }
 
     /// Ids of the unfinished jobs, oldest first (what the controller manages).
@@ -518,6 +570,18 @@ fn location(
         region: region?,
         zone,
     })
+}
+
+/// Why a summary row could not be read.
+enum SummaryError {
+    Sql(rusqlite::Error),
+    Corrupt(JobsError),
+}
+
+impl From<rusqlite::Error> for SummaryError {
+    fn from(e: rusqlite::Error) -> Self {
+        SummaryError::Sql(e)
+    }
 }
 
 /// A row as SQLite returns it, before decoding the typed fields.

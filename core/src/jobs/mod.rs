@@ -27,7 +27,7 @@ pub use backend::{
 };
 pub use controller::{Controller, ControllerSettings};
 pub use db::{CancelTarget, JobFilter, JobsDb};
-pub use record::{JobEvent, JobEventKind, JobId, ManagedJob, NewJob, TaskPlan};
+pub use record::{JobEvent, JobEventKind, JobId, JobSummary, ManagedJob, NewJob, TaskPlan};
 pub use recovery::{
     Decision, LaunchConstraints, LaunchPlan, LaunchRetry, Location, Observation, RecoveryError,
     RecoveryPolicy, RecoveryStrategy, RelaunchReason, decide, plan_launch,

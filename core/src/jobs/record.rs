@@ -158,7 +158,62 @@ pub struct ManagedJob {
     pub teardown_pending: Option<String>,
 }
 
+/// What a listing (`jobs queue`) shows of a job: read without the task file and
+/// the plans, so 10,000 rows list fast, and the task file (which may carry
+/// secrets) is never printed. [`crate::client::Client::managed_job`] has the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// The job's id.
+    pub id: JobId,
+    /// The job's name.
+    pub name: String,
+    /// A summary of the resources asked for.
+    pub resources: String,
+    /// Status.
+    pub status: ManagedJobStatus,
+    /// When it was submitted (unix seconds).
+    pub submitted_at: i64,
+    /// When its first task first started running.
+    pub started_at: Option<i64>,
+    /// When it ended.
+    pub ended_at: Option<i64>,
+    /// The task now running (0-based).
+    pub task_index: u32,
+    /// How many tasks the job has (more than one for a pipeline).
+    pub task_count: u32,
+    /// Recoveries from preemption, over the whole job.
+    pub recovery_count: u32,
+    /// Counted restarts after user failures, for the current task.
+    pub restarts_on_errors: u32,
+    /// The cluster of the current task, once its launch started.
+    pub cluster_name: Option<String>,
+    /// Where the current cluster runs.
+    pub location: Option<Location>,
+    /// Why it failed or was cancelled.
+    pub failure_reason: Option<String>,
+}
+
 impl ManagedJob {
+    /// What a listing shows of this job.
+    pub fn summary(&self) -> JobSummary {
+        JobSummary {
+            id: self.id,
+            name: self.name.clone(),
+            resources: self.resources.clone(),
+            status: self.status,
+            submitted_at: self.submitted_at,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            task_index: self.task_index,
+            task_count: u32::try_from(self.tasks.len()).unwrap_or(u32::MAX),
+            recovery_count: self.recovery_count,
+            restarts_on_errors: self.restarts_on_errors,
+            cluster_name: self.cluster_name.clone(),
+            location: self.location.clone(),
+            failure_reason: self.failure_reason.clone(),
+        }
+    }
+
     /// `SKYPILOT_TASK_ID` for task `index`: the same across recoveries.
     pub fn task_id_for(&self, index: u32) -> String {
         format!("{}-{index}", self.task_id)

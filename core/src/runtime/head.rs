@@ -244,6 +244,13 @@ impl Head {
         Ok(())
     }
 
+    /// Runs `script` on a remote head over its SSH connection (stdout and stderr
+    /// merged into `out`) and returns its exit code; a local head has no such
+    /// connection.
+    pub fn run_script(&self, script: &Script, out: &mut dyn Write) -> Result<i32, HeadError> {
+        Ok(self.ssh_node()?.run(script, out)?)
+    }
+
     /// Where the agent's folder is on the head, as its own command line names it.
     pub fn agent_root(&self) -> String {
         match &self.location {

@@ -1,0 +1,350 @@
+//! Managed jobs whose controller runs on a cluster of its own (`jobs: controller:`
+//! in `config.yaml`), so that jobs keep running while this machine is off.
+//!
+//! The controller cluster is an ordinary cluster, launched through any provider
+//! with the resources the config names. Its head already holds the `aloft` binary
+//! (it is the agent), and that binary is the controller: every `jobs` verb here runs
+//! `aloft jobs <verb>` there, over the head's SSH connection, with a home of its own
+//! (`~/.aloft-jobs` on the host: its own job database, cluster state and key pair).
+//!
+//! Before each submission the host gets a *controller kit* over the connection's
+//! stdin (never on a command line): this machine's `config.yaml` without its `jobs`
+//! section, and `credentials.sh` (mode 0600) exporting the credentials the enabled
+//! providers' manifests declare, the values as this machine's environment and
+//! credential files give them. Rotated credentials reach the host with the next
+//! `jobs launch`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::config::Config;
+use crate::jobs::{CancelTarget, JobId, JobSummary};
+use crate::plugin::{CredentialSource, StandardCredentials};
+use crate::runtime::head::{Head, HeadLocation};
+use crate::runtime::node::Script;
+use crate::state::ClusterStatus;
+use crate::task::{FileMount, TaskChain, Workdir};
+
+use super::lifecycle::{LaunchOptions, handle};
+use super::{Client, ClientError, ClientResult, Event};
+
+/// The name of the cluster a remote jobs controller runs on.
+pub const CONTROLLER_CLUSTER: &str = "aloft-jobs-controller";
+
+/// The controller's home on its host, relative to the host user's home.
+pub const CONTROLLER_HOME: &str = ".aloft-jobs";
+
+/// Settings that make a controller fast in tests; passed on to the host when set.
+const FORWARDED_ENV: &[&str] = &[
+    "ALOFT_JOBS_POLL_MS",
+    "ALOFT_JOBS_IDLE_MS",
+    "ALOFT_JOBS_RETRY_MS",
+    "ALOFT_LOG",
+];
+
+/// The controller host, reached through its head.
+pub(crate) struct RemoteJobs {
+    head: Head,
+    binary: String,
+}
+
+impl Client {
+    /// Where managed jobs are controlled: `Some(cluster)` when `config.yaml` puts
+    /// the controller on a cluster of its own, `None` for this machine.
+    pub fn jobs_controller_cluster(&self) -> Option<&'static str> {
+        self.config
+            .jobs
+            .controller
+            .as_ref()
+            .map(|_| CONTROLLER_CLUSTER)
+    }
+
+    /// The remote controller's host, `None` when the controller runs here. With
+    /// `start`, the controller cluster is launched or started as needed and its
+    /// kit written; otherwise it must be UP.
+    pub(crate) fn remote_jobs(&self, start: bool) -> ClientResult<Option<RemoteJobs>> {
+        let Some(controller) = &self.config.jobs.controller else {
+            return Ok(None);
+        };
+        let existing = self.state.cluster(CONTROLLER_CLUSTER)?;
+        match existing.as_ref().map(|r| r.status) {
+            Some(ClusterStatus::Up) => {}
+            _ if !start => {
+                return Err(ClientError::Other(format!(
+                    "the jobs controller cluster `{CONTROLLER_CLUSTER}` is not up \
+                     (`aloft jobs launch` brings it up)"
+                )));
+            }
+            Some(ClusterStatus::Stopped) => self.start(CONTROLLER_CLUSTER)?,
+            _ => {
+                self.emit(Event::Step(format!(
+                    "Launching the jobs controller on cluster `{CONTROLLER_CLUSTER}`..."
+                )));
+                let yaml = serde_yaml::to_string(&serde_json::json!({
+                    "name": CONTROLLER_CLUSTER,
+                    "resources": controller.resources,
+                    "run": "true",
+                }))
+                .map_err(ClientError::other)?;
+                let chain = TaskChain::from_yaml_str(
+                    &yaml,
+                    "config.yaml (jobs.controller)",
+                    &Default::default(),
+                )
+                .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+                let task = chain.tasks().first().ok_or_else(|| {
+                    ClientError::InvalidInput("jobs.controller: no resources".into())
+                })?;
+                self.launch(task, &self.home, &LaunchOptions::named(CONTROLLER_CLUSTER))?;
+            }
+        }
+        let record = self.cluster(CONTROLLER_CLUSTER)?;
+        let binary = match handle(&record)?.head {
+            HeadLocation::Ssh { binary, .. } => binary,
+            HeadLocation::Local { .. } => {
+                return Err(ClientError::InvalidInput(
+                    "jobs.controller: the controller needs a remote cluster (its head \
+                     reached over SSH), not `local`"
+                        .into(),
+                ));
+            }
+        };
+        let remote = RemoteJobs {
+            head: self.head_of(&record)?,
+            binary,
+        };
+        if start {
+            remote.install_kit(&self.config, &self.controller_credentials()?)?;
+        }
+        Ok(Some(remote))
+    }
+
+    /// The credentials every enabled provider's manifest declares, with values.
+    fn controller_credentials(&self) -> ClientResult<BTreeMap<String, String>> {
+        let source = StandardCredentials;
+        Ok(self
+            .providers()?
+            .host
+            .manifests()
+            .into_iter()
+            .flat_map(|m| m.credentials.clone())
+            .filter_map(|name| source.get(&name).map(|v| (name, v)))
+            .collect())
+    }
+}
+
+/// Refuses what a remote controller cannot reach: files on this machine.
+pub(crate) fn check_remote_submittable(chain: &TaskChain) -> ClientResult<()> {
+    let local = |s: &str| !s.contains("://");
+    for task in chain.tasks() {
+        if let Some(Workdir::Local(dir)) = &task.workdir {
+            return Err(ClientError::InvalidInput(format!(
+                "workdir `{dir}` is on this machine, which the jobs controller (cluster \
+                 `{CONTROLLER_CLUSTER}`) cannot reach: use a git workdir or a bucket \
+                 (file_mounts with s3:// or gs://)"
+            )));
+        }
+        for (target, mount) in &task.file_mounts {
+            let source = match mount {
+                FileMount::Path(p) if local(p) => Some(p.clone()),
+                FileMount::Storage(s) => s.source.iter().find(|p| local(p)).cloned(),
+                FileMount::Path(_) => None,
+            };
+            if let Some(source) = source {
+                return Err(ClientError::InvalidInput(format!(
+                    "file_mounts.{target}: `{source}` is on this machine, which the jobs \
+                     controller (cluster `{CONTROLLER_CLUSTER}`) cannot reach: put it in \
+                     a bucket"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A heredoc delimiter that no line of `texts` is.
+fn delimiter(texts: &[&str]) -> String {
+    let mut n = 0u32;
+    loop {
+        let d = format!("ALOFT_KIT_END_{n}");
+        if texts.iter().all(|t| t.lines().all(|l| l != d)) {
+            return d;
+        }
+        n += 1;
+    }
+}
+
+fn quoted(args: &[String]) -> String {
+    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+fn quote(s: &str) -> String {
+    shlex::try_quote(s)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| "''".into())
+}
+
+impl RemoteJobs {
+    /// Writes the controller kit on the host: the config and the credentials.
+    fn install_kit(
+        &self,
+        config: &Config,
+        credentials: &BTreeMap<String, String>,
+    ) -> ClientResult<()> {
+        let config_yaml = config.without_jobs_yaml().map_err(ClientError::other)?;
+        let mut creds = String::new();
+        for (name, value) in credentials {
+            creds.push_str(&format!("export {name}={}\n", quote(value)));
+        }
+        let end = delimiter(&[&config_yaml, &creds]);
+        let body = format!(
+            "umask 077\nmkdir -p \"$HOME\"/{CONTROLLER_HOME}\n\
+             cat > \"$HOME\"/{CONTROLLER_HOME}/config.yaml <<'{end}'\n{config_yaml}\n{end}\n\
+             cat > \"$HOME\"/{CONTROLLER_HOME}/credentials.sh <<'{end}'\n{creds}{end}\n\
+             chmod 600 \"$HOME\"/{CONTROLLER_HOME}/credentials.sh\n"
+        );
+        let mut out = Vec::new();
+        let code = self
+            .head
+            .run_script(&Script::new(body), &mut out)
+            .map_err(ClientError::other)?;
+        if code != 0 {
+            return Err(ClientError::Other(format!(
+                "cannot write the jobs controller's kit: {}",
+                String::from_utf8_lossy(&out).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The script that runs `aloft jobs ARGS` on the host (`args` quoted for the
+    /// shell already), in the controller's home, with its credentials; `prelude`
+    /// runs first (it may make a file `$f`, removed at the end).
+    fn script(&self, prelude: &str, args: &str, capture: bool) -> Script {
+        let call = format!("{} jobs {args}", quote(&self.binary));
+        let run = if capture {
+            // Only the answer on success, only the complaint on failure.
+            format!(
+                "err=$(mktemp)\nout=$({call} 2>\"$err\")\nrc=$?\n\
+                 if [ $rc -eq 0 ]; then printf '%s\\n' \"$out\"; else cat \"$err\"; fi\n\
+                 rm -f \"$err\"\n"
+            )
+        } else {
+            format!("{call}\nrc=$?\n")
+        };
+        let mut script = Script::new(format!(
+            "export ALOFT_HOME=\"$HOME\"/{CONTROLLER_HOME}\n\
+             . \"$ALOFT_HOME\"/credentials.sh 2>/dev/null\n{prelude}{run}\
+             [ -n \"${{f:-}}\" ] && rm -f \"$f\"\nexit $rc"
+        ));
+        script.env = FORWARDED_ENV
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect();
+        script
+    }
+
+    /// Runs `aloft jobs ARGS` there, its output streamed into `out`; the exit code.
+    fn stream(&self, args: &[String], out: &mut dyn Write) -> ClientResult<i32> {
+        self.head
+            .run_script(&self.script("", &quoted(args), false), out)
+            .map_err(ClientError::other)
+    }
+
+    /// Runs `aloft jobs ARGS` there and returns what it printed on success.
+    fn call(&self, args: &[String]) -> ClientResult<String> {
+        self.call_quoted("", &quoted(args))
+    }
+
+    fn call_quoted(&self, prelude: &str, args: &str) -> ClientResult<String> {
+        let mut out = Vec::new();
+        let code = self
+            .head
+            .run_script(&self.script(prelude, args, true), &mut out)
+            .map_err(ClientError::other)?;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if code == 0 {
+            Ok(text)
+        } else {
+            let text = text.trim();
+            let text = text.strip_prefix("error: ").unwrap_or(text);
+            Err(ClientError::Other(format!(
+                "jobs controller ({CONTROLLER_CLUSTER}): {text}"
+            )))
+        }
+    }
+
+    /// Submits the chain there; the job's id.
+    pub(crate) fn submit(&self, chain: &TaskChain, name: Option<&str>) -> ClientResult<JobId> {
+        let yaml = chain.to_yaml_string_with_secrets();
+        let end = delimiter(&[&yaml]);
+        // The task file travels inside the script, on the connection's stdin.
+        let prelude = format!("f=$(mktemp)\ncat > \"$f\" <<'{end}'\n{yaml}\n{end}\n");
+        let mut args: Vec<String> = vec!["launch".into(), "-d".into(), "-y".into()];
+        if let Some(name) = name {
+            args.extend(["-n".into(), name.into()]);
+        }
+        // `$f` is the file made on the host: expanded there.
+        let text = self.call_quoted(&prelude, &format!("{} \"$f\"", quoted(&args)))?;
+        text.lines()
+            .rev()
+            .find_map(|l| l.trim().parse().ok())
+            .ok_or_else(|| {
+                ClientError::Other(format!(
+                    "jobs controller ({CONTROLLER_CLUSTER}) answered no job id: {}",
+                    text.trim()
+                ))
+            })
+    }
+
+    /// `jobs queue` there.
+    pub(crate) fn queue(&self, all: bool) -> ClientResult<Vec<JobSummary>> {
+        let mut args: Vec<String> = vec!["queue".into(), "-o".into(), "json".into()];
+        if all {
+            args.push("-a".into());
+        }
+        let text = self.call(&args)?;
+        serde_json::from_str(&text).map_err(|e| {
+            ClientError::Other(format!(
+                "jobs controller ({CONTROLLER_CLUSTER}) answered an unreadable queue: {e}"
+            ))
+        })
+    }
+
+    /// `jobs cancel` there; the ids now cancelling.
+    pub(crate) fn cancel(&self, target: &CancelTarget) -> ClientResult<Vec<JobId>> {
+        let mut args: Vec<String> = vec!["cancel".into(), "-y".into(), "-o".into(), "json".into()];
+        match target {
+            CancelTarget::All => args.push("-a".into()),
+            CancelTarget::Name(n) => args.extend(["-n".into(), n.clone()]),
+            CancelTarget::Ids(ids) => args.extend(ids.iter().map(|i| i.to_string())),
+        }
+        let text = self.call(&args)?;
+        serde_json::from_str(&text).map_err(|e| {
+            ClientError::Other(format!(
+                "jobs controller ({CONTROLLER_CLUSTER}) answered an unreadable cancel: {e}"
+            ))
+        })
+    }
+
+    /// A job's output (followed until it ends with `follow`), or the controller's
+    /// own log (`id` `None`), streamed into `out`.
+    pub(crate) fn logs(
+        &self,
+        id: Option<JobId>,
+        follow: bool,
+        out: &mut dyn Write,
+    ) -> ClientResult<()> {
+        let mut args: Vec<String> = vec!["logs".into()];
+        match id {
+            Some(id) => args.push(id.to_string()),
+            None => args.push("--controller".into()),
+        }
+        if !follow {
+            args.push("--no-follow".into());
+        }
+        // The exit code says how the job ended; the caller asks the queue.
+        self.stream(&args, out)?;
+        Ok(())
+    }
+}
