@@ -15,6 +15,9 @@ use crate::task::TaskChain;
 
 use super::{Client, ClientBackend, ClientError, ClientResult};
 
+/// How long a starting controller waits for the lock a just-killed one still holds.
+const LOCK_GRACE: Duration = Duration::from_secs(3);
+
 impl Client {
     fn jobs_db(&self) -> ClientResult<JobsDb> {
         JobsDb::open(&self.home.join("jobs.db")).map_err(ClientError::other)
@@ -25,10 +28,20 @@ impl Client {
         self.home.join("jobs-controller.lock")
     }
 
-    /// Whether a jobs controller holds its lock right now.
+    /// Whether a jobs controller holds its lock right now, or one is starting.
     pub fn jobs_controller_running(&self) -> ClientResult<bool> {
-        let lock = open_lock(&self.jobs_controller_lock_path())?;
-        Ok(lock.try_lock().is_err())
+        for path in [self.jobs_controller_lock_path(), self.starting_lock_path()] {
+            if open_lock(&path)?.try_lock().is_err() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Held by a controller between its start and taking the main lock, so that
+    /// commands in that window do not start more.
+    fn starting_lock_path(&self) -> PathBuf {
+        self.home.join("jobs-controller.starting.lock")
     }
 
     /// Submits `chain` as a managed job named `name` (its tasks run in order, each on
@@ -69,9 +82,16 @@ impl Client {
         } else {
             JobFilter::Unfinished
         };
-        self.jobs_db()?
+        let jobs = self
+            .jobs_db()?
             .summaries(filter)
-            .map_err(ClientError::other)
+            .map_err(ClientError::other)?;
+        // A controller that died (kill -9, a reboot) is started again by the next
+        // look at the queue, and resumes every unfinished job.
+        if jobs.iter().any(|j| !j.status.is_terminal()) {
+            self.ensure_local_jobs_controller()?;
+        }
+        Ok(jobs)
     }
 
     /// Managed job `id`'s whole record (a controller on this machine only; a remote
@@ -215,10 +235,22 @@ impl Client {
     /// `settings.idle_exit_after`. Returns `Ok(false)` at once when another
     /// controller holds the lock.
     pub fn run_jobs_controller(&self, settings: ControllerSettings) -> ClientResult<bool> {
-        let lock = open_lock(&self.jobs_controller_lock_path())?;
-        if lock.try_lock().is_err() {
+        let starting = open_lock(&self.starting_lock_path())?;
+        if starting.try_lock().is_err() {
             return Ok(false);
         }
+        let lock = open_lock(&self.jobs_controller_lock_path())?;
+        // A controller killed a moment ago keeps its lock until the kernel has torn
+        // the process down (a wasmtime host unmaps large reservations first), so a
+        // successor started right after the kill waits a little before giving up.
+        let deadline = std::time::Instant::now() + LOCK_GRACE;
+        while lock.try_lock().is_err() {
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(starting);
         let bundled: Vec<(&str, &'static [u8])> =
             self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
         let backend = ClientBackend::new(&self.home, &bundled, Some(self.agent_binary.clone()));
