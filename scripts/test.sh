@@ -52,6 +52,9 @@ if ! .venv/bin/python -c 'import graphql' 2>/dev/null; then
 fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
+log "the small static node agents (x86_64, aarch64; zig from PyPI for their C parts)"
+./scripts/build-agents.sh
+
 log "format"
 cargo fmt --all -- --check
 

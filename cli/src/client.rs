@@ -1,5 +1,5 @@
-//! The core's [`Client`] as the CLI opens it: this binary's bundled providers, this
-//! binary as the clusters' agent, progress events on stderr, Ctrl-C as the
+//! The core's [`Client`] as the CLI opens it: this binary's bundled providers, the
+//! node agents embedded at build time (this binary for local clusters), progress events on stderr, Ctrl-C as the
 //! cancellation token.
 
 use std::sync::Arc;
@@ -10,12 +10,15 @@ use crate::bundled;
 use crate::exit::CliError;
 use crate::progress::Progress;
 
+include!(concat!(env!("OUT_DIR"), "/node_agents.rs"));
+
 /// A client whose progress events go to `progress`.
 pub fn open_with(progress: Arc<Progress>) -> Result<Client, CliError> {
     let token = CancelToken::new();
     crate::interrupt::install(&token);
     let client = Client::builder()
         .bundled_providers(bundled::providers())
+        .node_agents(NODE_AGENTS)
         .on_event(move |event| progress.line(&event.to_string()))
         .cancel_token(token)
         .open()?;
@@ -32,6 +35,7 @@ pub fn open() -> Result<Client, CliError> {
 pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
     let client = Client::builder()
         .bundled_providers(bundled::providers())
+        .node_agents(NODE_AGENTS)
         .on_event(|event| eprintln!("{event}"))
         .wait_for_locks(wait)
         .open()?;

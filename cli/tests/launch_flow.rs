@@ -125,7 +125,10 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
         catalog: &catalog,
         options: &options,
         policy: RetryPolicy::default(),
-        aloft_binary: PathBuf::from(env!("CARGO_BIN_EXE_aloft")),
+        agents: aloft::runtime::node_agents::NodeAgents::new(
+            env!("CARGO_BIN_EXE_aloft"),
+            home.path().join("node-agents"),
+        ),
     };
     let mut provider = Folders {
         root: home.path().join("nodes"),
@@ -260,7 +263,10 @@ fn a_failing_setup_ends_the_job_failed_setup() {
         catalog: &catalog,
         options: &options,
         policy: RetryPolicy::default(),
-        aloft_binary: PathBuf::from(env!("CARGO_BIN_EXE_aloft")),
+        agents: aloft::runtime::node_agents::NodeAgents::new(
+            env!("CARGO_BIN_EXE_aloft"),
+            home.path().join("node-agents"),
+        ),
     };
     let mut provider = Folders {
         root: home.path().join("nodes"),

@@ -358,3 +358,90 @@ fn autodown_on_a_pool_gives_the_hosts_back_at_the_next_refresh() {
             .success()
     );
 }
+
+/// An ELF program's machine (`e_machine`) and whether it is static (no `PT_INTERP`).
+fn elf_machine_and_static(program: &[u8]) -> (u16, bool) {
+    assert_eq!(&program[..4], b"\x7fELF", "not an ELF program");
+    let u16_at = |o: usize| u16::from_le_bytes([program[o], program[o + 1]]);
+    let phoff = u64::from_le_bytes(program[32..40].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(54) as usize, u16_at(56) as usize);
+    let interp = (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(program[at..at + 4].try_into().unwrap()) == 3
+    });
+    (u16_at(18), !interp)
+}
+
+#[test]
+fn each_head_gets_the_small_static_agent_of_its_architecture() {
+    const X86_64: u16 = 62;
+    const AARCH64: u16 = 183;
+    let home = tempfile::tempdir().unwrap();
+    let x86 = Sshd::start_machine(&home.path().join("machine-x86"), "127.0.0.8");
+    let arm =
+        Sshd::start_machine_reporting(&home.path().join("machine-arm"), "127.0.0.9", "aarch64");
+    arm.authorize(&x86);
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "x86:\n  user: {user}\n  identity_file: {key}\n  hosts: [{{ip: {ia}, port: {pa}}}]\n\
+             arm:\n  user: {user}\n  identity_file: {key}\n  hosts: [{{ip: {ib}, port: {pb}}}]\n",
+            user = x86.user,
+            key = x86.identity_file.display(),
+            ia = x86.ip,
+            pa = x86.port,
+            ib = arm.ip,
+            pb = arm.port,
+        ),
+    )
+    .unwrap();
+    let task = |pool: &str| {
+        let path = home.path().join(format!("{pool}.yaml"));
+        std::fs::write(
+            &path,
+            format!("resources: {{infra: ssh/{pool}}}\nrun: echo on-{pool}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let launcher = std::fs::metadata(env!("CARGO_BIN_EXE_aloft"))
+        .unwrap()
+        .len();
+
+    // An x86_64 head runs the x86_64 agent: static, a fraction of the launcher's size.
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "x", task("x86").to_str().unwrap()],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("on-x86"), "{stdout}");
+    let agent = std::fs::read(x86.home().join(".aloft/bin/aloft")).unwrap();
+    assert_eq!(elf_machine_and_static(&agent), (X86_64, true), "{stderr}");
+    assert!(
+        (agent.len() as u64) < 8 << 20 && (agent.len() as u64) < launcher / 4,
+        "agent {} bytes, launcher {launcher}",
+        agent.len()
+    );
+    assert!(
+        !x86.home().join(".aloft/bin/aloft-full").exists(),
+        "without autostop the head gets only the agent"
+    );
+
+    // A head that says it is aarch64 gets the aarch64 agent, which cannot run on
+    // this x86_64 test machine: the launch fails there, naming the agent's failure.
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "a", task("arm").to_str().unwrap()],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let agent = std::fs::read(arm.home().join(".aloft/bin/aloft")).unwrap();
+    assert_eq!(elf_machine_and_static(&agent), (AARCH64, true), "{stderr}");
+    assert!(stderr.contains("agent"), "{stderr}");
+
+    for cluster in ["x", "a"] {
+        let out = aloft(home.path(), &["down", "-y", cluster]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}

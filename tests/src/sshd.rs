@@ -41,7 +41,7 @@ fn free_port(ip: &str) -> u16 {
 impl Sshd {
     /// Starts a server under `dir` and waits until it accepts connections.
     pub fn start(dir: &Path) -> Sshd {
-        Sshd::start_with(dir, "127.0.0.1", None)
+        Sshd::start_with(dir, "127.0.0.1", None, None)
     }
 
     /// A server that acts like a machine of its own: it listens on `ip` (any
@@ -51,7 +51,28 @@ impl Sshd {
     pub fn start_machine(dir: &Path, ip: &str) -> Sshd {
         let home = dir.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        Sshd::start_with(dir, ip, Some(&home))
+        Sshd::start_with(dir, ip, Some(&home), None)
+    }
+
+    /// A machine (see [`Sshd::start_machine`]) whose `uname -m` says `arch`: a
+    /// `uname` first on its sessions' `PATH` answers `-m` with it, so the launcher
+    /// takes it for a machine of that architecture.
+    pub fn start_machine_reporting(dir: &Path, ip: &str, arch: &str) -> Sshd {
+        use std::os::unix::fs::PermissionsExt;
+        let home = dir.join("home");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        let uname = bin.join("uname");
+        std::fs::write(
+            &uname,
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = -m ]; then echo {arch}; else exec /bin/uname \"$@\"; fi\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&uname, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Sshd::start_with(dir, ip, Some(&home), Some(&bin))
     }
 
     /// Also accepts the client key of `other` (so one node can reach another with
@@ -81,7 +102,7 @@ impl Sshd {
         self.dir.join("home")
     }
 
-    fn start_with(dir: &Path, ip: &str, home: Option<&Path>) -> Sshd {
+    fn start_with(dir: &Path, ip: &str, home: Option<&Path>, bin: Option<&Path>) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -116,8 +137,10 @@ impl Sshd {
             ) + &home
                 .map(|h| {
                     format!(
-                        "SetEnv HOME={}\nForceCommand cd \"$HOME\" && eval \"$SSH_ORIGINAL_COMMAND\"\n",
-                        h.display()
+                        "SetEnv HOME={}\nForceCommand {}cd \"$HOME\" && eval \"$SSH_ORIGINAL_COMMAND\"\n",
+                        h.display(),
+                        bin.map(|b| format!("export PATH={}:\"$PATH\"; ", b.display()))
+                            .unwrap_or_default(),
                     )
                 })
                 .unwrap_or_default(),

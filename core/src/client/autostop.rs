@@ -28,7 +28,8 @@ impl Client {
                     HeadLocation::Local { .. } => head.set_autostop(Some(&spec))?,
                     HeadLocation::Ssh { .. } => {
                         let kit = self.stop_kit(&record, down)?;
-                        head.set_remote_autostop(&spec, &kit)?;
+                        let stopper = head.install_full_program(&self.node_agents, "autostop")?;
+                        head.set_remote_autostop(&spec, &kit, &stopper)?;
                     }
                 }
             }

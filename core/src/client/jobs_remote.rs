@@ -2,9 +2,10 @@
 //! in `config.yaml`), so that jobs keep running while this machine is off.
 //!
 //! The controller cluster is an ordinary cluster, launched through any provider
-//! with the resources the config names. Its head already holds the `aloft` binary
-//! (it is the agent), and that binary is the controller: every `jobs` verb here runs
-//! `aloft jobs <verb>` there, over the head's SSH connection, with a home of its own
+//! with the resources the config names. Its head gets aloft itself beside the node
+//! agent (`runtime::head::FULL_PROGRAM`, this launcher's own program, so the head
+//! must be of its platform), and that program is the controller: every `jobs` verb
+//! here runs `aloft jobs <verb>` there, over the head's SSH connection, with a home of its own
 //! (`~/.aloft-jobs` on the host: its own job database, cluster state and key pair).
 //!
 //! Before each submission the host gets a *controller kit* over the connection's
@@ -99,8 +100,8 @@ impl Client {
             }
         }
         let record = self.cluster(CONTROLLER_CLUSTER)?;
-        let binary = match handle(&record)?.head {
-            HeadLocation::Ssh { binary, .. } => binary,
+        match handle(&record)?.head {
+            HeadLocation::Ssh { .. } => {}
             HeadLocation::Local { .. } => {
                 return Err(ClientError::InvalidInput(
                     "jobs.controller: the controller needs a remote cluster (its head \
@@ -109,10 +110,14 @@ impl Client {
                 ));
             }
         };
-        let remote = RemoteJobs {
-            head: self.head_of(&record)?,
-            binary,
+        let head = self.head_of(&record)?;
+        // The controller is aloft itself (it launches clusters), not the node agent.
+        let binary = if start {
+            head.install_full_program(&self.node_agents, "the jobs controller")?
+        } else {
+            crate::runtime::head::FULL_PROGRAM.to_string()
         };
+        let remote = RemoteJobs { head, binary };
         if start {
             remote.install_kit(&self.config, &self.controller_credentials()?)?;
         }

@@ -214,7 +214,7 @@ impl Client {
             options: &opt_options,
             policy: RetryPolicy::default(),
             interrupted: self.cancel.flag(),
-            aloft_binary: self.agent_binary.clone(),
+            agents: self.node_agents.clone(),
         };
         let opt_task = OptTask {
             name: task.name.clone(),
@@ -574,7 +574,7 @@ impl Client {
             let node_key = head_address.key_for_head();
             let mut spec = head.spec()?;
             spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();
-            head.install(&self.agent_binary, node_key, &spec, None)?;
+            head.install(&self.node_agents, node_key, &spec, None)?;
         }
         let now = unix_now();
         self.state.set_status(name, ClusterStatus::Up, now)?;

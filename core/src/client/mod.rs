@@ -64,6 +64,7 @@ pub use storage::{BucketDeletion, delete_bucket_result};
 use crate::config::{Config, ConfigError, aloft_home};
 use crate::launch::LaunchError;
 use crate::runtime::head::HeadError;
+use crate::runtime::node_agents::NodeAgents;
 use crate::state::{ClusterRecord, StateDb, StateError};
 
 /// Why a client call failed. [`ClientError::kind`] sorts errors for exit codes.
@@ -172,6 +173,7 @@ pub struct ClientBuilder {
     home: Option<PathBuf>,
     bundled: Vec<(String, &'static [u8])>,
     agent_binary: Option<PathBuf>,
+    node_agents: Vec<(String, &'static [u8])>,
     events: events::Sink,
     cancel: CancelToken,
     wait_for_locks: bool,
@@ -209,6 +211,19 @@ impl ClientBuilder {
         self
     }
 
+    /// The small node agents (`core/agent`, static musl builds) this program ships,
+    /// as `(architecture, program bytes)`; a remote head gets the one for its
+    /// `uname -m`. Without one for a head's architecture the head gets
+    /// [`ClientBuilder::agent_binary`] when that runs there, else the launch fails
+    /// with a clear error.
+    pub fn node_agents(mut self, agents: &[(&str, &'static [u8])]) -> Self {
+        self.node_agents = agents
+            .iter()
+            .map(|(arch, bytes)| (arch.to_string(), *bytes))
+            .collect();
+        self
+    }
+
     /// Receives every progress [`Event`] (default: ignored).
     pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.events = events::Sink::new(f);
@@ -241,11 +256,16 @@ impl ClientBuilder {
             .enable_all()
             .build()
             .map_err(|e| ClientError::Other(format!("cannot start the async runtime: {e}")))?;
+        let node_agents = self.node_agents.iter().fold(
+            NodeAgents::new(&agent_binary, home.join("node-agents")),
+            |agents, (arch, bytes)| agents.with_agent(arch, bytes),
+        );
         Ok(Client {
             home,
             config,
             state,
             bundled: self.bundled,
+            node_agents,
             agent_binary,
             events: self.events,
             cancel: self.cancel,
@@ -266,6 +286,7 @@ pub struct Client {
     state: StateDb,
     bundled: Vec<(String, &'static [u8])>,
     agent_binary: PathBuf,
+    node_agents: NodeAgents,
     events: events::Sink,
     cancel: CancelToken,
     wait_for_locks: bool,
@@ -280,6 +301,7 @@ impl Client {
             home: None,
             bundled: Vec::new(),
             agent_binary: None,
+            node_agents: Vec::new(),
             events: events::Sink::default(),
             cancel: CancelToken::new(),
             wait_for_locks: true,

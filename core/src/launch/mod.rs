@@ -21,6 +21,7 @@ use crate::runtime::agent::{AgentError, AutostopSpec, ClusterSpec, unix_now};
 use crate::runtime::gang::ClusterInfo;
 use crate::runtime::head::{ClusterHandle, Head, HeadError, HeadLocation};
 use crate::runtime::node::{Node, NodeError};
+use crate::runtime::node_agents::NodeAgents;
 use crate::runtime::queue::JobSpec;
 use crate::runtime::scheduler::{Demand, JobId};
 use crate::state::{ClusterRecord, ClusterStatus, StateDb, StateError};
@@ -55,8 +56,9 @@ pub struct LaunchContext<'a> {
     pub options: &'a OptimizeOptions,
     /// Retries and backoff.
     pub policy: RetryPolicy,
-    /// The `aloft` binary that runs the head node's agent.
-    pub aloft_binary: PathBuf,
+    /// The programs heads run: the node agent per architecture, and the `aloft`
+    /// program that runs a local cluster's agent.
+    pub agents: NodeAgents,
     /// Set (by a Ctrl-C handler) to stop at the next step boundary: no provider
     /// call is cut in half, and the record says what exists.
     pub interrupted: &'a AtomicBool,
@@ -371,7 +373,7 @@ fn bring_up(
 ) -> Result<(ClusterRecord, HeadLocation), LaunchError> {
     let (Some(head_address), Some(handle)) = (
         addresses.first(),
-        ClusterHandle::of(addresses, &ctx.aloft_binary),
+        ClusterHandle::of(addresses, ctx.agents.launcher()),
     ) else {
         return Err(LaunchError::Unsupported(
             "the provider returned no nodes".into(),
@@ -399,7 +401,7 @@ fn bring_up(
     let addresses = match &adopted {
         Some(with_cluster_key) => {
             progress("Authorized the cluster's own SSH key on its nodes.");
-            let handle = ClusterHandle::of(with_cluster_key, &ctx.aloft_binary)
+            let handle = ClusterHandle::of(with_cluster_key, ctx.agents.launcher())
                 .ok_or_else(|| LaunchError::Unsupported("the provider returned no nodes".into()))?;
             record.nodes_json = serde_json::to_string(&handle).unwrap_or_else(|_| "null".into());
             ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
@@ -411,7 +413,7 @@ fn bring_up(
         }
         None => addresses,
     };
-    let head = ClusterHandle::of(addresses, &ctx.aloft_binary)
+    let head = ClusterHandle::of(addresses, ctx.agents.launcher())
         .map(|h| h.head)
         .unwrap_or(head);
     let head_address = addresses.first().unwrap_or(head_address);
@@ -435,7 +437,7 @@ fn bring_up(
     // Autostop is set once the job is queued (see `launch`): an agent told to stop
     // when idle must never see the cluster idle before its first job.
     let node_key = head_address.key_for_head();
-    Head::new(head.clone(), control_dir).install(&ctx.aloft_binary, node_key, &spec, None)?;
+    Head::new(head.clone(), control_dir).install(&ctx.agents, node_key, &spec, None)?;
     let now = unix_now();
     ctx.state.set_status(req.cluster, ClusterStatus::Up, now)?;
     record.status = ClusterStatus::Up;

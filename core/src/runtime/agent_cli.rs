@@ -155,22 +155,42 @@ pub fn run(args: &[String]) -> Result<(), String> {
             #[derive(Deserialize)]
             struct Request {
                 autostop: Option<AutostopSpec>,
-                #[cfg(feature = "plugin")]
                 #[serde(default)]
-                kit: Option<super::stop_kit::StopKit>,
+                kit: Option<serde_json::Value>,
+                /// aloft itself on this node, which runs the kit (`self-stop`).
+                #[serde(default)]
+                stopper: Option<String>,
             }
             let request: Request = serde_json::from_str(&read_stdin()?)
                 .map_err(|e| format!("bad autostop request: {e}"))?;
-            #[allow(unused_mut)]
             let mut autostop = request.autostop;
-            #[cfg(feature = "plugin")]
             match (&request.kit, autostop.as_mut()) {
                 (Some(kit), Some(spec)) => {
+                    let stopper = match request.stopper {
+                        Some(path) => {
+                            let path = expand_home(&path);
+                            match std::env::var_os("HOME") {
+                                Some(home) if path.is_relative() => {
+                                    std::path::PathBuf::from(home).join(path)
+                                }
+                                _ => path,
+                            }
+                            .display()
+                            .to_string()
+                        }
+                        None if cfg!(feature = "plugin") => std::env::current_exe()
+                            .map_err(|e| fail(&e))?
+                            .display()
+                            .to_string(),
+                        None => {
+                            return Err("a stop kit needs a program to run it (`stopper`): \
+                                        this node agent has no provider host"
+                                .into());
+                        }
+                    };
                     super::stop_kit::write(paths.root(), kit)?;
-                    // This program, on this node, does the stopping.
-                    let me = std::env::current_exe().map_err(|e| fail(&e))?;
                     spec.command = vec![
-                        me.display().to_string(),
+                        stopper,
                         "agent".into(),
                         "--root".into(),
                         paths.root().display().to_string(),
@@ -183,7 +203,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         #[cfg(feature = "plugin")]
         "self-stop" => super::stop_kit::run(paths.root()),
-        #[cfg(feature = "plugin")]
+        #[cfg(not(feature = "plugin"))]
+        "self-stop" => Err("self-stop runs with aloft itself, not the node agent".into()),
         "self-stopped" => print_json(&super::stop_kit::done(paths.root())),
         other => Err(format!("agent: unknown verb `{other}`")),
     }

@@ -15,6 +15,7 @@ use super::address::NodeAddress;
 use super::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec};
 use super::daemon;
 use super::node::{Node, NodeError, Script, SshNode};
+use super::node_agents::{NodeAgentError, NodeAgents};
 use super::queue::{JobQueue, JobRecord, JobSpec, JobStatus};
 use super::scheduler::JobId;
 
@@ -89,7 +90,14 @@ pub enum HeadError {
     /// The remote agent failed; its message.
     #[error("the head node's agent failed: {0}")]
     Remote(String),
+    /// No program for the head's architecture.
+    #[error(transparent)]
+    Agents(#[from] NodeAgentError),
 }
+
+/// Where a remote head keeps aloft itself, for the roles that need all of it (the
+/// stop kit's provider call, a jobs controller), relative to its home.
+pub const FULL_PROGRAM: &str = ".aloft/bin/aloft-full";
 
 /// A handle on a cluster's agent.
 pub struct Head {
@@ -231,15 +239,17 @@ impl Head {
     }
 
     /// Sets autostop on a remote head together with the stop kit its agent uses to
-    /// stop the cluster through the provider (see `stop_kit`); the kit travels on
-    /// the SSH connection's stdin, never on a command line.
+    /// stop the cluster through the provider (see `stop_kit`), run by `stopper`
+    /// (aloft itself on the head, see [`Head::install_full_program`]); the kit
+    /// travels on the SSH connection's stdin, never on a command line.
     #[cfg(feature = "plugin")]
     pub fn set_remote_autostop(
         &self,
         spec: &AutostopSpec,
         kit: &super::stop_kit::StopKit,
+        stopper: &str,
     ) -> Result<(), HeadError> {
-        let request = serde_json::json!({ "autostop": spec, "kit": kit });
+        let request = serde_json::json!({ "autostop": spec, "kit": kit, "stopper": stopper });
         self.remote("autostop", &[], Some(&request.to_string()))?;
         Ok(())
     }
@@ -268,18 +278,19 @@ impl Head {
     }
 
     /// Puts the agent in place and starts it: the cluster description, autostop, and
-    /// for a remote head also the `aloft` binary and the key the head uses to reach
-    /// the other nodes (mode 0600). Idempotent.
+    /// for a remote head also the node agent for its architecture (see
+    /// [`NodeAgents`]) and the key the head uses to reach the other nodes (mode
+    /// 0600). Idempotent.
     pub fn install(
         &self,
-        binary: &Path,
+        agents: &NodeAgents,
         node_key: Option<&Path>,
         spec: &ClusterSpec,
         autostop: Option<&AutostopSpec>,
     ) -> Result<(), HeadError> {
         match &self.location {
             HeadLocation::Local { root } => Ok(daemon::install(
-                binary,
+                agents.launcher(),
                 &AgentPaths::new(root),
                 spec,
                 autostop,
@@ -289,7 +300,8 @@ impl Head {
                 ..
             } => {
                 let node = self.ssh_node()?;
-                node.upload(binary, remote_binary, false)?;
+                let program = agents.agent_for(&self.arch()?)?;
+                node.upload(&program, remote_binary, false)?;
                 if let Some(key) = node_key {
                     node.upload(key, NODE_KEY, false)?;
                 }
@@ -298,6 +310,40 @@ impl Head {
                 Ok(())
             }
         }
+    }
+
+    /// The head's architecture, as `uname -m` says it (this machine's for a local
+    /// head).
+    pub fn arch(&self) -> Result<String, HeadError> {
+        match &self.location {
+            HeadLocation::Local { .. } => Ok(std::env::consts::ARCH.to_string()),
+            HeadLocation::Ssh { .. } => {
+                let mut out = Vec::new();
+                let code = self.ssh_node()?.run(&Script::new("uname -m"), &mut out)?;
+                let text = String::from_utf8_lossy(&out).trim().to_string();
+                let valid = !text.is_empty()
+                    && text.len() <= 32
+                    && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if code != 0 || !valid {
+                    return Err(HeadError::Remote(format!(
+                        "cannot tell the head's architecture: `uname -m` said `{text}`"
+                    )));
+                }
+                Ok(text)
+            }
+        }
+    }
+
+    /// Installs aloft itself on a remote head (for `what`, said in the error when
+    /// this launcher cannot run there) and returns its path on the head.
+    pub fn install_full_program(
+        &self,
+        agents: &NodeAgents,
+        what: &str,
+    ) -> Result<String, HeadError> {
+        let program = agents.full_program_for(&self.arch()?, what)?;
+        self.ssh_node()?.upload(&program, FULL_PROGRAM, false)?;
+        Ok(FULL_PROGRAM.to_string())
     }
 
     /// The cluster description the agent runs with.

@@ -11,7 +11,7 @@ pub mod gpus;
 pub mod head;
 pub mod keys;
 pub mod node;
+pub mod node_agents;
 pub mod queue;
 pub mod scheduler;
-#[cfg(feature = "plugin")]
 pub mod stop_kit;

@@ -7,9 +7,10 @@
 //! credentials the provider's manifest declares. The kit lives in the agent's folder
 //! (`stop-kit.json`, mode 0600) and is removed when autostop is cancelled or has
 //! done its work. When the
-//! cluster has been idle long enough, the agent runs `aloft agent self-stop`, which
-//! loads the component in the same sandbox as on the launcher and calls
-//! `stop-instances` or `terminate-instances`.
+//! cluster has been idle long enough, the agent runs `aloft agent self-stop` with
+//! aloft itself, installed on the head for this (the small node agent has no
+//! WebAssembly runtime), which loads the component in the same sandbox as on the
+//! launcher and calls `stop-instances` or `terminate-instances`.
 //!
 //! Security trade-off: the head holds credentials that can stop or terminate
 //! instances. They are only those the provider declares, the file is readable by the
@@ -18,13 +19,9 @@
 //! role allowed only `ec2:Describe*`, `ec2:StopInstances`, `ec2:TerminateInstances`
 //! and the security-group clean-up, on instances tagged `aloft-cluster`).
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-
-use crate::plugin::{ClusterRef, CredentialSource, HostConfig, PluginHost};
+#[cfg(feature = "plugin")]
+pub use with_host::{StopKit, run};
 
 /// The file the kit is kept in, in the agent's folder.
 pub const KIT_FILE: &str = "stop-kit.json";
@@ -32,49 +29,13 @@ pub const KIT_FILE: &str = "stop-kit.json";
 /// The mark a run kit leaves: `down` or `stop`.
 pub const DONE_FILE: &str = "self-stopped";
 
-/// Everything a head needs to stop or tear down its own cluster.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct StopKit {
-    /// The provider's name.
-    pub provider: String,
-    /// The cluster on the provider.
-    pub cluster: ClusterRef,
-    /// Terminate (`true`) or stop.
-    pub down: bool,
-    /// The provider's settings (`configure`), endpoint included.
-    pub settings: Vec<(String, String)>,
-    /// The provider's declared credentials that had values.
-    pub credentials: BTreeMap<String, String>,
-    /// The provider component, hex-encoded.
-    pub component_hex: String,
-}
-
-impl std::fmt::Debug for StopKit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StopKit")
-            .field("provider", &self.provider)
-            .field("cluster", &self.cluster)
-            .field("down", &self.down)
-            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Secrets from the kit only.
-struct KitCredentials(BTreeMap<String, String>);
-
-impl CredentialSource for KitCredentials {
-    fn get(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
-    }
-}
-
-/// Writes `kit` into the agent folder `root` (mode 0600).
-pub fn write(root: &Path, kit: &StopKit) -> Result<(), String> {
+/// Writes the kit (`kit`, as JSON; the agent only keeps it) into the agent folder
+/// `root` (mode 0600).
+pub fn write(root: &Path, kit: &serde_json::Value) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = root.join(KIT_FILE);
-    let text = serde_json::to_string(kit).map_err(|e| e.to_string())?;
+    let text = kit.to_string();
     let _ = std::fs::remove_file(&path);
     let mut file = std::fs::OpenOptions::new()
         .create_new(true)
@@ -92,59 +53,111 @@ pub fn remove(root: &Path) {
     let _ = std::fs::remove_file(root.join(DONE_FILE));
 }
 
-/// Stops or tears down the cluster the kit in `root` describes, through its
-/// provider.
-pub fn run(root: &Path) -> Result<(), String> {
-    let path = root.join(KIT_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let kit: StopKit =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let bytes = hex::decode(&kit.component_hex).map_err(|e| format!("stop kit component: {e}"))?;
-    let home = root.join("provider-home");
-    let mut config = HostConfig::new(&home);
-    if let Some((_, endpoint)) = kit.settings.iter().find(|(k, _)| k == "endpoint") {
-        config
-            .endpoints
-            .insert(kit.provider.clone(), endpoint.clone());
-    }
-    config
-        .settings
-        .insert(kit.provider.clone(), kit.settings.clone());
-    config.credentials = Arc::new(KitCredentials(kit.credentials.clone()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let mut host = PluginHost::new(config).map_err(|e| e.to_string())?;
-        host.load_bytes(&format!("stop-kit:{}", kit.provider), &bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut instance = host
-            .instance(&kit.provider)
-            .await
-            .map_err(|e| e.to_string())?;
-        if kit.down {
-            instance.terminate_instances(&kit.cluster).await
-        } else {
-            instance.stop_instances(&kit.cluster).await
-        }
-        .map_err(|e| e.to_string())
-    })?;
-    // Done: the credentials do not stay on a stopped disk (a `start` sends a new
-    // kit with the autostop setting).
-    remove(root);
-    // Where the machines outlive the call (a node pool's hosts), the launcher
-    // learns from this mark, at its next `status -r`, that the cluster is over.
-    let mark = if kit.down { "down" } else { "stop" };
-    std::fs::write(root.join(DONE_FILE), mark).map_err(|e| format!("{DONE_FILE}: {e}"))?;
-    Ok(())
-}
-
 /// What the head did with its kit (`down` or `stop`), if it ran it.
 pub fn done(root: &Path) -> Option<String> {
     std::fs::read_to_string(root.join(DONE_FILE))
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| s == "down" || s == "stop")
+}
+
+/// The kit itself and running it: needs the provider host (WebAssembly).
+#[cfg(feature = "plugin")]
+mod with_host {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{DONE_FILE, KIT_FILE, remove};
+    use crate::plugin::{ClusterRef, CredentialSource, HostConfig, PluginHost};
+
+    /// Everything a head needs to stop or tear down its own cluster.
+    #[derive(Clone, Serialize, Deserialize)]
+    pub struct StopKit {
+        /// The provider's name.
+        pub provider: String,
+        /// The cluster on the provider.
+        pub cluster: ClusterRef,
+        /// Terminate (`true`) or stop.
+        pub down: bool,
+        /// The provider's settings (`configure`), endpoint included.
+        pub settings: Vec<(String, String)>,
+        /// The provider's declared credentials that had values.
+        pub credentials: BTreeMap<String, String>,
+        /// The provider component, hex-encoded.
+        pub component_hex: String,
+    }
+
+    impl std::fmt::Debug for StopKit {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("StopKit")
+                .field("provider", &self.provider)
+                .field("cluster", &self.cluster)
+                .field("down", &self.down)
+                .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// Secrets from the kit only.
+    struct KitCredentials(BTreeMap<String, String>);
+
+    impl CredentialSource for KitCredentials {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    /// Stops or tears down the cluster the kit in `root` describes, through its
+    /// provider.
+    pub fn run(root: &Path) -> Result<(), String> {
+        let path = root.join(KIT_FILE);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let kit: StopKit =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes =
+            hex::decode(&kit.component_hex).map_err(|e| format!("stop kit component: {e}"))?;
+        let home = root.join("provider-home");
+        let mut config = HostConfig::new(&home);
+        if let Some((_, endpoint)) = kit.settings.iter().find(|(k, _)| k == "endpoint") {
+            config
+                .endpoints
+                .insert(kit.provider.clone(), endpoint.clone());
+        }
+        config
+            .settings
+            .insert(kit.provider.clone(), kit.settings.clone());
+        config.credentials = Arc::new(KitCredentials(kit.credentials.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut host = PluginHost::new(config).map_err(|e| e.to_string())?;
+            host.load_bytes(&format!("stop-kit:{}", kit.provider), &bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut instance = host
+                .instance(&kit.provider)
+                .await
+                .map_err(|e| e.to_string())?;
+            if kit.down {
+                instance.terminate_instances(&kit.cluster).await
+            } else {
+                instance.stop_instances(&kit.cluster).await
+            }
+            .map_err(|e| e.to_string())
+        })?;
+        // Done: the credentials do not stay on a stopped disk (a `start` sends a new
+        // kit with the autostop setting).
+        remove(root);
+        // Where the machines outlive the call (a node pool's hosts), the launcher
+        // learns from this mark, at its next `status -r`, that the cluster is over.
+        let mark = if kit.down { "down" } else { "stop" };
+        std::fs::write(root.join(DONE_FILE), mark).map_err(|e| format!("{DONE_FILE}: {e}"))?;
+        Ok(())
+    }
 }
