@@ -417,7 +417,9 @@ fn show_gpus_counts_total_and_free_per_context() {
         FakeNode::new("h1", 32, 256, 8, Some((GFD, "NVIDIA-H100-80GB-HBM3"))),
         FakeNode::new("c1", 8, 32, 0, None),
     ];
-    let world = World::new(vec![pool], 1, 110);
+    // The server answers one item per page, as an API server may: every list is
+    // read to its end through `continue` tokens.
+    let world = World::new_with(vec![pool], 1, 110, serde_json::json!({"page_cap": 1}));
     world.configure(&[("gpus", 0, Auth::ClientCert)], &["gpus"]);
     // One pod already holds 2 A100s (made with the official client).
     world.fakes[0].read_back(
@@ -436,6 +438,12 @@ fn show_gpus_counts_total_and_free_per_context() {
             {"context": "gpus", "gpu": "H100", "total": 8, "free": 8, "nodes": 1},
         ])
     );
+    let continued: u32 = world.fakes[0]
+        .read("continued-lists")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(continued >= 3, "4 nodes in pages of 1: {continued}");
     let table = world.ok(&world.aloft(&["show-gpus", "--infra", "k8s/gpus"]));
     assert!(
         table.contains("CONTEXT") && table.contains("H100"),

@@ -21,9 +21,11 @@ forbidden gets 403 on everything, anything else 401.
 Usage: k8s_api.py CONFIG.json   (see tests/src/k8s_fake.rs); prints "ready PORT".
 """
 
+import base64
 import datetime
 import http.server
 import json
+import os
 import re
 import ssl
 import sys
@@ -147,6 +149,10 @@ class Cluster:
                            "conditions": [{"type": "Ready", "status": "True"}]},
             })
         self.machines = [tuple(m) for m in config.get("machines", [])]
+        # Pages served after a list's first (tests read the count back from a file
+        # beside the config: `continued-lists`).
+        self.continued_lists = 0
+        self.stats_dir = config.get("stats_dir")
         self.objects = {}  # (resource, ns, name) -> object
 
     def stamp(self, obj):
@@ -354,9 +360,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
                if selector_matches(terms, o["metadata"].get("labels", {}))
                and field_matches(q.get("fieldSelector"), o)]
         out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        meta = {"resourceVersion": str(self.cluster.rv)}
+        # Chunked lists as the API server serves them: at most `limit` items (the
+        # server may send fewer: `page_cap` in the config), and an opaque `continue`
+        # token naming the list and the position, until the last page.
+        start = 0
+        if q.get("continue"):
+            try:
+                token = json.loads(base64.urlsafe_b64decode(q["continue"].encode()))
+                assert token["list"] == [self.path.split("?")[0], q.get("labelSelector"), q.get("fieldSelector")]
+                start = int(token["start"])
+            except Exception:
+                raise Fail(400, "BadRequest", "continue key is not valid")
+            self.cluster.continued_lists += 1
+            if self.cluster.stats_dir:
+                with open(os.path.join(self.cluster.stats_dir, "continued-lists"), "w") as f:
+                    f.write(str(self.cluster.continued_lists))
         if q.get("limit", "").isdigit() and int(q["limit"]) > 0:
-            out = out[: int(q["limit"])]
-        return {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(self.cluster.rv)}, "items": out}
+            page = min(int(q["limit"]), self.config.get("page_cap") or int(q["limit"]))
+            if start + page < len(out):
+                meta["continue"] = base64.urlsafe_b64encode(json.dumps({
+                    "list": [self.path.split("?")[0], q.get("labelSelector"), q.get("fieldSelector")],
+                    "start": start + page}).encode()).decode()
+                meta["remainingItemCount"] = len(out) - start - page
+            out = out[start: start + page]
+        elif start:
+            raise Fail(400, "BadRequest", "continue needs limit")
+        return {"kind": kind, "apiVersion": "v1", "metadata": meta, "items": out}
 
     def create(self, ns, res, kind, obj):
         c = self.cluster
@@ -418,6 +448,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     config = json.load(open(sys.argv[1]))
+    config.setdefault("stats_dir", os.path.dirname(os.path.abspath(sys.argv[1])))
     Handler.cluster = Cluster(config)
     Handler.config = config
     server = http.server.ThreadingHTTPServer((config.get("host", "127.0.0.1"), config.get("port", 0)), Handler)

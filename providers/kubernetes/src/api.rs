@@ -16,6 +16,11 @@ use aloft_provider_sdk::types::{ErrorKind, ProviderError};
 /// The header naming the context (the host's `kube::access::CONTEXT_HEADER`).
 pub const CONTEXT_HEADER: &str = "x-aloft-kube-context";
 
+/// Items per list page (kubectl asks for 500).
+const PAGE_SIZE: usize = 500;
+/// Pages a list may take before it is refused (a server that never ends a list).
+const MAX_PAGES: usize = 1000;
+
 /// One allowed context, as the host describes it in the `contexts` setting.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Context {
@@ -45,6 +50,42 @@ impl Context {
     pub fn get(&self, path: &str) -> Result<Value, ProviderError> {
         let r = self.get_raw(path)?;
         self.ok(r)
+    }
+
+    /// Every item of the list at `path`, page by page (`limit`, then the
+    /// `continue` token the server hands back), so a cluster of thousands of pods
+    /// is read in bounded answers, as kubectl does.
+    pub fn list(&self, path: &str) -> Result<Vec<Value>, ProviderError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut page_path = format!("{path}{sep}limit={PAGE_SIZE}");
+            if !token.is_empty() {
+                page_path.push_str(&format!("&continue={}", query(&token)));
+            }
+            let mut page = self.get(&page_path)?;
+            if let Some(list) = page["items"].as_array_mut() {
+                items.append(list);
+            }
+            token = page["metadata"]["continue"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if token.is_empty() {
+                return Ok(items);
+            }
+        }
+        Err(ProviderError {
+            kind: ErrorKind::Other,
+            code: "too-many-pages".into(),
+            message: format!(
+                "context {}: {path}: more than {MAX_PAGES} pages of {PAGE_SIZE}",
+                self.name
+            ),
+            region: Some(self.name.clone()),
+            zone: None,
+        })
     }
 
     /// `POST path` with a JSON body; `Ok(None)` when it already exists (409).

@@ -34,12 +34,15 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// The nodes of the context's cluster with what is free on each (pods of every
 /// namespace when readable, else of the context's namespace).
 pub fn nodes(ctx: &Context) -> Result<Vec<NodeCapacity>, ProviderError> {
-    let nodes = ctx.get("/api/v1/nodes")?;
-    let pods = match ctx.get("/api/v1/pods") {
+    let nodes = ctx.list("/api/v1/nodes")?;
+    let pods = match ctx.list("/api/v1/pods") {
         Ok(p) => p,
-        Err(_) => ctx.get(&format!("/api/v1/namespaces/{}/pods", ctx.namespace))?,
+        Err(_) => ctx.list(&format!("/api/v1/namespaces/{}/pods", ctx.namespace))?,
     };
-    Ok(free_on_nodes(&nodes, &pods))
+    Ok(free_on_nodes(
+        &serde_json::json!({ "items": nodes }),
+        &serde_json::json!({ "items": pods }),
+    ))
 }
 
 /// [`nodes`] from a `NodeList` and a `PodList`.

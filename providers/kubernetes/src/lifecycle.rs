@@ -226,12 +226,11 @@ fn selector(cluster: &str) -> String {
 }
 
 fn pods_of(ctx: &Context, cluster: &str) -> Result<Vec<Value>, ProviderError> {
-    let list = ctx.get(&format!(
+    ctx.list(&format!(
         "/api/v1/namespaces/{}/pods?labelSelector={}",
         ctx.namespace,
         selector(cluster)
-    ))?;
-    Ok(list["items"].as_array().cloned().unwrap_or_default())
+    ))
 }
 
 fn name_of(v: &Value) -> String {
