@@ -20,24 +20,31 @@ fn down_while_a_launch_holds_the_cluster_names_the_holder_then_waits() {
     .unwrap();
     let task = home.path().join("t.yaml");
     std::fs::write(&task, "resources: {infra: local}\nrun: echo launched\n").unwrap();
-    let launch = Command::new(env!("CARGO_BIN_EXE_aloft"))
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_aloft"))
         .args(["launch", "-y", "-d", "-c", "held", task.to_str().unwrap()])
         .env("ALOFT_HOME", home.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The launch records the cluster before its provider call, lock held.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The launch records the cluster before its provider call, lock held. A fresh
+    // home compiles every bundled provider first (seconds of CPU), and the other
+    // test here runs eight launches at once on the same cores: be patient.
+    let deadline = Instant::now() + Duration::from_secs(120);
     while StateDb::open(&home.path().join("state.db"))
         .ok()
         .and_then(|db| db.cluster("held").ok().flatten())
         .is_none()
     {
-        assert!(
-            Instant::now() < deadline,
-            "the launch never recorded the cluster"
-        );
+        if Instant::now() >= deadline || launch.try_wait().unwrap().is_some() {
+            let _ = launch.kill();
+            let out = launch.wait_with_output().unwrap();
+            panic!(
+                "the launch never recorded the cluster: {:?}\n{}",
+                out.status,
+                text(&out.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     // --no-wait: a clear error at once.
