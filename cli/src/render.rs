@@ -29,6 +29,37 @@ where
     table
 }
 
+/// Plain columns without borders, each as wide as its widest cell, two spaces
+/// apart: for listings that run to thousands of rows (`jobs queue`), where laying
+/// out a table costs more than reading the rows.
+pub fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 20));
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let start = out.len();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(' ', w.saturating_sub(cell.width())));
+        }
+        out.truncate(start + out[start..].trim_end().len());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
@@ -53,5 +84,22 @@ pub fn number(value: f64) -> String {
     } else {
         let text = format!("{value:.3}");
         text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns;
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let rows = vec![
+            vec!["1".to_string(), "训练".to_string(), "RUNNING".to_string()],
+            vec!["10".to_string(), "eval".to_string(), "-".to_string()],
+        ];
+        assert_eq!(
+            columns(&["ID", "NAME", "STATUS"], &rows),
+            "ID  NAME  STATUS\n1   训练  RUNNING\n10  eval  -\n"
+        );
     }
 }

@@ -144,7 +144,11 @@ fn restarts_on_errors_are_bounded_and_exit_codes_can_force_a_restart() {
     assert_eq!(all[0]["task_count"], 1, "{all}");
     // The listing never shows the task file, whose secrets it would print.
     let table = text(&jobs(home.path(), &["queue", "-a"]).stdout);
-    assert!(table.contains("SUCCEEDED"), "{table}");
+    // Plain columns: the row's status sits under the header's STATUS.
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID  TASK  NAME"), "{table}");
+    let at = lines[0].find("STATUS").unwrap();
+    assert_eq!(lines[1].get(at..at + 9), Some("SUCCEEDED"), "{table}");
     assert!(
         !all.to_string().contains("tok-never-listed") && !table.contains("tok-never-listed"),
         "{all}\n{table}"

@@ -122,7 +122,28 @@ pub fn run(args: Args) -> CliResult {
             if output == Output::Json {
                 return render::print_json(&jobs);
             }
-            let mut table = render::table([
+            let now = unix_now();
+            let rows: Vec<Vec<String>> = jobs
+                .iter()
+                .map(|j| {
+                    vec![
+                        j.id.to_string(),
+                        format!("{}/{}", j.task_index + 1, j.task_count),
+                        j.name.clone(),
+                        j.resources.clone(),
+                        ago(now, j.submitted_at),
+                        duration(j.ended_at.unwrap_or(now) - j.submitted_at),
+                        j.started_at
+                            .map_or("-".into(), |s| duration(j.ended_at.unwrap_or(now) - s)),
+                        j.recovery_count.to_string(),
+                        j.status.as_str().to_string(),
+                        j.location
+                            .as_ref()
+                            .map_or("-".into(), |l| format!("{} ({})", l.cloud, l.region)),
+                    ]
+                })
+                .collect();
+            let header = [
                 "ID",
                 "TASK",
                 "NAME",
@@ -133,26 +154,18 @@ pub fn run(args: Args) -> CliResult {
                 "#RECOVERIES",
                 "STATUS",
                 "WHERE",
-            ]);
-            let now = unix_now();
-            for j in &jobs {
-                table.add_row(vec![
-                    j.id.to_string(),
-                    format!("{}/{}", j.task_index + 1, j.task_count),
-                    j.name.clone(),
-                    j.resources.clone(),
-                    ago(now, j.submitted_at),
-                    duration(j.ended_at.unwrap_or(now) - j.submitted_at),
-                    j.started_at
-                        .map_or("-".into(), |s| duration(j.ended_at.unwrap_or(now) - s)),
-                    j.recovery_count.to_string(),
-                    j.status.as_str().to_string(),
-                    j.location
-                        .as_ref()
-                        .map_or("-".into(), |l| format!("{} ({})", l.cloud, l.region)),
-                ]);
+            ];
+            // A long queue is written in one piece: stdout is line-buffered.
+            use std::io::Write;
+            match std::io::stdout()
+                .lock()
+                .write_all(render::columns(&header, &rows).as_bytes())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(CliError::failure(format!("cannot write the queue: {e}")));
+                }
+                _ => {}
             }
-            println!("{table}");
             Ok(())
         }
         Command::Logs {
