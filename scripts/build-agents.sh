@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the small static node agent (core/agent) for x86_64 and aarch64 Linux
 # (musl), with cargo-zigbuild and zig from PyPI for the C parts (SQLite), and puts
-# them where cli/build.rs embeds them: <target>/node-agents/<arch>/aloft-agent.
+# them where providers/bundled/build.rs embeds them: <target>/node-agents/<arch>/aloft-agent.
 # Then rebuild aloft (cargo build) to ship them. Prints each agent's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,3 +1,4 @@
-//! The providers compiled into this binary (crate `aloft-bundled-providers`).
+//! The providers and node agents compiled into this binary (crate
+//! `aloft-bundled-providers`).
 
-pub use aloft_bundled_providers::providers;
+pub use aloft_bundled_providers::{node_agents, providers};

@@ -10,15 +10,13 @@ use crate::bundled;
 use crate::exit::CliError;
 use crate::progress::Progress;
 
-include!(concat!(env!("OUT_DIR"), "/node_agents.rs"));
-
 /// A client whose progress events go to `progress`.
 pub fn open_with(progress: Arc<Progress>) -> Result<Client, CliError> {
     let token = CancelToken::new();
     crate::interrupt::install(&token);
     let client = Client::builder()
         .bundled_providers(bundled::providers())
-        .node_agents(NODE_AGENTS)
+        .node_agents(bundled::node_agents())
         .on_event(move |event| progress.line(&event.to_string()))
         .cancel_token(token)
         .open()?;
@@ -35,7 +33,7 @@ pub fn open() -> Result<Client, CliError> {
 pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
     let client = Client::builder()
         .bundled_providers(bundled::providers())
-        .node_agents(NODE_AGENTS)
+        .node_agents(bundled::node_agents())
         .on_event(|event| eprintln!("{event}"))
         .wait_for_locks(wait)
         .open()?;

@@ -3,6 +3,11 @@
 //!
 //! The nested cargo uses its own target folder (`target/wasm`): sharing the outer
 //! build's folder would deadlock on its lock.
+//!
+//! It also embeds the small node agents (`core/agent`, static musl builds) that
+//! `scripts/build-agents.sh` leaves in `<target>/node-agents/<arch>/aloft-agent`
+//! (or `$ALOFT_NODE_AGENTS_DIR/<arch>/aloft-agent`). A build without them still
+//! works: heads of the launcher's own platform then run the launcher itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +20,7 @@ fn main() {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    write_node_agents(&root);
     let list = root.join("providers/bundled.txt");
     println!("cargo:rerun-if-changed={}", list.display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
@@ -91,6 +97,39 @@ fn main() {
     let code = format!(
         "/// The providers built into this binary: (name, component bytes).\n\
          pub fn providers() -> &'static [(&'static str, &'static [u8])] {{\n    &[{}]\n}}\n",
+        entries.join(", ")
+    );
+    if let Err(e) = std::fs::write(&out, code) {
+        panic!("cannot write {}: {e}", out.display());
+    }
+}
+
+/// Writes `node_agents.rs`: `node_agents()` over the agents found.
+fn write_node_agents(root: &Path) {
+    println!("cargo:rerun-if-env-changed=ALOFT_NODE_AGENTS_DIR");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    let dir = std::env::var_os("ALOFT_NODE_AGENTS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("node-agents"))
+        })
+        .unwrap_or_else(|| root.join("target/node-agents"));
+    let mut entries = Vec::new();
+    for arch in ["x86_64", "aarch64"] {
+        let path = dir.join(arch).join("aloft-agent");
+        println!("cargo:rerun-if-changed={}", path.display());
+        if path.is_file() {
+            let path = path.canonicalize().unwrap_or(path);
+            entries.push(format!(
+                "({arch:?}, include_bytes!({:?}) as &[u8])",
+                path.display().to_string()
+            ));
+        }
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("node_agents.rs");
+    let code = format!(
+        "/// The node agents built into this binary: (architecture, program bytes).\n\
+         pub fn node_agents() -> &'static [(&'static str, &'static [u8])] {{\n    &[{}]\n}}\n",
         entries.join(", ")
     );
     if let Err(e) = std::fs::write(&out, code) {

@@ -103,6 +103,8 @@ pub const FULL_PROGRAM: &str = ".aloft/bin/aloft-full";
 pub struct Head {
     location: HeadLocation,
     control_dir: PathBuf,
+    /// `uname -m` of a remote head, asked once.
+    arch: std::cell::OnceCell<String>,
 }
 
 impl Head {
@@ -111,6 +113,7 @@ impl Head {
         Head {
             location,
             control_dir,
+            arch: std::cell::OnceCell::new(),
         }
     }
 
@@ -318,6 +321,9 @@ impl Head {
         match &self.location {
             HeadLocation::Local { .. } => Ok(std::env::consts::ARCH.to_string()),
             HeadLocation::Ssh { .. } => {
+                if let Some(arch) = self.arch.get() {
+                    return Ok(arch.clone());
+                }
                 let mut out = Vec::new();
                 let code = self.ssh_node()?.run(&Script::new("uname -m"), &mut out)?;
                 let text = String::from_utf8_lossy(&out).trim().to_string();
@@ -329,7 +335,7 @@ impl Head {
                         "cannot tell the head's architecture: `uname -m` said `{text}`"
                     )));
                 }
-                Ok(text)
+                Ok(self.arch.get_or_init(|| text).clone())
             }
         }
     }

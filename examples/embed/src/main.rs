@@ -36,6 +36,7 @@ fn run(command: &str) -> Result<JobStatus, Box<dyn std::error::Error>> {
     // Progress arrives as typed events: show the steps, ignore the rest.
     let client = Client::builder()
         .bundled_providers(aloft_bundled_providers::providers())
+        .node_agents(aloft_bundled_providers::node_agents())
         .on_event(|event| {
             if let Event::Step(step) = event {
                 eprintln!("> {step}");
