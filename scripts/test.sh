@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each step says when it began, so a slow CI run shows where its time went.
+log() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 log "toolchain (pinned in rust-toolchain.toml) and the wasm32-wasip2 target for providers"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install

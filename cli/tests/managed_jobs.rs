@@ -113,6 +113,12 @@ fn a_preempted_spot_job_is_recovered_and_resumes_from_its_checkpoint() {
         "{}",
         text(&status.stderr)
     );
+    // The cluster is gone; its output is not: the controller kept it.
+    for args in [vec!["logs", "--no-follow", &id], vec!["logs", &id]] {
+        let out = jobs(home.path(), &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "resumed at step 7", "{args:?}");
+    }
 }
 
 #[test]

@@ -75,6 +75,14 @@ impl JobBackend for CheapBackend {
         }
     }
 
+    fn save_output(
+        &self,
+        _cluster: &ClusterRef,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), String> {
+        out.write_all(b"done\n").map_err(|e| e.to_string())
+    }
+
     fn teardown(&self, _cluster: &ClusterRef) -> Result<(), TeardownError> {
         Ok(())
     }

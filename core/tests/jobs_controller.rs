@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use aloft::jobs::{
     CancelTarget, ClusterRef, Controller, ControllerSettings, JobBackend, JobEventKind, JobId,
-    JobProbe, JobsDb, LaunchConstraints, LaunchError, LaunchRequest, LaunchRetry, Launched,
-    Location, ManagedJob, ManagedJobStatus, NewJob, Reconciled, TeardownError,
+    JobOutputs, JobProbe, JobsDb, LaunchConstraints, LaunchError, LaunchRequest, LaunchRetry,
+    Launched, Location, ManagedJob, ManagedJobStatus, NewJob, Reconciled, TaskRun, TeardownError,
 };
 use aloft::task::{Overrides, TaskChain};
 
@@ -26,6 +26,8 @@ struct LaunchRecord {
 struct Live {
     location: Location,
     script: VecDeque<JobProbe>,
+    /// Which launch (1-based) made it: what its job "prints".
+    launch: usize,
 }
 
 #[derive(Default)]
@@ -109,11 +111,13 @@ impl JobBackend for ScriptedBackend {
             (Ok(()), None) => Err(LaunchError::NoResources("no region left".into())),
             (Ok(()), Some(loc)) => {
                 let script = st.runs.pop_front().unwrap_or(vec![JobProbe::Succeeded]);
+                let launch = st.launches.len() + 1;
                 st.live.insert(
                     req.cluster.clone(),
                     Live {
                         location: loc.clone(),
                         script: script.into(),
+                        launch,
                     },
                 );
                 record.landed = Some(loc.clone());
@@ -142,6 +146,16 @@ impl JobBackend for ScriptedBackend {
             st.live.remove(&cluster.cluster);
         }
         probe
+    }
+
+    fn save_output(
+        &self,
+        cluster: &ClusterRef,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), String> {
+        let st = self.state();
+        let live = st.live.get(&cluster.cluster).ok_or("cluster gone")?;
+        writeln!(out, "{} launch {}", cluster.cluster, live.launch).map_err(|e| e.to_string())
     }
 
     fn teardown(&self, cluster: &ClusterRef) -> Result<(), TeardownError> {
@@ -252,6 +266,21 @@ async fn wait_until(path: &Path, id: JobId, what: &str, pred: impl Fn(&ManagedJo
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// What the controller kept of the output of task `task`'s run after
+/// `restarts` restarts on error.
+fn kept(path: &Path, id: JobId, task: u32, restarts: u32) -> Option<String> {
+    let run = TaskRun {
+        task,
+        recoveries: 0,
+        restarts,
+    };
+    let mut out = Vec::new();
+    JobOutputs::beside(path)
+        .copy(id, run, 0, &mut out)
+        .expect("readable")
+        .then(|| String::from_utf8(out).expect("utf-8"))
 }
 
 fn gone(cluster_alive: &ScriptedBackend) -> bool {
@@ -381,6 +410,10 @@ async fn restarts_on_errors_until_success() {
     assert_eq!(j.recovery_count, 0);
     assert_eq!(backend.launches().len(), 3);
     assert!(gone(&backend));
+    // Each run's output was kept before its cluster went.
+    let cluster = &backend.launches()[2].cluster;
+    assert_eq!(kept(&path, id, 0, 0), Some(format!("{cluster} launch 1\n")));
+    assert_eq!(kept(&path, id, 0, 2), Some(format!("{cluster} launch 3\n")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,6 +644,8 @@ async fn cancel_while_running_tears_down() {
         .expect("run");
     assert_eq!(get(&path, id).status, ManagedJobStatus::Cancelled);
     assert!(gone(&backend));
+    let cluster = &backend.launches()[0].cluster;
+    assert_eq!(kept(&path, id, 0, 0), Some(format!("{cluster} launch 1\n")));
     assert_eq!(
         event_kinds(&path, id).last(),
         Some(&JobEventKind::Ended),
@@ -735,6 +770,9 @@ async fn pipeline_runs_its_tasks_in_order_on_their_own_clusters() {
         assert_eq!(st.launches[0].task_index, 0);
         assert_eq!(st.launches[1].task_index, 1);
         assert_ne!(st.launches[0].task_id, st.launches[1].task_id);
+        // Each task's output was kept before its cluster was torn down.
+        assert_eq!(kept(&path, id, 0, 0), Some(format!("{c0} launch 1\n")));
+        assert_eq!(kept(&path, id, 1, 0), Some(format!("{c1} launch 2\n")));
     }
     assert!(event_kinds(&path, id).contains(&JobEventKind::TaskSucceeded));
 

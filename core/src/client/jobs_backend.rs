@@ -239,6 +239,20 @@ impl JobBackend for ClientBackend {
             .unwrap_or_else(|err| JobProbe::Unreachable(err.to_string()))
     }
 
+    fn save_output(
+        &self,
+        cluster: &ClusterRef,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), String> {
+        let id = cluster
+            .cluster_job_id
+            .and_then(|id| u64::try_from(id).ok())
+            .ok_or("no job id recorded for this cluster")?;
+        self.with_client(|client| client.logs(&cluster.cluster, id, None, false, out))
+            .and_then(|r| r)
+            .map_err(|e| e.to_string())
+    }
+
     fn teardown(&self, cluster: &ClusterRef) -> Result<(), TeardownError> {
         let fail = |message: String| TeardownError {
             cluster: cluster.cluster.clone(),

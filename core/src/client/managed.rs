@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs::{
-    CancelTarget, Controller, ControllerSettings, JobFilter, JobId, JobSummary, JobsDb, ManagedJob,
-    ManagedJobStatus, NewJob,
+    CancelTarget, Controller, ControllerSettings, JobFilter, JobId, JobOutputs, JobSummary, JobsDb,
+    ManagedJob, ManagedJobStatus, NewJob, TaskRun,
 };
 use crate::task::TaskChain;
 
@@ -140,25 +140,50 @@ impl Client {
                 .find(|j| j.id == id)
                 .ok_or_else(|| ClientError::Other(format!("no managed job {id}")));
         }
-        let mut followed: Option<(String, i64)> = None;
+        let outputs = self.job_outputs();
+        // The run streamed last, and how much of it was written.
+        let mut last: Option<Streamed> = None;
         loop {
             let job = self.managed_job(id)?;
+            let run = RunKey::of(&job);
+            match last.as_mut() {
+                // The job moved past the run streamed last: what the stream missed
+                // (the cluster's teardown can cut it short) is in the output the
+                // controller kept before tearing it down.
+                Some(s) if !s.caught_up && run.as_ref() != Some(&s.run) => {
+                    outputs
+                        .copy(id, s.run.run, s.written, out)
+                        .map_err(ClientError::other)?;
+                    s.caught_up = true;
+                }
+                // Nothing streamed: a job that already ended shows all it kept.
+                None if job.status.is_terminal() => {
+                    outputs
+                        .copy_last_runs(id, job.task_index, out)
+                        .map_err(ClientError::other)?;
+                }
+                _ => {}
+            }
             if job.status.is_terminal() {
                 return Ok(job.summary());
             }
-            if job.status == ManagedJobStatus::Running
-                && let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)
-                && followed.as_ref() != Some(&(cluster.clone(), cluster_job))
+            if let Some(run) = run
+                && last.as_ref().is_none_or(|s| s.run != run)
             {
-                followed = Some((cluster.clone(), cluster_job));
+                let mut counted = Counted { out, written: 0 };
                 // Ends when that job ends, or when its cluster goes (preemption).
                 let _ = self.logs(
-                    cluster,
-                    u64::try_from(cluster_job).unwrap_or_default(),
+                    &run.cluster,
+                    u64::try_from(run.cluster_job).unwrap_or_default(),
                     None,
                     true,
-                    out,
+                    &mut counted,
                 );
+                last = Some(Streamed {
+                    written: counted.written,
+                    run,
+                    caught_up: false,
+                });
                 continue;
             }
             if self.cancel.is_cancelled() {
@@ -169,6 +194,11 @@ impl Client {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// Where the controller on this machine keeps each task's output.
+    fn job_outputs(&self) -> JobOutputs {
+        JobOutputs::beside(&self.home.join("jobs.db"))
     }
 
     /// What managed job `id` printed so far, from the cluster it runs on now, or
@@ -188,20 +218,28 @@ impl Client {
             return out.write_all(&text).map_err(ClientError::other);
         };
         let job = self.managed_job(id)?;
-        let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id) else {
+        if let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)
+            && job.status == ManagedJobStatus::Running
+        {
+            return self.logs(
+                cluster,
+                u64::try_from(cluster_job).unwrap_or_default(),
+                None,
+                false,
+                out,
+            );
+        }
+        // Its cluster is gone or not up yet: what the controller kept.
+        let any = self
+            .job_outputs()
+            .copy_last_runs(id, job.task_index, out)
+            .map_err(ClientError::other)?;
+        if !any {
             self.emit(super::Event::Step(format!(
                 "Job {id} is {} and has no output yet.",
                 job.status.as_str()
             )));
-            return Ok(());
-        };
-        self.logs(
-            cluster,
-            u64::try_from(cluster_job).unwrap_or_default(),
-            None,
-            false,
-            out,
-        )?;
+        }
         Ok(())
     }
 
@@ -274,4 +312,52 @@ fn open_lock(path: &std::path::Path) -> ClientResult<File> {
         .write(true)
         .open(path)
         .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))
+}
+
+/// One run of a managed job's task on a cluster, as a follower tells runs apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RunKey {
+    run: TaskRun,
+    cluster: String,
+    cluster_job: i64,
+}
+
+impl RunKey {
+    /// The run the job is on, when it runs.
+    fn of(job: &ManagedJob) -> Option<RunKey> {
+        match (&job.cluster_name, job.cluster_job_id, job.status) {
+            (Some(cluster), Some(cluster_job), ManagedJobStatus::Running) => Some(RunKey {
+                run: TaskRun::of(job),
+                cluster: cluster.clone(),
+                cluster_job,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A run a follower streamed: how many bytes it wrote, and whether the rest was
+/// taken from the kept output since.
+struct Streamed {
+    run: RunKey,
+    written: u64,
+    caught_up: bool,
+}
+
+/// A writer that counts what passes through.
+struct Counted<'a> {
+    out: &'a mut dyn std::io::Write,
+    written: u64,
+}
+
+impl std::io::Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }

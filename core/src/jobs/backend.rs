@@ -138,6 +138,12 @@ pub trait JobBackend: Send + Sync + 'static {
     /// What the job on the cluster is doing now.
     fn poll(&self, cluster: &ClusterRef) -> JobProbe;
 
+    /// Writes everything the job on the cluster printed so far into `out`. The
+    /// controller keeps it (see [`JobOutputs`](super::JobOutputs)) before it tears
+    /// a cluster down whose job ended, so the output outlives the cluster.
+    fn save_output(&self, cluster: &ClusterRef, out: &mut dyn std::io::Write)
+    -> Result<(), String>;
+
     /// Tears the cluster down. Idempotent: a cluster that does not exist is
     /// success.
     fn teardown(&self, cluster: &ClusterRef) -> Result<(), TeardownError>;

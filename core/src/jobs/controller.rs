@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use super::JobsError;
 use super::backend::{ClusterRef, JobBackend, JobProbe, LaunchError, LaunchRequest, Reconciled};
 use super::db::JobsDb;
+use super::output::{JobOutputs, TaskRun};
 use super::record::{JobEvent, JobEventKind, JobId, ManagedJob, now};
 use super::recovery::{Decision, LaunchRetry, Observation, RelaunchReason, decide, plan_launch};
 use super::status::ManagedJobStatus;
@@ -73,6 +74,7 @@ pub struct Controller<B: JobBackend> {
 
 struct Inner<B: JobBackend> {
     db: Mutex<JobsDb>,
+    outputs: JobOutputs,
     backend: Arc<B>,
     settings: ControllerSettings,
     launches: Semaphore,
@@ -91,6 +93,7 @@ impl<B: JobBackend> Controller<B> {
         Ok(Controller {
             inner: Arc::new(Inner {
                 db: Mutex::new(db),
+                outputs: JobOutputs::beside(db_path),
                 backend,
                 settings,
                 launches,
@@ -252,6 +255,25 @@ impl<B: JobBackend> Inner<B> {
         }
     }
 
+    /// Keeps what the job's current task printed on its cluster before the cluster
+    /// goes; a failure is logged and the job goes on (its output is then lost with
+    /// the cluster, as before).
+    async fn keep_output(&self, job: &ManagedJob) -> Result<(), JobsError> {
+        if job.cluster_job_id.is_none() {
+            return Ok(());
+        }
+        let target = cluster_ref(job);
+        let outputs = self.outputs.clone();
+        let (id, run) = (job.id, TaskRun::of(job));
+        let saved = self
+            .blocking(move |b| outputs.save(id, run, |out| b.save_output(&target, out)))
+            .await?;
+        if let Err(e) = saved {
+            tracing::warn!(job = id, "the output of {run:?} was not kept: {e}");
+        }
+        Ok(())
+    }
+
     /// Tears `cluster` down, retrying; false when every try failed.
     async fn teardown(&self, job: &ManagedJob, cluster: &str) -> Result<bool, JobsError> {
         let target = ClusterRef {
@@ -314,6 +336,7 @@ impl<B: JobBackend> Inner<B> {
             match job.status {
                 s if s.is_terminal() => return Ok(()),
                 ManagedJobStatus::Cancelling => {
+                    self.keep_output(&job).await?;
                     let mut leftover = None;
                     if let Some(cluster) = &job.cluster_name
                         && !self.teardown(&job, cluster).await?
@@ -493,6 +516,11 @@ impl<B: JobBackend> Inner<B> {
     async fn on_probe(&self, job: &ManagedJob, probe: JobProbe) -> Result<(), JobsError> {
         let id = job.id;
         let ti = job.task_index;
+        if matches!(probe, JobProbe::Succeeded | JobProbe::Failed { .. }) {
+            // Before the job's status moves on, so whoever sees it move finds the
+            // output kept.
+            self.keep_output(job).await?;
+        }
         match probe {
             JobProbe::Running | JobProbe::Unreachable(_) => Ok(()),
             JobProbe::Succeeded if (ti as usize) + 1 < job.tasks.len() => {

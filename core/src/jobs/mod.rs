@@ -4,6 +4,7 @@
 //!
 //! - [`ManagedJobStatus`], [`ManagedJob`], [`JobEvent`]: the model.
 //! - [`JobsDb`]: jobs and their events in `$ALOFT_HOME/jobs.db` (SQLite, WAL).
+//! - [`JobOutputs`]: each task's output, kept before its cluster is torn down.
 //! - [`decide`], [`plan_launch`]: the recovery rules as pure functions.
 //! - [`JobBackend`]: what the controller needs from the world; implement it on
 //!   top of the launch API.
@@ -16,6 +17,7 @@
 mod backend;
 mod controller;
 mod db;
+mod output;
 mod record;
 mod recovery;
 mod schema;
@@ -27,6 +29,7 @@ pub use backend::{
 };
 pub use controller::{Controller, ControllerSettings};
 pub use db::{CancelTarget, JobFilter, JobsDb};
+pub use output::{JobOutputs, TaskRun};
 pub use record::{JobEvent, JobEventKind, JobId, JobSummary, ManagedJob, NewJob, TaskPlan};
 pub use recovery::{
     Decision, LaunchConstraints, LaunchPlan, LaunchRetry, Location, Observation, RecoveryError,
