@@ -57,15 +57,22 @@ impl World {
         let mut fakes = Vec::new();
         for (c, nodes) in clusters.into_iter().enumerate() {
             let mut addresses = Vec::new();
+            let mut keys = serde_json::Map::new();
             for i in 0..machines_per_cluster {
                 let n = c * machines_per_cluster + i;
                 let ip = format!("127.0.0.{}", first_ip as usize + n);
                 let m = Sshd::start_machine(&home.path().join(format!("m{n}")), &ip);
                 m.authorize_key(&key.public_key);
                 addresses.push((m.ip.clone(), m.port));
+                keys.insert(
+                    format!("{}:{}", m.ip, m.port),
+                    m.authorized_keys_path().display().to_string().into(),
+                );
                 machines.push(m);
             }
-            fakes.push(K8sFake::start_with(&nodes, &addresses, extra.clone()));
+            let mut extra = extra.clone();
+            extra["authorized_keys"] = keys.into();
+            fakes.push(K8sFake::start_with(&nodes, &addresses, extra));
         }
         let kubeconfig = home.path().join("kube").join("config");
         World {
@@ -159,6 +166,10 @@ impl World {
             .env("KUBECONFIG", &self.kubeconfig)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env("ALOFT_LOG", "trace")
+            // A jobs controller (one test runs one) polls fast and goes idle soon.
+            .env("ALOFT_JOBS_POLL_MS", "200")
+            .env("ALOFT_JOBS_IDLE_MS", "1500")
+            .env("ALOFT_JOBS_RETRY_MS", "200")
             .output()
             .expect("run aloft");
         out.stderr = std::fs::read(&log).unwrap_or_default();
@@ -193,11 +204,11 @@ impl World {
     }
 
     /// No token or key in any file under aloft's home but the kubeconfig's folder
-    /// (which the test itself wrote).
-    fn assert_no_secret_in_files(&self) {
+    /// (which the test itself wrote) and the files in `except`.
+    fn assert_no_secret_in_files(&self, except: &[&std::path::Path]) {
         let kube = self.kubeconfig.parent().unwrap();
         for path in common::files_under(self.home.path()) {
-            if path.starts_with(kube) {
+            if path.starts_with(kube) || except.contains(&path.as_path()) {
                 continue;
             }
             let bytes = std::fs::read(&path).unwrap_or_default();
@@ -335,7 +346,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_the_api_server() {
     world.ok(&world.aloft(&["down", "-y", "trn"]));
     let left = world.pods(0);
     assert_eq!(left, serde_json::json!({"pods": [], "services": []}));
-    world.assert_no_secret_in_files();
+    world.assert_no_secret_in_files(&[]);
 }
 
 #[test]
@@ -383,7 +394,7 @@ fn failover_moves_past_a_full_and_a_forbidden_context() {
     assert_eq!(big["pods"].as_array().map(Vec::len), Some(2), "{big}");
     world.ok(&world.aloft(&["down", "-y", "fo"]));
     assert_eq!(world.pods(1)["pods"], serde_json::json!([]));
-    world.assert_no_secret_in_files();
+    world.assert_no_secret_in_files(&[]);
 }
 
 #[test]
@@ -473,5 +484,87 @@ fn a_resource_quota_is_a_quota_error_and_leaves_nothing() {
         all.contains("quota (Forbidden: "),
         "typed as a quota error: {all}"
     );
+    assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
+}
+
+#[test]
+fn a_jobs_controller_in_a_pod_runs_its_jobs_in_pods_of_their_own() {
+    let world = World::new(vec![vec![FakeNode::new("cpu-0", 16, 64, 0, None)]], 2, 130);
+    world.configure(&[("ctl", 0, Auth::Exec)], &["ctl"]);
+    let config = world.home.path().join("config.yaml");
+    let mut text_config = std::fs::read_to_string(&config).unwrap();
+    text_config.push_str("jobs:\n  controller:\n    resources: {infra: k8s/ctl, cpus: 1}\n");
+    std::fs::write(&config, text_config).unwrap();
+    let task = world.task(
+        "job.yaml",
+        "name: podjob\nresources: {infra: k8s/ctl, cpus: 1}\nrun: echo pod-job-$SKYPILOT_TASK_ID\n",
+    );
+
+    // The submitting process exits once the controller (in a pod) has the job.
+    let id = world
+        .ok(&world.aloft(&["jobs", "launch", "-d", "-y", task.to_str().unwrap()]))
+        .trim()
+        .to_string();
+    assert_eq!(id, "1");
+    // The controller, in the first pod, launches the job's pod with the kubeconfig
+    // it was given (the exec plugin's token, resolved here), and reaches it through
+    // the API server's port-forward as any launcher does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let job = loop {
+        let queue = world.ok(&world.aloft(&["jobs", "queue", "-a", "-o", "json"]));
+        let jobs: serde_json::Value = serde_json::from_str(&queue).unwrap();
+        let job = jobs[0].clone();
+        let status = job["status"].as_str().unwrap_or_default().to_string();
+        if !["PENDING", "STARTING", "RUNNING", "RECOVERING"].contains(&status.as_str()) {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never ended: {job}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let controller_log = world.aloft(&["jobs", "logs", "--controller"]);
+    assert_eq!(
+        job["status"],
+        "SUCCEEDED",
+        "{job}\n{}",
+        text(&controller_log.stdout)
+    );
+    let logs = world.ok(&world.aloft(&["jobs", "logs", "--no-follow", &id]));
+    assert!(logs.contains("pod-job-sky-managed-"), "{logs}");
+
+    // Read back with the official client: the controller's pod is there, the job's
+    // pod was deleted when the job ended.
+    let pods = world.pods(0)["pods"].clone();
+    let clusters: Vec<&str> = pods
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["labels"]["aloft-cluster"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(clusters, ["aloft-jobs-controller"], "{pods}");
+
+    // The controller's own kubeconfig: the token inline, the plugin not named, 0600;
+    // its config points at it.
+    let host = world.machines[0].home().join(".aloft-jobs");
+    let kubeconfig = host.join("kubeconfig");
+    let mode = std::fs::metadata(&kubeconfig).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let kube_text = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(kube_text.contains(world.fakes[0].read("token").trim()));
+    assert!(!kube_text.contains("plugin-ctl.sh"), "{kube_text}");
+    let host_config = std::fs::read_to_string(host.join("config.yaml")).unwrap();
+    assert!(
+        host_config.contains("~/.aloft-jobs/kubeconfig"),
+        "{host_config}"
+    );
+    // Nowhere else: not in the controller's state, logs or job outputs.
+    world.assert_no_secret_in_files(&[&kubeconfig]);
+
+    world.ok(&world.aloft(&["down", "-y", "aloft-jobs-controller"]));
     assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
 }

@@ -144,14 +144,24 @@ impl Config {
     }
 
     /// The file as read, without its `jobs` section: what a remote jobs
-    /// controller runs with (it controls its jobs itself).
-    pub fn without_jobs_yaml(&self) -> Result<String, serde_yaml::Error> {
+    /// controller runs with (it controls its jobs itself). `kubeconfig`, when
+    /// given, replaces `kubernetes.kubeconfig` (the controller's own copy, since a
+    /// path here names a file on this machine).
+    pub fn without_jobs_yaml(&self, kubeconfig: Option<&str>) -> Result<String, serde_yaml::Error> {
         let mut raw = self
             .raw
             .clone()
             .unwrap_or(serde_yaml::Value::Mapping(Default::default()));
         if let Some(map) = raw.as_mapping_mut() {
             map.remove("jobs");
+            if let Some(path) = kubeconfig {
+                let kube = map
+                    .entry("kubernetes".into())
+                    .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+                if let Some(kube) = kube.as_mapping_mut() {
+                    kube.insert("kubeconfig".into(), path.into());
+                }
+            }
         }
         serde_yaml::to_string(&raw)
     }
@@ -193,10 +203,19 @@ mod tests {
         .unwrap();
         let config = Config::load(dir.path()).unwrap();
         assert!(config.jobs.controller.is_some());
-        let passed_on = config.without_jobs_yaml().unwrap();
+        let passed_on = config.without_jobs_yaml(None).unwrap();
         assert!(
             passed_on.contains("clouds") && !passed_on.contains("jobs"),
             "{passed_on}"
+        );
+        let with_kube = config
+            .without_jobs_yaml(Some("~/.aloft-jobs/kubeconfig"))
+            .unwrap();
+        let reread: serde_yaml::Value = serde_yaml::from_str(&with_kube).unwrap();
+        assert_eq!(
+            reread["kubernetes"]["kubeconfig"].as_str(),
+            Some("~/.aloft-jobs/kubeconfig"),
+            "{with_kube}"
         );
         std::fs::write(dir.path().join("config.yaml"), "clouds: [aws]\nclowds: 1\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();

@@ -149,6 +149,9 @@ class Cluster:
                            "conditions": [{"type": "Ready", "status": "True"}]},
             })
         self.machines = [tuple(m) for m in config.get("machines", [])]
+        # "ip:port" -> the machine's authorized_keys: a pod's ALOFT_SSH_PUBLIC_KEY is
+        # added there when it is placed, as the pod's start command would.
+        self.authorized_keys = config.get("authorized_keys", {})
         # Pages served after a list's first (tests read the count back from a file
         # beside the config: `continued-lists`).
         self.continued_lists = 0
@@ -201,6 +204,14 @@ class Cluster:
         free = self.free(node)
         return all(free[k] >= v - 1e-9 for k, v in self.requests(pod).items())
 
+    def authorize(self, pod, machine):
+        path = self.authorized_keys.get(f"{machine[0]}:{machine[1]}")
+        keys = [e.get("value", "") for c in pod["spec"]["containers"] for e in c.get("env", [])
+                if e.get("name") == "ALOFT_SSH_PUBLIC_KEY" and e.get("value")]
+        if path and keys:
+            with open(path, "a") as f:
+                f.write("".join(k.strip() + "\n" for k in keys))
+
     def schedule(self, pod):
         if pod["spec"].get("nodeName"):
             return
@@ -210,6 +221,7 @@ class Cluster:
         fitting = [n for n in self.nodes.values() if self.fits(pod, n)]
         if fitting and machine:
             node = fitting[0]
+            self.authorize(pod, machine)
             pod["spec"]["nodeName"] = node["metadata"]["name"]
             pod["metadata"].setdefault("annotations", {})[SSH_PORT_ANNOTATION] = str(machine[1])
             t = now()

@@ -97,6 +97,11 @@ impl Sshd {
         writeln!(file, "{}", public_key.trim()).unwrap();
     }
 
+    /// The `authorized_keys` file this sshd reads.
+    pub fn authorized_keys_path(&self) -> PathBuf {
+        self.dir.join("authorized_keys")
+    }
+
     /// This machine's home folder (see [`Sshd::start_machine`]).
     pub fn home(&self) -> PathBuf {
         self.dir.join("home")

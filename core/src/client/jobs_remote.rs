@@ -12,8 +12,10 @@
 //! stdin (never on a command line): this machine's `config.yaml` without its `jobs`
 //! section, and `credentials.sh` (mode 0600) exporting the credentials the enabled
 //! providers' manifests declare, the values as this machine's environment and
-//! credential files give them. Rotated credentials reach the host with the next
-//! `jobs launch`.
+//! credential files give them, and, when Kubernetes contexts are allowed, a
+//! kubeconfig of its own with those contexts' credentials inline (see
+//! [`crate::kube::config::portable_kubeconfig`]). Rotated credentials reach the host
+//! with the next `jobs launch`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -119,9 +121,51 @@ impl Client {
         };
         let remote = RemoteJobs { head, binary };
         if start {
-            remote.install_kit(&self.config, &self.controller_credentials()?)?;
+            let kubeconfig = self.controller_kubeconfig();
+            remote.install_kit(
+                &self.config,
+                &self.controller_credentials()?,
+                kubeconfig.as_deref(),
+            )?;
         }
         Ok(Some(remote))
+    }
+
+    /// The allowed Kubernetes contexts as a kubeconfig of their own (credentials
+    /// inline, exec plugins run now), so the controller can launch pods; `None`
+    /// when no context is allowed. A context that does not resolve is left out,
+    /// with a warning: jobs on other clouds go on.
+    fn controller_kubeconfig(&self) -> Option<String> {
+        use crate::kube::access::KubeAccess;
+        let kube = &self.config.kubernetes;
+        let path = kube.kubeconfig.as_deref().map(crate::config::expand_home);
+        let access = KubeAccess::load(
+            path.as_deref(),
+            kube.allowed_contexts.as_deref(),
+            std::time::Duration::from_secs(30),
+        );
+        let mut names = Vec::new();
+        for context in access.contexts() {
+            match crate::kube::config::resolve(path.as_deref(), &context.name) {
+                Ok(_) => names.push(context.name.clone()),
+                Err(e) => self.emit(Event::Warning(format!(
+                    "the jobs controller gets no access to Kubernetes context `{}`: {e}",
+                    context.name
+                ))),
+            }
+        }
+        if names.is_empty() {
+            return None;
+        }
+        match crate::kube::config::portable_kubeconfig(path.as_deref(), &names) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                self.emit(Event::Warning(format!(
+                    "the jobs controller gets no Kubernetes access: {e}"
+                )));
+                None
+            }
+        }
     }
 
     /// The credentials every enabled provider's manifest declares, with values.
@@ -190,24 +234,36 @@ fn quote(s: &str) -> String {
 }
 
 impl RemoteJobs {
-    /// Writes the controller kit on the host: the config and the credentials.
+    /// Writes the controller kit on the host: the config, the credentials and
+    /// (when Kubernetes contexts are allowed) its own kubeconfig, the secret files
+    /// 0600.
     fn install_kit(
         &self,
         config: &Config,
         credentials: &BTreeMap<String, String>,
+        kubeconfig: Option<&str>,
     ) -> ClientResult<()> {
-        let config_yaml = config.without_jobs_yaml().map_err(ClientError::other)?;
+        let kube_path = format!("~/{CONTROLLER_HOME}/kubeconfig");
+        let config_yaml = config
+            .without_jobs_yaml(kubeconfig.map(|_| kube_path.as_str()))
+            .map_err(ClientError::other)?;
         let mut creds = String::new();
         for (name, value) in credentials {
             creds.push_str(&format!("export {name}={}\n", quote(value)));
         }
-        let end = delimiter(&[&config_yaml, &creds]);
-        let body = format!(
+        let end = delimiter(&[&config_yaml, &creds, kubeconfig.unwrap_or_default()]);
+        let mut body = format!(
             "umask 077\nmkdir -p \"$HOME\"/{CONTROLLER_HOME}\n\
              cat > \"$HOME\"/{CONTROLLER_HOME}/config.yaml <<'{end}'\n{config_yaml}\n{end}\n\
              cat > \"$HOME\"/{CONTROLLER_HOME}/credentials.sh <<'{end}'\n{creds}{end}\n\
              chmod 600 \"$HOME\"/{CONTROLLER_HOME}/credentials.sh\n"
         );
+        if let Some(kubeconfig) = kubeconfig {
+            body.push_str(&format!(
+                "cat > \"$HOME\"/{CONTROLLER_HOME}/kubeconfig <<'{end}'\n{kubeconfig}\n{end}\n\
+                 chmod 600 \"$HOME\"/{CONTROLLER_HOME}/kubeconfig\n"
+            ));
+        }
         let mut out = Vec::new();
         let code = self
             .head

@@ -359,6 +359,59 @@ pub fn resolve(kubeconfig: Option<&Path>, context: &str) -> Result<ResolvedConte
     KubeConfig::load(&path)?.resolve(context)
 }
 
+/// A kubeconfig with `contexts` (each resolved by [`resolve`], its exec plugin
+/// run now) written out in full: inline CA, token or client certificate and key,
+/// no file or plugin of this machine named. This is what a machine that has none
+/// of those files (a remote jobs controller) uses; a plugin's token is written as
+/// it is now and expires there when it would here. The text holds secrets.
+pub fn portable_kubeconfig(
+    kubeconfig: Option<&Path>,
+    contexts: &[String],
+) -> Result<String, KubeError> {
+    let b64 = |pem: &Option<Vec<u8>>| {
+        pem.as_ref()
+            .map(|p| base64::engine::general_purpose::STANDARD.encode(p))
+    };
+    let (mut clusters, mut users, mut named) = (Vec::new(), Vec::new(), Vec::new());
+    for name in contexts {
+        let r = resolve(kubeconfig, name)?;
+        let mut cluster = serde_json::json!({ "server": r.server });
+        if let Some(ca) = b64(&r.ca_pem) {
+            cluster["certificate-authority-data"] = ca.into();
+        }
+        if r.insecure_skip_tls_verify {
+            cluster["insecure-skip-tls-verify"] = true.into();
+        }
+        let mut user = serde_json::json!({});
+        if let Some(token) = &r.token {
+            user["token"] = token.clone().into();
+        }
+        if let (Some(cert), Some(key)) = (b64(&r.client_cert_pem), b64(&r.client_key_pem)) {
+            user["client-certificate-data"] = cert.into();
+            user["client-key-data"] = key.into();
+        }
+        clusters.push(serde_json::json!({ "name": name, "cluster": cluster }));
+        users.push(serde_json::json!({ "name": name, "user": user }));
+        named.push(serde_json::json!({
+            "name": name,
+            "context": { "cluster": name, "user": name, "namespace": r.namespace },
+        }));
+    }
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": contexts.first(),
+        "clusters": clusters,
+        "users": users,
+        "contexts": named,
+    });
+    serde_yaml::to_string(&config).map_err(|e| KubeError::Config {
+        file: "<portable kubeconfig>".into(),
+        line: None,
+        message: e.to_string(),
+    })
+}
+
 /// The service-account folder: `$ALOFT_KUBE_SERVICEACCOUNT_DIR`, else
 /// [`SERVICE_ACCOUNT_DIR`].
 pub fn service_account_dir() -> PathBuf {
@@ -710,6 +763,46 @@ contexts:
         assert_eq!(a.token.as_deref(), Some("tok-a"));
         assert!(!a.insecure_skip_tls_verify);
         assert!(!format!("{a:?}").contains("tok-a"));
+    }
+
+    #[test]
+    fn a_portable_kubeconfig_resolves_to_the_same_contexts_without_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "config", BASE);
+        write(dir.path(), "ca.pem", "CA-FILE");
+        write(dir.path(), "c.pem", "CERT-FILE");
+        write(dir.path(), "tok.txt", "tok-b\n");
+        let names = ["b".to_string(), "a".to_string()];
+        let text = portable_kubeconfig(Some(&path), &names).unwrap();
+        // Elsewhere, where none of the files named above exist.
+        let other = tempfile::tempdir().unwrap();
+        let moved = write(other.path(), "config", &text);
+        assert!(
+            !text.contains("tok.txt") && !text.contains("c.pem"),
+            "{text}"
+        );
+        let cfg = KubeConfig::load(&moved).unwrap();
+        assert_eq!(cfg.current_context.as_deref(), Some("b"));
+        for name in &names {
+            let (here, there) = (
+                resolve(Some(&path), name).unwrap(),
+                cfg.resolve(name).unwrap(),
+            );
+            assert_eq!(there.server, here.server);
+            assert_eq!(there.namespace, here.namespace);
+            assert_eq!(there.ca_pem, here.ca_pem);
+            assert_eq!(there.client_cert_pem, here.client_cert_pem);
+            assert_eq!(there.client_key_pem, here.client_key_pem);
+            assert_eq!(there.token, here.token);
+            assert_eq!(
+                there.insecure_skip_tls_verify,
+                here.insecure_skip_tls_verify
+            );
+        }
+        assert!(matches!(
+            portable_kubeconfig(Some(&path), &["nope".into()]),
+            Err(KubeError::UnknownContext { .. })
+        ));
     }
 
     #[test]
