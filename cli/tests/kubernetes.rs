@@ -568,3 +568,78 @@ fn a_jobs_controller_in_a_pod_runs_its_jobs_in_pods_of_their_own() {
     world.ok(&world.aloft(&["down", "-y", "aloft-jobs-controller"]));
     assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
 }
+
+/// Benchmark, run by hand (`cargo test -p aloft-cli --test kubernetes -- --ignored
+/// --nocapture a_hundred`, with `ALOFT_BENCH_BIN=target/release/aloft` to time a
+/// release build): against the test API server with 500 nodes of 8 GPUs (250 A100
+/// labelled as GKE does, 250 H100 as GFD does), `show-gpus --infra k8s` five times,
+/// then a 100-node cluster from `launch` to every rank having run (100 sshd
+/// machines), then its `down`. Prints the times and the launch's progress lines.
+#[test]
+#[ignore = "a benchmark: run by hand, see docs/benchmarks.md"]
+fn a_hundred_pod_launch_benchmark() {
+    let bin = std::env::var_os("ALOFT_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aloft")));
+    let started = std::time::Instant::now();
+    let nodes: Vec<FakeNode> = (0..500)
+        .map(|i| match i % 2 {
+            0 => FakeNode::new(
+                &format!("a100-{i}"),
+                8,
+                64,
+                8,
+                Some((GKE, "nvidia-tesla-a100")),
+            ),
+            _ => FakeNode::new(
+                &format!("h100-{i}"),
+                8,
+                64,
+                8,
+                Some((GFD, "NVIDIA-H100-80GB-HBM3")),
+            ),
+        })
+        .collect();
+    let world = World::new(vec![nodes], 100, 140);
+    world.configure(&[("big", 0, Auth::Token)], &["big"]);
+    eprintln!(
+        "100 sshd machines and the API server up in {:.1?}",
+        started.elapsed()
+    );
+    // As a user runs it: no trace logging (the tests' default).
+    let run = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = Command::new(&bin)
+            .args(args)
+            .env("ALOFT_HOME", world.home.path())
+            .env("KUBECONFIG", &world.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("ALOFT_LOG")
+            .output()
+            .expect("run aloft");
+        let took = started.elapsed();
+        world.ok(&out);
+        (out, took)
+    };
+    for _ in 0..5 {
+        let (out, took) = run(&["show-gpus", "--infra", "k8s"]);
+        eprintln!("show-gpus --infra k8s over 500 nodes: {took:.3?}");
+        assert!(text(&out.stdout).contains("H100"), "{}", text(&out.stdout));
+    }
+    let task = world.task(
+        "wide.yaml",
+        "num_nodes: 100\nresources: {infra: k8s/big, cpus: 1}\nrun: echo rank $SKYPILOT_NODE_RANK\n",
+    );
+    let (out, took) = run(&["launch", "-y", "-c", "wide", task.to_str().unwrap()]);
+    let ranks = sorted_lines(&out).len();
+    eprintln!("launch of 100 pods to every rank done: {took:.2?} ({ranks} rank lines)");
+    for line in text(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("reachable (") || l.contains(" 1/100") || l.contains(" 100/100"))
+    {
+        eprintln!("  {line}");
+    }
+    assert_eq!(ranks, 100, "{}", text(&out.stdout));
+    let (_, took) = run(&["down", "-y", "wide"]);
+    eprintln!("down of 100 pods: {took:.2?}");
+}
