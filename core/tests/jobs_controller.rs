@@ -41,6 +41,8 @@ struct State {
     teardowns: Vec<String>,
     /// "launch <cluster>" / "teardown <cluster>" in call order.
     ops: Vec<String>,
+    /// How many clusters each `poll_many` call asked about.
+    poll_batches: Vec<usize>,
 }
 
 /// A cloud with three regions, scripted failures and job behaviours.
@@ -146,6 +148,11 @@ impl JobBackend for ScriptedBackend {
             st.live.remove(&cluster.cluster);
         }
         probe
+    }
+
+    fn poll_many(&self, clusters: &[ClusterRef]) -> Vec<JobProbe> {
+        self.state().poll_batches.push(clusters.len());
+        clusters.iter().map(|c| self.poll(c)).collect()
     }
 
     fn save_output(
@@ -834,4 +841,29 @@ async fn a_failed_teardown_stays_pending_and_the_next_controller_retries_it() {
     assert!(gone(&backend));
     assert_eq!(get(&path, id).teardown_pending, None);
     assert_eq!(backend.launches().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poll_round_asks_about_every_running_job_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jobs.db");
+    let backend = ScriptedBackend::new(Duration::ZERO);
+    let run = vec![
+        JobProbe::Running,
+        JobProbe::Running,
+        JobProbe::Running,
+        JobProbe::Succeeded,
+    ];
+    backend.script_runs(vec![run; 6]);
+    let ids: Vec<JobId> = (0..6).map(|_| submit(&path, &spot(""))).collect();
+    run_to_idle(&path, &backend, settings()).await;
+    for id in ids {
+        assert_eq!(get(&path, id).status, ManagedJobStatus::Succeeded);
+    }
+    let batches = backend.state().poll_batches.clone();
+    // Each job was polled four times; the six ran together, so rounds asked about
+    // all six in one call rather than one call per job.
+    assert_eq!(batches.iter().sum::<usize>(), 24, "{batches:?}");
+    assert!(batches.contains(&6), "{batches:?}");
+    assert!(batches.len() < 24, "{batches:?}");
 }

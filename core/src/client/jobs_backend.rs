@@ -192,6 +192,12 @@ impl ClientBackend {
         if let Err(err) = client.refresh(std::slice::from_ref(&cluster.cluster)) {
             return JobProbe::Unreachable(err.to_string());
         }
+        Self::probe_refreshed(client, cluster)
+    }
+
+    /// [`ClientBackend::probe`] once the cluster's record was refreshed: its status
+    /// in the state, then its job on the head's queue.
+    fn probe_refreshed(client: &Client, cluster: &ClusterRef) -> JobProbe {
         match client.state().cluster(&cluster.cluster) {
             Ok(Some(record)) if record.status == ClusterStatus::Up => {}
             Ok(_) => return JobProbe::ClusterGone,
@@ -237,6 +243,42 @@ impl JobBackend for ClientBackend {
     fn poll(&self, cluster: &ClusterRef) -> JobProbe {
         self.with_client(|client| Self::probe(client, cluster))
             .unwrap_or_else(|err| JobProbe::Unreachable(err.to_string()))
+    }
+
+    /// One refresh for all the clusters (one provider query per provider, which
+    /// the provider may answer per region), then each head's queue, the clusters
+    /// split between up to [`MAX_CLIENTS`] threads.
+    fn poll_many(&self, clusters: &[ClusterRef]) -> Vec<JobProbe> {
+        let all_unreachable = |why: String| vec![JobProbe::Unreachable(why); clusters.len()];
+        let names: Vec<String> = clusters.iter().map(|c| c.cluster.clone()).collect();
+        match self.with_client(|client| client.refresh(&names)) {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) | Err(err) => return all_unreachable(err.to_string()),
+        }
+        let chunk = clusters.len().div_ceil(MAX_CLIENTS).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = clusters
+                .chunks(chunk)
+                .map(|part| {
+                    let handle = scope.spawn(move || {
+                        self.with_client(|client| {
+                            part.iter()
+                                .map(|c| Self::probe_refreshed(client, c))
+                                .collect::<Vec<_>>()
+                        })
+                    });
+                    (part.len(), handle)
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|(n, handle)| match handle.join() {
+                    Ok(Ok(probes)) => probes,
+                    Ok(Err(err)) => vec![JobProbe::Unreachable(err.to_string()); n],
+                    Err(_) => vec![JobProbe::Unreachable("a poll thread panicked".into()); n],
+                })
+                .collect()
+        })
     }
 
     fn save_output(

@@ -71,7 +71,8 @@ impl Client {
     pub fn refresh(&self, names: &[String]) -> ClientResult<Vec<RefreshNote>> {
         let mut records = self.state.clusters()?;
         if !names.is_empty() {
-            records.retain(|r| names.contains(&r.name));
+            let wanted: std::collections::HashSet<&String> = names.iter().collect();
+            records.retain(|r| wanted.contains(&r.name));
         }
         if records.is_empty() {
             return Ok(Vec::new());

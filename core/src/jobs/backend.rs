@@ -138,6 +138,15 @@ pub trait JobBackend: Send + Sync + 'static {
     /// What the job on the cluster is doing now.
     fn poll(&self, cluster: &ClusterRef) -> JobProbe;
 
+    /// What the jobs on `clusters` are doing now, one answer per cluster in
+    /// order. The controller polls every running job in one call per round; the
+    /// default asks [`poll`](JobBackend::poll) for each. A backend overrides it when
+    /// one request answers for many clusters (one provider query per region for
+    /// all of them, not one per job).
+    fn poll_many(&self, clusters: &[ClusterRef]) -> Vec<JobProbe> {
+        clusters.iter().map(|c| self.poll(c)).collect()
+    }
+
     /// Writes everything the job on the cluster printed so far into `out`. The
     /// controller keeps it (see [`JobOutputs`](super::JobOutputs)) before it tears
     /// a cluster down whose job ended, so the output outlives the cluster.

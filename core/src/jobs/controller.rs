@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tokio::task::JoinSet;
 
 use super::JobsError;
@@ -78,6 +78,9 @@ struct Inner<B: JobBackend> {
     backend: Arc<B>,
     settings: ControllerSettings,
     launches: Semaphore,
+    /// Running jobs waiting for the next poll round: where each runs, and where
+    /// its answer goes. One round polls them all in one backend call.
+    watching: Mutex<HashMap<JobId, (ClusterRef, oneshot::Sender<JobProbe>)>>,
 }
 
 impl<B: JobBackend> Controller<B> {
@@ -97,6 +100,7 @@ impl<B: JobBackend> Controller<B> {
                 backend,
                 settings,
                 launches,
+                watching: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -115,6 +119,9 @@ impl<B: JobBackend> Controller<B> {
                 inner.db(|db| db.clear_teardown(id, &cluster))?;
             }
         }
+        // Aborted when `run` returns or is dropped, as the drivers are.
+        let mut poller = JoinSet::new();
+        poller.spawn(Arc::clone(inner).poll_rounds());
         let mut drivers: JoinSet<(JobId, Result<(), JobsError>)> = JoinSet::new();
         let mut task_ids: HashMap<tokio::task::Id, JobId> = HashMap::new();
         let mut active: HashSet<JobId> = HashSet::new();
@@ -489,16 +496,23 @@ impl<B: JobBackend> Inner<B> {
     async fn watch(&self, job: ManagedJob) -> Result<(), JobsError> {
         let id = job.id;
         let mut unreachable = 0u32;
+        let mut target = cluster_ref(&job);
         loop {
-            tokio::time::sleep(self.settings.poll_interval).await;
+            let (tx, rx) = oneshot::channel();
+            self.watching().insert(id, (target, tx));
+            // The next poll round answers for every running job at once.
+            let probe = rx.await.map_err(|_| {
+                JobsError::Backend("the poll rounds stopped while a job waited".into())
+            })?;
+            // The job may have moved on (a cancel) while it was polled.
             let Some(job) = self.get(id)? else {
                 return Ok(());
             };
             if job.status != ManagedJobStatus::Running {
                 return Ok(());
             }
-            let target = cluster_ref(&job);
-            match self.blocking(move |b| b.poll(&target)).await? {
+            target = cluster_ref(&job);
+            match probe {
                 JobProbe::Running => unreachable = 0,
                 JobProbe::Unreachable(msg) => {
                     unreachable += 1;
@@ -508,6 +522,42 @@ impl<B: JobBackend> Inner<B> {
                     }
                 }
                 probe => return self.on_probe(&job, probe).await,
+            }
+        }
+    }
+
+    fn watching(&self) -> MutexGuard<'_, HashMap<JobId, (ClusterRef, oneshot::Sender<JobProbe>)>> {
+        // Plain data: a panic while it was held leaves it usable.
+        self.watching.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every poll interval, polls all the jobs waiting in [`Inner::watch`] with one
+    /// [`JobBackend::poll_many`] call and hands each its answer. Runs until the
+    /// controller stops.
+    async fn poll_rounds(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.settings.poll_interval).await;
+            let batch: Vec<(ClusterRef, oneshot::Sender<JobProbe>)> =
+                self.watching().drain().map(|(_, w)| w).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let targets: Vec<ClusterRef> = batch.iter().map(|(t, _)| t.clone()).collect();
+            let n = targets.len();
+            let probes = match self.blocking(move |b| b.poll_many(&targets)).await {
+                Ok(probes) if probes.len() == n => probes,
+                Ok(probes) => vec![
+                    JobProbe::Unreachable(format!(
+                        "the backend answered {} polls for {n} clusters",
+                        probes.len()
+                    ));
+                    n
+                ],
+                Err(e) => vec![JobProbe::Unreachable(e.to_string()); n],
+            };
+            for ((_, tx), probe) in batch.into_iter().zip(probes) {
+                // A driver that stopped waiting (its job was cancelled) is fine.
+                let _ = tx.send(probe);
             }
         }
     }
