@@ -96,23 +96,33 @@ fn read_cache(
 }
 
 fn write_cache(home: &Path, name: &str, fingerprint: String, offers: &Option<Vec<Offer>>) {
+    if let Err(err) = try_write_cache(home, name, fingerprint, offers) {
+        tracing::warn!(provider = name, "cannot cache live offers: {err}");
+    }
+}
+
+fn try_write_cache(
+    home: &Path,
+    name: &str,
+    fingerprint: String,
+    offers: &Option<Vec<Offer>>,
+) -> std::io::Result<()> {
+    // Unique per write: threads of one process (a jobs controller's clients)
+    // write the same cache at once, and each renames only its own file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let path = cache_path(home, name);
     let answer = CachedAnswer {
         fingerprint,
         fetched_unix: now_unix(),
         offers: offers.clone(),
     };
-    let written = (|| -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(home);
-        std::fs::create_dir_all(dir)?;
-        let text = serde_json::to_string(&answer).map_err(std::io::Error::other)?;
-        let tmp = dir.join(format!(".{name}.json.{}", std::process::id()));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if let Err(err) = written {
-        tracing::warn!(provider = name, "cannot cache live offers: {err}");
-    }
+    let dir = path.parent().unwrap_or(home);
+    std::fs::create_dir_all(dir)?;
+    let text = serde_json::to_string(&answer).map_err(std::io::Error::other)?;
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.json.{}.{n}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)
 }
 
 /// The catalog with the providers' live offers, and which providers can be used.
@@ -349,5 +359,35 @@ impl Client {
             entry.nodes += 1;
         }
         Ok(out.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_of_one_process_write_the_cache_at_once_without_failing() {
+        let home = tempfile::tempdir().unwrap();
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8)
+                .map(|i| {
+                    let home = home.path();
+                    scope.spawn(move || {
+                        (0..50)
+                            .map(|_| try_write_cache(home, "local", format!("f{i}"), &None))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for writer in writers {
+                for written in writer.join().unwrap() {
+                    written.unwrap();
+                }
+            }
+        });
+        let text = std::fs::read_to_string(cache_path(home.path(), "local")).unwrap();
+        let cached: CachedAnswer = serde_json::from_str(&text).unwrap();
+        assert!(cached.fingerprint.starts_with('f'));
     }
 }
