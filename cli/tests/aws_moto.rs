@@ -90,6 +90,9 @@ impl World {
             .env("ALOFT_LOG", "trace")
             // Autostop's minute is a second long here (a hidden setting).
             .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1")
+            // A jobs controller (one test runs one) polls fast and goes idle soon.
+            .env("ALOFT_JOBS_POLL_MS", "200")
+            .env("ALOFT_JOBS_IDLE_MS", "1500")
             .output()
             .expect("run aloft");
         out.stderr = std::fs::read(&log).unwrap_or_default();
@@ -670,4 +673,66 @@ fn kill_9_anywhere_in_a_launch_leaks_nothing() {
             .unwrap();
         assert_eq!(check, "ok", "point {i} (seed {seed})");
     }
+}
+
+#[test]
+fn a_jobs_controller_cluster_stays_up_while_it_manages_jobs_then_stops_itself() {
+    let world = World::new(1, 90, None);
+    let config = world.home.path().join("config.yaml");
+    let mut text_config = std::fs::read_to_string(&config).unwrap();
+    text_config.push_str(
+        "jobs:\n  controller:\n    resources: {infra: aws/us-east-1, instance_type: m6i.large}\n",
+    );
+    std::fs::write(&config, text_config).unwrap();
+    // The job runs on the controller host's own `local` provider for longer than
+    // the controller cluster's autostop wait (10 "minutes" of a second each).
+    let task = world.task(
+        "job.yaml",
+        "name: long\nresources: {infra: local}\nrun: sleep 16; echo long-done\n",
+    );
+    let out = world.aloft(&["jobs", "launch", "-d", "-y", task.to_str().unwrap()]);
+    assert_eq!(ok(&out).trim(), "1");
+    wait_for_state(&world, "aloft-jobs-controller", "running");
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["status", "-o", "json"]))).unwrap();
+    assert_eq!(rows[0]["autostop_minutes"], 10, "{rows}");
+    assert_eq!(
+        rows[0]["autostop_down"], false,
+        "stopped, never torn down: {rows}"
+    );
+
+    // The controller cluster's own queue is idle (its one job ran `true`), but
+    // the controller holds its lock while it manages the job: no stop meanwhile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert_eq!(
+            states(&world, "aloft-jobs-controller"),
+            serde_json::json!(["running"]),
+            "stopped while the controller managed a job"
+        );
+        let queue: serde_json::Value =
+            serde_json::from_str(&ok(&world.aloft(&["jobs", "queue", "-a", "-o", "json"])))
+                .unwrap();
+        let status = queue[0]["status"].as_str().unwrap_or_default().to_string();
+        if !["PENDING", "STARTING", "RUNNING"].contains(&status.as_str()) {
+            assert_eq!(status, "SUCCEEDED", "{queue}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never ended: {queue}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+    }
+    // Idle now: the controller exits, and its cluster stops itself 10 s later.
+    wait_for_state(&world, "aloft-jobs-controller", "stopped");
+    // The secret is in the controller's credentials file (0600, its kit) and in
+    // no other file: not the used stop kit, the state or any log.
+    let kit = world.machines[0].home().join(".aloft-jobs/credentials.sh");
+    for file in common::files_under(world.home.path()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let holds = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+        assert_eq!(holds, file == kit, "{}", file.display());
+    }
+    ok(&world.aloft(&["down", "-y", "aloft-jobs-controller"]));
 }

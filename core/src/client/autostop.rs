@@ -22,8 +22,9 @@ impl Client {
         match setting {
             None => head.set_autostop(None)?,
             Some((minutes, down)) => {
-                let spec =
+                let mut spec =
                     crate::launch::autostop_spec(&self.agent_binary, &record.name, minutes, down);
+                spec.busy_while_locked = super::jobs_remote::busy_locks(&record.name);
                 match handle(&record)?.head {
                     HeadLocation::Local { .. } => head.set_autostop(Some(&spec))?,
                     HeadLocation::Ssh { .. } => {

@@ -37,6 +37,23 @@ pub const CONTROLLER_CLUSTER: &str = "aloft-jobs-controller";
 /// The controller's home on its host, relative to the host user's home.
 pub const CONTROLLER_HOME: &str = ".aloft-jobs";
 
+/// Idle minutes after which the controller cluster stops, unless its resources
+/// set `autostop` (SkyPilot stops its controllers after 10 idle minutes too).
+pub const CONTROLLER_AUTOSTOP_MINUTES: u64 = 10;
+
+/// The lock files that keep cluster `cluster` busy for autostop: for the
+/// controller cluster, the controller's (held while it manages jobs, which are
+/// not jobs of the cluster's own queue); none for any other cluster.
+pub(crate) fn busy_locks(cluster: &str) -> Vec<String> {
+    if cluster != CONTROLLER_CLUSTER {
+        return Vec::new();
+    }
+    ["jobs-controller.lock", "jobs-controller.starting.lock"]
+        .iter()
+        .map(|f| format!("{CONTROLLER_HOME}/{f}"))
+        .collect()
+}
+
 /// Settings that make a controller fast in tests; passed on to the host when set.
 const FORWARDED_ENV: &[&str] = &[
     "ALOFT_JOBS_POLL_MS",
@@ -99,6 +116,14 @@ impl Client {
                     ClientError::InvalidInput("jobs.controller: no resources".into())
                 })?;
                 self.launch(task, &self.home, &LaunchOptions::named(CONTROLLER_CLUSTER))?;
+                let set_by_user = task
+                    .resources
+                    .candidates()
+                    .iter()
+                    .any(|r| r.autostop.is_some());
+                if !set_by_user {
+                    self.default_controller_autostop()?;
+                }
             }
         }
         let record = self.cluster(CONTROLLER_CLUSTER)?;
@@ -166,6 +191,32 @@ impl Client {
                 None
             }
         }
+    }
+
+    /// Stops the controller cluster after [`CONTROLLER_AUTOSTOP_MINUTES`] idle
+    /// (no job managed, so no controller running) where its provider can stop
+    /// instances; elsewhere (an ssh pool, Kubernetes) it is left up, with a note,
+    /// since tearing it down would lose the jobs' records.
+    fn default_controller_autostop(&self) -> ClientResult<()> {
+        let record = self.cluster(CONTROLLER_CLUSTER)?;
+        let can_stop = self
+            .providers()?
+            .host
+            .manifests()
+            .iter()
+            .any(|m| m.name == record.provider && m.capabilities.stop_start);
+        if !can_stop {
+            self.emit(Event::Warning(format!(
+                "the jobs controller cluster stays up when idle: provider {} cannot stop \
+                 instances (`aloft down {CONTROLLER_CLUSTER}` when no job is left)",
+                record.provider
+            )));
+            return Ok(());
+        }
+        self.autostop(
+            CONTROLLER_CLUSTER,
+            Some((CONTROLLER_AUTOSTOP_MINUTES, false)),
+        )
     }
 
     /// The credentials every enabled provider's manifest declares, with values.

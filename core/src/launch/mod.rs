@@ -460,6 +460,7 @@ pub fn autostop_spec(binary: &Path, cluster: &str, minutes: u64, down: bool) -> 
             "-y".into(),
             cluster.to_string(),
         ],
+        busy_while_locked: Vec::new(),
     }
 }
 

@@ -162,6 +162,26 @@ pub struct AutostopSpec {
     pub seconds_per_minute: Option<u64>,
     /// Program and arguments to run.
     pub command: Vec<String>,
+    /// Files whose lock a live process holds while it keeps the cluster busy
+    /// without being one of its jobs (a jobs controller on its own cluster holds
+    /// its lock file while it manages jobs). Relative paths are under the head
+    /// user's `$HOME`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busy_while_locked: Vec<String>,
+}
+
+/// Whether some process holds the lock of one of `paths` (see
+/// [`AutostopSpec::busy_while_locked`]); a missing file is not busy.
+fn held_by_another(paths: &[String]) -> bool {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    paths.iter().any(|p| {
+        let path = match (Path::new(p).is_relative(), &home) {
+            (true, Some(home)) => home.join(p),
+            _ => PathBuf::from(p),
+        };
+        // Our own try is released when the file is dropped.
+        File::open(&path).is_ok_and(|f| f.try_lock_shared().is_err())
+    })
 }
 
 /// Sets (or, with `None`, cancels) the cluster's autostop.
@@ -486,6 +506,10 @@ impl Agent {
         let Some(spec) = autostop(&self.paths)? else {
             return Ok(());
         };
+        if held_by_another(&spec.busy_while_locked) {
+            self.last_active = now;
+            return Ok(());
+        }
         let idle = now - self.last_active;
         let minute = spec.seconds_per_minute.unwrap_or(60) as i64;
         if idle < (spec.idle_minutes as i64 * minute).max(AUTOSTOP_GRACE_SECS) {
@@ -969,6 +993,7 @@ mod tests {
                     "-c".into(),
                     format!("echo x >> {}", marker.display()),
                 ],
+                busy_while_locked: Vec::new(),
             }),
         )
         .unwrap();
@@ -1003,6 +1028,7 @@ mod tests {
                 idle_minutes: 0,
                 down: false,
                 command: vec!["touch".into(), marker.display().to_string()],
+                busy_while_locked: Vec::new(),
             }),
         )
         .unwrap();
@@ -1013,6 +1039,53 @@ mod tests {
         assert!(agent.busy().unwrap());
         std::thread::sleep(Duration::from_millis(300));
         assert!(!marker.exists(), "autostop fired while a job was running");
+    }
+
+    #[test]
+    fn a_cluster_is_busy_while_a_named_lock_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let marker = dir.path().join("stopped");
+        let lock = dir.path().join("controller.lock");
+        std::fs::write(&lock, "").unwrap();
+        set_autostop(
+            &paths,
+            Some(&AutostopSpec {
+                seconds_per_minute: None,
+                idle_minutes: 1,
+                down: false,
+                command: vec!["touch".into(), marker.display().to_string()],
+                busy_while_locked: vec![
+                    dir.path().join("absent.lock").display().to_string(),
+                    lock.display().to_string(),
+                ],
+            }),
+        )
+        .unwrap();
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        // Held (as a controller holds its lock), the cluster stays busy however
+        // long ago its last job ran.
+        let holder = File::open(&lock).unwrap();
+        holder.lock().unwrap();
+        agent.last_active -= 600;
+        agent.tick().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!marker.exists(), "autostop fired while the lock was held");
+        // Released: idle from that moment, so not at once, then after the wait.
+        drop(holder);
+        agent.tick().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!marker.exists(), "idle time counts from the lock's release");
+        agent.last_active -= 120;
+        agent.tick().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !marker.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "autostop did not fire once released"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
