@@ -87,6 +87,9 @@ impl Client {
             return Ok(None);
         };
         let existing = self.state.cluster(CONTROLLER_CLUSTER)?;
+        // Set once the controller can start at once (after the kit), so the wait
+        // begins then; see `default_controller_autostop`.
+        let mut default_autostop = false;
         match existing.as_ref().map(|r| r.status) {
             Some(ClusterStatus::Up) => {}
             _ if !start => {
@@ -116,14 +119,11 @@ impl Client {
                     ClientError::InvalidInput("jobs.controller: no resources".into())
                 })?;
                 self.launch(task, &self.home, &LaunchOptions::named(CONTROLLER_CLUSTER))?;
-                let set_by_user = task
+                default_autostop = !task
                     .resources
                     .candidates()
                     .iter()
                     .any(|r| r.autostop.is_some());
-                if !set_by_user {
-                    self.default_controller_autostop()?;
-                }
             }
         }
         let record = self.cluster(CONTROLLER_CLUSTER)?;
@@ -152,6 +152,9 @@ impl Client {
                 &self.controller_credentials()?,
                 kubeconfig.as_deref(),
             )?;
+        }
+        if default_autostop {
+            self.default_controller_autostop()?;
         }
         Ok(Some(remote))
     }

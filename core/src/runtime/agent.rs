@@ -510,7 +510,16 @@ impl Agent {
             self.last_active = now;
             return Ok(());
         }
-        let idle = now - self.last_active;
+        // Idle time counts from the last activity or from when autostop was set,
+        // whichever is later (as SkyPilot's skylet): setting it on a cluster idle
+        // for hours gives the full wait, and a launcher setting it before starting
+        // its work (a jobs controller) is not stopped under its feet.
+        let set_at = std::fs::metadata(self.paths.autostop_file())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let idle = now - self.last_active.max(set_at);
         let minute = spec.seconds_per_minute.unwrap_or(60) as i64;
         if idle < (spec.idle_minutes as i64 * minute).max(AUTOSTOP_GRACE_SECS) {
             return Ok(());
@@ -1000,8 +1009,16 @@ mod tests {
         let mut agent = Agent::open(paths.clone()).unwrap();
         agent.tick().unwrap();
         assert!(!marker.exists(), "not idle long enough yet");
-        // Pretend the last activity was two minutes ago.
+        // The last activity was two minutes ago, but autostop was set just now:
+        // the wait counts from the setting.
         agent.last_active -= 120;
+        agent.tick().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !marker.exists(),
+            "the wait counts from when autostop was set"
+        );
+        set_long_ago(&paths);
         agent.tick().unwrap();
         agent.tick().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -1041,6 +1058,16 @@ mod tests {
         assert!(!marker.exists(), "autostop fired while a job was running");
     }
 
+    /// Makes the autostop setting an hour old.
+    fn set_long_ago(paths: &AgentPaths) {
+        let file = File::options()
+            .write(true)
+            .open(paths.autostop_file())
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+    }
+
     #[test]
     fn a_cluster_is_busy_while_a_named_lock_is_held() {
         let dir = tempfile::tempdir().unwrap();
@@ -1065,6 +1092,8 @@ mod tests {
         let mut agent = Agent::open(paths.clone()).unwrap();
         // Held (as a controller holds its lock), the cluster stays busy however
         // long ago its last job ran.
+        // Set long ago: only the lock keeps the cluster busy.
+        set_long_ago(&paths);
         let holder = File::open(&lock).unwrap();
         holder.lock().unwrap();
         agent.last_active -= 600;
