@@ -247,7 +247,7 @@ impl JobBackend for ClientBackend {
 
     /// One refresh for all the clusters (one provider query per provider, which
     /// the provider may answer per region), then each head's queue, the clusters
-    /// split between up to [`MAX_CLIENTS`] threads.
+    /// split between up to [`MAX_CLIENTS`] threads of at least 16 each.
     fn poll_many(&self, clusters: &[ClusterRef]) -> Vec<JobProbe> {
         let all_unreachable = |why: String| vec![JobProbe::Unreachable(why); clusters.len()];
         let names: Vec<String> = clusters.iter().map(|c| c.cluster.clone()).collect();
@@ -255,7 +255,9 @@ impl JobBackend for ClientBackend {
             Ok(Ok(_)) => {}
             Ok(Err(err)) | Err(err) => return all_unreachable(err.to_string()),
         }
-        let chunk = clusters.len().div_ceil(MAX_CLIENTS).max(1);
+        // A thread (and a pooled client) per 16 clusters at least: a few jobs are
+        // read on one client, not on eight opened for them.
+        let chunk = clusters.len().div_ceil(MAX_CLIENTS).max(16);
         std::thread::scope(|scope| {
             let parts: Vec<_> = clusters
                 .chunks(chunk)
