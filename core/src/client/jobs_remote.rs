@@ -172,20 +172,21 @@ impl Client {
             kube.allowed_contexts.as_deref(),
             std::time::Duration::from_secs(30),
         );
-        let mut names = Vec::new();
+        // Each context resolved once (an exec plugin runs once per submission).
+        let mut resolved = Vec::new();
         for context in access.contexts() {
             match crate::kube::config::resolve(path.as_deref(), &context.name) {
-                Ok(_) => names.push(context.name.clone()),
+                Ok(r) => resolved.push(r),
                 Err(e) => self.emit(Event::Warning(format!(
                     "the jobs controller gets no access to Kubernetes context `{}`: {e}",
                     context.name
                 ))),
             }
         }
-        if names.is_empty() {
+        if resolved.is_empty() {
             return None;
         }
-        match crate::kube::config::portable_kubeconfig(path.as_deref(), &names) {
+        match crate::kube::config::portable_kubeconfig(&resolved) {
             Ok(text) => Some(text),
             Err(e) => {
                 self.emit(Event::Warning(format!(
