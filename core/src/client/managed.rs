@@ -19,8 +19,13 @@ use super::{Client, ClientBackend, ClientError, ClientResult};
 const LOCK_GRACE: Duration = Duration::from_secs(3);
 
 impl Client {
+    /// The managed-jobs database of this machine's controller.
+    fn jobs_db_path(&self) -> PathBuf {
+        self.home.join("jobs.db")
+    }
+
     fn jobs_db(&self) -> ClientResult<JobsDb> {
-        JobsDb::open(&self.home.join("jobs.db")).map_err(ClientError::other)
+        JobsDb::open(&self.jobs_db_path()).map_err(ClientError::other)
     }
 
     /// The lock file the running controller holds.
@@ -198,7 +203,7 @@ impl Client {
 
     /// Where the controller on this machine keeps each task's output.
     fn job_outputs(&self) -> JobOutputs {
-        JobOutputs::beside(&self.home.join("jobs.db"))
+        JobOutputs::beside(&self.jobs_db_path())
     }
 
     /// What managed job `id` printed so far, from the cluster it runs on now, or
@@ -292,7 +297,7 @@ impl Client {
         let bundled: Vec<(&str, &'static [u8])> =
             self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
         let backend = ClientBackend::new(&self.home, &bundled, Some(self.agent_binary.clone()));
-        let controller = Controller::open(&self.home.join("jobs.db"), Arc::new(backend), settings)
+        let controller = Controller::open(&self.jobs_db_path(), Arc::new(backend), settings)
             .map_err(ClientError::other)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
