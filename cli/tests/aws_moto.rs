@@ -277,6 +277,40 @@ fn a_spot_node_terminated_behind_our_back_is_reported_preempted() {
     assert_no_secret_in_files(world.home.path());
 }
 
+/// Instances that vanish behind aloft's back (terminated by hand, or never made
+/// by a launch killed between its security group and its instances) leave the
+/// cluster's security group: `status -r` removes the record through the same
+/// teardown as `down`, so the group goes with it.
+#[test]
+fn a_cluster_whose_instances_vanished_leaves_nothing_after_a_refresh() {
+    let world = World::new(1, 100, None);
+    let task = world.task(
+        "gone.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo gone-ok\n",
+    );
+    let stdout = ok(&world.aloft(&["launch", "-y", "-c", "vanish", task.to_str().unwrap()]));
+    assert!(stdout.contains("gone-ok"), "{stdout}");
+    let groups = "print(json.dumps([g['GroupName'] for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'].startswith('aloft-')]))";
+    assert_eq!(world.moto.boto(groups), serde_json::json!(["aloft-vanish"]));
+    world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['vanish']}])\n\
+         ids = [i['InstanceId'] for res in r['Reservations'] for i in res['Instances']]\n\
+         ec2.terminate_instances(InstanceIds=ids)\n\
+         print(json.dumps(ids))",
+    );
+    let out = world.aloft(&["status", "-r"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("vanish: no instances left; removed from status"),
+        "{}\n{stderr}",
+        text(&out.stdout)
+    );
+    assert_eq!(world.moto.boto(groups), serde_json::json!([]), "{stderr}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["status", "-o", "json"]))).unwrap();
+    assert_eq!(rows, serde_json::json!([]));
+}
+
 #[test]
 fn capacity_refused_in_the_first_zone_lands_in_the_next() {
     let mut first_zone: Option<String> = None;

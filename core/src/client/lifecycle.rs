@@ -369,6 +369,19 @@ impl Client {
                 Err(err) => outcomes.push((name.clone(), Err(err))),
             }
         }
+        outcomes.extend(self.stop_or_down_locked(work, action, purge));
+        outcomes
+    }
+
+    /// Stops or tears down clusters whose locks the caller holds (see
+    /// [`Client::down_many`]): the provider calls, then local state.
+    pub(crate) fn stop_or_down_locked(
+        &self,
+        work: Vec<(ClusterRecord, ClusterLock)>,
+        action: Action,
+        purge: bool,
+    ) -> Vec<(String, ClientResult<()>)> {
+        let mut outcomes: Vec<(String, ClientResult<()>)> = Vec::new();
         if work.is_empty() {
             return outcomes;
         }
@@ -613,7 +626,7 @@ const CONCURRENT_TEARDOWNS: usize = 32;
 
 /// What `down`/`stop` do to one cluster.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Action {
+pub(crate) enum Action {
     Stop,
     Down,
 }

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::plugin::{ClusterInstances, ClusterRef, InstanceStatus};
 use crate::runtime::agent::unix_now;
-use crate::state::{ClusterRecord, ClusterStatus};
+use crate::state::{ClusterLock, ClusterRecord, ClusterStatus};
 
+use super::lifecycle::Action;
 use super::{Client, ClientResult};
 
 /// What refresh found for one cluster.
@@ -47,6 +48,14 @@ fn truth(statuses: &[InstanceStatus], expected: u32) -> Truth {
         return Truth::Stopped;
     }
     Truth::Abnormal
+}
+
+/// What reconciling one cluster's record came to.
+enum Reconciled {
+    /// The record was brought in line (with a note when it changed).
+    Note(Option<RefreshNote>),
+    /// The provider holds no instances: the cluster is torn down and forgotten.
+    Gone,
 }
 
 /// One change (or trouble) found by a refresh, for the user.
@@ -100,12 +109,14 @@ impl Client {
             },
         )));
         let mut notes = Vec::new();
+        let mut gone = Vec::new();
         for ((provider, clusters), answer) in by_provider.into_iter().zip(answers) {
             match answer {
                 Ok(answer) => {
-                    for record in &clusters {
-                        if let Some(note) = self.reconcile(record, &answer)? {
-                            notes.push(note);
+                    for record in clusters {
+                        match self.reconcile(&record, &answer)? {
+                            Reconciled::Note(note) => notes.extend(note),
+                            Reconciled::Gone => gone.push(record),
                         }
                     }
                 }
@@ -115,20 +126,65 @@ impl Client {
                 }),
             }
         }
+        notes.extend(self.remove_gone(gone));
         self.refresh_ssh_config();
         Ok(notes)
+    }
+
+    /// Clusters with no instances left go from status, but only through the same
+    /// teardown as `down`: a launch killed before its first instance leaves what it
+    /// created beside them (a security group, a key, a bucket), which only the
+    /// provider's terminate and the local clean-up remove. A cluster whose lock
+    /// another command holds (a launch that has not created its instances yet) is
+    /// left as it is.
+    fn remove_gone(&self, gone: Vec<ClusterRecord>) -> Vec<RefreshNote> {
+        let mut notes = Vec::new();
+        let mut work = Vec::new();
+        for record in gone {
+            match ClusterLock::acquire_as(
+                &self.home.join("locks"),
+                &record.name,
+                "status --refresh",
+                false,
+                &mut |_| {},
+            ) {
+                Ok(lock) => work.push((record, lock)),
+                Err(err) => notes.push(RefreshNote {
+                    subject: record.name,
+                    message: format!("no instances yet, and its record is kept: {err}"),
+                }),
+            }
+        }
+        let now = unix_now();
+        for (name, outcome) in self.stop_or_down_locked(work, Action::Down, false) {
+            let message = match outcome {
+                Ok(()) => {
+                    let _ = self.state.add_event(&name, now, "refresh", "gone");
+                    "no instances left; removed from status".to_string()
+                }
+                Err(err) => format!(
+                    "no instances left, but removing what its provider still holds failed \
+                     ({err}); the record is kept for `aloft down`"
+                ),
+            };
+            notes.push(RefreshNote {
+                subject: name,
+                message,
+            });
+        }
+        notes
     }
 
     fn reconcile(
         &self,
         record: &ClusterRecord,
         answer: &[ClusterInstances],
-    ) -> ClientResult<Option<RefreshNote>> {
+    ) -> ClientResult<Reconciled> {
         let note = |message: String| {
-            Some(RefreshNote {
+            Reconciled::Note(Some(RefreshNote {
                 subject: record.name.clone(),
                 message,
-            })
+            }))
         };
         let Some(found) = answer.iter().find(|a| a.cluster.cluster == record.name) else {
             return Ok(note(format!(
@@ -167,14 +223,10 @@ impl Client {
                 "its head tore it down (autodown); the hosts are released".into(),
             ));
         }
-        let now = unix_now();
         if found == Truth::Gone {
-            self.stop_agent(record);
-            self.state.end_usage(&record.name, now)?;
-            self.state.remove_cluster(&record.name)?;
-            let _ = self.state.add_event(&record.name, now, "refresh", "gone");
-            return Ok(note("no instances left; removed from status".into()));
+            return Ok(Reconciled::Gone);
         }
+        let now = unix_now();
         let mut status = match found {
             Truth::Up => ClusterStatus::Up,
             Truth::Stopped => ClusterStatus::Stopped,
@@ -192,7 +244,7 @@ impl Client {
             }
         }
         if status == record.status && found != Truth::Preempted {
-            return Ok(None);
+            return Ok(Reconciled::Note(None));
         }
         self.state.set_status(&record.name, status, now)?;
         match status {

@@ -282,7 +282,8 @@ pub fn terminate(cluster: &ClusterRef) -> Result<(), ProviderError> {
 }
 
 /// Deletes the cluster's security group; EC2 refuses while instances still use it,
-/// so this waits (bounded) for them to go.
+/// so this waits (bounded, within one call's deadline) for them to go, and fails
+/// when they have not.
 fn delete_group(region: &str, cluster: &str) -> Result<(), ProviderError> {
     let Some(id) = ec2::find_group(region, cluster)? else {
         return Ok(());
@@ -297,10 +298,15 @@ fn delete_group(region: &str, cluster: &str) -> Result<(), ProviderError> {
             Err(e) => return Err(e),
         }
     }
-    aloft_provider_sdk::log::info(&format!(
-        "security group {id} of {cluster} is still in use; `aloft down` again removes it"
-    ));
-    Ok(())
+    // An error, not a log line: the cluster's record must stay for the next
+    // `down` to find and finish.
+    Err(errors::transient(
+        "DependencyViolation",
+        &format!(
+            "the instances of {cluster} are terminated, but its security group {id} is still \
+             in use while they shut down; `aloft down {cluster}` again removes it"
+        ),
+    ))
 }
 
 /// The newest Canonical Ubuntu 64-bit server image of the region (cached).
