@@ -179,6 +179,54 @@ fn ctrl_c_during_provisioning_finishes_the_call_and_leaves_a_true_record() {
     assert_eq!(status_json(home.path(), true), serde_json::json!([]));
 }
 
+/// A launch waiting on its provider has a record and no instances yet: a refresh
+/// meanwhile leaves the record (and the launch) alone.
+#[test]
+fn a_refresh_while_a_launch_waits_for_its_instances_keeps_the_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  local:\n    run_delay_ms: 4000\n",
+    )
+    .unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: local}\nrun: echo landed\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "busy", task.to_str().unwrap()])
+        .env("ALOFT_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while StateDb::open(&home.path().join("state.db"))
+        .ok()
+        .and_then(|db| db.cluster("busy").ok().flatten())
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the launch never recorded the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = aloft(home.path(), &["status", "-r"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("busy: no instances yet; its record is kept")
+            && stderr.contains("`aloft launch` (pid"),
+        "{stderr}"
+    );
+    let launched = child.wait_with_output().unwrap();
+    assert!(launched.status.success(), "{}", text(&launched.stderr));
+    assert_eq!(text(&launched.stdout), "landed\n");
+    let rows = status_json(home.path(), true);
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    let out = aloft(home.path(), &["down", "-y", "busy"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn a_preempted_spot_cluster_is_reported() {
     let home = tempfile::tempdir().unwrap();

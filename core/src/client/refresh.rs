@@ -151,7 +151,7 @@ impl Client {
                 Ok(lock) => work.push((record, lock)),
                 Err(err) => notes.push(RefreshNote {
                     subject: record.name,
-                    message: format!("no instances yet, and its record is kept: {err}"),
+                    message: format!("no instances yet; its record is kept ({err})"),
                 }),
             }
         }
