@@ -277,31 +277,54 @@ fn a_spot_node_terminated_behind_our_back_is_reported_preempted() {
     assert_no_secret_in_files(world.home.path());
 }
 
-/// Instances that vanish behind aloft's back (terminated by hand, or never made
-/// by a launch killed between its security group and its instances) leave the
-/// cluster's security group: `status -r` removes the record through the same
-/// teardown as `down`, so the group goes with it.
+/// A launch that made the cluster's security group but no instance, and could not
+/// remove the group (as when it is killed between the two), leaves an INIT record
+/// with nothing running: `status -r` removes it through the same teardown as
+/// `down`, so the group goes with it instead of leaking with no record to find it.
 #[test]
-fn a_cluster_whose_instances_vanished_leaves_nothing_after_a_refresh() {
-    let world = World::new(1, 100, None);
+fn a_refresh_removes_what_a_launch_left_before_its_instances() {
+    let mut deletes_refused = 0;
+    let rule: Rule = Box::new(move |body: &str| {
+        if body.contains("Action=RunInstances") {
+            return Some((
+                400,
+                ec2_error(
+                    "InvalidParameterCombination",
+                    "refused by the test before any instance exists",
+                ),
+            ));
+        }
+        if body.contains("Action=DeleteSecurityGroup") && deletes_refused == 0 {
+            deletes_refused += 1;
+            return Some((
+                403,
+                ec2_error(
+                    "UnauthorizedOperation",
+                    "refused once by the test: the launch's own clean-up fails",
+                ),
+            ));
+        }
+        None
+    });
+    let world = World::new(1, 100, Some(rule));
     let task = world.task(
-        "gone.yaml",
-        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo gone-ok\n",
+        "t.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo never\n",
     );
-    let stdout = ok(&world.aloft(&["launch", "-y", "-c", "vanish", task.to_str().unwrap()]));
-    assert!(stdout.contains("gone-ok"), "{stdout}");
+    let out = world.aloft(&["launch", "-y", "-c", "left", task.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("clean-up also failed"), "{stderr}");
     let groups = "print(json.dumps([g['GroupName'] for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'].startswith('aloft-')]))";
-    assert_eq!(world.moto.boto(groups), serde_json::json!(["aloft-vanish"]));
-    world.moto.boto(
-        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['vanish']}])\n\
-         ids = [i['InstanceId'] for res in r['Reservations'] for i in res['Instances']]\n\
-         ec2.terminate_instances(InstanceIds=ids)\n\
-         print(json.dumps(ids))",
-    );
+    assert_eq!(world.moto.boto(groups), serde_json::json!(["aloft-left"]));
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["status", "-o", "json"]))).unwrap();
+    assert_eq!(rows[0]["status"], "INIT", "{rows}");
+
     let out = world.aloft(&["status", "-r"]);
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("vanish: no instances left; removed from status"),
+        stderr.contains("left: no instances left; removed from status"),
         "{}\n{stderr}",
         text(&out.stdout)
     );
