@@ -22,6 +22,44 @@ fn status_json(home: &Path, refresh: bool) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Waits (up to 30 s) until a launch has written `name`'s first record.
+fn wait_for_record(home: &Path, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while StateDb::open(&home.join("state.db"))
+        .ok()
+        .and_then(|db| db.cluster(name).ok().flatten())
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the launch never recorded the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Starts `aloft launch -c name` of a task running `run` on a `local` provider
+/// whose `run-instances` takes `delay_ms`; returns once the launch has recorded
+/// the cluster (its provider call is then in flight).
+fn slow_launch(home: &Path, delay_ms: u64, name: &str, run: &str) -> std::process::Child {
+    std::fs::write(
+        home.join("config.yaml"),
+        format!("providers:\n  local:\n    run_delay_ms: {delay_ms}\n"),
+    )
+    .unwrap();
+    let task = home.join("t.yaml");
+    std::fs::write(&task, format!("resources: {{infra: local}}\nrun: {run}\n")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", name, task.to_str().unwrap()])
+        .env("ALOFT_HOME", home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_record(home, name);
+    child
+}
+
 #[test]
 fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
     let home = tempfile::tempdir().unwrap();
@@ -39,21 +77,7 @@ fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
         .spawn()
         .unwrap();
     // Kill it as soon as the launch has written its first record.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let recorded = StateDb::open(&home.path().join("state.db"))
-            .ok()
-            .and_then(|db| db.cluster("crash").ok().flatten())
-            .is_some();
-        if recorded {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the launch never recorded the cluster"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_record(home.path(), "crash");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
@@ -108,33 +132,8 @@ fn kill_9_in_the_middle_of_a_launch_then_refresh_and_down_clean_up() {
 #[test]
 fn ctrl_c_during_provisioning_finishes_the_call_and_leaves_a_true_record() {
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.yaml"),
-        "providers:\n  local:\n    run_delay_ms: 1500\n",
-    )
-    .unwrap();
-    let task = home.path().join("t.yaml");
-    std::fs::write(&task, "resources: {infra: local}\nrun: echo never\n").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["launch", "-y", "-c", "intr", task.to_str().unwrap()])
-        .env("ALOFT_HOME", home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Interrupt while `run-instances` is in flight (the record is written first).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while StateDb::open(&home.path().join("state.db"))
-        .ok()
-        .and_then(|db| db.cluster("intr").ok().flatten())
-        .is_none()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the launch never recorded the cluster"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = slow_launch(home.path(), 1500, "intr", "echo never");
     std::thread::sleep(Duration::from_millis(200));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -184,32 +183,7 @@ fn ctrl_c_during_provisioning_finishes_the_call_and_leaves_a_true_record() {
 #[test]
 fn a_refresh_while_a_launch_waits_for_its_instances_keeps_the_cluster() {
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.yaml"),
-        "providers:\n  local:\n    run_delay_ms: 4000\n",
-    )
-    .unwrap();
-    let task = home.path().join("t.yaml");
-    std::fs::write(&task, "resources: {infra: local}\nrun: echo landed\n").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["launch", "-y", "-c", "busy", task.to_str().unwrap()])
-        .env("ALOFT_HOME", home.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while StateDb::open(&home.path().join("state.db"))
-        .ok()
-        .and_then(|db| db.cluster("busy").ok().flatten())
-        .is_none()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the launch never recorded the cluster"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = slow_launch(home.path(), 4000, "busy", "echo landed");
     let out = aloft(home.path(), &["status", "-r"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
