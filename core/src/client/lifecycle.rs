@@ -329,7 +329,7 @@ impl Client {
     /// and waits, unless the client was told not to wait.
     pub(crate) fn lock(&self, name: &str, command: &str) -> ClientResult<ClusterLock> {
         Ok(ClusterLock::acquire_as(
-            &self.home.join("locks"),
+            &self.locks_dir(),
             name,
             command,
             self.wait_for_locks,
@@ -343,6 +343,23 @@ impl Client {
                 )));
             },
         )?)
+    }
+
+    /// Takes `name`'s lock for `command` only if no other process holds it (the
+    /// error then says who does).
+    pub(crate) fn try_lock(&self, name: &str, command: &str) -> ClientResult<ClusterLock> {
+        Ok(ClusterLock::acquire_as(
+            &self.locks_dir(),
+            name,
+            command,
+            false,
+            &mut |_| {},
+        )?)
+    }
+
+    /// Where the clusters' lock files live.
+    fn locks_dir(&self) -> std::path::PathBuf {
+        self.home.join("locks")
     }
 
     fn stop_or_down_many(

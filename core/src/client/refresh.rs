@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::plugin::{ClusterInstances, ClusterRef, InstanceStatus};
 use crate::runtime::agent::unix_now;
-use crate::state::{ClusterLock, ClusterRecord, ClusterStatus};
+use crate::state::{ClusterRecord, ClusterStatus};
 
 use super::lifecycle::Action;
 use super::{Client, ClientResult};
@@ -141,13 +141,7 @@ impl Client {
         let mut notes = Vec::new();
         let mut work = Vec::new();
         for record in gone {
-            match ClusterLock::acquire_as(
-                &self.home.join("locks"),
-                &record.name,
-                "status --refresh",
-                false,
-                &mut |_| {},
-            ) {
+            match self.try_lock(&record.name, "status --refresh") {
                 Ok(lock) => work.push((record, lock)),
                 Err(err) => notes.push(RefreshNote {
                     subject: record.name,

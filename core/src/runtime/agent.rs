@@ -204,14 +204,28 @@ pub fn set_autostop(paths: &AgentPaths, spec: Option<&AutostopSpec>) -> Result<(
 
 /// The cluster's autostop, if set.
 pub fn autostop(paths: &AgentPaths) -> Result<Option<AutostopSpec>, AgentError> {
+    Ok(autostop_since(paths)?.map(|(spec, _)| spec))
+}
+
+/// The cluster's autostop, if set, with when it was set (the file's time, Unix
+/// seconds), both read through one open of the file.
+fn autostop_since(paths: &AgentPaths) -> Result<Option<(AutostopSpec, i64)>, AgentError> {
     let path = paths.autostop_file();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| file_error(&path, e)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(file_error(&path, err)),
-    }
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(file_error(&path, err)),
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| file_error(&path, e))?;
+    let spec = serde_json::from_str(&text).map_err(|e| file_error(&path, e))?;
+    let set_at = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(Some((spec, set_at)))
 }
 
 /// An error of the agent or of a call into its queue.
@@ -503,7 +517,7 @@ impl Agent {
         if self.stopped {
             return Ok(());
         }
-        let Some(spec) = autostop(&self.paths)? else {
+        let Some((spec, set_at)) = autostop_since(&self.paths)? else {
             return Ok(());
         };
         if held_by_another(&spec.busy_while_locked) {
@@ -514,11 +528,6 @@ impl Agent {
         // whichever is later (as SkyPilot's skylet): setting it on a cluster idle
         // for hours gives the full wait, and a launcher setting it before starting
         // its work (a jobs controller) is not stopped under its feet.
-        let set_at = std::fs::metadata(self.paths.autostop_file())
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let idle = now - self.last_active.max(set_at);
         let minute = spec.seconds_per_minute.unwrap_or(60) as i64;
         if idle < (spec.idle_minutes as i64 * minute).max(AUTOSTOP_GRACE_SECS) {
