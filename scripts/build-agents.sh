@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 venv="$target/zig-venv"
-if [ ! -x "$venv/bin/python" ]; then
+# zig and cargo-zigbuild both come as wheels from PyPI (installing cargo-zigbuild
+# with `cargo install` compiled it for over a minute).
+if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'ziglang==0.17.1'
+    "$venv/bin/pip" install -q 'ziglang==0.17.1' 'cargo-zigbuild==0.24.1'
 fi
-command -v cargo-zigbuild >/dev/null || cargo install -q --locked cargo-zigbuild@0.24.1
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 export PATH="$venv/bin:$PATH"
 for arch in x86_64 aarch64; do

@@ -66,4 +66,9 @@ log "tests"
 if [ -z "${ALOFT_SKYPILOT_EXAMPLES:-}" ] && [ ! -d ../shared/reference/skypilot-examples ]; then
   echo "note: ../shared/reference/skypilot-examples is not beside this checkout: the SkyPilot corpus checks are skipped (set ALOFT_SKYPILOT_EXAMPLES to run them)"
 fi
-cargo test --workspace --locked
+# cargo-nextest runs every test in its own process, all binaries at once; it comes
+# with this kind of machine, and is built from crates.io where it is missing.
+command -v cargo-nextest >/dev/null || cargo install -q --locked cargo-nextest
+cargo nextest run --workspace --locked --no-fail-fast
+log "doctests (nextest does not run them)"
+cargo test --workspace --locked --doc

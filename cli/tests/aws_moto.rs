@@ -4,7 +4,7 @@
 //! invents onto real `sshd` "machines" on loopback, so setup and the job run for
 //! real. Every fact about AWS resources is read back with boto3.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 //! The nodes are real `sshd` machines on loopback; no secret may show in output,
 //! logs or files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! status, queue, logs, cancel and cost-report on a cluster recorded in a real state
 //! database, whose head agent (the real binary) runs jobs in a local folder.
 
-mod common;
+use crate::common;
 
 use common::{KillOnDrop, aloft, one_node_job};
 

@@ -1,7 +1,7 @@
 //! Many aloft processes at once: locks that say who holds them, no "database is
 //! locked", launches that do not step on each other.
 
-mod common;
+use crate::common;
 
 use common::{aloft, text};
 

@@ -5,7 +5,7 @@
 //! real `sshd` machines on loopback, so setup and the job run for real. Facts are
 //! read back with Google's own client; no secret may show in output, logs or files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

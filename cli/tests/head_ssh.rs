@@ -2,7 +2,7 @@
 //! the "head" (this machine, reached through sshd) runs the agent; the client side
 //! submits, lists, follows logs and cancels through `Head`.
 
-mod common;
+use crate::common;
 
 use common::{KillOnDrop, one_node_job};
 

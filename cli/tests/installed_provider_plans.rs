@@ -3,7 +3,7 @@
 //! cheapest, left out with its own reason when its credential is missing, and its
 //! offers are cached for a while so repeated dry runs do not ask it again.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

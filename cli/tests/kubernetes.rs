@@ -5,7 +5,7 @@
 //! for real. Facts are read back with the official Python client; no token or key
 //! may show in output, logs or files.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

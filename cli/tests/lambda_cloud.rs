@@ -4,7 +4,7 @@
 //! `ssh_proxy_command` (`tests/ssh_relay.py`) routes port 22 of that address to
 //! the machine's sshd, so setup and the job run for real on every node.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! `aloft launch` for real on the bundled `local` provider (a WebAssembly component
 //! loaded by the host), with the real agent and real processes.
 
-mod common;
+use crate::common;
 
 use common::{aloft, text};
 

@@ -1,7 +1,7 @@
 //! `aloft launch` on the bundled `ssh` provider: a node pool of two "machines",
 //! each a real `sshd` on its own loopback address with its own home folder.
 
-mod common;
+use crate::common;
 
 use common::{aloft, text};
 

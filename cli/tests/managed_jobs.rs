@@ -2,7 +2,7 @@
 //! job (which resumes from its checkpoint, with the same SKYPILOT_TASK_ID), restarts
 //! a failing one within `max_restarts_on_errors`, and refuses bad input.
 
-mod common;
+use crate::common;
 
 use common::{aloft_env, text};
 

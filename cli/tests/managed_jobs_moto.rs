@@ -9,7 +9,7 @@
 //! A user catalog in the test's home offers `m6i.large` in two regions, us-east-1
 //! (cheaper spot) and us-west-2, so where a relaunch lands says which strategy ran.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -5,7 +5,7 @@
 //! provider); queue, logs and cancel reach it over SSH. The credentials go to the
 //! host in one 0600 file and appear nowhere else.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! `aloft providers test`: the conformance kit run from the outside, with nothing
 //! but the `aloft` binary and a component file.
 
-mod common;
+use crate::common;
 
 use common::{aloft, text};
 

@@ -6,7 +6,7 @@
 //! conformance kit on it, install it and plan with it; the test then checks what
 //! each step printed, so the guide cannot drift from the code.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

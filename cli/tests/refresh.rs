@@ -1,7 +1,7 @@
 //! `aloft status -r`: local state brought in line with what the provider reports,
 //! after a crash, a preemption, or instances vanishing behind aloft's back.
 
-mod common;
+use crate::common;
 
 use common::{aloft, text};
 

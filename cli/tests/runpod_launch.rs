@@ -5,7 +5,7 @@
 //! the pod's port 22 to, and aloft's key reaches the machine only through the
 //! pod's `PUBLIC_KEY` env, so set-up and the job run for real.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! cluster (or as a dry run where no cluster is needed). Table-driven: each row is a
 //! command line, whether it must succeed, and what its output must hold.
 
-mod common;
+use crate::common;
 
 use common::{aloft, text};
 

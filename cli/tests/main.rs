@@ -1,0 +1,29 @@
+//! Every integration test of this crate, in one test binary: one link of
+//! wasmtime and the providers instead of one per file (CI time). Each module is
+//! one former test file; `cargo nextest` still runs every test in its own process.
+
+mod common;
+
+mod aws_moto;
+mod cli_plan;
+mod cloud_failover;
+mod cluster_commands;
+mod concurrency;
+mod gcp_launch;
+mod head_ssh;
+mod installed_provider_plans;
+mod kube_proxy_cli;
+mod kubernetes;
+mod lambda_cloud;
+mod launch_flow;
+mod launch_local;
+mod launch_ssh;
+mod managed_jobs;
+mod managed_jobs_moto;
+mod managed_jobs_remote;
+mod provider_conformance_cmd;
+mod provider_guide;
+mod providers_cli;
+mod refresh;
+mod runpod_launch;
+mod skypilot_cli;
