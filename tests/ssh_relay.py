@@ -10,6 +10,14 @@ owns HOST as its public address right now (asked of moto with boto3), so an
 instance keeps its machine when a stop/start gives it a new address, and an
 address no instance owns any more leads nowhere, as on AWS. REGIONS (comma-separated,
 default us-east-1) are the regions whose instances are looked at, in order.
+
+Like a cloud's first boot, the relay authorizes the keys the cloud was given for
+the node on the node's machine, when its MAP_FILE entry names that machine's
+authorized_keys file as a third element ([ip, port, path]): with MOTO_URL the
+instance's EC2 key pair; with `--keys lambda=URL` or `--keys gcp=URL` (given
+first) the keys the fake Lambda Cloud or GCP at URL holds for the instance at
+HOST (its `/_fake/state`). A machine then opens only to the keys its cloud
+installed.
 """
 import fcntl
 import json
@@ -18,24 +26,46 @@ import socket
 import sys
 import threading
 
-map_file, host = sys.argv[1], sys.argv[2]
+args = sys.argv[1:]
+keys_from = None
+if args[:1] == ["--keys"]:
+    keys_from, args = args[1].split("=", 1), args[2:]
+map_file, host = args[0], args[1]
 node = host
-if len(sys.argv) > 3:
+installed = []  # public keys the cloud put on the node
+if len(args) > 2:
     import boto3
 
-    regions = sys.argv[4].split(",") if len(sys.argv) > 4 else ["us-east-1"]
+    regions = args[3].split(",") if len(args) > 3 else ["us-east-1"]
     found = []
     for region in regions:
-        ec2 = boto3.client("ec2", endpoint_url=sys.argv[3], region_name=region,
+        ec2 = boto3.client("ec2", endpoint_url=args[2], region_name=region,
                            aws_access_key_id="AKIARELAY", aws_secret_access_key="relay")
-        found = [i["InstanceId"]
+        found = [i
                  for r in ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [host]}])["Reservations"]
                  for i in r["Instances"] if i["State"]["Name"] == "running"]
         if found:
             break
     if not found:
         sys.exit(f"ssh_relay: no running instance has the address {host}")
-    node = found[0]
+    node = found[0]["InstanceId"]
+    if found[0].get("KeyName"):
+        pairs = ec2.describe_key_pairs(KeyNames=[found[0]["KeyName"]], IncludePublicKey=True)
+        installed = [k["PublicKey"] for k in pairs["KeyPairs"]]
+elif keys_from:
+    import urllib.request
+
+    kind, url = keys_from
+    state = json.load(urllib.request.urlopen(f"{url.rstrip('/')}/_fake/state"))
+    for i in state["instances"]:
+        if kind == "lambda" and i.get("ip") == host and i["status"] != "terminated":
+            names = set(i["ssh_key_names"])
+            installed += [k["public_key"] for k in state["ssh_keys"] if k["name"] in names]
+        nats = [a.get("natIP") for n in i.get("networkInterfaces", []) for a in n.get("accessConfigs", [])]
+        if kind == "gcp" and host in nats and i.get("status") != "TERMINATED":
+            items = i.get("metadata", {}).get("items", [])
+            lines = [l for m in items if m.get("key") == "ssh-keys" for l in m["value"].splitlines()]
+            installed += [l.split(":", 1)[1] for l in lines if ":" in l]
 with open(map_file, "r+") as f:
     fcntl.flock(f, fcntl.LOCK_EX)
     data = json.load(f)
@@ -50,6 +80,14 @@ with open(map_file, "r+") as f:
         f.seek(0)
         f.truncate()
         json.dump(data, f)
+    if len(target) > 2 and installed:
+        with open(target[2], "a+") as keys:
+            keys.seek(0)
+            have = keys.read()
+            for key in installed:
+                if key.strip() not in have:
+                    keys.write(("" if have.endswith("\n") or not have else "\n") + key.strip() + "\n")
+                    have += key.strip() + "\n"
 
 sock = socket.create_connection((target[0], int(target[1])))
 

@@ -31,19 +31,20 @@ impl World {
     fn new(n: usize, first_ip: u8, fault: Option<Rule>) -> World {
         let home = tempfile::tempdir().unwrap();
         let moto = Moto::start();
-        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+        // The user has an aloft key of their own; the machines do not take it: each
+        // opens only to the key pair its instance was launched with (the relay
+        // installs it, as an image's first boot does).
+        aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
         let machines: Vec<Sshd> = (0..n)
             .map(|i| {
                 let ip = format!("127.0.0.{}", first_ip + i as u8);
-                let m = Sshd::start_machine(&home.path().join(format!("m{i}")), &ip);
-                m.authorize_key(&key.public_key);
-                m
+                Sshd::start_machine(&home.path().join(format!("m{i}")), &ip)
             })
             .collect();
         let map = home.path().join("relay-map.json");
         let list: Vec<serde_json::Value> = machines
             .iter()
-            .map(|m| serde_json::json!([m.ip, m.port]))
+            .map(|m| serde_json::json!([m.ip, m.port, m.authorized_keys_path()]))
             .collect();
         std::fs::write(
             &map,

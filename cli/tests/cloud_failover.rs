@@ -83,9 +83,9 @@ fn without_capacity_on_gcp_the_launch_lands_on_lambda() {
         exhausted_zones: vec!["us-central1-a".into()],
         ..FakeOptions::default()
     });
-    let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+    // The machine opens to the keys its instance was launched with (the relay
+    // installs them from the fake).
     let machine = Sshd::start_machine(&home.path().join("m0"), "127.0.5.10");
-    machine.authorize_key(&key.public_key);
     let lambda = LambdaCloud::start(
         LAMBDA_KEY,
         std::slice::from_ref(&machine.ip),
@@ -96,7 +96,7 @@ fn without_capacity_on_gcp_the_launch_lands_on_lambda() {
     std::fs::write(
         &map,
         serde_json::json!({"machines": [],
-            "assigned": {machine.ip.clone(): [machine.ip, machine.port]}})
+            "assigned": {machine.ip.clone(): [machine.ip, machine.port, machine.authorized_keys_path()]}})
         .to_string(),
     )
     .unwrap();
@@ -106,7 +106,7 @@ fn without_capacity_on_gcp_the_launch_lands_on_lambda() {
         format!(
             "providers:\n  gcp:\n    endpoint: {gcp}\n    ssh_user: {user}\n  \
              lambda:\n    endpoint: {lambda}\n    ssh_user: {user}\n    \
-             ssh_proxy_command: python3 {relay} {map} %h\n",
+             ssh_proxy_command: python3 {relay} --keys lambda={lambda} {map} %h\n",
             gcp = gcp.endpoint(),
             lambda = lambda.endpoint(),
             user = machine.user,
@@ -235,12 +235,11 @@ fn bench_check_and_launch_against_each_fake() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10);
     let gcp = GcpFake::start(FakeOptions::default());
-    let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+    // Each machine opens to the keys its instance was launched with (the relay
+    // and the RunPod fake install them).
     let lambda_machine = Sshd::start_machine(&home.path().join("m0"), "127.0.5.30");
-    lambda_machine.authorize_key(&key.public_key);
     let runpod_machine = Sshd::start_machine(&home.path().join("m1"), "127.0.5.31");
     let gcp_machine = Sshd::start_machine(&home.path().join("m2"), "127.0.5.32");
-    gcp_machine.authorize_key(&key.public_key);
     let lambda = LambdaCloud::start(
         LAMBDA_KEY,
         std::slice::from_ref(&lambda_machine.ip),
@@ -253,8 +252,8 @@ fn bench_check_and_launch_against_each_fake() {
     let reset_map = || {
         std::fs::write(
             &map,
-            serde_json::json!({"machines": [[gcp_machine.ip, gcp_machine.port]],
-                "assigned": {lambda_machine.ip.clone(): [lambda_machine.ip, lambda_machine.port]}})
+            serde_json::json!({"machines": [[gcp_machine.ip, gcp_machine.port, gcp_machine.authorized_keys_path()]],
+                "assigned": {lambda_machine.ip.clone(): [lambda_machine.ip, lambda_machine.port, lambda_machine.authorized_keys_path()]}})
             .to_string(),
         )
         .unwrap();
@@ -265,9 +264,9 @@ fn bench_check_and_launch_against_each_fake() {
         home.path().join("config.yaml"),
         format!(
             "providers:\n  gcp:\n    endpoint: {gcp}\n    ssh_user: {user}\n    \
-             ssh_proxy_command: python3 {relay} {map} %h\n  \
+             ssh_proxy_command: python3 {relay} --keys gcp={gcp} {map} %h\n  \
              lambda:\n    endpoint: {lambda}\n    ssh_user: {user}\n    \
-             ssh_proxy_command: python3 {relay} {map} %h\n  \
+             ssh_proxy_command: python3 {relay} --keys lambda={lambda} {map} %h\n  \
              runpod:\n    endpoint: {runpod}\n    ssh_user: {user}\n",
             gcp = gcp.endpoint(),
             lambda = lambda.endpoint(),

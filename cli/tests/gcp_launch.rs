@@ -27,19 +27,18 @@ impl World {
             op_polls: 1,
             ..FakeOptions::default()
         });
-        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+        // Each machine opens to the `ssh-keys` its instance was created with (the
+        // relay installs them from the fake, as the guest agent does).
         let machines: Vec<Sshd> = (0..n)
             .map(|i| {
                 let ip = format!("127.0.0.{}", first_ip + i as u8);
-                let m = Sshd::start_machine(&home.path().join(format!("m{i}")), &ip);
-                m.authorize_key(&key.public_key);
-                m
+                Sshd::start_machine(&home.path().join(format!("m{i}")), &ip)
             })
             .collect();
         let map = home.path().join("relay-map.json");
         let list: Vec<serde_json::Value> = machines
             .iter()
-            .map(|m| serde_json::json!([m.ip, m.port]))
+            .map(|m| serde_json::json!([m.ip, m.port, m.authorized_keys_path()]))
             .collect();
         std::fs::write(
             &map,
@@ -51,7 +50,7 @@ impl World {
             home.path().join("config.yaml"),
             format!(
                 "providers:\n  gcp:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                 ssh_proxy_command: python3 {relay} --keys gcp={endpoint} {map} %h\n",
                 endpoint = fake.endpoint(),
                 user = machines[0].user,
                 relay = relay.display(),

@@ -27,13 +27,12 @@ impl World {
     /// machines on 127.0.0.<first..>, aloft's config pointing at it.
     fn new(n: u8, first: u8, launch_interval: f64) -> World {
         let home = tempfile::tempdir().unwrap();
-        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+        // Each machine opens to the SSH keys its instance was launched with (the
+        // relay installs them from the fake, as the image's first boot does).
         let machines: Vec<Sshd> = (0..n)
             .map(|i| {
                 let ip = format!("127.0.0.{}", first + i);
-                let m = Sshd::start_machine(&home.path().join(format!("m{i}")), &ip);
-                m.authorize_key(&key.public_key);
-                m
+                Sshd::start_machine(&home.path().join(format!("m{i}")), &ip)
             })
             .collect();
         let ips: Vec<String> = machines.iter().map(|m| m.ip.clone()).collect();
@@ -49,7 +48,10 @@ impl World {
         let map = home.path().join("relay-map.json");
         let assigned: serde_json::Map<String, serde_json::Value> = machines
             .iter()
-            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
+            .map(|m| {
+                let keys = m.authorized_keys_path();
+                (m.ip.clone(), serde_json::json!([m.ip, m.port, keys]))
+            })
             .collect();
         std::fs::write(
             &map,
@@ -61,7 +63,7 @@ impl World {
             home.path().join("config.yaml"),
             format!(
                 "providers:\n  lambda:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                 ssh_proxy_command: python3 {relay} --keys lambda={endpoint} {map} %h\n",
                 endpoint = fake.endpoint(),
                 user = machines[0].user,
                 relay = relay.display(),
