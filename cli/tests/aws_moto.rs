@@ -251,6 +251,107 @@ fn a_two_node_cluster_lives_its_whole_life_on_moto() {
     assert_no_secret_in_files(world.home.path());
 }
 
+/// Connects to `machine` as its user with `key` only (no agent, no other key) and
+/// runs `true`.
+fn opens(machine: &Sshd, key: &Path) -> bool {
+    Command::new("ssh")
+        .arg("-i")
+        .arg(key)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+        ])
+        .arg(machine.port.to_string())
+        .arg(format!("{}@{}", machine.user, machine.ip))
+        .arg("true")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run ssh")
+        .success()
+}
+
+#[test]
+fn each_cluster_gets_a_key_of_its_own_which_down_deletes() {
+    let world = World::new(2, 150, None);
+    let task = world.task(
+        "one.yaml",
+        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo up\n",
+    );
+    for cluster in ["k1", "k2"] {
+        ok(&world.aloft(&["launch", "-y", "-c", cluster, task.to_str().unwrap()]));
+    }
+    let keys = world.home.path().join("keys");
+    let user_key = std::fs::read(keys.join("aloft-key")).unwrap();
+    let cluster_key =
+        |c: &str| std::fs::read(keys.join("clusters").join(c).join("aloft-key")).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(keys.join("clusters/k1/aloft-key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // Each head holds its own cluster's key (the one its node opens to), never
+    // the user's; no file on either machine holds the user's key.
+    let head_key = |m: &Sshd| m.home().join(".aloft/keys/cluster-key");
+    let mut held: Vec<Vec<u8>> = world
+        .machines
+        .iter()
+        .map(|m| std::fs::read(head_key(m)).unwrap())
+        .collect();
+    held.sort();
+    let mut expected = vec![cluster_key("k1"), cluster_key("k2")];
+    expected.sort();
+    assert_eq!(held, expected);
+    for m in &world.machines {
+        for file in walk(&m.home()) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !bytes.windows(user_key.len()).any(|w| w == user_key),
+                "the user's key is on a node: {}",
+                file.display()
+            );
+        }
+    }
+    // A head's key opens its own node, not the other cluster's.
+    let [m0, m1] = [&world.machines[0], &world.machines[1]];
+    assert!(opens(m0, &head_key(m0)) && opens(m1, &head_key(m1)));
+    assert!(
+        !opens(m1, &head_key(m0)),
+        "one cluster's key opens another's node"
+    );
+    assert!(
+        !opens(m0, &head_key(m1)),
+        "one cluster's key opens another's node"
+    );
+    assert!(
+        !opens(m0, &keys.join("aloft-key")),
+        "the user's key opens a node"
+    );
+
+    ok(&world.aloft(&["down", "-y", "k1"]));
+    assert!(!keys.join("clusters/k1").exists(), "down deletes the key");
+    assert!(
+        keys.join("clusters/k2").exists(),
+        "the other cluster's stays"
+    );
+    ok(&world.aloft(&["down", "-y", "k2"]));
+    let left: Vec<_> = std::fs::read_dir(keys.join("clusters"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "keys left: {left:?}");
+}
+
 #[test]
 fn a_spot_node_terminated_behind_our_back_is_reported_preempted() {
     let world = World::new(1, 30, None);
@@ -321,6 +422,8 @@ fn a_refresh_removes_what_a_launch_left_before_its_instances() {
     let rows: serde_json::Value =
         serde_json::from_str(&ok(&world.aloft(&["status", "-o", "json"]))).unwrap();
     assert_eq!(rows[0]["status"], "INIT", "{rows}");
+    let key_dir = world.home.path().join("keys/clusters/left");
+    assert!(key_dir.exists(), "the recorded cluster keeps its key");
 
     let out = world.aloft(&["status", "-r"]);
     let stderr = text(&out.stderr);
@@ -330,6 +433,7 @@ fn a_refresh_removes_what_a_launch_left_before_its_instances() {
         text(&out.stdout)
     );
     assert_eq!(world.moto.boto(groups), serde_json::json!([]), "{stderr}");
+    assert!(!key_dir.exists(), "its key goes with the cluster");
     let rows: serde_json::Value =
         serde_json::from_str(&ok(&world.aloft(&["status", "-o", "json"]))).unwrap();
     assert_eq!(rows, serde_json::json!([]));

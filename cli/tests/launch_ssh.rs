@@ -82,7 +82,7 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
     let head = a.home();
     assert!(head.join(".aloft/bin/aloft").exists());
     let key_mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(head.join(".aloft/keys/aloft-key"))
+        &std::fs::metadata(head.join(".aloft/keys/cluster-key"))
             .unwrap()
             .permissions(),
     );
@@ -92,7 +92,7 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
     // authorized it (marked with the cluster's name) for the cluster's life.
     let user_key = std::fs::read(&a.identity_file).unwrap();
     assert_ne!(
-        std::fs::read(head.join(".aloft/keys/aloft-key")).unwrap(),
+        std::fs::read(head.join(".aloft/keys/cluster-key")).unwrap(),
         user_key
     );
     let cluster_pub =
@@ -177,6 +177,68 @@ fn a_pool_runs_a_gang_job_over_ssh_and_gives_its_hosts_back() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = aloft(home.path(), &["down", "-y", "lab2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_pool_reached_with_alofts_own_key_still_gets_a_cluster_key_which_down_takes_back() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.14");
+    // The pool's `identity_file` is aloft's own key, which the host takes.
+    let own = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
+    a.authorize_key(&own.public_key);
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "lab:\n  user: {}\n  identity_file: {}\n  hosts: [{{ip: {}, port: {}}}]\n",
+            a.user,
+            own.private_key.display(),
+            a.ip,
+            a.port
+        ),
+    )
+    .unwrap();
+    // Another cluster's line, whose name a pattern `a.b` would match.
+    let ssh_dir = a.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther aloft-cluster:axb";
+    std::fs::write(ssh_dir.join("authorized_keys"), format!("{other}\n")).unwrap();
+    let task = home.path().join("t.yaml");
+    std::fs::write(&task, "resources: {infra: ssh/lab}\nrun: echo up\n").unwrap();
+    let out = aloft(
+        home.path(),
+        &["launch", "-y", "-c", "a.b", task.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The head holds the cluster's key, not aloft's own, and the host authorized it.
+    let cluster_key = std::fs::read(home.path().join("keys/clusters/a.b/aloft-key")).unwrap();
+    let head_key = std::fs::read(a.home().join(".aloft/keys/cluster-key")).unwrap();
+    assert_eq!(head_key, cluster_key);
+    assert_ne!(head_key, std::fs::read(&own.private_key).unwrap());
+    let authorized = std::fs::read_to_string(ssh_dir.join("authorized_keys")).unwrap();
+    assert!(
+        authorized
+            .lines()
+            .any(|l| l.ends_with(" aloft-cluster:a.b")),
+        "{authorized}"
+    );
+    let entries = std::fs::read_to_string(home.path().join("ssh/config")).unwrap();
+    assert!(entries.contains("keys/clusters/a.b/aloft-key"), "{entries}");
+
+    let out = aloft(home.path(), &["down", "-y", "a.b"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // No key of the cluster is left on the host or here; `axb`'s line stays.
+    for file in common::files_under(&a.home()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(cluster_key.len()).any(|w| w == cluster_key),
+            "the cluster's key is left on the host: {}",
+            file.display()
+        );
+    }
+    let authorized = std::fs::read_to_string(ssh_dir.join("authorized_keys")).unwrap();
+    assert_eq!(authorized, format!("{other}\n"));
+    assert!(!home.path().join("keys/clusters/a.b").exists());
 }
 
 #[test]

@@ -4,13 +4,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::launch::{LaunchContext, LaunchError, LaunchRequest, NodeAddress};
+use crate::launch::{LaunchContext, LaunchError, LaunchRequest, NodeAddress, cluster_key};
 use crate::optimizer::{OptTask, OptimizeOptions, TaskPlan, optimize_task};
 use crate::plugin::{ClusterRef, RunRequest};
 use crate::provision::{ProvisionError, RetryPolicy};
 use crate::runtime::agent::unix_now;
 use crate::runtime::head::{ClusterHandle, Head};
-use crate::runtime::keys::{KeyPair, ensure_key_pair};
+use crate::runtime::keys::{KeyPair, ensure_key_pair, private_key_path};
 use crate::runtime::queue::JobStatus;
 use crate::state::{ClusterLock, ClusterRecord, ClusterStatus};
 use crate::task::Task;
@@ -71,9 +71,27 @@ pub fn default_cluster_name() -> String {
 }
 
 impl Client {
-    /// The user's aloft key pair (made on first use).
+    /// The user's aloft key pair (made on first use): only clusters recorded
+    /// before keys were per cluster use it (see [`Client::cluster_key_pair`]).
     pub(crate) fn key_pair(&self) -> ClientResult<KeyPair> {
         ensure_key_pair(&self.home.join("keys")).map_err(ClientError::other)
+    }
+
+    /// The key pair cluster `name`'s nodes are reached with: its own (see
+    /// [`cluster_key`]), made on first use. A cluster recorded before keys were
+    /// per cluster names the user's key in its node addresses and keeps it (start,
+    /// a new launch of its name) until it is torn down.
+    pub(crate) fn cluster_key_pair(&self, name: &str) -> ClientResult<KeyPair> {
+        let users = private_key_path(&self.home.join("keys"));
+        let legacy = self
+            .state
+            .cluster(name)?
+            .and_then(|record| handle(&record).ok())
+            .is_some_and(|h| h.nodes.iter().any(|n| n.key_for_head() == Some(&users)));
+        if legacy {
+            return self.key_pair();
+        }
+        cluster_key::ensure(&self.home, name).map_err(ClientError::other)
     }
 
     /// Launches `task` (its relative paths resolved against `task_dir`): provision
@@ -222,17 +240,19 @@ impl Client {
             resources: task.resources.clone(),
             estimated_hours: None,
         };
+        let resources = task.resources.candidates().to_vec();
+        let task = self.prepare_storage(task, task_dir, &options.cluster)?;
+        // The provider gets this cluster's public key, made before it is asked.
         let mut provisioner = PluginProvisioner {
             rt: &self.rt,
             providers,
             cluster: options.cluster.clone(),
-            key: self.key_pair()?,
-            resources: task.resources.candidates().to_vec(),
+            key: self.cluster_key_pair(&options.cluster)?,
+            resources,
             control_dir: self.control_dir(),
             aloft_binary: self.agent_binary.clone(),
             on_step: &|step| self.emit(Event::Step(step)),
         };
-        let task = self.prepare_storage(task, task_dir, &options.cluster)?;
         let request = LaunchRequest {
             cluster: &options.cluster,
             task: &task,
@@ -261,7 +281,13 @@ impl Client {
                 reasons: live.explain(),
             },
             other => ClientError::Launch(other),
-        })?;
+        });
+        // A failed launch that left no record (every attempt cleaned up) leaves
+        // no key either.
+        if launched.is_err() && matches!(self.state.cluster(&options.cluster), Ok(None)) {
+            self.forget_cluster_key(&options.cluster);
+        }
+        let launched = launched?;
         if autostop.is_some() {
             self.autostop(&options.cluster, autostop)?;
         }
@@ -425,10 +451,14 @@ impl Client {
                     .filter(|_| action == Action::Down)
                     .map(|(record, _)| {
                         let control_dir = control_dir.clone();
-                        let home = &self.home;
+                        let pool = providers.host.origin(&record.provider) == Some(POOLS_ORIGIN);
                         scope.spawn(move || {
                             stop_agent_at(&control_dir, record);
-                            release_cluster_key(home, &control_dir, record)
+                            if pool {
+                                release_cluster_key(&control_dir, record)
+                            } else {
+                                Vec::new()
+                            }
                         })
                     })
                     .collect();
@@ -491,6 +521,7 @@ impl Client {
         match action {
             Action::Down => {
                 self.remove_local_nodes(record);
+                self.forget_cluster_key(name);
                 self.state.remove_cluster(name)?;
                 let _ = self.state.add_event(name, now, "down", "terminated");
                 self.delete_cluster_buckets(name);
@@ -527,6 +558,16 @@ impl Client {
         }
         // The cluster's own folder, once its nodes are gone.
         let _ = std::fs::remove_dir(root.join(&record.name));
+    }
+
+    /// Deletes cluster `name`'s key here; a failure is a warning.
+    fn forget_cluster_key(&self, name: &str) {
+        if let Err(err) = cluster_key::forget(&self.home, name) {
+            self.emit(Event::Warning(format!(
+                "cannot delete the key of `{name}` ({}): {err}",
+                cluster_key::key_dir(&self.home, name).display()
+            )));
+        }
     }
 
     /// Where the `local` provider keeps node folders.
@@ -585,7 +626,7 @@ impl Client {
         let addresses = access(
             providers,
             &record.provider,
-            self.key_pair()?,
+            self.cluster_key_pair(name)?,
             &self.agent_binary,
         )
         .addresses(nodes)
@@ -648,15 +689,17 @@ pub(crate) enum Action {
     Down,
 }
 
-/// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head
-/// (preempted, never came up, already gone) has nothing left to stop.
-/// Takes the cluster's own SSH key off the hosts of a node pool and deletes it
-/// (see [`crate::launch::cluster_key`]); returns warnings for hosts not reached.
-fn release_cluster_key(home: &Path, control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
+/// The origin of the bundled provider of SSH node pools: its hosts outlive the
+/// clusters on them.
+const POOLS_ORIGIN: &str = "bundled:ssh";
+
+/// Takes the cluster's own SSH key off the hosts of a node pool (see
+/// [`cluster_key::release_hosts`]); returns warnings for hosts not reached.
+fn release_cluster_key(control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
     let nodes: Vec<Box<dyn crate::runtime::node::Node>> = handle(record)
         .map(|h| h.nodes.iter().map(|a| a.connect(control_dir)).collect())
         .unwrap_or_default();
-    crate::launch::cluster_key::release(home, &record.name, &nodes)
+    cluster_key::release_hosts(&record.name, &nodes)
         .into_iter()
         .map(|e| {
             format!(
@@ -667,6 +710,8 @@ fn release_cluster_key(home: &Path, control_dir: &Path, record: &ClusterRecord) 
         .collect()
 }
 
+/// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head
+/// (preempted, never came up, already gone) has nothing left to stop.
 fn stop_agent_at(control_dir: &Path, record: &ClusterRecord) {
     if let Ok(handle) = handle(record)
         && let Err(err) = Head::new(handle.head, control_dir.to_path_buf()).shutdown()

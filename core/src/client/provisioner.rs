@@ -62,7 +62,8 @@ pub(crate) struct Access {
     /// Whether it is the bundled `kubernetes` provider (the only one whose nodes
     /// are reached through a kubeconfig context).
     pub bundled_kube: bool,
-    /// The user's aloft key.
+    /// The key the cluster's nodes are reached with (its own, see
+    /// [`crate::launch::cluster_key`]).
     pub key: KeyPair,
     /// The provider's proxy command (from the user's config).
     pub proxy_command: Option<String>,
@@ -389,6 +390,7 @@ pub(crate) struct PluginProvisioner<'a> {
     pub rt: &'a tokio::runtime::Runtime,
     pub providers: &'a Providers,
     pub cluster: String,
+    /// The cluster's key: its public half goes into the run-request.
     pub key: KeyPair,
     /// The task's resources; the one matching each candidate gives disk, image, ports.
     pub resources: Vec<Resources>,

@@ -1,15 +1,26 @@
-//! A cluster's own SSH key, for nodes the user brought (SSH node pools).
+//! Each cluster's own SSH key pair, under `$ALOFT_HOME/keys/clusters/NAME`.
 //!
-//! The user's key (the pool's `identity_file`) opens each host once, to authorize
-//! a key aloft made for this cluster; from then on every connection — the
-//! launcher's and the head's to its workers — uses the cluster key, so the user's
-//! key never leaves the user's machine. `down` removes the authorization (the
-//! line carries the marker `aloft-cluster:NAME`) and deletes the key.
+//! A new cluster gets its key before the provider is asked for nodes: the
+//! provider's run-request carries its public key, the launcher reaches the nodes
+//! with it, and the head gets only that private key (to reach its workers), never
+//! the user's `$ALOFT_HOME/keys/aloft-key`. A leaked head key opens one cluster.
+//!
+//! Nodes the user brought (SSH node pools) are first reached with the pool's
+//! `identity_file` (even when that is aloft's own key): that key only adopts the
+//! host, authorizing the cluster key there (the `authorized_keys` line carries the
+//! marker `aloft-cluster:NAME`); every later connection uses the cluster key.
+//! `down` takes that line and the head's copy of the key off the hosts
+//! ([`release_hosts`]) and deletes the key here ([`forget`]).
+//!
+//! Clusters recorded before keys were per cluster name the user's key in their
+//! node addresses: they keep it (start, exec, `ssh`) until they are torn down; a
+//! new cluster of the same name then gets a key of its own.
 
 use std::path::{Path, PathBuf};
 
 use crate::runtime::address::NodeAddress;
-use crate::runtime::keys::{KeyPair, ensure_key_pair};
+use crate::runtime::head::NODE_KEY;
+use crate::runtime::keys::{KeyError, KeyPair, ensure_key_pair};
 use crate::runtime::node::{Node, NodeError, Script};
 
 use super::LaunchError;
@@ -17,6 +28,19 @@ use super::LaunchError;
 /// Where the key of `cluster` lives under aloft's home.
 pub fn key_dir(home: &Path, cluster: &str) -> PathBuf {
     home.join("keys").join("clusters").join(cluster)
+}
+
+/// The key pair of `cluster`, made (private key mode 0600) on first use.
+pub fn ensure(home: &Path, cluster: &str) -> Result<KeyPair, KeyError> {
+    ensure_key_pair(&key_dir(home, cluster))
+}
+
+/// Deletes the key of `cluster` here (nothing to do when it has none).
+pub fn forget(home: &Path, cluster: &str) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(key_dir(home, cluster)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn marker(cluster: &str) -> String {
@@ -37,80 +61,139 @@ fn quote(s: &str) -> String {
         .unwrap_or_else(|_| "''".into())
 }
 
-/// When the nodes were reached with a key other than aloft's own (`own_key`):
-/// authorizes a new key for `cluster` on each, and returns the addresses to use
-/// from now on (the same nodes, with the cluster key). `None` when there is
-/// nothing to do.
+/// When some nodes were reached with a key other than the cluster's own `key`
+/// (a pool's `identity_file`): authorizes `key` for `cluster` on each node, and
+/// returns the addresses to use from now on (the same nodes, with `key`). `None`
+/// when every node is already reached with `key`.
 pub fn adopt(
-    home: &Path,
     cluster: &str,
-    own_key: &Path,
+    key: &KeyPair,
     addresses: &[NodeAddress],
     nodes: &[Box<dyn Node>],
 ) -> Result<Option<Vec<NodeAddress>>, LaunchError> {
-    let foreign = addresses
-        .iter()
-        .any(|a| matches!(a, NodeAddress::Ssh { identity_file, .. } if identity_file != own_key));
+    let foreign = addresses.iter().any(|a| {
+        matches!(a, NodeAddress::Ssh { identity_file, .. } if *identity_file != key.private_key)
+    });
     if !foreign {
         return Ok(None);
     }
-    let key = ensure_key_pair(&key_dir(home, cluster))
-        .map_err(|e| LaunchError::Unsupported(format!("the cluster's SSH key: {e}")))?;
-    let line = quote(&authorized_line(&key, cluster));
+    let line = quote(&authorized_line(key, cluster));
     let script = Script::new(format!(
         "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && \
          {{ grep -qxF {line} ~/.ssh/authorized_keys || echo {line} >> ~/.ssh/authorized_keys; }}"
     ));
-    super::on_every_node(nodes, |node| run_ok(node, &script))?;
+    super::on_every_node(nodes, |node| run_ok(node, &script, "authorizing"))?;
     Ok(Some(
         addresses
             .iter()
-            .map(|a| match a {
-                NodeAddress::Ssh { .. } => a.with_identity_file(key.private_key.clone()),
-                NodeAddress::Local { .. } => a.clone(),
-            })
+            .map(|a| a.with_identity_file(key.private_key.clone()))
             .collect(),
     ))
 }
 
-/// Removes `cluster`'s authorization from its nodes (reached with the cluster key
-/// itself) and deletes the key. Nodes that cannot be reached are reported; the
-/// key is deleted anyway, so the authorization left there opens nothing.
-pub fn release(home: &Path, cluster: &str, nodes: &[Box<dyn Node>]) -> Vec<String> {
-    let dir = key_dir(home, cluster);
-    if !dir.exists() {
-        return Vec::new();
-    }
-    // The marker ends the line (`lab1` must not take `lab10`'s line with it);
-    // cluster names are letters, digits and `-`, nothing a pattern reads.
-    let pattern = quote(&format!(" {}$", marker(cluster)));
-    let script = Script::new(format!(
-        "f=~/.ssh/authorized_keys; [ -f \"$f\" ] || exit 0; \
-         grep -v -- {pattern} \"$f\" > \"$f.aloft\"; mv \"$f.aloft\" \"$f\""
-    ));
-    let failures: Vec<String> = std::thread::scope(|scope| {
+/// The script that takes `cluster`'s key off a host it adopted: the
+/// `authorized_keys` lines whose last field is exactly its marker (`a.b` leaves
+/// `axb`'s and `a.bc`'s lines), and the head's copy of the private key.
+fn release_script(cluster: &str) -> Script {
+    Script::new(format!(
+        "rm -f ~/{NODE_KEY}; f=~/.ssh/authorized_keys; [ -f \"$f\" ] || exit 0; \
+         awk -v m={marker} '$NF != m' \"$f\" > \"$f.aloft\" && mv \"$f.aloft\" \"$f\"",
+        marker = quote(&marker(cluster)),
+    ))
+}
+
+/// Takes `cluster`'s key off the hosts it adopted (reached with that key itself):
+/// see [`release_script`]. Returns a line per host not reached; the key is
+/// deleted here anyway ([`forget`]), so what is left there opens nothing.
+pub fn release_hosts(cluster: &str, nodes: &[Box<dyn Node>]) -> Vec<String> {
+    let script = release_script(cluster);
+    std::thread::scope(|scope| {
         let runs: Vec<_> = nodes
             .iter()
-            .map(|node| scope.spawn(|| run_ok(node.as_ref(), &script).err()))
+            .map(|node| scope.spawn(|| run_ok(node.as_ref(), &script, "removing").err()))
             .collect();
         runs.into_iter()
             .filter_map(|r| r.join().ok().flatten())
             .map(|e| e.to_string())
             .collect()
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    failures
+    })
 }
 
-fn run_ok(node: &dyn Node, script: &Script) -> Result<(), NodeError> {
+fn run_ok(node: &dyn Node, script: &Script, verb: &str) -> Result<(), NodeError> {
     let mut out = Vec::new();
     match node.run(script, &mut out)? {
         0 => Ok(()),
         code => Err(NodeError::Failed {
             node: node.describe(),
-            what: "authorizing the cluster key".into(),
+            what: format!("{verb} the cluster key"),
             code,
             output: String::from_utf8_lossy(&out).trim().to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::node::LocalNode;
+
+    #[test]
+    fn down_of_a_dotted_name_removes_exactly_its_own_line_and_key() {
+        let host = tempfile::tempdir().unwrap();
+        let ssh = host.path().join(".ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        let lines = [
+            "ssh-ed25519 AAAAuser me@laptop",
+            "ssh-ed25519 AAAAone aloft-cluster:a.b",
+            "ssh-ed25519 AAAAtwo aloft-cluster:axb",
+            "ssh-ed25519 AAAAthree aloft-cluster:a.bc",
+        ];
+        std::fs::write(ssh.join("authorized_keys"), lines.join("\n") + "\n").unwrap();
+        let head_key = host.path().join(NODE_KEY);
+        std::fs::create_dir_all(head_key.parent().unwrap()).unwrap();
+        std::fs::write(&head_key, "private").unwrap();
+        let nodes: Vec<Box<dyn Node>> = vec![Box::new(LocalNode::new(host.path().to_path_buf()))];
+
+        assert_eq!(release_hosts("a.b", &nodes), Vec::<String>::new());
+        let left = std::fs::read_to_string(ssh.join("authorized_keys")).unwrap();
+        let expected: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.contains("AAAAone"))
+            .collect();
+        assert_eq!(left.lines().collect::<Vec<_>>(), expected);
+        assert!(!head_key.exists(), "the head's copy of the key is gone");
+    }
+
+    #[test]
+    fn a_node_reached_with_any_other_key_is_adopted() {
+        let home = tempfile::tempdir().unwrap();
+        let key = ensure(home.path(), "c").unwrap();
+        let host = tempfile::tempdir().unwrap();
+        let address = |identity: &Path| NodeAddress::Ssh {
+            id: "n".into(),
+            host: "192.0.2.1".into(),
+            port: 22,
+            user: "u".into(),
+            identity_file: identity.to_path_buf(),
+            proxy_command: None,
+            ip: "192.0.2.1".into(),
+            direct_from_head: false,
+        };
+        let nodes: Vec<Box<dyn Node>> = vec![Box::new(LocalNode::new(host.path().to_path_buf()))];
+        // Reached with the cluster's own key: nothing to do.
+        let own = [address(&key.private_key)];
+        assert!(adopt("c", &key, &own, &nodes).unwrap().is_none());
+        // Reached with aloft's own user key: adopted like any other.
+        let users = home.path().join("keys/aloft-key");
+        let adopted = adopt("c", &key, &[address(&users)], &nodes)
+            .unwrap()
+            .unwrap();
+        assert_eq!(adopted, own);
+        let authorized = std::fs::read_to_string(host.path().join(".ssh/authorized_keys")).unwrap();
+        assert_eq!(authorized.trim(), authorized_line(&key, "c"));
+        forget(home.path(), "c").unwrap();
+        assert!(!key_dir(home.path(), "c").exists());
+        forget(home.path(), "c").unwrap();
     }
 }

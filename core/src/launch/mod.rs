@@ -392,12 +392,11 @@ fn bring_up(
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
     progress("Waiting for the nodes to accept connections...");
     wait_reachable(&node_handles, node_ready_timeout())?;
-    // Nodes the user brought were reached with the user's key: from here on they
-    // are reached with the cluster's own key, and the user's key goes nowhere.
-    let own_key = crate::runtime::keys::ensure_key_pair(&ctx.home.join("keys"))
-        .map_err(|e| LaunchError::Unsupported(format!("aloft's SSH key: {e}")))?
-        .private_key;
-    let adopted = cluster_key::adopt(ctx.home, req.cluster, &own_key, addresses, &node_handles)?;
+    // Nodes reached with any other key (a pool's `identity_file`) are reached with
+    // the cluster's own key from here on; the other key goes nowhere.
+    let own_key = cluster_key::ensure(ctx.home, req.cluster)
+        .map_err(|e| LaunchError::Unsupported(format!("the cluster's SSH key: {e}")))?;
+    let adopted = cluster_key::adopt(req.cluster, &own_key, addresses, &node_handles)?;
     let addresses = match &adopted {
         Some(with_cluster_key) => {
             progress("Authorized the cluster's own SSH key on its nodes.");

@@ -20,8 +20,11 @@ use super::queue::{JobQueue, JobRecord, JobSpec, JobStatus};
 use super::scheduler::JobId;
 
 /// Where a remote head keeps the key it reaches the other nodes with (relative to
-/// its home).
-pub const NODE_KEY: &str = ".aloft/keys/aloft-key";
+/// its home): its cluster's own key (see [`crate::launch::cluster_key`]), named
+/// apart from the user's `aloft-key`, so a pool host whose user runs aloft too
+/// keeps that user's key. Heads set up before keys were per cluster hold the key
+/// at `.aloft/keys/aloft-key` until their cluster is torn down.
+pub const NODE_KEY: &str = ".aloft/keys/cluster-key";
 
 /// Where a cluster's agent is and how to reach it (kept in local state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

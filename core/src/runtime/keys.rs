@@ -1,4 +1,6 @@
-//! The user's SSH key pair for reaching nodes, under `~/.aloft/keys`.
+//! SSH key pairs for reaching nodes: each cluster's own (see
+//! [`crate::launch::cluster_key`]), and the user's under `~/.aloft/keys`, which
+//! only clusters recorded before keys were per cluster still use.
 //!
 //! Generated once with `ssh-keygen` (ed25519); the private key is always mode 0600
 //! and its folder 0700, repaired if something loosened them.
@@ -46,11 +48,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
+/// Where [`ensure_key_pair`] keeps the private key of the pair in `dir`.
+pub fn private_key_path(dir: &Path) -> PathBuf {
+    dir.join(KEY_NAME)
+}
+
 /// Returns the key pair in `dir`, generating it on first use.
 pub fn ensure_key_pair(dir: &Path) -> Result<KeyPair, KeyError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io(dir))?;
-    let private_key = dir.join(KEY_NAME);
+    let private_key = private_key_path(dir);
     let public_path = dir.join(format!("{KEY_NAME}.pub"));
     let missing = || !private_key.exists() || !public_path.exists();
     // Several aloft processes may start at once on a fresh home: one makes the
