@@ -241,8 +241,8 @@ fn a_two_node_cluster_lives_its_whole_life_on_moto() {
         after["groups"], 0,
         "the cluster's security group is deleted"
     );
-    // The imported public key is kept on purpose (one per user per region).
-    assert_eq!(after["keys"].as_array().unwrap().len(), 1);
+    // The cluster's own key pair goes with it.
+    assert_eq!(after["keys"], serde_json::json!([]));
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&ok(&world.aloft(&["status", "-o", "json"])))
             .unwrap(),

@@ -141,9 +141,14 @@ pub fn zone_name(region: &str, zone: &str) -> Result<String, ProviderError> {
         })
 }
 
-/// Imports the user's public key once per region (name derived from the key, so a
-/// new key gets a new pair); returns the key pair's name.
-pub fn ensure_key_pair(region: &str, public_key: &str) -> Result<String, ProviderError> {
+/// Imports the public key of `cluster` (each cluster has its own) once per region,
+/// tagged with the cluster so that [`delete_key_pairs`] finds it (the name derives
+/// from the key); returns the key pair's name.
+pub fn ensure_key_pair(
+    region: &str,
+    public_key: &str,
+    cluster: &str,
+) -> Result<String, ProviderError> {
     let hash = sha256_hex(public_key.trim().as_bytes());
     let name = format!("aloft-{}", &hash[..12]);
     let mut params = Vec::new();
@@ -155,10 +160,37 @@ pub fn ensure_key_pair(region: &str, public_key: &str) -> Result<String, Provide
         api::ec2(
             region,
             "ImportKeyPair",
-            &[p("KeyName", name.clone()), p("PublicKeyMaterial", material)],
+            &[
+                p("KeyName", name.clone()),
+                p("PublicKeyMaterial", material),
+                p("TagSpecification.1.ResourceType", "key-pair"),
+                p("TagSpecification.1.Tag.1.Key", CLUSTER_TAG),
+                p("TagSpecification.1.Tag.1.Value", cluster),
+            ],
         )?;
     }
     Ok(name)
+}
+
+/// Deletes the key pairs imported for `cluster` (see [`ensure_key_pair`]); a key
+/// pair imported untagged (before keys were per cluster) stays.
+pub fn delete_key_pairs(region: &str, cluster: &str) -> Result<(), ProviderError> {
+    let mut params = Vec::new();
+    filters(
+        &mut params,
+        &[(&format!("tag:{CLUSTER_TAG}"), vec![cluster.to_string()])],
+    );
+    let answer = api::ec2(region, "DescribeKeyPairs", &params)?;
+    let names: Vec<String> = answer.with(|root| {
+        root.descendants()
+            .filter(|n| n.has_tag_name("keyName"))
+            .filter_map(|n| n.text().map(str::to_string))
+            .collect()
+    })?;
+    for name in names {
+        api::ec2(region, "DeleteKeyPair", &[p("KeyName", name)])?;
+    }
+    Ok(())
 }
 
 /// The security group of a cluster.

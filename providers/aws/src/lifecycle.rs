@@ -68,7 +68,7 @@ pub fn run(
     let mut created = Vec::new();
     if missing > 0 {
         let key_name = match &req.ssh_public_key {
-            Some(key) => Some(ec2::ensure_key_pair(region, key)?),
+            Some(key) => Some(ec2::ensure_key_pair(region, key, cluster)?),
             None => None,
         };
         let group = ec2::ensure_group(region, cluster)?;
@@ -258,7 +258,7 @@ pub fn stop(cluster: &ClusterRef) -> Result<(), ProviderError> {
     api::ec2(&cluster.region, "StopInstances", &ec2::id_params(&ids)).map(|_| ())
 }
 
-/// Terminates the cluster's instances and deletes its security group.
+/// Terminates the cluster's instances and deletes its key pair and security group.
 pub fn terminate(cluster: &ClusterRef) -> Result<(), ProviderError> {
     let region = cluster.region.as_str();
     let all = ec2::describe(region, std::slice::from_ref(&cluster.cluster))?;
@@ -278,6 +278,7 @@ pub fn terminate(cluster: &ClusterRef) -> Result<(), ProviderError> {
     if !live.is_empty() {
         api::ec2(region, "TerminateInstances", &ec2::id_params(&live))?;
     }
+    ec2::delete_key_pairs(region, &cluster.cluster)?;
     delete_group(region, &cluster.cluster)
 }
 
