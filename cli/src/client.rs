@@ -3,8 +3,10 @@
 //! cancellation token.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use aloft::client::{CancelToken, Client};
+use aloft::client::{CancelToken, Client, ClientBuilder};
+use aloft::roles::ControllerTuning;
 
 use crate::bundled;
 use crate::exit::CliError;
@@ -14,9 +16,7 @@ use crate::progress::Progress;
 pub fn open_with(progress: Arc<Progress>) -> Result<Client, CliError> {
     let token = CancelToken::new();
     crate::interrupt::install(&token);
-    let client = Client::builder()
-        .bundled_providers(bundled::providers())
-        .node_agents(bundled::node_agents())
+    let client = builder()
         .on_event(move |event| progress.line(&event.to_string()))
         .cancel_token(token)
         .open()?;
@@ -31,11 +31,30 @@ pub fn open() -> Result<Client, CliError> {
 /// Like [`open`]; with `wait` false, a cluster another aloft process holds is an
 /// error at once (`--no-wait`) instead of a wait.
 pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
-    let client = Client::builder()
-        .bundled_providers(bundled::providers())
-        .node_agents(bundled::node_agents())
+    let client = builder()
         .on_event(|event| eprintln!("{event}"))
         .wait_for_locks(wait)
         .open()?;
     Ok(client)
+}
+
+/// The client every command and every role of this program opens: this binary's
+/// providers and node agents, and the jobs controller's timings from the hidden
+/// `ALOFT_JOBS_POLL_MS`, `ALOFT_JOBS_IDLE_MS` and `ALOFT_JOBS_RETRY_MS` (tests make
+/// the controller fast with them).
+pub fn builder() -> ClientBuilder {
+    let ms = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+    };
+    Client::builder()
+        .bundled_providers(bundled::providers())
+        .node_agents(bundled::node_agents())
+        .jobs_controller_tuning(ControllerTuning {
+            poll: ms("ALOFT_JOBS_POLL_MS"),
+            idle_exit: ms("ALOFT_JOBS_IDLE_MS"),
+            launch_retry: ms("ALOFT_JOBS_RETRY_MS"),
+        })
 }

@@ -32,6 +32,17 @@ impl CliError {
         Self::new(FAILURE, message)
     }
 
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    /// The same error with `hint` on a line of its own after the message.
+    pub fn with_hint(mut self, hint: &str) -> Self {
+        self.message = format!("{}\n{hint}", self.message);
+        self
+    }
+
     /// Prints the message on stderr and returns the exit code.
     pub fn report(self) -> ExitCode {
         eprintln!("error: {}", self.message);
@@ -66,8 +77,10 @@ impl From<aloft::client::ClientError> for CliError {
 }
 
 impl From<aloft::config::ConfigError> for CliError {
+    /// The same class as through the client: a malformed `config.yaml` is bad
+    /// input (2) whichever command reads it.
     fn from(err: aloft::config::ConfigError) -> Self {
-        CliError::failure(err.to_string())
+        CliError::from(aloft::client::ClientError::from(err))
     }
 }
 

@@ -75,13 +75,6 @@ enum Command {
     SshSetup(cmd::ssh_setup::Args),
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completion(cmd::completion::Args),
-    /// The head node's agent (driven by aloft itself, not by users).
-    #[command(hide = true)]
-    Agent(cmd::agent::Args),
-    /// SSH `ProxyCommand` to a Kubernetes pod through the API server (used by aloft
-    /// itself, not by users).
-    #[command(name = "kube-proxy", hide = true)]
-    KubeProxy(cmd::kube_proxy::Args),
 }
 
 /// `aloft gpus ...` (SkyPilot's `sky gpus`).
@@ -100,12 +93,13 @@ fn main() -> ExitCode {
             nix::sys::signal::SigHandler::SigDfl,
         )
     };
+    // The roles aloft runs this program in (a head's agent, the jobs controller,
+    // the SSH proxy to pods, a local autostop) come before the user's commands.
+    aloft::roles::run_if_role(client::builder);
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
-        Command::Agent(args) => cmd::agent::run(args),
-        Command::KubeProxy(args) => cmd::kube_proxy::run(args),
         Command::Launch(args) => cmd::launch::run(args),
         Command::ShowGpus(args) | Command::Gpus(GpusCommand::List(args)) => {
             cmd::show_gpus::run(args)

@@ -192,27 +192,41 @@ fn overrides_apply_and_a_price_cap_exits_3_with_a_hint() {
     assert!(err.contains("hint:"), "{err}");
 }
 
+/// The dry run plans as the launch does: only providers whose credentials check
+/// out (none of the clouds here has any), so it says why each is out and how to
+/// see every cloud's prices anyway.
 #[test]
-fn without_enabled_clouds_the_dryrun_says_how_to_enable_them() {
+fn the_dryrun_plans_only_usable_clouds_and_says_how_to_see_them_all() {
     let home = tempfile::tempdir().unwrap();
     let example = home.path().join("cpu.yaml");
     std::fs::write(&example, "resources: {cpus: 2+}\nrun: echo hi\n").unwrap();
-    let out = aloft(
+    std::fs::write(home.path().join("config.yaml"), "clouds: [gcp]\n").unwrap();
+    let no_gcp = [("CLOUDSDK_CONFIG", "/nonexistent")];
+    let out = crate::common::aloft_env(
         home.path(),
         &["launch", "--dryrun", example.to_str().unwrap()],
+        &no_gcp,
     );
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("provider gcp is not usable"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("--all-clouds"), "{}", stderr(&out));
-    std::fs::write(home.path().join("config.yaml"), "clouds: [gcp]\n").unwrap();
-    let out = aloft(
+    let out = crate::common::aloft_env(
         home.path(),
         &[
             "launch",
             "--dryrun",
+            "--all-clouds",
             "-o",
             "json",
+            "--infra",
+            "gcp",
             example.to_str().unwrap(),
         ],
+        &no_gcp,
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -33,9 +33,11 @@ fn home_with_faulty(extra_config: &str) -> tempfile::TempDir {
     home
 }
 
+/// A dry run over every cloud aloft ships prices for (aws among them, with no
+/// credentials here) and the providers `clouds:` names.
 fn dry_run(home: &Path, token: Option<&str>, extra: &[&str]) -> Output {
     let task = home.join("task.yaml");
-    let mut args = vec!["launch", "--dryrun", "-o", "json"];
+    let mut args = vec!["launch", "--dryrun", "--all-clouds", "-o", "json"];
     args.extend_from_slice(extra);
     args.push(task.to_str().unwrap());
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"));
@@ -71,7 +73,7 @@ fn the_cheapest_installed_provider_is_chosen_without_infra() {
     assert_eq!(task["chosen"]["cloud"], "faulty", "{plan}");
     assert_eq!(task["chosen"]["instance_type"], "faulty-2cpu");
     assert_eq!(task["chosen"]["hourly_price"], 0.001);
-    // aws was considered too: the choice is a comparison, not the only offer.
+    // The shipped clouds were considered too: the choice is a comparison.
     assert!(
         task["candidates"]
             .as_array()
@@ -87,12 +89,12 @@ fn the_cheapest_installed_provider_is_chosen_without_infra() {
     );
     assert_eq!(offers_calls(home.path()), 1);
 
-    // Dearer than aws's cheapest 2-vCPU offer, it is not chosen.
+    // Dearer than the cheapest shipped 2-vCPU offer, it is not chosen.
     let home = home_with_faulty("providers:\n  faulty:\n    price: 50\n");
     let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["tasks"][0]["chosen"]["cloud"], "aws", "{plan}");
+    assert_ne!(plan["tasks"][0]["chosen"]["cloud"], "faulty", "{plan}");
 }
 
 #[test]
@@ -102,7 +104,7 @@ fn without_its_credential_it_is_left_out_with_its_reason() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let task = &plan["tasks"][0];
-    assert_eq!(task["chosen"]["cloud"], "aws", "{plan}");
+    assert_ne!(task["chosen"]["cloud"], "faulty", "{plan}");
     assert!(
         task["candidates"]
             .as_array()
@@ -134,7 +136,12 @@ fn without_its_credential_it_is_left_out_with_its_reason() {
     let task_file = home.path().join("task.yaml");
     let out = common::aloft(
         home.path(),
-        &["launch", "--dryrun", task_file.to_str().unwrap()],
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            task_file.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -143,9 +150,13 @@ fn without_its_credential_it_is_left_out_with_its_reason() {
         text(&out.stdout)
     );
 
-    // Nothing else to use: the error names the provider's own reason.
+    // Without --all-clouds, the plan is the launch's: only usable providers, and
+    // with none the error names the provider's own reason.
     std::fs::write(home.path().join("config.yaml"), "clouds: [faulty]\n").unwrap();
-    let out = dry_run(home.path(), None, &[]);
+    let out = common::aloft(
+        home.path(),
+        &["launch", "--dryrun", task_file.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("FAULTY_TOKEN is not set"),
@@ -213,7 +224,7 @@ fn repeated_plans_reuse_the_cached_offers_until_they_are_stale() {
 
     // Nor is a provider whose credential was unset since: it is left out at once.
     let out = dry_run(home.path(), None, &[]);
-    assert_eq!(chosen(&out)["cloud"], "aws");
+    assert_ne!(chosen(&out)["cloud"], "faulty");
     assert_eq!(offers_calls(home.path()), 4);
 
     // The cache holds no credential.
@@ -229,5 +240,110 @@ fn repeated_plans_reuse_the_cached_offers_until_they_are_stale() {
         let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
         assert_eq!(chosen(&out)["cloud"], "faulty");
         assert_eq!(offers_calls(home.path()), expected);
+    }
+}
+
+/// Where a plan and a launch put the same task: `(cloud, region, instance type)`.
+fn choice(value: &serde_json::Value) -> (String, String, String) {
+    let field = |k: &str| value[k].as_str().unwrap_or_default().to_string();
+    (field("cloud"), field("region"), field("instance_type"))
+}
+
+/// One planner: the dry run shows what the launch then does, with an installed
+/// provider and `clouds:` set or unset. The launch's choice is the first offer its
+/// provisioner tried (a `faulty` node never answers SSH, through a proxy command
+/// that fails: that launch fails there, after the provider created its node).
+#[test]
+fn a_dry_run_and_the_launch_choose_the_same_place() {
+    let cases = [
+        // No `clouds:`: every provider is asked; `local` is free here.
+        ("", "resources:\n  cpus: 2\nrun: echo hi\n", "local"),
+        // `clouds:` names the installed provider and aws (no credentials here).
+        (
+            "clouds: [faulty, aws]\n",
+            "resources:\n  cpus: 2\nrun: echo hi\n",
+            "faulty",
+        ),
+        // The task names its cloud.
+        (
+            "",
+            "resources:\n  infra: faulty\n  cpus: 2\nrun: echo hi\n",
+            "faulty",
+        ),
+    ];
+    for (config, task, expected) in cases {
+        let home = home_with_faulty("");
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!("{config}providers:\n  faulty:\n    ssh_proxy_command: 'false'\n"),
+        )
+        .unwrap();
+        std::fs::write(home.path().join("task.yaml"), task).unwrap();
+        let task_file = home.path().join("task.yaml");
+        let env = [
+            ("FAULTY_TOKEN", "faulty-token-value"),
+            ("ALOFT_NODE_READY_TIMEOUT_SECS", "1"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ];
+        let plan = common::aloft_env(
+            home.path(),
+            &[
+                "launch",
+                "--dryrun",
+                "-o",
+                "json",
+                task_file.to_str().unwrap(),
+            ],
+            &env,
+        );
+        assert!(
+            plan.status.success(),
+            "{config}{task}: {}",
+            text(&plan.stderr)
+        );
+        let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let planned = choice(&plan["tasks"][0]["chosen"]);
+        assert_eq!(planned.0, expected, "{config}{task}: {plan}");
+
+        let launch = common::aloft_env(
+            home.path(),
+            &[
+                "launch",
+                "-y",
+                "-d",
+                "-c",
+                "same",
+                task_file.to_str().unwrap(),
+            ],
+            &env,
+        );
+        // The provisioner reports each offer it tried: `  CLOUD REGION/ZONE TYPE: outcome`.
+        let stderr = text(&launch.stderr);
+        let tried = stderr
+            .lines()
+            .find_map(|line| {
+                let attempt = line.split_once("]   ")?.1;
+                let (offer, _) = attempt.split_once(": ")?;
+                let words: Vec<&str> = offer.split(' ').collect();
+                let [cloud, place, instance_type] = words[..] else {
+                    return None;
+                };
+                let region = place.split('/').next()?;
+                Some((
+                    cloud.to_string(),
+                    region.to_string(),
+                    instance_type.to_string(),
+                ))
+            })
+            .unwrap_or_else(|| panic!("{config}{task}: the launch tried nothing: {stderr}"));
+        assert_eq!(
+            tried, planned,
+            "{config}{task}: the launch went elsewhere: {stderr}"
+        );
+        // A launch that got its cluster up leaves it to tear down (`local`'s agent).
+        if launch.status.success() {
+            let down = common::aloft_env(home.path(), &["down", "-y", "same"], &env);
+            assert!(down.status.success(), "{}", text(&down.stderr));
+        }
     }
 }

@@ -265,3 +265,78 @@ fn instances_gone_behind_our_back_remove_the_cluster() {
         "the vanished cluster's agent still runs"
     );
 }
+
+/// A local cluster's autostop runs aloft's autostop role; when that fails, the
+/// head records it and tries again: `status -r` names the failure, `status` keeps
+/// showing it, and the cluster goes once the role works.
+#[test]
+fn a_failing_autostop_is_shown_and_retried_until_it_works() {
+    let home = tempfile::tempdir().unwrap();
+    let gate = home.path().join("may-stop");
+    // The program the agent runs: aloft itself, but its autostop role fails (as a
+    // cloud refusing the call would) until the gate file exists.
+    let wrapper = home.path().join("aloft-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = aloft-role ] && [ ! -e '{gate}' ]; then\n  echo 'the cloud said no' >&2\n  exit 3\nfi\nexec '{aloft}' \"$@\"\n",
+            gate = gate.display(),
+            aloft = env!("CARGO_BIN_EXE_aloft"),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = [
+        ("ALOFT_AGENT_BINARY", wrapper.to_str().unwrap()),
+        ("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1"),
+    ];
+    let out = common::aloft_env(
+        home.path(),
+        &[
+            "launch", "-y", "-c", "fl", "-i", "0", "--down", "--infra", "local", "echo hi",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let note = loop {
+        let out = common::aloft_env(home.path(), &["status", "-r"], &env);
+        let stderr = text(&out.stderr);
+        if stderr.contains("autostop failed") {
+            break stderr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no autostop failure was reported: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(note.contains("the cloud said no"), "{note}");
+    let table = common::aloft_env(home.path(), &["status"], &env);
+    let table = text(&table.stdout);
+    assert!(table.contains("FAILING"), "{table}");
+    assert!(table.contains("the cloud said no"), "{table}");
+    let json = status_json(home.path(), false);
+    assert!(
+        json[0]["autostop_failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("the cloud said no")),
+        "{json}"
+    );
+
+    // The head keeps trying: once the role works, the cluster goes.
+    std::fs::write(&gate, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_json(home.path(), false)
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the retried autostop did not tear the cluster down"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

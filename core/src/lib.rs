@@ -20,6 +20,8 @@
 //! - `plugin` (feature `plugin`): the wasmtime host for provider components.
 //! - [`provision`]: the failover engine: try candidates, block what errors say.
 //! - [`state`]: local state in SQLite: clusters, events, usage and cost, provider kv.
+//! - [`roles`]: the binary contract: every role aloft asks its program to play
+//!   (agent, jobs controller, kube-proxy, autostop), answered by one call in `main`.
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
 pub mod catalog;
@@ -34,6 +36,7 @@ pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;
 pub mod provision;
+pub mod roles;
 pub mod runtime;
 pub mod state;
 #[cfg(feature = "plugin")]

@@ -29,7 +29,10 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let _ = args.yes;
     let client = crate::client::open()?;
-    let setting = (!args.cancel).then_some((args.idle_minutes, args.down));
+    let setting = (!args.cancel).then_some(aloft::client::AutostopSetting {
+        idle_minutes: args.idle_minutes,
+        down: args.down,
+    });
     let mut first_error = None;
     for name in crate::cmd::names::targets(&client, &args.clusters, args.all)? {
         match client.autostop(&name, setting) {

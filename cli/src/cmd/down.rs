@@ -93,11 +93,7 @@ pub fn stop(args: Args) -> CliResult {
 pub fn start(args: StartArgs) -> CliResult {
     let common = &args.common;
     let client = crate::client::open_waiting(!common.no_wait)?;
-    let autostop = match (args.idle_minutes, args.down) {
-        (Some(minutes), down) => Some((minutes, down)),
-        (None, true) => Some((0, true)),
-        (None, false) => None,
-    };
+    let autostop = aloft::client::AutostopSetting::from_flags(args.idle_minutes, args.down);
     let outcomes = names(&client, common)?
         .into_iter()
         .map(|name| {

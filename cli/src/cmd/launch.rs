@@ -4,17 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use aloft::catalog::Catalog;
-use aloft::optimizer::{self, Candidate, Dag, Objective, OptTask, OptimizeOptions};
+use aloft::optimizer::Candidate;
 use serde::Serialize;
 
-use aloft::client::LaunchOptions;
+use aloft::client::{Client, LaunchOptions, Plan, PlanOptions};
 use aloft::runtime::queue::JobStatus;
 use aloft::task::Task;
 
 use crate::cmd::task_args::{self, Entry, Entrypoint, TaskFlags};
-use crate::config::{Config, aloft_home};
-use crate::exit::{CliError, CliResult, NO_RESOURCES};
+use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
 
 /// Flags of `aloft launch`.
@@ -161,11 +159,7 @@ pub fn run(args: Args) -> CliResult {
             .cluster
             .clone()
             .unwrap_or_else(aloft::client::default_cluster_name);
-        let autostop = match (args.idle_minutes, args.down) {
-            (Some(minutes), down) => Some((minutes, down)),
-            (None, true) => Some((0, true)),
-            (None, false) => None,
-        };
+        let autostop = aloft::client::AutostopSetting::from_flags(args.idle_minutes, args.down);
         let mut options = LaunchOptions::named(cluster);
         options.no_setup = args.no_setup;
         options.autostop = autostop;
@@ -176,163 +170,53 @@ pub fn run(args: Args) -> CliResult {
         {
             options.retry_backoff = std::time::Duration::from_millis(ms);
         }
+        let progress = std::sync::Arc::new(crate::progress::Progress::new());
+        let client = crate::client::open_with(progress.clone())?;
         if !args.yes {
-            confirm_new_cluster(task, &options)?;
+            confirm_new_cluster(&client, task, &options)?;
         }
         let detach = args.detach || matches!(entry, Entry::Nothing);
-        return launch_for_real(task, &task_dir, &options, detach);
+        return launch_for_real(&client, &progress, task, &task_dir, &options, detach);
     }
-    let home = aloft_home();
-    let config = Config::load(&home)?;
-    let mut catalog = Catalog::load(Some(&home.join("catalogs")))
-        .map_err(|err| CliError::failure(err.to_string()))?;
-    // Clouds the task names that have no catalog (node pools, `local`, third-party
-    // providers) are asked for their offers; shipped catalogs need no provider, so
-    // the plan stays offline for them.
-    let shipped = catalog.clouds();
-    let mut named: Vec<String> = chain
-        .tasks()
-        .iter()
-        .flat_map(|t| t.resources.candidates().iter())
-        .filter_map(|r| r.infra.cloud.clone())
-        .chain(config.clouds.iter().flatten().cloned())
-        .filter(|c| !shipped.contains(c))
-        .collect();
-    // Installed (third-party) providers plan like built-in clouds: listed under
-    // `clouds:`, or with --all-clouds.
-    let installed = std::fs::read_dir(home.join("providers"))
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "wasm"))
-        })
-        .unwrap_or(false);
-    let client = if named.is_empty() && !(args.all_clouds && installed) {
-        // Shipped catalogs only: the plan stays offline and touches no state.
-        None
-    } else {
-        Some(crate::client::open()?)
+    let client = crate::client::open()?;
+    let options = PlanOptions {
+        all_clouds: args.all_clouds,
+        refresh_offers: args.refresh_offers,
+        ..PlanOptions::default()
     };
-    if let Some(client) = client.as_ref().filter(|_| args.all_clouds && installed) {
-        let providers = client.providers()?;
-        named.extend(
-            providers
-                .host
-                .manifests()
-                .iter()
-                .map(|m| m.name.clone())
-                .filter(|n| !providers.bundled.contains(n) && !shipped.contains(n)),
+    let plan = client.plan(chain.tasks(), &options).map_err(|err| {
+        let err = CliError::from(err);
+        if err.code() == crate::exit::NO_RESOURCES && !args.all_clouds {
+            err.with_hint(
+                "(only clouds whose credentials check out are planned, as a launch would; \
+                 --all-clouds plans every cloud aloft ships prices for)",
+            )
+        } else {
+            err
+        }
+    })?;
+    if !plan.asked.is_empty() {
+        eprintln!(
+            "(asked {} for live offers: {})",
+            if plan.asked.len() == 1 {
+                "provider"
+            } else {
+                "providers"
+            },
+            plan.asked.join(", ")
         );
     }
-    named.sort();
-    named.dedup();
-    let mut live = Vec::new();
-    let mut reasons = String::new();
-    let mut unusable = Vec::new();
-    let mut capabilities = Default::default();
-    if let Some(client) = client.as_ref().filter(|_| !named.is_empty()) {
-        let found = client.live_catalog_with(Some(&named), !args.refresh_offers)?;
-        reasons = found.explain();
-        unusable = found.unusable.clone();
-        let asked: Vec<&String> = named
-            .iter()
-            .filter(|n| !found.cached.iter().any(|(c, _)| c == *n))
-            .collect();
-        if !asked.is_empty() {
-            eprintln!(
-                "(asked {} for live offers: {})",
-                if asked.len() == 1 {
-                    "provider"
-                } else {
-                    "providers"
-                },
-                asked
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        if !found.cached.is_empty() {
-            eprintln!(
-                "(live offers from the cache, no provider asked: {}; --refresh-offers asks again)",
-                found
-                    .cached
-                    .iter()
-                    .map(|(n, age)| format!("{n} {} s old", age.as_secs()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        catalog = found.catalog;
-        live = found.usable;
-        capabilities = aloft::client::manifest_capabilities(client.providers()?);
-    }
-    let enabled_clouds = if args.all_clouds {
-        catalog.clouds()
-    } else if !live.is_empty() && config.clouds.is_none() {
-        live
-    } else {
-        let mut clouds = enabled_clouds(&config, &reasons)?;
-        clouds.extend(live);
-        clouds
-    };
-    // A provider that cannot answer is left out even when `clouds:` lists it (a
-    // catalog file of its own must not bring it back).
-    let mut enabled_clouds = enabled_clouds;
-    enabled_clouds.retain(|c| !unusable.iter().any(|(name, _)| name == c));
-    let options = OptimizeOptions {
-        enabled_clouds,
-        capabilities,
-        ..OptimizeOptions::default()
-    };
-    let _ = Objective::Cost;
-
-    let dag = Dag::chain(
-        chain
-            .tasks()
-            .iter()
-            .map(|task| OptTask {
-                name: task.name.clone(),
-                num_nodes: task.num_nodes,
-                resources: task.resources.clone(),
-                estimated_hours: None,
-            })
-            .collect(),
-    );
-    let plan = optimizer::optimize_dag(&catalog, &dag, &options)
-        .map_err(|err| CliError::new(NO_RESOURCES, format!("{err}{reasons}")))?;
-
-    let tasks: Vec<TaskJson> = dag
-        .tasks
-        .iter()
-        .zip(&plan.tasks)
-        .map(|(task, task_plan)| TaskJson {
-            name: task.name.clone(),
-            num_nodes: task.num_nodes,
-            chosen: OfferJson::from(&task_plan.chosen),
-            candidates: task_plan.candidates.iter().map(OfferJson::from).collect(),
-            excluded: task_plan
-                .excluded
+    if !plan.cached.is_empty() {
+        eprintln!(
+            "(live offers from the cache, no provider asked: {}; --refresh-offers asks again)",
+            plan.cached
                 .iter()
-                .map(|(cloud, reason)| ExcludedJson {
-                    cloud: cloud.clone(),
-                    reason: reason.clone(),
-                })
-                .chain(unusable.iter().map(|(cloud, why)| ExcludedJson {
-                    cloud: cloud.clone(),
-                    reason: format!("is not usable: {why}"),
-                }))
-                .collect(),
-        })
-        .collect();
-    let total_hourly_cost = tasks
-        .iter()
-        .map(|t| t.chosen.hourly_price * f64::from(t.num_nodes))
-        .sum();
-    let plan = PlanJson {
-        tasks,
-        total_hourly_cost,
-    };
+                .map(|(n, age)| format!("{n} {} s old", age.as_secs()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let plan = PlanJson::from_plan(&plan);
     match args.output {
         Output::Json => render::print_json(&plan),
         Output::Table => {
@@ -342,11 +226,42 @@ pub fn run(args: Args) -> CliResult {
     }
 }
 
+impl PlanJson {
+    fn from_plan(plan: &Plan) -> PlanJson {
+        let tasks: Vec<TaskJson> = plan
+            .tasks
+            .iter()
+            .map(|task| TaskJson {
+                name: task.name.clone(),
+                num_nodes: task.num_nodes,
+                chosen: OfferJson::from(&task.plan.chosen),
+                candidates: task.plan.candidates.iter().map(OfferJson::from).collect(),
+                excluded: task
+                    .plan
+                    .excluded
+                    .iter()
+                    .map(|(cloud, reason)| ExcludedJson {
+                        cloud: cloud.clone(),
+                        reason: reason.clone(),
+                    })
+                    .chain(plan.unusable.iter().map(|(cloud, why)| ExcludedJson {
+                        cloud: cloud.clone(),
+                        reason: format!("is not usable: {why}"),
+                    }))
+                    .collect(),
+            })
+            .collect();
+        PlanJson {
+            tasks,
+            total_hourly_cost: plan.total_hourly_cost(),
+        }
+    }
+}
+
 /// A launch that creates a cluster starts billing: show what it would provision
 /// and ask, as SkyPilot does (`Proceed? [Y/n]`). Reusing an existing cluster asks
 /// nothing; without a terminal, the launch refuses (see [`crate::confirm`]).
-fn confirm_new_cluster(task: &Task, options: &LaunchOptions) -> CliResult {
-    let client = crate::client::open()?;
+fn confirm_new_cluster(client: &Client, task: &Task, options: &LaunchOptions) -> CliResult {
     if client.cluster(&options.cluster).is_ok() {
         return Ok(());
     }
@@ -354,43 +269,14 @@ fn confirm_new_cluster(task: &Task, options: &LaunchOptions) -> CliResult {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return crate::confirm::confirm(&question, true, false);
     }
-    let plan = client.plan(task, options)?;
-    let chosen = OfferJson::from(&plan.chosen);
-    print_plan(&PlanJson {
-        total_hourly_cost: chosen.hourly_price * f64::from(task.num_nodes),
-        tasks: vec![TaskJson {
-            name: task.name.clone(),
-            num_nodes: task.num_nodes,
-            chosen,
-            candidates: plan.candidates.iter().map(OfferJson::from).collect(),
-            excluded: plan
-                .excluded
-                .iter()
-                .map(|(cloud, reason)| ExcludedJson {
-                    cloud: cloud.clone(),
-                    reason: reason.clone(),
-                })
-                .collect(),
-        }],
-    });
+    let plan_options = PlanOptions {
+        blocked: options.blocked.clone(),
+        ..PlanOptions::default()
+    };
+    print_plan(&PlanJson::from_plan(
+        &client.plan(std::slice::from_ref(task), &plan_options)?,
+    ));
     crate::confirm::confirm(&question, true, false)
-}
-
-/// The clouds enabled in the user's config; none is an error with a hint, and with
-/// `reasons` (why each provider the task asked for is out).
-fn enabled_clouds(config: &Config, reasons: &str) -> Result<Vec<String>, CliError> {
-    match &config.clouds {
-        Some(clouds) if !clouds.is_empty() => Ok(clouds.clone()),
-        _ => Err(CliError::new(
-            NO_RESOURCES,
-            format!(
-                "no cloud is enabled: list the clouds to use under `clouds:` in {} \
-                 (e.g. `clouds: [aws, gcp]`), or pass --all-clouds to consider every \
-                 shipped catalog{reasons}",
-                aloft_home().join("config.yaml").display()
-            ),
-        )),
-    }
 }
 
 fn print_plan(plan: &PlanJson) {
@@ -483,13 +369,13 @@ fn gpus(offer: &OfferJson) -> String {
 /// Launches `task` through the client, shows progress, then (unless `detach`)
 /// streams the job's output; fails unless the job succeeded.
 fn launch_for_real(
+    client: &Client,
+    progress: &crate::progress::Progress,
     task: &Task,
     task_dir: &std::path::Path,
     options: &LaunchOptions,
     detach: bool,
 ) -> CliResult {
-    let progress = std::sync::Arc::new(crate::progress::Progress::new());
-    let client = crate::client::open_with(progress.clone())?;
     crate::interrupt::launching();
     let launched = client.launch(task, task_dir, options)?;
     let r = &launched.record;
@@ -511,7 +397,7 @@ fn launch_for_real(
         println!("{}", launched.job_id);
         return Ok(());
     }
-    follow(&client, &launched.cluster, launched.job_id)
+    follow(client, &launched.cluster, launched.job_id)
 }
 
 /// Streams a job's output to stdout (Ctrl-C detaches); fails unless it succeeded.

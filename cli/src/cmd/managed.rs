@@ -1,13 +1,11 @@
 //! `aloft jobs launch|queue|logs|cancel`: managed jobs (SkyPilot's `sky jobs`),
 //! rendered from the client's managed-job calls. The controller runs as a process
-//! of its own (`aloft jobs controller`, started on demand by the client, exiting
+//! of its own (aloft's jobs-controller role, started on demand by the client, exiting
 //! when idle), so it outlives the command that submitted the job; with
 //! `jobs: controller:` in `config.yaml` it runs on a cluster of its own.
 
-use std::time::Duration;
-
 use aloft::client::Client;
-use aloft::jobs::{CancelTarget, ControllerSettings, LaunchRetry, ManagedJobStatus};
+use aloft::jobs::{CancelTarget, ManagedJobStatus};
 use aloft::runtime::agent::unix_now;
 
 use crate::cmd::task_args::{self, Entry, Entrypoint, TaskFlags};
@@ -74,9 +72,6 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Run the controller until it has been idle a while (started by `jobs launch`).
-    #[command(hide = true)]
-    Controller,
 }
 
 fn failure(err: impl std::fmt::Display) -> CliError {
@@ -205,7 +200,6 @@ pub fn run(args: Args) -> CliResult {
             }
             Ok(())
         }
-        Command::Controller => run_controller(&client),
     }
 }
 
@@ -224,43 +218,6 @@ fn follow(client: &Client, id: i64) -> CliResult {
             format!("managed job {id} ended {}", other.as_str()),
         )),
     }
-}
-
-fn env_ms(name: &str) -> Option<Duration> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-}
-
-/// The controller process; hidden settings make it fast in tests.
-fn run_controller(client: &Client) -> CliResult {
-    let mut settings = ControllerSettings::default();
-    if let Some(poll) = env_ms("ALOFT_JOBS_POLL_MS") {
-        settings.poll_interval = poll;
-        settings.scan_interval = poll;
-    }
-    if let Some(idle) = env_ms("ALOFT_JOBS_IDLE_MS") {
-        settings.idle_exit_after = idle;
-    }
-    if let Some(backoff) = env_ms("ALOFT_JOBS_RETRY_MS") {
-        settings.launch_retry = LaunchRetry {
-            initial_backoff: backoff,
-            max_backoff: backoff * 8,
-            ..settings.launch_retry
-        };
-    }
-    eprintln!(
-        "jobs controller {} started at {}",
-        std::process::id(),
-        unix_now()
-    );
-    if !client.run_jobs_controller(settings)? {
-        eprintln!("another jobs controller runs; exiting");
-        return Ok(());
-    }
-    eprintln!("jobs controller {} idle, exiting", std::process::id());
-    Ok(())
 }
 
 fn ago(now: i64, at: i64) -> String {

@@ -1,13 +1,11 @@
 //! One module per CLI command.
 
-pub mod agent;
 pub mod autostop;
 pub mod completion;
 pub mod cost_report;
 pub mod down;
 pub mod exec;
 pub mod jobs;
-pub mod kube_proxy;
 pub mod launch;
 pub mod managed;
 pub mod names;

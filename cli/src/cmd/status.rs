@@ -99,9 +99,14 @@ pub fn run(args: Args) -> CliResult {
             Some(zone) => format!("{} ({}, {zone})", r.provider, r.region),
             None => format!("{} ({})", r.provider, r.region),
         };
+        let failing = if row.autostop_failure.is_some() {
+            ", FAILING"
+        } else {
+            ""
+        };
         let autostop = match (r.autostop_minutes, r.autostop_down) {
-            (Some(m), true) => format!("{m}m (down)"),
-            (Some(m), false) => format!("{m}m"),
+            (Some(m), true) => format!("{m}m (down{failing})"),
+            (Some(m), false) => format!("{m}m{failing}"),
             (None, _) => "-".into(),
         };
         table.add_row(vec![
@@ -120,5 +125,10 @@ pub fn run(args: Args) -> CliResult {
         ]);
     }
     println!("{table}");
+    for row in &rows {
+        if let Some(failure) = &row.autostop_failure {
+            println!("`{}`: {failure}", row.record.name);
+        }
+    }
     Ok(())
 }

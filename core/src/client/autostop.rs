@@ -13,17 +13,76 @@ use super::lifecycle::handle;
 use super::providers::provider_settings;
 use super::{Client, ClientError, ClientResult};
 
+/// A cluster's autostop: stop it, or tear it down, once it has been idle (no job
+/// pending or running) for `idle_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutostopSetting {
+    /// Idle minutes before it fires.
+    pub idle_minutes: u64,
+    /// Tear down instead of stopping.
+    pub down: bool,
+}
+
+impl AutostopSetting {
+    /// Stop after `idle_minutes`.
+    pub fn stop_after(idle_minutes: u64) -> Self {
+        AutostopSetting {
+            idle_minutes,
+            down: false,
+        }
+    }
+
+    /// Tear down after `idle_minutes`.
+    pub fn down_after(idle_minutes: u64) -> Self {
+        AutostopSetting {
+            idle_minutes,
+            down: true,
+        }
+    }
+
+    /// SkyPilot's flags: `-i MIN` stops after MIN idle minutes, `--down` tears
+    /// down instead, and `--down` alone tears down as soon as the cluster is idle.
+    pub fn from_flags(idle_minutes: Option<u64>, down: bool) -> Option<Self> {
+        match (idle_minutes, down) {
+            (Some(idle_minutes), down) => Some(AutostopSetting { idle_minutes, down }),
+            (None, true) => Some(AutostopSetting::down_after(0)),
+            (None, false) => None,
+        }
+    }
+}
+
+/// Where local state keeps the last autostop failure `status -r` saw, per cluster.
+pub(crate) const KV_OWNER: &str = "aloft";
+
+pub(crate) fn failure_key(cluster: &str) -> String {
+    format!("autostop-failure:{cluster}")
+}
+
 impl Client {
-    /// Sets (`Some((idle minutes, down))`) or cancels (`None`) a cluster's autostop;
-    /// its head node's agent carries it out.
-    pub fn autostop(&self, cluster: &str, setting: Option<(u64, bool)>) -> ClientResult<()> {
+    /// The last autostop failure `refresh` found on `cluster`'s head, while its
+    /// autostop keeps failing (the head retries it).
+    pub fn autostop_failure(&self, cluster: &str) -> ClientResult<Option<String>> {
+        Ok(self.state.kv_get(KV_OWNER, &failure_key(cluster))?)
+    }
+
+    /// Sets (`Some`) or cancels (`None`) a cluster's autostop; its head node's
+    /// agent carries it out.
+    pub fn autostop(&self, cluster: &str, setting: Option<AutostopSetting>) -> ClientResult<()> {
         let record = self.cluster(cluster)?;
         let head = self.head_of(&record)?;
         match setting {
             None => head.set_autostop(None)?,
-            Some((minutes, down)) => {
-                let mut spec =
-                    crate::launch::autostop_spec(&self.agent_binary, &record.name, minutes, down);
+            Some(AutostopSetting {
+                idle_minutes: minutes,
+                down,
+            }) => {
+                let mut spec = crate::launch::autostop_spec(
+                    &self.agent_binary,
+                    &self.home,
+                    &record.name,
+                    minutes,
+                    down,
+                );
                 spec.busy_while_locked = super::jobs_remote::busy_locks(&record.name);
                 match handle(&record)?.head {
                     HeadLocation::Local { .. } => head.set_autostop(Some(&spec))?,
@@ -35,9 +94,10 @@ impl Client {
                 }
             }
         }
-        let minutes = setting.map(|(m, _)| u32::try_from(m).unwrap_or(u32::MAX));
+        let _ = self.state.kv_delete(KV_OWNER, &failure_key(&record.name));
+        let minutes = setting.map(|s| u32::try_from(s.idle_minutes).unwrap_or(u32::MAX));
         self.state
-            .set_autostop(&record.name, minutes, setting.is_some_and(|(_, d)| d))?;
+            .set_autostop(&record.name, minutes, setting.is_some_and(|s| s.down))?;
         Ok(())
     }
 

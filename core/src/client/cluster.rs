@@ -22,6 +22,10 @@ pub struct ClusterView {
     pub record: ClusterRecord,
     /// The head node's address as SSH reaches it, once known.
     pub head_ip: Option<String>,
+    /// The cluster's autostop keeps failing on its head: the last failure the
+    /// last `refresh` saw (the head retries it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autostop_failure: Option<String>,
 }
 
 /// One row of the cost report.
@@ -38,17 +42,24 @@ impl Client {
             }
             records.retain(|r| names.contains(&r.name));
         }
-        Ok(records
+        records
             .into_iter()
-            .map(|record| ClusterView {
-                head_ip: handle(&record).ok().and_then(|h| match h.nodes.first() {
-                    // The address SSH uses (a public one), not the nodes' private IP.
-                    Some(crate::launch::NodeAddress::Ssh { host, .. }) => Some(host.clone()),
-                    _ => h.ips.first().cloned(),
-                }),
-                record,
+            .map(|record| {
+                let autostop_failure = match record.autostop_minutes {
+                    Some(_) => self.autostop_failure(&record.name)?,
+                    None => None,
+                };
+                Ok(ClusterView {
+                    head_ip: handle(&record).ok().and_then(|h| match h.nodes.first() {
+                        // The address SSH uses (a public one), not the nodes' private IP.
+                        Some(crate::launch::NodeAddress::Ssh { host, .. }) => Some(host.clone()),
+                        _ => h.ips.first().cloned(),
+                    }),
+                    autostop_failure,
+                    record,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Queues `task` on the existing cluster `cluster` (no provisioning, no setup);

@@ -27,7 +27,9 @@ use super::{Client, ClientError, ErrorClass, LaunchOptions};
 pub struct ClientBackend {
     home: PathBuf,
     bundled: Vec<(String, &'static [u8])>,
-    agent_binary: Option<PathBuf>,
+    agent_binary: PathBuf,
+    node_agents: Vec<(String, &'static [u8])>,
+    component_cache: PathBuf,
     pool: Mutex<Pool>,
     /// Signalled when a client goes back to the pool.
     returned: Condvar,
@@ -63,17 +65,16 @@ struct Pooled {
 const MAX_CLIENTS: usize = 8;
 
 impl ClientBackend {
-    /// A backend on aloft's home `home`, with the provider components this program
-    /// ships and (optionally) the program that runs head nodes' agents.
-    pub fn new(
-        home: impl Into<PathBuf>,
-        bundled: &[(&str, &'static [u8])],
-        agent_binary: Option<PathBuf>,
-    ) -> Self {
+    /// A backend whose clients are opened as `client` was: the same home, provider
+    /// components, agent program and node agents (so a job's head of another
+    /// architecture gets its agent, as a launch's does).
+    pub fn for_client(client: &Client) -> Self {
         ClientBackend {
-            home: home.into(),
-            bundled: bundled.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
-            agent_binary,
+            home: client.home.clone(),
+            bundled: client.bundled.clone(),
+            agent_binary: client.agent_binary.clone(),
+            node_agents: client.node_agent_bytes.clone(),
+            component_cache: client.component_cache.clone(),
             pool: Mutex::new(Pool::default()),
             returned: Condvar::new(),
         }
@@ -128,14 +129,19 @@ impl ClientBackend {
     fn client(&self) -> Result<Client, ClientError> {
         let bundled: Vec<(&str, &'static [u8])> =
             self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-        let mut builder = Client::builder()
+        let agents: Vec<(&str, &'static [u8])> = self
+            .node_agents
+            .iter()
+            .map(|(a, b)| (a.as_str(), *b))
+            .collect();
+        Client::builder()
             .home(&self.home)
             .bundled_providers(&bundled)
-            .on_event(|event| tracing::info!("{event}"));
-        if let Some(agent) = &self.agent_binary {
-            builder = builder.agent_binary(agent);
-        }
-        builder.open()
+            .node_agents(&agents)
+            .agent_binary(&self.agent_binary)
+            .component_cache(&self.component_cache)
+            .on_event(|event| tracing::info!("{event}"))
+            .open()
     }
 
     fn launch_in(&self, req: &LaunchRequest) -> Result<Launched, ClientError> {

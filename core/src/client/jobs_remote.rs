@@ -219,7 +219,9 @@ impl Client {
         }
         self.autostop(
             CONTROLLER_CLUSTER,
-            Some((CONTROLLER_AUTOSTOP_MINUTES, false)),
+            Some(super::AutostopSetting::stop_after(
+                CONTROLLER_AUTOSTOP_MINUTES,
+            )),
         )
     }
 

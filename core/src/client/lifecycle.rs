@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::launch::{LaunchContext, LaunchError, LaunchRequest, NodeAddress, cluster_key};
-use crate::optimizer::{OptTask, OptimizeOptions, TaskPlan, optimize_task};
 use crate::plugin::{ClusterRef, RunRequest};
 use crate::provision::{ProvisionError, RetryPolicy};
 use crate::runtime::agent::unix_now;
@@ -25,8 +24,8 @@ pub struct LaunchOptions {
     pub cluster: String,
     /// Skip `setup` (the cluster already ran it).
     pub no_setup: bool,
-    /// Autostop after this many idle minutes, tearing down when the flag is set.
-    pub autostop: Option<(u64, bool)>,
+    /// Autostop once the cluster is idle (default: the task's `autostop`, if any).
+    pub autostop: Option<super::AutostopSetting>,
     /// Keep going over the whole candidate list, round after round with backoff,
     /// until a launch succeeds or the call is cancelled.
     pub retry_until_up: bool,
@@ -103,14 +102,14 @@ impl Client {
         task_dir: &Path,
         options: &LaunchOptions,
     ) -> ClientResult<Launched> {
-        crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+        super::plan::check_launchable(task)?;
         let result = self.launch_retrying(task, task_dir, options);
         self.refresh_ssh_config();
         // `--down` leaves nothing behind when the launch fails after instances
         // were created (nodes unreachable, set-up failed): a cluster nobody asked to
         // keep is not left billing.
         if let Err(err) = &result
-            && options.autostop.is_some_and(|(_, down)| down)
+            && options.autostop.is_some_and(|a| a.down)
             && !matches!(err.class(), super::ErrorClass::Interrupted)
             && self.state.cluster(&options.cluster)?.is_some()
         {
@@ -164,65 +163,18 @@ impl Client {
         }
     }
 
-    /// What `launch` would provision for `task` now: the chosen offer, the
-    /// alternatives and the clouds left out, from the same live offers and rules
-    /// the launch uses. Nothing is created; a caller shows it to ask for consent.
-    pub fn plan(&self, task: &Task, options: &LaunchOptions) -> ClientResult<TaskPlan> {
-        crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
-        let (live, opt_options) = self.plan_inputs(task, options)?;
-        let opt_task = OptTask {
-            name: task.name.clone(),
-            num_nodes: task.num_nodes,
-            resources: task.resources.clone(),
-            estimated_hours: None,
-        };
-        optimize_task(&live.catalog, &opt_task, &opt_options).map_err(|err| {
-            ClientError::NoResources {
-                message: err.to_string(),
-                reasons: live.explain(),
-            }
-        })
-    }
-
-    /// The live offers `task` can use and the optimizer's options for it.
-    fn plan_inputs(
-        &self,
-        task: &Task,
-        options: &LaunchOptions,
-    ) -> ClientResult<(super::offers::LiveCatalog, OptimizeOptions)> {
-        // A task that names its clouds asks only their providers: checking every
-        // provider's credentials (network calls) for a task that cannot use them is
-        // wasted start-up time.
-        let named: Option<Vec<String>> = task
-            .resources
-            .candidates()
-            .iter()
-            .map(|r| r.infra.cloud.clone())
-            .collect();
-        let live = self.live_catalog(named.as_deref())?;
-        // A cloud the task names but whose provider cannot be used (a bad key) is
-        // left out of the plan: say so, with the provider's reason.
-        if named.is_some() {
-            for (name, why) in &live.unusable {
-                self.emit(Event::Warning(format!("{name} is skipped: {why}")));
-            }
-        }
-        let opt_options = OptimizeOptions {
-            enabled_clouds: live.usable.clone(),
-            capabilities: manifest_capabilities(self.providers()?),
-            blocklist: options.blocked.clone(),
-            ..OptimizeOptions::default()
-        };
-        Ok((live, opt_options))
-    }
-
     fn launch_once(
         &self,
         task: &Task,
         task_dir: &Path,
         options: &LaunchOptions,
     ) -> ClientResult<Launched> {
-        let (live, opt_options) = self.plan_inputs(task, options)?;
+        let plan_options = super::PlanOptions {
+            all_clouds: false,
+            refresh_offers: true,
+            blocked: options.blocked.clone(),
+        };
+        let (live, opt_options) = self.plan_inputs(std::slice::from_ref(task), &plan_options)?;
         let _lock = self.lock(&options.cluster, "launch")?;
         let providers = self.providers()?;
         let ctx = LaunchContext {
@@ -234,12 +186,28 @@ impl Client {
             interrupted: self.cancel.flag(),
             agents: self.node_agents.clone(),
         };
-        let opt_task = OptTask {
-            name: task.name.clone(),
-            num_nodes: task.num_nodes,
-            resources: task.resources.clone(),
-            estimated_hours: None,
-        };
+        let opt_task = super::plan::opt_task(task);
+        // A new cluster starts billing: say where it goes and what it costs, even
+        // when nobody was asked (`-y`, or an embedder without a prompt).
+        if self.state.cluster(&options.cluster)?.is_none()
+            && let Ok(plan) =
+                crate::optimizer::optimize_task(&live.catalog, &opt_task, &opt_options)
+        {
+            let c = &plan.chosen;
+            self.emit(Event::Step(format!(
+                "Chosen: {} ({}{}) {}{}, ${:.2}/h for {} node(s).",
+                c.cloud,
+                c.region,
+                c.zone
+                    .as_ref()
+                    .map(|z| format!(", {z}"))
+                    .unwrap_or_default(),
+                c.instance_type,
+                if c.use_spot { "[Spot]" } else { "" },
+                c.hourly_price * f64::from(task.num_nodes),
+                task.num_nodes
+            )));
+        }
         let resources = task.resources.candidates().to_vec();
         let task = self.prepare_storage(task, task_dir, &options.cluster)?;
         // The provider gets this cluster's public key, made before it is asked.
@@ -654,7 +622,11 @@ impl Client {
         self.refresh_ssh_config();
         // The cluster keeps its autostop across a stop and a start.
         if let Some(minutes) = record.autostop_minutes {
-            self.autostop(name, Some((u64::from(minutes), record.autostop_down)))?;
+            let setting = super::AutostopSetting {
+                idle_minutes: u64::from(minutes),
+                down: record.autostop_down,
+            };
+            self.autostop(name, Some(setting))?;
         }
         Ok(())
     }
@@ -670,13 +642,18 @@ pub(crate) fn handle(record: &ClusterRecord) -> ClientResult<ClusterHandle> {
     })
 }
 
-/// `resources.autostop` of the task, as `(idle minutes, down)`.
-fn task_autostop(task: &Task) -> Option<(u64, bool)> {
+/// `resources.autostop` of the task.
+fn task_autostop(task: &Task) -> Option<super::AutostopSetting> {
     task.resources
         .candidates()
         .iter()
         .find_map(|r| r.autostop.as_ref())
-        .and_then(|a| a.idle_minutes.map(|m| (m, a.down)))
+        .and_then(|a| {
+            a.idle_minutes.map(|idle_minutes| super::AutostopSetting {
+                idle_minutes,
+                down: a.down,
+            })
+        })
 }
 
 /// Clusters stopped or torn down at once by `stop_many`/`down_many`.

@@ -248,8 +248,9 @@ impl Client {
         Ok(())
     }
 
-    /// Starts the controller process on this machine (`aloft jobs controller`, the
-    /// agent binary) unless one runs; it outlives this call and exits when idle.
+    /// Starts the controller process on this machine (the agent program in its
+    /// [`crate::roles::Role::JobsController`] role) unless one runs; it outlives
+    /// this call and exits when idle.
     fn ensure_local_jobs_controller(&self) -> ClientResult<()> {
         if self.jobs_controller_running()? {
             return Ok(());
@@ -261,10 +262,14 @@ impl Client {
             .open(&log_path)
             .map_err(|e| ClientError::Other(format!("{}: {e}", log_path.display())))?;
         let err = log.try_clone().map_err(ClientError::other)?;
+        let role = crate::roles::Role::JobsController {
+            home: self.home.clone(),
+            tuning: self.controller_tuning,
+        };
+        let line = role.command_line(&self.agent_binary);
         use std::os::unix::process::CommandExt;
-        std::process::Command::new(&self.agent_binary)
-            .args(["jobs", "controller"])
-            .env("ALOFT_HOME", &self.home)
+        std::process::Command::new(&line[0])
+            .args(&line[1..])
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -294,9 +299,7 @@ impl Client {
             std::thread::sleep(Duration::from_millis(50));
         }
         drop(starting);
-        let bundled: Vec<(&str, &'static [u8])> =
-            self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-        let backend = ClientBackend::new(&self.home, &bundled, Some(self.agent_binary.clone()));
+        let backend = ClientBackend::for_client(self);
         let controller = Controller::open(&self.jobs_db_path(), Arc::new(backend), settings)
             .map_err(ClientError::other)?;
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -39,6 +39,7 @@ mod jobs_remote;
 mod lifecycle;
 mod managed;
 mod offers;
+mod plan;
 mod providers;
 mod provisioner;
 mod refresh;
@@ -50,13 +51,18 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub use autostop::AutostopSetting;
 pub use cluster::{ClusterView, CostEntry};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME};
 pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
-pub use providers::{Providers, known_clouds, load as load_providers};
+pub use plan::{Plan, PlanOptions, PlannedTask};
+pub use providers::{
+    Providers, default_component_cache, known_clouds, load as load_providers,
+    load_with_cache as load_providers_with_cache,
+};
 pub use refresh::RefreshNote;
 pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};
@@ -174,12 +180,28 @@ pub struct ClientBuilder {
     bundled: Vec<(String, &'static [u8])>,
     agent_binary: Option<PathBuf>,
     node_agents: Vec<(String, &'static [u8])>,
+    controller_tuning: crate::roles::ControllerTuning,
+    component_cache: Option<PathBuf>,
     events: events::Sink,
     cancel: CancelToken,
     wait_for_locks: bool,
 }
 
 impl ClientBuilder {
+    /// Where compiled provider components are kept (default:
+    /// [`default_component_cache`], shared by every home of this user).
+    pub fn component_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.component_cache = Some(dir.into());
+        self
+    }
+
+    /// Timings of the managed-jobs controller this client starts (default:
+    /// [`crate::jobs::ControllerSettings::default`]).
+    pub fn jobs_controller_tuning(mut self, tuning: crate::roles::ControllerTuning) -> Self {
+        self.controller_tuning = tuning;
+        self
+    }
+
     /// Whether a call on a cluster that another aloft process holds waits for it
     /// (default, after an event naming the holder) or fails at once.
     pub fn wait_for_locks(mut self, wait: bool) -> Self {
@@ -260,11 +282,17 @@ impl ClientBuilder {
             NodeAgents::new(&agent_binary, home.join("node-agents")),
             |agents, (arch, bytes)| agents.with_agent(arch, bytes),
         );
+        let component_cache = self
+            .component_cache
+            .unwrap_or_else(|| default_component_cache(&home));
         Ok(Client {
             home,
             config,
             state,
             bundled: self.bundled,
+            node_agent_bytes: self.node_agents,
+            controller_tuning: self.controller_tuning,
+            component_cache,
             node_agents,
             agent_binary,
             events: self.events,
@@ -287,6 +315,10 @@ pub struct Client {
     bundled: Vec<(String, &'static [u8])>,
     agent_binary: PathBuf,
     node_agents: NodeAgents,
+    /// The node agents as given to the builder (for the clients of a jobs backend).
+    node_agent_bytes: Vec<(String, &'static [u8])>,
+    controller_tuning: crate::roles::ControllerTuning,
+    component_cache: PathBuf,
     events: events::Sink,
     cancel: CancelToken,
     wait_for_locks: bool,
@@ -302,6 +334,8 @@ impl Client {
             bundled: Vec::new(),
             agent_binary: None,
             node_agents: Vec::new(),
+            controller_tuning: Default::default(),
+            component_cache: None,
             events: events::Sink::default(),
             cancel: CancelToken::new(),
             wait_for_locks: true,
@@ -333,10 +367,24 @@ impl Client {
         if let Some(p) = self.providers.get() {
             return Ok(p);
         }
-        let loaded = self
-            .rt
-            .block_on(providers::load(&self.home, &self.config, &self.bundled))?;
+        let loaded = self.rt.block_on(providers::load_with_cache(
+            &self.home,
+            &self.config,
+            &self.bundled,
+            &self.component_cache,
+            Some(self.compile_hook()),
+        ))?;
         Ok(self.providers.get_or_init(|| loaded))
+    }
+
+    /// Turns the host's "compiling a component" into a progress event.
+    fn compile_hook(&self) -> crate::plugin::CompileHook {
+        let events = self.events.clone();
+        std::sync::Arc::new(move |origin: &str| {
+            events.emit(&Event::Step(format!(
+                "Compiling provider component {origin} (first use on this machine; kept for later runs)..."
+            )))
+        })
     }
 
     /// Runs a future on the client's runtime.

@@ -136,6 +136,9 @@ pub struct LiveCatalog {
     /// Providers answered from the cache instead of being asked, with the answer's
     /// age (the others in `usable` and `unusable` were asked now).
     pub cached: Vec<(String, Duration)>,
+    /// Clouds priced by a shipped (or the user's) catalog rather than by their
+    /// provider's live offers.
+    pub shipped: Vec<String>,
 }
 
 impl LiveCatalog {
@@ -278,6 +281,7 @@ impl Client {
             usable,
             unusable,
             cached,
+            shipped,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! per-provider settings and endpoints.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, expand_home, yaml_error};
 use crate::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
@@ -60,14 +60,40 @@ pub(crate) fn provider_settings(config: &Config, name: &str) -> Vec<(String, Str
         .unwrap_or_default()
 }
 
+/// Where compiled provider components are kept by default: one folder per user,
+/// beside no home in particular (`$XDG_CACHE_HOME/aloft/components`, else
+/// `~/.cache/aloft/components`), so that a new home — a test's, a jobs controller's
+/// — loads the components this machine compiled once, in milliseconds. Entries are
+/// named by a hash of the component, aloft's version and the engine's settings.
+pub fn default_component_cache(home: &Path) -> PathBuf {
+    dirs::cache_dir()
+        .map(|dir| dir.join("aloft").join("components"))
+        .unwrap_or_else(|| home.join("cache").join("components"))
+}
+
 /// Loads every provider: the `bundled` components, then those installed under
-/// `home/providers` (a broken one is listed in [`Providers::broken`], not fatal).
+/// `home/providers` (a broken one is listed in [`Providers::broken`], not fatal),
+/// compiled once into [`default_component_cache`].
 pub async fn load(
     home: &Path,
     config: &Config,
     bundled: &[(String, &'static [u8])],
 ) -> ClientResult<Providers> {
+    load_with_cache(home, config, bundled, &default_component_cache(home), None).await
+}
+
+/// [`load`], with compiled components kept in `cache`; `compiling` is told the
+/// origin of each component that has to be compiled (a second or so each, on
+/// first use only).
+pub async fn load_with_cache(
+    home: &Path,
+    config: &Config,
+    bundled: &[(String, &'static [u8])],
+    cache: &Path,
+    compiling: Option<crate::plugin::CompileHook>,
+) -> ClientResult<Providers> {
     let mut host_config = HostConfig::new(home);
+    host_config.cache_dir = Some(cache.to_path_buf());
     host_config.allowed_hosts = config.allowed_hosts.clone();
     let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (name, value) in &config.providers {
@@ -113,6 +139,7 @@ pub async fn load(
         host_config.call_timeout,
     )));
     host_config.settings = settings;
+    host_config.on_compile = compiling;
     let mut host = PluginHost::new(host_config).map_err(ClientError::other)?;
     let mut bundled_names = Vec::new();
     for (name, bytes) in bundled {

@@ -186,41 +186,41 @@ pub(crate) fn kube_target(instance: &Instance) -> Result<Option<KubeTarget>, Str
     }))
 }
 
-/// `'<aloft>' kube-proxy --context C --namespace N --pod P --port %p`: the SSH
-/// `ProxyCommand` to `target` (every word quoted for the shell SSH runs it with,
-/// `%` doubled where SSH would expand it).
+/// `'<aloft>' aloft-role kube-proxy --context C --namespace N --pod P --port %p`
+/// ([`crate::roles::Role::KubeProxy`]): the SSH `ProxyCommand` to `target`, every
+/// word quoted for the shell SSH runs it with, `%` doubled where SSH would expand
+/// it (all but the port, which SSH fills in).
 pub(crate) fn kube_proxy_command(
     aloft: &Path,
     target: &KubeTarget,
     kubeconfig: Option<&Path>,
 ) -> Result<String, String> {
-    let binary = aloft
-        .to_str()
-        .ok_or_else(|| format!("the aloft binary path {} is not UTF-8", aloft.display()))?;
-    if binary.chars().any(char::is_control) {
-        return Err("the aloft binary path holds control characters".into());
+    use crate::roles::{KubeProxyTarget, Role};
+    let role = Role::KubeProxy(KubeProxyTarget {
+        context: target.context.clone(),
+        namespace: target.namespace.clone(),
+        pod: target.pod.clone(),
+        port: None,
+        kubeconfig: kubeconfig.map(Path::to_path_buf),
+    });
+    let line = role.command_line(aloft);
+    if line.iter().any(|w| w.chars().any(char::is_control)) {
+        return Err(format!(
+            "the SSH proxy command for pod {} cannot hold control characters (in the \
+             aloft program's or the kubeconfig's path)",
+            target.pod
+        ));
     }
-    let quote = |word: &str| {
-        shlex::try_quote(word)
-            .map(|q| q.replace('%', "%%"))
-            .map_err(|e| format!("cannot quote {word:?}: {e}"))
-    };
-    let mut command = format!(
-        "{} kube-proxy --context {} --namespace {} --pod {} --port %p",
-        quote(binary)?,
-        quote(&target.context)?,
-        quote(&target.namespace)?,
-        quote(&target.pod)?,
-    );
-    // The user's config may name a kubeconfig other than $KUBECONFIG's.
-    if let Some(path) = kubeconfig {
-        let path = path
-            .to_str()
-            .filter(|p| !p.chars().any(char::is_control))
-            .ok_or_else(|| format!("the kubeconfig path {} cannot be passed on", path.display()))?;
-        command.push_str(&format!(" --kubeconfig {}", quote(path)?));
-    }
-    Ok(command)
+    let words = line
+        .iter()
+        .map(|word| match word.as_str() {
+            "%p" => Ok(word.clone()),
+            _ => shlex::try_quote(word)
+                .map(|q| q.replace('%', "%%"))
+                .map_err(|e| format!("cannot quote {word:?}: {e}")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(words.join(" "))
 }
 
 /// An instance id: printable, no spaces, bounded.
@@ -625,14 +625,14 @@ mod tests {
         assert_eq!(
             proxy_command.as_deref(),
             Some(
-                "'/opt/aloft dir/bin/aloft' kube-proxy --context gke_p_us-central1_c1 \
+                "'/opt/aloft dir/bin/aloft' aloft-role kube-proxy --context gke_p_us-central1_c1 \
                  --namespace team-a --pod aloft-c1-head --port %p"
             )
         );
         // The command line splits back into exactly these words.
         let words = shlex::split(proxy_command.as_deref().unwrap()).unwrap();
         assert_eq!(words[0], "/opt/aloft dir/bin/aloft");
-        assert_eq!(words.len(), 10);
+        assert_eq!(words.len(), 11);
         // The head reaches the worker pod by its IP, without the launcher's proxy.
         match addresses[1].node_spec() {
             crate::runtime::agent::NodeSpec::Ssh {
@@ -750,7 +750,8 @@ mod tests {
         // What the shell sees once SSH turned `%%` into `%`.
         let words = shlex::split(&command.replace("%%", "%")).unwrap();
         assert_eq!(words[0], "/home/u/it's 100%/aloft");
-        assert_eq!(words[3], "arn:aws:eks:us-west-2:123456789012:cluster/c1");
+        assert_eq!(words[1..3], ["aloft-role", "kube-proxy"]);
+        assert_eq!(words[4], "arn:aws:eks:us-west-2:123456789012:cluster/c1");
         assert!(kube_proxy_command(Path::new("/tmp/a\nb"), &target, None).is_err());
     }
 }

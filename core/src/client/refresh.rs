@@ -115,7 +115,10 @@ impl Client {
                 Ok(answer) => {
                     for record in clusters {
                         match self.reconcile(&record, &answer)? {
-                            Reconciled::Note(note) => notes.extend(note),
+                            Reconciled::Note(note) => {
+                                notes.extend(note);
+                                notes.extend(self.autostop_note(&record));
+                            }
                             Reconciled::Gone => gone.push(record),
                         }
                     }
@@ -167,6 +170,42 @@ impl Client {
             });
         }
         notes
+    }
+
+    /// A cluster whose autostop command keeps failing on its head says so; the
+    /// message stays in local state (shown by `status`) until autostop works or is
+    /// set again.
+    fn autostop_note(&self, record: &ClusterRecord) -> Option<RefreshNote> {
+        let current = self.state.cluster(&record.name).ok()??;
+        if current.status != ClusterStatus::Up || current.autostop_minutes.is_none() {
+            return None;
+        }
+        // An unreachable head is refresh's business elsewhere, not autostop's.
+        let failure = self.head_of(&current).ok()?.autostop_failure().ok()?;
+        let key = super::autostop::failure_key(&record.name);
+        let Some(failure) = failure else {
+            let _ = self.state.kv_delete(super::autostop::KV_OWNER, &key);
+            return None;
+        };
+        // The head's words are untrusted: no control characters reach a terminal.
+        let reason: String = failure
+            .reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(400)
+            .collect();
+        let message = format!(
+            "autostop failed ({} time(s), last at {}): {reason}; the head tries again",
+            failure.attempts, failure.at
+        );
+        let _ = self.state.kv_set(super::autostop::KV_OWNER, &key, &message);
+        let _ = self
+            .state
+            .add_event(&record.name, unix_now(), "autostop-failed", &message);
+        Some(RefreshNote {
+            subject: record.name.clone(),
+            message,
+        })
     }
 
     fn reconcile(

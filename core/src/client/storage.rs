@@ -223,6 +223,17 @@ impl Client {
     }
 }
 
+/// Refuses, before anything is created, the storage mounts a launch cannot make
+/// (a store other than S3, a storage object without a bucket).
+pub(crate) fn check_storage(task: &Task) -> ClientResult<()> {
+    for (target, mount) in &task.file_mounts {
+        if let FileMount::Storage(spec) = mount {
+            bucket_of(spec, target)?;
+        }
+    }
+    Ok(())
+}
+
 fn bucket_of(spec: &StorageSpec, target: &str) -> ClientResult<(String, String)> {
     if let Some(store) = &spec.store
         && store != "S3"

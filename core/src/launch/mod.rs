@@ -445,20 +445,26 @@ fn bring_up(
     Ok((record, head))
 }
 
-/// The autostop of a local cluster: its agent runs `BINARY stop|down -y CLUSTER`
-/// on this machine once the cluster has been idle for `minutes`.
-pub fn autostop_spec(binary: &Path, cluster: &str, minutes: u64, down: bool) -> AutostopSpec {
-    let verb = if down { "down" } else { "stop" };
+/// The autostop of a local cluster of `home`: once the cluster has been idle for
+/// `minutes`, its agent runs `binary` in its [`crate::roles::Role::Autostop`] role
+/// on this machine.
+pub fn autostop_spec(
+    binary: &Path,
+    home: &Path,
+    cluster: &str,
+    minutes: u64,
+    down: bool,
+) -> AutostopSpec {
+    let role = crate::roles::Role::Autostop {
+        home: home.to_path_buf(),
+        cluster: cluster.to_string(),
+        down,
+    };
     AutostopSpec {
         idle_minutes: minutes,
         down,
         seconds_per_minute: seconds_per_minute(),
-        command: vec![
-            binary.display().to_string(),
-            verb.into(),
-            "-y".into(),
-            cluster.to_string(),
-        ],
+        command: role.command_line(binary),
         busy_while_locked: Vec::new(),
     }
 }

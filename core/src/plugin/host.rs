@@ -129,7 +129,13 @@ pub struct HostConfig {
     /// The allowed Kubernetes contexts, lent to the bundled `kubernetes` provider
     /// only (see [`crate::kube::access`]).
     pub kube: Option<Arc<crate::kube::access::KubeAccess>>,
+    /// Told the origin of each component about to be compiled (not found in the
+    /// cache), before the compile starts.
+    pub on_compile: Option<CompileHook>,
 }
+
+/// See [`HostConfig::on_compile`].
+pub type CompileHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl HostConfig {
     /// Defaults: 60 s per call, 256 MiB per instance, 16 MiB per response.
@@ -147,6 +153,7 @@ impl HostConfig {
             settings: BTreeMap::new(),
             credentials: Arc::new(super::credentials::StandardCredentials),
             kube: None,
+            on_compile: None,
         }
     }
 }
@@ -544,6 +551,9 @@ impl PluginHost {
                     }
                 }
             }
+        }
+        if let Some(hook) = &self.config.on_compile {
+            hook(origin);
         }
         let compiled = self
             .engine

@@ -20,7 +20,8 @@ mod v0_1_0;
 
 pub use credentials::StandardCredentials;
 pub use host::{
-    HostConfig, KUBERNETES_PROVIDER, PluginError, PluginHost, ProviderInstance, SUPPORTED_VERSIONS,
+    CompileHook, HostConfig, KUBERNETES_PROVIDER, PluginError, PluginHost, ProviderInstance,
+    SUPPORTED_VERSIONS,
 };
 pub use sandbox::{CredentialSource, EnvCredentials};
 pub use trust::{InstallGrant, NameResolver, SystemResolver};

@@ -65,6 +65,12 @@ impl AgentPaths {
         self.root.join("autostop.json")
     }
 
+    /// The last failure of the autostop command (absent while none failed since
+    /// autostop was set).
+    pub fn autostop_failure_file(&self) -> PathBuf {
+        self.root.join("autostop-failure.json")
+    }
+
     fn secrets_file(&self, id: JobId) -> PathBuf {
         self.root.join("secrets").join(format!("{id}.json"))
     }
@@ -184,8 +190,31 @@ fn held_by_another(paths: &[String]) -> bool {
     })
 }
 
+/// The autostop command failed: the agent tries again after a while (one more
+/// autostop "minute" per failure, at most ten) and keeps this for the launcher's
+/// `status -r`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutostopFailure {
+    /// When it last failed, Unix seconds.
+    pub at: i64,
+    /// Failures since autostop was set.
+    pub attempts: u32,
+    /// How it ended and the last line it printed.
+    pub reason: String,
+    /// When the agent tries again, Unix seconds.
+    pub retry_at: i64,
+}
+
+/// The autostop command's last failure, if any since autostop was set.
+pub fn autostop_failure(paths: &AgentPaths) -> Option<AutostopFailure> {
+    let text = std::fs::read_to_string(paths.autostop_failure_file()).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// Sets (or, with `None`, cancels) the cluster's autostop.
 pub fn set_autostop(paths: &AgentPaths, spec: Option<&AutostopSpec>) -> Result<(), AgentError> {
+    // A new setting starts with a clean slate.
+    let _ = std::fs::remove_file(paths.autostop_failure_file());
     let path = paths.autostop_file();
     match spec {
         None => match std::fs::remove_file(&path) {
@@ -428,8 +457,21 @@ pub struct Agent {
     clock: fn() -> i64,
     /// When the cluster last had a pending or running job (or the agent started).
     last_active: i64,
-    /// Autostop already fired: do not run its command again.
-    stopped: bool,
+    /// Where the autostop command is.
+    autostop: AutostopRun,
+}
+
+/// The autostop command's progress.
+#[derive(Debug)]
+enum AutostopRun {
+    /// Not started.
+    Waiting,
+    /// Started; its exit decides what is next.
+    Running(std::process::Child),
+    /// Failed `attempts` times; tried again once idle at `retry_at`.
+    Failed { attempts: u32, retry_at: i64 },
+    /// Succeeded: the cluster stops or goes (never run again).
+    Done,
 }
 
 /// Seconds since the Unix epoch.
@@ -471,7 +513,7 @@ impl Agent {
             done_rx,
             clock: unix_now,
             last_active: now,
-            stopped: false,
+            autostop: AutostopRun::Waiting,
         })
     }
 
@@ -512,11 +554,33 @@ impl Agent {
     }
 
     /// Runs the autostop command once the idle cluster has been idle long enough
-    /// (never sooner than [`AUTOSTOP_GRACE_SECS`]).
+    /// (never sooner than [`AUTOSTOP_GRACE_SECS`]); a command that fails is
+    /// recorded ([`autostop_failure`]) and run again later.
     fn check_autostop(&mut self, now: i64) -> Result<(), AgentError> {
-        if self.stopped {
-            return Ok(());
-        }
+        let attempts = match &mut self.autostop {
+            AutostopRun::Done => return Ok(()),
+            AutostopRun::Running(child) => {
+                match child.try_wait() {
+                    Ok(None) => return Ok(()),
+                    Ok(Some(status)) if status.success() => {
+                        let _ = std::fs::remove_file(self.paths.autostop_failure_file());
+                        self.autostop = AutostopRun::Done;
+                    }
+                    outcome => {
+                        let how = match outcome {
+                            Ok(Some(status)) => status.to_string(),
+                            Err(err) => format!("cannot be waited for: {err}"),
+                            Ok(None) => unreachable!("handled above"),
+                        };
+                        self.record_autostop_failure(now, &how)?;
+                    }
+                }
+                return Ok(());
+            }
+            AutostopRun::Failed { retry_at, .. } if now < *retry_at => return Ok(()),
+            AutostopRun::Failed { attempts, .. } => *attempts,
+            AutostopRun::Waiting => 0,
+        };
         let Some((spec, set_at)) = autostop_since(&self.paths)? else {
             return Ok(());
         };
@@ -536,7 +600,6 @@ impl Agent {
         let Some((program, args)) = spec.command.split_first() else {
             return Ok(());
         };
-        self.stopped = true;
         let log_path = self.paths.root().join("autostop.log");
         let log = OpenOptions::new()
             .create(true)
@@ -544,14 +607,65 @@ impl Agent {
             .open(&log_path)
             .map_err(|e| file_error(&log_path, e))?;
         let err_log = log.try_clone().map_err(|e| file_error(&log_path, e))?;
-        // Detached: the command may well stop the machine this agent runs on.
-        std::process::Command::new(program)
+        // Its own process group: the command may well stop the machine this agent
+        // runs on, and it must not die with the agent when the agent is stopped.
+        use std::os::unix::process::CommandExt;
+        let spawned = std::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(err_log)
-            .spawn()
-            .map_err(|e| file_error(Path::new(program), e))?;
+            .process_group(0)
+            .spawn();
+        self.autostop = AutostopRun::Failed {
+            attempts,
+            retry_at: 0,
+        };
+        match spawned {
+            Ok(child) => self.autostop = AutostopRun::Running(child),
+            Err(err) => {
+                self.record_autostop_failure(now, &format!("cannot start {program}: {err}"))?
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the autostop command failed (`how`, with the last line of its
+    /// log) and when it runs again.
+    fn record_autostop_failure(&mut self, now: i64, how: &str) -> Result<(), AgentError> {
+        let attempts = match self.autostop {
+            AutostopRun::Failed { attempts, .. } => attempts + 1,
+            _ => autostop_failure(&self.paths).map_or(0, |f| f.attempts) + 1,
+        };
+        let minute = autostop(&self.paths)?
+            .and_then(|s| s.seconds_per_minute)
+            .unwrap_or(60) as i64;
+        let retry_at = now + minute * i64::from(attempts.min(10));
+        let log =
+            std::fs::read_to_string(self.paths.root().join("autostop.log")).unwrap_or_default();
+        let last: String = log
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(400)
+            .collect();
+        let failure = AutostopFailure {
+            at: now,
+            attempts,
+            reason: if last.is_empty() {
+                how.to_string()
+            } else {
+                format!("{how}: {last}")
+            },
+            retry_at,
+        };
+        let path = self.paths.autostop_failure_file();
+        let text = serde_json::to_string(&failure).map_err(|e| file_error(&path, e))?;
+        std::fs::write(&path, text).map_err(|e| file_error(&path, e))?;
+        self.autostop = AutostopRun::Failed { attempts, retry_at };
         Ok(())
     }
 
@@ -1065,6 +1179,64 @@ mod tests {
         assert!(agent.busy().unwrap());
         std::thread::sleep(Duration::from_millis(300));
         assert!(!marker.exists(), "autostop fired while a job was running");
+    }
+
+    #[test]
+    fn a_failing_autostop_is_recorded_and_tried_again_until_it_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let gate = dir.path().join("may-stop");
+        let marker = dir.path().join("stopped");
+        // Fails (saying why) until the gate file exists, then succeeds.
+        let script = format!(
+            "if [ -e {gate} ]; then touch {marker}; else echo 'provider refused' >&2; exit 3; fi",
+            gate = gate.display(),
+            marker = marker.display()
+        );
+        set_autostop(
+            &paths,
+            Some(&AutostopSpec {
+                seconds_per_minute: Some(1),
+                idle_minutes: 0,
+                down: false,
+                command: vec!["sh".into(), "-c".into(), script],
+                busy_while_locked: Vec::new(),
+            }),
+        )
+        .unwrap();
+        set_long_ago(&paths);
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        agent.last_active -= 600;
+        let until = |agent: &mut Agent, what: &str, done: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !done() {
+                assert!(Instant::now() < deadline, "{what}");
+                agent.tick().unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        until(&mut agent, "the failure was not recorded", &|| {
+            autostop_failure(&paths).is_some()
+        });
+        let failure = autostop_failure(&paths).unwrap();
+        assert_eq!(failure.attempts, 1);
+        assert!(failure.reason.contains("provider refused"), "{failure:?}");
+        assert!(failure.retry_at > failure.at, "{failure:?}");
+        until(&mut agent, "the command was not tried again", &|| {
+            autostop_failure(&paths).is_some_and(|f| f.attempts >= 2)
+        });
+        std::fs::write(&gate, "").unwrap();
+        until(&mut agent, "the retry did not succeed", &|| marker.exists());
+        until(&mut agent, "the failure was not cleared", &|| {
+            autostop_failure(&paths).is_none()
+        });
+        // Done: never run again.
+        std::fs::remove_file(&marker).unwrap();
+        for _ in 0..5 {
+            agent.tick().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!marker.exists());
     }
 
     /// Makes the autostop setting an hour old.

@@ -1,8 +1,8 @@
 //! The head node's side of aloft, as a command line: `agent [--root DIR] VERB ...`.
 //! The launcher copies its own program to a cluster's head node and drives it with
 //! these verbs (over SSH on clouds, directly for `local` clusters); users do not call
-//! them. Any program that embeds aloft and launches clusters hands such command
-//! lines to [`run`] (the `aloft` CLI does, under its hidden `agent` subcommand).
+//! them. A program that embeds aloft answers them, with aloft's other roles, by
+//! calling [`crate::roles::run_if_role`] first in `main`.
 //!
 //! | verb | what it does |
 //! | --- | --- |
@@ -17,6 +17,7 @@
 //! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}` on stdin) or, with `null`, cancel autostop |
 //! | `self-stop` | stop or tear down this cluster through its provider (see `stop_kit`) |
 //! | `self-stopped` | `"down"`/`"stop"` once `self-stop` has run, else `null` |
+//! | `autostop-failure` | the autostop command's last failure (`AutostopFailure`), else `null` |
 
 use std::io::{Read, Write};
 use std::sync::atomic::AtomicBool;
@@ -206,23 +207,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         #[cfg(not(feature = "plugin"))]
         "self-stop" => Err("self-stop runs with aloft itself, not the node agent".into()),
         "self-stopped" => print_json(&super::stop_kit::done(paths.root())),
+        "autostop-failure" => print_json(&agent::autostop_failure(&paths)),
         other => Err(format!("agent: unknown verb `{other}`")),
-    }
-}
-
-/// For a program's `main`: when its arguments are `agent ...`, runs that agent
-/// command and exits the process; otherwise returns and the program goes on. This
-/// is how an embedding program serves as its own clusters' agent.
-pub fn run_if_agent() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("agent") {
-        return;
-    }
-    match run(&args[1..]) {
-        Ok(()) => std::process::exit(0),
-        Err(message) => {
-            eprintln!("error: {message}");
-            std::process::exit(1);
-        }
     }
 }

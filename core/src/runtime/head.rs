@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::address::NodeAddress;
-use super::agent::{self, AgentError, AgentPaths, AutostopSpec, ClusterSpec};
+use super::agent::{self, AgentError, AgentPaths, AutostopFailure, AutostopSpec, ClusterSpec};
 use super::daemon;
 use super::node::{Node, NodeError, Script, SshNode};
 use super::node_agents::{NodeAgentError, NodeAgents};
@@ -170,6 +170,20 @@ impl Head {
             HeadLocation::Local { root } => Ok(super::stop_kit::done(root)),
             HeadLocation::Ssh { .. } => {
                 let out = self.remote("self-stopped", &[], None)?;
+                serde_json::from_str(&out)
+                    .map_err(|_| HeadError::Remote(format!("unexpected reply `{}`", out.trim())))
+            }
+        }
+    }
+
+    /// The autostop command's last failure, while it keeps failing.
+    pub fn autostop_failure(&self) -> Result<Option<AutostopFailure>, HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                Ok(super::agent::autostop_failure(&AgentPaths::new(root)))
+            }
+            HeadLocation::Ssh { .. } => {
+                let out = self.remote("autostop-failure", &[], None)?;
                 serde_json::from_str(&out)
                     .map_err(|_| HeadError::Remote(format!("unexpected reply `{}`", out.trim())))
             }

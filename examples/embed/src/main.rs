@@ -3,23 +3,39 @@
 //!
 //! ```sh
 //! cargo run -p aloft-example-embed -- 'echo hello from $SKYPILOT_NODE_RANK'
+//! # or leave the cluster to tear itself down once idle (autostop with --down):
+//! cargo run -p aloft-example-embed -- --autodown 'echo hello'
 //! ```
 //!
-//! The program is also its clusters' agent: a head node runs `PROGRAM agent ...`,
-//! which [`aloft::runtime::agent_cli::run_if_agent`] handles before anything else.
+//! The program also plays the roles aloft runs it in (its clusters' agent, a local
+//! autostop, the jobs controller): [`aloft::roles::run_if_role`] answers those
+//! command lines before anything else.
 
 use std::process::ExitCode;
 
-use aloft::client::{Client, Event, LaunchOptions};
+use aloft::client::{AutostopSetting, Client, ClientBuilder, Event, LaunchOptions};
 use aloft::runtime::queue::JobStatus;
 use aloft::task::{Infra, Resources, Task};
 
+/// The client this program opens, for itself and for every role it plays.
+fn builder() -> ClientBuilder {
+    Client::builder()
+        .bundled_providers(aloft_bundled_providers::providers())
+        .node_agents(aloft_bundled_providers::node_agents())
+}
+
 fn main() -> ExitCode {
-    aloft::runtime::agent_cli::run_if_agent();
-    let command = std::env::args()
-        .nth(1)
+    aloft::roles::run_if_role(builder);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let autodown = args.first().is_some_and(|a| a == "--autodown");
+    if autodown {
+        args.remove(0);
+    }
+    let command = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "echo hello from node $SKYPILOT_NODE_RANK".into());
-    match run(&command) {
+    match run(&command, autodown) {
         Ok(JobStatus::Succeeded) => ExitCode::SUCCESS,
         Ok(status) => {
             eprintln!("the job ended {status}");
@@ -32,11 +48,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: &str) -> Result<JobStatus, Box<dyn std::error::Error>> {
+fn run(command: &str, autodown: bool) -> Result<JobStatus, Box<dyn std::error::Error>> {
     // Progress arrives as typed events: show the steps, ignore the rest.
-    let client = Client::builder()
-        .bundled_providers(aloft_bundled_providers::providers())
-        .node_agents(aloft_bundled_providers::node_agents())
+    let client = builder()
         .on_event(|event| {
             if let Event::Step(step) = event {
                 eprintln!("> {step}");
@@ -52,12 +66,17 @@ fn run(command: &str) -> Result<JobStatus, Box<dyn std::error::Error>> {
         .resources(Resources::default().with_infra(infra))
         .build()?;
     let cluster = format!("embed-{}", std::process::id());
-    let launched = client.launch(
-        &task,
-        std::path::Path::new("."),
-        &LaunchOptions::named(&cluster),
-    )?;
+    let mut options = LaunchOptions::named(&cluster);
+    if autodown {
+        // The head's agent runs this program's autostop role once the job is done.
+        options.autostop = Some(AutostopSetting::down_after(0));
+    }
+    let launched = client.launch(&task, std::path::Path::new("."), &options)?;
     let status = client.follow(&cluster, launched.job_id, &mut std::io::stdout())?;
-    client.down(&cluster, false)?;
+    if autodown {
+        eprintln!("> `{cluster}` tears itself down once idle");
+    } else {
+        client.down(&cluster, false)?;
+    }
     Ok(status)
 }

@@ -1,0 +1,230 @@
+//! The one planner: which cloud, region and instance type each task gets. The dry
+//! run ([`Client::plan`]), the launch, managed jobs and serving all come here, so
+//! a plan shows what the launch will do and refuses what the launch would refuse.
+//!
+//! The rules, in order:
+//! - the providers asked are those the task names (`infra:`), else those listed
+//!   under `clouds:` in `config.yaml`, else every provider (bundled and installed);
+//! - a provider is usable when its credentials check out; its live offers (clouds
+//!   without a shipped catalog) join the catalog;
+//! - [`PlanOptions::all_clouds`] adds every cloud aloft ships prices for, usable or
+//!   not (planning only: a launch never uses it);
+//! - the optimizer picks the cheapest feasible offer of the usable clouds.
+
+use std::time::Duration;
+
+use crate::optimizer::{Blocklist, OptTask, OptimizeOptions, TaskPlan, optimize_task};
+use crate::task::Task;
+
+use super::offers::LiveCatalog;
+use super::{Client, ClientError, ClientResult, Event, manifest_capabilities};
+
+/// How to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Also consider every cloud aloft ships prices for, whether or not its
+    /// provider has credentials here (where a workload would go with accounts
+    /// everywhere). Planning only.
+    pub all_clouds: bool,
+    /// Ask providers for their offers again, even when a cached answer is fresh
+    /// (a launch always asks).
+    pub refresh_offers: bool,
+    /// Offers ruled out before planning (a managed job's recovery blocks the
+    /// region it just lost).
+    pub blocked: Blocklist,
+}
+
+/// One task's place in a [`Plan`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlannedTask {
+    /// The task's name.
+    pub name: Option<String>,
+    /// Nodes it runs on.
+    pub num_nodes: u32,
+    /// The chosen offer, the alternatives and the clouds left out.
+    #[serde(flatten)]
+    pub plan: TaskPlan,
+}
+
+impl PlannedTask {
+    /// Dollars per hour for all its nodes.
+    pub fn hourly_cost(&self) -> f64 {
+        self.plan.chosen.hourly_price * f64::from(self.num_nodes)
+    }
+}
+
+/// What a launch of the planned tasks would provision.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Plan {
+    /// One entry per task, in order.
+    pub tasks: Vec<PlannedTask>,
+    /// Providers asked that cannot be used, with why.
+    pub unusable: Vec<(String, String)>,
+    /// Providers asked for their live offers just now.
+    pub asked: Vec<String>,
+    /// Providers whose cached answer was used, with its age.
+    #[serde(skip)]
+    pub cached: Vec<(String, Duration)>,
+}
+
+impl Plan {
+    /// Dollars per hour for every task's nodes.
+    pub fn total_hourly_cost(&self) -> f64 {
+        self.tasks.iter().map(PlannedTask::hourly_cost).sum()
+    }
+}
+
+/// The optimizer's view of `task`.
+pub(crate) fn opt_task(task: &Task) -> OptTask {
+    OptTask {
+        name: task.name.clone(),
+        num_nodes: task.num_nodes,
+        resources: task.resources.clone(),
+        estimated_hours: None,
+    }
+}
+
+impl Client {
+    /// What a launch of each of `tasks` would provision now (see the [module
+    /// documentation](self) for the rules): nothing is created. A task the launch
+    /// would refuse is refused here, with the same error.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aloft::client::{Client, PlanOptions};
+    /// use aloft::task::TaskChain;
+    ///
+    /// let client = Client::builder().open()?;
+    /// let chain = TaskChain::from_yaml_str(
+    ///     "resources: {accelerators: A100:8}\nrun: python train.py\n",
+    ///     "train.yaml",
+    ///     &Default::default(),
+    /// )?;
+    /// let options = PlanOptions { all_clouds: true, ..PlanOptions::default() };
+    /// let plan = client.plan(chain.tasks(), &options)?;
+    /// let chosen = &plan.tasks[0].plan.chosen;
+    /// println!("{} {} {}: ${:.2}/h", chosen.cloud, chosen.region, chosen.instance_type, plan.total_hourly_cost());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn plan(&self, tasks: &[Task], options: &PlanOptions) -> ClientResult<Plan> {
+        for task in tasks {
+            check_launchable(task)?;
+        }
+        let (live, opt_options) = self.plan_inputs(tasks, options)?;
+        let planned = tasks
+            .iter()
+            .map(|task| {
+                optimize_task(&live.catalog, &opt_task(task), &opt_options)
+                    .map(|plan| PlannedTask {
+                        name: task.name.clone(),
+                        num_nodes: task.num_nodes,
+                        plan,
+                    })
+                    .map_err(|err| ClientError::NoResources {
+                        message: err.to_string(),
+                        reasons: live.explain(),
+                    })
+            })
+            .collect::<ClientResult<Vec<_>>>()?;
+        let cached_names: Vec<&String> = live.cached.iter().map(|(n, _)| n).collect();
+        Ok(Plan {
+            tasks: planned,
+            asked: live
+                .usable
+                .iter()
+                .filter(|n| !cached_names.contains(n) && !live.shipped.contains(n))
+                .cloned()
+                .collect(),
+            unusable: live.unusable,
+            cached: live.cached,
+        })
+    }
+
+    /// The live offers `tasks` can use and the optimizer's options for them: the
+    /// one place the planning rules live (the launch calls it too).
+    pub(crate) fn plan_inputs(
+        &self,
+        tasks: &[Task],
+        options: &PlanOptions,
+    ) -> ClientResult<(LiveCatalog, OptimizeOptions)> {
+        let named = named_clouds(tasks);
+        let catalog = self.catalog()?;
+        let shipped = catalog.clouds();
+        let ask: Option<Vec<String>> = match (&named, options.all_clouds) {
+            // Every shipped catalog plans offline; only clouds without one (those
+            // the task names, the user's `clouds:`, installed providers) are asked.
+            (_, true) => {
+                let providers = self.providers()?;
+                let mut ask: Vec<String> = named.clone().unwrap_or_default();
+                ask.extend(self.config.clouds.clone().unwrap_or_default());
+                ask.extend(
+                    providers
+                        .host
+                        .manifests()
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .filter(|n| !providers.bundled.contains(n)),
+                );
+                ask.retain(|n| !shipped.contains(n));
+                ask.sort();
+                ask.dedup();
+                Some(ask)
+            }
+            (Some(named), false) => Some(named.clone()),
+            (None, false) => self.config.clouds.clone(),
+        };
+        let live = match &ask {
+            Some(ask) if ask.is_empty() => LiveCatalog {
+                catalog,
+                usable: Vec::new(),
+                unusable: Vec::new(),
+                cached: Vec::new(),
+                shipped,
+            },
+            _ => self.live_catalog_with(ask.as_deref(), !options.refresh_offers)?,
+        };
+        // A cloud the task names but whose provider cannot be used (a bad key) is
+        // left out of the plan: say so, with the provider's reason.
+        if named.is_some() {
+            for (name, why) in &live.unusable {
+                self.emit(Event::Warning(format!("{name} is skipped: {why}")));
+            }
+        }
+        let mut enabled = live.usable.clone();
+        if options.all_clouds {
+            enabled.extend(live.catalog.clouds());
+            // A provider that cannot answer is left out even with every cloud
+            // (a catalog file of its own must not bring it back).
+            enabled.retain(|c| !live.unusable.iter().any(|(name, _)| name == c));
+        }
+        enabled.sort();
+        enabled.dedup();
+        let opt_options = OptimizeOptions {
+            enabled_clouds: enabled,
+            capabilities: manifest_capabilities(self.providers()?),
+            blocklist: options.blocked.clone(),
+            ..OptimizeOptions::default()
+        };
+        Ok((live, opt_options))
+    }
+}
+
+/// The clouds `tasks` name, when every candidate of every task names one.
+fn named_clouds(tasks: &[Task]) -> Option<Vec<String>> {
+    let mut named = Vec::new();
+    for task in tasks {
+        for resources in task.resources.candidates() {
+            named.push(resources.infra.cloud.clone()?);
+        }
+    }
+    named.sort();
+    named.dedup();
+    Some(named)
+}
+
+/// What a launch refuses before anything is asked or created.
+pub(crate) fn check_launchable(task: &Task) -> ClientResult<()> {
+    crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+    super::storage::check_storage(task)
+}
