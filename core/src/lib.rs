@@ -1,5 +1,25 @@
 //! aloft core: the embeddable library behind the `aloft` CLI.
 //!
+//! Start with [`Client`] (every lifecycle verb), [`Task`] (what to run), [`Plan`]
+//! (where it would run and what it costs) and [`run_if_role`] (the one call an
+//! embedding program makes first in `main`); `examples/embed` is a whole program.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use aloft::{Client, Infra, LaunchOptions, Resources, Task};
+//!
+//! let client = Client::builder().open()?;
+//! let task = Task::builder()
+//!     .run("python train.py")
+//!     .resources(Resources::default().with_infra(Infra::parse("local")?))
+//!     .build()?;
+//! let launched = client.launch(&task, ".".as_ref(), &LaunchOptions::named("dev"))?;
+//! let status = client.follow("dev", launched.job_id, &mut std::io::stdout())?;
+//! println!("{status}");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! - [`task`]: the SkyPilot-compatible task and resources model (YAML in and out, a
 //!   builder API, located validation errors).
 //! - `client` (feature `plugin`): the SDK's front door, a `Client` with every
@@ -24,21 +44,47 @@
 //!   (agent, jobs controller, kube-proxy, autostop), answered by one call in `main`.
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
 
+#![deny(missing_docs)]
+
+// The API: what an embedder needs, at the crate root. Every type a `Client` method
+// takes or returns is reachable from here or from the public modules below.
+#[cfg(feature = "plugin")]
+pub use client::{
+    AutostopSetting, CancelToken, Client, ClientBuilder, ClientError, ClientResult, ClusterView,
+    CostEntry, ErrorClass, Event, LaunchOptions, Launched, Plan, PlanOptions, PlannedTask,
+    RefreshNote,
+};
+pub use optimizer::{Candidate, TaskPlan};
+#[cfg(feature = "plugin")]
+pub use roles::run_if_role;
+pub use runtime::queue::{JobRecord, JobStatus};
+pub use state::{ClusterRecord, ClusterStatus};
+pub use task::{Infra, Overrides, Resources, Task, TaskChain};
+
 pub mod catalog;
 #[cfg(feature = "plugin")]
 pub mod client;
 pub mod config;
 pub mod jobs;
-#[cfg(feature = "plugin")]
-pub mod kube;
-pub mod launch;
 pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;
-pub mod provision;
 pub mod roles;
+pub mod task;
+
+// Internals: public for aloft's own CLI, node agent and tests, not part of the
+// API (no stability promise; use the client and the re-exports above).
+#[cfg(feature = "plugin")]
+#[doc(hidden)]
+pub mod kube;
+#[doc(hidden)]
+pub mod launch;
+#[doc(hidden)]
+pub mod provision;
+#[doc(hidden)]
 pub mod runtime;
+#[doc(hidden)]
 pub mod state;
 #[cfg(feature = "plugin")]
+#[doc(hidden)]
 pub mod storage;
-pub mod task;

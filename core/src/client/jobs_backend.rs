@@ -253,7 +253,7 @@ impl JobBackend for ClientBackend {
 
     /// One refresh for all the clusters (one provider query per provider, which
     /// the provider may answer per region), then each head's queue, the clusters
-    /// split between up to [`MAX_CLIENTS`] threads of at least 16 each.
+    /// split between up to eight threads (one per pooled client) of at least 16 each.
     fn poll_many(&self, clusters: &[ClusterRef]) -> Vec<JobProbe> {
         let all_unreachable = |why: String| vec![JobProbe::Unreachable(why); clusters.len()];
         let names: Vec<String> = clusters.iter().map(|c| c.cluster.clone()).collect();

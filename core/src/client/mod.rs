@@ -73,7 +73,7 @@ use crate::runtime::head::HeadError;
 use crate::runtime::node_agents::NodeAgents;
 use crate::state::{ClusterRecord, StateDb, StateError};
 
-/// Why a client call failed. [`ClientError::kind`] sorts errors for exit codes.
+/// Why a client call failed. [`ClientError::class`] sorts errors for exit codes.
 #[derive(Debug, Error)]
 pub enum ClientError {
     /// `config.yaml` (or another settings file) cannot be used.

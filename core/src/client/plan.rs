@@ -85,16 +85,21 @@ pub(crate) fn opt_task(task: &Task) -> OptTask {
 }
 
 impl Client {
-    /// What a launch of each of `tasks` would provision now (see the [module
-    /// documentation](self) for the rules): nothing is created. A task the launch
+    /// What a launch of each of `tasks` would provision now: nothing is created.
+    /// The rules: the providers asked are those the tasks name (`infra:`), else
+    /// `clouds:` of `config.yaml`, else every provider; only those whose
+    /// credentials check out are planned; [`PlanOptions::all_clouds`] adds every
+    /// cloud aloft ships prices for. A task the launch
     /// would refuse is refused here, with the same error.
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use aloft::client::{Client, PlanOptions};
     /// use aloft::task::TaskChain;
     ///
-    /// let client = Client::builder().open()?;
+    /// # let home = std::env::temp_dir().join(format!("aloft-doc-plan-{}", std::process::id()));
+    /// // No provider components here: the shipped catalogs alone, offline.
+    /// let client = Client::builder().home(&home).open()?;
     /// let chain = TaskChain::from_yaml_str(
     ///     "resources: {accelerators: A100:8}\nrun: python train.py\n",
     ///     "train.yaml",
@@ -104,6 +109,9 @@ impl Client {
     /// let plan = client.plan(chain.tasks(), &options)?;
     /// let chosen = &plan.tasks[0].plan.chosen;
     /// println!("{} {} {}: ${:.2}/h", chosen.cloud, chosen.region, chosen.instance_type, plan.total_hourly_cost());
+    /// assert_eq!(chosen.accelerators.get("A100"), Some(&8.0));
+    /// assert!(plan.total_hourly_cost() > 0.0);
+    /// # std::fs::remove_dir_all(&home)?;
     /// # Ok(())
     /// # }
     /// ```

@@ -5,6 +5,29 @@
 //! [`TaskChain::to_yaml_string`]. Resources come out normalized as a [`ResourceSet`]
 //! of candidates, with accelerator alternatives and `any_of` / `ordered` expanded.
 //!
+//! ```
+//! use aloft::task::{Overrides, Task, TaskChain};
+//!
+//! // A SkyPilot task file, read as it is; errors name file, line, column and field.
+//! let chain = TaskChain::from_yaml_str(
+//!     "resources:\n  accelerators: {A100:8, H100:8}\nnum_nodes: 2\nrun: python train.py\n",
+//!     "train.yaml",
+//!     &Overrides::default(),
+//! )?;
+//! let task = &chain.tasks()[0];
+//! assert_eq!(task.num_nodes, 2);
+//! assert_eq!(task.resources.candidates().len(), 2, "one candidate per accelerator");
+//!
+//! let err = TaskChain::from_yaml_str("resources:\n  acclerators: A100\n", "bad.yaml", &Overrides::default())
+//!     .unwrap_err();
+//! assert!(err.to_string().starts_with("bad.yaml:2:3"), "{err}");
+//!
+//! // The same kind of task, built in code.
+//! let built = Task::builder().run("echo hi").num_nodes(2).build()?;
+//! assert_eq!(built.run.as_deref(), Some("echo hi"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # How parsing works, and why
 //! The YAML is parsed once into a positioned tree ([`yaml`]: `yaml-rust2` events,
 //! resolved with PyYAML's YAML 1.1 rules so values mean what they mean to SkyPilot),
