@@ -52,7 +52,6 @@ impl World {
         extra: serde_json::Value,
     ) -> World {
         let home = tempfile::tempdir().unwrap();
-        let key = aloft::runtime::keys::ensure_key_pair(&home.path().join("keys")).unwrap();
         let mut machines = Vec::new();
         let mut fakes = Vec::new();
         for (c, nodes) in clusters.into_iter().enumerate() {
@@ -62,7 +61,6 @@ impl World {
                 let n = c * machines_per_cluster + i;
                 let ip = format!("127.0.0.{}", first_ip as usize + n);
                 let m = Sshd::start_machine(&home.path().join(format!("m{n}")), &ip);
-                m.authorize_key(&key.public_key);
                 addresses.push((m.ip.clone(), m.port));
                 keys.insert(
                     format!("{}:{}", m.ip, m.port),

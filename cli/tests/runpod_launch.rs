@@ -136,15 +136,13 @@ fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
             || machine.home().join("setup.txt").exists(),
         "setup ran on the pod's machine"
     );
-    // The launch reached the machine only because PUBLIC_KEY was authorized.
+    // The launch reached the machine only because PUBLIC_KEY, the cluster's own
+    // key, was authorized.
     let keys = std::fs::read_to_string(machine.dir.join("authorized_keys")).unwrap();
-    let aloft_key = std::fs::read_dir(world.home.path().join("keys"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.path().extension().is_some_and(|x| x == "pub"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .expect("aloft's public key");
-    let body: Vec<&str> = aloft_key.split_whitespace().take(2).collect();
+    let cluster_key =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/rp/aloft-key.pub"))
+            .expect("the cluster's public key");
+    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
     assert!(keys.contains(&body.join(" ")), "{keys}");
 
     assert_eq!(
