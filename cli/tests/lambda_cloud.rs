@@ -211,6 +211,8 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
     );
     let (status, live) = world.fake.request("GET", "/api/v1/instances", None);
     assert_eq!((status, live["data"].clone()), (200, serde_json::json!([])));
+    // The launch registered the cluster's own SSH key; it went with the cluster.
+    assert_eq!(world.fake.state()["ssh_keys"], serde_json::json!([]));
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&ok(&world.aloft(&["status", "-o", "json"])))
             .unwrap(),

@@ -100,6 +100,11 @@ pub fn get<T: DeserializeOwned>(path: &str) -> Result<T, ProviderError> {
     send(Request::get(&format!("{BASE}/{path}")))
 }
 
+/// `DELETE {BASE}/{path}`.
+pub fn delete<T: DeserializeOwned>(path: &str) -> Result<T, ProviderError> {
+    send(Request::new("DELETE", &format!("{BASE}/{path}")))
+}
+
 /// `POST {BASE}/{path}` with a JSON body.
 pub fn post<T: DeserializeOwned>(path: &str, body: &serde_json::Value) -> Result<T, ProviderError> {
     send(Request::post(&format!("{BASE}/{path}")).json(body)?)

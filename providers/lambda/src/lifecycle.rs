@@ -49,14 +49,8 @@ fn members<'a>(
 /// The name of the account's SSH key holding `public_key`, registered as
 /// `aloft-<hash>` when missing; without a key, the account's first key (Lambda
 /// launches need exactly one).
-fn ssh_key_name(public_key: Option<&str>) -> Result<String, ProviderError> {
-    #[derive(Deserialize)]
-    struct Key {
-        name: String,
-        #[serde(default)]
-        public_key: String,
-    }
-    let keys: Vec<Key> = api::get("ssh-keys")?;
+fn ssh_key_name(public_key: Option<&str>, cluster: &str) -> Result<String, ProviderError> {
+    let keys: Vec<SshKey> = api::get("ssh-keys")?;
     let Some(public_key) = public_key.map(str::trim) else {
         return keys.into_iter().next().map(|k| k.name).ok_or_else(|| {
             errors::invalid(
@@ -74,9 +68,44 @@ fn ssh_key_name(public_key: Option<&str>) -> Result<String, ProviderError> {
         return Ok(k.name.clone());
     }
     let name = format!("aloft-{}", &sha256_hex(body(public_key).as_bytes())[..12]);
+    // Noted before the call: a crash after it must not leave the key unowned.
+    kv::set(&key_note(cluster), &name);
     let _: serde_json::Value =
         api::post("ssh-keys", &json!({"name": name, "public_key": public_key}))?;
     Ok(name)
+}
+
+/// An SSH key of the account.
+#[derive(Deserialize)]
+struct SshKey {
+    #[serde(default)]
+    id: String,
+    name: String,
+    #[serde(default)]
+    public_key: String,
+}
+
+/// Where the name of the SSH key registered for `cluster` is noted (each cluster
+/// has a key of its own; it goes with the cluster).
+fn key_note(cluster: &str) -> String {
+    format!("ssh-key/{cluster}")
+}
+
+/// Deletes the SSH key registered for `cluster`, if any (a key that was in the
+/// account already is never noted, so it stays).
+fn delete_ssh_key(cluster: &str) -> Result<(), ProviderError> {
+    let Some(name) = kv::get(&key_note(cluster)) else {
+        return Ok(());
+    };
+    let keys: Vec<SshKey> = api::get("ssh-keys")?;
+    for key in keys.iter().filter(|k| k.name == name) {
+        match api::delete::<serde_json::Value>(&format!("ssh-keys/{}", key.id)) {
+            Err(e) if e.code != "global/object-does-not-exist" => return Err(e),
+            _ => {}
+        }
+    }
+    kv::delete(&key_note(cluster));
+    Ok(())
 }
 
 /// Launches the cluster's missing nodes, one launch per node, named by role.
@@ -162,7 +191,7 @@ pub fn run(
                 ),
             )));
         }
-        let key = ssh_key_name(req.ssh_public_key.as_deref())?;
+        let key = ssh_key_name(req.ssh_public_key.as_deref(), cluster)?;
         #[derive(Deserialize)]
         struct Launched {
             instance_ids: Vec<String>,
@@ -272,18 +301,17 @@ pub fn terminate(cluster: &ClusterRef) -> Result<(), ProviderError> {
         .filter(|i| !i.is_gone())
         .map(|i| i.id.as_str())
         .collect();
-    if live.is_empty() {
-        return Ok(());
+    if !live.is_empty() {
+        match api::post::<serde_json::Value>(
+            "instance-operations/terminate",
+            &json!({ "instance_ids": live }),
+        ) {
+            // Gone between the list and the call: what was asked is done.
+            Err(e) if e.code != "global/object-does-not-exist" => return Err(e),
+            _ => {}
+        }
     }
-    match api::post::<serde_json::Value>(
-        "instance-operations/terminate",
-        &json!({ "instance_ids": live }),
-    ) {
-        Ok(_) => Ok(()),
-        // Gone between the list and the call: what was asked is done.
-        Err(e) if e.code == "global/object-does-not-exist" => Ok(()),
-        Err(e) => Err(e),
-    }
+    delete_ssh_key(&cluster.cluster)
 }
 
 /// Lambda Cloud has no stopped state.
