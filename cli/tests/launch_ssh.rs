@@ -422,7 +422,7 @@ fn autodown_on_a_pool_gives_the_hosts_back_at_the_next_refresh() {
 }
 
 /// An ELF program's machine (`e_machine`) and whether it is static (no `PT_INTERP`).
-fn elf_machine_and_static(program: &[u8]) -> (u16, bool) {
+pub(crate) fn elf_machine_and_static(program: &[u8]) -> (u16, bool) {
     assert_eq!(&program[..4], b"\x7fELF", "not an ELF program");
     let u16_at = |o: usize| u16::from_le_bytes([program[o], program[o + 1]]);
     let phoff = u64::from_le_bytes(program[32..40].try_into().unwrap()) as usize;

@@ -213,3 +213,63 @@ fn bad_input_is_refused_and_changes_nothing() {
     let q = jobs(home.path(), &["queue", "-a", "-o", "json"]);
     assert_eq!(text(&q.stdout).trim(), "[]");
 }
+
+/// The controller's clients carry the node agents the launching program embeds:
+/// a managed job's head that reports `aarch64` gets the aarch64 agent (which
+/// cannot run on this x86_64 machine, so the job then fails there, as a launch
+/// does), never an error for want of one.
+#[test]
+fn a_managed_jobs_head_of_another_architecture_gets_its_agent() {
+    const AARCH64: u16 = 183;
+    let home = tempfile::tempdir().unwrap();
+    let arm = aloft_tests::sshd::Sshd::start_machine_reporting(
+        &home.path().join("machine-arm"),
+        "127.0.0.9",
+        "aarch64",
+    );
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "arm:\n  user: {user}\n  identity_file: {key}\n  hosts: [{{ip: {ip}, port: {port}}}]\n",
+            user = arm.user,
+            key = arm.identity_file.display(),
+            ip = arm.ip,
+            port = arm.port,
+        ),
+    )
+    .unwrap();
+    let task = home.path().join("arm.yaml");
+    std::fs::write(&task, "resources: {infra: ssh/arm}\nrun: echo on-arm\n").unwrap();
+    let out = jobs(home.path(), &["launch", "-d", "-y", task.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let agent_path = arm.home().join(".aloft/bin/aloft");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let agent = loop {
+        // Read once the upload is whole (an ELF header and more than a page).
+        if let Ok(bytes) = std::fs::read(&agent_path)
+            && bytes.len() > 1 << 16
+        {
+            break bytes;
+        }
+        let log =
+            std::fs::read_to_string(home.path().join("jobs-controller.log")).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "no agent was installed on the aarch64 head: {}\n{log}",
+            job(home.path(), "1")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (machine, is_static) = crate::launch_ssh::elf_machine_and_static(&agent);
+    assert_eq!((machine, is_static), (AARCH64, true));
+    let out = jobs(home.path(), &["cancel", "-a", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for(home.path(), "1", "the end", |j| {
+        j["status"].as_str().is_some_and(|s| {
+            !matches!(
+                s,
+                "PENDING" | "STARTING" | "RUNNING" | "RECOVERING" | "CANCELLING"
+            )
+        })
+    });
+}
