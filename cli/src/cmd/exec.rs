@@ -1,9 +1,7 @@
 //! `aloft exec CLUSTER TASK.yaml|COMMAND`: run a job on an existing cluster (no
 //! provisioning, no setup), streaming its output.
 
-use std::path::Path;
-
-use aloft::task::Task;
+use aloft::task::TaskSource;
 
 use crate::cmd::task_args::{self, TaskFlags};
 use crate::exit::{CliError, CliResult};
@@ -28,36 +26,17 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     let overrides = args.flags.overrides()?;
-    let entrypoint = args.entrypoint.join(" ");
-    let path = Path::new(&entrypoint);
-    let (task, task_dir): (Task, Option<&Path>) = if args.entrypoint.len() == 1 && path.is_file() {
-        let chain = task_args::load(path, &overrides)?;
-        match chain.tasks() {
-            // The workdir is synced again, so that edits made since the launch run.
-            [task] => (task.clone(), Some(task_args::task_dir(path))),
-            _ => {
-                return Err(CliError::failure(
-                    "exec takes a single task, not a pipeline",
-                ));
-            }
-        }
-    } else {
-        let mut task = Task::builder()
-            .run(entrypoint.clone())
-            .build()
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        for (k, v) in &overrides.env {
-            task.envs.insert(k.clone(), v.clone());
-        }
-        for (k, v) in &overrides.secret {
-            task.secrets.insert(
-                k.clone(),
-                aloft::task::SecretValue::Inline(aloft::task::Secret::new(v.clone())),
-            );
-        }
-        (task, None)
+    let source = TaskSource::from_words(&args.entrypoint)
+        .map_err(|e| CliError::new(crate::exit::INVALID_TASK, e.to_string()))?;
+    let loaded = task_args::load(&source, &overrides)?;
+    let [task] = loaded.chain.tasks() else {
+        return Err(CliError::failure(
+            "exec takes a single task, not a pipeline",
+        ));
     };
-    let id = client.exec(&args.cluster, &task, task_dir)?;
+    // A task file's workdir is synced again, so that edits made since the launch run.
+    let task_dir = matches!(source, TaskSource::File(_)).then_some(loaded.task_dir.as_path());
+    let id = client.exec(&args.cluster, task, task_dir)?;
     if args.detach {
         println!("{id}");
         return Ok(());

@@ -11,7 +11,9 @@ use aloft::client::{Client, LaunchOptions, Plan, PlanOptions};
 use aloft::runtime::queue::JobStatus;
 use aloft::task::Task;
 
-use crate::cmd::task_args::{self, Entry, Entrypoint, TaskFlags};
+use aloft::task::{LoadedTasks, TaskSource};
+
+use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
 
@@ -114,45 +116,27 @@ struct PlanJson {
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let overrides = args.flags.overrides()?;
-    let entry = args.entrypoint.entry()?;
-    let (chain, task_dir) = match &entry {
-        Entry::File(path) => (
-            task_args::load(path, &overrides)?,
-            task_args::task_dir(path).to_path_buf(),
-        ),
-        Entry::Command(command) => {
-            let yaml = serde_yaml::to_string(&serde_json::json!({ "run": command }))
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            (
-                task_args::parse(&yaml, "<command line>", &overrides)?,
-                std::path::PathBuf::from("."),
-            )
+    let source = args.entrypoint.source()?;
+    // `-c` of an existing cluster and no task: nothing to do, and say so.
+    if source == TaskSource::Nothing
+        && let Some(name) = &args.cluster
+        && !args.dryrun
+    {
+        let client = crate::client::open()?;
+        if let Ok(record) = client.cluster(name) {
+            eprintln!(
+                "Cluster `{name}` exists ({}); no task given, so nothing new is provisioned or run.",
+                record.status
+            );
+            return Ok(());
         }
-        Entry::Nothing => {
-            // `-c` of an existing cluster and no task: nothing to do, and say so.
-            if let Some(name) = &args.cluster
-                && !args.dryrun
-            {
-                let client = crate::client::open()?;
-                if let Ok(record) = client.cluster(name) {
-                    eprintln!(
-                        "Cluster `{name}` exists ({}); no task given, so nothing new is provisioned or run.",
-                        record.status
-                    );
-                    return Ok(());
-                }
-            }
-            (
-                task_args::parse("{}", "<command line>", &overrides)?,
-                std::path::PathBuf::from("."),
-            )
-        }
-    };
+    }
+    let LoadedTasks { chain, task_dir } = task_args::load(&source, &overrides)?;
     if !args.dryrun {
         let [task] = chain.tasks() else {
             return Err(CliError::failure(
-                "a pipeline (several tasks) runs as a managed job, which this build does not \
-                 have yet; launch its tasks one by one",
+                "a pipeline (several tasks) runs as a managed job: `aloft jobs launch` runs \
+                 its tasks in order, each on a cluster of its own",
             ));
         };
         let cluster = args
@@ -175,7 +159,7 @@ pub fn run(args: Args) -> CliResult {
         if !args.yes {
             confirm_new_cluster(&client, task, &options)?;
         }
-        let detach = args.detach || matches!(entry, Entry::Nothing);
+        let detach = args.detach || source == TaskSource::Nothing;
         return launch_for_real(&client, &progress, task, &task_dir, &options, detach);
     }
     let client = crate::client::open()?;
@@ -380,7 +364,7 @@ fn launch_for_real(
     let launched = client.launch(task, task_dir, options)?;
     let r = &launched.record;
     progress.line(&format!(
-        "Cluster `{}` is UP on {} ({}{}), {} node(s) of {}. Job {} queued.",
+        "Cluster `{}` is UP on {} ({}{}), {} node(s) of {}. {}",
         r.name,
         r.provider,
         r.region,
@@ -390,14 +374,20 @@ fn launch_for_real(
             .unwrap_or_default(),
         r.num_nodes,
         r.instance_type,
-        launched.job_id
+        match launched.job_id {
+            Some(job) => format!("Job {job} queued."),
+            None => format!("No task, so no job: `aloft exec {} CMD` runs one.", r.name),
+        }
     ));
     progress.finish();
+    let Some(job) = launched.job_id else {
+        return Ok(());
+    };
     if detach {
-        println!("{}", launched.job_id);
+        println!("{job}");
         return Ok(());
     }
-    follow(client, &launched.cluster, launched.job_id)
+    follow(client, &launched.cluster, job)
 }
 
 /// Streams a job's output to stdout (Ctrl-C detaches); fails unless it succeeded.

@@ -4,11 +4,11 @@
 //! when idle), so it outlives the command that submitted the job; with
 //! `jobs: controller:` in `config.yaml` it runs on a cluster of its own.
 
-use aloft::client::Client;
-use aloft::jobs::{CancelTarget, ManagedJobStatus};
+use aloft::client::{CONTROLLER_CLUSTER, Client};
+use aloft::jobs::{CancelTarget, JobId, ManagedJobStatus};
 use aloft::runtime::agent::unix_now;
 
-use crate::cmd::task_args::{self, Entry, Entrypoint, TaskFlags};
+use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult, JOB_FAILED, NO_RESOURCES};
 use crate::render::{self, Output};
 
@@ -29,7 +29,8 @@ enum Command {
         /// Do not follow the job's output; print its id.
         #[arg(short = 'd', long = "detach-run")]
         detach: bool,
-        /// Do not ask for confirmation (jobs launch never prompts).
+        /// Do not ask before the remote jobs controller is given credentials not
+        /// granted before (`jobs.controller.providers`); grant them.
         #[arg(short, long)]
         yes: bool,
         #[command(flatten)]
@@ -74,10 +75,6 @@ enum Command {
     },
 }
 
-fn failure(err: impl std::fmt::Display) -> CliError {
-    CliError::failure(err.to_string())
-}
-
 /// Runs `aloft jobs`.
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
@@ -88,23 +85,16 @@ pub fn run(args: Args) -> CliResult {
             yes,
             entrypoint,
         } => {
-            let _ = yes;
             let overrides = flags.overrides()?;
-            let chain = match entrypoint.entry()? {
-                Entry::File(path) => task_args::load(&path, &overrides)?,
-                Entry::Command(command) => {
-                    let yaml = serde_yaml::to_string(&serde_json::json!({ "run": command }))
-                        .map_err(failure)?;
-                    task_args::parse(&yaml, "<command line>", &overrides)?
-                }
-                Entry::Nothing => {
-                    return Err(CliError::new(
-                        crate::exit::INVALID_TASK,
-                        "jobs launch needs a task file or a command",
-                    ));
-                }
-            };
-            let id = client.submit_job(&chain, flags.name.as_deref())?;
+            let source = entrypoint.source()?;
+            if source == aloft::task::TaskSource::Nothing {
+                return Err(CliError::new(
+                    crate::exit::INVALID_TASK,
+                    "jobs launch needs a task file or a command",
+                ));
+            }
+            let chain = task_args::load(&source, &overrides)?.chain;
+            let id = submit(&client, &chain, flags.name.as_deref(), yes)?;
             if detach {
                 println!("{id}");
                 return Ok(());
@@ -200,6 +190,45 @@ pub fn run(args: Args) -> CliResult {
             }
             Ok(())
         }
+    }
+}
+
+/// Submits the job. Before a remote controller is given credentials not granted
+/// before, shows which providers and credential names (never values) it would get
+/// and asks; `yes` grants them without asking, and with no terminal to ask the
+/// submission is refused.
+fn submit(
+    client: &Client,
+    chain: &aloft::TaskChain,
+    name: Option<&str>,
+    yes: bool,
+) -> Result<JobId, CliError> {
+    let mut refusal = None;
+    let submitted = client.submit_job_with_consent(chain, name, &mut |grant| {
+        eprintln!(
+            "The jobs controller (cluster `{CONTROLLER_CLUSTER}`) gets, as this machine \
+             holds them, the credentials of the providers its jobs may use \
+             (`jobs.controller.providers` in config.yaml):"
+        );
+        for (provider, names) in &grant.providers {
+            let names = if names.is_empty() {
+                "(none)".to_string()
+            } else {
+                names.join(", ")
+            };
+            eprintln!("  {provider}: {names}");
+        }
+        match crate::confirm::confirm("Sending them to the jobs controller", false, yes) {
+            Ok(()) => true,
+            Err(err) => {
+                refusal = Some(err);
+                false
+            }
+        }
+    });
+    match (submitted, refusal) {
+        (Err(_), Some(refusal)) => Err(refusal),
+        (result, _) => Ok(result?),
     }
 }
 

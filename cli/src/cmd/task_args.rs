@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aloft::task::{Overrides, TaskChain};
+use aloft::task::{LoadedTasks, Overrides, TaskSource};
 
 use crate::config::aloft_home;
 use crate::exit::{CliError, INVALID_TASK};
@@ -26,11 +26,11 @@ pub struct TaskFlags {
     /// Number of nodes.
     #[arg(long)]
     pub num_nodes: Option<u32>,
-    /// Use spot instances (`--use-spot` or `--use-spot=false`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub use_spot: Option<bool>,
+    /// Use spot instances, whatever the task says (a flag: it takes no value).
+    #[arg(long, overrides_with = "no_use_spot")]
+    pub use_spot: bool,
     /// Use on-demand instances, whatever the task says.
-    #[arg(long, conflicts_with = "use_spot")]
+    #[arg(long, overrides_with = "use_spot")]
     pub no_use_spot: bool,
     /// An exact instance type.
     #[arg(short = 't', long)]
@@ -82,10 +82,10 @@ impl TaskFlags {
             cpus: self.cpus.clone(),
             memory: self.memory.clone(),
             num_nodes: self.num_nodes,
-            use_spot: if self.no_use_spot {
-                Some(false)
-            } else {
-                self.use_spot
+            use_spot: match (self.use_spot, self.no_use_spot) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
             },
             instance_type: self.instance_type.clone(),
             name: self.name.clone(),
@@ -107,61 +107,24 @@ impl TaskFlags {
 }
 
 /// The pairs of dotenv file `file` (when given) followed by `flags` (later wins).
-/// A malformed line is an error naming the file and line; values never appear in it.
 fn with_file(
     file: Option<&Path>,
     flags: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, CliError> {
-    let Some(file) = file else {
-        return Ok(flags);
+    let mut pairs = match file {
+        Some(file) => aloft::task::dotenv_file(file).map_err(invalid)?,
+        None => Vec::new(),
     };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::new(INVALID_TASK, format!("{}: {e}", file.display())))?;
-    let mut pairs = Vec::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
-        match item {
-            Ok(pair) => pairs.push(pair),
-            Err(dotenvy::Error::LineParse(line, _)) => {
-                let number = text
-                    .lines()
-                    .position(|l| l.trim() == line.trim())
-                    .map_or_else(|| "?".to_string(), |i| (i + 1).to_string());
-                return Err(CliError::new(
-                    INVALID_TASK,
-                    format!(
-                        "{}:{number}: not a KEY=VALUE line (dotenv format)",
-                        file.display()
-                    ),
-                ));
-            }
-            Err(err) => {
-                return Err(CliError::new(
-                    INVALID_TASK,
-                    format!("{}: {err}", file.display()),
-                ));
-            }
-        }
-    }
     pairs.extend(flags);
     Ok(pairs)
 }
 
-/// `KEY=VALUE` pairs; a bare `KEY` takes its value from this process's environment.
 fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    items
-        .iter()
-        .map(|item| match item.split_once('=') {
-            Some((key, value)) => Ok((key.to_string(), value.to_string())),
-            None => std::env::var(item)
-                .map(|value| (item.clone(), value))
-                .map_err(|_| {
-                    CliError::new(
-                        INVALID_TASK,
-                        format!("{flag} {item}: no value given and ${item} is not set here"),
-                    )
-                }),
-        })
-        .collect()
+    aloft::task::key_values(flag, items).map_err(invalid)
+}
+
+fn invalid(err: impl std::fmt::Display) -> CliError {
+    CliError::new(INVALID_TASK, err.to_string())
 }
 
 /// A task file given on the command line.
@@ -183,110 +146,19 @@ pub struct Entrypoint {
     pub words: Vec<String>,
 }
 
-/// What an [`Entrypoint`] names.
-pub enum Entry {
-    /// A task file.
-    File(PathBuf),
-    /// A command line.
-    Command(String),
-    /// Nothing: provision only.
-    Nothing,
-}
-
 impl Entrypoint {
-    /// SkyPilot's rule: a YAML path when it ends in `.yaml`/`.yml` or names an
-    /// existing file (a missing `.yaml` is an error, never a command).
-    pub fn entry(&self) -> Result<Entry, CliError> {
-        match self.words.as_slice() {
-            [] => Ok(Entry::Nothing),
-            [one] => {
-                let path = Path::new(one);
-                let yaml = one.ends_with(".yaml") || one.ends_with(".yml");
-                if path.is_file() {
-                    Ok(Entry::File(path.to_path_buf()))
-                } else if yaml {
-                    Err(CliError::new(
-                        INVALID_TASK,
-                        format!("{one}: no such task file"),
-                    ))
-                } else {
-                    Ok(Entry::Command(one.clone()))
-                }
-            }
-            words => Ok(Entry::Command(words.join(" "))),
-        }
+    /// What the words name, by SkyPilot's rule ([`TaskSource::from_words`]).
+    pub fn source(&self) -> Result<TaskSource, CliError> {
+        TaskSource::from_words(&self.words).map_err(invalid)
     }
 }
 
-/// The folder a task file's relative `workdir` and `file_mounts` are relative to.
-pub fn task_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-/// Parses task YAML given as text (`origin` names it in errors); invalid exits 2.
-pub fn parse(yaml: &str, origin: &str, overrides: &Overrides) -> Result<TaskChain, CliError> {
-    let chain = TaskChain::from_yaml_str(yaml, origin, overrides)
-        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))?;
-    if let Some(known) = unknown_cloud(&chain) {
-        return Err(cloud_error(yaml, origin, &known));
-    }
-    Ok(chain)
-}
-
-/// Loads and validates a task file; an invalid one exits with code 2.
-pub fn load(path: &Path, overrides: &Overrides) -> Result<TaskChain, CliError> {
-    let chain = TaskChain::from_yaml_file(path, overrides)
-        .map_err(|err| CliError::new(INVALID_TASK, err.to_string()))?;
-    if let Some(known) = unknown_cloud(&chain) {
-        let src = std::fs::read_to_string(path)
-            .map_err(|e| CliError::new(INVALID_TASK, format!("{}: {e}", path.display())))?;
-        return Err(cloud_error(&src, &path.display().to_string(), &known));
-    }
-    Ok(chain)
-}
-
-/// When a task names a cloud that neither SkyPilot, a catalog, nor a bundled or
-/// installed provider knows: those names, and the names that are known.
-fn unknown_cloud(chain: &TaskChain) -> Option<(Vec<String>, Vec<String>)> {
-    let named: Vec<&str> = chain
-        .tasks()
-        .iter()
-        .flat_map(|t| t.resources.candidates())
-        .filter_map(|r| r.infra.cloud.as_deref())
-        .filter(|c| !aloft::task::units::CLOUDS.contains(c))
-        .collect();
-    if named.is_empty() {
-        return None;
-    }
+/// Loads the tasks `source` names with `overrides` applied; invalid input exits 2.
+pub fn load(source: &TaskSource, overrides: &Overrides) -> Result<LoadedTasks, CliError> {
     let bundled: Vec<String> = crate::bundled::providers()
         .iter()
         .map(|(name, _)| name.to_string())
         .collect();
     let known = aloft::client::known_clouds(&aloft_home(), &bundled);
-    let mut unknown: Vec<String> = named
-        .into_iter()
-        .filter(|cloud| !known.iter().any(|k| k == cloud))
-        .map(str::to_string)
-        .collect();
-    unknown.dedup();
-    (!unknown.is_empty()).then_some((unknown, known))
-}
-
-/// The error for an unknown cloud: at its line in the file, or, when the file does
-/// not name it, as the command-line flag that did.
-fn cloud_error(src: &str, origin: &str, (unknown, known): &(Vec<String>, Vec<String>)) -> CliError {
-    match aloft::task::check_cloud_names(src, origin, known) {
-        Err(err) => CliError::new(INVALID_TASK, err.to_string()),
-        Ok(()) => CliError::new(
-            INVALID_TASK,
-            format!(
-                "--infra: unknown cloud `{}`: no shipped catalog and no provider has that name \
-                 (known: {})",
-                unknown.join("`, `"),
-                known.join(", ")
-            ),
-        ),
-    }
+    source.load(overrides, &known).map_err(invalid)
 }

@@ -18,7 +18,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let chain = task_args::load(&args.file.path, &args.flags.overrides()?)?;
+    let source = aloft::task::TaskSource::File(args.file.path.clone());
+    let chain = task_args::load(&source, &args.flags.overrides()?)?.chain;
     match args.output {
         Output::Json => render::print_json(&serde_json::json!({
             "valid": true,

@@ -64,6 +64,7 @@ mod overrides;
 pub mod resources;
 mod resources_yaml;
 mod service;
+mod source;
 mod spec;
 mod storage;
 pub mod support;
@@ -77,11 +78,13 @@ pub use clouds::check_cloud_names;
 pub use config::{Hook, OVERRIDABLE_KEYS, TaskConfig};
 pub use envs::{ManagedSecret, Secret, SecretValue, substitute_str, valid_env_name};
 pub use error::{Located, TaskError};
+pub(crate) use error::suggest;
 pub use overrides::Overrides;
 pub use resources::*;
 pub use resources_yaml::DEFAULT_AUTOSTOP_IDLE_MINUTES;
 pub use service::{
     LB_POLICIES, LoadBalancer, PoolSpec, ReadinessProbe, ReplicaPolicy, ServiceSpec, TargetQps, Tls,
 };
+pub use source::{LoadedTasks, SourceError, TaskSource, dotenv_file, key_values};
 pub use spec::{DataRef, Task, VolumeMount, Workdir};
 pub use storage::{FileMount, STORES, StorageMode, StorageSpec};
