@@ -2,14 +2,24 @@
 //! installed under `$ALOFT_HOME/providers` (each loaded only within the grant the
 //! user gave at `aloft providers install`, recorded in `providers/grants.json`),
 //! per-provider settings and endpoints.
+//!
+//! And what a provider's user does with a component file: review what it asks for
+//! ([`Client::review_component`]), then install it under a grant
+//! ([`Client::install_provider`]) or run the conformance kit against it under a
+//! grant ([`Client::test_provider`]); and check every provider's credentials
+//! ([`Client::check_providers`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, expand_home, yaml_error};
-use crate::plugin::{HostConfig, PluginError, PluginHost, ProviderInstance};
+use crate::plugin::conformance::{self, ConformanceOptions, Report};
+use crate::plugin::trust::{ScratchDir, private_dir, read_grants, write_grants};
+use crate::plugin::{
+    HostConfig, Identity, InstallGrant, Manifest, PluginError, PluginHost, ProviderInstance,
+};
 
-use super::{ClientError, ClientResult};
+use super::{Client, ClientError, ClientResult};
 
 /// A host with every provider loaded, plus the load errors of broken installed ones.
 pub struct Providers {
@@ -141,6 +151,16 @@ pub async fn load_with_cache(
     host_config.settings = settings;
     host_config.on_compile = compiling;
     let mut host = PluginHost::new(host_config).map_err(ClientError::other)?;
+    let origins: Vec<String> = bundled
+        .iter()
+        .map(|(n, _)| format!("bundled:{n}"))
+        .collect();
+    let components: Vec<(&str, &[u8])> = origins
+        .iter()
+        .zip(bundled)
+        .map(|(origin, (_, bytes))| (origin.as_str(), *bytes))
+        .collect();
+    host.precompile(&components);
     let mut bundled_names = Vec::new();
     for (name, bytes) in bundled {
         host.load_bytes(&format!("bundled:{name}"), bytes)
@@ -208,6 +228,16 @@ fn expand_identity_files(value: &mut serde_json::Value) {
 }
 
 impl Providers {
+    /// Where provider `name` comes from: `bundled`, or the file it was loaded from.
+    pub fn source(&self, name: &str) -> String {
+        match self.host.origin(name) {
+            Some(origin) if origin.starts_with("bundled:") => "bundled".into(),
+            Some(origin) => origin.to_string(),
+            None if self.bundled.iter().any(|b| b == name) => "bundled".into(),
+            None => "installed".into(),
+        }
+    }
+
     /// An instance of `name`, or a clear error listing what is loaded.
     pub async fn instance(&self, name: &str) -> ClientResult<ProviderInstance> {
         self.host.instance(name).await.map_err(|e| match e {
@@ -228,6 +258,216 @@ impl Providers {
                 message: other.to_string(),
             },
         })
+    }
+}
+
+/// A provider component read from a file and validated in a throwaway host that
+/// lends it nothing: what it asks for, to be shown to its user before
+/// [`Client::install_provider`] or [`Client::test_provider`] lends it anything.
+pub struct ComponentReview {
+    /// Where it was read from.
+    pub origin: String,
+    /// Its manifest (every string display-safe).
+    pub manifest: Manifest,
+    /// Each credential it asks for that a bundled provider uses too, with those
+    /// providers: lent it, this component could act with that account.
+    pub shared_credentials: Vec<(String, Vec<String>)>,
+    /// Whether a bundled provider has its name: installed, it would replace that one.
+    pub replaces_bundled: bool,
+    bytes: Vec<u8>,
+    /// The throwaway host's home (its compiled code, its kv), removed when dropped.
+    scratch: ScratchDir,
+}
+
+impl ComponentReview {
+    /// The grant of everything it asks for; `replace`: it may replace the bundled
+    /// provider of its name.
+    pub fn full_grant(&self, replace: bool) -> InstallGrant {
+        InstallGrant::of(&self.manifest, replace)
+    }
+}
+
+/// Where [`Client::test_provider`] runs the conformance kit.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderTest {
+    /// Region of the test cluster.
+    pub region: String,
+    /// Zone, when the cloud has zones.
+    pub zone: Option<String>,
+    /// Instance type of its two nodes.
+    pub instance_type: String,
+    /// A zone where the cloud refuses capacity: the refusal must be a typed
+    /// `capacity` error.
+    pub capacity_zone: Option<String>,
+    /// Where the provider's requests go instead of its hosts (an emulator).
+    pub endpoint: Option<String>,
+    /// Settings for its `configure`.
+    pub settings: Vec<(String, String)>,
+}
+
+/// One provider's answer to `check-credentials`.
+#[derive(Debug, Clone)]
+pub struct CredentialCheck {
+    /// The provider.
+    pub provider: String,
+    /// Who its credentials belong to, or why they do not work.
+    pub result: Result<Identity, String>,
+}
+
+impl Client {
+    /// Reads the component at `path` and validates it in a throwaway host (a fresh
+    /// owner-only folder with an unpredictable name): it must compile, speak a
+    /// provider interface this aloft speaks, answer `info`, and ask only for
+    /// acceptable hosts and credentials. Nothing is lent to it, nothing installed.
+    pub fn review_component(&self, path: &Path) -> ClientResult<ComponentReview> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
+        let origin = path.display().to_string();
+        let scratch = ScratchDir::new("aloft-provider")
+            .map_err(|e| ClientError::Other(format!("cannot create a scratch folder: {e}")))?;
+        let manifest = self.block_on(async {
+            let mut host = PluginHost::new(HostConfig::new(scratch.path()))?;
+            host.inspect(&origin, &bytes).await
+        });
+        let manifest = manifest.map_err(ClientError::other)?;
+        let providers = self.providers()?;
+        let bundled: Vec<&Manifest> = providers
+            .host
+            .manifests()
+            .into_iter()
+            .filter(|m| providers.bundled.contains(&m.name) && m.name != manifest.name)
+            .collect();
+        let shared_credentials = manifest
+            .credentials
+            .iter()
+            .map(|c| {
+                let users = bundled.iter().filter(|b| b.credentials.contains(c));
+                (c.clone(), users.map(|b| b.name.clone()).collect::<Vec<_>>())
+            })
+            .filter(|(_, users)| !users.is_empty())
+            .collect();
+        Ok(ComponentReview {
+            replaces_bundled: providers.bundled.contains(&manifest.name),
+            origin,
+            manifest,
+            shared_credentials,
+            bytes,
+            scratch,
+        })
+    }
+
+    /// Installs a reviewed component into `HOME/providers` (named after the
+    /// provider) and records `grant` for it in `providers/grants.json`; later
+    /// loads lend it only what the grant lists. Refused, installing nothing, when
+    /// the grant does not cover what it asks for, or when it would replace a
+    /// bundled provider and the grant does not say it may. Returns the file.
+    pub fn install_provider(
+        &self,
+        review: &ComponentReview,
+        grant: &InstallGrant,
+    ) -> ClientResult<PathBuf> {
+        let m = &review.manifest;
+        if let Some(excess) = grant.excess(m) {
+            return Err(ClientError::InvalidInput(format!(
+                "{}: the grant does not cover it; nothing was installed: {excess}",
+                m.name
+            )));
+        }
+        if review.replaces_bundled && !grant.replaces_bundled {
+            return Err(ClientError::InvalidInput(format!(
+                "`{}` is a bundled provider; installing this component would replace it, \
+                 which the grant does not allow. Nothing was installed",
+                m.name
+            )));
+        }
+        let dir = self.home.join("providers");
+        let io = |e: std::io::Error| ClientError::Other(format!("{}: {e}", dir.display()));
+        private_dir(&dir).map_err(io)?;
+        let mut grants = read_grants(&dir).map_err(io)?;
+        let target = dir.join(format!("{}.wasm", m.name));
+        let tmp = dir.join(format!(".{}.wasm.{}", m.name, std::process::id()));
+        std::fs::write(&tmp, &review.bytes)
+            .and_then(|()| std::fs::rename(&tmp, &target))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                ClientError::Other(format!("{}: {e}", target.display()))
+            })?;
+        grants.insert(m.name.clone(), grant.clone());
+        write_grants(&dir, &grants).map_err(io)?;
+        Ok(target)
+    }
+
+    /// Runs the conformance kit ([`crate::plugin::conformance`]) against a
+    /// reviewed component, loaded as an installed provider under `grant` (lent
+    /// only the credentials it lists, reaching only its hosts or
+    /// [`ProviderTest::endpoint`]), in the review's throwaway home. The kit
+    /// creates a two-node test cluster (billed, on a real cloud) and terminates it.
+    pub fn test_provider(
+        &self,
+        review: &ComponentReview,
+        grant: &InstallGrant,
+        test: &ProviderTest,
+    ) -> ClientResult<Report> {
+        let name = &review.manifest.name;
+        let mut config = HostConfig::new(review.scratch.path());
+        if let Some(endpoint) = &test.endpoint {
+            config.endpoints.insert(name.clone(), endpoint.clone());
+        }
+        config.settings.insert(name.clone(), test.settings.clone());
+        let failed = |e: PluginError| ClientError::Provider {
+            provider: name.clone(),
+            message: e.to_string(),
+        };
+        self.block_on(async {
+            let mut host = PluginHost::new(config).map_err(ClientError::other)?;
+            host.load_installed(&review.origin, &review.bytes, Some(grant))
+                .await
+                .map_err(failed)?;
+            let mut instance = host.instance(name).await.map_err(failed)?;
+            let options = ConformanceOptions {
+                cluster: format!("aloft-conformance-{}", std::process::id()),
+                region: test.region.clone(),
+                zone: test.zone.clone(),
+                instance_type: test.instance_type.clone(),
+            };
+            let mut report = conformance::run(&mut instance, &options).await;
+            if let Some(zone) = &test.capacity_zone {
+                let refused = ConformanceOptions {
+                    cluster: format!("{}-capacity", options.cluster),
+                    zone: Some(zone.clone()),
+                    ..options
+                };
+                let check = conformance::expect_capacity_error(&mut instance, &refused).await;
+                report.checks.push(check);
+            }
+            Ok(report)
+        })
+    }
+
+    /// Every loaded provider's `check-credentials`, asked concurrently (the
+    /// slowest answer bounds the wait), in name order.
+    pub fn check_providers(&self) -> ClientResult<Vec<CredentialCheck>> {
+        let providers = self.providers()?;
+        let names: Vec<String> = providers
+            .host
+            .manifests()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        let results = self.block_on(futures::future::join_all(names.iter().map(
+            |name| async move {
+                let mut instance = providers.instance(name).await.map_err(|e| e.to_string())?;
+                instance
+                    .check_credentials()
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        )));
+        Ok(names
+            .into_iter()
+            .zip(results)
+            .map(|(provider, result)| CredentialCheck { provider, result })
+            .collect())
     }
 }
 

@@ -272,6 +272,16 @@ impl PluginHost {
         Ok(manifest)
     }
 
+    /// Compiles a component and reads its manifest without loading it: it is lent
+    /// nothing and cannot be instantiated from this host afterwards. Refused as
+    /// [`PluginHost::load_bytes`] refuses it (a bad manifest, a version this host
+    /// does not speak).
+    pub async fn inspect(&mut self, origin: &str, bytes: &[u8]) -> Result<Manifest, PluginError> {
+        self.prepare(origin, bytes)
+            .await
+            .map(|(manifest, _)| manifest)
+    }
+
     /// Loads a third-party component under the user's install grant: refused when
     /// there is no grant, when its manifest asks for hosts or credentials beyond
     /// it, or when it would replace a bundled provider the grant does not say it
@@ -439,6 +449,16 @@ impl PluginHost {
     /// A fresh sandboxed instance of provider `name`, configured with the user's
     /// settings for it.
     pub async fn instance(&self, name: &str) -> Result<ProviderInstance, PluginError> {
+        self.instance_with(name, &[]).await
+    }
+
+    /// Like [`PluginHost::instance`], with `extra` settings for this instance only,
+    /// which replace the user's of the same key.
+    pub async fn instance_with(
+        &self,
+        name: &str,
+        extra: &[(String, String)],
+    ) -> Result<ProviderInstance, PluginError> {
         let loaded = self
             .providers
             .get(name)
@@ -466,6 +486,8 @@ impl PluginHost {
         if let Some(kube) = &kube {
             settings.extend(kube.settings());
         }
+        settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        settings.extend(extra.iter().cloned());
         let grants = Grants {
             kube,
             provider: name.to_string(),
@@ -552,6 +574,46 @@ impl PluginHost {
                 }
             }
         }
+        let compiled = self.compile_to_cache(origin, bytes, &key, dir)?;
+        // SAFETY: `compiled` was produced just now by this engine.
+        unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(|e| PluginError::Load {
+            origin: origin.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Compiles, several at once, those of `components` (`(origin, bytes)`) that
+    /// are not in the cache yet, so that loading them next finds them there: on a
+    /// machine's first run, the bundled components compile in parallel instead of
+    /// one after the other.
+    pub fn precompile(&self, components: &[(&str, &[u8])]) {
+        let Some(dir) = self.trusted_cache_dir() else {
+            return;
+        };
+        let missing: Vec<(&str, &[u8], String)> = components
+            .iter()
+            .map(|(origin, bytes)| (*origin, *bytes, cache_key(&self.engine, bytes)))
+            .filter(|(_, _, key)| !dir.join(format!("{key}.cwasm")).is_file())
+            .collect();
+        if missing.len() < 2 {
+            return;
+        }
+        std::thread::scope(|scope| {
+            for (origin, bytes, key) in &missing {
+                // A failure here only means the load compiles it (and reports it).
+                scope.spawn(move || self.compile_to_cache(origin, bytes, key, Some(dir)));
+            }
+        });
+    }
+
+    /// Compiles `bytes` and writes the result to the cache folder `dir` as `key`.
+    fn compile_to_cache(
+        &self,
+        origin: &str,
+        bytes: &[u8],
+        key: &str,
+        dir: Option<&Path>,
+    ) -> Result<Vec<u8>, PluginError> {
         if let Some(hook) = &self.config.on_compile {
             hook(origin);
         }
@@ -582,11 +644,7 @@ impl PluginHost {
                 let _ = std::fs::remove_file(&tmp);
             }
         }
-        // SAFETY: `compiled` was produced just now by this engine.
-        unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(|e| PluginError::Load {
-            origin: origin.to_string(),
-            detail: e.to_string(),
-        })
+        Ok(compiled)
     }
 }
 
@@ -668,7 +726,8 @@ fn classify(
             _ => {}
         }
     }
-    let detail = scrub(&format!("{err:#}"), secrets);
+    // A trap's text quotes the component's own names (its backtrace).
+    let detail = super::trust::display_safe(&scrub(&format!("{err:#}"), secrets));
     if detail.contains("memory") && (detail.contains("grow") || detail.contains("limit")) {
         return PluginError::Memory {
             provider: provider.to_string(),
