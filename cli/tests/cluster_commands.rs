@@ -115,7 +115,7 @@ fn commands_on_a_recorded_local_cluster() {
         assert!(Instant::now() < deadline, "the long job never ran: {jobs}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = aloft(home.path(), &["cancel", "c1", &long.to_string()]);
+    let out = aloft(home.path(), &["cancel", "-y", "c1", &long.to_string()]);
     assert!(
         out.status.success(),
         "{}",

@@ -49,7 +49,7 @@ fn down_while_a_launch_holds_the_cluster_names_the_holder_then_waits() {
     }
     // --no-wait: a clear error at once.
     let started = Instant::now();
-    let out = aloft(home.path(), &["down", "--no-wait", "held"]);
+    let out = aloft(home.path(), &["down", "-y", "--no-wait", "held"]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(
@@ -63,7 +63,7 @@ fn down_while_a_launch_holds_the_cluster_names_the_holder_then_waits() {
 
     // Without it: the holder is named on screen at once, then `down` waits.
     let mut down = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["down", "held"])
+        .args(["down", "-y", "held"])
         .env("ALOFT_HOME", home.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

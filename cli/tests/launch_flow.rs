@@ -162,7 +162,7 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
     assert_eq!(launched.record.status, ClusterStatus::Up);
     assert_eq!(launched.record.zone.as_deref(), Some("local-c"));
 
-    let (log, status) = follow(&launched.head, home.path(), launched.job_id);
+    let (log, status) = follow(&launched.head, home.path(), launched.job_id.unwrap());
     assert_eq!(status, JobStatus::Succeeded, "{log}");
     let mut lines: Vec<&str> = log.lines().collect();
     lines.sort();
@@ -208,12 +208,12 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
     };
     let again = launch(&ctx, &req, &opt_task, &mut provider, &mut |_: &str| {}).unwrap();
     assert_eq!(provider.runs.len(), 3, "no new provisioning");
-    let (_, status) = follow(&again.head, home.path(), again.job_id);
+    let (_, status) = follow(&again.head, home.path(), again.job_id.unwrap());
     assert_eq!(status, JobStatus::Succeeded);
 
-    // A different task on the same name is refused clearly.
+    // A task the cluster does not fit is refused, naming the field in words.
     let other = TaskChain::from_yaml_str(
-        "resources: {infra: local, cpus: 2}\nnum_nodes: 1\nrun: \"true\"\n",
+        "resources: {infra: local, cpus: 8}\nnum_nodes: 1\nrun: \"true\"\n",
         "other.yaml",
         &Overrides::default(),
     )
@@ -231,6 +231,11 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
     let err = launch(&ctx, &req, &other_task, &mut provider, &mut |_: &str| {}).unwrap_err();
     assert!(matches!(err, LaunchError::Mismatch { .. }), "{err}");
     assert!(err.to_string().contains("aloft down c2"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cpus: the task asks for 8; the cluster's nodes have 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -285,7 +290,7 @@ fn a_failing_setup_ends_the_job_failed_setup() {
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
     let (_, status) = loop {
-        let r = follow(&launched.head, home.path(), launched.job_id);
+        let r = follow(&launched.head, home.path(), launched.job_id.unwrap());
         if r.1.is_terminal() || Instant::now() > deadline {
             break r;
         }

@@ -105,7 +105,7 @@ fn a_failing_setup_exits_non_zero_and_autodown_cleans_up() {
     let q = aloft(home.path(), &["queue", "bad", "-o", "json"]);
     let jobs: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
     assert_eq!(jobs[0]["status"], "FAILED_SETUP");
-    assert!(aloft(home.path(), &["down", "bad"]).status.success());
+    assert!(aloft(home.path(), &["down", "-y", "bad"]).status.success());
 
     let ok = home.path().join("ok.yaml");
     std::fs::write(&ok, "resources: {infra: local}\nrun: echo done\n").unwrap();
@@ -164,7 +164,7 @@ fn launch_exec_queue_logs_stop_start_down() {
     let logs = aloft(home.path(), &["logs", "life", "2"]);
     assert_eq!(text(&logs.stdout), "exec-0-hi\n");
 
-    assert!(aloft(home.path(), &["stop", "life"]).status.success());
+    assert!(aloft(home.path(), &["stop", "-y", "life"]).status.success());
     let s = aloft(home.path(), &["status", "-o", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
     assert_eq!(rows[0]["status"], "STOPPED");
@@ -239,7 +239,11 @@ fn retry_until_up_goes_round_after_round_until_a_launch_succeeds() {
     assert_eq!(stdout, "finally up\n");
     assert!(stderr.contains("retrying (round 2)"), "{stderr}");
     assert!(stderr.contains("(attempt 7)"), "{stderr}");
-    assert!(aloft(home.path(), &["down", "patient"]).status.success());
+    assert!(
+        aloft(home.path(), &["down", "-y", "patient"])
+            .status
+            .success()
+    );
 }
 
 #[test]
@@ -257,7 +261,7 @@ fn exec_of_a_gpu_task_on_a_cpu_cluster_is_refused_before_queueing() {
     let out = aloft(home.path(), &["exec", "cpu", gpu.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("needs 1 GPU(s) per node"),
+        text(&out.stderr).contains("accelerators: the task asks for A100:1; the cluster has none"),
         "{}",
         text(&out.stderr)
     );
@@ -268,7 +272,7 @@ fn exec_of_a_gpu_task_on_a_cpu_cluster_is_refused_before_queueing() {
         1,
         "nothing was queued: {jobs}"
     );
-    assert!(aloft(home.path(), &["down", "cpu"]).status.success());
+    assert!(aloft(home.path(), &["down", "-y", "cpu"]).status.success());
 }
 
 #[test]
@@ -326,7 +330,7 @@ fn autostop_set_on_a_running_cluster_stops_it() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(aloft(home.path(), &["down", "idle"]).status.success());
+    assert!(aloft(home.path(), &["down", "-y", "idle"]).status.success());
 }
 
 #[test]

@@ -362,7 +362,7 @@ fn ssh_cluster_and_rsync_work_through_the_generated_config() {
         "synced by name"
     );
     // down removes the entries.
-    assert!(aloft(home.path(), &["down", "box"]).status.success());
+    assert!(aloft(home.path(), &["down", "-y", "box"]).status.success());
     let entries = std::fs::read_to_string(home.path().join("ssh/config")).unwrap();
     assert!(!entries.contains("Host box"), "{entries}");
     assert!(!ssh(&["box", "true"]).status.success());

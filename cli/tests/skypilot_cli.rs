@@ -113,12 +113,12 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
             "exec --lr 1",
         ),
         (
-            vec!["cancel", "dev"]
+            vec!["cancel", "-y", "dev"]
                 .into_iter()
                 .map(String::from)
                 .collect(),
             true,
-            "Job 2: cancellation requested",
+            "Job 1: nothing cancelled, it already ended SUCCEEDED",
         ),
         (
             vec!["queue"].into_iter().map(String::from).collect(),
@@ -278,7 +278,10 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
             "from-1",
         ),
         (
-            vec!["stop", "pair"].into_iter().map(String::from).collect(),
+            vec!["stop", "-y", "pair"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
             true,
             "stopped",
         ),
@@ -366,7 +369,7 @@ fn skypilot_style_command_lines_do_what_skypilot_does() {
     names.sort();
     assert_eq!(names, ["cmd", "dash", "dev", "envf", "pair", "web"]);
     // Glob patterns tear down what they match, and only that.
-    let out = aloft(dir, &["down", "d*"]);
+    let out = aloft(dir, &["down", "-y", "d*"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = aloft(dir, &["status", "-o", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
@@ -455,5 +458,13 @@ fn a_launch_that_creates_a_cluster_shows_the_plan_and_asks_first() {
     // Reusing the cluster asks nothing, even without a terminal.
     let out = aloft(dir, &["launch", "-c", "asked", &task]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // `down NAME` asks as SkyPilot does; "n" tears nothing down.
+    let (ok, shown) = aloft_on_terminal(dir, "down asked", "n\n");
+    assert!(!ok, "{shown}");
+    assert!(
+        shown.contains("Terminating 1 cluster: asked. Proceed? [Y/n]"),
+        "{shown}"
+    );
+    assert!(clusters(), "a no tears nothing down: {shown}");
     assert!(aloft(dir, &["down", "-y", "asked"]).status.success());
 }

@@ -14,8 +14,11 @@
 //!     .resources(Resources::default().with_infra(Infra::parse("local")?))
 //!     .build()?;
 //! let launched = client.launch(&task, ".".as_ref(), &LaunchOptions::named("dev"))?;
-//! let status = client.follow("dev", launched.job_id, &mut std::io::stdout())?;
-//! println!("{status}");
+//! // A task with `run` queues a job (a task without one only makes the cluster).
+//! if let Some(job) = launched.job_id {
+//!     let status = client.follow("dev", job, &mut std::io::stdout())?;
+//!     println!("{status}");
+//! }
 //! # Ok(())
 //! # }
 //! ```

@@ -12,7 +12,7 @@ pub struct Args {
     /// Every cluster.
     #[arg(short, long)]
     all: bool,
-    /// Do not ask for confirmation (`down -a` asks otherwise).
+    /// Do not ask for confirmation (`stop` and `down` ask otherwise).
     #[arg(short, long)]
     yes: bool,
     /// Forget the cluster even if its provider fails (down only).
@@ -62,30 +62,37 @@ fn report(outcomes: Vec<(String, ClientResult<()>)>, done: &str) -> CliResult {
     }
 }
 
+/// Asks `{verb} N cluster(s): a, b. Proceed? [Y/n]`, as SkyPilot's `stop` and
+/// `down` do, unless `yes` (see [`crate::confirm`]); nothing named, nothing asked.
+fn confirm(verb: &str, names: &[String], yes: bool) -> CliResult {
+    if names.is_empty() {
+        return Ok(());
+    }
+    crate::confirm::confirm(
+        &format!(
+            "{verb} {} cluster{}: {}",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ),
+        true,
+        yes,
+    )
+}
+
 /// `aloft down`.
 pub fn down(args: Args) -> CliResult {
     let client = crate::client::open_waiting(!args.no_wait)?;
     let names = names(&client, &args)?;
-    if args.all && !names.is_empty() {
-        crate::confirm::confirm(
-            &format!(
-                "Terminating {} cluster{}: {}",
-                names.len(),
-                if names.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            ),
-            true,
-            args.yes,
-        )?;
-    }
+    confirm("Terminating", &names, args.yes)?;
     report(client.down_many(&names, args.purge), "terminated")
 }
 
 /// `aloft stop`.
 pub fn stop(args: Args) -> CliResult {
-    let _ = args.yes;
     let client = crate::client::open_waiting(!args.no_wait)?;
     let names = names(&client, &args)?;
+    confirm("Stopping", &names, args.yes)?;
     report(client.stop_many(&names), "stopped")
 }
 

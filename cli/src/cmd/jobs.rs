@@ -1,6 +1,7 @@
 //! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
 //! head node's agent.
 
+use aloft::client::Cancellation;
 use aloft::runtime::agent::unix_now;
 use aloft::runtime::queue::{JobRecord, JobStatus};
 
@@ -59,7 +60,7 @@ pub struct CancelArgs {
     /// Cancel every unfinished job.
     #[arg(short, long)]
     all: bool,
-    /// Do not ask for confirmation (cancel never asks; accepted for scripts).
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     yes: bool,
     /// Output format.
@@ -131,7 +132,14 @@ pub fn queue(args: QueueArgs) -> CliResult {
     };
     let mut all = serde_json::Map::new();
     for name in names {
-        let jobs = client.queue(&name, args.skip_finished)?;
+        // A pattern may match stopped clusters: they have no queue to show.
+        let jobs = match client.queue(&name, args.skip_finished) {
+            Err(err @ aloft::client::ClientError::ClusterNotUp { .. }) => {
+                eprintln!("Skipped: {err}");
+                continue;
+            }
+            other => other?,
+        };
         if args.output == Output::Table {
             println!("Job queue of cluster {name}");
             print_jobs(&jobs, args.output)?;
@@ -175,18 +183,27 @@ pub fn logs(args: LogsArgs) -> CliResult {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    match args.worker {
+    let mut only;
+    let out: &mut dyn std::io::Write = match args.worker {
         Some(rank) => {
-            let mut only = RankFilter::new(rank, &mut stdout);
-            client.logs(&args.cluster, job.id, args.tail, !args.no_follow, &mut only)?;
+            only = RankFilter::new(rank, &mut stdout);
+            &mut only
         }
-        None => client.logs(
-            &args.cluster,
-            job.id,
-            args.tail,
-            !args.no_follow,
-            &mut stdout,
-        )?,
+        None => &mut stdout,
+    };
+    let status = client.logs_and_status(&args.cluster, job.id, args.tail, !args.no_follow, out)?;
+    ended_well(job.id, status)
+}
+
+/// SkyPilot's exit status for a job's logs: a job that ended FAILED,
+/// FAILED_SETUP or CANCELLED is an error (exit code 100); one that succeeded or is
+/// still going is not.
+fn ended_well(id: u64, status: JobStatus) -> CliResult {
+    if status.is_terminal() && status != JobStatus::Succeeded {
+        return Err(CliError::new(
+            crate::exit::JOB_FAILED,
+            format!("job {id} ended {status}"),
+        ));
     }
     Ok(())
 }
@@ -225,9 +242,8 @@ impl std::io::Write for RankFilter<'_> {
     }
 }
 
-/// `aloft cancel`.
+/// `aloft cancel`: asks first, as SkyPilot does (`-y` skips).
 pub fn cancel(args: CancelArgs) -> CliResult {
-    let _ = args.yes;
     let client = crate::client::open()?;
     let ids: Vec<u64> = if args.jobs.is_empty() && !args.all {
         // SkyPilot's rule: no job named means the latest one.
@@ -235,15 +251,40 @@ pub fn cancel(args: CancelArgs) -> CliResult {
     } else {
         args.jobs.clone()
     };
-    let jobs = client.cancel(&args.cluster, &ids, args.all)?;
+    let which = match ids.as_slice() {
+        _ if args.all => "every unfinished job".to_string(),
+        [one] => format!("job {one}"),
+        many => format!(
+            "jobs {}",
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    crate::confirm::confirm(
+        &format!("Cancelling {which} on cluster `{}`", args.cluster),
+        true,
+        args.yes,
+    )?;
+    let outcomes = client.cancel(&args.cluster, &ids, args.all)?;
     if args.output == Output::Json {
-        return render::print_json(&jobs);
+        return render::print_json(&outcomes);
     }
-    for job in &jobs {
-        println!(
-            "Job {}: cancellation requested (now {}).",
-            job.id, job.status
-        );
+    if outcomes.is_empty() {
+        println!("No job cancelled: no unfinished job on `{}`.", args.cluster);
+    }
+    for outcome in &outcomes {
+        match outcome {
+            Cancellation::Requested(job) => println!(
+                "Job {}: cancellation requested (now {}).",
+                job.id, job.status
+            ),
+            Cancellation::AlreadyEnded(job) => println!(
+                "Job {}: nothing cancelled, it already ended {}.",
+                job.id, job.status
+            ),
+        }
     }
     Ok(())
 }

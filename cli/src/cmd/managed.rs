@@ -75,6 +75,14 @@ enum Command {
     },
 }
 
+/// Asks `Launching a managed job `NAME`. Proceed? [Y/n]`, as SkyPilot does,
+/// unless `yes` (see [`crate::confirm`]).
+fn confirm_launch(chain: &aloft::task::TaskChain, name: Option<&str>, yes: bool) -> CliResult {
+    let name = name.or_else(|| chain.tasks().first().and_then(|t| t.name.as_deref()));
+    let job = name.map_or_else(String::new, |n| format!(" `{n}`"));
+    crate::confirm::confirm(&format!("Launching a managed job{job}"), true, yes)
+}
+
 /// Runs `aloft jobs`.
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
@@ -94,6 +102,7 @@ pub fn run(args: Args) -> CliResult {
                 ));
             }
             let chain = task_args::load(&source, &overrides)?.chain;
+            confirm_launch(&chain, flags.name.as_deref(), yes)?;
             let id = submit(&client, &chain, flags.name.as_deref(), yes)?;
             if detach {
                 println!("{id}");

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::launch::{job_demand, job_spec};
+use crate::launch::{NodeAddress, job_demand, job_spec};
 use crate::runtime::agent::unix_now;
-use crate::runtime::queue::JobRecord;
-use crate::state::{ClusterRecord, CostRow};
+use crate::runtime::queue::{JobRecord, JobStatus};
+use crate::state::{ClusterRecord, ClusterStatus, CostRow};
 use crate::task::Task;
 
 use super::lifecycle::handle;
@@ -30,6 +30,28 @@ pub struct ClusterView {
 
 /// One row of the cost report.
 pub type CostEntry = CostRow;
+
+/// What [`Client::cancel`] did to one job.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", content = "job", rename_all = "snake_case")]
+pub enum Cancellation {
+    /// Cancellation was requested; the job as it is now.
+    Requested(JobRecord),
+    /// The job had already ended: nothing was cancelled.
+    AlreadyEnded(JobRecord),
+}
+
+/// How `ssh CLUSTER` reaches a cluster's head (see [`Client::head_access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadAccess {
+    /// Over SSH: the cluster has host entries in aloft's SSH config.
+    Ssh,
+    /// A `local` cluster: its nodes are folders on this machine (no SSH entry);
+    /// the head's folder.
+    Folder(std::path::PathBuf),
+    /// No head recorded yet (a launch in progress or stopped half way).
+    Unknown,
+}
 
 impl Client {
     /// The clusters in local state (no provider call); only `names` when given
@@ -62,12 +84,42 @@ impl Client {
             .collect()
     }
 
+    /// The record of `name`, which must be UP: only a running head runs, lists,
+    /// follows or cancels jobs (asking a stopped one would wait for it forever).
+    pub(crate) fn up_cluster(&self, name: &str) -> ClientResult<ClusterRecord> {
+        let record = self.cluster(name)?;
+        let hint = match record.status {
+            ClusterStatus::Up => return Ok(record),
+            ClusterStatus::Stopped => format!("`aloft start {name}` brings it back"),
+            ClusterStatus::Init => format!(
+                "it is not up yet, or a launch stopped half way; `aloft status -r {name}` \
+                 checks it, `aloft start {name}` brings it up"
+            ),
+        };
+        Err(ClientError::ClusterNotUp {
+            name: name.to_string(),
+            status: record.status,
+            hint,
+        })
+    }
+
     /// Queues `task` on the existing cluster `cluster` (no provisioning, no setup);
     /// with `task_dir`, the task's workdir is synced to every node first. A task
-    /// that needs more GPUs than a node has is refused before anything is queued.
+    /// that does not fit the cluster (see [`crate::launch::fit`]), or needs more
+    /// GPUs than a node has, is refused before anything is queued.
     pub fn exec(&self, cluster: &str, task: &Task, task_dir: Option<&Path>) -> ClientResult<u64> {
         crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
-        let record = self.cluster(cluster)?;
+        let record = self.up_cluster(cluster)?;
+        if let Some(reason) = crate::launch::fit::misfit(&task.resources, task.num_nodes, &record) {
+            return Err(ClientError::DoesNotFit {
+                name: cluster.to_string(),
+                existing: format!(
+                    "{} {} x{}",
+                    record.provider, record.instance_type, record.num_nodes
+                ),
+                reason,
+            });
+        }
         let handle = handle(&record)?;
         let head = self.head_of(&record)?;
         let spec = head.spec()?;
@@ -122,7 +174,7 @@ impl Client {
     /// The job queue of `cluster` (without finished jobs when `skip_finished`).
     pub fn queue(&self, cluster: &str, skip_finished: bool) -> ClientResult<Vec<JobRecord>> {
         Ok(self
-            .head_of(&self.cluster(cluster)?)?
+            .head_of(&self.up_cluster(cluster)?)?
             .queue(skip_finished)?)
     }
 
@@ -149,24 +201,89 @@ impl Client {
         follow: bool,
         out: &mut dyn std::io::Write,
     ) -> ClientResult<()> {
-        let head = self.head_of(&self.cluster(cluster)?)?;
-        head.logs(job, tail, follow, out)?;
-        Ok(())
+        self.logs_and_status(cluster, job, tail, follow, out)
+            .map(|_| ())
+    }
+
+    /// [`Client::logs`], then the job's status: how it ended when `follow` waited
+    /// for its end.
+    pub fn logs_and_status(
+        &self,
+        cluster: &str,
+        job: u64,
+        tail: Option<usize>,
+        follow: bool,
+        out: &mut dyn std::io::Write,
+    ) -> ClientResult<JobStatus> {
+        let head = self.head_of(&self.up_cluster(cluster)?)?;
+        // A local head answers with the status itself (an autodown that follows
+        // the job's end cannot race with a second question).
+        if let Some(status) = head.logs(job, tail, follow, out)? {
+            return Ok(status);
+        }
+        head.queue(false)?
+            .into_iter()
+            .find(|j| j.id == job)
+            .map(|j| j.status)
+            .ok_or_else(|| ClientError::Other(format!("no job {job} on cluster `{cluster}`")))
     }
 
     /// Requests cancellation of `jobs` on `cluster` (every unfinished job when
-    /// empty and `all`); returns the jobs as they are now.
-    pub fn cancel(&self, cluster: &str, jobs: &[u64], all: bool) -> ClientResult<Vec<JobRecord>> {
-        let head = self.head_of(&self.cluster(cluster)?)?;
-        let ids: Vec<u64> = if all {
-            head.queue(true)?.into_iter().map(|j| j.id).collect()
+    /// empty and `all`). A job that has already ended is left as it is and said so.
+    pub fn cancel(
+        &self,
+        cluster: &str,
+        jobs: &[u64],
+        all: bool,
+    ) -> ClientResult<Vec<Cancellation>> {
+        let head = self.head_of(&self.up_cluster(cluster)?)?;
+        let queue = head.queue(false)?;
+        let (ended, ids): (Vec<JobRecord>, Vec<u64>) = if all {
+            let live = queue.iter().filter(|j| !j.status.is_terminal());
+            (Vec::new(), live.map(|j| j.id).collect())
         } else {
-            jobs.to_vec()
+            let ended = queue
+                .into_iter()
+                .filter(|j| jobs.contains(&j.id) && j.status.is_terminal())
+                .collect::<Vec<_>>();
+            let ids = jobs
+                .iter()
+                .copied()
+                .filter(|id| !ended.iter().any(|j| j.id == *id))
+                .collect();
+            (ended, ids)
         };
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out: Vec<Cancellation> =
+            ended.into_iter().map(Cancellation::AlreadyEnded).collect();
+        if !ids.is_empty() {
+            out.extend(
+                head.cancel(&ids, unix_now())?
+                    .into_iter()
+                    .map(Cancellation::Requested),
+            );
         }
-        Ok(head.cancel(&ids, unix_now())?)
+        Ok(out)
+    }
+
+    /// How `ssh NAME` reaches each cluster's head: through aloft's SSH config, or
+    /// not at all for a `local` cluster, whose nodes are folders on this machine.
+    pub fn head_access(&self) -> ClientResult<Vec<(String, HeadAccess)>> {
+        Ok(self
+            .state
+            .clusters()?
+            .into_iter()
+            .map(|record| {
+                let access = match handle(&record)
+                    .ok()
+                    .and_then(|h| h.nodes.into_iter().next())
+                {
+                    Some(NodeAddress::Ssh { .. }) => HeadAccess::Ssh,
+                    Some(NodeAddress::Local { home, .. }) => HeadAccess::Folder(home),
+                    _ => HeadAccess::Unknown,
+                };
+                (record.name, access)
+            })
+            .collect())
     }
 
     /// What each cluster cost over the last `days` days, from the prices recorded at

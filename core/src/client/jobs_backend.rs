@@ -189,7 +189,7 @@ impl ClientBackend {
                 region: r.region.clone(),
                 zone: r.zone.clone(),
             },
-            cluster_job_id: i64::try_from(launched.job_id).ok(),
+            cluster_job_id: launched.job_id.and_then(|id| i64::try_from(id).ok()),
         })
     }
 

@@ -50,15 +50,16 @@ impl LaunchOptions {
     }
 }
 
-/// A launch that reached the point where its job is queued.
+/// A launch that reached the point where its job, if any, is queued.
 #[derive(Debug, Clone)]
 pub struct Launched {
     /// The cluster's name.
     pub cluster: String,
     /// Its record.
     pub record: ClusterRecord,
-    /// The queued job.
-    pub job_id: u64,
+    /// The queued job; none when the task has neither `run` nor `setup` (a
+    /// cluster to work on, as `aloft launch -c dev` makes).
+    pub job_id: Option<u64>,
 }
 
 /// A cluster name when the user gives none.

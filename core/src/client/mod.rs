@@ -22,8 +22,11 @@
 //!     .resources(Resources::default().with_infra(Infra::parse("local")?))
 //!     .build()?;
 //! let launched = client.launch(&task, std::path::Path::new("."), &LaunchOptions::named("demo"))?;
-//! let status = client.follow("demo", launched.job_id, &mut std::io::stdout())?;
-//! println!("job ended {status}");
+//! // A task with `run` queues a job (a task without one only makes the cluster).
+//! if let Some(job) = launched.job_id {
+//!     let status = client.follow("demo", job, &mut std::io::stdout())?;
+//!     println!("job ended {status}");
+//! }
 //! client.down("demo", false)?;
 //! # Ok(())
 //! # }
@@ -52,7 +55,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use autostop::AutostopSetting;
-pub use cluster::{ClusterView, CostEntry};
+pub use cluster::{Cancellation, ClusterView, CostEntry, HeadAccess};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME};
@@ -89,11 +92,45 @@ pub enum ClientError {
     #[error(transparent)]
     Head(#[from] HeadError),
     /// No cluster of that name.
-    #[error("no cluster named `{name}` ({known})")]
+    #[error(
+        "no cluster named `{name}`{} ({known})",
+        suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    )]
     UnknownCluster {
         /// The name asked for.
         name: String,
+        /// The existing name closest to it, when it looks like a typo of one.
+        suggestion: Option<String>,
         /// What exists, for the message.
+        known: String,
+    },
+    /// The cluster exists but is not UP, so its head cannot run, list or follow
+    /// jobs; the message says how to bring it back.
+    #[error("cluster `{name}` is {status}: {hint}")]
+    ClusterNotUp {
+        /// The cluster.
+        name: String,
+        /// Its status in local state.
+        status: crate::state::ClusterStatus,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The task asks for something the cluster does not have; nothing was queued.
+    #[error("the task does not fit cluster `{name}` ({existing}): {reason}; nothing was queued")]
+    DoesNotFit {
+        /// The cluster.
+        name: String,
+        /// What it runs on.
+        existing: String,
+        /// The field that does not fit, in words.
+        reason: String,
+    },
+    /// No bucket of that name in local state: aloft deletes only buckets it created.
+    #[error("no bucket named `{name}` that aloft created ({known})")]
+    UnknownBucket {
+        /// The name asked for.
+        name: String,
+        /// What aloft knows, for the message.
         known: String,
     },
     /// Nothing satisfies the request; `reasons` says why each provider was out.
@@ -155,9 +192,9 @@ impl ClientError {
     /// The class of this error.
     pub fn class(&self) -> ErrorClass {
         match self {
-            ClientError::InvalidInput(_) | ClientError::Config(ConfigError::Invalid(_)) => {
-                ErrorClass::Invalid
-            }
+            ClientError::InvalidInput(_)
+            | ClientError::DoesNotFit { .. }
+            | ClientError::Config(ConfigError::Invalid(_)) => ErrorClass::Invalid,
             ClientError::NoResources { .. } => ErrorClass::NoResources,
             ClientError::JobFailed { .. } => ErrorClass::JobFailed,
             ClientError::Interrupted { .. }
@@ -414,6 +451,7 @@ impl Client {
         };
         Err(ClientError::UnknownCluster {
             name: name.to_string(),
+            suggestion: crate::task::suggest(name, names.iter().map(String::as_str)),
             known,
         })
     }

@@ -81,8 +81,22 @@ impl Client {
         Ok(self.state.storage()?)
     }
 
-    /// Deletes bucket `name` (every object in it) and forgets it.
+    /// Deletes bucket `name` (every object in it) and forgets it. Only a bucket
+    /// aloft created (one in local state) is deleted; another name is
+    /// [`ClientError::UnknownBucket`], with no cloud call.
     pub fn delete_bucket(&self, name: &str) -> ClientResult<BucketDeletion> {
+        let known: Vec<String> = self.buckets()?.into_iter().map(|b| b.name).collect();
+        if !known.iter().any(|b| b == name) {
+            let known = if known.is_empty() {
+                "aloft created none".to_string()
+            } else {
+                format!("aloft's buckets: {}", known.join(", "))
+            };
+            return Err(ClientError::UnknownBucket {
+                name: name.to_string(),
+                known,
+            });
+        }
         let s3 = self.s3()?;
         let outcome = delete_bucket_result(storage::delete_bucket(&s3, name)).map_err(failure)?;
         self.state.remove_storage(name)?;

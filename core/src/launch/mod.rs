@@ -28,6 +28,7 @@ use crate::state::{ClusterRecord, ClusterStatus, StateDb, StateError};
 use crate::task::{FileMount, ResourceSet, SecretValue, Task, Workdir};
 
 pub mod cluster_key;
+pub mod fit;
 
 /// Folder each job runs in, relative to a node's home (SkyPilot's name).
 pub const WORKDIR: &str = "sky_workdir";
@@ -64,13 +65,13 @@ pub struct LaunchContext<'a> {
     pub interrupted: &'a AtomicBool,
 }
 
-/// A launch that reached the point where the job is queued.
+/// A launch that reached the point where the job, if any, is queued.
 #[derive(Debug)]
 pub struct Launched {
     /// The cluster as recorded.
     pub record: ClusterRecord,
-    /// The queued job.
-    pub job_id: JobId,
+    /// The queued job; none when the task has neither `run` nor `setup`.
+    pub job_id: Option<JobId>,
     /// How to reach the head's agent (for logs).
     pub head: HeadLocation,
     /// Every provisioning attempt.
@@ -86,17 +87,17 @@ pub enum LaunchError {
     /// Local state could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
-    /// The cluster exists with other resources.
+    /// The cluster exists and the task does not fit it (see [`fit::misfit`]).
     #[error(
-        "cluster `{name}` exists on {existing}; it does not fit this task ({wanted}). Use another name, or `aloft down {name}` first"
+        "cluster `{name}` exists on {existing}; it does not fit this task ({reason}). Use another name, or `aloft down {name}` first"
     )]
     Mismatch {
         /// Cluster name.
         name: String,
         /// What it runs on.
         existing: String,
-        /// What the task asks for.
-        wanted: String,
+        /// The field that does not fit, in words.
+        reason: String,
     },
     /// A node could not be set up.
     #[error("setting up the nodes failed: {0}")]
@@ -127,7 +128,8 @@ struct Recording<'a, P> {
     state: &'a StateDb,
     cluster: &'a str,
     num_nodes: u32,
-    resources_json: String,
+    /// The resources asked for; the record gets them narrowed to each offer tried.
+    resources: &'a ResourceSet,
 }
 
 impl<P: Provisioner> Provisioner for Recording<'_, P> {
@@ -153,7 +155,8 @@ impl<P: Provisioner> Provisioner for Recording<'_, P> {
             instance_type: c.instance_type.clone(),
             num_nodes: self.num_nodes,
             use_spot: c.use_spot,
-            resources_json: self.resources_json.clone(),
+            resources_json: serde_json::to_string(&fit::launched_resources(self.resources, c))
+                .unwrap_or_default(),
             status: ClusterStatus::Init,
             hourly_price: c.hourly_price * f64::from(self.num_nodes),
             launched_at: now,
@@ -210,18 +213,16 @@ pub fn launch<P>(
 where
     P: Provisioner<Nodes = Vec<NodeAddress>>,
 {
-    let resources_json = serde_json::to_string(&opt_task.resources).unwrap_or_default();
     let (record, head, attempts, chosen) = match ctx.state.cluster(req.cluster)? {
         Some(existing) if existing.status == ClusterStatus::Up => {
-            if existing.resources_json != resources_json || existing.num_nodes != opt_task.num_nodes
-            {
+            if let Some(reason) = fit::misfit(&opt_task.resources, opt_task.num_nodes, &existing) {
                 return Err(LaunchError::Mismatch {
                     name: existing.name.clone(),
                     existing: format!(
                         "{} {} x{}",
                         existing.provider, existing.instance_type, existing.num_nodes
                     ),
-                    wanted: format!("{} node(s) of {resources_json}", opt_task.num_nodes),
+                    reason,
                 });
             }
             progress(&format!("Reusing cluster `{}`.", existing.name));
@@ -237,7 +238,7 @@ where
                 state: ctx.state,
                 cluster: req.cluster,
                 num_nodes: opt_task.num_nodes,
-                resources_json,
+                resources: &opt_task.resources,
             };
             let done = provision(
                 ctx.catalog,
@@ -268,13 +269,18 @@ where
             req.cluster
         )
     })?;
-    let head_handle = Head::new(head.clone(), ctx.home.join("ssh"));
-    let (spec, secrets) = job_spec(
-        req.task,
-        req.no_setup,
-        &job_demand(&opt_task.resources, opt_task.num_nodes, chosen.as_ref()),
-    );
-    let job_id = head_handle.submit(&spec, &secrets, unix_now())?;
+    // A task with nothing to run (a dev box: `aloft launch -c dev`) queues no job.
+    let job_id = if req.task.run.is_none() && req.task.setup.is_none() {
+        None
+    } else {
+        let (spec, secrets) = job_spec(
+            req.task,
+            req.no_setup,
+            &job_demand(&opt_task.resources, opt_task.num_nodes, chosen.as_ref()),
+        );
+        let head_handle = Head::new(head.clone(), ctx.home.join("ssh"));
+        Some(head_handle.submit(&spec, &secrets, unix_now())?)
+    };
     Ok(Launched {
         record,
         job_id,

@@ -72,7 +72,9 @@ fn run(command: &str, autodown: bool) -> Result<JobStatus, Box<dyn std::error::E
         options.autostop = Some(AutostopSetting::down_after(0));
     }
     let launched = client.launch(&task, std::path::Path::new("."), &options)?;
-    let status = client.follow(&cluster, launched.job_id, &mut std::io::stdout())?;
+    // A task with `run` always queues a job.
+    let job = launched.job_id.ok_or("the launch queued no job")?;
+    let status = client.follow(&cluster, job, &mut std::io::stdout())?;
     if autodown {
         eprintln!("> `{cluster}` tears itself down once idle");
     } else {
