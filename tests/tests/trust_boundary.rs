@@ -102,6 +102,8 @@ fn ip_literals_localhost_and_bad_wildcards_do_not_load() {
             "foo*.x.com",
             "metadata",
             "::1",
+            "*.co.uk",
+            "*.amazonaws.com",
         ]
         .into_iter()
         .enumerate()
@@ -122,7 +124,7 @@ fn ip_literals_localhost_and_bad_wildcards_do_not_load() {
             home.path(),
             "good.wasm",
             "manifest.hosts",
-            "*.amazonaws.com,api.good.example",
+            "*.good.example,ec2.us-east-1.amazonaws.com",
         );
         host.load_bytes("good.wasm", &wasm).await.unwrap();
     });

@@ -24,5 +24,5 @@ pub use host::{
     SUPPORTED_VERSIONS,
 };
 pub use sandbox::{CredentialSource, EnvCredentials};
-pub use trust::{InstallGrant, NameResolver, SystemResolver};
+pub use trust::{InstallGrant, NameResolver, SystemResolver, display_safe};
 pub use types::*;

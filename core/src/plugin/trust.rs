@@ -59,8 +59,28 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Domains whose names belong to many customers of one cloud (buckets, CDN
+/// distributions, API gateways, instances' public names) though the Public Suffix
+/// List does not list each level: a wildcard under one reaches anyone's hosts.
+const SHARED_TENANT_DOMAINS: &[&str] = &[
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "cloudfront.net",
+    "googleapis.com",
+    "googleusercontent.com",
+    "appspot.com",
+    "windows.net",
+    "azure.com",
+    "azureedge.net",
+    "azurefd.net",
+    "cloudflarestorage.com",
+    "digitaloceanspaces.com",
+];
+
 /// Why a manifest's host pattern is refused, or `None` when it is a DNS name
-/// (with at least two labels; `*` only as the whole left-most label).
+/// (with at least two labels; `*` only as the whole left-most label, and only
+/// over a domain of one owner: not over a public suffix such as `co.uk` nor a
+/// shared-tenant domain such as `amazonaws.com`).
 pub fn host_pattern_problem(pattern: &str) -> Option<String> {
     let p = pattern.to_ascii_lowercase();
     if p.is_empty() {
@@ -108,7 +128,48 @@ pub fn host_pattern_problem(pattern: &str) -> Option<String> {
             "host `{pattern}` looks like an IP address; only DNS names may be declared"
         ));
     }
+    if wildcard {
+        return shared_wildcard_problem(pattern, rest);
+    }
     None
+}
+
+/// Why the wildcard `pattern` (`*.` + `base`) would reach hosts of many owners.
+fn shared_wildcard_problem(pattern: &str, base: &str) -> Option<String> {
+    if psl::suffix_str(base) == Some(base) {
+        return Some(format!(
+            "host `{pattern}`: `{base}` is a public suffix, under which anyone can \
+             register names; declare the provider's own hosts"
+        ));
+    }
+    let shared = SHARED_TENANT_DOMAINS
+        .iter()
+        .find(|d| base == **d || base.ends_with(&format!(".{d}")))?;
+    Some(format!(
+        "host `{pattern}`: names under `{shared}` belong to many customers of that \
+         cloud (buckets, distributions, gateways); declare the exact API hosts \
+         (`ec2.us-east-1.amazonaws.com`)"
+    ))
+}
+
+/// `text` safe to print on a terminal: control characters (ANSI escapes, carriage
+/// returns, newlines) and the Unicode marks that reorder text are shown escaped
+/// (`\u{1b}`), everything else as it is. Every string a provider hands the host
+/// (its manifest, errors, identities, names) passes through this.
+pub fn display_safe(text: &str) -> String {
+    let reorders = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(|c| c.is_control() || reorders(c)) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() || reorders(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Why a manifest's credential name is refused, or `None` when it may be asked for.
@@ -537,9 +598,11 @@ mod tests {
     #[test]
     fn host_patterns_must_be_dns_names() {
         for ok in [
-            "*.amazonaws.com",
             "ec2.us-east-1.amazonaws.com",
+            "sts.amazonaws.com",
             "api.x-y.io",
+            "*.my-cloud.co.uk",
+            "*.hostile.example",
         ] {
             assert_eq!(host_pattern_problem(ok), None, "{ok}");
         }
@@ -563,6 +626,35 @@ mod tests {
         ] {
             assert!(host_pattern_problem(bad).is_some(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn wildcards_over_many_owners_are_refused() {
+        for (bad, why) in [
+            ("*.co.uk", "public suffix"),
+            ("*.CO.UK", "public suffix"),
+            ("*.github.io", "public suffix"),
+            ("*.s3.amazonaws.com", "public suffix"),
+            ("*.amazonaws.com", "many customers"),
+            ("*.us-east-1.amazonaws.com", "public suffix"),
+            ("*.compute.amazonaws.com", "many customers"),
+            ("*.googleapis.com", "public suffix"),
+            ("*.cloudfront.net", "public suffix"),
+            ("*.core.windows.net", "many customers"),
+        ] {
+            let problem = host_pattern_problem(bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad}: {problem:?}");
+        }
+    }
+
+    #[test]
+    fn provider_text_is_escaped_for_terminals() {
+        assert_eq!(display_safe("plain text, ünïcode"), "plain text, ünïcode");
+        assert_eq!(
+            display_safe("a\x1b[2J\x1b]0;title\x07b\r\nc"),
+            "a\\u{1b}[2J\\u{1b}]0;title\\u{7}b\\r\\nc"
+        );
+        assert_eq!(display_safe("x\u{202e}y\u{9b}"), "x\\u{202e}y\\u{9b}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl types::Host for HostState {}
 
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
-        let message = self.scrub(&message);
+        let message = super::trust::display_safe(&self.scrub(&message));
         let provider = self.grants.provider.as_str();
         match level {
             log::Level::Trace => tracing::trace!(provider, "{message}"),
@@ -277,6 +277,24 @@ impl HostState {
 }
 
 // ---- conversions -------------------------------------------------------------
+// Every string a component returns is made display-safe here (offers excepted:
+// `client::offers` refuses an offer with a bad name instead).
+
+fn safe(text: String) -> String {
+    super::trust::display_safe(&text)
+}
+
+fn safe_opt(text: Option<String>) -> Option<String> {
+    text.map(safe)
+}
+
+fn safe_list(items: Vec<String>) -> Vec<String> {
+    items.into_iter().map(safe).collect()
+}
+
+fn safe_pairs(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs.into_iter().map(|(k, v)| (safe(k), safe(v))).collect()
+}
 
 impl From<types::ErrorKind> for t::ErrorKind {
     fn from(k: types::ErrorKind) -> Self {
@@ -296,10 +314,10 @@ impl From<types::ProviderError> for t::ProviderError {
     fn from(e: types::ProviderError) -> Self {
         t::ProviderError {
             kind: e.kind.into(),
-            code: e.code,
-            message: e.message,
-            region: e.region,
-            zone: e.zone,
+            code: safe(e.code),
+            message: safe(e.message),
+            region: safe_opt(e.region),
+            zone: safe_opt(e.zone),
         }
     }
 }
@@ -308,10 +326,10 @@ impl From<types::ProviderInfo> for t::Manifest {
     fn from(i: types::ProviderInfo) -> Self {
         let c = i.capabilities;
         t::Manifest {
-            name: i.name,
-            version: i.version,
+            name: safe(i.name),
+            version: safe(i.version),
             api_version: VERSION.to_string(),
-            description: i.description,
+            description: safe(i.description),
             capabilities: t::Capabilities {
                 spot: c.contains(types::Capabilities::SPOT),
                 stop_start: c.contains(types::Capabilities::STOP_START),
@@ -320,8 +338,8 @@ impl From<types::ProviderInfo> for t::Manifest {
                 custom_images: c.contains(types::Capabilities::CUSTOM_IMAGES),
                 volumes: c.contains(types::Capabilities::VOLUMES),
             },
-            credentials: i.credentials,
-            hosts: i.hosts,
+            credentials: safe_list(i.credentials),
+            hosts: safe_list(i.hosts),
         }
     }
 }
@@ -329,8 +347,8 @@ impl From<types::ProviderInfo> for t::Manifest {
 impl From<types::Region> for t::Region {
     fn from(r: types::Region) -> Self {
         t::Region {
-            name: r.name,
-            zones: r.zones,
+            name: safe(r.name),
+            zones: safe_list(r.zones),
         }
     }
 }
@@ -338,8 +356,8 @@ impl From<types::Region> for t::Region {
 impl From<types::Identity> for t::Identity {
     fn from(i: types::Identity) -> Self {
         t::Identity {
-            account: i.account,
-            details: i.details,
+            account: safe(i.account),
+            details: safe_pairs(i.details),
         }
     }
 }
@@ -366,9 +384,9 @@ impl From<&t::ClusterRef> for types::ClusterRef {
 impl From<types::ClusterRef> for t::ClusterRef {
     fn from(c: types::ClusterRef) -> Self {
         t::ClusterRef {
-            cluster: c.cluster,
-            region: c.region,
-            zone: c.zone,
+            cluster: safe(c.cluster),
+            region: safe(c.region),
+            zone: safe_opt(c.zone),
         }
     }
 }
@@ -407,17 +425,17 @@ impl From<types::InstanceStatus> for t::InstanceStatus {
 impl From<types::Instance> for t::Instance {
     fn from(i: types::Instance) -> Self {
         t::Instance {
-            id: i.id,
+            id: safe(i.id),
             is_head: i.is_head,
             status: i.status.into(),
-            instance_type: i.instance_type,
-            zone: i.zone,
+            instance_type: safe(i.instance_type),
+            zone: safe_opt(i.zone),
             spot: i.spot,
-            public_ip: i.public_ip,
-            private_ip: i.private_ip,
+            public_ip: safe_opt(i.public_ip),
+            private_ip: safe_opt(i.private_ip),
             ssh_port: i.ssh_port,
-            ssh_user: i.ssh_user,
-            extra: i.extra,
+            ssh_user: safe_opt(i.ssh_user),
+            extra: safe_pairs(i.extra),
         }
     }
 }
@@ -426,8 +444,8 @@ impl From<types::RunResult> for t::RunResult {
     fn from(r: types::RunResult) -> Self {
         t::RunResult {
             instances: r.instances.into_iter().map(Into::into).collect(),
-            created: r.created,
-            resumed: r.resumed,
+            created: safe_list(r.created),
+            resumed: safe_list(r.resumed),
         }
     }
 }

@@ -23,6 +23,46 @@ use aloft_provider_sdk::types::{
 
 use aloft_provider_sdk::settings::all as settings;
 
+/// The regions whose EC2 API this provider may call (`ec2.REGION.amazonaws.com`).
+/// The manifest names each API host: a wildcard under `amazonaws.com` would also
+/// reach every other customer's buckets and gateways, and the host refuses one.
+const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-north-1",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "mx-central-1",
+    "sa-east-1",
+];
+
 /// The provider.
 pub struct Aws;
 
@@ -42,7 +82,9 @@ impl Provider for Aws {
                 "AWS_SECRET_ACCESS_KEY".into(),
                 "AWS_SESSION_TOKEN".into(),
             ],
-            hosts: vec!["*.amazonaws.com".into()],
+            hosts: std::iter::once("sts.amazonaws.com".to_string())
+                .chain(REGIONS.iter().map(|r| format!("ec2.{r}.amazonaws.com")))
+                .collect(),
         }
     }
 

@@ -6,10 +6,10 @@
 //! `header:<name>=<value>|<url>` (sends a request with that header),
 //! `cred:<NAME>` (reports whether it was lent credential NAME).
 //!
-//! Its manifest asks for whatever the kv store holds under `manifest.name`,
-//! `manifest.hosts` and `manifest.credentials` (comma-separated) when `info` is
-//! called, so one component can ask for many things: a test seeds the kv
-//! namespace (the load origin) first.
+//! Its description holds terminal escapes. Its manifest asks for whatever the kv
+//! store holds under `manifest.name`, `manifest.hosts` and `manifest.credentials`
+//! (comma-separated) when `info` is called, so one component can ask for many
+//! things: a test seeds the kv namespace (the load origin) first.
 
 use std::sync::Mutex;
 
@@ -40,7 +40,9 @@ impl Provider for Hostile {
         ProviderInfo {
             name: kv::get("manifest.name").unwrap_or_else(|| "hostile".into()),
             version: kv::get("manifest.version").unwrap_or_else(|| "0.0.1".into()),
-            description: "misbehaves on purpose".into(),
+            // Terminal escapes (set the window title, clear the screen): aloft
+            // must show them escaped, never send them to a terminal.
+            description: "misbehaves on purpose\u{1b}]0;pwned\u{7}\u{1b}[2J".into(),
             capabilities: Capabilities::empty(),
             credentials: list(
                 "manifest.credentials",
