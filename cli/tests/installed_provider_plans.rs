@@ -98,6 +98,35 @@ fn the_cheapest_installed_provider_is_chosen_without_infra() {
 }
 
 #[test]
+fn an_offer_priced_below_zero_or_nan_is_refused_naming_the_provider() {
+    for price in ["-1", "nan"] {
+        let home = home_with_faulty(&format!("providers:\n  faulty:\n    price: {price}\n"));
+        let out = dry_run(home.path(), Some("faulty-token-value"), &[]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{price}: {stderr}");
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let task = &plan["tasks"][0];
+        assert_ne!(task["chosen"]["cloud"], "faulty", "{price}: {plan}");
+        assert!(
+            task["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["cloud"] != "faulty"),
+            "{price}: {plan}"
+        );
+        assert!(
+            stderr.contains("provider faulty: refused 1 of its 1 offers")
+                && stderr.contains(&format!(
+                    "price {}",
+                    if price == "nan" { "NaN" } else { price }
+                )),
+            "{price}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn without_its_credential_it_is_left_out_with_its_reason() {
     let home = home_with_faulty("");
     let out = dry_run(home.path(), None, &[]);

@@ -382,3 +382,39 @@ fn disabled_clouds_are_not_considered() {
         "{err}"
     );
 }
+
+#[test]
+fn a_negative_or_nan_price_never_wins() {
+    let mut catalog = Catalog::embedded().unwrap();
+    let offer = |instance_type: &str, price: f64| aloft::catalog::Offer {
+        cloud: "odd".into(),
+        instance_type: instance_type.into(),
+        accelerator: None,
+        vcpus: 2.0,
+        memory_gib: 8.0,
+        gpu_memory_mib: None,
+        price: Some(price),
+        spot_price: None,
+        region: "odd-1".into(),
+        zone: None,
+    };
+    catalog.insert_offers(
+        "odd",
+        vec![
+            offer("negative", -1.0),
+            offer("nan", f64::NAN),
+            offer("fair", 0.5),
+        ],
+    );
+    let plan = optimize_task(
+        &catalog,
+        &task("resources: {cpus: 2, infra: odd}"),
+        &all_clouds(&catalog),
+    )
+    .unwrap();
+    assert_eq!(plan.chosen.instance_type, "fair", "{plan:?}");
+    assert!(
+        plan.candidates.iter().all(|c| c.hourly_price >= 0.0),
+        "{plan:?}"
+    );
+}

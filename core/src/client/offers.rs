@@ -17,9 +17,69 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, Offer};
 use crate::config::DEFAULT_OFFERS_CACHE_SECS;
-use crate::plugin::{CredentialSource, Manifest, PluginError, StandardCredentials};
+use crate::plugin::{
+    CredentialSource, Manifest, PluginError, ProviderOffer, StandardCredentials, display_safe,
+};
 
-use super::{Client, ClientError, ClientResult};
+use super::{Client, ClientError, ClientResult, Event};
+
+/// Bounds of a provider's offer: larger numbers are a broken or hostile answer.
+const MAX_PRICE: f64 = 100_000.0;
+const MAX_VCPUS: f64 = 65_536.0;
+const MAX_MEMORY_GIB: f64 = 1_048_576.0;
+const MAX_ACCELERATORS: f64 = 1_024.0;
+const MAX_GPU_MEMORY_MIB: u64 = 16 << 20;
+const MAX_NAME_BYTES: usize = 256;
+
+/// Why an offer from a provider cannot be planned with, or `None`: prices finite
+/// and from 0 to [`MAX_PRICE`], counts finite, non-negative and bounded, names
+/// (instance type, region, zone, accelerator) non-empty, short and printable.
+fn offer_problem(o: &ProviderOffer) -> Option<String> {
+    let name = |what: &str, v: &str| {
+        if v.is_empty() {
+            Some(format!("an empty {what}"))
+        } else if v.len() > MAX_NAME_BYTES {
+            Some(format!("a {what} longer than {MAX_NAME_BYTES} bytes"))
+        } else if display_safe(v) != v {
+            Some(format!(
+                "{what} `{}` has control characters",
+                display_safe(v)
+            ))
+        } else {
+            None
+        }
+    };
+    let number = |what: &str, v: f64, max: f64| {
+        (!(v.is_finite() && (0.0..=max).contains(&v)))
+            .then(|| format!("{what} {v} is not a number from 0 to {max}"))
+    };
+    let problem = name("instance type", &o.instance_type)
+        .or_else(|| name("region", &o.region))
+        .or_else(|| o.zone.as_deref().and_then(|z| name("zone", z)))
+        .or_else(|| {
+            o.accelerator_name
+                .as_deref()
+                .and_then(|a| name("accelerator", a))
+        })
+        .or_else(|| number("accelerator count", o.accelerator_count, MAX_ACCELERATORS))
+        .or_else(|| number("vcpus", o.vcpus, MAX_VCPUS))
+        .or_else(|| number("memory_gib", o.memory_gib, MAX_MEMORY_GIB))
+        .or_else(|| o.price.and_then(|p| number("price", p, MAX_PRICE)))
+        .or_else(|| {
+            o.spot_price
+                .and_then(|p| number("spot price", p, MAX_PRICE))
+        })
+        .or_else(|| {
+            o.gpu_memory_mib
+                .filter(|m| *m > MAX_GPU_MEMORY_MIB)
+                .map(|m| format!("gpu_memory_mib {m} is over {MAX_GPU_MEMORY_MIB}"))
+        })?;
+    Some(format!(
+        "`{}` in {}: {problem}",
+        display_safe(&o.instance_type),
+        display_safe(&o.region)
+    ))
+}
 
 /// One provider's cached answer.
 #[derive(Debug, Serialize, Deserialize)]
@@ -242,26 +302,7 @@ impl Client {
             match answer {
                 Err(why) => unusable.push((name, why)),
                 Ok(offers) => {
-                    let offers: Option<Vec<Offer>> = offers.map(|offers| {
-                        offers
-                            .into_iter()
-                            .map(|o| Offer {
-                                cloud: name.clone(),
-                                instance_type: o.instance_type,
-                                accelerator: o
-                                    .accelerator_name
-                                    .map(|n| (n, o.accelerator_count))
-                                    .filter(|(_, c)| *c > 0.0),
-                                vcpus: o.vcpus,
-                                memory_gib: o.memory_gib,
-                                gpu_memory_mib: o.gpu_memory_mib,
-                                price: o.price,
-                                spot_price: o.spot_price,
-                                region: o.region,
-                                zone: o.zone,
-                            })
-                            .collect()
-                    });
+                    let offers = offers.map(|offers| self.sane_offers(&name, offers));
                     write_cache(&self.home, &name, print, &offers);
                     answered.push((name, offers));
                 }
@@ -283,6 +324,51 @@ impl Client {
             cached,
             shipped,
         })
+    }
+}
+
+impl Client {
+    /// The offers of provider `name` that can be planned with, as catalog rows;
+    /// the others (see [`offer_problem`]) are left out with one warning naming
+    /// the provider.
+    fn sane_offers(&self, name: &str, offers: Vec<ProviderOffer>) -> Vec<Offer> {
+        let total = offers.len();
+        let mut refused = Vec::new();
+        let kept = offers
+            .into_iter()
+            .filter_map(|o| match offer_problem(&o) {
+                Some(why) => {
+                    refused.push(why);
+                    None
+                }
+                None => Some(Offer {
+                    cloud: name.to_string(),
+                    instance_type: o.instance_type,
+                    accelerator: o
+                        .accelerator_name
+                        .map(|n| (n, o.accelerator_count))
+                        .filter(|(_, c)| *c > 0.0),
+                    vcpus: o.vcpus,
+                    memory_gib: o.memory_gib,
+                    gpu_memory_mib: o.gpu_memory_mib,
+                    price: o.price,
+                    spot_price: o.spot_price,
+                    region: o.region,
+                    zone: o.zone,
+                }),
+            })
+            .collect();
+        if let Some(first) = refused.first() {
+            let more = match refused.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            self.emit(Event::Warning(format!(
+                "provider {name}: refused {} of its {total} offers, not planned with: {first}{more}",
+                refused.len()
+            )));
+        }
+        kept
     }
 }
 
@@ -369,6 +455,44 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offers_with_bad_numbers_or_names_are_refused() {
+        let good = ProviderOffer {
+            instance_type: "x-2cpu".into(),
+            accelerator_name: Some("A100".into()),
+            accelerator_count: 8.0,
+            vcpus: 2.0,
+            memory_gib: 8.0,
+            gpu_memory_mib: Some(81_920),
+            price: Some(0.0),
+            spot_price: None,
+            region: "r-1".into(),
+            zone: Some("r-1a".into()),
+        };
+        assert_eq!(offer_problem(&good), None);
+        type Spoil = fn(&mut ProviderOffer);
+        let bad: [(&str, Spoil); 10] = [
+            ("price -1", |o| o.price = Some(-1.0)),
+            ("price NaN", |o| o.price = Some(f64::NAN)),
+            ("spot price inf", |o| o.spot_price = Some(f64::INFINITY)),
+            ("vcpus -2", |o| o.vcpus = -2.0),
+            ("memory_gib NaN", |o| o.memory_gib = f64::NAN),
+            ("accelerator count 1000000", |o| o.accelerator_count = 1e6),
+            ("an empty region", |o| o.region.clear()),
+            ("an empty zone", |o| o.zone = Some(String::new())),
+            ("longer than", |o| o.instance_type = "x".repeat(300)),
+            ("`A\\u{1b}[31m` has control", |o| {
+                o.accelerator_name = Some("A\u{1b}[31m".into())
+            }),
+        ];
+        for (why, spoil) in bad {
+            let mut offer = good.clone();
+            spoil(&mut offer);
+            let problem = offer_problem(&offer).unwrap_or_default();
+            assert!(problem.contains(why), "{why}: {problem:?}");
+        }
+    }
 
     #[test]
     fn threads_of_one_process_write_the_cache_at_once_without_failing() {

@@ -157,7 +157,11 @@ pub(crate) fn enumerate(
             Err(err) => return Err(err.into()),
         };
         for offer in offers {
-            let price = offer.price_for(r.use_spot);
+            // A price that is not a finite, non-negative number is no price at all
+            // (it would otherwise be the cheapest).
+            let price = offer
+                .price_for(r.use_spot)
+                .filter(|p| p.is_finite() && *p >= 0.0);
             let candidate = || to_candidate(offer, r.use_spot, price.unwrap_or(f64::INFINITY));
             match check(offer, r, accel.as_ref(), price, options) {
                 None => out.feasible.push(candidate()),
