@@ -10,7 +10,6 @@ mod confirm;
 mod exit;
 mod interrupt;
 mod progress;
-mod providers;
 mod render;
 
 use std::process::ExitCode;

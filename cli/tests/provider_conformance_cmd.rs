@@ -20,6 +20,7 @@ fn the_bundled_local_provider_passes_and_a_broken_setup_fails_naming_the_check()
         &[
             "providers",
             "test",
+            "-y",
             wasm.to_str().unwrap(),
             "--region",
             "local",
@@ -53,6 +54,7 @@ fn the_bundled_local_provider_passes_and_a_broken_setup_fails_naming_the_check()
         &[
             "providers",
             "test",
+            "-y",
             wasm.to_str().unwrap(),
             "--region",
             "local",
@@ -89,6 +91,7 @@ fn the_aws_provider_passes_against_moto() {
         .args([
             "providers",
             "test",
+            "-y",
             wasm.to_str().unwrap(),
             "--endpoint",
             &format!("http://127.0.0.1:{}", moto.port),
@@ -131,6 +134,7 @@ fn faulty_report(
     let mut args = vec![
         "providers",
         "test",
+        "-y",
         wasm.to_str().unwrap(),
         "--region",
         "f-1",
@@ -241,6 +245,7 @@ fn passes_against(name: &str, endpoint: &str, args: &[&str], env: (&str, &str)) 
         .args([
             "providers",
             "test",
+            "-y",
             wasm.to_str().unwrap(),
             "--endpoint",
             endpoint,
@@ -317,4 +322,137 @@ fn the_lambda_and_runpod_providers_pass_against_their_fakes() {
         ],
         ("RUNPOD_API_KEY", runpod_key),
     );
+}
+
+/// A test server that answers every request `401` and keeps what it received.
+struct Recorder {
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kept, stopped) = (received.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut buf = [0u8; 8192];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                kept.lock().unwrap().extend_from_slice(&buf[..n]);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Recorder {
+            port,
+            received,
+            stop,
+        }
+    }
+
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn without_a_terminal_or_yes_the_component_is_lent_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("hello_cloud.wasm");
+    std::fs::write(&wasm, aloft_tests::components::example("hello-cloud")).unwrap();
+    let server = Recorder::start();
+    let secret = "hello-token-never-sent";
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(["providers", "test", wasm.to_str().unwrap()])
+            .args(extra)
+            .args(["--endpoint", &format!("http://127.0.0.1:{}", server.port)])
+            .args(["--region", "hello-1", "--instance-type", "hello-small"])
+            .env("ALOFT_HOME", home.path())
+            .env("HELLO_CLOUD_TOKEN", secret)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    // What it asks for is shown (on stderr: stdout is the report's), then refused.
+    assert!(
+        stderr.contains("hello-cloud") && stderr.contains("asks for"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("credentials:") && stderr.contains("HELLO_CLOUD_TOKEN"));
+    assert!(
+        stderr.contains("no terminal") && stderr.contains("-y"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("ok ") && !stdout.contains("FAIL"),
+        "{stdout}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let received = server.received();
+    assert!(
+        !received.contains(secret),
+        "the secret was sent:\n{received}"
+    );
+    assert!(received.is_empty(), "the component was run:\n{received}");
+
+    // With -y it is lent the token and runs (the server refuses it: a failed check).
+    let out = run(&["-y"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("FAIL"), "{}", text(&out.stdout));
+    assert!(server.received().contains(secret));
+}
+
+#[test]
+fn a_wildcard_over_a_public_suffix_is_refused_naming_it() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("greedy.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component("greedy")).unwrap();
+    let path = wasm.to_str().unwrap();
+    for args in [
+        vec!["providers", "install", "-y", path],
+        vec![
+            "providers",
+            "test",
+            "-y",
+            path,
+            "--region",
+            "r",
+            "--instance-type",
+            "t",
+        ],
+    ] {
+        let out = aloft(home.path(), &args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("`*.co.uk`") && stderr.contains("public suffix"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!home.path().join("providers/greedy.wasm").exists());
 }

@@ -113,6 +113,10 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// The `hostile` component's description (which holds a title-setting and a
+/// screen-clearing escape) as aloft shows it.
+const ESCAPED_DESCRIPTION: &str = r"misbehaves on purpose\u{1b}]0;pwned\u{7}\u{1b}[2J";
+
 #[test]
 fn install_shows_the_requests_and_without_consent_installs_nothing() {
     let base = tempfile::tempdir().unwrap();
@@ -148,6 +152,11 @@ fn install_shows_the_requests_and_without_consent_installs_nothing() {
         "{stdout}"
     );
     assert!(stdout.contains("capabilities:"), "{stdout}");
+    // Its description's terminal escapes are shown escaped, never sent.
+    assert!(
+        stdout.contains(ESCAPED_DESCRIPTION) && !stdout.contains('\x1b'),
+        "{stdout:?}"
+    );
     assert!(
         stderr.contains("no terminal") && stderr.contains("-y"),
         "{stderr}"
@@ -171,6 +180,28 @@ fn install_shows_the_requests_and_without_consent_installs_nothing() {
             .unwrap();
     assert_eq!(grants["hostile"]["hosts"][1], "*.hostile.example");
     assert_eq!(grants["hostile"]["credentials"][1], "AWS_SECRET_ACCESS_KEY");
+    // `info` and `list` show the description escaped too.
+    let out = aloft(&home, &["providers", "info", "hostile"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains(ESCAPED_DESCRIPTION) && !stdout.contains('\x1b'),
+        "{stdout:?}"
+    );
+    let out = aloft(&home, &["providers", "list", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hostile = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hostile")
+        .unwrap();
+    assert!(
+        hostile["description"]
+            .as_str()
+            .unwrap()
+            .ends_with(ESCAPED_DESCRIPTION),
+        "{hostile}"
+    );
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&home), 0o700, "ALOFT_HOME");
     assert_eq!(mode(&home.join("state.db")), 0o600, "state.db");

@@ -1,13 +1,12 @@
-//! `aloft providers test PATH.wasm`: the conformance kit from the outside. It loads
-//! the component (as a first-party component: the author is testing their own),
-//! lends it the usual credentials for the names it declares, points it at
-//! `--endpoint` when given, and takes it through the lifecycle, printing each check.
-//! Non-zero exit on failure, so an author's CI can run it with nothing but `aloft`.
+//! `aloft providers test PATH.wasm`: the conformance kit from the outside. It shows
+//! what the component asks for and, once the user agrees (`-y`), lends it the
+//! credentials its manifest declares, points it at `--endpoint` when given, and
+//! takes it through the lifecycle, printing each check. Non-zero exit on failure,
+//! so an author's CI can run it with nothing but `aloft`.
 
 use std::path::PathBuf;
 
-use aloft::plugin::conformance::{self, ConformanceOptions};
-use aloft::plugin::{HostConfig, PluginHost};
+use aloft::client::ProviderTest;
 
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
@@ -35,6 +34,9 @@ pub struct Args {
     /// A setting for `configure` (repeatable): `KEY=VALUE`.
     #[arg(long = "setting", value_name = "KEY=VALUE")]
     settings: Vec<String>,
+    /// Lend it what it asks for without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -42,62 +44,38 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let bytes = std::fs::read(&args.path)
-        .map_err(|e| CliError::failure(format!("{}: {e}", args.path.display())))?;
-    let scratch = aloft::plugin::trust::ScratchDir::new("aloft-provider-test")
-        .map_err(|e| CliError::failure(format!("cannot make a scratch folder: {e}")))?;
-    let mut settings = Vec::new();
-    for item in &args.settings {
-        let (k, v) = item
-            .split_once('=')
-            .ok_or_else(|| CliError::failure(format!("--setting {item}: expected KEY=VALUE")))?;
-        settings.push((k.to_string(), v.to_string()));
-    }
-    let rt = crate::providers::runtime()?;
-    let report = rt.block_on(async {
-        let mut host = PluginHost::new(HostConfig::new(scratch.path()))
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        let manifest = host
-            .load_bytes(&args.path.display().to_string(), &bytes)
-            .await
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        // A second host, now that the name is known, with its endpoint and settings.
-        let mut config = HostConfig::new(scratch.path());
-        if let Some(endpoint) = &args.endpoint {
-            config
-                .endpoints
-                .insert(manifest.name.clone(), endpoint.clone());
-        }
-        config
-            .settings
-            .insert(manifest.name.clone(), settings.clone());
-        let mut host = PluginHost::new(config).map_err(|e| CliError::failure(e.to_string()))?;
-        host.load_bytes(&args.path.display().to_string(), &bytes)
-            .await
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        let mut instance = host
-            .instance(&manifest.name)
-            .await
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        let options = ConformanceOptions {
-            cluster: format!("aloft-conformance-{}", std::process::id()),
-            region: args.region.clone(),
-            zone: args.zone.clone(),
-            instance_type: args.instance_type.clone(),
-        };
-        let mut report = conformance::run(&mut instance, &options).await;
-        if let Some(zone) = &args.capacity_zone {
-            let refused = ConformanceOptions {
-                cluster: format!("{}-capacity", options.cluster),
-                zone: Some(zone.clone()),
-                ..options
-            };
-            report
-                .checks
-                .push(conformance::expect_capacity_error(&mut instance, &refused).await);
-        }
-        Ok::<_, CliError>(report)
-    })?;
+    let settings = args
+        .settings
+        .iter()
+        .map(|item| {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                CliError::failure(format!("--setting {item}: expected KEY=VALUE"))
+            })?;
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let client = crate::client::open()?;
+    let review = client.review_component(&args.path)?;
+    // stdout is the report's (`-o json`): the requests go to stderr.
+    super::providers::show_requests(&review, &mut std::io::stderr());
+    crate::confirm::confirm(
+        &format!(
+            "Testing {} lends it the credentials above and creates a test cluster \
+             (billed on a real cloud)",
+            review.manifest.name
+        ),
+        false,
+        args.yes,
+    )?;
+    let test = ProviderTest {
+        region: args.region,
+        zone: args.zone,
+        instance_type: args.instance_type,
+        capacity_zone: args.capacity_zone,
+        endpoint: args.endpoint,
+        settings,
+    };
+    let report = client.test_provider(&review, &review.full_grant(false), &test)?;
     if args.output == Output::Json {
         render::print_json(&report)?;
     } else {

@@ -1,14 +1,14 @@
-//! `aloft providers list|info|install` and `aloft check`.
+//! `aloft providers list|info|install` and `aloft check`: flags and rendering over
+//! the client's provider calls.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
-use aloft::plugin::trust::{ScratchDir, private_dir, read_grants, write_grants};
-use aloft::plugin::{HostConfig, InstallGrant, Manifest, PluginHost};
+use aloft::client::ComponentReview;
+use aloft::plugin::Manifest;
 use serde::Serialize;
 
-use crate::config::{Config, aloft_home};
 use crate::exit::{CliError, CliResult};
-use crate::providers::{self, Providers};
 use crate::render::{self, Output};
 
 /// Flags of `aloft providers`.
@@ -83,167 +83,144 @@ fn capabilities(m: &Manifest) -> String {
     out.join(", ")
 }
 
-fn source(p: &Providers, name: &str) -> String {
-    match p.host.origin(name) {
-        Some(origin) if origin.starts_with("bundled:") => "bundled".into(),
-        Some(origin) => origin.to_string(),
-        None if p.bundled.iter().any(|b| b == name) => "bundled".into(),
-        None => "installed".into(),
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
     }
+}
+
+/// What a reviewed component asks for, as `install` and `test` show it before
+/// asking for consent.
+pub fn show_requests(review: &ComponentReview, out: &mut dyn Write) {
+    let m = &review.manifest;
+    let mut lines = vec![
+        format!("{} {} asks for:", m.name, m.version),
+        format!("  description:  {}", m.description),
+        format!("  hosts:        {}", list_or_none(&m.hosts)),
+    ];
+    if m.credentials.is_empty() {
+        lines.push("  credentials:  none".into());
+    } else {
+        lines.push("  credentials:".into());
+        for c in &m.credentials {
+            match review.shared_credentials.iter().find(|(name, _)| name == c) {
+                Some((_, users)) => lines.push(format!(
+                    "    {c}  (also used by the bundled provider {}: this one could act with that account)",
+                    users.join(", ")
+                )),
+                None => lines.push(format!("    {c}")),
+            }
+        }
+    }
+    lines.push(format!("  capabilities: {}", capabilities(m)));
+    let _ = writeln!(out, "{}", lines.join("\n"));
 }
 
 /// Runs `aloft providers`.
 pub fn run(args: Args) -> CliResult {
-    let config = Config::load(&aloft_home())?;
-    let rt = providers::runtime()?;
     match args.command {
         Command::Test(test) => crate::cmd::provider_test::run(test),
-        Command::List { output } => rt.block_on(async {
-            let p = providers::load(&config).await?;
-            let listed: Vec<Listed> = p
-                .host
-                .manifests()
-                .into_iter()
-                .map(|m| Listed {
-                    manifest: m,
-                    source: source(&p, &m.name),
-                })
-                .collect();
-            if output == Output::Json {
-                return render::print_json(&serde_json::json!({
-                    "providers": listed,
-                    "broken": p.broken.iter().map(|(o, e)| serde_json::json!({"origin": o, "error": e})).collect::<Vec<_>>(),
-                }));
-            }
-            let mut table = render::table(["NAME", "VERSION", "API", "CAPABILITIES", "CREDENTIALS", "SOURCE"]);
-            for l in &listed {
-                let m = l.manifest;
-                let creds = if m.credentials.is_empty() {
-                    "none needed".to_string()
-                } else {
-                    let set = m
-                        .credentials
-                        .iter()
-                        .filter(|c| std::env::var(c).is_ok_and(|v| !v.is_empty()))
-                        .count();
-                    format!("{set}/{} set", m.credentials.len())
-                };
-                table.add_row(vec![
-                    m.name.clone(),
-                    m.version.clone(),
-                    m.api_version.clone(),
-                    capabilities(m),
-                    creds,
-                    l.source.clone(),
-                ]);
-            }
-            println!("{table}");
-            for (origin, err) in &p.broken {
-                eprintln!("warning: {origin}: {err}");
-            }
-            Ok(())
-        }),
-        Command::Info { name, output } => rt.block_on(async {
-            let p = providers::load(&config).await?;
-            let m = p
-                .host
-                .manifests()
-                .into_iter()
-                .find(|m| m.name == name)
-                .ok_or_else(|| CliError::failure(format!("no provider named `{name}`")))?;
-            if output == Output::Json {
-                return render::print_json(&Listed {
-                    manifest: m,
-                    source: source(&p, &name),
-                });
-            }
-            println!("{} {} (provider API {})", m.name, m.version, m.api_version);
-            println!("  {}", m.description);
-            println!("  capabilities: {}", capabilities(m));
-            println!("  credentials:  {}", if m.credentials.is_empty() { "none".into() } else { m.credentials.join(", ") });
-            println!("  hosts:        {}", if m.hosts.is_empty() { "none".into() } else { m.hosts.join(", ") });
-            println!("  source:       {}", source(&p, &name));
-            Ok(())
-        }),
-        Command::Install {
-            path,
-            yes,
-            replace,
-        } => rt.block_on(install(&config, &path, yes, replace)),
+        Command::List { output } => list(output),
+        Command::Info { name, output } => info(&name, output),
+        Command::Install { path, yes, replace } => install(&path, yes, replace),
     }
 }
 
-/// `aloft providers install`: validate in a throwaway host, show the requests,
-/// ask for consent, then copy the component and record the grant.
-async fn install(config: &Config, path: &Path, yes: bool, replace: bool) -> CliResult {
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
-    // The bundled providers: their names may not be shadowed by accident, and the
-    // credentials they use are pointed out.
-    let current = providers::load(config).await?;
-    let bundled: Vec<&Manifest> = current
+fn list(output: Output) -> CliResult {
+    let client = crate::client::open()?;
+    let p = client.providers()?;
+    let listed: Vec<Listed> = p
         .host
         .manifests()
         .into_iter()
-        .filter(|m| current.bundled.contains(&m.name))
+        .map(|m| Listed {
+            manifest: m,
+            source: p.source(&m.name),
+        })
         .collect();
-    // Validate in a throwaway host in a fresh owner-only folder with an
-    // unpredictable name, without a compiled-code cache: it must compile, speak
-    // our API, answer `info` and ask only for acceptable hosts and credentials
-    // before it is copied anywhere.
-    let scratch = ScratchDir::new("aloft-install")
-        .map_err(|e| CliError::failure(format!("cannot create a scratch folder: {e}")))?;
-    let mut scratch_config = HostConfig::new(scratch.path());
-    scratch_config.cache_dir = None;
-    let mut host = PluginHost::new(scratch_config).map_err(|e| CliError::failure(e.to_string()))?;
-    let manifest = host
-        .load_bytes(&path.display().to_string(), &bytes)
-        .await
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    drop(host);
-    drop(scratch);
-
-    let m = &manifest;
-    println!("{} {} asks for:", m.name, m.version);
-    println!("  description:  {}", m.description);
-    println!(
-        "  hosts:        {}",
-        if m.hosts.is_empty() {
-            "none".into()
-        } else {
-            m.hosts.join(", ")
-        }
-    );
-    if m.credentials.is_empty() {
-        println!("  credentials:  none");
-    } else {
-        println!("  credentials:");
-        for c in &m.credentials {
-            let users: Vec<&str> = bundled
-                .iter()
-                .filter(|b| b.name != m.name && b.credentials.contains(c))
-                .map(|b| b.name.as_str())
-                .collect();
-            if users.is_empty() {
-                println!("    {c}");
-            } else {
-                println!(
-                    "    {c}  (also used by the bundled provider {}: this one could act with that account)",
-                    users.join(", ")
-                );
-            }
-        }
+    if output == Output::Json {
+        return render::print_json(&serde_json::json!({
+            "providers": listed,
+            "broken": p.broken.iter().map(|(o, e)| serde_json::json!({"origin": o, "error": e})).collect::<Vec<_>>(),
+        }));
     }
+    let mut table = render::table([
+        "NAME",
+        "VERSION",
+        "API",
+        "CAPABILITIES",
+        "CREDENTIALS",
+        "SOURCE",
+    ]);
+    for l in &listed {
+        let m = l.manifest;
+        let creds = if m.credentials.is_empty() {
+            "none needed".to_string()
+        } else {
+            let set = m
+                .credentials
+                .iter()
+                .filter(|c| std::env::var(c).is_ok_and(|v| !v.is_empty()))
+                .count();
+            format!("{set}/{} set", m.credentials.len())
+        };
+        table.add_row(vec![
+            m.name.clone(),
+            m.version.clone(),
+            m.api_version.clone(),
+            capabilities(m),
+            creds,
+            l.source.clone(),
+        ]);
+    }
+    println!("{table}");
+    for (origin, err) in &p.broken {
+        eprintln!("warning: {origin}: {err}");
+    }
+    Ok(())
+}
+
+fn info(name: &str, output: Output) -> CliResult {
+    let client = crate::client::open()?;
+    let p = client.providers()?;
+    let m = p
+        .host
+        .manifests()
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| CliError::failure(format!("no provider named `{name}`")))?;
+    if output == Output::Json {
+        return render::print_json(&Listed {
+            manifest: m,
+            source: p.source(name),
+        });
+    }
+    println!("{} {} (provider API {})", m.name, m.version, m.api_version);
+    println!("  {}", m.description);
     println!("  capabilities: {}", capabilities(m));
-    let shadows = current.bundled.contains(&m.name);
-    if shadows && !replace {
+    println!("  credentials:  {}", list_or_none(&m.credentials));
+    println!("  hosts:        {}", list_or_none(&m.hosts));
+    println!("  source:       {}", p.source(name));
+    Ok(())
+}
+
+/// `aloft providers install`: review, show the requests, ask for consent, install
+/// with the grant.
+fn install(path: &std::path::Path, yes: bool, replace: bool) -> CliResult {
+    let client = crate::client::open()?;
+    let review = client.review_component(path)?;
+    show_requests(&review, &mut std::io::stdout());
+    let m = &review.manifest;
+    if review.replaces_bundled && !replace {
         return Err(CliError::failure(format!(
             "`{}` is a bundled provider; installing this component would replace it. \
              Nothing was installed; pass --replace to replace it",
             m.name
         )));
     }
-    if shadows {
+    if review.replaces_bundled {
         println!("  replaces:     the bundled provider `{}`", m.name);
     }
     crate::confirm::confirm(
@@ -251,22 +228,7 @@ async fn install(config: &Config, path: &Path, yes: bool, replace: bool) -> CliR
         false,
         yes,
     )?;
-
-    let dir = aloft_home().join("providers");
-    private_dir(&dir).map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
-    let mut grants =
-        read_grants(&dir).map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
-    let target = dir.join(format!("{}.wasm", m.name));
-    let tmp = dir.join(format!(".{}.wasm.{}", m.name, std::process::id()));
-    std::fs::write(&tmp, &bytes)
-        .and_then(|()| std::fs::rename(&tmp, &target))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            CliError::failure(format!("{}: {e}", target.display()))
-        })?;
-    grants.insert(m.name.clone(), InstallGrant::of(m, shadows));
-    write_grants(&dir, &grants)
-        .map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
+    let target = client.install_provider(&review, &review.full_grant(replace))?;
     println!(
         "Installed provider {} {} to {}",
         m.name,
@@ -278,40 +240,23 @@ async fn install(config: &Config, path: &Path, yes: bool, replace: bool) -> CliR
 
 /// Runs `aloft check`: every provider's `check-credentials`.
 pub fn check(args: CheckArgs) -> CliResult {
-    let config = Config::load(&aloft_home())?;
-    let rt = providers::runtime()?;
-    rt.block_on(async {
-        let p = providers::load(&config).await?;
-        let mut rows = Vec::new();
-        let names: Vec<String> = p.host.manifests().iter().map(|m| m.name.clone()).collect();
-        // One concurrent call per provider: the slowest answer bounds the wait.
-        let results = futures::future::join_all(names.iter().map(|name| {
-            let p = &p;
-            async move {
-                match p.instance(name).await {
-                    Ok(mut instance) => {
-                        instance.check_credentials().await.map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        }))
-        .await;
-        for (name, result) in names.iter().zip(results) {
-            rows.push(match result {
-                Ok(identity) => serde_json::json!({"provider": name, "enabled": true, "identity": identity.account}),
-                Err(reason) => serde_json::json!({"provider": name, "enabled": false, "reason": reason}),
-            });
+    let client = crate::client::open()?;
+    let checks = client.check_providers()?;
+    if args.output == Output::Json {
+        let rows: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| match &c.result {
+                Ok(identity) => serde_json::json!({"provider": c.provider, "enabled": true, "identity": identity.account}),
+                Err(reason) => serde_json::json!({"provider": c.provider, "enabled": false, "reason": reason}),
+            })
+            .collect();
+        return render::print_json(&rows);
+    }
+    for c in &checks {
+        match &c.result {
+            Ok(identity) => println!("  {}: enabled ({})", c.provider, identity.account),
+            Err(reason) => println!("  {}: disabled — {reason}", c.provider),
         }
-        if args.output == Output::Json {
-            return render::print_json(&rows);
-        }
-        for row in &rows {
-            match row["enabled"].as_bool() {
-                Some(true) => println!("  {}: enabled ({})", row["provider"].as_str().unwrap_or(""), row["identity"].as_str().unwrap_or("")),
-                _ => println!("  {}: disabled — {}", row["provider"].as_str().unwrap_or(""), row["reason"].as_str().unwrap_or("")),
-            }
-        }
-        Ok(())
-    })
+    }
+    Ok(())
 }

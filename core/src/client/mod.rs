@@ -63,8 +63,8 @@ pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capa
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{Plan, PlanOptions, PlannedTask};
 pub use providers::{
-    Providers, default_component_cache, known_clouds, load as load_providers,
-    load_with_cache as load_providers_with_cache,
+    ComponentReview, CredentialCheck, ProviderTest, Providers, default_component_cache,
+    known_clouds, load as load_providers, load_with_cache as load_providers_with_cache,
 };
 pub use refresh::RefreshNote;
 pub use ssh_config::IncludeOutcome;
