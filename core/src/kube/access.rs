@@ -209,41 +209,63 @@ fn tls_fingerprint(r: &ResolvedContext) -> String {
     hex::encode(h.finalize())
 }
 
-/// A client for one context: its CA, its client certificate, its TLS settings.
+/// A client for one context, with the port-forward's TLS setup
+/// ([`super::portforward::tls_config`]): the context's CA alone when it names one
+/// (else the public roots), its client certificate, `insecure-skip-tls-verify`.
 pub fn client_for(r: &ResolvedContext, timeout: Duration) -> Result<reqwest::Client, KubeError> {
     let bad = |message: String| KubeError::Connect {
         server: r.server.clone(),
         message,
     };
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
+    reqwest::Client::builder()
+        .use_preconfigured_tls(super::portforward::tls_config(r).map_err(bad)?)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
-    if let Some(ca) = &r.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(ca)
-            .map_err(|e| bad(format!("the context's CA is not PEM: {e}")))?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    if let (Some(cert), Some(key)) = (&r.client_cert_pem, &r.client_key_pem) {
-        let mut pem = cert.clone();
-        pem.push(b'\n');
-        pem.extend_from_slice(key);
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|_| bad("the context's client certificate or key is not usable PEM".into()))?;
-        builder = builder.identity(identity);
-    }
-    if r.insecure_skip_tls_verify {
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    builder.build().map_err(|e| bad(e.to_string()))
+        .no_proxy()
+        .build()
+        .map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A self-signed CA made for this test (`openssl req -x509`, P-256).
+    const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBhzCCAS2gAwIBAgIUBF++OzCc7FAMHu7xwT3Dnt7Y2awwCgYIKoZIzj0EAwIw\n\
+GDEWMBQGA1UEAwwNYWxvZnQtdGVzdC1jYTAgFw0yNjEyMDYxNjM5MjBaGA8yMTI2\n\
+MTExMjE2MzkyMFowGDEWMBQGA1UEAwwNYWxvZnQtdGVzdC1jYTBZMBMGByqGSM49\n\
+AgEGCCqGSM49AwEHA0IABEkmXHxYQgD8p+jA4HEDXnDjzAAGQ0sOfjulPXjcLT2y\n\
+DcZ++cgqO+H8J3q5THaIA5PQtr6MEJU9fZ/wz2NAj6GjUzBRMB0GA1UdDgQWBBRB\n\
+qcqneO9Zup658qSoiAILK1hq7TAfBgNVHSMEGDAWgBRBqcqneO9Zup658qSoiAIL\n\
+K1hq7TAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIH6FZ28sEDsL\n\
+zkc0eZx6kmCyz/jGoLBKRhCezfdtCGKmAiEAnOXsY5fUd3bcSMvpLRmS1OtUq25s\n\
+gP8MLyfG6aHYH0E=\n\
+-----END CERTIFICATE-----\n\
+";
+
+    #[test]
+    fn a_context_with_a_ca_trusts_that_ca_alone() {
+        use super::super::portforward::trust_roots;
+        let with_ca = ResolvedContext {
+            server: "https://10.0.0.1:6443".into(),
+            ca_pem: Some(TEST_CA.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        // Its own CA and nothing else: no public root vouches for its server.
+        assert_eq!(trust_roots(&with_ca).unwrap().len(), 1);
+        assert!(client_for(&with_ca, Duration::from_secs(5)).is_ok());
+        // Without a CA, the public roots (a managed cluster's public endpoint).
+        let public = trust_roots(&ResolvedContext::default()).unwrap();
+        assert!(public.len() > 50, "{}", public.len());
+        // A CA that is not PEM is an error, not a fallback to the public roots.
+        let broken = ResolvedContext {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            ..with_ca
+        };
+        assert!(client_for(&broken, Duration::from_secs(5)).is_err());
+    }
 
     #[test]
     fn allowed_contexts_and_problems() {

@@ -313,8 +313,34 @@ fn handshake_error(
     }
 }
 
-/// The TLS client configuration of `ctx`.
-fn tls_config(ctx: &ResolvedContext) -> Result<rustls::ClientConfig, String> {
+/// The certificates a connection to `ctx`'s server trusts: the context's CA alone
+/// when it names one (a private cluster's server is never vouched for by a public
+/// root), else the public web roots.
+pub(crate) fn trust_roots(ctx: &ResolvedContext) -> Result<rustls::RootCertStore, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    let Some(pem) = &ctx.ca_pem else {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        return Ok(roots);
+    };
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("the context's CA: bad PEM: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("the context's CA: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the context's CA holds no certificate".into());
+    }
+    Ok(roots)
+}
+
+/// The TLS client configuration of `ctx`, for the port-forward and for the API
+/// client ([`super::access::client_for`]): [`trust_roots`], its client
+/// certificate, `insecure-skip-tls-verify`.
+pub(crate) fn tls_config(ctx: &ResolvedContext) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -327,24 +353,7 @@ fn tls_config(ctx: &ResolvedContext) -> Result<rustls::ClientConfig, String> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
     } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match &ctx.ca_pem {
-            Some(pem) => {
-                let mut any = false;
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("the context's CA: bad PEM: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("the context's CA: {e}"))?;
-                    any = true;
-                }
-                if !any {
-                    return Err("the context's CA holds no certificate".into());
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        builder.with_root_certificates(roots)
+        builder.with_root_certificates(trust_roots(ctx)?)
     };
     match (&ctx.client_cert_pem, &ctx.client_key_pem) {
         (Some(cert), Some(key)) => {
