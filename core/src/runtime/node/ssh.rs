@@ -150,7 +150,11 @@ impl Node for SshNode {
             .arg("-e")
             .arg(ssh)
             .arg(source)
-            .arg(format!("{}:{remote}", self.destination()))
+            .arg(rsync_destination(
+                &self.target.user,
+                &self.target.host,
+                remote,
+            ))
             .stdin(Stdio::null());
         let output = command.output().map_err(|source| NodeError::Spawn {
             program: "rsync".into(),
@@ -183,6 +187,16 @@ fn prepare_target(remote: &str, is_dir: bool) -> Option<String> {
     } else {
         format!("mkdir -p {folder}")
     })
+}
+
+/// `user@host:remote` for rsync: an IPv6 address is bracketed (`u@[::1]:p`), as
+/// rsync splits its argument at the colon; ssh itself takes the bare address.
+fn rsync_destination(user: &str, host: &str, remote: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("{user}@[{host}]:{remote}")
+    } else {
+        format!("{user}@{host}:{remote}")
+    }
 }
 
 /// A unique name for a remote pid file.
@@ -227,5 +241,15 @@ mod tests {
         // A file at the top of the home or of `/` needs no folder made.
         assert_eq!(prepare_target("f.txt", false), None);
         assert_eq!(prepare_target("/f.txt", false), None);
+    }
+
+    #[test]
+    fn rsync_gets_ipv6_hosts_in_brackets() {
+        use super::rsync_destination as dest;
+        assert_eq!(dest("u", "::1", "x/y"), "u@[::1]:x/y");
+        assert_eq!(dest("u", "2600:1f18::7", "/d"), "u@[2600:1f18::7]:/d");
+        assert_eq!(dest("u", "[::1]", "p"), "u@[::1]:p");
+        assert_eq!(dest("u", "10.0.0.1", "p"), "u@10.0.0.1:p");
+        assert_eq!(dest("u", "node.example", "p"), "u@node.example:p");
     }
 }
