@@ -2,8 +2,9 @@
 //! `config.yaml`): the controller host is an `ssh` node-pool machine (a real `sshd`
 //! on loopback with a home of its own). The submitting `aloft` exits at once; the
 //! controller on the host runs the job to its end (on the host's own `local`
-//! provider); queue, logs and cancel reach it over SSH. The credentials go to the
-//! host in one 0600 file and appear nowhere else.
+//! provider); queue, logs and cancel reach it over SSH. Only the granted providers'
+//! credentials (`jobs.controller.providers`, asked for once) go to the host, in one
+//! 0600 file that `down` removes; they appear nowhere else.
 
 use crate::common;
 
@@ -15,6 +16,8 @@ use aloft_tests::sshd::Sshd;
 use common::text;
 
 const SECRET: &str = "aloftREMOTEctlSECRET/never+printed";
+/// The credential of a provider the controller is not granted (Lambda's key).
+const UNGRANTED: &str = "aloftLAMBDAkeyNOTgranted/never+sent";
 
 struct World {
     home: tempfile::TempDir,
@@ -23,10 +26,11 @@ struct World {
 }
 
 impl World {
-    fn new() -> World {
+    /// A controller host at `ip`; the controller may use `granted` (a YAML list).
+    fn new(ip: &str, granted: &str) -> World {
         let home = tempfile::tempdir().unwrap();
         let machines = tempfile::tempdir().unwrap();
-        let host = Sshd::start_machine(&machines.path().join("ctl"), "127.0.6.2");
+        let host = Sshd::start_machine(&machines.path().join("ctl"), ip);
         std::fs::write(
             home.path().join("ssh_node_pools.yaml"),
             format!(
@@ -38,24 +42,69 @@ impl World {
             ),
         )
         .unwrap();
-        // AWS is configured (so its credentials travel to the controller) but
-        // points at a closed loopback port: nothing here may reach a real cloud.
-        std::fs::write(
-            home.path().join("config.yaml"),
-            "providers:\n  aws:\n    endpoint: http://127.0.0.1:9\n\
-             jobs:\n  controller:\n    resources: {infra: ssh/ctl}\n",
-        )
-        .unwrap();
-        World {
+        let world = World {
             home,
             machines,
             host,
-        }
+        };
+        world.grant(granted);
+        world
+    }
+
+    /// Writes the config with `granted` as `jobs.controller.providers`. AWS and
+    /// Lambda are configured (their credentials are in the environment) but point
+    /// at a closed loopback port: nothing here may reach a real cloud.
+    fn grant(&self, granted: &str) {
+        std::fs::write(
+            self.home.path().join("config.yaml"),
+            format!(
+                "providers:\n  aws:\n    endpoint: http://127.0.0.1:9\n\
+                 \x20 lambda:\n    endpoint: http://127.0.0.1:9\n\
+                 jobs:\n  controller:\n    resources: {{infra: ssh/ctl}}\n    providers: {granted}\n"
+            ),
+        )
+        .unwrap();
     }
 
     fn aloft(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        self.command(env!("CARGO_BIN_EXE_aloft"))
             .args(args)
+            .output()
+            .expect("run aloft")
+    }
+
+    /// Runs aloft on a terminal (util-linux `script` makes one), `typed` typed
+    /// ahead; its output and the echoed typing come back together in stdout.
+    fn at_terminal(&self, args: &[&str], typed: &str) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_aloft"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect();
+        let mut child = self
+            .command("timeout")
+            .args(["120", "script", "-qec", &line.join(" "), "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script (util-linux)");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(typed.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(
+            !all.contains(SECRET) && !all.contains(UNGRANTED),
+            "secret leaked"
+        );
+        out
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        command
             .env("ALOFT_HOME", self.home.path())
             .env("ALOFT_JOBS_POLL_MS", "200")
             .env("ALOFT_JOBS_IDLE_MS", "1500")
@@ -63,18 +112,20 @@ impl World {
             .env("AWS_ACCESS_KEY_ID", "AKIAREMOTECONTROLLER")
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .output()
-            .expect("run aloft")
+            .env("LAMBDA_API_KEY", UNGRANTED);
+        command
     }
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.aloft(args);
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
-        assert!(
-            !stdout.contains(SECRET) && !stderr.contains(SECRET),
-            "secret leaked"
-        );
+        for secret in [SECRET, UNGRANTED] {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "secret leaked"
+            );
+        }
         stdout
     }
 
@@ -120,7 +171,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
-    let world = World::new();
+    let world = World::new("127.0.6.2", "[aws, local]");
 
     // A local workdir cannot reach the controller: refused, before anything is
     // launched.
@@ -154,12 +205,19 @@ fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
     let status = world.ok(&["status", "-o", "json"]);
     assert!(status.contains("aloft-jobs-controller"), "{status}");
 
-    // The kit: the declared credentials in one 0600 file on the host, nowhere else.
+    // The kit: the granted providers' credentials in one 0600 file on the host,
+    // nowhere else; Lambda's key, not granted, is in no file there at all.
     let kit = world.controller_home().join("credentials.sh");
     assert_eq!(mode(&kit), 0o600);
-    assert!(std::fs::read_to_string(&kit).unwrap().contains(SECRET));
+    let kit_text = std::fs::read_to_string(&kit).unwrap();
+    assert!(
+        kit_text.contains(SECRET) && !kit_text.contains("LAMBDA_API_KEY"),
+        "{}",
+        kit_text.replace(SECRET, "***").replace(UNGRANTED, "***")
+    );
     let config = std::fs::read_to_string(world.controller_home().join("config.yaml")).unwrap();
     assert!(config.contains("127.0.0.1:9") && !config.contains("controller"));
+    common::assert_secret_in_no_file(world.machines.path(), UNGRANTED);
 
     // Following streams the job's output from the host until the job ends.
     let logs = world.ok(&["jobs", "logs", &id]);
@@ -169,6 +227,7 @@ fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
     );
     let done = world.wait_for(&id, "SUCCEEDED");
     assert_eq!(done["name"], "far");
+    common::assert_secret_in_no_file(world.machines.path(), UNGRANTED);
 
     // Cancel reaches the controller too.
     let long = world.task(
@@ -219,18 +278,93 @@ fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
             .contains("aloft-jobs-controller")
     );
 
-    for file in common::files_under(world.home.path())
-        .into_iter()
-        .chain(common::files_under(world.machines.path()))
-    {
-        if file == kit {
-            continue;
-        }
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "the secret is in {}",
-            file.display()
-        );
+    // The pool machine outlives the cluster; the credentials do not.
+    assert!(!kit.exists(), "the credentials file is left on the host");
+    for secret in [SECRET, UNGRANTED] {
+        common::assert_secret_in_no_file(world.home.path(), secret);
+        common::assert_secret_in_no_file(world.machines.path(), secret);
     }
+}
+
+#[test]
+fn the_controller_gets_only_providers_granted_with_consent() {
+    let world = World::new("127.0.6.3", "[local]");
+    // Neither AWS's secret nor Lambda's key is granted: neither may reach the host.
+    let none_on_host = |world: &World| {
+        for secret in [SECRET, UNGRANTED] {
+            common::assert_secret_in_no_file(world.machines.path(), secret);
+        }
+    };
+    let nothing_launched = |world: &World| {
+        assert!(!world.controller_home().exists(), "something was sent");
+        assert!(
+            !world
+                .ok(&["status", "-o", "json"])
+                .contains("aloft-jobs-controller")
+        );
+    };
+
+    // A task for a provider not granted: refused, naming it and the key to add
+    // it to, before anything is launched.
+    let on_lambda = world.task("lambda.yaml", "resources: {infra: lambda}\nrun: echo x\n");
+    let out = world.aloft(&["jobs", "launch", "-d", "-y", &on_lambda]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`lambda`") && stderr.contains("jobs.controller.providers"),
+        "{stderr}"
+    );
+    nothing_launched(&world);
+
+    // A grant not given before, no -y and no terminal to ask: refused, nothing
+    // launched or sent.
+    let task = world.task(
+        "job.yaml",
+        "resources: {infra: local}\nrun: echo granted-ran\n",
+    );
+    let out = world.aloft(&["jobs", "launch", "-d", &task]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("pass -y"), "{stderr}");
+    nothing_launched(&world);
+
+    // On a terminal the providers and credential names are shown and asked about
+    // (`[y/N]`: Enter is a no; an Enter first answers a launch question if asked).
+    let out = world.at_terminal(&["jobs", "launch", "-d", &task], "\n\n");
+    let shown = text(&out.stdout);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains("local: (none)") && shown.contains("[y/N]"),
+        "{shown}"
+    );
+    nothing_launched(&world);
+    none_on_host(&world);
+
+    // With -y the grant is given and recorded: the job runs, and the next launch
+    // with the same grant does not ask again.
+    let id = world
+        .ok(&["jobs", "launch", "-d", "-y", &task])
+        .trim()
+        .to_string();
+    world.wait_for(&id, "SUCCEEDED");
+    none_on_host(&world);
+    assert_eq!(mode(&world.controller_home().join("credentials.sh")), 0o600);
+    let out = world.at_terminal(&["jobs", "launch", "-d", &task], "\n\n");
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(!shown.contains("[y/N]"), "asked again: {shown}");
+    let id2 = shown
+        .lines()
+        .rev()
+        .find_map(|l| l.split_whitespace().last()?.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no job id: {shown}"));
+    world.wait_for(&id2.to_string(), "SUCCEEDED");
+
+    // A wider grant is asked for again: declined here, Lambda's key is not sent.
+    world.grant("[local, lambda]");
+    let out = world.at_terminal(&["jobs", "launch", "-d", &task], "\n\n");
+    let shown = text(&out.stdout);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("lambda: LAMBDA_API_KEY"), "{shown}");
+    none_on_host(&world);
 }

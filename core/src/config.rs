@@ -98,6 +98,11 @@ pub struct JobsConfig {
 pub struct ControllerConfig {
     /// The cluster's `resources`, as in a task (`{infra: ssh/lab, cpus: 2+}`).
     pub resources: serde_yaml::Value,
+    /// The providers the controller's jobs may use (`[aws, lambda]`): only their
+    /// credentials go to the controller host, and a task naming another provider
+    /// is refused. Absent: the controller cluster's own provider only.
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
 }
 
 /// The `kubernetes:` section of `config.yaml`.
@@ -146,8 +151,14 @@ impl Config {
     /// The file as read, without its `jobs` section: what a remote jobs
     /// controller runs with (it controls its jobs itself). `kubeconfig`, when
     /// given, replaces `kubernetes.kubeconfig` (the controller's own copy, since a
-    /// path here names a file on this machine).
-    pub fn without_jobs_yaml(&self, kubeconfig: Option<&str>) -> Result<String, serde_yaml::Error> {
+    /// path here names a file on this machine). `clouds`, when given, narrows
+    /// `clouds` to those (all of them when the file sets none): the providers the
+    /// controller may plan on.
+    pub fn without_jobs_yaml(
+        &self,
+        kubeconfig: Option<&str>,
+        clouds: Option<&[String]>,
+    ) -> Result<String, serde_yaml::Error> {
         let mut raw = self
             .raw
             .clone()
@@ -161,6 +172,14 @@ impl Config {
                 if let Some(kube) = kube.as_mapping_mut() {
                     kube.insert("kubeconfig".into(), path.into());
                 }
+            }
+            if let Some(clouds) = clouds {
+                let narrowed: Vec<serde_yaml::Value> = clouds
+                    .iter()
+                    .filter(|c| self.clouds.as_ref().is_none_or(|all| all.contains(c)))
+                    .map(|c| c.as_str().into())
+                    .collect();
+                map.insert("clouds".into(), serde_yaml::Value::Sequence(narrowed));
             }
         }
         serde_yaml::to_string(&raw)
@@ -198,24 +217,45 @@ mod tests {
         );
         std::fs::write(
             dir.path().join("config.yaml"),
-            "clouds: [aws]\njobs:\n  controller:\n    resources: {infra: ssh/lab}\n",
+            "clouds: [aws, gcp]\njobs:\n  controller:\n    resources: {infra: ssh/lab}\n    providers: [aws, lambda]\n",
         )
         .unwrap();
         let config = Config::load(dir.path()).unwrap();
-        assert!(config.jobs.controller.is_some());
-        let passed_on = config.without_jobs_yaml(None).unwrap();
+        let controller = config.jobs.controller.as_ref().unwrap();
+        assert_eq!(
+            controller.providers,
+            Some(vec!["aws".to_string(), "lambda".to_string()])
+        );
+        let passed_on = config.without_jobs_yaml(None, None).unwrap();
         assert!(
             passed_on.contains("clouds") && !passed_on.contains("jobs"),
             "{passed_on}"
         );
+        let granted = ["aws".to_string(), "lambda".to_string()];
         let with_kube = config
-            .without_jobs_yaml(Some("~/.aloft-jobs/kubeconfig"))
+            .without_jobs_yaml(Some("~/.aloft-jobs/kubeconfig"), Some(&granted))
             .unwrap();
         let reread: serde_yaml::Value = serde_yaml::from_str(&with_kube).unwrap();
         assert_eq!(
             reread["kubernetes"]["kubeconfig"].as_str(),
             Some("~/.aloft-jobs/kubeconfig"),
             "{with_kube}"
+        );
+        // Only what the file enabled and the controller is granted.
+        assert_eq!(
+            reread["clouds"],
+            serde_yaml::from_str::<serde_yaml::Value>("[aws]").unwrap()
+        );
+        // A misspelt key under `jobs.controller` names its line.
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "jobs:\n  controller:\n    resources: {infra: ssh/lab}\n    provider: [aws]\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("config.yaml:4:") && err.contains("providers"),
+            "{err}"
         );
         std::fs::write(dir.path().join("config.yaml"), "clouds: [aws]\nclowds: 1\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();

@@ -8,25 +8,36 @@
 //! here runs `aloft jobs <verb>` there, over the head's SSH connection, with a home of its own
 //! (`~/.aloft-jobs` on the host: its own job database, cluster state and key pair).
 //!
+//! The controller gets only what the user grants: the providers
+//! `jobs.controller.providers` names (default: the controller cluster's own
+//! provider), a [`ControllerGrant`]. Before the grant is first relied on, or when it
+//! grows, the caller's consent is asked (the CLI shows the providers and credential
+//! names and asks), and the grant is recorded in `jobs-controller-grant.json`.
+//! A task naming another provider is refused.
+//!
 //! Before each submission the host gets a *controller kit* over the connection's
 //! stdin (never on a command line): this machine's `config.yaml` without its `jobs`
-//! section, and `credentials.sh` (mode 0600) exporting the credentials the enabled
-//! providers' manifests declare, the values as this machine's environment and
-//! credential files give them, and, when Kubernetes contexts are allowed, a
-//! kubeconfig of its own with those contexts' credentials inline (see
+//! section and with `clouds` narrowed to the granted providers, and
+//! `credentials.sh` (mode 0600) exporting the credentials the granted providers'
+//! manifests declare, the values as this machine's environment and credential
+//! files give them, and, when `kubernetes` is granted, a kubeconfig of its own with
+//! its contexts' credentials inline (see
 //! [`crate::kube::config::portable_kubeconfig`]). Rotated credentials reach the host
-//! with the next `jobs launch`.
+//! with the next `jobs launch`; `down` of the controller cluster removes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ControllerConfig};
 use crate::jobs::{CancelTarget, JobId, JobSummary};
 use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::head::{Head, HeadLocation};
 use crate::runtime::node::Script;
-use crate::state::ClusterStatus;
-use crate::task::{FileMount, TaskChain, Workdir};
+use crate::state::{ClusterRecord, ClusterStatus};
+use crate::task::{FileMount, Task, TaskChain, Workdir};
 
 use super::lifecycle::{LaunchOptions, handle};
 use super::{Client, ClientError, ClientResult, Event};
@@ -62,10 +73,83 @@ const FORWARDED_ENV: &[&str] = &[
     "ALOFT_LOG",
 ];
 
+/// The kit's files that hold secrets, removed from the host by `down`.
+const SECRET_FILES: &[&str] = &["credentials.sh", "kubeconfig"];
+
 /// The controller host, reached through its head.
 pub(crate) struct RemoteJobs {
     head: Head,
     binary: String,
+    /// What its kit holds (set when the kit was written).
+    grant: Option<ControllerGrant>,
+}
+
+/// What a remote jobs controller is given: the providers its jobs may use, each
+/// with the names of the credentials its manifest declares (for `kubernetes`, the
+/// kubeconfig contexts). Values never appear here; they go in the kit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerGrant {
+    /// Provider name → its credential names.
+    pub providers: BTreeMap<String, Vec<String>>,
+}
+
+impl ControllerGrant {
+    /// Whether every provider and credential name here is in `other` too.
+    pub fn within(&self, other: &ControllerGrant) -> bool {
+        self.providers.iter().all(|(p, names)| {
+            other
+                .providers
+                .get(p)
+                .is_some_and(|o| names.iter().all(|n| o.contains(n)))
+        })
+    }
+
+    /// The granted providers' names.
+    pub fn names(&self) -> Vec<String> {
+        self.providers.keys().cloned().collect()
+    }
+
+    /// Refuses a task that names a provider outside the grant.
+    pub(crate) fn check(&self, chain: &TaskChain) -> ClientResult<()> {
+        for task in chain.tasks() {
+            for cloud in task
+                .resources
+                .candidates()
+                .iter()
+                .filter_map(|r| r.infra.cloud.as_ref())
+            {
+                if !self.providers.contains_key(cloud) {
+                    return Err(ClientError::ProviderNotGranted {
+                        provider: cloud.clone(),
+                        granted: self.names(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Asked before the remote controller is given a grant the user has not given
+/// before; `false` refuses (nothing is sent).
+pub type GrantConsent<'a> = dyn FnMut(&ControllerGrant) -> bool + 'a;
+
+/// The controller cluster's task: the configured resources, no work.
+fn controller_task(controller: &ControllerConfig) -> ClientResult<Task> {
+    let yaml = serde_yaml::to_string(&serde_json::json!({
+        "name": CONTROLLER_CLUSTER,
+        "resources": controller.resources,
+        "run": "true",
+    }))
+    .map_err(ClientError::other)?;
+    let chain =
+        TaskChain::from_yaml_str(&yaml, "config.yaml (jobs.controller)", &Default::default())
+            .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+    chain
+        .tasks()
+        .first()
+        .cloned()
+        .ok_or_else(|| ClientError::InvalidInput("jobs.controller: no resources".into()))
 }
 
 impl Client {
@@ -80,9 +164,12 @@ impl Client {
     }
 
     /// The remote controller's host, `None` when the controller runs here. With
-    /// `start`, the controller cluster is launched or started as needed and its
-    /// kit written; otherwise it must be UP.
-    pub(crate) fn remote_jobs(&self, start: bool) -> ClientResult<Option<RemoteJobs>> {
+    /// `start` (the consent to a new grant), the controller cluster is launched or
+    /// started as needed and its kit written; otherwise it must be UP.
+    pub(crate) fn remote_jobs(
+        &self,
+        mut start: Option<&mut GrantConsent<'_>>,
+    ) -> ClientResult<Option<RemoteJobs>> {
         let Some(controller) = &self.config.jobs.controller else {
             return Ok(None);
         };
@@ -92,7 +179,7 @@ impl Client {
         let mut default_autostop = false;
         match existing.as_ref().map(|r| r.status) {
             Some(ClusterStatus::Up) => {}
-            _ if !start => {
+            _ if start.is_none() => {
                 return Err(ClientError::Other(format!(
                     "the jobs controller cluster `{CONTROLLER_CLUSTER}` is not up \
                      (`aloft jobs launch` brings it up)"
@@ -103,22 +190,8 @@ impl Client {
                 self.emit(Event::Step(format!(
                     "Launching the jobs controller on cluster `{CONTROLLER_CLUSTER}`..."
                 )));
-                let yaml = serde_yaml::to_string(&serde_json::json!({
-                    "name": CONTROLLER_CLUSTER,
-                    "resources": controller.resources,
-                    "run": "true",
-                }))
-                .map_err(ClientError::other)?;
-                let chain = TaskChain::from_yaml_str(
-                    &yaml,
-                    "config.yaml (jobs.controller)",
-                    &Default::default(),
-                )
-                .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-                let task = chain.tasks().first().ok_or_else(|| {
-                    ClientError::InvalidInput("jobs.controller: no resources".into())
-                })?;
-                self.launch(task, &self.home, &LaunchOptions::named(CONTROLLER_CLUSTER))?;
+                let task = controller_task(controller)?;
+                self.launch(&task, &self.home, &LaunchOptions::named(CONTROLLER_CLUSTER))?;
                 default_autostop = !task
                     .resources
                     .candidates()
@@ -139,19 +212,34 @@ impl Client {
         };
         let head = self.head_of(&record)?;
         // The controller is aloft itself (it launches clusters), not the node agent.
-        let binary = if start {
+        let binary = if start.is_some() {
             head.install_full_program(&self.node_agents, "the jobs controller")?
         } else {
             crate::runtime::head::FULL_PROGRAM.to_string()
         };
-        let remote = RemoteJobs { head, binary };
-        if start {
-            let kubeconfig = self.controller_kubeconfig();
+        let mut remote = RemoteJobs {
+            head,
+            binary,
+            grant: None,
+        };
+        if let Some(consent) = start.as_mut() {
+            // The cluster is recorded now, so its provider (the default grant) is known.
+            let grant = self.controller_grant()?.ok_or_else(|| {
+                ClientError::Other("the jobs controller's provider is unknown".into())
+            })?;
+            self.ensure_granted(&grant, &mut **consent)?;
+            let kubeconfig = grant
+                .providers
+                .contains_key("kubernetes")
+                .then(|| self.controller_kubeconfig())
+                .flatten();
             remote.install_kit(
                 &self.config,
-                &self.controller_credentials()?,
+                &grant,
+                &self.controller_credentials(&grant),
                 kubeconfig.as_deref(),
             )?;
+            remote.grant = Some(grant);
         }
         if default_autostop {
             self.default_controller_autostop()?;
@@ -164,14 +252,7 @@ impl Client {
     /// when no context is allowed. A context that does not resolve is left out,
     /// with a warning: jobs on other clouds go on.
     fn controller_kubeconfig(&self) -> Option<String> {
-        use crate::kube::access::KubeAccess;
-        let kube = &self.config.kubernetes;
-        let path = kube.kubeconfig.as_deref().map(crate::config::expand_home);
-        let access = KubeAccess::load(
-            path.as_deref(),
-            kube.allowed_contexts.as_deref(),
-            std::time::Duration::from_secs(30),
-        );
+        let (path, access) = self.kube_access();
         // Each context resolved once (an exec plugin runs once per submission).
         let mut resolved = Vec::new();
         for context in access.contexts() {
@@ -195,6 +276,19 @@ impl Client {
                 None
             }
         }
+    }
+
+    /// The kubeconfig (as `config.yaml` names it) and its allowed contexts; nothing
+    /// is run yet.
+    fn kube_access(&self) -> (Option<PathBuf>, crate::kube::access::KubeAccess) {
+        let kube = &self.config.kubernetes;
+        let path = kube.kubeconfig.as_deref().map(crate::config::expand_home);
+        let access = crate::kube::access::KubeAccess::load(
+            path.as_deref(),
+            kube.allowed_contexts.as_deref(),
+            std::time::Duration::from_secs(30),
+        );
+        (path, access)
     }
 
     /// Stops the controller cluster after [`CONTROLLER_AUTOSTOP_MINUTES`] idle
@@ -225,18 +319,158 @@ impl Client {
         )
     }
 
-    /// The credentials every enabled provider's manifest declares, with values.
-    fn controller_credentials(&self) -> ClientResult<BTreeMap<String, String>> {
+    /// The granted credentials that have a value here, with their values.
+    fn controller_credentials(&self, grant: &ControllerGrant) -> BTreeMap<String, String> {
         let source = StandardCredentials;
-        Ok(self
-            .providers()?
-            .host
-            .manifests()
-            .into_iter()
-            .flat_map(|m| m.credentials.clone())
-            .filter_map(|name| source.get(&name).map(|v| (name, v)))
-            .collect())
+        grant
+            .providers
+            .values()
+            .flatten()
+            .filter_map(|name| source.get(name).map(|v| (name.clone(), v)))
+            .collect()
     }
+
+    /// The providers the remote controller's jobs may use: `jobs.controller.providers`,
+    /// else the controller cluster's own provider (as recorded, or as its resources
+    /// pin it). `None` when there is no remote controller, or when its provider is
+    /// known only once it is launched.
+    fn granted_providers(&self) -> ClientResult<Option<BTreeSet<String>>> {
+        let Some(controller) = &self.config.jobs.controller else {
+            return Ok(None);
+        };
+        if let Some(names) = &controller.providers {
+            return names
+                .iter()
+                .map(|n| {
+                    crate::task::units::canonical_cloud(n).map_err(|e| {
+                        ClientError::InvalidInput(format!(
+                            "config.yaml: jobs.controller.providers: {e}"
+                        ))
+                    })
+                })
+                .collect::<ClientResult<_>>()
+                .map(Some);
+        }
+        if let Some(record) = self.state.cluster(CONTROLLER_CLUSTER)? {
+            return Ok(Some(BTreeSet::from([record.provider])));
+        }
+        let task = controller_task(controller)?;
+        let clouds: BTreeSet<Option<String>> = task
+            .resources
+            .candidates()
+            .iter()
+            .map(|r| r.infra.cloud.clone())
+            .collect();
+        Ok(match clouds.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(cloud)] => Some(BTreeSet::from([cloud.clone()])),
+            _ => None,
+        })
+    }
+
+    /// The grant the remote controller gets (the providers `granted_providers` names),
+    /// each provider with the credential names its manifest declares.
+    pub(crate) fn controller_grant(&self) -> ClientResult<Option<ControllerGrant>> {
+        let Some(names) = self.granted_providers()? else {
+            return Ok(None);
+        };
+        let providers = self.providers()?;
+        let manifests = providers.host.manifests();
+        let mut grant = ControllerGrant::default();
+        for name in names {
+            let manifest = manifests.iter().find(|m| m.name == name).ok_or_else(|| {
+                ClientError::InvalidInput(format!(
+                    "config.yaml: jobs.controller.providers: no provider `{name}` is loaded \
+                     (loaded: {})",
+                    manifests
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let mut credentials = manifest.credentials.clone();
+            if name == "kubernetes" {
+                let (_, access) = self.kube_access();
+                credentials.extend(
+                    access
+                        .contexts()
+                        .map(|c| format!("kubeconfig context {}", c.name)),
+                );
+            }
+            grant.providers.insert(name, credentials);
+        }
+        Ok(Some(grant))
+    }
+
+    /// Where the grant the user consented to is recorded.
+    fn grant_path(&self) -> PathBuf {
+        self.home.join("jobs-controller-grant.json")
+    }
+
+    /// Goes on when `grant` is within the one recorded; else asks `consent` and
+    /// records it, or refuses with [`ClientError::GrantRefused`].
+    pub(crate) fn ensure_granted(
+        &self,
+        grant: &ControllerGrant,
+        consent: &mut GrantConsent<'_>,
+    ) -> ClientResult<()> {
+        let path = self.grant_path();
+        let recorded: Option<ControllerGrant> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if recorded.as_ref() == Some(grant) {
+            return Ok(());
+        }
+        // A narrower grant needs no consent; recorded, so that widening it again asks.
+        if !recorded.is_some_and(|r| grant.within(&r)) && !consent(grant) {
+            return Err(ClientError::GrantRefused {
+                providers: grant.names(),
+            });
+        }
+        let text = serde_json::to_vec_pretty(grant).map_err(ClientError::other)?;
+        write_atomically(&path, &text)
+            .map_err(|e| ClientError::Other(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// On `down` of the controller cluster: removes the kit's secret files from its
+/// head, before the machines go. Best effort; a failure is worth a warning only
+/// where the machine outlives the cluster (`survives`: an ssh pool's host).
+pub(crate) fn remove_kit_at(
+    control_dir: &Path,
+    record: &ClusterRecord,
+    survives: bool,
+) -> Option<String> {
+    if record.name != CONTROLLER_CLUSTER {
+        return None;
+    }
+    let Ok(location @ HeadLocation::Ssh { .. }) = handle(record).map(|h| h.head) else {
+        return None;
+    };
+    let head = Head::new(location, control_dir.to_path_buf());
+    let files: Vec<String> = SECRET_FILES
+        .iter()
+        .map(|f| format!("\"$HOME\"/{CONTROLLER_HOME}/{f}"))
+        .collect();
+    let script = Script::new(format!("rm -f {}", files.join(" ")));
+    let mut out = Vec::new();
+    let why = match head.run_script(&script, &mut out) {
+        Ok(0) => return None,
+        Ok(code) => format!("exit {code}: {}", String::from_utf8_lossy(&out).trim()),
+        Err(e) => e.to_string(),
+    };
+    survives.then(|| {
+        format!(
+            "`{CONTROLLER_CLUSTER}`: could not remove the jobs controller's credentials \
+             from its host ({why}); remove ~/{CONTROLLER_HOME}/credentials.sh there"
+        )
+    })
 }
 
 /// Refuses what a remote controller cannot reach: files on this machine.
@@ -291,18 +525,18 @@ fn quote(s: &str) -> String {
 }
 
 impl RemoteJobs {
-    /// Writes the controller kit on the host: the config, the credentials and
-    /// (when Kubernetes contexts are allowed) its own kubeconfig, the secret files
-    /// 0600.
+    /// Writes the controller kit on the host: the config, the granted credentials
+    /// and (when `kubernetes` is granted) its own kubeconfig, the secret files 0600.
     fn install_kit(
         &self,
         config: &Config,
+        grant: &ControllerGrant,
         credentials: &BTreeMap<String, String>,
         kubeconfig: Option<&str>,
     ) -> ClientResult<()> {
         let kube_path = format!("~/{CONTROLLER_HOME}/kubeconfig");
         let config_yaml = config
-            .without_jobs_yaml(kubeconfig.map(|_| kube_path.as_str()))
+            .without_jobs_yaml(kubeconfig.map(|_| kube_path.as_str()), Some(&grant.names()))
             .map_err(ClientError::other)?;
         let mut creds = String::new();
         for (name, value) in credentials {
@@ -315,11 +549,13 @@ impl RemoteJobs {
              cat > \"$HOME\"/{CONTROLLER_HOME}/credentials.sh <<'{end}'\n{creds}{end}\n\
              chmod 600 \"$HOME\"/{CONTROLLER_HOME}/credentials.sh\n"
         );
-        if let Some(kubeconfig) = kubeconfig {
-            body.push_str(&format!(
+        match kubeconfig {
+            Some(kubeconfig) => body.push_str(&format!(
                 "cat > \"$HOME\"/{CONTROLLER_HOME}/kubeconfig <<'{end}'\n{kubeconfig}\n{end}\n\
                  chmod 600 \"$HOME\"/{CONTROLLER_HOME}/kubeconfig\n"
-            ));
+            )),
+            // One from a wider grant before goes.
+            None => body.push_str(&format!("rm -f \"$HOME\"/{CONTROLLER_HOME}/kubeconfig\n")),
         }
         let mut out = Vec::new();
         let code = self
@@ -392,8 +628,12 @@ impl RemoteJobs {
         }
     }
 
-    /// Submits the chain there; the job's id.
+    /// Submits the chain there; the job's id. A task naming a provider outside
+    /// the kit's grant is refused.
     pub(crate) fn submit(&self, chain: &TaskChain, name: Option<&str>) -> ClientResult<JobId> {
+        if let Some(grant) = &self.grant {
+            grant.check(chain)?;
+        }
         let yaml = chain.to_yaml_string_with_secrets();
         let end = delimiter(&[&yaml]);
         // The task file travels inside the script, on the connection's stdin.

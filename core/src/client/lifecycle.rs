@@ -422,12 +422,17 @@ impl Client {
                         let control_dir = control_dir.clone();
                         let pool = providers.host.origin(&record.provider) == Some(POOLS_ORIGIN);
                         scope.spawn(move || {
+                            // The jobs controller's credentials go first, while the
+                            // cluster's key still opens the host.
+                            let mut warnings: Vec<String> =
+                                super::jobs_remote::remove_kit_at(&control_dir, record, pool)
+                                    .into_iter()
+                                    .collect();
                             stop_agent_at(&control_dir, record);
                             if pool {
-                                release_cluster_key(&control_dir, record)
-                            } else {
-                                Vec::new()
+                                warnings.extend(release_cluster_key(&control_dir, record));
                             }
+                            warnings
                         })
                     })
                     .collect();

@@ -13,6 +13,7 @@ use crate::jobs::{
 };
 use crate::task::TaskChain;
 
+use super::jobs_remote::GrantConsent;
 use super::{Client, ClientBackend, ClientError, ClientResult};
 
 /// How long a starting controller waits for the lock a just-killed one still holds.
@@ -53,8 +54,28 @@ impl Client {
     /// a cluster of its own) and makes sure a controller runs: here (a process of
     /// its own, exiting when idle) or on the controller cluster `config.yaml`
     /// names. A task this build cannot carry out, or a bad `job_recovery`, is
-    /// refused before anything is written. Returns the job's id.
+    /// refused before anything is written. Returns the job's id. A remote
+    /// controller's grant not recorded before is refused: see
+    /// [`Client::submit_job_with_consent`].
     pub fn submit_job(&self, chain: &TaskChain, name: Option<&str>) -> ClientResult<JobId> {
+        self.submit_job_with_consent(chain, name, &mut |_| false)
+    }
+
+    /// [`Client::submit_job`], asking `consent` before a remote controller is
+    /// given a [`ControllerGrant`](super::ControllerGrant) wider than the one the
+    /// user consented to last (the first time, or when `jobs.controller.providers`
+    /// grows); a yes is recorded, a no refuses ([`ClientError::GrantRefused`]) with
+    /// nothing sent.
+    /// The question comes before the controller cluster is launched when its
+    /// provider is known then (listed, recorded, or pinned by its resources). A
+    /// task naming a provider outside the grant is refused
+    /// ([`ClientError::ProviderNotGranted`]).
+    pub fn submit_job_with_consent(
+        &self,
+        chain: &TaskChain,
+        name: Option<&str>,
+        consent: &mut GrantConsent<'_>,
+    ) -> ClientResult<JobId> {
         for task in chain.tasks() {
             crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
         }
@@ -62,8 +83,12 @@ impl Client {
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         if self.jobs_controller_cluster().is_some() {
             super::jobs_remote::check_remote_submittable(chain)?;
+            if let Some(grant) = self.controller_grant()? {
+                grant.check(chain)?;
+                self.ensure_granted(&grant, consent)?;
+            }
         }
-        if let Some(remote) = self.remote_jobs(true)? {
+        if let Some(remote) = self.remote_jobs(Some(consent))? {
             return remote.submit(chain, name);
         }
         let job = self.jobs_db()?.submit(&new).map_err(ClientError::other)?;
@@ -78,7 +103,7 @@ impl Client {
             if self.state.cluster(cluster)?.is_none() {
                 return Ok(Vec::new());
             }
-            if let Some(remote) = self.remote_jobs(false)? {
+            if let Some(remote) = self.remote_jobs(None)? {
                 return remote.queue(all);
             }
         }
@@ -111,7 +136,7 @@ impl Client {
     /// Requests cancellation; every named id must exist, and something unfinished
     /// must match, else nothing is written. Returns the jobs now cancelling.
     pub fn cancel_jobs(&self, target: &CancelTarget) -> ClientResult<Vec<JobId>> {
-        if let Some(remote) = self.remote_jobs(false)? {
+        if let Some(remote) = self.remote_jobs(None)? {
             return remote.cancel(target);
         }
         let db = self.jobs_db()?;
@@ -137,7 +162,7 @@ impl Client {
         id: JobId,
         out: &mut dyn std::io::Write,
     ) -> ClientResult<JobSummary> {
-        if let Some(remote) = self.remote_jobs(false)? {
+        if let Some(remote) = self.remote_jobs(None)? {
             remote.logs(Some(id), true, out)?;
             return remote
                 .queue(true)?
@@ -213,7 +238,7 @@ impl Client {
         id: Option<JobId>,
         out: &mut dyn std::io::Write,
     ) -> ClientResult<()> {
-        if let Some(remote) = self.remote_jobs(false)? {
+        if let Some(remote) = self.remote_jobs(None)? {
             return remote.logs(id, false, out);
         }
         let Some(id) = id else {

@@ -58,7 +58,7 @@ pub use autostop::AutostopSetting;
 pub use cluster::{Cancellation, ClusterView, CostEntry, HeadAccess};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
-pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME};
+pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, GrantConsent};
 pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{Plan, PlanOptions, PlannedTask};
@@ -168,6 +168,31 @@ pub enum ClientError {
         /// What was left and how to deal with it.
         left: String,
     },
+    /// A managed job's task names a provider the remote jobs controller is not
+    /// granted (`jobs.controller.providers`); nothing was submitted.
+    #[error(
+        "provider `{provider}` is not granted to the jobs controller (cluster \
+         `{CONTROLLER_CLUSTER}`), which holds no credentials for it: add it to \
+         `jobs.controller.providers` in config.yaml (granted now: {})",
+        granted.join(", ")
+    )]
+    ProviderNotGranted {
+        /// The provider the task names.
+        provider: String,
+        /// The providers granted.
+        granted: Vec<String>,
+    },
+    /// The user did not consent to the remote jobs controller holding these
+    /// providers' credentials; none was sent.
+    #[error(
+        "the jobs controller (cluster `{CONTROLLER_CLUSTER}`) was not granted the \
+         credentials of {}; nothing was sent",
+        providers.join(", ")
+    )]
+    GrantRefused {
+        /// The providers whose credentials were asked for.
+        providers: Vec<String>,
+    },
     /// Anything else, with a message for humans.
     #[error("{0}")]
     Other(String),
@@ -194,6 +219,7 @@ impl ClientError {
         match self {
             ClientError::InvalidInput(_)
             | ClientError::DoesNotFit { .. }
+            | ClientError::ProviderNotGranted { .. }
             | ClientError::Config(ConfigError::Invalid(_)) => ErrorClass::Invalid,
             ClientError::NoResources { .. } => ErrorClass::NoResources,
             ClientError::JobFailed { .. } => ErrorClass::JobFailed,
