@@ -842,8 +842,10 @@ fn a_jobs_controller_cluster_stays_up_while_it_manages_jobs_then_stops_itself() 
     let world = World::new(1, 90, None);
     let config = world.home.path().join("config.yaml");
     let mut text_config = std::fs::read_to_string(&config).unwrap();
+    // Granted: aws (the controller's own cluster) and local (where its job runs).
     text_config.push_str(
-        "jobs:\n  controller:\n    resources: {infra: aws/us-east-1, instance_type: m6i.large}\n",
+        "jobs:\n  controller:\n    resources: {infra: aws/us-east-1, instance_type: m6i.large}\n\
+         \x20   providers: [aws, local]\n",
     );
     std::fs::write(&config, text_config).unwrap();
     // The job runs on the controller host's own `local` provider for longer than
