@@ -151,17 +151,7 @@ impl Sshd {
                 .unwrap_or_default(),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
-        let child = Command::new(sshd)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start sshd");
+        let child = spawn(dir);
         let user = std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty())
@@ -178,6 +168,31 @@ impl Sshd {
         server
     }
 
+    /// Stops this machine, its open sessions too (as a reboot would: clients'
+    /// shared connections drop), and starts it again on the same address and port
+    /// with a new host key: to a client, another machine answering at its address.
+    pub fn restart_with_new_host_key(&mut self) {
+        let mut pids = descendants(self.child.id());
+        pids.push(self.child.id());
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(pids.iter().map(u32::to_string))
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        let host_key = self.dir.join("host_key");
+        std::fs::remove_file(&host_key).unwrap();
+        std::fs::remove_file(self.dir.join("host_key.pub")).unwrap();
+        keygen(&host_key);
+        self.child = spawn(&self.dir);
+        self.wait_ready();
+    }
+
+    /// This machine's public host key (one OpenSSH line).
+    pub fn host_public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap()
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -189,6 +204,54 @@ impl Sshd {
         let log = std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
         panic!("sshd on port {} did not start: {log}", self.port);
     }
+}
+
+/// Starts `/usr/sbin/sshd` with the config under `dir`, logging to `dir/sshd.log`.
+fn spawn(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("sshd.log"))
+        .unwrap();
+    Command::new("/usr/sbin/sshd")
+        .arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(dir.join("sshd_config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start sshd")
+}
+
+/// Every process below `pid` (from `/proc`): sshd's connections and sessions.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+            Some((child, parent.parse().ok()?))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found.split_off(1)
 }
 
 fn whoami() -> String {
