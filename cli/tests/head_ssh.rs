@@ -57,6 +57,7 @@ fn submit_queue_logs_and_cancel_over_ssh() {
             user: server.user.clone(),
             identity_file: server.identity_file.clone(),
             proxy_command: None,
+            host_keys: None,
             root: root.display().to_string(),
             binary: binary.into(),
         },

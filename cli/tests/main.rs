@@ -12,6 +12,7 @@ mod concurrency;
 mod first_hour;
 mod gcp_launch;
 mod head_ssh;
+mod host_keys;
 mod installed_provider_plans;
 mod kube_proxy_cli;
 mod kubernetes;

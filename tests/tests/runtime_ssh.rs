@@ -1,17 +1,22 @@
 //! Node access over SSH, against real `sshd` servers on loopback.
 
-use aloft::runtime::node::{Node, NodeError, Script, SshNode, SshTarget};
+use aloft::runtime::node::{HostKeys, Node, NodeError, Script, SshNode, SshTarget};
 use aloft_tests::sshd::Sshd;
 
-fn node_for(server: &Sshd, control_dir: &std::path::Path) -> SshNode {
-    SshNode::new(SshTarget {
+fn target_for(server: &Sshd, control_dir: &std::path::Path) -> SshTarget {
+    SshTarget {
         host: server.ip.clone(),
         port: server.port,
         user: server.user.clone(),
         identity_file: server.identity_file.clone(),
         control_dir: control_dir.to_path_buf(),
         proxy_command: None,
-    })
+        host_keys: None,
+    }
+}
+
+fn node_for(server: &Sshd, control_dir: &std::path::Path) -> SshNode {
+    SshNode::new(target_for(server, control_dir))
 }
 
 #[test]
@@ -79,9 +84,57 @@ fn an_unreachable_node_is_a_typed_error() {
         identity_file: key,
         control_dir: dir.path().join("cm"),
         proxy_command: None,
+        host_keys: None,
     });
     let err = node.run(&Script::new("true"), &mut Vec::new()).unwrap_err();
     assert!(matches!(err, NodeError::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn a_host_key_is_trusted_on_first_use_and_another_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Sshd::start_machine(&dir.path().join("sshd"), "127.0.0.31");
+    let known_hosts = dir.path().join("cluster c/known_hosts");
+    let mut target = SshTarget {
+        host_keys: Some(HostKeys::first_use(
+            "c",
+            &known_hosts,
+            &server.ip,
+            server.port,
+        )),
+        ..target_for(&server, &dir.path().join("cm"))
+    };
+    let node = SshNode::new(target.clone());
+    assert_eq!(node.run(&Script::new("true"), &mut Vec::new()).unwrap(), 0);
+    let pinned = std::fs::read_to_string(&known_hosts).unwrap();
+    let key = server.host_public_key();
+    let key = key.split_whitespace().nth(1).unwrap();
+    assert!(
+        pinned.starts_with(&format!("[{}]:{} ", server.ip, server.port)) && pinned.contains(key),
+        "{pinned}"
+    );
+
+    server.restart_with_new_host_key();
+    let refused = |err: NodeError| {
+        assert!(
+            matches!(&err, NodeError::HostKeyChanged { cluster, .. } if cluster == "c"),
+            "{err}"
+        )
+    };
+    refused(
+        node.run(&Script::new("touch ran"), &mut Vec::new())
+            .unwrap_err(),
+    );
+    let local = dir.path().join("payload.txt");
+    std::fs::write(&local, "x").unwrap();
+    refused(node.upload(&local, "payload.txt", false).unwrap_err());
+    assert!(!server.home().join("ran").exists());
+    assert!(!server.home().join("payload.txt").exists());
+    // The head's strict check refuses a host the launcher never pinned.
+    let keys = target.host_keys.take().unwrap();
+    target.host_keys = Some(keys.on_head(&dir.path().join("empty")));
+    let err = SshNode::new(target).run(&Script::new("true"), &mut Vec::new());
+    refused(err.unwrap_err());
 }
 
 #[test]

@@ -217,6 +217,7 @@ impl Client {
             providers,
             cluster: options.cluster.clone(),
             key: self.cluster_key_pair(&options.cluster)?,
+            known_hosts: cluster_key::known_hosts(&self.home, &options.cluster),
             resources,
             control_dir: self.control_dir(),
             aloft_binary: self.agent_binary.clone(),
@@ -597,14 +598,30 @@ impl Client {
             .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
         // Clouds hand out new public addresses on start: record them, and tell the
         // head's agent where its nodes are now, before it starts again.
+        let known_hosts = cluster_key::known_hosts(&self.home, name);
         let addresses = access(
             providers,
             &record.provider,
+            (name, &known_hosts),
             self.cluster_key_pair(name)?,
             &self.agent_binary,
         )
         .addresses(nodes)
         .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
+        // A node keeps its pinned host key only at the same address as the same
+        // instance (see `cluster_key`).
+        let before = handle(&record).map(|h| h.nodes).unwrap_or_default();
+        fn pin(a: &NodeAddress) -> Option<(&str, &str)> {
+            Some((a.id(), a.host_key_alias()?))
+        }
+        let kept: Vec<&str> = addresses
+            .iter()
+            .filter_map(pin)
+            .filter(|now| before.iter().any(|b| pin(b) == Some(*now)))
+            .map(|(_, alias)| alias)
+            .collect();
+        cluster_key::keep_known_hosts(&known_hosts, &kept)
+            .map_err(|e| ClientError::Other(format!("{}: {e}", known_hosts.display())))?;
         if let (Some(head_address), Some(handle)) = (
             addresses.first(),
             ClusterHandle::of(&addresses, &self.agent_binary),

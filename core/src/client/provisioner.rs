@@ -12,6 +12,7 @@ use crate::plugin::{
 };
 use crate::provision::{Failure, FailureKind, Provisioner};
 use crate::runtime::keys::KeyPair;
+use crate::runtime::node::HostKeys;
 use crate::task::{ImageId, Resources};
 
 use super::Providers;
@@ -65,6 +66,11 @@ pub(crate) struct Access {
     /// The key the cluster's nodes are reached with (its own, see
     /// [`crate::launch::cluster_key`]).
     pub key: KeyPair,
+    /// The cluster.
+    pub cluster: String,
+    /// Its `known_hosts` file, where its nodes' host keys are pinned on first use
+    /// (see [`crate::launch::cluster_key::known_hosts`]).
+    pub known_hosts: PathBuf,
     /// The provider's proxy command (from the user's config).
     pub proxy_command: Option<String>,
     /// The aloft program (the client's agent binary): Kubernetes pods are reached
@@ -131,9 +137,11 @@ impl Access {
             // it; a pod IP may repeat across clusters); the head uses `ip`.
             let proxy = kube_proxy_command(&self.aloft_binary, &kube, self.kubeconfig.as_deref())
                 .map_err(|e| bad_answer(format!("{p}: {e}")))?;
+            let host = format!("{}.{}", kube.pod, kube.namespace);
             return Ok(NodeAddress::Ssh {
                 id: instance.id.clone(),
-                host: format!("{}.{}", kube.pod, kube.namespace),
+                host_keys: Some(self.host_keys(&host, instance.ssh_port)),
+                host,
                 port: instance.ssh_port,
                 user,
                 identity_file,
@@ -142,9 +150,11 @@ impl Access {
                 direct_from_head: true,
             });
         }
+        let host = instance.public_ip.clone().unwrap_or_else(|| ip.clone());
         Ok(NodeAddress::Ssh {
             id: instance.id.clone(),
-            host: instance.public_ip.clone().unwrap_or_else(|| ip.clone()),
+            host_keys: Some(self.host_keys(&host, instance.ssh_port)),
+            host,
             port: instance.ssh_port,
             user,
             identity_file,
@@ -152,6 +162,10 @@ impl Access {
             ip,
             direct_from_head: false,
         })
+    }
+
+    fn host_keys(&self, host: &str, port: u16) -> HostKeys {
+        HostKeys::first_use(&self.cluster, &self.known_hosts, host, port)
     }
 }
 
@@ -392,6 +406,8 @@ pub(crate) struct PluginProvisioner<'a> {
     pub cluster: String,
     /// The cluster's key: its public half goes into the run-request.
     pub key: KeyPair,
+    /// The cluster's `known_hosts` file.
+    pub known_hosts: PathBuf,
     /// The task's resources; the one matching each candidate gives disk, image, ports.
     pub resources: Vec<Resources>,
     /// SSH control sockets.
@@ -411,7 +427,13 @@ impl PluginProvisioner<'_> {
 
     /// How to reach `cloud`'s nodes.
     pub fn access(&self, cloud: &str) -> Access {
-        access(self.providers, cloud, self.key.clone(), &self.aloft_binary)
+        access(
+            self.providers,
+            cloud,
+            (&self.cluster, &self.known_hosts),
+            self.key.clone(),
+            &self.aloft_binary,
+        )
     }
 
     /// The task resources `c` was planned from (the first whose cloud allows it).
@@ -425,10 +447,12 @@ impl PluginProvisioner<'_> {
     }
 }
 
-/// How to reach `cloud`'s nodes with `key` (pods through `aloft_binary kube-proxy`).
+/// How to reach `cloud`'s nodes of `cluster` with `key`, pinning their host keys in
+/// `known_hosts` (pods through `aloft_binary kube-proxy`).
 pub(crate) fn access(
     providers: &Providers,
     cloud: &str,
+    (cluster, known_hosts): (&str, &Path),
     key: KeyPair,
     aloft_binary: &Path,
 ) -> Access {
@@ -439,6 +463,8 @@ pub(crate) fn access(
         bundled_pools: origin == "bundled:ssh",
         bundled_kube: origin == "bundled:kubernetes",
         key,
+        cluster: cluster.to_string(),
+        known_hosts: known_hosts.to_path_buf(),
         proxy_command: providers.proxy_commands.get(cloud).cloned(),
         aloft_binary: aloft_binary.to_path_buf(),
         kubeconfig: providers.kubeconfig.clone(),
@@ -575,6 +601,8 @@ mod tests {
                 private_key: "/home/u/.aloft/keys/aloft".into(),
                 public_key: "ssh-ed25519 AAAA".into(),
             },
+            cluster: "c1".into(),
+            known_hosts: "/home/u/.aloft/keys/clusters/c1/known_hosts".into(),
             proxy_command: Some("nc %h %p".into()),
             aloft_binary: binary.into(),
         }
@@ -633,17 +661,35 @@ mod tests {
         let words = shlex::split(proxy_command.as_deref().unwrap()).unwrap();
         assert_eq!(words[0], "/opt/aloft dir/bin/aloft");
         assert_eq!(words.len(), 11);
-        // The head reaches the worker pod by its IP, without the launcher's proxy.
+        // The head reaches the worker pod by its IP, without the launcher's proxy,
+        // and checks it against the key the launcher pinned under its own name.
+        let NodeAddress::Ssh {
+            host_keys: Some(pinned),
+            ..
+        } = &addresses[1]
+        else {
+            panic!("not pinned: {:?}", addresses[1]);
+        };
+        assert!(
+            pinned.accept_new,
+            "the launcher trusts a new node on first use"
+        );
         match addresses[1].node_spec() {
             crate::runtime::agent::NodeSpec::Ssh {
                 host,
                 proxy_command,
                 ip,
+                host_keys,
                 ..
             } => {
                 assert_eq!(host, "10.244.1.7");
                 assert_eq!(ip, "10.244.1.7");
                 assert_eq!(proxy_command, None);
+                let keys = host_keys.expect("pinned");
+                assert_eq!(keys.alias, "[aloft-c1-worker1.team-a]:22");
+                assert_eq!(keys.alias, pinned.alias);
+                assert_eq!(keys.file, Path::new(crate::runtime::head::NODE_KNOWN_HOSTS));
+                assert!(!keys.accept_new, "the head trusts no new host key");
             }
             other => panic!("not ssh: {other:?}"),
         }

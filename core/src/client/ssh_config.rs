@@ -3,7 +3,8 @@
 //! whenever clusters change; the user's `~/.ssh/config` only gets one `Include`
 //! line, added once by [`Client::install_ssh_include`]. `ssh`, `scp`, `rsync` and
 //! VS Code Remote-SSH then reach clusters by name, through each provider's proxy
-//! command where it has one.
+//! command where it has one, checking each node's host key against the key
+//! aloft pinned for its cluster (see [`crate::runtime::node::HostKeys`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ impl Client {
                     user,
                     identity_file,
                     proxy_command,
+                    host_keys,
                     ..
                 } = node
                 else {
@@ -61,8 +63,19 @@ impl Client {
                 let _ = writeln!(text, "  User {user}");
                 let _ = writeln!(text, "  IdentityFile \"{}\"", identity_file.display());
                 let _ = writeln!(text, "  IdentitiesOnly yes");
-                let _ = writeln!(text, "  StrictHostKeyChecking no");
-                let _ = writeln!(text, "  UserKnownHostsFile /dev/null");
+                // The host keys aloft pinned, under the names it pinned them.
+                match host_keys {
+                    Some(keys) => {
+                        let _ = writeln!(text, "  HostKeyAlias {}", keys.alias);
+                        let _ = writeln!(text, "  UserKnownHostsFile \"{}\"", keys.file.display());
+                        let _ = writeln!(text, "  StrictHostKeyChecking accept-new");
+                        let _ = writeln!(text, "  HashKnownHosts no");
+                    }
+                    None => {
+                        let _ = writeln!(text, "  StrictHostKeyChecking no");
+                        let _ = writeln!(text, "  UserKnownHostsFile /dev/null");
+                    }
+                }
                 let _ = writeln!(text, "  LogLevel ERROR");
                 if let Some(proxy) = proxy_command {
                     let proxy = expand_host_port(proxy, host, *port);

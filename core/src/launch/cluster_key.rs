@@ -15,11 +15,21 @@
 //! Clusters recorded before keys were per cluster name the user's key in their
 //! node addresses: they keep it (start, exec, `ssh`) until they are torn down; a
 //! new cluster of the same name then gets a key of its own.
+//!
+//! Beside the key, [`known_hosts`] pins the host keys of the cluster's nodes:
+//! trusted on first use, refused when they change (see
+//! [`crate::runtime::node::HostKeys`]); `down` deletes it with the key. A `start`
+//! keeps the entries of nodes that kept their address and instance id
+//! ([`keep_known_hosts`]): a node at a new address is a new first use, and one
+//! address answered by another instance than before is trusted anew. The same
+//! instance at the same address answering with a new key is refused, as a
+//! changed key is: a cloud image that makes new host keys at every boot needs
+//! its line deleted by hand.
 
 use std::path::{Path, PathBuf};
 
 use crate::runtime::address::NodeAddress;
-use crate::runtime::head::NODE_KEY;
+use crate::runtime::head::{NODE_KEY, NODE_KNOWN_HOSTS};
 use crate::runtime::keys::{KeyError, KeyPair, ensure_key_pair};
 use crate::runtime::node::{Node, NodeError, Script};
 
@@ -28,6 +38,29 @@ use super::LaunchError;
 /// Where the key of `cluster` lives under aloft's home.
 pub fn key_dir(home: &Path, cluster: &str) -> PathBuf {
     home.join("keys").join("clusters").join(cluster)
+}
+
+/// The file that pins the host keys of `cluster`'s nodes, beside its key.
+pub fn known_hosts(home: &Path, cluster: &str) -> PathBuf {
+    key_dir(home, cluster).join("known_hosts")
+}
+
+/// Keeps only the entries of `file` filed under one of `names` (see
+/// [`crate::runtime::node::HostKeys::alias`]); a missing file stays missing.
+pub fn keep_known_hosts(file: &Path, names: &[&str]) -> std::io::Result<()> {
+    let text = match std::fs::read_to_string(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            let hosts = line.split_whitespace().next().unwrap_or_default();
+            hosts.split(',').any(|host| names.contains(&host))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(file, kept)
 }
 
 /// The key pair of `cluster`, made (private key mode 0600) on first use.
@@ -93,10 +126,11 @@ pub fn adopt(
 
 /// The script that takes `cluster`'s key off a host it adopted: the
 /// `authorized_keys` lines whose last field is exactly its marker (`a.b` leaves
-/// `axb`'s and `a.bc`'s lines), and the head's copy of the private key.
+/// `axb`'s and `a.bc`'s lines), and the head's copies of the private key and of
+/// the pinned host keys.
 fn release_script(cluster: &str) -> Script {
     Script::new(format!(
-        "rm -f ~/{NODE_KEY}; f=~/.ssh/authorized_keys; [ -f \"$f\" ] || exit 0; \
+        "rm -f ~/{NODE_KEY} ~/{NODE_KNOWN_HOSTS}; f=~/.ssh/authorized_keys; [ -f \"$f\" ] || exit 0; \
          awk -v m={marker} '$NF != m' \"$f\" > \"$f.aloft\" && mv \"$f.aloft\" \"$f\"",
         marker = quote(&marker(cluster)),
     ))
@@ -152,6 +186,11 @@ mod tests {
         let head_key = host.path().join(NODE_KEY);
         std::fs::create_dir_all(head_key.parent().unwrap()).unwrap();
         std::fs::write(&head_key, "private").unwrap();
+        std::fs::write(
+            host.path().join(NODE_KNOWN_HOSTS),
+            "[h]:22 ssh-ed25519 AAAA\n",
+        )
+        .unwrap();
         let nodes: Vec<Box<dyn Node>> = vec![Box::new(LocalNode::new(host.path().to_path_buf()))];
 
         assert_eq!(release_hosts("a.b", &nodes), Vec::<String>::new());
@@ -163,6 +202,32 @@ mod tests {
             .collect();
         assert_eq!(left.lines().collect::<Vec<_>>(), expected);
         assert!(!head_key.exists(), "the head's copy of the key is gone");
+        assert!(!host.path().join(NODE_KNOWN_HOSTS).exists());
+    }
+
+    #[test]
+    fn only_the_named_hosts_keys_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        keep_known_hosts(&file, &["[a]:22"]).unwrap();
+        assert!(!file.exists(), "nothing made");
+        let lines = [
+            "[a]:22 ssh-ed25519 AAAAa",
+            "[a]:2222 ssh-ed25519 AAAAport",
+            "[b]:22,[a]:22 ssh-rsa AAAAboth",
+            "|1|hashed|name= ssh-ed25519 AAAAhashed",
+            "[c]:22 ssh-ed25519 AAAAc",
+        ];
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        keep_known_hosts(&file, &["[a]:22", "[x]:1"]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "[a]:22 ssh-ed25519 AAAAa\n[b]:22,[a]:22 ssh-rsa AAAAboth\n"
+        );
+        assert_eq!(
+            known_hosts(dir.path(), "c"),
+            key_dir(dir.path(), "c").join("known_hosts")
+        );
     }
 
     #[test]
@@ -179,6 +244,7 @@ mod tests {
             proxy_command: None,
             ip: "192.0.2.1".into(),
             direct_from_head: false,
+            host_keys: None,
         };
         let nodes: Vec<Box<dyn Node>> = vec![Box::new(LocalNode::new(host.path().to_path_buf()))];
         // Reached with the cluster's own key: nothing to do.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::NodeSpec;
 use super::head::HeadLocation;
-use super::node::{LocalNode, Node, SshNode, SshTarget};
+use super::node::{HostKeys, LocalNode, Node, SshNode, SshTarget};
 
 /// Where a provisioned node is, as its provider reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +43,10 @@ pub enum NodeAddress {
         /// server's port-forward, pods reach each other by pod IP).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         direct_from_head: bool,
+        /// Where its host key is pinned (`None` in records written before aloft
+        /// pinned host keys: not checked until the cluster is started again).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_keys: Option<HostKeys>,
     },
 }
 
@@ -64,6 +68,7 @@ impl NodeAddress {
                 user,
                 identity_file,
                 proxy_command,
+                host_keys,
                 ..
             } => Box::new(SshNode::new(SshTarget {
                 host: host.clone(),
@@ -72,6 +77,7 @@ impl NodeAddress {
                 identity_file: identity_file.clone(),
                 control_dir: control_dir.to_path_buf(),
                 proxy_command: proxy_command.clone(),
+                host_keys: host_keys.clone(),
             })),
         }
     }
@@ -90,6 +96,7 @@ impl NodeAddress {
                 proxy_command,
                 ip,
                 direct_from_head,
+                host_keys,
                 ..
             } => NodeSpec::Ssh {
                 host: if *direct_from_head { ip } else { host }.clone(),
@@ -104,6 +111,11 @@ impl NodeAddress {
                     proxy_command.clone()
                 },
                 ip: ip.clone(),
+                // Checked against the launcher's entries, copied to the head with
+                // the agent.
+                host_keys: host_keys
+                    .as_ref()
+                    .map(|keys| keys.on_head(Path::new(super::head::NODE_KNOWN_HOSTS))),
             },
         }
     }
@@ -120,6 +132,7 @@ impl NodeAddress {
                 user,
                 identity_file,
                 proxy_command,
+                host_keys,
                 ..
             } => HeadLocation::Ssh {
                 host: host.clone(),
@@ -127,6 +140,7 @@ impl NodeAddress {
                 user: user.clone(),
                 identity_file: identity_file.clone(),
                 proxy_command: proxy_command.clone(),
+                host_keys: host_keys.clone().map(Box::new),
                 root: ".aloft/agent".into(),
                 binary: if aloft_binary.is_absolute() {
                     ".aloft/bin/aloft".into()
@@ -144,6 +158,24 @@ impl NodeAddress {
             *identity_file = key;
         }
         node
+    }
+
+    /// The instance id.
+    pub fn id(&self) -> &str {
+        match self {
+            NodeAddress::Local { id, .. } | NodeAddress::Ssh { id, .. } => id,
+        }
+    }
+
+    /// The name this node's host key is pinned under, if it is pinned.
+    pub fn host_key_alias(&self) -> Option<&str> {
+        match self {
+            NodeAddress::Ssh {
+                host_keys: Some(keys),
+                ..
+            } => Some(&keys.alias),
+            _ => None,
+        }
     }
 
     /// The private key the head needs to reach the nodes (SSH nodes only).

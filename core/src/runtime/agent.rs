@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::gang::{ClusterInfo, GangKiller, GangMember, GangSpec, Phase, run_gang};
-use super::node::{LocalNode, Node, SshNode, SshTarget};
+use super::node::{HostKeys, LocalNode, Node, SshNode, SshTarget};
 use super::queue::{JobQueue, JobRecord, JobSpec, JobStatus, QueueError};
 use super::scheduler::{JobId, NodeAssignment, NodeCapacity, Scheduler};
 
@@ -101,6 +101,11 @@ pub enum NodeSpec {
         proxy_command: Option<String>,
         /// The IP the other nodes see.
         ip: String,
+        /// The node's host key as the launcher pinned it, in the head's copy of
+        /// the launcher's file (`None` from launchers that did not pin: not
+        /// checked).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_keys: Option<HostKeys>,
     },
 }
 
@@ -120,6 +125,7 @@ impl NodeSpec {
                 user,
                 identity_file,
                 proxy_command,
+                host_keys,
                 ..
             } => Arc::new(SshNode::new(SshTarget {
                 host: host.clone(),
@@ -128,6 +134,7 @@ impl NodeSpec {
                 identity_file: identity_file.clone(),
                 control_dir: control_dir.to_path_buf(),
                 proxy_command: proxy_command.clone(),
+                host_keys: host_keys.clone(),
             })),
         }
     }
@@ -817,6 +824,17 @@ impl JobRun {
     }
 
     fn finished(&self, status: JobStatus, outcome: super::gang::GangOutcome) -> Finished {
+        // Why a node did not run its part (unreachable, its host key refused) goes
+        // into the job's log; a rank stopped with the others is no news.
+        if let Ok(mut log) = self.log.lock() {
+            for (rank, result) in outcome.results.iter().enumerate() {
+                if let Err(err) = result
+                    && !matches!(err, super::node::NodeError::Killed { .. })
+                {
+                    let _ = writeln!(log, "(rank {rank}) aloft: {err}");
+                }
+            }
+        }
         Finished {
             id: self.job.id,
             status,

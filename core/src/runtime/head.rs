@@ -26,6 +26,12 @@ use super::scheduler::JobId;
 /// at `.aloft/keys/aloft-key` until their cluster is torn down.
 pub const NODE_KEY: &str = ".aloft/keys/cluster-key";
 
+/// Where a remote head keeps its copy of the launcher's `known_hosts` file of its
+/// cluster (relative to its home): the head checks its workers' host keys against
+/// the keys the launcher pinned and trusts no new one itself (see
+/// [`super::node::HostKeys`]).
+pub const NODE_KNOWN_HOSTS: &str = ".aloft/keys/cluster-known_hosts";
+
 /// Where a cluster's agent is and how to reach it (kept in local state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -47,6 +53,10 @@ pub enum HeadLocation {
         identity_file: PathBuf,
         /// `ProxyCommand`, if any.
         proxy_command: Option<String>,
+        /// Where its host key is pinned (`None` in records written before aloft
+        /// pinned host keys).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_keys: Option<Box<super::node::HostKeys>>,
         /// The agent folder on the head: relative to the user's home, or absolute.
         root: String,
         /// The `aloft` binary on the head.
@@ -299,8 +309,9 @@ impl Head {
 
     /// Puts the agent in place and starts it: the cluster description, autostop, and
     /// for a remote head also the node agent for its architecture (see
-    /// [`NodeAgents`]) and the key the head uses to reach the other nodes (mode
-    /// 0600). Idempotent.
+    /// [`NodeAgents`]), the key the head uses to reach the other nodes (mode
+    /// 0600) and the host keys the launcher pinned for them ([`NODE_KNOWN_HOSTS`];
+    /// call it once every node was reached from here). Idempotent.
     pub fn install(
         &self,
         agents: &NodeAgents,
@@ -317,6 +328,7 @@ impl Head {
             )?),
             HeadLocation::Ssh {
                 binary: remote_binary,
+                host_keys,
                 ..
             } => {
                 let node = self.ssh_node()?;
@@ -324,6 +336,9 @@ impl Head {
                 node.upload(&program, remote_binary, false)?;
                 if let Some(key) = node_key {
                     node.upload(key, NODE_KEY, false)?;
+                }
+                if let Some(keys) = host_keys {
+                    node.upload(&keys.file, NODE_KNOWN_HOSTS, false)?;
                 }
                 let request = serde_json::json!({ "spec": spec, "autostop": autostop });
                 self.remote("init", &[], Some(&request.to_string()))?;
@@ -414,6 +429,7 @@ impl Head {
             user,
             identity_file,
             proxy_command,
+            host_keys,
             ..
         } = &self.location
         else {
@@ -426,6 +442,7 @@ impl Head {
             identity_file: identity_file.clone(),
             control_dir: self.control_dir.clone(),
             proxy_command: proxy_command.clone(),
+            host_keys: host_keys.as_deref().cloned(),
         }))
     }
 

@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 use thiserror::Error;
 
 pub use local::LocalNode;
-pub use ssh::{SshNode, SshTarget};
+pub use ssh::{HostKeys, SshNode, SshTarget};
 
 /// Why a node could not be reached or a transfer failed. A script that ran and
 /// exited non-zero is not an error: its exit code is returned.
@@ -51,6 +51,25 @@ pub enum NodeError {
     Unreachable {
         /// `user@host:port`.
         node: String,
+        /// What ssh said.
+        detail: String,
+    },
+    /// The node answered with a host key other than the one pinned for its cluster
+    /// (or, on the head, one the launcher never saw): ssh refused it, so nothing
+    /// was sent to it.
+    #[error(
+        "refusing {node} of cluster `{cluster}`: its SSH host key changed (it is not the key \
+         pinned in {file}), so another machine may be answering at its address; nothing was \
+         sent to it. If the node was really replaced, delete its line from that file. \
+         ssh said: {detail}"
+    )]
+    HostKeyChanged {
+        /// `user@host:port`.
+        node: String,
+        /// Its cluster.
+        cluster: String,
+        /// The `known_hosts` file holding the pinned key.
+        file: String,
         /// What ssh said.
         detail: String,
     },
@@ -170,7 +189,10 @@ enum KillHow {
     /// A process group on this machine.
     Group(i32),
     /// A process group on an SSH node whose leader wrote its pid to `pid_file`.
-    Remote { node: SshNode, pid_file: String },
+    Remote {
+        node: Box<SshNode>,
+        pid_file: String,
+    },
 }
 
 impl Killer {
@@ -208,6 +230,8 @@ pub struct Running {
     node: String,
     /// `ssh` exits 255 for its own failures; other programs do not.
     via_ssh: bool,
+    /// Where the node's host key is pinned (ssh's refusal of it is told apart).
+    host_keys: Option<ssh::HostKeys>,
 }
 
 impl Running {
@@ -248,7 +272,10 @@ impl Running {
             buf
         });
         let how = match remote {
-            Some((node, pid_file)) => KillHow::Remote { node, pid_file },
+            Some((node, pid_file)) => KillHow::Remote {
+                node: Box::new(node),
+                pid_file,
+            },
             None => KillHow::Group(child.id() as i32),
         };
         Ok(Running {
@@ -258,6 +285,7 @@ impl Running {
             killer: Killer::new(how),
             node,
             via_ssh,
+            host_keys: None,
         })
     }
 
@@ -315,10 +343,15 @@ impl Running {
             });
         }
         match status.code() {
-            Some(255) if self.via_ssh => Err(NodeError::Unreachable {
-                node: self.node.clone(),
-                detail: String::from_utf8_lossy(&stderr).trim().to_string(),
-            }),
+            Some(255) if self.via_ssh => {
+                let detail = String::from_utf8_lossy(&stderr);
+                Err((self.host_keys.as_ref())
+                    .and_then(|keys| keys.refusal(&self.node, &detail))
+                    .unwrap_or_else(|| NodeError::Unreachable {
+                        node: self.node.clone(),
+                        detail: detail.trim().to_string(),
+                    }))
+            }
             Some(code) => Ok(code),
             None => Err(NodeError::Killed {
                 node: self.node.clone(),

@@ -4,7 +4,84 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::{Deserialize, Serialize};
+
 use super::{Node, NodeError, Running, Script, quote};
+
+/// Where a node's SSH host key is pinned: its cluster's own `known_hosts` file.
+///
+/// The launcher trusts a node's key on first use (`StrictHostKeyChecking
+/// accept-new`) and refuses any other key at that name afterwards. Every key is
+/// filed under [`HostKeys::alias`], `[host]:port` as the launcher reaches the node
+/// (`HostKeyAlias`), not under the address ssh dials: the head reaches its workers
+/// at other addresses (private IPs, pod IPs), so it gets a copy of the launcher's
+/// file and checks its workers against the launcher's entries, adding none (see
+/// [`HostKeys::on_head`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostKeys {
+    /// The cluster the node belongs to (named in errors).
+    pub cluster: String,
+    /// The `known_hosts` file.
+    pub file: PathBuf,
+    /// The name the node's key is filed under.
+    pub alias: String,
+    /// A node not in the file yet is trusted on first use (the launcher); without,
+    /// it is refused (the head).
+    #[serde(default)]
+    pub accept_new: bool,
+}
+
+impl HostKeys {
+    /// The launcher's pin of `cluster`'s node at `host:port`, in `file`.
+    pub fn first_use(cluster: &str, file: &Path, host: &str, port: u16) -> HostKeys {
+        HostKeys {
+            cluster: cluster.to_string(),
+            file: file.to_path_buf(),
+            alias: format!("[{host}]:{port}"),
+            accept_new: true,
+        }
+    }
+
+    /// The same pin checked on the head against its copy of the file at `file`
+    /// (relative to the head's home): a node the launcher never saw is refused.
+    pub fn on_head(&self, file: &Path) -> HostKeys {
+        HostKeys {
+            file: file.to_path_buf(),
+            accept_new: false,
+            ..self.clone()
+        }
+    }
+
+    /// `-o` values that make ssh check the node's key against the file.
+    fn ssh_options(&self) -> [String; 4] {
+        let strict = if self.accept_new { "accept-new" } else { "yes" };
+        [
+            format!("StrictHostKeyChecking={strict}"),
+            // Quoted: ssh splits an option's value at spaces.
+            format!("UserKnownHostsFile=\"{}\"", self.file.display()),
+            format!("HostKeyAlias={}", self.alias),
+            // Plain names: aloft drops entries by name (see `cluster_key`).
+            "HashKnownHosts=no".into(),
+        ]
+    }
+
+    /// The refusal ssh's `stderr` reports, if it refused the node's host key.
+    pub(super) fn refusal(&self, node: &str, stderr: &str) -> Option<NodeError> {
+        const SIGNS: [&str; 2] = [
+            "REMOTE HOST IDENTIFICATION HAS CHANGED",
+            "Host key verification failed",
+        ];
+        SIGNS
+            .iter()
+            .any(|sign| stderr.contains(sign))
+            .then(|| NodeError::HostKeyChanged {
+                node: node.to_string(),
+                cluster: self.cluster.clone(),
+                file: self.file.display().to_string(),
+                detail: stderr.trim().to_string(),
+            })
+    }
+}
 
 /// How to reach a node over SSH.
 #[derive(Debug, Clone)]
@@ -21,6 +98,9 @@ pub struct SshTarget {
     pub control_dir: PathBuf,
     /// A `ProxyCommand` (with `%h`/`%p`), e.g. for a bastion host.
     pub proxy_command: Option<String>,
+    /// Where the node's host key is pinned; `None`: not checked (nodes recorded
+    /// before aloft pinned host keys, until their cluster is started again).
+    pub host_keys: Option<HostKeys>,
 }
 
 /// A node reached with the OpenSSH client.
@@ -38,13 +118,20 @@ impl SshNode {
     /// `-o` options shared by ssh and rsync's ssh.
     fn options(&self) -> Vec<String> {
         let t = &self.target;
-        let mut opts = vec![
+        let checks = match &t.host_keys {
+            Some(keys) => keys.ssh_options().to_vec(),
+            None => vec![
+                "StrictHostKeyChecking=no".into(),
+                "UserKnownHostsFile=/dev/null".into(),
+            ],
+        };
+        let mut opts: Vec<String> = checks
+            .into_iter()
+            .flat_map(|o| ["-o".to_string(), o])
+            .collect();
+        opts.extend([
             "-o".into(),
             "BatchMode=yes".into(),
-            "-o".into(),
-            "StrictHostKeyChecking=no".into(),
-            "-o".into(),
-            "UserKnownHostsFile=/dev/null".into(),
             "-o".into(),
             "LogLevel=ERROR".into(),
             "-o".into(),
@@ -56,19 +143,40 @@ impl SshNode {
             "-o".into(),
             "ControlMaster=auto".into(),
             "-o".into(),
-            format!("ControlPath={}/%C", t.control_dir.display()),
+            format!(
+                "ControlPath={}/%C{}",
+                t.control_dir.display(),
+                self.pin_tag()
+            ),
             "-o".into(),
             "ControlPersist=300s".into(),
             "-i".into(),
             t.identity_file.display().to_string(),
             "-p".into(),
             t.port.to_string(),
-        ];
+        ]);
         if let Some(proxy) = &t.proxy_command {
             opts.push("-o".into());
             opts.push(format!("ProxyCommand={proxy}"));
         }
         opts
+    }
+
+    /// Tells apart the launcher's shared connections of nodes pinned in different
+    /// files: a connection is checked once, when opened, so a new cluster on a
+    /// host that another cluster still has a connection to must open its own,
+    /// checking (and pinning) the host's key in its own file. Empty elsewhere: a
+    /// head's sockets are its own, and their paths are already long.
+    fn pin_tag(&self) -> String {
+        let Some(keys) = self.target.host_keys.as_ref().filter(|k| k.accept_new) else {
+            return String::new();
+        };
+        // FNV-1a: stable across builds, and short (socket paths are limited).
+        let hash = (keys.file.as_os_str().as_encoded_bytes().iter())
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("-{:08x}", hash as u32)
     }
 
     fn destination(&self) -> String {
@@ -86,7 +194,9 @@ impl SshNode {
             .arg("bash -s");
         let text = script.render(pid_file.as_deref());
         let remote = pid_file.map(|file| (self.clone(), file));
-        Running::start(command, "ssh", text, self.describe(), true, remote)
+        let mut running = Running::start(command, "ssh", text, self.describe(), true, remote)?;
+        running.host_keys = self.target.host_keys.clone();
+        Ok(running)
     }
 
     /// Stops the process group whose leader wrote `pid_file` on this node.
@@ -101,11 +211,19 @@ impl SshNode {
         }
     }
 
+    /// Makes the folders ssh writes into: the control sockets', and the
+    /// `known_hosts` file's (ssh pins nothing where it cannot write).
     fn ensure_control_dir(&self) -> Result<(), NodeError> {
-        std::fs::create_dir_all(&self.target.control_dir).map_err(|source| NodeError::Io {
-            context: format!("creating {}", self.target.control_dir.display()),
-            source,
-        })
+        let known_hosts = (self.target.host_keys.as_ref())
+            .filter(|keys| keys.accept_new)
+            .and_then(|keys| keys.file.parent());
+        for dir in std::iter::once(self.target.control_dir.as_path()).chain(known_hosts) {
+            std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
+                context: format!("creating {}", dir.display()),
+                source,
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -160,12 +278,15 @@ impl Node for SshNode {
             program: "rsync".into(),
             source,
         })?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
             Ok(())
+        } else if let Some(refused) = (self.target.host_keys.as_ref())
+            .and_then(|keys| keys.refusal(&self.describe(), &stderr))
+        {
+            Err(refused)
         } else {
-            Err(transfer_error(
-                String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            ))
+            Err(transfer_error(stderr.trim().to_string()))
         }
     }
 }
