@@ -435,10 +435,12 @@ impl Client {
             }
             let total = count(row.accelerator_count);
             let free = count(row.price.unwrap_or(0.0)).min(total);
+            // Names from the cluster (node labels) are shown: display-safe.
+            let (shown_context, gpu) = (display_safe(&row.region), display_safe(&gpu));
             let entry = out
-                .entry((row.region.clone(), gpu.clone()))
+                .entry((shown_context.clone(), gpu.clone()))
                 .or_insert_with(|| KubeGpus {
-                    context: row.region.clone(),
+                    context: shown_context,
                     gpu,
                     total: 0,
                     free: 0,
