@@ -101,27 +101,14 @@ pub fn start(args: StartArgs) -> CliResult {
     let common = &args.common;
     let client = crate::client::open_waiting(!common.no_wait)?;
     let autostop = aloft::client::AutostopSetting::from_flags(args.idle_minutes, args.down);
+    let options = aloft::client::StartOptions {
+        retry_until_up: args.retry_until_up,
+        autostop,
+    };
     let outcomes = names(&client, common)?
         .into_iter()
         .map(|name| {
-            let mut wait = std::time::Duration::from_secs(10);
-            let started = loop {
-                match client.start(&name) {
-                    Err(err) if args.retry_until_up => {
-                        eprintln!(
-                            "Starting `{name}` failed ({err}); retrying in {} s...",
-                            wait.as_secs()
-                        );
-                        std::thread::sleep(wait);
-                        wait = (wait * 2).min(std::time::Duration::from_secs(300));
-                    }
-                    other => break other,
-                }
-            };
-            let outcome = started.and_then(|()| match autostop {
-                Some(setting) => client.autostop(&name, Some(setting)),
-                None => Ok(()),
-            });
+            let outcome = client.start_with(&name, &options);
             (name, outcome)
         })
         .collect();

@@ -50,6 +50,15 @@ impl LaunchOptions {
     }
 }
 
+/// How to start a stopped cluster ([`Client::start_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Try again, with back-off, until the start succeeds or the call is cancelled.
+    pub retry_until_up: bool,
+    /// Set this autostop once the cluster is up (else it keeps the one it had).
+    pub autostop: Option<super::AutostopSetting>,
+}
+
 /// A launch that reached the point where its job, if any, is queued.
 #[derive(Debug, Clone)]
 pub struct Launched {
@@ -557,6 +566,45 @@ impl Client {
     /// (preempted, already gone) has nothing left to stop.
     pub(crate) fn stop_agent(&self, record: &ClusterRecord) {
         stop_agent_at(&self.control_dir(), record);
+    }
+
+    /// [`Client::start`], then `options`: with `retry_until_up`, a failed start is
+    /// tried again (10 s, doubling up to 5 min, an [`Event::RetryRound`] before each
+    /// wait) until it succeeds or the call is cancelled; then `autostop` is set.
+    pub fn start_with(&self, name: &str, options: &StartOptions) -> ClientResult<()> {
+        let mut wait = Duration::from_secs(10);
+        let mut round = 1;
+        loop {
+            match self.start(name) {
+                Err(err)
+                    if options.retry_until_up
+                        && !matches!(err, ClientError::UnknownCluster { .. }) =>
+                {
+                    self.emit(Event::Warning(format!("starting `{name}` failed: {err}")));
+                    round += 1;
+                    self.emit(Event::RetryRound {
+                        round,
+                        wait_secs: wait.as_secs(),
+                    });
+                    let until = std::time::Instant::now() + wait;
+                    while std::time::Instant::now() < until {
+                        if self.cancel.is_cancelled() {
+                            return Err(ClientError::Interrupted {
+                                stage: "while waiting to start again".into(),
+                                left: format!("`{name}` is as it was"),
+                            });
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(300));
+                }
+                other => break other?,
+            }
+        }
+        match options.autostop {
+            Some(setting) => self.autostop(name, Some(setting)),
+            None => Ok(()),
+        }
     }
 
     /// Starts a stopped cluster again: the provider resumes its nodes (following new

@@ -59,7 +59,9 @@ pub use cluster::{Cancellation, ClusterView, CostEntry, HeadAccess};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, GrantConsent};
-pub use lifecycle::{LaunchOptions, Launched, default_cluster_name, manifest_capabilities};
+pub use lifecycle::{
+    LaunchOptions, Launched, StartOptions, default_cluster_name, manifest_capabilities,
+};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{Plan, PlanOptions, PlannedTask};
 pub use providers::{
