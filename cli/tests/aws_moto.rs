@@ -42,6 +42,18 @@ impl World {
             })
             .collect();
         let map = home.path().join("relay-map.json");
+        // A shutdown from inside a machine does what EC2 does to its instance.
+        let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guest_shutdown.py");
+        for m in &machines {
+            m.on_power_off(&format!(
+                "exec {} {} {} {} {}",
+                moto.python().display(),
+                guest.display(),
+                map.display(),
+                m.ip,
+                moto.endpoint()
+            ));
+        }
         let list: Vec<serde_json::Value> = machines
             .iter()
             .map(|m| serde_json::json!([m.ip, m.port, m.authorized_keys_path()]))
@@ -629,27 +641,48 @@ fn wait_for_state(world: &World, cluster: &str, state: &str) {
     }
 }
 
+/// What a shutdown from inside each of `cluster`'s instances does
+/// (`InstanceInitiatedShutdownBehavior`), sorted.
+fn shutdown_behaviors(world: &World, cluster: &str) -> serde_json::Value {
+    world.moto.boto(&format!(
+        "r = ec2.describe_instances(Filters=[{{'Name': 'tag:aloft-cluster', 'Values': ['{cluster}']}}])\n\
+         ids = [i['InstanceId'] for res in r['Reservations'] for i in res['Instances']]\n\
+         print(json.dumps(sorted(ec2.describe_instance_attribute(InstanceId=i, \
+         Attribute='instanceInitiatedShutdownBehavior')['InstanceInitiatedShutdownBehavior']['Value'] for i in ids)))"
+    ))
+}
+
 #[test]
-fn autodown_and_autostop_are_carried_out_by_the_head_with_no_aloft_running() {
-    let world = World::new(3, 60, None);
-    let task = world.task(
-        "idle.yaml",
-        "resources: {infra: aws/us-east-1, instance_type: m6i.large}\nrun: echo working\n",
-    );
-    let task = task.to_str().unwrap();
-    // Autodown: one idle "minute" (a second here) after the job, the head
-    // terminates its own cluster through the provider; no aloft process runs here
-    // in between.
-    let out = world.aloft(&["launch", "-y", "-i", "1", "--down", "-c", "ad", task]);
-    assert_eq!(ok(&out), "working\n");
+fn autodown_and_autostop_power_the_nodes_off_with_no_credential_on_the_head() {
+    let world = World::new(4, 60, None);
+    let task = |name: &str, nodes: u32| {
+        world.task(
+            name,
+            &format!(
+                "num_nodes: {nodes}\nresources: {{infra: aws/us-east-1, instance_type: m6i.large}}\n\
+                 run: echo working\n"
+            ),
+        )
+    };
+    let (pair, one) = (task("pair.yaml", 2), task("one.yaml", 1));
+    let (pair, one) = (pair.to_str().unwrap(), one.to_str().unwrap());
+    // Autodown: one idle "minute" (a second here) after the job, the head shuts
+    // its worker down over SSH, then itself; EC2 (the machines' `shutdown` asks
+    // moto for what EC2 does) terminates both, as the provider set. No aloft
+    // process runs here in between.
+    let out = world.aloft(&["launch", "-y", "-i", "1", "--down", "-c", "ad", pair]);
+    assert_eq!(ok(&out).matches("working").count(), 2);
     wait_for_state(&world, "ad", "terminated");
-    let groups = world.moto.boto(
-        "print(json.dumps(len(ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['aloft-ad']}])['SecurityGroups'])))",
-    );
     assert_eq!(
-        groups, 0,
-        "the head's teardown deleted the security group too"
+        states(&world, "ad"),
+        serde_json::json!(["terminated", "terminated"])
     );
+    // The head's teardown left the security group and the key pair: the next
+    // `status -r` finishes it through down's teardown.
+    let leftovers = "print(json.dumps([\
+         len(ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['aloft-ad']}])['SecurityGroups']), \
+         len(ec2.describe_key_pairs(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['ad']}])['KeyPairs'])]))";
+    assert_eq!(world.moto.boto(leftovers), serde_json::json!([1, 1]));
     let rows: serde_json::Value =
         serde_json::from_str(&ok(&world.aloft(&["status", "-r", "-o", "json"]))).unwrap();
     assert_eq!(
@@ -657,39 +690,47 @@ fn autodown_and_autostop_are_carried_out_by_the_head_with_no_aloft_running() {
         serde_json::json!([]),
         "status -r catches up: nothing left"
     );
+    assert_eq!(world.moto.boto(leftovers), serde_json::json!([0, 0]));
 
     // Autostop: the head stops its cluster; status -r says STOPPED.
-    ok(&world.aloft(&["launch", "-y", "-i", "1", "-c", "as", task]));
+    ok(&world.aloft(&["launch", "-y", "-i", "1", "-c", "as", one]));
     wait_for_state(&world, "as", "stopped");
     let rows: serde_json::Value =
         serde_json::from_str(&ok(&world.aloft(&["status", "-r", "-o", "json"]))).unwrap();
     assert_eq!(rows[0]["name"], "as");
     assert_eq!(rows[0]["status"], "STOPPED", "{rows}");
 
-    // The head holds the AWS credentials only in its stop kit, readable by the
-    // login user alone; a cancelled autostop removes it, and the cluster keeps
-    // running.
-    ok(&world.aloft(&["launch", "-y", "-i", "100", "-c", "ac", task]));
-    let kits = || -> Vec<PathBuf> {
-        walk(world.home.path())
-            .into_iter()
-            .filter(|p| p.ends_with(".aloft/agent/stop-kit.json"))
-            .collect()
-    };
-    let held = kits();
-    assert_eq!(
-        held.len(),
-        1,
-        "only the waiting cluster's head holds a kit: {held:?}"
+    // A waiting autodown: the nodes terminate on a shutdown from inside; once
+    // cancelled they stop again, and the cluster keeps running.
+    let out = world.aloft(&["launch", "-y", "-i", "100", "--down", "-c", "ac", one]);
+    ok(&out);
+    assert!(
+        !text(&out.stderr).contains("stop kit"),
+        "no credential is named: none goes to the head\n{}",
+        text(&out.stderr)
     );
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&held[0]).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
+    assert_eq!(
+        shutdown_behaviors(&world, "ac"),
+        serde_json::json!(["terminate"])
+    );
     ok(&world.aloft(&["autostop", "ac", "--cancel"]));
-    assert!(kits().is_empty(), "a used or cancelled kit is removed");
+    assert_eq!(
+        shutdown_behaviors(&world, "ac"),
+        serde_json::json!(["stop"])
+    );
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert_eq!(states(&world, "ac"), serde_json::json!(["running"]));
-    // Nothing anywhere (state, logs, the machines' homes) holds the secret now.
+    // No head ever held the credentials, a kit or aloft itself (which runs a kit):
+    // nothing anywhere (state, logs, the machines' homes) holds the secret.
+    for m in &world.machines {
+        let files = walk(&m.home());
+        assert!(
+            !files
+                .iter()
+                .any(|p| p.ends_with("stop-kit.json") || p.ends_with("bin/aloft-full")),
+            "{files:?}"
+        );
+    }
     assert_no_secret_in_files(world.home.path());
     ok(&world.aloft(&["down", "-y", "as", "ac"]));
 }
@@ -891,7 +932,7 @@ fn a_jobs_controller_cluster_stays_up_while_it_manages_jobs_then_stops_itself() 
     // Idle now: the controller exits, and its cluster stops itself 10 s later.
     wait_for_state(&world, "aloft-jobs-controller", "stopped");
     // The secret is in the controller's credentials file (0600, its kit) and in
-    // no other file: not the used stop kit, the state or any log.
+    // no other file: not a stop kit (the head powers itself off), the state or any log.
     let kit = world.machines[0].home().join(".aloft-jobs/credentials.sh");
     for file in common::files_under(world.home.path()) {
         let bytes = std::fs::read(&file).unwrap_or_default();

@@ -191,3 +191,44 @@ fn a_two_node_cluster_lives_its_whole_life_on_the_compute_fake() {
     assert_eq!(left, serde_json::json!({"vms": [], "fw": []}));
     world.assert_no_secret_in_files();
 }
+
+#[test]
+fn a_stop_kit_is_named_when_given_owner_only_and_gone_after_a_manual_stop() {
+    // GCP cannot stop a VM without its API: the head gets a stop kit with the
+    // credentials, and the launcher names them (never their values).
+    let world = World::new(1, 45);
+    let task = world.task(
+        "idle.yaml",
+        "resources: {infra: gcp/us-central1, instance_type: e2-standard-2}\nrun: echo working\n",
+    );
+    let out = world.aloft(&[
+        "launch",
+        "-y",
+        "-i",
+        "100",
+        "-c",
+        "kit",
+        task.to_str().unwrap(),
+    ]);
+    assert_eq!(world.ok(&out), "working\n");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("stop kit") && stderr.contains("GCP_CREDENTIALS_JSON"),
+        "{stderr}"
+    );
+    let agent = world.machines[0].home().join(".aloft/agent");
+    let kit = agent.join("kit/stop-kit.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&kit), 0o600);
+    assert_eq!(mode(&agent.join("kit")), 0o700);
+    // A manual stop takes the kit off the head before its disk stops.
+    world.ok(&world.aloft(&["stop", "-y", "kit"]));
+    let kits: Vec<PathBuf> = common::files_under(&world.machines[0].home())
+        .into_iter()
+        .filter(|p| p.ends_with("stop-kit.json"))
+        .collect();
+    assert!(kits.is_empty(), "{kits:?}");
+    world.assert_no_secret_in_files();
+    world.ok(&world.aloft(&["down", "-y", "kit"]));
+}

@@ -48,10 +48,26 @@ impl Sshd {
     /// 127.x.y.z address is loopback on Linux, so several "machines" have distinct
     /// IPs without namespaces) and its sessions get `dir/home` as `HOME` and working
     /// folder, so nodes do not share files.
+    ///
+    /// Its sessions never power off the computer the tests run on: `shutdown`,
+    /// `poweroff`, `halt` and `reboot` first on their `PATH` run the machine's
+    /// power-off handler (see [`Sshd::on_power_off`]) or fail, and `sudo` runs its
+    /// command as the same user, through that `PATH`.
     pub fn start_machine(dir: &Path, ip: &str) -> Sshd {
         let home = dir.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        Sshd::start_with(dir, ip, Some(&home), None)
+        let bin = machine_bin(dir);
+        Sshd::start_with(dir, ip, Some(&home), Some(&bin))
+    }
+
+    /// What a shutdown from inside this machine does (see
+    /// [`Sshd::start_machine`]): `script`, a shell script run with the arguments
+    /// given to `shutdown` or `poweroff`.
+    pub fn on_power_off(&self, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let handler = self.dir.join("on-power-off");
+        std::fs::write(&handler, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// A machine (see [`Sshd::start_machine`]) whose `uname -m` says `arch`: a
@@ -60,9 +76,8 @@ impl Sshd {
     pub fn start_machine_reporting(dir: &Path, ip: &str, arch: &str) -> Sshd {
         use std::os::unix::fs::PermissionsExt;
         let home = dir.join("home");
-        let bin = dir.join("bin");
+        let bin = machine_bin(dir);
         std::fs::create_dir_all(&home).unwrap();
-        std::fs::create_dir_all(&bin).unwrap();
         let uname = bin.join("uname");
         std::fs::write(
             &uname,
@@ -204,6 +219,33 @@ impl Sshd {
         let log = std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
         panic!("sshd on port {} did not start: {log}", self.port);
     }
+}
+
+/// The folder first on a machine's `PATH` (`dir/bin`), with the power commands
+/// and `sudo` of [`Sshd::start_machine`].
+fn machine_bin(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let handler = dir.join("on-power-off");
+    let power = format!(
+        "#!/bin/sh\n[ -x {h} ] && exec {h} \"$@\"\n\
+         echo \"test machine: $(basename \"$0\") refused (no power-off handler)\" >&2\nexit 1\n",
+        h = handler.display()
+    );
+    let sudo = "#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n";
+    for (name, text) in [
+        ("shutdown", power.as_str()),
+        ("poweroff", &power),
+        ("halt", &power),
+        ("reboot", &power),
+        ("sudo", sudo),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
 }
 
 /// Starts `/usr/sbin/sshd` with the config under `dir`, logging to `dir/sshd.log`.

@@ -1,17 +1,39 @@
 //! Autostop and autodown on every provider that can stop or terminate: a `local`
-//! cluster's agent runs `aloft stop|down` on this machine; a remote head gets a stop
-//! kit (`runtime::stop_kit`) and calls the provider itself, so the cluster stops
-//! even when the user's machine is off. `status -r` brings the record in line.
+//! cluster's agent runs `aloft stop|down` on this machine. A remote head stops its
+//! cluster itself, so it stops even when the user's machine is off:
+//!
+//! - on clouds that stop or terminate an instance whose OS shuts down
+//!   ([`POWER_OFF_PROVIDERS`]: EC2's `InstanceInitiatedShutdownBehavior`), the
+//!   provider sets that behaviour on every node and the head's agent powers the
+//!   nodes off (`agent power-off`): no credential goes to the head;
+//! - elsewhere the head gets a stop kit (`runtime::stop_kit`) and calls the
+//!   provider itself with the credentials the provider declares; the launcher
+//!   names them when autostop is set.
+//!
+//! `status -r` brings the record in line (and finishes an autodown: security
+//! group, key pair).
 
 use std::collections::BTreeMap;
 
-use crate::plugin::{ClusterRef, CredentialSource, StandardCredentials};
+use crate::plugin::{ClusterRef, CredentialSource, RunRequest, StandardCredentials};
 use crate::runtime::head::HeadLocation;
 use crate::runtime::stop_kit::StopKit;
+use crate::state::ClusterRecord;
 
 use super::lifecycle::handle;
 use super::providers::provider_settings;
-use super::{Client, ClientError, ClientResult};
+use super::{Client, ClientError, ClientResult, Event};
+
+/// Providers whose cloud stops or terminates an instance when its operating
+/// system shuts down, and whose bundled component sets which on every node of a
+/// cluster when `run-instances` gets the [`SHUTDOWN_SETTING`] setting (and says so
+/// in each instance's `extra`). Their heads power their cluster off instead of
+/// holding a stop kit.
+pub(crate) const POWER_OFF_PROVIDERS: &[&str] = &["aws"];
+
+/// The provider setting that asks `run-instances` for the shutdown behaviour
+/// (`stop` or `terminate`) of every node, and the `extra` key confirming it.
+pub(crate) const SHUTDOWN_SETTING: &str = "shutdown_behavior";
 
 /// A cluster's autostop: stop it, or tear it down, once it has been idle (no job
 /// pending or running) for `idle_minutes`.
@@ -70,8 +92,23 @@ impl Client {
     pub fn autostop(&self, cluster: &str, setting: Option<AutostopSetting>) -> ClientResult<()> {
         let record = self.cluster(cluster)?;
         let head = self.head_of(&record)?;
+        let remote = matches!(handle(&record)?.head, HeadLocation::Ssh { .. });
         match setting {
-            None => head.set_autostop(None)?,
+            None => {
+                head.set_autostop(None)?;
+                // A shutdown from inside (a job's) stops the nodes again, as
+                // before autodown, rather than destroying them.
+                if remote
+                    && record.autostop_down
+                    && self.powers_off(&record)?
+                    && let Err(err) = self.set_shutdown_behavior(&record, false)
+                {
+                    self.emit(Event::Warning(format!(
+                        "`{}`: a shutdown from inside a node still terminates it: {err}",
+                        record.name
+                    )));
+                }
+            }
             Some(AutostopSetting {
                 idle_minutes: minutes,
                 down,
@@ -84,13 +121,34 @@ impl Client {
                     down,
                 );
                 spec.busy_while_locked = super::jobs_remote::busy_locks(&record.name);
-                match handle(&record)?.head {
-                    HeadLocation::Local { .. } => head.set_autostop(Some(&spec))?,
-                    HeadLocation::Ssh { .. } => {
-                        let kit = self.stop_kit(&record, down)?;
-                        let stopper = head.install_full_program(&self.node_agents, "autostop")?;
-                        head.set_remote_autostop(&spec, &kit, &stopper)?;
+                if !remote {
+                    head.set_autostop(Some(&spec))?;
+                } else if self.powers_off(&record)? {
+                    // The head first: a head that does not answer (stopped) fails
+                    // here, before the provider is asked anything.
+                    head.set_power_off_autostop(&spec)?;
+                    if let Err(err) = self.set_shutdown_behavior(&record, down) {
+                        // Powering off must not do what the nodes are not set to.
+                        let _ = head.set_autostop(None);
+                        self.state.set_autostop(&record.name, None, false)?;
+                        return Err(err);
                     }
+                } else {
+                    let kit = self.stop_kit(&record, down)?;
+                    let names: Vec<&str> = kit.credentials.keys().map(String::as_str).collect();
+                    if !names.is_empty() {
+                        self.emit(Event::Warning(format!(
+                            "provider {} cannot stop `{}` without credentials: its head \
+                             keeps {} in a stop kit (readable by the jobs of its login \
+                             user) until autostop fires or is cancelled, or the cluster \
+                             is stopped or torn down",
+                            record.provider,
+                            record.name,
+                            names.join(", ")
+                        )));
+                    }
+                    let stopper = head.install_full_program(&self.node_agents, "autostop")?;
+                    head.set_remote_autostop(&spec, &kit, &stopper)?;
                 }
             }
         }
@@ -101,8 +159,69 @@ impl Client {
         Ok(())
     }
 
+    /// Whether `record`'s head powers its cluster off rather than holding a stop
+    /// kit: its provider is one of [`POWER_OFF_PROVIDERS`], as bundled.
+    fn powers_off(&self, record: &ClusterRecord) -> ClientResult<bool> {
+        let origin = format!("bundled:{}", record.provider);
+        Ok(POWER_OFF_PROVIDERS.contains(&record.provider.as_str())
+            && self.providers()?.host.origin(&record.provider) == Some(origin.as_str()))
+    }
+
+    /// Has the provider make a shutdown from inside each node of `record` stop
+    /// the node or (`down`) terminate it: `run-instances` with the
+    /// [`SHUTDOWN_SETTING`] and a count of 0 (no node to create or start). Fails
+    /// unless every node confirms it.
+    fn set_shutdown_behavior(&self, record: &ClusterRecord, down: bool) -> ClientResult<()> {
+        let behavior = if down { "terminate" } else { "stop" };
+        let provider_error = |message: String| ClientError::Provider {
+            provider: record.provider.clone(),
+            message,
+        };
+        let request = RunRequest {
+            cluster: ClusterRef {
+                cluster: record.name.clone(),
+                region: record.region.clone(),
+                zone: record.zone.clone(),
+            },
+            instance_type: record.instance_type.clone(),
+            count: 0,
+            use_spot: record.use_spot,
+            disk_size_gib: None,
+            image_id: None,
+            ports: Vec::new(),
+            labels: vec![("aloft-cluster".into(), record.name.clone())],
+            ssh_public_key: None,
+        };
+        let providers = self.providers()?;
+        let setting = [(SHUTDOWN_SETTING.to_string(), behavior.to_string())];
+        let answer = self
+            .block_on(async {
+                let mut instance = providers
+                    .host
+                    .instance_with(&record.provider, &setting)
+                    .await?;
+                instance.run_instances(&request).await
+            })
+            .map_err(|e| provider_error(e.to_string()))?;
+        let confirmed = |extra: &[(String, String)]| {
+            extra
+                .iter()
+                .any(|(k, v)| k == SHUTDOWN_SETTING && v == behavior)
+        };
+        if answer.instances.is_empty()
+            || !answer.created.is_empty()
+            || !answer.instances.iter().all(|i| confirmed(&i.extra))
+        {
+            return Err(provider_error(format!(
+                "did not confirm that a shutdown from inside each node of `{}` would {behavior} it",
+                record.name
+            )));
+        }
+        Ok(())
+    }
+
     /// The kit a remote head stops its own cluster with.
-    fn stop_kit(&self, record: &crate::state::ClusterRecord, down: bool) -> ClientResult<StopKit> {
+    fn stop_kit(&self, record: &ClusterRecord, down: bool) -> ClientResult<StopKit> {
         let providers = self.providers()?;
         let manifest = providers
             .host

@@ -422,6 +422,9 @@ impl Client {
         let mut results = Vec::with_capacity(work.len());
         // Bounded: at most this many clusters' calls (and agent threads) at once.
         for batch in work.chunks(CONCURRENT_TEARDOWNS) {
+            if action == Action::Stop {
+                drop_stop_kits(&control_dir, batch);
+            }
             results.extend(std::thread::scope(|scope| {
                 // Before the machines go (on a node pool they live on, and so would
                 // the jobs), but beside the provider call, never in front of it.
@@ -756,6 +759,25 @@ fn release_cluster_key(control_dir: &Path, record: &ClusterRecord) -> Vec<String
             )
         })
         .collect()
+}
+
+/// Removes the stop kits from the heads of the clusters in `batch` that have
+/// autostop, all at once, best effort, before their machines stop: credentials
+/// must not stay on a stopped disk (a down removes the kit with the agent, beside
+/// the provider call).
+fn drop_stop_kits(control_dir: &Path, batch: &[(ClusterRecord, ClusterLock)]) {
+    std::thread::scope(|scope| {
+        for (record, _) in batch.iter().filter(|(r, _)| r.autostop_minutes.is_some()) {
+            scope.spawn(move || {
+                if let Ok(handle) = handle(record)
+                    && let Err(err) =
+                        Head::new(handle.head, control_dir.to_path_buf()).drop_stop_kit()
+                {
+                    tracing::debug!("removing the stop kit of {}: {err}", record.name);
+                }
+            });
+        }
+    });
 }
 
 /// Cancels a cluster's jobs and stops its agent, best effort: an unreachable head

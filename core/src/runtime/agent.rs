@@ -116,7 +116,7 @@ impl NodeSpec {
         }
     }
 
-    fn connect(&self, control_dir: &Path) -> Arc<dyn Node> {
+    pub(crate) fn connect(&self, control_dir: &Path) -> Arc<dyn Node> {
         match self {
             NodeSpec::Local { home, .. } => Arc::new(LocalNode::new(home.clone())),
             NodeSpec::Ssh {

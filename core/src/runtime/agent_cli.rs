@@ -14,8 +14,10 @@
 //! | `spec` | print the cluster description as JSON |
 //! | `stop` | cancel every unfinished job and stop the agent |
 //! | `logs ID [--tail N] [--follow]` | print a job's log |
-//! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}` on stdin) or, with `null`, cancel autostop |
+//! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}`, or `"power_off": true` instead of a kit, on stdin) or, with `null`, cancel autostop |
 //! | `self-stop` | stop or tear down this cluster through its provider (see `stop_kit`) |
+//! | `power-off` | shut every node of this cluster down, this one last (see `power_off`) |
+//! | `drop-kit` | remove the stop kit, keeping the autostop setting (the cluster is being stopped) |
 //! | `self-stopped` | `"down"`/`"stop"` once `self-stop` has run, else `null` |
 //! | `autostop-failure` | the autostop command's last failure (`AutostopFailure`), else `null` |
 
@@ -161,6 +163,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 /// aloft itself on this node, which runs the kit (`self-stop`).
                 #[serde(default)]
                 stopper: Option<String>,
+                /// No kit: the cloud stops (or terminates) a node that shuts
+                /// itself down, so autostop powers the nodes off (`power-off`).
+                #[serde(default)]
+                power_off: bool,
             }
             let request: Request = serde_json::from_str(&read_stdin()?)
                 .map_err(|e| format!("bad autostop request: {e}"))?;
@@ -198,6 +204,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
                         "self-stop".into(),
                     ];
                 }
+                (None, Some(spec)) if request.power_off => {
+                    super::stop_kit::remove(paths.root());
+                    let agent = std::env::current_exe().map_err(|e| fail(&e))?;
+                    spec.command = vec![
+                        agent.display().to_string(),
+                        "agent".into(),
+                        "--root".into(),
+                        paths.root().display().to_string(),
+                        "power-off".into(),
+                    ];
+                }
                 _ => super::stop_kit::remove(paths.root()),
             }
             agent::set_autostop(&paths, autostop.as_ref()).map_err(|e| fail(&e))
@@ -207,6 +224,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         #[cfg(not(feature = "plugin"))]
         "self-stop" => Err("self-stop runs with aloft itself, not the node agent".into()),
         "self-stopped" => print_json(&super::stop_kit::done(paths.root())),
+        "power-off" => super::power_off::power_off(&paths),
+        "drop-kit" => {
+            super::stop_kit::remove_kit(paths.root());
+            Ok(())
+        }
         "autostop-failure" => print_json(&agent::autostop_failure(&paths)),
         other => Err(format!("agent: unknown verb `{other}`")),
     }

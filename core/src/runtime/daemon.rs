@@ -85,8 +85,9 @@ pub fn install(
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Cancels every unfinished job, gives the agent a while to stop them on every
-/// node, then stops the agent: what tearing down a cluster whose machines live on
-/// (an on-prem pool) must do so that nothing keeps running there.
+/// node, then stops the agent and removes its stop kit: what tearing down a cluster
+/// whose machines live on (an on-prem pool) must do so that nothing keeps running
+/// there.
 pub fn shutdown(paths: &AgentPaths) -> Result<(), AgentError> {
     if paths.queue_db().exists() && running_pid(paths).is_some() {
         let queue = JobQueue::open(&paths.queue_db())?;
@@ -99,5 +100,7 @@ pub fn shutdown(paths: &AgentPaths) -> Result<(), AgentError> {
         }
     }
     stop_local_agent(paths);
+    // Stopped or torn down by the launcher: no credentials stay on the disk.
+    super::stop_kit::remove_kit(paths.root());
     Ok(())
 }

@@ -268,6 +268,27 @@ impl Head {
         }
     }
 
+    /// Sets autostop on a remote head whose cloud stops (or terminates) a node
+    /// that shuts itself down: its agent powers the cluster's nodes off (`agent
+    /// power-off`), with no credential on the head; a stop kit it held is removed.
+    pub fn set_power_off_autostop(&self, spec: &AutostopSpec) -> Result<(), HeadError> {
+        let request = serde_json::json!({ "autostop": spec, "power_off": true });
+        self.remote("autostop", &[], Some(&request.to_string()))?;
+        Ok(())
+    }
+
+    /// Removes the stop kit from a remote head, keeping its autostop setting
+    /// (before the cluster is stopped: the credentials must not stay on its disk).
+    pub fn drop_stop_kit(&self) -> Result<(), HeadError> {
+        match &self.location {
+            HeadLocation::Local { root } => {
+                super::stop_kit::remove_kit(root);
+                Ok(())
+            }
+            HeadLocation::Ssh { .. } => self.remote("drop-kit", &[], None).map(|_| ()),
+        }
+    }
+
     /// Sets autostop on a remote head together with the stop kit its agent uses to
     /// stop the cluster through the provider (see `stop_kit`), run by `stopper`
     /// (aloft itself on the head, see [`Head::install_full_program`]); the kit

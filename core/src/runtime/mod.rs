@@ -12,6 +12,7 @@ pub mod head;
 pub mod keys;
 pub mod node;
 pub mod node_agents;
+pub mod power_off;
 pub mod queue;
 pub mod scheduler;
 pub mod stop_kit;

@@ -28,11 +28,14 @@ fn terminated_by_us(region: &str, cluster: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Creates the cluster's missing instances and starts its stopped ones.
+/// Creates the cluster's missing instances and starts its stopped ones. With the
+/// [`ec2::SHUTDOWN_SETTING`] setting, every instance of the cluster gets that
+/// shutdown behaviour, and says so in its `extra` (`shutdown_behavior`).
 pub fn run(
     req: &RunRequest,
     settings: &BTreeMap<String, String>,
 ) -> Result<RunResult, ProviderError> {
+    let shutdown = ec2::shutdown_setting(settings)?;
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let zone_tag = |e: ProviderError| errors::in_zone(e, region, req.cluster.zone.as_deref());
@@ -56,8 +59,10 @@ pub fn run(
             ),
         ));
     }
+    // A count of 0 resumes nothing (aloft asks so to set the shutdown behaviour).
     let stopped: Vec<String> = existing
         .iter()
+        .filter(|_| req.count > 0)
         .filter(|i| matches!(i.state.as_str(), "stopped" | "stopping"))
         .map(|i| i.id.clone())
         .collect();
@@ -119,6 +124,9 @@ pub fn run(
             if let Some(zone) = &zone {
                 params.push(p("Placement.AvailabilityZone", zone.clone()));
             }
+            if let Some(behavior) = shutdown {
+                params.push(p("InstanceInitiatedShutdownBehavior", behavior));
+            }
             if let Some(size) = req.disk_size_gib {
                 params.push(p("BlockDeviceMapping.1.DeviceName", "/dev/sda1"));
                 params.push(p("BlockDeviceMapping.1.Ebs.VolumeSize", size.to_string()));
@@ -155,8 +163,19 @@ pub fn run(
         .into_iter()
         .filter(|i| !i.is_gone())
         .collect::<Vec<_>>();
+    let mut instances = to_instances(&instances, settings, &[]);
+    if let Some(behavior) = shutdown {
+        for instance in &mut instances {
+            if !created.contains(&instance.id) {
+                ec2::ensure_shutdown_behavior(region, &instance.id, behavior)?;
+            }
+            instance
+                .extra
+                .push((ec2::SHUTDOWN_SETTING.into(), behavior.into()));
+        }
+    }
     Ok(RunResult {
-        instances: to_instances(&instances, settings, &[]),
+        instances,
         created,
         resumed: stopped,
     })
