@@ -210,7 +210,7 @@ fn tls_fingerprint(r: &ResolvedContext) -> String {
 }
 
 /// A client for one context, with the port-forward's TLS setup
-/// ([`super::portforward::tls_config`]): the context's CA alone when it names one
+/// (`portforward::tls_config`): the context's CA alone when it names one
 /// (else the public roots), its client certificate, `insecure-skip-tls-verify`.
 pub fn client_for(r: &ResolvedContext, timeout: Duration) -> Result<reqwest::Client, KubeError> {
     let bad = |message: String| KubeError::Connect {
