@@ -235,7 +235,9 @@ fn nodes_are_the_machines_and_the_public_key_is_registered_once() {
     // The key the launch registered went with the cluster; the account's own stays.
     assert_eq!(keys, ["laptop"], "{state}");
     let instances = state["instances"].as_array().unwrap();
-    let used = instances[0]["ssh_key_names"][0].as_str().unwrap_or_default();
+    let used = instances[0]["ssh_key_names"][0]
+        .as_str()
+        .unwrap_or_default();
     assert!(used.starts_with("aloft-"), "{state}");
     assert!(
         instances.iter().all(|i| i["ssh_key_names"][0] == used),

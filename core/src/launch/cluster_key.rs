@@ -137,7 +137,7 @@ fn release_script(cluster: &str) -> Script {
 }
 
 /// Takes `cluster`'s key off the hosts it adopted (reached with that key itself):
-/// see [`release_script`]. Returns a line per host not reached; the key is
+/// see `release_script`. Returns a line per host not reached; the key is
 /// deleted here anyway ([`forget`]), so what is left there opens nothing.
 pub fn release_hosts(cluster: &str, nodes: &[Box<dyn Node>]) -> Vec<String> {
     let script = release_script(cluster);

@@ -77,6 +77,7 @@ pub use chain::{Execution, TaskChain};
 pub use clouds::check_cloud_names;
 pub use config::{Hook, OVERRIDABLE_KEYS, TaskConfig};
 pub use envs::{ManagedSecret, Secret, SecretValue, substitute_str, valid_env_name};
+#[cfg(feature = "plugin")]
 pub(crate) use error::suggest;
 pub use error::{Located, TaskError};
 pub use overrides::Overrides;
