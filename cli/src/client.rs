@@ -39,17 +39,21 @@ pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
 }
 
 /// The client every command and every role of this program opens: this binary's
-/// providers and node agents, and the jobs controller's timings from the hidden
-/// `ALOFT_JOBS_POLL_MS`, `ALOFT_JOBS_IDLE_MS` and `ALOFT_JOBS_RETRY_MS` (tests make
-/// the controller fast with them).
+/// providers and node agents, and the hidden test settings: the jobs controller's
+/// timings (`ALOFT_JOBS_POLL_MS`, `ALOFT_JOBS_IDLE_MS`, `ALOFT_JOBS_RETRY_MS`), how
+/// long nodes may take to answer SSH (`ALOFT_NODE_READY_TIMEOUT_SECS`) and the
+/// length of autostop's minute (`ALOFT_AUTOSTOP_SECONDS_PER_MINUTE`).
 pub fn builder() -> ClientBuilder {
-    let ms = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-    };
-    Client::builder()
+    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let ms = |name: &str| number(name).map(Duration::from_millis);
+    let mut builder = Client::builder();
+    if let Some(secs) = number("ALOFT_NODE_READY_TIMEOUT_SECS") {
+        builder = builder.node_ready_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = number("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE") {
+        builder = builder.autostop_seconds_per_minute(secs);
+    }
+    builder
         .bundled_providers(bundled::providers())
         .node_agents(bundled::node_agents())
         .jobs_controller_tuning(ControllerTuning {

@@ -119,6 +119,7 @@ impl Client {
                     &record.name,
                     minutes,
                     down,
+                    self.autostop_seconds_per_minute,
                 );
                 spec.busy_while_locked = super::jobs_remote::busy_locks(&record.name);
                 if !remote {

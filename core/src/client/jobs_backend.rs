@@ -30,6 +30,8 @@ pub struct ClientBackend {
     agent_binary: PathBuf,
     node_agents: Vec<(String, &'static [u8])>,
     component_cache: PathBuf,
+    node_ready_timeout: std::time::Duration,
+    autostop_seconds_per_minute: Option<u64>,
     pool: Mutex<Pool>,
     /// Signalled when a client goes back to the pool.
     returned: Condvar,
@@ -75,6 +77,8 @@ impl ClientBackend {
             agent_binary: client.agent_binary.clone(),
             node_agents: client.node_agent_bytes.clone(),
             component_cache: client.component_cache.clone(),
+            node_ready_timeout: client.node_ready_timeout,
+            autostop_seconds_per_minute: client.autostop_seconds_per_minute,
             pool: Mutex::new(Pool::default()),
             returned: Condvar::new(),
         }
@@ -134,14 +138,18 @@ impl ClientBackend {
             .iter()
             .map(|(a, b)| (a.as_str(), *b))
             .collect();
-        Client::builder()
+        let mut builder = Client::builder()
             .home(&self.home)
             .bundled_providers(&bundled)
             .node_agents(&agents)
             .agent_binary(&self.agent_binary)
             .component_cache(&self.component_cache)
-            .on_event(|event| tracing::info!("{event}"))
-            .open()
+            .node_ready_timeout(self.node_ready_timeout)
+            .on_event(|event| tracing::info!("{event}"));
+        if let Some(seconds) = self.autostop_seconds_per_minute {
+            builder = builder.autostop_seconds_per_minute(seconds);
+        }
+        builder.open()
     }
 
     fn launch_in(&self, req: &LaunchRequest) -> Result<Launched, ClientError> {

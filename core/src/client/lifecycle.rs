@@ -195,6 +195,7 @@ impl Client {
             policy: RetryPolicy::default(),
             interrupted: self.cancel.flag(),
             agents: self.node_agents.clone(),
+            node_ready_timeout: self.node_ready_timeout,
         };
         let opt_task = super::plan::opt_task(task);
         // A new cluster starts billing: say where it goes and what it costs, even
@@ -230,6 +231,7 @@ impl Client {
             resources,
             control_dir: self.control_dir(),
             aloft_binary: self.agent_binary.clone(),
+            node_ready_timeout: self.node_ready_timeout,
             on_step: &|step| self.emit(Event::Step(step)),
         };
         let request = LaunchRequest {
@@ -683,7 +685,11 @@ impl Client {
             self.emit(Event::Step(
                 "Waiting for the nodes to accept connections...".into(),
             ));
-            crate::launch::wait_reachable_addresses(&addresses, &self.control_dir())?;
+            crate::launch::wait_reachable_addresses(
+                &addresses,
+                &self.control_dir(),
+                self.node_ready_timeout,
+            )?;
             let node_key = head_address.key_for_head();
             let mut spec = head.spec()?;
             spec.nodes = addresses.iter().map(NodeAddress::node_spec).collect();

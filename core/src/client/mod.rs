@@ -247,12 +247,28 @@ pub struct ClientBuilder {
     node_agents: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
     component_cache: Option<PathBuf>,
+    node_ready_timeout: std::time::Duration,
+    autostop_seconds_per_minute: Option<u64>,
     events: events::Sink,
     cancel: CancelToken,
     wait_for_locks: bool,
 }
 
 impl ClientBuilder {
+    /// How long fresh nodes may take to accept SSH before a launch gives the
+    /// candidate up (default [`crate::launch::NODE_READY_TIMEOUT`], 300 s).
+    pub fn node_ready_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.node_ready_timeout = timeout;
+        self
+    }
+
+    /// Seconds in one minute of autostop's idle time (default 60): tests and demos
+    /// make autostop fire in seconds.
+    pub fn autostop_seconds_per_minute(mut self, seconds: u64) -> Self {
+        self.autostop_seconds_per_minute = Some(seconds);
+        self
+    }
+
     /// Where compiled provider components are kept (default:
     /// [`default_component_cache`], shared by every home of this user).
     pub fn component_cache(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -358,6 +374,8 @@ impl ClientBuilder {
             node_agent_bytes: self.node_agents,
             controller_tuning: self.controller_tuning,
             component_cache,
+            node_ready_timeout: self.node_ready_timeout,
+            autostop_seconds_per_minute: self.autostop_seconds_per_minute,
             node_agents,
             agent_binary,
             events: self.events,
@@ -384,6 +402,8 @@ pub struct Client {
     node_agent_bytes: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
     component_cache: PathBuf,
+    node_ready_timeout: std::time::Duration,
+    autostop_seconds_per_minute: Option<u64>,
     events: events::Sink,
     cancel: CancelToken,
     wait_for_locks: bool,
@@ -401,6 +421,8 @@ impl Client {
             node_agents: Vec::new(),
             controller_tuning: Default::default(),
             component_cache: None,
+            node_ready_timeout: crate::launch::NODE_READY_TIMEOUT,
+            autostop_seconds_per_minute: None,
             events: events::Sink::default(),
             cancel: CancelToken::new(),
             wait_for_locks: true,

@@ -350,7 +350,7 @@ fn wait_reachable_with_progress(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         let waiter = scope.spawn(move || {
-            crate::launch::wait_reachable_addresses_reporting(addresses, control_dir, &tx)
+            crate::launch::wait_reachable_addresses_reporting(addresses, control_dir, timeout, &tx)
         });
         let mut ready = vec![false; total];
         let mut count = 0;
@@ -414,6 +414,8 @@ pub(crate) struct PluginProvisioner<'a> {
     pub control_dir: std::path::PathBuf,
     /// The aloft program (for `kube-proxy`).
     pub aloft_binary: PathBuf,
+    /// How long fresh nodes may take to accept SSH.
+    pub node_ready_timeout: Duration,
     /// Reports a step.
     pub on_step: &'a dyn Fn(String),
 }
@@ -518,7 +520,7 @@ impl Provisioner for PluginProvisioner<'_> {
         let addresses = self.access(&c.cloud).addresses(nodes)?;
         // Nodes that never answer SSH are this candidate's failure: the engine
         // terminates them and moves on, rather than leaving them billed.
-        let timeout = crate::launch::node_ready_timeout();
+        let timeout = self.node_ready_timeout;
         (self.on_step)(format!(
             "Waiting for {} node(s) on {} to accept SSH (up to {} s)...",
             addresses.len(),

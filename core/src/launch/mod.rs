@@ -63,6 +63,9 @@ pub struct LaunchContext<'a> {
     /// Set (by a Ctrl-C handler) to stop at the next step boundary: no provider
     /// call is cut in half, and the record says what exists.
     pub interrupted: &'a AtomicBool,
+    /// How long fresh nodes may take to accept SSH ([`NODE_READY_TIMEOUT`] by
+    /// default).
+    pub node_ready_timeout: std::time::Duration,
 }
 
 /// A launch that reached the point where the job, if any, is queued.
@@ -397,7 +400,7 @@ fn bring_up(
     let mut node_handles: Vec<Box<dyn Node>> =
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
     progress("Waiting for the nodes to accept connections...");
-    wait_reachable(&node_handles, node_ready_timeout())?;
+    wait_reachable(&node_handles, ctx.node_ready_timeout)?;
     // Nodes reached with any other key (a pool's `identity_file`) are reached with
     // the cluster's own key from here on; the other key goes nowhere.
     let own_key = cluster_key::ensure(ctx.home, req.cluster)
@@ -452,14 +455,16 @@ fn bring_up(
 }
 
 /// The autostop of a local cluster of `home`: once the cluster has been idle for
-/// `minutes`, its agent runs `binary` in its [`crate::roles::Role::Autostop`] role
-/// on this machine.
+/// `minutes` (of `seconds_per_minute` seconds each, 60 by default: tests make them
+/// short), its agent runs `binary` in its [`crate::roles::Role::Autostop`] role on
+/// this machine.
 pub fn autostop_spec(
     binary: &Path,
     home: &Path,
     cluster: &str,
     minutes: u64,
     down: bool,
+    seconds_per_minute: Option<u64>,
 ) -> AutostopSpec {
     let role = crate::roles::Role::Autostop {
         home: home.to_path_buf(),
@@ -469,41 +474,26 @@ pub fn autostop_spec(
     AutostopSpec {
         idle_minutes: minutes,
         down,
-        seconds_per_minute: seconds_per_minute(),
+        seconds_per_minute,
         command: role.command_line(binary),
         busy_while_locked: Vec::new(),
     }
 }
 
-/// The hidden `ALOFT_AUTOSTOP_SECONDS_PER_MINUTE` setting: tests make autostop's
-/// minute a second long.
-pub fn seconds_per_minute() -> Option<u64> {
-    std::env::var("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-}
-
 /// Waits until every node of `addresses` accepts a trivial command, at most
-/// [`node_ready_timeout`].
+/// `timeout`.
 pub fn wait_reachable_addresses(
     addresses: &[NodeAddress],
     control_dir: &Path,
+    timeout: std::time::Duration,
 ) -> Result<(), LaunchError> {
     let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
-    wait_reachable(&nodes, node_ready_timeout())
+    wait_reachable(&nodes, timeout)
 }
 
-/// How long fresh nodes may take to accept SSH: `ALOFT_NODE_READY_TIMEOUT_SECS`,
-/// default 300 s (cloud images boot for a while).
-pub fn node_ready_timeout() -> std::time::Duration {
-    std::env::var("ALOFT_NODE_READY_TIMEOUT_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(NODE_READY_TIMEOUT, std::time::Duration::from_secs)
-}
-
-/// How long a fresh node may take to accept SSH by default.
-const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a fresh node may take to accept SSH by default (cloud images boot for
+/// a while).
+pub const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// [`wait_reachable_addresses`], sending each node's index (its place in
 /// `addresses`) on `ready` as soon as that node accepts SSH, so a caller can show
@@ -511,10 +501,11 @@ const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 pub fn wait_reachable_addresses_reporting(
     addresses: &[NodeAddress],
     control_dir: &Path,
+    timeout: std::time::Duration,
     ready: &std::sync::mpsc::Sender<usize>,
 ) -> Result<(), LaunchError> {
     let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
-    let deadline = std::time::Instant::now() + node_ready_timeout();
+    let deadline = std::time::Instant::now() + timeout;
     std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
