@@ -15,12 +15,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::plugin::{ClusterRef, CredentialSource, RunRequest, StandardCredentials};
+use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::head::HeadLocation;
 use crate::runtime::stop_kit::StopKit;
 use crate::state::ClusterRecord;
 
-use super::lifecycle::handle;
+use super::lifecycle::{cluster_ref, handle, resume_request};
 use super::providers::provider_settings;
 use super::{Client, ClientError, ClientResult, Event};
 
@@ -178,21 +178,7 @@ impl Client {
             provider: record.provider.clone(),
             message,
         };
-        let request = RunRequest {
-            cluster: ClusterRef {
-                cluster: record.name.clone(),
-                region: record.region.clone(),
-                zone: record.zone.clone(),
-            },
-            instance_type: record.instance_type.clone(),
-            count: 0,
-            use_spot: record.use_spot,
-            disk_size_gib: None,
-            image_id: None,
-            ports: Vec::new(),
-            labels: vec![("aloft-cluster".into(), record.name.clone())],
-            ssh_public_key: None,
-        };
+        let request = resume_request(record, 0);
         let providers = self.providers()?;
         let setting = [(SHUTDOWN_SETTING.to_string(), behavior.to_string())];
         let answer = self
@@ -252,11 +238,7 @@ impl Client {
             .collect();
         Ok(StopKit {
             provider: record.provider.clone(),
-            cluster: ClusterRef {
-                cluster: record.name.clone(),
-                region: record.region.clone(),
-                zone: record.zone.clone(),
-            },
+            cluster: cluster_ref(record),
             down,
             settings: provider_settings(&self.config, &record.provider),
             credentials,

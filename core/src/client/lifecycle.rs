@@ -453,11 +453,7 @@ impl Client {
                     .collect();
                 let results = self.block_on(futures::future::join_all(batch.iter().map(
                     |(record, _)| async move {
-                        let cluster = ClusterRef {
-                            cluster: record.name.clone(),
-                            region: record.region.clone(),
-                            zone: record.zone.clone(),
-                        };
+                        let cluster = cluster_ref(record);
                         let mut instance = providers.instance(&record.provider).await?;
                         match action {
                             Action::Stop => instance.stop_instances(&cluster).await,
@@ -623,21 +619,7 @@ impl Client {
             return Ok(());
         }
         let providers = self.providers()?;
-        let request = RunRequest {
-            cluster: ClusterRef {
-                cluster: record.name.clone(),
-                region: record.region.clone(),
-                zone: record.zone.clone(),
-            },
-            instance_type: record.instance_type.clone(),
-            count: record.num_nodes,
-            use_spot: record.use_spot,
-            disk_size_gib: None,
-            image_id: None,
-            ports: Vec::new(),
-            labels: vec![("aloft-cluster".into(), record.name.clone())],
-            ssh_public_key: None,
-        };
+        let request = resume_request(&record, record.num_nodes);
         self.emit(Event::Step(format!("Starting cluster `{name}`...")));
         let mut instance = self.block_on(providers.instance(&record.provider))?;
         let provider_error = |message: String| ClientError::Provider {
@@ -709,6 +691,31 @@ impl Client {
             self.autostop(name, Some(setting))?;
         }
         Ok(())
+    }
+}
+
+/// The provider's name for `record`'s cluster.
+pub(crate) fn cluster_ref(record: &ClusterRecord) -> ClusterRef {
+    ClusterRef {
+        cluster: record.name.clone(),
+        region: record.region.clone(),
+        zone: record.zone.clone(),
+    }
+}
+
+/// A `run-instances` request for `record`'s existing cluster: `count` nodes of its
+/// recorded type (the provider resumes what exists and creates what is missing).
+pub(crate) fn resume_request(record: &ClusterRecord, count: u32) -> RunRequest {
+    RunRequest {
+        cluster: cluster_ref(record),
+        instance_type: record.instance_type.clone(),
+        count,
+        use_spot: record.use_spot,
+        disk_size_gib: None,
+        image_id: None,
+        ports: Vec::new(),
+        labels: vec![("aloft-cluster".into(), record.name.clone())],
+        ssh_public_key: None,
     }
 }
 

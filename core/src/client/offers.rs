@@ -234,7 +234,16 @@ impl Client {
         only: Option<&[String]>,
         use_cache: bool,
     ) -> ClientResult<LiveCatalog> {
-        let mut catalog = self.catalog()?;
+        self.live_catalog_from(self.catalog()?, only, use_cache)
+    }
+
+    /// [`Client::live_catalog_with`] over `catalog`, already loaded by the caller.
+    pub(crate) fn live_catalog_from(
+        &self,
+        mut catalog: Catalog,
+        only: Option<&[String]>,
+        use_cache: bool,
+    ) -> ClientResult<LiveCatalog> {
         let providers = self.providers()?;
         let shipped = catalog.clouds();
         let ttl = Duration::from_secs(

@@ -190,7 +190,7 @@ impl Client {
                 cached: Vec::new(),
                 shipped,
             },
-            _ => self.live_catalog_with(ask.as_deref(), !options.refresh_offers)?,
+            _ => self.live_catalog_from(catalog, ask.as_deref(), !options.refresh_offers)?,
         };
         // A cloud the task names but whose provider cannot be used (a bad key) is
         // left out of the plan: say so, with the provider's reason.

@@ -155,7 +155,7 @@ pub async fn load_with_cache(
         .iter()
         .map(|(n, _)| format!("bundled:{n}"))
         .collect();
-    let components: Vec<(&str, &[u8])> = origins
+    let components: Vec<(&str, &'static [u8])> = origins
         .iter()
         .zip(bundled)
         .map(|(origin, (_, bytes))| (origin.as_str(), *bytes))

@@ -8,7 +8,7 @@ use crate::plugin::{ClusterInstances, ClusterRef, InstanceStatus};
 use crate::runtime::agent::unix_now;
 use crate::state::{ClusterRecord, ClusterStatus};
 
-use super::lifecycle::Action;
+use super::lifecycle::{Action, cluster_ref};
 use super::{Client, ClientResult};
 
 /// What refresh found for one cluster.
@@ -93,14 +93,7 @@ impl Client {
         let providers = self.providers()?;
         let answers = self.block_on(futures::future::join_all(by_provider.iter().map(
             |(provider, clusters)| async move {
-                let refs: Vec<ClusterRef> = clusters
-                    .iter()
-                    .map(|c| ClusterRef {
-                        cluster: c.name.clone(),
-                        region: c.region.clone(),
-                        zone: c.zone.clone(),
-                    })
-                    .collect();
+                let refs: Vec<ClusterRef> = clusters.iter().map(cluster_ref).collect();
                 let mut instance = providers.instance(provider).await?;
                 instance
                     .query_instances(&refs)
@@ -188,12 +181,8 @@ impl Client {
             return None;
         };
         // The head's words are untrusted: no control characters reach a terminal.
-        let reason: String = failure
-            .reason
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(400)
-            .collect();
+        let reason =
+            crate::plugin::display_safe(&failure.reason.chars().take(400).collect::<String>());
         let message = format!(
             "autostop failed ({} time(s), last at {}): {reason}; the head tries again",
             failure.attempts, failure.at

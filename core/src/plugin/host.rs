@@ -180,6 +180,10 @@ pub struct PluginHost {
     /// For user-set endpoints (emulators on loopback, plain HTTP).
     http_endpoint: reqwest::Client,
     providers: BTreeMap<String, Loaded>,
+    /// Cache keys of `'static` component bytes (the bundled ones), by their address
+    /// and length, hashed once by `precompile` for the load that follows. Only
+    /// `'static` bytes go in: no other slice can ever occupy their addresses.
+    keys: std::sync::Mutex<BTreeMap<(usize, usize), String>>,
     _ticker: Ticker,
 }
 
@@ -245,6 +249,7 @@ impl PluginHost {
             http_endpoint,
             config,
             providers: BTreeMap::new(),
+            keys: Default::default(),
             _ticker: Ticker { stop },
         })
     }
@@ -537,7 +542,7 @@ impl PluginHost {
     /// Where the compiled form of `bytes` is cached (`None`: no cache).
     pub fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
         let dir = self.config.cache_dir.as_ref()?;
-        Some(dir.join(format!("{}.cwasm", cache_key(&self.engine, bytes))))
+        Some(dir.join(format!("{}.cwasm", self.key_of(bytes))))
     }
 
     /// The cache folder when it is safe to use: created owner-only, owned by this
@@ -555,7 +560,7 @@ impl PluginHost {
 
     /// The compiled form of `bytes`, from the cache when possible.
     fn compile(&self, origin: &str, bytes: &[u8]) -> Result<Component, PluginError> {
-        let key = cache_key(&self.engine, bytes);
+        let key = self.key_of(bytes);
         let dir = self.trusted_cache_dir();
         if let Some(dir) = dir {
             let path = dir.join(format!("{key}.cwasm"));
@@ -586,13 +591,20 @@ impl PluginHost {
     /// are not in the cache yet, so that loading them next finds them there: on a
     /// machine's first run, the bundled components compile in parallel instead of
     /// one after the other.
-    pub fn precompile(&self, components: &[(&str, &[u8])]) {
+    pub fn precompile(&self, components: &[(&str, &'static [u8])]) {
         let Some(dir) = self.trusted_cache_dir() else {
             return;
         };
         let missing: Vec<(&str, &[u8], String)> = components
             .iter()
-            .map(|(origin, bytes)| (*origin, *bytes, cache_key(&self.engine, bytes)))
+            .map(|(origin, bytes)| {
+                let key = cache_key(&self.engine, bytes);
+                self.keys
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((bytes.as_ptr() as usize, bytes.len()), key.clone());
+                (*origin, *bytes, key)
+            })
             .filter(|(_, _, key)| !dir.join(format!("{key}.cwasm")).is_file())
             .collect();
         if missing.len() < 2 {
@@ -604,6 +616,19 @@ impl PluginHost {
                 scope.spawn(move || self.compile_to_cache(origin, bytes, key, Some(dir)));
             }
         });
+    }
+
+    /// The cache key of `bytes` ([`cache_key`]), from the memo when `precompile`
+    /// hashed these very bytes.
+    fn key_of(&self, bytes: &[u8]) -> String {
+        let slot = (bytes.as_ptr() as usize, bytes.len());
+        let known = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&slot)
+            .cloned();
+        known.unwrap_or_else(|| cache_key(&self.engine, bytes))
     }
 
     /// Compiles `bytes` and writes the result to the cache folder `dir` as `key`.
