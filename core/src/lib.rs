@@ -46,6 +46,8 @@
 //! - [`roles`]: the binary contract: every role aloft asks its program to play
 //!   (agent, jobs controller, kube-proxy, autostop), answered by one call in `main`.
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
+//! - [`serve`]: services (`aloft serve`): replicas behind a load balancer that
+//!   scales, heals and updates them.
 
 #![deny(missing_docs)]
 
@@ -73,6 +75,7 @@ pub mod optimizer;
 #[cfg(feature = "plugin")]
 pub mod plugin;
 pub mod roles;
+pub mod serve;
 pub mod task;
 
 // Internals: public for aloft's own CLI, node agent and tests, not part of the

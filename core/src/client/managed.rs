@@ -19,6 +19,9 @@ use super::{Client, ClientBackend, ClientError, ClientResult};
 /// How long a starting controller waits for the lock a just-killed one still holds.
 const LOCK_GRACE: Duration = Duration::from_secs(3);
 
+/// How long a command that started a controller waits for it to take its lock.
+const CONTROLLER_START: Duration = Duration::from_secs(20);
+
 impl Client {
     /// The managed-jobs database of this machine's controller.
     fn jobs_db_path(&self) -> PathBuf {
@@ -44,8 +47,8 @@ impl Client {
         Ok(false)
     }
 
-    /// Held by a controller between its start and taking the main lock, so that
-    /// commands in that window do not start more.
+    /// Held by a command from its check for a running controller until the one it
+    /// started holds the main lock, and by a controller while it decides to exit.
     fn starting_lock_path(&self) -> PathBuf {
         self.home.join("jobs-controller.starting.lock")
     }
@@ -276,8 +279,15 @@ impl Client {
     /// Starts the controller process on this machine (the agent program in its
     /// [`crate::roles::Role::JobsController`] role) unless one runs; it outlives
     /// this call and exits when idle.
+    ///
+    /// Commands that start a controller take turns on the spawn lock and hold it
+    /// until their controller holds the main lock, so two commands at once never
+    /// start two controllers, and a controller going idle (which takes the spawn
+    /// lock before it lets go) never misses a job submitted meanwhile.
     fn ensure_local_jobs_controller(&self) -> ClientResult<()> {
-        if self.jobs_controller_running()? {
+        let spawning = open_lock(&self.starting_lock_path())?;
+        spawning.lock().map_err(ClientError::other)?;
+        if self.controller_lock_held()? {
             return Ok(());
         }
         let log_path = self.home.join("jobs-controller.log");
@@ -293,7 +303,7 @@ impl Client {
         };
         let line = role.command_line(&self.agent_binary);
         use std::os::unix::process::CommandExt;
-        std::process::Command::new(&line[0])
+        let mut child = std::process::Command::new(&line[0])
             .args(&line[1..])
             .stdin(std::process::Stdio::null())
             .stdout(log)
@@ -301,21 +311,43 @@ impl Client {
             .process_group(0)
             .spawn()
             .map_err(|e| ClientError::Other(format!("cannot start the jobs controller: {e}")))?;
+        let deadline = std::time::Instant::now() + CONTROLLER_START;
+        while std::time::Instant::now() < deadline {
+            if self.controller_lock_held()? {
+                return Ok(());
+            }
+            if let Some(exit) = child.try_wait().map_err(ClientError::other)? {
+                if exit.success() {
+                    return Ok(());
+                }
+                return Err(ClientError::Other(format!(
+                    "the jobs controller exited at its start ({exit}); see {}",
+                    log_path.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Slow to open, not failed: it takes the lock when it gets there.
         Ok(())
+    }
+
+    /// Whether a controller holds the main lock (probing takes it for a moment,
+    /// which a controller starting right then waits out).
+    fn controller_lock_held(&self) -> ClientResult<bool> {
+        Ok(open_lock(&self.jobs_controller_lock_path())?
+            .try_lock()
+            .is_err())
     }
 
     /// Runs the jobs controller on this thread until it has been idle for
     /// `settings.idle_exit_after`. Returns `Ok(false)` at once when another
     /// controller holds the lock.
     pub fn run_jobs_controller(&self, settings: ControllerSettings) -> ClientResult<bool> {
-        let starting = open_lock(&self.starting_lock_path())?;
-        if starting.try_lock().is_err() {
-            return Ok(false);
-        }
         let lock = open_lock(&self.jobs_controller_lock_path())?;
         // A controller killed a moment ago keeps its lock until the kernel has torn
-        // the process down (a wasmtime host unmaps large reservations first), so a
-        // successor started right after the kill waits a little before giving up.
+        // the process down (a wasmtime host unmaps large reservations first), and a
+        // command's probe holds it for a moment: a starting controller waits a
+        // little before giving up.
         let deadline = std::time::Instant::now() + LOCK_GRACE;
         while lock.try_lock().is_err() {
             if std::time::Instant::now() >= deadline {
@@ -323,7 +355,6 @@ impl Client {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        drop(starting);
         let backend = ClientBackend::for_client(self);
         let controller = Controller::open(&self.jobs_db_path(), Arc::new(backend), settings)
             .map_err(ClientError::other)?;
@@ -332,9 +363,22 @@ impl Client {
             .enable_all()
             .build()
             .map_err(ClientError::other)?;
-        rt.block_on(controller.run()).map_err(ClientError::other)?;
-        drop(lock);
-        Ok(true)
+        loop {
+            rt.block_on(controller.run()).map_err(ClientError::other)?;
+            // Idle. Under the spawn lock, a job submitted since the last scan is
+            // either seen here or its command finds no controller and starts one.
+            let spawning = open_lock(&self.starting_lock_path())?;
+            spawning.lock().map_err(ClientError::other)?;
+            let left = self
+                .jobs_db()?
+                .unfinished_ids()
+                .map_err(ClientError::other)?;
+            if left.is_empty() {
+                drop(lock);
+                drop(spawning);
+                return Ok(true);
+            }
+        }
     }
 }
 
