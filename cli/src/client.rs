@@ -40,7 +40,9 @@ pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
 
 /// The client every command and every role of this program opens: this binary's
 /// providers and node agents, and the hidden test settings: the jobs controller's
-/// timings (`ALOFT_JOBS_POLL_MS`, `ALOFT_JOBS_IDLE_MS`, `ALOFT_JOBS_RETRY_MS`), how
+/// timings (`ALOFT_JOBS_POLL_MS`, `ALOFT_JOBS_IDLE_MS`, `ALOFT_JOBS_RETRY_MS`), the
+/// service controller's (`ALOFT_SERVE_POLL_MS`, `ALOFT_SERVE_IDLE_MS`,
+/// `ALOFT_SERVE_RETRY_MS`, `ALOFT_SERVE_WINDOW_MS`), how
 /// long nodes may take to answer SSH (`ALOFT_NODE_READY_TIMEOUT_SECS`) and the
 /// length of autostop's minute (`ALOFT_AUTOSTOP_SECONDS_PER_MINUTE`).
 pub fn builder() -> ClientBuilder {
@@ -60,5 +62,12 @@ pub fn builder() -> ClientBuilder {
             poll: ms("ALOFT_JOBS_POLL_MS"),
             idle_exit: ms("ALOFT_JOBS_IDLE_MS"),
             launch_retry: ms("ALOFT_JOBS_RETRY_MS"),
+            window: None,
+        })
+        .serve_controller_tuning(ControllerTuning {
+            poll: ms("ALOFT_SERVE_POLL_MS"),
+            idle_exit: ms("ALOFT_SERVE_IDLE_MS"),
+            launch_retry: ms("ALOFT_SERVE_RETRY_MS"),
+            window: ms("ALOFT_SERVE_WINDOW_MS"),
         })
 }

@@ -44,6 +44,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Managed jobs: launched on clusters of their own, recovered from preemption.
     Jobs(cmd::managed::Args),
+    /// Services: replicas behind one endpoint that scales, heals and updates (`up`, `status`, `update`, `logs`, `down`).
+    Serve(cmd::serve::Args),
     /// A cluster's job queue.
     Queue(cmd::jobs::QueueArgs),
     /// A job's output.
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
         Command::Storage(args) => cmd::storage::run(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Jobs(args) => cmd::managed::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Queue(args) => cmd::jobs::queue(args),
         Command::Logs(args) => cmd::jobs::logs(args),
         Command::Cancel(args) => cmd::jobs::cancel(args),

@@ -28,4 +28,5 @@ mod provider_guide;
 mod providers_cli;
 mod refresh;
 mod runpod_launch;
+mod serve_local;
 mod skypilot_cli;

@@ -19,6 +19,7 @@
 //! | --- | --- |
 //! | `PROGRAM agent [--root DIR] VERB ...` | a head node's agent ([`crate::runtime::agent_cli`]) |
 //! | `PROGRAM aloft-role jobs-controller --home H [--poll-ms N] [--idle-ms N] [--retry-ms N]` | the managed-jobs controller, until idle |
+//! | `PROGRAM aloft-role serve-controller --home H [--poll-ms N] [--idle-ms N] [--retry-ms N] [--window-ms N]` | the service controller and its load balancers, until no service is left |
 //! | `PROGRAM aloft-role kube-proxy --context C --namespace N --pod P --port N [--kubeconfig F]` | relays SSH to a pod's port |
 //! | `PROGRAM aloft-role autostop --home H --cluster C (--stop \| --down)` | stops or tears down an idle `local` cluster |
 
@@ -42,6 +43,9 @@ pub struct ControllerTuning {
     pub idle_exit: Option<Duration>,
     /// First back-off after a failed launch (the longest is eight times this).
     pub launch_retry: Option<Duration>,
+    /// The window the service controller measures request rates over (not used
+    /// by the jobs controller).
+    pub window: Option<Duration>,
 }
 
 impl ControllerTuning {
@@ -61,6 +65,28 @@ impl ControllerTuning {
                 max_backoff: backoff * 8,
                 ..settings.launch_retry
             };
+        }
+        settings
+    }
+
+    /// The service controller's settings with these timings applied: `poll` is
+    /// how often replica clusters are asked about (and bounds a round),
+    /// `launch_retry` the pause after a failed replica launch.
+    #[cfg(feature = "plugin")]
+    pub fn serve_settings(&self) -> crate::serve::controller::ServeSettings {
+        let mut settings = crate::serve::controller::ServeSettings::default();
+        if let Some(poll) = self.poll {
+            settings.poll_every = poll;
+            settings.tick = settings.tick.min(poll);
+        }
+        if let Some(idle) = self.idle_exit {
+            settings.idle_exit_after = idle;
+        }
+        if let Some(backoff) = self.launch_retry {
+            settings.launch_backoff = backoff;
+        }
+        if let Some(window) = self.window {
+            settings.qps_window = window;
         }
         settings
     }
@@ -89,6 +115,14 @@ pub enum Role {
     /// The managed-jobs controller of the home `home`.
     JobsController {
         /// aloft's home whose jobs it controls.
+        home: PathBuf,
+        /// Its timings.
+        tuning: ControllerTuning,
+    },
+    /// The service controller of the home `home` (with every service's load
+    /// balancer).
+    ServeController {
+        /// aloft's home whose services it runs.
         home: PathBuf,
         /// Its timings.
         tuning: ControllerTuning,
@@ -129,7 +163,7 @@ impl Role {
             [first, rest @ ..] if first == "agent" => Some(Ok(Role::Agent(rest.to_vec()))),
             [first, name, rest @ ..] if first == ROLE_WORD => Some(parse_role(name, rest)),
             [first, ..] if first == ROLE_WORD => Some(Err(RoleError::Usage(format!(
-                "{ROLE_WORD}: name a role (jobs-controller, kube-proxy, autostop)"
+                "{ROLE_WORD}: name a role (jobs-controller, serve-controller, kube-proxy, autostop)"
             )))),
             // Written by aloft 0.1 into SSH settings of Kubernetes clusters.
             [first, rest @ ..] if first == "kube-proxy" => Some(parse_role(first, rest)),
@@ -146,13 +180,18 @@ impl Role {
                 words.push("agent".into());
                 words.extend(rest.iter().cloned());
             }
-            Role::JobsController { home, tuning } => {
-                words.extend([ROLE_WORD.into(), "jobs-controller".into()]);
+            Role::JobsController { home, tuning } | Role::ServeController { home, tuning } => {
+                let name = match self {
+                    Role::JobsController { .. } => "jobs-controller",
+                    _ => "serve-controller",
+                };
+                words.extend([ROLE_WORD.into(), name.into()]);
                 words.extend(["--home".into(), home.display().to_string()]);
                 for (flag, value) in [
                     ("--poll-ms", tuning.poll),
                     ("--idle-ms", tuning.idle_exit),
                     ("--retry-ms", tuning.launch_retry),
+                    ("--window-ms", tuning.window),
                 ] {
                     if let Some(value) = value {
                         words.extend([flag.to_string(), ms(value)]);
@@ -200,6 +239,20 @@ impl Role {
                     eprintln!("jobs controller {pid} idle, exiting");
                 } else {
                     eprintln!("another jobs controller runs; exiting");
+                }
+                Ok(())
+            }
+            Role::ServeController { home, tuning } => {
+                let client = builder().home(home).open()?;
+                let pid = std::process::id();
+                eprintln!(
+                    "serve controller {pid} started at {}",
+                    crate::runtime::agent::unix_now()
+                );
+                if client.run_serve_controller(tuning.serve_settings())? {
+                    eprintln!("serve controller {pid}: no service left, exiting");
+                } else {
+                    eprintln!("another serve controller runs; exiting");
                 }
                 Ok(())
             }
@@ -270,14 +323,20 @@ fn parse_role(name: &str, args: &[String]) -> Result<Role, RoleError> {
             .transpose()
     };
     let role = match name {
-        "jobs-controller" => Role::JobsController {
-            home: required(take("home"), "home")?.into(),
-            tuning: ControllerTuning {
+        "jobs-controller" | "serve-controller" => {
+            let home = required(take("home"), "home")?.into();
+            let tuning = ControllerTuning {
                 poll: millis(take("poll-ms"), "poll-ms")?,
                 idle_exit: millis(take("idle-ms"), "idle-ms")?,
                 launch_retry: millis(take("retry-ms"), "retry-ms")?,
-            },
-        },
+                window: millis(take("window-ms"), "window-ms")?,
+            };
+            if name == "jobs-controller" {
+                Role::JobsController { home, tuning }
+            } else {
+                Role::ServeController { home, tuning }
+            }
+        }
         "kube-proxy" => Role::KubeProxy(KubeProxyTarget {
             context: required(take("context"), "context")?,
             namespace: required(take("namespace"), "namespace")?,
@@ -302,7 +361,7 @@ fn parse_role(name: &str, args: &[String]) -> Result<Role, RoleError> {
         }
         other => {
             return Err(RoleError::Usage(format!(
-                "{ROLE_WORD}: unknown role `{other}` (jobs-controller, kube-proxy, autostop)"
+                "{ROLE_WORD}: unknown role `{other}` (jobs-controller, serve-controller, kube-proxy, autostop)"
             )));
         }
     };
@@ -349,6 +408,16 @@ mod tests {
                     poll: Some(Duration::from_millis(200)),
                     idle_exit: None,
                     launch_retry: Some(Duration::from_millis(50)),
+                    window: None,
+                },
+            },
+            Role::ServeController {
+                home: "/h".into(),
+                tuning: ControllerTuning {
+                    poll: Some(Duration::from_millis(300)),
+                    idle_exit: Some(Duration::from_millis(900)),
+                    launch_retry: None,
+                    window: Some(Duration::from_millis(5000)),
                 },
             },
             Role::KubeProxy(KubeProxyTarget {

@@ -11,6 +11,7 @@ pub mod managed;
 pub mod names;
 pub mod provider_test;
 pub mod providers;
+pub mod serve;
 pub mod show_gpus;
 pub mod ssh_setup;
 pub mod status;

@@ -91,7 +91,7 @@ impl ClientBackend {
 
     /// Runs `f` on a pooled client (or a new one while fewer than
     /// [`MAX_CLIENTS`] exist, else the next one given back), then returns it.
-    fn with_client<T>(&self, f: impl FnOnce(&Client) -> T) -> Result<T, ClientError> {
+    pub(super) fn with_client<T>(&self, f: impl FnOnce(&Client) -> T) -> Result<T, ClientError> {
         let config = std::fs::read(self.home.join("config.yaml")).ok();
         let reused = {
             let mut pool = self.pool();
@@ -161,19 +161,12 @@ impl ClientBackend {
             .cloned()
             .ok_or_else(|| ClientError::InvalidInput(format!("no task {}", req.task_index)))?;
         if let Some(pin) = &req.constraints.pinned {
-            let mut candidates = task.resources.candidates().to_vec();
-            for r in &mut candidates {
+            for r in task.resources.candidates_mut() {
                 if r.infra.cloud.as_deref().is_none_or(|c| c == pin.cloud) {
                     r.infra.cloud = Some(pin.cloud.clone());
                     r.infra.region = Some(pin.region.clone());
                 }
             }
-            task.resources = match task.resources {
-                crate::task::ResourceSet::AnyOf(_) => crate::task::ResourceSet::AnyOf(candidates),
-                crate::task::ResourceSet::Ordered(_) => {
-                    crate::task::ResourceSet::Ordered(candidates)
-                }
-            };
         }
         for (k, v) in &req.envs {
             task.envs.insert(k.clone(), v.clone());

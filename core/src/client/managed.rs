@@ -2,7 +2,6 @@
 //! recoveries, and run the one controller that keeps them alive (holding a lock in
 //! aloft's home, so no second controller manages the same database).
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +12,9 @@ use crate::jobs::{
 };
 use crate::task::TaskChain;
 
+use super::controllers::{ControllerProcess, open_lock, take_controller_lock};
 use super::jobs_remote::GrantConsent;
 use super::{Client, ClientBackend, ClientError, ClientResult};
-
-/// How long a starting controller waits for the lock a just-killed one still holds.
-const LOCK_GRACE: Duration = Duration::from_secs(3);
-
-/// How long a command that started a controller waits for it to take its lock.
-const CONTROLLER_START: Duration = Duration::from_secs(20);
 
 impl Client {
     /// The managed-jobs database of this machine's controller.
@@ -279,82 +273,25 @@ impl Client {
     /// Starts the controller process on this machine (the agent program in its
     /// [`crate::roles::Role::JobsController`] role) unless one runs; it outlives
     /// this call and exits when idle.
-    ///
-    /// Commands that start a controller take turns on the spawn lock and hold it
-    /// until their controller holds the main lock, so two commands at once never
-    /// start two controllers, and a controller going idle (which takes the spawn
-    /// lock before it lets go) never misses a job submitted meanwhile.
     fn ensure_local_jobs_controller(&self) -> ClientResult<()> {
-        let spawning = open_lock(&self.starting_lock_path())?;
-        spawning.lock().map_err(ClientError::other)?;
-        if self.controller_lock_held()? {
-            return Ok(());
-        }
-        let log_path = self.home.join("jobs-controller.log");
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| ClientError::Other(format!("{}: {e}", log_path.display())))?;
-        let err = log.try_clone().map_err(ClientError::other)?;
-        let role = crate::roles::Role::JobsController {
-            home: self.home.clone(),
-            tuning: self.controller_tuning,
-        };
-        let line = role.command_line(&self.agent_binary);
-        use std::os::unix::process::CommandExt;
-        let mut child = std::process::Command::new(&line[0])
-            .args(&line[1..])
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ClientError::Other(format!("cannot start the jobs controller: {e}")))?;
-        let deadline = std::time::Instant::now() + CONTROLLER_START;
-        while std::time::Instant::now() < deadline {
-            if self.controller_lock_held()? {
-                return Ok(());
-            }
-            if let Some(exit) = child.try_wait().map_err(ClientError::other)? {
-                if exit.success() {
-                    return Ok(());
-                }
-                return Err(ClientError::Other(format!(
-                    "the jobs controller exited at its start ({exit}); see {}",
-                    log_path.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Slow to open, not failed: it takes the lock when it gets there.
-        Ok(())
-    }
-
-    /// Whether a controller holds the main lock (probing takes it for a moment,
-    /// which a controller starting right then waits out).
-    fn controller_lock_held(&self) -> ClientResult<bool> {
-        Ok(open_lock(&self.jobs_controller_lock_path())?
-            .try_lock()
-            .is_err())
+        self.ensure_controller(&ControllerProcess {
+            role: crate::roles::Role::JobsController {
+                home: self.home.clone(),
+                tuning: self.controller_tuning,
+            },
+            lock: self.jobs_controller_lock_path(),
+            spawn_lock: self.starting_lock_path(),
+            log: self.home.join("jobs-controller.log"),
+        })
     }
 
     /// Runs the jobs controller on this thread until it has been idle for
     /// `settings.idle_exit_after`. Returns `Ok(false)` at once when another
     /// controller holds the lock.
     pub fn run_jobs_controller(&self, settings: ControllerSettings) -> ClientResult<bool> {
-        let lock = open_lock(&self.jobs_controller_lock_path())?;
-        // A controller killed a moment ago keeps its lock until the kernel has torn
-        // the process down (a wasmtime host unmaps large reservations first), and a
-        // command's probe holds it for a moment: a starting controller waits a
-        // little before giving up.
-        let deadline = std::time::Instant::now() + LOCK_GRACE;
-        while lock.try_lock().is_err() {
-            if std::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let Some(lock) = take_controller_lock(&self.jobs_controller_lock_path())? else {
+            return Ok(false);
+        };
         let backend = ClientBackend::for_client(self);
         let controller = Controller::open(&self.jobs_db_path(), Arc::new(backend), settings)
             .map_err(ClientError::other)?;
@@ -380,15 +317,6 @@ impl Client {
             }
         }
     }
-}
-
-fn open_lock(path: &std::path::Path) -> ClientResult<File> {
-    File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))
 }
 
 /// One run of a managed job's task on a cluster, as a follower tells runs apart.

@@ -36,6 +36,7 @@
 
 mod autostop;
 mod cluster;
+mod controllers;
 mod events;
 mod jobs_backend;
 mod jobs_remote;
@@ -46,6 +47,7 @@ mod plan;
 mod providers;
 mod provisioner;
 mod refresh;
+mod serve;
 mod ssh_config;
 mod storage;
 
@@ -69,6 +71,7 @@ pub use providers::{
     known_clouds, load as load_providers, load_with_cache as load_providers_with_cache,
 };
 pub use refresh::RefreshNote;
+pub use serve::{ServeLogs, ServiceView};
 pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};
 
@@ -195,6 +198,9 @@ pub enum ClientError {
         /// The providers whose credentials were asked for.
         providers: Vec<String>,
     },
+    /// A service could not be served, updated or found.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     /// Anything else, with a message for humans.
     #[error("{0}")]
     Other(String),
@@ -222,7 +228,12 @@ impl ClientError {
             ClientError::InvalidInput(_)
             | ClientError::DoesNotFit { .. }
             | ClientError::ProviderNotGranted { .. }
-            | ClientError::Config(ConfigError::Invalid(_)) => ErrorClass::Invalid,
+            | ClientError::Config(ConfigError::Invalid(_))
+            | ClientError::Serve(
+                crate::serve::ServeError::Invalid(_)
+                | crate::serve::ServeError::Exists(_)
+                | crate::serve::ServeError::UnknownService(_),
+            ) => ErrorClass::Invalid,
             ClientError::NoResources { .. } => ErrorClass::NoResources,
             ClientError::JobFailed { .. } => ErrorClass::JobFailed,
             ClientError::Interrupted { .. }
@@ -246,6 +257,7 @@ pub struct ClientBuilder {
     agent_binary: Option<PathBuf>,
     node_agents: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
+    serve_tuning: crate::roles::ControllerTuning,
     component_cache: Option<PathBuf>,
     node_ready_timeout: std::time::Duration,
     autostop_seconds_per_minute: Option<u64>,
@@ -280,6 +292,13 @@ impl ClientBuilder {
     /// [`crate::jobs::ControllerSettings::default`]).
     pub fn jobs_controller_tuning(mut self, tuning: crate::roles::ControllerTuning) -> Self {
         self.controller_tuning = tuning;
+        self
+    }
+
+    /// Timings of the service controller this client starts (default:
+    /// [`crate::serve::controller::ServeSettings::default`]).
+    pub fn serve_controller_tuning(mut self, tuning: crate::roles::ControllerTuning) -> Self {
+        self.serve_tuning = tuning;
         self
     }
 
@@ -373,6 +392,7 @@ impl ClientBuilder {
             bundled: self.bundled,
             node_agent_bytes: self.node_agents,
             controller_tuning: self.controller_tuning,
+            serve_tuning: self.serve_tuning,
             component_cache,
             node_ready_timeout: self.node_ready_timeout,
             autostop_seconds_per_minute: self.autostop_seconds_per_minute,
@@ -401,6 +421,7 @@ pub struct Client {
     /// The node agents as given to the builder (for the clients of a jobs backend).
     node_agent_bytes: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
+    serve_tuning: crate::roles::ControllerTuning,
     component_cache: PathBuf,
     node_ready_timeout: std::time::Duration,
     autostop_seconds_per_minute: Option<u64>,
@@ -420,6 +441,7 @@ impl Client {
             agent_binary: None,
             node_agents: Vec::new(),
             controller_tuning: Default::default(),
+            serve_tuning: Default::default(),
             component_cache: None,
             node_ready_timeout: crate::launch::NODE_READY_TIMEOUT,
             autostop_seconds_per_minute: None,

@@ -200,6 +200,13 @@ impl ResourceSet {
             ResourceSet::AnyOf(v) | ResourceSet::Ordered(v) => v,
         }
     }
+
+    /// The candidates, to change in place.
+    pub fn candidates_mut(&mut self) -> &mut Vec<Resources> {
+        match self {
+            ResourceSet::AnyOf(v) | ResourceSet::Ordered(v) => v,
+        }
+    }
 }
 
 impl Infra {

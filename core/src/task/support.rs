@@ -43,7 +43,7 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
     }
     if task.service.is_some() {
         return Err(
-            "service: serving is not supported yet; launch the task without `service:`".into(),
+            "service: a task with `service:` is served with `aloft serve up TASK` (replicas behind one endpoint); `launch` runs tasks without it".into(),
         );
     }
     if !task.volumes.is_empty() {

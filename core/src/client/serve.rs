@@ -1,0 +1,375 @@
+//! Services through the client: `serve up`, `status`, `update`, `down`, `logs`,
+//! and the one controller process (with every service's load balancer) that
+//! keeps them as asked.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::roles::Role;
+use crate::serve::controller::{ServeBackend, ServeController, ServeSettings};
+use crate::serve::{
+    ReplicaRecord, ServeDb, ServeError, ServeEvent, ServicePlan, ServiceStatus, UpdateMode,
+};
+use crate::task::{Task, Workdir};
+
+use super::controllers::{ControllerProcess, open_lock, take_controller_lock};
+use super::{Client, ClientBackend, ClientError, ClientResult, Event, PlanOptions};
+
+/// How long `serve up` waits for the endpoint to listen before it answers
+/// without one.
+const ENDPOINT_WAIT: Duration = Duration::from_secs(15);
+
+/// How long `serve down` waits for every replica to be torn down.
+const DOWN_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// A service as `serve status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceView {
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: ServiceStatus,
+    /// The newest version.
+    pub version: u32,
+    /// `host:port` of the endpoint, once it listens.
+    pub endpoint: Option<String>,
+    /// How updates replace replicas.
+    pub update_mode: UpdateMode,
+    /// When it was brought up (Unix seconds).
+    pub created_at: i64,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// Its replicas.
+    pub replicas: Vec<ReplicaRecord>,
+}
+
+/// What `serve logs` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeLogs {
+    /// The controller's history of the service.
+    Controller,
+    /// The load balancer's lines.
+    LoadBalancer,
+    /// One replica's job output.
+    Replica(u64),
+}
+
+impl Client {
+    fn serve_db(&self) -> ClientResult<ServeDb> {
+        Ok(ServeDb::open(&self.home.join("serve.db"))?)
+    }
+
+    fn serve_process(&self) -> ControllerProcess {
+        ControllerProcess {
+            role: Role::ServeController {
+                home: self.home.clone(),
+                tuning: self.serve_tuning,
+            },
+            lock: self.home.join("serve-controller.lock"),
+            spawn_lock: self.home.join("serve-controller.starting.lock"),
+            log: self.serve_log_path(),
+        }
+    }
+
+    fn serve_log_path(&self) -> PathBuf {
+        self.home.join("serve-controller.log")
+    }
+
+    /// Checks a service's task as `serve up` and `serve update` do, before
+    /// anything is written: its `service:` section, and that its replicas can be
+    /// launched and placed. Returns the task to store.
+    fn servable(&self, task: &Task) -> ClientResult<Task> {
+        ServicePlan::from_task(task)?;
+        let mut replica = task.clone();
+        replica.service = None;
+        super::plan::check_launchable(&replica)?;
+        self.plan(std::slice::from_ref(&replica), &PlanOptions::default())?;
+        let mut stored = task.clone();
+        // The controller runs elsewhere: a relative workdir is this directory's.
+        if let Some(Workdir::Local(dir)) = &stored.workdir
+            && std::path::Path::new(dir).is_relative()
+        {
+            let abs = std::env::current_dir()
+                .map_err(ClientError::other)?
+                .join(dir);
+            stored.workdir = Some(Workdir::Local(abs.display().to_string()));
+        }
+        Ok(stored)
+    }
+
+    /// Brings a service up: checks its task (nothing is written when it is not
+    /// servable), records it, starts the controller and waits briefly for the
+    /// endpoint. Returns the service's name and endpoint (`host:port`, `None`
+    /// while it does not listen yet).
+    pub fn serve_up(
+        &self,
+        task: &Task,
+        name: Option<&str>,
+    ) -> ClientResult<(String, Option<String>)> {
+        let name = match name.or(task.name.as_deref()) {
+            Some(name) => name.to_string(),
+            None => format!("service-{:04x}", std::process::id() & 0xffff),
+        };
+        crate::state::validate_cluster_name(&name)
+            .map_err(|e| ClientError::InvalidInput(format!("service name: {e}")))?;
+        let stored = self.servable(task)?;
+        self.serve_db()?
+            .add_service(&name, &stored.to_yaml_string_with_secrets())?;
+        self.emit(Event::Step(format!("Service `{name}` submitted.")));
+        self.ensure_controller(&self.serve_process())?;
+        let deadline = Instant::now() + ENDPOINT_WAIT;
+        let db = self.serve_db()?;
+        loop {
+            let service = db.service(&name)?;
+            match service {
+                Some(s) if s.port.is_some() => return Ok((name, self.endpoint(s.port))),
+                Some(s) if s.status == ServiceStatus::ControllerFailed => {
+                    return Err(ServeError::Controller(s.failure.unwrap_or_default()).into());
+                }
+                _ if Instant::now() >= deadline => return Ok((name, None)),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn endpoint(&self, port: Option<u16>) -> Option<String> {
+        port.map(|p| format!("127.0.0.1:{p}"))
+    }
+
+    /// Services (all, or those named; an unknown name is an error), with their
+    /// replicas. A controller that died is started again, and resumes them.
+    pub fn serve_status(&self, names: &[String]) -> ClientResult<Vec<ServiceView>> {
+        let db = self.serve_db()?;
+        let services = db.services()?;
+        if let Some(missing) = names
+            .iter()
+            .find(|n| !services.iter().any(|s| &s.name == *n))
+        {
+            return Err(ServeError::UnknownService(missing.clone()).into());
+        }
+        if !services.is_empty() {
+            self.ensure_controller(&self.serve_process())?;
+        }
+        services
+            .into_iter()
+            .filter(|s| names.is_empty() || names.contains(&s.name))
+            .map(|s| {
+                Ok(ServiceView {
+                    replicas: db.replicas(&s.name)?,
+                    endpoint: self.endpoint(s.port),
+                    name: s.name,
+                    status: s.status,
+                    version: s.version,
+                    update_mode: s.update_mode,
+                    created_at: s.created_at,
+                    failure: s.failure,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces a service's task with `task` as a new version; replicas of the
+    /// old one leave as `mode` says. Returns the new version.
+    pub fn serve_update(&self, name: &str, task: &Task, mode: UpdateMode) -> ClientResult<u32> {
+        let db = self.serve_db()?;
+        if db.service(name)?.is_none() {
+            return Err(ServeError::UnknownService(name.to_string()).into());
+        }
+        let stored = self.servable(task)?;
+        let version = db.add_version(name, &stored.to_yaml_string_with_secrets(), mode)?;
+        self.emit(Event::Step(format!(
+            "Service `{name}`: version {version} submitted ({} update).",
+            mode.as_str()
+        )));
+        self.ensure_controller(&self.serve_process())?;
+        Ok(version)
+    }
+
+    /// Takes services down (those named, or every one with `all`): their replicas
+    /// are torn down and their endpoints closed; waits until they are gone. An
+    /// unknown name is an error and nothing is touched. With `purge`, a service
+    /// the controller cannot take down (its endpoint never opened) has its
+    /// replica clusters torn down from here and is forgotten.
+    pub fn serve_down(
+        &self,
+        names: &[String],
+        all: bool,
+        purge: bool,
+    ) -> ClientResult<Vec<String>> {
+        let db = self.serve_db()?;
+        let services = db.services()?;
+        let targets: Vec<String> = if all {
+            services.iter().map(|s| s.name.clone()).collect()
+        } else {
+            if let Some(missing) = names
+                .iter()
+                .find(|n| !services.iter().any(|s| &s.name == *n))
+            {
+                return Err(ServeError::UnknownService(missing.clone()).into());
+            }
+            names.to_vec()
+        };
+        for name in &targets {
+            db.mark_shutting_down(name)?;
+        }
+        if targets.is_empty() {
+            return Ok(targets);
+        }
+        self.ensure_controller(&self.serve_process())?;
+        let deadline = Instant::now() + DOWN_WAIT;
+        let mut last = String::new();
+        loop {
+            let mut left = Vec::new();
+            for name in &targets {
+                if let Some(service) = db.service(name)? {
+                    if purge
+                        && service.port.is_none()
+                        && service.status == ServiceStatus::ControllerFailed
+                    {
+                        self.purge_service(&db, name)?;
+                        continue;
+                    }
+                    left.push(format!("{name} ({} replicas)", db.replicas(name)?.len()));
+                }
+            }
+            if left.is_empty() {
+                return Ok(targets);
+            }
+            let now = left.join(", ");
+            if now != last {
+                self.emit(Event::Step(format!("Shutting down: {now}")));
+                last = now;
+            }
+            if self.cancel.is_cancelled() || Instant::now() >= deadline {
+                return Err(ClientError::Interrupted {
+                    stage: "while services shut down".into(),
+                    left: format!(
+                        "the controller goes on taking down {last}; see `aloft serve status`"
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn purge_service(&self, db: &ServeDb, name: &str) -> ClientResult<()> {
+        for r in db.replicas(name)? {
+            match self.down(&r.cluster, false) {
+                Ok(()) | Err(ClientError::UnknownCluster { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        db.remove_service(name)?;
+        Ok(())
+    }
+
+    /// Writes what `which` shows of a service to `out`; `follow` keeps writing
+    /// until the service is gone (or, for a replica, its job ends).
+    pub fn serve_logs(
+        &self,
+        name: &str,
+        which: ServeLogs,
+        follow: bool,
+        out: &mut dyn Write,
+    ) -> ClientResult<()> {
+        let db = self.serve_db()?;
+        if db.service(name)?.is_none() {
+            return Err(ServeError::UnknownService(name.to_string()).into());
+        }
+        match which {
+            ServeLogs::Replica(id) => {
+                let replica = db
+                    .replicas(name)?
+                    .into_iter()
+                    .find(|r| r.id == id)
+                    .ok_or_else(|| {
+                        ServeError::Invalid(format!("service `{name}` has no replica {id}"))
+                    })?;
+                let job = replica
+                    .cluster_job_id
+                    .and_then(|j| u64::try_from(j).ok())
+                    .ok_or_else(|| {
+                        ServeError::Invalid(format!(
+                            "replica {id} of `{name}` has not started its job yet ({})",
+                            replica.status
+                        ))
+                    })?;
+                self.logs(&replica.cluster, job, None, follow, out)
+            }
+            ServeLogs::Controller => {
+                let mut shown = 0;
+                loop {
+                    let events: Vec<ServeEvent> = db.events(name)?;
+                    for e in events.iter().skip(shown) {
+                        writeln!(out, "{} {}", e.at, e.message).map_err(ClientError::other)?;
+                    }
+                    shown = events.len();
+                    if !follow || self.cancel.is_cancelled() || db.service(name)?.is_none() {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            ServeLogs::LoadBalancer => {
+                let tag = format!("[lb {name}]");
+                let mut shown = 0;
+                loop {
+                    let text = std::fs::read_to_string(self.serve_log_path()).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().filter(|l| l.contains(&tag)).collect();
+                    for line in lines.iter().skip(shown) {
+                        writeln!(out, "{line}").map_err(ClientError::other)?;
+                    }
+                    shown = lines.len();
+                    if !follow || self.cancel.is_cancelled() || db.service(name)?.is_none() {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    /// Runs the service controller on this thread until no service is left for
+    /// `settings.idle_exit_after`. Returns `Ok(false)` at once when another
+    /// controller holds the lock.
+    pub fn run_serve_controller(&self, settings: ServeSettings) -> ClientResult<bool> {
+        let process = self.serve_process();
+        let Some(lock) = take_controller_lock(&process.lock)? else {
+            return Ok(false);
+        };
+        let backend: Arc<dyn ServeBackend> = Arc::new(ClientBackend::for_client(self));
+        let controller = ServeController::new(self.home.join("serve.db"), backend, settings)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(ClientError::other)?;
+        loop {
+            rt.block_on(controller.run())?;
+            // Idle: a service brought up since the last round is either seen
+            // here or its command finds no controller and starts one.
+            let spawning = open_lock(&process.spawn_lock)?;
+            spawning.lock().map_err(ClientError::other)?;
+            if controller.no_services()? {
+                drop(lock);
+                drop(spawning);
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl ServeBackend for ClientBackend {
+    fn head_host(&self, cluster: &str) -> Option<String> {
+        self.with_client(|client| {
+            let record = client.state().cluster(cluster).ok()??;
+            super::lifecycle::handle(&record).ok()?.ips.first().cloned()
+        })
+        .ok()
+        .flatten()
+    }
+}
