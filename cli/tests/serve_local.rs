@@ -463,3 +463,48 @@ fn bad_services_are_refused_with_the_field_and_nothing_runs() {
     let out = w.aloft(&["status", "-o", "json"]);
     assert_eq!(text(&out.stdout).trim(), "[]");
 }
+
+#[test]
+fn a_killed_controller_is_restarted_and_adopts_its_replicas() {
+    let w = World::new();
+    let task = w.task(
+        "k.yaml",
+        "one",
+        "{infra: local}",
+        &format!("{PROBE}  replicas: 2\n  ports: 8080"),
+    );
+    let endpoint = w.up("k", &task);
+    let before = w.wait_for("k", "two ready replicas", |s| ready(s) == 2);
+    let pids = std::process::Command::new("pgrep")
+        .args(["-f", &format!("serve-controller --home {}", w.path().display())])
+        .output()
+        .unwrap();
+    let pids: Vec<i32> = text(&pids.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 1, "one controller: {pids:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The next look at the services starts a controller, which opens the same
+    // endpoint and keeps the replicas it finds (no second launch).
+    let after = w.wait_for("k", "the endpoint back", |s| {
+        ready(s) == 2 && get(&endpoint, "/").is_ok_and(|(code, _)| code == 200)
+    });
+    let ids = |s: &serde_json::Value| -> Vec<u64> {
+        s["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["id"].as_u64())
+            .collect()
+    };
+    assert_eq!(ids(&after), ids(&before), "{after}");
+    assert_eq!(after["endpoint"], before["endpoint"]);
+    let log = w.controller_log();
+    assert_eq!(log.matches(" started at ").count(), 2, "{log}");
+    w.down_leaves_nothing("k", &endpoint);
+}
