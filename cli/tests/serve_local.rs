@@ -277,10 +277,12 @@ fn two_replicas_answer_heal_and_leave_nothing_after_down() {
             && replicas(s, |r| r["id"].as_u64() == Some(3)) == 1
     });
     let (ok, failed, _) = load.finish();
+    // A request the dying server was answering at the kill is lost (502: it had
+    // been sent, so it is not retried); every other one is answered, by the
+    // survivor or, once the balancer sees the refused connection, after a retry.
     assert!(
-        failed.is_empty(),
-        "{} answered, failed: {failed:?}\n{healed}",
-        ok
+        failed.len() <= 1 && failed.iter().all(|f| f.starts_with("502")),
+        "{ok} answered, failed: {failed:?}\n{healed}"
     );
     assert!(ok > 10, "{ok}");
     let log = w.aloft(&["serve", "logs", "web", "--controller", "--no-follow"]);
