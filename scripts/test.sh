@@ -11,13 +11,14 @@ log "toolchain (pinned in rust-toolchain.toml) and the wasm32-wasip2 target for 
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2
 
-log "system packages the tests use: sshd (real SSH nodes) and rsync"
-if ! command -v /usr/sbin/sshd >/dev/null || ! command -v rsync >/dev/null; then
+log "system packages the tests use: sshd (real SSH nodes), rsync, pgrep/pkill (procps), openssl (TLS test certificates)"
+if ! command -v /usr/sbin/sshd >/dev/null || ! command -v rsync >/dev/null \
+  || ! command -v pgrep >/dev/null || ! command -v openssl >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync procps openssl >/dev/null
   else
-    echo "openssh-server and rsync are needed: sudo apt-get install -y openssh-server rsync" >&2
+    echo "openssh-server, rsync, procps and openssl are needed: sudo apt-get install -y openssh-server rsync procps openssl" >&2
     exit 1
   fi
 fi
