@@ -8,6 +8,8 @@ pub const INVALID_TASK: u8 = 2;
 pub const NO_RESOURCES: u8 = 3;
 /// Exit code: the job ran and did not succeed.
 pub const JOB_FAILED: u8 = 100;
+/// Exit code: a managed job that was followed ended CANCELLED (SkyPilot's code).
+pub const JOB_CANCELLED: u8 = 103;
 /// Exit code: anything else went wrong.
 pub const FAILURE: u8 = 1;
 

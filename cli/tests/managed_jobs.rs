@@ -273,3 +273,281 @@ fn a_managed_jobs_head_of_another_architecture_gets_its_agent() {
         })
     });
 }
+
+/// Writes a task file `NAME.yaml` on `local` running `run`.
+fn local_task(home: &Path, name: &str, run: &str) -> String {
+    let path = home.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!("name: {name}\nresources: {{infra: local}}\nrun: {run}\n"),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `jobs launch -d -y TASK`, returning the job's id.
+fn launch_detached(home: &Path, task: &str) -> String {
+    let out = jobs(home, &["launch", "-d", "-y", task]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+fn ended(j: &serde_json::Value) -> bool {
+    j["status"].as_str().is_some_and(|s| {
+        !matches!(
+            s,
+            "PENDING" | "STARTING" | "RUNNING" | "RECOVERING" | "CANCELLING"
+        )
+    })
+}
+
+/// Cancels every job and waits until each has ended (no cluster left behind).
+fn cancel_all_and_wait(home: &Path, ids: &[&str]) {
+    let out = jobs(home, &["cancel", "-a", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for id in ids {
+        wait_for(home, id, "the end", ended);
+    }
+}
+
+/// Runs `aloft jobs ARGS` on a pseudo-terminal (util-linux `script`), `typed`
+/// typed ahead; what it printed (stdout and stderr, with the echo) and whether it
+/// succeeded.
+fn jobs_on_terminal(home: &Path, args: &[&str], typed: &str) -> (bool, String) {
+    use std::io::Write;
+    let line: Vec<String> = [env!("CARGO_BIN_EXE_aloft"), "jobs"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let mut child = std::process::Command::new("timeout")
+        .args(["120", "script", "-qec", &line.join(" "), "/dev/null"])
+        .env("ALOFT_HOME", home)
+        .envs(FAST)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(typed.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), text(&out.stdout) + &text(&out.stderr))
+}
+
+/// `jobs logs` without an id follows the newest unfinished job (SkyPilot), and
+/// says plainly when there is none.
+#[test]
+fn jobs_logs_without_an_id_follows_the_newest_unfinished_job() {
+    let home = tempfile::tempdir().unwrap();
+    let out = jobs(home.path(), &["logs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no managed job to show; give an id"),
+        "{}",
+        text(&out.stderr)
+    );
+    let older = local_task(home.path(), "older", "echo older-out; sleep 120");
+    let newer = local_task(home.path(), "newer", "echo newer-out; sleep 3");
+    let a = launch_detached(home.path(), &older);
+    let b = launch_detached(home.path(), &newer);
+    let out = jobs(home.path(), &["logs"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "newer-out",
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains(&format!("Managed job {b} ")),
+        "{}",
+        text(&out.stderr)
+    );
+    // It followed the job to its end.
+    assert_eq!(job(home.path(), &b)["status"], "SUCCEEDED");
+    // The finished job is no longer the one shown: the older, unfinished one is.
+    wait_for(home.path(), &a, "the older job running", |j| {
+        j["status"] == "RUNNING"
+    });
+    let out = jobs(home.path(), &["logs", "--no-follow"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("Managed job {a} ")),
+        "{}",
+        text(&out.stderr)
+    );
+    cancel_all_and_wait(home.path(), &[&a]);
+    // Only finished jobs left: nothing to follow.
+    let out = jobs(home.path(), &["logs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no managed job to show; give an id"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `jobs queue` lists finished jobs by default, `-s/--skip-finished` hides them,
+/// `--name` filters, and `-o json` carries what the table shows.
+#[test]
+fn jobs_queue_shows_finished_jobs_unless_skipped_and_filters_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let done = local_task(home.path(), "done-job", "echo hi");
+    let out = jobs(home.path(), &["launch", "-y", &done]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let live = local_task(home.path(), "live-job", "sleep 120");
+    let live_id = launch_detached(home.path(), &live);
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = jobs(home.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Newest first, finished ones too.
+    assert_eq!(names(&["queue", "-o", "json"]), ["live-job", "done-job"]);
+    assert_eq!(
+        names(&["queue", "-a", "-o", "json"]),
+        ["live-job", "done-job"]
+    );
+    assert_eq!(names(&["queue", "-s", "-o", "json"]), ["live-job"]);
+    assert_eq!(
+        names(&["queue", "--skip-finished", "-o", "json"]),
+        ["live-job"]
+    );
+    assert_eq!(
+        names(&["queue", "--name", "done-job", "-o", "json"]),
+        ["done-job"]
+    );
+    assert!(names(&["queue", "-s", "--name", "done-job", "-o", "json"]).is_empty());
+    // The table shows the finished job under STATUS; the JSON has every column's
+    // source.
+    let table = text(&jobs(home.path(), &["queue"]).stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    let at = lines[0].find("STATUS").unwrap();
+    assert_eq!(lines[2].get(at..at + 9), Some("SUCCEEDED"), "{table}");
+    let short = text(&jobs(home.path(), &["queue", "-s"]).stdout);
+    assert_eq!(short.lines().count(), 2, "{short}");
+    assert!(!short.contains("done-job"), "{short}");
+    let out = jobs(home.path(), &["queue", "--name", "done-job", "-o", "json"]);
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &row[0];
+    for key in [
+        "id",
+        "task_index",
+        "task_count",
+        "name",
+        "resources",
+        "submitted_at",
+        "started_at",
+        "ended_at",
+        "recovery_count",
+        "status",
+        "location",
+    ] {
+        assert!(row.get(key).is_some(), "no {key} in {row}");
+    }
+    assert_eq!(row["status"], "SUCCEEDED", "{row}");
+    assert!(row["ended_at"].as_i64().is_some(), "{row}");
+    cancel_all_and_wait(home.path(), &[&live_id]);
+}
+
+/// `jobs cancel` asks first, as `aloft cancel` and SkyPilot do: with no terminal
+/// and no `-y` it refuses and cancels nothing; "n" on a terminal cancels nothing;
+/// `-y` cancels.
+#[test]
+fn jobs_cancel_asks_first_and_refuses_without_a_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let task = local_task(home.path(), "keep", "sleep 120");
+    let id = launch_detached(home.path(), &task);
+    let unfinished = |what: &str| {
+        let j = job(home.path(), &id);
+        assert!(
+            matches!(
+                j["status"].as_str(),
+                Some("PENDING" | "STARTING" | "RUNNING")
+            ),
+            "{what}: {j}"
+        );
+    };
+    for args in [
+        vec!["cancel", id.as_str()],
+        vec!["cancel", "-n", "keep"],
+        vec!["cancel", "-a"],
+    ] {
+        let out = jobs(home.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("Cancelling 1 managed job(s) ({id})"))
+                && err.contains("no terminal")
+                && err.contains("-y"),
+            "{args:?}: {err}"
+        );
+        unfinished("after a refusal without a terminal");
+    }
+    let (ok, shown) = jobs_on_terminal(home.path(), &["cancel", &id], "n\n");
+    assert!(!ok, "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "Cancelling 1 managed job(s) ({id}). Proceed? [Y/n]"
+        )),
+        "{shown}"
+    );
+    unfinished("after answering n");
+    let out = jobs(home.path(), &["cancel", "-y", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let done = wait_for(home.path(), &id, "the cancellation", ended);
+    assert_eq!(done["status"], "CANCELLED", "{done}");
+}
+
+/// A followed managed job that ends CANCELLED exits 103 (SkyPilot's code for a
+/// cancelled job), from `jobs launch` and from `jobs logs ID` alike.
+#[test]
+fn a_followed_job_that_is_cancelled_exits_103() {
+    let home = tempfile::tempdir().unwrap();
+    let task = local_task(home.path(), "doomed", "echo started; sleep 120");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["jobs", "launch", "-y", &task])
+        .env("ALOFT_HOME", home.path())
+        .envs(FAST)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut launch = common::KillOnDrop(child);
+    wait_for(home.path(), "1", "RUNNING", |j| j["status"] == "RUNNING");
+    let out = jobs(home.path(), &["cancel", "-y", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = launch.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "jobs launch never returned");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(launch.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(103), "{err}");
+    assert!(err.contains("ended CANCELLED"), "{err}");
+    let out = jobs(home.path(), &["logs", "1"]);
+    assert_eq!(out.status.code(), Some(103), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ended CANCELLED"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -410,7 +410,7 @@ fn failover_relaunches_in_the_same_region_and_cancel_leaves_nothing() {
     assert_eq!(live["us-east-1"], serde_json::json!([]), "{live}");
     assert_eq!(live["us-west-2"].as_array().unwrap().len(), 1, "{live}");
 
-    ok(&world.aloft(&["jobs", "cancel", &id]));
+    ok(&world.aloft(&["jobs", "cancel", "-y", &id]));
     let done = world.wait_for(&id, "the cancel", is_terminal);
     assert_eq!(status(&done), "CANCELLED", "{done}");
     world.wait_until_nothing_left(&cluster);
@@ -578,7 +578,7 @@ fn cancel_while_starting_leaves_no_instance() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    ok(&world.aloft(&["jobs", "cancel", &id]));
+    ok(&world.aloft(&["jobs", "cancel", "-y", &id]));
     let done = world.wait_for(&id, "the cancel", is_terminal);
     assert_eq!(status(&done), "CANCELLED", "{done}");
     world.wait_until_nothing_left(&cluster);

@@ -9,7 +9,7 @@ use aloft::jobs::{CancelTarget, JobId, ManagedJobStatus};
 use aloft::runtime::agent::unix_now;
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
-use crate::exit::{CliError, CliResult, JOB_FAILED, NO_RESOURCES};
+use crate::exit::{CliError, CliResult, JOB_CANCELLED, JOB_FAILED, NO_RESOURCES};
 use crate::render::{self, Output};
 
 /// `aloft jobs ...`.
@@ -36,18 +36,24 @@ enum Command {
         #[command(flatten)]
         entrypoint: Entrypoint,
     },
-    /// Managed jobs (unfinished ones; `-a` for all).
+    /// Managed jobs, newest first: finished ones too unless `-s` (as SkyPilot).
     Queue {
-        /// Every job, finished ones too.
-        #[arg(short, long)]
+        /// Every job, finished ones too (the default; kept for scripts).
+        #[arg(short, long, conflicts_with = "skip_finished")]
         all: bool,
+        /// Only unfinished jobs.
+        #[arg(short, long)]
+        skip_finished: bool,
+        /// Only jobs with this name.
+        #[arg(short = 'n', long)]
+        name: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
     },
     /// A managed job's output, followed across recoveries.
     Logs {
-        /// The job.
+        /// The job (default: the newest unfinished one).
         id: Option<i64>,
         /// Print what is there and stop.
         #[arg(long)]
@@ -66,7 +72,7 @@ enum Command {
         /// Every unfinished job.
         #[arg(short, long)]
         all: bool,
-        /// Do not ask for confirmation (cancel never prompts).
+        /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
         /// Output format (`json`: the ids now cancelling).
@@ -81,6 +87,54 @@ fn confirm_launch(chain: &aloft::task::TaskChain, name: Option<&str>, yes: bool)
     let name = name.or_else(|| chain.tasks().first().and_then(|t| t.name.as_deref()));
     let job = name.map_or_else(String::new, |n| format!(" `{n}`"));
     crate::confirm::confirm(&format!("Launching a managed job{job}"), true, yes)
+}
+
+/// Asks `Cancelling N managed job(s) (IDS). Proceed? [Y/n]`, as SkyPilot does,
+/// unless `yes`. When nothing unfinished matches, or a named id does not exist,
+/// nothing is asked: the cancel itself then refuses, saying why.
+fn confirm_cancel(client: &Client, target: &CancelTarget, yes: bool) -> CliResult {
+    if yes {
+        return Ok(());
+    }
+    let jobs = client.managed_jobs(true)?;
+    if let CancelTarget::Ids(ids) = target
+        && ids.iter().any(|id| !jobs.iter().any(|j| j.id == *id))
+    {
+        return Ok(());
+    }
+    let matching: Vec<String> = jobs
+        .iter()
+        .filter(|j| !j.status.is_terminal())
+        .filter(|j| match target {
+            CancelTarget::All => true,
+            CancelTarget::Name(name) => &j.name == name,
+            CancelTarget::Ids(ids) => ids.contains(&j.id),
+        })
+        .map(|j| j.id.to_string())
+        .collect();
+    if matching.is_empty() {
+        return Ok(());
+    }
+    crate::confirm::confirm(
+        &format!(
+            "Cancelling {} managed job(s) ({})",
+            matching.len(),
+            matching.join(", ")
+        ),
+        true,
+        false,
+    )
+}
+
+/// The newest unfinished managed job: what `jobs logs` shows without an id.
+fn newest_unfinished(client: &Client) -> Result<JobId, CliError> {
+    client
+        .managed_jobs(false)?
+        .into_iter()
+        .filter(|j| !j.status.is_terminal())
+        .max_by_key(|j| (j.submitted_at, j.id))
+        .map(|j| j.id)
+        .ok_or_else(|| CliError::failure("no managed job to show; give an id"))
 }
 
 /// Runs `aloft jobs`.
@@ -111,8 +165,20 @@ pub fn run(args: Args) -> CliResult {
             eprintln!("Managed job {id} submitted; following its output (Ctrl-C detaches).");
             follow(&client, id)
         }
-        Command::Queue { all, output } => {
-            let jobs = client.managed_jobs(all)?;
+        Command::Queue {
+            all: _,
+            skip_finished,
+            name,
+            output,
+        } => {
+            // Filtered here too: a remote controller's own default decides what
+            // it answers without `-a`.
+            let jobs: Vec<_> = client
+                .managed_jobs(!skip_finished)?
+                .into_iter()
+                .filter(|j| !skip_finished || !j.status.is_terminal())
+                .filter(|j| name.as_ref().is_none_or(|n| &j.name == n))
+                .collect();
             if output == Output::Json {
                 return render::print_json(&jobs);
             }
@@ -166,14 +232,24 @@ pub fn run(args: Args) -> CliResult {
             id,
             no_follow,
             controller,
-        } => match (id, controller) {
-            (_, true) => Ok(client.managed_job_output(None, &mut std::io::stdout().lock())?),
-            (None, false) => Err(CliError::failure("name the job (or --controller)")),
-            (Some(id), false) if !no_follow => follow(&client, id),
-            (Some(id), false) => {
-                Ok(client.managed_job_output(Some(id), &mut std::io::stdout().lock())?)
+        } => {
+            if controller {
+                return Ok(client.managed_job_output(None, &mut std::io::stdout().lock())?);
             }
-        },
+            let id = match id {
+                Some(id) => id,
+                None => {
+                    let id = newest_unfinished(&client)?;
+                    eprintln!("Managed job {id} (the newest unfinished one):");
+                    id
+                }
+            };
+            if no_follow {
+                Ok(client.managed_job_output(Some(id), &mut std::io::stdout().lock())?)
+            } else {
+                follow(&client, id)
+            }
+        }
         Command::Cancel {
             ids,
             name,
@@ -181,7 +257,6 @@ pub fn run(args: Args) -> CliResult {
             yes,
             output,
         } => {
-            let _ = yes;
             let target = match (ids.is_empty(), name, all) {
                 (_, _, true) => CancelTarget::All,
                 (_, Some(name), false) => CancelTarget::Name(name),
@@ -190,6 +265,7 @@ pub fn run(args: Args) -> CliResult {
                     return Err(CliError::failure("name the jobs, -n NAME, or -a"));
                 }
             };
+            confirm_cancel(&client, &target, yes)?;
             let cancelled = client.cancel_jobs(&target)?;
             if output == Output::Json {
                 return render::print_json(&cancelled);
@@ -250,6 +326,10 @@ fn follow(client: &Client, id: i64) -> CliResult {
         ManagedJobStatus::FailedNoResource => Err(CliError::new(
             NO_RESOURCES,
             job.failure_reason.unwrap_or_default(),
+        )),
+        ManagedJobStatus::Cancelled => Err(CliError::new(
+            JOB_CANCELLED,
+            format!("managed job {id} was cancelled"),
         )),
         other => Err(CliError::new(
             JOB_FAILED,
