@@ -478,7 +478,10 @@ fn a_killed_controller_is_restarted_and_adopts_its_replicas() {
     let endpoint = w.up("k", &task);
     let before = w.wait_for("k", "two ready replicas", |s| ready(s) == 2);
     let pids = std::process::Command::new("pgrep")
-        .args(["-f", &format!("serve-controller --home {}", w.path().display())])
+        .args([
+            "-f",
+            &format!("serve-controller --home {}", w.path().display()),
+        ])
         .output()
         .unwrap();
     let pids: Vec<i32> = text(&pids.stdout)

@@ -137,6 +137,10 @@ pub fn run(args: Args) -> CliResult {
                 }
                 return Ok(());
             }
+            if services.is_empty() {
+                eprintln!("No services.");
+                return Ok(());
+            }
             print!("{}", render_status(&services));
             Ok(())
         }
