@@ -61,7 +61,7 @@ impl Default for ServeSettings {
     fn default() -> Self {
         ServeSettings {
             tick: Duration::from_secs(1),
-            poll_every: Duration::from_secs(10),
+            poll_every: Duration::from_secs(4),
             qps_window: Duration::from_secs(60),
             idle_exit_after: Duration::from_secs(60),
             launch_backoff: Duration::from_secs(15),
@@ -320,6 +320,11 @@ impl ServeController {
                 lives.remove(&name);
             }
             return Ok(());
+        }
+        // A replica the balancer could not reach is probed now, not at its
+        // interval: a dead server leaves the endpoint within a round or two.
+        for id in live.balancer.take_unreachable() {
+            live.next_check.insert(id, now_i);
         }
         // Each replica's next step.
         for r in &replicas {
@@ -938,6 +943,10 @@ fn free_loopback_port() -> Result<u16, ServeError> {
         .map_err(|e| ServeError::Controller(format!("no free port for a replica: {e}")))
 }
 
+/// A line of the controller's log, stamped with Unix time in milliseconds.
 fn log(line: &str) {
-    eprintln!("{} {line}", now());
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    eprintln!("{}.{:03} {line}", ms / 1000, ms % 1000);
 }

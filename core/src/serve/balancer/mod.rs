@@ -201,6 +201,17 @@ impl Balancer {
         self.shared.rate.per_second(window)
     }
 
+    /// Replicas a request could not connect to, or whose connection failed
+    /// mid-request, since the last call (each reported once).
+    pub fn take_unreachable(&self) -> Vec<u64> {
+        let mut set = self
+            .shared
+            .unreachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *set).into_iter().collect()
+    }
+
     /// Total requests received since start.
     pub fn requests_total(&self) -> u64 {
         self.shared.rate.total()

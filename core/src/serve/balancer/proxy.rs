@@ -57,6 +57,9 @@ type UpstreamBody = BoxBody<Bytes, hyper::Error>;
 pub(super) struct Shared {
     pub(super) replicas: Replicas,
     pub(super) rate: RequestRate,
+    /// Replicas a request could not reach (or that failed mid-request) since the
+    /// controller last asked: it probes them at once instead of at its interval.
+    pub(super) unreachable: std::sync::Mutex<std::collections::BTreeSet<u64>>,
     client: Client<HttpConnector, UpstreamBody>,
     stream_timeout: Duration,
     retries: u32,
@@ -75,6 +78,7 @@ impl Shared {
         Shared {
             replicas: Replicas::new(policy),
             rate: RequestRate::new(),
+            unreachable: Default::default(),
             client,
             stream_timeout,
             retries,
@@ -209,6 +213,11 @@ async fn forward(
             }
             Ok(Err(e)) => {
                 let why = causes(&e);
+                shared
+                    .unreachable
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(chosen.id);
                 if !e.is_connect() {
                     tracing::warn!(replica = chosen.id, "request to replica failed: {why}");
                     return Err(Failure::ReplicaFailed);

@@ -445,6 +445,9 @@ async fn retries_on_another_replica() {
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert_eq!(balancer.in_flight(), [(1, 0), (2, 0)].into());
+    // The controller hears of the replica that could not be reached, once.
+    assert_eq!(balancer.take_unreachable(), vec![1]);
+    assert!(balancer.take_unreachable().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
