@@ -11,14 +11,14 @@ log "toolchain (pinned in rust-toolchain.toml) and the wasm32-wasip2 target for 
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target add wasm32-wasip2
 
-log "system packages the tests use: sshd (real SSH nodes), rsync, pgrep/pkill (procps), openssl (TLS test certificates)"
+log "system packages the tests use: sshd (real SSH nodes), rsync, pgrep/pkill (procps), openssl and curl (TLS test certificates, an HTTPS client)"
 if ! command -v /usr/sbin/sshd >/dev/null || ! command -v rsync >/dev/null \
-  || ! command -v pgrep >/dev/null || ! command -v openssl >/dev/null; then
+  || ! command -v pgrep >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync procps openssl >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync procps openssl curl >/dev/null
   else
-    echo "openssh-server, rsync, procps and openssl are needed: sudo apt-get install -y openssh-server rsync procps openssl" >&2
+    echo "openssh-server, rsync, procps, openssl and curl are needed: sudo apt-get install -y openssh-server rsync procps openssl curl" >&2
     exit 1
   fi
 fi

@@ -81,10 +81,11 @@ impl World {
     fn up(&self, name: &str, task: &Path) -> String {
         let out = self.aloft(&["serve", "up", "-y", "-n", name, task.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        self.service(name)["endpoint"]
+        let url = self.service(name)["endpoint"]
             .as_str()
             .expect("an endpoint")
-            .to_string()
+            .to_string();
+        url.strip_prefix("http://").expect("plain HTTP").to_string()
     }
 
     fn service(&self, name: &str) -> serde_json::Value {
@@ -512,4 +513,51 @@ fn a_killed_controller_is_restarted_and_adopts_its_replicas() {
     let log = w.controller_log();
     assert_eq!(log.matches(" started at ").count(), 2, "{log}");
     w.down_leaves_nothing("k", &endpoint);
+}
+
+#[test]
+fn a_tls_service_answers_on_https_only() {
+    let w = World::new();
+    let (cert, key) = (w.path().join("cert.pem"), w.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl command makes the test certificate");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let task = w.task(
+        "tls.yaml",
+        "one",
+        "{infra: local}",
+        &format!(
+            "{PROBE}  replicas: 1\n  ports: 8080\n  tls: {{keyfile: {}, certfile: {}}}",
+            key.display(),
+            cert.display()
+        ),
+    );
+    let out = w.aloft(&["serve", "up", "-y", "-n", "tls", task.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    w.wait_for("tls", "a ready replica", |s| ready(s) == 1);
+    let url = w.service("tls")["endpoint"].as_str().unwrap().to_string();
+    let port = url
+        .strip_prefix("https://127.0.0.1:")
+        .expect("an https endpoint");
+    let curl = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .expect("curl");
+    assert_eq!(text(&curl.stdout).trim(), "one 1", "{}", text(&curl.stderr));
+    // Plain HTTP on the TLS port is not answered as a service request.
+    let plain = get(&format!("127.0.0.1:{port}"), "/");
+    assert!(!plain.is_ok_and(|(code, _)| code == 200));
+    w.down_leaves_nothing("tls", &format!("127.0.0.1:{port}"));
 }

@@ -107,7 +107,7 @@ pub fn run(args: Args) -> CliResult {
             let (name, endpoint) = client.serve_up(&task, flags.name.as_deref())?;
             match endpoint {
                 Some(endpoint) => eprintln!(
-                    "Service `{name}` is starting; its endpoint: http://{endpoint}\n\
+                    "Service `{name}` is starting; its endpoint: {endpoint}\n\
                      Watch it with `aloft serve status {name}`."
                 ),
                 None => eprintln!(

@@ -35,7 +35,8 @@ pub struct ServiceView {
     pub status: ServiceStatus,
     /// The newest version.
     pub version: u32,
-    /// `host:port` of the endpoint, once it listens.
+    /// The endpoint's URL (`http://127.0.0.1:PORT`, `https://` with TLS), once
+    /// it listens.
     pub endpoint: Option<String>,
     /// How updates replace replicas.
     pub update_mode: UpdateMode,
@@ -103,8 +104,8 @@ impl Client {
 
     /// Brings a service up: checks its task (nothing is written when it is not
     /// servable), records it, starts the controller and waits briefly for the
-    /// endpoint. Returns the service's name and endpoint (`host:port`, `None`
-    /// while it does not listen yet).
+    /// endpoint. Returns the service's name and endpoint URL (`None` while it
+    /// does not listen yet).
     pub fn serve_up(
         &self,
         task: &Task,
@@ -126,7 +127,9 @@ impl Client {
         loop {
             let service = db.service(&name)?;
             match service {
-                Some(s) if s.port.is_some() => return Ok((name, self.endpoint(s.port))),
+                Some(s) if s.port.is_some() => {
+                    return Ok((name, self.endpoint(&db, &s.name, s.version, s.port)));
+                }
                 Some(s) if s.status == ServiceStatus::ControllerFailed => {
                     return Err(ServeError::Controller(s.failure.unwrap_or_default()).into());
                 }
@@ -136,8 +139,25 @@ impl Client {
         }
     }
 
-    fn endpoint(&self, port: Option<u16>) -> Option<String> {
-        port.map(|p| format!("127.0.0.1:{p}"))
+    /// The endpoint's URL: `https://` when the service's newest version
+    /// terminates TLS.
+    fn endpoint(
+        &self,
+        db: &ServeDb,
+        name: &str,
+        version: u32,
+        port: Option<u16>,
+    ) -> Option<String> {
+        let tls = db
+            .version_spec(name, version)
+            .ok()
+            .flatten()
+            .and_then(|yaml| Task::from_yaml_str(&yaml, name, &Default::default()).ok())
+            .and_then(|tasks| tasks.into_iter().next())
+            .and_then(|task| ServicePlan::from_task(&task).ok())
+            .is_some_and(|plan| plan.tls.is_some());
+        let scheme = if tls { "https" } else { "http" };
+        port.map(|p| format!("{scheme}://127.0.0.1:{p}"))
     }
 
     /// Services (all, or those named; an unknown name is an error), with their
@@ -160,7 +180,7 @@ impl Client {
             .map(|s| {
                 Ok(ServiceView {
                     replicas: db.replicas(&s.name)?,
-                    endpoint: self.endpoint(s.port),
+                    endpoint: self.endpoint(&db, &s.name, s.version, s.port),
                     name: s.name,
                     status: s.status,
                     version: s.version,
