@@ -42,7 +42,8 @@ pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
 /// providers and node agents, and the hidden test settings: the jobs controller's
 /// timings (`ALOFT_JOBS_POLL_MS`, `ALOFT_JOBS_IDLE_MS`, `ALOFT_JOBS_RETRY_MS`), the
 /// service controller's (`ALOFT_SERVE_POLL_MS`, `ALOFT_SERVE_IDLE_MS`,
-/// `ALOFT_SERVE_RETRY_MS`, `ALOFT_SERVE_WINDOW_MS`), how
+/// `ALOFT_SERVE_RETRY_MS`, `ALOFT_SERVE_WINDOW_MS`), the address service endpoints
+/// listen on (`ALOFT_SERVE_BIND`, set on a controller cluster's host), how
 /// long nodes may take to answer SSH (`ALOFT_NODE_READY_TIMEOUT_SECS`) and the
 /// length of autostop's minute (`ALOFT_AUTOSTOP_SECONDS_PER_MINUTE`).
 pub fn builder() -> ClientBuilder {
@@ -51,6 +52,13 @@ pub fn builder() -> ClientBuilder {
     let mut builder = Client::builder();
     if let Some(secs) = number("ALOFT_NODE_READY_TIMEOUT_SECS") {
         builder = builder.node_ready_timeout(Duration::from_secs(secs));
+    }
+    // Set by a controller cluster's caller: endpoints there serve other machines.
+    if let Some(ip) = std::env::var("ALOFT_SERVE_BIND")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.serve_endpoint_bind(ip);
     }
     if let Some(secs) = number("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE") {
         builder = builder.autostop_seconds_per_minute(secs);

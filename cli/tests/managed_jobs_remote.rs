@@ -109,6 +109,8 @@ impl World {
             .env("ALOFT_JOBS_POLL_MS", "200")
             .env("ALOFT_JOBS_IDLE_MS", "1500")
             .env("ALOFT_JOBS_RETRY_MS", "200")
+            .env("ALOFT_SERVE_POLL_MS", "300")
+            .env("ALOFT_SERVE_IDLE_MS", "1500")
             .env("AWS_ACCESS_KEY_ID", "AKIAREMOTECONTROLLER")
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
@@ -367,4 +369,58 @@ fn the_controller_gets_only_providers_granted_with_consent() {
     assert!(!out.status.success(), "{shown}");
     assert!(shown.contains("lambda: LAMBDA_API_KEY"), "{shown}");
     none_on_host(&world);
+}
+
+#[test]
+fn services_are_served_on_the_controller_cluster() {
+    let world = World::new("127.0.6.5", "[local]");
+    let task = world.task(
+        "svc.yaml",
+        "resources: {infra: local}\n\
+         service:\n  readiness_probe: {path: /, endpoint_probe_interval_seconds: 1}\n  \
+         replicas: 1\n  ports: 8080\n\
+         run: exec python3 -m http.server $ALOFT_SERVE_PORT --bind 127.0.0.1\n",
+    );
+    let name = world.ok(&["serve", "up", "-y", "-n", "far", &task]);
+    assert_eq!(name.trim(), "far");
+    // The service lives in the controller's home on the host, not here.
+    assert!(!world.home.path().join("serve.db").exists());
+    assert!(world.controller_home().join("serve.db").exists());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let service = loop {
+        let all: serde_json::Value =
+            serde_json::from_str(&world.ok(&["serve", "status", "-o", "json"])).unwrap();
+        let s = all[0].clone();
+        if s["replicas"][0]["status"] == "READY" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "never ready: {s}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // The endpoint is the host's address, and answers from here.
+    let endpoint = service["endpoint"].as_str().unwrap();
+    let authority = endpoint
+        .strip_prefix("http://127.0.6.5:")
+        .map(|port| format!("127.0.6.5:{port}"))
+        .unwrap_or_else(|| panic!("the host's address: {endpoint}"));
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.") && response.contains(" 200 "),
+        "{response}"
+    );
+    let history = world.ok(&["serve", "logs", "far", "--controller", "--no-follow"]);
+    assert!(history.contains("replica 1 READY"), "{history}");
+    world.ok(&["serve", "down", "-y", "far"]);
+    let all = world.ok(&["serve", "status", "-o", "json"]);
+    assert_eq!(all.trim(), "[]");
+    assert!(std::net::TcpStream::connect(&authority).is_err());
+    world.ok(&["down", "-y", "aloft-jobs-controller"]);
 }

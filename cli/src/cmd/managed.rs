@@ -288,11 +288,24 @@ fn submit(
     name: Option<&str>,
     yes: bool,
 ) -> Result<JobId, CliError> {
+    with_grant_consent(yes, |consent| {
+        client.submit_job_with_consent(chain, name, consent)
+    })
+}
+
+/// Runs `call` with a consent callback that, before the controller cluster is
+/// given credentials not granted before, shows which providers and credential
+/// names (never values) it would get and asks; `yes` grants them without asking,
+/// and with no terminal to ask the call is refused (the refusal is the error).
+pub fn with_grant_consent<T>(
+    yes: bool,
+    call: impl FnOnce(&mut aloft::client::GrantConsent<'_>) -> Result<T, aloft::ClientError>,
+) -> Result<T, CliError> {
     let mut refusal = None;
-    let submitted = client.submit_job_with_consent(chain, name, &mut |grant| {
+    let result = call(&mut |grant| {
         eprintln!(
-            "The jobs controller (cluster `{CONTROLLER_CLUSTER}`) gets, as this machine \
-             holds them, the credentials of the providers its jobs may use \
+            "The controller (cluster `{CONTROLLER_CLUSTER}`) gets, as this machine \
+             holds them, the credentials of the providers its jobs and services may use \
              (`jobs.controller.providers` in config.yaml):"
         );
         for (provider, names) in &grant.providers {
@@ -303,7 +316,7 @@ fn submit(
             };
             eprintln!("  {provider}: {names}");
         }
-        match crate::confirm::confirm("Sending them to the jobs controller", false, yes) {
+        match crate::confirm::confirm("Sending them to the controller", false, yes) {
             Ok(()) => true,
             Err(err) => {
                 refusal = Some(err);
@@ -311,7 +324,7 @@ fn submit(
             }
         }
     });
-    match (submitted, refusal) {
+    match (result, refusal) {
         (Err(_), Some(refusal)) => Err(refusal),
         (result, _) => Ok(result?),
     }

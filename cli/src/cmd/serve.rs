@@ -104,7 +104,9 @@ pub fn run(args: Args) -> CliResult {
             let name = flags.name.as_deref().or(task.name.as_deref());
             let shown = name.map_or_else(String::new, |n| format!(" `{n}`"));
             crate::confirm::confirm(&format!("Bringing up service{shown}"), true, yes)?;
-            let (name, endpoint) = client.serve_up(&task, flags.name.as_deref())?;
+            let (name, endpoint) = crate::cmd::managed::with_grant_consent(yes, |consent| {
+                client.serve_up_with_consent(&task, flags.name.as_deref(), consent)
+            })?;
             match endpoint {
                 Some(endpoint) => eprintln!(
                     "Service `{name}` is starting; its endpoint: {endpoint}\n\
@@ -164,6 +166,7 @@ pub fn run(args: Args) -> CliResult {
                 "Service `{service}`: version {version} is rolling out ({}).",
                 mode.as_str()
             );
+            println!("{version}");
             Ok(())
         }
         Command::Logs {

@@ -53,16 +53,22 @@ pub const CONTROLLER_HOME: &str = ".aloft-jobs";
 pub const CONTROLLER_AUTOSTOP_MINUTES: u64 = 10;
 
 /// The lock files that keep cluster `cluster` busy for autostop: for the
-/// controller cluster, the controller's (held while it manages jobs, which are
-/// not jobs of the cluster's own queue); none for any other cluster.
+/// controller cluster, the controllers' (held while they manage jobs or serve
+/// services, which are not jobs of the cluster's own queue); none for any other
+/// cluster.
 pub(crate) fn busy_locks(cluster: &str) -> Vec<String> {
     if cluster != CONTROLLER_CLUSTER {
         return Vec::new();
     }
-    ["jobs-controller.lock", "jobs-controller.starting.lock"]
-        .iter()
-        .map(|f| format!("{CONTROLLER_HOME}/{f}"))
-        .collect()
+    [
+        "jobs-controller.lock",
+        "jobs-controller.starting.lock",
+        "serve-controller.lock",
+        "serve-controller.starting.lock",
+    ]
+    .iter()
+    .map(|f| format!("{CONTROLLER_HOME}/{f}"))
+    .collect()
 }
 
 /// Settings that make a controller fast in tests; passed on to the host when set.
@@ -70,6 +76,10 @@ const FORWARDED_ENV: &[&str] = &[
     "ALOFT_JOBS_POLL_MS",
     "ALOFT_JOBS_IDLE_MS",
     "ALOFT_JOBS_RETRY_MS",
+    "ALOFT_SERVE_POLL_MS",
+    "ALOFT_SERVE_IDLE_MS",
+    "ALOFT_SERVE_RETRY_MS",
+    "ALOFT_SERVE_WINDOW_MS",
     "ALOFT_LOG",
 ];
 
@@ -575,7 +585,12 @@ impl RemoteJobs {
     /// shell already), in the controller's home, with its credentials; `prelude`
     /// runs first (it may make a file `$f`, removed at the end).
     fn script(&self, prelude: &str, args: &str, capture: bool) -> Script {
-        let call = format!("{} jobs {args}", quote(&self.binary));
+        self.script_for("jobs", prelude, args, capture)
+    }
+
+    /// [`RemoteJobs::script`] for the verbs of `group` (`jobs`, `serve`).
+    fn script_for(&self, group: &str, prelude: &str, args: &str, capture: bool) -> Script {
+        let call = format!("{} {group} {args}", quote(&self.binary));
         let run = if capture {
             // Only the answer on success, only the complaint on failure.
             format!(
@@ -595,7 +610,64 @@ impl RemoteJobs {
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect();
+        // Endpoints there are for other machines.
         script
+            .env
+            .push(("ALOFT_SERVE_BIND".to_string(), "0.0.0.0".to_string()));
+        script
+    }
+
+    /// Runs `aloft GROUP ARGS` there, its output streamed into `out`; the exit code.
+    pub(super) fn stream_for(
+        &self,
+        group: &str,
+        args: &[String],
+        out: &mut dyn Write,
+    ) -> ClientResult<i32> {
+        self.head
+            .run_script(&self.script_for(group, "", &quoted(args), false), out)
+            .map_err(ClientError::other)
+    }
+
+    /// Runs `aloft GROUP ARGS` there, `task` (when given) written to a file on the
+    /// host first and its path passed last; what it printed on success.
+    pub(super) fn call_for(
+        &self,
+        group: &str,
+        args: &[String],
+        task: Option<&str>,
+    ) -> ClientResult<String> {
+        let (prelude, file) = match task {
+            Some(yaml) => {
+                let end = delimiter(&[yaml]);
+                (
+                    format!("f=$(mktemp)\ncat > \"$f\" <<'{end}'\n{yaml}\n{end}\n"),
+                    " \"$f\"",
+                )
+            }
+            None => (String::new(), ""),
+        };
+        let mut out = Vec::new();
+        let script = self.script_for(group, &prelude, &format!("{}{file}", quoted(args)), true);
+        let code = self
+            .head
+            .run_script(&script, &mut out)
+            .map_err(ClientError::other)?;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if code == 0 {
+            Ok(text)
+        } else {
+            let text = text.trim();
+            let text = text.strip_prefix("error: ").unwrap_or(text);
+            Err(ClientError::Other(format!(
+                "controller ({CONTROLLER_CLUSTER}): {text}"
+            )))
+        }
+    }
+
+    /// The grant the kit holds, when it was written by this call.
+    pub(super) fn grant(&self) -> Option<&ControllerGrant> {
+        self.grant.as_ref()
     }
 
     /// Runs `aloft jobs ARGS` there, its output streamed into `out`; the exit code.

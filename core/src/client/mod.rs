@@ -48,6 +48,7 @@ mod providers;
 mod provisioner;
 mod refresh;
 mod serve;
+mod serve_remote;
 mod ssh_config;
 mod storage;
 
@@ -258,6 +259,7 @@ pub struct ClientBuilder {
     node_agents: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
     serve_tuning: crate::roles::ControllerTuning,
+    serve_bind: Option<std::net::IpAddr>,
     component_cache: Option<PathBuf>,
     node_ready_timeout: std::time::Duration,
     autostop_seconds_per_minute: Option<u64>,
@@ -299,6 +301,13 @@ impl ClientBuilder {
     /// [`crate::serve::controller::ServeSettings::default`]).
     pub fn serve_controller_tuning(mut self, tuning: crate::roles::ControllerTuning) -> Self {
         self.serve_tuning = tuning;
+        self
+    }
+
+    /// The address the service endpoints this client's controller opens listen
+    /// on (default 127.0.0.1; a controller cluster's host uses 0.0.0.0).
+    pub fn serve_endpoint_bind(mut self, ip: std::net::IpAddr) -> Self {
+        self.serve_bind = Some(ip);
         self
     }
 
@@ -393,6 +402,7 @@ impl ClientBuilder {
             node_agent_bytes: self.node_agents,
             controller_tuning: self.controller_tuning,
             serve_tuning: self.serve_tuning,
+            serve_bind: self.serve_bind,
             component_cache,
             node_ready_timeout: self.node_ready_timeout,
             autostop_seconds_per_minute: self.autostop_seconds_per_minute,
@@ -422,6 +432,7 @@ pub struct Client {
     node_agent_bytes: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
     serve_tuning: crate::roles::ControllerTuning,
+    serve_bind: Option<std::net::IpAddr>,
     component_cache: PathBuf,
     node_ready_timeout: std::time::Duration,
     autostop_seconds_per_minute: Option<u64>,
@@ -442,6 +453,7 @@ impl Client {
             node_agents: Vec::new(),
             controller_tuning: Default::default(),
             serve_tuning: Default::default(),
+            serve_bind: None,
             component_cache: None,
             node_ready_timeout: crate::launch::NODE_READY_TIMEOUT,
             autostop_seconds_per_minute: None,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::roles::Role;
 use crate::serve::controller::{ServeBackend, ServeController, ServeSettings};
@@ -17,6 +17,7 @@ use crate::serve::{
 use crate::task::{Task, Workdir};
 
 use super::controllers::{ControllerProcess, open_lock, take_controller_lock};
+use super::jobs_remote::GrantConsent;
 use super::{Client, ClientBackend, ClientError, ClientResult, Event, PlanOptions};
 
 /// How long `serve up` waits for the endpoint to listen before it answers
@@ -27,7 +28,7 @@ const ENDPOINT_WAIT: Duration = Duration::from_secs(15);
 const DOWN_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// A service as `serve status` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceView {
     /// Its name.
     pub name: String,
@@ -105,11 +106,25 @@ impl Client {
     /// Brings a service up: checks its task (nothing is written when it is not
     /// servable), records it, starts the controller and waits briefly for the
     /// endpoint. Returns the service's name and endpoint URL (`None` while it
-    /// does not listen yet).
+    /// does not listen yet). With a controller cluster configured
+    /// (`jobs.controller`), the service is served there; a grant not consented to
+    /// before is refused (see [`Client::serve_up_with_consent`]).
     pub fn serve_up(
         &self,
         task: &Task,
         name: Option<&str>,
+    ) -> ClientResult<(String, Option<String>)> {
+        self.serve_up_with_consent(task, name, &mut |_| false)
+    }
+
+    /// [`Client::serve_up`], asking `consent` before the controller cluster is
+    /// given credentials it was not granted before (as
+    /// [`Client::submit_job_with_consent`] does).
+    pub fn serve_up_with_consent(
+        &self,
+        task: &Task,
+        name: Option<&str>,
+        consent: &mut GrantConsent<'_>,
     ) -> ClientResult<(String, Option<String>)> {
         let name = match name.or(task.name.as_deref()) {
             Some(name) => name.to_string(),
@@ -117,6 +132,12 @@ impl Client {
         };
         crate::state::validate_cluster_name(&name)
             .map_err(|e| ClientError::InvalidInput(format!("service name: {e}")))?;
+        if self.jobs_controller_cluster().is_some() {
+            ServicePlan::from_task(task)?;
+            if let Some(remote) = self.remote_serve(Some(consent))? {
+                return self.remote_serve_up(&remote, task, &name);
+            }
+        }
         let stored = self.servable(task)?;
         self.serve_db()?
             .add_service(&name, &stored.to_yaml_string_with_secrets())?;
@@ -163,6 +184,9 @@ impl Client {
     /// Services (all, or those named; an unknown name is an error), with their
     /// replicas. A controller that died is started again, and resumes them.
     pub fn serve_status(&self, names: &[String]) -> ClientResult<Vec<ServiceView>> {
+        if let Some(remote) = self.remote_serve_if_up()? {
+            return self.remote_serve_status(&remote, names);
+        }
         let db = self.serve_db()?;
         let services = db.services()?;
         if let Some(missing) = names
@@ -195,6 +219,10 @@ impl Client {
     /// Replaces a service's task with `task` as a new version; replicas of the
     /// old one leave as `mode` says. Returns the new version.
     pub fn serve_update(&self, name: &str, task: &Task, mode: UpdateMode) -> ClientResult<u32> {
+        if let Some(remote) = self.remote_serve_if_up()? {
+            ServicePlan::from_task(task)?;
+            return self.remote_serve_update(&remote, name, task, mode);
+        }
         let db = self.serve_db()?;
         if db.service(name)?.is_none() {
             return Err(ServeError::UnknownService(name.to_string()).into());
@@ -220,6 +248,9 @@ impl Client {
         all: bool,
         purge: bool,
     ) -> ClientResult<Vec<String>> {
+        if let Some(remote) = self.remote_serve_if_up()? {
+            return self.remote_serve_down(&remote, names, all, purge);
+        }
         let db = self.serve_db()?;
         let services = db.services()?;
         let targets: Vec<String> = if all {
@@ -276,6 +307,22 @@ impl Client {
         }
     }
 
+    /// The controller cluster's host when services are served there: an error
+    /// while it is not up (there is nothing to show or change without it).
+    fn remote_serve_if_up(&self) -> ClientResult<Option<super::jobs_remote::RemoteJobs>> {
+        if self.jobs_controller_cluster().is_none() {
+            return Ok(None);
+        }
+        if self.state.cluster(super::CONTROLLER_CLUSTER)?.is_none() {
+            return Err(ServeError::Invalid(format!(
+                "services are served on the controller cluster `{}` (jobs.controller in config.yaml), which is not up; `aloft serve up` brings it up",
+                super::CONTROLLER_CLUSTER
+            ))
+            .into());
+        }
+        self.remote_serve(None)
+    }
+
     fn purge_service(&self, db: &ServeDb, name: &str) -> ClientResult<()> {
         for r in db.replicas(name)? {
             match self.down(&r.cluster, false) {
@@ -296,6 +343,9 @@ impl Client {
         follow: bool,
         out: &mut dyn Write,
     ) -> ClientResult<()> {
+        if let Some(remote) = self.remote_serve_if_up()? {
+            return self.remote_serve_logs(&remote, name, which, follow, out);
+        }
         let db = self.serve_db()?;
         if db.service(name)?.is_none() {
             return Err(ServeError::UnknownService(name.to_string()).into());
@@ -354,9 +404,14 @@ impl Client {
     }
 
     /// Runs the service controller on this thread until no service is left for
-    /// `settings.idle_exit_after`. Returns `Ok(false)` at once when another
+    /// `settings.idle_exit_after`; its endpoints listen on the client's
+    /// [`ClientBuilder::serve_endpoint_bind`](super::ClientBuilder::serve_endpoint_bind)
+    /// address when one is set. Returns `Ok(false)` at once when another
     /// controller holds the lock.
-    pub fn run_serve_controller(&self, settings: ServeSettings) -> ClientResult<bool> {
+    pub fn run_serve_controller(&self, mut settings: ServeSettings) -> ClientResult<bool> {
+        if let Some(ip) = self.serve_bind {
+            settings.bind_ip = ip;
+        }
         let process = self.serve_process();
         let Some(lock) = take_controller_lock(&process.lock)? else {
             return Ok(false);

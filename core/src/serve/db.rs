@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ServeError;
 use super::status::{ReplicaStatus, ServiceStatus};
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS replica_ids (
 "#;
 
 /// How an update replaces the old version's replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateMode {
     /// Old replicas leave one by one as new ones become ready.
@@ -109,7 +109,7 @@ pub struct ServiceRecord {
 }
 
 /// A replica as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRecord {
     /// The service.
     pub service: String,
