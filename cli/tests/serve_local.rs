@@ -561,3 +561,48 @@ fn a_tls_service_answers_on_https_only() {
     assert!(!plain.is_ok_and(|(code, _)| code == 200));
     w.down_leaves_nothing("tls", &format!("127.0.0.1:{port}"));
 }
+
+#[test]
+fn a_blue_green_update_switches_all_traffic_at_once_without_dropping_a_request() {
+    let w = World::new();
+    let service =
+        format!("{PROBE}  replicas: 2\n  ports: 8080\n  load_balancing_policy: round_robin");
+    let v1 = w.task("v1.yaml", "one", "{infra: local}", &service);
+    let endpoint = w.up("bg", &v1);
+    w.wait_for("bg", "version 1 ready", |s| ready(s) == 2);
+    // Round robin: both replicas answer, in turn.
+    let bodies: Vec<String> = (0..4).map(|_| get(&endpoint, "/").unwrap().1).collect();
+    assert_ne!(bodies[0], bodies[1], "{bodies:?}");
+    assert_eq!(bodies[0], bodies[2], "{bodies:?}");
+    let load = Load::start(&endpoint, Duration::from_millis(10));
+    let v2 = w.task("v2.yaml", "two", "{infra: local}", &service);
+    let out = w.aloft(&[
+        "serve",
+        "update",
+        "-y",
+        "--mode",
+        "blue_green",
+        "bg",
+        v2.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "2");
+    w.wait_for("bg", "only version 2 left", |s| {
+        replicas(s, |_| true) == 2
+            && replicas(s, |r| r["version"] == 2 && r["status"] == "READY") == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, failed, bodies) = load.finish();
+    assert!(failed.is_empty(), "{ok} answered; failed: {failed:?}");
+    // Blue-green: once a request reached version 2, none reached version 1 again.
+    let first_two = bodies
+        .iter()
+        .position(|b| b.starts_with("two"))
+        .expect("version 2 answered");
+    assert!(first_two > 0, "version 1 answered first: {bodies:?}");
+    assert!(
+        bodies[first_two..].iter().all(|b| b.starts_with("two")),
+        "traffic went back to version 1 after the switch"
+    );
+    w.down_leaves_nothing("bg", &endpoint);
+}
