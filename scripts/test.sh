@@ -52,6 +52,11 @@ fi
 if ! .venv/bin/python -c 'import graphql' 2>/dev/null; then
   .venv/bin/pip install -q 'graphql-core==3.3.2'
 fi
+# The digitalocean provider's fake checks every request against the operations of
+# pydo (DigitalOcean's OpenAPI-generated client); tests read facts back with it.
+if ! .venv/bin/python -c 'import pydo' 2>/dev/null; then
+  .venv/bin/pip install -q 'pydo==0.44.0'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "the small static node agents (x86_64, aarch64; zig from PyPI for their C parts)"

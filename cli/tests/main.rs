@@ -9,6 +9,7 @@ mod cli_plan;
 mod cloud_failover;
 mod cluster_commands;
 mod concurrency;
+mod digitalocean_launch;
 mod first_hour;
 mod gcp_launch;
 mod head_ssh;

@@ -59,6 +59,7 @@ fn install_validates_then_lists_and_checks() {
         names,
         [
             "aws",
+            "digitalocean",
             "gcp",
             "hello-cloud",
             "kubernetes",
@@ -68,7 +69,7 @@ fn install_validates_then_lists_and_checks() {
             "ssh"
         ]
     );
-    let local = &list["providers"][5];
+    let local = &list["providers"][6];
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");
     assert_eq!(local["capabilities"]["multi_node"], true);

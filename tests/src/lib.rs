@@ -2,6 +2,7 @@
 
 pub mod components;
 pub mod conformance;
+pub mod digitalocean_fake;
 pub mod fakes;
 pub mod fault_proxy;
 pub mod gcp_fake;

@@ -2,6 +2,7 @@
 //! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
+//! doctl's `config.yaml` for DigitalOcean,
 //! and Google's JSON credentials for
 //! [`GCP_CREDENTIALS_JSON`] (the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else
 //! the application-default credentials that `gcloud auth application-default login`
@@ -30,6 +31,9 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "RUNPOD_API_KEY" {
             return runpod_api_key();
+        }
+        if name == "DIGITALOCEAN_ACCESS_TOKEN" {
+            return doctl_access_token();
         }
         if name == GCP_CREDENTIALS_JSON {
             return gcp_credentials_json();
@@ -117,9 +121,53 @@ fn runpod_config_value(text: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// DigitalOcean's token from doctl's `config.yaml` (`$XDG_CONFIG_HOME/doctl`, by
+/// default `~/.config/doctl`), where `doctl auth init` writes it.
+fn doctl_access_token() -> Option<String> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".config")))?;
+    doctl_config_value(&std::fs::read_to_string(config.join("doctl").join("config.yaml")).ok()?)
+}
+
+/// The token of a doctl `config.yaml`: that of the current `context` under
+/// `auth-contexts` when it names one other than `default`, else `access-token`.
+fn doctl_config_value(text: &str) -> Option<String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let context = doc.get("context").and_then(serde_yaml::Value::as_str);
+    let token = match context {
+        Some(c) if c != "default" => doc.get("auth-contexts")?.get(c)?,
+        _ => doc.get("access-token")?,
+    };
+    token
+        .as_str()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_doctl_config_lends_the_digitalocean_token() {
+        assert_eq!(
+            doctl_config_value("access-token: dop_v1_abc\ncontext: default\n").as_deref(),
+            Some("dop_v1_abc")
+        );
+        assert_eq!(
+            doctl_config_value(
+                "access-token: dop_v1_default\nauth-contexts:\n  work: dop_v1_work\ncontext: work\n"
+            )
+            .as_deref(),
+            Some("dop_v1_work")
+        );
+        assert_eq!(doctl_config_value("access-token: \"\"\n"), None);
+        assert_eq!(doctl_config_value("context: missing\n"), None);
+        assert_eq!(doctl_config_value("not: [yaml"), None);
+    }
 
     #[test]
     fn the_runpod_config_file_lends_the_api_key() {

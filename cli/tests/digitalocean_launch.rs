@@ -1,0 +1,356 @@
+//! The bundled `digitalocean` provider end to end against a fake of DigitalOcean's
+//! REST API v2 (`tests/fakes/digitalocean_api.py`, every request checked against
+//! the operations of `pydo`, DigitalOcean's OpenAPI-generated client), through the
+//! `endpoint` override. Each droplet the fake creates is a real `sshd` "machine"
+//! on its own loopback address; `ssh_proxy_command` (`tests/ssh_relay.py`) routes
+//! port 22 of that address to the machine's sshd, and aloft's key reaches the
+//! machine only because the fake authorizes the account keys named in the
+//! droplet's `ssh_keys`, so set-up and the job run for real on every node. Facts
+//! are read back through pydo.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::digitalocean_fake::DigitalOceanFake;
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+/// The token only these tests know; it must never appear in any output or file.
+const SECRET: &str = "dop_v1_ALOFTCLI0c9b8a7d6e5f4.NEVER-PRINTED";
+
+struct World {
+    home: tempfile::TempDir,
+    fake: DigitalOceanFake,
+    machines: Vec<Sshd>,
+}
+
+impl World {
+    /// The fake with `n` machines on 127.0.9.<first..>, aloft's config pointing at
+    /// it (and the relay routing each machine's port 22 to its sshd).
+    fn new(n: u8, first: u8) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                Sshd::start_machine(
+                    &home.path().join(format!("m{i}")),
+                    &format!("127.0.9.{}", first + i),
+                )
+            })
+            .collect();
+        let fake = DigitalOceanFake::start(SECRET, &machines.iter().collect::<Vec<_>>(), 1.0);
+        let map = home.path().join("relay-map.json");
+        let assigned: serde_json::Map<String, serde_json::Value> = machines
+            .iter()
+            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
+            .collect();
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
+        )
+        .unwrap();
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  digitalocean:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
+                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                endpoint = fake.endpoint(),
+                user = machines.first().map_or("root", |m| m.user.as_str()),
+                relay = relay.display(),
+                map = map.display(),
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            fake,
+            machines,
+        }
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .stderr(stderr)
+            .env("ALOFT_HOME", self.home.path())
+            .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
+            // No doctl config of the machine running the tests is read.
+            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"))
+            .env_remove("RUNPOD_API_KEY")
+            .env_remove("LAMBDA_API_KEY")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
+    }
+
+    /// Every request aloft sent matched one of pydo's operations and its schema.
+    fn assert_every_request_valid(&self) {
+        let invalid = self.fake.invalid_requests();
+        assert!(invalid.is_empty(), "{invalid:?}");
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "secret leaked"
+    );
+    stdout
+}
+
+#[test]
+fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
+    let world = World::new(2, 10);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nnum_nodes: 2\n\
+         resources: {infra: digitalocean/nyc2, accelerators: H100:1, ports: 8080}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "do1", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    for (rank, m) in world.machines.iter().enumerate() {
+        assert!(
+            stdout.contains(&format!("rank {rank} gpus=1 on {}", m.ip))
+                || stdout.contains(&format!("gpus=1 on {}", m.ip)),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(
+            m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists(),
+            "setup ran on {}",
+            m.ip
+        );
+    }
+    // The machines opened to the cluster's own key only because the droplets were
+    // created with the account key aloft registered for it.
+    let cluster_key =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/do1/aloft-key.pub"))
+            .expect("the cluster's public key");
+    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
+    for m in &world.machines {
+        let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
+        assert!(keys.contains(&body.join(" ")), "{keys}");
+    }
+
+    // Read back through pydo: two droplets named by role, tagged with the cluster,
+    // of the H100 size, in nyc2; the cluster's firewall on its tag with 22 and 8080.
+    let facts = world.fake.pydo(
+        "ds = client.droplets.list(tag_name='aloft-c-do1', **o)['droplets']\n\
+         fws = client.firewalls.list(**o)['firewalls']\n\
+         keys = client.ssh_keys.list(**o)['ssh_keys']\n\
+         print(json.dumps(dict(\n\
+           droplets=sorted([d['name'], d['size_slug'], d['region']['slug'], d['status']] for d in ds),\n\
+           firewalls=[dict(name=f['name'], tags=f['tags'],\n\
+                           ports=sorted(r['ports'] for r in f['inbound_rules'] if 'addresses' in r['sources'])) for f in fws],\n\
+           keys=[k['name'] for k in keys])))",
+    );
+    assert_eq!(
+        facts["droplets"],
+        serde_json::json!([
+            ["do1-head", "gpu-h100x1-80gb", "nyc2", "active"],
+            ["do1-worker-1", "gpu-h100x1-80gb", "nyc2", "active"]
+        ]),
+        "{facts}"
+    );
+    assert_eq!(
+        facts["firewalls"],
+        serde_json::json!([{"name": "aloft-do1", "tags": ["aloft-c-do1"], "ports": ["22", "8080"]}]),
+        "{facts}"
+    );
+    assert_eq!(facts["keys"].as_array().unwrap().len(), 1, "{facts}");
+    let rows = world.status_json();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "digitalocean");
+
+    // Stop powers the droplets off; start powers them on; the cluster runs again.
+    ok(&world.aloft(&["stop", "-y", "do1"]));
+    assert_eq!(
+        world.fake.live_droplets(),
+        [
+            ("do1-head".to_string(), "off".to_string()),
+            ("do1-worker-1".to_string(), "off".to_string())
+        ]
+    );
+    assert_eq!(world.status_json()[0]["status"], "STOPPED");
+    ok(&world.aloft(&["start", "do1"]));
+    assert_eq!(world.status_json()[0]["status"], "UP");
+    let again = world.task(
+        "again.yaml",
+        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
+    );
+    let out = world.aloft(&["exec", "do1", again.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let mut lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("after restart"))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "(rank 0) rank 0 after restart",
+            "(rank 1) rank 1 after restart"
+        ],
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Down leaves nothing: no droplet, no firewall, no SSH key aloft registered.
+    ok(&world.aloft(&["down", "-y", "do1"]));
+    assert!(world.fake.live_droplets().is_empty());
+    let left = world.fake.pydo(
+        "print(json.dumps(dict(firewalls=len(client.firewalls.list(**o)['firewalls']),\n\
+           keys=len(client.ssh_keys.list(**o)['ssh_keys']))))",
+    );
+    assert_eq!(left, serde_json::json!({"firewalls": 0, "keys": 0}));
+    assert_eq!(world.status_json(), serde_json::json!([]));
+    world.assert_every_request_valid();
+    let requests = world.fake.state()["requests"].clone();
+    for op in [
+        "POST /v2/droplets",
+        "POST /v2/firewalls",
+        "POST /v2/account/keys",
+        "POST /v2/droplets/{droplet_id}/actions",
+        "DELETE /v2/droplets",
+        "DELETE /v2/firewalls/{firewall_id}",
+        "DELETE /v2/account/keys/{ssh_key_identifier}",
+    ] {
+        assert!(
+            requests.as_array().unwrap().iter().any(|r| r == op),
+            "{op}: {requests}"
+        );
+    }
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+#[test]
+fn no_capacity_in_one_region_fails_over_to_the_next_and_says_why() {
+    let world = World::new(1, 30);
+    world.fake.control(
+        "capacity",
+        serde_json::json!({"size": "gpu-h100x1-80gb", "region": "nyc2", "exhausted": true}),
+    );
+    let task = world.task(
+        "t.yaml",
+        "resources:\n  ordered:\n    - {infra: digitalocean/nyc2, accelerators: H100:1}\n    \
+         - {infra: digitalocean/tor1, accelerators: H100:1}\nrun: echo landed\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("landed"), "{stdout}");
+    let said = format!("{stdout}{}", text(&out.stderr));
+    assert!(
+        said.contains("Size is not available in this region"),
+        "{said}"
+    );
+    // The droplet is in tor1, and nyc2 has none.
+    let regions = world.fake.pydo(
+        "print(json.dumps([d['region']['slug'] for d in client.droplets.list(**o)['droplets']]))",
+    );
+    assert_eq!(regions, serde_json::json!(["tor1"]));
+    ok(&world.aloft(&["down", "-y", "fo"]));
+    assert!(world.fake.live_droplets().is_empty());
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+#[test]
+fn plans_price_digitalocean_from_its_live_sizes_and_never_offer_spot() {
+    let world = World::new(0, 0);
+    let config = world.home.path().join("config.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("clouds: [digitalocean]\n{before}")).unwrap();
+    let task = world.task(
+        "big.yaml",
+        "resources: {accelerators: H100:8}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&dry.stdout), text(&dry.stderr));
+    assert!(dry.status.success(), "{said}");
+    assert!(said.contains("gpu-h100x8-640gb"), "{said}");
+    assert!(said.contains("digitalocean"), "{said}");
+    let spot = world.task(
+        "spot.yaml",
+        "resources: {infra: digitalocean, accelerators: H100:1, use_spot: true}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", spot.to_str().unwrap()]);
+    let said = format!("{}{}", text(&dry.stdout), text(&dry.stderr));
+    assert!(!dry.status.success(), "{said}");
+    assert!(said.contains("no spot"), "{said}");
+    assert!(!said.contains(SECRET));
+    // Nothing was asked of DigitalOcean beyond reading.
+    let requests = world.fake.state()["requests"].clone();
+    assert!(
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.as_str().is_some_and(|r| r.starts_with("GET "))),
+        "{requests}"
+    );
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+#[test]
+fn the_digitalocean_provider_passes_the_conformance_kit_against_the_fake() {
+    let world = World::new(3, 40);
+    let wasm = world.home.path().join("digitalocean.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("digitalocean")).unwrap();
+    let endpoint = world.fake.endpoint();
+    let out = world.aloft(&[
+        "providers",
+        "test",
+        "-y",
+        wasm.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--region",
+        "tor1",
+        "--instance-type",
+        "s-2vcpu-4gb",
+        "-o",
+        "json",
+    ]);
+    let stdout = ok(&out);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 6, "{report}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    // DigitalOcean declares stop/start: the kit stopped and started the cluster.
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
+        "{report}"
+    );
+    assert!(
+        world.fake.live_droplets().is_empty(),
+        "the kit left nothing"
+    );
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
