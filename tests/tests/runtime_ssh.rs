@@ -68,6 +68,20 @@ fn upload_syncs_a_workdir_honouring_gitignore() {
     );
     assert!(dst.join("data/labels.txt").is_file());
     assert!(!dst.join("data/model.ckpt").exists());
+    // A top-level .skyignore replaces .gitignore (SkyPilot's rule).
+    std::fs::write(src.join(".skyignore"), "data/\n").unwrap();
+    let dst = dir.path().join("dst/sky");
+    node.upload(&src, &dst.display().to_string(), true).unwrap();
+    assert!(dst.join("train.py").is_file());
+    assert!(!dst.join("data").exists());
+    let dst = dir.path().join("dst/sky2");
+    std::fs::write(src.join(".skyignore"), "*.py\n").unwrap();
+    node.upload(&src, &dst.display().to_string(), true).unwrap();
+    assert!(!dst.join("train.py").exists());
+    assert!(
+        dst.join("data/model.ckpt").is_file(),
+        "the .gitignore no longer applies"
+    );
 }
 
 #[test]

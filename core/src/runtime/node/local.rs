@@ -64,8 +64,9 @@ impl Node for LocalNode {
     }
 }
 
-/// Copies `from` (a file or a folder) to `to`, skipping what `.gitignore` files
-/// exclude when `gitignore` is set. `.git` folders are never copied.
+/// Copies `from` (a file or a folder) to `to`, skipping what its ignore files
+/// exclude when `gitignore` is set (its top-level `.skyignore` when it has one,
+/// else its `.gitignore` files). `.git` folders are never copied.
 fn copy_tree(from: &Path, to: &Path, gitignore: bool) -> std::io::Result<()> {
     if from.is_file() {
         if let Some(parent) = to.parent() {
@@ -74,15 +75,32 @@ fn copy_tree(from: &Path, to: &Path, gitignore: bool) -> std::io::Result<()> {
         std::fs::copy(from, to)?;
         return Ok(());
     }
+    let skyignore = match super::skyignore(from).filter(|_| gitignore) {
+        Some(file) => {
+            let mut builder = ignore::gitignore::GitignoreBuilder::new(from);
+            if let Some(err) = builder.add(&file) {
+                return Err(std::io::Error::other(format!("{}: {err}", file.display())));
+            }
+            Some(builder.build().map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+    let use_gitignore = gitignore && skyignore.is_none();
     let walker = ignore::WalkBuilder::new(from)
         .hidden(false)
-        .git_ignore(gitignore)
+        .git_ignore(use_gitignore)
         .git_global(false)
         .git_exclude(false)
         .ignore(false)
         .parents(false)
         .require_git(false)
-        .filter_entry(|entry| entry.file_name() != ".git")
+        .filter_entry(move |entry| {
+            entry.file_name() != ".git"
+                && !skyignore.as_ref().is_some_and(|m| {
+                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                    m.matched(entry.path(), is_dir).is_ignore()
+                })
+        })
         .build();
     std::fs::create_dir_all(to)?;
     for entry in walker {
@@ -213,5 +231,27 @@ mod tests {
         node.upload(&src, "all", false).unwrap();
         assert!(dir.path().join("node/all/sub/run.log").is_file());
         assert!(!dir.path().join("node/all/.git").exists());
+    }
+
+    #[test]
+    fn a_top_level_skyignore_replaces_gitignore() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(src.join("data")).unwrap();
+        std::fs::write(src.join(".gitignore"), "*.log\n").unwrap();
+        std::fs::write(src.join(".skyignore"), "data/\n*.ckpt\n").unwrap();
+        std::fs::write(src.join("main.py"), "print(1)").unwrap();
+        std::fs::write(src.join("sub/run.log"), "l").unwrap();
+        std::fs::write(src.join("sub/model.ckpt"), "c").unwrap();
+        std::fs::write(src.join("data/big.bin"), "b").unwrap();
+        let node = LocalNode::new(dir.path().join("node"));
+        node.upload(&src, "w", true).unwrap();
+        let dst = dir.path().join("node/w");
+        assert!(dst.join("main.py").is_file());
+        // .gitignore no longer applies; .skyignore does, at any depth.
+        assert!(dst.join("sub/run.log").is_file());
+        assert!(!dst.join("sub/model.ckpt").exists());
+        assert!(!dst.join("data").exists());
     }
 }

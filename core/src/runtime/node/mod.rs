@@ -170,7 +170,9 @@ pub trait Node: Send + Sync {
     }
 
     /// Copies a local file or folder to `remote` (relative to the node's home). With
-    /// `gitignore`, files matched by `.gitignore` files are skipped.
+    /// `gitignore`, files the folder's ignore files match are skipped: its
+    /// top-level `.skyignore` when it has one (SkyPilot's rule), else its
+    /// `.gitignore` files.
     fn upload(&self, local: &Path, remote: &str, gitignore: bool) -> Result<(), NodeError>;
 }
 
@@ -358,4 +360,11 @@ impl Running {
             }),
         }
     }
+}
+
+/// The `.skyignore` at the top of `folder`, when there is one: it replaces
+/// `.gitignore` for what an upload skips, as in SkyPilot.
+pub(crate) fn skyignore(folder: &Path) -> Option<std::path::PathBuf> {
+    let path = folder.join(".skyignore");
+    (folder.is_dir() && path.is_file()).then_some(path)
 }

@@ -258,8 +258,15 @@ impl Node for SshNode {
             .join(" ");
         let mut command = Command::new("rsync");
         command.args(["-a", "--exclude=.git"]);
-        if gitignore {
-            command.arg("--filter=:- .gitignore");
+        match super::skyignore(local).filter(|_| gitignore) {
+            // SkyPilot's rule: a `.skyignore` at the top replaces `.gitignore`.
+            Some(skyignore) => {
+                command.arg(format!("--exclude-from={}", skyignore.display()));
+            }
+            None if gitignore => {
+                command.arg("--filter=:- .gitignore");
+            }
+            None => {}
         }
         if let Some(prepare) = prepare_target(remote, local.is_dir()) {
             command.arg(format!("--rsync-path={prepare} && rsync"));
