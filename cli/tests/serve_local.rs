@@ -465,6 +465,28 @@ fn bad_services_are_refused_with_the_field_and_nothing_runs() {
     assert_eq!(text(&out.stdout).trim(), "[]");
     let out = w.aloft(&["status", "-o", "json"]);
     assert_eq!(text(&out.stdout).trim(), "[]");
+    // A cluster named like a replica-to-be is not taken over.
+    let plain = w.path().join("plain.yaml");
+    std::fs::write(&plain, "resources: {infra: local}\nrun: echo hi\n").unwrap();
+    let out = w.aloft(&["launch", "-y", "-c", "svc-1", plain.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let task = w.task(
+        "svc.yaml",
+        "one",
+        "{infra: local}",
+        "  replicas: 1\n  ports: 8080",
+    );
+    let out = w.aloft(&["serve", "up", "-y", "-n", "svc", task.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cluster `svc-1` exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = w.aloft(&["serve", "status", "-o", "json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]");
+    let out = w.aloft(&["down", "-y", "svc-1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -139,6 +139,21 @@ impl Client {
             }
         }
         let stored = self.servable(task)?;
+        // Replicas are clusters `NAME-ID`: one of those already here (a cluster
+        // of the user's, or a replica an earlier service left) would be reused.
+        let taken = self.state.clusters()?.into_iter().find(|c| {
+            c.name
+                .strip_prefix(&format!("{name}-"))
+                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if let Some(cluster) = taken {
+            return Err(ServeError::Invalid(format!(
+                "cluster `{}` exists, and replicas of service `{name}` would be clusters \
+                 `{name}-1`, `{name}-2`, ...: take it down or name the service otherwise (-n)",
+                cluster.name
+            ))
+            .into());
+        }
         self.serve_db()?
             .add_service(&name, &stored.to_yaml_string_with_secrets())?;
         self.emit(Event::Step(format!("Service `{name}` submitted.")));
