@@ -40,52 +40,18 @@ pub fn firewall_name(cluster: &str) -> String {
     format!("aloft-{}", dns_safe(cluster))
 }
 
-/// A node's role, from its droplet name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// `<cluster>-head`.
-    Head,
-    /// `<cluster>-worker-<n>`, n from 1.
-    Worker(u32),
-}
+pub use aloft_provider_sdk::nodes::{Role, roles_to_launch};
 
-/// The droplet name of `cluster`'s node with `role`.
+/// The droplet name of `cluster`'s node with `role` (the SDK's role names over
+/// [`dns_safe`]).
 pub fn name_of(cluster: &str, role: Role) -> String {
-    let base = dns_safe(cluster);
-    match role {
-        Role::Head => format!("{base}-head"),
-        Role::Worker(n) => format!("{base}-worker-{n}"),
-    }
+    aloft_provider_sdk::nodes::name_of(&dns_safe(cluster), role)
 }
 
 /// The role of the droplet named `name` in `cluster`; none when the name is not
 /// one of its node names.
 pub fn role_of(cluster: &str, name: &str) -> Option<Role> {
-    let rest = name.strip_prefix(&dns_safe(cluster))?.strip_prefix('-')?;
-    if rest == "head" {
-        return Some(Role::Head);
-    }
-    let digits = rest.strip_prefix("worker-")?;
-    let n: u32 = digits.parse().ok()?;
-    (n >= 1 && n.to_string() == digits).then_some(Role::Worker(n))
-}
-
-/// The roles a cluster that has `existing` must still create to have `count`
-/// nodes: the head first when it has none, then the lowest free worker numbers.
-pub fn roles_to_launch(existing: &[Role], count: u32) -> Vec<Role> {
-    let missing = (count as usize).saturating_sub(existing.len());
-    let mut roles = Vec::with_capacity(missing);
-    if missing > 0 && !existing.contains(&Role::Head) {
-        roles.push(Role::Head);
-    }
-    let mut n = 1;
-    while roles.len() < missing {
-        if !existing.contains(&Role::Worker(n)) {
-            roles.push(Role::Worker(n));
-        }
-        n += 1;
-    }
-    roles
+    aloft_provider_sdk::nodes::role_of(&dns_safe(cluster), name)
 }
 
 /// Whether `slug` looks like a DigitalOcean size or region slug (`gpu-h100x1-80gb`,

@@ -90,52 +90,7 @@ impl LambdaInstance {
     }
 }
 
-/// A node's role, from its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// `<cluster>-head`.
-    Head,
-    /// `<cluster>-worker-<n>`, n from 1.
-    Worker(u32),
-}
-
-/// The name of `cluster`'s node with `role`.
-pub fn name_of(cluster: &str, role: Role) -> String {
-    match role {
-        Role::Head => format!("{cluster}-head"),
-        Role::Worker(n) => format!("{cluster}-worker-{n}"),
-    }
-}
-
-/// The role of the instance named `name` in `cluster`; none when it is not one of
-/// its nodes (cluster `a`'s names never parse as cluster `a-worker`'s, nor back).
-pub fn role_of(cluster: &str, name: &str) -> Option<Role> {
-    let rest = name.strip_prefix(cluster)?.strip_prefix('-')?;
-    if rest == "head" {
-        return Some(Role::Head);
-    }
-    let digits = rest.strip_prefix("worker-")?;
-    let n: u32 = digits.parse().ok()?;
-    (n >= 1 && n.to_string() == digits).then_some(Role::Worker(n))
-}
-
-/// The roles a cluster that has `existing` must still launch to have `count`
-/// nodes: the head first when it has none, then the lowest free worker numbers.
-pub fn roles_to_launch(existing: &[Role], count: u32) -> Vec<Role> {
-    let missing = (count as usize).saturating_sub(existing.len());
-    let mut roles = Vec::with_capacity(missing);
-    if missing > 0 && !existing.contains(&Role::Head) {
-        roles.push(Role::Head);
-    }
-    let mut n = 1;
-    while roles.len() < missing {
-        if !existing.contains(&Role::Worker(n)) {
-            roles.push(Role::Worker(n));
-        }
-        n += 1;
-    }
-    roles
-}
+pub use aloft_provider_sdk::nodes::{Role, name_of, role_of, roles_to_launch};
 
 /// An instance's status; `terminated` is `preempted` unless aloft terminated it
 /// (Lambda has no spot: a node gone behind aloft's back vanished).

@@ -4,8 +4,8 @@
 //! and exports it with [`export_provider!`]; it builds with
 //! `cargo build --target wasm32-wasip2 --release`. The helpers here wrap the
 //! host's imports: [`http`] (requests the host sends, only to the hosts the manifest
-//! declares), [`kv`], [`log`] and [`credentials`], plus typed [`errors`] and request
-//! [`signing`]. See `docs/provider-guide.md`.
+//! declares), [`kv`], [`log`] and [`credentials`], plus typed [`errors`], request
+//! [`signing`] and a cluster's [`nodes`] by role. See `docs/provider-guide.md`.
 
 /// Generated bindings of the `provider` world.
 #[allow(missing_docs, clippy::all)]
@@ -23,6 +23,7 @@ pub use serde_json as json;
 
 pub mod errors;
 pub mod http;
+pub mod nodes;
 pub mod oauth2;
 pub mod signing;
 
