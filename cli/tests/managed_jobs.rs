@@ -551,3 +551,31 @@ fn a_followed_job_that_is_cancelled_exits_103() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_relative_workdir_is_the_task_files_wherever_the_controller_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let proj = home.path().join("proj");
+    std::fs::create_dir_all(proj.join("code")).unwrap();
+    std::fs::write(proj.join("code/marker.txt"), "marker-42\n").unwrap();
+    let task = proj.join("job.yaml");
+    std::fs::write(
+        &task,
+        "name: wd\nresources: {infra: local}\nworkdir: code\nrun: cat marker.txt\n",
+    )
+    .unwrap();
+    // The CLI runs in another folder, and the controller in aloft's home.
+    let out = jobs(home.path(), &["launch", "-d", "-y", task.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let done = wait_for(home.path(), &id, "the end", |j| {
+        j["status"] == "SUCCEEDED" || j["status"] == "FAILED" || j["status"] == "FAILED_SETUP"
+    });
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let logs = jobs(home.path(), &["logs", "--no-follow", &id]);
+    assert!(
+        text(&logs.stdout).contains("marker-42"),
+        "{}",
+        text(&logs.stdout)
+    );
+}

@@ -155,7 +155,10 @@ pub fn run(args: Args) -> CliResult {
                     "jobs launch needs a task file or a command",
                 ));
             }
-            let chain = task_args::load(&source, &overrides)?.chain;
+            let loaded = task_args::load(&source, &overrides)?;
+            // Relative paths are the task file's, as in a launch.
+            let mut chain = loaded.chain;
+            chain.resolve_local_paths(&loaded.task_dir);
             confirm_launch(&chain, flags.name.as_deref(), yes)?;
             let id = submit(&client, &chain, flags.name.as_deref(), yes)?;
             if detach {

@@ -220,7 +220,11 @@ fn one_task(flags: &TaskFlags, entrypoint: &Entrypoint) -> Result<aloft::Task, C
             "serve needs a task file with a `service:` section",
         ));
     }
-    let mut tasks = task_args::load(&source, &overrides)?.chain.into_tasks();
+    let loaded = task_args::load(&source, &overrides)?;
+    // Relative paths are the task file's, as in a launch.
+    let mut chain = loaded.chain;
+    chain.resolve_local_paths(&loaded.task_dir);
+    let mut tasks = chain.into_tasks();
     if tasks.len() != 1 {
         return Err(CliError::new(
             crate::exit::INVALID_TASK,

@@ -76,7 +76,10 @@ impl Client {
         for task in chain.tasks() {
             crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
         }
-        let new = NewJob::from_chain(chain, name)
+        // The controller runs in another folder: relative paths are this one's.
+        let mut resolved = chain.clone();
+        resolved.resolve_local_paths(&std::env::current_dir().map_err(ClientError::other)?);
+        let new = NewJob::from_chain(&resolved, name)
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         if self.jobs_controller_cluster().is_some() {
             super::jobs_remote::check_remote_submittable(chain)?;

@@ -14,7 +14,7 @@ use crate::serve::controller::{ServeBackend, ServeController, ServeSettings};
 use crate::serve::{
     ReplicaRecord, ServeDb, ServeError, ServeEvent, ServicePlan, ServiceStatus, UpdateMode,
 };
-use crate::task::{Task, Workdir};
+use crate::task::Task;
 
 use super::controllers::{ControllerProcess, open_lock, take_controller_lock};
 use super::jobs_remote::GrantConsent;
@@ -91,20 +91,14 @@ impl Client {
         super::plan::check_launchable(&replica)?;
         self.plan(std::slice::from_ref(&replica), &PlanOptions::default())?;
         let mut stored = task.clone();
-        // The controller runs elsewhere: a relative workdir is this directory's.
-        if let Some(Workdir::Local(dir)) = &stored.workdir
-            && std::path::Path::new(dir).is_relative()
-        {
-            let abs = std::env::current_dir()
-                .map_err(ClientError::other)?
-                .join(dir);
-            stored.workdir = Some(Workdir::Local(abs.display().to_string()));
-        }
+        // The controller runs elsewhere: relative paths are this directory's.
+        stored.resolve_local_paths(&std::env::current_dir().map_err(ClientError::other)?);
         Ok(stored)
     }
 
     /// Brings a service up: checks its task (nothing is written when it is not
-    /// servable), records it, starts the controller and waits briefly for the
+    /// servable; relative local paths are resolved against the current
+    /// directory, see [`Task::resolve_local_paths`]), records it, starts the controller and waits briefly for the
     /// endpoint. Returns the service's name and endpoint URL (`None` while it
     /// does not listen yet). With a controller cluster configured
     /// (`jobs.controller`), the service is served there; a grant not consented to

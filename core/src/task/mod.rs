@@ -61,6 +61,7 @@ mod emit;
 mod envs;
 mod error;
 mod overrides;
+mod paths;
 pub mod resources;
 mod resources_yaml;
 mod service;
