@@ -354,3 +354,53 @@ fn the_digitalocean_provider_passes_the_conformance_kit_against_the_fake() {
     world.assert_every_request_valid();
     common::assert_secret_in_no_file(world.home.path(), SECRET);
 }
+
+#[test]
+fn a_launch_killed_anywhere_leaves_nothing_after_down() {
+    let world = World::new(1, 50);
+    let task = world.task(
+        "one.yaml",
+        "resources: {infra: digitalocean/tor1, instance_type: s-2vcpu-4gb, ports: 8080}\n\
+         setup: sleep 0.2\nrun: echo done\n",
+    );
+    // Points across the launch: the credential check and plan, the key and the
+    // firewall, the create, the wait for SSH, the set-up.
+    for (i, delay_ms) in [150u64, 400, 700, 1000, 1400, 2000, 3000]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("k{i}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(["launch", "-y", "-c", &name, task.to_str().unwrap()])
+            .env("ALOFT_HOME", world.home.path())
+            .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
+            .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        ok(&world.aloft(&["down", "-a", "-y"]));
+        let left = world.fake.pydo(
+            "print(json.dumps(dict(\n\
+               droplets=[d['name'] for d in client.droplets.list(**o)['droplets']],\n\
+               firewalls=[f['name'] for f in client.firewalls.list(**o)['firewalls']],\n\
+               keys=[k['name'] for k in client.ssh_keys.list(**o)['ssh_keys']])))",
+        );
+        assert_eq!(
+            left,
+            serde_json::json!({"droplets": [], "firewalls": [], "keys": []}),
+            "killed after {delay_ms} ms: leaked"
+        );
+    }
+    // Some kills fell after a droplet, its firewall and its key were made.
+    let state = world.fake.state();
+    let made = state["droplets"].as_array().unwrap().len();
+    eprintln!("droplets made by the killed launches: {made}");
+    assert!(made >= 1, "{state}");
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}

@@ -47,8 +47,8 @@ struct SshKey {
     public_key: String,
 }
 
-/// Where the id of the SSH key registered for `cluster` is noted (a key that was
-/// in the account already is never noted, so it stays).
+/// Where the name of the SSH key registered for `cluster` is noted (a key that
+/// was in the account already is never noted, so it stays).
 fn key_note(cluster: &str) -> String {
     format!("ssh-key/{cluster}")
 }
@@ -66,12 +66,12 @@ fn ssh_key_id(public_key: &str, cluster: &str) -> Result<u64, ProviderError> {
     {
         if k.name == name {
             // Ours (made by an earlier try of this launch): it goes with the cluster.
-            kv::set(&key_note(cluster), &k.id.to_string());
+            kv::set(&key_note(cluster), &name);
         }
         return Ok(k.id);
     }
     // Noted before the call: a crash after it must not leave the key unowned.
-    kv::set(&key_note(cluster), "pending");
+    kv::set(&key_note(cluster), &name);
     #[derive(Deserialize)]
     struct Created {
         ssh_key: SshKey,
@@ -80,17 +80,17 @@ fn ssh_key_id(public_key: &str, cluster: &str) -> Result<u64, ProviderError> {
         "account/keys",
         &json!({"name": name, "public_key": public_key.trim()}),
     )?;
-    kv::set(&key_note(cluster), &created.ssh_key.id.to_string());
     Ok(created.ssh_key.id)
 }
 
 /// Deletes the SSH key registered for `cluster`, if aloft made it.
 fn delete_ssh_key(cluster: &str) -> Result<(), ProviderError> {
-    let Some(noted) = kv::get(&key_note(cluster)) else {
+    let Some(name) = kv::get(&key_note(cluster)) else {
         return Ok(());
     };
-    if let Ok(id) = noted.parse::<u64>() {
-        api::delete(&format!("account/keys/{id}"))?;
+    let keys: Vec<SshKey> = api::list("account/keys", "ssh_keys")?;
+    for key in keys.iter().filter(|k| k.name == name) {
+        api::delete(&format!("account/keys/{}", key.id))?;
     }
     kv::delete(&key_note(cluster));
     Ok(())
