@@ -85,7 +85,7 @@ impl Client {
     /// anything is written: its `service:` section, and that its replicas can be
     /// launched and placed. Returns the task to store.
     fn servable(&self, task: &Task) -> ClientResult<Task> {
-        ServicePlan::from_task(task)?;
+        ServicePlan::from_task(task)?.check_files()?;
         let mut replica = task.clone();
         replica.service = None;
         super::plan::check_launchable(&replica)?;
@@ -127,7 +127,7 @@ impl Client {
         crate::state::validate_cluster_name(&name)
             .map_err(|e| ClientError::InvalidInput(format!("service name: {e}")))?;
         if self.jobs_controller_cluster().is_some() {
-            ServicePlan::from_task(task)?;
+            ServicePlan::from_task(task)?.check_files()?;
             if let Some(remote) = self.remote_serve(Some(consent))? {
                 return self.remote_serve_up(&remote, task, &name);
             }

@@ -65,8 +65,8 @@ pub struct ServicePlan {
 impl ServicePlan {
     /// The plan of `task`'s `service:` section. Errors name the field: a task
     /// without `service:`, a worker `pool`, fields this build does not carry out
-    /// (`spot_placer`, per-accelerator QPS targets), no replica port, a TLS file
-    /// that does not exist.
+    /// (`spot_placer`, per-accelerator QPS targets), no replica port. Files are
+    /// checked by [`ServicePlan::check_files`].
     pub fn from_task(task: &Task) -> Result<ServicePlan, ServeError> {
         let spec = task.service.as_ref().ok_or_else(|| {
             ServeError::Invalid("the task has no `service:` section: serve it with `service: {readiness_probe: /, replicas: 1, ports: 8080}`".into())
@@ -167,19 +167,7 @@ impl ServicePlan {
             })?;
         let tls = match &spec.tls {
             None => None,
-            Some(t) => {
-                let key = expand_home(&t.keyfile);
-                let cert = expand_home(&t.certfile);
-                for (field, path) in [("keyfile", &key), ("certfile", &cert)] {
-                    if !path.is_file() {
-                        return Err(invalid(format!(
-                            "service.tls.{field}: `{}` does not exist",
-                            path.display()
-                        )));
-                    }
-                }
-                Some((key, cert))
-            }
+            Some(t) => Some((expand_home(&t.keyfile), expand_home(&t.certfile))),
         };
         let use_spot = task.resources.candidates().iter().any(|r| r.use_spot);
         Ok(ServicePlan {
@@ -206,6 +194,25 @@ impl ServicePlan {
             ),
             use_spot,
         })
+    }
+}
+
+impl ServicePlan {
+    /// Checks that the files the plan names exist (the TLS key and
+    /// certificate), when a service is brought up or updated; a controller
+    /// running it later does not ask again.
+    pub fn check_files(&self) -> Result<(), ServeError> {
+        if let Some((key, cert)) = &self.tls {
+            for (field, path) in [("keyfile", key), ("certfile", cert)] {
+                if !path.is_file() {
+                    return Err(ServeError::Invalid(format!(
+                        "service.tls.{field}: `{}` does not exist",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
