@@ -292,6 +292,15 @@ fn plans_price_digitalocean_from_its_live_sizes_and_never_offer_spot() {
     assert!(dry.status.success(), "{said}");
     assert!(said.contains("gpu-h100x8-640gb"), "{said}");
     assert!(said.contains("digitalocean"), "{said}");
+    // With every cloud aloft ships prices for, DigitalOcean is still a candidate.
+    let all = world.aloft(&["launch", "--dryrun", "--all-clouds", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&all.stdout), text(&all.stderr));
+    assert!(all.status.success(), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("digitalocean (") && l.contains("gpu-h100x8-640gb")),
+        "{said}"
+    );
     let spot = world.task(
         "spot.yaml",
         "resources: {infra: digitalocean, accelerators: H100:1, use_spot: true}\nrun: echo hi\n",
@@ -403,4 +412,72 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
     assert!(made >= 1, "{state}");
     world.assert_every_request_valid();
     common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+#[test]
+fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_why() {
+    use aloft_tests::runpod_fake::RunpodFake;
+    const RUNPOD_KEY: &str = "rpa_DOFAILOVER_NEVER_PRINTED";
+    let world = World::new(1, 60);
+    world
+        .fake
+        .control("capacity", serde_json::json!({"exhausted": true}));
+    let machine = Sshd::start_machine(&world.home.path().join("rp"), "127.0.9.70");
+    let runpod = RunpodFake::start(RUNPOD_KEY, &[&machine], 0.5);
+    let config = world.home.path().join("config.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{before}  runpod:\n    endpoint: {}\n    ssh_user: {}\n",
+            runpod.endpoint(),
+            machine.user
+        ),
+    )
+    .unwrap();
+    let task = world.task(
+        "t.yaml",
+        "resources:\n  ordered:\n    - {infra: digitalocean/nyc2, accelerators: H100:1}\n    \
+         - {infra: runpod/US, accelerators: A40:1}\nrun: echo landed\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "xc", task.to_str().unwrap()])
+        .env("ALOFT_HOME", world.home.path())
+        .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
+        .env("RUNPOD_API_KEY", RUNPOD_KEY)
+        .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.contains("landed"), "{stdout}");
+    let said = format!("{stdout}{}", text(&out.stderr));
+    assert!(
+        said.contains("Size is not available in this region"),
+        "{said}"
+    );
+    assert!(!said.contains(RUNPOD_KEY));
+    // DigitalOcean has nothing; RunPod has the pod.
+    assert!(world.fake.live_droplets().is_empty());
+    assert_eq!(runpod.live_pods().len(), 1);
+    let rows = world.status_json();
+    assert_eq!(rows[0]["provider"], "runpod", "{rows}");
+    let down = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["down", "-y", "xc"])
+        .env("ALOFT_HOME", world.home.path())
+        .env("RUNPOD_API_KEY", RUNPOD_KEY)
+        .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
+        .output()
+        .unwrap();
+    ok(&down);
+    assert!(runpod.live_pods().is_empty());
+    // The firewall the failed try made in nyc2 went with the failover (or `down`).
+    let left = world.fake.pydo(
+        "print(json.dumps(dict(firewalls=len(client.firewalls.list(**o)['firewalls']),\n\
+           keys=len(client.ssh_keys.list(**o)['ssh_keys']))))",
+    );
+    assert_eq!(left, serde_json::json!({"firewalls": 0, "keys": 0}));
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    common::assert_secret_in_no_file(world.home.path(), RUNPOD_KEY);
 }
