@@ -481,3 +481,91 @@ fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_wh
     common::assert_secret_in_no_file(world.home.path(), SECRET);
     common::assert_secret_in_no_file(world.home.path(), RUNPOD_KEY);
 }
+
+#[test]
+fn autostop_gives_the_head_a_stop_kit_named_not_printed_and_a_manual_stop_takes_it_back() {
+    let world = World::new(1, 80);
+    let task = world.task(
+        "idle.yaml",
+        "resources: {infra: digitalocean/tor1, instance_type: s-2vcpu-4gb}\nrun: echo working\n",
+    );
+    let out = world.aloft(&[
+        "launch",
+        "-y",
+        "-i",
+        "100",
+        "-c",
+        "kit",
+        task.to_str().unwrap(),
+    ]);
+    assert!(ok(&out).contains("working"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("stop kit") && stderr.contains("DIGITALOCEAN_ACCESS_TOKEN"),
+        "{stderr}"
+    );
+    let kit = world.machines[0]
+        .home()
+        .join(".aloft/agent/kit/stop-kit.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&kit).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A manual stop (power_off) takes the kit off the head before it powers off.
+    ok(&world.aloft(&["stop", "-y", "kit"]));
+    assert_eq!(
+        world.fake.live_droplets(),
+        [("kit-head".to_string(), "off".to_string())]
+    );
+    let kits: Vec<PathBuf> = common::files_under(&world.machines[0].home())
+        .into_iter()
+        .filter(|p| p.ends_with("stop-kit.json"))
+        .collect();
+    assert!(kits.is_empty(), "{kits:?}");
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    ok(&world.aloft(&["down", "-y", "kit"]));
+    assert!(world.fake.live_droplets().is_empty());
+    world.assert_every_request_valid();
+}
+
+#[test]
+fn an_idle_cluster_is_powered_off_by_its_head_through_the_stop_kit() {
+    let world = World::new(1, 90);
+    let task = world.task(
+        "idle.yaml",
+        "resources: {infra: digitalocean/tor1, instance_type: s-2vcpu-4gb}\nrun: echo working\n",
+    );
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_aloft"));
+    launch
+        .args([
+            "launch",
+            "-y",
+            "-i",
+            "1",
+            "-c",
+            "idle",
+            task.to_str().unwrap(),
+        ])
+        .env("ALOFT_HOME", world.home.path())
+        .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
+        .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1");
+    assert!(ok(&launch.output().unwrap()).contains("working"));
+    // The head's stop kit powers the droplet off through DigitalOcean's API.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while world.fake.live_droplets() != [("idle-head".to_string(), "off".to_string())] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not powered off: {:?}\n{}",
+            world.fake.live_droplets(),
+            world.fake.state()["requests"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    ok(&world.aloft(&["down", "-y", "idle"]));
+    assert!(world.fake.live_droplets().is_empty());
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
