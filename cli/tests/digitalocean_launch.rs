@@ -569,3 +569,49 @@ fn an_idle_cluster_is_powered_off_by_its_head_through_the_stop_kit() {
     world.assert_every_request_valid();
     common::assert_secret_in_no_file(world.home.path(), SECRET);
 }
+
+#[test]
+fn rate_limited_calls_are_retried_and_a_refused_token_skips_digitalocean_saying_why() {
+    let world = World::new(1, 100);
+    // DigitalOcean answers the next changes 429: aloft backs off and retries.
+    world.fake.control(
+        "throttle",
+        serde_json::json!({"count": 2, "method": "POST"}),
+    );
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: digitalocean/tor1, instance_type: s-2vcpu-4gb}\nrun: echo landed\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "rl", task.to_str().unwrap()]);
+    assert!(ok(&out).contains("landed"));
+    let requests = world.fake.state()["requests"].clone();
+    let throttled = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "THROTTLED")
+        .count();
+    assert_eq!(throttled, 2, "{requests}");
+    ok(&world.aloft(&["down", "-y", "rl"]));
+    assert!(world.fake.live_droplets().is_empty());
+
+    // A token DigitalOcean refuses: the provider is skipped, with its reason.
+    let wrong = "dop_v1_WRONG.REFUSED-NEVER-PRINTED";
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "bad", task.to_str().unwrap()])
+        .env("ALOFT_HOME", world.home.path())
+        .env("DIGITALOCEAN_ACCESS_TOKEN", wrong)
+        .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("digitalocean is skipped"), "{said}");
+    assert!(said.contains("Unable to authenticate you"), "{said}");
+    assert!(!said.contains(wrong));
+    assert!(world.fake.live_droplets().is_empty());
+    world.assert_every_request_valid();
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    common::assert_secret_in_no_file(world.home.path(), wrong);
+}

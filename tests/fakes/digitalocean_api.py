@@ -43,10 +43,12 @@ account SSH keys are kept as DigitalOcean keeps them.
 
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"size" (optional:
 all), "region" (optional: all), "exhausted": bool}` (creates answer DigitalOcean's
-422 "Size is not available in this region."), `GET /_fake/state` (droplets ever
+422 "Size is not available in this region."), `POST /_fake/throttle {"count": n, "method"
+(optional: any)}` (the next n authenticated requests, of that method, are answered
+429 `too_many_requests`, as DigitalOcean's rate limit does), `GET /_fake/state` (droplets ever
 made, destroyed ones included with `status: archive`, firewalls, ssh_keys, and
-`requests`: `METHOD /path-template` of every request, `INVALID ...` or
-`UNAUTHORIZED`).
+`requests`: `METHOD /path-template` of every request, `INVALID ...`,
+`THROTTLED` or `UNAUTHORIZED`).
 """
 import argparse
 import ast
@@ -258,6 +260,8 @@ class State:
         self.firewalls = {}
         self.keys = {}
         self.exhausted = set()
+        self.throttle = 0
+        self.throttle_method = None
         self.requests = []
         self.next_id = 300000001
 
@@ -518,6 +522,12 @@ def make_handler(state):
                                             "firewalls": list(state.firewalls.values()),
                                             "ssh_keys": list(state.keys.values()),
                                             "requests": list(state.requests)})
+            if method == "POST" and url.path == "/_fake/throttle":
+                body, _ = self.read_body()
+                with state.lock:
+                    state.throttle = int(body.get("count") or 0)
+                    state.throttle_method = body.get("method")
+                return self.reply(200, {"ok": True})
             if method == "POST" and url.path == "/_fake/capacity":
                 body, _ = self.read_body()
                 key = (body.get("size") or "*", body.get("region") or "*")
@@ -535,6 +545,12 @@ def make_handler(state):
             if auth != f"Bearer {state.token}":
                 state.requests.append("UNAUTHORIZED")
                 return self.reply(401, {"id": "unauthorized", "message": "Unable to authenticate you"})
+            with state.lock:
+                throttled = state.throttle > 0 and state.throttle_method in (None, method)
+                state.throttle -= 1 if throttled else 0
+            if throttled:
+                state.requests.append("THROTTLED")
+                return self.reply(429, {"id": "too_many_requests", "message": "API Rate limit exceeded."})
             found = route(method, url.path)
             if found is None:
                 state.requests.append(f"INVALID {method} {url.path}: no pydo operation")
