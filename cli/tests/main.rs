@@ -31,3 +31,4 @@ mod refresh;
 mod runpod_launch;
 mod serve_local;
 mod skypilot_cli;
+mod storage_r2;

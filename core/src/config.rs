@@ -77,6 +77,9 @@ pub struct Config {
     /// Managed jobs: where their controller runs.
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// Bucket stores' settings (`storage.r2.endpoint`).
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// The file as read, for passing it on (see [`Config::without_jobs_yaml`]).
     #[serde(skip)]
     raw: Option<serde_yaml::Value>,
@@ -103,6 +106,26 @@ pub struct ControllerConfig {
     /// is refused. Absent: the controller cluster's own provider only.
     #[serde(default)]
     pub providers: Option<Vec<String>>,
+}
+
+/// The `storage:` section of `config.yaml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Cloudflare R2.
+    #[serde(default)]
+    pub r2: R2Config,
+}
+
+/// `storage.r2`: Cloudflare R2's settings (its keys are read from
+/// `~/.cloudflare/`, never from here).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct R2Config {
+    /// R2's S3 endpoint (default `https://<account id>.r2.cloudflarestorage.com`);
+    /// for an emulator or a gateway.
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 /// The `kubernetes:` section of `config.yaml`.
@@ -257,6 +280,23 @@ mod tests {
             err.contains("config.yaml:4:") && err.contains("providers"),
             "{err}"
         );
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "storage:\n  r2:\n    endpoint: http://127.0.0.1:9000\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(
+            config.storage.r2.endpoint.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "storage:\n  r2:\n    endpont: http://127.0.0.1:9000\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.yaml:3:"), "{err}");
         std::fs::write(dir.path().join("config.yaml"), "clouds: [aws]\nclowds: 1\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("config.yaml:2:"), "{err}");

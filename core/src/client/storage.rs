@@ -1,20 +1,26 @@
-//! Buckets: getting a task's bucket mounts ready before a launch (S3 only today),
-//! listing and deleting the buckets aloft created.
+//! Buckets: getting a task's bucket mounts ready before a launch (S3 and
+//! Cloudflare R2 today), listing and deleting the buckets aloft created.
 //!
-//! A task's `s3://` file mounts are downloaded into a staging folder under
-//! `$ALOFT_HOME/cache/storage` and synced to the nodes like local folders (COPY).
-//! A storage object with `store: s3` gets its bucket created when missing (and
-//! recorded, so `storage ls` shows it) and its local `source` uploaded; in COPY
-//! mode the nodes receive the files, in MOUNT mode `setup` first mounts the bucket
-//! with `mount-s3` or `goofys` and fails clearly when the node has neither.
+//! A task's `s3://` and `r2://` file mounts are downloaded into a staging folder
+//! under `$ALOFT_HOME/cache/storage` and synced to the nodes like local folders
+//! (COPY). A storage object with `store: s3` or `store: r2` gets its bucket
+//! created when missing (and recorded with its store, so `storage ls` shows it)
+//! and its local `source` uploaded; in COPY mode the nodes receive the files, in
+//! MOUNT mode (S3 only) `setup` first mounts the bucket with `mount-s3` or
+//! `goofys` and fails clearly when the node has neither.
+//!
+//! R2 is the same S3 client pointed at `https://<account>.r2.cloudflarestorage.com`
+//! (or `storage.r2.endpoint`), region `auto`, with the keys of profile `r2` in
+//! `~/.cloudflare/r2.credentials` and the account id in `~/.cloudflare/accountid`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::agent::unix_now;
 use crate::state::StorageRecord;
-use crate::storage::{self, AwsCredentials, S3, StorageError};
+use crate::storage::{self, AwsCredentials, S3, StorageError, Store};
 use crate::task::{FileMount, StorageMode, StorageSpec, Task};
 
 use super::{Client, ClientError, ClientResult, Event};
@@ -44,6 +50,16 @@ pub fn delete_bucket_result(
         }
         Err(err) => Err(err),
     }
+}
+
+/// The store a recorded bucket is on (`S3` for records that predate R2).
+fn record_store(record: &StorageRecord) -> ClientResult<Store> {
+    Store::from_name(&record.store).ok_or_else(|| {
+        ClientError::Other(format!(
+            "bucket `{}` is on store {}, which this build does not speak",
+            record.name, record.store
+        ))
+    })
 }
 
 impl Client {
@@ -76,17 +92,40 @@ impl Client {
         .map_err(failure)
     }
 
+    /// An R2 client: S3's API at the account's endpoint (or `storage.r2.endpoint`),
+    /// region `auto`, with the keys in `~/.cloudflare/`.
+    fn r2(&self) -> ClientResult<S3> {
+        let (credentials, account_id) = storage::r2_credentials().map_err(failure)?;
+        let endpoint = self
+            .config
+            .storage
+            .r2
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| storage::r2_endpoint(&account_id));
+        S3::for_store(Store::R2, "auto", Some(endpoint), credentials).map_err(failure)
+    }
+
+    /// A client for `store`.
+    fn store_client(&self, store: Store) -> ClientResult<S3> {
+        match store {
+            Store::S3 => self.s3(),
+            Store::R2 => self.r2(),
+        }
+    }
+
     /// The buckets aloft created.
     pub fn buckets(&self) -> ClientResult<Vec<StorageRecord>> {
         Ok(self.state.storage()?)
     }
 
-    /// Deletes bucket `name` (every object in it) and forgets it. Only a bucket
-    /// aloft created (one in local state) is deleted; another name is
-    /// [`ClientError::UnknownBucket`], with no cloud call.
+    /// Deletes bucket `name` (every object in it) on the store it was made on,
+    /// and forgets it. Only a bucket aloft created (one in local state) is
+    /// deleted; another name is [`ClientError::UnknownBucket`], with no cloud call.
     pub fn delete_bucket(&self, name: &str) -> ClientResult<BucketDeletion> {
-        let known: Vec<String> = self.buckets()?.into_iter().map(|b| b.name).collect();
-        if !known.iter().any(|b| b == name) {
+        let buckets = self.buckets()?;
+        let Some(record) = buckets.iter().find(|b| b.name == name) else {
+            let known: Vec<String> = buckets.into_iter().map(|b| b.name).collect();
             let known = if known.is_empty() {
                 "aloft created none".to_string()
             } else {
@@ -96,9 +135,10 @@ impl Client {
                 name: name.to_string(),
                 known,
             });
-        }
-        let s3 = self.s3()?;
-        let outcome = delete_bucket_result(storage::delete_bucket(&s3, name)).map_err(failure)?;
+        };
+        let client = self.store_client(record_store(record)?)?;
+        let outcome =
+            delete_bucket_result(storage::delete_bucket(&client, name)).map_err(failure)?;
         self.state.remove_storage(name)?;
         Ok(outcome)
     }
@@ -114,25 +154,33 @@ impl Client {
             .into_iter()
             .filter(|b| b.cluster.as_deref() == Some(cluster))
             .collect();
-        if owned.is_empty() {
-            return;
-        }
-        let s3 = match self.s3() {
-            Ok(s3) => s3,
-            Err(err) => {
-                self.emit(Event::Warning(format!(
-                    "buckets of `{cluster}` were not deleted: {err}"
-                )));
-                return;
-            }
-        };
+        let mut clients: BTreeMap<Store, ClientResult<S3>> = BTreeMap::new();
         for bucket in owned {
-            match storage::delete_bucket(&s3, &bucket.name) {
+            let client = match record_store(&bucket) {
+                Ok(store) => clients
+                    .entry(store)
+                    .or_insert_with(|| self.store_client(store)),
+                Err(err) => {
+                    self.emit(Event::Warning(err.to_string()));
+                    continue;
+                }
+            };
+            let client = match client {
+                Ok(client) => client,
+                Err(err) => {
+                    self.emit(Event::Warning(format!(
+                        "bucket `{}` of `{cluster}` was not deleted: {err}",
+                        bucket.name
+                    )));
+                    continue;
+                }
+            };
+            match storage::delete_bucket(client, &bucket.name) {
                 Ok(_) => {
                     let _ = self.state.remove_storage(&bucket.name);
                     self.emit(Event::Detail(format!(
                         "deleted bucket `{}` (persistent: false)",
-                        bucket.name
+                        client.url(&bucket.name, "")
                     )));
                 }
                 Err(err) => self.emit(Event::Warning(format!(
@@ -144,21 +192,30 @@ impl Client {
     }
 
     /// The task with its bucket mounts made local (see the module docs); a task
-    /// without buckets comes back unchanged and nothing is contacted.
+    /// without buckets comes back unchanged and nothing is contacted. Every
+    /// store's credentials are checked before any bucket is touched.
     pub(crate) fn prepare_storage(
         &self,
         task: &Task,
         task_dir: &Path,
         cluster: &str,
     ) -> ClientResult<Task> {
-        let needs_buckets = task.file_mounts.values().any(|m| match m {
-            FileMount::Path(p) => p.contains("://"),
-            FileMount::Storage(_) => true,
-        });
-        if !needs_buckets {
+        let mut clients: BTreeMap<Store, S3> = BTreeMap::new();
+        for (target, mount) in &task.file_mounts {
+            let store = match mount {
+                FileMount::Path(url) if url.contains("://") => {
+                    storage::parse_bucket_url(url).map_err(failure)?.0
+                }
+                FileMount::Path(_) => continue,
+                FileMount::Storage(spec) => bucket_of(spec, target)?.0,
+            };
+            if let std::collections::btree_map::Entry::Vacant(slot) = clients.entry(store) {
+                slot.insert(self.store_client(store)?);
+            }
+        }
+        if clients.is_empty() {
             return Ok(task.clone());
         }
-        let s3 = self.s3()?;
         let progress = |line: String| self.emit(Event::Detail(line));
         let staging_root = self.home.join("cache/storage");
         let mut task = task.clone();
@@ -172,25 +229,28 @@ impl Client {
             );
             match mount.clone() {
                 FileMount::Path(url) if url.contains("://") => {
-                    let (bucket, prefix) = storage::parse_s3_url(&url).map_err(failure)?;
+                    let (store, bucket, prefix) =
+                        storage::parse_bucket_url(&url).map_err(failure)?;
+                    let client = &clients[&store];
                     progress(format!("downloading {url} for {target}"));
                     let local =
-                        storage::download(&s3, &bucket, &prefix, &staging).map_err(failure)?;
+                        storage::download(client, &bucket, &prefix, &staging).map_err(failure)?;
                     *mount = FileMount::Path(local.display().to_string());
                 }
                 FileMount::Path(_) => {}
                 FileMount::Storage(spec) => {
-                    let (bucket, prefix) = bucket_of(&spec, target)?;
+                    let (store, bucket, prefix) = bucket_of(&spec, target)?;
+                    let client = &clients[&store];
                     let local_sources: Vec<&String> =
                         spec.source.iter().filter(|s| !s.contains("://")).collect();
                     if !local_sources.is_empty() {
-                        if !s3.bucket_exists(&bucket).map_err(failure)? {
-                            progress(format!("creating bucket {bucket}"));
-                            s3.create_bucket(&bucket).map_err(failure)?;
+                        if !client.bucket_exists(&bucket).map_err(failure)? {
+                            progress(format!("creating bucket {}", client.url(&bucket, "")));
+                            client.create_bucket(&bucket).map_err(failure)?;
                             self.state.add_storage(&StorageRecord {
                                 name: bucket.clone(),
-                                store: "S3".into(),
-                                region: s3.region().to_string(),
+                                store: store.name().into(),
+                                region: client.region().to_string(),
                                 source: Some(spec.source.join(", ")),
                                 created_at: unix_now(),
                                 cluster: (spec.persistent == Some(false))
@@ -203,17 +263,21 @@ impl Client {
                             } else {
                                 task_dir.join(source)
                             };
-                            let n = storage::upload_dir(&s3, &bucket, &dir, &prefix)
+                            let n = storage::upload_dir(client, &bucket, &dir, &prefix)
                                 .map_err(failure)?;
                             progress(format!(
-                                "uploaded {n} file(s) from {source} to s3://{bucket}"
+                                "uploaded {n} file(s) from {source} to {}",
+                                client.url(&bucket, "")
                             ));
                         }
                     }
                     match spec.mode.unwrap_or(StorageMode::Mount) {
                         StorageMode::Copy => {
-                            progress(format!("downloading s3://{bucket} for {target}"));
-                            let local = storage::download(&s3, &bucket, &prefix, &staging)
+                            progress(format!(
+                                "downloading {} for {target}",
+                                client.url(&bucket, "")
+                            ));
+                            let local = storage::download(client, &bucket, &prefix, &staging)
                                 .map_err(failure)?;
                             *mount = FileMount::Path(local.display().to_string());
                         }
@@ -238,30 +302,50 @@ impl Client {
 }
 
 /// Refuses, before anything is created, the storage mounts a launch cannot make
-/// (a store other than S3, a storage object without a bucket).
+/// (a store other than S3 and R2, a store that does not match the source's URL,
+/// an R2 bucket in a mode other than COPY, a storage object without a bucket).
 pub(crate) fn check_storage(task: &Task) -> ClientResult<()> {
     for (target, mount) in &task.file_mounts {
         if let FileMount::Storage(spec) = mount {
-            bucket_of(spec, target)?;
+            let (store, _, _) = bucket_of(spec, target)?;
+            let mode = spec.mode.unwrap_or(StorageMode::Mount);
+            if store == Store::R2 && mode != StorageMode::Copy {
+                return Err(ClientError::InvalidInput(format!(
+                    "file_mounts.{target}: mode {} is not supported for store R2 yet; use mode: COPY",
+                    mode.as_str()
+                )));
+            }
         }
     }
     Ok(())
 }
 
-fn bucket_of(spec: &StorageSpec, target: &str) -> ClientResult<(String, String)> {
-    if let Some(store) = &spec.store
-        && store != "S3"
-    {
-        return Err(ClientError::InvalidInput(format!(
-            "file_mounts.{target}: store {store} is not supported yet (S3 is)"
-        )));
-    }
+/// The store, bucket and prefix of a storage object.
+fn bucket_of(spec: &StorageSpec, target: &str) -> ClientResult<(Store, String, String)> {
+    let store = match &spec.store {
+        Some(name) => Some(Store::from_name(name).ok_or_else(|| {
+            ClientError::InvalidInput(format!(
+                "file_mounts.{target}: store {name} is not supported yet (S3 and R2 are)"
+            ))
+        })?),
+        None => None,
+    };
     if let Some(url) = spec.source.iter().find(|s| s.contains("://")) {
-        return storage::parse_s3_url(url).map_err(failure);
+        let (url_store, bucket, prefix) = storage::parse_bucket_url(url)
+            .map_err(|e| ClientError::InvalidInput(format!("file_mounts.{target}: {e}")))?;
+        if let Some(store) = store.filter(|s| *s != url_store) {
+            return Err(ClientError::InvalidInput(format!(
+                "file_mounts.{target}: store {} does not match source `{url}` ({}); \
+                 make them agree, or drop `store`",
+                store.name(),
+                url_store.name()
+            )));
+        }
+        return Ok((url_store, bucket, prefix));
     }
     spec.name
         .clone()
-        .map(|n| (n, String::new()))
+        .map(|n| (store.unwrap_or(Store::S3), n, String::new()))
         .ok_or_else(|| {
             ClientError::InvalidInput(format!(
                 "file_mounts.{target}: a storage object needs a `name`"

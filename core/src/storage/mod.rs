@@ -1,7 +1,9 @@
-//! Buckets as sources of files for a task: `s3://` file mounts are downloaded
-//! into a local staging folder (then synced to the nodes like any local folder),
-//! storage objects with a local `source` are uploaded into their bucket (created
-//! when missing). Only S3 is spoken today.
+//! Buckets as sources of files for a task: `s3://` and `r2://` file mounts are
+//! downloaded into a local staging folder (then synced to the nodes like any local
+//! folder), storage objects with a local `source` are uploaded into their bucket
+//! (created when missing). Two stores are spoken, both with the one S3 client:
+//! Amazon S3 and Cloudflare R2 (S3's API at `https://<account>.r2.cloudflarestorage.com`,
+//! region `auto`, credentials from `~/.cloudflare/`, as SkyPilot reads them).
 
 pub mod s3;
 
@@ -40,6 +42,9 @@ pub enum StorageError {
     /// Not a bucket URL this build understands.
     #[error("{0}")]
     Unsupported(String),
+    /// The store's credentials are missing (the message names where they go).
+    #[error("{0}")]
+    Credentials(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -49,13 +54,67 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     }
 }
 
+/// The bucket stores this build speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Store {
+    /// Amazon S3.
+    S3,
+    /// Cloudflare R2 (S3's API at an account endpoint).
+    R2,
+}
+
+impl Store {
+    /// Every store, in order.
+    pub const ALL: [Store; 2] = [Store::S3, Store::R2];
+
+    /// The name in `store:` and in state (`S3`, `R2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::S3 => "S3",
+            Store::R2 => "R2",
+        }
+    }
+
+    /// The URL scheme (`s3`, `r2`).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Store::S3 => "s3",
+            Store::R2 => "r2",
+        }
+    }
+
+    /// The store named `name` (any case), if this build speaks it.
+    pub fn from_name(name: &str) -> Option<Store> {
+        Store::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// `s3://bucket/some/prefix` or `r2://bucket/some/prefix` as
+/// `(store, "bucket", "some/prefix")`.
+pub fn parse_bucket_url(url: &str) -> Result<(Store, String, String), StorageError> {
+    let Some((store, rest)) = Store::ALL.into_iter().find_map(|store| {
+        url.strip_prefix(&format!("{}://", store.scheme()))
+            .map(|rest| (store, rest))
+    }) else {
+        return Err(StorageError::Unsupported(format!(
+            "`{url}`: only s3:// and r2:// buckets are supported in this build"
+        )));
+    };
+    let (bucket, prefix) = parse_rest(url, rest)?;
+    Ok((store, bucket, prefix))
+}
+
 /// `s3://bucket/some/prefix` as `("bucket", "some/prefix")`.
 pub fn parse_s3_url(url: &str) -> Result<(String, String), StorageError> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| {
-        StorageError::Unsupported(format!(
-            "`{url}`: only s3:// buckets are supported in this build"
-        ))
-    })?;
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| StorageError::Unsupported(format!("`{url}` is not an s3:// bucket URL")))?;
+    parse_rest(url, rest)
+}
+
+fn parse_rest(url: &str, rest: &str) -> Result<(String, String), StorageError> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(StorageError::Unsupported(format!(
@@ -63,6 +122,59 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), StorageError> {
         )));
     }
     Ok((bucket.to_string(), prefix.trim_end_matches('/').to_string()))
+}
+
+/// Where SkyPilot (and so aloft) reads R2's S3 keys: an AWS-style credentials
+/// file, profile `r2`.
+pub const R2_CREDENTIALS_FILE: &str = "~/.cloudflare/r2.credentials";
+/// Where SkyPilot (and so aloft) reads the Cloudflare account id.
+pub const R2_ACCOUNT_ID_FILE: &str = "~/.cloudflare/accountid";
+
+/// R2's S3 endpoint for `account_id`.
+pub fn r2_endpoint(account_id: &str) -> String {
+    format!("https://{account_id}.r2.cloudflarestorage.com")
+}
+
+/// R2's keys (profile `r2` of [`R2_CREDENTIALS_FILE`]) and the account id (from
+/// [`R2_ACCOUNT_ID_FILE`]); an error names both files, and never a value.
+pub fn r2_credentials() -> Result<(AwsCredentials, String), StorageError> {
+    let missing = |why: &str| {
+        StorageError::Credentials(format!(
+            "no Cloudflare R2 credentials ({why}): put the R2 API token's keys in {R2_CREDENTIALS_FILE} \
+             (profile [r2], aws_access_key_id and aws_secret_access_key) and the account id in {R2_ACCOUNT_ID_FILE}"
+        ))
+    };
+    let credentials_file = crate::config::expand_home(R2_CREDENTIALS_FILE);
+    let file = ini::Ini::load_from_file(&credentials_file).map_err(|e| match e {
+        ini::Error::Io(_) => missing(&format!("{R2_CREDENTIALS_FILE} cannot be read")),
+        ini::Error::Parse(_) => missing(&format!("{R2_CREDENTIALS_FILE} is not an INI file")),
+    })?;
+    let value = |key: &str| {
+        file.section(Some("r2"))
+            .and_then(|s| s.get(key))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (value("aws_access_key_id"), value("aws_secret_access_key"))
+    else {
+        return Err(missing(&format!(
+            "{R2_CREDENTIALS_FILE} has no [r2] profile with both keys"
+        )));
+    };
+    let account_id = std::fs::read_to_string(crate::config::expand_home(R2_ACCOUNT_ID_FILE))
+        .map(|t| t.trim().to_string())
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| missing(&format!("{R2_ACCOUNT_ID_FILE} is missing or empty")))?;
+    Ok((
+        AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: value("aws_session_token"),
+        },
+        account_id,
+    ))
 }
 
 /// Uploads every file under `dir` (honouring `.gitignore`) to `bucket` under
@@ -173,5 +285,18 @@ mod tests {
         );
         assert!(parse_s3_url("gs://x").is_err());
         assert!(parse_s3_url("s3:///x").is_err());
+        assert_eq!(
+            parse_bucket_url("r2://data/dir/").unwrap(),
+            (Store::R2, "data".into(), "dir".into())
+        );
+        assert_eq!(
+            parse_bucket_url("s3://data").unwrap(),
+            (Store::S3, "data".into(), "".into())
+        );
+        assert!(parse_bucket_url("r2://").is_err());
+        let err = parse_bucket_url("gs://x").unwrap_err().to_string();
+        assert!(err.contains("s3:// and r2://"), "{err}");
+        assert_eq!(Store::from_name("r2"), Some(Store::R2));
+        assert_eq!(Store::from_name("GCS"), None);
     }
 }

@@ -1,7 +1,9 @@
 //! A small S3 client (the REST API, SigV4-signed with the same code providers
 //! use): buckets, object upload, listing, download and deletion. It talks to
 //! `https://<bucket>.s3.<region>.amazonaws.com` or, with an endpoint override (an
-//! emulator, a private gateway), path-style to `<endpoint>/<bucket>`.
+//! emulator, a private gateway), path-style to `<endpoint>/<bucket>`. Cloudflare
+//! R2 is this client with R2's account endpoint and region `auto`
+//! ([`S3::for_store`]).
 
 use std::time::Duration;
 
@@ -11,11 +13,12 @@ use aloft_provider_sdk::signing::{
 use reqwest::Method;
 use reqwest::blocking::Client;
 
-use super::StorageError;
+use super::{StorageError, Store};
 
-/// An S3 client for one region.
+/// An S3 client for one region (of S3, or of another store speaking its API).
 pub struct S3 {
     client: Client,
+    store: Store,
     region: String,
     endpoint: Option<String>,
     credentials: AwsCredentials,
@@ -41,12 +44,24 @@ impl S3 {
         endpoint: Option<String>,
         credentials: AwsCredentials,
     ) -> Result<S3, StorageError> {
+        S3::for_store(Store::S3, region, endpoint, credentials)
+    }
+
+    /// A client for `store` (R2: its account endpoint, region `auto`); the store
+    /// only changes how URLs read in messages, and that `auto` is no location.
+    pub fn for_store(
+        store: Store,
+        region: &str,
+        endpoint: Option<String>,
+        credentials: AwsCredentials,
+    ) -> Result<S3, StorageError> {
         let client = Client::builder()
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| StorageError::Request(e.to_string()))?;
         Ok(S3 {
             client,
+            store,
             region: region.to_string(),
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
             credentials,
@@ -56,6 +71,21 @@ impl S3 {
     /// The region this client talks to.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The store this client talks to.
+    pub fn store(&self) -> Store {
+        self.store
+    }
+
+    /// `s3://bucket/key` (or `r2://...`), for messages.
+    pub fn url(&self, bucket: &str, key: &str) -> String {
+        let scheme = self.store.scheme();
+        if key.is_empty() {
+            format!("{scheme}://{bucket}")
+        } else {
+            format!("{scheme}://{bucket}/{key}")
+        }
     }
 
     /// (URL, host, canonical path) of `bucket`/`key` (`bucket` empty: the service).
@@ -168,6 +198,7 @@ impl S3 {
 
     /// Creates `bucket` in this client's region.
     pub fn create_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        // us-east-1 is S3's default location; R2 takes `auto` as SkyPilot sends it.
         let body = if self.region == "us-east-1" {
             Vec::new()
         } else {
@@ -185,20 +216,20 @@ impl S3 {
     /// Uploads one object.
     pub fn put(&self, bucket: &str, key: &str, data: Vec<u8>) -> Result<(), StorageError> {
         let answer = self.send(Method::PUT, bucket, key, &[], data)?;
-        self.check(&format!("upload s3://{bucket}/{key}"), answer)
+        self.check(&format!("upload {}", self.url(bucket, key)), answer)
             .map(|_| ())
     }
 
     /// Downloads one object.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StorageError> {
         let answer = self.send(Method::GET, bucket, key, &[], Vec::new())?;
-        self.check(&format!("download s3://{bucket}/{key}"), answer)
+        self.check(&format!("download {}", self.url(bucket, key)), answer)
     }
 
     /// Deletes one object.
     pub fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
         let answer = self.send(Method::DELETE, bucket, key, &[], Vec::new())?;
-        self.check(&format!("delete s3://{bucket}/{key}"), answer)
+        self.check(&format!("delete {}", self.url(bucket, key)), answer)
             .map(|_| ())
     }
 
@@ -219,7 +250,7 @@ impl S3 {
                 query.push(("continuation-token", t));
             }
             let answer = self.send(Method::GET, bucket, "", &query, Vec::new())?;
-            let body = self.check(&format!("list s3://{bucket}/{prefix}"), answer)?;
+            let body = self.check(&format!("list {}", self.url(bucket, prefix)), answer)?;
             let text = String::from_utf8_lossy(&body);
             let doc = roxmltree::Document::parse(&text)
                 .map_err(|e| StorageError::Request(format!("unreadable listing: {e}")))?;

@@ -34,11 +34,23 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
                 .into(),
         );
     }
-    if let Some((target, _)) = task.file_mounts.iter().find(
-        |(_, m)| matches!(m, FileMount::Path(p) if p.contains("://") && !p.starts_with("s3://")),
-    ) {
+    if let Some((target, url)) = task.file_mounts.iter().find_map(|(t, m)| match m {
+        FileMount::Path(p)
+            if p.contains("://") && !p.starts_with("s3://") && !p.starts_with("r2://") =>
+        {
+            Some((t, p))
+        }
+        _ => None,
+    }) {
+        let scheme = url.split("://").next().unwrap_or_default();
+        let store = match scheme {
+            "gs" => "Google Cloud Storage (gs://)".to_string(),
+            "https" if url.contains(".blob.core.windows.net") => "Azure Blob Storage".to_string(),
+            other => format!("the {other}:// store"),
+        };
         return Err(format!(
-            "file_mounts.{target}: only local paths and s3:// buckets are supported so far"
+            "file_mounts.{target}: `{url}`: {store} is not supported yet; \
+             only local paths, s3:// (Amazon S3) and r2:// (Cloudflare R2) buckets are"
         ));
     }
     if task.service.is_some() {

@@ -1,0 +1,245 @@
+//! Cloudflare R2 as a store, against moto standing in for R2's S3 endpoint
+//! (`storage.r2.endpoint`): keys from `~/.cloudflare/r2.credentials` (profile
+//! `r2`) and the account id from `~/.cloudflare/accountid`, as SkyPilot reads them.
+//! Tasks run on the bundled `local` provider; every fact about buckets is read
+//! back with boto3.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::moto::Moto;
+use common::text;
+
+/// The R2 secret key only these tests know; it must never appear in any output or
+/// in aloft's files.
+const SECRET: &str = "aloftR2secretKEY/never+printed";
+
+struct World {
+    /// `ALOFT_HOME` (state, logs, the local nodes' folders).
+    home: tempfile::TempDir,
+    /// The user's `HOME`, with `~/.cloudflare/` (or without it).
+    user: tempfile::TempDir,
+    moto: Moto,
+}
+
+impl World {
+    fn new(with_credentials: bool) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let user = tempfile::tempdir().unwrap();
+        let moto = Moto::start();
+        if with_credentials {
+            let dir = user.path().join(".cloudflare");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("r2.credentials"),
+                format!(
+                    "[default]\naws_access_key_id = NOTR2\naws_secret_access_key = not-r2\n\n\
+                     [r2]\naws_access_key_id = R2ALOFTTEST\naws_secret_access_key = {SECRET}\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(dir.join("accountid"), "0123456789abcdef\n").unwrap();
+        }
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!("storage:\n  r2:\n    endpoint: {}\n", moto.endpoint()),
+        )
+        .unwrap();
+        World { home, user, moto }
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .env("ALOFT_HOME", self.home.path())
+            .env("HOME", self.user.path())
+            // No AWS keys: R2 must not need them.
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft")
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    /// Runs boto3 `code` with `r2`, an S3 client on moto (as R2 would be reached).
+    fn r2(&self, code: &str) -> serde_json::Value {
+        self.moto.boto(&format!(
+            "r2 = boto3.client('s3', endpoint_url=ec2.meta.endpoint_url, region_name='auto', \
+             aws_access_key_id='R2ALOFTTEST', aws_secret_access_key='moto-test')\n{code}"
+        ))
+    }
+
+    fn buckets(&self) -> serde_json::Value {
+        self.r2("print(json.dumps(sorted(b['Name'] for b in r2.list_buckets()['Buckets'])))")
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "secret leaked"
+    );
+    stdout
+}
+
+fn upload_folder(dir: &Path) {
+    let upload = dir.join("upload");
+    std::fs::create_dir_all(&upload).unwrap();
+    std::fs::write(upload.join("u.txt"), "uploaded").unwrap();
+}
+
+#[test]
+fn r2_buckets_are_copied_created_listed_and_deleted() {
+    let world = World::new(true);
+    assert_eq!(
+        world.r2("r2.create_bucket(Bucket='r2-data', CreateBucketConfiguration={'LocationConstraint': 'auto'})\n\
+             r2.put_object(Bucket='r2-data', Key='train/a.txt', Body=b'alpha')\n\
+             r2.put_object(Bucket='r2-data', Key='train/sub/b.txt', Body=b'beta')\n\
+             r2.put_object(Bucket='r2-data', Key='other/c.txt', Body=b'not this')\n\
+             print(json.dumps(True))"),
+        true
+    );
+    upload_folder(world.home.path());
+    let task = world.task(
+        "r2.yaml",
+        "resources: {infra: local}\n\
+         file_mounts:\n  ~/data: r2://r2-data/train\n  ~/one.txt: r2://r2-data/train/a.txt\n  \
+         ~/up:\n    name: r2-up\n    source: ./upload\n    store: r2\n    mode: COPY\n  \
+         ~/tmp:\n    name: r2-scratch\n    source: ./upload\n    store: r2\n    mode: COPY\n    persistent: false\n\
+         run: echo \"got $(cat ~/data/a.txt ~/data/sub/b.txt ~/up/u.txt ~/tmp/u.txt ~/one.txt)\"; ls ~/data\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "r2c", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    // Only profile `r2` is used, and no key is shown.
+    assert!(!text(&out.stderr).contains("NOTR2"));
+    assert!(
+        stdout.contains("got alphabetauploadeduploadedalpha"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("c.txt"), "only the prefix: {stdout}");
+    // The buckets aloft created hold the source, read back through the S3 API.
+    for bucket in ["r2-up", "r2-scratch"] {
+        let body = world.r2(&format!(
+            "print(json.dumps(r2.get_object(Bucket='{bucket}', Key='u.txt')['Body'].read().decode()))"
+        ));
+        assert_eq!(body, "uploaded", "{bucket}");
+    }
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&world.aloft(&["storage", "ls", "-o", "json"]))).unwrap();
+    let rows: Vec<(&str, &str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap(),
+                b["store"].as_str().unwrap(),
+                b["region"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("r2-scratch", "R2", "auto"), ("r2-up", "R2", "auto")],
+        "a bucket aloft did not create is not listed"
+    );
+    assert_eq!(listed[0]["cluster"], "r2c", "scratch goes with the cluster");
+    assert!(listed[1]["cluster"].is_null(), "persistent by default");
+    let table = ok(&world.aloft(&["storage", "ls"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("r2-up") && l.contains("R2")),
+        "{table}"
+    );
+
+    ok(&world.aloft(&["storage", "delete", "-y", "r2-up"]));
+    assert_eq!(
+        world.buckets(),
+        serde_json::json!(["r2-data", "r2-scratch"])
+    );
+    ok(&world.aloft(&["down", "-y", "r2c"]));
+    assert_eq!(
+        world.buckets(),
+        serde_json::json!(["r2-data"]),
+        "persistent: false goes at down"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ok(
+            &world.aloft(&["storage", "ls", "-o", "json"])
+        ))
+        .unwrap(),
+        serde_json::json!([])
+    );
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+#[test]
+fn without_r2_credentials_nothing_is_launched_and_the_files_are_named() {
+    let world = World::new(false);
+    upload_folder(world.home.path());
+    let tasks = [
+        "resources: {infra: local}\nfile_mounts:\n  ~/data: r2://r2-data/train\nrun: ls ~/data\n",
+        "resources: {infra: local}\nfile_mounts:\n  ~/up:\n    name: r2-up\n    source: ./upload\n    \
+         store: r2\n    mode: COPY\nrun: ls ~/up\n",
+    ];
+    for (i, body) in tasks.iter().enumerate() {
+        let task = world.task(&format!("t{i}.yaml"), body);
+        let out = world.aloft(&["launch", "-y", "-c", "nocreds", task.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("no Cloudflare R2 credentials")
+                && stderr.contains("~/.cloudflare/r2.credentials")
+                && stderr.contains("~/.cloudflare/accountid"),
+            "{stderr}"
+        );
+    }
+    // Nothing was provisioned or created.
+    assert_eq!(
+        text(&world.aloft(&["status", "-o", "json"]).stdout).trim(),
+        "[]"
+    );
+    assert_eq!(world.buckets(), serde_json::json!([]));
+    assert!(
+        !world.home.path().join("local").exists() || {
+            let db = aloft::state::StateDb::open(&world.home.path().join("state.db")).unwrap();
+            db.kv_list("local", "cluster/").unwrap().is_empty()
+        }
+    );
+
+    // A store that does not match the source's URL, and R2 in MOUNT mode, are
+    // refused as bad input before any store is contacted.
+    for (body, says) in [
+        (
+            "resources: {infra: local}\nfile_mounts:\n  ~/d:\n    source: s3://b/x\n    store: r2\n    mode: COPY\nrun: ls\n",
+            "store R2 does not match source `s3://b/x`",
+        ),
+        (
+            "resources: {infra: local}\nfile_mounts:\n  ~/d:\n    name: b\n    store: r2\nrun: ls\n",
+            "mode MOUNT is not supported for store R2 yet; use mode: COPY",
+        ),
+        (
+            "resources: {infra: local}\nfile_mounts:\n  ~/d: gs://b/x\nrun: ls\n",
+            "Google Cloud Storage (gs://) is not supported yet",
+        ),
+    ] {
+        let task = world.task("bad.yaml", body);
+        let out = world.aloft(&["launch", "-y", "-c", "bad", task.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{says}:\n{stderr}");
+    }
+}
