@@ -165,10 +165,10 @@ impl ServicePlan {
                         .into(),
                 )
             })?;
-        let tls = match &spec.tls {
-            None => None,
-            Some(t) => Some((expand_home(&t.keyfile), expand_home(&t.certfile))),
-        };
+        let tls = spec
+            .tls
+            .as_ref()
+            .map(|t| (expand_home(&t.keyfile), expand_home(&t.certfile)));
         let use_spot = task.resources.candidates().iter().any(|r| r.use_spot);
         Ok(ServicePlan {
             probe,
