@@ -70,16 +70,18 @@ cargo fmt --all -- --check
 log "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log "doctests (nextest does not run them; only these crates have any) and the core crate's documentation, warnings denied"
-cargo test --locked --doc -p aloft -p aloft-provider-sdk
-RUSTDOCFLAGS="-D warnings" cargo doc --locked -p aloft --no-deps
-
 log "tests"
 if [ -z "${ALOFT_SKYPILOT_EXAMPLES:-}" ] && [ ! -d ../shared/reference/skypilot-examples ]; then
   echo "note: ../shared/reference/skypilot-examples is not beside this checkout: the SkyPilot corpus checks are skipped (set ALOFT_SKYPILOT_EXAMPLES to run them)"
 fi
 # cargo-nextest runs every test in its own process, all binaries at once; it comes
-# with this kind of machine, and is built from crates.io where it is missing. It
-# runs last, so its summary closes the run.
+# with this kind of machine, and is built from crates.io where it is missing.
 command -v cargo-nextest >/dev/null || cargo install -q --locked cargo-nextest
 cargo nextest run --workspace --locked --no-fail-fast
+
+# After the tests, whose build they reuse (before them, they compiled every
+# dependency in the test profile first: about 4 minutes of CI).
+log "doctests (nextest does not run them; only these crates have any) and the core crate's documentation, warnings denied"
+cargo test --locked --doc -p aloft -p aloft-provider-sdk
+RUSTDOCFLAGS="-D warnings" cargo doc --locked -p aloft --no-deps
+echo "all checks passed"
