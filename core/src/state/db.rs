@@ -173,20 +173,49 @@ impl StateDb {
         db.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| db.sqlite(e))?;
-        db.conn
+        // Switching a fresh file to WAL, or reading it while another process
+        // does, can answer "database is locked" without waiting on the busy
+        // handler (seen when a command and the controller it starts open a new
+        // home at once): the set-up is tried again until the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match db.set_up() {
+                Err(err) if is_busy(&err) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(err) => return Err(err),
+                Ok(()) => return Ok(db),
+            }
+        }
+    }
+
+    /// WAL, the sync level and the schema's migrations.
+    fn set_up(&mut self) -> Result<(), StateError> {
+        self.conn
             .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| db.sqlite(e))?;
-        db.conn
+            .map_err(|e| self.sqlite(e))?;
+        self.conn
             .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| db.sqlite(e))?;
-        db.migrate()?;
-        Ok(db)
+            .map_err(|e| self.sqlite(e))?;
+        self.migrate()
     }
 
     /// The file this database lives in.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Whether `err` is SQLite's "busy" or "locked": another process holds the file.
+fn is_busy(err: &StateError) -> bool {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    matches!(
+        err,
+        StateError::Sqlite {
+            source: rusqlite::Error::SqliteFailure(e, _),
+            ..
+        } if matches!(e.code, DatabaseBusy | DatabaseLocked)
+    )
 }
 
 /// A database file that is not SQLite, or is corrupted, becomes
