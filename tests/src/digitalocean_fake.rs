@@ -50,24 +50,13 @@ impl DigitalOceanFake {
                 )
             })
             .collect();
-        let mut child = Command::new(python())
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/digitalocean_api.py"))
-            .args(["--token", token, "--machines", &spec.join(",")])
-            .args(["--boot-seconds", &boot_seconds.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tests/fakes/digitalocean_api.py with the .venv python");
-        let mut first = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut first);
-        }
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the fake DigitalOcean did not start: {first:?}"));
+        let (child, port) = crate::fakes::spawn_reporting_port(
+            Command::new(python())
+                .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/digitalocean_api.py"))
+                .args(["--token", token, "--machines", &spec.join(",")])
+                .args(["--boot-seconds", &boot_seconds.to_string()]),
+            "tests/fakes/digitalocean_api.py with the .venv python",
+        );
         DigitalOceanFake {
             port,
             token: token.to_string(),

@@ -38,29 +38,39 @@ fn fakes_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes")
 }
 
+/// Starts a fake that prints `PORT N` as its first line once it listens; the
+/// child and its port. `what` names it when it does not start.
+pub fn spawn_reporting_port(command: &mut Command, what: &str) -> (Child, u16) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut first);
+    }
+    let port = first
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{what} did not start: {first:?}"));
+    (child, port)
+}
+
 impl LambdaCloud {
     /// Starts the fake with one valid `api_key`; launched instances take the
     /// `machines` addresses in order.
     pub fn start(api_key: &str, machines: &[String], options: &LambdaOptions) -> LambdaCloud {
-        let mut child = Command::new("python3")
-            .arg(fakes_dir().join("lambda_cloud.py"))
-            .args(["--api-key", api_key, "--machines", &machines.join(",")])
-            .args(["--launch-interval", &options.launch_interval.to_string()])
-            .args(["--boot-seconds", &options.boot_seconds.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tests/fakes/lambda_cloud.py with python3");
-        let mut first = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut first);
-        }
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the fake Lambda Cloud did not start: {first:?}"));
+        let (child, port) = spawn_reporting_port(
+            Command::new("python3")
+                .arg(fakes_dir().join("lambda_cloud.py"))
+                .args(["--api-key", api_key, "--machines", &machines.join(",")])
+                .args(["--launch-interval", &options.launch_interval.to_string()])
+                .args(["--boot-seconds", &options.boot_seconds.to_string()]),
+            "tests/fakes/lambda_cloud.py with python3",
+        );
         LambdaCloud {
             port,
             api_key: api_key.to_string(),

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use crate::sshd::Sshd;
 
@@ -48,24 +48,13 @@ impl RunpodFake {
                 )
             })
             .collect();
-        let mut child = Command::new(python())
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/runpod_graphql.py"))
-            .args(["--api-key", api_key, "--machines", &spec.join(",")])
-            .args(["--boot-seconds", &boot_seconds.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tests/fakes/runpod_graphql.py with the .venv python");
-        let mut first = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut first);
-        }
-        let port = first
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the fake RunPod did not start: {first:?}"));
+        let (child, port) = crate::fakes::spawn_reporting_port(
+            Command::new(python())
+                .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/runpod_graphql.py"))
+                .args(["--api-key", api_key, "--machines", &spec.join(",")])
+                .args(["--boot-seconds", &boot_seconds.to_string()]),
+            "tests/fakes/runpod_graphql.py with the .venv python",
+        );
         RunpodFake {
             port,
             api_key: api_key.to_string(),

@@ -660,7 +660,7 @@ impl RemoteJobs {
             let text = text.trim();
             let text = text.strip_prefix("error: ").unwrap_or(text);
             Err(ClientError::Other(format!(
-                "controller ({CONTROLLER_CLUSTER}): {text}"
+                "{group} controller ({CONTROLLER_CLUSTER}): {text}"
             )))
         }
     }
@@ -679,25 +679,7 @@ impl RemoteJobs {
 
     /// Runs `aloft jobs ARGS` there and returns what it printed on success.
     fn call(&self, args: &[String]) -> ClientResult<String> {
-        self.call_quoted("", &quoted(args))
-    }
-
-    fn call_quoted(&self, prelude: &str, args: &str) -> ClientResult<String> {
-        let mut out = Vec::new();
-        let code = self
-            .head
-            .run_script(&self.script(prelude, args, true), &mut out)
-            .map_err(ClientError::other)?;
-        let text = String::from_utf8_lossy(&out).into_owned();
-        if code == 0 {
-            Ok(text)
-        } else {
-            let text = text.trim();
-            let text = text.strip_prefix("error: ").unwrap_or(text);
-            Err(ClientError::Other(format!(
-                "jobs controller ({CONTROLLER_CLUSTER}): {text}"
-            )))
-        }
+        self.call_for("jobs", args, None)
     }
 
     /// Submits the chain there; the job's id. A task naming a provider outside
@@ -706,16 +688,12 @@ impl RemoteJobs {
         if let Some(grant) = &self.grant {
             grant.check(chain)?;
         }
-        let yaml = chain.to_yaml_string_with_secrets();
-        let end = delimiter(&[&yaml]);
-        // The task file travels inside the script, on the connection's stdin.
-        let prelude = format!("f=$(mktemp)\ncat > \"$f\" <<'{end}'\n{yaml}\n{end}\n");
         let mut args: Vec<String> = vec!["launch".into(), "-d".into(), "-y".into()];
         if let Some(name) = name {
             args.extend(["-n".into(), name.into()]);
         }
-        // `$f` is the file made on the host: expanded there.
-        let text = self.call_quoted(&prelude, &format!("{} \"$f\"", quoted(&args)))?;
+        // The task file travels inside the script, on the connection's stdin.
+        let text = self.call_for("jobs", &args, Some(&chain.to_yaml_string_with_secrets()))?;
         text.lines()
             .rev()
             .find_map(|l| l.trim().parse().ok())
