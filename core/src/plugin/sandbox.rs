@@ -140,10 +140,19 @@ impl HostState {
     }
 }
 
-/// Replaces every secret in `secrets` found in `text` by `***`.
+/// The shortest value [`scrub`] hides: a shorter one is too likely to be an ordinary
+/// word (a test key `wrong` would turn `missing or wrong X-Key` into `missing or ***
+/// X-Key`), and too short to be a real credential.
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// Replaces every occurrence of each secret in `secrets` (its exact value, at least
+/// [`MIN_SECRET_LEN`] characters long) found in `text` by `***`.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+    for secret in secrets
+        .iter()
+        .filter(|s| s.chars().count() >= MIN_SECRET_LEN)
+    {
         out = out.replace(secret.as_str(), "***");
     }
     out
@@ -194,6 +203,22 @@ mod tests {
         assert_eq!(
             scrub("token=hunter2-long; x=ab", &secrets),
             "token=***; x=ab"
+        );
+    }
+
+    #[test]
+    fn short_values_are_words_not_secrets() {
+        // A test key that is an ordinary word must not mask that word elsewhere.
+        let secrets = vec!["wrong".to_string(), "1234567".to_string()];
+        assert_eq!(
+            scrub("missing or wrong X-Ventus-Key (1234567)", &secrets),
+            "missing or wrong X-Ventus-Key (1234567)"
+        );
+        // From eight characters on, the exact value is hidden wherever it appears.
+        let secrets = vec!["wrongkey".to_string()];
+        assert_eq!(
+            scrub("key wrongkey refused; wrongkeys", &secrets),
+            "key *** refused; ***s"
         );
     }
 }
