@@ -249,3 +249,34 @@ fn flags_and_files_a_skypilot_user_types() {
     assert!(said(&out).contains("`aloft jobs launch`"), "{}", said(&out));
     assert!(!said(&out).contains("does not have yet"), "{}", said(&out));
 }
+
+/// Item 12: SkyPilot's job-group example is refused by name by every verb that
+/// reads a task file, before anything is planned, launched or queued.
+#[test]
+fn a_job_group_is_refused_by_name_everywhere() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let group = dir.join("group.yaml");
+    std::fs::write(
+        &group,
+        "---\nname: train-with-services\nexecution: parallel\nprimary_tasks: [trainer]\n\
+         ---\nname: trainer\nrun: echo train\n---\nname: data-server\nrun: sleep 600\n",
+    )
+    .unwrap();
+    let group = group.to_str().unwrap();
+    for verb in [
+        &["launch", "--dryrun", group][..],
+        &["launch", "-y", "-c", "g", group],
+        &["jobs", "launch", "-y", group],
+        &["serve", "up", "-y", group],
+    ] {
+        let out = aloft(dir, verb);
+        assert_eq!(out.status.code(), Some(2), "{verb:?}: {}", said(&out));
+        let said = said(&out);
+        assert!(said.contains("group.yaml:3:"), "{verb:?}: {said}");
+        assert!(said.contains("execution"), "{verb:?}: {said}");
+        assert!(said.contains("job group"), "{verb:?}: {said}");
+    }
+    let out = aloft(dir, &["status", "-o", "json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]", "{}", said(&out));
+}

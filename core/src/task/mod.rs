@@ -74,7 +74,7 @@ mod walk;
 pub mod yaml;
 
 pub use builder::TaskBuilder;
-pub use chain::{Execution, TaskChain};
+pub use chain::TaskChain;
 pub use clouds::check_cloud_names;
 pub use config::{Hook, OVERRIDABLE_KEYS, TaskConfig};
 pub use envs::{ManagedSecret, Secret, SecretValue, substitute_str, valid_env_name};
