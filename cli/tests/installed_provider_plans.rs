@@ -376,3 +376,31 @@ fn a_dry_run_and_the_launch_choose_the_same_place() {
         }
     }
 }
+
+/// A provider whose key is refused is the whole story of an empty plan: the error
+/// leads with the provider's own reason, does not call it "not enabled", and does
+/// not send the user off to enable more clouds.
+#[test]
+fn a_refused_key_leads_the_no_plan_error() {
+    let home = home_with_faulty("");
+    std::fs::write(home.path().join("config.yaml"), "clouds: [faulty]\n").unwrap();
+    for task in [
+        "resources:\n  infra: faulty\n  cpus: 2\nrun: echo hi\n",
+        "resources:\n  cpus: 2\nrun: echo hi\n",
+    ] {
+        let file = home.path().join("task.yaml");
+        std::fs::write(&file, task).unwrap();
+        let out = common::aloft(home.path(), &["launch", "--dryrun", file.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        let reason = stderr
+            .find("provider faulty is not usable: FAULTY_TOKEN is not set")
+            .unwrap_or_else(|| panic!("no reason: {stderr}"));
+        let summary = stderr
+            .find("no resources satisfy")
+            .unwrap_or_else(|| panic!("no summary: {stderr}"));
+        assert!(reason < summary, "the reason comes last: {stderr}");
+        assert!(!stderr.contains("not enabled"), "{stderr}");
+        assert!(!stderr.contains("enable more clouds"), "{stderr}");
+    }
+}

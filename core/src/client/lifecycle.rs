@@ -257,10 +257,7 @@ impl Client {
             },
         )
         .map_err(|e| match e {
-            LaunchError::Provision(ProvisionError::Optimize(err)) => ClientError::NoResources {
-                message: err.to_string(),
-                reasons: live.explain(),
-            },
+            LaunchError::Provision(ProvisionError::Optimize(err)) => live.no_resources(&err),
             other => ClientError::Launch(other),
         });
         // A failed launch that left no record (every attempt cleaned up) leaves

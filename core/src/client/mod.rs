@@ -139,12 +139,13 @@ pub enum ClientError {
         /// What aloft knows, for the message.
         known: String,
     },
-    /// Nothing satisfies the request; `reasons` says why each provider was out.
-    #[error("{message}{reasons}")]
+    /// Nothing satisfies the request; `reasons` says why each provider was out,
+    /// first: a provider left out (a refused key) is most often the whole story.
+    #[error("{reasons}{message}")]
     NoResources {
         /// What the optimizer said.
         message: String,
-        /// One line per unusable provider, each starting with a newline.
+        /// One line per unusable provider, each ending with a newline.
         reasons: String,
     },
     /// A settings or input file is malformed (`file:line:col: message`).

@@ -202,13 +202,64 @@ pub struct LiveCatalog {
 }
 
 impl LiveCatalog {
-    /// Why each unusable provider is out, one line each, each starting with a newline
-    /// (for "no resources" messages).
-    pub fn explain(&self) -> String {
-        self.unusable
-            .iter()
-            .map(|(name, why)| format!("\nprovider {name} is not usable: {why}"))
-            .collect()
+    /// The error for a plan that found nothing, leading with the real reason when
+    /// providers were left out: each unusable provider's own answer (a refused
+    /// key) comes first, the optimizer's `cloud X: not enabled` for such a
+    /// provider says it is not usable instead, and its hint to enable more clouds
+    /// becomes one to fix the provider when no other constraint removed anything.
+    pub fn no_resources(&self, err: &dyn std::fmt::Display) -> ClientError {
+        let message = err.to_string();
+        if self.unusable.is_empty() {
+            return ClientError::NoResources {
+                message,
+                reasons: String::new(),
+            };
+        }
+        let mut reasons = String::new();
+        for (name, why) in &self.unusable {
+            reasons.push_str(&format!("provider {name} is not usable: {why}\n"));
+        }
+        let mut only_unusable = true;
+        let lines: Vec<String> = message
+            .lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                if let Some(rest) = trimmed.strip_prefix("cloud ") {
+                    let unusable = self.unusable.iter().any(|(name, _)| {
+                        rest.strip_prefix(name.as_str())
+                            .is_some_and(|r| r.starts_with(": not enabled"))
+                    });
+                    if unusable {
+                        let indent = &line[..line.len() - trimmed.len()];
+                        let name = rest.split(':').next().unwrap_or(rest);
+                        return format!("{indent}cloud {name}: its provider is not usable (above)");
+                    }
+                    only_unusable = false;
+                } else if line.starts_with("  ")
+                    && !trimmed.is_empty()
+                    && trimmed != "no enabled cloud has any offer"
+                {
+                    only_unusable = false;
+                }
+                line.to_string()
+            })
+            .collect();
+        let lines: Vec<String> = lines
+            .into_iter()
+            .map(|line| {
+                if only_unusable && line.starts_with("hint:") {
+                    "hint: fix the provider above (`aloft check` asks each provider for its \
+                     credentials), or enable other clouds"
+                        .to_string()
+                } else {
+                    line
+                }
+            })
+            .collect();
+        ClientError::NoResources {
+            message: lines.join("\n"),
+            reasons,
+        }
     }
 }
 

@@ -129,10 +129,7 @@ impl Client {
                         num_nodes: task.num_nodes,
                         plan,
                     })
-                    .map_err(|err| ClientError::NoResources {
-                        message: err.to_string(),
-                        reasons: live.explain(),
-                    })
+                    .map_err(|err| live.no_resources(&err))
             })
             .collect::<ClientResult<Vec<_>>>()?;
         let cached_names: Vec<&String> = live.cached.iter().map(|(n, _)| n).collect();
