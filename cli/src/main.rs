@@ -20,9 +20,12 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "aloft", version, about, propagate_version = true)]
 struct Cli {
-    /// More log output (repeat for more); `ALOFT_LOG` takes a tracing filter too.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
+    /// Log output on stderr: `info`, `debug`, `trace`, or a tracing filter
+    /// (`aloft=debug`); `ALOFT_LOG` says the same (this flag wins). Default `warn`.
+    /// (`-v` is SkyPilot's: all fields, on `status`, `gpus list`, `jobs queue`,
+    /// `storage ls` and `check`.)
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -98,7 +101,7 @@ fn main() -> ExitCode {
     // the SSH proxy to pods, a local autostop) come before the user's commands.
     aloft::roles::run_if_role(client::builder);
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.log.as_deref());
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Launch(args) => cmd::launch::run(args),
@@ -132,14 +135,9 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr so that `-o json` on stdout stays machine-readable.
-fn init_tracing(verbose: u8) {
+fn init_tracing(log: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
+    let default = "warn";
     // The WebAssembly compiler traces every instruction it lowers (hundreds of MB
     // per component): its crates stay at warn unless the filter names them.
     let quiet = [
@@ -150,7 +148,10 @@ fn init_tracing(verbose: u8) {
         "wasmtime_cranelift",
         "wasmtime_internal_cranelift",
     ];
-    let text = std::env::var("ALOFT_LOG").unwrap_or_else(|_| default.to_string());
+    let text = match log {
+        Some(filter) => filter.to_string(),
+        None => std::env::var("ALOFT_LOG").unwrap_or_else(|_| default.to_string()),
+    };
     let mut directives = text.clone();
     for krate in quiet {
         if !text.contains(krate) {

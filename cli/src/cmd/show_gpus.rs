@@ -2,6 +2,7 @@
 //! prices per cloud, from the catalogs (offline).
 
 use aloft::catalog::{Catalog, GpuQuery};
+use aloft::task::Infra;
 
 use crate::config::aloft_home;
 use crate::exit::{CliError, CliResult};
@@ -10,15 +11,19 @@ use crate::render::{self, Output};
 /// Flags of `aloft show-gpus`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only accelerators whose name contains this (e.g. `A100`); `A100:8` also
-    /// keeps only offers with 8 per node.
+    /// Only accelerators whose name contains this, ignoring case, as SkyPilot
+    /// filters (`A100` also lists `A100-80GB`, each in a table of its own, the name
+    /// asked for first); `A100:8` keeps only offers with 8 per node.
     name: Option<String>,
-    /// Only this cloud (`aws`, `gcp`, ...).
+    /// Only this cloud, or cloud and region (`aws`, `aws/us-east-1`, `k8s/CONTEXT`).
     #[arg(long)]
     infra: Option<String>,
     /// One row per region instead of the cheapest region.
     #[arg(long)]
     all_regions: bool,
+    /// Every field: the memory of one device too (SkyPilot's `-v`).
+    #[arg(short, long)]
+    verbose: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -26,25 +31,36 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    if let Some(infra) = &args.infra {
-        let mut parts = infra.splitn(2, '/');
-        let cloud = parts.next().unwrap_or_default().to_lowercase();
-        if cloud == "k8s" || cloud == "kubernetes" {
-            return kubernetes(&args, parts.next().filter(|c| !c.is_empty() && *c != "*"));
+    let infra = match args.infra.as_deref() {
+        Some(text) => {
+            Infra::parse(text).map_err(|e| CliError::failure(format!("--infra `{text}`: {e}")))?
         }
+        None => Infra::default(),
+    };
+    if infra.cloud.as_deref() == Some("kubernetes") {
+        return kubernetes(&args, infra.region.as_deref());
+    }
+    if infra.zone.is_some() {
+        return Err(CliError::failure(
+            "--infra: prices are listed by cloud and region, not by zone",
+        ));
+    }
+    if infra.region.is_some() && args.all_regions {
+        return Err(CliError::failure(
+            "--all-regions and a region in --infra cannot be used together",
+        ));
     }
     let catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
         .map_err(|e| CliError::failure(e.to_string()))?;
-    let clouds = match &args.infra {
-        Some(infra) => {
-            let cloud = infra.split('/').next().unwrap_or(infra).to_lowercase();
-            if !catalog.clouds().contains(&cloud) {
+    let clouds = match &infra.cloud {
+        Some(cloud) => {
+            if !catalog.clouds().contains(cloud) {
                 return Err(CliError::failure(format!(
                     "no catalog for `{cloud}`; clouds with catalogs: {}",
                     catalog.clouds().join(", ")
                 )));
             }
-            vec![cloud]
+            vec![cloud.clone()]
         }
         None => Vec::new(),
     };
@@ -62,55 +78,73 @@ pub fn run(args: Args) -> CliResult {
     };
     let query = GpuQuery {
         name: name.clone(),
+        count,
         clouds,
+        region: infra.region.clone(),
         all_regions: args.all_regions,
     };
-    let mut listings = catalog
+    let listings = catalog
         .list_accelerators(&query)
         .map_err(|e| CliError::failure(e.to_string()))?;
-    if let Some(count) = count {
-        for listing in &mut listings {
-            listing.offers.retain(|o| (o.count - count).abs() < 1e-9);
-        }
-        listings.retain(|l| !l.offers.is_empty());
-    }
     if listings.is_empty() {
+        let place = match (&infra.cloud, &infra.region) {
+            (Some(cloud), Some(region)) => format!("in {cloud}/{region}"),
+            _ => "on the selected clouds".to_string(),
+        };
         let hint = match &name {
             Some(name) => match catalog.canonical_accelerator(name) {
                 Err(err) => err.to_string(),
-                Ok(_) => format!("no offers for `{name}` on the selected clouds"),
+                Ok(_) => format!("no offers for `{name}` {place}"),
             },
-            None => "no accelerator offers on the selected clouds".to_string(),
+            None => format!("no accelerator offers {place}"),
         };
         return Err(CliError::failure(hint));
     }
     if args.output == Output::Json {
         return render::print_json(&listings);
     }
-    let mut header = vec!["GPU", "QTY", "CLOUD", "INSTANCE_TYPE", "vCPUs", "Mem(GB)"];
-    header.push(if args.all_regions {
-        "REGION"
-    } else {
-        "CHEAPEST REGION"
-    });
-    header.extend(["$/hr", "SPOT $/hr"]);
-    let mut table = render::table(header);
-    for listing in &listings {
+    // One table per accelerator, as SkyPilot prints them.
+    for (i, listing) in listings.iter().enumerate() {
+        let mut header = vec!["GPU", "QTY", "CLOUD", "INSTANCE_TYPE"];
+        if args.verbose {
+            header.push("DEVICE_MEM");
+        }
+        header.extend(["vCPUs", "Mem(GB)"]);
+        header.push(if args.all_regions || infra.region.is_some() {
+            "REGION"
+        } else {
+            "CHEAPEST REGION"
+        });
+        header.extend(["$/hr", "SPOT $/hr"]);
+        let mut table = render::table(header);
         for offer in &listing.offers {
-            table.add_row(vec![
+            let mut row = vec![
                 listing.accelerator.clone(),
                 render::number(offer.count),
                 offer.cloud.clone(),
                 offer.instance_type.clone(),
+            ];
+            if args.verbose {
+                row.push(
+                    listing
+                        .memory_gb
+                        .map_or("-".into(), |gb| format!("{}GB", render::number(gb))),
+                );
+            }
+            row.extend([
                 render::number(offer.vcpus),
                 render::number(offer.memory_gib),
                 offer.region.clone(),
                 offer.price.map_or("-".into(), render::price),
                 offer.spot_price.map_or("-".into(), render::price),
             ]);
+            table.add_row(row);
         }
+        if i > 0 {
+            println!();
+        }
+        println!("{table}");
     }
-    println!("{table}");
     Ok(())
 }
 
@@ -120,8 +154,11 @@ fn kubernetes(args: &Args, context: Option<&str>) -> CliResult {
     let client = crate::client::open()?;
     let mut rows = client.kubernetes_gpus(context)?;
     if let Some(name) = &args.name {
-        let name = name.split(':').next().unwrap_or(name).to_ascii_uppercase();
-        rows.retain(|r| r.gpu.to_ascii_uppercase().contains(&name));
+        let query = GpuQuery {
+            name: name.split(':').next().map(str::to_string),
+            ..GpuQuery::default()
+        };
+        rows.retain(|r| query.name_matches(&r.gpu));
     }
     if args.output == Output::Json {
         return render::print_json(&rows);

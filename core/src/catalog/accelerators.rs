@@ -21,12 +21,30 @@ pub struct GpuMeta {
 /// What `show-gpus` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct GpuQuery {
-    /// Only accelerators whose name contains this (case-insensitive).
+    /// Only accelerators whose name matches this (see [`GpuQuery::name_matches`]).
     pub name: Option<String>,
+    /// Only offers with this many devices per node (`A100:8`).
+    pub count: Option<f64>,
     /// Only these clouds (all when empty).
     pub clouds: Vec<String>,
+    /// Only offers in this region (case-insensitive), as `--infra aws/us-east-1` asks.
+    pub region: Option<String>,
     /// One row per region instead of the cheapest region per cloud.
     pub all_regions: bool,
+}
+
+impl GpuQuery {
+    /// Whether accelerator `name` is listed for this query's name filter, as
+    /// SkyPilot's `sky gpus list` filters (`list_accelerators` with
+    /// `case_sensitive=False`): the filter found anywhere in the name, ignoring case,
+    /// so `A100` lists `A100`, `A100-80GB` and `A100-80GB-SXM`. The listing puts the
+    /// exact name first ([`Catalog::list_accelerators`] sorts it so), and the CLI
+    /// shows each name in a table of its own, as SkyPilot does. No filter: all match.
+    pub fn name_matches(&self, name: &str) -> bool {
+        self.name
+            .as_ref()
+            .is_none_or(|filter| name.to_lowercase().contains(&filter.trim().to_lowercase()))
+    }
 }
 
 /// The cheapest way to get `count` of an accelerator on one cloud (or region).
@@ -150,7 +168,6 @@ pub(super) fn list(
     catalog: &Catalog,
     query: &GpuQuery,
 ) -> Result<Vec<AcceleratorListing>, CatalogError> {
-    let filter = query.name.as_ref().map(|n| n.to_lowercase());
     // (accelerator, cloud, count bits, region or "") -> best
     let mut best: BTreeMap<(String, String, u64, String), CloudPrice> = BTreeMap::new();
     let clouds: Vec<String> = if query.clouds.is_empty() {
@@ -168,8 +185,12 @@ pub(super) fn list(
             let Some((name, count)) = &offer.accelerator else {
                 continue;
             };
-            if let Some(filter) = &filter
-                && !name.to_lowercase().contains(filter)
+            if !query.name_matches(name)
+                || query.count.is_some_and(|c| (c - count).abs() > 1e-9)
+                || query
+                    .region
+                    .as_ref()
+                    .is_some_and(|r| !r.eq_ignore_ascii_case(&offer.region))
             {
                 continue;
             }
@@ -221,6 +242,10 @@ pub(super) fn list(
             .push(price);
     }
     let mut out: Vec<AcceleratorListing> = listings.into_values().collect();
+    // The name asked for first, then the others it matched, by name.
+    if let Some(filter) = &query.name {
+        out.sort_by_key(|l| !l.accelerator.eq_ignore_ascii_case(filter.trim()));
+    }
     for listing in &mut out {
         listing.offers.sort_by(|a, b| {
             a.count
@@ -240,6 +265,32 @@ fn cheapest(p: &CloudPrice) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_puts_the_name_asked_for_first_and_keeps_count_and_region() {
+        let named = |n: &str| GpuQuery {
+            name: Some(n.into()),
+            ..GpuQuery::default()
+        };
+        assert!(named("a100").name_matches("A100-80GB"));
+        assert!(!named("A100-80GB").name_matches("A100"));
+        let catalog = Catalog::load(None).unwrap();
+        let query = GpuQuery {
+            name: Some("a100".into()),
+            count: Some(8.0),
+            clouds: vec!["aws".into()],
+            region: Some("EU-WEST-1".into()),
+            all_regions: false,
+        };
+        let listings = catalog.list_accelerators(&query).unwrap();
+        let names: Vec<&str> = listings.iter().map(|l| l.accelerator.as_str()).collect();
+        assert_eq!(names.first(), Some(&"A100"), "{names:?}");
+        for listing in &listings {
+            for offer in &listing.offers {
+                assert_eq!((offer.count, offer.region.as_str()), (8.0, "eu-west-1"));
+            }
+        }
+    }
 
     #[test]
     fn names_match_case_insensitively_with_suggestions_otherwise() {
