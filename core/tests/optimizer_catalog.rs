@@ -418,3 +418,157 @@ fn a_negative_or_nan_price_never_wins() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn inferentia_and_trainium_plan_under_the_names_gpus_list_shows() {
+    // SkyPilot's AWS catalog names these accelerators in its offers only (not in
+    // common/accelerators.csv): inf1.xlarge is Inferentia:1, inf2.24xlarge
+    // Inferentia2:6, trn1.32xlarge and trn1n.32xlarge Trainium:16.
+    let catalog = Catalog::embedded().unwrap();
+    assert_eq!(
+        catalog.canonical_accelerator("INFERENTIA2").unwrap(),
+        "Inferentia2"
+    );
+    let plan_of = |yaml: &str| optimize_task(&catalog, &task(yaml), &all_clouds(&catalog));
+    let plan = plan_of("resources: {accelerators: inferentia:1}").unwrap();
+    assert_eq!(plan.chosen.instance_type, "inf1.xlarge", "{plan:?}");
+    assert_eq!(plan.chosen.accelerators.get("Inferentia"), Some(&1.0));
+    let plan = plan_of("resources: {accelerators: Inferentia2:6}").unwrap();
+    assert_eq!(plan.chosen.instance_type, "inf2.24xlarge", "{plan:?}");
+    let plan = plan_of("resources: {accelerators: Trainium:16}").unwrap();
+    assert!(plan.chosen.instance_type.starts_with("trn1"), "{plan:?}");
+    assert_eq!(plan.chosen.accelerators.get("Trainium"), Some(&16.0));
+    // No instance has 6 Inferentia (v1) chips: no plan, but not an unknown name.
+    let err = plan_of("resources: {accelerators: Inferentia:6}").unwrap_err();
+    assert!(matches!(err, OptimizeError::NoResources { .. }), "{err}");
+    // Typos still get suggestions, from the offers' names too.
+    let err = plan_of("resources: {accelerators: Inferentai2:1}").unwrap_err();
+    assert!(
+        err.to_string().contains("did you mean Inferentia2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn disk_and_network_tiers_leave_out_clouds_that_cannot_choose_them() {
+    // SkyPilot leaves a cloud out when the task needs CUSTOM_DISK_TIER (a
+    // disk_tier other than best) or CUSTOM_NETWORK_TIER (network_tier: best) and
+    // the cloud lacks it; Lambda has neither. A100:8 is cheapest on Lambda
+    // (gpu_8x_a100, $10.32), then GCP a2-highgpu-8g in europe-west4-a ($19.42171).
+    let catalog = Catalog::embedded().unwrap();
+    let options = all_clouds(&catalog);
+    let plan = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: A100:8, disk_tier: best}"),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(
+        plan.chosen.cloud, "lambda",
+        "disk_tier: best fits every cloud"
+    );
+    let plan = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: A100:8, disk_tier: high}"),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            plan.chosen.cloud.as_str(),
+            plan.chosen.instance_type.as_str()
+        ),
+        ("gcp", "a2-highgpu-8g")
+    );
+    assert!(close(plan.chosen.hourly_price, 19.42171), "{plan:?}");
+    assert!(
+        plan.excluded.contains(&(
+            "lambda".to_string(),
+            "cannot choose a disk tier (disk_tier: high)".to_string()
+        )),
+        "{:?}",
+        plan.excluded
+    );
+    let plan = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: A100:8, network_tier: best}"),
+        &options,
+    )
+    .unwrap();
+    assert!(
+        ["aws", "gcp", "nebius"].contains(&plan.chosen.cloud.as_str()),
+        "{plan:?}"
+    );
+    assert!(
+        plan.excluded.contains(&(
+            "lambda".to_string(),
+            "has no high-bandwidth networking (network_tier: best)".to_string()
+        )),
+        "{:?}",
+        plan.excluded
+    );
+    // Asked on Lambda alone, the plan fails and says why.
+    let err = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: A100:8, disk_tier: medium, infra: lambda}"),
+        &options,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cloud lambda: cannot choose a disk tier (disk_tier: medium)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kubernetes_matches_a_name_no_catalog_knows_against_its_nodes_labels() {
+    // The kubernetes provider's offers name each node's GPU from its label, as
+    // SkyPilot names it; a GPU no catalog lists is matched against them.
+    let mut catalog = Catalog::embedded().unwrap();
+    let node = |gpu: &str| aloft::catalog::Offer {
+        cloud: "kubernetes".into(),
+        instance_type: format!("4CPU--16GB--{gpu}:1"),
+        accelerator: Some((gpu.into(), 1.0)),
+        vcpus: 4.0,
+        memory_gib: 16.0,
+        gpu_memory_mib: None,
+        price: Some(0.0),
+        spot_price: None,
+        region: "kind-dev".into(),
+        zone: None,
+    };
+    catalog.insert_offers("kubernetes", vec![node("RTXPRO6000")]);
+    let options = all_clouds(&catalog);
+    let plan = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: rtxpro6000:1, infra: k8s}"),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(plan.chosen.cloud, "kubernetes");
+    assert_eq!(plan.chosen.accelerators.get("RTXPRO6000"), Some(&1.0));
+    // A name no node carries either: planning on Kubernetes finds no node with
+    // it (SkyPilot's answer), instead of refusing the name.
+    let err = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: MI355X:1, infra: k8s}"),
+        &options,
+    )
+    .unwrap_err();
+    assert!(matches!(err, OptimizeError::NoResources { .. }), "{err}");
+    assert!(err.to_string().contains("accelerators MI355X:1"), "{err}");
+    // Without Kubernetes in the plan, an unknown name is still refused by name.
+    let mut no_kube = options.clone();
+    no_kube.enabled_clouds.retain(|c| c != "kubernetes");
+    let err = optimize_task(
+        &catalog,
+        &task("resources: {accelerators: MI355X:1}"),
+        &no_kube,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown accelerator `MI355X`"),
+        "{err}"
+    );
+}

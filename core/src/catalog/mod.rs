@@ -246,8 +246,37 @@ impl Catalog {
 
     /// The catalog's spelling of an accelerator name, matched case-insensitively
     /// (`a100-80gb` → `A100-80GB`); an unknown name gets close suggestions.
+    ///
+    /// The names known are those of `common/accelerators.csv` and `metadata.csv`,
+    /// then every name an offer carries (AWS's `Inferentia`, `Inferentia2` and
+    /// `Trainium`; a provider's live GPUs, such as a Kubernetes node's): the names
+    /// `gpus list` shows. The offers are only read when the short lists lack the name.
     pub fn canonical_accelerator(&self, name: &str) -> Result<String, CatalogError> {
-        accelerators::canonicalize(&self.accelerator_names, name)
+        match accelerators::canonicalize(&self.accelerator_names, name) {
+            Err(CatalogError::UnknownAccelerator { .. }) => {}
+            known => return known,
+        }
+        let mut names = self.accelerator_names.clone();
+        names.extend(self.offered_accelerator_names());
+        names.sort_by_key(|n| n.to_lowercase());
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        accelerators::canonicalize(&names, name)
+    }
+
+    /// Every accelerator name the offers of every cloud carry, without duplicates.
+    /// A cloud whose file cannot be read is passed over here (planning on it says
+    /// why).
+    pub fn offered_accelerator_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .clouds
+            .keys()
+            .filter_map(|cloud| self.offers(cloud).ok())
+            .flatten()
+            .filter_map(|o| o.accelerator.as_ref().map(|(name, _)| name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Accelerators with their counts and cheapest prices per cloud, for `show-gpus`.

@@ -82,6 +82,36 @@ impl CloudCapabilities {
     }
 }
 
+/// Clouds that can choose a disk tier other than `best` (SkyPilot 0.14's
+/// `CUSTOM_DISK_TIER` feature; Lambda, RunPod, Kubernetes, Nebius, DigitalOcean,
+/// Vast, Fluidstack, Paperspace, Cudo and the rest declare it unsupported).
+const CUSTOM_DISK_TIER_CLOUDS: &[&str] = &["aws", "gcp", "azure", "oci"];
+
+/// Clouds with high-bandwidth networking for `network_tier: best` (SkyPilot's
+/// `CUSTOM_NETWORK_TIER`: EFA on AWS, GPUDirect on GCP, InfiniBand on Nebius).
+const NETWORK_TIER_BEST_CLOUDS: &[&str] = &["aws", "gcp", "nebius"];
+
+/// Why `cloud` cannot give resources `r` the disk or network tier they ask for,
+/// if so. As SkyPilot: a `disk_tier` other than `best` (or `none`, the default)
+/// needs a cloud that chooses disk tiers, and `network_tier: best` one with
+/// high-bandwidth networking; `disk_tier: best` and `network_tier: standard` fit
+/// every cloud. A cloud that no table names (a third-party provider, whose
+/// interface has no tier to ask for) cannot honour either.
+pub fn tier_refusal(cloud: &str, r: &Resources) -> Option<String> {
+    if let Some(tier) = r
+        .disk_tier
+        .as_deref()
+        .filter(|t| !matches!(*t, "best" | "none"))
+        && !CUSTOM_DISK_TIER_CLOUDS.contains(&cloud)
+    {
+        return Some(format!("cannot choose a disk tier (disk_tier: {tier})"));
+    }
+    if r.network_tier.as_deref() == Some("best") && !NETWORK_TIER_BEST_CLOUDS.contains(&cloud) {
+        return Some("has no high-bandwidth networking (network_tier: best)".into());
+    }
+    None
+}
+
 /// Capabilities per cloud: what the options say, else the catalog table, else
 /// everything (a cloud nobody describes is not second-guessed).
 pub(crate) fn of(known: &BTreeMap<String, CloudCapabilities>, cloud: &str) -> CloudCapabilities {

@@ -87,15 +87,35 @@ struct AcceleratorMatch {
     count: f64,
 }
 
+/// Clouds whose accelerators are named by their nodes' labels rather than by a
+/// catalog (the `kubernetes` provider's offers carry each node's GPU label, named
+/// as SkyPilot names it): a name no catalog knows is still matched against them.
+const LABELLED_CLOUDS: &[&str] = &["kubernetes"];
+
 fn accelerator_match(
     catalog: &Catalog,
     spec: &AcceleratorSpec,
+    clouds: &[String],
 ) -> Result<AcceleratorMatch, OptimizeError> {
     match spec {
-        AcceleratorSpec::Named { name, count } => Ok(AcceleratorMatch {
-            names: vec![catalog.canonical_accelerator(name)?],
-            count: *count,
-        }),
+        AcceleratorSpec::Named { name, count } => {
+            let name = match catalog.canonical_accelerator(name) {
+                Ok(canonical) => canonical,
+                // SkyPilot passes a name its catalogs lack on to Kubernetes, which
+                // compares it (case-insensitively) with the GPU names of the nodes'
+                // labels; offers of the other clouds never match it.
+                Err(crate::catalog::CatalogError::UnknownAccelerator { .. })
+                    if clouds.iter().any(|c| LABELLED_CLOUDS.contains(&c.as_str())) =>
+                {
+                    name.clone()
+                }
+                Err(err) => return Err(err.into()),
+            };
+            Ok(AcceleratorMatch {
+                names: vec![name],
+                count: *count,
+            })
+        }
         AcceleratorSpec::ByMemory {
             memory_gb,
             at_least,
@@ -131,15 +151,20 @@ pub(crate) fn enumerate(
     r: &Resources,
     options: &OptimizeOptions,
 ) -> Result<Enumerated, OptimizeError> {
-    let accel = r
-        .accelerators
-        .as_ref()
-        .map(|a| accelerator_match(catalog, a))
-        .transpose()?;
     let clouds: Vec<String> = match &r.infra.cloud {
         Some(cloud) => vec![cloud.clone()],
         None => options.enabled_clouds.clone(),
     };
+    let planned: Vec<String> = clouds
+        .iter()
+        .filter(|c| options.enabled_clouds.contains(c))
+        .cloned()
+        .collect();
+    let accel = r
+        .accelerators
+        .as_ref()
+        .map(|a| accelerator_match(catalog, a, &planned))
+        .transpose()?;
     let mut out = Enumerated::default();
     for cloud in clouds {
         if !options.enabled_clouds.iter().any(|c| c == &cloud) {

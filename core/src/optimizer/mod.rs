@@ -386,7 +386,10 @@ fn plan_task(
         // Offers on clouds that cannot run this task go, with the reason.
         e.feasible.retain(|c| {
             let caps = capabilities::of(&options.capabilities, &c.cloud);
-            match caps.refusal(task.num_nodes, r, c.use_spot) {
+            let refusal = caps
+                .refusal(task.num_nodes, r, c.use_spot)
+                .or_else(|| capabilities::tier_refusal(&c.cloud, r));
+            match refusal {
                 None => true,
                 Some(why) => {
                     let entry = (c.cloud.clone(), why);
