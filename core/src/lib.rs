@@ -67,6 +67,7 @@ pub use state::{ClusterRecord, ClusterStatus};
 pub use task::{Infra, Overrides, Resources, Task, TaskChain};
 
 pub mod catalog;
+pub mod clock;
 #[cfg(feature = "plugin")]
 pub mod client;
 pub mod config;
