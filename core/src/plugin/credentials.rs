@@ -2,7 +2,7 @@
 //! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
-//! doctl's `config.yaml` for DigitalOcean,
+//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`,
 //! and Google's JSON credentials for
 //! [`GCP_CREDENTIALS_JSON`] (the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else
 //! the application-default credentials that `gcloud auth application-default login`
@@ -16,6 +16,19 @@ use super::sandbox::CredentialSource;
 /// whole JSON document (a service-account key or an `authorized_user` file). The
 /// provider has no files, so the host reads it.
 pub const GCP_CREDENTIALS_JSON: &str = "GCP_CREDENTIALS_JSON";
+
+/// The credential name under which the `oci` provider receives the active profile
+/// of OCI's config file as JSON: `{"user", "tenancy", "fingerprint", "region"}`
+/// (the profile `OCI_CLI_PROFILE`, else `DEFAULT`, of `OCI_CONFIG_FILE`, else
+/// `~/.oci/config`; a named profile inherits the `DEFAULT` section's keys, as in
+/// OCI's SDKs). Only those four keys are lent, as one value, so no part of it is
+/// scrubbed from messages on its own (the region, the user's OCID).
+pub const OCI_CONFIG_PROFILE: &str = "OCI_CONFIG_PROFILE";
+
+/// The credential name under which the `oci` provider receives its API signing
+/// key (PEM): `OCI_CLI_KEY_CONTENT` when set (as for OCI's CLI), else the file
+/// named by `OCI_CLI_KEY_FILE`, else the profile's `key_file` (`~` expanded).
+pub const OCI_KEY_CONTENT: &str = "OCI_CLI_KEY_CONTENT";
 
 /// The environment, then the clouds' credential files.
 #[derive(Debug, Default, Clone)]
@@ -35,8 +48,17 @@ impl CredentialSource for StandardCredentials {
         if name == "DIGITALOCEAN_ACCESS_TOKEN" {
             return doctl_access_token();
         }
+        if name == "VAST_API_KEY" {
+            return vast_api_key();
+        }
         if name == GCP_CREDENTIALS_JSON {
             return gcp_credentials_json();
+        }
+        if name == OCI_CONFIG_PROFILE {
+            return oci_profile().map(|p| oci_profile_json(&p));
+        }
+        if name == OCI_KEY_CONTENT {
+            return oci_key_content();
         }
         let key = match name {
             "AWS_ACCESS_KEY_ID" => "aws_access_key_id",
@@ -68,6 +90,71 @@ fn gcp_credentials_json() -> Option<String> {
         .ok()
         .filter(serde_json::Value::is_object)
         .map(|_| text)
+}
+
+/// The keys of the active profile of OCI's config file.
+fn oci_profile() -> Option<std::collections::BTreeMap<String, String>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let path = match env("OCI_CONFIG_FILE") {
+        Some(p) => PathBuf::from(expand_home(&p)?),
+        None => dirs::home_dir()?.join(".oci").join("config"),
+    };
+    let profile = env("OCI_CLI_PROFILE").unwrap_or_else(|| "DEFAULT".into());
+    oci_config_profile(&std::fs::read_to_string(path).ok()?, &profile)
+}
+
+/// `path` with a leading `~/` replaced by the home folder.
+fn expand_home(path: &str) -> Option<String> {
+    match path.strip_prefix("~/") {
+        Some(rest) => Some(dirs::home_dir()?.join(rest).display().to_string()),
+        None => Some(path.to_string()),
+    }
+}
+
+/// The keys of `profile` in an OCI config file's text (its own over `DEFAULT`'s).
+fn oci_config_profile(
+    text: &str,
+    profile: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let file = ini::Ini::load_from_str(text).ok()?;
+    let mut keys = std::collections::BTreeMap::new();
+    let mut found = false;
+    for name in ["DEFAULT", profile] {
+        if let Some(section) = file.section(Some(name)) {
+            found |= name == profile;
+            for (k, v) in section.iter() {
+                keys.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+    found.then_some(keys)
+}
+
+/// The JSON lent as [`OCI_CONFIG_PROFILE`]: the four identity keys only.
+fn oci_profile_json(profile: &std::collections::BTreeMap<String, String>) -> String {
+    let pick = |k: &str| profile.get(k).cloned().unwrap_or_default();
+    serde_json::json!({
+        "user": pick("user"),
+        "tenancy": pick("tenancy"),
+        "fingerprint": pick("fingerprint"),
+        "region": pick("region"),
+    })
+    .to_string()
+}
+
+/// The API signing key: the file named by `OCI_CLI_KEY_FILE`, else by the profile's
+/// `key_file` (`OCI_CLI_KEY_CONTENT` itself is read from the environment first).
+fn oci_key_content() -> Option<String> {
+    let path = match std::env::var("OCI_CLI_KEY_FILE")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(p) => p,
+        None => oci_profile()?.get("key_file")?.clone(),
+    };
+    std::fs::read_to_string(expand_home(&path)?)
+        .ok()
+        .filter(|k| k.contains("PRIVATE KEY"))
 }
 
 fn aws_credentials_file() -> Option<PathBuf> {
@@ -147,9 +234,75 @@ fn doctl_config_value(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Vast.ai's key from the file its CLI and SDK read: `$XDG_CONFIG_HOME/vastai/vast_api_key`
+/// (by default `~/.config/vastai`, where `vastai set api-key` writes it), else the
+/// older `~/.vast_api_key`.
+fn vast_api_key() -> Option<String> {
+    let home = dirs::home_dir();
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    vast_api_key_in(config, home)
+}
+
+/// [`vast_api_key`] over a config folder and a home folder.
+fn vast_api_key_in(config: Option<PathBuf>, home: Option<PathBuf>) -> Option<String> {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    config
+        .and_then(|c| read(c.join("vastai").join("vast_api_key")))
+        .or_else(|| home.and_then(|h| read(h.join(".vast_api_key"))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vast_key_files_lend_the_vast_api_key_newer_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, home) = (dir.path().join("config"), dir.path().join("home"));
+        std::fs::create_dir_all(config.join("vastai")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let key = || vast_api_key_in(Some(config.clone()), Some(home.clone()));
+        assert_eq!(key(), None);
+        std::fs::write(home.join(".vast_api_key"), "old-key\n").unwrap();
+        assert_eq!(key().as_deref(), Some("old-key"));
+        std::fs::write(config.join("vastai/vast_api_key"), " new-key \n").unwrap();
+        assert_eq!(key().as_deref(), Some("new-key"));
+        std::fs::write(config.join("vastai/vast_api_key"), "\n").unwrap();
+        assert_eq!(
+            key().as_deref(),
+            Some("old-key"),
+            "an empty file lends nothing"
+        );
+    }
+
+    #[test]
+    fn an_oci_profile_inherits_the_default_section() {
+        let text = "[DEFAULT]\nuser=ocid1.user.oc1..aaa\nfingerprint=aa:bb\n\
+                    tenancy=ocid1.tenancy.oc1..t\nregion=us-ashburn-1\nkey_file=~/.oci/k.pem\n\n\
+                    [WORK]\nuser = ocid1.user.oc1..work\nregion = eu-frankfurt-1\n";
+        let default = oci_config_profile(text, "DEFAULT").unwrap();
+        assert_eq!(default["user"], "ocid1.user.oc1..aaa");
+        let work = oci_config_profile(text, "WORK").unwrap();
+        assert_eq!(work["user"], "ocid1.user.oc1..work");
+        assert_eq!(work["tenancy"], "ocid1.tenancy.oc1..t", "from DEFAULT");
+        let json: serde_json::Value = serde_json::from_str(&oci_profile_json(&work)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"user": "ocid1.user.oc1..work", "tenancy": "ocid1.tenancy.oc1..t",
+                               "fingerprint": "aa:bb", "region": "eu-frankfurt-1"}),
+            "the key file's path is not lent"
+        );
+        assert_eq!(oci_config_profile(text, "MISSING"), None);
+        assert_eq!(oci_config_profile("not [ini", "DEFAULT"), None);
+    }
 
     #[test]
     fn the_doctl_config_lends_the_digitalocean_token() {
