@@ -235,6 +235,66 @@ fn each_deliberately_broken_component_fails_naming_its_check() {
     );
 }
 
+/// A capacity check that gets a launch instead of a refusal cleans that launch up
+/// (it may be billed) and says in words what it expected; no check's detail is a
+/// Rust debug dump of the provider's answer.
+#[test]
+fn an_unexpected_success_is_cleaned_up_and_explained_in_words() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("faulty.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component("faulty")).unwrap();
+    let out = faulty_report(home.path(), &wasm, "no-capacity-check", true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    let capacity = checks
+        .iter()
+        .position(|c| c["name"] == "a refused launch is a typed `capacity` error")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(checks[capacity]["passed"], false, "{report}");
+    let detail = checks[capacity]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("expected run-instances in zone f-1-full")
+            && detail.contains("`capacity` error")
+            && detail.contains("it succeeded instead: 1 node(s)"),
+        "{detail}"
+    );
+    // The launch it got was terminated: the last entry says so.
+    let cleanup = &checks[capacity + 1];
+    assert_eq!(
+        cleanup["name"], "cleanup: terminate after the unexpected launch",
+        "{report}"
+    );
+    assert_eq!(cleanup["passed"], true, "{report}");
+    assert_eq!(checks.len(), capacity + 2, "{report}");
+
+    // Every failure of the other faults reads as words too.
+    for fault in [
+        "dup",
+        "two-heads",
+        "fake-stop",
+        "lost-query",
+        "untyped-capacity",
+        "leak",
+    ] {
+        let out = faulty_report(home.path(), &wasm, fault, true);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for check in report["checks"].as_array().unwrap() {
+            let detail = check["detail"].as_str().unwrap();
+            assert!(
+                !detail.contains("RunResult")
+                    && !detail.contains("Ok(")
+                    && !detail.contains("Instance {")
+                    && !detail.contains("ClusterInstances"),
+                "{fault}: {detail}"
+            );
+            if check["passed"] == false {
+                assert!(detail.starts_with("expected"), "{fault}: {detail}");
+            }
+        }
+    }
+}
+
 /// `aloft providers test` on a bundled provider's component against a fake of its
 /// cloud: every check passes (`-o json`).
 fn passes_against(name: &str, endpoint: &str, args: &[&str], env: (&str, &str)) {

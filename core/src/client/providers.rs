@@ -437,8 +437,8 @@ impl Client {
                     zone: Some(zone.clone()),
                     ..options
                 };
-                let check = conformance::expect_capacity_error(&mut instance, &refused).await;
-                report.checks.push(check);
+                let checks = conformance::capacity_checks(&mut instance, &refused).await;
+                report.checks.extend(checks);
             }
             Ok(report)
         })

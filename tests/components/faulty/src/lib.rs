@@ -11,6 +11,8 @@
 //! - `untyped-capacity`: a zone ending in `-full` refuses capacity with an `invalid`
 //!   error instead of a `capacity` one (without the fault it is `capacity`).
 //! - `lost-query`: `query-instances` leaves out the clusters it was asked about.
+//! - `no-capacity-check`: a zone ending in `-full` launches like any other (the
+//!   capacity check gets an unexpected success, and must clean it up).
 //!
 //! It also answers `offers` (one CPU type, `faulty-2cpu`, in `f-1`/`f-1-a`, priced by
 //! the `price` setting, 0.001 USD/h by default) and counts those calls in its kv
@@ -64,9 +66,7 @@ fn save(cluster: &str, nodes: &[Node]) {
 }
 
 fn next_id() -> String {
-    let n: u64 = kv::get("next-id")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let n: u64 = kv::get("next-id").and_then(|v| v.parse().ok()).unwrap_or(1);
     kv::set("next-id", &(n + 1).to_string());
     format!("f-{n}")
 }
@@ -136,7 +136,7 @@ impl Provider for Faulty {
     fn run_instances(req: RunRequest) -> Result<RunResult, ProviderError> {
         Self::check_credentials()?;
         let zone = req.cluster.zone.clone();
-        if zone.as_deref().is_some_and(|z| z.ends_with("-full")) {
+        if zone.as_deref().is_some_and(|z| z.ends_with("-full")) && fault() != "no-capacity-check" {
             return Err(if fault() == "untyped-capacity" {
                 errors::invalid("Refused", "no room in this zone")
             } else {
