@@ -66,10 +66,15 @@ fn install_validates_then_lists_and_checks() {
             "lambda",
             "local",
             "runpod",
-            "ssh"
+            "ssh",
+            "vastai"
         ]
     );
     let local = &list["providers"][6];
+    let vast = &list["providers"][9];
+    assert_eq!(vast["source"], "bundled");
+    assert_eq!(vast["capabilities"]["multi_node"], false);
+    assert_eq!(vast["capabilities"]["spot"], true);
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");
     assert_eq!(local["capabilities"]["multi_node"], true);
