@@ -71,7 +71,12 @@ fn install_validates_then_lists_and_checks() {
         ]
     );
     let local = &list["providers"][6];
-    let vast = &list["providers"][9];
+    let vast = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "vastai")
+        .unwrap();
     assert_eq!(vast["source"], "bundled");
     assert_eq!(vast["capabilities"]["multi_node"], false);
     assert_eq!(vast["capabilities"]["spot"], true);
