@@ -36,6 +36,17 @@ impl World {
             })
             .collect();
         let map = home.path().join("relay-map.json");
+        // A shutdown from inside a machine does what Compute Engine does to its VM.
+        let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/gcp_guest_shutdown.py");
+        for m in &machines {
+            m.on_power_off(&format!(
+                "exec python3 {} {} {} {}",
+                guest.display(),
+                map.display(),
+                m.ip,
+                fake.endpoint()
+            ));
+        }
         let list: Vec<serde_json::Value> = machines
             .iter()
             .map(|m| serde_json::json!([m.ip, m.port, m.authorized_keys_path()]))
@@ -82,6 +93,7 @@ impl World {
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env("ALOFT_LOG", "trace")
+            .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1")
             .output()
             .expect("run aloft");
         out.stderr = std::fs::read(&log).unwrap_or_default();
@@ -192,43 +204,89 @@ fn a_two_node_cluster_lives_its_whole_life_on_the_compute_fake() {
     world.assert_no_secret_in_files();
 }
 
+/// The fake's status of `cluster`'s VMs (by their `aloft-cluster` label), sorted.
+fn vm_states(world: &World, cluster: &str) -> serde_json::Value {
+    world.fake.google(&format!(
+        "r = instances.aggregated_list(request={{'project': PROJECT, 'filter': 'labels.aloft-cluster = {cluster}'}})\n\
+         print(json.dumps(sorted(i.status for _, scoped in r for i in scoped.instances)))"
+    ))
+}
+
+/// Waits (up to a minute) until every VM of `cluster` is `state`.
+fn wait_for_vms(world: &World, cluster: &str, state: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = vm_states(world, cluster);
+        if now
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s == state))
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{cluster} never became {state}: {now}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 #[test]
-fn a_stop_kit_is_named_when_given_owner_only_and_gone_after_a_manual_stop() {
-    // GCP cannot stop a VM without its API: the head gets a stop kit with the
-    // credentials, and the launcher names them (never their values).
-    let world = World::new(1, 45);
+fn autostop_and_autodown_power_off_with_no_credential_on_the_head() {
+    // Compute Engine stops a VM whose OS shuts down: the head powers itself off
+    // when idle, and no credential (no stop kit) goes to it.
+    let world = World::new(2, 45);
     let task = world.task(
         "idle.yaml",
         "resources: {infra: gcp/us-central1, instance_type: e2-standard-2}\nrun: echo working\n",
     );
-    let out = world.aloft(&[
-        "launch",
-        "-y",
-        "-i",
-        "100",
-        "-c",
-        "kit",
-        task.to_str().unwrap(),
-    ]);
+    let task = task.to_str().unwrap();
+    let out = world.aloft(&["launch", "-y", "-i", "1", "-c", "as", task]);
+    assert_eq!(world.ok(&out), "working\n");
+    assert!(
+        !text(&out.stderr).contains("stop kit"),
+        "{}",
+        text(&out.stderr)
+    );
+    wait_for_vms(&world, "as", "TERMINATED");
+    let rows: serde_json::Value =
+        serde_json::from_str(&world.ok(&world.aloft(&["status", "-r", "-o", "json"]))).unwrap();
+    assert_eq!(rows[0]["name"], "as", "{rows}");
+    assert_eq!(rows[0]["status"], "STOPPED", "{rows}");
+
+    // Autodown: the head powers off the same way (Compute Engine only stops), the
+    // launcher says so, and the next `status -r` deletes the stopped VM.
+    let out = world.aloft(&["launch", "-y", "-i", "1", "--down", "-c", "ad", task]);
     assert_eq!(world.ok(&out), "working\n");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("stop kit") && stderr.contains("GCP_CREDENTIALS_JSON"),
+        stderr.contains("`aloft status -r` deletes it") && !stderr.contains("stop kit"),
         "{stderr}"
     );
-    let agent = world.machines[0].home().join(".aloft/agent");
-    let kit = agent.join("kit/stop-kit.json");
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&kit), 0o600);
-    assert_eq!(mode(&agent.join("kit")), 0o700);
-    // A manual stop takes the kit off the head before its disk stops.
-    world.ok(&world.aloft(&["stop", "-y", "kit"]));
-    let kits: Vec<PathBuf> = common::files_under(&world.machines[0].home())
-        .into_iter()
-        .filter(|p| p.ends_with("stop-kit.json"))
+    wait_for_vms(&world, "ad", "TERMINATED");
+    let out = world.ok(&world.aloft(&["status", "-r", "-o", "json"]));
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
         .collect();
-    assert!(kits.is_empty(), "{kits:?}");
+    assert_eq!(names, ["as"], "{rows}");
+    assert_eq!(vm_states(&world, "ad"), serde_json::json!([]));
+
+    // No machine ever held a kit or aloft itself (which runs a kit), and nothing
+    // anywhere holds the secret.
+    for m in &world.machines {
+        let files = common::files_under(&m.home());
+        assert!(
+            !files
+                .iter()
+                .any(|p| p.ends_with("stop-kit.json") || p.ends_with("bin/aloft-full")),
+            "{files:?}"
+        );
+    }
     world.assert_no_secret_in_files();
-    world.ok(&world.aloft(&["down", "-y", "kit"]));
+    world.ok(&world.aloft(&["down", "-y", "as"]));
+    assert_eq!(vm_states(&world, "as"), serde_json::json!([]));
 }

@@ -563,7 +563,8 @@ class Handler(BaseHTTPRequestHandler):
                 fake.exhausted.add(arg["zone"])
             elif what == "restore":
                 fake.exhausted.discard(arg["zone"])
-            elif what == "preempt":
+            elif what in ("preempt", "guest_shutdown"):
+                # Both end as Compute Engine shows them: the VM is TERMINATED.
                 fake.instances[(arg["zone"], arg["name"])]["status"] = "TERMINATED"
             elif what == "op_polls":
                 fake.op_polls = int(arg["n"])

@@ -3,9 +3,12 @@
 //! cluster itself, so it stops even when the user's machine is off:
 //!
 //! - on clouds that stop or terminate an instance whose OS shuts down
-//!   ([`POWER_OFF_PROVIDERS`]: EC2's `InstanceInitiatedShutdownBehavior`), the
-//!   provider sets that behaviour on every node and the head's agent powers the
-//!   nodes off (`agent power-off`): no credential goes to the head;
+//!   ([`POWER_OFF_PROVIDERS`]: EC2's `InstanceInitiatedShutdownBehavior`; Compute
+//!   Engine, which always stops such a VM), the provider sets that behaviour on
+//!   every node where the cloud has one, and the head's agent powers the nodes off
+//!   (`agent power-off`): no credential goes to the head. Where the cloud only
+//!   stops, an autodown is finished by the next `status -r`, which deletes the
+//!   stopped nodes;
 //! - elsewhere the head gets a stop kit (`runtime::stop_kit`) and calls the
 //!   provider itself with the credentials the provider declares; the launcher
 //!   names them when autostop is set.
@@ -29,7 +32,7 @@ use super::{Client, ClientError, ClientResult, Event};
 /// cluster when `run-instances` gets the [`SHUTDOWN_SETTING`] setting (and says so
 /// in each instance's `extra`). Their heads power their cluster off instead of
 /// holding a stop kit.
-pub(crate) const POWER_OFF_PROVIDERS: &[&str] = &["aws"];
+pub(crate) const POWER_OFF_PROVIDERS: &[&str] = &["aws", "gcp"];
 
 /// The provider setting that asks `run-instances` for the shutdown behaviour
 /// (`stop` or `terminate`) of every node, and the `extra` key confirming it.
@@ -71,6 +74,15 @@ impl AutostopSetting {
             (None, false) => None,
         }
     }
+}
+
+/// What a shutdown from inside a cluster's nodes does, as their provider confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    /// The cloud stops the node.
+    Stops,
+    /// The cloud terminates the node.
+    Terminates,
 }
 
 /// Where local state keeps the last autostop failure `status -r` saw, per cluster.
@@ -128,11 +140,22 @@ impl Client {
                     // The head first: a head that does not answer (stopped) fails
                     // here, before the provider is asked anything.
                     head.set_power_off_autostop(&spec)?;
-                    if let Err(err) = self.set_shutdown_behavior(&record, down) {
-                        // Powering off must not do what the nodes are not set to.
-                        let _ = head.set_autostop(None);
-                        self.state.set_autostop(&record.name, None, false)?;
-                        return Err(err);
+                    match self.set_shutdown_behavior(&record, down) {
+                        Err(err) => {
+                            // Powering off must not do what the nodes are not set to.
+                            let _ = head.set_autostop(None);
+                            self.state.set_autostop(&record.name, None, false)?;
+                            return Err(err);
+                        }
+                        Ok(Shutdown::Stops) if down => {
+                            self.emit(Event::Warning(format!(
+                                "provider {} stops, rather than deletes, a node that shuts \
+                                 itself down: `{}` powers off when idle, and the next \
+                                 `aloft status -r` deletes it (its disks are billed until then)",
+                                record.provider, record.name
+                            )));
+                        }
+                        Ok(_) => {}
                     }
                 } else {
                     let kit = self.stop_kit(&record, down)?;
@@ -171,8 +194,9 @@ impl Client {
     /// Has the provider make a shutdown from inside each node of `record` stop
     /// the node or (`down`) terminate it: `run-instances` with the
     /// [`SHUTDOWN_SETTING`] and a count of 0 (no node to create or start). Fails
-    /// unless every node confirms it.
-    fn set_shutdown_behavior(&self, record: &ClusterRecord, down: bool) -> ClientResult<()> {
+    /// unless every node confirms it; for `down`, a cloud that can only stop such a
+    /// node may confirm `stop` (the next refresh deletes the stopped cluster).
+    fn set_shutdown_behavior(&self, record: &ClusterRecord, down: bool) -> ClientResult<Shutdown> {
         let behavior = if down { "terminate" } else { "stop" };
         let provider_error = |message: String| ClientError::Provider {
             provider: record.provider.clone(),
@@ -190,21 +214,32 @@ impl Client {
                 instance.run_instances(&request).await
             })
             .map_err(|e| provider_error(e.to_string()))?;
-        let confirmed = |extra: &[(String, String)]| {
+        let confirmed = |extra: &[(String, String)], what: &str| {
             extra
                 .iter()
-                .any(|(k, v)| k == SHUTDOWN_SETTING && v == behavior)
+                .any(|(k, v)| k == SHUTDOWN_SETTING && v == what)
         };
-        if answer.instances.is_empty()
-            || !answer.created.is_empty()
-            || !answer.instances.iter().all(|i| confirmed(&i.extra))
-        {
+        let all = |what: &str| answer.instances.iter().all(|i| confirmed(&i.extra, what));
+        if answer.instances.is_empty() || !answer.created.is_empty() {
             return Err(provider_error(format!(
                 "did not confirm that a shutdown from inside each node of `{}` would {behavior} it",
                 record.name
             )));
         }
-        Ok(())
+        if all(behavior) {
+            Ok(if down {
+                Shutdown::Terminates
+            } else {
+                Shutdown::Stops
+            })
+        } else if down && all("stop") {
+            Ok(Shutdown::Stops)
+        } else {
+            Err(provider_error(format!(
+                "did not confirm that a shutdown from inside each node of `{}` would {behavior} it",
+                record.name
+            )))
+        }
     }
 
     /// The kit a remote head stops its own cluster with.

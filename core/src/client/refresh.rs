@@ -245,6 +245,15 @@ impl Client {
                 "its head tore it down (autodown); the hosts are released".into(),
             ));
         }
+        // An autodown cluster that powered itself off on a cloud that stops, rather
+        // than deletes, such nodes (Compute Engine): the launcher deletes it now. A
+        // cluster aloft stopped is already STOPPED in its record and stays.
+        if record.autostop_down && found == Truth::Stopped && record.status == ClusterStatus::Up {
+            self.down(&record.name, false)?;
+            return Ok(note(
+                "its nodes powered off for autodown; they are deleted".into(),
+            ));
+        }
         if found == Truth::Gone {
             return Ok(Reconciled::Gone);
         }

@@ -270,27 +270,6 @@ pub fn id_params(ids: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The setting (`configure`) that makes `run-instances` set what a shutdown from
-/// inside an instance does, on every instance of the cluster: `stop` or
-/// `terminate` (EC2's `InstanceInitiatedShutdownBehavior`). aloft passes it when a
-/// cluster's autostop is set, so that the head can power its cluster off without
-/// credentials; a user may also set it under `providers.aws`.
-pub const SHUTDOWN_SETTING: &str = "shutdown_behavior";
-
-/// The value of [`SHUTDOWN_SETTING`] in `settings`, checked.
-pub fn shutdown_setting(
-    settings: &BTreeMap<String, String>,
-) -> Result<Option<&str>, ProviderError> {
-    match settings.get(SHUTDOWN_SETTING).map(String::as_str) {
-        None => Ok(None),
-        Some(value @ ("stop" | "terminate")) => Ok(Some(value)),
-        Some(other) => Err(errors::invalid(
-            "InvalidSetting",
-            &format!("{SHUTDOWN_SETTING} must be `stop` or `terminate`, not `{other}`"),
-        )),
-    }
-}
-
 /// Makes a shutdown from inside instance `id` do `behavior` (`stop` or
 /// `terminate`), changing the attribute only when it differs (EC2 refuses some
 /// changes, e.g. on spot instances, even to the value they already have).

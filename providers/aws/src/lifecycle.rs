@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use aloft_provider_sdk::errors;
 use aloft_provider_sdk::kv;
+use aloft_provider_sdk::settings;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, ProviderError, Region,
     RunRequest, RunResult,
@@ -29,13 +30,13 @@ fn terminated_by_us(region: &str, cluster: &str) -> Vec<String> {
 }
 
 /// Creates the cluster's missing instances and starts its stopped ones. With the
-/// [`ec2::SHUTDOWN_SETTING`] setting, every instance of the cluster gets that
+/// [`settings::SHUTDOWN`] setting, every instance of the cluster gets that
 /// shutdown behaviour, and says so in its `extra` (`shutdown_behavior`).
 pub fn run(
     req: &RunRequest,
     settings: &BTreeMap<String, String>,
 ) -> Result<RunResult, ProviderError> {
-    let shutdown = ec2::shutdown_setting(settings)?;
+    let shutdown = settings::shutdown(settings)?;
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let zone_tag = |e: ProviderError| errors::in_zone(e, region, req.cluster.zone.as_deref());
@@ -171,7 +172,7 @@ pub fn run(
             }
             instance
                 .extra
-                .push((ec2::SHUTDOWN_SETTING.into(), behavior.into()));
+                .push((settings::SHUTDOWN.into(), behavior.into()));
         }
     }
     Ok(RunResult {

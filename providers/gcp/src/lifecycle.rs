@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aloft_provider_sdk::errors;
 use aloft_provider_sdk::kv;
+use aloft_provider_sdk::settings;
 use aloft_provider_sdk::signing::uri_encode;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, PortRange, ProviderError,
@@ -154,11 +155,17 @@ fn ssh_user(settings: &BTreeMap<String, String>) -> String {
         .unwrap_or_else(|| "aloft".into())
 }
 
-/// Creates the cluster's missing instances and starts its stopped ones.
+/// Creates the cluster's missing instances and starts its stopped ones. With the
+/// [`settings::SHUTDOWN`] setting (aloft sets it with a count of 0 when autostop is
+/// set), each instance says in its `extra` what a shutdown from inside it does:
+/// Compute Engine always stops such a VM (TERMINATED is its stopped state), so the
+/// answer is `stop` even when `terminate` was asked, and aloft deletes an autodown
+/// cluster's stopped VMs at its next `status -r`. Nothing needs setting on the VMs.
 pub fn run(
     req: &RunRequest,
     settings: &BTreeMap<String, String>,
 ) -> Result<RunResult, ProviderError> {
+    let shutdown = settings::shutdown(settings)?;
     let project = project(settings)?;
     let cluster = req.cluster.cluster.as_str();
     let region = req.cluster.region.as_str();
@@ -183,7 +190,11 @@ pub fn run(
             errors::in_zone(e, region, zone)
         }
     };
-    let stopped: Vec<&GceInstance> = existing.iter().filter(|i| i.is_stopped()).collect();
+    // A count of 0 resumes nothing (aloft asks so to learn the shutdown behaviour).
+    let stopped: Vec<&GceInstance> = existing
+        .iter()
+        .filter(|i| req.count > 0 && i.is_stopped())
+        .collect();
     let mut ops = Vec::new();
     for i in &stopped {
         let path = format!("zones/{}/instances/{}/start", i.zone, uri_encode(&i.name));
@@ -266,8 +277,16 @@ pub fn run(
     }
     api::wait_all(ops).map_err(|e| place(e, req.cluster.zone.as_deref()))?;
     let instances = cluster_instances(&project, &req.cluster)?;
+    let mut instances = to_instances(&instances, settings, &[], &[]);
+    if shutdown.is_some() {
+        for instance in &mut instances {
+            instance
+                .extra
+                .push((settings::SHUTDOWN.into(), "stop".into()));
+        }
+    }
     Ok(RunResult {
-        instances: to_instances(&instances, settings, &[], &[]),
+        instances,
         created,
         resumed,
     })

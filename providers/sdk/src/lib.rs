@@ -115,6 +115,28 @@ pub mod settings {
     pub fn all() -> BTreeMap<String, String> {
         SETTINGS.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// The setting with which aloft asks `run-instances` (with a count of 0) what a
+    /// shutdown from inside each node of a cluster should do, when the cluster's
+    /// autostop is set: `stop` or `terminate`. A provider that supports it answers
+    /// with the same key in each instance's `extra`, giving what the cloud will
+    /// really do (a cloud that only stops such a node says `stop`; aloft then
+    /// finishes an autodown at the next `status -r`).
+    pub const SHUTDOWN: &str = "shutdown_behavior";
+
+    /// The value of [`SHUTDOWN`] in `settings`, checked.
+    pub fn shutdown(
+        settings: &BTreeMap<String, String>,
+    ) -> Result<Option<&str>, crate::types::ProviderError> {
+        match settings.get(SHUTDOWN).map(String::as_str) {
+            None => Ok(None),
+            Some(value @ ("stop" | "terminate")) => Ok(Some(value)),
+            Some(other) => Err(crate::errors::invalid(
+                "InvalidSetting",
+                &format!("{SHUTDOWN} must be `stop` or `terminate`, not `{other}`"),
+            )),
+        }
+    }
 }
 
 /// Named secrets declared in the manifest.
