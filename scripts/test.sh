@@ -57,6 +57,11 @@ fi
 if ! .venv/bin/python -c 'import pydo' 2>/dev/null; then
   .venv/bin/pip install -q 'pydo==0.44.0'
 fi
+# The vastai provider's fake checks every request against what Vast.ai's official
+# package sends (vastai-sdk, which installs `vastai`); tests read facts back with it.
+if ! .venv/bin/python -c 'import vastai_sdk' 2>/dev/null; then
+  .venv/bin/pip install -q 'vastai-sdk==1.9.1' 'vastai==1.9.1'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "the small static node agents (x86_64, aarch64; zig from PyPI for their C parts)"
