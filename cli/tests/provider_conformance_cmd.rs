@@ -235,6 +235,61 @@ fn each_deliberately_broken_component_fails_naming_its_check() {
     );
 }
 
+/// A bundled or installed provider is named, not only a file, and without
+/// `--region`/`--instance-type` the test cluster goes where the provider's own
+/// cheapest offer is.
+#[test]
+fn a_provider_is_tested_by_name_where_its_offers_say() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aloft(home.path(), &["providers", "test", "-y", "local"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "region local, zone local-a, instance type local-1cpu (chosen from its offers)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    query after terminate: nothing left"),
+        "{stdout}"
+    );
+    // Its nodes were folders of the throwaway home, not of this one.
+    assert!(!home.path().join("local").exists());
+
+    // An installed provider by its name, and a file, both without region or type.
+    let wasm = home.path().join("faulty.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component("faulty")).unwrap();
+    let out = aloft(
+        home.path(),
+        &["providers", "install", "-y", wasm.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for target in ["faulty", wasm.to_str().unwrap()] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(["providers", "test", "-y", target, "-o", "json"])
+            .env("ALOFT_HOME", home.path())
+            .env("FAULTY_TOKEN", "faulty-token-not-a-secret")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{target}: {}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["region"], "f-1", "{report}");
+        assert_eq!(report["zone"], "f-1-a", "{report}");
+        assert_eq!(report["instance_type"], "faulty-2cpu", "{report}");
+    }
+
+    // A name aloft does not know is refused, listing what it knows.
+    let out = aloft(home.path(), &["providers", "test", "-y", "nosuch"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`nosuch` is neither a component file nor a provider")
+            && stderr.contains("local"),
+        "{stderr}"
+    );
+}
+
 /// A capacity check that gets a launch instead of a refusal cleans that launch up
 /// (it may be billed) and says in words what it expected; no check's detail is a
 /// Rust debug dump of the provider's answer.

@@ -1,10 +1,9 @@
-//! `aloft providers test PATH.wasm`: the conformance kit from the outside. It shows
+//! `aloft providers test PATH.wasm|NAME`: the conformance kit from the outside, on a
+//! component file or a bundled or installed provider by name. It shows
 //! what the component asks for and, once the user agrees (`-y`), lends it the
 //! credentials its manifest declares, points it at `--endpoint` when given, and
 //! takes it through the lifecycle, printing each check. Non-zero exit on failure,
 //! so an author's CI can run it with nothing but `aloft`.
-
-use std::path::PathBuf;
 
 use aloft::client::ProviderTest;
 
@@ -14,20 +13,22 @@ use crate::render::{self, Output};
 /// Flags of `aloft providers test`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The component.
-    path: PathBuf,
+    /// The component file, or the name of a bundled or installed provider.
+    #[arg(value_name = "PATH.wasm|NAME")]
+    provider: String,
     /// Send the provider's requests here instead of its cloud (an emulator, a test server).
     #[arg(long)]
     endpoint: Option<String>,
-    /// Region to create the test cluster in.
+    /// Region to create the test cluster in (default: that of the cheapest offer).
     #[arg(long)]
-    region: String,
-    /// Zone (when the cloud has zones).
+    region: Option<String>,
+    /// Zone (when the cloud has zones; default: the chosen offer's).
     #[arg(long)]
     zone: Option<String>,
-    /// Instance type for the two test nodes.
+    /// Instance type for the two test nodes (default: the cheapest the provider
+    /// offers, in the region when given).
     #[arg(long)]
-    instance_type: String,
+    instance_type: Option<String>,
     /// A zone where the cloud refuses capacity, to check the error is typed.
     #[arg(long)]
     capacity_zone: Option<String>,
@@ -55,7 +56,7 @@ pub fn run(args: Args) -> CliResult {
         })
         .collect::<Result<Vec<_>, CliError>>()?;
     let client = crate::client::open()?;
-    let review = client.review_component(&args.path)?;
+    let review = client.review_provider(&args.provider)?;
     // stdout is the report's (`-o json`): the requests go to stderr.
     super::providers::show_requests(&review, &mut std::io::stderr());
     crate::confirm::confirm(
@@ -67,6 +68,11 @@ pub fn run(args: Args) -> CliResult {
         false,
         args.yes,
     )?;
+    let chosen = if args.region.is_none() || args.instance_type.is_none() {
+        " (chosen from its offers)"
+    } else {
+        ""
+    };
     let test = ProviderTest {
         region: args.region,
         zone: args.zone,
@@ -79,6 +85,16 @@ pub fn run(args: Args) -> CliResult {
     if args.output == Output::Json {
         render::print_json(&report)?;
     } else {
+        println!(
+            "Test cluster in region {}{}, instance type {}{chosen}:",
+            report.region,
+            report
+                .zone
+                .as_ref()
+                .map(|z| format!(", zone {z}"))
+                .unwrap_or_default(),
+            report.instance_type
+        );
         for check in &report.checks {
             if check.passed {
                 println!("  ok    {}", check.name);
@@ -89,14 +105,13 @@ pub fn run(args: Args) -> CliResult {
     }
     match report.failure() {
         None if report.passed() => {
-            eprintln!("{}: every check passed.", args.path.display());
+            eprintln!("{}: every check passed.", args.provider);
             Ok(())
         }
         None => Err(CliError::failure("no check ran")),
         Some(check) => Err(CliError::failure(format!(
             "{}: failed `{}`",
-            args.path.display(),
-            check.name
+            args.provider, check.name
         ))),
     }
 }

@@ -274,6 +274,13 @@ pub struct ComponentReview {
     pub shared_credentials: Vec<(String, Vec<String>)>,
     /// Whether a bundled provider has its name: installed, it would replace that one.
     pub replaces_bundled: bool,
+    /// Whether it is the bundled provider itself (reviewed by name, see
+    /// [`Client::review_provider`]): tested as aloft runs it, with every
+    /// credential it declares.
+    pub bundled: bool,
+    /// The user's settings for it (`providers.<name>` in config.yaml) when it was
+    /// reviewed by name; [`ProviderTest::settings`] are applied over them.
+    pub configured: Vec<(String, String)>,
     bytes: Vec<u8>,
     /// The throwaway host's home (its compiled code, its kv), removed when dropped.
     scratch: ScratchDir,
@@ -290,12 +297,15 @@ impl ComponentReview {
 /// Where [`Client::test_provider`] runs the conformance kit.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderTest {
-    /// Region of the test cluster.
-    pub region: String,
-    /// Zone, when the cloud has zones.
+    /// Region of the test cluster; `None`: the region of the offer chosen (see
+    /// [`ProviderTest::instance_type`]).
+    pub region: Option<String>,
+    /// Zone, when the cloud has zones; `None`: the chosen offer's zone, if any.
     pub zone: Option<String>,
-    /// Instance type of its two nodes.
-    pub instance_type: String,
+    /// Instance type of its two nodes; `None`: the cheapest on-demand offer (in
+    /// the region, when given) among the provider's own `offers`, else its
+    /// cloud's shipped catalog.
+    pub instance_type: Option<String>,
     /// A zone where the cloud refuses capacity: the refusal must be a typed
     /// `capacity` error.
     pub capacity_zone: Option<String>,
@@ -322,7 +332,49 @@ impl Client {
     pub fn review_component(&self, path: &Path) -> ClientResult<ComponentReview> {
         let bytes = std::fs::read(path)
             .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
-        let origin = path.display().to_string();
+        self.review_bytes(path.display().to_string(), bytes, false)
+    }
+
+    /// [`Client::review_component`] for a component file, or for a provider named
+    /// by `name_or_path`: a bundled one (`local`, `aws`: its embedded component,
+    /// marked [`ComponentReview::bundled`]) or one installed under
+    /// `HOME/providers`, each with the user's settings for it. A value that
+    /// contains a `/`, ends in `.wasm` or names an existing file is a file.
+    pub fn review_provider(&self, name_or_path: &str) -> ClientResult<ComponentReview> {
+        let path = Path::new(name_or_path);
+        if name_or_path.contains('/') || name_or_path.ends_with(".wasm") || path.is_file() {
+            return self.review_component(path);
+        }
+        let configured = provider_settings(&self.config, name_or_path);
+        if let Some((name, bytes)) = self.bundled.iter().find(|(n, _)| n == name_or_path) {
+            let mut review = self.review_bytes(format!("bundled:{name}"), bytes.to_vec(), true)?;
+            review.configured = configured;
+            return Ok(review);
+        }
+        let installed = self
+            .home
+            .join("providers")
+            .join(format!("{name_or_path}.wasm"));
+        if installed.is_file() {
+            let mut review = self.review_component(&installed)?;
+            review.configured = configured;
+            return Ok(review);
+        }
+        let mut known: Vec<String> = self.bundled.iter().map(|(n, _)| n.clone()).collect();
+        known.sort();
+        Err(ClientError::InvalidInput(format!(
+            "`{name_or_path}` is neither a component file nor a provider aloft has (bundled: \
+             {}; installed ones are named by `aloft providers list`)",
+            known.join(", ")
+        )))
+    }
+
+    fn review_bytes(
+        &self,
+        origin: String,
+        bytes: Vec<u8>,
+        bundled: bool,
+    ) -> ClientResult<ComponentReview> {
         let scratch = ScratchDir::new("aloft-provider")
             .map_err(|e| ClientError::Other(format!("cannot create a scratch folder: {e}")))?;
         let manifest = self.block_on(async {
@@ -331,7 +383,7 @@ impl Client {
         });
         let manifest = manifest.map_err(ClientError::other)?;
         let providers = self.providers()?;
-        let bundled: Vec<&Manifest> = providers
+        let others: Vec<&Manifest> = providers
             .host
             .manifests()
             .into_iter()
@@ -341,13 +393,15 @@ impl Client {
             .credentials
             .iter()
             .map(|c| {
-                let users = bundled.iter().filter(|b| b.credentials.contains(c));
+                let users = others.iter().filter(|b| b.credentials.contains(c));
                 (c.clone(), users.map(|b| b.name.clone()).collect::<Vec<_>>())
             })
             .filter(|(_, users)| !users.is_empty())
             .collect();
         Ok(ComponentReview {
-            replaces_bundled: providers.bundled.contains(&manifest.name),
+            replaces_bundled: !bundled && providers.bundled.contains(&manifest.name),
+            bundled,
+            configured: Vec::new(),
             origin,
             manifest,
             shared_credentials,
@@ -410,25 +464,49 @@ impl Client {
     ) -> ClientResult<Report> {
         let name = &review.manifest.name;
         let mut config = HostConfig::new(review.scratch.path());
-        if let Some(endpoint) = &test.endpoint {
-            config.endpoints.insert(name.clone(), endpoint.clone());
+        config.allowed_hosts = self.config.allowed_hosts.clone();
+        let mut settings = review.configured.clone();
+        for (key, value) in &test.settings {
+            settings.retain(|(k, _)| k != key);
+            settings.push((key.clone(), value.clone()));
         }
-        config.settings.insert(name.clone(), test.settings.clone());
+        // The local provider's node folders go in the throwaway home too.
+        if review.bundled && name == "local" && !settings.iter().any(|(k, _)| k == "root") {
+            let root = review.scratch.path().join("local");
+            settings.push(("root".into(), root.display().to_string()));
+        }
+        let endpoint = (test.endpoint.clone()).or_else(|| {
+            settings
+                .iter()
+                .find(|(k, _)| k == "endpoint")
+                .map(|(_, v)| v.clone())
+        });
+        if let Some(endpoint) = endpoint {
+            config.endpoints.insert(name.clone(), endpoint);
+        }
+        config.settings.insert(name.clone(), settings);
         let failed = |e: PluginError| ClientError::Provider {
             provider: name.clone(),
             message: e.to_string(),
         };
         self.block_on(async {
             let mut host = PluginHost::new(config).map_err(ClientError::other)?;
-            host.load_installed(&review.origin, &review.bytes, Some(grant))
-                .await
-                .map_err(failed)?;
+            if review.bundled {
+                host.load_bytes(&review.origin, &review.bytes)
+                    .await
+                    .map_err(failed)?;
+            } else {
+                host.load_installed(&review.origin, &review.bytes, Some(grant))
+                    .await
+                    .map_err(failed)?;
+            }
             let mut instance = host.instance(name).await.map_err(failed)?;
+            let (region, zone, instance_type) = self.test_target(&mut instance, test).await?;
             let options = ConformanceOptions {
                 cluster: format!("aloft-conformance-{}", std::process::id()),
-                region: test.region.clone(),
-                zone: test.zone.clone(),
-                instance_type: test.instance_type.clone(),
+                region,
+                zone,
+                instance_type,
             };
             let mut report = conformance::run(&mut instance, &options).await;
             if let Some(zone) = &test.capacity_zone {
@@ -442,6 +520,96 @@ impl Client {
             }
             Ok(report)
         })
+    }
+
+    /// Where the kit creates its test cluster: the region, zone and instance type
+    /// `test` names, the rest chosen from the cheapest on-demand offer that fits
+    /// them, asked of the provider (`offers`), else of its cloud's catalog.
+    async fn test_target(
+        &self,
+        instance: &mut ProviderInstance,
+        test: &ProviderTest,
+    ) -> ClientResult<(String, Option<String>, String)> {
+        if let (Some(region), Some(instance_type)) = (&test.region, &test.instance_type) {
+            return Ok((region.clone(), test.zone.clone(), instance_type.clone()));
+        }
+        let name = instance.name().to_string();
+        // (region, zone, instance type, on-demand price)
+        let mut offers: Vec<(String, Option<String>, String, Option<f64>)> =
+            match instance.offers(test.region.as_deref()).await {
+                Ok(offers) => offers
+                    .into_iter()
+                    .map(|o| (o.region, o.zone, o.instance_type, o.price))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+        let asked = !offers.is_empty();
+        if !asked
+            && let Ok(catalog) = self.catalog()
+            && let Ok(rows) = catalog.offers(&name)
+        {
+            offers = rows
+                .iter()
+                .map(|o| {
+                    (
+                        o.region.clone(),
+                        o.zone.clone(),
+                        o.instance_type.clone(),
+                        o.price,
+                    )
+                })
+                .collect();
+        }
+        let fits =
+            |(region, zone, instance_type, _): &(String, Option<String>, String, Option<f64>)| {
+                test.region.as_ref().is_none_or(|r| r == region)
+                    && test
+                        .instance_type
+                        .as_ref()
+                        .is_none_or(|t| t == instance_type)
+                    && test
+                        .zone
+                        .as_ref()
+                        .is_none_or(|z| zone.as_ref().is_none_or(|oz| oz == z))
+            };
+        let price = |p: &Option<f64>| {
+            p.filter(|p| p.is_finite() && *p >= 0.0)
+                .unwrap_or(f64::INFINITY)
+        };
+        let chosen = offers
+            .iter()
+            .filter(|o| fits(o))
+            .min_by(|a, b| price(&a.3).total_cmp(&price(&b.3)));
+        let Some((region, zone, instance_type, _)) = chosen else {
+            let wanted: Vec<String> = [
+                test.region.as_ref().map(|r| format!("region {r}")),
+                test.instance_type
+                    .as_ref()
+                    .map(|t| format!("instance type {t}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            return Err(ClientError::InvalidInput(format!(
+                "{name}: no offer to choose the test cluster's region and instance type from \
+                 ({}{}); give --region and --instance-type",
+                if offers.is_empty() {
+                    "neither its `offers` nor a catalog of its cloud lists any".to_string()
+                } else {
+                    format!("{} offer(s), none in", offers.len())
+                },
+                if offers.is_empty() || wanted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", wanted.join(" with "))
+                }
+            )));
+        };
+        Ok((
+            region.clone(),
+            test.zone.clone().or_else(|| zone.clone()),
+            instance_type.clone(),
+        ))
     }
 
     /// Every loaded provider's `check-credentials`, asked concurrently (the

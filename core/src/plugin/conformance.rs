@@ -45,6 +45,12 @@ pub struct Check {
 /// Every check of a run, in order; the run stops at the first failed one.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
+    /// The test cluster's region.
+    pub region: String,
+    /// Its zone, if any.
+    pub zone: Option<String>,
+    /// Its nodes' instance type.
+    pub instance_type: String,
     /// The checks that ran.
     pub checks: Vec<Check>,
     /// Whether a `run-instances` was sent for the test cluster (it may have
@@ -196,7 +202,12 @@ async fn clean_up(p: &mut ProviderInstance, cluster: &ClusterRef, name: &str) ->
 /// `cleanup` entry), so a failed run does not leave the author's test nodes running
 /// on their cloud.
 pub async fn run(p: &mut ProviderInstance, o: &ConformanceOptions) -> Report {
-    let mut r = Report::default();
+    let mut r = Report {
+        region: o.region.clone(),
+        zone: o.zone.clone(),
+        instance_type: o.instance_type.clone(),
+        ..Report::default()
+    };
     let _ = lifecycle(p, o, &mut r).await;
     let terminated = r.checks.iter().any(|c| c.name == "terminate");
     if !r.passed() && r.launched && !terminated {
