@@ -231,28 +231,28 @@ impl Role {
             Role::JobsController { home, tuning } => {
                 let client = builder().home(home).open()?;
                 let pid = std::process::id();
-                eprintln!(
-                    "jobs controller {pid} started at {}",
-                    crate::runtime::agent::unix_now()
-                );
+                let now = crate::runtime::agent::unix_now;
+                use crate::jobs::controller_log::{idle_line, started_line};
+                eprintln!("{}", started_line(now(), pid));
                 if client.run_jobs_controller(tuning.settings())? {
-                    eprintln!("jobs controller {pid} idle, exiting");
+                    eprintln!("{}", idle_line(now(), pid));
                 } else {
-                    eprintln!("another jobs controller runs; exiting");
+                    eprintln!(
+                        "{} another jobs controller runs; exiting",
+                        crate::clock::utc(now())
+                    );
                 }
                 Ok(())
             }
             Role::ServeController { home, tuning } => {
                 let client = builder().home(home).open()?;
                 let pid = std::process::id();
-                eprintln!(
-                    "serve controller {pid} started at {}",
-                    crate::runtime::agent::unix_now()
-                );
+                let now = || crate::clock::utc(crate::runtime::agent::unix_now());
+                eprintln!("{} serve controller {pid} started", now());
                 if client.run_serve_controller(tuning.serve_settings())? {
-                    eprintln!("serve controller {pid}: no service left, exiting");
+                    eprintln!("{} serve controller {pid}: no service left, exiting", now());
                 } else {
-                    eprintln!("another serve controller runs; exiting");
+                    eprintln!("{} another serve controller runs; exiting", now());
                 }
                 Ok(())
             }

@@ -37,6 +37,10 @@ pub struct StartArgs {
     /// Keep trying, with backoff, until the cluster starts (Ctrl-C stops).
     #[arg(short = 'r', long)]
     retry_until_up: bool,
+    /// Start even a cluster that is UP: its nodes are asked for again and its
+    /// agent started if it does not run (SkyPilot's `-f`).
+    #[arg(short, long)]
+    force: bool,
 }
 
 fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
@@ -104,6 +108,7 @@ pub fn start(args: StartArgs) -> CliResult {
     let options = aloft::client::StartOptions {
         retry_until_up: args.retry_until_up,
         autostop,
+        force: args.force,
     };
     let outcomes = names(&client, common)?
         .into_iter()

@@ -43,17 +43,19 @@ pub struct LogsArgs {
     #[arg(long)]
     status: bool,
     /// Copy the job's log here: `$ALOFT_HOME/logs/CLUSTER/job-ID.log` (printed).
-    #[arg(long)]
+    #[arg(short, long)]
     sync_down: bool,
     /// Only the output of node N (0 is the head).
-    #[arg(long, value_name = "N")]
+    #[arg(short, long, value_name = "N")]
     worker: Option<u32>,
 }
 
 /// Flags of `aloft cancel`.
 #[derive(Debug, clap::Args)]
 pub struct CancelArgs {
-    /// The cluster.
+    /// The cluster, or a glob pattern (`'dev-*'`) for every cluster it matches (then
+    /// `-a` or the latest job of each; with one plain name, `-o json` prints a
+    /// list, otherwise an object of lists by cluster).
     cluster: String,
     /// Jobs to cancel (default: the latest job, as in SkyPilot).
     jobs: Vec<u64>,
@@ -242,16 +244,46 @@ impl std::io::Write for RankFilter<'_> {
     }
 }
 
-/// `aloft cancel`: asks first, as SkyPilot does (`-y` skips).
+/// `aloft cancel`: asks first, as SkyPilot does (`-y` skips). A glob pattern
+/// cancels on every UP cluster it matches.
 pub fn cancel(args: CancelArgs) -> CliResult {
     let client = crate::client::open()?;
-    let ids: Vec<u64> = if args.jobs.is_empty() && !args.all {
-        // SkyPilot's rule: no job named means the latest one.
-        vec![client.job(&args.cluster, None)?.id]
-    } else {
-        args.jobs.clone()
-    };
-    let which = match ids.as_slice() {
+    let pattern = aloft::client::is_cluster_pattern(&args.cluster);
+    let clusters = crate::cmd::names::expand(&client, std::slice::from_ref(&args.cluster))?;
+    if pattern && !args.jobs.is_empty() {
+        return Err(CliError::failure(format!(
+            "job ids belong to one cluster: name it instead of the pattern `{}` (it matches {})",
+            args.cluster,
+            clusters.join(", ")
+        )));
+    }
+    // What to cancel on each cluster: SkyPilot's rule, no job named means the
+    // latest one.
+    let mut plan: Vec<(String, Vec<u64>)> = Vec::new();
+    for name in clusters {
+        let ids = if args.jobs.is_empty() && !args.all {
+            match client.job(&name, None) {
+                Ok(job) => vec![job.id],
+                // A pattern may match clusters that are stopped or have no job.
+                Err(err) if pattern => {
+                    eprintln!("Skipped `{name}`: {err}");
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        } else {
+            args.jobs.clone()
+        };
+        plan.push((name, ids));
+    }
+    if plan.is_empty() {
+        println!(
+            "No job cancelled: no cluster matching `{}` has a job.",
+            args.cluster
+        );
+        return Ok(());
+    }
+    let which = |ids: &[u64]| match ids {
         _ if args.all => "every unfinished job".to_string(),
         [one] => format!("job {one}"),
         many => format!(
@@ -262,29 +294,54 @@ pub fn cancel(args: CancelArgs) -> CliResult {
                 .join(", ")
         ),
     };
-    crate::confirm::confirm(
-        &format!("Cancelling {which} on cluster `{}`", args.cluster),
-        true,
-        args.yes,
-    )?;
-    let outcomes = client.cancel(&args.cluster, &ids, args.all)?;
-    if args.output == Output::Json {
-        return render::print_json(&outcomes);
-    }
-    if outcomes.is_empty() {
-        println!("No job cancelled: no unfinished job on `{}`.", args.cluster);
-    }
-    for outcome in &outcomes {
-        match outcome {
-            Cancellation::Requested(job) => println!(
-                "Job {}: cancellation requested (now {}).",
-                job.id, job.status
-            ),
-            Cancellation::AlreadyEnded(job) => println!(
-                "Job {}: nothing cancelled, it already ended {}.",
-                job.id, job.status
-            ),
+    let question = plan
+        .iter()
+        .map(|(name, ids)| format!("{} on cluster `{name}`", which(ids)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    crate::confirm::confirm(&format!("Cancelling {question}"), true, args.yes)?;
+    let mut by_cluster = serde_json::Map::new();
+    for (name, ids) in &plan {
+        let outcomes = match client.cancel(name, ids, args.all) {
+            Err(err @ aloft::client::ClientError::ClusterNotUp { .. }) if pattern => {
+                eprintln!("Skipped: {err}");
+                continue;
+            }
+            other => other?,
+        };
+        if args.output == Output::Json {
+            if !pattern {
+                return render::print_json(&outcomes);
+            }
+            by_cluster.insert(
+                name.clone(),
+                serde_json::to_value(&outcomes).map_err(|e| CliError::failure(e.to_string()))?,
+            );
+            continue;
         }
+        if outcomes.is_empty() {
+            println!("No job cancelled: no unfinished job on `{name}`.");
+        }
+        let on = if pattern {
+            format!(" on `{name}`")
+        } else {
+            String::new()
+        };
+        for outcome in &outcomes {
+            match outcome {
+                Cancellation::Requested(job) => println!(
+                    "Job {}{on}: cancellation requested (now {}).",
+                    job.id, job.status
+                ),
+                Cancellation::AlreadyEnded(job) => println!(
+                    "Job {}{on}: nothing cancelled, it already ended {}.",
+                    job.id, job.status
+                ),
+            }
+        }
+    }
+    if args.output == Output::Json {
+        return render::print_json(&by_cluster);
     }
     Ok(())
 }

@@ -47,6 +47,10 @@ enum Command {
         /// Only jobs with this name.
         #[arg(short = 'n', long)]
         name: Option<String>,
+        /// Every field: when each started (UTC), its cluster, its place in full
+        /// and why it failed (SkyPilot's `-v`).
+        #[arg(short, long)]
+        verbose: bool,
         /// Output format.
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
@@ -172,6 +176,7 @@ pub fn run(args: Args) -> CliResult {
             all: _,
             skip_finished,
             name,
+            verbose,
             output,
         } => {
             // Filtered here too: a remote controller's own default decides what
@@ -189,7 +194,7 @@ pub fn run(args: Args) -> CliResult {
             let rows: Vec<Vec<String>> = jobs
                 .iter()
                 .map(|j| {
-                    vec![
+                    let mut row = vec![
                         j.id.to_string(),
                         format!("{}/{}", j.task_index + 1, j.task_count),
                         j.name.clone(),
@@ -200,13 +205,25 @@ pub fn run(args: Args) -> CliResult {
                             .map_or("-".into(), |s| duration(j.ended_at.unwrap_or(now) - s)),
                         j.recovery_count.to_string(),
                         j.status.as_str().to_string(),
-                        j.location
-                            .as_ref()
-                            .map_or("-".into(), |l| format!("{} ({})", l.cloud, l.region)),
-                    ]
+                        j.location.as_ref().map_or("-".into(), |l| {
+                            if verbose {
+                                l.to_string()
+                            } else {
+                                format!("{} ({})", l.cloud, l.region)
+                            }
+                        }),
+                    ];
+                    if verbose {
+                        row.extend([
+                            j.started_at.map_or("-".into(), aloft::clock::utc),
+                            j.cluster_name.clone().unwrap_or_else(|| "-".into()),
+                            j.failure_reason.clone().unwrap_or_else(|| "-".into()),
+                        ]);
+                    }
+                    row
                 })
                 .collect();
-            let header = [
+            let mut header = vec![
                 "ID",
                 "TASK",
                 "NAME",
@@ -218,6 +235,9 @@ pub fn run(args: Args) -> CliResult {
                 "STATUS",
                 "WHERE",
             ];
+            if verbose {
+                header.extend(["STARTED (UTC)", "CLUSTER", "DETAILS"]);
+            }
             // A long queue is written in one piece: stdout is line-buffered.
             use std::io::Write;
             match std::io::stdout()

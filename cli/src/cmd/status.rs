@@ -21,6 +21,10 @@ pub struct Args {
     /// The address of one open port of the one named cluster.
     #[arg(long, value_name = "PORT")]
     endpoint: Option<u16>,
+    /// Every field: when each cluster was launched and last changed status (UTC),
+    /// region and zone apart (SkyPilot's `-v`).
+    #[arg(short, long)]
+    verbose: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -83,7 +87,7 @@ pub fn run(args: Args) -> CliResult {
         println!("No clusters.");
         return Ok(());
     }
-    let mut table = render::table([
+    let mut header = vec![
         "NAME",
         "INFRA",
         "RESOURCES",
@@ -92,7 +96,11 @@ pub fn run(args: Args) -> CliResult {
         "$/hr",
         "AUTOSTOP",
         "HEAD IP",
-    ]);
+    ];
+    if args.verbose {
+        header.extend(["REGION", "ZONE", "LAUNCHED (UTC)", "STATUS SINCE (UTC)"]);
+    }
+    let mut table = render::table(header);
     for row in &rows {
         let r = &row.record;
         let infra = match &r.zone {
@@ -109,7 +117,7 @@ pub fn run(args: Args) -> CliResult {
             (Some(m), false) => format!("{m}m{failing}"),
             (None, _) => "-".into(),
         };
-        table.add_row(vec![
+        let mut cells = vec![
             r.name.clone(),
             infra,
             format!(
@@ -122,7 +130,16 @@ pub fn run(args: Args) -> CliResult {
             render::price(r.hourly_price),
             autostop,
             row.head_ip.clone().unwrap_or_else(|| "-".into()),
-        ]);
+        ];
+        if args.verbose {
+            cells.extend([
+                r.region.clone(),
+                r.zone.clone().unwrap_or_else(|| "-".into()),
+                aloft::clock::utc(r.launched_at),
+                aloft::clock::utc(r.status_updated_at),
+            ]);
+        }
+        table.add_row(cells);
     }
     println!("{table}");
     for row in &rows {

@@ -17,6 +17,9 @@ pub struct Args {
 enum Command {
     /// Buckets aloft created.
     Ls {
+        /// Every field: the source in full (SkyPilot's `-v`).
+        #[arg(short, long)]
+        verbose: bool,
         /// `table` or `json`.
         #[arg(short, long, default_value = "table")]
         output: String,
@@ -38,7 +41,7 @@ enum Command {
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     match args.command {
-        Command::Ls { output } => {
+        Command::Ls { verbose, output } => {
             let buckets = client.buckets()?;
             if output == "json" {
                 return render::print_json(&buckets);
@@ -47,14 +50,19 @@ pub fn run(args: Args) -> CliResult {
                 eprintln!("No buckets created by aloft.");
                 return Ok(());
             }
-            let mut table = render::table(["NAME", "STORE", "REGION", "SOURCE", "CREATED"]);
+            let mut table = render::table(["NAME", "STORE", "REGION", "SOURCE", "CREATED (UTC)"]);
             for b in &buckets {
+                let source = b.source.clone().unwrap_or_else(|| "-".into());
                 table.add_row(vec![
                     b.name.clone(),
                     b.store.clone(),
                     b.region.clone(),
-                    b.source.clone().unwrap_or_else(|| "-".into()),
-                    b.created_at.to_string(),
+                    if verbose {
+                        source
+                    } else {
+                        shortened(&source, SOURCE_WIDTH)
+                    },
+                    aloft::clock::utc(b.created_at),
                 ]);
             }
             println!("{table}");
@@ -90,4 +98,17 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// Characters of a bucket's source `storage ls` shows without `-v` (SkyPilot
+/// truncates long fields the same way).
+const SOURCE_WIDTH: usize = 40;
+
+/// `text` cut to `width` characters, `...` marking the cut.
+fn shortened(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(3)).collect();
+    format!("{kept}...")
 }

@@ -54,6 +54,55 @@ pub enum HeadAccess {
 }
 
 impl Client {
+    /// The clusters `patterns` name, in order and without duplicates, as SkyPilot's
+    /// cluster commands (`stop`, `down`, `cancel`, `status`, ...) take them: a plain
+    /// name as it is (one not in local state is [`ClientError::UnknownCluster`],
+    /// with a did-you-mean), a glob pattern (`*`, `?`, `[a-z]`, `[!0-9]`) replaced by
+    /// the clusters it matches (one that matches none is
+    /// [`ClientError::NoClusterMatches`], listing what exists). Every pattern is
+    /// checked before the caller does anything to any cluster.
+    pub fn expand_cluster_names(&self, patterns: &[String]) -> ClientResult<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut known: Option<Vec<String>> = None;
+        for pattern in patterns {
+            let names = match &known {
+                Some(names) => names,
+                None => known.insert(self.state.clusters()?.into_iter().map(|c| c.name).collect()),
+            };
+            if !is_cluster_pattern(pattern) {
+                if !names.contains(pattern) {
+                    self.cluster(pattern)?;
+                }
+                if !out.contains(pattern) {
+                    out.push(pattern.clone());
+                }
+                continue;
+            }
+            let mut matched = false;
+            for name in names {
+                if glob_matches(pattern, name)
+                    .map_err(|e| ClientError::InvalidInput(format!("pattern `{pattern}`: {e}")))?
+                {
+                    matched = true;
+                    if !out.contains(name) {
+                        out.push(name.clone());
+                    }
+                }
+            }
+            if !matched {
+                return Err(ClientError::NoClusterMatches {
+                    pattern: pattern.clone(),
+                    known: if names.is_empty() {
+                        "there are no clusters".to_string()
+                    } else {
+                        format!("clusters: {}", names.join(", "))
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The clusters in local state (no provider call); only `names` when given
     /// (each must exist).
     pub fn status(&self, names: &[String]) -> ClientResult<Vec<ClusterView>> {
@@ -293,5 +342,123 @@ impl Client {
         Ok(self
             .state
             .cost_report(now - i64::from(days) * 86_400, now)?)
+    }
+}
+
+/// Whether a cluster name given on a command line is a glob pattern (`*`, `?`
+/// or `[`), which [`Client::expand_cluster_names`] expands.
+pub fn is_cluster_pattern(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// One piece of a glob pattern.
+enum GlobPiece {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: one character.
+    One,
+    /// `[...]` / `[!...]`: one character in (or not in) these ranges.
+    Class(bool, Vec<(char, char)>),
+    /// A character as it is.
+    Literal(char),
+}
+
+/// Whether `name` matches the shell-style glob `pattern` (`*`, `?`, `[a-z]`,
+/// `[!a-z]` or `[^a-z]`); an unclosed `[` is an error.
+pub(crate) fn glob_matches(pattern: &str, name: &str) -> Result<bool, String> {
+    let mut pieces = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        pieces.push(match c {
+            '*' => GlobPiece::Star,
+            '?' => GlobPiece::One,
+            '[' => {
+                let negated = chars.next_if(|c| *c == '!' || *c == '^').is_some();
+                let mut ranges = Vec::new();
+                let mut first = true;
+                loop {
+                    let Some(lo) = chars.next() else {
+                        return Err("`[` without its `]`".to_string());
+                    };
+                    if lo == ']' && !first {
+                        break;
+                    }
+                    first = false;
+                    let hi = if chars.peek() == Some(&'-') {
+                        chars.next();
+                        match chars.next() {
+                            Some(']') | None => {
+                                // `[a-]`: the dash is a character of its own.
+                                ranges.push((lo, lo));
+                                ranges.push(('-', '-'));
+                                break;
+                            }
+                            Some(hi) => hi,
+                        }
+                    } else {
+                        lo
+                    };
+                    ranges.push((lo, hi));
+                }
+                GlobPiece::Class(negated, ranges)
+            }
+            other => GlobPiece::Literal(other),
+        });
+    }
+    let name: Vec<char> = name.chars().collect();
+    // Backtracking over the last `*`: linear in practice for short names.
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        let step = match pieces.get(p) {
+            Some(GlobPiece::Star) => {
+                star = Some((p, n));
+                p += 1;
+                continue;
+            }
+            Some(GlobPiece::One) => true,
+            Some(GlobPiece::Literal(c)) => *c == name[n],
+            Some(GlobPiece::Class(negated, ranges)) => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&name[n])) != *negated
+            }
+            None => false,
+        };
+        if step {
+            p += 1;
+            n += 1;
+        } else if let Some((sp, sn)) = star {
+            p = sp + 1;
+            n = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return Ok(false);
+        }
+    }
+    Ok(pieces[p..]
+        .iter()
+        .all(|piece| matches!(piece, GlobPiece::Star)))
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs_match_as_a_shell_does() {
+        let m = |p: &str, n: &str| glob_matches(p, n).unwrap();
+        assert!(m("dev-*", "dev-1"));
+        assert!(m("dev-*", "dev-"));
+        assert!(!m("dev-*", "prod-1"));
+        assert!(m("*-1", "dev-1"));
+        assert!(m("d?v*1", "dev-a1"));
+        assert!(!m("d?v", "dv"));
+        assert!(m("exp-[0-9]", "exp-7"));
+        assert!(!m("exp-[!0-9]", "exp-7"));
+        assert!(m("exp-[^0-9]", "exp-x"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(m("[]x]", "]"));
+        assert!(m("a[b-]", "a-"));
+        assert!(glob_matches("exp-[0-9", "exp-1").is_err());
     }
 }

@@ -57,6 +57,10 @@ pub struct StartOptions {
     pub retry_until_up: bool,
     /// Set this autostop once the cluster is up (else it keeps the one it had).
     pub autostop: Option<super::AutostopSetting>,
+    /// Go through the start on a cluster that is already UP too (SkyPilot's
+    /// `start -f`): its nodes are asked for again, their addresses recorded and the
+    /// head's agent started if it does not run (a repair after it died).
+    pub force: bool,
 }
 
 /// A launch that reached the point where its job, if any, is queued.
@@ -573,7 +577,7 @@ impl Client {
         let mut wait = Duration::from_secs(10);
         let mut round = 1;
         loop {
-            match self.start(name) {
+            match self.start_cluster(name, options.force) {
                 Err(err)
                     if options.retry_until_up
                         && !matches!(err, ClientError::UnknownCluster { .. }) =>
@@ -608,16 +612,26 @@ impl Client {
     /// Starts a stopped cluster again: the provider resumes its nodes (following new
     /// addresses), the agent comes back with its autostop setting, usage restarts.
     pub fn start(&self, name: &str) -> ClientResult<()> {
+        self.start_cluster(name, false)
+    }
+
+    /// [`Client::start`]; `force` goes through it on an UP cluster too.
+    fn start_cluster(&self, name: &str, force: bool) -> ClientResult<()> {
         self.cluster(name)?;
         let _lock = self.lock(name, "start")?;
         let record = self.cluster(name)?;
-        if record.status == ClusterStatus::Up {
+        let was_up = record.status == ClusterStatus::Up;
+        if was_up && !force {
             self.emit(Event::Step(format!("Cluster `{name}` is already UP.")));
             return Ok(());
         }
         let providers = self.providers()?;
         let request = resume_request(&record, record.num_nodes);
-        self.emit(Event::Step(format!("Starting cluster `{name}`...")));
+        self.emit(Event::Step(if was_up {
+            format!("Starting cluster `{name}` again (forced): it is UP already.")
+        } else {
+            format!("Starting cluster `{name}`...")
+        }));
         let mut instance = self.block_on(providers.instance(&record.provider))?;
         let provider_error = |message: String| ClientError::Provider {
             provider: record.provider.clone(),
@@ -675,9 +689,16 @@ impl Client {
             head.install(&self.node_agents, node_key, &spec, None)?;
         }
         let now = unix_now();
-        self.state.set_status(name, ClusterStatus::Up, now)?;
-        self.state.start_usage(&record, now)?;
-        let _ = self.state.add_event(name, now, "start", "resumed");
+        if was_up {
+            // Its usage interval is open already.
+            let _ = self
+                .state
+                .add_event(name, now, "start", "started again (forced)");
+        } else {
+            self.state.set_status(name, ClusterStatus::Up, now)?;
+            self.state.start_usage(&record, now)?;
+            let _ = self.state.add_event(name, now, "start", "resumed");
+        }
         self.refresh_ssh_config();
         // The cluster keeps its autostop across a stop and a start.
         if let Some(minutes) = record.autostop_minutes {

@@ -242,10 +242,21 @@ impl Client {
             return remote.logs(id, false, out);
         }
         let Some(id) = id else {
+            // The controller processes' lines and every job's events, by time.
             let path = self.home.join("jobs-controller.log");
-            let text = std::fs::read(&path)
-                .map_err(|e| ClientError::Other(format!("no controller log: {e}")))?;
-            return out.write_all(&text).map_err(ClientError::other);
+            let log = match std::fs::read(&path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(ClientError::Other(format!("{}: {e}", path.display()))),
+            };
+            let events = self.jobs_db()?.all_events().map_err(ClientError::other)?;
+            if log.is_empty() && events.is_empty() {
+                return Err(ClientError::Other(
+                    "no controller log yet: no managed job was launched here".into(),
+                ));
+            }
+            let text = crate::jobs::controller_log::render(&log, &events);
+            return out.write_all(text.as_bytes()).map_err(ClientError::other);
         };
         let job = self.managed_job(id)?;
         if let (Some(cluster), Some(cluster_job)) = (&job.cluster_name, job.cluster_job_id)

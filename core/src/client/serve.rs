@@ -384,7 +384,8 @@ impl Client {
                 loop {
                     let events: Vec<ServeEvent> = db.events(name)?;
                     for e in events.iter().skip(shown) {
-                        writeln!(out, "{} {}", e.at, e.message).map_err(ClientError::other)?;
+                        writeln!(out, "{} {}", crate::clock::utc(e.at), e.message)
+                            .map_err(ClientError::other)?;
                     }
                     shown = events.len();
                     if !follow || self.cancel.is_cancelled() || db.service(name)?.is_none() {

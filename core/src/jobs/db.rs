@@ -447,11 +447,25 @@ impl JobsDb {
 
     /// The job's events, oldest first.
     pub fn events(&self, id: JobId) -> Result<Vec<JobEvent>, JobsError> {
+        Ok(self
+            .query_events(Some(id))?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// Every job's events, oldest first: what the controller did, for
+    /// `jobs logs --controller`.
+    pub fn all_events(&self) -> Result<Vec<(JobId, JobEvent)>, JobsError> {
+        self.query_events(None)
+    }
+
+    fn query_events(&self, id: Option<JobId>) -> Result<Vec<(JobId, JobEvent)>, JobsError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT at, task_index, kind, cloud, region, zone, exit_codes, message
-                 FROM job_events WHERE job_id = ?1 ORDER BY id",
+                "SELECT at, task_index, kind, cloud, region, zone, exit_codes, message, job_id
+                 FROM job_events WHERE ?1 IS NULL OR job_id = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         type RawEvent = (
@@ -463,6 +477,7 @@ impl JobsDb {
             Option<String>,
             String,
             String,
+            JobId,
         );
         let rows = stmt
             .query_map(params![id], |r| {
@@ -475,25 +490,29 @@ impl JobsDb {
                     r.get(5)?,
                     r.get(6)?,
                     r.get(7)?,
+                    r.get(8)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (at, task_index, kind, cloud, region, zone, codes, message): RawEvent =
+            let (at, task_index, kind, cloud, region, zone, codes, message, job_id): RawEvent =
                 row.map_err(|e| self.err(e))?;
-            out.push(JobEvent {
-                at,
-                task_index: u32::try_from(task_index)
-                    .map_err(|_| self.corrupt("event task_index", task_index))?,
-                kind: kind
-                    .parse()
-                    .map_err(|e: String| self.corrupt("event kind", e))?,
-                location: location(cloud, region, zone),
-                exit_codes: serde_json::from_str(&codes)
-                    .map_err(|e| self.corrupt("event exit_codes", e))?,
-                message,
-            });
+            out.push((
+                job_id,
+                JobEvent {
+                    at,
+                    task_index: u32::try_from(task_index)
+                        .map_err(|_| self.corrupt("event task_index", task_index))?,
+                    kind: kind
+                        .parse()
+                        .map_err(|e: String| self.corrupt("event kind", e))?,
+                    location: location(cloud, region, zone),
+                    exit_codes: serde_json::from_str(&codes)
+                        .map_err(|e| self.corrupt("event exit_codes", e))?,
+                    message,
+                },
+            ));
         }
         Ok(out)
     }

@@ -9,6 +9,7 @@
 //! - [`JobBackend`]: what the controller needs from the world; implement it on
 //!   top of the launch API.
 //! - [`Controller`]: the async loop managing every unfinished job.
+//! - [`controller_log`]: what `jobs logs --controller` shows, with UTC times.
 //!
 //! Every state change is written to the database before or after the backend call
 //! it concerns, so a controller killed at any point can be started again on the
@@ -16,6 +17,7 @@
 
 mod backend;
 mod controller;
+pub mod controller_log;
 mod db;
 mod output;
 mod record;

@@ -28,7 +28,7 @@ pub struct Overrides {
     pub num_nodes: Option<u32>,
     /// `--infra`.
     pub infra: Option<String>,
-    /// `--gpus` (`A100:8`, `A100:0.5`, `40GB+`).
+    /// `--gpus` (`A100:8`, `A100:0.5`, `40GB+`; `none`: no accelerator).
     pub gpus: Option<String>,
     /// `--cpus` (`8`, `8+`).
     pub cpus: Option<String>,
@@ -172,12 +172,15 @@ impl Overrides {
             .map(units::parse_infra)
             .transpose()
             .map_err(flag("--infra"))?;
-        let gpus = self
-            .gpus
-            .as_deref()
-            .map(units::parse_accelerator)
-            .transpose()
-            .map_err(flag("--gpus"))?;
+        // `none` asks for no accelerator, as SkyPilot's `--gpus none`.
+        let gpus = match self.gpus.as_deref() {
+            Some(g) if g.trim().eq_ignore_ascii_case("none") => Some(None),
+            other => other
+                .map(units::parse_accelerator)
+                .transpose()
+                .map_err(flag("--gpus"))?
+                .map(Some),
+        };
         let cpus = self
             .cpus
             .as_deref()
@@ -260,7 +263,7 @@ impl Overrides {
                 r.infra = i.clone();
             }
             if let Some(g) = &gpus {
-                r.accelerators = Some(g.clone());
+                r.accelerators = g.clone();
             }
             if let Some(c) = cpus {
                 r.cpus = Some(c);
