@@ -58,7 +58,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use autostop::AutostopSetting;
-pub use cluster::{Cancellation, ClusterView, CostEntry, HeadAccess};
+pub use cluster::{Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, GrantConsent};
@@ -107,6 +107,14 @@ pub enum ClientError {
         name: String,
         /// The existing name closest to it, when it looks like a typo of one.
         suggestion: Option<String>,
+        /// What exists, for the message.
+        known: String,
+    },
+    /// A glob pattern given for cluster names (`'dev-*'`) matches no cluster.
+    #[error("no cluster matches `{pattern}` ({known})")]
+    NoClusterMatches {
+        /// The pattern.
+        pattern: String,
         /// What exists, for the message.
         known: String,
     },
