@@ -53,6 +53,13 @@ enum Command {
 /// Flags of `aloft check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
+    /// Only these providers (`aloft check aws gcp`, as SkyPilot's `sky check`);
+    /// every one when none is named.
+    clouds: Vec<String>,
+    /// Show the account each enabled provider's credentials belong to, and what
+    /// else it says about them (SkyPilot's `-v`).
+    #[arg(short, long)]
+    verbose: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -241,7 +248,7 @@ fn install(path: &std::path::Path, yes: bool, replace: bool) -> CliResult {
 /// Runs `aloft check`: every provider's `check-credentials`.
 pub fn check(args: CheckArgs) -> CliResult {
     let client = crate::client::open()?;
-    let checks = client.check_providers()?;
+    let checks = client.check_named_providers(&args.clouds)?;
     if args.output == Output::Json {
         let rows: Vec<serde_json::Value> = checks
             .iter()
@@ -254,7 +261,13 @@ pub fn check(args: CheckArgs) -> CliResult {
     }
     for c in &checks {
         match &c.result {
-            Ok(identity) => println!("  {}: enabled ({})", c.provider, identity.account),
+            Ok(identity) if args.verbose => {
+                println!("  {}: enabled ({})", c.provider, identity.account);
+                for (key, value) in &identity.details {
+                    println!("      {key}: {value}");
+                }
+            }
+            Ok(_) => println!("  {}: enabled", c.provider),
             Err(reason) => println!("  {}: disabled — {reason}", c.provider),
         }
     }

@@ -615,13 +615,46 @@ impl Client {
     /// Every loaded provider's `check-credentials`, asked concurrently (the
     /// slowest answer bounds the wait), in name order.
     pub fn check_providers(&self) -> ClientResult<Vec<CredentialCheck>> {
+        self.check_named_providers(&[])
+    }
+
+    /// [`Client::check_providers`] for the providers `wanted` names only (every
+    /// one when empty), as SkyPilot's `sky check aws gcp`: names are matched
+    /// ignoring case, `k8s` is `kubernetes`, and a name no loaded provider has is
+    /// refused ([`ClientError::InvalidInput`], with a did-you-mean) before any
+    /// provider is asked.
+    pub fn check_named_providers(&self, wanted: &[String]) -> ClientResult<Vec<CredentialCheck>> {
         let providers = self.providers()?;
-        let names: Vec<String> = providers
+        let mut names: Vec<String> = providers
             .host
             .manifests()
             .iter()
             .map(|m| m.name.clone())
             .collect();
+        if !wanted.is_empty() {
+            let mut chosen = Vec::new();
+            for want in wanted {
+                let lower = want.trim().to_ascii_lowercase();
+                let lower = if lower == "k8s" {
+                    "kubernetes".to_string()
+                } else {
+                    lower
+                };
+                let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(&lower)) else {
+                    let hint = crate::task::suggest(&lower, names.iter().map(String::as_str))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    return Err(ClientError::InvalidInput(format!(
+                        "no provider named `{want}`{hint}; providers: {}",
+                        names.join(", ")
+                    )));
+                };
+                if !chosen.contains(name) {
+                    chosen.push(name.clone());
+                }
+            }
+            names.retain(|n| chosen.contains(n));
+        }
         let results = self.block_on(futures::future::join_all(names.iter().map(
             |name| async move {
                 let mut instance = providers.instance(name).await.map_err(|e| e.to_string())?;
