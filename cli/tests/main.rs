@@ -5,6 +5,7 @@
 mod common;
 
 mod aws_moto;
+mod catalog_refresh;
 mod cli_plan;
 mod cloud_failover;
 mod cluster_commands;

@@ -80,9 +80,67 @@ pub struct Config {
     /// Bucket stores' settings (`storage.r2.endpoint`).
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Where catalogs are refreshed from, and how often (`catalog:`).
+    #[serde(default)]
+    pub catalog: CatalogConfig,
     /// The file as read, for passing it on (see [`Config::without_jobs_yaml`]).
     #[serde(skip)]
     raw: Option<serde_yaml::Value>,
+}
+
+/// SkyPilot's hosted catalogs, schema version v8 (SkyPilot 0.14's
+/// `CATALOG_SCHEMA_VERSION`): `<url><cloud>/vms.csv` and `<url>common/*.csv`.
+pub const DEFAULT_CATALOG_URL: &str =
+    "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8/";
+
+/// Hours a fetched catalog file is used before it is fetched again when
+/// `catalog.max_age_hours` is unset: SkyPilot's `pull_frequency_hours`.
+pub const DEFAULT_CATALOG_MAX_AGE_HOURS: u64 = 7;
+
+/// The environment variable that replaces `catalog.url` (`off` turns refreshing
+/// off, as the test suites do: no test reaches the internet).
+pub const CATALOG_URL_ENV: &str = "ALOFT_CATALOG_URL";
+
+/// The `catalog:` section of `config.yaml`: the catalogs are kept whole and current
+/// from a URL laid out as SkyPilot's hosted catalogs, into `HOME/catalogs`, the
+/// snapshot in the binary being the offline fallback.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// The base URL (default [`DEFAULT_CATALOG_URL`]); `off` never refreshes.
+    /// `$ALOFT_CATALOG_URL` replaces it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A base URL (or `off`) per cloud, in place of `url` for that cloud's
+    /// `vms.csv` (`common` for the shared files); a cloud named here that the
+    /// binary has no snapshot of is fetched too.
+    #[serde(default)]
+    pub clouds: BTreeMap<String, String>,
+    /// Hours a fetched file is used before it is fetched again (default
+    /// [`DEFAULT_CATALOG_MAX_AGE_HOURS`]).
+    #[serde(default)]
+    pub max_age_hours: Option<u64>,
+}
+
+impl CatalogConfig {
+    /// The base URL `cloud`'s file comes from (`common` for the shared files), as
+    /// configured: the cloud's own entry, else `url`, else the default. Whether it
+    /// turns refreshing off is for the caller to read (`off`, empty).
+    pub fn url_for(&self, cloud: &str) -> &str {
+        self.clouds
+            .get(cloud)
+            .or(self.url.as_ref())
+            .map_or(DEFAULT_CATALOG_URL, String::as_str)
+    }
+
+    /// How long a fetched file is used.
+    pub fn max_age(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.max_age_hours
+                .unwrap_or(DEFAULT_CATALOG_MAX_AGE_HOURS)
+                .saturating_mul(3600),
+        )
+    }
 }
 
 /// The `jobs:` section of `config.yaml`.
@@ -150,7 +208,17 @@ pub const DEFAULT_OFFERS_CACHE_SECS: u64 = 600;
 
 impl Config {
     /// Reads `config.yaml` under `home`; a missing or empty file is an empty config.
+    ///
+    /// `$ALOFT_CATALOG_URL`, when set, replaces `catalog.url`.
     pub fn load(home: &Path) -> Result<Config, ConfigError> {
+        let mut config = Config::load_file(home)?;
+        if let Some(url) = std::env::var_os(CATALOG_URL_ENV) {
+            config.catalog.url = Some(url.to_string_lossy().into_owned());
+        }
+        Ok(config)
+    }
+
+    fn load_file(home: &Path) -> Result<Config, ConfigError> {
         let path = home.join("config.yaml");
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -194,6 +262,15 @@ impl Config {
                     .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
                 if let Some(kube) = kube.as_mapping_mut() {
                     kube.insert("kubeconfig".into(), path.into());
+                }
+            }
+            // The controller refreshes its catalogs from where this client does.
+            if let Some(url) = &self.catalog.url {
+                let catalog = map
+                    .entry("catalog".into())
+                    .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+                if let Some(catalog) = catalog.as_mapping_mut() {
+                    catalog.insert("url".into(), url.as_str().into());
                 }
             }
             if let Some(clouds) = clouds {

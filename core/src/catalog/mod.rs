@@ -3,13 +3,17 @@
 //!
 //! A snapshot of the public catalogs ships inside the binary, so aloft plans offline.
 //! Files under `~/.aloft/catalogs/<cloud>/vms.csv` (and `common/*.csv`) replace the
-//! embedded ones file by file, and a folder for a cloud the snapshot lacks adds it.
+//! embedded ones file by file, and a folder for a cloud the snapshot lacks adds it:
+//! the user's own files, or those `refresh` fetched from SkyPilot's hosted
+//! catalogs (whole and current, where the snapshot keeps only some families).
 //! Each cloud's file is parsed on first use only: a plan restricted to one cloud
 //! never pays for the others.
 
 mod accelerators;
 mod gcp;
 mod gpu_info;
+#[cfg(feature = "plugin")]
+pub mod refresh;
 mod vms;
 
 use std::collections::BTreeMap;
@@ -200,6 +204,11 @@ impl Catalog {
             accelerator_names,
             gpus,
         })
+    }
+
+    /// The clouds whose catalog the binary ships (its offline snapshot), sorted.
+    pub fn shipped_clouds() -> Vec<String> {
+        EMBEDDED_CLOUDS.iter().map(|(c, _)| c.to_string()).collect()
     }
 
     /// The clouds with a catalog, sorted.

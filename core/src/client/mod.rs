@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod autostop;
+mod catalogs;
 mod cluster;
 mod controllers;
 mod events;

@@ -154,7 +154,7 @@ impl Client {
         options: &PlanOptions,
     ) -> ClientResult<(LiveCatalog, OptimizeOptions)> {
         let named = named_clouds(tasks);
-        let catalog = self.catalog()?;
+        let catalog = self.refreshed_catalog(named.as_deref().or(self.config.clouds.as_deref()))?;
         let shipped = catalog.clouds();
         let ask: Option<Vec<String>> = match (&named, options.all_clouds) {
             // Every shipped catalog plans offline; only clouds without one (those

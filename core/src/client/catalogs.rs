@@ -1,0 +1,74 @@
+//! The catalogs a plan reads, refreshed first where due (see
+//! [`crate::catalog::refresh`]): from `catalog.url` (SkyPilot's hosted catalogs by
+//! default) into `HOME/catalogs`, with the snapshot in the binary as the fallback.
+
+use crate::catalog::Catalog;
+use crate::catalog::refresh::{self, COMMON_FILES, Wanted};
+
+use super::{Client, ClientResult, Event};
+
+impl Client {
+    /// The catalog for planning on `clouds` (every cloud with a catalog when
+    /// `None`): the files of those clouds and the `common` ones are fetched first
+    /// when missing or older than `catalog.max_age_hours`. A fetch that fails is
+    /// one warning, never an error: the plan uses the last fetched file, else the
+    /// snapshot in the binary.
+    pub fn refreshed_catalog(&self, clouds: Option<&[String]>) -> ClientResult<Catalog> {
+        self.refresh_catalogs(clouds);
+        self.catalog()
+    }
+
+    /// Fetches the catalog files of `clouds` (all when `None`) that are due, and
+    /// says in one warning which could not be fetched.
+    pub fn refresh_catalogs(&self, clouds: Option<&[String]>) {
+        let settings = &self.config.catalog;
+        let mut names: Vec<String> = Catalog::shipped_clouds();
+        names.extend(
+            settings
+                .clouds
+                .keys()
+                .filter(|c| c.as_str() != "common")
+                .cloned(),
+        );
+        if let Some(only) = clouds {
+            names.retain(|c| only.contains(c));
+        }
+        names.sort();
+        names.dedup();
+        let mut wanted: Vec<Wanted> = Vec::new();
+        for file in COMMON_FILES {
+            if let Some(base) = refresh::normalize_base(settings.url_for("common")) {
+                wanted.push(Wanted {
+                    file: file.to_string(),
+                    base,
+                });
+            }
+        }
+        for cloud in &names {
+            if let Some(base) = refresh::normalize_base(settings.url_for(cloud)) {
+                wanted.push(Wanted {
+                    file: format!("{cloud}/vms.csv"),
+                    base,
+                });
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let dir = self.home.join("catalogs");
+        let done = self.block_on(refresh::fetch_due(&dir, &wanted, settings.max_age()));
+        for file in &done.fetched {
+            tracing::debug!("catalog {file} refreshed");
+        }
+        if let Some((first, why)) = done.failed.first() {
+            let more = match done.failed.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            self.emit(Event::Warning(format!(
+                "catalog not refreshed: {first}: {why}{more}; planning with the catalog \
+                 already here (the snapshot in aloft where none was fetched)"
+            )));
+        }
+    }
+}
