@@ -57,6 +57,12 @@ fi
 if ! .venv/bin/python -c 'import pydo' 2>/dev/null; then
   .venv/bin/pip install -q 'pydo==0.44.0'
 fi
+# The oci provider's fake checks every request against the operations and models of
+# `oci` (OCI's official Python SDK) and verifies its signature; tests read facts back
+# with it. Older oci releases pin cryptography below what vastai needs: keep 2.189+.
+if ! .venv/bin/python -c 'import oci' 2>/dev/null; then
+  .venv/bin/pip install -q 'oci==2.189.0'
+fi
 # The vastai provider's fake checks every request against what Vast.ai's official
 # package sends (vastai-sdk, which installs `vastai`); tests read facts back with it.
 if ! .venv/bin/python -c 'import vastai_sdk' 2>/dev/null; then
