@@ -33,3 +33,4 @@ mod runpod_launch;
 mod serve_local;
 mod skypilot_cli;
 mod storage_r2;
+mod vastai_launch;

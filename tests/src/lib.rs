@@ -11,3 +11,4 @@ pub mod moto;
 pub mod portforward_fake;
 pub mod runpod_fake;
 pub mod sshd;
+pub mod vastai_fake;

@@ -8,8 +8,9 @@
 //! rents out, made by renting an offer (`POST /api/v0/bundles/` searches them,
 //! `PUT /api/v0/asks/{id}/` rents one). What that allows, and what the manifest
 //! says:
-//! - one node per cluster (no multi-node): the hosts of two offers share no
-//!   network, and a container cannot join another host's;
+//! - no multi-node: the hosts of two offers share no network, so aloft never plans
+//!   a multi-node task here (`run-instances` with a count above one rents
+//!   independent instances, which the conformance kit exercises);
 //! - spot is an interruptible instance, rented with a bid (the offer's minimum
 //!   bid); an outbid instance stops and `query-instances` reports it preempted;
 //! - stop/start (`PUT /api/v0/instances/{id}/` with `state`): a stopped instance

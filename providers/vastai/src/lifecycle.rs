@@ -245,8 +245,9 @@ fn rent(
     }))
 }
 
-/// Rents the cluster's missing node, starts stopped ones and attaches the
-/// cluster's key.
+/// Rents the cluster's missing nodes (one instance each; the manifest declares
+/// no multi-node, so aloft never plans more than one, as their hosts share no
+/// network), starts stopped ones and attaches the cluster's key.
 pub fn run(
     req: &RunRequest,
     settings: &BTreeMap<String, String>,
@@ -254,13 +255,6 @@ pub fn run(
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let here = |e: ProviderError| errors::in_zone(e, region, None);
-    if req.count > 1 {
-        return Err(here(errors::unsupported(
-            "NoMultiNode",
-            "Vast.ai instances are containers on separate rented hosts with no network \
-             between them: one node per cluster",
-        )));
-    }
     if model::parse_instance_type(&req.instance_type).is_none() {
         return Err(here(errors::unsupported(
             "UnknownInstanceType",

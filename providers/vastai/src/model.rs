@@ -354,7 +354,7 @@ impl VastInstance {
 }
 
 /// The image an instance runs unless the task or the settings name one.
-pub const DEFAULT_IMAGE: &str = "vastai/base-image:cuda-12.4.1-auto";
+pub const DEFAULT_IMAGE: &str = "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04";
 
 /// The Docker image of a task's `image_id` (`docker:repo:tag` or `repo:tag`).
 pub fn image_of(image_id: &str) -> Option<String> {

@@ -1,0 +1,391 @@
+//! The bundled `vastai` provider end to end against a fake of Vast.ai's REST API
+//! (`tests/fakes/vastai_api.py`, every request checked against what Vast.ai's
+//! official package `vastai-sdk` sends), through the `endpoint` override. Each
+//! instance the fake rents is a real `sshd` "machine" on its own loopback address,
+//! its port 22 "mapped" to the machine's sshd port, and aloft's key reaches the
+//! machine only because the fake authorizes the keys attached to the instance, so
+//! set-up and the job run for real. The API key is read by the host from the file
+//! Vast.ai's CLI writes (`$XDG_CONFIG_HOME/vastai/vast_api_key`); facts are read
+//! back through the package's own client.
+
+use crate::common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use aloft_tests::sshd::Sshd;
+use aloft_tests::vastai_fake::VastFake;
+use common::text;
+use serde_json::json;
+
+/// The key only these tests know; it must never appear in any output or file
+/// (the fake's `users/current` answer carries it, as Vast.ai's does).
+const SECRET: &str = "vastkey0ALOFTCLI9f8e7d6c5b4a3.NEVER-PRINTED";
+
+struct World {
+    home: tempfile::TempDir,
+    /// `XDG_CONFIG_HOME`, holding Vast.ai's key file (outside aloft's home, which
+    /// must never hold the key).
+    xdg: tempfile::TempDir,
+    fake: VastFake,
+    machines: Vec<Sshd>,
+}
+
+impl World {
+    /// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
+    /// at it and the key in Vast.ai's key file.
+    fn new(n: u8, first: u8) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                Sshd::start_machine(
+                    &home.path().join(format!("m{i}")),
+                    &format!("127.0.11.{}", first + i),
+                )
+            })
+            .collect();
+        let fake = VastFake::start(SECRET, &machines.iter().collect::<Vec<_>>(), 0.5);
+        let xdg = tempfile::tempdir().unwrap();
+        let keys = xdg.path().join("vastai");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::write(keys.join("vast_api_key"), format!("{SECRET}\n")).unwrap();
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  vastai:\n    endpoint: {}\n    ssh_user: {}\n",
+                fake.endpoint(),
+                machines.first().map_or("root", |m| m.user.as_str()),
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            xdg,
+            fake,
+            machines,
+        }
+    }
+
+    /// `aloft ARGS` in this world (its stderr, the trace log, kept in a file).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aloft"));
+        c.args(args)
+            .env("ALOFT_HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.xdg.path())
+            .env_remove("VAST_API_KEY")
+            .env_remove("RUNPOD_API_KEY")
+            .env_remove("LAMBDA_API_KEY")
+            .env_remove("DIGITALOCEAN_ACCESS_TOKEN")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("ALOFT_LOG", "trace");
+        c
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let mut out = self
+            .command(args)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
+    }
+
+    /// Every request aloft sent matched what the vastai package sends, and the
+    /// key is in no file under aloft's home.
+    fn assert_valid_and_secret_kept(&self) {
+        let invalid = self.fake.invalid_requests();
+        assert!(invalid.is_empty(), "{invalid:?}");
+        common::assert_secret_in_no_file(self.home.path(), SECRET);
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "secret leaked"
+    );
+    stdout
+}
+
+#[test]
+fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
+    let world = World::new(1, 10);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nresources: {infra: vastai/US, accelerators: RTX4090:1, ports: 8080}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    let m = &world.machines[0];
+    assert!(
+        stdout.contains(&format!("gpus=1 on {}", m.ip)),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists());
+    // The machine opened to the cluster's own key only because aloft attached it
+    // to the instance.
+    let cluster_key =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/va/aloft-key.pub"))
+            .expect("the cluster's public key");
+    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
+    let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
+    assert!(keys.contains(&body.join(" ")), "{keys}");
+
+    // Read back through the vastai package: one instance labelled by role, of the
+    // cheapest US RTX 4090 offer, on demand, with 8080 mapped.
+    let facts = world.fake.sdk(
+        "print(json.dumps([dict(label=i['label'], gpu=i['gpu_name'], n=i['num_gpus'],\n\
+           geo=i['geolocation'], bid=i['is_bid'], ports=sorted(i['ports']), runtype=i['image_runtype'])\n\
+           for i in vast.show_instances()]))",
+    );
+    assert_eq!(
+        facts,
+        json!([{"label": "aloft/va-head", "gpu": "RTX 4090", "n": 1, "geo": "Texas, US",
+                "bid": false, "ports": ["22/tcp", "8080/tcp"], "runtype": "ssh_direc ssh_proxy"}]),
+    );
+    let rows = world.status_json();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "vastai");
+
+    // Stop stops the instance (state stopped); start runs it again.
+    ok(&world.aloft(&["stop", "-y", "va"]));
+    assert_eq!(
+        world.fake.live_instances(),
+        [("aloft/va-head".to_string(), "exited".to_string())]
+    );
+    assert_eq!(world.status_json()[0]["status"], "STOPPED");
+    ok(&world.aloft(&["start", "va"]));
+    assert_eq!(world.status_json()[0]["status"], "UP");
+    let again = world.task("again.yaml", "run: echo ran after restart\n");
+    assert!(
+        ok(&world.aloft(&["exec", "va", again.to_str().unwrap()])).contains("ran after restart")
+    );
+
+    // A relaunch rents nothing new; down destroys the instance.
+    ok(&world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]));
+    ok(&world.aloft(&["down", "-y", "va"]));
+    assert!(world.fake.live_instances().is_empty());
+    let state = world.fake.state();
+    assert_eq!(state["instances"].as_array().unwrap().len(), 1, "{state}");
+    let requests = &state["requests"];
+    for op in [
+        "GET /api/v0/users/current",
+        "POST /api/v0/bundles/",
+        "PUT /api/v0/asks/{id}/",
+        "POST /api/v0/instances/{instance_id}/ssh/",
+        "PUT /api/v0/instances/{id}/",
+        "DELETE /api/v0/instances/{id}/",
+    ] {
+        assert!(
+            requests.as_array().unwrap().iter().any(|r| r == op),
+            "{op}: {requests}"
+        );
+    }
+    world.assert_valid_and_secret_kept();
+}
+
+#[test]
+fn plans_price_vastai_from_live_offers_with_bids_as_spot_and_one_node_only() {
+    let world = World::new(0, 0);
+    let config = world.home.path().join("config.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("clouds: [vastai]\n{before}")).unwrap();
+    let said = |out: &Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let big = world.task(
+        "big.yaml",
+        "resources: {accelerators: H100:8}\nrun: echo hi\n",
+    );
+    // A key Vast.ai refuses (the variable wins over the key file): the provider is
+    // not usable, with Vast.ai's reason.
+    let wrong = "vastkey-WRONG-REFUSED-NEVER-PRINTED";
+    let dry = world
+        .command(&["launch", "--dryrun", big.to_str().unwrap()])
+        .env("VAST_API_KEY", wrong)
+        .output()
+        .unwrap();
+    assert!(!dry.status.success(), "{}", said(&dry));
+    assert!(said(&dry).contains("vastai is not usable"), "{}", said(&dry));
+    assert!(said(&dry).contains("Invalid user key"), "{}", said(&dry));
+    assert!(!said(&dry).contains(wrong));
+    let dry = world.aloft(&["launch", "--dryrun", big.to_str().unwrap()]);
+    assert!(dry.status.success(), "{}", said(&dry));
+    assert!(said(&dry).contains("8x_H100_SXM"), "{}", said(&dry));
+    // With every cloud aloft ships prices for, Vast.ai is still a candidate.
+    let all = world.aloft(&["launch", "--dryrun", "--all-clouds", big.to_str().unwrap()]);
+    assert!(all.status.success(), "{}", said(&all));
+    assert!(
+        said(&all)
+            .lines()
+            .any(|l| l.contains("vastai (") && l.contains("8x_H100_SXM")),
+        "{}",
+        said(&all)
+    );
+    // Spot is an interruptible instance priced at the offer's minimum bid.
+    let spot = world.task(
+        "spot.yaml",
+        "resources: {infra: vastai, accelerators: H100:8, use_spot: true}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", spot.to_str().unwrap()]);
+    assert!(dry.status.success(), "{}", said(&dry));
+    assert!(
+        said(&dry).contains("9.8"),
+        "the minimum bid: {}",
+        said(&dry)
+    );
+    // Two nodes cannot be planned on Vast.ai.
+    let two = world.task(
+        "two.yaml",
+        "num_nodes: 2\nresources: {infra: vastai, accelerators: RTX4090:1}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", two.to_str().unwrap()]);
+    assert!(!dry.status.success(), "{}", said(&dry));
+    assert!(said(&dry).contains("no multi-node"), "{}", said(&dry));
+    // Nothing was rented: only reads and offer searches.
+    let requests = world.fake.state()["requests"].clone();
+    assert!(
+        requests.as_array().unwrap().iter().all(|r| r
+            .as_str()
+            .is_some_and(|r| r.starts_with("GET ")
+                || r == "POST /api/v0/bundles/"
+                || r == "UNAUTHORIZED")),
+        "{requests}"
+    );
+    world.assert_valid_and_secret_kept();
+}
+
+#[test]
+fn the_vastai_provider_passes_the_conformance_kit_against_the_fake() {
+    let world = World::new(3, 40);
+    let wasm = world.home.path().join("vastai.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("vastai")).unwrap();
+    let endpoint = world.fake.endpoint();
+    let out = world.aloft(&[
+        "providers",
+        "test",
+        "-y",
+        wasm.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--region",
+        "CA",
+        "--instance-type",
+        "1x_RTX_4090",
+        "-o",
+        "json",
+    ]);
+    let stdout = ok(&out);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 6, "{report}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
+        "Vast.ai declares stop/start: {report}"
+    );
+    assert!(
+        world.fake.live_instances().is_empty(),
+        "the kit left nothing"
+    );
+    world.assert_valid_and_secret_kept();
+}
+
+#[test]
+fn a_launch_killed_anywhere_leaves_nothing_after_down() {
+    let world = World::new(1, 50);
+    let task = world.task(
+        "one.yaml",
+        "resources: {infra: vastai/SE, accelerators: RTX4090:1}\nsetup: sleep 0.2\nrun: echo done\n",
+    );
+    // Before the rent, between the rent and the key, while it boots, during set-up.
+    for (i, delay_ms) in [300u64, 900, 1500, 2500].into_iter().enumerate() {
+        let name = format!("k{i}");
+        let mut child = world
+            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        ok(&world.aloft(&["down", "-a", "-y"]));
+        assert!(
+            world.fake.live_instances().is_empty(),
+            "killed after {delay_ms} ms: leaked"
+        );
+    }
+    let state = world.fake.state();
+    let made = state["instances"].as_array().unwrap().len();
+    eprintln!("instances rented by the killed launches: {made}");
+    assert!(made >= 1, "{state}");
+    world.assert_valid_and_secret_kept();
+}
+
+#[test]
+fn no_vastai_offer_left_fails_over_to_the_next_cloud_and_says_why() {
+    use aloft_tests::runpod_fake::RunpodFake;
+    const RUNPOD_KEY: &str = "rpa_VASTFAILOVER_NEVER_PRINTED";
+    let world = World::new(1, 60);
+    world.fake.control("capacity", json!({"exhausted": true}));
+    let machine = Sshd::start_machine(&world.home.path().join("rp"), "127.0.11.70");
+    let runpod = RunpodFake::start(RUNPOD_KEY, &[&machine], 0.5);
+    let config = world.home.path().join("config.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{before}  runpod:\n    endpoint: {}\n    ssh_user: {}\n",
+            runpod.endpoint(),
+            machine.user
+        ),
+    )
+    .unwrap();
+    let task = world.task(
+        "t.yaml",
+        "resources:\n  ordered:\n    - {infra: vastai/US, accelerators: RTX4090:1}\n    \
+         - {infra: runpod/US, accelerators: A40:1}\nrun: echo landed\n",
+    );
+    let out = world
+        .command(&["launch", "-y", "-c", "xc", task.to_str().unwrap()])
+        .env("RUNPOD_API_KEY", RUNPOD_KEY)
+        .output()
+        .unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.contains("landed"), "{stdout}");
+    let said = format!("{stdout}{}", text(&out.stderr));
+    assert!(said.contains("is not available"), "{said}");
+    assert!(!said.contains(RUNPOD_KEY));
+    // Vast.ai has nothing; RunPod has the pod.
+    assert!(world.fake.live_instances().is_empty());
+    assert_eq!(runpod.live_pods().len(), 1);
+    assert_eq!(world.status_json()[0]["provider"], "runpod");
+    ok(&world
+        .command(&["down", "-y", "xc"])
+        .env("RUNPOD_API_KEY", RUNPOD_KEY)
+        .output()
+        .unwrap());
+    assert!(runpod.live_pods().is_empty());
+    world.assert_valid_and_secret_kept();
+    common::assert_secret_in_no_file(world.home.path(), RUNPOD_KEY);
+}
