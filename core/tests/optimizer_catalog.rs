@@ -441,6 +441,13 @@ fn inferentia_and_trainium_plan_under_the_names_gpus_list_shows() {
     // No instance has 6 Inferentia (v1) chips: no plan, but not an unknown name.
     let err = plan_of("resources: {accelerators: Inferentia:6}").unwrap_err();
     assert!(matches!(err, OptimizeError::NoResources { .. }), "{err}");
+    // ... and it says which counts are offered, as SkyPilot does.
+    assert!(
+        err.to_string().contains(
+            "try one of these offered accelerators: Inferentia:1, Inferentia:4, Inferentia:16"
+        ),
+        "{err}"
+    );
     // Typos still get suggestions, from the offers' names too.
     let err = plan_of("resources: {accelerators: Inferentai2:1}").unwrap_err();
     assert!(

@@ -79,6 +79,10 @@ pub(crate) struct Enumerated {
     pub rejected: BTreeMap<Check, Rejected>,
     /// Clouds skipped entirely, with the reason.
     pub skipped_clouds: Vec<(String, String)>,
+    /// The accelerator asked for, in the counts the offers that failed only on
+    /// the count have (`Inferentia:1`, `Inferentia:4`, ...), for SkyPilot's "try
+    /// one of these offered accelerators".
+    pub offered_counts: Vec<(String, f64)>,
 }
 
 /// Accelerator names (canonical) and the count a request accepts.
@@ -191,6 +195,15 @@ pub(crate) fn enumerate(
             match check(offer, r, accel.as_ref(), price, options) {
                 None => out.feasible.push(candidate()),
                 Some(failed) => {
+                    if failed == Check::Accelerator
+                        && let (Some(want), Some((name, count))) = (&accel, &offer.accelerator)
+                        && want.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+                    {
+                        let offered = (name.clone(), *count);
+                        if !out.offered_counts.contains(&offered) {
+                            out.offered_counts.push(offered);
+                        }
+                    }
                     let entry = out.rejected.entry(failed).or_insert(Rejected {
                         count: 0,
                         cheapest: None,

@@ -506,6 +506,20 @@ fn no_resources(task: &OptTask, results: &[(usize, &Resources, Enumerated)]) -> 
                 if rejected.count == 1 { "" } else { "s" }
             ));
         }
+        if !e.offered_counts.is_empty() {
+            let mut offered = e.offered_counts.clone();
+            offered.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            let offered: Vec<String> = offered
+                .iter()
+                .map(|(name, count)| {
+                    format!("{name}:{}", crate::task::units::format_number(*count))
+                })
+                .collect();
+            lines.push(format!(
+                "  try one of these offered accelerators: {}",
+                offered.join(", ")
+            ));
+        }
         if e.rejected.is_empty() && e.skipped_clouds.is_empty() {
             lines.push("  no enabled cloud has any offer".to_string());
         }
