@@ -768,6 +768,8 @@ fn nodes_that_never_answer_ssh_are_terminated_and_nothing_is_left_running() {
         stderr.contains("still waiting for 1 of 1 node(s) to accept SSH: head ("),
         "{stderr}"
     );
+    // ... and what ssh last said about it.
+    assert!(stderr.contains("left); last SSH error: head: "), "{stderr}");
     assert!(!stderr.contains("reachable ("), "{stderr}");
     // The provider's side: the instance that never answered was terminated.
     let after = states(&world, "lost");

@@ -261,3 +261,53 @@ fn without_capacity_in_the_first_region_the_launch_lands_in_another() {
     ok(&world.aloft(&["down", "-y", "fo"]));
     assert_no_secret_in_files(world.home.path());
 }
+
+/// A node whose sshd refuses the cluster's key (here: the fake cloud never puts it
+/// on the machine) is given up as soon as the refusal has lasted a fifth of the
+/// wait, not waited on until the wait runs out: the launch fails naming the node
+/// and what ssh said, and the instance is terminated.
+#[test]
+fn a_node_that_refuses_the_key_fails_its_candidate_at_once_with_the_reason() {
+    let world = World::new(1, 130, 0.0);
+    // The relay installs no key: the map no longer names the machine's
+    // authorized_keys file.
+    let map = world.home.path().join("relay-map.json");
+    let m = &world.machines[0];
+    std::fs::write(
+        &map,
+        serde_json::json!({"machines": [], "assigned": {m.ip.clone(): [m.ip, m.port]}}).to_string(),
+    )
+    .unwrap();
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: lambda/us-east-1, instance_type: gpu_1x_a10}\nrun: echo never\n",
+    );
+    let log = world.home.path().join("aloft-refused.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "rk", task.to_str().unwrap()])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .env("ALOFT_HOME", world.home.path())
+        .env("LAMBDA_API_KEY", SECRET)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        // A wait of 60 s: a refusal is given up after 12 s of it.
+        .env("ALOFT_NODE_READY_TIMEOUT_SECS", "60")
+        .output()
+        .unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("SshKeyRefused"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("@{}:", m.ip)) && stderr.contains("refuses the SSH key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Permission denied (publickey"), "{stderr}");
+    assert!(!stderr.contains("did not accept SSH within"), "{stderr}");
+    assert!(!stderr.contains(SECRET));
+    // The candidate's instance was terminated, not left billing.
+    assert_eq!(
+        world.instances("rk"),
+        [("rk-head".to_string(), "terminated".to_string())]
+    );
+}

@@ -335,28 +335,39 @@ pub(crate) fn wait_running(
 const NODES_READY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Waits for every node to accept SSH (up to `timeout`), telling `on_step` as each
-/// one does (`node 2/4 reachable (12 s)`) and, while some are still waited for, which
-/// and how long is left, every `timeout / 5` (1 to 15 s): lines, not a redrawn
-/// spinner, so the progress shows without a terminal too.
+/// one does (`node 2/4 reachable (12 s)`) and, while some are still waited for, which,
+/// how long is left and what ssh last said, every `timeout / 5` (1 to 15 s): lines,
+/// not a redrawn spinner, so the progress shows without a terminal too.
 fn wait_reachable_with_progress(
     addresses: &[NodeAddress],
     control_dir: &std::path::Path,
     timeout: Duration,
     on_step: &dyn Fn(String),
 ) -> Result<(), crate::launch::LaunchError> {
+    use crate::launch::NodeWait;
     let total = addresses.len();
     let start = Instant::now();
     let every = (timeout / 5).clamp(Duration::from_secs(1), Duration::from_secs(15));
     let (tx, rx) = std::sync::mpsc::channel();
+    let role = |i: usize| {
+        if i == 0 {
+            "head".to_string()
+        } else {
+            format!("worker {i}")
+        }
+    };
     std::thread::scope(|scope| {
         let waiter = scope.spawn(move || {
             crate::launch::wait_reachable_addresses_reporting(addresses, control_dir, timeout, &tx)
         });
         let mut ready = vec![false; total];
+        let mut last_error: Vec<Option<String>> = vec![None; total];
         let mut count = 0;
+        let mut next_line = start + every;
         loop {
-            match rx.recv_timeout(every) {
-                Ok(index) => {
+            let wait = next_line.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(NodeWait::Reachable(index)) => {
                     count += 1;
                     if let Some(seen) = ready.get_mut(index) {
                         *seen = true;
@@ -366,24 +377,34 @@ fn wait_reachable_with_progress(
                         start.elapsed().as_secs()
                     ));
                 }
+                Ok(NodeWait::Failed(index, why)) => {
+                    if let Some(last) = last_error.get_mut(index) {
+                        *last = Some(why);
+                    }
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    let waiting: Vec<String> = ready
+                    next_line = Instant::now() + every;
+                    let waiting: Vec<usize> = (0..total)
+                        .filter(|i| !ready.get(*i).copied().unwrap_or(true))
+                        .collect();
+                    let names: Vec<String> = waiting.iter().map(|i| role(*i)).collect();
+                    let errors: Vec<String> = waiting
                         .iter()
-                        .enumerate()
-                        .filter(|(_, seen)| !**seen)
-                        .map(|(i, _)| {
-                            if i == 0 {
-                                "head".into()
-                            } else {
-                                format!("worker {i}")
-                            }
+                        .filter_map(|i| {
+                            let why = last_error.get(*i)?.as_ref()?;
+                            Some(format!("{}: {}", role(*i), one_line(why)))
                         })
                         .collect();
                     on_step(format!(
-                        "still waiting for {} of {total} node(s) to accept SSH: {} ({} s left)",
+                        "still waiting for {} of {total} node(s) to accept SSH: {} ({} s left){}",
                         waiting.len(),
-                        waiting.join(", "),
-                        timeout.saturating_sub(start.elapsed()).as_secs()
+                        names.join(", "),
+                        timeout.saturating_sub(start.elapsed()).as_secs(),
+                        if errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; last SSH error: {}", errors.join("; "))
+                        }
                     ));
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
@@ -397,6 +418,44 @@ fn wait_reachable_with_progress(
             ))
         })
     })
+}
+
+/// `text` on one line, at most 200 characters (ssh's last words, for a progress line).
+fn one_line(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > 200 {
+        let cut: String = joined.chars().take(200).collect();
+        format!("{cut}...")
+    } else {
+        joined
+    }
+}
+
+/// The failure of a candidate whose nodes did not accept SSH within `timeout`:
+/// a key the nodes refuse and a host key that changed are named as such, with
+/// the node and what ssh said, not as a wait that ran out.
+fn unreachable_failure(err: crate::launch::LaunchError, timeout: Duration) -> Failure {
+    use crate::runtime::node::NodeError;
+    match err {
+        crate::launch::LaunchError::Node(err @ NodeError::KeyRefused { .. }) => Failure {
+            kind: FailureKind::Other,
+            code: "SshKeyRefused".into(),
+            message: err.to_string(),
+        },
+        crate::launch::LaunchError::Node(err @ NodeError::HostKeyChanged { .. }) => Failure {
+            kind: FailureKind::Other,
+            code: "SshHostKeyRefused".into(),
+            message: err.to_string(),
+        },
+        e => Failure {
+            kind: FailureKind::Other,
+            code: "NodesUnreachable".into(),
+            message: format!(
+                "nodes did not accept SSH within {} s: {e}",
+                timeout.as_secs()
+            ),
+        },
+    }
 }
 
 /// Provisions through provider components.
@@ -528,14 +587,7 @@ impl Provisioner for PluginProvisioner<'_> {
             timeout.as_secs()
         ));
         wait_reachable_with_progress(&addresses, &self.control_dir, timeout, self.on_step)
-            .map_err(|e| Failure {
-                kind: FailureKind::Other,
-                code: "NodesUnreachable".into(),
-                message: format!(
-                    "nodes did not accept SSH within {} s: {e}",
-                    timeout.as_secs()
-                ),
-            })?;
+            .map_err(|e| unreachable_failure(e, timeout))?;
         Ok(addresses)
     }
 

@@ -495,26 +495,40 @@ pub fn wait_reachable_addresses(
 /// a while).
 pub const NODE_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// [`wait_reachable_addresses`], sending each node's index (its place in
-/// `addresses`) on `ready` as soon as that node accepts SSH, so a caller can show
-/// per-node progress while the others are still waited for.
+/// What [`wait_reachable_addresses_reporting`] tells its caller about a node, by
+/// its index in the addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeWait {
+    /// The node accepts SSH now.
+    Reachable(usize),
+    /// The node's last attempt failed with this (what ssh said).
+    Failed(usize, String),
+}
+
+/// [`wait_reachable_addresses`], telling `report` as soon as a node accepts SSH
+/// and, while it does not, why its last attempt failed, so a caller can show
+/// per-node progress and the last SSH error while the others are still waited for.
 pub fn wait_reachable_addresses_reporting(
     addresses: &[NodeAddress],
     control_dir: &Path,
     timeout: std::time::Duration,
-    ready: &std::sync::mpsc::Sender<usize>,
+    report: &std::sync::mpsc::Sender<NodeWait>,
 ) -> Result<(), LaunchError> {
     let nodes: Vec<Box<dyn Node>> = addresses.iter().map(|a| a.connect(control_dir)).collect();
     let deadline = std::time::Instant::now() + timeout;
+    let grace = key_refusal_grace(timeout);
     std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .enumerate()
             .map(|(index, node)| {
                 scope.spawn(move || {
-                    wait_one(node.as_ref(), deadline)?;
                     // The receiver may be gone (the caller stopped listening).
-                    let _ = ready.send(index);
+                    let failed = |why: String| {
+                        let _ = report.send(NodeWait::Failed(index, why));
+                    };
+                    wait_one(node.as_ref(), deadline, grace, &failed)?;
+                    let _ = report.send(NodeWait::Reachable(index));
                     Ok::<(), NodeError>(())
                 })
             })
@@ -530,16 +544,52 @@ pub fn wait_reachable_addresses_reporting(
     })
 }
 
+/// How long a node may refuse aloft's key before that counts as for good: a fifth
+/// of the wait, at most a minute. A cloud may put the key on a fresh node after its
+/// sshd started (GCP's guest agent does), so the first refusals are waited out.
+pub fn key_refusal_grace(timeout: std::time::Duration) -> std::time::Duration {
+    (timeout / 5).min(std::time::Duration::from_secs(60))
+}
+
 /// Waits until `node` runs a trivial command; only "unreachable" is retried, until
-/// `deadline`.
-fn wait_one(node: &dyn Node, deadline: std::time::Instant) -> Result<(), NodeError> {
+/// `deadline`, and a refused key only until it has been refused for `grace`
+/// without a break ([`NodeError::KeyRefused`]). `failed` hears each failed
+/// attempt's reason.
+fn wait_one(
+    node: &dyn Node,
+    deadline: std::time::Instant,
+    grace: std::time::Duration,
+    failed: &dyn Fn(String),
+) -> Result<(), NodeError> {
+    let mut refused_since: Option<std::time::Instant> = None;
     loop {
         match node.run(
             &crate::runtime::node::Script::new("true"),
             &mut std::io::sink(),
         ) {
             Ok(_) => return Ok(()),
-            Err(NodeError::Unreachable { .. }) if std::time::Instant::now() < deadline => {
+            Err(err @ NodeError::Unreachable { .. }) => {
+                let now = std::time::Instant::now();
+                if err.is_key_refusal() {
+                    let since = *refused_since.get_or_insert(now);
+                    if now.duration_since(since) >= grace
+                        && let NodeError::Unreachable { node, detail } = err
+                    {
+                        return Err(NodeError::KeyRefused {
+                            node,
+                            seconds: now.duration_since(since).as_secs(),
+                            detail,
+                        });
+                    }
+                } else {
+                    refused_since = None;
+                }
+                if now >= deadline {
+                    return Err(err);
+                }
+                if let NodeError::Unreachable { detail, .. } = &err {
+                    failed(detail.clone());
+                }
                 std::thread::sleep(std::time::Duration::from_secs(2));
             }
             Err(err) => return Err(err),
@@ -548,13 +598,16 @@ fn wait_one(node: &dyn Node, deadline: std::time::Instant) -> Result<(), NodeErr
 }
 
 /// Waits until every node runs a trivial command (all nodes at once); only
-/// "unreachable" is retried.
+/// "unreachable" is retried (a refused key for a while, see [`key_refusal_grace`]).
 fn wait_reachable(
     nodes: &[Box<dyn Node>],
     timeout: std::time::Duration,
 ) -> Result<(), LaunchError> {
     let deadline = std::time::Instant::now() + timeout;
-    Ok(on_every_node(nodes, |node| wait_one(node, deadline))?)
+    let grace = key_refusal_grace(timeout);
+    Ok(on_every_node(nodes, |node| {
+        wait_one(node, deadline, grace, &|_| {})
+    })?)
 }
 
 /// Copies the workdir (honouring `.gitignore`) and local file mounts to every node.

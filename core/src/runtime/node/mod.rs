@@ -7,6 +7,7 @@
 //! not show up in `ps`. Output (stdout and stderr merged) streams as it comes, and a
 //! [`Killer`] stops a script and everything it started, from any thread.
 
+mod forward;
 mod local;
 mod ssh;
 
@@ -21,6 +22,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use thiserror::Error;
 
+pub use forward::Forward;
 pub use local::LocalNode;
 pub use ssh::{HostKeys, SshNode, SshTarget};
 
@@ -51,6 +53,24 @@ pub enum NodeError {
     Unreachable {
         /// `user@host:port`.
         node: String,
+        /// What ssh said.
+        detail: String,
+    },
+    /// The node's sshd refuses the key aloft logs in with (`Permission denied
+    /// (publickey)`), and kept refusing it for a while after boot (a cloud may put
+    /// the key on a fresh node only after its sshd started): waiting longer would
+    /// not help. The provider did not authorize the cluster's public key
+    /// (`run-request`'s `ssh-public-key`) for the user it returned.
+    #[error(
+        "{node} refuses the SSH key aloft logs in with (refused for {seconds} s without a \
+         break, so waiting longer will not help); a provider must authorize run-request's \
+         ssh-public-key for the user it returns, on every node. ssh said: {detail}"
+    )]
+    KeyRefused {
+        /// `user@host:port`.
+        node: String,
+        /// How long it was refused without a break.
+        seconds: u64,
         /// What ssh said.
         detail: String,
     },
@@ -103,6 +123,22 @@ pub enum NodeError {
         /// Its output (merged stdout and stderr).
         output: String,
     },
+}
+
+impl NodeError {
+    /// Whether ssh got to the node and was refused the key it logged in with (as
+    /// opposed to not reaching it at all: refused or timed-out connections, a node
+    /// still booting).
+    pub fn is_key_refusal(&self) -> bool {
+        match self {
+            NodeError::Unreachable { detail, .. } => {
+                detail.contains("Permission denied (")
+                    || detail.contains("Too many authentication failures")
+            }
+            NodeError::KeyRefused { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// A script to run on a node.
