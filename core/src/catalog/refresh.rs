@@ -98,14 +98,18 @@ pub fn due(dir: &Path, file: &str, max_age: Duration, now: SystemTime) -> bool {
         return false;
     }
     let path = dir.join(file);
-    let Ok(bytes) = std::fs::read(&path) else {
+    if !path.exists() {
         return true;
-    };
-    let recorded = std::fs::read_to_string(meta_path(dir, file, "sha256")).unwrap_or_default();
-    if recorded.trim() != sha256_hex(&bytes) {
+    }
+    // A young file is kept whoever wrote it; only an old one is read and hashed.
+    if age(&path, now).is_some_and(|a| a < max_age) {
         return false;
     }
-    age(&path, now).is_none_or(|a| a >= max_age)
+    let Ok(bytes) = std::fs::read(&path) else {
+        return false;
+    };
+    let recorded = std::fs::read_to_string(meta_path(dir, file, "sha256")).unwrap_or_default();
+    recorded.trim() == sha256_hex(&bytes)
 }
 
 /// Checks that `text` is a usable catalog file `file` (a `vms.csv` with at least
