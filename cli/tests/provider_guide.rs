@@ -169,3 +169,69 @@ fn the_guides_commands_build_test_install_and_plan_with_the_example() {
         "{stdout}"
     );
 }
+
+/// The worked example does what the guide's "SSH and nodes" section asks: it
+/// hands run-request's public key to its cloud, which puts it on the node, and
+/// returns the node's address, port and user, so a launch reaches the node (a
+/// real sshd "machine" the fake gives every instance) and runs the job there.
+#[test]
+fn the_example_puts_the_clusters_key_on_its_node_and_a_job_runs_there() {
+    use aloft_tests::sshd::Sshd;
+    let home = tempfile::tempdir().unwrap();
+    let machine = Sshd::start_machine(&home.path().join("m0"), "127.0.0.150");
+    let ssh_node = format!(
+        "{}:{}:{}:{}",
+        machine.ip,
+        machine.port,
+        machine.user,
+        machine.authorized_keys_path().display()
+    );
+    let (fake, port) = aloft_tests::fakes::spawn_reporting_port(
+        Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fakes/hello_cloud.py"))
+            .args(["--token", "example-token", "--ssh-node", &ssh_node]),
+        "tests/fakes/hello_cloud.py with python3",
+    );
+    let _fake = KillOnDrop(fake);
+    let wasm = home.path().join("hello_cloud.wasm");
+    std::fs::write(&wasm, aloft_tests::components::example("hello-cloud")).unwrap();
+    let env = [("HELLO_CLOUD_TOKEN", "example-token")];
+    let out = common::aloft_env(
+        home.path(),
+        &["providers", "install", "-y", wasm.to_str().unwrap()],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!(
+            "clouds: [hello-cloud]\nproviders:\n  hello-cloud:\n    endpoint: http://127.0.0.1:{port}\n"
+        ),
+    )
+    .unwrap();
+    let task = home.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: hello-cloud}\nrun: echo ran on hello-cloud as $(whoami)\n",
+    )
+    .unwrap();
+    let keys_before = std::fs::read_to_string(machine.authorized_keys_path()).unwrap();
+    let out = common::aloft_env(
+        home.path(),
+        &["launch", "-y", "-c", "hc", task.to_str().unwrap()],
+        &env,
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("ran on hello-cloud as {}", machine.user)),
+        "{stdout}\n{stderr}"
+    );
+    // The key the cloud put on the node is the cluster's own, added by the launch.
+    let keys = std::fs::read_to_string(machine.authorized_keys_path()).unwrap();
+    let added: Vec<&str> = keys.lines().filter(|l| !keys_before.contains(*l)).collect();
+    assert_eq!(added.len(), 1, "{keys}");
+    assert!(added[0].starts_with("ssh-"), "{keys}");
+    let out = common::aloft_env(home.path(), &["down", "-y", "hc"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

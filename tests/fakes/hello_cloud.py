@@ -3,9 +3,16 @@
 provider guide's commands run in CI. Stateful, loopback only, one bearer token.
 
     GET    /v1/me                        -> {"id": "acct-1"}
-    POST   /v1/instances {"cluster": C}  -> {"id": ..., "ip": ...}
-    GET    /v1/instances?cluster=C       -> [{"id": ..., "ip": ...}, ...]
+    POST   /v1/instances {"cluster": C, "ssh_public_key": K, "labels": [[k, v], ...]}
+                                         -> {"id", "ip", "ssh_port", "ssh_user"}
+    GET    /v1/instances?cluster=C       -> [{"id", "ip", "ssh_port", "ssh_user"}, ...]
     DELETE /v1/instances/ID              -> 204
+
+With `--ssh-node IP:PORT:USER:AUTHORIZED_KEYS`, every instance is that machine (a
+real sshd the test started): it gets its address, port and user, and the key of
+its create request is appended to that sshd's authorized_keys file, as a cloud's
+first boot would install it. Without it, instances get 192.0.2.N, port 22, user
+`hello`, and the key is only kept.
 
 Prints `PORT <n>` on its first line once listening.
 """
@@ -23,6 +30,7 @@ NEXT = [1]
 
 class Handler(BaseHTTPRequestHandler):
     token = ""
+    ssh_node = None  # (ip, port, user, authorized_keys path)
 
     def log_message(self, *args):
         pass
@@ -51,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
             cluster = parse_qs(url.query).get("cluster", [""])[0]
             with LOCK:
                 nodes = [
-                    {"id": i["id"], "ip": i["ip"]}
+                    public(i)
                     for i in sorted(INSTANCES.values(), key=lambda i: i["n"])
                     if i["cluster"] == cluster
                 ]
@@ -68,12 +76,29 @@ class Handler(BaseHTTPRequestHandler):
         cluster = body.get("cluster")
         if not isinstance(cluster, str) or not cluster:
             return self.reply(400, {"error": "cluster is required"})
+        key = body.get("ssh_public_key")
+        if key is not None and (not isinstance(key, str) or not key.startswith("ssh-")):
+            return self.reply(400, {"error": "ssh_public_key must be an OpenSSH public key"})
+        labels = body.get("labels", [])
+        if not isinstance(labels, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in labels
+        ):
+            return self.reply(400, {"error": "labels must be [key, value] pairs"})
         with LOCK:
             n = NEXT[0]
             NEXT[0] += 1
-            node = {"id": f"hc-{n}", "ip": f"192.0.2.{n % 250 + 1}", "cluster": cluster, "n": n}
+            node = {"id": f"hc-{n}", "ip": f"192.0.2.{n % 250 + 1}", "ssh_port": 22,
+                    "ssh_user": "hello", "cluster": cluster, "n": n, "key": key,
+                    "labels": labels}
+            if self.ssh_node:
+                ip, port, user, keys = self.ssh_node
+                node.update(ip=ip, ssh_port=port, ssh_user=user)
+                if key:
+                    with open(keys, "a") as f:
+                        f.write(key.strip() + "\n")
             INSTANCES[node["id"]] = node
-        self.reply(200, {"id": node["id"], "ip": node["ip"]})
+        self.reply(200, public(node))
 
     def do_DELETE(self):
         if not self.authorized():
@@ -87,11 +112,19 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(204 if found else 404)
 
 
+def public(node):
+    return {k: node[k] for k in ("id", "ip", "ssh_port", "ssh_user")}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--token", required=True)
+    parser.add_argument("--ssh-node", default="")
     args = parser.parse_args()
     Handler.token = args.token
+    if args.ssh_node:
+        ip, port, user, keys = args.ssh_node.split(":", 3)
+        Handler.ssh_node = (ip, int(port), user, keys)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

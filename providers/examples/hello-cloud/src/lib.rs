@@ -1,24 +1,39 @@
 //! hello-cloud: an example provider for a toy REST cloud, written by following
 //! docs/provider-guide.md. Its API (at `https://api.hello-cloud.example`, or an
-//! `endpoint` override) has `GET /v1/me`, `POST /v1/instances`,
-//! `GET /v1/instances?cluster=NAME` and `DELETE /v1/instances/ID`; it authenticates
-//! with a bearer token. `tests/fakes/hello_cloud.py` is a fake of it.
+//! `endpoint` override) has `GET /v1/me`, `POST /v1/instances` (which puts the SSH
+//! key it is given on the new node), `GET /v1/instances?cluster=NAME` and
+//! `DELETE /v1/instances/ID`; it authenticates with a bearer token and has one
+//! region, `hello-1`. `tests/fakes/hello_cloud.py` is a fake of it.
 
 use aloft_provider_sdk::types::*;
 use aloft_provider_sdk::{Provider, credentials, errors, http, json, kv};
 use serde::{Deserialize, Serialize};
 
 const API: &str = "https://api.hello-cloud.example";
+const REGION: &str = "hello-1";
 
 #[derive(Deserialize)]
 struct Me {
     id: String,
 }
 
+/// A node as the API describes it: where to reach it over SSH, and as whom.
 #[derive(Serialize, Deserialize)]
 struct Node {
     id: String,
     ip: String,
+    #[serde(default = "default_port")]
+    ssh_port: u16,
+    #[serde(default = "default_user")]
+    ssh_user: String,
+}
+
+fn default_port() -> u16 {
+    22
+}
+
+fn default_user() -> String {
+    "hello".into()
 }
 
 struct HelloCloud;
@@ -57,8 +72,8 @@ fn instance(node: &Node, head: bool) -> Instance {
         spot: false,
         public_ip: Some(node.ip.clone()),
         private_ip: Some(node.ip.clone()),
-        ssh_port: 22,
-        ssh_user: Some("hello".into()),
+        ssh_port: node.ssh_port,
+        ssh_user: Some(node.ssh_user.clone()),
         extra: Vec::new(),
     }
 }
@@ -81,7 +96,7 @@ impl Provider for HelloCloud {
 
     fn regions() -> Result<Vec<Region>, ProviderError> {
         Ok(vec![Region {
-            name: "hello-1".into(),
+            name: REGION.into(),
             zones: Vec::new(),
         }])
     }
@@ -95,6 +110,12 @@ impl Provider for HelloCloud {
     }
 
     fn run_instances(req: RunRequest) -> Result<RunResult, ProviderError> {
+        if req.cluster.region != REGION {
+            return Err(errors::unsupported(
+                "NoSuchRegion",
+                &format!("hello-cloud has no region {}", req.cluster.region),
+            ));
+        }
         let key = format!("cluster/{}", req.cluster.cluster);
         let mut nodes: Vec<Node> = kv::get(&key)
             .and_then(|text| json::from_str(&text).ok())
@@ -106,6 +127,10 @@ impl Provider for HelloCloud {
                     .header("authorization", &format!("Bearer {}", token()?))
                     .json(&CreateRequest {
                         cluster: &req.cluster.cluster,
+                        // The cloud puts this key on the node for its SSH user:
+                        // aloft logs in with the matching private key.
+                        ssh_public_key: req.ssh_public_key.as_deref(),
+                        labels: &req.labels,
                     })?
                     .send()?,
             )?;
@@ -192,7 +217,7 @@ impl Provider for HelloCloud {
             gpu_memory_mib: None,
             price: Some(0.01),
             spot_price: None,
-            region: "hello-1".into(),
+            region: REGION.into(),
             zone: None,
         }])
     }
@@ -201,6 +226,9 @@ impl Provider for HelloCloud {
 #[derive(Serialize)]
 struct CreateRequest<'a> {
     cluster: &'a str,
+    ssh_public_key: Option<&'a str>,
+    /// Shown as the node's tags in the cloud's console.
+    labels: &'a [(String, String)],
 }
 
 aloft_provider_sdk::export_provider!(HelloCloud);
