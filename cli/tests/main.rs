@@ -12,6 +12,7 @@ mod cluster_commands;
 mod concurrency;
 mod digitalocean_launch;
 mod first_hour;
+mod first_hour_flags;
 mod gcp_launch;
 mod head_ssh;
 mod host_keys;

@@ -63,7 +63,17 @@ pub fn running_pid(paths: &AgentPaths) -> Option<i32> {
 }
 
 fn alive(pid: i32) -> bool {
-    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() && !zombie(pid)
+}
+
+/// Whether `pid` has exited and waits for its parent to reap it (an agent whose
+/// launcher is gone, under an init that does not reap): it does not run. Read
+/// from Linux's `/proc`; elsewhere never.
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
 }
 
 /// Writes the cluster description (and autostop) and starts the agent: everything a
