@@ -223,7 +223,11 @@ fn plans_price_vastai_from_live_offers_with_bids_as_spot_and_one_node_only() {
         .output()
         .unwrap();
     assert!(!dry.status.success(), "{}", said(&dry));
-    assert!(said(&dry).contains("vastai is not usable"), "{}", said(&dry));
+    assert!(
+        said(&dry).contains("vastai is not usable"),
+        "{}",
+        said(&dry)
+    );
     assert!(said(&dry).contains("Invalid user key"), "{}", said(&dry));
     assert!(!said(&dry).contains(wrong));
     let dry = world.aloft(&["launch", "--dryrun", big.to_str().unwrap()]);
@@ -388,4 +392,37 @@ fn no_vastai_offer_left_fails_over_to_the_next_cloud_and_says_why() {
     assert!(runpod.live_pods().is_empty());
     world.assert_valid_and_secret_kept();
     common::assert_secret_in_no_file(world.home.path(), RUNPOD_KEY);
+}
+
+#[test]
+fn a_spot_instance_is_rented_with_a_bid_reported_preempted_when_outbid_and_started_again() {
+    let world = World::new(1, 80);
+    let task = world.task(
+        "spot.yaml",
+        "resources: {infra: vastai/SE, accelerators: RTX4090:1, use_spot: true}\nrun: echo on a bid\n",
+    );
+    assert!(
+        ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]))
+            .contains("on a bid")
+    );
+    // Read back through the package: interruptible, at the offer's minimum bid.
+    let facts = world
+        .fake
+        .sdk("print(json.dumps([[i['id'], i['is_bid']] for i in vast.show_instances()]))");
+    assert_eq!(facts[0][1], true, "{facts}");
+    let id = facts[0][0].as_u64().unwrap();
+    world.fake.control("outbid", json!({"id": id}));
+    let out = world.aloft(&["status", "-r"]);
+    let said = format!("{}{}", ok(&out), text(&out.stderr));
+    assert!(said.contains("PREEMPTED"), "{said}");
+    assert_eq!(world.status_json()[0]["status"], "INIT");
+    // A relaunch starts the outbid instance again instead of renting another.
+    assert!(
+        ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]))
+            .contains("on a bid")
+    );
+    assert_eq!(world.fake.state()["instances"].as_array().unwrap().len(), 1);
+    ok(&world.aloft(&["down", "-y", "sp"]));
+    assert!(world.fake.live_instances().is_empty());
+    world.assert_valid_and_secret_kept();
 }

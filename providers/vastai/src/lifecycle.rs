@@ -458,8 +458,12 @@ pub fn check_credentials() -> Result<Identity, ProviderError> {
 }
 
 /// Catalog rows from a live search of rentable offers, for `region` or every
-/// region.
+/// region, and rows for the instances aloft holds where the market has none left
+/// (their offers are rented: by them).
 pub fn offers(region: Option<&str>) -> Result<Vec<Offer>, ProviderError> {
     let asks = search(&search_body(None, "on-demand", 1000, DEFAULT_DISK_GIB))?;
-    Ok(model::offers(&asks, region))
+    let mut rows = model::offers(&asks, region);
+    let held = all_instances()?;
+    rows.extend(model::held_offers(&held, &rows, region));
+    Ok(rows)
 }

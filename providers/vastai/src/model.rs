@@ -273,6 +273,55 @@ pub struct VastInstance {
     /// The host's country (`"Texas, US"`).
     #[serde(default)]
     pub geolocation: Option<String>,
+    /// US dollars per hour (its bid, when interruptible).
+    #[serde(default)]
+    pub dph_total: Option<f64>,
+}
+
+/// Catalog rows for the instances aloft holds whose type and region `rows` lack:
+/// the offer an instance was rented from leaves the market while it is rented, and
+/// a cluster must still be planned where its instance is (to start it again).
+pub fn held_offers(held: &[VastInstance], rows: &[Offer], region: Option<&str>) -> Vec<Offer> {
+    let mut out: Vec<Offer> = Vec::new();
+    for i in held {
+        if !i
+            .label
+            .as_deref()
+            .is_some_and(|l| l.starts_with(LABEL_PREFIX))
+        {
+            continue;
+        }
+        let (Some(instance_type), Some(r)) = (
+            i.instance_type(),
+            i.geolocation.as_deref().and_then(region_of),
+        ) else {
+            continue;
+        };
+        let gpu = i.gpu_name.as_deref().unwrap_or_default();
+        let Some(accelerator) = accelerator_of(gpu, None) else {
+            continue;
+        };
+        let Some(price) = sane(i.dph_total, 10_000.0).filter(|p| *p > 0.0) else {
+            continue;
+        };
+        let known = |o: &Offer| o.instance_type == instance_type && o.region == r;
+        if region.is_some_and(|want| want != r) || rows.iter().any(known) || out.iter().any(known) {
+            continue;
+        }
+        out.push(Offer {
+            instance_type,
+            accelerator_name: Some(accelerator.to_string()),
+            accelerator_count: sane(i.num_gpus, 64.0).unwrap_or(0.0).floor(),
+            vcpus: 0.0,
+            memory_gib: 0.0,
+            gpu_memory_mib: None,
+            price: (!i.is_spot()).then_some(price),
+            spot_price: i.is_spot().then_some(price),
+            region: r,
+            zone: None,
+        });
+    }
+    out
 }
 
 impl VastInstance {
@@ -499,6 +548,30 @@ mod tests {
             InstanceStatus::Pending,
             "no SSH endpoint yet"
         );
+    }
+
+    #[test]
+    fn held_instances_stay_plannable_where_the_market_has_no_offer() {
+        let held: Vec<VastInstance> = serde_json::from_str(
+            r#"[{"id": 1, "label": "aloft/a-head", "num_gpus": 1, "gpu_name": "RTX 4090",
+                 "geolocation": "Sweden, SE", "dph_total": 0.2, "is_bid": true},
+                {"id": 2, "label": "aloft/b-head", "num_gpus": 1, "gpu_name": "RTX 4090",
+                 "geolocation": "Texas, US", "dph_total": 0.4},
+                {"id": 3, "label": "by hand", "num_gpus": 1, "gpu_name": "RTX 4090",
+                 "geolocation": "Norway, NO", "dph_total": 0.4}]"#,
+        )
+        .unwrap();
+        let market: Vec<Ask> = serde_json::from_str(
+            r#"[{"id": 9, "num_gpus": 1, "gpu_name": "RTX 4090", "dph_total": 0.45,
+                 "geolocation": "Ohio, US"}]"#,
+        )
+        .unwrap();
+        let rows = offers(&market, None);
+        let extra = held_offers(&held, &rows, None);
+        assert_eq!(extra.len(), 1, "{extra:?}");
+        assert_eq!(extra[0].region, "SE");
+        assert_eq!((extra[0].price, extra[0].spot_price), (None, Some(0.2)));
+        assert!(held_offers(&held, &rows, Some("US")).is_empty());
     }
 
     #[test]
