@@ -579,3 +579,41 @@ fn kubernetes_matches_a_name_no_catalog_knows_against_its_nodes_labels() {
         "{err}"
     );
 }
+
+#[test]
+fn the_default_cpu_instance_comes_from_skypilots_default_families() {
+    // SkyPilot's AWS default families are m6i, m6id, m7i, r6i, r6id, r7i, c6i, c6id
+    // and c7i; a whole (refreshed) catalog has them all. Of these rows the cheapest
+    // with 8+ vCPUs and 4 GiB per vCPU is m6id.2xlarge; m5.2xlarge (cheaper still)
+    // is not a default family.
+    let mut catalog = Catalog::embedded().unwrap();
+    let row =
+        |instance_type: &str, vcpus: f64, memory_gib: f64, price: f64| aloft::catalog::Offer {
+            cloud: "aws".into(),
+            instance_type: instance_type.into(),
+            accelerator: None,
+            vcpus,
+            memory_gib,
+            gpu_memory_mib: None,
+            price: Some(price),
+            spot_price: None,
+            region: "us-east-1".into(),
+            zone: Some("use1-az1".into()),
+        };
+    catalog.insert_offers(
+        "aws",
+        vec![
+            row("m5.2xlarge", 8.0, 32.0, 0.30),
+            row("m6i.2xlarge", 8.0, 32.0, 0.384),
+            row("m6id.2xlarge", 8.0, 32.0, 0.35),
+            row("c7i.2xlarge", 8.0, 16.0, 0.20),
+        ],
+    );
+    let plan = optimize_task(
+        &catalog,
+        &task("resources: {infra: aws}"),
+        &all_clouds(&catalog),
+    )
+    .unwrap();
+    assert_eq!(plan.chosen.instance_type, "m6id.2xlarge", "{plan:?}");
+}

@@ -17,7 +17,11 @@ const DEFAULT_MEMORY_PER_CPU: f64 = 4.0;
 /// listed use any CPU-only instance type they offer, with no default minimums.
 fn default_families(cloud: &str) -> Option<&'static [&'static str]> {
     match cloud {
-        "aws" => Some(&["m6i.", "m7i.", "r6i.", "c6i."]),
+        // SkyPilot's `aws_catalog` default families; the `d` ones (local NVMe) and
+        // the 7th generation appear once the catalog is whole (refreshed).
+        "aws" => Some(&[
+            "m6i.", "m6id.", "m7i.", "r6i.", "r6id.", "r7i.", "c6i.", "c6id.", "c7i.",
+        ]),
         "gcp" => Some(&["n2-standard-", "e2-standard-"]),
         _ => None,
     }
