@@ -106,6 +106,10 @@ impl World {
             // A jobs controller (one test runs one) polls fast and goes idle soon.
             .env("ALOFT_JOBS_POLL_MS", "200")
             .env("ALOFT_JOBS_IDLE_MS", "1500")
+            // A serve controller (one test runs one) polls and retries fast.
+            .env("ALOFT_SERVE_POLL_MS", "300")
+            .env("ALOFT_SERVE_IDLE_MS", "2000")
+            .env("ALOFT_SERVE_RETRY_MS", "500")
             .output()
             .expect("run aloft");
         out.stderr = std::fs::read(&log).unwrap_or_default();
@@ -942,4 +946,128 @@ fn a_jobs_controller_cluster_stays_up_while_it_manages_jobs_then_stops_itself() 
         assert_eq!(holds, file == kit, "{}", file.display());
     }
     ok(&world.aloft(&["down", "-y", "aloft-jobs-controller"]));
+}
+
+/// `aloft serve` on AWS: the one spot replica runs on a test machine that only
+/// SSH (the relay) reaches, so the controller reaches its port through an SSH
+/// forward. Its instance is terminated behind aloft's back (and its server dies
+/// with it); the controller replaces it, and `serve down` leaves nothing.
+#[test]
+fn a_spot_replica_terminated_behind_alofts_back_is_replaced() {
+    let world = World::new(3, 170, None);
+    // One replica at a time serves, so the machines (which share this host's
+    // loopback) never have two servers on the port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let marker = format!("aloft-moto-replica-{port}");
+    let server = world.task(
+        "server.py",
+        &format!(
+            "import http.server, os, sys\n\
+             rid = os.environ['ALOFT_SERVE_REPLICA_ID']\n\
+             where = os.environ.get('SSH_CONNECTION', '? ? ?').split()[2]\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def do_GET(self):\n\
+             \x20       body = ('replica %s on %s\\n' % (rid, where)).encode()\n\
+             \x20       self.send_response(200)\n\
+             \x20       self.send_header('Content-Length', str(len(body)))\n\
+             \x20       self.end_headers()\n\
+             \x20       self.wfile.write(body)\n\
+             \x20   def log_message(self, *args):\n\
+             \x20       pass\n\
+             http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['ALOFT_SERVE_PORT'])), H).serve_forever()\n"
+        ),
+    );
+    let task = world.task(
+        "svc.yaml",
+        &format!(
+            "resources: {{infra: aws/us-east-1, instance_type: m6i.large, use_spot: true, ports: {port}}}\n\
+             service:\n  readiness_probe: /\n  replicas: 1\n\
+             run: exec python3 {} {marker}\n",
+            server.display()
+        ),
+    );
+    ok(&world.aloft(&["serve", "up", "-y", "-n", "svc", task.to_str().unwrap()]));
+    let status = || -> serde_json::Value {
+        let all: serde_json::Value =
+            serde_json::from_str(&ok(&world.aloft(&["serve", "status", "svc", "-o", "json"])))
+                .unwrap();
+        all[0].clone()
+    };
+    let ready = |id: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let s = status();
+            let replicas = s["replicas"].as_array().cloned().unwrap_or_default();
+            if replicas
+                .iter()
+                .any(|r| r["id"].as_u64() == Some(id) && r["status"] == "READY")
+            {
+                return s;
+            }
+            let log = std::fs::read_to_string(world.home.path().join("serve-controller.log"))
+                .unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica {id} never READY: {s:#}\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    };
+    let get = |endpoint: &str| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10", endpoint])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    let s = ready(1);
+    let endpoint = s["endpoint"].as_str().unwrap().to_string();
+    let first = get(&endpoint);
+    assert!(first.starts_with("replica 1 on 127.0.0.17"), "{first}");
+
+    // The cloud takes the spot instance (and its server goes with it).
+    let killed = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['svc-1']}])\n\
+         ids = [i['InstanceId'] for res in r['Reservations'] for i in res['Instances']\n\
+                if i.get('InstanceLifecycle') == 'spot']\n\
+         ec2.terminate_instances(InstanceIds=ids)\n\
+         print(json.dumps(ids))",
+    );
+    assert_eq!(killed.as_array().map(Vec::len), Some(1), "{killed}");
+    let pkill = Command::new("pkill")
+        .args(["-f", &marker])
+        .status()
+        .unwrap();
+    assert!(pkill.success());
+
+    let s = ready(2);
+    let second = get(&endpoint);
+    assert!(second.starts_with("replica 2 on 127.0.0.17"), "{second}");
+    assert_ne!(first, second, "another machine serves");
+    assert_eq!(s["replicas"].as_array().map(Vec::len), Some(1), "{s:#}");
+    let spot = world.moto.boto(
+        "r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['svc-2']}])\n\
+         print(json.dumps([[i['State']['Name'], i.get('InstanceLifecycle')] for res in r['Reservations'] for i in res['Instances']]))",
+    );
+    assert_eq!(spot, serde_json::json!([["running", "spot"]]));
+
+    ok(&world.aloft(&["serve", "down", "-y", "svc"]));
+    let left = world.moto.boto(
+        "r = ec2.describe_instances()\n\
+         live = [i['InstanceId'] for res in r['Reservations'] for i in res['Instances'] if i['State']['Name'] != 'terminated']\n\
+         groups = [g['GroupName'] for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'].startswith('aloft-')]\n\
+         print(json.dumps([live, groups]))",
+    );
+    assert_eq!(left, serde_json::json!([[], []]), "nothing is left");
+    assert_eq!(ok(&world.aloft(&["status", "-o", "json"])).trim(), "[]");
+    // No forward outlives the service.
+    let forwards = Command::new("pgrep")
+        .args(["-f", &format!(":127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(forwards.stdout.is_empty(), "{}", text(&forwards.stdout));
+    assert_no_secret_in_files(world.home.path());
 }

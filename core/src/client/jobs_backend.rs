@@ -2,6 +2,7 @@
 //! built on the client's own verbs (launch, queue, refresh, down), so a managed job
 //! runs exactly as `aloft launch` would, on any provider.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -10,6 +11,7 @@ use crate::jobs::{
     TeardownError,
 };
 use crate::optimizer::{BlockedSpec, Blocklist};
+use crate::runtime::node::Forward;
 use crate::runtime::queue::JobStatus;
 use crate::state::ClusterStatus;
 use crate::task::{Overrides, TaskChain};
@@ -35,6 +37,9 @@ pub struct ClientBackend {
     pool: Mutex<Pool>,
     /// Signalled when a client goes back to the pool.
     returned: Condvar,
+    /// Forwards to the heads of clusters that only SSH reaches (serve replicas),
+    /// by cluster name; a cluster's goes when it is torn down.
+    pub(super) forwards: Mutex<HashMap<String, Forward>>,
 }
 
 /// The clients this backend opened: idle ones, and how many exist in all.
@@ -81,6 +86,7 @@ impl ClientBackend {
             autostop_seconds_per_minute: client.autostop_seconds_per_minute,
             pool: Mutex::new(Pool::default()),
             returned: Condvar::new(),
+            forwards: Mutex::new(HashMap::new()),
         }
     }
 
@@ -309,6 +315,7 @@ impl JobBackend for ClientBackend {
             cluster: cluster.cluster.clone(),
             message,
         };
+        self.end_forward(&cluster.cluster);
         let result = self
             .with_client(|client| client.down(&cluster.cluster, false))
             .map_err(|e| fail(e.to_string()))?;

@@ -2,6 +2,7 @@
 //! and the one controller process (with every service's load balancer) that
 //! keeps them as asked.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::roles::Role;
-use crate::serve::controller::{ServeBackend, ServeController, ServeSettings};
+use crate::runtime::node::Forward;
+use crate::serve::controller::{ServeBackend, ServeController, ServeSettings, url_host};
 use crate::serve::{
     ReplicaRecord, ServeDb, ServeError, ServeEvent, ServicePlan, ServiceStatus, UpdateMode,
 };
@@ -449,12 +451,60 @@ impl Client {
 }
 
 impl ServeBackend for ClientBackend {
-    fn head_host(&self, cluster: &str) -> Option<String> {
-        self.with_client(|client| {
-            let record = client.state().cluster(cluster).ok()??;
-            super::lifecycle::handle(&record).ok()?.ips.first().cloned()
-        })
-        .ok()
-        .flatten()
+    fn replica_address(&self, cluster: &str, port: u16) -> Option<String> {
+        if let Some(address) = self.forwarded_address(cluster) {
+            return Some(address);
+        }
+        let forwarded = |f: &Forward| format!("127.0.0.1:{}", f.local_port());
+        let (address, forward) = self
+            .with_client(|client| {
+                let record = client.state().cluster(cluster).ok()??;
+                match client.head_of(&record).ok()?.forward(port) {
+                    Ok(Some(forward)) => Some((forwarded(&forward), Some(forward))),
+                    Ok(None) => {
+                        let ip = super::lifecycle::handle(&record)
+                            .ok()?
+                            .ips
+                            .first()
+                            .cloned()?;
+                        Some((format!("{}:{port}", url_host(&ip)), None))
+                    }
+                    Err(err) => {
+                        tracing::warn!("cannot reach port {port} of `{cluster}`: {err}");
+                        None
+                    }
+                }
+            })
+            .ok()
+            .flatten()?;
+        if let Some(forward) = forward {
+            self.forwards().insert(cluster.to_string(), forward);
+        }
+        Some(address)
+    }
+}
+
+impl ClientBackend {
+    fn forwards(&self) -> std::sync::MutexGuard<'_, HashMap<String, Forward>> {
+        // Plain data: a panic while it was held leaves it usable.
+        self.forwards.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The local address of the forward kept for `cluster`, while it runs (one
+    /// that ended is dropped).
+    fn forwarded_address(&self, cluster: &str) -> Option<String> {
+        let mut forwards = self.forwards();
+        let forward = forwards.get_mut(cluster)?;
+        if forward.is_alive() {
+            return Some(format!("127.0.0.1:{}", forward.local_port()));
+        }
+        forwards.remove(cluster);
+        None
+    }
+
+    /// Ends the forward kept for `cluster`, if any (its cluster is going).
+    pub(super) fn end_forward(&self, cluster: &str) {
+        let forward = self.forwards().remove(cluster);
+        drop(forward);
     }
 }

@@ -443,6 +443,19 @@ impl Head {
         }
     }
 
+    /// A forward from this machine to `port` on the head, where only SSH reaches
+    /// the head (a `ProxyCommand`: a bastion, a Kubernetes port-forward); `None`
+    /// where the head's address can be dialled directly.
+    pub fn forward(&self, port: u16) -> Result<Option<super::node::Forward>, HeadError> {
+        match &self.location {
+            HeadLocation::Ssh {
+                proxy_command: Some(_),
+                ..
+            } => Ok(Some(self.ssh_node()?.forward(port)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn ssh_node(&self) -> Result<SshNode, HeadError> {
         let HeadLocation::Ssh {
             host,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::forward::Forward;
 use super::{Node, NodeError, Running, Script, quote};
 
 /// Where a node's SSH host key is pinned: its cluster's own `known_hosts` file.
@@ -117,6 +118,12 @@ impl SshNode {
 
     /// `-o` options shared by ssh and rsync's ssh.
     fn options(&self) -> Vec<String> {
+        self.options_with(true)
+    }
+
+    /// The options; `shared`: through the launcher's shared connection to the
+    /// node (ControlMaster), else over a connection of its own.
+    fn options_with(&self, shared: bool) -> Vec<String> {
         let t = &self.target;
         let checks = match &t.host_keys {
             Some(keys) => keys.ssh_options().to_vec(),
@@ -140,16 +147,24 @@ impl SshNode {
             "ConnectTimeout=10".into(),
             "-o".into(),
             "ServerAliveInterval=15".into(),
-            "-o".into(),
-            "ControlMaster=auto".into(),
-            "-o".into(),
-            format!(
-                "ControlPath={}/%C{}",
-                t.control_dir.display(),
-                self.pin_tag()
-            ),
-            "-o".into(),
-            "ControlPersist=300s".into(),
+        ]);
+        if shared {
+            opts.extend([
+                "-o".into(),
+                "ControlMaster=auto".into(),
+                "-o".into(),
+                format!(
+                    "ControlPath={}/%C{}",
+                    t.control_dir.display(),
+                    self.pin_tag()
+                ),
+                "-o".into(),
+                "ControlPersist=300s".into(),
+            ]);
+        } else {
+            opts.extend(["-o".into(), "ControlPath=none".into()]);
+        }
+        opts.extend([
             "-i".into(),
             t.identity_file.display().to_string(),
             "-p".into(),
@@ -177,6 +192,15 @@ impl SshNode {
                 (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
             });
         format!("-{:08x}", hash as u32)
+    }
+
+    /// Forwards a free loopback port here to `remote_port` on the node's
+    /// loopback, over a connection of its own (see [`Forward`]).
+    pub fn forward(&self, remote_port: u16) -> Result<Forward, NodeError> {
+        self.ensure_control_dir()?;
+        let mut args = self.options_with(false);
+        args.push(self.destination());
+        Forward::start(args, remote_port, &self.describe())
     }
 
     fn destination(&self) -> String {

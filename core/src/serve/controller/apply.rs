@@ -63,7 +63,7 @@ impl ServeController {
                 match host {
                     Some(host) => {
                         updated.status = ReplicaStatus::Starting;
-                        updated.url = Some(format!("http://{}:{}", url_host(&host), r.port));
+                        updated.url = Some(format!("http://{host}"));
                         db.event(
                             name,
                             &format!(
@@ -99,7 +99,11 @@ impl ServeController {
                     &format!("replica {}: its launch was cut short; replacing it", r.id),
                 )?;
             }
-            Outcome::Probed(ok) => {
+            Outcome::Probed(ok, url) => {
+                // The route to the replica changed (a forward started anew).
+                if let Some(url) = url.filter(|u| r.url.as_ref() != Some(u)) {
+                    updated.url = Some(url);
+                }
                 let Some(live) = lives.get(name) else {
                     return Ok(());
                 };
@@ -117,7 +121,8 @@ impl ServeController {
                         updated.failing_since = None;
                         db.event(name, &format!("replica {} READY", r.id))?;
                     }
-                    (ReplicaStatus::Ready, true) => return Ok(()),
+                    (ReplicaStatus::Ready, true) if updated.url == r.url => return Ok(()),
+                    (ReplicaStatus::Ready, true) => {}
                     (ReplicaStatus::Starting, false) => {
                         if elapsed(r.launched_at) < plan.probe.initial_delay {
                             return Ok(());

@@ -37,8 +37,11 @@ mod scale;
 /// What the controller needs from the world beyond a jobs backend: where a
 /// replica's cluster can be reached.
 pub trait ServeBackend: JobBackend {
-    /// The host (an IP) of the cluster's head node, where its server listens.
-    fn head_host(&self, cluster: &str) -> Option<String>;
+    /// The address (`host:port`) at which this controller reaches `port` on the
+    /// cluster's head node, where the replica's server listens: the head's IP, or
+    /// a local port forwarded over SSH where only SSH reaches the head. Asked
+    /// again before every probe, so a forward that ended is started anew.
+    fn replica_address(&self, cluster: &str, port: u16) -> Option<String>;
 }
 
 /// How often the controller looks and acts.
@@ -100,7 +103,8 @@ struct Live {
 
 enum Outcome {
     Launched(Result<(Launched, Option<String>), LaunchError>),
-    Probed(bool),
+    /// Whether the probe passed, and the replica's URL it was sent to.
+    Probed(bool, Option<String>),
     TornDown(Result<(), String>),
     Polled(Vec<(u64, JobProbe)>),
     Reconciled(Reconciled, Option<String>),
@@ -341,11 +345,11 @@ impl ServeController {
                     // Left by a controller that died during the launch.
                     let backend = Arc::clone(&self.backend);
                     let cref = cluster_ref(r);
-                    let (service_name, id) = (name.clone(), r.id);
+                    let (service_name, id, port) = (name.clone(), r.id, r.port);
                     busy.insert((name.clone(), r.id));
                     ops.spawn_blocking(move || {
                         let reconciled = backend.reconcile(&cref);
-                        let host = backend.head_host(&cref.cluster);
+                        let host = backend.replica_address(&cref.cluster, port);
                         Done {
                             service: service_name,
                             replica: id,
@@ -467,7 +471,7 @@ fn cluster_ref(r: &ReplicaRecord) -> ClusterRef {
     }
 }
 
-fn url_host(host: &str) -> String {
+pub(crate) fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {

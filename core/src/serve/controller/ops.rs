@@ -32,7 +32,7 @@ impl ServeController {
             ]),
         };
         let backend = Arc::clone(&self.backend);
-        let (service, id) = (r.service.clone(), r.id);
+        let (service, id, port) = (r.service.clone(), r.id, r.port);
         busy.insert((service.clone(), id));
         log(&format!(
             "service {service}: launching replica {id} on {}",
@@ -41,7 +41,7 @@ impl ServeController {
         ops.spawn_blocking(move || {
             let result = backend
                 .launch(&req)
-                .map(|launched| (launched, backend.head_host(&req.cluster)));
+                .map(|launched| (launched, backend.replica_address(&req.cluster, port)));
             Done {
                 service,
                 replica: id,
@@ -58,29 +58,45 @@ impl ServeController {
         ops: &mut JoinSet<Done>,
         busy: &mut HashSet<(String, u64)>,
     ) {
-        let Some(base) = r.url.clone() else {
+        if r.url.is_none() {
             return;
-        };
-        let url = format!("{base}{}", plan.probe.path);
-        let mut request = match &plan.probe.post_data {
-            Some(body) => self.http.post(&url).json(body),
-            None => self.http.get(&url),
-        };
-        for (k, v) in &plan.probe.headers {
-            request = request.header(k, v);
         }
-        let request = request.timeout(plan.probe.timeout);
-        let (service, id) = (r.service.clone(), r.id);
+        let (http, probe) = (self.http.clone(), plan.probe.clone());
+        let backend = Arc::clone(&self.backend);
+        let (service, id, cluster, port) = (r.service.clone(), r.id, r.cluster.clone(), r.port);
         busy.insert((service.clone(), id));
         ops.spawn(async move {
+            // The route first: a forward to a head only SSH reaches may have
+            // ended (or belonged to a controller that died) and is started anew.
+            let address =
+                tokio::task::spawn_blocking(move || backend.replica_address(&cluster, port))
+                    .await
+                    .ok()
+                    .flatten();
+            let Some(base) = address.map(|a| format!("http://{a}")) else {
+                return Done {
+                    service,
+                    replica: id,
+                    outcome: Outcome::Probed(false, None),
+                };
+            };
+            let url = format!("{base}{}", probe.path);
+            let mut request = match &probe.post_data {
+                Some(body) => http.post(&url).json(body),
+                None => http.get(&url),
+            };
+            for (k, v) in &probe.headers {
+                request = request.header(k, v);
+            }
             let ok = request
+                .timeout(probe.timeout)
                 .send()
                 .await
                 .is_ok_and(|resp| resp.status().is_success());
             Done {
                 service,
                 replica: id,
-                outcome: Outcome::Probed(ok),
+                outcome: Outcome::Probed(ok, Some(base)),
             }
         });
     }
