@@ -26,6 +26,7 @@ mod launch_ssh;
 mod managed_jobs;
 mod managed_jobs_moto;
 mod managed_jobs_remote;
+mod oci_launch;
 mod provider_conformance_cmd;
 mod provider_guide;
 mod providers_cli;

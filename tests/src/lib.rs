@@ -8,6 +8,7 @@ pub mod fault_proxy;
 pub mod gcp_fake;
 pub mod k8s_fake;
 pub mod moto;
+pub mod oci_fake;
 pub mod portforward_fake;
 pub mod runpod_fake;
 pub mod sshd;

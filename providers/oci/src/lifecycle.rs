@@ -18,7 +18,7 @@ use aloft_provider_sdk::{errors, kv, log};
 use crate::api::{Ctx, Service, enc, is_not_found};
 use crate::model::{self, CLUSTER_TAG, Instance, Resource, Role, Vnic, VnicAttachment};
 
-/// How long terminate waits for instances to be gone before removing the network.
+/// How long stop and terminate wait for instances to stop or be gone.
 const TERMINATE_WAIT_SECS: u64 = 45;
 
 fn tags(cluster: &str) -> Value {
@@ -249,10 +249,13 @@ fn image(
 /// Posts an instance action (`STOP`, `START`); "already in that state" answers are
 /// success.
 fn action(ctx: &Ctx, region: &str, id: &str, action: &str) -> Result<(), ProviderError> {
-    let answer: Result<Value, ProviderError> = ctx.post(
+    // No body: InstancePowerActionDetails is optional (and only for resets).
+    let answer = ctx.send(
+        Service::Iaas,
         region,
+        "POST",
         &format!("/instances/{}?action={action}", enc(id)),
-        &json!({}),
+        None,
     );
     match answer {
         Ok(_) => Ok(()),
@@ -485,7 +488,8 @@ pub fn query(
     Ok(out)
 }
 
-/// Stops the cluster's instances (boot volumes kept).
+/// Stops the cluster's instances (boot volumes kept) and waits (bounded) until
+/// OCI says they are stopped.
 pub fn stop(
     cluster: &ClusterRef,
     settings: &BTreeMap<String, String>,
@@ -500,7 +504,20 @@ pub fn stop(
             action(&ctx, region, &i.id, "STOP")?;
         }
     }
-    Ok(())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(TERMINATE_WAIT_SECS);
+    loop {
+        let members = model::members(&all_instances(&ctx, region)?, &cluster.cluster);
+        if members.iter().all(|(_, i)| i.lifecycle_state == "STOPPED") {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(errors::transient(
+                "Stopping",
+                &format!("the instances of {} are still stopping", cluster.cluster),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Terminates the cluster's instances (boot volumes too), waits for them to be

@@ -1,0 +1,417 @@
+//! The bundled `oci` provider end to end against a fake of OCI's Core Services and
+//! Identity APIs (`tests/fakes/oci_api.py`: every request checked against the
+//! operations and models of the official `oci` SDK, and its signature verified
+//! with the test key's public half), through the `endpoint` override. aloft reads
+//! the test's OCI config file (`OCI_CONFIG_FILE`, profile DEFAULT, its key file).
+//! Each instance the fake launches is a real `sshd` "machine" on its own loopback
+//! address; `ssh_proxy_command` (`tests/ssh_relay.py`) routes port 22 of that
+//! address to the machine's sshd, and aloft's key reaches the machine only through
+//! the instance's metadata `ssh_authorized_keys`, so set-up and the job run for
+//! real on every node. Facts are read back through the SDK.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::oci_fake::OciFake;
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+const REGION: &str = "us-ashburn-1";
+
+struct World {
+    home: tempfile::TempDir,
+    fake: OciFake,
+    machines: Vec<Sshd>,
+}
+
+impl World {
+    /// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
+    /// at it (and the relay routing each machine's port 22 to its sshd).
+    fn new(n: u8, first: u8) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                Sshd::start_machine(
+                    &home.path().join(format!("m{i}")),
+                    &format!("127.0.11.{}", first + i),
+                )
+            })
+            .collect();
+        let fake = OciFake::start(
+            home.path(),
+            REGION,
+            &machines.iter().collect::<Vec<_>>(),
+            0.5,
+        );
+        let map = home.path().join("relay-map.json");
+        let assigned: serde_json::Map<String, serde_json::Value> = machines
+            .iter()
+            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
+            .collect();
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
+        )
+        .unwrap();
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  oci:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
+                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                endpoint = fake.endpoint(),
+                user = machines.first().map_or("ubuntu", |m| m.user.as_str()),
+                relay = relay.display(),
+                map = map.display(),
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            fake,
+            machines,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aloft"));
+        command
+            .args(args)
+            .env("ALOFT_HOME", self.home.path())
+            .env("OCI_CONFIG_FILE", &self.fake.config)
+            .env_remove("OCI_CLI_PROFILE")
+            .env_remove("OCI_CLI_KEY_FILE")
+            .env_remove("OCI_CLI_KEY_CONTENT")
+            .env_remove("RUNPOD_API_KEY")
+            .env_remove("LAMBDA_API_KEY")
+            .env_remove("DIGITALOCEAN_ACCESS_TOKEN")
+            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"))
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+        command
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = self
+            .command(args)
+            .stderr(stderr)
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
+    }
+
+    /// Succeeded, and the API key is in no output.
+    fn ok(&self, out: &Output) -> String {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        self.assert_no_key(&stdout);
+        self.assert_no_key(&stderr);
+        stdout
+    }
+
+    /// Neither the key nor any line of its body is in `said`.
+    fn assert_no_key(&self, said: &str) {
+        for line in self
+            .fake
+            .key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+        {
+            assert!(!said.contains(line), "the API key leaked");
+        }
+    }
+
+    /// Every request aloft sent matched one of the SDK's operations and models and
+    /// was signed right.
+    fn assert_every_request_valid(&self) {
+        let refused = self.fake.refused_requests();
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+
+    /// No file under aloft's home holds the key (the key file the test wrote
+    /// under `oci/` aside).
+    fn assert_key_in_no_file(&self) {
+        let key_line = self
+            .fake
+            .key_pem
+            .lines()
+            .nth(1)
+            .expect("a PEM body line")
+            .to_string();
+        for file in common::files_under(self.home.path()) {
+            if file.starts_with(self.home.path().join("oci")) {
+                continue;
+            }
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&key_line),
+                "the API key is in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
+    let world = World::new(2, 10);
+    // `aloft check` names the identity OCI answers for the profile's user.
+    let check = world.aloft(&["check", "-v", "oci"]);
+    let said = world.ok(&check);
+    assert!(said.contains("oci: enabled"), "{said}");
+    assert!(said.contains("alice@example.com"), "{said}");
+
+    let task = world.task(
+        "train.yaml",
+        "name: train\nnum_nodes: 2\n\
+         resources: {infra: oci/us-ashburn-1, accelerators: A10:1, ports: 8080}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "oc1", task.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    for m in &world.machines {
+        assert!(
+            stdout.contains(&format!("gpus=1 on {}", m.ip)),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
+    }
+    // The machines opened to the cluster's own key only through the instances'
+    // metadata.
+    let cluster_key =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/oc1/aloft-key.pub"))
+            .expect("the cluster's public key");
+    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
+    for m in &world.machines {
+        let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
+        assert!(keys.contains(&body.join(" ")), "{keys}");
+    }
+
+    // Read back through the SDK: two instances named by role, of the A10 shape, in
+    // one availability domain, in the cluster's subnet; its security list opens 22
+    // and 8080 to the world.
+    let facts = world.fake.sdk(
+        "insts = [i for i in compute.list_instances(c).data if i.lifecycle_state != 'TERMINATED']\n\
+         sls = [s for s in network.list_security_lists(c).data if s.display_name == 'aloft-oc1']\n\
+         print(json.dumps(dict(\n\
+           instances=sorted([i.display_name, i.shape, i.lifecycle_state, i.freeform_tags] for i in insts),\n\
+           ads=sorted(set(i.availability_domain for i in insts)),\n\
+           keys=sorted(set(i.metadata['ssh_authorized_keys'].split()[0] for i in insts)),\n\
+           ports=sorted([r.tcp_options.destination_port_range.min, r.source] for s in sls\n\
+                        for r in s.ingress_security_rules if r.tcp_options))))",
+    );
+    let tag = serde_json::json!({"aloft-cluster": "oc1"});
+    assert_eq!(
+        facts["instances"],
+        serde_json::json!([
+            ["oc1-head", "VM.GPU.A10.1", "RUNNING", tag],
+            ["oc1-worker-1", "VM.GPU.A10.1", "RUNNING", tag]
+        ]),
+        "{facts}"
+    );
+    assert_eq!(facts["ads"].as_array().unwrap().len(), 1, "{facts}");
+    assert_eq!(facts["keys"], serde_json::json!([body[0]]), "{facts}");
+    assert_eq!(
+        facts["ports"],
+        serde_json::json!([[22, "0.0.0.0/0"], [8080, "0.0.0.0/0"]]),
+        "{facts}"
+    );
+    let rows = world.status_json();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "oci");
+
+    // Stop is the STOP action; start the START action; the cluster runs again.
+    world.ok(&world.aloft(&["stop", "-y", "oc1"]));
+    assert_eq!(world.status_json()[0]["status"], "STOPPED");
+    let states: Vec<String> = world
+        .fake
+        .live_instances()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, ["STOPPED", "STOPPED"]);
+    world.ok(&world.aloft(&["start", "oc1"]));
+    assert_eq!(world.status_json()[0]["status"], "UP");
+    let again = world.task(
+        "again.yaml",
+        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
+    );
+    let out = world.aloft(&["exec", "oc1", again.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    let mut lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("after restart"))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "(rank 0) rank 0 after restart",
+            "(rank 1) rank 1 after restart"
+        ],
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Down leaves nothing: no instance, and no VCN, subnet, gateway, route table or
+    // security list (read with the SDK).
+    world.ok(&world.aloft(&["down", "-y", "oc1"]));
+    assert!(world.fake.live_instances().is_empty());
+    let empty = serde_json::json!({"vcns": [], "subnets": [], "gateways": [],
+                                   "route_tables": [], "security_lists": []});
+    assert_eq!(world.fake.live_network(), empty);
+    assert_eq!(world.status_json(), serde_json::json!([]));
+    let requests = world.fake.state()["requests"].clone();
+    for op in [
+        "POST /vcns",
+        "POST /internetGateways",
+        "POST /routeTables",
+        "POST /securityLists",
+        "POST /subnets",
+        "POST /instances",
+        "POST /instances/{instanceId}",
+        "DELETE /instances/{instanceId}",
+        "DELETE /subnets/{subnetId}",
+        "DELETE /vcns/{vcnId}",
+    ] {
+        assert!(
+            requests.as_array().unwrap().iter().any(|r| r == op),
+            "{op}: {requests}"
+        );
+    }
+
+    // The conformance kit passes against the same fake (the machines are free
+    // again), and leaves nothing either.
+    let wasm = world.home.path().join("oci.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("oci")).unwrap();
+    let endpoint = world.fake.endpoint();
+    let out = world.aloft(&[
+        "providers",
+        "test",
+        "-y",
+        wasm.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--region",
+        REGION,
+        "--instance-type",
+        "VM.GPU.A10.1",
+        "-o",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&world.ok(&out)).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 6, "{report}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
+        "{report}"
+    );
+    assert!(
+        world.fake.live_instances().is_empty(),
+        "the kit left nothing"
+    );
+    assert_eq!(world.fake.live_network(), empty);
+    world.assert_every_request_valid();
+    world.assert_key_in_no_file();
+}
+
+#[test]
+fn out_of_host_capacity_in_every_availability_domain_moves_to_the_next_cloud_saying_why() {
+    use aloft_tests::digitalocean_fake::DigitalOceanFake;
+    const DO_TOKEN: &str = "dop_v1_OCIFAILOVER_NEVER_PRINTED";
+    let world = World::new(0, 0);
+    world
+        .fake
+        .control("capacity", serde_json::json!({"exhausted": true}));
+    // The next cloud: DigitalOcean's fake, its droplet a machine behind the relay.
+    let machine = Sshd::start_machine(&world.home.path().join("do"), "127.0.11.60");
+    let digitalocean = DigitalOceanFake::start(DO_TOKEN, &[&machine], 0.5);
+    let map = world.home.path().join("relay-map.json");
+    std::fs::write(
+        &map,
+        serde_json::json!({"machines": [], "assigned": {&machine.ip: [&machine.ip, machine.port]}})
+            .to_string(),
+    )
+    .unwrap();
+    let config = world.home.path().join("config.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+    std::fs::write(
+        &config,
+        format!(
+            "{before}  digitalocean:\n    endpoint: {}\n    ssh_user: {}\n    \
+             ssh_proxy_command: python3 {} {} %h\n",
+            digitalocean.endpoint(),
+            machine.user,
+            relay.display(),
+            map.display()
+        ),
+    )
+    .unwrap();
+    // Spot on OCI is a preemptible instance: the launch body carries
+    // preemptibleInstanceConfig (checked against the SDK's model).
+    let task = world.task(
+        "t.yaml",
+        "resources:\n  ordered:\n    - {infra: oci/us-ashburn-1, accelerators: A10:1, use_spot: true}\n    \
+         - {infra: digitalocean/tor1, accelerators: H100:1}\nrun: echo landed\n",
+    );
+    let run = |args: &[&str]| {
+        let out = world
+            .command(args)
+            .env("DIGITALOCEAN_ACCESS_TOKEN", DO_TOKEN)
+            .output()
+            .unwrap();
+        assert!(!text(&out.stdout).contains(DO_TOKEN) && !text(&out.stderr).contains(DO_TOKEN));
+        out
+    };
+    let out = run(&["launch", "-y", "-c", "xc", task.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    assert!(stdout.contains("landed"), "{stdout}");
+    let said = format!("{stdout}{}", text(&out.stderr));
+    assert!(said.contains("Out of host capacity"), "{said}");
+    assert!(said.contains("every availability domain"), "{said}");
+    // One launch per availability domain, each preemptible.
+    let launches = world.fake.state()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "POST /instances")
+        .count();
+    assert_eq!(launches, 3);
+    assert_eq!(
+        digitalocean.live_droplets(),
+        [("xc-head".to_string(), "active".to_string())]
+    );
+    world.ok(&run(&["down", "-y", "xc"]));
+    assert!(digitalocean.live_droplets().is_empty());
+    // OCI has nothing: no instance, no network left by the failed try.
+    assert!(world.fake.live_instances().is_empty());
+    assert_eq!(
+        world.fake.live_network(),
+        serde_json::json!({"vcns": [], "subnets": [], "gateways": [],
+                           "route_tables": [], "security_lists": []})
+    );
+    world.assert_every_request_valid();
+    world.assert_key_in_no_file();
+}
