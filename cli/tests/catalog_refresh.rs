@@ -115,10 +115,6 @@ fn a_type_only_in_the_served_catalog_plans_and_is_refetched_only_when_stale() {
             "/catalogs/v8/common/accelerators.csv".to_string(),
             std::fs::read_to_string(common.join("accelerators.csv")).unwrap(),
         ),
-        (
-            "/catalogs/v8/common/metadata.csv".to_string(),
-            std::fs::read_to_string(common.join("metadata.csv")).unwrap(),
-        ),
     ]
     .into_iter()
     .collect();
@@ -219,7 +215,7 @@ fn a_catalog_server_that_is_down_falls_back_to_the_bundled_snapshot() {
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(
         warnings[0].contains(&format!("127.0.0.1:{port}/catalogs/v8/"))
-            && warnings[0].contains("(and 2 more)"),
+            && warnings[0].contains("(and 1 more)"),
         "{err}"
     );
     assert!(!home.path().join("catalogs/aws/vms.csv").exists());

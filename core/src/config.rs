@@ -89,7 +89,8 @@ pub struct Config {
 }
 
 /// SkyPilot's hosted catalogs, schema version v8 (SkyPilot 0.14's
-/// `CATALOG_SCHEMA_VERSION`): `<url><cloud>/vms.csv` and `<url>common/*.csv`.
+/// `CATALOG_SCHEMA_VERSION`): `<url><cloud>/vms.csv` and
+/// `<url>common/accelerators.csv`.
 pub const DEFAULT_CATALOG_URL: &str =
     "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8/";
 

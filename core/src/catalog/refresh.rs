@@ -1,6 +1,6 @@
 //! Keeping the catalogs whole and current, as SkyPilot does: each cloud's
 //! `vms.csv` and the `common/` files are fetched from a catalog URL laid out as
-//! SkyPilot's hosted catalogs (`<url>/<cloud>/vms.csv`, `<url>/common/*.csv`; the
+//! SkyPilot's hosted catalogs (`<url>/<cloud>/vms.csv`, `<url>/common/accelerators.csv`; the
 //! default is SkyPilot's own, schema v8) into aloft's home, and fetched again once
 //! older than an age limit (SkyPilot's 7 hours).
 //!
@@ -30,8 +30,10 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(3600);
 /// The largest file accepted (SkyPilot's whole AWS catalog is about 4 MB).
 const MAX_BYTES: usize = 256 * 1024 * 1024;
 
-/// The files of the `common` folder.
-pub const COMMON_FILES: [&str; 2] = ["common/accelerators.csv", "common/metadata.csv"];
+/// The files of the `common` folder that are refreshed. SkyPilot's v8 catalogs
+/// have no `common/metadata.csv` (GPU memory by model): that one stays the
+/// snapshot's (or the user's file), and the offers' `GpuInfo` says the rest.
+pub const COMMON_FILES: [&str; 1] = ["common/accelerators.csv"];
 
 /// One catalog file to keep current.
 #[derive(Debug, Clone, PartialEq)]
