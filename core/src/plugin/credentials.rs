@@ -2,7 +2,8 @@
 //! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
-//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`,
+//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, the Azure
+//! CLI's cached login for the `AZURE_*` service principal,
 //! and Google's JSON credentials for
 //! [`GCP_CREDENTIALS_JSON`] (the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else
 //! the application-default credentials that `gcloud auth application-default login`
@@ -50,6 +51,9 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "VAST_API_KEY" {
             return vast_api_key();
+        }
+        if name.starts_with("AZURE_") {
+            return azure_cli_value(name);
         }
         if name == GCP_CREDENTIALS_JSON {
             return gcp_credentials_json();
@@ -259,9 +263,104 @@ fn vast_api_key_in(config: Option<PathBuf>, home: Option<PathBuf>) -> Option<Str
         .or_else(|| home.and_then(|h| read(h.join(".vast_api_key"))))
 }
 
+/// A service principal's `name` (`AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`,
+/// `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`) from the Azure CLI's cached login
+/// (`$AZURE_CONFIG_DIR`, by default `~/.azure`): the default subscription of
+/// `azureProfile.json` and its tenant; when that subscription's login is a
+/// service principal (`az login --service-principal`), its id, and its secret
+/// from `service_principal_entries.json`. A user's login (an MSAL refresh token)
+/// is not lent.
+fn azure_cli_value(name: &str) -> Option<String> {
+    let dir = std::env::var_os("AZURE_CONFIG_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".azure")))?;
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
+    azure_cli_lookup(name, &read("azureProfile.json")?, || {
+        read("service_principal_entries.json")
+    })
+}
+
+/// [`azure_cli_value`] over the profile's text and a reader of the entries file.
+fn azure_cli_lookup(
+    name: &str,
+    profile: &str,
+    entries: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    // The CLI writes azureProfile.json with a byte-order mark.
+    let doc: serde_json::Value =
+        serde_json::from_str(profile.trim_start_matches('\u{feff}')).ok()?;
+    let sub = doc
+        .get("subscriptions")?
+        .as_array()?
+        .iter()
+        .find(|s| s.get("isDefault").and_then(serde_json::Value::as_bool) == Some(true))?;
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let user = sub.get("user");
+    let principal = (text(user.and_then(|u| u.get("type"))).as_deref() == Some("servicePrincipal"))
+        .then(|| text(user.and_then(|u| u.get("name"))))
+        .flatten();
+    match name {
+        "AZURE_SUBSCRIPTION_ID" => text(sub.get("id")),
+        "AZURE_TENANT_ID" => text(sub.get("tenantId")),
+        "AZURE_CLIENT_ID" => principal,
+        "AZURE_CLIENT_SECRET" => {
+            let principal = principal?;
+            let list: serde_json::Value = serde_json::from_str(&entries()?).ok()?;
+            list.as_array()?
+                .iter()
+                .find(|e| text(e.get("client_id")).as_deref() == Some(principal.as_str()))
+                .and_then(|e| text(e.get("client_secret")))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_azure_cli_login_lends_the_default_subscription_and_its_service_principal() {
+        let profile = "\u{feff}{\"installationId\": \"i\", \"subscriptions\": [
+            {\"id\": \"sub-other\", \"isDefault\": false, \"tenantId\": \"t0\",
+             \"user\": {\"name\": \"someone@example.com\", \"type\": \"user\"}},
+            {\"id\": \"sub-1\", \"isDefault\": true, \"tenantId\": \"tenant-1\",
+             \"user\": {\"name\": \"app-1\", \"type\": \"servicePrincipal\"}}]}";
+        let entries = || {
+            Some(
+                r#"[{"client_id": "app-0", "tenant": "tenant-1", "client_secret": "wrong"},
+                    {"client_id": "app-1", "tenant": "tenant-1", "client_secret": "s3cret"}]"#
+                    .to_string(),
+            )
+        };
+        let get = |name: &str| azure_cli_lookup(name, profile, entries);
+        assert_eq!(get("AZURE_SUBSCRIPTION_ID").as_deref(), Some("sub-1"));
+        assert_eq!(get("AZURE_TENANT_ID").as_deref(), Some("tenant-1"));
+        assert_eq!(get("AZURE_CLIENT_ID").as_deref(), Some("app-1"));
+        assert_eq!(get("AZURE_CLIENT_SECRET").as_deref(), Some("s3cret"));
+        assert_eq!(get("AZURE_OTHER"), None);
+        // A user's login lends the subscription and tenant, no principal.
+        let user = profile.replace("servicePrincipal", "user");
+        assert_eq!(
+            azure_cli_lookup("AZURE_SUBSCRIPTION_ID", &user, entries).as_deref(),
+            Some("sub-1")
+        );
+        assert_eq!(azure_cli_lookup("AZURE_CLIENT_ID", &user, entries), None);
+        assert_eq!(
+            azure_cli_lookup("AZURE_CLIENT_SECRET", &user, entries),
+            None
+        );
+        assert_eq!(
+            azure_cli_lookup("AZURE_TENANT_ID", "not json", entries),
+            None
+        );
+    }
 
     #[test]
     fn vast_key_files_lend_the_vast_api_key_newer_first() {
