@@ -4,6 +4,7 @@
 
 mod common;
 
+mod accelerator_names;
 mod aws_moto;
 mod catalog_refresh;
 mod cli_plan;
