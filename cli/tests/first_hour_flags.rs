@@ -67,7 +67,7 @@ fn managed_job(home: &Path, id: &str) -> serde_json::Value {
     all.as_array()
         .unwrap()
         .iter()
-        .find(|j| j["id"].to_string() == id)
+        .find(|j| j["id"].as_i64().map(|v| v.to_string()).as_deref() == Some(id))
         .cloned()
         .unwrap_or(serde_json::Value::Null)
 }
