@@ -957,29 +957,9 @@ fn a_spot_replica_terminated_behind_alofts_back_is_replaced() {
     let world = World::new(3, 170, None);
     // One replica at a time serves, so the machines (which share this host's
     // loopback) never have two servers on the port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let marker = format!("aloft-moto-replica-{port}");
-    let server = world.task(
-        "server.py",
-        &format!(
-            "import http.server, os, sys\n\
-             rid = os.environ['ALOFT_SERVE_REPLICA_ID']\n\
-             where = os.environ.get('SSH_CONNECTION', '? ? ?').split()[2]\n\
-             class H(http.server.BaseHTTPRequestHandler):\n\
-             \x20   def do_GET(self):\n\
-             \x20       body = ('replica %s on %s\\n' % (rid, where)).encode()\n\
-             \x20       self.send_response(200)\n\
-             \x20       self.send_header('Content-Length', str(len(body)))\n\
-             \x20       self.end_headers()\n\
-             \x20       self.wfile.write(body)\n\
-             \x20   def log_message(self, *args):\n\
-             \x20       pass\n\
-             http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['ALOFT_SERVE_PORT'])), H).serve_forever()\n"
-        ),
-    );
+    let server = world.task("server.py", common::REPLICA_SERVER);
     let task = world.task(
         "svc.yaml",
         &format!(
@@ -990,39 +970,15 @@ fn a_spot_replica_terminated_behind_alofts_back_is_replaced() {
         ),
     );
     ok(&world.aloft(&["serve", "up", "-y", "-n", "svc", task.to_str().unwrap()]));
-    let status = || -> serde_json::Value {
+    let status = &|| -> serde_json::Value {
         let all: serde_json::Value =
             serde_json::from_str(&ok(&world.aloft(&["serve", "status", "svc", "-o", "json"])))
                 .unwrap();
         all[0].clone()
     };
-    let ready = |id: u64| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            let s = status();
-            let replicas = s["replicas"].as_array().cloned().unwrap_or_default();
-            if replicas
-                .iter()
-                .any(|r| r["id"].as_u64() == Some(id) && r["status"] == "READY")
-            {
-                return s;
-            }
-            let log = std::fs::read_to_string(world.home.path().join("serve-controller.log"))
-                .unwrap_or_default();
-            assert!(
-                std::time::Instant::now() < deadline,
-                "replica {id} never READY: {s:#}\n{log}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-    };
-    let get = |endpoint: &str| -> String {
-        let out = Command::new("curl")
-            .args(["-s", "--max-time", "10", endpoint])
-            .output()
-            .unwrap();
-        text(&out.stdout)
-    };
+    let log = world.home.path().join("serve-controller.log");
+    let ready = |id: u64| common::wait_replica_ready(status, id, &log);
+    let get = common::http_get;
     let s = ready(1);
     let endpoint = s["endpoint"].as_str().unwrap().to_string();
     let first = get(&endpoint);

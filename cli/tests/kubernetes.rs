@@ -168,6 +168,10 @@ impl World {
             .env("ALOFT_JOBS_POLL_MS", "200")
             .env("ALOFT_JOBS_IDLE_MS", "1500")
             .env("ALOFT_JOBS_RETRY_MS", "200")
+            // A serve controller (one test runs one) polls and retries fast.
+            .env("ALOFT_SERVE_POLL_MS", "300")
+            .env("ALOFT_SERVE_IDLE_MS", "2000")
+            .env("ALOFT_SERVE_RETRY_MS", "500")
             .output()
             .expect("run aloft");
         out.stderr = std::fs::read(&log).unwrap_or_default();
@@ -483,6 +487,70 @@ fn a_resource_quota_is_a_quota_error_and_leaves_nothing() {
         "typed as a quota error: {all}"
     );
     assert_eq!(world.pods(0)["pods"], serde_json::json!([]));
+}
+
+/// `aloft serve` on Kubernetes: the replica is a pod that only the API server's
+/// port-forward reaches, so the controller reaches its port through an SSH
+/// forward over it. Its pod is deleted behind aloft's back (its server dies with
+/// it); the controller replaces it, and `serve down` leaves no pod or service.
+#[test]
+fn a_replica_pod_deleted_behind_alofts_back_is_replaced() {
+    let world = World::new(vec![vec![FakeNode::new("cpu-0", 16, 64, 0, None)]], 2, 190);
+    world.configure(&[("svc", 0, Auth::Token)], &["svc"]);
+    // One replica at a time serves, so the machines (which share this host's
+    // loopback) never have two servers on the port.
+    let port = common::free_port();
+    let marker = format!("aloft-k8s-replica-{port}");
+    let server = world.task("server.py", common::REPLICA_SERVER);
+    let task = world.task(
+        "svc.yaml",
+        &format!(
+            "resources: {{infra: k8s/svc, cpus: 1, ports: {port}}}\n\
+             service:\n  readiness_probe: /\n  replicas: 1\n\
+             run: exec python3 {} {marker}\n",
+            server.display()
+        ),
+    );
+    world.ok(&world.aloft(&["serve", "up", "-y", "-n", "web", task.to_str().unwrap()]));
+    let status = &|| -> serde_json::Value {
+        let out = world.ok(&world.aloft(&["serve", "status", "web", "-o", "json"]));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+    };
+    let log = world.home.path().join("serve-controller.log");
+    let s = common::wait_replica_ready(status, 1, &log);
+    let endpoint = s["endpoint"].as_str().unwrap().to_string();
+    let first = common::http_get(&endpoint);
+    assert!(first.starts_with("replica 1 on 127.0.0.19"), "{first}");
+
+    let deleted = world.fakes[0].read_back(
+        "pods = [p.metadata.name for p in v1.list_namespaced_pod('aloft', label_selector='aloft-cluster=web-1').items]\n\
+         for p in pods:\n\
+         \x20   v1.delete_namespaced_pod(p, 'aloft')\n\
+         print(json.dumps(pods))",
+    );
+    assert_eq!(deleted.as_array().map(Vec::len), Some(1), "{deleted}");
+    let pkill = Command::new("pkill")
+        .args(["-f", &marker])
+        .status()
+        .unwrap();
+    assert!(pkill.success());
+
+    let s = common::wait_replica_ready(status, 2, &log);
+    assert_eq!(s["replicas"].as_array().map(Vec::len), Some(1), "{s:#}");
+    let second = common::http_get(&endpoint);
+    assert!(second.starts_with("replica 2 on 127.0.0.19"), "{second}");
+
+    world.ok(&world.aloft(&["serve", "down", "-y", "web"]));
+    assert_eq!(
+        world.pods(0),
+        serde_json::json!({"pods": [], "services": []})
+    );
+    let forwards = Command::new("pgrep")
+        .args(["-f", &format!(":127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(forwards.stdout.is_empty(), "{}", text(&forwards.stdout));
+    world.assert_no_secret_in_files(&[]);
 }
 
 #[test]

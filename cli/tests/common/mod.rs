@@ -83,3 +83,67 @@ pub fn assert_secret_in_no_file(dir: &Path, secret: &str) {
         );
     }
 }
+
+/// A service replica for remote clusters (`python3 FILE MARKER`): answers every
+/// GET with `replica ID on IP` (its replica id, and the address its SSH session
+/// came in on: which test machine runs it) on `ALOFT_SERVE_PORT`, on loopback.
+/// The marker argument names its processes for `pkill -f`.
+pub const REPLICA_SERVER: &str = "\
+import http.server, os
+rid = os.environ['ALOFT_SERVE_REPLICA_ID']
+where = os.environ.get('SSH_CONNECTION', '? ? ?').split()[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ('replica %s on %s\\n' % (rid, where)).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['ALOFT_SERVE_PORT'])), H).serve_forever()
+";
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Waits (up to two minutes) until the service status that `status` returns
+/// (one service of `serve status -o json`) has replica `id` READY, and returns
+/// it; on a timeout, fails with it and the controller's log at `log`.
+pub fn wait_replica_ready(
+    status: impl Fn() -> serde_json::Value,
+    id: u64,
+    log: &Path,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let s = status();
+        let replicas = s["replicas"].as_array().cloned().unwrap_or_default();
+        if replicas
+            .iter()
+            .any(|r| r["id"].as_u64() == Some(id) && r["status"] == "READY")
+        {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica {id} never READY: {s:#}\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// The body of a GET of `url` (curl, 10 s at most; empty on failure).
+pub fn http_get(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", url])
+        .output()
+        .expect("run curl");
+    text(&out.stdout)
+}
