@@ -404,3 +404,48 @@ fn a_refused_key_leads_the_no_plan_error() {
         assert!(!stderr.contains("enable more clouds"), "{stderr}");
     }
 }
+
+/// An installed provider's key can live in a file the user names in config.yaml
+/// (`providers.<name>.credential_files`), as the bundled clouds read theirs: with
+/// no environment variable set, the provider is lent the file's content and plans.
+#[test]
+fn an_installed_providers_key_is_read_from_the_file_config_names() {
+    let home = home_with_faulty("");
+    let key_file = home.path().join("faulty-key");
+    std::fs::write(&key_file, "faulty-key-from-a-file\n").unwrap();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!(
+            "clouds: [faulty]\nproviders:\n  faulty:\n    credential_files:\n      FAULTY_TOKEN: {}\n",
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let task = home.path().join("task.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "--dryrun", "-o", "json", task.to_str().unwrap()])
+        .env("ALOFT_HOME", home.path())
+        .env_remove("FAULTY_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["tasks"][0]["chosen"]["cloud"], "faulty", "{plan}");
+    assert!(!stderr.contains("faulty-key-from-a-file"), "{stderr}");
+
+    // A name that cannot be a credential is refused, naming where it is.
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  faulty:\n    credential_files:\n      faulty-token: /nonexistent\n",
+    )
+    .unwrap();
+    let out = common::aloft(home.path(), &["launch", "--dryrun", task.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("providers.faulty.credential_files: `faulty-token` is not a credential name"),
+        "{stderr}"
+    );
+}

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plugin::{CredentialSource, StandardCredentials};
+use crate::plugin::CredentialSource;
 use crate::runtime::head::HeadLocation;
 use crate::runtime::stop_kit::StopKit;
 use crate::state::ClusterRecord;
@@ -265,7 +265,7 @@ impl Client {
             )));
         }
         let component = self.component_bytes(&record.provider)?;
-        let source = StandardCredentials;
+        let source = super::providers::ConfiguredCredentials::from_config(&self.config)?;
         let credentials: BTreeMap<String, String> = manifest
             .credentials
             .iter()

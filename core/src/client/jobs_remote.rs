@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ControllerConfig};
 use crate::jobs::{CancelTarget, JobId, JobSummary};
-use crate::plugin::{CredentialSource, StandardCredentials};
+use crate::plugin::CredentialSource;
 use crate::runtime::head::{Head, HeadLocation};
 use crate::runtime::node::Script;
 use crate::state::{ClusterRecord, ClusterStatus};
@@ -331,7 +331,8 @@ impl Client {
 
     /// The granted credentials that have a value here, with their values.
     fn controller_credentials(&self, grant: &ControllerGrant) -> BTreeMap<String, String> {
-        let source = StandardCredentials;
+        let source =
+            super::providers::ConfiguredCredentials::from_config(&self.config).unwrap_or_default();
         grant
             .providers
             .values()

@@ -70,6 +70,80 @@ pub(crate) fn provider_settings(config: &Config, name: &str) -> Vec<(String, Str
         .unwrap_or_default()
 }
 
+/// Where the host finds the secrets it lends providers: the environment first, then
+/// the files the user's `config.yaml` names for them
+/// (`providers.<name>.credential_files: {NAME: PATH}`: the file's content, trailing
+/// whitespace trimmed), then the clouds' own credential files
+/// ([`crate::plugin::StandardCredentials`]). A file named there lends its content
+/// only under that name, and only to a provider whose manifest declares the name
+/// and whose user granted it, like an environment variable of that name.
+#[derive(Debug, Clone, Default)]
+pub struct ConfiguredCredentials {
+    files: BTreeMap<String, PathBuf>,
+}
+
+impl ConfiguredCredentials {
+    /// The credential files `config` names, checked: each name `A-Z`, `0-9`, `_`,
+    /// each path a string (`~/` is the home folder). A name given two different
+    /// files by two providers is refused.
+    pub fn from_config(config: &Config) -> ClientResult<ConfiguredCredentials> {
+        let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for (provider, value) in &config.providers {
+            let Some(entries) = value.get("credential_files") else {
+                continue;
+            };
+            let at = format!("config.yaml: providers.{provider}.credential_files");
+            let map = entries.as_mapping().ok_or_else(|| {
+                ClientError::InvalidInput(format!("{at}: expected a map of NAME: PATH"))
+            })?;
+            for (name, path) in map {
+                let (Some(name), Some(path)) = (name.as_str(), path.as_str()) else {
+                    return Err(ClientError::InvalidInput(format!(
+                        "{at}: expected a map of NAME: PATH (strings)"
+                    )));
+                };
+                let good_name = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !good_name {
+                    return Err(ClientError::InvalidInput(format!(
+                        "{at}: `{name}` is not a credential name (A-Z, 0-9, _)"
+                    )));
+                }
+                let path = expand_home(path);
+                match files.get(name) {
+                    Some(other) if *other != path => {
+                        return Err(ClientError::InvalidInput(format!(
+                            "{at}: `{name}` is already read from {}; one file per name",
+                            other.display()
+                        )));
+                    }
+                    _ => {
+                        files.insert(name.to_string(), path);
+                    }
+                }
+            }
+        }
+        Ok(ConfiguredCredentials { files })
+    }
+}
+
+impl crate::plugin::CredentialSource for ConfiguredCredentials {
+    fn get(&self, name: &str) -> Option<String> {
+        if let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            return Some(value);
+        }
+        if let Some(path) = self.files.get(name) {
+            return std::fs::read_to_string(path)
+                .ok()
+                .map(|text| text.trim_end().to_string())
+                .filter(|text| !text.is_empty());
+        }
+        crate::plugin::StandardCredentials.get(name)
+    }
+}
+
 /// Where compiled provider components are kept by default: one folder per user,
 /// beside no home in particular (`$XDG_CACHE_HOME/aloft/components`, else
 /// `~/.cache/aloft/components`), so that a new home — a test's, a jobs controller's
@@ -103,6 +177,7 @@ pub async fn load_with_cache(
     compiling: Option<crate::plugin::CompileHook>,
 ) -> ClientResult<Providers> {
     let mut host_config = HostConfig::new(home);
+    host_config.credentials = std::sync::Arc::new(ConfiguredCredentials::from_config(config)?);
     host_config.cache_dir = Some(cache.to_path_buf());
     host_config.allowed_hosts = config.allowed_hosts.clone();
     let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
@@ -465,6 +540,7 @@ impl Client {
         let name = &review.manifest.name;
         let mut config = HostConfig::new(review.scratch.path());
         config.allowed_hosts = self.config.allowed_hosts.clone();
+        config.credentials = std::sync::Arc::new(ConfiguredCredentials::from_config(&self.config)?);
         let mut settings = review.configured.clone();
         for (key, value) in &test.settings {
             settings.retain(|(k, _)| k != key);
