@@ -117,6 +117,18 @@ pub fn due(dir: &Path, file: &str, max_age: Duration, now: SystemTime) -> bool {
 /// Checks that `text` is a usable catalog file `file` (a `vms.csv` with at least
 /// one offer, or one of the `common` files).
 pub fn validate(file: &str, text: &str, source: &str) -> Result<(), CatalogError> {
+    // Names from here end up in tables on the user's terminal.
+    if let Some((i, _)) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.chars().any(|c| c.is_control() && c != '\r' && c != '\t'))
+    {
+        return Err(CatalogError::Malformed {
+            file: source.to_string(),
+            line: i as u64 + 1,
+            detail: "a control character".into(),
+        });
+    }
     match file {
         "common/accelerators.csv" => accelerators::parse_accelerator_names(text, source).map(drop),
         "common/metadata.csv" => accelerators::parse_metadata(text, source).map(drop),
@@ -327,5 +339,7 @@ mod tests {
         assert!(!is_loopback(DEFAULT_CATALOG_URL));
         assert!(validate("aws/vms.csv", "<html>not found</html>", "x").is_err());
         assert!(validate("aws/vms.csv", AWS, "x").is_ok());
+        let escape = AWS.replace("m5.2xlarge", "m5.2xlarge\u{1b}[2J");
+        assert!(validate("aws/vms.csv", &escape, "x").is_err());
     }
 }
