@@ -69,8 +69,9 @@ pub use lifecycle::{
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{Plan, PlanOptions, PlannedTask};
 pub use providers::{
-    ComponentReview, CredentialCheck, ProviderTest, Providers, default_component_cache,
-    known_clouds, load as load_providers, load_with_cache as load_providers_with_cache,
+    ComponentReview, ConfiguredCredentials, CredentialCheck, ProviderTest, Providers,
+    default_component_cache, known_clouds, load as load_providers,
+    load_with_cache as load_providers_with_cache,
 };
 pub use refresh::RefreshNote;
 pub use serve::{ServeLogs, ServiceView};
