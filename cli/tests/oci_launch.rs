@@ -415,3 +415,64 @@ fn out_of_host_capacity_in_every_availability_domain_moves_to_the_next_cloud_say
     world.assert_every_request_valid();
     world.assert_key_in_no_file();
 }
+
+#[test]
+fn a_launch_killed_anywhere_leaves_nothing_after_down_and_throttling_is_retried() {
+    let world = World::new(1, 50);
+    let task = world.task(
+        "one.yaml",
+        "resources: {infra: oci/us-ashburn-1, instance_type: VM.GPU.A10.1, ports: 8080}\n\
+         setup: sleep 0.2\nrun: echo done\n",
+    );
+    // Points across the launch: the credential check and plan, the network, the
+    // instance's launch, the wait for SSH, the set-up.
+    for (i, delay_ms) in [400u64, 1200, 2500].into_iter().enumerate() {
+        let name = format!("k{i}");
+        let mut child = world
+            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        world.ok(&world.aloft(&["down", "-a", "-y"]));
+        assert!(
+            world.fake.live_instances().is_empty(),
+            "killed after {delay_ms} ms: an instance leaked"
+        );
+        assert_eq!(
+            world.fake.live_network(),
+            serde_json::json!({"vcns": [], "subnets": [], "gateways": [],
+                               "route_tables": [], "security_lists": []}),
+            "killed after {delay_ms} ms: the network leaked"
+        );
+    }
+    // Some kills fell after the network and an instance were made.
+    let state = world.fake.state();
+    assert!(
+        !state["instances"].as_array().unwrap().is_empty(),
+        "{state}"
+    );
+
+    // OCI answers the next changes 429 TooManyRequests: aloft backs off and
+    // retries.
+    world.fake.control(
+        "throttle",
+        serde_json::json!({"count": 2, "method": "POST"}),
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "rl", task.to_str().unwrap()]);
+    assert!(world.ok(&out).contains("done"));
+    let throttled = world.fake.state()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "THROTTLED")
+        .count();
+    assert_eq!(throttled, 2);
+    world.ok(&world.aloft(&["down", "-y", "rl"]));
+    assert!(world.fake.live_instances().is_empty());
+    world.assert_every_request_valid();
+    world.assert_key_in_no_file();
+}

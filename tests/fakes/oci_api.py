@@ -45,8 +45,9 @@ anything but its defaults.
 
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"shape"
 (optional: all), "ad" (optional: all), "exhausted": bool}` (launches answer 500
-`InternalError` "Out of host capacity."), `POST /_fake/throttle {"count": n}` (the
-next n signed requests are answered 429 `TooManyRequests`), `GET /_fake/state`
+`InternalError` "Out of host capacity."), `POST /_fake/throttle {"count": n, "method"
+(optional: any)}` (the next n signed requests, of that method, are answered 429
+`TooManyRequests`), `GET /_fake/state`
 (everything, `requests`: `METHOD /path-template` of every request, `INVALID ...`,
 `THROTTLED` or `UNAUTHENTICATED`).
 """
@@ -225,6 +226,7 @@ class State:
         self.vnics = {}
         self.exhausted = set()
         self.throttle = 0
+        self.throttle_method = None
         self.requests = []
 
     # -- helpers --
@@ -617,6 +619,7 @@ def make_handler(state):
             if method == "POST" and url.path == "/_fake/throttle":
                 with state.lock:
                     state.throttle = int(body.get("count") or 0)
+                    state.throttle_method = body.get("method")
                 return self.reply(200, {"ok": True})
             if method == "POST" and url.path == "/_fake/capacity":
                 key = (body.get("shape") or "*", body.get("ad") or "*")
@@ -639,7 +642,7 @@ def make_handler(state):
                 return self.fail(401, "NotAuthenticated",
                                  "The required information to complete authentication was not provided or was incorrect.")
             with state.lock:
-                throttled = state.throttle > 0
+                throttled = state.throttle > 0 and state.throttle_method in (None, method)
                 state.throttle -= 1 if throttled else 0
             if throttled:
                 state.requests.append("THROTTLED")
@@ -716,6 +719,14 @@ def make_handler(state):
     return Handler
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Says nothing when a client (a launch the test killed) hangs up."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--key-id", required=True)
@@ -731,7 +742,7 @@ def main():
         ip, port, keys = spec.split(":", 2)
         machines.append((ip, int(port), keys))
     state = State(a.key_id, public_key, machines, a.boot_seconds)
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(state))
+    server = QuietServer(("127.0.0.1", a.port), make_handler(state))
     print(f"PORT {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
