@@ -57,6 +57,13 @@ fi
 if ! .venv/bin/python -c 'import pydo' 2>/dev/null; then
   .venv/bin/pip install -q 'pydo==0.44.0'
 fi
+# The azure provider's fake checks every request against the operations and models of
+# Azure's official management SDKs (routes, api-versions, bodies); tests read facts
+# back with them. Only these three and their small dependencies (azure-core,
+# azure-mgmt-core, isodate), no azure-identity.
+if ! .venv/bin/python -c 'import azure.mgmt.compute, azure.mgmt.network, azure.mgmt.resource.resources' 2>/dev/null; then
+  .venv/bin/pip install -q 'azure-mgmt-compute==39.0.0' 'azure-mgmt-network==33.1.0' 'azure-mgmt-resource==26.0.0'
+fi
 # The oci provider's fake checks every request against the operations and models of
 # `oci` (OCI's official Python SDK) and verifies its signature; tests read facts back
 # with it. Older oci releases pin cryptography below what vastai needs: keep 2.189+.

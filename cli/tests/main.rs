@@ -6,6 +6,7 @@ mod common;
 
 mod accelerator_names;
 mod aws_moto;
+mod azure_launch;
 mod catalog_refresh;
 mod cli_plan;
 mod cloud_failover;

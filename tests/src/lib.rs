@@ -1,5 +1,6 @@
 //! Shared helpers for aloft end-to-end tests: real servers started on loopback.
 
+pub mod azure_fake;
 pub mod components;
 pub mod conformance;
 pub mod digitalocean_fake;

@@ -684,14 +684,12 @@ pub fn identity(settings: &BTreeMap<String, String>) -> Result<Identity, Provide
         None,
         "resource groups",
     )?;
+    let principal: String = auth::client_id()?.chars().take(100).collect();
     Ok(Identity {
-        account: format!("subscription {sub}"),
+        account: format!("service principal {principal} in subscription {sub}"),
         details: vec![
-            (
-                "service principal".to_string(),
-                auth::client_id()?.chars().take(100).collect(),
-            ),
             ("tenant".to_string(), auth::tenant()?),
+            ("subscription".to_string(), sub),
         ],
     })
 }

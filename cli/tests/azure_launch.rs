@@ -1,0 +1,372 @@
+//! The bundled `azure` provider end to end against a fake of Azure Resource
+//! Manager (`tests/fakes/azure_api.py`: every request checked against the
+//! operations and models of the official `azure-mgmt-compute`,
+//! `azure-mgmt-network` and `azure-mgmt-resource` packages; Entra ID's token
+//! endpoint and the Retail Prices API beside it), through the `endpoint`
+//! override. The service principal is lent from the environment, as Azure's
+//! SDKs' `EnvironmentCredential` reads it; the component mints its token at the
+//! fake's Entra ID. Each public IP the fake makes is a real `sshd` "machine" on its
+//! own loopback address; `ssh_proxy_command` (`tests/ssh_relay.py`) routes port 22
+//! of that address to the machine's sshd, and aloft's key reaches the machine only
+//! because the fake authorizes the keys of the VM's
+//! `osProfile.linuxConfiguration.ssh`. Facts are read back through the SDKs.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::azure_fake::AzureFake;
+use aloft_tests::sshd::Sshd;
+use common::text;
+
+/// The service principal's secret only these tests know.
+const SECRET: &str = "Azq8Q~ALOFTCLI.secret-NEVER-PRINTED_0123";
+
+struct World {
+    home: tempfile::TempDir,
+    fake: AzureFake,
+    machines: Vec<Sshd>,
+}
+
+impl World {
+    /// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
+    /// at it (and the relay routing each machine's port 22 to its sshd).
+    fn new(n: u8, first: u8) -> World {
+        let home = tempfile::tempdir().unwrap();
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                Sshd::start_machine(
+                    &home.path().join(format!("m{i}")),
+                    &format!("127.0.11.{}", first + i),
+                )
+            })
+            .collect();
+        let fake = AzureFake::start(SECRET, &machines.iter().collect::<Vec<_>>());
+        let map = home.path().join("relay-map.json");
+        let assigned: serde_json::Map<String, serde_json::Value> = machines
+            .iter()
+            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
+            .collect();
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
+        )
+        .unwrap();
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+        std::fs::write(
+            home.path().join("config.yaml"),
+            format!(
+                "providers:\n  azure:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
+                 ssh_proxy_command: python3 {relay} {map} %h\n",
+                endpoint = fake.endpoint(),
+                user = machines.first().map_or("azureuser", |m| m.user.as_str()),
+                relay = relay.display(),
+                map = map.display(),
+            ),
+        )
+        .unwrap();
+        World {
+            home,
+            fake,
+            machines,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aloft"));
+        command
+            .args(args)
+            .env("ALOFT_HOME", self.home.path())
+            .envs(self.fake.env())
+            // No Azure CLI login of the machine running the tests is read.
+            .env("AZURE_CONFIG_DIR", self.home.path().join("no-azure-cli"))
+            .env_remove("RUNPOD_API_KEY")
+            .env_remove("LAMBDA_API_KEY")
+            .env_remove("DIGITALOCEAN_ACCESS_TOKEN")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"));
+        command
+    }
+
+    fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut out = self
+            .command(args)
+            .stderr(stderr)
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    fn ok(&self, out: &Output) -> String {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        for secret in self.fake.secrets() {
+            assert!(
+                !stdout.contains(&secret) && !stderr.contains(&secret),
+                "a secret leaked"
+            );
+        }
+        stdout
+    }
+
+    fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
+    }
+
+    /// Every request matched an operation of the SDKs, its api-version and its
+    /// model; no secret in any file under aloft's home (state, logs, machines).
+    fn assert_clean(&self) {
+        let invalid = self.fake.invalid_requests();
+        assert!(invalid.is_empty(), "{invalid:?}");
+        for secret in self.fake.secrets() {
+            common::assert_secret_in_no_file(self.home.path(), &secret);
+        }
+    }
+}
+
+#[test]
+fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
+    let world = World::new(2, 10);
+    let task = world.task(
+        "train.yaml",
+        "name: train\nnum_nodes: 2\n\
+         resources: {infra: azure/eastus, accelerators: T4:1, ports: 8080}\n\
+         setup: echo setup-done > setup.txt\n\
+         run: echo \"rank $SKYPILOT_NODE_RANK gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "az1", task.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    for m in &world.machines {
+        assert!(
+            stdout.contains(&format!("gpus=1 on {}", m.ip)),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
+    }
+    // Each machine opened to the cluster's own key only because its VM carried it.
+    let cluster_key =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/az1/aloft-key.pub"))
+            .expect("the cluster's public key");
+    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
+    for m in &world.machines {
+        let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
+        assert!(keys.contains(&body.join(" ")), "{keys}");
+    }
+
+    // Read back through the SDKs: one resource group holding the two VMs (the
+    // cheapest T4 size, on-demand, the key in their osProfile), their NICs and
+    // public IPs, and an NSG opening 22 and 8080.
+    let facts = world.fake.sdk(
+        "rg = g('az1', 'eastus')\n\
+         vms = list(compute.virtual_machines.list(rg, **o))\n\
+         nsg = network.network_security_groups.get(rg, 'az1-nsg', **o)\n\
+         print(json.dumps(dict(\n\
+           groups=sorted(x.name for x in resource.resource_groups.list(**o)),\n\
+           vms=sorted([v.name, v.hardware_profile.vm_size, v.location, v.priority or 'Regular'] for v in vms),\n\
+           keys=sorted(k.key_data.split()[1][:20] for v in vms for k in v.os_profile.linux_configuration.ssh.public_keys),\n\
+           ips=sorted(i.ip_address for i in network.public_ip_addresses.list(rg, **o)),\n\
+           nics=len(list(network.network_interfaces.list(rg, **o))),\n\
+           ports=sorted(r.destination_port_range for r in nsg.security_rules))))",
+    );
+    assert_eq!(facts["groups"], serde_json::json!(["aloft-az1-eastus"]));
+    assert_eq!(
+        facts["vms"],
+        serde_json::json!([
+            ["az1-head", "Standard_NC4as_T4_v3", "eastus", "Regular"],
+            ["az1-worker-1", "Standard_NC4as_T4_v3", "eastus", "Regular"]
+        ]),
+        "{facts}"
+    );
+    let key20: String = body[1].chars().take(20).collect();
+    assert_eq!(facts["keys"], serde_json::json!([key20, key20]));
+    assert_eq!(
+        facts["ips"],
+        serde_json::json!(["127.0.11.10", "127.0.11.11"])
+    );
+    assert_eq!(facts["nics"], 2);
+    assert_eq!(facts["ports"], serde_json::json!(["22", "8080"]));
+    let rows = world.status_json();
+    assert_eq!(rows[0]["status"], "UP", "{rows}");
+    assert_eq!(rows[0]["provider"], "azure");
+
+    // Stop deallocates the VMs (awaited through Azure-AsyncOperation); start
+    // starts them; the cluster runs again.
+    world.ok(&world.aloft(&["stop", "-y", "az1"]));
+    let power = || {
+        world.fake.sdk(
+            "rg = g('az1', 'eastus')\n\
+             print(json.dumps(sorted([s.code for s in compute.virtual_machines.instance_view(rg, v.name, **o).statuses if s.code.startswith('PowerState')][0] for v in compute.virtual_machines.list(rg, **o))))",
+        )
+    };
+    assert_eq!(
+        power(),
+        serde_json::json!(["PowerState/deallocated", "PowerState/deallocated"])
+    );
+    assert_eq!(world.status_json()[0]["status"], "STOPPED");
+    world.ok(&world.aloft(&["start", "az1"]));
+    assert_eq!(
+        power(),
+        serde_json::json!(["PowerState/running", "PowerState/running"])
+    );
+    let again = world.task(
+        "again.yaml",
+        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
+    );
+    let out = world.aloft(&["exec", "az1", again.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    let mut lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("after restart"))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "(rank 0) rank 0 after restart",
+            "(rank 1) rank 1 after restart"
+        ],
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Down deletes the resource group, awaited through its Location header:
+    // nothing is left.
+    world.ok(&world.aloft(&["down", "-y", "az1"]));
+    assert!(world.fake.groups().is_empty());
+    assert_eq!(world.status_json(), serde_json::json!([]));
+    let requests = world.fake.state()["requests"].clone();
+    for op in [
+        "TOKEN",
+        "PUT /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
+        "PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}",
+        "PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
+        "POST /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/deallocate",
+        "POST /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/start",
+        "DELETE /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
+        "GET operation",
+    ] {
+        assert!(
+            requests.as_array().unwrap().iter().any(|r| r == op),
+            "{op}: {requests}"
+        );
+    }
+    world.assert_clean();
+}
+
+#[test]
+fn sku_not_available_in_one_region_lands_in_the_next_and_says_why() {
+    let world = World::new(2, 30);
+    world.fake.control(
+        "capacity",
+        serde_json::json!({"size": "Standard_D2s_v5", "region": "eastus", "code": "SkuNotAvailable"}),
+    );
+    let task = world.task(
+        "t.yaml",
+        "resources:\n  ordered:\n    - {infra: azure/eastus, instance_type: Standard_D2s_v5}\n    \
+         - {infra: azure/westus2, instance_type: Standard_D2s_v5}\nrun: echo landed\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    assert!(stdout.contains("landed"), "{stdout}");
+    let said = format!("{stdout}{}", text(&out.stderr));
+    assert!(
+        said.contains("is currently not available in location 'eastus'"),
+        "{said}"
+    );
+    // The VM is in westus2; the group the failed try made in eastus went with it.
+    let facts = world.fake.sdk(
+        "print(json.dumps(dict(groups=sorted(x.name for x in resource.resource_groups.list(**o)),\n\
+           vms=[v.location for v in compute.virtual_machines.list(g('fo', 'westus2'), **o)])))",
+    );
+    assert_eq!(
+        facts,
+        serde_json::json!({"groups": ["aloft-fo-westus2"], "vms": ["westus2"]})
+    );
+    world.ok(&world.aloft(&["down", "-y", "fo"]));
+    assert!(world.fake.groups().is_empty());
+    world.assert_clean();
+}
+
+#[test]
+fn the_azure_provider_passes_the_conformance_kit_and_check_names_its_principal() {
+    let world = World::new(3, 40);
+    // `aloft check` names the service principal, its tenant and subscription.
+    let said = world.ok(&world.aloft(&["check", "-v"]));
+    let line = said
+        .lines()
+        .find(|l| l.contains("azure: enabled"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!(
+            "service principal {} in subscription {}",
+            aloft_tests::azure_fake::CLIENT_ID,
+            aloft_tests::azure_fake::SUBSCRIPTION
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("tenant: {}", aloft_tests::azure_fake::TENANT)),
+        "{said}"
+    );
+    let wasm = world.home.path().join("azure.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("azure")).unwrap();
+    let endpoint = world.fake.endpoint();
+    let out = world.aloft(&[
+        "providers",
+        "test",
+        "-y",
+        wasm.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--region",
+        "westus2",
+        "--instance-type",
+        "Standard_D2s_v5",
+        "-o",
+        "json",
+    ]);
+    let stdout = world.ok(&out);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 6, "{report}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
+        "{report}"
+    );
+    assert!(world.fake.groups().is_empty(), "the kit left nothing");
+
+    // A secret Entra ID refuses: Azure is skipped with Entra ID's reason.
+    let wrong = "Azq8Q~WRONG.secret-REFUSED-9876";
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: azure/eastus, instance_type: Standard_D2s_v5}\nrun: echo hi\n",
+    );
+    let out = world
+        .command(&["launch", "-y", "-c", "bad", task.to_str().unwrap()])
+        .env("AZURE_CLIENT_SECRET", wrong)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("AADSTS7000215"), "{said}");
+    assert!(!said.contains(wrong) && !said.contains(SECRET));
+    assert!(world.fake.groups().is_empty());
+    world.assert_clean();
+    common::assert_secret_in_no_file(world.home.path(), wrong);
+}
