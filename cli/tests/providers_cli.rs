@@ -59,18 +59,25 @@ fn install_validates_then_lists_and_checks() {
         names,
         [
             "aws",
+            "azure",
             "digitalocean",
             "gcp",
             "hello-cloud",
             "kubernetes",
             "lambda",
             "local",
+            "oci",
             "runpod",
             "ssh",
             "vastai"
         ]
     );
-    let local = &list["providers"][6];
+    let local = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "local")
+        .unwrap();
     let vast = list["providers"]
         .as_array()
         .unwrap()
