@@ -426,3 +426,40 @@ fn a_spot_instance_is_rented_with_a_bid_reported_preempted_when_outbid_and_start
     assert!(world.fake.live_instances().is_empty());
     world.assert_valid_and_secret_kept();
 }
+
+#[test]
+fn an_idle_cluster_is_stopped_by_its_head_through_the_stop_kit() {
+    let world = World::new(1, 90);
+    let task = world.task(
+        "idle.yaml",
+        "resources: {infra: vastai/US, accelerators: RTX4090:1}\nrun: echo working\n",
+    );
+    let out = world
+        .command(&[
+            "launch",
+            "-y",
+            "-i",
+            "1",
+            "-c",
+            "idle",
+            task.to_str().unwrap(),
+        ])
+        .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1")
+        .output()
+        .unwrap();
+    assert!(ok(&out).contains("working"));
+    // The head's stop kit stops the instance through Vast.ai's API.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while world.fake.live_instances() != [("aloft/idle-head".to_string(), "exited".to_string())] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not stopped: {:?}\n{}",
+            world.fake.live_instances(),
+            world.fake.state()["requests"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    ok(&world.aloft(&["down", "-y", "idle"]));
+    assert!(world.fake.live_instances().is_empty());
+    world.assert_valid_and_secret_kept();
+}
