@@ -219,4 +219,21 @@ fn a_catalog_server_that_is_down_falls_back_to_the_bundled_snapshot() {
         "{err}"
     );
     assert!(!home.path().join("catalogs/aws/vms.csv").exists());
+    // A plan on `local` alone reads no catalog file: nothing is fetched, nothing
+    // to warn about (a home of its own, without the failures noted above).
+    let fresh = tempfile::tempdir().unwrap();
+    write_config(
+        fresh.path(),
+        &format!("  url: http://127.0.0.1:{port}/catalogs/v8/\n"),
+    );
+    let t = task(
+        fresh.path(),
+        "local.yaml",
+        "resources:\n  infra: local\nrun: echo hi\n",
+    );
+    let out = aloft(fresh.path(), &["launch", "--dryrun", &t]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("catalog not refreshed"), "{err}");
+    assert!(!fresh.path().join("catalogs").exists());
 }

@@ -32,6 +32,11 @@ impl Client {
         );
         if let Some(only) = clouds {
             names.retain(|c| only.contains(c));
+            // A plan only on clouds without a catalog (`local`, SSH pools, a
+            // provider's live offers) reads no catalog file: nothing to fetch.
+            if names.is_empty() {
+                return;
+            }
         }
         names.sort();
         names.dedup();
