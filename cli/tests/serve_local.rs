@@ -85,6 +85,9 @@ impl World {
             .as_str()
             .expect("an endpoint")
             .to_string();
+        // `--endpoint` prints the same URL, for scripts (`curl $(... --endpoint)`).
+        let out = self.aloft(&["serve", "status", name, "--endpoint"]);
+        assert_eq!(text(&out.stdout).trim(), url);
         url.strip_prefix("http://").expect("plain HTTP").to_string()
     }
 

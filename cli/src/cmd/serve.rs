@@ -130,12 +130,7 @@ pub fn run(args: Args) -> CliResult {
             }
             if endpoint {
                 for s in &services {
-                    println!(
-                        "{}",
-                        s.endpoint
-                            .as_deref()
-                            .map_or("-".into(), |e| format!("http://{e}"))
-                    );
+                    println!("{}", s.endpoint.as_deref().unwrap_or("-"));
                 }
                 return Ok(());
             }
@@ -250,9 +245,7 @@ fn render_status(services: &[ServiceView]) -> String {
                 age(now - s.created_at),
                 s.status.as_str().to_string(),
                 format!("{ready}/{}", s.replicas.len()),
-                s.endpoint
-                    .as_deref()
-                    .map_or("-".into(), |e| format!("http://{e}")),
+                s.endpoint.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
