@@ -237,3 +237,31 @@ fn a_catalog_server_that_is_down_falls_back_to_the_bundled_snapshot() {
     assert!(!err.contains("catalog not refreshed"), "{err}");
     assert!(!fresh.path().join("catalogs").exists());
 }
+
+/// `gpus list` reads the catalogs as a plan does: refreshed first, so an
+/// accelerator only the served catalog has (B200 on AWS; the snapshot in aloft
+/// predates it) is listed.
+#[test]
+fn gpus_list_shows_what_the_served_catalog_offers() {
+    let header = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone,Arch";
+    let aws = format!(
+        "{header}\np6-b200.48xlarge,B200,8.0,192.0,2048.0,,113.9328,,us-east-1,use1-az1,x86_64\n"
+    );
+    let files: BTreeMap<String, String> = [("/catalogs/v8/aws/vms.csv".to_string(), aws)]
+        .into_iter()
+        .collect();
+    let server = CatalogServer::start(files);
+    let home = tempfile::tempdir().unwrap();
+    write_config(home.path(), &format!("  url: {}\n", server.base));
+    let out = aloft(home.path(), &["gpus", "list", "B200", "--infra", "aws"]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(shown.contains("p6-b200.48xlarge"), "{shown}");
+    assert_eq!(server.hits("aws/vms.csv"), 1);
+    // The common file is not served here: one warning, and the listing stands.
+    assert!(
+        text(&out.stderr).contains("catalog not refreshed"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,10 +1,10 @@
 //! `aloft show-gpus`: accelerators, counts, and the cheapest on-demand and spot
-//! prices per cloud, from the catalogs (offline).
+//! prices per cloud, from the catalogs (refreshed as for a plan; the snapshot in
+//! aloft offline).
 
-use aloft::catalog::{Catalog, GpuQuery};
+use aloft::catalog::GpuQuery;
 use aloft::task::Infra;
 
-use crate::config::aloft_home;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
 
@@ -50,8 +50,9 @@ pub fn run(args: Args) -> CliResult {
             "--all-regions and a region in --infra cannot be used together",
         ));
     }
-    let catalog = Catalog::load(Some(&aloft_home().join("catalogs")))
-        .map_err(|e| CliError::failure(e.to_string()))?;
+    // The catalogs as a plan reads them: refreshed first where due.
+    let catalog =
+        crate::client::open()?.refreshed_catalog(infra.cloud.as_ref().map(std::slice::from_ref))?;
     let clouds = match &infra.cloud {
         Some(cloud) => {
             if !catalog.clouds().contains(cloud) {
