@@ -417,7 +417,7 @@ fn out_of_host_capacity_in_every_availability_domain_moves_to_the_next_cloud_say
 }
 
 #[test]
-fn a_launch_killed_anywhere_leaves_nothing_after_down_and_throttling_is_retried() {
+fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preemption_seen() {
     let world = World::new(1, 50);
     let task = world.task(
         "one.yaml",
@@ -457,12 +457,17 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down_and_throttling_is_retried(
     );
 
     // OCI answers the next changes 429 TooManyRequests: aloft backs off and
-    // retries.
+    // retries. The cluster is preemptible (spot).
     world.fake.control(
         "throttle",
         serde_json::json!({"count": 2, "method": "POST"}),
     );
-    let out = world.aloft(&["launch", "-y", "-c", "rl", task.to_str().unwrap()]);
+    let spot = world.task(
+        "spot.yaml",
+        "resources: {infra: oci/us-ashburn-1, instance_type: VM.GPU.A10.1, use_spot: true}\n\
+         run: echo done\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "rl", spot.to_str().unwrap()]);
     assert!(world.ok(&out).contains("done"));
     let throttled = world.fake.state()["requests"]
         .as_array()
@@ -471,6 +476,13 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down_and_throttling_is_retried(
         .filter(|r| *r == "THROTTLED")
         .count();
     assert_eq!(throttled, 2);
+    // OCI reclaims the preemptible instance: `status -r` says it was preempted.
+    world
+        .fake
+        .control("preempt", serde_json::json!({"name": "rl-head"}));
+    let out = world.aloft(&["status", "-r"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("PREEMPTED"), "{said}");
     world.ok(&world.aloft(&["down", "-y", "rl"]));
     assert!(world.fake.live_instances().is_empty());
     world.assert_every_request_valid();

@@ -47,7 +47,8 @@ Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"shape"
 (optional: all), "ad" (optional: all), "exhausted": bool}` (launches answer 500
 `InternalError` "Out of host capacity."), `POST /_fake/throttle {"count": n, "method"
 (optional: any)}` (the next n signed requests, of that method, are answered 429
-`TooManyRequests`), `GET /_fake/state`
+`TooManyRequests`), `POST /_fake/preempt {"name"}` (OCI reclaims the instance of
+that display name: TERMINATED at once), `GET /_fake/state`
 (everything, `requests`: `METHOD /path-template` of every request, `INVALID ...`,
 `THROTTLED` or `UNAUTHENTICATED`).
 """
@@ -620,6 +621,12 @@ def make_handler(state):
                 with state.lock:
                     state.throttle = int(body.get("count") or 0)
                     state.throttle_method = body.get("method")
+                return self.reply(200, {"ok": True})
+            if method == "POST" and url.path == "/_fake/preempt":
+                with state.lock:
+                    for i in state.instances.values():
+                        if i["displayName"] == body.get("name") and i["lifecycleState"] != "TERMINATED":
+                            i["lifecycleState"] = "TERMINATED"
                 return self.reply(200, {"ok": True})
             if method == "POST" and url.path == "/_fake/capacity":
                 key = (body.get("shape") or "*", body.get("ad") or "*")

@@ -21,6 +21,22 @@ use crate::model::{self, CLUSTER_TAG, Instance, Resource, Role, Vnic, VnicAttach
 /// How long stop and terminate wait for instances to stop or be gone.
 const TERMINATE_WAIT_SECS: u64 = 45;
 
+/// Where the ids of the instances aloft terminated for `cluster` are noted: any
+/// other instance of the cluster found terminated was preempted (or removed
+/// behind aloft's back).
+fn gone_key(region: &str, cluster: &str) -> String {
+    format!("terminated/{region}/{cluster}")
+}
+
+fn terminated_by_us(region: &str, cluster: &str) -> Vec<String> {
+    kv::get(&gone_key(region, cluster))
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default()
+}
+
+/// The most terminated ids kept per cluster (the newest).
+const GONE_KEPT: usize = 200;
+
 fn tags(cluster: &str) -> Value {
     json!({ CLUSTER_TAG: cluster })
 }
@@ -480,12 +496,50 @@ pub fn query(
             .get(c.region.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let mut instances =
+            to_instances(&ctx, &c.region, &model::members(all, &c.cluster), settings)?;
+        instances.extend(preempted(all, &c.region, &c.cluster, settings));
         out.push(ClusterInstances {
             cluster: c.clone(),
-            instances: to_instances(&ctx, &c.region, &model::members(all, &c.cluster), settings)?,
+            instances,
         });
     }
     Ok(out)
+}
+
+/// The cluster's instances that are gone though aloft did not terminate them:
+/// preempted (a preemptible instance OCI reclaimed) or removed behind aloft's back.
+fn preempted(
+    all: &[Instance],
+    region: &str,
+    cluster: &str,
+    settings: &BTreeMap<String, String>,
+) -> Vec<WitInstance> {
+    let ours = terminated_by_us(region, cluster);
+    let user = settings
+        .get("ssh_user")
+        .cloned()
+        .unwrap_or_else(|| "ubuntu".into());
+    all.iter()
+        .filter(|i| i.is_gone() && !ours.contains(&i.id))
+        .filter_map(|i| i.role_in(cluster).map(|role| (role, i)))
+        .map(|(role, i)| WitInstance {
+            id: i.id.clone(),
+            is_head: role == Role::Head,
+            status: InstanceStatus::Preempted,
+            instance_type: i.shape.clone(),
+            zone: Some(i.availability_domain.clone()).filter(|z| !z.is_empty()),
+            spot: i
+                .preemptible_instance_config
+                .as_ref()
+                .is_some_and(|c| !c.is_null()),
+            public_ip: None,
+            private_ip: None,
+            ssh_port: 22,
+            ssh_user: Some(user.clone()),
+            extra: Vec::new(),
+        })
+        .collect()
 }
 
 /// Stops the cluster's instances (boot volumes kept) and waits (bounded) until
@@ -534,7 +588,16 @@ pub fn terminate(
             .filter(|i| i.role_in(name).is_some() && i.lifecycle_state != "TERMINATED")
             .collect()
     };
-    for i in of_cluster(all_instances(&ctx, region)?) {
+    let found = of_cluster(all_instances(&ctx, region)?);
+    // Noted first: a crash after the calls must not turn these into "preempted".
+    let mut ours = terminated_by_us(region, name);
+    ours.extend(found.iter().map(|i| i.id.clone()));
+    ours.dedup();
+    let skip = ours.len().saturating_sub(GONE_KEPT);
+    if let Ok(text) = serde_json::to_string(&ours[skip..]) {
+        kv::set(&gone_key(region, name), &text);
+    }
+    for i in found {
         if i.lifecycle_state != "TERMINATING" {
             ctx.delete(
                 region,
