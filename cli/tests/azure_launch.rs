@@ -370,3 +370,83 @@ fn the_azure_provider_passes_the_conformance_kit_and_check_names_its_principal()
     world.assert_clean();
     common::assert_secret_in_no_file(world.home.path(), wrong);
 }
+
+#[test]
+fn a_spot_vm_evicted_behind_aloft_reads_as_preempted_and_throttling_is_waited_out() {
+    let world = World::new(1, 50);
+    // ARM answers the next two requests 429 with Retry-After: the provider waits.
+    world
+        .fake
+        .control("throttle", serde_json::json!({"count": 2}));
+    let task = world.task(
+        "spot.yaml",
+        "resources: {infra: azure/westus2, instance_type: Standard_D2s_v5, use_spot: true}\n\
+         run: echo spot-up\n",
+    );
+    let stdout = world.ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]));
+    assert!(stdout.contains("spot-up"), "{stdout}");
+    let requests = world.fake.state()["requests"].clone();
+    let throttled = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "THROTTLED")
+        .count();
+    assert_eq!(throttled, 2, "{requests}");
+    let vm = world.fake.sdk(
+        "v = compute.virtual_machines.get(g('sp', 'westus2'), 'sp-head', **o)\n\
+         print(json.dumps([v.priority, v.eviction_policy, v.billing_profile.max_price]))",
+    );
+    assert_eq!(vm, serde_json::json!(["Spot", "Deallocate", -1.0]));
+    // Azure evicts the VM (deallocates it): `status -r` says preempted.
+    world
+        .fake
+        .control("evict", serde_json::json!({"vm": "sp-head"}));
+    let out = world.aloft(&["status", "-r"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("PREEMPTED"), "{said}");
+    world.ok(&world.aloft(&["down", "-y", "sp"]));
+    assert!(world.fake.groups().is_empty());
+    world.assert_clean();
+}
+
+#[test]
+fn a_launch_killed_anywhere_leaves_nothing_after_down() {
+    let world = World::new(1, 60);
+    let task = world.task(
+        "one.yaml",
+        "resources: {infra: azure/eastus, instance_type: Standard_D2s_v5, ports: 8080}\n\
+         setup: sleep 0.2\nrun: echo done\n",
+    );
+    // Points across the launch: the plan, the group and network, the IP and NIC,
+    // the VM's create, the wait for SSH, the set-up.
+    for (i, delay_ms) in [300u64, 900, 1500, 2300, 3300].into_iter().enumerate() {
+        let name = format!("k{i}");
+        let mut child = world
+            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        world.ok(&world.aloft(&["down", "-a", "-y"]));
+        assert!(
+            world.fake.groups().is_empty(),
+            "killed after {delay_ms} ms: a resource group was left"
+        );
+    }
+    // Some kills fell after a group was made.
+    let requests = world.fake.state()["requests"].clone();
+    assert!(
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r
+                == "DELETE /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"),
+        "{requests}"
+    );
+    world.assert_clean();
+}
