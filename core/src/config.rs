@@ -379,4 +379,32 @@ mod tests {
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("config.yaml:2:"), "{err}");
     }
+
+    #[test]
+    fn a_remote_controller_refreshes_its_catalogs_from_where_the_client_does() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "catalog:\n  max_age_hours: 3\n  clouds: {gcp: 'off'}\n",
+        )
+        .unwrap();
+        let mut config = Config::load(dir.path()).unwrap();
+        assert_eq!(
+            config.catalog.max_age(),
+            std::time::Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(config.catalog.url_for("gcp"), "off");
+        // What `$ALOFT_CATALOG_URL` (or the file) set goes on to the controller.
+        config.catalog.url = Some("http://127.0.0.1:8000/v8/".into());
+        assert_eq!(config.catalog.url_for("aws"), "http://127.0.0.1:8000/v8/");
+        let passed_on: serde_yaml::Value =
+            serde_yaml::from_str(&config.without_jobs_yaml(None, None).unwrap()).unwrap();
+        assert_eq!(
+            passed_on["catalog"]["url"].as_str(),
+            Some("http://127.0.0.1:8000/v8/")
+        );
+        assert_eq!(passed_on["catalog"]["max_age_hours"].as_u64(), Some(3));
+        config.catalog = CatalogConfig::default();
+        assert_eq!(config.catalog.url_for("aws"), DEFAULT_CATALOG_URL);
+    }
 }
