@@ -51,7 +51,7 @@ impl Provider for Oci {
                 | Capabilities::OPEN_PORTS
                 | Capabilities::CUSTOM_IMAGES,
             credentials: vec![api::PROFILE_NAME.into(), api::KEY_NAME.into()],
-            hosts: model::REGIONS
+            hosts: model::ALL_REGIONS
                 .iter()
                 .flat_map(|r| {
                     [

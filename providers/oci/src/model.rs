@@ -180,6 +180,51 @@ pub const REGIONS: &[&str] = &[
     "uk-london-1",
 ];
 
+/// OCI's commercial regions: the hosts the manifest declares (a profile's home
+/// region may be any of them; launches go to [`REGIONS`]).
+pub const ALL_REGIONS: &[&str] = &[
+    "us-ashburn-1",
+    "us-phoenix-1",
+    "us-chicago-1",
+    "us-sanjose-1",
+    "ca-toronto-1",
+    "ca-montreal-1",
+    "sa-saopaulo-1",
+    "sa-vinhedo-1",
+    "sa-santiago-1",
+    "sa-bogota-1",
+    "sa-valparaiso-1",
+    "mx-queretaro-1",
+    "mx-monterrey-1",
+    "uk-london-1",
+    "uk-cardiff-1",
+    "eu-frankfurt-1",
+    "eu-amsterdam-1",
+    "eu-zurich-1",
+    "eu-madrid-1",
+    "eu-marseille-1",
+    "eu-milan-1",
+    "eu-paris-1",
+    "eu-stockholm-1",
+    "eu-jovanovac-1",
+    "il-jerusalem-1",
+    "me-dubai-1",
+    "me-jeddah-1",
+    "me-abudhabi-1",
+    "me-riyadh-1",
+    "af-johannesburg-1",
+    "ap-tokyo-1",
+    "ap-osaka-1",
+    "ap-seoul-1",
+    "ap-chuncheon-1",
+    "ap-mumbai-1",
+    "ap-hyderabad-1",
+    "ap-singapore-1",
+    "ap-singapore-2",
+    "ap-sydney-1",
+    "ap-melbourne-1",
+];
+
 /// One GPU shape: (shape, accelerator, count, vCPUs, memory GiB, GPU memory GiB
 /// each, on-demand USD per hour, preemptible offered).
 type Shape = (&'static str, &'static str, f64, f64, f64, u64, f64, bool);
@@ -333,6 +378,7 @@ mod tests {
             .unwrap();
         assert_eq!((h100.accelerator_count, h100.spot_price), (8.0, None));
         assert!(offers(Some("nowhere-1")).is_empty());
+        assert!(REGIONS.iter().all(|r| ALL_REGIONS.contains(r)));
         assert_eq!(offers(None).len(), SHAPES.len() * REGIONS.len());
         assert!(is_shape("BM.GPU.A100-v2.8") && !is_shape("gpu-h100x1") && !is_shape("VM.a/b"));
     }
