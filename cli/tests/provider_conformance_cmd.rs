@@ -279,6 +279,26 @@ fn a_provider_is_tested_by_name_where_its_offers_say() {
         assert_eq!(report["instance_type"], "faulty-2cpu", "{report}");
     }
 
+    // Named, it is shown and asked about as a file is: without a terminal or -y,
+    // nothing runs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["providers", "test", "faulty"])
+        .env("ALOFT_HOME", home.path())
+        .env("FAULTY_TOKEN", "faulty-token-not-a-secret")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("FAULTY_TOKEN") && stderr.contains("no terminal"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("ok ") && !stdout.contains("Test cluster"),
+        "{stdout}"
+    );
+
     // A name aloft does not know is refused, listing what it knows.
     let out = aloft(home.path(), &["providers", "test", "-y", "nosuch"]);
     assert!(!out.status.success());
