@@ -803,7 +803,11 @@ async fn balancer_latency_bench() {
     let direct = format!("http://{}/", replica.addr);
     let through = url(&balancer, "/");
     let seconds = 5;
-    let rate = 1000;
+    // Requests a second: 1,000 unless `ALOFT_BENCH_RATE` says otherwise.
+    let rate = std::env::var("ALOFT_BENCH_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1000);
     open_loop(&through, rate, 1).await; // warm-up: connections and pools
     let mut p50_p99 = Vec::new();
     for (name, target) in [("direct", &direct), ("balancer", &through)] {
