@@ -125,3 +125,55 @@ fn fetch_writes_a_catalog_through_the_aws_provider_against_moto() {
         String::from_utf8_lossy(&validate.stderr)
     );
 }
+
+#[test]
+fn fetch_writes_azure_rows_priced_by_the_retail_prices_api_for_plans_and_gpus_list() {
+    use aloft_tests::azure_fake::AzureFake;
+    let fake = AzureFake::start("catalog-secret-Azq8Q~", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("azure.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("azure")).unwrap();
+    // The prices API is public: no credentials are lent.
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft-catalog"))
+        .args(["fetch", "--provider"])
+        .arg(&wasm)
+        .args(["--region", "eastus", "--region", "westus2"])
+        .args(["--endpoint", &fake.endpoint(), "--out"])
+        .arg(dir.path().join("fresh"))
+        .env("AZURE_CONFIG_DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The catalog a plan and `gpus list` read (HOME/catalogs) has Azure's T4 size
+    // with the Linux pay-as-you-go and Spot meters, Windows meters left out.
+    let catalog = aloft::catalog::Catalog::load(Some(&dir.path().join("fresh"))).unwrap();
+    let offers = catalog.offers("azure").unwrap();
+    let t4 = offers
+        .iter()
+        .find(|o| o.instance_type == "Standard_NC4as_T4_v3" && o.region == "eastus")
+        .expect("Standard_NC4as_T4_v3 in eastus");
+    assert_eq!(t4.accelerator, Some(("T4".to_string(), 1.0)));
+    assert_eq!((t4.vcpus, t4.memory_gib), (4.0, 28.0));
+    assert_eq!((t4.price, t4.spot_price), (Some(0.526), Some(0.0526)));
+    let h100 = offers
+        .iter()
+        .find(|o| o.instance_type == "Standard_ND96isr_H100_v5")
+        .expect("the H100 size");
+    assert_eq!(h100.accelerator, Some(("H100".to_string(), 8.0)));
+    assert_eq!(h100.spot_price, None);
+    assert!(
+        offers
+            .iter()
+            .all(|o| o.region == "eastus" || o.region == "westus2")
+    );
+    let requests = fake.state()["requests"].clone();
+    assert!(
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r == "GET /api/retail/prices"),
+        "{requests}"
+    );
+}
