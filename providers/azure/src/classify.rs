@@ -36,7 +36,15 @@ pub fn kind(status: u16, code: &str, message: &str) -> ErrorKind {
         | "ExpiredAuthenticationToken"
         | "SubscriptionNotFound"
         | "LinkedAuthorizationFailed" => return ErrorKind::Auth,
-        "TooManyRequests" | "RetryableError" | "InternalServerError" | "ServerTimeout" => {
+        // A group still being deleted (a relaunch right after `down`), or a VM busy
+        // with another operation: the same call works a little later.
+        "TooManyRequests"
+        | "RetryableError"
+        | "InternalServerError"
+        | "ServerTimeout"
+        | "ResourceGroupBeingDeleted"
+        | "AnotherOperationInProgress"
+        | "OperationPreempted" => {
             return ErrorKind::Transient;
         }
         "MissingSubscriptionRegistration"
@@ -103,6 +111,12 @@ mod tests {
             ),
             (401, "ExpiredAuthenticationToken", "expired", Auth),
             (429, "TooManyRequests", "throttled", Transient),
+            (
+                409,
+                "ResourceGroupBeingDeleted",
+                "The resource group 'aloft-t-eastus' is in deprovisioning state and cannot perform this operation.",
+                Transient,
+            ),
             (503, "", "", Transient),
             (
                 404,
