@@ -23,8 +23,9 @@ pub const GCP_CREDENTIALS_JSON: &str = "GCP_CREDENTIALS_JSON";
 /// (the profile `OCI_CLI_PROFILE`, else `DEFAULT`, of `OCI_CONFIG_FILE`, else
 /// `~/.oci/config`; a named profile inherits the `DEFAULT` section's keys, as in
 /// OCI's SDKs). Only those four keys are lent, as one value, so no part of it is
-/// scrubbed from messages on its own (the region, the user's OCID).
-pub const OCI_CONFIG_PROFILE: &str = "OCI_CONFIG_PROFILE";
+/// scrubbed from messages on its own (the region, the user's OCID). Not named
+/// `OCI_CONFIG_PROFILE`: other OCI tools read that variable as a profile's name.
+pub const OCI_PROFILE_JSON: &str = "OCI_PROFILE_JSON";
 
 /// The credential name under which the `oci` provider receives its API signing
 /// key (PEM): `OCI_CLI_KEY_CONTENT` when set (as for OCI's CLI), else the file
@@ -58,7 +59,7 @@ impl CredentialSource for StandardCredentials {
         if name == GCP_CREDENTIALS_JSON {
             return gcp_credentials_json();
         }
-        if name == OCI_CONFIG_PROFILE {
+        if name == OCI_PROFILE_JSON {
             return oci_profile().map(|p| oci_profile_json(&p));
         }
         if name == OCI_KEY_CONTENT {
@@ -134,7 +135,7 @@ fn oci_config_profile(
     found.then_some(keys)
 }
 
-/// The JSON lent as [`OCI_CONFIG_PROFILE`]: the four identity keys only.
+/// The JSON lent as [`OCI_PROFILE_JSON`]: the four identity keys only.
 fn oci_profile_json(profile: &std::collections::BTreeMap<String, String>) -> String {
     let pick = |k: &str| profile.get(k).cloned().unwrap_or_default();
     serde_json::json!({

@@ -20,7 +20,7 @@ pub const VERSION: &str = "/20160918";
 
 /// The credential holding the active profile of OCI's config file (JSON, lent by
 /// the host: `user`, `tenancy`, `fingerprint`, `region`).
-pub const PROFILE_NAME: &str = "OCI_CONFIG_PROFILE";
+pub const PROFILE_NAME: &str = "OCI_PROFILE_JSON";
 
 /// The credential holding the API signing key (PEM, lent by the host from the
 /// profile's `key_file`).

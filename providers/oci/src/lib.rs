@@ -2,7 +2,7 @@
 //! GPU shapes (`VM.GPU.A10.1`, `BM.GPU.H100.8`, ...) through the Core Services REST
 //! API (`iaas.<region>.oraclecloud.com/20160918`), every request signed inside the
 //! component with the user's API key (OCI's HTTP signature scheme, rsa-sha256).
-//! The host lends the active profile of `~/.oci/config` (`OCI_CONFIG_PROFILE`:
+//! The host lends the active profile of `~/.oci/config` (`OCI_PROFILE_JSON`:
 //! user, tenancy, fingerprint, region) and the key file's PEM
 //! (`OCI_CLI_KEY_CONTENT`).
 //!
