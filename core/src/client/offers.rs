@@ -17,9 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, Offer};
 use crate::config::DEFAULT_OFFERS_CACHE_SECS;
-use crate::plugin::{
-    CredentialSource, Manifest, PluginError, ProviderOffer, StandardCredentials, display_safe,
-};
+use crate::plugin::{CredentialSource, Manifest, PluginError, ProviderOffer, display_safe};
 
 use super::{Client, ClientError, ClientResult, Event};
 
@@ -114,6 +112,7 @@ fn fingerprint(
     manifest: &Manifest,
     settings: Option<&serde_yaml::Value>,
     shipped: bool,
+    source: &dyn CredentialSource,
 ) -> String {
     let mut hash = Sha256::new();
     if manifest.name == "ssh" {
@@ -130,7 +129,6 @@ fn fingerprint(
             .as_bytes(),
     );
     hash.update([0, u8::from(shipped)]);
-    let source = StandardCredentials;
     for name in &manifest.credentials {
         hash.update(name.as_bytes());
         hash.update([u8::from(source.get(name).is_some())]);
@@ -306,6 +304,7 @@ impl Client {
         let mut from_cache = Vec::new();
         let mut names = Vec::new();
         let mut fingerprints = Vec::new();
+        let source = super::providers::ConfiguredCredentials::from_config(&self.config)?;
         for manifest in providers.host.manifests() {
             let name = &manifest.name;
             if !only.is_none_or(|names| names.contains(name)) {
@@ -316,6 +315,7 @@ impl Client {
                 manifest,
                 self.config.providers.get(name),
                 shipped.contains(name),
+                &source,
             );
             match use_cache
                 .then(|| read_cache(&self.home, name, &print, ttl))
