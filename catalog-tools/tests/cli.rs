@@ -177,3 +177,47 @@ fn fetch_writes_azure_rows_priced_by_the_retail_prices_api_for_plans_and_gpus_li
         "{requests}"
     );
 }
+
+#[test]
+fn fetch_writes_oci_gpu_shapes_as_a_catalog_for_plans_and_gpus_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("oci.wasm");
+    std::fs::write(&wasm, aloft_tests::components::provider("oci")).unwrap();
+    // OCI's rows are the provider's own list: no credentials, no request.
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft-catalog"))
+        .args(["fetch", "--provider"])
+        .arg(&wasm)
+        .args([
+            "--region",
+            "us-ashburn-1",
+            "--region",
+            "eu-frankfurt-1",
+            "--out",
+        ])
+        .arg(dir.path().join("fresh"))
+        .env("OCI_CONFIG_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let catalog = aloft::catalog::Catalog::load(Some(&dir.path().join("fresh"))).unwrap();
+    let offers = catalog.offers("oci").unwrap();
+    let a10 = offers
+        .iter()
+        .find(|o| o.instance_type == "VM.GPU.A10.1" && o.region == "eu-frankfurt-1")
+        .expect("VM.GPU.A10.1 in eu-frankfurt-1");
+    assert_eq!(a10.accelerator, Some(("A10".to_string(), 1.0)));
+    // Preemptible capacity at half price, for VM shapes only.
+    assert_eq!((a10.price, a10.spot_price), (Some(2.0), Some(1.0)));
+    let h100 = offers
+        .iter()
+        .find(|o| o.instance_type == "BM.GPU.H100.8")
+        .expect("the H100 shape");
+    assert_eq!(h100.accelerator, Some(("H100".to_string(), 8.0)));
+    assert_eq!(h100.spot_price, None);
+    assert!(
+        offers
+            .iter()
+            .all(|o| o.region == "us-ashburn-1" || o.region == "eu-frankfurt-1")
+    );
+}
