@@ -267,16 +267,24 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
 }
 
 #[test]
-fn sku_not_available_in_one_region_lands_in_the_next_and_says_why() {
-    let world = World::new(2, 30);
+fn sku_not_available_and_a_failed_allocation_fail_over_to_the_next_region_saying_why() {
+    let world = World::new(3, 30);
+    // eastus refuses the size at once (409 SkuNotAvailable); in westus2 the VM's
+    // create operation fails (ZonalAllocationFailed in its Azure-AsyncOperation
+    // status); westus3 has room.
     world.fake.control(
         "capacity",
         serde_json::json!({"size": "Standard_D2s_v5", "region": "eastus", "code": "SkuNotAvailable"}),
     );
+    world.fake.control(
+        "capacity",
+        serde_json::json!({"size": "Standard_D2s_v5", "region": "westus2", "code": "ZonalAllocationFailed"}),
+    );
     let task = world.task(
         "t.yaml",
         "resources:\n  ordered:\n    - {infra: azure/eastus, instance_type: Standard_D2s_v5}\n    \
-         - {infra: azure/westus2, instance_type: Standard_D2s_v5}\nrun: echo landed\n",
+         - {infra: azure/westus2, instance_type: Standard_D2s_v5}\n    \
+         - {infra: azure/westus3, instance_type: Standard_D2s_v5}\nrun: echo landed\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
     let stdout = world.ok(&out);
@@ -286,14 +294,18 @@ fn sku_not_available_in_one_region_lands_in_the_next_and_says_why() {
         said.contains("is currently not available in location 'eastus'"),
         "{said}"
     );
-    // The VM is in westus2; the group the failed try made in eastus went with it.
+    assert!(
+        said.contains("We do not have sufficient capacity for the requested VM size"),
+        "{said}"
+    );
+    // The VM is in westus3; the groups the failed tries made went with them.
     let facts = world.fake.sdk(
         "print(json.dumps(dict(groups=sorted(x.name for x in resource.resource_groups.list(**o)),\n\
-           vms=[v.location for v in compute.virtual_machines.list(g('fo', 'westus2'), **o)])))",
+           vms=[v.location for v in compute.virtual_machines.list(g('fo', 'westus3'), **o)])))",
     );
     assert_eq!(
         facts,
-        serde_json::json!({"groups": ["aloft-fo-westus2"], "vms": ["westus2"]})
+        serde_json::json!({"groups": ["aloft-fo-westus3"], "vms": ["westus3"]})
     );
     world.ok(&world.aloft(&["down", "-y", "fo"]));
     assert!(world.fake.groups().is_empty());

@@ -243,6 +243,7 @@ class Fail(Exception):
 PRICES = [
     ("Standard_D2s_v5", "D2s v5", "eastus", 0.096, 0.0096),
     ("Standard_D2s_v5", "D2s v5", "westus2", 0.096, 0.0106),
+    ("Standard_D2s_v5", "D2s v5", "westus3", 0.096, 0.0101),
     ("Standard_NC4as_T4_v3", "NC4as T4 v3", "eastus", 0.526, 0.0526),
     ("Standard_NC4as_T4_v3", "NC4as T4 v3", "westus2", 0.526, 0.0631),
     ("Standard_NC24ads_A100_v4", "NC24ads A100 v4", "eastus", 3.673, 0.3673),
