@@ -433,6 +433,20 @@ fn an_installed_providers_key_is_read_from_the_file_config_names() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["tasks"][0]["chosen"]["cloud"], "faulty", "{plan}");
     assert!(!stderr.contains("faulty-key-from-a-file"), "{stderr}");
+    // `providers list` counts it as set.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["providers", "list"])
+        .env("ALOFT_HOME", home.path())
+        .env_remove("FAULTY_TOKEN")
+        .output()
+        .unwrap();
+    let listed = text(&out.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("faulty") && l.contains("1/1 set")),
+        "{listed}"
+    );
 
     // A name that cannot be a credential is refused, naming where it is.
     std::fs::write(

@@ -169,7 +169,7 @@ fn list(output: Output) -> CliResult {
             let set = m
                 .credentials
                 .iter()
-                .filter(|c| std::env::var(c).is_ok_and(|v| !v.is_empty()))
+                .filter(|c| client.credential_is_set(c))
                 .count();
             format!("{set}/{} set", m.credentials.len())
         };

@@ -688,6 +688,17 @@ impl Client {
         ))
     }
 
+    /// Whether credential `name` has a value here (the environment, a credential
+    /// file `config.yaml` names, a cloud's own credentials file): what a provider
+    /// declaring and granted it would be lent. The value itself is not returned.
+    pub fn credential_is_set(&self, name: &str) -> bool {
+        use crate::plugin::CredentialSource;
+        ConfiguredCredentials::from_config(&self.config)
+            .unwrap_or_default()
+            .get(name)
+            .is_some()
+    }
+
     /// Every loaded provider's `check-credentials`, asked concurrently (the
     /// slowest answer bounds the wait), in name order.
     pub fn check_providers(&self) -> ClientResult<Vec<CredentialCheck>> {
