@@ -331,6 +331,52 @@ fn a_rolling_update_drops_no_request_and_ends_on_the_new_version() {
 }
 
 #[test]
+fn a_quiet_service_scales_to_zero_and_a_request_brings_a_replica_back() {
+    let w = World::new();
+    let task = w.task(
+        "zero.yaml",
+        "zero",
+        "{infra: local}",
+        &format!(
+            "{PROBE}  ports: 8080\n  replica_policy:\n    min_replicas: 0\n    max_replicas: 1\n    \
+             target_qps_per_replica: 5\n    upscale_delay_seconds: 60\n    downscale_delay_seconds: 1"
+        ),
+    );
+    let endpoint = w.up("zero", &task);
+    let s = w.service("zero");
+    assert_eq!(
+        s["replicas"],
+        serde_json::json!([]),
+        "nothing runs while nothing asks"
+    );
+    assert_eq!(s["status"], "NO_REPLICA", "{s}");
+    // The first requests are answered 503 while a replica starts at once (not
+    // after the 60 s upscale delay), then the replica answers.
+    let deadline = Instant::now() + Duration::from_secs(50);
+    let mut statuses = Vec::new();
+    let body = loop {
+        match get(&endpoint, "/") {
+            Ok((200, body)) => break body,
+            Ok((status, _)) => statuses.push(status),
+            Err(e) => panic!("the endpoint answers: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica came up: {statuses:?}\n{}",
+            w.controller_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(body, "zero 1");
+    assert_eq!(statuses.first(), Some(&503), "{statuses:?}");
+    // Quiet again: back to zero replicas, and no cluster left running.
+    w.wait_for("zero", "no replica", |s| replicas(s, |_| true) == 0);
+    let out = w.aloft(&["status", "-o", "json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]", "no cluster left");
+    w.down_leaves_nothing("zero", &endpoint);
+}
+
+#[test]
 fn the_request_rate_scales_replicas_up_and_back_down() {
     let w = World::new();
     let task = w.task(

@@ -2,6 +2,8 @@
 //! (`ceil(qps / target_qps_per_replica)` within `[min, max]`, plus
 //! `num_overprovision`) with its hysteresis: a higher target must hold for the
 //! upscale delay and a lower one for the downscale delay before the count moves.
+//! With `min_replicas: 0` a quiet service scales to zero, and the first requests
+//! (answered 503 meanwhile) bring a replica up at once.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +59,13 @@ impl Autoscaler {
     pub fn decide(&mut self, qps: f64, now: Instant) -> u32 {
         let raw = self.raw_target(qps);
         if raw == self.current {
+            self.pending = None;
+            return self.current;
+        }
+        // From no replica at all (scaled to zero), a request waits on a cold
+        // start: scale up at once, as SkyServe does.
+        if self.current == 0 && raw > 0 {
+            self.current = raw;
             self.pending = None;
             return self.current;
         }
@@ -146,5 +155,21 @@ mod tests {
         let mut a = Autoscaler::new(&plan(2, 2, None));
         assert_eq!(a.decide(1000.0, t0), 2);
         assert_eq!(a.decide(1000.0, t0 + Duration::from_secs(3600)), 2);
+    }
+
+    #[test]
+    fn from_zero_the_first_requests_scale_up_at_once_and_quiet_goes_back_to_zero() {
+        let mut a = Autoscaler::new(&plan(0, 2, Some(5.0)));
+        let t0 = Instant::now();
+        assert_eq!(a.decide(0.0, t0), 0, "a quiet service keeps no replica");
+        assert_eq!(a.decide(0.2, t0), 1, "no upscale delay from zero");
+        // Quiet again from t0 + 1 s: down to zero once the 30 s delay has passed.
+        assert_eq!(a.decide(0.0, t0 + Duration::from_secs(1)), 1);
+        assert_eq!(a.decide(0.0, t0 + Duration::from_secs(30)), 1);
+        assert_eq!(
+            a.decide(0.0, t0 + Duration::from_secs(31)),
+            0,
+            "after the downscale delay"
+        );
     }
 }

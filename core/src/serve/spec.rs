@@ -147,7 +147,7 @@ impl ServicePlan {
         }
         if max_replicas == 0 {
             return Err(invalid(
-                "service: at least one replica is needed (scale to zero is not supported yet)"
+                "service.replica_policy.max_replicas: at least one replica is needed (min_replicas: 0 scales a quiet service to zero)"
                     .into(),
             ));
         }
