@@ -333,6 +333,44 @@ fn the_azure_provider_passes_the_conformance_kit_and_check_names_its_principal()
         said.contains(&format!("tenant: {}", aloft_tests::azure_fake::TENANT)),
         "{said}"
     );
+    // Without the variables, the Azure CLI's cached service-principal login
+    // (`az login --service-principal`) lends the same principal.
+    // (Outside aloft's home, which the test scans for the secret.)
+    let cli_dir = tempfile::tempdir().unwrap();
+    let cli = cli_dir.path();
+    std::fs::write(
+        cli.join("azureProfile.json"),
+        format!(
+            "\u{feff}{}",
+            serde_json::json!({"installationId": "i", "subscriptions": [{
+                "id": aloft_tests::azure_fake::SUBSCRIPTION, "name": "Pay-As-You-Go",
+                "state": "Enabled", "isDefault": true,
+                "tenantId": aloft_tests::azure_fake::TENANT, "environmentName": "AzureCloud",
+                "user": {"name": aloft_tests::azure_fake::CLIENT_ID, "type": "servicePrincipal"}}]})
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        cli.join("service_principal_entries.json"),
+        serde_json::json!([{"client_id": aloft_tests::azure_fake::CLIENT_ID,
+            "tenant": aloft_tests::azure_fake::TENANT, "client_secret": SECRET}])
+        .to_string(),
+    )
+    .unwrap();
+    let mut check = world.command(&["check", "-v", "azure"]);
+    for (name, _) in world.fake.env() {
+        check.env_remove(name);
+    }
+    let out = check.env("AZURE_CONFIG_DIR", cli).output().unwrap();
+    let said = world.ok(&out);
+    assert!(
+        said.contains(&format!(
+            "azure: enabled (service principal {}",
+            aloft_tests::azure_fake::CLIENT_ID
+        )),
+        "{said}"
+    );
+
     let wasm = world.home.path().join("azure.wasm");
     std::fs::write(&wasm, aloft_tests::components::provider("azure")).unwrap();
     let endpoint = world.fake.endpoint();

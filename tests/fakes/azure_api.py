@@ -17,8 +17,8 @@ API:
 
 - the route: the method and path must be those of one of the SDKs' generated
   `build_<group>_<operation>_request` functions (their `_url` template and
-  `method`), else 404 `InvalidResourceType`... answered as ARM answers an unknown
-  route (`NoRegisteredProviderFound` is not needed: the code is `InvalidRoute`);
+  `method`), else 404 `InvalidResourceType`, as ARM answers a route it does not
+  know;
 - the query: `api-version` must be the one that SDK function sends, and every
   other parameter one it sets (`$expand`, `$filter`, `$top`, ...);
 - the JSON body: checked against the model the operation takes in that SDK
