@@ -67,9 +67,9 @@ pub use state::{ClusterRecord, ClusterStatus};
 pub use task::{Infra, Overrides, Resources, Task, TaskChain};
 
 pub mod catalog;
-pub mod clock;
 #[cfg(feature = "plugin")]
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod jobs;
 pub mod optimizer;
@@ -77,6 +77,7 @@ pub mod optimizer;
 pub mod plugin;
 pub mod roles;
 pub mod serve;
+mod sqlite;
 pub mod task;
 
 // Internals: public for aloft's own CLI, node agent and tests, not part of the

@@ -72,14 +72,22 @@ impl JobsDb {
             path: path.to_path_buf(),
         };
         db.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db.err(e))?;
-        db.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| db.err(e))?;
-        db.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| db.err(e))?;
-        db.migrate()?;
+        // A fresh file opened by two processes at once (a command and the
+        // controller it starts) can answer "locked" without waiting.
+        let busy = |e: &JobsError| matches!(e, JobsError::Sqlite { source, .. } if crate::sqlite::is_busy(source));
+        crate::sqlite::set_up_retrying(BUSY_TIMEOUT, busy, || db.set_up())?;
         Ok(db)
+    }
+
+    /// WAL, the sync level and the schema's migrations.
+    fn set_up(&self) -> Result<(), JobsError> {
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.err(e))?;
+        self.migrate()
     }
 
     /// The file this database lives in.

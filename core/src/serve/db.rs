@@ -182,22 +182,8 @@ impl ServeDb {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)
         };
-        // A fresh file switched to WAL by two processes at once can answer
-        // "locked" without waiting: tried again until the busy timeout.
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-        loop {
-            match set_up(&conn) {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                result => break result.map_err(db_err)?,
-            }
-        }
+        crate::sqlite::set_up_retrying(BUSY_TIMEOUT, crate::sqlite::is_busy, || set_up(&conn))
+            .map_err(db_err)?;
         Ok(ServeDb {
             conn,
             path: path.to_path_buf(),

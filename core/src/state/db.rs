@@ -173,20 +173,8 @@ impl StateDb {
         db.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| db.sqlite(e))?;
-        // Switching a fresh file to WAL, or reading it while another process
-        // does, can answer "database is locked" without waiting on the busy
-        // handler (seen when a command and the controller it starts open a new
-        // home at once): the set-up is tried again until the busy timeout.
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-        loop {
-            match db.set_up() {
-                Err(err) if is_busy(&err) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(25));
-                }
-                Err(err) => return Err(err),
-                Ok(()) => return Ok(db),
-            }
-        }
+        crate::sqlite::set_up_retrying(BUSY_TIMEOUT, is_busy, || db.set_up())?;
+        Ok(db)
     }
 
     /// WAL, the sync level and the schema's migrations.
@@ -208,14 +196,7 @@ impl StateDb {
 
 /// Whether `err` is SQLite's "busy" or "locked": another process holds the file.
 fn is_busy(err: &StateError) -> bool {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-    matches!(
-        err,
-        StateError::Sqlite {
-            source: rusqlite::Error::SqliteFailure(e, _),
-            ..
-        } if matches!(e.code, DatabaseBusy | DatabaseLocked)
-    )
+    matches!(err, StateError::Sqlite { source, .. } if crate::sqlite::is_busy(source))
 }
 
 /// A database file that is not SQLite, or is corrupted, becomes
