@@ -488,3 +488,45 @@ fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preempt
     world.assert_every_request_valid();
     world.assert_key_in_no_file();
 }
+
+/// Timings for `docs/benchmarks.md`, run by hand: `cargo nextest run -p aloft-cli
+/// --test integration --run-ignored only --no-capture -E 'test(/oci_bench/)'`.
+/// `aloft check` with every bundled provider present and `oci` against the fake
+/// (each call signs and sends one `GetUser`), and a 1-node launch to the job's end.
+#[test]
+#[ignore = "a benchmark, run by hand"]
+fn oci_bench_check_and_launch_to_the_job_s_end() {
+    let world = World::new(1, 120);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let time = |args: &[&str]| {
+        let start = std::time::Instant::now();
+        let out = world.command(args).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        start.elapsed().as_secs_f64() * 1000.0
+    };
+    time(&["check"]);
+    let check: Vec<f64> = (0..7).map(|_| time(&["check"])).collect();
+    let (m, lo, hi) = median(check);
+    eprintln!(
+        "BENCH aloft check (oci on the fake + every bundled provider): median {m:.1} ms ({lo:.1}-{hi:.1}) over 7 runs"
+    );
+    let task = world.task(
+        "one.yaml",
+        "resources: {infra: oci/us-ashburn-1, instance_type: VM.GPU.A10.1}\nrun: echo done\n",
+    );
+    let mut launches = Vec::new();
+    for i in 0..5 {
+        let name = format!("b{i}");
+        launches.push(time(&["launch", "-y", "-c", &name, task.to_str().unwrap()]));
+        time(&["down", "-y", &name]);
+    }
+    let out = world.aloft(&["launch", "-y", "-c", "shown", task.to_str().unwrap()]);
+    eprintln!("{}", text(&out.stderr));
+    let (m, lo, hi) = median(launches);
+    eprintln!(
+        "BENCH aloft launch on the oci fake to the job's end: median {m:.0} ms ({lo:.0}-{hi:.0}) over 5 runs"
+    );
+}
