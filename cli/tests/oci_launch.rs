@@ -523,8 +523,6 @@ fn oci_bench_check_and_launch_to_the_job_s_end() {
         launches.push(time(&["launch", "-y", "-c", &name, task.to_str().unwrap()]));
         time(&["down", "-y", &name]);
     }
-    let out = world.aloft(&["launch", "-y", "-c", "shown", task.to_str().unwrap()]);
-    eprintln!("{}", text(&out.stderr));
     let (m, lo, hi) = median(launches);
     eprintln!(
         "BENCH aloft launch on the oci fake to the job's end: median {m:.0} ms ({lo:.0}-{hi:.0}) over 5 runs"
