@@ -129,7 +129,6 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
             env!("CARGO_BIN_EXE_aloft"),
             home.path().join("node-agents"),
         ),
-        node_ready_timeout: aloft::launch::NODE_READY_TIMEOUT,
     };
     let mut provider = Folders {
         root: home.path().join("nodes"),
@@ -273,7 +272,6 @@ fn a_failing_setup_ends_the_job_failed_setup() {
             env!("CARGO_BIN_EXE_aloft"),
             home.path().join("node-agents"),
         ),
-        node_ready_timeout: aloft::launch::NODE_READY_TIMEOUT,
     };
     let mut provider = Folders {
         root: home.path().join("nodes"),

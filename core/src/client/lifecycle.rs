@@ -199,7 +199,6 @@ impl Client {
             policy: RetryPolicy::default(),
             interrupted: self.cancel.flag(),
             agents: self.node_agents.clone(),
-            node_ready_timeout: self.node_ready_timeout,
         };
         let opt_task = super::plan::opt_task(task);
         // A new cluster starts billing: say where it goes and what it costs, even

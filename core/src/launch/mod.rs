@@ -63,9 +63,6 @@ pub struct LaunchContext<'a> {
     /// Set (by a Ctrl-C handler) to stop at the next step boundary: no provider
     /// call is cut in half, and the record says what exists.
     pub interrupted: &'a AtomicBool,
-    /// How long fresh nodes may take to accept SSH ([`NODE_READY_TIMEOUT`] by
-    /// default).
-    pub node_ready_timeout: std::time::Duration,
 }
 
 /// A launch that reached the point where the job, if any, is queued.
@@ -397,10 +394,10 @@ fn bring_up(
     ctx.state.set_nodes(req.cluster, &record.nodes_json)?;
 
     let control_dir = ctx.home.join("ssh");
+    // The provisioner returned them once they accepted SSH (its one wait, with
+    // progress): no second wait here.
     let mut node_handles: Vec<Box<dyn Node>> =
         addresses.iter().map(|a| a.connect(&control_dir)).collect();
-    progress("Waiting for the nodes to accept connections...");
-    wait_reachable(&node_handles, ctx.node_ready_timeout)?;
     // Nodes reached with any other key (a pool's `identity_file`) are reached with
     // the cluster's own key from here on; the other key goes nowhere.
     let own_key = cluster_key::ensure(ctx.home, req.cluster)

@@ -75,7 +75,9 @@ pub trait Provisioner {
     /// What a successful launch returns (instances, IPs, ...).
     type Nodes;
 
-    /// Creates (or resumes) the cluster's nodes on `candidate`.
+    /// Creates (or resumes) the cluster's nodes on `candidate` and returns them
+    /// once they accept connections: nodes that never do are this candidate's
+    /// failure (so failover moves on), and the launch does not wait for them again.
     fn run(&mut self, candidate: &Candidate, num_nodes: u32) -> Result<Self::Nodes, Failure>;
 
     /// Destroys whatever a failed `run` on `candidate` left behind.
