@@ -2,12 +2,8 @@
 //! stream the job's output), or the dry run — which cloud, region and instance type
 //! aloft would pick for each task, and what it costs.
 
-use std::collections::BTreeMap;
-
-use aloft::optimizer::Candidate;
-use serde::Serialize;
-
-use aloft::client::{Client, LaunchOptions, Plan, PlanOptions};
+use aloft::Candidate;
+use aloft::client::{Client, LaunchOptions, PlanOptions, PlanSummary};
 use aloft::runtime::queue::JobStatus;
 use aloft::task::Task;
 
@@ -58,59 +54,6 @@ pub struct Args {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
-}
-
-/// One offer as printed and as written in `-o json`.
-#[derive(Debug, Serialize)]
-struct OfferJson {
-    cloud: String,
-    region: String,
-    zone: Option<String>,
-    instance_type: String,
-    accelerators: BTreeMap<String, f64>,
-    use_spot: bool,
-    vcpus: f64,
-    memory_gib: f64,
-    /// Per node, accelerators included.
-    hourly_price: f64,
-}
-
-impl From<&Candidate> for OfferJson {
-    fn from(c: &Candidate) -> Self {
-        OfferJson {
-            cloud: c.cloud.clone(),
-            region: c.region.clone(),
-            zone: c.zone.clone(),
-            instance_type: c.instance_type.clone(),
-            accelerators: c.accelerators.clone(),
-            use_spot: c.use_spot,
-            vcpus: c.vcpus,
-            memory_gib: c.memory_gib,
-            hourly_price: c.hourly_price,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct TaskJson {
-    name: Option<String>,
-    num_nodes: u32,
-    chosen: OfferJson,
-    candidates: Vec<OfferJson>,
-    /// Clouds with matching offers that cannot run this task, and why.
-    excluded: Vec<ExcludedJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct ExcludedJson {
-    cloud: String,
-    reason: String,
-}
-
-#[derive(Debug, Serialize)]
-struct PlanJson {
-    tasks: Vec<TaskJson>,
-    total_hourly_cost: f64,
 }
 
 /// Runs the command.
@@ -200,44 +143,12 @@ pub fn run(args: Args) -> CliResult {
                 .join(", ")
         );
     }
-    let plan = PlanJson::from_plan(&plan);
+    let plan = plan.summary();
     match args.output {
         Output::Json => render::print_json(&plan),
         Output::Table => {
             print_plan(&plan);
             Ok(())
-        }
-    }
-}
-
-impl PlanJson {
-    fn from_plan(plan: &Plan) -> PlanJson {
-        let tasks: Vec<TaskJson> = plan
-            .tasks
-            .iter()
-            .map(|task| TaskJson {
-                name: task.name.clone(),
-                num_nodes: task.num_nodes,
-                chosen: OfferJson::from(&task.plan.chosen),
-                candidates: task.plan.candidates.iter().map(OfferJson::from).collect(),
-                excluded: task
-                    .plan
-                    .excluded
-                    .iter()
-                    .map(|(cloud, reason)| ExcludedJson {
-                        cloud: cloud.clone(),
-                        reason: reason.clone(),
-                    })
-                    .chain(plan.unusable.iter().map(|(cloud, why)| ExcludedJson {
-                        cloud: cloud.clone(),
-                        reason: format!("is not usable: {why}"),
-                    }))
-                    .collect(),
-            })
-            .collect();
-        PlanJson {
-            tasks,
-            total_hourly_cost: plan.total_hourly_cost(),
         }
     }
 }
@@ -257,13 +168,15 @@ fn confirm_new_cluster(client: &Client, task: &Task, options: &LaunchOptions) ->
         blocked: options.blocked.clone(),
         ..PlanOptions::default()
     };
-    print_plan(&PlanJson::from_plan(
-        &client.plan(std::slice::from_ref(task), &plan_options)?,
-    ));
+    print_plan(
+        &client
+            .plan(std::slice::from_ref(task), &plan_options)?
+            .summary(),
+    );
     crate::confirm::confirm(&question, true, false)
 }
 
-fn print_plan(plan: &PlanJson) {
+fn print_plan(plan: &PlanSummary) {
     for task in &plan.tasks {
         let nodes = if task.num_nodes == 1 { "node" } else { "nodes" };
         match &task.name {
@@ -315,7 +228,7 @@ fn print_plan(plan: &PlanJson) {
     }
 }
 
-fn same_offer(a: &OfferJson, b: &OfferJson) -> bool {
+fn same_offer(a: &Candidate, b: &Candidate) -> bool {
     a.cloud == b.cloud
         && a.region == b.region
         && a.zone == b.zone
@@ -323,14 +236,14 @@ fn same_offer(a: &OfferJson, b: &OfferJson) -> bool {
         && a.use_spot == b.use_spot
 }
 
-fn infra(offer: &OfferJson) -> String {
+fn infra(offer: &Candidate) -> String {
     match &offer.zone {
         Some(zone) => format!("{} ({}, {zone})", offer.cloud, offer.region),
         None => format!("{} ({})", offer.cloud, offer.region),
     }
 }
 
-fn instance(offer: &OfferJson) -> String {
+fn instance(offer: &Candidate) -> String {
     if offer.use_spot {
         format!("{}[Spot]", offer.instance_type)
     } else {
@@ -338,7 +251,7 @@ fn instance(offer: &OfferJson) -> String {
     }
 }
 
-fn gpus(offer: &OfferJson) -> String {
+fn gpus(offer: &Candidate) -> String {
     if offer.accelerators.is_empty() {
         return "-".to_string();
     }

@@ -67,7 +67,7 @@ pub use lifecycle::{
     LaunchOptions, Launched, StartOptions, default_cluster_name, manifest_capabilities,
 };
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
-pub use plan::{Plan, PlanOptions, PlannedTask};
+pub use plan::{LeftOut, Plan, PlanOptions, PlanSummary, PlannedTask, TaskSummary};
 pub use providers::{
     ComponentReview, ConfiguredCredentials, CredentialCheck, ProviderTest, Providers,
     default_component_cache, known_clouds, load as load_providers,

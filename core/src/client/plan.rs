@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::optimizer::{Blocklist, OptTask, OptimizeOptions, TaskPlan, optimize_task};
+use crate::optimizer::{Blocklist, Candidate, OptTask, OptimizeOptions, TaskPlan, optimize_task};
 use crate::task::Task;
 
 use super::offers::LiveCatalog;
@@ -72,6 +72,69 @@ impl Plan {
     pub fn total_hourly_cost(&self) -> f64 {
         self.tasks.iter().map(PlannedTask::hourly_cost).sum()
     }
+
+    /// What a user reads of the plan (and `launch --dryrun -o json` writes): per
+    /// task the chosen offer, the ones considered and the clouds left out with
+    /// why, unusable providers included.
+    pub fn summary(&self) -> PlanSummary {
+        let tasks = self
+            .tasks
+            .iter()
+            .map(|task| TaskSummary {
+                name: task.name.clone(),
+                num_nodes: task.num_nodes,
+                chosen: task.plan.chosen.clone(),
+                candidates: task.plan.candidates.clone(),
+                excluded: (task.plan.excluded.iter())
+                    .map(|(cloud, reason)| LeftOut {
+                        cloud: cloud.clone(),
+                        reason: reason.clone(),
+                    })
+                    .chain(self.unusable.iter().map(|(cloud, why)| LeftOut {
+                        cloud: cloud.clone(),
+                        reason: format!("is not usable: {why}"),
+                    }))
+                    .collect(),
+            })
+            .collect();
+        PlanSummary {
+            tasks,
+            total_hourly_cost: self.total_hourly_cost(),
+        }
+    }
+}
+
+/// A [`Plan`] as a user reads it ([`Plan::summary`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlanSummary {
+    /// One entry per task, in order.
+    pub tasks: Vec<TaskSummary>,
+    /// Dollars per hour for every task's nodes.
+    pub total_hourly_cost: f64,
+}
+
+/// One task of a [`PlanSummary`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskSummary {
+    /// The task's name.
+    pub name: Option<String>,
+    /// Nodes it runs on.
+    pub num_nodes: u32,
+    /// The offer a launch takes.
+    pub chosen: Candidate,
+    /// The best offer of each cloud, accelerator and spot choice, cheapest first.
+    pub candidates: Vec<Candidate>,
+    /// Clouds with matching offers that cannot run this task, and why.
+    pub excluded: Vec<LeftOut>,
+}
+
+/// A cloud left out of a plan, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LeftOut {
+    /// The cloud.
+    pub cloud: String,
+    /// Why, in words (`is not usable: ...`).
+    pub reason: String,
 }
 
 /// The optimizer's view of `task`.
