@@ -87,6 +87,21 @@ pub fn number(value: f64) -> String {
     }
 }
 
+/// A span of seconds as the tables show it: `42s`, `3m 5s`, `2h 10m`.
+pub fn duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How long ago Unix time `at` was, seen at `now`: `3m 5s ago`.
+pub fn ago(now: i64, at: i64) -> String {
+    format!("{} ago", duration(now - at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::columns;

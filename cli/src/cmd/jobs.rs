@@ -85,7 +85,7 @@ fn print_jobs(jobs: &[JobRecord], output: Output) -> CliResult {
         table.add_row(vec![
             job.id.to_string(),
             job.spec.name.clone().unwrap_or_else(|| "-".into()),
-            ago(job.submitted_at),
+            render::ago(unix_now(), job.submitted_at),
             job.status.to_string(),
             format!("{}x[CPU:{}{gpus}]", d.num_nodes, render::number(d.cpus)),
             if job.exit_codes.is_empty() {
@@ -101,16 +101,6 @@ fn print_jobs(jobs: &[JobRecord], output: Output) -> CliResult {
     }
     println!("{table}");
     Ok(())
-}
-
-fn ago(at: i64) -> String {
-    let secs = (unix_now() - at).max(0);
-    match secs {
-        0..60 => format!("{secs}s ago"),
-        60..3600 => format!("{}m ago", secs / 60),
-        3600..86400 => format!("{}h ago", secs / 3600),
-        _ => format!("{}d ago", secs / 86400),
-    }
 }
 
 /// `aloft queue`.

@@ -199,10 +199,11 @@ pub fn run(args: Args) -> CliResult {
                         format!("{}/{}", j.task_index + 1, j.task_count),
                         j.name.clone(),
                         j.resources.clone(),
-                        ago(now, j.submitted_at),
-                        duration(j.ended_at.unwrap_or(now) - j.submitted_at),
-                        j.started_at
-                            .map_or("-".into(), |s| duration(j.ended_at.unwrap_or(now) - s)),
+                        render::ago(now, j.submitted_at),
+                        render::duration(j.ended_at.unwrap_or(now) - j.submitted_at),
+                        j.started_at.map_or("-".into(), |s| {
+                            render::duration(j.ended_at.unwrap_or(now) - s)
+                        }),
                         j.recovery_count.to_string(),
                         j.status.as_str().to_string(),
                         j.location.as_ref().map_or("-".into(), |l| {
@@ -371,18 +372,5 @@ fn follow(client: &Client, id: i64) -> CliResult {
             JOB_FAILED,
             format!("managed job {id} ended {}", other.as_str()),
         )),
-    }
-}
-
-fn ago(now: i64, at: i64) -> String {
-    format!("{} ago", duration(now - at))
-}
-
-fn duration(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
     }
 }

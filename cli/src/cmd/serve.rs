@@ -242,7 +242,7 @@ fn render_status(services: &[ServiceView]) -> String {
             vec![
                 s.name.clone(),
                 s.version.to_string(),
-                age(now - s.created_at),
+                render::duration(now - s.created_at),
                 s.status.as_str().to_string(),
                 format!("{ready}/{}", s.replicas.len()),
                 s.endpoint.clone().unwrap_or_else(|| "-".into()),
@@ -267,8 +267,7 @@ fn render_status(services: &[ServiceView]) -> String {
                     r.url.clone().unwrap_or_else(|| "-".into()),
                     r.location.clone().unwrap_or_else(|| "-".into()),
                     if r.use_spot { "spot" } else { "on-demand" }.into(),
-                    r.launched_at
-                        .map_or("-".into(), |t| format!("{} ago", age(now - t))),
+                    r.launched_at.map_or("-".into(), |t| render::ago(now, t)),
                     r.status.as_str().to_string(),
                 ]
             })
@@ -289,13 +288,4 @@ fn render_status(services: &[ServiceView]) -> String {
         ));
     }
     text
-}
-
-fn age(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-    }
 }
