@@ -6,91 +6,52 @@
 //! and the account keys named in its `ssh_keys` are authorized on the machine.
 //! Facts are read back through pydo itself ([`DigitalOceanFake::pydo`]).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
+use crate::fakes::{PythonFake, machines_arg};
 use crate::sshd::Sshd;
 
-/// A running fake of DigitalOcean's API.
+/// A running fake of DigitalOcean's API: [`PythonFake`] (its endpoint, controls,
+/// `state` and `invalid_requests`, through `Deref`) with pydo on it.
+///
+/// Its state: `droplets` (destroyed ones too, `archive`), `firewalls`,
+/// `ssh_keys` and `requests` (`METHOD /path-template` of every request;
+/// `INVALID ...` for those pydo's schema refused).
 pub struct DigitalOceanFake {
-    /// Its port on 127.0.0.1.
-    pub port: u16,
+    fake: PythonFake,
     token: String,
-    child: Child,
-}
-
-fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = root.join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run scripts/test.sh once (it makes the venv with pydo)",
-        venv.display()
-    );
-    venv
 }
 
 impl DigitalOceanFake {
     /// Starts the fake with one valid `token`; created droplets take `machines`
     /// in order and become active `boot_seconds` after their create.
     pub fn start(token: &str, machines: &[&Sshd], boot_seconds: f64) -> DigitalOceanFake {
-        let spec: Vec<String> = machines
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}:{}:{}",
-                    m.ip,
-                    m.port,
-                    m.dir.join("authorized_keys").display()
-                )
-            })
-            .collect();
-        let (child, port) = crate::fakes::spawn_reporting_port(
-            Command::new(python())
-                .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/digitalocean_api.py"))
-                .args(["--token", token, "--machines", &spec.join(",")])
-                .args(["--boot-seconds", &boot_seconds.to_string()]),
-            "tests/fakes/digitalocean_api.py with the .venv python",
+        let fake = PythonFake::start(
+            "digitalocean_api.py",
+            &[
+                "--token",
+                token,
+                "--machines",
+                &machines_arg(machines),
+                "--boot-seconds",
+                &boot_seconds.to_string(),
+            ],
         );
         DigitalOceanFake {
-            port,
+            fake,
             token: token.to_string(),
-            child,
         }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Runs `script` with `client`, a `pydo.Client` on the fake with the valid
     /// token, and `o`, the options every call needs (`enforce_https=False`: the
     /// fake is plain HTTP); its stdout parsed as JSON.
     pub fn pydo(&self, script: &str) -> serde_json::Value {
-        let program = format!(
+        let prelude = format!(
             "import json, pydo\nclient = pydo.Client(token={token:?}, endpoint={endpoint:?})\n\
-             o = dict(enforce_https=False)\n{script}\n",
+             o = dict(enforce_https=False)",
             token = self.token,
             endpoint = self.endpoint(),
         );
-        let out = Command::new(python())
-            .args(["-c", &program])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run pydo");
-        assert!(out.status.success(), "pydo script failed: {script}");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "pydo printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        self.fake.python(&prelude, script)
     }
 
     /// The droplets the account has now (through pydo), as `(name, status)`,
@@ -104,80 +65,11 @@ impl DigitalOceanFake {
         found.sort();
         found
     }
-
-    /// A test control (`POST /_fake/<what>`), see the fake's docstring.
-    pub fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
-        let body = body.to_string();
-        let (status, answer) = http(
-            self.port,
-            &format!(
-                "POST /_fake/{what} HTTP/1.1\r\nHost: api.digitalocean.com\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        );
-        assert_eq!(status, 200, "{answer}");
-        answer
-    }
-
-    /// Everything the fake knows: `droplets` (destroyed ones too, `archive`),
-    /// `firewalls`, `ssh_keys` and `requests` (`METHOD /path-template` of every
-    /// request; `INVALID ...` for those pydo's schema refused).
-    pub fn state(&self) -> serde_json::Value {
-        http(
-            self.port,
-            "GET /_fake/state HTTP/1.1\r\nHost: api.digitalocean.com\r\nConnection: close\r\n\r\n",
-        )
-        .1
-    }
-
-    /// The requests the fake refused as not matching pydo's operations.
-    pub fn invalid_requests(&self) -> Vec<String> {
-        self.state()["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r.as_str())
-            .filter(|r| r.starts_with("INVALID"))
-            .map(str::to_string)
-            .collect()
-    }
 }
 
-impl Drop for DigitalOceanFake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for DigitalOceanFake {
+    type Target = PythonFake;
+    fn deref(&self) -> &PythonFake {
+        &self.fake
     }
-}
-
-/// One raw HTTP/1.1 exchange with 127.0.0.1:`port` (`Connection: close`).
-fn http(port: u16, request: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the fake");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    let mut reader = BufReader::new(&mut stream);
-    let mut head = String::new();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        head.push_str(&line);
-    }
-    raw.resize(length, 0);
-    reader.read_exact(&mut raw).expect("read the answer");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
-    )
 }

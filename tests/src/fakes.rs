@@ -1,6 +1,12 @@
 //! Fake clouds (`tests/fakes/*.py`) as real HTTP servers for tests, and the parts
 //! of the conformance kit for providers that cannot stop instances.
 //!
+//! [`PythonFake`] is what every fake shares: the script started on a free
+//! 127.0.0.1 port, its `/_fake/...` controls, requests to it, facts read back by
+//! a Python snippet (through the cloud's own package), the process stopped on
+//! drop. Each cloud's fake wraps one and adds only its own arguments and
+//! clients.
+//!
 //! [`LambdaCloud`] runs `tests/fakes/lambda_cloud.py` (Python stdlib only) on a
 //! free 127.0.0.1 port; its instances take the addresses of "machines" the test
 //! started (real `sshd`s on loopback, see [`crate::sshd`]), so a launched node is
@@ -8,7 +14,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use aloft::plugin::{
@@ -16,27 +22,7 @@ use aloft::plugin::{
 };
 
 use crate::conformance::ConformanceOptions;
-
-/// A running fake of Lambda Cloud's API.
-pub struct LambdaCloud {
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-    api_key: String,
-    child: Child,
-}
-
-/// How the fake Lambda Cloud behaves.
-#[derive(Debug, Clone, Default)]
-pub struct LambdaOptions {
-    /// Launches closer together than this many seconds are answered 429.
-    pub launch_interval: f64,
-    /// How long an instance stays `booting` (no IP) after its launch.
-    pub boot_seconds: f64,
-}
-
-fn fakes_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes")
-}
+use crate::sshd::Sshd;
 
 /// Starts a fake that prints `PORT N` as its first line once it listens; the
 /// child and its port. `what` names it when it does not start.
@@ -59,21 +45,57 @@ pub fn spawn_reporting_port(command: &mut Command, what: &str) -> (Child, u16) {
     (child, port)
 }
 
-impl LambdaCloud {
-    /// Starts the fake with one valid `api_key`; launched instances take the
-    /// `machines` addresses in order.
-    pub fn start(api_key: &str, machines: &[String], options: &LambdaOptions) -> LambdaCloud {
+/// The repository's `.venv` Python, which `scripts/test.sh` makes with the
+/// clouds' own packages (pydo, vastai-sdk, graphql-core, ...).
+pub fn venv_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run scripts/test.sh once (it makes the venv with the clouds' packages)",
+        venv.display()
+    );
+    venv
+}
+
+/// The `--machines` argument the fakes take: `ip:port:authorized_keys` of each
+/// machine, comma-separated (instances take them in order).
+pub fn machines_arg(machines: &[&Sshd]) -> String {
+    machines
+        .iter()
+        .map(|m| format!("{}:{}:{}", m.ip, m.port, m.authorized_keys_path().display()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A fake cloud (`tests/fakes/<script>`) running on a free 127.0.0.1 port, and
+/// the Python that runs it; stopped when dropped.
+pub struct PythonFake {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    python: PathBuf,
+    child: Child,
+}
+
+impl PythonFake {
+    /// Starts `tests/fakes/<script> ARGS` with the `.venv` Python
+    /// ([`venv_python`]); the script prints `PORT N` once it listens.
+    pub fn start(script: &str, args: &[&str]) -> PythonFake {
+        PythonFake::start_with(&venv_python(), script, args)
+    }
+
+    /// Starts `tests/fakes/<script> ARGS` with `python` (e.g. `python3` for a
+    /// fake that needs only the standard library).
+    pub fn start_with(python: &Path, script: &str, args: &[&str]) -> PythonFake {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fakes")
+            .join(script);
         let (child, port) = spawn_reporting_port(
-            Command::new("python3")
-                .arg(fakes_dir().join("lambda_cloud.py"))
-                .args(["--api-key", api_key, "--machines", &machines.join(",")])
-                .args(["--launch-interval", &options.launch_interval.to_string()])
-                .args(["--boot-seconds", &options.boot_seconds.to_string()]),
-            "tests/fakes/lambda_cloud.py with python3",
+            Command::new(python).arg(path).args(args),
+            &format!("tests/fakes/{script} with {}", python.display()),
         );
-        LambdaCloud {
+        PythonFake {
             port,
-            api_key: api_key.to_string(),
+            python: python.to_path_buf(),
             child,
         }
     }
@@ -81,6 +103,153 @@ impl LambdaCloud {
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends one request (`headers` besides `Content-Type`, `Content-Length` and
+    /// `Connection: close`) and returns the status and the JSON answer (`Null`
+    /// when the body is not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the fake");
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        stream.write_all(request.as_bytes()).expect("send");
+        // Read the announced length: the fakes speak HTTP/1.1.
+        let mut reader = BufReader::new(&mut stream);
+        let (mut head, mut length) = (String::new(), None);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().ok();
+            }
+            head.push_str(&line);
+        }
+        let mut raw = Vec::new();
+        match length {
+            Some(n) => {
+                raw.resize(n, 0);
+                reader.read_exact(&mut raw).expect("read the answer");
+            }
+            None => {
+                reader.read_to_end(&mut raw).expect("read the answer");
+            }
+        }
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (
+            status,
+            serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// A test control (`POST /_fake/<what>` with a JSON body), see the fake's
+    /// docstring; fails unless it is answered 200.
+    pub fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, answer) =
+            self.request("POST", &format!("/_fake/{what}"), &[], &body.to_string());
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// Everything the fake knows (`GET /_fake/state`); what it holds is in the
+    /// fake's docstring (its `requests` at least).
+    pub fn state(&self) -> serde_json::Value {
+        self.request("GET", "/_fake/state", &[], "").1
+    }
+
+    /// The requests the fake refused as not matching the cloud's own client (its
+    /// `requests` that start with `INVALID`).
+    pub fn invalid_requests(&self) -> Vec<String> {
+        self.state()["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+            .filter(|r| r.starts_with("INVALID"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Runs `prelude` then `script` with the fake's Python (`prelude` sets up
+    /// the cloud's own client on [`Self::endpoint`]); its stdout parsed as JSON.
+    pub fn python(&self, prelude: &str, script: &str) -> serde_json::Value {
+        let out = Command::new(&self.python)
+            .args(["-c", &format!("{prelude}\n{script}\n")])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run the fake's python");
+        assert!(out.status.success(), "the script failed: {script}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the script printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+impl Drop for PythonFake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running fake of Lambda Cloud's API ([`PythonFake`]'s controls and state
+/// through `Deref`).
+pub struct LambdaCloud {
+    fake: PythonFake,
+    api_key: String,
+}
+
+/// How the fake Lambda Cloud behaves.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaOptions {
+    /// Launches closer together than this many seconds are answered 429.
+    pub launch_interval: f64,
+    /// How long an instance stays `booting` (no IP) after its launch.
+    pub boot_seconds: f64,
+}
+
+impl LambdaCloud {
+    /// Starts the fake with one valid `api_key`; launched instances take the
+    /// `machines` addresses in order.
+    pub fn start(api_key: &str, machines: &[String], options: &LambdaOptions) -> LambdaCloud {
+        let fake = PythonFake::start_with(
+            Path::new("python3"),
+            "lambda_cloud.py",
+            &[
+                "--api-key",
+                api_key,
+                "--machines",
+                &machines.join(","),
+                "--launch-interval",
+                &options.launch_interval.to_string(),
+                "--boot-seconds",
+                &options.boot_seconds.to_string(),
+            ],
+        );
+        LambdaCloud {
+            fake,
+            api_key: api_key.to_string(),
+        }
     }
 
     /// Sends a request (with the valid key under `/api/v1/`) and returns the status
@@ -91,38 +260,14 @@ impl LambdaCloud {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let auth = if path.starts_with("/api/") {
-            // Basic auth, user = the key, no password (as `curl -u KEY:` sends it).
-            format!(
-                "Authorization: Basic {}\r\n",
-                base64(&format!("{}:", self.api_key))
-            )
-        } else {
-            String::new()
-        };
+        // Basic auth, user = the key, no password (as `curl -u KEY:` sends it).
+        let auth = format!("Basic {}", base64(&format!("{}:", self.api_key)));
+        let mut headers = Vec::new();
+        if path.starts_with("/api/") {
+            headers.push(("Authorization", auth.as_str()));
+        }
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        http(
-            self.port,
-            &format!(
-                "{method} {path} HTTP/1.1\r\nHost: cloud.lambdalabs.com\r\n{auth}\
-                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-    }
-
-    /// A test control (`/_fake/<what>`), see the fake's docstring.
-    pub fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
-        let (status, answer) = self.request("POST", &format!("/_fake/{what}"), Some(&body));
-        assert_eq!(status, 200, "{answer}");
-        answer
-    }
-
-    /// Everything the fake knows: `instances` (terminated ones too), `ssh_keys`,
-    /// `requests` (`METHOD PATH` of every request), `rate_limited` (launches answered
-    /// 429).
-    pub fn state(&self) -> serde_json::Value {
-        self.request("GET", "/_fake/state", None).1
+        self.fake.request(method, path, &headers, &body)
     }
 
     /// Adds an SSH key to the account through the API.
@@ -136,29 +281,11 @@ impl LambdaCloud {
     }
 }
 
-impl Drop for LambdaCloud {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for LambdaCloud {
+    type Target = PythonFake;
+    fn deref(&self) -> &PythonFake {
+        &self.fake
     }
-}
-
-/// One raw HTTP/1.1 exchange with 127.0.0.1:`port` (`Connection: close`).
-fn http(port: u16, request: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the fake");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read the answer");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 fn base64(text: &str) -> String {
