@@ -42,7 +42,8 @@ with it; deleting a resource group answers 202 with `Location` (202 until done,
 then 200). The resource changes when its operation ends.
 
 VMs take "machines" (real sshd's on loopback the test started): a public IP takes
-the next free machine's address when it is made; the VM's
+the next free machine's address when it is made (in turn, so a freed address is
+not handed out again at once); the VM's
 `osProfile.linuxConfiguration.ssh.publicKeys` are appended to the authorized keys
 of the machine behind its NIC's public IP (as the Azure Linux agent does).
 Deleting a resource group deletes everything in it and frees its machines.
@@ -266,6 +267,7 @@ class State:
         self.throttle = 0
         self.requests = []
         self.machines_used = {}  # machine ip -> public ip resource id
+        self.next_machine = 0
 
     # -- helpers --
 
@@ -422,7 +424,11 @@ class State:
             if existing and existing["properties"].get("ipAddress"):
                 res["properties"]["ipAddress"] = existing["properties"]["ipAddress"]
                 return
-            free = next((m for m in self.machines if m[0] not in self.machines_used), None)
+            # Round the machines, as Azure seldom hands a freed address out again.
+            order = self.machines[self.next_machine:] + self.machines[:self.next_machine]
+            free = next((m for m in order if m[0] not in self.machines_used), None)
+            if free is not None:
+                self.next_machine = (self.machines.index(free) + 1) % len(self.machines)
             if free is None:
                 raise Fail(409, "PublicIPCountLimitReached", "the fake has no machine left for this public IP")
             self.machines_used[free[0]] = res["id"]
