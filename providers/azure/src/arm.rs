@@ -135,6 +135,13 @@ pub fn url(subscription: &str, path: &str, api: &str) -> String {
     format!("{ARM}/subscriptions/{subscription}/{path}{sep}api-version={api}")
 }
 
+/// Whether `url` is on ARM itself: the token is only ever sent there, so an
+/// operation or next-page link elsewhere is not followed.
+fn is_arm_url(url: &str) -> bool {
+    url.strip_prefix(ARM)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// What a call answered: its JSON (null when empty) and the operation to await,
 /// if it is a long-running one.
 pub struct Answer {
@@ -169,11 +176,11 @@ pub fn call(
     let async_url = response
         .header("azure-asyncoperation")
         .map(str::to_string)
-        .filter(|u| u.starts_with("https://"));
+        .filter(|u| is_arm_url(u));
     let location = response
         .header("location")
         .map(str::to_string)
-        .filter(|u| u.starts_with("https://"));
+        .filter(|u| is_arm_url(u));
     let operation = (matches!(response.status, 201 | 202)
         && (async_url.is_some() || location.is_some()))
     .then(|| Operation {
@@ -214,7 +221,7 @@ pub fn list(url: &str, what: &str) -> Result<Vec<Value>, ProviderError> {
         pages += 1;
         next = page["nextLink"]
             .as_str()
-            .filter(|n| n.starts_with("https://") && pages < 50)
+            .filter(|n| is_arm_url(n) && pages < 50)
             .map(str::to_string);
     }
     Ok(items)
@@ -331,6 +338,11 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Transient);
         assert_eq!(e.code, "TooManyRequests");
         assert_eq!(error_of(502, b"<html>").kind, ErrorKind::Transient);
+        assert!(is_arm_url(
+            "https://management.azure.com/subscriptions/s/operationresults/1"
+        ));
+        assert!(!is_arm_url("https://management.azure.com.evil.example/x"));
+        assert!(!is_arm_url("https://prices.azure.com/api/retail/prices"));
         assert_eq!(
             url("s", "resourcegroups/g?$top=1", RESOURCES_API),
             "https://management.azure.com/subscriptions/s/resourcegroups/g?$top=1&api-version=2025-04-01"
