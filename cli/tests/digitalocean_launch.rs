@@ -10,113 +10,34 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use aloft_tests::digitalocean_fake::DigitalOceanFake;
 use aloft_tests::sshd::Sshd;
+use common::cloud_world::CloudWorld;
 use common::text;
 
 /// The token only these tests know; it must never appear in any output or file.
 const SECRET: &str = "dop_v1_ALOFTCLI0c9b8a7d6e5f4.NEVER-PRINTED";
 
-struct World {
-    home: tempfile::TempDir,
-    fake: DigitalOceanFake,
-    machines: Vec<Sshd>,
-}
+type World = CloudWorld<DigitalOceanFake>;
 
 impl World {
     /// The fake with `n` machines on 127.0.9.<first..>, aloft's config pointing at
     /// it (and the relay routing each machine's port 22 to its sshd).
     fn new(n: u8, first: u8) -> World {
-        let home = tempfile::tempdir().unwrap();
-        let machines: Vec<Sshd> = (0..n)
-            .map(|i| {
-                Sshd::start_machine(
-                    &home.path().join(format!("m{i}")),
-                    &format!("127.0.9.{}", first + i),
-                )
-            })
-            .collect();
-        let fake = DigitalOceanFake::start(SECRET, &machines.iter().collect::<Vec<_>>(), 1.0);
-        let map = home.path().join("relay-map.json");
-        let assigned: serde_json::Map<String, serde_json::Value> = machines
-            .iter()
-            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
-            .collect();
-        std::fs::write(
-            &map,
-            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
-        )
-        .unwrap();
-        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
-        std::fs::write(
-            home.path().join("config.yaml"),
-            format!(
-                "providers:\n  digitalocean:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} {map} %h\n",
-                endpoint = fake.endpoint(),
-                user = machines.first().map_or("root", |m| m.user.as_str()),
-                relay = relay.display(),
-                map = map.display(),
-            ),
-        )
-        .unwrap();
-        World {
-            home,
-            fake,
-            machines,
-        }
+        let world = CloudWorld::start("127.0.9", n, first, SECRET, |machines| {
+            DigitalOceanFake::start(SECRET, machines, 1.0)
+        })
+        .with_env("DIGITALOCEAN_ACCESS_TOKEN", SECRET);
+        let proxy = world.relay_proxy_command(None);
+        world.write_config(
+            "digitalocean",
+            &world.fake.endpoint(),
+            &format!("    ssh_proxy_command: {proxy}\n"),
+        );
+        world
     }
-
-    fn aloft(&self, args: &[&str]) -> Output {
-        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
-            .args(args)
-            .stderr(stderr)
-            .env("ALOFT_HOME", self.home.path())
-            .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
-            // No doctl config of the machine running the tests is read.
-            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"))
-            .env_remove("RUNPOD_API_KEY")
-            .env_remove("LAMBDA_API_KEY")
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("ALOFT_LOG", "trace")
-            .output()
-            .expect("run aloft");
-        out.stderr = std::fs::read(&log).unwrap_or_default();
-        out
-    }
-
-    fn task(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path
-    }
-
-    fn status_json(&self) -> serde_json::Value {
-        serde_json::from_str(&ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
-    }
-
-    /// Every request aloft sent matched one of pydo's operations and its schema.
-    fn assert_every_request_valid(&self) {
-        let invalid = self.fake.invalid_requests();
-        assert!(invalid.is_empty(), "{invalid:?}");
-    }
-}
-
-fn ok(out: &Output) -> String {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        !stdout.contains(SECRET) && !stderr.contains(SECRET),
-        "secret leaked"
-    );
-    stdout
 }
 
 #[test]
@@ -130,7 +51,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
          run: echo \"rank $SKYPILOT_NODE_RANK gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "do1", task.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     for (rank, m) in world.machines.iter().enumerate() {
         assert!(
             stdout.contains(&format!("rank {rank} gpus=1 on {}", m.ip))
@@ -186,7 +107,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
     assert_eq!(rows[0]["provider"], "digitalocean");
 
     // Stop powers the droplets off; start powers them on; the cluster runs again.
-    ok(&world.aloft(&["stop", "-y", "do1"]));
+    world.ok(&world.aloft(&["stop", "-y", "do1"]));
     assert_eq!(
         world.fake.live_droplets(),
         [
@@ -195,14 +116,14 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
         ]
     );
     assert_eq!(world.status_json()[0]["status"], "STOPPED");
-    ok(&world.aloft(&["start", "do1"]));
+    world.ok(&world.aloft(&["start", "do1"]));
     assert_eq!(world.status_json()[0]["status"], "UP");
     let again = world.task(
         "again.yaml",
         "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
     );
     let out = world.aloft(&["exec", "do1", again.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     let mut lines: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains("after restart"))
@@ -219,7 +140,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
     );
 
     // Down leaves nothing: no droplet, no firewall, no SSH key aloft registered.
-    ok(&world.aloft(&["down", "-y", "do1"]));
+    world.ok(&world.aloft(&["down", "-y", "do1"]));
     assert!(world.fake.live_droplets().is_empty());
     let left = world.fake.pydo(
         "print(json.dumps(dict(firewalls=len(client.firewalls.list(**o)['firewalls']),\n\
@@ -243,7 +164,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
             "{op}: {requests}"
         );
     }
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -259,7 +180,7 @@ fn no_capacity_in_one_region_fails_over_to_the_next_and_says_why() {
          - {infra: digitalocean/tor1, accelerators: H100:1}\nrun: echo landed\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     assert!(stdout.contains("landed"), "{stdout}");
     let said = format!("{stdout}{}", text(&out.stderr));
     assert!(
@@ -271,18 +192,16 @@ fn no_capacity_in_one_region_fails_over_to_the_next_and_says_why() {
         "print(json.dumps([d['region']['slug'] for d in client.droplets.list(**o)['droplets']]))",
     );
     assert_eq!(regions, serde_json::json!(["tor1"]));
-    ok(&world.aloft(&["down", "-y", "fo"]));
+    world.ok(&world.aloft(&["down", "-y", "fo"]));
     assert!(world.fake.live_droplets().is_empty());
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn plans_price_digitalocean_from_its_live_sizes_and_never_offer_spot() {
     let world = World::new(0, 0);
-    let config = world.home.path().join("config.yaml");
-    let before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("clouds: [digitalocean]\n{before}")).unwrap();
+    world.prepend_config("clouds: [digitalocean]\n");
     let task = world.task(
         "big.yaml",
         "resources: {accelerators: H100:8}\nrun: echo hi\n",
@@ -321,7 +240,7 @@ fn plans_price_digitalocean_from_its_live_sizes_and_never_offer_spot() {
         "{requests}"
     );
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -344,7 +263,7 @@ fn the_digitalocean_provider_passes_the_conformance_kit_against_the_fake() {
         "-o",
         "json",
     ]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() >= 6, "{report}");
@@ -361,7 +280,7 @@ fn the_digitalocean_provider_passes_the_conformance_kit_against_the_fake() {
         "the kit left nothing"
     );
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -379,12 +298,8 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
         .enumerate()
     {
         let name = format!("k{i}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aloft"))
-            .args(["launch", "-y", "-c", &name, task.to_str().unwrap()])
-            .env("ALOFT_HOME", world.home.path())
-            .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
-            .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        let mut child = world
+            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -392,7 +307,7 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        ok(&world.aloft(&["down", "-a", "-y"]));
+        world.ok(&world.aloft(&["down", "-a", "-y"]));
         let left = world.fake.pydo(
             "print(json.dumps(dict(\n\
                droplets=[d['name'] for d in client.droplets.list(**o)['droplets']],\n\
@@ -411,7 +326,7 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
     eprintln!("droplets made by the killed launches: {made}");
     assert!(made >= 1, "{state}");
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -424,32 +339,18 @@ fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_wh
         .control("capacity", serde_json::json!({"exhausted": true}));
     let machine = Sshd::start_machine(&world.home.path().join("rp"), "127.0.9.70");
     let runpod = RunpodFake::start(RUNPOD_KEY, &[&machine], 0.5);
-    let config = world.home.path().join("config.yaml");
-    let before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{before}  runpod:\n    endpoint: {}\n    ssh_user: {}\n",
-            runpod.endpoint(),
-            machine.user
-        ),
-    )
-    .unwrap();
+    world.add_provider("runpod", &runpod.endpoint(), &machine.user);
     let task = world.task(
         "t.yaml",
         "resources:\n  ordered:\n    - {infra: digitalocean/nyc2, accelerators: H100:1}\n    \
          - {infra: runpod/US, accelerators: A40:1}\nrun: echo landed\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["launch", "-y", "-c", "xc", task.to_str().unwrap()])
-        .env("ALOFT_HOME", world.home.path())
-        .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
+    let out = world
+        .command(&["launch", "-y", "-c", "xc", task.to_str().unwrap()])
         .env("RUNPOD_API_KEY", RUNPOD_KEY)
-        .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .output()
         .unwrap();
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     assert!(stdout.contains("landed"), "{stdout}");
     let said = format!("{stdout}{}", text(&out.stderr));
     assert!(
@@ -462,14 +363,12 @@ fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_wh
     assert_eq!(runpod.live_pods().len(), 1);
     let rows = world.status_json();
     assert_eq!(rows[0]["provider"], "runpod", "{rows}");
-    let down = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["down", "-y", "xc"])
-        .env("ALOFT_HOME", world.home.path())
+    let down = world
+        .command(&["down", "-y", "xc"])
         .env("RUNPOD_API_KEY", RUNPOD_KEY)
-        .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
         .output()
         .unwrap();
-    ok(&down);
+    world.ok(&down);
     assert!(runpod.live_pods().is_empty());
     // The firewall the failed try made in nyc2 went with the failover (or `down`).
     let left = world.fake.pydo(
@@ -478,7 +377,7 @@ fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_wh
     );
     assert_eq!(left, serde_json::json!({"firewalls": 0, "keys": 0}));
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
     common::assert_secret_in_no_file(world.home.path(), RUNPOD_KEY);
 }
 
@@ -498,7 +397,7 @@ fn autostop_gives_the_head_a_stop_kit_named_not_printed_and_a_manual_stop_takes_
         "kit",
         task.to_str().unwrap(),
     ]);
-    assert!(ok(&out).contains("working"));
+    assert!(world.ok(&out).contains("working"));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("stop kit") && stderr.contains("DIGITALOCEAN_ACCESS_TOKEN"),
@@ -513,7 +412,7 @@ fn autostop_gives_the_head_a_stop_kit_named_not_printed_and_a_manual_stop_takes_
         0o600
     );
     // A manual stop (power_off) takes the kit off the head before it powers off.
-    ok(&world.aloft(&["stop", "-y", "kit"]));
+    world.ok(&world.aloft(&["stop", "-y", "kit"]));
     assert_eq!(
         world.fake.live_droplets(),
         [("kit-head".to_string(), "off".to_string())]
@@ -523,8 +422,8 @@ fn autostop_gives_the_head_a_stop_kit_named_not_printed_and_a_manual_stop_takes_
         .filter(|p| p.ends_with("stop-kit.json"))
         .collect();
     assert!(kits.is_empty(), "{kits:?}");
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
-    ok(&world.aloft(&["down", "-y", "kit"]));
+    world.assert_no_secret_in_files();
+    world.ok(&world.aloft(&["down", "-y", "kit"]));
     assert!(world.fake.live_droplets().is_empty());
     world.assert_every_request_valid();
 }
@@ -536,23 +435,17 @@ fn an_idle_cluster_is_powered_off_by_its_head_through_the_stop_kit() {
         "idle.yaml",
         "resources: {infra: digitalocean/tor1, instance_type: s-2vcpu-4gb}\nrun: echo working\n",
     );
-    let mut launch = Command::new(env!("CARGO_BIN_EXE_aloft"));
-    launch
-        .args([
-            "launch",
-            "-y",
-            "-i",
-            "1",
-            "-c",
-            "idle",
-            task.to_str().unwrap(),
-        ])
-        .env("ALOFT_HOME", world.home.path())
-        .env("DIGITALOCEAN_ACCESS_TOKEN", SECRET)
-        .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1");
-    assert!(ok(&launch.output().unwrap()).contains("working"));
+    let mut launch = world.command(&[
+        "launch",
+        "-y",
+        "-i",
+        "1",
+        "-c",
+        "idle",
+        task.to_str().unwrap(),
+    ]);
+    launch.env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1");
+    assert!(world.ok(&launch.output().unwrap()).contains("working"));
     // The head's stop kit powers the droplet off through DigitalOcean's API.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while world.fake.live_droplets() != [("idle-head".to_string(), "off".to_string())] {
@@ -564,10 +457,10 @@ fn an_idle_cluster_is_powered_off_by_its_head_through_the_stop_kit() {
         );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    ok(&world.aloft(&["down", "-y", "idle"]));
+    world.ok(&world.aloft(&["down", "-y", "idle"]));
     assert!(world.fake.live_droplets().is_empty());
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -583,7 +476,7 @@ fn rate_limited_calls_are_retried_and_a_refused_token_skips_digitalocean_saying_
         "resources: {infra: digitalocean/tor1, instance_type: s-2vcpu-4gb}\nrun: echo landed\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "rl", task.to_str().unwrap()]);
-    assert!(ok(&out).contains("landed"));
+    assert!(world.ok(&out).contains("landed"));
     let requests = world.fake.state()["requests"].clone();
     let throttled = requests
         .as_array()
@@ -592,17 +485,14 @@ fn rate_limited_calls_are_retried_and_a_refused_token_skips_digitalocean_saying_
         .filter(|r| *r == "THROTTLED")
         .count();
     assert_eq!(throttled, 2, "{requests}");
-    ok(&world.aloft(&["down", "-y", "rl"]));
+    world.ok(&world.aloft(&["down", "-y", "rl"]));
     assert!(world.fake.live_droplets().is_empty());
 
     // A token DigitalOcean refuses: the provider is skipped, with its reason.
     let wrong = "dop_v1_WRONG.REFUSED-NEVER-PRINTED";
-    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["launch", "-y", "-c", "bad", task.to_str().unwrap()])
-        .env("ALOFT_HOME", world.home.path())
+    let out = world
+        .command(&["launch", "-y", "-c", "bad", task.to_str().unwrap()])
         .env("DIGITALOCEAN_ACCESS_TOKEN", wrong)
-        .env("XDG_CONFIG_HOME", world.home.path().join("xdg"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .output()
         .unwrap();
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
@@ -612,6 +502,6 @@ fn rate_limited_calls_are_retried_and_a_refused_token_skips_digitalocean_saying_
     assert!(!said.contains(wrong));
     assert!(world.fake.live_droplets().is_empty());
     world.assert_every_request_valid();
-    common::assert_secret_in_no_file(world.home.path(), SECRET);
+    world.assert_no_secret_in_files();
     common::assert_secret_in_no_file(world.home.path(), wrong);
 }

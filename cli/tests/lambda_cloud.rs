@@ -6,100 +6,39 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use aloft_tests::fakes::{LambdaCloud, LambdaOptions};
-use aloft_tests::sshd::Sshd;
+use common::cloud_world::CloudWorld;
 use common::text;
 
 /// The API key only these tests know; it must never appear in any output or file.
 const SECRET: &str = "secret_aloft-cli_5eb1f0c2.NEVER-PRINTED-KEY";
 
-struct World {
-    home: tempfile::TempDir,
-    fake: LambdaCloud,
-    machines: Vec<Sshd>,
-}
+type World = CloudWorld<LambdaCloud>;
 
 impl World {
     /// The fake (launches closer than `launch_interval` s are rate-limited), `n`
-    /// machines on 127.0.0.<first..>, aloft's config pointing at it.
+    /// machines on 127.0.0.<first..>, aloft's config pointing at it. Each
+    /// machine opens to the SSH keys its instance was launched with (the relay
+    /// installs them from the fake, as the image's first boot does) and the
+    /// relay sends `<ip>:22` to the sshd of the machine with that address.
     fn new(n: u8, first: u8, launch_interval: f64) -> World {
-        let home = tempfile::tempdir().unwrap();
-        // Each machine opens to the SSH keys its instance was launched with (the
-        // relay installs them from the fake, as the image's first boot does).
-        let machines: Vec<Sshd> = (0..n)
-            .map(|i| {
-                let ip = format!("127.0.0.{}", first + i);
-                Sshd::start_machine(&home.path().join(format!("m{i}")), &ip)
-            })
-            .collect();
-        let ips: Vec<String> = machines.iter().map(|m| m.ip.clone()).collect();
-        let fake = LambdaCloud::start(
-            SECRET,
-            &ips,
-            &LambdaOptions {
+        let world = CloudWorld::start("127.0.0", n, first, SECRET, |machines| {
+            let ips: Vec<String> = machines.iter().map(|m| m.ip.clone()).collect();
+            let options = LambdaOptions {
                 boot_seconds: 1.0,
                 launch_interval,
-            },
+            };
+            LambdaCloud::start(SECRET, &ips, &options)
+        })
+        .with_env("LAMBDA_API_KEY", SECRET);
+        let endpoint = world.fake.endpoint();
+        let proxy = world.relay_proxy_command(Some(&format!("lambda={endpoint}")));
+        world.write_config(
+            "lambda",
+            &endpoint,
+            &format!("    ssh_proxy_command: {proxy}\n"),
         );
-        // The relay sends `<ip>:22` to the sshd of the machine with that address.
-        let map = home.path().join("relay-map.json");
-        let assigned: serde_json::Map<String, serde_json::Value> = machines
-            .iter()
-            .map(|m| {
-                let keys = m.authorized_keys_path();
-                (m.ip.clone(), serde_json::json!([m.ip, m.port, keys]))
-            })
-            .collect();
-        std::fs::write(
-            &map,
-            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
-        )
-        .unwrap();
-        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
-        std::fs::write(
-            home.path().join("config.yaml"),
-            format!(
-                "providers:\n  lambda:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} --keys lambda={endpoint} {map} %h\n",
-                endpoint = fake.endpoint(),
-                user = machines[0].user,
-                relay = relay.display(),
-                map = map.display(),
-            ),
-        )
-        .unwrap();
-        World {
-            home,
-            fake,
-            machines,
-        }
-    }
-
-    fn aloft(&self, args: &[&str]) -> Output {
-        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
-            .args(args)
-            .stderr(stderr)
-            .env("ALOFT_HOME", self.home.path())
-            .env("LAMBDA_API_KEY", SECRET)
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("ALOFT_LOG", "trace")
-            .output()
-            .expect("run aloft");
-        out.stderr = std::fs::read(&log).unwrap_or_default();
-        out
-    }
-
-    fn task(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path
+        world
     }
 
     /// The fake's instances named `<cluster>-...`, as `(name, status)`, sorted.
@@ -126,22 +65,6 @@ impl World {
     }
 }
 
-fn ok(out: &Output) -> String {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        !stdout.contains(SECRET) && !stderr.contains(SECRET),
-        "secret leaked"
-    );
-    stdout
-}
-
-/// Every file under `dir` (aloft's home: state, logs, keys, the machines' files),
-/// searched for the secret.
-fn assert_no_secret_in_files(dir: &Path) {
-    common::assert_secret_in_no_file(dir, SECRET);
-}
-
 #[test]
 fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
     // Launches 3 s apart at most: the worker's launch is rate-limited, and the
@@ -155,7 +78,7 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
          run: echo \"rank $SKYPILOT_NODE_RANK of $SKYPILOT_NUM_NODES on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "trn", task.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     let mut lines: Vec<&str> = stdout.lines().collect();
     lines.sort();
     assert_eq!(lines.len(), 2, "{stdout}\n{}", text(&out.stderr));
@@ -188,8 +111,7 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
             m.ip
         );
     }
-    let status = ok(&world.aloft(&["status", "-r", "-o", "json"]));
-    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let rows = world.status_json();
     assert_eq!(rows[0]["status"], "UP", "{rows}");
     assert_eq!(rows[0]["provider"], "lambda");
 
@@ -201,7 +123,7 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
     assert!(!said.contains(SECRET));
     assert!(world.instances("trn").iter().all(|(_, s)| s == "active"));
 
-    ok(&world.aloft(&["down", "-y", "trn"]));
+    world.ok(&world.aloft(&["down", "-y", "trn"]));
     assert_eq!(
         world.instances("trn"),
         [
@@ -214,11 +136,13 @@ fn a_two_node_lambda_cluster_runs_its_job_on_every_node_and_goes_down() {
     // The launch registered the cluster's own SSH key; it went with the cluster.
     assert_eq!(world.fake.state()["ssh_keys"], serde_json::json!([]));
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&ok(&world.aloft(&["status", "-o", "json"])))
-            .unwrap(),
+        serde_json::from_str::<serde_json::Value>(
+            &world.ok(&world.aloft(&["status", "-o", "json"]))
+        )
+        .unwrap(),
         serde_json::json!([])
     );
-    assert_no_secret_in_files(world.home.path());
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -243,7 +167,7 @@ fn without_capacity_in_the_first_region_the_launch_lands_in_another() {
         "resources: {infra: lambda, instance_type: gpu_1x_a10}\nrun: echo landed\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "fo", task.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     assert!(stdout.contains("landed"), "{stdout}");
     let stderr = text(&out.stderr);
     assert!(
@@ -258,8 +182,8 @@ fn without_capacity_in_the_first_region_the_launch_lands_in_another() {
         .map(|i| i["region"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(regions, ["us-south-1"]);
-    ok(&world.aloft(&["down", "-y", "fo"]));
-    assert_no_secret_in_files(world.home.path());
+    world.ok(&world.aloft(&["down", "-y", "fo"]));
+    world.assert_no_secret_in_files();
 }
 
 /// A node whose sshd refuses the cluster's key (here: the fake cloud never puts it
@@ -271,26 +195,16 @@ fn a_node_that_refuses_the_key_fails_its_candidate_at_once_with_the_reason() {
     let world = World::new(1, 130, 0.0);
     // The relay installs no key: the map no longer names the machine's
     // authorized_keys file.
-    let map = world.home.path().join("relay-map.json");
+    world.write_relay_map(false);
     let m = &world.machines[0];
-    std::fs::write(
-        &map,
-        serde_json::json!({"machines": [], "assigned": {m.ip.clone(): [m.ip, m.port]}}).to_string(),
-    )
-    .unwrap();
     let task = world.task(
         "t.yaml",
         "resources: {infra: lambda/us-east-1, instance_type: gpu_1x_a10}\nrun: echo never\n",
     );
     let log = world.home.path().join("aloft-refused.log");
-    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
-        .args(["launch", "-y", "-c", "rk", task.to_str().unwrap()])
+    let out = world
+        .command(&["launch", "-y", "-c", "rk", task.to_str().unwrap()])
         .stderr(std::fs::File::create(&log).unwrap())
-        .env("ALOFT_HOME", world.home.path())
-        .env("LAMBDA_API_KEY", SECRET)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         // A wait of 60 s: a refusal is given up after 12 s of it.
         .env("ALOFT_NODE_READY_TIMEOUT_SECS", "60")
         .output()

@@ -7,74 +7,24 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use aloft_tests::runpod_fake::RunpodFake;
-use aloft_tests::sshd::Sshd;
+use common::cloud_world::CloudWorld;
 use common::text;
 
 /// The API key only these tests know; it must never appear in any output or file.
 const SECRET: &str = "rpa_ALOFTCLI7Q2W9E4R1T6Y3U8I5O0P.NEVER-PRINTED";
 
-struct World {
-    home: tempfile::TempDir,
-    fake: RunpodFake,
-    machines: Vec<Sshd>,
-}
+type World = CloudWorld<RunpodFake>;
 
 impl World {
     /// The fake with `n` machines on 127.0.4.<first..>, aloft's config pointing at it.
     fn new(n: u8, first: u8) -> World {
-        let home = tempfile::tempdir().unwrap();
-        let machines: Vec<Sshd> = (0..n)
-            .map(|i| {
-                Sshd::start_machine(
-                    &home.path().join(format!("m{i}")),
-                    &format!("127.0.4.{}", first + i),
-                )
-            })
-            .collect();
-        let fake = RunpodFake::start(SECRET, &machines.iter().collect::<Vec<_>>(), 1.0);
-        std::fs::write(
-            home.path().join("config.yaml"),
-            format!(
-                "providers:\n  runpod:\n    endpoint: {endpoint}\n    ssh_user: {user}\n",
-                endpoint = fake.endpoint(),
-                user = machines[0].user,
-            ),
-        )
-        .unwrap();
-        World {
-            home,
-            fake,
-            machines,
-        }
-    }
-
-    fn aloft(&self, args: &[&str]) -> Output {
-        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
-            .args(args)
-            .stderr(stderr)
-            .env("ALOFT_HOME", self.home.path())
-            .env("RUNPOD_API_KEY", SECRET)
-            .env_remove("LAMBDA_API_KEY")
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("ALOFT_LOG", "trace")
-            .output()
-            .expect("run aloft");
-        out.stderr = std::fs::read(&log).unwrap_or_default();
-        out
-    }
-
-    fn task(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path
+        let world = CloudWorld::start("127.0.4", n, first, SECRET, |machines| {
+            RunpodFake::start(SECRET, machines, 1.0)
+        })
+        .with_env("RUNPOD_API_KEY", SECRET);
+        world.write_config("runpod", &world.fake.endpoint(), "");
+        world
     }
 
     /// Every pod the fake ever made, as `(name, desiredStatus)`, sorted.
@@ -94,24 +44,6 @@ impl World {
         found.sort();
         found
     }
-
-    fn status_json(&self) -> serde_json::Value {
-        serde_json::from_str(&ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
-    }
-}
-
-fn ok(out: &Output) -> String {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        !stdout.contains(SECRET) && !stderr.contains(SECRET),
-        "secret leaked"
-    );
-    stdout
-}
-
-fn assert_no_secret_in_files(dir: &Path) {
-    common::assert_secret_in_no_file(dir, SECRET);
 }
 
 #[test]
@@ -124,7 +56,7 @@ fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
          run: echo \"gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "rp", task.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     let machine = &world.machines[0];
     assert!(
         stdout.contains(&format!("gpus=1 on {}", machine.ip)),
@@ -176,10 +108,10 @@ fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
         [("rp-head".to_string(), "RUNNING".to_string())]
     );
     assert_eq!(world.status_json()[0]["status"], "UP");
-    let again = ok(&world.aloft(&["exec", "rp", "echo", "after-refused-stop"]));
+    let again = world.ok(&world.aloft(&["exec", "rp", "echo", "after-refused-stop"]));
     assert!(again.contains("after-refused-stop"), "{again}");
 
-    ok(&world.aloft(&["down", "-y", "rp"]));
+    world.ok(&world.aloft(&["down", "-y", "rp"]));
     assert_eq!(
         world.pods(),
         [("rp-head".to_string(), "TERMINATED".to_string())]
@@ -202,16 +134,14 @@ fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
             "{op}: {requests}"
         );
     }
-    assert_no_secret_in_files(world.home.path());
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn a_two_node_task_is_never_placed_on_runpod_and_the_plan_says_why() {
     let world = World::new(1, 20);
     // Dry runs plan over the configured clouds.
-    let config = world.home.path().join("config.yaml");
-    let text_before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("clouds: [runpod]\n{text_before}")).unwrap();
+    world.prepend_config("clouds: [runpod]\n");
     let task = world.task(
         "two.yaml",
         "num_nodes: 2\nresources: {infra: runpod, accelerators: A40:1}\nrun: echo hi\n",
@@ -239,7 +169,7 @@ fn a_two_node_task_is_never_placed_on_runpod_and_the_plan_says_why() {
             .any(|r| r.as_str().is_some_and(|r| r.starts_with("pod"))),
         "{requests}"
     );
-    assert_no_secret_in_files(world.home.path());
+    world.assert_no_secret_in_files();
 }
 
 #[test]
@@ -259,5 +189,5 @@ fn no_capacity_on_runpod_fails_over_nowhere_and_says_why() {
     assert!(!said.contains(SECRET));
     assert!(world.pods().is_empty());
     assert_eq!(world.status_json(), serde_json::json!([]));
-    assert_no_secret_in_files(world.home.path());
+    world.assert_no_secret_in_files();
 }

@@ -10,11 +10,11 @@
 
 use crate::common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use aloft_tests::sshd::Sshd;
 use aloft_tests::vastai_fake::VastFake;
+use common::cloud_world::CloudWorld;
 use common::text;
 use serde_json::json;
 
@@ -22,105 +22,36 @@ use serde_json::json;
 /// (the fake's `users/current` answer carries it, as Vast.ai's does).
 const SECRET: &str = "vastkey0ALOFTCLI9f8e7d6c5b4a3.NEVER-PRINTED";
 
-struct World {
-    home: tempfile::TempDir,
-    /// `XDG_CONFIG_HOME`, holding Vast.ai's key file (outside aloft's home, which
-    /// must never hold the key).
-    xdg: tempfile::TempDir,
-    fake: VastFake,
-    machines: Vec<Sshd>,
-}
+type World = CloudWorld<VastFake>;
 
 impl World {
     /// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
-    /// at it and the key in Vast.ai's key file.
+    /// at it and the key in Vast.ai's key file (under `XDG_CONFIG_HOME`, outside
+    /// aloft's home, which must never hold the key).
     fn new(n: u8, first: u8) -> World {
-        let home = tempfile::tempdir().unwrap();
-        let machines: Vec<Sshd> = (0..n)
-            .map(|i| {
-                Sshd::start_machine(
-                    &home.path().join(format!("m{i}")),
-                    &format!("127.0.11.{}", first + i),
-                )
-            })
-            .collect();
-        let fake = VastFake::start(SECRET, &machines.iter().collect::<Vec<_>>(), 0.5);
-        let xdg = tempfile::tempdir().unwrap();
-        let keys = xdg.path().join("vastai");
+        let world = CloudWorld::start("127.0.11", n, first, SECRET, |machines| {
+            VastFake::start(SECRET, machines, 0.5)
+        });
+        let keys = world.xdg.path().join("vastai");
         std::fs::create_dir_all(&keys).unwrap();
         std::fs::write(keys.join("vast_api_key"), format!("{SECRET}\n")).unwrap();
-        std::fs::write(
-            home.path().join("config.yaml"),
-            format!(
-                "providers:\n  vastai:\n    endpoint: {}\n    ssh_user: {}\n",
-                fake.endpoint(),
-                machines.first().map_or("root", |m| m.user.as_str()),
-            ),
-        )
-        .unwrap();
-        World {
-            home,
-            xdg,
-            fake,
-            machines,
-        }
+        world.write_config("vastai", &world.fake.endpoint(), "");
+        world
     }
 
-    /// `aloft ARGS` in this world (its stderr, the trace log, kept in a file).
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aloft"));
-        c.args(args)
-            .env("ALOFT_HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.xdg.path())
-            .env_remove("VAST_API_KEY")
-            .env_remove("RUNPOD_API_KEY")
-            .env_remove("LAMBDA_API_KEY")
-            .env_remove("DIGITALOCEAN_ACCESS_TOKEN")
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("ALOFT_LOG", "trace");
-        c
-    }
-
-    fn aloft(&self, args: &[&str]) -> Output {
-        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
-        let mut out = self
-            .command(args)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .output()
-            .expect("run aloft");
-        out.stderr = std::fs::read(&log).unwrap_or_default();
-        out
-    }
-
-    fn task(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path
-    }
-
-    fn status_json(&self) -> serde_json::Value {
-        serde_json::from_str(&ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
+    /// `aloft ARGS` in this world with the trace log on, as every run here has.
+    fn traced(&self, args: &[&str]) -> Command {
+        let mut command = self.command(args);
+        command.env("ALOFT_LOG", "trace");
+        command
     }
 
     /// Every request aloft sent matched what the vastai package sends, and the
     /// key is in no file under aloft's home.
     fn assert_valid_and_secret_kept(&self) {
-        let invalid = self.fake.invalid_requests();
-        assert!(invalid.is_empty(), "{invalid:?}");
-        common::assert_secret_in_no_file(self.home.path(), SECRET);
+        self.assert_every_request_valid();
+        self.assert_no_secret_in_files();
     }
-}
-
-fn ok(out: &Output) -> String {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        !stdout.contains(SECRET) && !stderr.contains(SECRET),
-        "secret leaked"
-    );
-    stdout
 }
 
 #[test]
@@ -133,7 +64,7 @@ fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
          run: echo \"gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     let m = &world.machines[0];
     assert!(
         stdout.contains(&format!("gpus=1 on {}", m.ip)),
@@ -167,22 +98,24 @@ fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
     assert_eq!(rows[0]["provider"], "vastai");
 
     // Stop stops the instance (state stopped); start runs it again.
-    ok(&world.aloft(&["stop", "-y", "va"]));
+    world.ok(&world.aloft(&["stop", "-y", "va"]));
     assert_eq!(
         world.fake.live_instances(),
         [("aloft/va-head".to_string(), "exited".to_string())]
     );
     assert_eq!(world.status_json()[0]["status"], "STOPPED");
-    ok(&world.aloft(&["start", "va"]));
+    world.ok(&world.aloft(&["start", "va"]));
     assert_eq!(world.status_json()[0]["status"], "UP");
     let again = world.task("again.yaml", "run: echo ran after restart\n");
     assert!(
-        ok(&world.aloft(&["exec", "va", again.to_str().unwrap()])).contains("ran after restart")
+        world
+            .ok(&world.aloft(&["exec", "va", again.to_str().unwrap()]))
+            .contains("ran after restart")
     );
 
     // A relaunch rents nothing new; down destroys the instance.
-    ok(&world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]));
-    ok(&world.aloft(&["down", "-y", "va"]));
+    world.ok(&world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]));
+    world.ok(&world.aloft(&["down", "-y", "va"]));
     assert!(world.fake.live_instances().is_empty());
     let state = world.fake.state();
     assert_eq!(state["instances"].as_array().unwrap().len(), 1, "{state}");
@@ -206,9 +139,7 @@ fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
 #[test]
 fn plans_price_vastai_from_live_offers_with_bids_as_spot_and_one_node_only() {
     let world = World::new(0, 0);
-    let config = world.home.path().join("config.yaml");
-    let before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("clouds: [vastai]\n{before}")).unwrap();
+    world.prepend_config("clouds: [vastai]\n");
     let said = |out: &Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
     let big = world.task(
         "big.yaml",
@@ -218,7 +149,7 @@ fn plans_price_vastai_from_live_offers_with_bids_as_spot_and_one_node_only() {
     // not usable, with Vast.ai's reason.
     let wrong = "vastkey-WRONG-REFUSED-NEVER-PRINTED";
     let dry = world
-        .command(&["launch", "--dryrun", big.to_str().unwrap()])
+        .traced(&["launch", "--dryrun", big.to_str().unwrap()])
         .env("VAST_API_KEY", wrong)
         .output()
         .unwrap();
@@ -296,7 +227,7 @@ fn the_vastai_provider_passes_the_conformance_kit_against_the_fake() {
         "-o",
         "json",
     ]);
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() >= 6, "{report}");
@@ -325,7 +256,7 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
     for (i, delay_ms) in [300u64, 900, 1500, 2500].into_iter().enumerate() {
         let name = format!("k{i}");
         let mut child = world
-            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
+            .traced(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -333,7 +264,7 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        ok(&world.aloft(&["down", "-a", "-y"]));
+        world.ok(&world.aloft(&["down", "-a", "-y"]));
         assert!(
             world.fake.live_instances().is_empty(),
             "killed after {delay_ms} ms: leaked"
@@ -354,28 +285,18 @@ fn no_vastai_offer_left_fails_over_to_the_next_cloud_and_says_why() {
     world.fake.control("capacity", json!({"exhausted": true}));
     let machine = Sshd::start_machine(&world.home.path().join("rp"), "127.0.11.70");
     let runpod = RunpodFake::start(RUNPOD_KEY, &[&machine], 0.5);
-    let config = world.home.path().join("config.yaml");
-    let before = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{before}  runpod:\n    endpoint: {}\n    ssh_user: {}\n",
-            runpod.endpoint(),
-            machine.user
-        ),
-    )
-    .unwrap();
+    world.add_provider("runpod", &runpod.endpoint(), &machine.user);
     let task = world.task(
         "t.yaml",
         "resources:\n  ordered:\n    - {infra: vastai/US, accelerators: RTX4090:1}\n    \
          - {infra: runpod/US, accelerators: A40:1}\nrun: echo landed\n",
     );
     let out = world
-        .command(&["launch", "-y", "-c", "xc", task.to_str().unwrap()])
+        .traced(&["launch", "-y", "-c", "xc", task.to_str().unwrap()])
         .env("RUNPOD_API_KEY", RUNPOD_KEY)
         .output()
         .unwrap();
-    let stdout = ok(&out);
+    let stdout = world.ok(&out);
     assert!(stdout.contains("landed"), "{stdout}");
     let said = format!("{stdout}{}", text(&out.stderr));
     assert!(said.contains("is not available"), "{said}");
@@ -384,8 +305,8 @@ fn no_vastai_offer_left_fails_over_to_the_next_cloud_and_says_why() {
     assert!(world.fake.live_instances().is_empty());
     assert_eq!(runpod.live_pods().len(), 1);
     assert_eq!(world.status_json()[0]["provider"], "runpod");
-    ok(&world
-        .command(&["down", "-y", "xc"])
+    world.ok(&world
+        .traced(&["down", "-y", "xc"])
         .env("RUNPOD_API_KEY", RUNPOD_KEY)
         .output()
         .unwrap());
@@ -402,7 +323,8 @@ fn a_spot_instance_is_rented_with_a_bid_reported_preempted_when_outbid_and_start
         "resources: {infra: vastai/SE, accelerators: RTX4090:1, use_spot: true}\nrun: echo on a bid\n",
     );
     assert!(
-        ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]))
+        world
+            .ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]))
             .contains("on a bid")
     );
     // Read back through the package: interruptible, at the offer's minimum bid.
@@ -413,16 +335,17 @@ fn a_spot_instance_is_rented_with_a_bid_reported_preempted_when_outbid_and_start
     let id = facts[0][0].as_u64().unwrap();
     world.fake.control("outbid", json!({"id": id}));
     let out = world.aloft(&["status", "-r"]);
-    let said = format!("{}{}", ok(&out), text(&out.stderr));
+    let said = format!("{}{}", world.ok(&out), text(&out.stderr));
     assert!(said.contains("PREEMPTED"), "{said}");
     assert_eq!(world.status_json()[0]["status"], "INIT");
     // A relaunch starts the outbid instance again instead of renting another.
     assert!(
-        ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]))
+        world
+            .ok(&world.aloft(&["launch", "-y", "-c", "sp", task.to_str().unwrap()]))
             .contains("on a bid")
     );
     assert_eq!(world.fake.state()["instances"].as_array().unwrap().len(), 1);
-    ok(&world.aloft(&["down", "-y", "sp"]));
+    world.ok(&world.aloft(&["down", "-y", "sp"]));
     assert!(world.fake.live_instances().is_empty());
     world.assert_valid_and_secret_kept();
 }
@@ -435,7 +358,7 @@ fn an_idle_cluster_is_stopped_by_its_head_through_the_stop_kit() {
         "resources: {infra: vastai/US, accelerators: RTX4090:1}\nrun: echo working\n",
     );
     let out = world
-        .command(&[
+        .traced(&[
             "launch",
             "-y",
             "-i",
@@ -447,7 +370,7 @@ fn an_idle_cluster_is_stopped_by_its_head_through_the_stop_kit() {
         .env("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE", "1")
         .output()
         .unwrap();
-    assert!(ok(&out).contains("working"));
+    assert!(world.ok(&out).contains("working"));
     // The head's stop kit stops the instance through Vast.ai's API.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while world.fake.live_instances() != [("aloft/idle-head".to_string(), "exited".to_string())] {
@@ -459,7 +382,7 @@ fn an_idle_cluster_is_stopped_by_its_head_through_the_stop_kit() {
         );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    ok(&world.aloft(&["down", "-y", "idle"]));
+    world.ok(&world.aloft(&["down", "-y", "idle"]));
     assert!(world.fake.live_instances().is_empty());
     world.assert_valid_and_secret_kept();
 }

@@ -2,6 +2,8 @@
 // Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
+pub mod cloud_world;
+
 use std::path::Path;
 use std::process::{Child, Command, Output};
 

@@ -1,0 +1,223 @@
+//! The world of a test of one REST cloud's bundled provider against its fake:
+//! aloft's home, real `sshd` "machines" on loopback addresses that the fake's
+//! instances take, the fake itself, and `aloft` runs that see only this world's
+//! credential. A test file keeps what is its own: the fake, its credential, its
+//! config lines and the facts it reads back.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aloft_tests::fakes::PythonFake;
+use aloft_tests::sshd::Sshd;
+
+use super::text;
+
+/// The clouds' credential variables, removed from every run so that only the
+/// world's own credential is set.
+const CREDENTIAL_VARIABLES: &[&str] = &[
+    "VAST_API_KEY",
+    "RUNPOD_API_KEY",
+    "LAMBDA_API_KEY",
+    "DIGITALOCEAN_ACCESS_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+];
+
+/// aloft's home, the machines and the cloud's fake `F`.
+pub struct CloudWorld<F> {
+    /// aloft's home (`ALOFT_HOME`): `config.yaml`, task files, run logs.
+    pub home: tempfile::TempDir,
+    /// `XDG_CONFIG_HOME` of every run, outside aloft's home (so no CLI config of
+    /// the machine running the tests is read, and a cloud CLI's key file written
+    /// here is not a file of aloft's).
+    pub xdg: tempfile::TempDir,
+    /// The machines the fake's instances take, in order.
+    pub machines: Vec<Sshd>,
+    /// The cloud's fake.
+    pub fake: F,
+    secret: String,
+    env: Vec<(&'static str, String)>,
+}
+
+impl<F> CloudWorld<F> {
+    /// `n` machines on `{net}.{first}`, `{net}.{first + 1}`, ... (their files
+    /// under the home's `m0`, `m1`, ...) and the fake `start` makes for them.
+    /// `secret` is the credential that must never show in output or files.
+    pub fn start(
+        net: &str,
+        n: u8,
+        first: u8,
+        secret: &str,
+        start: impl FnOnce(&[&Sshd]) -> F,
+    ) -> CloudWorld<F> {
+        let home = tempfile::tempdir().expect("a temp dir");
+        let machines: Vec<Sshd> = (0..n)
+            .map(|i| {
+                Sshd::start_machine(
+                    &home.path().join(format!("m{i}")),
+                    &format!("{net}.{}", first + i),
+                )
+            })
+            .collect();
+        let fake = start(&machines.iter().collect::<Vec<_>>());
+        CloudWorld {
+            home,
+            xdg: tempfile::tempdir().expect("a temp dir"),
+            machines,
+            fake,
+            secret: secret.to_string(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets `name=value` on every run (a credential lent through the
+    /// environment).
+    pub fn with_env(mut self, name: &'static str, value: &str) -> CloudWorld<F> {
+        self.env.push((name, value.to_string()));
+        self
+    }
+
+    /// Writes `config.yaml`: `provider` at `endpoint`, reached as the machines'
+    /// user, with `extra` (more of the provider's lines, indented by four).
+    pub fn write_config(&self, provider: &str, endpoint: &str, extra: &str) {
+        let user = self.machines.first().map_or("root", |m| m.user.as_str());
+        std::fs::write(
+            self.config_path(),
+            format!(
+                "providers:\n  {provider}:\n    endpoint: {endpoint}\n    ssh_user: {user}\n{extra}"
+            ),
+        )
+        .expect("write config.yaml");
+    }
+
+    /// `config.yaml` in aloft's home.
+    pub fn config_path(&self) -> PathBuf {
+        self.home.path().join("config.yaml")
+    }
+
+    /// Puts `lines` before the config (e.g. `clouds: [NAME]\n`).
+    pub fn prepend_config(&self, lines: &str) {
+        let before = std::fs::read_to_string(self.config_path()).expect("read config.yaml");
+        std::fs::write(self.config_path(), format!("{lines}{before}")).expect("write config.yaml");
+    }
+
+    /// Adds a second provider to the config: `provider` at `endpoint`, reached
+    /// as `user`.
+    pub fn add_provider(&self, provider: &str, endpoint: &str, user: &str) {
+        let before = std::fs::read_to_string(self.config_path()).expect("read config.yaml");
+        std::fs::write(
+            self.config_path(),
+            format!("{before}  {provider}:\n    endpoint: {endpoint}\n    ssh_user: {user}\n"),
+        )
+        .expect("write config.yaml");
+    }
+
+    /// Writes the map of `tests/ssh_relay.py` (each machine's address to its
+    /// sshd; with `with_keys`, also to its `authorized_keys`, where the relay
+    /// installs the keys the cloud holds for the instance) and returns its path.
+    pub fn write_relay_map(&self, with_keys: bool) -> PathBuf {
+        let map = self.home.path().join("relay-map.json");
+        let assigned: serde_json::Map<String, serde_json::Value> = self
+            .machines
+            .iter()
+            .map(|m| {
+                let target = if with_keys {
+                    serde_json::json!([m.ip, m.port, m.authorized_keys_path()])
+                } else {
+                    serde_json::json!([m.ip, m.port])
+                };
+                (m.ip.clone(), target)
+            })
+            .collect();
+        std::fs::write(
+            &map,
+            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
+        )
+        .expect("write the relay map");
+        map
+    }
+
+    /// An `ssh_proxy_command` that sends port 22 of each machine's address to
+    /// its sshd (writes the relay map). With `keys_from` (`KIND=URL`, e.g.
+    /// `lambda=http://...`), the relay first installs the keys that fake holds
+    /// for the instance, as the cloud's first boot does.
+    pub fn relay_proxy_command(&self, keys_from: Option<&str>) -> String {
+        let map = self.write_relay_map(keys_from.is_some());
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
+        let keys = keys_from
+            .map(|k| format!("--keys {k} "))
+            .unwrap_or_default();
+        format!("python3 {} {keys}{} %h", relay.display(), map.display())
+    }
+
+    /// `aloft ARGS` in this world: its home, its `XDG_CONFIG_HOME`, no cloud
+    /// credential but the world's own, no AWS credentials file.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aloft"));
+        command
+            .args(args)
+            .env("ALOFT_HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.xdg.path());
+        for name in CREDENTIAL_VARIABLES {
+            command.env_remove(name);
+        }
+        command
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs `aloft ARGS` with the trace log on; its stderr (the log) is also
+    /// kept in the home as `aloft-<ARGS[0]>.log`.
+    pub fn aloft(&self, args: &[&str]) -> Output {
+        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
+        let stderr = std::fs::File::create(&log).expect("create the log");
+        let mut out = self
+            .command(args)
+            .stderr(stderr)
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        out.stderr = std::fs::read(&log).unwrap_or_default();
+        out
+    }
+
+    /// Writes a task file `name` in the home; its path.
+    pub fn task(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, body).expect("write the task");
+        path
+    }
+
+    /// The stdout of a run that succeeded and showed the secret nowhere.
+    pub fn ok(&self, out: &Output) -> String {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            !stdout.contains(&self.secret) && !stderr.contains(&self.secret),
+            "secret leaked"
+        );
+        stdout
+    }
+
+    /// `aloft status -r -o json`.
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&self.aloft(&["status", "-r", "-o", "json"])))
+            .expect("status JSON")
+    }
+
+    /// Fails when any file under aloft's home holds the secret.
+    pub fn assert_no_secret_in_files(&self) {
+        super::assert_secret_in_no_file(self.home.path(), &self.secret);
+    }
+}
+
+impl<F: Deref<Target = PythonFake>> CloudWorld<F> {
+    /// Every request aloft sent matched the cloud's own client (none the fake
+    /// marked `INVALID`).
+    pub fn assert_every_request_valid(&self) {
+        let invalid = self.fake.invalid_requests();
+        assert!(invalid.is_empty(), "{invalid:?}");
+    }
+}
