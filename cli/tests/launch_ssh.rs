@@ -507,3 +507,35 @@ fn each_head_gets_the_small_static_agent_of_its_architecture() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 }
+
+/// A cluster torn down and launched again under the same name on the same hosts
+/// (as a managed job's recovery does) pins their host keys afresh: the launcher's
+/// shared SSH connection of the first cluster, still open, must not stand in for
+/// the new cluster's first connection, which is what writes its `known_hosts`.
+#[test]
+fn the_same_name_launched_again_on_the_same_hosts_pins_their_keys_again() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Sshd::start_machine(&home.path().join("machine-a"), "127.0.0.4");
+    let b = Sshd::start_machine(&home.path().join("machine-b"), "127.0.0.5");
+    b.authorize(&a);
+    write_pool(home.path(), &a, &b);
+    let task = home.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        "num_nodes: 2\nresources: {infra: ssh/lab}\nrun: echo rank $SKYPILOT_NODE_RANK\n",
+    )
+    .unwrap();
+    for round in 0..2 {
+        let out = aloft(
+            home.path(),
+            &["launch", "-y", "-c", "again", task.to_str().unwrap()],
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "round {round}: {stdout}\n{stderr}");
+        let mut lines: Vec<&str> = stdout.lines().collect();
+        lines.sort();
+        assert_eq!(lines, ["(rank 0) rank 0", "(rank 1) rank 1"], "{stderr}");
+        let out = aloft(home.path(), &["down", "-y", "again"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}

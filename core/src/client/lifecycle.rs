@@ -547,6 +547,10 @@ impl Client {
 
     /// Deletes cluster `name`'s key here; a failure is a warning.
     fn forget_cluster_key(&self, name: &str) {
+        crate::runtime::node::close_shared_connections(
+            &self.control_dir(),
+            &cluster_key::known_hosts(&self.home, name),
+        );
         if let Err(err) = cluster_key::forget(&self.home, name) {
             self.emit(Event::Warning(format!(
                 "cannot delete the key of `{name}` ({}): {err}",

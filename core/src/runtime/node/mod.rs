@@ -24,7 +24,7 @@ use thiserror::Error;
 
 pub use forward::Forward;
 pub use local::LocalNode;
-pub use ssh::{HostKeys, SshNode, SshTarget};
+pub use ssh::{HostKeys, SshNode, SshTarget, close_shared_connections};
 
 /// Why a node could not be reached or a transfer failed. A script that ran and
 /// exited non-zero is not an error: its exit code is returned.

@@ -84,6 +84,40 @@ impl HostKeys {
     }
 }
 
+/// The tag of the launcher's shared connections to nodes pinned in `known_hosts`.
+fn pin_tag_of(known_hosts: &Path) -> String {
+    // FNV-1a: stable across builds, and short (socket paths are limited).
+    let hash = (known_hosts.as_os_str().as_encoded_bytes().iter())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("-{:08x}", hash as u32)
+}
+
+/// Closes the launcher's shared connections (in `control_dir`) to the nodes pinned
+/// in `known_hosts`, when that file goes with its cluster: a cluster of the same
+/// name launched again on the same hosts must open (and so check and pin) its own,
+/// not reuse one that a file no longer backs. Best effort: a socket that does not
+/// answer is left to expire.
+pub fn close_shared_connections(control_dir: &Path, known_hosts: &Path) {
+    let tag = pin_tag_of(known_hosts);
+    let Ok(entries) = std::fs::read_dir(control_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(&tag) {
+            let _ = Command::new("ssh")
+                .args(["-o", "BatchMode=yes", "-O", "exit", "-S"])
+                .arg(entry.path())
+                .arg("aloft-node")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// How to reach a node over SSH.
 #[derive(Debug, Clone)]
 pub struct SshTarget {
@@ -183,15 +217,10 @@ impl SshNode {
     /// checking (and pinning) the host's key in its own file. Empty elsewhere: a
     /// head's sockets are its own, and their paths are already long.
     fn pin_tag(&self) -> String {
-        let Some(keys) = self.target.host_keys.as_ref().filter(|k| k.accept_new) else {
-            return String::new();
-        };
-        // FNV-1a: stable across builds, and short (socket paths are limited).
-        let hash = (keys.file.as_os_str().as_encoded_bytes().iter())
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-            });
-        format!("-{:08x}", hash as u32)
+        match self.target.host_keys.as_ref().filter(|k| k.accept_new) {
+            Some(keys) => pin_tag_of(&keys.file),
+            None => String::new(),
+        }
     }
 
     /// Forwards a free loopback port here to `remote_port` on the node's
