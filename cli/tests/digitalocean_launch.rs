@@ -246,34 +246,13 @@ fn plans_price_digitalocean_from_its_live_sizes_and_never_offer_spot() {
 #[test]
 fn the_digitalocean_provider_passes_the_conformance_kit_against_the_fake() {
     let world = World::new(3, 40);
-    let wasm = world.home.path().join("digitalocean.wasm");
-    std::fs::write(&wasm, aloft_tests::components::provider("digitalocean")).unwrap();
-    let endpoint = world.fake.endpoint();
-    let out = world.aloft(&[
-        "providers",
-        "test",
-        "-y",
-        wasm.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--region",
-        "tor1",
-        "--instance-type",
-        "s-2vcpu-4gb",
-        "-o",
-        "json",
-    ]);
-    let stdout = world.ok(&out);
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let checks = report["checks"].as_array().unwrap();
-    assert!(checks.len() >= 6, "{report}");
-    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    let checks = world.conformance_kit("digitalocean", "tor1", "s-2vcpu-4gb");
     // DigitalOcean declares stop/start: the kit stopped and started the cluster.
     assert!(
         checks
             .iter()
             .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
-        "{report}"
+        "{checks:?}"
     );
     assert!(
         world.fake.live_droplets().is_empty(),
@@ -297,17 +276,7 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
         .into_iter()
         .enumerate()
     {
-        let name = format!("k{i}");
-        let mut child = world
-            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        world.ok(&world.aloft(&["down", "-a", "-y"]));
+        world.kill_launch_and_down_all(&format!("k{i}"), &task, delay_ms);
         let left = world.fake.pydo(
             "print(json.dumps(dict(\n\
                droplets=[d['name'] for d in client.droplets.list(**o)['droplets']],\n\

@@ -210,33 +210,12 @@ fn plans_price_vastai_from_live_offers_with_bids_as_spot_and_one_node_only() {
 #[test]
 fn the_vastai_provider_passes_the_conformance_kit_against_the_fake() {
     let world = World::new(3, 40);
-    let wasm = world.home.path().join("vastai.wasm");
-    std::fs::write(&wasm, aloft_tests::components::provider("vastai")).unwrap();
-    let endpoint = world.fake.endpoint();
-    let out = world.aloft(&[
-        "providers",
-        "test",
-        "-y",
-        wasm.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--region",
-        "CA",
-        "--instance-type",
-        "1x_RTX_4090",
-        "-o",
-        "json",
-    ]);
-    let stdout = world.ok(&out);
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let checks = report["checks"].as_array().unwrap();
-    assert!(checks.len() >= 6, "{report}");
-    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    let checks = world.conformance_kit("vastai", "CA", "1x_RTX_4090");
     assert!(
         checks
             .iter()
             .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
-        "Vast.ai declares stop/start: {report}"
+        "Vast.ai declares stop/start: {checks:?}"
     );
     assert!(
         world.fake.live_instances().is_empty(),
@@ -254,17 +233,7 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
     );
     // Before the rent, between the rent and the key, while it boots, during set-up.
     for (i, delay_ms) in [300u64, 900, 1500, 2500].into_iter().enumerate() {
-        let name = format!("k{i}");
-        let mut child = world
-            .traced(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        world.ok(&world.aloft(&["down", "-a", "-y"]));
+        world.kill_launch_and_down_all(&format!("k{i}"), &task, delay_ms);
         assert!(
             world.fake.live_instances().is_empty(),
             "killed after {delay_ms} ms: leaked"

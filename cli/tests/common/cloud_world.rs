@@ -6,7 +6,8 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use aloft_tests::fakes::PythonFake;
 use aloft_tests::sshd::Sshd;
@@ -211,6 +212,23 @@ impl<F> CloudWorld<F> {
     pub fn assert_no_secret_in_files(&self) {
         super::assert_secret_in_no_file(self.home.path(), &self.secret);
     }
+
+    /// Starts `aloft launch -y -c NAME TASK`, kills it (SIGKILL) after
+    /// `delay_ms`, and takes every cluster down (`down -a`, which must succeed):
+    /// what the launch left is then the test's to look for.
+    pub fn kill_launch_and_down_all(&self, name: &str, task: &Path, delay_ms: u64) {
+        let task = task.to_str().expect("a UTF-8 task path");
+        let mut child = self
+            .command(&["launch", "-y", "-c", name, task])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aloft launch");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        self.ok(&self.aloft(&["down", "-a", "-y"]));
+    }
 }
 
 impl<F: Deref<Target = PythonFake>> CloudWorld<F> {
@@ -219,5 +237,41 @@ impl<F: Deref<Target = PythonFake>> CloudWorld<F> {
     pub fn assert_every_request_valid(&self) {
         let invalid = self.fake.invalid_requests();
         assert!(invalid.is_empty(), "{invalid:?}");
+    }
+
+    /// Runs the conformance kit (`aloft providers test`) of the bundled
+    /// `provider`'s component against the fake, in `region` with
+    /// `instance_type`; fails unless it ran six checks or more and passed every
+    /// one. The report's checks.
+    pub fn conformance_kit(
+        &self,
+        provider: &str,
+        region: &str,
+        instance_type: &str,
+    ) -> Vec<serde_json::Value> {
+        let wasm = self.home.path().join(format!("{provider}.wasm"));
+        std::fs::write(&wasm, aloft_tests::components::provider(provider))
+            .expect("write the component");
+        let endpoint = self.fake.endpoint();
+        let out = self.aloft(&[
+            "providers",
+            "test",
+            "-y",
+            wasm.to_str().expect("a UTF-8 path"),
+            "--endpoint",
+            &endpoint,
+            "--region",
+            region,
+            "--instance-type",
+            instance_type,
+            "-o",
+            "json",
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(&self.ok(&out)).expect("the report as JSON");
+        let checks = report["checks"].as_array().cloned().unwrap_or_default();
+        assert!(checks.len() >= 6, "{report}");
+        assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+        checks
     }
 }
