@@ -12,7 +12,8 @@ The token endpoint accepts the JWT-bearer grant (RS256 signature verified with t
 public key given in the config) and the refresh-token grant (one known client and
 refresh token). Compute calls need a bearer token it issued.
 
-Usage: gcp_compute.py CONFIG.json PORT
+Usage: gcp_compute.py CONFIG.json PORT (0: a free one). It prints `PORT <n>` on its
+first line once it listens on 127.0.0.1.
 CONFIG: {"project", "public_key_pem", "client_email", "client_id", "client_secret",
          "refresh_token", "zones": [...], "exhausted_zones": [...], "op_polls": 0,
          "reader_token": optional, "nat_ips": optional list}
@@ -599,6 +600,7 @@ def main():
         config = json.load(f)
     Handler.fake = Fake(config)
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler)
+    print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 
 

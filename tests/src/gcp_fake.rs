@@ -1,19 +1,19 @@
 //! The Compute Engine fake (`tests/fakes/gcp_compute.py`) as a real server for
-//! tests: one process per test on a free loopback port, run by the venv that
-//! `scripts/test.sh` makes (it has `cryptography`, `google-api-python-client`, whose
-//! discovery document the fake validates every request against, and
-//! `google-cloud-compute`, Google's own client, which reads facts back).
+//! tests: one process per test on a free loopback port ([`PythonFake`]), run by
+//! the venv that `scripts/test.sh` makes (it has `cryptography`,
+//! `google-api-python-client`, whose discovery document the fake validates every
+//! request against, and `google-cloud-compute`, Google's own client, which reads
+//! facts back).
 //!
 //! Each fake gets fresh credentials made here: an RSA key pair (the fake holds the
 //! public half and verifies JWT signatures with it), a service-account key file with
 //! the private half, an `authorized_user` file with a random refresh token, and a
 //! second key file signed by a key the fake does not know.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::fakes::PythonFake;
 
 /// The project the fake serves.
 pub const PROJECT: &str = "aloft-test";
@@ -33,13 +33,11 @@ pub struct FakeOptions {
     pub nat_ips: Vec<String>,
 }
 
-/// A running fake and the credentials it accepts.
+/// A running fake ([`PythonFake`]: its port, endpoint and state, through
+/// `Deref`) and the credentials it accepts.
 pub struct GcpFake {
-    /// Its port on 127.0.0.1.
-    pub port: u16,
+    fake: PythonFake,
     dir: tempfile::TempDir,
-    venv: PathBuf,
-    child: Child,
 }
 
 fn venv() -> PathBuf {
@@ -84,7 +82,8 @@ for name, doc in files.items():
 "#;
 
 impl GcpFake {
-    /// Makes credentials and starts the fake; waits until it answers.
+    /// Makes credentials and starts the fake on a free port (it says which once
+    /// it listens).
     pub fn start(options: FakeOptions) -> GcpFake {
         let venv = venv();
         let python = venv.join("bin/python");
@@ -94,10 +93,6 @@ impl GcpFake {
             python.display()
         );
         let dir = tempfile::tempdir().expect("a temp dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
         let opts = serde_json::json!({
             "exhausted_zones": options.exhausted_zones,
             "op_polls": options.op_polls,
@@ -117,36 +112,10 @@ impl GcpFake {
             "making test credentials failed: {}",
             String::from_utf8_lossy(&made.stderr)
         );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fakes/gcp_compute.py");
-        let child = Command::new(&python)
-            .arg(script)
-            .arg(dir.path().join("config.json"))
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the gcp fake");
-        let fake = GcpFake {
-            port,
-            dir,
-            venv,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the gcp fake did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        fake
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let config = dir.path().join("config.json");
+        let config = config.to_str().expect("a UTF-8 temp path");
+        let fake = PythonFake::start_with(&python, "gcp_compute.py", &[config, "0"]);
+        GcpFake { fake, dir }
     }
 
     fn file(&self, name: &str) -> String {
@@ -197,48 +166,25 @@ impl GcpFake {
 
     /// Calls a control endpoint (`/_fake/<what>`) with a JSON body; returns its JSON.
     pub fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
-        let body = body.to_string();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the fake");
         let method = if matches!(what, "state" | "requests") {
             "GET"
         } else {
             "POST"
         };
-        write!(
-            stream,
-            "{method} /_fake/{what} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("write to the fake");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read the fake");
-        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-        assert!(head.starts_with("HTTP/1.1 200"), "{what}: {head}");
-        serde_json::from_str(json).expect("the fake answers JSON")
+        let (status, answer) =
+            self.fake
+                .request(method, &format!("/_fake/{what}"), &[], &body.to_string());
+        assert_eq!(status, 200, "{what}: {answer}");
+        assert!(!answer.is_null(), "{what}: the fake answers JSON");
+        answer
     }
 
     /// Sends one raw request to the fake with a reader token; returns the status
     /// and the JSON answer (for checking the fake's own validation).
     pub fn raw(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the fake");
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: compute.googleapis.com\r\n\
-             Authorization: Bearer {READER_TOKEN}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("write to the fake");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read the fake");
-        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, serde_json::from_str(json).unwrap_or_default())
+        let auth = format!("Bearer {READER_TOKEN}");
+        self.fake
+            .request(method, path, &[("Authorization", &auth)], body)
     }
 
     /// Every compute request the fake accepted (method id, path, query, body).
@@ -250,7 +196,7 @@ impl GcpFake {
     /// `google-cloud-compute` clients, REST transport, on this fake) and `PROJECT`
     /// in scope; `code` prints one JSON value, which is returned.
     pub fn google(&self, code: &str) -> serde_json::Value {
-        let script = format!(
+        let prelude = format!(
             "import json\n\
              from google.cloud import compute_v1\n\
              from google.oauth2.credentials import Credentials\n\
@@ -258,26 +204,16 @@ impl GcpFake {
              creds = Credentials(token='{READER_TOKEN}')\n\
              instances = compute_v1.InstancesClient(credentials=creds, transport='rest', client_options=opts)\n\
              firewalls = compute_v1.FirewallsClient(credentials=creds, transport='rest', client_options=opts)\n\
-             PROJECT = '{PROJECT}'\n{code}\n",
+             PROJECT = '{PROJECT}'",
             endpoint = self.endpoint()
         );
-        let out = Command::new(self.venv.join("bin/python"))
-            .arg("-c")
-            .arg(script)
-            .output()
-            .expect("run the venv's python");
-        assert!(
-            out.status.success(),
-            "google-cloud-compute failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("the snippet printed JSON")
+        self.fake.python(&prelude, code)
     }
 }
 
-impl Drop for GcpFake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for GcpFake {
+    type Target = PythonFake;
+    fn deref(&self) -> &PythonFake {
+        &self.fake
     }
 }
