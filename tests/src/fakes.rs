@@ -187,6 +187,16 @@ impl PythonFake {
             .collect()
     }
 
+    /// Fails unless the fake's `requests` hold each of `ops` (as the fake
+    /// writes them, e.g. `POST /v2/droplets`).
+    pub fn assert_requests_include(&self, ops: &[&str]) {
+        let requests = self.state()["requests"].clone();
+        let seen = requests.as_array().cloned().unwrap_or_default();
+        for op in ops {
+            assert!(seen.iter().any(|r| r == op), "{op}: {requests}");
+        }
+    }
+
     /// Runs `prelude` then `script` with the fake's Python (`prelude` sets up
     /// the cloud's own client on [`Self::endpoint`]); its stdout parsed as JSON.
     pub fn python(&self, prelude: &str, script: &str) -> serde_json::Value {
