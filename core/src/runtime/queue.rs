@@ -182,10 +182,15 @@ impl JobQueue {
             source,
         };
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        let timeout = Duration::from_secs(10);
+        conn.busy_timeout(timeout).map_err(err)?;
+        // The agent and the launcher open a fresh queue at once (a launch starts
+        // the agent, then submits): SQLite may answer "locked" without waiting.
+        crate::sqlite::set_up_retrying(timeout, crate::sqlite::is_busy, || {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.execute_batch(SCHEMA)
+        })
+        .map_err(err)?;
         Ok(JobQueue {
             conn,
             path: path.to_path_buf(),
