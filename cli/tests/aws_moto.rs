@@ -157,7 +157,11 @@ fn a_two_node_cluster_lives_its_whole_life_on_moto() {
     let stdout = ok(&out);
     // One SSH wait (the provisioner's, with progress), not a second one after it.
     let stderr = text(&out.stderr);
-    assert_eq!(stderr.matches("to accept SSH (up to").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("to accept SSH (up to").count(),
+        1,
+        "{stderr}"
+    );
     assert!(!stderr.contains("to accept connections"), "{stderr}");
     let mut lines: Vec<&str> = stdout.lines().collect();
     lines.sort();
