@@ -6,13 +6,11 @@
 //! the same port (told apart by `Host`). Its public IPs take the addresses of
 //! "machines" the test started (real `sshd`s on loopback, see [`crate::sshd`]),
 //! and a VM's SSH public keys are authorized on its machine. Facts are read back
-//! through the official SDK clients ([`AzureFake::sdk`]).
+//! through the official SDK clients ([`AzureFake::sdk`]). Its controls, state
+//! and raw requests are [`PythonFake`]'s (through `Deref`): its `/_fake/` paths
+//! are answered before the `Host`-based routing.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
+use crate::fakes::{PythonFake, machines_arg};
 use crate::sshd::Sshd;
 
 /// The test service principal: tenant, client id, subscription (the secret is
@@ -23,61 +21,36 @@ pub const CLIENT_ID: &str = "0f7c1a5e-3b1d-4c55-9a8e-6d2b4e9f1a23";
 /// The subscription.
 pub const SUBSCRIPTION: &str = "9b4e1c2d-7a8f-4e3b-b5c6-1d2e3f4a5b6c";
 
-/// A running fake of Azure Resource Manager.
+/// A running fake of Azure Resource Manager ([`PythonFake`]'s controls and
+/// state through `Deref`).
 pub struct AzureFake {
-    /// Its port on 127.0.0.1.
-    pub port: u16,
+    fake: PythonFake,
     secret: String,
-    child: Child,
-}
-
-fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = root.join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run scripts/test.sh once (it makes the venv with the Azure SDKs)",
-        venv.display()
-    );
-    venv
 }
 
 impl AzureFake {
     /// Starts the fake knowing one service principal whose secret is `secret`;
     /// public IPs take `machines` in order.
     pub fn start(secret: &str, machines: &[&Sshd]) -> AzureFake {
-        let spec: Vec<String> = machines
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}:{}:{}",
-                    m.ip,
-                    m.port,
-                    m.dir.join("authorized_keys").display()
-                )
-            })
-            .collect();
-        let (child, port) = crate::fakes::spawn_reporting_port(
-            Command::new(python())
-                .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fakes/azure_api.py"))
-                .args(["--tenant", TENANT, "--client-id", CLIENT_ID])
-                .args(["--client-secret", secret, "--subscription", SUBSCRIPTION])
-                .args(["--machines", &spec.join(",")]),
-            "tests/fakes/azure_api.py with the .venv python",
+        let fake = PythonFake::start(
+            "azure_api.py",
+            &[
+                "--tenant",
+                TENANT,
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                secret,
+                "--subscription",
+                SUBSCRIPTION,
+                "--machines",
+                &machines_arg(machines),
+            ],
         );
         AzureFake {
-            port,
+            fake,
             secret: secret.to_string(),
-            child,
         }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The environment a service principal is lent through (as Azure's SDKs'
@@ -98,7 +71,7 @@ impl AzureFake {
     /// needs (`enforce_https=False`: the fake is plain HTTP); its stdout parsed
     /// as JSON.
     pub fn sdk(&self, script: &str) -> serde_json::Value {
-        let program = format!(
+        let prelude = format!(
             "import json, time, urllib.request, urllib.parse\n\
              from azure.core.credentials import AccessToken\n\
              from azure.mgmt.compute import ComputeManagementClient\n\
@@ -119,25 +92,14 @@ impl AzureFake {
              network = NetworkManagementClient(Cred(), {sub:?}, **kw)\n\
              resource = ResourceManagementClient(Cred(), {sub:?}, **kw)\n\
              g = lambda c, r: f'aloft-{{c}}-{{r}}'\n\
-             o = dict(enforce_https=False)\n{script}\n",
+             o = dict(enforce_https=False)",
             cid = CLIENT_ID,
             secret = self.secret,
             endpoint = self.endpoint(),
             tenant = TENANT,
             sub = SUBSCRIPTION,
         );
-        let out = Command::new(python())
-            .args(["-c", &program])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run the Azure SDK");
-        assert!(out.status.success(), "Azure SDK script failed: {script}");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "the SDK script printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        self.fake.python(&prelude, script)
     }
 
     /// The names of the subscription's resource groups, through the SDK.
@@ -147,89 +109,19 @@ impl AzureFake {
         serde_json::from_value(list).unwrap()
     }
 
-    /// A test control (`POST /_fake/<what>`), see the fake's docstring.
-    pub fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
-        let body = body.to_string();
-        let (status, answer) = http(
-            self.port,
-            &format!(
-                "POST /_fake/{what} HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        );
-        assert_eq!(status, 200, "{answer}");
-        answer
-    }
-
-    /// Everything the fake knows: `groups` (with their resources), `requests`
-    /// (`METHOD /path-template` of every request; `INVALID ...` for those the
-    /// SDKs' operations and models refused) and `machines_used`.
-    pub fn state(&self) -> serde_json::Value {
-        http(
-            self.port,
-            "GET /_fake/state HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n",
-        )
-        .1
-    }
-
     /// The client secret and every token the fake minted.
     pub fn secrets(&self) -> Vec<String> {
-        let answer = http(
-            self.port,
-            "GET /_fake/secrets HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n",
-        )
-        .1;
+        let answer = self.request("GET", "/_fake/secrets", &[], "").1;
         serde_json::from_value(answer["secrets"].clone()).unwrap_or_default()
     }
-
-    /// The requests the fake refused as not matching the SDKs.
-    pub fn invalid_requests(&self) -> Vec<String> {
-        self.state()["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r.as_str())
-            .filter(|r| r.starts_with("INVALID"))
-            .map(str::to_string)
-            .collect()
-    }
 }
 
-impl Drop for AzureFake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The fake's `GET /_fake/state` holds `groups` (with their resources),
+/// `requests` (`METHOD /path-template` of every request; `INVALID ...` for those
+/// the SDKs' operations and models refused) and `machines_used`.
+impl std::ops::Deref for AzureFake {
+    type Target = PythonFake;
+    fn deref(&self) -> &PythonFake {
+        &self.fake
     }
-}
-
-/// One raw HTTP/1.1 exchange with 127.0.0.1:`port` (`Connection: close`).
-fn http(port: u16, request: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the fake");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    let mut reader = BufReader::new(&mut stream);
-    let mut head = String::new();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        head.push_str(&line);
-    }
-    raw.resize(length, 0);
-    reader.read_exact(&mut raw).expect("read the answer");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
-    )
 }
