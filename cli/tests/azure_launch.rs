@@ -13,133 +13,44 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use aloft_tests::azure_fake::AzureFake;
-use aloft_tests::sshd::Sshd;
+use common::cloud_world::CloudWorld;
 use common::text;
 
 /// The service principal's secret only these tests know.
 const SECRET: &str = "Azq8Q~ALOFTCLI.secret-NEVER-PRINTED_0123";
 
-struct World {
-    home: tempfile::TempDir,
-    fake: AzureFake,
-    machines: Vec<Sshd>,
-}
+type World = CloudWorld<AzureFake>;
 
-impl World {
-    /// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
-    /// at it (and the relay routing each machine's port 22 to its sshd).
-    fn new(n: u8, first: u8) -> World {
-        let home = tempfile::tempdir().unwrap();
-        let machines: Vec<Sshd> = (0..n)
-            .map(|i| {
-                Sshd::start_machine(
-                    &home.path().join(format!("m{i}")),
-                    &format!("127.0.11.{}", first + i),
-                )
-            })
-            .collect();
-        let fake = AzureFake::start(SECRET, &machines.iter().collect::<Vec<_>>());
-        let map = home.path().join("relay-map.json");
-        let assigned: serde_json::Map<String, serde_json::Value> = machines
-            .iter()
-            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
-            .collect();
-        std::fs::write(
-            &map,
-            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
-        )
-        .unwrap();
-        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
-        std::fs::write(
-            home.path().join("config.yaml"),
-            format!(
-                "providers:\n  azure:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} {map} %h\n",
-                endpoint = fake.endpoint(),
-                user = machines.first().map_or("azureuser", |m| m.user.as_str()),
-                relay = relay.display(),
-                map = map.display(),
-            ),
-        )
-        .unwrap();
-        World {
-            home,
-            fake,
-            machines,
-        }
+/// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing at
+/// it (and the relay routing each machine's port 22 to its sshd), the service
+/// principal lent through the environment. No output and no file under aloft's
+/// home holds the client secret or a token the fake minted.
+fn world(n: u8, first: u8) -> World {
+    let mut world = CloudWorld::start("127.0.11", n, first, SECRET, |machines| {
+        AzureFake::start(SECRET, machines)
+    })
+    // Its tokens are minted while the test runs: each check reads them anew.
+    .with_fake_secrets(AzureFake::secrets);
+    for (name, value) in world.fake.env() {
+        world = world.with_env(name, &value);
     }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aloft"));
-        command
-            .args(args)
-            .env("ALOFT_HOME", self.home.path())
-            .envs(self.fake.env())
-            // No Azure CLI login of the machine running the tests is read.
-            .env("AZURE_CONFIG_DIR", self.home.path().join("no-azure-cli"))
-            .env_remove("RUNPOD_API_KEY")
-            .env_remove("LAMBDA_API_KEY")
-            .env_remove("DIGITALOCEAN_ACCESS_TOKEN")
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"));
-        command
-    }
-
-    fn aloft(&self, args: &[&str]) -> Output {
-        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut out = self
-            .command(args)
-            .stderr(stderr)
-            .env("ALOFT_LOG", "trace")
-            .output()
-            .expect("run aloft");
-        out.stderr = std::fs::read(&log).unwrap_or_default();
-        out
-    }
-
-    fn ok(&self, out: &Output) -> String {
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert!(out.status.success(), "{stdout}\n{stderr}");
-        for secret in self.fake.secrets() {
-            assert!(
-                !stdout.contains(&secret) && !stderr.contains(&secret),
-                "a secret leaked"
-            );
-        }
-        stdout
-    }
-
-    fn task(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path
-    }
-
-    fn status_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
-    }
-
-    /// Every request matched an operation of the SDKs, its api-version and its
-    /// model; no secret in any file under aloft's home (state, logs, machines).
-    fn assert_clean(&self) {
-        let invalid = self.fake.invalid_requests();
-        assert!(invalid.is_empty(), "{invalid:?}");
-        for secret in self.fake.secrets() {
-            common::assert_secret_in_no_file(self.home.path(), &secret);
-        }
-    }
+    // No Azure CLI login of the machine running the tests is read.
+    let no_cli = world.home.path().join("no-azure-cli");
+    let world = world.with_env("AZURE_CONFIG_DIR", no_cli.to_str().expect("a UTF-8 path"));
+    let proxy = world.relay_proxy_command(None);
+    world.write_config_as(
+        "azure",
+        &world.fake.endpoint(),
+        "azureuser",
+        &format!("    ssh_proxy_command: {proxy}\n"),
+    );
+    world
 }
 
 #[test]
 fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
-    let world = World::new(2, 10);
+    let world = world(2, 10);
     let task = world.task(
         "train.yaml",
         "name: train\nnum_nodes: 2\n\
@@ -247,8 +158,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
     world.ok(&world.aloft(&["down", "-y", "az1"]));
     assert!(world.fake.groups().is_empty());
     assert_eq!(world.status_json(), serde_json::json!([]));
-    let requests = world.fake.state()["requests"].clone();
-    for op in [
+    world.fake.assert_requests_include(&[
         "TOKEN",
         "PUT /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
         "PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}",
@@ -257,18 +167,14 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
         "POST /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/start",
         "DELETE /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
         "GET operation",
-    ] {
-        assert!(
-            requests.as_array().unwrap().iter().any(|r| r == op),
-            "{op}: {requests}"
-        );
-    }
-    world.assert_clean();
+    ]);
+    world.assert_every_request_valid();
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn sku_not_available_and_a_failed_allocation_fail_over_to_the_next_region_saying_why() {
-    let world = World::new(3, 30);
+    let world = world(3, 30);
     // eastus refuses the size at once (409 SkuNotAvailable); in westus2 the VM's
     // create operation fails (ZonalAllocationFailed in its Azure-AsyncOperation
     // status); westus3 has room.
@@ -309,12 +215,13 @@ fn sku_not_available_and_a_failed_allocation_fail_over_to_the_next_region_saying
     );
     world.ok(&world.aloft(&["down", "-y", "fo"]));
     assert!(world.fake.groups().is_empty());
-    world.assert_clean();
+    world.assert_every_request_valid();
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn the_azure_provider_passes_the_conformance_kit_and_check_names_its_principal() {
-    let world = World::new(3, 40);
+    let world = world(3, 40);
     // `aloft check` names the service principal, its tenant and subscription.
     let said = world.ok(&world.aloft(&["check", "-v"]));
     let line = said
@@ -371,33 +278,12 @@ fn the_azure_provider_passes_the_conformance_kit_and_check_names_its_principal()
         "{said}"
     );
 
-    let wasm = world.home.path().join("azure.wasm");
-    std::fs::write(&wasm, aloft_tests::components::provider("azure")).unwrap();
-    let endpoint = world.fake.endpoint();
-    let out = world.aloft(&[
-        "providers",
-        "test",
-        "-y",
-        wasm.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--region",
-        "westus2",
-        "--instance-type",
-        "Standard_D2s_v5",
-        "-o",
-        "json",
-    ]);
-    let stdout = world.ok(&out);
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let checks = report["checks"].as_array().unwrap();
-    assert!(checks.len() >= 6, "{report}");
-    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    let checks = world.conformance_kit("azure", "westus2", "Standard_D2s_v5");
     assert!(
         checks
             .iter()
             .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
-        "{report}"
+        "{checks:?}"
     );
     assert!(world.fake.groups().is_empty(), "the kit left nothing");
 
@@ -417,13 +303,14 @@ fn the_azure_provider_passes_the_conformance_kit_and_check_names_its_principal()
     assert!(said.contains("AADSTS7000215"), "{said}");
     assert!(!said.contains(wrong) && !said.contains(SECRET));
     assert!(world.fake.groups().is_empty());
-    world.assert_clean();
+    world.assert_every_request_valid();
+    world.assert_no_secret_in_files();
     common::assert_secret_in_no_file(world.home.path(), wrong);
 }
 
 #[test]
 fn a_spot_vm_evicted_behind_aloft_reads_as_preempted_and_throttling_is_waited_out() {
-    let world = World::new(1, 50);
+    let world = world(1, 50);
     // ARM answers the next two requests 429 with Retry-After: the provider waits.
     world
         .fake
@@ -457,12 +344,13 @@ fn a_spot_vm_evicted_behind_aloft_reads_as_preempted_and_throttling_is_waited_ou
     assert!(said.contains("PREEMPTED"), "{said}");
     world.ok(&world.aloft(&["down", "-y", "sp"]));
     assert!(world.fake.groups().is_empty());
-    world.assert_clean();
+    world.assert_every_request_valid();
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn a_launch_killed_anywhere_leaves_nothing_after_down() {
-    let world = World::new(1, 60);
+    let world = world(1, 60);
     let task = world.task(
         "one.yaml",
         "resources: {infra: azure/eastus, instance_type: Standard_D2s_v5, ports: 8080}\n\
@@ -471,34 +359,18 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
     // Points across the launch: the plan, the group and network, the IP and NIC,
     // the VM's create, the wait for SSH, the set-up.
     for (i, delay_ms) in [300u64, 900, 1500, 2300, 3300].into_iter().enumerate() {
-        let name = format!("k{i}");
-        let mut child = world
-            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        world.ok(&world.aloft(&["down", "-a", "-y"]));
+        world.kill_launch_and_down_all(&format!("k{i}"), &task, delay_ms);
         assert!(
             world.fake.groups().is_empty(),
             "killed after {delay_ms} ms: a resource group was left"
         );
     }
     // Some kills fell after a group was made.
-    let requests = world.fake.state()["requests"].clone();
-    assert!(
-        requests
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r
-                == "DELETE /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"),
-        "{requests}"
-    );
-    world.assert_clean();
+    world.fake.assert_requests_include(&[
+        "DELETE /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
+    ]);
+    world.assert_every_request_valid();
+    world.assert_no_secret_in_files();
 }
 
 /// The managed jobs controller's timings, shortened for tests.
@@ -510,7 +382,7 @@ const FAST_JOBS: [(&str, &str); 3] = [
 
 #[test]
 fn a_managed_spot_job_evicted_on_azure_is_relaunched_in_the_next_region() {
-    let world = World::new(2, 70);
+    let world = world(2, 70);
     let job = |id: &str| -> serde_json::Value {
         let out = world.ok(&world
             .command(&["jobs", "queue", "-a", "-o", "json"])
@@ -601,5 +473,6 @@ fn a_managed_spot_job_evicted_on_azure_is_relaunched_in_the_next_region() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    world.assert_clean();
+    world.assert_every_request_valid();
+    world.assert_no_secret_in_files();
 }

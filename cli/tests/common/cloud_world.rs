@@ -23,6 +23,14 @@ const CREDENTIAL_VARIABLES: &[&str] = &[
     "DIGITALOCEAN_ACCESS_TOKEN",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_SUBSCRIPTION_ID",
+    "OCI_CONFIG_FILE",
+    "OCI_CLI_PROFILE",
+    "OCI_CLI_KEY_FILE",
+    "OCI_CLI_KEY_CONTENT",
 ];
 
 /// aloft's home, the machines and the cloud's fake `F`.
@@ -38,6 +46,7 @@ pub struct CloudWorld<F> {
     /// The cloud's fake.
     pub fake: F,
     secret: String,
+    fake_secrets: fn(&F) -> Vec<String>,
     env: Vec<(&'static str, String)>,
 }
 
@@ -68,8 +77,23 @@ impl<F> CloudWorld<F> {
             machines,
             fake,
             secret: secret.to_string(),
+            fake_secrets: |_| Vec::new(),
             env: Vec::new(),
         }
+    }
+
+    /// Also keeps what `secrets` reads from the fake out of every output and file
+    /// (checked each time: e.g. the tokens a fake mints while the test runs).
+    pub fn with_fake_secrets(mut self, secrets: fn(&F) -> Vec<String>) -> CloudWorld<F> {
+        self.fake_secrets = secrets;
+        self
+    }
+
+    /// The world's secret and those [`Self::with_fake_secrets`] reads now.
+    fn secrets(&self) -> Vec<String> {
+        let mut all = vec![self.secret.clone()];
+        all.extend((self.fake_secrets)(&self.fake));
+        all
     }
 
     /// Sets `name=value` on every run (a credential lent through the
@@ -82,7 +106,16 @@ impl<F> CloudWorld<F> {
     /// Writes `config.yaml`: `provider` at `endpoint`, reached as the machines'
     /// user, with `extra` (more of the provider's lines, indented by four).
     pub fn write_config(&self, provider: &str, endpoint: &str, extra: &str) {
-        let user = self.machines.first().map_or("root", |m| m.user.as_str());
+        self.write_config_as(provider, endpoint, "root", extra);
+    }
+
+    /// [`Self::write_config`] with `default_user` as the user when the world has
+    /// no machines (the cloud's own default, e.g. Azure's `azureuser`).
+    pub fn write_config_as(&self, provider: &str, endpoint: &str, default_user: &str, extra: &str) {
+        let user = self
+            .machines
+            .first()
+            .map_or(default_user, |m| m.user.as_str());
         std::fs::write(
             self.config_path(),
             format!(
@@ -191,14 +224,16 @@ impl<F> CloudWorld<F> {
         path
     }
 
-    /// The stdout of a run that succeeded and showed the secret nowhere.
+    /// The stdout of a run that succeeded and showed no secret.
     pub fn ok(&self, out: &Output) -> String {
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "{stdout}\n{stderr}");
-        assert!(
-            !stdout.contains(&self.secret) && !stderr.contains(&self.secret),
-            "secret leaked"
-        );
+        for secret in self.secrets() {
+            assert!(
+                !stdout.contains(&secret) && !stderr.contains(&secret),
+                "secret leaked"
+            );
+        }
         stdout
     }
 
@@ -208,9 +243,11 @@ impl<F> CloudWorld<F> {
             .expect("status JSON")
     }
 
-    /// Fails when any file under aloft's home holds the secret.
+    /// Fails when any file under aloft's home holds a secret.
     pub fn assert_no_secret_in_files(&self) {
-        super::assert_secret_in_no_file(self.home.path(), &self.secret);
+        for secret in self.secrets() {
+            super::assert_secret_in_no_file(self.home.path(), &secret);
+        }
     }
 
     /// Starts `aloft launch -y -c NAME TASK`, kills it (SIGKILL) after
