@@ -11,167 +11,63 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-use aloft_tests::oci_fake::OciFake;
+use aloft_tests::oci_fake::{KEY_PEM, OciFake};
 use aloft_tests::sshd::Sshd;
+use common::cloud_world::CloudWorld;
 use common::text;
 
 const REGION: &str = "us-ashburn-1";
 
-struct World {
-    home: tempfile::TempDir,
-    fake: OciFake,
-    machines: Vec<Sshd>,
+type World = CloudWorld<OciFake>;
+
+/// The lines of the API key's body: none is in any output or file under
+/// aloft's home (the key and config the fake wrote are outside it).
+fn key_lines(_: &OciFake) -> Vec<String> {
+    KEY_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::to_string)
+        .collect()
 }
 
-impl World {
-    /// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
-    /// at it (and the relay routing each machine's port 22 to its sshd).
-    fn new(n: u8, first: u8) -> World {
-        let home = tempfile::tempdir().unwrap();
-        let machines: Vec<Sshd> = (0..n)
-            .map(|i| {
-                Sshd::start_machine(
-                    &home.path().join(format!("m{i}")),
-                    &format!("127.0.11.{}", first + i),
-                )
-            })
-            .collect();
-        let fake = OciFake::start(
-            home.path(),
-            REGION,
-            &machines.iter().collect::<Vec<_>>(),
-            0.5,
-        );
-        let map = home.path().join("relay-map.json");
-        let assigned: serde_json::Map<String, serde_json::Value> = machines
-            .iter()
-            .map(|m| (m.ip.clone(), serde_json::json!([m.ip, m.port])))
-            .collect();
-        std::fs::write(
-            &map,
-            serde_json::json!({"machines": [], "assigned": assigned}).to_string(),
-        )
-        .unwrap();
-        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
-        std::fs::write(
-            home.path().join("config.yaml"),
-            format!(
-                "providers:\n  oci:\n    endpoint: {endpoint}\n    ssh_user: {user}\n    \
-                 ssh_proxy_command: python3 {relay} {map} %h\n",
-                endpoint = fake.endpoint(),
-                user = machines.first().map_or("ubuntu", |m| m.user.as_str()),
-                relay = relay.display(),
-                map = map.display(),
-            ),
-        )
-        .unwrap();
-        World {
-            home,
-            fake,
-            machines,
-        }
-    }
+/// The fake with `n` machines on 127.0.11.<first..>, aloft's config pointing
+/// at it (and the relay routing each machine's port 22 to its sshd), and the
+/// fake's OCI config lent through `OCI_CONFIG_FILE`.
+fn world(n: u8, first: u8) -> World {
+    let secret = KEY_PEM.lines().nth(1).expect("a PEM body line");
+    let world = CloudWorld::start("127.0.11", n, first, secret, |machines| {
+        OciFake::start(REGION, machines, 0.5)
+    })
+    .with_fake_secrets(key_lines);
+    let config = world
+        .fake
+        .config
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_string();
+    let world = world.with_env("OCI_CONFIG_FILE", &config);
+    let proxy = world.relay_proxy_command(None);
+    world.write_config_as(
+        "oci",
+        &world.fake.endpoint(),
+        "ubuntu",
+        &format!("    ssh_proxy_command: {proxy}\n"),
+    );
+    world
+}
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aloft"));
-        command
-            .args(args)
-            .env("ALOFT_HOME", self.home.path())
-            .env("OCI_CONFIG_FILE", &self.fake.config)
-            .env_remove("OCI_CLI_PROFILE")
-            .env_remove("OCI_CLI_KEY_FILE")
-            .env_remove("OCI_CLI_KEY_CONTENT")
-            .env_remove("RUNPOD_API_KEY")
-            .env_remove("LAMBDA_API_KEY")
-            .env_remove("DIGITALOCEAN_ACCESS_TOKEN")
-            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"))
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
-        command
-    }
-
-    fn aloft(&self, args: &[&str]) -> Output {
-        let log = self.home.path().join(format!("aloft-{}.log", args[0]));
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut out = self
-            .command(args)
-            .stderr(stderr)
-            .env("ALOFT_LOG", "trace")
-            .output()
-            .expect("run aloft");
-        out.stderr = std::fs::read(&log).unwrap_or_default();
-        out
-    }
-
-    fn task(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path
-    }
-
-    fn status_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&self.aloft(&["status", "-r", "-o", "json"]))).unwrap()
-    }
-
-    /// Succeeded, and the API key is in no output.
-    fn ok(&self, out: &Output) -> String {
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert!(out.status.success(), "{stdout}\n{stderr}");
-        self.assert_no_key(&stdout);
-        self.assert_no_key(&stderr);
-        stdout
-    }
-
-    /// Neither the key nor any line of its body is in `said`.
-    fn assert_no_key(&self, said: &str) {
-        for line in self
-            .fake
-            .key_pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-        {
-            assert!(!said.contains(line), "the API key leaked");
-        }
-    }
-
-    /// Every request aloft sent matched one of the SDK's operations and models and
-    /// was signed right.
-    fn assert_every_request_valid(&self) {
-        let refused = self.fake.refused_requests();
-        assert!(refused.is_empty(), "{refused:?}");
-    }
-
-    /// No file under aloft's home holds the key (the key file the test wrote
-    /// under `oci/` aside).
-    fn assert_key_in_no_file(&self) {
-        let key_line = self
-            .fake
-            .key_pem
-            .lines()
-            .nth(1)
-            .expect("a PEM body line")
-            .to_string();
-        for file in common::files_under(self.home.path()) {
-            if file.starts_with(self.home.path().join("oci")) {
-                continue;
-            }
-            let bytes = std::fs::read(&file).unwrap_or_default();
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(&key_line),
-                "the API key is in {}",
-                file.display()
-            );
-        }
-    }
+/// Every request aloft sent matched one of the SDK's operations and models and
+/// was signed right.
+fn assert_every_request_valid(world: &World) {
+    let refused = world.fake.refused_requests();
+    assert!(refused.is_empty(), "{refused:?}");
 }
 
 #[test]
 fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
-    let world = World::new(2, 10);
+    let world = world(2, 10);
     // `aloft check` names the identity OCI answers for the profile's user.
     let check = world.aloft(&["check", "-v", "oci"]);
     let said = world.ok(&check);
@@ -279,8 +175,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
                                    "route_tables": [], "security_lists": []});
     assert_eq!(world.fake.live_network(), empty);
     assert_eq!(world.status_json(), serde_json::json!([]));
-    let requests = world.fake.state()["requests"].clone();
-    for op in [
+    world.fake.assert_requests_include(&[
         "POST /vcns",
         "POST /internetGateways",
         "POST /routeTables",
@@ -291,56 +186,31 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
         "DELETE /instances/{instanceId}",
         "DELETE /subnets/{subnetId}",
         "DELETE /vcns/{vcnId}",
-    ] {
-        assert!(
-            requests.as_array().unwrap().iter().any(|r| r == op),
-            "{op}: {requests}"
-        );
-    }
+    ]);
 
     // The conformance kit passes against the same fake (the machines are free
     // again), and leaves nothing either.
-    let wasm = world.home.path().join("oci.wasm");
-    std::fs::write(&wasm, aloft_tests::components::provider("oci")).unwrap();
-    let endpoint = world.fake.endpoint();
-    let out = world.aloft(&[
-        "providers",
-        "test",
-        "-y",
-        wasm.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--region",
-        REGION,
-        "--instance-type",
-        "VM.GPU.A10.1",
-        "-o",
-        "json",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&world.ok(&out)).unwrap();
-    let checks = report["checks"].as_array().unwrap();
-    assert!(checks.len() >= 6, "{report}");
-    assert!(checks.iter().all(|c| c["passed"] == true), "{report}");
+    let checks = world.conformance_kit("oci", REGION, "VM.GPU.A10.1");
     assert!(
         checks
             .iter()
             .any(|c| c["name"].as_str().is_some_and(|n| n.contains("stop"))),
-        "{report}"
+        "{checks:?}"
     );
     assert!(
         world.fake.live_instances().is_empty(),
         "the kit left nothing"
     );
     assert_eq!(world.fake.live_network(), empty);
-    world.assert_every_request_valid();
-    world.assert_key_in_no_file();
+    assert_every_request_valid(&world);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn out_of_host_capacity_in_every_availability_domain_moves_to_the_next_cloud_saying_why() {
     use aloft_tests::digitalocean_fake::DigitalOceanFake;
     const DO_TOKEN: &str = "dop_v1_OCIFAILOVER_NEVER_PRINTED";
-    let world = World::new(0, 0);
+    let world = world(0, 0);
     world
         .fake
         .control("capacity", serde_json::json!({"exhausted": true}));
@@ -354,7 +224,7 @@ fn out_of_host_capacity_in_every_availability_domain_moves_to_the_next_cloud_say
             .to_string(),
     )
     .unwrap();
-    let config = world.home.path().join("config.yaml");
+    let config = world.config_path();
     let before = std::fs::read_to_string(&config).unwrap();
     let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ssh_relay.py");
     std::fs::write(
@@ -412,13 +282,13 @@ fn out_of_host_capacity_in_every_availability_domain_moves_to_the_next_cloud_say
         serde_json::json!({"vcns": [], "subnets": [], "gateways": [],
                            "route_tables": [], "security_lists": []})
     );
-    world.assert_every_request_valid();
-    world.assert_key_in_no_file();
+    assert_every_request_valid(&world);
+    world.assert_no_secret_in_files();
 }
 
 #[test]
 fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preemption_seen() {
-    let world = World::new(1, 50);
+    let world = world(1, 50);
     let task = world.task(
         "one.yaml",
         "resources: {infra: oci/us-ashburn-1, instance_type: VM.GPU.A10.1, ports: 8080}\n\
@@ -427,17 +297,7 @@ fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preempt
     // Points across the launch: the credential check and plan, the network, the
     // instance's launch, the wait for SSH, the set-up.
     for (i, delay_ms) in [400u64, 1200, 2500].into_iter().enumerate() {
-        let name = format!("k{i}");
-        let mut child = world
-            .command(&["launch", "-y", "-c", &name, task.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        world.ok(&world.aloft(&["down", "-a", "-y"]));
+        world.kill_launch_and_down_all(&format!("k{i}"), &task, delay_ms);
         assert!(
             world.fake.live_instances().is_empty(),
             "killed after {delay_ms} ms: an instance leaked"
@@ -485,8 +345,8 @@ fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preempt
     assert!(said.contains("PREEMPTED"), "{said}");
     world.ok(&world.aloft(&["down", "-y", "rl"]));
     assert!(world.fake.live_instances().is_empty());
-    world.assert_every_request_valid();
-    world.assert_key_in_no_file();
+    assert_every_request_valid(&world);
+    world.assert_no_secret_in_files();
 }
 
 /// Timings for `docs/benchmarks.md`, run by hand: `cargo nextest run -p aloft-cli
@@ -496,7 +356,7 @@ fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preempt
 #[test]
 #[ignore = "a benchmark, run by hand"]
 fn oci_bench_check_and_launch_to_the_job_s_end() {
-    let world = World::new(1, 120);
+    let world = world(1, 120);
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2], v[0], v[v.len() - 1])
