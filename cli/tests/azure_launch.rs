@@ -68,14 +68,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
         );
     }
     // Each machine opened to the cluster's own key only because its VM carried it.
-    let cluster_key =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/az1/aloft-key.pub"))
-            .expect("the cluster's public key");
-    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
-    for m in &world.machines {
-        let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
-        assert!(keys.contains(&body.join(" ")), "{keys}");
-    }
+    let key = world.assert_machines_hold_cluster_key("az1");
 
     // Read back through the SDKs: one resource group holding the two VMs (the
     // cheapest T4 size, on-demand, the key in their osProfile), their NICs and
@@ -101,7 +94,13 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
         ]),
         "{facts}"
     );
-    let key20: String = body[1].chars().take(20).collect();
+    let key20: String = key
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .chars()
+        .take(20)
+        .collect();
     assert_eq!(facts["keys"], serde_json::json!([key20, key20]));
     assert_eq!(
         facts["ips"],
@@ -132,26 +131,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
         power(),
         serde_json::json!(["PowerState/running", "PowerState/running"])
     );
-    let again = world.task(
-        "again.yaml",
-        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
-    );
-    let out = world.aloft(&["exec", "az1", again.to_str().unwrap()]);
-    let stdout = world.ok(&out);
-    let mut lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.contains("after restart"))
-        .collect();
-    lines.sort();
-    assert_eq!(
-        lines,
-        [
-            "(rank 0) rank 0 after restart",
-            "(rank 1) rank 1 after restart"
-        ],
-        "{}",
-        text(&out.stderr)
-    );
+    world.assert_every_rank_runs_again("az1", 2);
 
     // Down deletes the resource group, awaited through its Location header:
     // nothing is left.

@@ -67,14 +67,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
     }
     // The machines opened to the cluster's own key only because the droplets were
     // created with the account key aloft registered for it.
-    let cluster_key =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/do1/aloft-key.pub"))
-            .expect("the cluster's public key");
-    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
-    for m in &world.machines {
-        let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
-        assert!(keys.contains(&body.join(" ")), "{keys}");
-    }
+    world.assert_machines_hold_cluster_key("do1");
 
     // Read back through pydo: two droplets named by role, tagged with the cluster,
     // of the H100 size, in nyc2; the cluster's firewall on its tag with 22 and 8080.
@@ -118,26 +111,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
     assert_eq!(world.status_json()[0]["status"], "STOPPED");
     world.ok(&world.aloft(&["start", "do1"]));
     assert_eq!(world.status_json()[0]["status"], "UP");
-    let again = world.task(
-        "again.yaml",
-        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
-    );
-    let out = world.aloft(&["exec", "do1", again.to_str().unwrap()]);
-    let stdout = world.ok(&out);
-    let mut lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.contains("after restart"))
-        .collect();
-    lines.sort();
-    assert_eq!(
-        lines,
-        [
-            "(rank 0) rank 0 after restart",
-            "(rank 1) rank 1 after restart"
-        ],
-        "{}",
-        text(&out.stderr)
-    );
+    world.assert_every_rank_runs_again("do1", 2);
 
     // Down leaves nothing: no droplet, no firewall, no SSH key aloft registered.
     world.ok(&world.aloft(&["down", "-y", "do1"]));

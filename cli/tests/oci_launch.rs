@@ -92,14 +92,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
     }
     // The machines opened to the cluster's own key only through the instances'
     // metadata.
-    let cluster_key =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/oc1/aloft-key.pub"))
-            .expect("the cluster's public key");
-    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
-    for m in &world.machines {
-        let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
-        assert!(keys.contains(&body.join(" ")), "{keys}");
-    }
+    let key = world.assert_machines_hold_cluster_key("oc1");
 
     // Read back through the SDK: two instances named by role, of the A10 shape, in
     // one availability domain, in the cluster's subnet; its security list opens 22
@@ -124,7 +117,11 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
         "{facts}"
     );
     assert_eq!(facts["ads"].as_array().unwrap().len(), 1, "{facts}");
-    assert_eq!(facts["keys"], serde_json::json!([body[0]]), "{facts}");
+    assert_eq!(
+        facts["keys"],
+        serde_json::json!([key.split_whitespace().next()]),
+        "{facts}"
+    );
     assert_eq!(
         facts["ports"],
         serde_json::json!([[22, "0.0.0.0/0"], [8080, "0.0.0.0/0"]]),
@@ -146,26 +143,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
     assert_eq!(states, ["STOPPED", "STOPPED"]);
     world.ok(&world.aloft(&["start", "oc1"]));
     assert_eq!(world.status_json()[0]["status"], "UP");
-    let again = world.task(
-        "again.yaml",
-        "num_nodes: 2\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n",
-    );
-    let out = world.aloft(&["exec", "oc1", again.to_str().unwrap()]);
-    let stdout = world.ok(&out);
-    let mut lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.contains("after restart"))
-        .collect();
-    lines.sort();
-    assert_eq!(
-        lines,
-        [
-            "(rank 0) rank 0 after restart",
-            "(rank 1) rank 1 after restart"
-        ],
-        "{}",
-        text(&out.stderr)
-    );
+    world.assert_every_rank_runs_again("oc1", 2);
 
     // Down leaves nothing: no instance, and no VCN, subnet, gateway, route table or
     // security list (read with the SDK).

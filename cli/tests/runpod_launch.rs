@@ -70,12 +70,7 @@ fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
     );
     // The launch reached the machine only because PUBLIC_KEY, the cluster's own
     // key, was authorized.
-    let keys = std::fs::read_to_string(machine.dir.join("authorized_keys")).unwrap();
-    let cluster_key =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/rp/aloft-key.pub"))
-            .expect("the cluster's public key");
-    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
-    assert!(keys.contains(&body.join(" ")), "{keys}");
+    world.assert_machines_hold_cluster_key("rp");
 
     assert_eq!(
         world.pods(),

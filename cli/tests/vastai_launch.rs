@@ -74,12 +74,7 @@ fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
     assert!(m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists());
     // The machine opened to the cluster's own key only because aloft attached it
     // to the instance.
-    let cluster_key =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/va/aloft-key.pub"))
-            .expect("the cluster's public key");
-    let body: Vec<&str> = cluster_key.split_whitespace().take(2).collect();
-    let keys = std::fs::read_to_string(m.dir.join("authorized_keys")).unwrap();
-    assert!(keys.contains(&body.join(" ")), "{keys}");
+    world.assert_machines_hold_cluster_key("va");
 
     // Read back through the vastai package: one instance labelled by role, of the
     // cheapest US RTX 4090 offer, on demand, with 8080 mapped.

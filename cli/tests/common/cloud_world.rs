@@ -237,6 +237,47 @@ impl<F> CloudWorld<F> {
         stdout
     }
 
+    /// The cluster's public key as `TYPE BODY` (aloft's own file); fails unless
+    /// every machine's `authorized_keys` holds it (only the cloud put it there).
+    pub fn assert_machines_hold_cluster_key(&self, cluster: &str) -> String {
+        let path = self
+            .home
+            .path()
+            .join(format!("keys/clusters/{cluster}/aloft-key.pub"));
+        let cluster_key = std::fs::read_to_string(path).expect("the cluster's public key");
+        let key = cluster_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        for m in &self.machines {
+            let keys =
+                std::fs::read_to_string(m.authorized_keys_path()).expect("read authorized_keys");
+            assert!(keys.contains(&key), "{} lacks {key}: {keys}", m.ip);
+        }
+        key
+    }
+
+    /// Runs a task of `nodes` nodes on `cluster` (`aloft exec`); fails unless
+    /// each rank ran once and said so (e.g. after a stop and a start).
+    pub fn assert_every_rank_runs_again(&self, cluster: &str, nodes: usize) {
+        let again = self.task(
+            "again.yaml",
+            &format!("num_nodes: {nodes}\nrun: echo rank $SKYPILOT_NODE_RANK after restart\n"),
+        );
+        let out = self.aloft(&["exec", cluster, again.to_str().expect("a UTF-8 path")]);
+        let stdout = self.ok(&out);
+        let mut lines: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains("after restart"))
+            .collect();
+        lines.sort();
+        let expected: Vec<String> = (0..nodes)
+            .map(|rank| format!("(rank {rank}) rank {rank} after restart"))
+            .collect();
+        assert_eq!(lines, expected, "{}", text(&out.stderr));
+    }
+
     /// `aloft status -r -o json`.
     pub fn status_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&self.aloft(&["status", "-r", "-o", "json"])))
