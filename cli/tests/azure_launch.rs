@@ -38,13 +38,7 @@ fn world(n: u8, first: u8) -> World {
     // No Azure CLI login of the machine running the tests is read.
     let no_cli = world.home.path().join("no-azure-cli");
     let world = world.with_env("AZURE_CONFIG_DIR", no_cli.to_str().expect("a UTF-8 path"));
-    let proxy = world.relay_proxy_command(None);
-    world.write_config_as(
-        "azure",
-        &world.fake.endpoint(),
-        "azureuser",
-        &format!("    ssh_proxy_command: {proxy}\n"),
-    );
+    world.write_config_behind_relay("azure", "azureuser", None);
     world
 }
 

@@ -30,12 +30,7 @@ impl World {
             DigitalOceanFake::start(SECRET, machines, 1.0)
         })
         .with_env("DIGITALOCEAN_ACCESS_TOKEN", SECRET);
-        let proxy = world.relay_proxy_command(None);
-        world.write_config(
-            "digitalocean",
-            &world.fake.endpoint(),
-            &format!("    ssh_proxy_command: {proxy}\n"),
-        );
+        world.write_config_behind_relay("digitalocean", "root", None);
         world
     }
 }

@@ -32,12 +32,7 @@ impl World {
         })
         .with_env("LAMBDA_API_KEY", SECRET);
         let endpoint = world.fake.endpoint();
-        let proxy = world.relay_proxy_command(Some(&format!("lambda={endpoint}")));
-        world.write_config(
-            "lambda",
-            &endpoint,
-            &format!("    ssh_proxy_command: {proxy}\n"),
-        );
+        world.write_config_behind_relay("lambda", "root", Some(&format!("lambda={endpoint}")));
         world
     }
 

@@ -48,13 +48,7 @@ fn world(n: u8, first: u8) -> World {
         .expect("a UTF-8 path")
         .to_string();
     let world = world.with_env("OCI_CONFIG_FILE", &config);
-    let proxy = world.relay_proxy_command(None);
-    world.write_config_as(
-        "oci",
-        &world.fake.endpoint(),
-        "ubuntu",
-        &format!("    ssh_proxy_command: {proxy}\n"),
-    );
+    world.write_config_behind_relay("oci", "ubuntu", None);
     world
 }
 

@@ -310,6 +310,24 @@ impl<F> CloudWorld<F> {
 }
 
 impl<F: Deref<Target = PythonFake>> CloudWorld<F> {
+    /// Writes `config.yaml`: `provider` at the fake's endpoint, reached as the
+    /// machines' user (`default_user` when there are none) through the relay
+    /// ([`Self::relay_proxy_command`] with `keys_from`).
+    pub fn write_config_behind_relay(
+        &self,
+        provider: &str,
+        default_user: &str,
+        keys_from: Option<&str>,
+    ) {
+        let proxy = self.relay_proxy_command(keys_from);
+        self.write_config_as(
+            provider,
+            &self.fake.endpoint(),
+            default_user,
+            &format!("    ssh_proxy_command: {proxy}\n"),
+        );
+    }
+
     /// Every request aloft sent matched the cloud's own client (none the fake
     /// marked `INVALID`).
     pub fn assert_every_request_valid(&self) {
