@@ -68,22 +68,10 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
     assert!(said.contains("oci: enabled"), "{said}");
     assert!(said.contains("alice@example.com"), "{said}");
 
-    let task = world.task(
-        "train.yaml",
-        "name: train\nnum_nodes: 2\n\
-         resources: {infra: oci/us-ashburn-1, accelerators: A10:1, ports: 8080}\n\
-         setup: echo setup-done > setup.txt\n\
-         run: echo \"rank $SKYPILOT_NODE_RANK gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    world.launch_on_every_machine(
+        "oc1",
+        "{infra: oci/us-ashburn-1, accelerators: A10:1, ports: 8080}",
     );
-    let out = world.aloft(&["launch", "-y", "-c", "oc1", task.to_str().unwrap()]);
-    let stdout = world.ok(&out);
-    for m in &world.machines {
-        assert!(
-            stdout.contains(&format!("gpus=1 on {}", m.ip)),
-            "{stdout}\n{}",
-            text(&out.stderr)
-        );
-    }
     // The machines opened to the cluster's own key only through the instances'
     // metadata.
     let key = world.assert_machines_hold_cluster_key("oc1");

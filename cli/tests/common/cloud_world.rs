@@ -237,6 +237,40 @@ impl<F> CloudWorld<F> {
         stdout
     }
 
+    /// Launches `cluster`, one node per machine of the world, on `resources`
+    /// (the task's `resources:` line, one GPU a node); fails unless set-up ran
+    /// on each machine and each node's job ran on its own machine with its
+    /// GPU. The launch's stdout.
+    pub fn launch_on_every_machine(&self, cluster: &str, resources: &str) -> String {
+        let task = self.task(
+            "train.yaml",
+            &format!(
+                "name: train\nnum_nodes: {}\nresources: {resources}\n\
+                 setup: echo setup-done > setup.txt\n\
+                 run: echo \"rank $SKYPILOT_NODE_RANK gpus=$SKYPILOT_NUM_GPUS_PER_NODE on \
+                 $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+                self.machines.len()
+            ),
+        );
+        let task = task.to_str().expect("a UTF-8 path");
+        let out = self.aloft(&["launch", "-y", "-c", cluster, task]);
+        let stdout = self.ok(&out);
+        for m in &self.machines {
+            assert!(
+                stdout.contains(&format!("gpus=1 on {}", m.ip)),
+                "{stdout}\n{}",
+                text(&out.stderr)
+            );
+            assert!(
+                m.home().join("sky_workdir/setup.txt").exists()
+                    || m.home().join("setup.txt").exists(),
+                "setup ran on {}",
+                m.ip
+            );
+        }
+        stdout
+    }
+
     /// The cluster's public key as `TYPE BODY` (aloft's own file); fails unless
     /// every machine's `authorized_keys` holds it (only the cloud put it there).
     pub fn assert_machines_hold_cluster_key(&self, cluster: &str) -> String {
