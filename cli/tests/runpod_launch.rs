@@ -49,25 +49,7 @@ impl World {
 #[test]
 fn a_gpu_task_runs_on_a_runpod_pod_refuses_stop_and_goes_down() {
     let world = World::new(1, 10);
-    let task = world.task(
-        "train.yaml",
-        "name: train\nresources: {infra: runpod/US, accelerators: A40:1}\n\
-         setup: echo setup-done > setup.txt\n\
-         run: echo \"gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
-    );
-    let out = world.aloft(&["launch", "-y", "-c", "rp", task.to_str().unwrap()]);
-    let stdout = world.ok(&out);
-    let machine = &world.machines[0];
-    assert!(
-        stdout.contains(&format!("gpus=1 on {}", machine.ip)),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
-    assert!(
-        machine.home().join("sky_workdir/setup.txt").exists()
-            || machine.home().join("setup.txt").exists(),
-        "setup ran on the pod's machine"
-    );
+    world.launch_on_every_machine("rp", "{infra: runpod/US, accelerators: A40:1}");
     // The launch reached the machine only because PUBLIC_KEY, the cluster's own
     // key, was authorized.
     world.assert_machines_hold_cluster_key("rp");

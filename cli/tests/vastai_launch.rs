@@ -57,21 +57,10 @@ impl World {
 #[test]
 fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
     let world = World::new(1, 10);
-    let task = world.task(
-        "train.yaml",
-        "name: train\nresources: {infra: vastai/US, accelerators: RTX4090:1, ports: 8080}\n\
-         setup: echo setup-done > setup.txt\n\
-         run: echo \"gpus=$SKYPILOT_NUM_GPUS_PER_NODE on $(echo $SSH_CONNECTION | cut -d' ' -f3)\"\n",
+    world.launch_on_every_machine(
+        "va",
+        "{infra: vastai/US, accelerators: RTX4090:1, ports: 8080}",
     );
-    let out = world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]);
-    let stdout = world.ok(&out);
-    let m = &world.machines[0];
-    assert!(
-        stdout.contains(&format!("gpus=1 on {}", m.ip)),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
-    assert!(m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists());
     // The machine opened to the cluster's own key only because aloft attached it
     // to the instance.
     world.assert_machines_hold_cluster_key("va");
@@ -108,7 +97,8 @@ fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
             .contains("ran after restart")
     );
 
-    // A relaunch rents nothing new; down destroys the instance.
+    // A relaunch (of the same task) rents nothing new; down destroys the instance.
+    let task = world.home.path().join("train.yaml");
     world.ok(&world.aloft(&["launch", "-y", "-c", "va", task.to_str().unwrap()]));
     world.ok(&world.aloft(&["down", "-y", "va"]));
     assert!(world.fake.live_instances().is_empty());

@@ -240,7 +240,7 @@ impl<F> CloudWorld<F> {
     /// Launches `cluster`, one node per machine of the world, on `resources`
     /// (the task's `resources:` line, one GPU a node); fails unless set-up ran
     /// on each machine and each node's job ran on its own machine with its
-    /// GPU. The launch's stdout.
+    /// GPU. The task is `train.yaml` in the home; the launch's stdout.
     pub fn launch_on_every_machine(&self, cluster: &str, resources: &str) -> String {
         let task = self.task(
             "train.yaml",
