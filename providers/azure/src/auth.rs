@@ -4,10 +4,6 @@
 //! Microsoft Entra ID's v2.0 token endpoint (OAuth2 client credentials). The token
 //! is kept in memory only, never in kv or logs.
 
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aloft_provider_sdk::http::Request;
 use aloft_provider_sdk::oauth2;
 use aloft_provider_sdk::types::ProviderError;
 use aloft_provider_sdk::{credentials, errors};
@@ -94,60 +90,22 @@ pub fn token_request() -> Result<oauth2::TokenRequest, ProviderError> {
     ))
 }
 
-struct Cached {
-    token: String,
-    until: u64,
-}
-
-static TOKEN: Mutex<Option<Cached>> = Mutex::new(None);
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// The token for Azure Resource Manager, dropped two minutes before it ends.
+static TOKEN: oauth2::TokenCache = oauth2::TokenCache::new(120);
 
 /// Forgets the cached token (after Azure refused it).
 pub fn forget() {
-    if let Ok(mut slot) = TOKEN.lock() {
-        *slot = None;
-    }
+    TOKEN.forget();
 }
 
 /// A bearer token for Azure Resource Manager, minted when there is none or it is
 /// about to expire.
 pub fn token() -> Result<String, ProviderError> {
-    let now = now();
-    if let Ok(slot) = TOKEN.lock()
-        && let Some(cached) = slot.as_ref()
-        && cached.until > now
-    {
-        return Ok(cached.token.clone());
-    }
-    let req = token_request()?;
-    let mut request = Request::post(&req.url);
-    for (name, value) in &req.headers {
-        request = request.header(name, value);
-    }
-    let response = request.body(req.body.into_bytes()).send()?;
-    if !(200..300).contains(&response.status) {
-        return Err(token_error(response.status, &response.body));
-    }
-    let answer = oauth2::parse_token_response(&response.body).map_err(|_| {
-        errors::auth(
-            "BadTokenResponse",
-            "Microsoft Entra ID's token answer is unreadable",
-        )
-    })?;
-    let lifetime = answer.expires_in.unwrap_or(3599);
-    if let Ok(mut slot) = TOKEN.lock() {
-        *slot = Some(Cached {
-            token: answer.access_token.clone(),
-            until: now + lifetime.saturating_sub(120),
-        });
-    }
-    Ok(answer.access_token)
+    TOKEN.get(
+        |_| token_request(),
+        token_error,
+        "Microsoft Entra ID's token answer is unreadable",
+    )
 }
 
 /// The typed error of a refused token request: Entra ID answers

@@ -3,10 +3,6 @@
 //! application-default credentials), traded for an access token at Google's token
 //! endpoint. The token is kept in memory only, never in kv or logs.
 
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aloft_provider_sdk::http::Request;
 use aloft_provider_sdk::oauth2::{self, ServiceAccount, TokenRequest};
 use aloft_provider_sdk::types::ProviderError;
 use aloft_provider_sdk::{credentials, errors};
@@ -152,61 +148,21 @@ pub fn lent() -> Result<GoogleCredentials, ProviderError> {
     GoogleCredentials::parse(&json)
 }
 
-/// An access token and when (unix seconds) to stop using it.
-struct Cached {
-    token: String,
-    until: u64,
-}
-
-static TOKEN: Mutex<Option<Cached>> = Mutex::new(None);
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// The access token, dropped a minute before it ends.
+static TOKEN: oauth2::TokenCache = oauth2::TokenCache::new(60);
 
 /// Forgets the cached token (after the API refused it).
 pub fn forget() {
-    if let Ok(mut slot) = TOKEN.lock() {
-        *slot = None;
-    }
+    TOKEN.forget();
 }
 
 /// A bearer token, minted when there is none or it is about to expire.
 pub fn token() -> Result<String, ProviderError> {
-    let now = now();
-    if let Ok(slot) = TOKEN.lock()
-        && let Some(cached) = slot.as_ref()
-        && cached.until > now
-    {
-        return Ok(cached.token.clone());
-    }
-    let creds = lent()?;
-    let req = creds.token_request(now)?;
-    let mut request = Request::post(&req.url);
-    for (name, value) in &req.headers {
-        request = request.header(name, value);
-    }
-    let response = request.body(req.body.into_bytes()).send()?;
-    if !(200..300).contains(&response.status) {
-        return Err(token_error(response.status, &response.body));
-    }
-    let answer = oauth2::parse_token_response(&response.body).map_err(|_| {
-        errors::auth(
-            "BadTokenResponse",
-            "the token endpoint's answer is unreadable",
-        )
-    })?;
-    let lifetime = answer.expires_in.unwrap_or(3600);
-    if let Ok(mut slot) = TOKEN.lock() {
-        *slot = Some(Cached {
-            token: answer.access_token.clone(),
-            until: now + lifetime.saturating_sub(60),
-        });
-    }
-    Ok(answer.access_token)
+    TOKEN.get(
+        |now| lent()?.token_request(now),
+        token_error,
+        "the token endpoint's answer is unreadable",
+    )
 }
 
 /// The typed error for a refused token request: OAuth2's `invalid_grant`,

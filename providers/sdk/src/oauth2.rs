@@ -74,6 +74,72 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
+/// A provider's access token, kept until `margin` seconds before it expires, so
+/// that calls share one token; minted again when there is none, after
+/// [`TokenCache::forget`] (the API refused it), or near its end.
+pub struct TokenCache {
+    slot: std::sync::Mutex<Option<(String, u64)>>,
+    margin: u64,
+}
+
+impl TokenCache {
+    /// An empty cache whose tokens are dropped `margin` seconds before they end.
+    pub const fn new(margin: u64) -> Self {
+        TokenCache {
+            slot: std::sync::Mutex::new(None),
+            margin,
+        }
+    }
+
+    /// Forgets the cached token.
+    pub fn forget(&self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = None;
+        }
+    }
+
+    /// The cached token, or a new one: `request(now)` says what to POST; a
+    /// refusal (not 2xx) becomes `refused(status, body)`, and an answer that is no
+    /// token response an `auth` error saying `unreadable`. A lifetime the answer
+    /// leaves out counts as an hour.
+    pub fn get(
+        &self,
+        request: impl FnOnce(u64) -> Result<TokenRequest, crate::types::ProviderError>,
+        refused: impl FnOnce(u16, &[u8]) -> crate::types::ProviderError,
+        unreadable: &str,
+    ) -> Result<String, crate::types::ProviderError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Ok(slot) = self.slot.lock()
+            && let Some((token, until)) = slot.as_ref()
+            && *until > now
+        {
+            return Ok(token.clone());
+        }
+        let req = request(now)?;
+        let mut http = crate::http::Request::post(&req.url);
+        for (name, value) in &req.headers {
+            http = http.header(name, value);
+        }
+        let response = http.body(req.body.into_bytes()).send()?;
+        if !(200..300).contains(&response.status) {
+            return Err(refused(response.status, &response.body));
+        }
+        let answer = parse_token_response(&response.body)
+            .map_err(|_| crate::errors::auth("BadTokenResponse", unreadable))?;
+        let lifetime = answer.expires_in.unwrap_or(3600);
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some((
+                answer.access_token.clone(),
+                now + lifetime.saturating_sub(self.margin),
+            ));
+        }
+        Ok(answer.access_token)
+    }
+}
+
 /// Parses a token response body; an OAuth2 error body becomes its `error` code.
 pub fn parse_token_response(body: &[u8]) -> Result<TokenResponse, String> {
     #[derive(Deserialize)]
