@@ -239,32 +239,9 @@ impl std::io::Write for RankFilter<'_> {
 pub fn cancel(args: CancelArgs) -> CliResult {
     let client = crate::client::open()?;
     let pattern = aloft::client::is_cluster_pattern(&args.cluster);
-    let clusters = crate::cmd::names::expand(&client, std::slice::from_ref(&args.cluster))?;
-    if pattern && !args.jobs.is_empty() {
-        return Err(CliError::failure(format!(
-            "job ids belong to one cluster: name it instead of the pattern `{}` (it matches {})",
-            args.cluster,
-            clusters.join(", ")
-        )));
-    }
-    // What to cancel on each cluster: SkyPilot's rule, no job named means the
-    // latest one.
-    let mut plan: Vec<(String, Vec<u64>)> = Vec::new();
-    for name in clusters {
-        let ids = if args.jobs.is_empty() && !args.all {
-            match client.job(&name, None) {
-                Ok(job) => vec![job.id],
-                // A pattern may match clusters that are stopped or have no job.
-                Err(err) if pattern => {
-                    eprintln!("Skipped `{name}`: {err}");
-                    continue;
-                }
-                Err(err) => return Err(err.into()),
-            }
-        } else {
-            args.jobs.clone()
-        };
-        plan.push((name, ids));
+    let (plan, skipped) = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
+    for (name, err) in &skipped {
+        eprintln!("Skipped `{name}`: {err}");
     }
     if plan.is_empty() {
         println!(

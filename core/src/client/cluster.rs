@@ -277,6 +277,40 @@ impl Client {
             .ok_or_else(|| ClientError::Other(format!("no job {job} on cluster `{cluster}`")))
     }
 
+    /// What `cancel` acts on for `target`, a cluster name or a glob pattern: per
+    /// matching cluster, `jobs`, or (none named and not `all`) its latest job, as
+    /// SkyPilot does. Job ids with a pattern are refused (they belong to one
+    /// cluster). A pattern may match clusters that are stopped or have no job:
+    /// those come back in the second list with why, instead of failing.
+    pub fn cancel_targets(
+        &self,
+        target: &str,
+        jobs: &[u64],
+        all: bool,
+    ) -> ClientResult<(Vec<(String, Vec<u64>)>, Vec<(String, ClientError)>)> {
+        let pattern = is_cluster_pattern(target);
+        let clusters = self.expand_cluster_names(std::slice::from_ref(&target.to_string()))?;
+        if pattern && !jobs.is_empty() {
+            return Err(ClientError::Other(format!(
+                "job ids belong to one cluster: name it instead of the pattern `{target}` (it matches {})",
+                clusters.join(", ")
+            )));
+        }
+        let (mut targets, mut skipped) = (Vec::new(), Vec::new());
+        for name in clusters {
+            if !jobs.is_empty() || all {
+                targets.push((name, jobs.to_vec()));
+                continue;
+            }
+            match self.job(&name, None) {
+                Ok(job) => targets.push((name, vec![job.id])),
+                Err(err) if pattern => skipped.push((name, err)),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok((targets, skipped))
+    }
+
     /// Requests cancellation of `jobs` on `cluster` (every unfinished job when
     /// empty and `all`). A job that has already ended is left as it is and said so.
     pub fn cancel(
