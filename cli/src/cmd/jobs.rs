@@ -239,7 +239,10 @@ impl std::io::Write for RankFilter<'_> {
 pub fn cancel(args: CancelArgs) -> CliResult {
     let client = crate::client::open()?;
     let pattern = aloft::client::is_cluster_pattern(&args.cluster);
-    let (plan, skipped) = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
+    let aloft::client::CancelTargets {
+        clusters: plan,
+        skipped,
+    } = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
     for (name, err) in &skipped {
         eprintln!("Skipped `{name}`: {err}");
     }

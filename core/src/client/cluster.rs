@@ -287,7 +287,7 @@ impl Client {
         target: &str,
         jobs: &[u64],
         all: bool,
-    ) -> ClientResult<(Vec<(String, Vec<u64>)>, Vec<(String, ClientError)>)> {
+    ) -> ClientResult<CancelTargets> {
         let pattern = is_cluster_pattern(target);
         let clusters = self.expand_cluster_names(std::slice::from_ref(&target.to_string()))?;
         if pattern && !jobs.is_empty() {
@@ -308,7 +308,10 @@ impl Client {
                 Err(err) => return Err(err),
             }
         }
-        Ok((targets, skipped))
+        Ok(CancelTargets {
+            clusters: targets,
+            skipped,
+        })
     }
 
     /// Requests cancellation of `jobs` on `cluster` (every unfinished job when
@@ -377,6 +380,16 @@ impl Client {
             .state
             .cost_report(now - i64::from(days) * 86_400, now)?)
     }
+}
+
+/// What a cancel acts on ([`Client::cancel_targets`]).
+#[derive(Debug)]
+pub struct CancelTargets {
+    /// Each cluster with the jobs to cancel there (empty with `all`: every
+    /// unfinished job).
+    pub clusters: Vec<(String, Vec<u64>)>,
+    /// Clusters a pattern matched that have nothing to cancel, with why.
+    pub skipped: Vec<(String, ClientError)>,
 }
 
 /// Whether a cluster name given on a command line is a glob pattern (`*`, `?`

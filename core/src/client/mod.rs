@@ -59,7 +59,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use autostop::AutostopSetting;
-pub use cluster::{Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern};
+pub use cluster::{
+    CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
+};
 pub use events::{CancelToken, Event};
 pub use jobs_backend::ClientBackend;
 pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, GrantConsent};
