@@ -15,9 +15,11 @@ if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
 fi
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 export PATH="$venv/bin:$PATH"
+# Both targets in one cargo run, so the two builds share the cores.
+cargo zigbuild -q --profile agent -p aloft-agent \
+    --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 for arch in x86_64 aarch64; do
     triple="$arch-unknown-linux-musl"
-    cargo zigbuild -q --profile agent -p aloft-agent --target "$triple"
     built="$target/$triple/agent/aloft-agent"
     dest="$target/node-agents/$arch/aloft-agent"
     mkdir -p "$(dirname "$dest")"

@@ -95,7 +95,7 @@ fn retry_after(response: &Response) -> Duration {
 }
 
 /// Sends `method` to `url` (absolute) with the token, retrying once with a fresh
-/// token after a 401 and waiting out up to [`THROTTLE_RETRIES`] 429s; the raw
+/// token after a 401 and waiting out up to `THROTTLE_RETRIES` 429s; the raw
 /// answer (any status).
 pub fn send(method: &str, url: &str, body: Option<&Value>) -> Result<Response, ProviderError> {
     let mut refreshed = false;
@@ -258,7 +258,7 @@ fn poll(op: &Operation) -> Result<Progress, ProviderError> {
 }
 
 /// Awaits `ops`, polling each at the pace ARM asks for (`Retry-After`), for at
-/// most [`WAIT_BUDGET`] in all; the first failed one is the error. Ones still
+/// most `WAIT_BUDGET` in all; the first failed one is the error. Ones still
 /// running then are left to finish on their own (`Ok(false)`).
 pub fn wait_all(ops: Vec<Operation>) -> Result<bool, ProviderError> {
     let started = Instant::now();

@@ -147,7 +147,7 @@ impl Pending {
 }
 
 /// Waits for `ops` (zonal or global) to be `DONE`, with the server-side long poll,
-/// for at most [`WAIT_BUDGET`] in all; the first failed one is the error. Ones still
+/// for at most `WAIT_BUDGET` in all; the first failed one is the error. Ones still
 /// running then are left to finish on their own (their resources show as pending).
 pub fn wait_all(ops: Vec<Pending>) -> Result<(), ProviderError> {
     let started = Instant::now();
