@@ -44,6 +44,11 @@ fi
 if ! .venv/bin/python -c 'import googleapiclient, google.cloud.compute_v1' 2>/dev/null; then
   .venv/bin/pip install -q 'google-api-python-client==2.202.0' 'google-cloud-compute==1.57.0'
 fi
+# The GCS fake checks requests against storage.v1's discovery document (same package);
+# tests read buckets back with google-cloud-storage.
+if ! .venv/bin/python -c 'import google.cloud.storage' 2>/dev/null; then
+  .venv/bin/pip install -q 'google-cloud-storage==3.17.1'
+fi
 # The kubernetes provider's test API server validates objects with kubernetes-validate;
 # tests read facts back with the official client. Later kubernetes releases pull a
 # python-dateutil that breaks moto's botocore: keep these pins together.
