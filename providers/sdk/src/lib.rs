@@ -22,6 +22,7 @@ pub mod bindings {
 pub use serde_json as json;
 
 pub mod errors;
+pub mod google;
 pub mod http;
 pub mod nodes;
 pub mod oauth2;

@@ -101,13 +101,39 @@ impl TokenCache {
     /// The cached token, or a new one: `request(now)` says what to POST; a
     /// refusal (not 2xx) becomes `refused(status, body)`, and an answer that is no
     /// token response an `auth` error saying `unreadable`. A lifetime the answer
-    /// leaves out counts as an hour.
+    /// leaves out counts as an hour. The request goes through the host's HTTP
+    /// import ([`crate::http`]).
     pub fn get(
         &self,
         request: impl FnOnce(u64) -> Result<TokenRequest, crate::types::ProviderError>,
         refused: impl FnOnce(u16, &[u8]) -> crate::types::ProviderError,
         unreadable: &str,
     ) -> Result<String, crate::types::ProviderError> {
+        self.get_via(
+            request,
+            |req| {
+                let mut http = crate::http::Request::post(&req.url);
+                for (name, value) in &req.headers {
+                    http = http.header(name, value);
+                }
+                let response = http.body(req.body.into_bytes()).send()?;
+                Ok((response.status, response.body))
+            },
+            refused,
+            || crate::errors::auth("BadTokenResponse", unreadable),
+        )
+    }
+
+    /// [`TokenCache::get`] with the caller's transport and error type: `send`
+    /// POSTs the request and answers the status and body (aloft's host uses it
+    /// with its own HTTP client, outside any sandbox).
+    pub fn get_via<E>(
+        &self,
+        request: impl FnOnce(u64) -> Result<TokenRequest, E>,
+        send: impl FnOnce(TokenRequest) -> Result<(u16, Vec<u8>), E>,
+        refused: impl FnOnce(u16, &[u8]) -> E,
+        unreadable: impl FnOnce() -> E,
+    ) -> Result<String, E> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -118,17 +144,11 @@ impl TokenCache {
         {
             return Ok(token.clone());
         }
-        let req = request(now)?;
-        let mut http = crate::http::Request::post(&req.url);
-        for (name, value) in &req.headers {
-            http = http.header(name, value);
+        let (status, body) = send(request(now)?)?;
+        if !(200..300).contains(&status) {
+            return Err(refused(status, &body));
         }
-        let response = http.body(req.body.into_bytes()).send()?;
-        if !(200..300).contains(&response.status) {
-            return Err(refused(response.status, &response.body));
-        }
-        let answer = parse_token_response(&response.body)
-            .map_err(|_| crate::errors::auth("BadTokenResponse", unreadable))?;
+        let answer = parse_token_response(&body).map_err(|_| unreadable())?;
         let lifetime = answer.expires_in.unwrap_or(3600);
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Some((
