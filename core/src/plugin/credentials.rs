@@ -2,7 +2,8 @@
 //! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
-//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, the Azure
+//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, Cudo's
+//! `~/.config/cudo/cudo.yml` (its current context's key and project), the Azure
 //! CLI's cached login for the `AZURE_*` service principal,
 //! and Google's JSON credentials for
 //! [`GCP_CREDENTIALS_JSON`] (the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else
@@ -32,6 +33,17 @@ pub const OCI_PROFILE_JSON: &str = "OCI_PROFILE_JSON";
 /// named by `OCI_CLI_KEY_FILE`, else the profile's `key_file` (`~` expanded).
 pub const OCI_KEY_CONTENT: &str = "OCI_CLI_KEY_CONTENT";
 
+/// The credential name under which the `cudo` provider receives its API key: the
+/// key of the current context of `~/.config/cudo/cudo.yml` (the file cudoctl writes
+/// and Cudo's Python package `cudo-compute` reads; neither reads a variable, so
+/// the environment's `CUDO_API_KEY` is aloft's own, taken first as for every
+/// credential).
+pub const CUDO_API_KEY: &str = "CUDO_API_KEY";
+
+/// The credential name under which the `cudo` provider receives the project of
+/// `cudo.yml`'s current context (not a secret; `providers.cudo.project` wins).
+pub const CUDO_PROJECT: &str = "CUDO_PROJECT";
+
 /// The environment, then the clouds' credential files.
 #[derive(Debug, Default, Clone)]
 pub struct StandardCredentials;
@@ -52,6 +64,14 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "VAST_API_KEY" {
             return vast_api_key();
+        }
+        if name == CUDO_API_KEY || name == CUDO_PROJECT {
+            let path = dirs::home_dir()?
+                .join(".config")
+                .join("cudo")
+                .join("cudo.yml");
+            let (key, project) = cudo_context(&std::fs::read_to_string(path).ok()?)?;
+            return if name == CUDO_API_KEY { key } else { project };
         }
         if name.starts_with("AZURE_") {
             return azure_cli_value(name);
@@ -239,6 +259,37 @@ fn doctl_config_value(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The key and project of the current context of a `cudo.yml` (`configVersion:
+/// v0`, `current-context`, `contexts: [{name, key, project}]`, `keys: [{name,
+/// key}]`), read as `cudo_compute.AuthConfig.load_config` reads it: the context's
+/// `key` names an entry of `keys`. `None` for another version or no such context.
+fn cudo_context(text: &str) -> Option<(Option<String>, Option<String>)> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    if doc.get("configVersion").and_then(serde_yaml::Value::as_str) != Some("v0") {
+        return None;
+    }
+    let current = doc.get("current-context")?.as_str()?;
+    let named = |list: &str, name: &str| {
+        doc.get(list)?
+            .as_sequence()?
+            .iter()
+            .find(|e| e.get("name").and_then(serde_yaml::Value::as_str) == Some(name))
+            .cloned()
+    };
+    let text_of = |v: Option<&serde_yaml::Value>| {
+        v.and_then(serde_yaml::Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let context = named("contexts", current)?;
+    let project = text_of(context.get("project"));
+    let key = text_of(context.get("key"))
+        .and_then(|k| named("keys", &k))
+        .and_then(|k| text_of(k.get("key")));
+    Some((key, project))
+}
+
 /// Vast.ai's key from the file its CLI and SDK read: `$XDG_CONFIG_HOME/vastai/vast_api_key`
 /// (by default `~/.config/vastai`, where `vastai set api-key` writes it), else the
 /// older `~/.vast_api_key`.
@@ -402,6 +453,23 @@ mod tests {
         );
         assert_eq!(oci_config_profile(text, "MISSING"), None);
         assert_eq!(oci_config_profile("not [ini", "DEFAULT"), None);
+    }
+
+    #[test]
+    fn cudo_yml_lends_the_current_contexts_key_and_project() {
+        let text = "configVersion: v0\ncurrent-context: work\n\
+                    contexts:\n- {name: default, key: k1, project: p-default}\n\
+                    - {name: work, key: k2, project: p-work}\n\
+                    keys:\n- {name: k1, key: key-one}\n- {name: k2, key: key-two}\n";
+        assert_eq!(
+            cudo_context(text),
+            Some((Some("key-two".into()), Some("p-work".into())))
+        );
+        let other = text.replace("current-context: work", "current-context: gone");
+        assert_eq!(cudo_context(&other), None);
+        assert_eq!(cudo_context(&text.replace("v0", "v1")), None);
+        let no_key = text.replace("{name: k2, key: key-two}", "{name: k3, key: key-three}");
+        assert_eq!(cudo_context(&no_key), Some((None, Some("p-work".into()))));
     }
 
     #[test]
