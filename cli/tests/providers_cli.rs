@@ -60,6 +60,7 @@ fn install_validates_then_lists_and_checks() {
         [
             "aws",
             "azure",
+            "cudo",
             "digitalocean",
             "gcp",
             "hello-cloud",
@@ -87,6 +88,16 @@ fn install_validates_then_lists_and_checks() {
     assert_eq!(vast["source"], "bundled");
     assert_eq!(vast["capabilities"]["multi_node"], false);
     assert_eq!(vast["capabilities"]["spot"], true);
+    let cudo = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cudo")
+        .unwrap();
+    assert_eq!(cudo["source"], "bundled");
+    assert_eq!(cudo["capabilities"]["multi_node"], true);
+    assert_eq!(cudo["capabilities"]["spot"], false);
+    assert_eq!(cudo["capabilities"]["stop_start"], true);
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");
     assert_eq!(local["capabilities"]["multi_node"], true);
@@ -299,4 +310,39 @@ fn installing_over_a_bundled_provider_needs_replace() {
     let out = aloft(&home, &["providers", "list", "-o", "json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["broken"].as_array().unwrap().len(), 0, "{list}");
+}
+
+/// A machine's first command loads the bundled providers compiled ahead of time by
+/// the build: nothing is compiled, so the component cache stays empty (before,
+/// every bundled component was compiled there, seconds in all).
+#[test]
+fn a_machines_first_command_compiles_no_bundled_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let xdg = dir.path().join("xdg-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["check", "-o", "json"])
+        .env("ALOFT_HOME", &home)
+        .env("XDG_CACHE_HOME", &xdg)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let said = format!("{stdout}{stderr}");
+    let checked: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("check -o json: {e}\n{said}"));
+    assert!(
+        checked.to_string().contains("\"local\""),
+        "the bundled providers were not loaded:\n{said}"
+    );
+    assert!(!said.contains("Compiling provider component"), "{said}");
+    let cache = xdg.join("aloft/components");
+    let compiled: Vec<_> = std::fs::read_dir(&cache)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(compiled.is_empty(), "compiled on first use: {compiled:?}");
 }

@@ -1,0 +1,342 @@
+//! The provider's verbs over Cudo's API: create a VM for each missing node
+//! (named by role, its cluster in `metadata`, the cluster's key in
+//! `customSshKeys`), start stopped ones, list every cluster in one listing, stop,
+//! terminate, and the catalog from live machine types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use aloft_provider_sdk::nodes::{self, Role};
+use aloft_provider_sdk::types::{
+    ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, ProviderError, Region,
+    RunRequest, RunResult,
+};
+use aloft_provider_sdk::{errors, log};
+
+use crate::api;
+use crate::model::{self, CLUSTER_KEY, InstanceType, MachineType, ROLE_KEY, Vm};
+
+/// The boot disk unless the task or the settings say (GiB).
+const DEFAULT_DISK_GIB: u32 = 100;
+
+/// Every VM of the project (`GET /v1/projects/{projectId}/vms`), gone ones left
+/// out.
+fn all_vms(project: &str) -> Result<Vec<Vm>, ProviderError> {
+    let answer = api::get(&format!("/v1/projects/{project}/vms"))?;
+    // A missing list is empty; a malformed one is an error (never "nothing
+    // there": that would create a cluster's nodes twice).
+    let vms: Vec<Vm> = match answer.get("VMs") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => api::decode(list.clone())?,
+    };
+    Ok(vms.into_iter().filter(|v| !v.is_gone()).collect())
+}
+
+/// The cluster's VMs with their roles, head first.
+fn members(all: &[Vm], cluster: &str) -> Vec<(Role, Vm)> {
+    let mut found: Vec<(Role, Vm)> = all
+        .iter()
+        .filter_map(|v| v.role_in(cluster).map(|r| (r, v.clone())))
+        .collect();
+    found.sort_by_key(|(r, _)| *r);
+    found
+}
+
+/// Every machine type of every data center (`GET /v1/vms/machine-types-2`); one
+/// malformed entry does not hide the others.
+fn machine_types() -> Result<Vec<MachineType>, ProviderError> {
+    let answer = api::get("/v1/vms/machine-types-2")?;
+    let list = answer
+        .get("machineTypes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Ok(list
+        .into_iter()
+        .filter_map(|m| serde_json::from_value(m).ok())
+        .collect())
+}
+
+/// Fails with a capacity error unless `count` VMs of `t` fit in `region` now.
+fn check_capacity(t: &InstanceType, region: &str, count: u32) -> Result<(), ProviderError> {
+    let types = machine_types()?;
+    let Some(mt) = types
+        .iter()
+        .find(|m| m.data_center_id == region && m.machine_type == t.machine_type)
+    else {
+        return Err(errors::unsupported(
+            "UnknownMachineType",
+            &format!("Cudo has no machine type {} in {region}", t.machine_type),
+        ));
+    };
+    if !mt.fits(t.gpus, count) {
+        return Err(errors::capacity(
+            "NoCapacity",
+            &format!(
+                "Cudo has no room for {count} × {} in {region} now (one host has {} GPUs \
+                 free, the data center {})",
+                t.name(),
+                mt.max_gpu_free.unwrap_or(0),
+                mt.total_gpu_free.unwrap_or(0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The create body of the VM `vm_id` of `cluster` with `role`.
+fn create_body(
+    req: &RunRequest,
+    t: &InstanceType,
+    vm_id: &str,
+    role: Role,
+    settings: &BTreeMap<String, String>,
+) -> Value {
+    let disk = req
+        .disk_size_gib
+        .or_else(|| settings.get("disk_gib").and_then(|d| d.parse().ok()))
+        .unwrap_or(DEFAULT_DISK_GIB)
+        .clamp(10, 16_384);
+    let image = req
+        .image_id
+        .clone()
+        .or_else(|| settings.get("image").cloned())
+        .unwrap_or_else(|| model::DEFAULT_IMAGE.to_string());
+    let role_name = if role == Role::Head { "head" } else { "worker" };
+    let mut body = json!({
+        "dataCenterId": req.cluster.region,
+        "machineType": t.machine_type,
+        "vmId": vm_id,
+        "bootDiskImageId": image,
+        "vcpus": t.vcpus,
+        "memoryGib": t.memory_gib,
+        "gpus": t.gpus,
+        "bootDisk": {"storageClass": "STORAGE_CLASS_NETWORK", "sizeGib": disk},
+        "metadata": {CLUSTER_KEY: req.cluster.cluster, ROLE_KEY: role_name},
+    });
+    match req
+        .ssh_public_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        Some(key) => {
+            body["sshKeySource"] = json!("SSH_KEY_SOURCE_NONE");
+            body["customSshKeys"] = json!([key]);
+        }
+        None => body["sshKeySource"] = json!("SSH_KEY_SOURCE_PROJECT"),
+    }
+    body
+}
+
+/// Creates the cluster's missing VMs (head first, then the lowest free worker
+/// numbers), starts stopped ones.
+pub fn run(
+    req: &RunRequest,
+    settings: &BTreeMap<String, String>,
+) -> Result<RunResult, ProviderError> {
+    let region = req.cluster.region.as_str();
+    let cluster = req.cluster.cluster.as_str();
+    let here = |e: ProviderError| errors::in_zone(e, region, None);
+    let Some(t) = InstanceType::parse(&req.instance_type) else {
+        return Err(here(errors::unsupported(
+            "UnknownInstanceType",
+            &format!(
+                "{:?} is not a Cudo instance type (such as epyc-milan-rtx-a4000_1x8v32gb)",
+                req.instance_type
+            ),
+        )));
+    };
+    if req.use_spot {
+        return Err(here(errors::unsupported(
+            "NoSpot",
+            "Cudo Compute offers no spot or interruptible VMs",
+        )));
+    }
+    if !model::is_vm_id(region) {
+        return Err(here(errors::unsupported(
+            "UnknownRegion",
+            "not a Cudo data center (such as se-smedjebacken-1)",
+        )));
+    }
+    let project = api::project(settings)?;
+    let all = all_vms(&project)?;
+    let existing = members(&all, cluster);
+    if let Some((_, other)) = existing
+        .iter()
+        .find(|(_, v)| v.instance_type().is_some_and(|it| it != req.instance_type))
+    {
+        return Err(errors::invalid(
+            "ClusterExists",
+            &format!(
+                "cluster {cluster} already has VM {} of type {}",
+                other.id,
+                other.instance_type().unwrap_or_default()
+            ),
+        ));
+    }
+    let mut resumed = Vec::new();
+    for (_, v) in &existing {
+        if matches!(v.status(), InstanceStatus::Stopped) {
+            api::call(
+                "POST",
+                &format!("/v1/projects/{project}/vms/{}/start", v.id),
+            )
+            .map_err(here)?;
+            resumed.push(v.id.clone());
+        }
+    }
+    let roles: Vec<Role> = existing.iter().map(|(r, _)| *r).collect();
+    let missing = nodes::roles_to_launch(&roles, req.count);
+    if !missing.is_empty() {
+        let count = u32::try_from(missing.len()).unwrap_or(u32::MAX);
+        check_capacity(&t, region, count).map_err(here)?;
+    }
+    let mut created = Vec::new();
+    for role in missing {
+        let vm_id = model::vm_id_of(cluster, role);
+        let body = create_body(req, &t, &vm_id, role, settings);
+        match api::post(&format!("/v1/projects/{project}/vm"), &body) {
+            Ok(_) => created.push(vm_id),
+            // Made by an earlier, interrupted call after this one listed.
+            Err(e) if e.code == "AlreadyExists" => {
+                log::debug(&format!("cudo: {vm_id} exists already"));
+            }
+            Err(e) => return Err(here(e)),
+        }
+    }
+    let all = if created.is_empty() && resumed.is_empty() {
+        all
+    } else {
+        all_vms(&project)?
+    };
+    Ok(RunResult {
+        instances: to_instances(cluster, &all, settings),
+        created,
+        resumed,
+    })
+}
+
+fn to_instances(cluster: &str, all: &[Vm], settings: &BTreeMap<String, String>) -> Vec<Instance> {
+    let user = settings
+        .get("ssh_user")
+        .cloned()
+        .unwrap_or_else(|| "root".into());
+    members(all, cluster)
+        .into_iter()
+        .map(|(role, v)| Instance {
+            id: v.id.clone(),
+            is_head: role == Role::Head,
+            status: v.status(),
+            instance_type: v.instance_type().unwrap_or_default(),
+            zone: None,
+            spot: false,
+            public_ip: v.public_ip(),
+            private_ip: v.private_ip(),
+            ssh_port: 22,
+            ssh_user: Some(user.clone()),
+            extra: Vec::new(),
+        })
+        .collect()
+}
+
+/// Every cluster's VMs, from one listing.
+pub fn query(
+    clusters: &[ClusterRef],
+    settings: &BTreeMap<String, String>,
+) -> Result<Vec<ClusterInstances>, ProviderError> {
+    let all = all_vms(&api::project(settings)?)?;
+    Ok(clusters
+        .iter()
+        .map(|c| ClusterInstances {
+            cluster: c.clone(),
+            instances: to_instances(&c.cluster, &all, settings),
+        })
+        .collect())
+}
+
+/// Stops the cluster's VMs (their disks stay, and are billed).
+pub fn stop(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let project = api::project(settings)?;
+    for (_, v) in members(&all_vms(&project)?, &cluster.cluster) {
+        if !matches!(
+            v.status(),
+            InstanceStatus::Stopped | InstanceStatus::Stopping
+        ) {
+            api::call("POST", &format!("/v1/projects/{project}/vms/{}/stop", v.id))?;
+        }
+    }
+    Ok(())
+}
+
+/// Terminates the cluster's VMs (idempotent: nothing left is success).
+pub fn terminate(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let project = api::project(settings)?;
+    for (_, v) in members(&all_vms(&project)?, &cluster.cluster) {
+        match api::call(
+            "POST",
+            &format!("/v1/projects/{project}/vms/{}/terminate", v.id),
+        ) {
+            Ok(_) => {}
+            Err(e) if e.code == "NotFound" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Cudo's data centers that run VMs (`GET /v1/vms/data-centers`).
+pub fn regions() -> Result<Vec<Region>, ProviderError> {
+    #[derive(Deserialize)]
+    struct DataCenter {
+        id: String,
+    }
+    let answer = api::get("/v1/vms/data-centers")?;
+    let list: Vec<DataCenter> = match answer.get("dataCenters") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => api::decode(list.clone())?,
+    };
+    Ok(list
+        .into_iter()
+        .filter(|d| model::is_vm_id(&d.id))
+        .map(|d| Region {
+            name: d.id,
+            zones: Vec::new(),
+        })
+        .collect())
+}
+
+/// The key and project are valid when `GET /v1/projects/{id}` answers.
+pub fn check_credentials(settings: &BTreeMap<String, String>) -> Result<Identity, ProviderError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Project {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        billing_account_id: Option<String>,
+    }
+    let project = api::project(settings)?;
+    let found: Project = api::decode(api::get(&format!("/v1/projects/{project}"))?)?;
+    let mut details = Vec::new();
+    if let Some(b) = found.billing_account_id.filter(|b| !b.is_empty()) {
+        details.push(("billing account".to_string(), b.chars().take(100).collect()));
+    }
+    Ok(Identity {
+        account: found.id.unwrap_or(project).chars().take(100).collect(),
+        details,
+    })
+}
+
+/// Catalog rows from the live machine types, for `region` or every data center.
+pub fn offers(region: Option<&str>) -> Result<Vec<Offer>, ProviderError> {
+    Ok(model::offers(&machine_types()?, region))
+}
