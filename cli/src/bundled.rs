@@ -1,4 +1,4 @@
 //! The providers and node agents compiled into this binary (crate
 //! `aloft-bundled-providers`).
 
-pub use aloft_bundled_providers::{node_agents, providers};
+pub use aloft_bundled_providers::{compiled, node_agents, providers};

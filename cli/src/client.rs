@@ -63,6 +63,8 @@ pub fn builder() -> ClientBuilder {
     if let Some(secs) = number("ALOFT_AUTOSTOP_SECONDS_PER_MINUTE") {
         builder = builder.autostop_seconds_per_minute(secs);
     }
+    // SAFETY: both lists come from one build of `aloft-bundled-providers`.
+    let builder = unsafe { builder.compiled_providers(bundled::compiled()) };
     builder
         .bundled_providers(bundled::providers())
         .node_agents(bundled::node_agents())

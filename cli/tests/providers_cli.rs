@@ -311,3 +311,38 @@ fn installing_over_a_bundled_provider_needs_replace() {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["broken"].as_array().unwrap().len(), 0, "{list}");
 }
+
+/// A machine's first command loads the bundled providers compiled ahead of time by
+/// the build: nothing is compiled, so the component cache stays empty (before,
+/// every bundled component was compiled there, seconds in all).
+#[test]
+fn a_machines_first_command_compiles_no_bundled_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let xdg = dir.path().join("xdg-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["check", "-o", "json"])
+        .env("ALOFT_HOME", &home)
+        .env("XDG_CACHE_HOME", &xdg)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let said = format!("{stdout}{stderr}");
+    let checked: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("check -o json: {e}\n{said}"));
+    assert!(
+        checked.to_string().contains("\"local\""),
+        "the bundled providers were not loaded:\n{said}"
+    );
+    assert!(!said.contains("Compiling provider component"), "{said}");
+    let cache = xdg.join("aloft/components");
+    let compiled: Vec<_> = std::fs::read_dir(&cache)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(compiled.is_empty(), "compiled on first use: {compiled:?}");
+}

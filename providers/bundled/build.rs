@@ -4,6 +4,12 @@
 //! The nested cargo uses its own target folder (`target/wasm`): sharing the outer
 //! build's folder would deadlock on its lock.
 //!
+//! Each component is also compiled ahead of time (`compiled()`), with the engine
+//! settings of `aloft::plugin::host`, when the build is for the machine it runs
+//! on: a machine's first `aloft` command then loads them in milliseconds instead
+//! of compiling them for seconds. A cross build embeds none (they compile on
+//! first use there, as an installed provider does).
+//!
 //! It also embeds the small node agents (`core/agent`, static musl builds) that
 //! `scripts/build-agents.sh` leaves in `<target>/node-agents/<arch>/aloft-agent`
 //! (or `$ALOFT_NODE_AGENTS_DIR/<arch>/aloft-agent`). A build without them still
@@ -93,15 +99,85 @@ fn main() {
             wasm.display().to_string()
         ));
     }
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("bundled.rs");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
+    let compiled = compile_ahead(&names, &target_dir, &out_dir);
+    let out = out_dir.join("bundled.rs");
     let code = format!(
         "/// The providers built into this binary: (name, component bytes).\n\
-         pub fn providers() -> &'static [(&'static str, &'static [u8])] {{\n    &[{}]\n}}\n",
-        entries.join(", ")
+         pub fn providers() -> &'static [(&'static str, &'static [u8])] {{\n    &[{}]\n}}\n\
+         /// The same providers compiled ahead of time for this machine: (name, compiled bytes).\n\
+         pub fn compiled() -> &'static [(&'static str, &'static [u8])] {{\n    &[{}]\n}}\n",
+        entries.join(", "),
+        compiled.join(", ")
     );
     if let Err(e) = std::fs::write(&out, code) {
         panic!("cannot write {}: {e}", out.display());
     }
+}
+
+/// Compiles each provider's component with the engine settings the host uses
+/// (`aloft::plugin::host::engine_config`: the component model and epoch
+/// interruption), several at once; returns the `compiled()` entries. Nothing for
+/// a cross build, or where a component does not compile (the host then compiles
+/// it on first use and reports why).
+fn compile_ahead(names: &[String], target_dir: &Path, out_dir: &Path) -> Vec<String> {
+    println!("cargo:rerun-if-env-changed=ALOFT_NO_AHEAD_OF_TIME");
+    let native = std::env::var("TARGET").ok() == std::env::var("HOST").ok();
+    if !native || std::env::var_os("ALOFT_NO_AHEAD_OF_TIME").is_some() {
+        return Vec::new();
+    }
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let engine = match wasmtime::Engine::new(&config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            println!("cargo:warning=components not compiled ahead of time: {e}");
+            return Vec::new();
+        }
+    };
+    let results: Vec<(String, Result<PathBuf, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let engine = &engine;
+                scope.spawn(move || {
+                    let crate_name = format!("aloft_provider_{}", name.replace('-', "_"));
+                    let wasm = target_dir.join(format!("wasm32-wasip2/release/{crate_name}.wasm"));
+                    let dest = out_dir.join(format!("{crate_name}.cwasm"));
+                    let result = std::fs::read(&wasm)
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| {
+                            engine
+                                .precompile_component(&bytes)
+                                .map_err(|e| format!("{e:#}"))
+                        })
+                        .and_then(|compiled| {
+                            std::fs::write(&dest, compiled).map_err(|e| e.to_string())
+                        })
+                        .map(|()| dest);
+                    (name.clone(), result)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|handle| handle.join().ok())
+            .collect()
+    });
+    results
+        .into_iter()
+        .filter_map(|(name, result)| match result {
+            Ok(path) => Some(format!(
+                "({name:?}, include_bytes!({:?}) as &[u8])",
+                path.display().to_string()
+            )),
+            Err(e) => {
+                println!("cargo:warning=`{name}` not compiled ahead of time: {e}");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Writes `node_agents.rs`: `node_agents()` over the agents found.

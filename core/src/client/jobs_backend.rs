@@ -29,6 +29,7 @@ use super::{Client, ClientError, ErrorClass, LaunchOptions};
 pub struct ClientBackend {
     home: PathBuf,
     bundled: Vec<(String, &'static [u8])>,
+    compiled: Vec<(String, &'static [u8])>,
     agent_binary: PathBuf,
     node_agents: Vec<(String, &'static [u8])>,
     component_cache: PathBuf,
@@ -79,6 +80,7 @@ impl ClientBackend {
         ClientBackend {
             home: client.home.clone(),
             bundled: client.bundled.clone(),
+            compiled: client.compiled.clone(),
             agent_binary: client.agent_binary.clone(),
             node_agents: client.node_agent_bytes.clone(),
             component_cache: client.component_cache.clone(),
@@ -139,12 +141,19 @@ impl ClientBackend {
     fn client(&self) -> Result<Client, ClientError> {
         let bundled: Vec<(&str, &'static [u8])> =
             self.bundled.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+        let compiled: Vec<(&str, &'static [u8])> = self
+            .compiled
+            .iter()
+            .map(|(n, b)| (n.as_str(), *b))
+            .collect();
         let agents: Vec<(&str, &'static [u8])> = self
             .node_agents
             .iter()
             .map(|(a, b)| (a.as_str(), *b))
             .collect();
-        let mut builder = Client::builder()
+        // SAFETY: the pairs the client this backend was made for was given.
+        let builder = unsafe { Client::builder().compiled_providers(&compiled) };
+        let mut builder = builder
             .home(&self.home)
             .bundled_providers(&bundled)
             .node_agents(&agents)

@@ -73,7 +73,6 @@ pub use plan::{LeftOut, Plan, PlanOptions, PlanSummary, PlannedTask, TaskSummary
 pub use providers::{
     ComponentReview, ConfiguredCredentials, CredentialCheck, ProviderTest, Providers,
     default_component_cache, known_clouds, load as load_providers,
-    load_with_cache as load_providers_with_cache,
 };
 pub use refresh::RefreshNote;
 pub use serve::{ServeLogs, ServiceView};
@@ -268,6 +267,7 @@ pub type ClientResult<T> = Result<T, ClientError>;
 pub struct ClientBuilder {
     home: Option<PathBuf>,
     bundled: Vec<(String, &'static [u8])>,
+    compiled: Vec<(String, &'static [u8])>,
     agent_binary: Option<PathBuf>,
     node_agents: Vec<(String, &'static [u8])>,
     controller_tuning: crate::roles::ControllerTuning,
@@ -347,6 +347,25 @@ impl ClientBuilder {
         self
     }
 
+    /// The bundled providers compiled ahead of time for this machine, as `(name,
+    /// compiled bytes)` (`aloft_bundled_providers::compiled()`): a provider found
+    /// here loads in milliseconds instead of being compiled on this machine's
+    /// first command. One compiled for another engine or CPU is refused by
+    /// wasmtime's header check and compiled as usual.
+    ///
+    /// # Safety
+    /// Each entry must be wasmtime's `precompile_component` output for the
+    /// component [`ClientBuilder::bundled_providers`] is given under the same name
+    /// (as the two lists of `aloft-bundled-providers` are, made by one build):
+    /// wasmtime runs that machine code as it is.
+    pub unsafe fn compiled_providers(mut self, compiled: &[(&str, &'static [u8])]) -> Self {
+        self.compiled = compiled
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), *bytes))
+            .collect();
+        self
+    }
+
     /// The program that runs a head node's agent: it must hand `agent ...`
     /// command lines to [`crate::runtime::agent_cli::run`], as the `aloft` CLI does.
     /// Default: `$ALOFT_AGENT_BINARY`, else the running program.
@@ -412,6 +431,7 @@ impl ClientBuilder {
             config,
             state,
             bundled: self.bundled,
+            compiled: self.compiled,
             node_agent_bytes: self.node_agents,
             controller_tuning: self.controller_tuning,
             serve_tuning: self.serve_tuning,
@@ -439,6 +459,8 @@ pub struct Client {
     config: Config,
     state: StateDb,
     bundled: Vec<(String, &'static [u8])>,
+    /// The bundled providers compiled ahead of time, by name.
+    compiled: Vec<(String, &'static [u8])>,
     agent_binary: PathBuf,
     node_agents: NodeAgents,
     /// The node agents as given to the builder (for the clients of a jobs backend).
@@ -462,6 +484,7 @@ impl Client {
         ClientBuilder {
             home: None,
             bundled: Vec::new(),
+            compiled: Vec::new(),
             agent_binary: None,
             node_agents: Vec::new(),
             controller_tuning: Default::default(),
@@ -505,6 +528,7 @@ impl Client {
             &self.home,
             &self.config,
             &self.bundled,
+            &self.compiled,
             &self.component_cache,
             Some(self.compile_hook()),
         ))?;

@@ -163,16 +163,27 @@ pub async fn load(
     config: &Config,
     bundled: &[(String, &'static [u8])],
 ) -> ClientResult<Providers> {
-    load_with_cache(home, config, bundled, &default_component_cache(home), None).await
+    load_with_cache(
+        home,
+        config,
+        bundled,
+        &[],
+        &default_component_cache(home),
+        None,
+    )
+    .await
 }
 
 /// [`load`], with compiled components kept in `cache`; `compiling` is told the
 /// origin of each component that has to be compiled (a second or so each, on
-/// first use only).
-pub async fn load_with_cache(
+/// first use only). `compiled` holds bundled providers compiled ahead of time, by
+/// name, as [`crate::client::ClientBuilder::compiled_providers`] takes them (and
+/// under its safety rule).
+pub(crate) async fn load_with_cache(
     home: &Path,
     config: &Config,
     bundled: &[(String, &'static [u8])],
+    compiled: &[(String, &'static [u8])],
     cache: &Path,
     compiling: Option<crate::plugin::CompileHook>,
 ) -> ClientResult<Providers> {
@@ -225,6 +236,12 @@ pub async fn load_with_cache(
     )));
     host_config.settings = settings;
     host_config.on_compile = compiling;
+    for (name, bytes) in bundled {
+        if let Some((_, form)) = compiled.iter().find(|(n, _)| n == name) {
+            // SAFETY: the caller vouched for the pairs (`compiled_providers`).
+            unsafe { host_config.compiled_ahead(bytes, form) };
+        }
+    }
     let mut host = PluginHost::new(host_config).map_err(ClientError::other)?;
     let origins: Vec<String> = bundled
         .iter()

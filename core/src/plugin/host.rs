@@ -132,6 +132,10 @@ pub struct HostConfig {
     /// Told the origin of each component about to be compiled (not found in the
     /// cache), before the compile starts.
     pub on_compile: Option<CompileHook>,
+    /// Components compiled ahead of time, by the address and length of the
+    /// `'static` component bytes they were compiled from (see
+    /// [`HostConfig::compiled_ahead`]).
+    compiled: BTreeMap<(usize, usize), &'static [u8]>,
 }
 
 /// See [`HostConfig::on_compile`].
@@ -154,7 +158,23 @@ impl HostConfig {
             credentials: Arc::new(super::credentials::StandardCredentials),
             kube: None,
             on_compile: None,
+            compiled: BTreeMap::new(),
         }
+    }
+
+    /// Lends the host the compiled form of `component`, made ahead of time by
+    /// wasmtime's `precompile_component` with this host's engine settings (the
+    /// bundled providers' build does this): loading `component` then deserializes
+    /// it instead of compiling it. A form made for another engine or CPU is
+    /// refused by wasmtime's header check, and the component is compiled as usual.
+    ///
+    /// # Safety
+    /// `compiled` must come from wasmtime's `precompile_component` of exactly
+    /// `component` (for instance both embedded by the same build): wasmtime runs
+    /// its machine code as it is.
+    pub unsafe fn compiled_ahead(&mut self, component: &'static [u8], compiled: &'static [u8]) {
+        self.compiled
+            .insert((component.as_ptr() as usize, component.len()), compiled);
     }
 }
 
@@ -198,6 +218,10 @@ impl Drop for Ticker {
     }
 }
 
+/// The engine's settings. `providers/bundled/build.rs` compiles the bundled
+/// components ahead of time with the same ones: change both together (a mismatch
+/// only costs a compile on first use, which `compiled_providers_load_without_compiling`
+/// in the CLI's tests catches).
 fn engine_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -558,8 +582,22 @@ impl PluginHost {
         }
     }
 
-    /// The compiled form of `bytes`, from the cache when possible.
+    /// The compiled form of `bytes`: compiled ahead of time, else from the cache,
+    /// else compiled now (and cached).
     fn compile(&self, origin: &str, bytes: &[u8]) -> Result<Component, PluginError> {
+        if let Some(compiled) = self
+            .config
+            .compiled
+            .get(&(bytes.as_ptr() as usize, bytes.len()))
+        {
+            // SAFETY: `compiled_ahead`'s caller vouched that these are wasmtime's
+            // compiled form of exactly these bytes; wasmtime checks the header for
+            // its version, engine settings and CPU features.
+            match unsafe { Component::deserialize(&self.engine, compiled) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::debug!("{origin}: not using its ahead-of-time form: {e}"),
+            }
+        }
         let key = self.key_of(bytes);
         let dir = self.trusted_cache_dir();
         if let Some(dir) = dir {
@@ -597,6 +635,12 @@ impl PluginHost {
         };
         let missing: Vec<(&str, &[u8], String)> = components
             .iter()
+            .filter(|(_, bytes)| {
+                !self
+                    .config
+                    .compiled
+                    .contains_key(&(bytes.as_ptr() as usize, bytes.len()))
+            })
             .map(|(origin, bytes)| {
                 let key = cache_key(&self.engine, bytes);
                 self.keys

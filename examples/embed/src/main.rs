@@ -19,7 +19,10 @@ use aloft::task::{Infra, Resources, Task};
 
 /// The client this program opens, for itself and for every role it plays.
 fn builder() -> ClientBuilder {
-    Client::builder()
+    // SAFETY: both lists come from one build of `aloft-bundled-providers`.
+    let compiled =
+        unsafe { Client::builder().compiled_providers(aloft_bundled_providers::compiled()) };
+    compiled
         .bundled_providers(aloft_bundled_providers::providers())
         .node_agents(aloft_bundled_providers::node_agents())
 }
