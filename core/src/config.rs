@@ -77,7 +77,7 @@ pub struct Config {
     /// Managed jobs: where their controller runs.
     #[serde(default)]
     pub jobs: JobsConfig,
-    /// Bucket stores' settings (`storage.r2.endpoint`).
+    /// Bucket stores' settings (`storage.r2.endpoint`, `storage.gcs.*`).
     #[serde(default)]
     pub storage: StorageConfig,
     /// Where catalogs are refreshed from, and how often (`catalog:`).
@@ -174,6 +174,27 @@ pub struct StorageConfig {
     /// Cloudflare R2.
     #[serde(default)]
     pub r2: R2Config,
+    /// Google Cloud Storage.
+    #[serde(default)]
+    pub gcs: GcsConfig,
+}
+
+/// `storage.gcs`: Google Cloud Storage's settings (its credentials are Google's
+/// own files, never here).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// The JSON API's root (default `https://storage.googleapis.com`), for an
+    /// emulator or a gateway; the OAuth2 token request goes there too.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The project new buckets are made in (default: `GOOGLE_CLOUD_PROJECT`, else
+    /// the credentials' project).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The location new buckets get (default `US`, as GCS's own default).
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// `storage.r2`: Cloudflare R2's settings (its keys are read from

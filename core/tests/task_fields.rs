@@ -61,6 +61,11 @@ fn rows() -> Vec<(&'static str, &'static str, Expect)> {
         (
             "file_mounts",
             "file_mounts: {/data: gs://bucket/train}\nrun: ls",
+            Works(|t| t.file_mounts.contains_key("/data")),
+        ),
+        (
+            "file_mounts",
+            "file_mounts: {/data: https://acct.blob.core.windows.net/c/train}\nrun: ls",
             Refused("file_mounts./data"),
         ),
         (

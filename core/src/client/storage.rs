@@ -1,26 +1,31 @@
-//! Buckets: getting a task's bucket mounts ready before a launch (S3 and
-//! Cloudflare R2 today), listing and deleting the buckets aloft created.
+//! Buckets: getting a task's bucket mounts ready before a launch (S3, Google
+//! Cloud Storage and Cloudflare R2 today), listing and deleting the buckets aloft
+//! created.
 //!
-//! A task's `s3://` and `r2://` file mounts are downloaded into a staging folder
-//! under `$ALOFT_HOME/cache/storage` and synced to the nodes like local folders
-//! (COPY). A storage object with `store: s3` or `store: r2` gets its bucket
-//! created when missing (and recorded with its store, so `storage ls` shows it)
-//! and its local `source` uploaded; in COPY mode the nodes receive the files, in
-//! MOUNT mode (S3 only) `setup` first mounts the bucket with `mount-s3` or
+//! A task's `s3://`, `gs://` and `r2://` file mounts are downloaded into a staging
+//! folder under `$ALOFT_HOME/cache/storage` and synced to the nodes like local
+//! folders (COPY). A storage object with `store: s3`, `gcs` or `r2` gets its
+//! bucket created when missing (and recorded with its store, so `storage ls` shows
+//! it) and its local `source` uploaded; in COPY mode the nodes receive the files,
+//! in MOUNT mode (S3 only) `setup` first mounts the bucket with `mount-s3` or
 //! `goofys` and fails clearly when the node has neither.
 //!
 //! R2 is the same S3 client pointed at `https://<account>.r2.cloudflarestorage.com`
 //! (or `storage.r2.endpoint`), region `auto`, with the keys of profile `r2` in
 //! `~/.cloudflare/r2.credentials` and the account id in `~/.cloudflare/accountid`.
+//! GCS is its JSON API ([`storage::Gcs`]) with Google's credentials as Google's
+//! tools find them (`GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's
+//! application-default credentials), `storage.gcs.endpoint` pointing it elsewhere.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::plugin::credentials::GCP_CREDENTIALS_JSON;
 use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::agent::unix_now;
 use crate::state::StorageRecord;
-use crate::storage::{self, AwsCredentials, S3, StorageError, Store};
+use crate::storage::{self, AwsCredentials, Gcs, GcsOptions, ObjectStore, S3, StorageError, Store};
 use crate::task::{FileMount, StorageMode, StorageSpec, Task};
 
 use super::{Client, ClientError, ClientResult, Event};
@@ -45,9 +50,7 @@ pub fn delete_bucket_result(
 ) -> Result<BucketDeletion, StorageError> {
     match result {
         Ok(n) => Ok(BucketDeletion::Deleted(n)),
-        Err(StorageError::S3 { code, .. }) if code == "NoSuchBucket" => {
-            Ok(BucketDeletion::AlreadyGone)
-        }
+        Err(err) if err.is_no_such_bucket() => Ok(BucketDeletion::AlreadyGone),
         Err(err) => Err(err),
     }
 }
@@ -106,12 +109,47 @@ impl Client {
         S3::for_store(Store::R2, "auto", Some(endpoint), credentials).map_err(failure)
     }
 
+    /// A GCS client: Google's credentials (`GOOGLE_APPLICATION_CREDENTIALS`, else
+    /// gcloud's application-default credentials), `storage.gcs.*` from the config;
+    /// new buckets go to `storage.gcs.project`, else `GOOGLE_CLOUD_PROJECT`, else
+    /// `providers.gcp.project`, else the credentials' project.
+    fn gcs(&self) -> ClientResult<Gcs> {
+        let json = StandardCredentials
+            .get(GCP_CREDENTIALS_JSON)
+            .ok_or_else(|| {
+                ClientError::Other(format!(
+                    "no Google credentials for GCS: {}",
+                    storage::gcs::GCS_CREDENTIALS_HELP
+                ))
+            })?;
+        let settings = &self.config.storage.gcs;
+        let project = settings
+            .project
+            .clone()
+            .or_else(|| {
+                std::env::var("GOOGLE_CLOUD_PROJECT")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            })
+            .or_else(|| self.config.provider_setting("gcp", "project"));
+        Gcs::new(
+            &json,
+            GcsOptions {
+                endpoint: settings.endpoint.clone(),
+                project,
+                location: settings.location.clone(),
+            },
+        )
+        .map_err(failure)
+    }
+
     /// A client for `store`.
-    fn store_client(&self, store: Store) -> ClientResult<S3> {
-        match store {
-            Store::S3 => self.s3(),
-            Store::R2 => self.r2(),
-        }
+    fn store_client(&self, store: Store) -> ClientResult<Box<dyn ObjectStore>> {
+        Ok(match store {
+            Store::S3 => Box::new(self.s3()?),
+            Store::R2 => Box::new(self.r2()?),
+            Store::Gcs => Box::new(self.gcs()?),
+        })
     }
 
     /// The buckets aloft created.
@@ -138,7 +176,7 @@ impl Client {
         };
         let client = self.store_client(record_store(record)?)?;
         let outcome =
-            delete_bucket_result(storage::delete_bucket(&client, name)).map_err(failure)?;
+            delete_bucket_result(storage::delete_bucket(client.as_ref(), name)).map_err(failure)?;
         self.state.remove_storage(name)?;
         Ok(outcome)
     }
@@ -154,7 +192,7 @@ impl Client {
             .into_iter()
             .filter(|b| b.cluster.as_deref() == Some(cluster))
             .collect();
-        let mut clients: BTreeMap<Store, ClientResult<S3>> = BTreeMap::new();
+        let mut clients: BTreeMap<Store, ClientResult<Box<dyn ObjectStore>>> = BTreeMap::new();
         for bucket in owned {
             let client = match record_store(&bucket) {
                 Ok(store) => clients
@@ -175,7 +213,7 @@ impl Client {
                     continue;
                 }
             };
-            match storage::delete_bucket(client, &bucket.name) {
+            match storage::delete_bucket(client.as_ref(), &bucket.name) {
                 Ok(_) => {
                     let _ = self.state.remove_storage(&bucket.name);
                     self.emit(Event::Detail(format!(
@@ -200,7 +238,7 @@ impl Client {
         task_dir: &Path,
         cluster: &str,
     ) -> ClientResult<Task> {
-        let mut clients: BTreeMap<Store, S3> = BTreeMap::new();
+        let mut clients: BTreeMap<Store, Box<dyn ObjectStore>> = BTreeMap::new();
         for (target, mount) in &task.file_mounts {
             let store = match mount {
                 FileMount::Path(url) if url.contains("://") => {
@@ -231,7 +269,7 @@ impl Client {
                 FileMount::Path(url) if url.contains("://") => {
                     let (store, bucket, prefix) =
                         storage::parse_bucket_url(&url).map_err(failure)?;
-                    let client = &clients[&store];
+                    let client = clients[&store].as_ref();
                     progress(format!("downloading {url} for {target}"));
                     let local =
                         storage::download(client, &bucket, &prefix, &staging).map_err(failure)?;
@@ -240,7 +278,7 @@ impl Client {
                 FileMount::Path(_) => {}
                 FileMount::Storage(spec) => {
                     let (store, bucket, prefix) = bucket_of(&spec, target)?;
-                    let client = &clients[&store];
+                    let client = clients[&store].as_ref();
                     let local_sources: Vec<&String> =
                         spec.source.iter().filter(|s| !s.contains("://")).collect();
                     if !local_sources.is_empty() {
@@ -302,17 +340,19 @@ impl Client {
 }
 
 /// Refuses, before anything is created, the storage mounts a launch cannot make
-/// (a store other than S3 and R2, a store that does not match the source's URL,
-/// an R2 bucket in a mode other than COPY, a storage object without a bucket).
+/// (a store other than S3, GCS and R2, a store that does not match the source's
+/// URL, an R2 or GCS bucket in a mode other than COPY, a storage object without a
+/// bucket).
 pub(crate) fn check_storage(task: &Task) -> ClientResult<()> {
     for (target, mount) in &task.file_mounts {
         if let FileMount::Storage(spec) = mount {
             let (store, _, _) = bucket_of(spec, target)?;
             let mode = spec.mode.unwrap_or(StorageMode::Mount);
-            if store == Store::R2 && mode != StorageMode::Copy {
+            if store != Store::S3 && mode != StorageMode::Copy {
                 return Err(ClientError::InvalidInput(format!(
-                    "file_mounts.{target}: mode {} is not supported for store R2 yet; use mode: COPY",
-                    mode.as_str()
+                    "file_mounts.{target}: mode {} is not supported for store {} yet; use mode: COPY",
+                    mode.as_str(),
+                    store.name()
                 )));
             }
         }
@@ -325,7 +365,7 @@ fn bucket_of(spec: &StorageSpec, target: &str) -> ClientResult<(Store, String, S
     let store = match &spec.store {
         Some(name) => Some(Store::from_name(name).ok_or_else(|| {
             ClientError::InvalidInput(format!(
-                "file_mounts.{target}: store {name} is not supported yet (S3 and R2 are)"
+                "file_mounts.{target}: store {name} is not supported yet (S3, GCS and R2 are)"
             ))
         })?),
         None => None,

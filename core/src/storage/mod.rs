@@ -1,10 +1,13 @@
-//! Buckets as sources of files for a task: `s3://` and `r2://` file mounts are
-//! downloaded into a local staging folder (then synced to the nodes like any local
-//! folder), storage objects with a local `source` are uploaded into their bucket
-//! (created when missing). Two stores are spoken, both with the one S3 client:
-//! Amazon S3 and Cloudflare R2 (S3's API at `https://<account>.r2.cloudflarestorage.com`,
-//! region `auto`, credentials from `~/.cloudflare/`, as SkyPilot reads them).
+//! Buckets as sources of files for a task: `s3://`, `gs://` and `r2://` file
+//! mounts are downloaded into a local staging folder (then synced to the nodes like
+//! any local folder), storage objects with a local `source` are uploaded into their
+//! bucket (created when missing). Three stores are spoken, each behind
+//! [`ObjectStore`]: Amazon S3 and Cloudflare R2 with the one S3 client (R2 is S3's
+//! API at `https://<account>.r2.cloudflarestorage.com`, region `auto`, credentials
+//! from `~/.cloudflare/`, as SkyPilot reads them), and Google Cloud Storage with
+//! its JSON API ([`gcs::Gcs`], Google's credentials as Google's tools read them).
 
+pub mod gcs;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -12,13 +15,14 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use aloft_provider_sdk::signing::AwsCredentials;
+pub use gcs::{Gcs, GcsOptions};
 pub use s3::{ObjectInfo, S3};
 
 /// Why a storage operation failed. Messages never carry credentials.
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// The request could not be sent or read.
-    #[error("S3 request failed: {0}")]
+    #[error("storage request failed: {0}")]
     Request(String),
     /// S3 answered an error.
     #[error("{what}: {code} (HTTP {status})")]
@@ -39,12 +43,67 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// Google Cloud Storage answered an error.
+    #[error("{what}: {reason} (HTTP {status}){}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Gcs {
+        /// What was attempted.
+        what: String,
+        /// Google's error reason (`notFound`, `forbidden`, `conflict`).
+        reason: String,
+        /// Google's message.
+        message: String,
+        /// HTTP status.
+        status: u16,
+    },
     /// Not a bucket URL this build understands.
     #[error("{0}")]
     Unsupported(String),
     /// The store's credentials are missing (the message names where they go).
     #[error("{0}")]
     Credentials(String),
+}
+
+impl StorageError {
+    /// Whether the error says the bucket does not exist (S3's `NoSuchBucket`,
+    /// GCS's 404).
+    pub fn is_no_such_bucket(&self) -> bool {
+        match self {
+            StorageError::S3 { code, .. } => code == "NoSuchBucket",
+            StorageError::Gcs { status, .. } => *status == 404,
+            _ => false,
+        }
+    }
+}
+
+/// What aloft does with a bucket store, whichever API it speaks.
+pub trait ObjectStore: Send + Sync {
+    /// The store this client talks to.
+    fn store(&self) -> Store;
+    /// The region (S3) or location (GCS) new buckets get.
+    fn region(&self) -> &str;
+    /// `s3://bucket/key` (or `gs://...`, `r2://...`), for messages.
+    fn url(&self, bucket: &str, key: &str) -> String {
+        let scheme = self.store().scheme();
+        if key.is_empty() {
+            format!("{scheme}://{bucket}")
+        } else {
+            format!("{scheme}://{bucket}/{key}")
+        }
+    }
+    /// Whether `bucket` exists (and is reachable with these credentials).
+    fn bucket_exists(&self, bucket: &str) -> Result<bool, StorageError>;
+    /// Creates `bucket`.
+    fn create_bucket(&self, bucket: &str) -> Result<(), StorageError>;
+    /// Uploads one object.
+    fn put(&self, bucket: &str, key: &str, data: Vec<u8>) -> Result<(), StorageError>;
+    /// Downloads one object.
+    fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Deletes one object.
+    fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError>;
+    /// Deletes an (empty) bucket.
+    fn delete_bucket(&self, bucket: &str) -> Result<(), StorageError>;
+    /// Every object under `prefix` (all pages).
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -61,25 +120,29 @@ pub enum Store {
     S3,
     /// Cloudflare R2 (S3's API at an account endpoint).
     R2,
+    /// Google Cloud Storage (its JSON API).
+    Gcs,
 }
 
 impl Store {
     /// Every store, in order.
-    pub const ALL: [Store; 2] = [Store::S3, Store::R2];
+    pub const ALL: [Store; 3] = [Store::S3, Store::R2, Store::Gcs];
 
-    /// The name in `store:` and in state (`S3`, `R2`).
+    /// The name in `store:` and in state (`S3`, `R2`, `GCS`).
     pub fn name(self) -> &'static str {
         match self {
             Store::S3 => "S3",
             Store::R2 => "R2",
+            Store::Gcs => "GCS",
         }
     }
 
-    /// The URL scheme (`s3`, `r2`).
+    /// The URL scheme (`s3`, `r2`, `gs`).
     pub fn scheme(self) -> &'static str {
         match self {
             Store::S3 => "s3",
             Store::R2 => "r2",
+            Store::Gcs => "gs",
         }
     }
 
@@ -91,7 +154,7 @@ impl Store {
     }
 }
 
-/// `s3://bucket/some/prefix` or `r2://bucket/some/prefix` as
+/// `s3://bucket/some/prefix` (or `gs://`, `r2://`) as
 /// `(store, "bucket", "some/prefix")`.
 pub fn parse_bucket_url(url: &str) -> Result<(Store, String, String), StorageError> {
     let Some((store, rest)) = Store::ALL.into_iter().find_map(|store| {
@@ -99,7 +162,7 @@ pub fn parse_bucket_url(url: &str) -> Result<(Store, String, String), StorageErr
             .map(|rest| (store, rest))
     }) else {
         return Err(StorageError::Unsupported(format!(
-            "`{url}`: only s3:// and r2:// buckets are supported in this build"
+            "`{url}`: only s3://, gs:// and r2:// buckets are supported in this build"
         )));
     };
     let (bucket, prefix) = parse_rest(url, rest)?;
@@ -179,7 +242,12 @@ pub fn r2_credentials() -> Result<(AwsCredentials, String), StorageError> {
 
 /// Uploads every file under `dir` (honouring `.gitignore`) to `bucket` under
 /// `prefix`; returns how many files went up.
-pub fn upload_dir(s3: &S3, bucket: &str, dir: &Path, prefix: &str) -> Result<usize, StorageError> {
+pub fn upload_dir(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    dir: &Path,
+    prefix: &str,
+) -> Result<usize, StorageError> {
     let mut count = 0;
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(false)
@@ -204,7 +272,7 @@ pub fn upload_dir(s3: &S3, bucket: &str, dir: &Path, prefix: &str) -> Result<usi
             format!("{prefix}/{relative}")
         };
         let data = std::fs::read(path).map_err(io(path))?;
-        s3.put(bucket, &key, data)?;
+        store.put(bucket, &key, data)?;
         count += 1;
     }
     Ok(count)
@@ -213,12 +281,12 @@ pub fn upload_dir(s3: &S3, bucket: &str, dir: &Path, prefix: &str) -> Result<usi
 /// Downloads `prefix` of `bucket` under `staging` and returns what to copy to the
 /// nodes: the file itself when `prefix` names one object, else the folder.
 pub fn download(
-    s3: &S3,
+    store: &dyn ObjectStore,
     bucket: &str,
     prefix: &str,
     staging: &Path,
 ) -> Result<PathBuf, StorageError> {
-    let objects = s3.list(bucket, prefix)?;
+    let objects = store.list(bucket, prefix)?;
     if let Some(single) = objects
         .iter()
         .find(|o| o.key == prefix && !prefix.is_empty())
@@ -226,7 +294,7 @@ pub fn download(
         let name = single.key.rsplit('/').next().unwrap_or(&single.key);
         std::fs::create_dir_all(staging).map_err(io(staging))?;
         let file = staging.join(name);
-        std::fs::write(&file, s3.get(bucket, &single.key)?).map_err(io(&file))?;
+        std::fs::write(&file, store.get(bucket, &single.key)?).map_err(io(&file))?;
         return Ok(file);
     }
     let folder_prefix = if prefix.is_empty() {
@@ -250,18 +318,18 @@ pub fn download(
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        std::fs::write(&file, s3.get(bucket, &object.key)?).map_err(io(&file))?;
+        std::fs::write(&file, store.get(bucket, &object.key)?).map_err(io(&file))?;
     }
     Ok(staging.to_path_buf())
 }
 
 /// Deletes every object of `bucket`, then the bucket.
-pub fn delete_bucket(s3: &S3, bucket: &str) -> Result<usize, StorageError> {
-    let objects = s3.list(bucket, "")?;
+pub fn delete_bucket(store: &dyn ObjectStore, bucket: &str) -> Result<usize, StorageError> {
+    let objects = store.list(bucket, "")?;
     for object in &objects {
-        s3.delete(bucket, &object.key)?;
+        store.delete(bucket, &object.key)?;
     }
-    s3.delete_bucket(bucket)?;
+    store.delete_bucket(bucket)?;
     Ok(objects.len())
 }
 
@@ -294,9 +362,15 @@ mod tests {
             (Store::S3, "data".into(), "".into())
         );
         assert!(parse_bucket_url("r2://").is_err());
-        let err = parse_bucket_url("gs://x").unwrap_err().to_string();
-        assert!(err.contains("s3:// and r2://"), "{err}");
+        assert_eq!(
+            parse_bucket_url("gs://data/train/").unwrap(),
+            (Store::Gcs, "data".into(), "train".into())
+        );
+        assert!(parse_bucket_url("gs://").is_err());
+        let err = parse_bucket_url("az://x").unwrap_err().to_string();
+        assert!(err.contains("s3://, gs:// and r2://"), "{err}");
         assert_eq!(Store::from_name("r2"), Some(Store::R2));
-        assert_eq!(Store::from_name("GCS"), None);
+        assert_eq!(Store::from_name("gcs"), Some(Store::Gcs));
+        assert_eq!(Store::from_name("AZURE"), None);
     }
 }

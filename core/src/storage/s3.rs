@@ -13,7 +13,7 @@ use aloft_provider_sdk::signing::{
 use reqwest::Method;
 use reqwest::blocking::Client;
 
-use super::{StorageError, Store};
+use super::{ObjectStore, StorageError, Store};
 
 /// An S3 client for one region (of S3, or of another store speaking its API).
 pub struct S3 {
@@ -275,5 +275,47 @@ impl S3 {
                 return Ok(objects);
             }
         }
+    }
+}
+
+impl ObjectStore for S3 {
+    fn store(&self) -> Store {
+        self.store
+    }
+
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn url(&self, bucket: &str, key: &str) -> String {
+        S3::url(self, bucket, key)
+    }
+
+    fn bucket_exists(&self, bucket: &str) -> Result<bool, StorageError> {
+        S3::bucket_exists(self, bucket)
+    }
+
+    fn create_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        S3::create_bucket(self, bucket)
+    }
+
+    fn put(&self, bucket: &str, key: &str, data: Vec<u8>) -> Result<(), StorageError> {
+        S3::put(self, bucket, key, data)
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StorageError> {
+        S3::get(self, bucket, key)
+    }
+
+    fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        S3::delete(self, bucket, key)
+    }
+
+    fn delete_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        S3::delete_bucket(self, bucket)
+    }
+
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        S3::list(self, bucket, prefix)
     }
 }

@@ -36,7 +36,10 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
     }
     if let Some((target, url)) = task.file_mounts.iter().find_map(|(t, m)| match m {
         FileMount::Path(p)
-            if p.contains("://") && !p.starts_with("s3://") && !p.starts_with("r2://") =>
+            if p.contains("://")
+                && !["s3://", "gs://", "r2://"]
+                    .iter()
+                    .any(|scheme| p.starts_with(scheme)) =>
         {
             Some((t, p))
         }
@@ -44,13 +47,12 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
     }) {
         let scheme = url.split("://").next().unwrap_or_default();
         let store = match scheme {
-            "gs" => "Google Cloud Storage (gs://)".to_string(),
             "https" if url.contains(".blob.core.windows.net") => "Azure Blob Storage".to_string(),
             other => format!("the {other}:// store"),
         };
         return Err(format!(
             "file_mounts.{target}: `{url}`: {store} is not supported yet; \
-             only local paths, s3:// (Amazon S3) and r2:// (Cloudflare R2) buckets are"
+             only local paths, s3:// (Amazon S3), gs:// (Google Cloud Storage) and r2:// (Cloudflare R2) buckets are"
         ));
     }
     if task.service.is_some() {
