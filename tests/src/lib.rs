@@ -11,6 +11,7 @@ pub mod k8s_fake;
 pub mod moto;
 pub mod oci_fake;
 pub mod portforward_fake;
+pub mod primeintellect_fake;
 pub mod runpod_fake;
 pub mod sshd;
 pub mod vastai_fake;

@@ -2,7 +2,8 @@
 //! then the clouds' own credential files: AWS's `~/.aws/credentials` (with
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
-//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, Cudo's
+//! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, Prime
+//! Intellect's `~/.prime/config.json`, Cudo's
 //! `~/.config/cudo/cudo.yml` (its current context's key and project), the Azure
 //! CLI's cached login for the `AZURE_*` service principal,
 //! and Google's JSON credentials for
@@ -64,6 +65,9 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "VAST_API_KEY" {
             return vast_api_key();
+        }
+        if name == "PRIME_API_KEY" {
+            return prime_api_key();
         }
         if name == CUDO_API_KEY || name == CUDO_PROJECT {
             let path = dirs::home_dir()?
@@ -315,6 +319,23 @@ fn vast_api_key_in(config: Option<PathBuf>, home: Option<PathBuf>) -> Option<Str
         .or_else(|| home.and_then(|h| read(h.join(".vast_api_key"))))
 }
 
+/// Prime Intellect's key from the file its CLI (`prime login`) writes and its
+/// `APIClient` reads after the variable: `api_key` of `~/.prime/config.json`
+/// (`PRIME_CONTEXT`'s other environments are not read).
+fn prime_api_key() -> Option<String> {
+    prime_api_key_in(&dirs::home_dir()?.join(".prime").join("config.json"))
+}
+
+/// [`prime_api_key`] from the config file at `path`.
+fn prime_api_key_in(path: &std::path::Path) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    doc.get("api_key")?
+        .as_str()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 /// A service principal's `name` (`AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`,
 /// `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`) from the Azure CLI's cached login
 /// (`$AZURE_CONFIG_DIR`, by default `~/.azure`): the default subscription of
@@ -376,6 +397,27 @@ fn azure_cli_lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prime_cli_config_lends_its_api_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(prime_api_key_in(&path), None);
+        std::fs::write(&path, r#"{"api_key": "", "team_id": null}"#).unwrap();
+        assert_eq!(
+            prime_api_key_in(&path),
+            None,
+            "prime writes an empty key first"
+        );
+        std::fs::write(
+            &path,
+            r#"{"api_key": " pk-123 ", "base_url": "https://api.primeintellect.ai"}"#,
+        )
+        .unwrap();
+        assert_eq!(prime_api_key_in(&path).as_deref(), Some("pk-123"));
+        std::fs::write(&path, "not json").unwrap();
+        assert_eq!(prime_api_key_in(&path), None);
+    }
 
     #[test]
     fn the_azure_cli_login_lends_the_default_subscription_and_its_service_principal() {
