@@ -46,7 +46,9 @@ fn venv() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"))
 }
 
-const MAKE_CREDENTIALS: &str = r#"
+/// Python that writes fresh Google credentials and a fake's config into a folder (see the
+/// module docs); shared with the GCS fake ([`crate::gcs_fake`]).
+pub(crate) const MAKE_CREDENTIALS: &str = r#"
 import json, os, secrets, sys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
