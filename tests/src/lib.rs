@@ -7,6 +7,7 @@ pub mod digitalocean_fake;
 pub mod fakes;
 pub mod fault_proxy;
 pub mod gcp_fake;
+pub mod gcs_fake;
 pub mod k8s_fake;
 pub mod moto;
 pub mod oci_fake;
