@@ -1,6 +1,7 @@
 //! `aloft show-gpus`: accelerators, counts, and the cheapest on-demand and spot
 //! prices per cloud, from the catalogs (refreshed as for a plan; the snapshot in
-//! aloft offline).
+//! aloft offline), or for `--infra CLOUD` without a catalog, its provider's live
+//! offers.
 
 use aloft::catalog::GpuQuery;
 use aloft::task::Infra;
@@ -50,9 +51,9 @@ pub fn run(args: Args) -> CliResult {
             "--all-regions and a region in --infra cannot be used together",
         ));
     }
-    // The catalogs as a plan reads them: refreshed first where due.
-    let catalog =
-        crate::client::open()?.refreshed_catalog(infra.cloud.as_ref().map(std::slice::from_ref))?;
+    // The catalogs as a plan reads them: refreshed first where due; a provider's
+    // live offers for a cloud without one.
+    let catalog = crate::client::open()?.gpu_listing_catalog(infra.cloud.as_deref())?;
     let clouds = match &infra.cloud {
         Some(cloud) => {
             if !catalog.clouds().contains(cloud) {

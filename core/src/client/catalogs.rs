@@ -5,7 +5,7 @@
 use crate::catalog::Catalog;
 use crate::catalog::refresh::{self, COMMON_FILES, Wanted};
 
-use super::{Client, ClientResult, Event};
+use super::{Client, ClientError, ClientResult, Event};
 
 impl Client {
     /// The catalog for planning on `clouds` (every cloud with a catalog when
@@ -16,6 +16,33 @@ impl Client {
     pub fn refreshed_catalog(&self, clouds: Option<&[String]>) -> ClientResult<Catalog> {
         self.refresh_catalogs(clouds);
         self.catalog()
+    }
+
+    /// The catalog `gpus list` reads for `cloud` (every cloud when `None`):
+    /// [`Client::refreshed_catalog`], and for a cloud without a catalog whose
+    /// provider answers live offers (Prime Intellect, Vast.ai, DigitalOcean, ...)
+    /// those offers merged in, as a plan reads them (from the offers cache when
+    /// fresh). A provider that cannot answer is an error with its own reason.
+    pub fn gpu_listing_catalog(&self, cloud: Option<&str>) -> ClientResult<Catalog> {
+        let only = cloud.map(|c| vec![c.to_string()]);
+        let catalog = self.refreshed_catalog(only.as_deref())?;
+        let Some(cloud) = cloud else {
+            return Ok(catalog);
+        };
+        let has_provider = self
+            .providers()?
+            .host
+            .manifests()
+            .iter()
+            .any(|m| m.name == cloud);
+        if catalog.clouds().iter().any(|c| c == cloud) || !has_provider {
+            return Ok(catalog);
+        }
+        let live = self.live_catalog_from(catalog, only.as_deref(), true)?;
+        if let Some((_, why)) = live.unusable.iter().find(|(name, _)| name == cloud) {
+            return Err(ClientError::other(format!("{cloud} is not usable: {why}")));
+        }
+        Ok(live.catalog)
     }
 
     /// Fetches the catalog files of `clouds` (all when `None`) that are due, and
