@@ -68,6 +68,7 @@ fn install_validates_then_lists_and_checks() {
             "lambda",
             "local",
             "oci",
+            "primeintellect",
             "runpod",
             "ssh",
             "vastai"
@@ -88,6 +89,15 @@ fn install_validates_then_lists_and_checks() {
     assert_eq!(vast["source"], "bundled");
     assert_eq!(vast["capabilities"]["multi_node"], false);
     assert_eq!(vast["capabilities"]["spot"], true);
+    let prime = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "primeintellect")
+        .unwrap();
+    assert_eq!(prime["source"], "bundled");
+    assert_eq!(prime["capabilities"]["multi_node"], false);
+    assert_eq!(prime["capabilities"]["stop_start"], false);
     let cudo = list["providers"]
         .as_array()
         .unwrap()

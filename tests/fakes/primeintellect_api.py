@@ -47,8 +47,8 @@ machine.
 
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"gpu_type"
 (optional: all), "country" (optional: all), "exhausted": bool}` (those offers are
-out of stock: left out of availability, and creating a pod of them answers 400
-"... is not available"), `GET /_fake/state` (pods ever made, terminated ones too,
+sold out since the listing: still listed, but creating a pod of them answers 400
+"The requested ... configuration is not available"), `GET /_fake/state` (pods ever made, terminated ones too,
 the account's `ssh_keys`, and `requests`: `METHOD /path-template` of every
 request, `INVALID ...` or `UNAUTHORIZED`).
 """
@@ -326,7 +326,8 @@ class State:
         return 200, self.view(p)
 
     def availability(self, q, _body):
-        rows = [self.offer_row(o) for o in OFFERS if not self.out_of_stock(o)]
+        # Out-of-stock offers stay listed: the listing lags, the create refuses.
+        rows = [self.offer_row(o) for o in OFFERS]
         if q.get("gpu_type"):
             rows = [r for r in rows if r["gpuType"] == q["gpu_type"]]
         if q.get("gpu_count"):

@@ -18,6 +18,7 @@ use super::text;
 /// world's own credential is set.
 const CREDENTIAL_VARIABLES: &[&str] = &[
     "VAST_API_KEY",
+    "PRIME_API_KEY",
     "RUNPOD_API_KEY",
     "LAMBDA_API_KEY",
     "DIGITALOCEAN_ACCESS_TOKEN",

@@ -187,7 +187,7 @@ fn create(
         return Err(errors::capacity(
             "NoStock",
             &format!(
-                "Prime Intellect has no {kind} {} {socket} in stock in {region} now",
+                "Prime Intellect has no {kind} {} in stock in {region} now",
                 req.instance_type
             ),
         ));
