@@ -67,8 +67,7 @@ impl PrimeFake {
 
     /// The account's pods now (through the package), as `(name, status)`, sorted.
     pub fn live_pods(&self) -> Vec<(String, String)> {
-        let list =
-            self.sdk("print(json.dumps([[p.name, p.status] for p in pods.list().data]))");
+        let list = self.sdk("print(json.dumps([[p.name, p.status] for p in pods.list().data]))");
         let mut found: Vec<(String, String)> = serde_json::from_value(list).unwrap();
         found.sort();
         found
@@ -76,9 +75,8 @@ impl PrimeFake {
 
     /// The names of the account's SSH keys now, sorted.
     pub fn account_keys(&self) -> Vec<String> {
-        let list = self.sdk(
-            "print(json.dumps([k['name'] for k in api.get('/ssh_keys/')['data']]))",
-        );
+        let list =
+            self.sdk("print(json.dumps([k['name'] for k in api.get('/ssh_keys/')['data']]))");
         let mut names: Vec<String> = serde_json::from_value(list).unwrap();
         names.sort();
         names
