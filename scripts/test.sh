@@ -82,6 +82,12 @@ fi
 if ! .venv/bin/python -c 'import vastai_sdk' 2>/dev/null; then
   .venv/bin/pip install -q 'vastai-sdk==1.9.1' 'vastai==1.9.1'
 fi
+# The primeintellect provider's fake checks every request against what Prime
+# Intellect's official package `prime` (module prime_cli) sends and reads; tests
+# read facts back with its client.
+if ! .venv/bin/python -c 'import prime_cli' 2>/dev/null; then
+  .venv/bin/pip install -q 'prime==0.18.0'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
 
 log "the small static node agents (x86_64, aarch64; zig from PyPI for their C parts)"
