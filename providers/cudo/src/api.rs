@@ -133,8 +133,13 @@ pub fn post(path: &str, body: &serde_json::Value) -> Result<serde_json::Value, P
     send(Request::post(&format!("{BASE}{path}")).json(body)?)
 }
 
+/// `PATCH {BASE}{path}` with a JSON body.
+pub fn patch(path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ProviderError> {
+    send(Request::new("PATCH", &format!("{BASE}{path}")).json(body)?)
+}
+
 /// `method {BASE}{path}` of an operation without a body (start, stop,
-/// terminate), with the `{}` that Cudo's package sends for one.
+/// terminate, deletes), with the `{}` that Cudo's package sends for one.
 pub fn call(method: &str, path: &str) -> Result<serde_json::Value, ProviderError> {
     send(Request::new(method, &format!("{BASE}{path}")).json(&serde_json::json!({}))?)
 }

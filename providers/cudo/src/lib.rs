@@ -11,8 +11,10 @@
 //! - no spot: Cudo offers no interruptible VMs (its create call has no such
 //!   field), so the manifest does not declare spot;
 //! - stop/start (`POST .../vms/{id}/stop|start`): a stopped VM keeps its disk;
-//! - ports: not declared. A VM's firewall is a security group; aloft does not
-//!   manage them yet, so a task with `ports` is not planned on Cudo;
+//! - ports: a cluster whose task has `ports` gets a security group
+//!   (`<cluster>-ports`: SSH and the ports in from anywhere, everything out) in
+//!   its data center, given to its VMs when they are created (attached to VMs
+//!   that exist), widened when a relaunch asks for more, deleted with the cluster;
 //! - the image is a Cudo image id (`image_id`, default
 //!   [`model::DEFAULT_IMAGE`]); the cluster's public key goes into
 //!   `customSshKeys` when the VM is created.
@@ -48,10 +50,11 @@ impl Provider for Cudo {
             name: "cudo".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Cudo Compute GPU virtual machines (multi-node in one data center; \
-                          no spot; stop/start; ports not managed), through its REST API"
+                          no spot; stop/start; ports by security group), through its REST API"
                 .into(),
             capabilities: Capabilities::MULTI_NODE
                 | Capabilities::STOP_START
+                | Capabilities::OPEN_PORTS
                 | Capabilities::CUSTOM_IMAGES,
             credentials: vec![api::KEY_NAME.into(), api::PROJECT_NAME.into()],
             hosts: vec!["rest.compute.cudo.org".into()],
@@ -87,18 +90,12 @@ impl Provider for Cudo {
         lifecycle::terminate(&cluster, &settings())
     }
 
-    fn open_ports(_cluster: ClusterRef, ports: Vec<PortRange>) -> Result<(), ProviderError> {
-        if ports.is_empty() {
-            return Ok(());
-        }
-        Err(aloft_provider_sdk::errors::unsupported(
-            "PortsNotManaged",
-            "aloft does not manage Cudo security groups: open the ports in Cudo's console",
-        ))
+    fn open_ports(cluster: ClusterRef, ports: Vec<PortRange>) -> Result<(), ProviderError> {
+        lifecycle::open_ports(&cluster, &ports, &settings())
     }
 
-    fn cleanup_ports(_cluster: ClusterRef) -> Result<(), ProviderError> {
-        Ok(())
+    fn cleanup_ports(cluster: ClusterRef) -> Result<(), ProviderError> {
+        lifecycle::cleanup_ports(&cluster, &settings())
     }
 
     fn offers(region: Option<String>) -> Result<Vec<Offer>, ProviderError> {

@@ -1,7 +1,8 @@
 //! The provider's verbs over Cudo's API: create a VM for each missing node
 //! (named by role, its cluster in `metadata`, the cluster's key in
-//! `customSshKeys`), start stopped ones, list every cluster in one listing, stop,
-//! terminate, and the catalog from live machine types.
+//! `customSshKeys`, the cluster's security group when the task has ports), start
+//! stopped ones, list every cluster in one listing, stop, terminate (and delete
+//! the security group), and the catalog from live machine types.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +11,8 @@ use serde_json::{Value, json};
 
 use aloft_provider_sdk::nodes::{self, Role};
 use aloft_provider_sdk::types::{
-    ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, ProviderError, Region,
-    RunRequest, RunResult,
+    ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
+    ProviderError, Region, RunRequest, RunResult,
 };
 use aloft_provider_sdk::{errors, log};
 
@@ -86,12 +87,163 @@ fn check_capacity(t: &InstanceType, region: &str, count: u32) -> Result<(), Prov
     Ok(())
 }
 
+/// The id of `cluster`'s security group (Cudo's ids are chosen by the caller).
+pub fn group_id(cluster: &str) -> String {
+    format!("{}-ports", model::vm_prefix(cluster))
+}
+
+/// The rules of a cluster's security group: SSH and `ports` in from anywhere,
+/// everything out.
+fn group_rules(ports: &[(u16, u16)]) -> Vec<Value> {
+    let mut ranges = vec![(22, 22)];
+    ranges.extend(ports.iter().copied());
+    ranges.sort_unstable();
+    ranges.dedup();
+    let mut rules: Vec<Value> = ranges
+        .into_iter()
+        .map(|(a, b)| {
+            let ports = if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            };
+            json!({"protocol": "PROTOCOL_TCP", "ports": ports, "ruleType": "RULE_TYPE_INBOUND",
+                   "ipRangeCidr": "0.0.0.0/0"})
+        })
+        .collect();
+    rules.push(
+        json!({"protocol": "PROTOCOL_ALL", "ruleType": "RULE_TYPE_OUTBOUND",
+                      "ipRangeCidr": "0.0.0.0/0"}),
+    );
+    rules
+}
+
+/// The inbound TCP port ranges of a security group's rules.
+fn inbound_ranges(group: &Value) -> Vec<(u16, u16)> {
+    let rules = group.get("rules").and_then(Value::as_array).cloned();
+    rules
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.get("ruleType").and_then(Value::as_str) == Some("RULE_TYPE_INBOUND"))
+        .filter_map(|r| {
+            r.get("ports")
+                .and_then(Value::as_str)
+                .and_then(model::port_range)
+        })
+        .collect()
+}
+
+/// Makes `cluster`'s security group in `region` let `ports` in (creating it, or
+/// adding the missing ranges); its id.
+fn ensure_group(
+    project: &str,
+    cluster: &str,
+    region: &str,
+    ports: &[PortRange],
+) -> Result<String, ProviderError> {
+    let id = group_id(cluster);
+    let wanted: Vec<(u16, u16)> = ports
+        .iter()
+        .map(|p| (p.start, p.end.max(p.start)))
+        .collect();
+    let path = format!("/v1/projects/{project}/networks/security-groups/{id}");
+    let description = format!(
+        "aloft cluster {}",
+        cluster.chars().take(100).collect::<String>()
+    );
+    match api::get(&path) {
+        Ok(answer) => {
+            let group = answer.get("securityGroup").cloned().unwrap_or(answer);
+            let mut have = inbound_ranges(&group);
+            let missing: Vec<(u16, u16)> = wanted
+                .iter()
+                .filter(|w| !have.iter().any(|h| h.0 <= w.0 && w.1 <= h.1))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                have.extend(missing);
+                api::patch(
+                    &path,
+                    &json!({"dataCenterId": region, "description": description,
+                            "rules": group_rules(&have)}),
+                )?;
+            }
+        }
+        Err(e) if e.code == "NotFound" => {
+            let body = json!({"id": id, "dataCenterId": region, "description": description,
+                              "rules": group_rules(&wanted)});
+            match api::post(
+                &format!("/v1/projects/{project}/networks/security-groups"),
+                &body,
+            ) {
+                Ok(_) => {}
+                Err(e) if e.code == "AlreadyExists" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(id)
+}
+
+/// Attaches security group `group` to the VMs of `vms` that lack it.
+fn attach_group(project: &str, vms: &[(Role, Vm)], group: &str) -> Result<(), ProviderError> {
+    for (_, v) in vms {
+        if !v.security_group_ids.iter().any(|g| g == group) {
+            api::patch(
+                &format!(
+                    "/v1/projects/{project}/vm/{}/security-group/attach?securityGroupId={group}",
+                    v.id
+                ),
+                &json!({}),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Lets `ports` in to the cluster's VMs (its security group, attached to each).
+pub fn open_ports(
+    cluster: &ClusterRef,
+    ports: &[PortRange],
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let project = api::project(settings)?;
+    let group = ensure_group(&project, &cluster.cluster, &cluster.region, ports)?;
+    attach_group(
+        &project,
+        &members(&all_vms(&project)?, &cluster.cluster),
+        &group,
+    )
+}
+
+/// Deletes the cluster's security group (none is success).
+pub fn cleanup_ports(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let project = api::project(settings)?;
+    let path = format!(
+        "/v1/projects/{project}/networks/security-groups/{}",
+        group_id(&cluster.cluster)
+    );
+    match api::call("DELETE", &path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == "NotFound" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The create body of the VM `vm_id` of `cluster` with `role`.
 fn create_body(
     req: &RunRequest,
     t: &InstanceType,
     vm_id: &str,
     role: Role,
+    group: Option<&str>,
     settings: &BTreeMap<String, String>,
 ) -> Value {
     let disk = req
@@ -127,6 +279,9 @@ fn create_body(
             body["customSshKeys"] = json!([key]);
         }
         None => body["sshKeySource"] = json!("SSH_KEY_SOURCE_PROJECT"),
+    }
+    if let Some(group) = group {
+        body["securityGroupIds"] = json!([group]);
     }
     body
 }
@@ -194,10 +349,18 @@ pub fn run(
         let count = u32::try_from(missing.len()).unwrap_or(u32::MAX);
         check_capacity(&t, region, count).map_err(here)?;
     }
+    // The task's ports: the cluster's security group, on every VM.
+    let group = if req.ports.is_empty() {
+        None
+    } else {
+        let group = ensure_group(&project, cluster, region, &req.ports).map_err(here)?;
+        attach_group(&project, &existing, &group).map_err(here)?;
+        Some(group)
+    };
     let mut created = Vec::new();
     for role in missing {
         let vm_id = model::vm_id_of(cluster, role);
-        let body = create_body(req, &t, &vm_id, role, settings);
+        let body = create_body(req, &t, &vm_id, role, group.as_deref(), settings);
         match api::post(&format!("/v1/projects/{project}/vm"), &body) {
             Ok(_) => created.push(vm_id),
             // Made by an earlier, interrupted call after this one listed.
@@ -274,13 +437,20 @@ pub fn stop(
     Ok(())
 }
 
-/// Terminates the cluster's VMs (idempotent: nothing left is success).
+/// Terminates the cluster's VMs and deletes its security group (idempotent:
+/// nothing left is success).
 pub fn terminate(
     cluster: &ClusterRef,
     settings: &BTreeMap<String, String>,
 ) -> Result<(), ProviderError> {
     let project = api::project(settings)?;
-    for (_, v) in members(&all_vms(&project)?, &cluster.cluster) {
+    terminate_vms(cluster, &project)?;
+    cleanup_ports(cluster, settings)
+}
+
+/// Terminates the cluster's VMs.
+fn terminate_vms(cluster: &ClusterRef, project: &str) -> Result<(), ProviderError> {
+    for (_, v) in members(&all_vms(project)?, &cluster.cluster) {
         match api::call(
             "POST",
             &format!("/v1/projects/{project}/vms/{}/terminate", v.id),

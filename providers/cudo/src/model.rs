@@ -70,6 +70,13 @@ pub fn vm_id_of(cluster: &str, role: Role) -> String {
     nodes::name_of(&vm_prefix(cluster), role)
 }
 
+/// A rule's port range as Cudo writes it (`8080` or `8000-8010`).
+pub fn port_range(ports: &str) -> Option<(u16, u16)> {
+    let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
 /// A price as Cudo writes it (`{"value": "0.52"}`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Decimal {
@@ -133,6 +140,9 @@ pub struct Vm {
     /// Its interfaces.
     #[serde(default)]
     pub nics: Vec<Nic>,
+    /// Its security groups.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
     /// Its metadata (aloft's cluster and role).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -487,6 +497,9 @@ mod tests {
         );
         assert_eq!(accelerator_of("H100 SXM").as_deref(), Some("H100"));
         assert_eq!(accelerator_of("A10").as_deref(), Some("A10"));
+        assert_eq!(port_range("8080"), Some((8080, 8080)));
+        assert_eq!(port_range("8000-8010"), Some((8000, 8010)));
+        assert_eq!(port_range("9-1"), None);
     }
 
     #[test]
