@@ -82,6 +82,11 @@ fi
 if ! .venv/bin/python -c 'import vastai_sdk' 2>/dev/null; then
   .venv/bin/pip install -q 'vastai-sdk==1.9.1' 'vastai==1.9.1'
 fi
+# The cudo provider's fake checks every request against the operations and models of
+# `cudo-compute` (Cudo's OpenAPI-generated package); tests read facts back with it.
+if ! .venv/bin/python -c 'import cudo_compute' 2>/dev/null; then
+  .venv/bin/pip install -q 'cudo-compute==0.3.6'
+fi
 # The primeintellect provider's fake checks every request against what Prime
 # Intellect's official package `prime` (module prime_cli) sends and reads; tests
 # read facts back with its client.

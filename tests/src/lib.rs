@@ -3,6 +3,7 @@
 pub mod azure_fake;
 pub mod components;
 pub mod conformance;
+pub mod cudo_fake;
 pub mod digitalocean_fake;
 pub mod fakes;
 pub mod fault_proxy;

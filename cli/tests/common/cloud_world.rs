@@ -18,6 +18,8 @@ use super::text;
 /// world's own credential is set.
 const CREDENTIAL_VARIABLES: &[&str] = &[
     "VAST_API_KEY",
+    "CUDO_API_KEY",
+    "CUDO_PROJECT",
     "PRIME_API_KEY",
     "RUNPOD_API_KEY",
     "LAMBDA_API_KEY",
