@@ -190,6 +190,15 @@ fn plans_price_cudo_from_live_machine_types_and_a_refused_key_says_why() {
         "{}",
         said(&all)
     );
+    // `gpus list --infra cudo` lists the live A4000 offers (Cudo has no catalog).
+    let gpus = world.aloft(&["gpus", "list", "RTXA4000", "--infra", "cudo"]);
+    assert!(gpus.status.success(), "{}", said(&gpus));
+    assert!(said(&gpus).contains("RTXA4000"), "{}", said(&gpus));
+    assert!(
+        said(&gpus).contains("0.21"),
+        "1 × A4000 in Sweden, 0.2078/h: {}",
+        said(&gpus)
+    );
     // Two nodes plan; spot does not (Cudo has none).
     let two = world.task(
         "two.yaml",
