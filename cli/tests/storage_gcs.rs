@@ -292,12 +292,54 @@ fn bad_gcs_input_and_missing_credentials_stop_before_anything_is_provisioned() {
             "{stderr}"
         );
     }
+    assert_eq!(world.fake.state()["requests"], serde_json::json!([]));
+    // A key file that cannot be read, and a key Google does not know, are named
+    // as such; the launch stops before anything is provisioned either way.
+    let task = world.task(
+        "t.yaml",
+        "resources: {infra: local}\nfile_mounts:\n  ~/data: gs://gs-data/train\nrun: ls ~/data\n",
+    );
+    let task = task.to_str().unwrap();
+    let missing = world.home.path().join("no-such-key.json");
+    let wrong = world.fake.wrong_key_path();
+    for (key, says) in [
+        (
+            missing.as_path(),
+            format!(
+                "GOOGLE_APPLICATION_CREDENTIALS names {}, which cannot be read",
+                missing.display()
+            ),
+        ),
+        (
+            wrong.as_path(),
+            "Google's token endpoint refused the credentials for GCS (HTTP 400): invalid_grant"
+                .to_string(),
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(["launch", "-y", "-c", "badkey", task])
+            .env("ALOFT_HOME", world.home.path())
+            .env("CLOUDSDK_CONFIG", world.gcloud.path())
+            .env("GOOGLE_APPLICATION_CREDENTIALS", key)
+            .env_remove("GCP_CREDENTIALS_JSON")
+            .env("ALOFT_LOG", "trace")
+            .output()
+            .expect("run aloft");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&says), "{says}:\n{stderr}");
+        world.assert_no_secret(&stderr);
+    }
     assert_eq!(
         text(&world.aloft(Creds::None, &["status", "-o", "json"]).stdout).trim(),
         "[]",
         "nothing was provisioned"
     );
-    assert_eq!(world.fake.state()["requests"], serde_json::json!([]));
+    assert_eq!(
+        world.fake.state()["buckets"],
+        serde_json::json!({}),
+        "no bucket was touched"
+    );
 
     // A store that does not match the source's URL, and GCS in a mode other than
     // COPY, are bad input: the dry run and the launch both refuse them, before any
@@ -332,7 +374,11 @@ fn bad_gcs_input_and_missing_credentials_stop_before_anything_is_provisioned() {
             assert!(stderr.contains(says), "{says}:\n{stderr}");
         }
     }
-    assert_eq!(world.fake.state()["requests"], serde_json::json!([]));
+    assert_eq!(
+        world.fake.state()["requests"],
+        serde_json::json!([]),
+        "no storage call was made for bad input or bad credentials"
+    );
     assert_eq!(
         text(&world.aloft(Creds::None, &["status", "-o", "json"]).stdout).trim(),
         "[]"

@@ -57,6 +57,11 @@ impl GcsFake {
         self.dir.path().join("service_account.json")
     }
 
+    /// A key file for the same account, signed by a key the fake does not know.
+    pub fn wrong_key_path(&self) -> PathBuf {
+        self.dir.path().join("wrong_key.json")
+    }
+
     /// Writes the `authorized_user` application-default credentials (no project)
     /// where gcloud keeps them under `config_dir` (`CLOUDSDK_CONFIG`).
     pub fn write_application_default(&self, config_dir: &Path) {

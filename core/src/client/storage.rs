@@ -117,8 +117,17 @@ impl Client {
         let json = StandardCredentials
             .get(GCP_CREDENTIALS_JSON)
             .ok_or_else(|| {
+                let named = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    format!(
+                        " (GOOGLE_APPLICATION_CREDENTIALS names {}, which cannot be read as JSON)",
+                        std::path::Path::new(&p).display()
+                    )
+                })
+                .unwrap_or_default();
                 ClientError::Other(format!(
-                    "no Google credentials for GCS: {}",
+                    "no Google credentials for GCS{named}: {}",
                     storage::gcs::GCS_CREDENTIALS_HELP
                 ))
             })?;
