@@ -267,12 +267,18 @@ fn a_cudo_launch_killed_anywhere_leaves_nothing_after_down() {
 fn cudo_out_of_capacity_fails_over_to_the_next_cloud_and_says_why() {
     use aloft_tests::runpod_fake::RunpodFake;
     const RUNPOD_KEY: &str = "rpa_CUDOFAILOVER_NEVER_PRINTED";
+    const UK: &str = "gb-bournemouth-1";
     let world = World::new(1, 60);
-    // The machine types still show free GPUs; the create is refused with gRPC
+    // Sweden's machine types show no free A4000: refused before any create.
+    world.fake.control(
+        "capacity",
+        json!({"data_center": DC, "exhausted": true, "reported": true}),
+    );
+    // In the UK they still show free GPUs, but the create is refused with gRPC
     // RESOURCE_EXHAUSTED, as when the last host is taken in between.
     world
         .fake
-        .control("capacity", json!({"data_center": DC, "exhausted": true}));
+        .control("capacity", json!({"data_center": UK, "exhausted": true}));
     let machine = Sshd::start_machine(&world.home.path().join("rp"), "127.0.12.70");
     let runpod = RunpodFake::start(RUNPOD_KEY, &[&machine], 0.5);
     world.add_provider("runpod", &runpod.endpoint(), &machine.user);
@@ -280,6 +286,7 @@ fn cudo_out_of_capacity_fails_over_to_the_next_cloud_and_says_why() {
         "t.yaml",
         &format!(
             "resources:\n  ordered:\n    - {{infra: cudo/{DC}, accelerators: RTXA4000:1}}\n    \
+             - {{infra: cudo/{UK}, accelerators: RTXA4000:1}}\n    \
              - {{infra: runpod/US, accelerators: A40:1}}\nrun: echo landed\n"
         ),
     );
@@ -291,18 +298,27 @@ fn cudo_out_of_capacity_fails_over_to_the_next_cloud_and_says_why() {
     let stdout = world.ok(&out);
     assert!(stdout.contains("landed"), "{stdout}");
     let said = format!("{stdout}{}", text(&out.stderr));
-    assert!(said.contains("resource exhausted"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "Cudo has no room for 1 × epyc-milan-rtx-a4000_1x8v32gb in {DC}"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("resource exhausted: no host in {UK}")),
+        "{said}"
+    );
     assert!(!said.contains(RUNPOD_KEY));
     // Cudo has nothing; RunPod has the pod.
     assert!(world.fake.live_vms().is_empty());
-    assert!(
-        world.fake.state()["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r == "POST /v1/projects/{projectId}/vm"),
-        "the create was tried"
-    );
+    let requests = world.fake.state()["requests"].clone();
+    let creates = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "POST /v1/projects/{projectId}/vm")
+        .count();
+    assert_eq!(creates, 1, "one create, in the UK: {requests}");
     assert_eq!(runpod.live_pods().len(), 1);
     assert_eq!(world.status_json()[0]["provider"], "runpod");
     world.ok(&world
