@@ -174,6 +174,8 @@ impl Gcs {
         query: &[(&str, &str)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<(u16, Vec<u8>), StorageError> {
+        // Shared, so that a retry does not copy the data.
+        let body = body.map(|(content_type, data)| (content_type, bytes::Bytes::from(data)));
         let url = format!("{}{path}", self.endpoint);
         let mut retried = false;
         loop {
@@ -186,7 +188,7 @@ impl Gcs {
             if let Some((content_type, data)) = &body {
                 request = request
                     .header("content-type", *content_type)
-                    .body(data.clone());
+                    .body(reqwest::blocking::Body::from(data.clone()));
             }
             let response = request
                 .send()
