@@ -116,6 +116,27 @@ fn plans_price_prime_intellect_from_live_availability_with_spot_and_one_node_onl
     );
     assert!(said(&dry).contains("Invalid API key"), "{}", said(&dry));
     assert!(!said(&dry).contains(wrong));
+    // Without the variable, the key comes from the file `prime login` writes
+    // (`~/.prime/config.json`, here under a home outside aloft's).
+    let home = world.xdg.path().join("home");
+    std::fs::create_dir_all(home.join(".prime")).unwrap();
+    std::fs::write(
+        home.join(".prime/config.json"),
+        json!({"api_key": SECRET, "team_id": null, "base_url": "https://api.primeintellect.ai"})
+            .to_string(),
+    )
+    .unwrap();
+    let check = world
+        .command(&["check", "-v", "primeintellect"])
+        .env_remove("PRIME_API_KEY")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert!(
+        world.ok(&check).contains("sam@example.com"),
+        "{}",
+        said(&check)
+    );
     // Live offers: the cheapest 8x H100 is Finland's.
     let dry = world.aloft(&["launch", "--dryrun", big.to_str().unwrap()]);
     assert!(dry.status.success(), "{}", said(&dry));
