@@ -396,6 +396,27 @@ mod tests {
         .unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("config.yaml:3:"), "{err}");
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "storage:\n  gcs:\n    endpoint: http://127.0.0.1:4443\n    project: p1\n    location: EU\n",
+        )
+        .unwrap();
+        let gcs = Config::load(dir.path()).unwrap().storage.gcs;
+        assert_eq!(
+            (
+                gcs.endpoint.as_deref(),
+                gcs.project.as_deref(),
+                gcs.location.as_deref()
+            ),
+            (Some("http://127.0.0.1:4443"), Some("p1"), Some("EU"))
+        );
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "storage:\n  gcs:\n    projcet: p1\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.yaml:3:"), "{err}");
         std::fs::write(dir.path().join("config.yaml"), "clouds: [aws]\nclowds: 1\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("config.yaml:2:"), "{err}");
