@@ -38,5 +38,6 @@ mod refresh;
 mod runpod_launch;
 mod serve_local;
 mod skypilot_cli;
+mod storage_gcs;
 mod storage_r2;
 mod vastai_launch;
