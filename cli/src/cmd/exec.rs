@@ -1,6 +1,7 @@
 //! `aloft exec CLUSTER TASK.yaml|COMMAND`: run a job on an existing cluster (no
 //! provisioning, no setup), streaming its output.
 
+use aloft::client::TaskUse;
 use aloft::task::TaskSource;
 
 use crate::cmd::task_args::{self, TaskFlags};
@@ -28,15 +29,10 @@ pub fn run(args: Args) -> CliResult {
     let overrides = args.flags.overrides()?;
     let source = TaskSource::from_words(&args.entrypoint)
         .map_err(|e| CliError::new(crate::exit::INVALID_TASK, e.to_string()))?;
-    let loaded = task_args::load(&source, &overrides)?;
-    let [task] = loaded.chain.tasks() else {
-        return Err(CliError::failure(
-            "exec takes a single task, not a pipeline",
-        ));
-    };
+    let loaded = task_args::load_one(&source, &overrides, TaskUse::Exec)?;
     // A task file's workdir is synced again, so that edits made since the launch run.
     let task_dir = matches!(source, TaskSource::File(_)).then_some(loaded.task_dir.as_path());
-    let id = client.exec(&args.cluster, task, task_dir)?;
+    let id = client.exec(&args.cluster, &loaded.task, task_dir)?;
     if args.detach {
         println!("{id}");
         return Ok(());

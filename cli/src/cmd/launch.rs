@@ -3,11 +3,11 @@
 //! aloft would pick for each task, and what it costs.
 
 use aloft::Candidate;
-use aloft::client::{Client, LaunchOptions, PlanOptions, PlanSummary};
+use aloft::client::{Client, LaunchOptions, LoadedTask, PlanOptions, PlanSummary, TaskUse};
 use aloft::runtime::queue::JobStatus;
 use aloft::task::Task;
 
-use aloft::task::{LoadedTasks, TaskSource};
+use aloft::task::TaskSource;
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult};
@@ -74,14 +74,9 @@ pub fn run(args: Args) -> CliResult {
             return Ok(());
         }
     }
-    let LoadedTasks { chain, task_dir } = task_args::load(&source, &overrides)?;
     if !args.dryrun {
-        let [task] = chain.tasks() else {
-            return Err(CliError::failure(
-                "a pipeline (several tasks) runs as a managed job: `aloft jobs launch` runs \
-                 its tasks in order, each on a cluster of its own",
-            ));
-        };
+        let LoadedTask { task, task_dir } =
+            task_args::load_one(&source, &overrides, TaskUse::Launch)?;
         let cluster = args
             .cluster
             .clone()
@@ -100,11 +95,12 @@ pub fn run(args: Args) -> CliResult {
         let progress = std::sync::Arc::new(crate::progress::Progress::new());
         let client = crate::client::open_with(progress.clone())?;
         if !args.yes {
-            confirm_new_cluster(&client, task, &options)?;
+            confirm_new_cluster(&client, &task, &options)?;
         }
         let detach = args.detach || source == TaskSource::Nothing;
-        return launch_for_real(&client, &progress, task, &task_dir, &options, detach);
+        return launch_for_real(&client, &progress, &task, &task_dir, &options, detach);
     }
+    let chain = task_args::load(&source, &overrides, TaskUse::Plan)?.chain;
     let client = crate::client::open()?;
     let options = PlanOptions {
         all_clouds: args.all_clouds,

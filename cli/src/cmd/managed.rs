@@ -4,7 +4,7 @@
 //! when idle), so it outlives the command that submitted the job; with
 //! `jobs: controller:` in `config.yaml` it runs on a cluster of its own.
 
-use aloft::client::{CONTROLLER_CLUSTER, Client};
+use aloft::client::{CONTROLLER_CLUSTER, Client, TaskUse};
 use aloft::jobs::{CancelTarget, JobId, ManagedJobStatus};
 use aloft::runtime::agent::unix_now;
 
@@ -153,16 +153,7 @@ pub fn run(args: Args) -> CliResult {
         } => {
             let overrides = flags.overrides()?;
             let source = entrypoint.source()?;
-            if source == aloft::task::TaskSource::Nothing {
-                return Err(CliError::new(
-                    crate::exit::INVALID_TASK,
-                    "jobs launch needs a task file or a command",
-                ));
-            }
-            let loaded = task_args::load(&source, &overrides)?;
-            // Relative paths are the task file's, as in a launch.
-            let mut chain = loaded.chain;
-            chain.resolve_local_paths(&loaded.task_dir);
+            let chain = task_args::load(&source, &overrides, TaskUse::ManagedJob)?.chain;
             confirm_launch(&chain, flags.name.as_deref(), yes)?;
             let id = submit(&client, &chain, flags.name.as_deref(), yes)?;
             if detach {

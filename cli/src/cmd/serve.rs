@@ -3,7 +3,7 @@
 //! behind one endpoint; the controller (with every service's load balancer) runs
 //! as a process of its own, started on demand, exiting when no service is left.
 
-use aloft::client::{ServeLogs, ServiceView};
+use aloft::client::{ServeLogs, ServiceView, TaskUse};
 use aloft::runtime::agent::unix_now;
 use aloft::serve::UpdateMode;
 
@@ -209,24 +209,7 @@ pub fn run(args: Args) -> CliResult {
 fn one_task(flags: &TaskFlags, entrypoint: &Entrypoint) -> Result<aloft::Task, CliError> {
     let overrides = flags.overrides()?;
     let source = entrypoint.source()?;
-    if source == aloft::task::TaskSource::Nothing {
-        return Err(CliError::new(
-            crate::exit::INVALID_TASK,
-            "serve needs a task file with a `service:` section",
-        ));
-    }
-    let loaded = task_args::load(&source, &overrides)?;
-    // Relative paths are the task file's, as in a launch.
-    let mut chain = loaded.chain;
-    chain.resolve_local_paths(&loaded.task_dir);
-    let mut tasks = chain.into_tasks();
-    if tasks.len() != 1 {
-        return Err(CliError::new(
-            crate::exit::INVALID_TASK,
-            format!("a service is one task; this file has {}", tasks.len()),
-        ));
-    }
-    Ok(tasks.remove(0))
+    Ok(task_args::load_one(&source, &overrides, TaskUse::Service)?.task)
 }
 
 fn render_status(services: &[ServiceView]) -> String {

@@ -1,11 +1,11 @@
 //! The task-override flags shared by `launch`, `exec` and friends (SkyPilot's
 //! `TASK_OPTIONS`), and loading a task file with them applied.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use aloft::client::{LoadedTask, TaskUse, key_values_with_file};
 use aloft::task::{LoadedTasks, Overrides, TaskSource};
 
-use crate::config::aloft_home;
 use crate::exit::{CliError, INVALID_TASK};
 
 /// Flags that override fields of the task file.
@@ -96,31 +96,11 @@ impl TaskFlags {
             image_id: self.image_id.clone(),
             ports: self.ports.clone(),
             priority: self.priority,
-            env: with_file(self.env_file.as_deref(), key_values("--env", &self.env)?)?,
-            secret: with_file(
-                self.secret_file.as_deref(),
-                key_values("--secret", &self.secret)?,
-            )?,
+            env: key_values_with_file("--env", &self.env, self.env_file.as_deref())?,
+            secret: key_values_with_file("--secret", &self.secret, self.secret_file.as_deref())?,
             ..Overrides::default()
         })
     }
-}
-
-/// The pairs of dotenv file `file` (when given) followed by `flags` (later wins).
-fn with_file(
-    file: Option<&Path>,
-    flags: Vec<(String, String)>,
-) -> Result<Vec<(String, String)>, CliError> {
-    let mut pairs = match file {
-        Some(file) => aloft::task::dotenv_file(file).map_err(invalid)?,
-        None => Vec::new(),
-    };
-    pairs.extend(flags);
-    Ok(pairs)
-}
-
-fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    aloft::task::key_values(flag, items).map_err(invalid)
 }
 
 fn invalid(err: impl std::fmt::Display) -> CliError {
@@ -153,12 +133,22 @@ impl Entrypoint {
     }
 }
 
-/// Loads the tasks `source` names with `overrides` applied; invalid input exits 2.
-pub fn load(source: &TaskSource, overrides: &Overrides) -> Result<LoadedTasks, CliError> {
-    let bundled: Vec<String> = crate::bundled::providers()
-        .iter()
-        .map(|(name, _)| name.to_string())
-        .collect();
-    let known = aloft::client::known_clouds(&aloft_home(), &bundled);
-    source.load(overrides, &known).map_err(invalid)
+/// Loads the tasks `source` names for `usage` with `overrides` applied, as this
+/// program's client would ([`aloft::client::ClientBuilder::load_tasks`]); invalid
+/// input exits 2.
+pub fn load(
+    source: &TaskSource,
+    overrides: &Overrides,
+    usage: TaskUse,
+) -> Result<LoadedTasks, CliError> {
+    Ok(crate::client::builder().load_tasks(source, overrides, usage)?)
+}
+
+/// The one task `source` names for `usage` (see [`load`]).
+pub fn load_one(
+    source: &TaskSource,
+    overrides: &Overrides,
+    usage: TaskUse,
+) -> Result<LoadedTask, CliError> {
+    Ok(crate::client::builder().load_task(source, overrides, usage)?)
 }

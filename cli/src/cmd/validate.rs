@@ -1,5 +1,7 @@
 //! `aloft validate TASK.yaml`: parse and check a task file, launch nothing.
 
+use aloft::client::TaskUse;
+
 use crate::cmd::task_args::{self, TaskFile, TaskFlags};
 use crate::exit::CliResult;
 use crate::render::{self, Output};
@@ -19,7 +21,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let source = aloft::task::TaskSource::File(args.file.path.clone());
-    let chain = task_args::load(&source, &args.flags.overrides()?)?.chain;
+    let chain = task_args::load(&source, &args.flags.overrides()?, TaskUse::Plan)?.chain;
     match args.output {
         Output::Json => render::print_json(&serde_json::json!({
             "valid": true,

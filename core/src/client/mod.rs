@@ -52,6 +52,7 @@ mod serve;
 mod serve_remote;
 mod ssh_config;
 mod storage;
+mod tasks;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,7 @@ pub use refresh::RefreshNote;
 pub use serve::{ServeLogs, ServiceView};
 pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};
+pub use tasks::{LoadedTask, TaskUse, key_values_with_file};
 
 use crate::config::{Config, ConfigError, aloft_home};
 use crate::launch::LaunchError;
