@@ -223,7 +223,9 @@ impl Client {
             )));
         }
         let resources = task.resources.candidates().to_vec();
-        let task = self.prepare_storage(task, task_dir, &options.cluster)?;
+        // Bucket copies are done by the nodes: `fetch` is their script.
+        let super::storage::PreparedStorage { task, fetch } =
+            self.prepare_storage(task, task_dir, &options.cluster)?;
         // The provider gets this cluster's public key, made before it is asked.
         let mut provisioner = PluginProvisioner {
             rt: &self.rt,
@@ -246,9 +248,10 @@ impl Client {
         // Autostop is set through the client once the job is queued: one mechanism
         // for every provider (a remote head gets its stop kit).
         let autostop = options.autostop.or_else(|| task_autostop(&task));
-        let launched = crate::launch::launch(
+        let launched = crate::launch::launch_fetching(
             &ctx,
             &request,
+            fetch.as_deref(),
             &opt_task,
             &mut provisioner,
             &mut |line: &str| {

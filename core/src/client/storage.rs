@@ -25,6 +25,7 @@ use crate::plugin::credentials::GCP_CREDENTIALS_JSON;
 use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::agent::unix_now;
 use crate::state::StorageRecord;
+use crate::storage::fetch::NodeFetch;
 use crate::storage::{self, AwsCredentials, Gcs, GcsOptions, ObjectStore, S3, StorageError, Store};
 use crate::task::{FileMount, StorageMode, StorageSpec, Task};
 
@@ -238,15 +239,17 @@ impl Client {
         }
     }
 
-    /// The task with its bucket mounts made local (see the module docs); a task
-    /// without buckets comes back unchanged and nothing is contacted. Every
-    /// store's credentials are checked before any bucket is touched.
+    /// The task with its bucket mounts taken out of its file mounts, and the
+    /// script every node runs to copy them itself (see the module docs); a task
+    /// without buckets comes back unchanged, with no script, and nothing is
+    /// contacted. Every store's credentials are checked before any bucket is
+    /// touched.
     pub(crate) fn prepare_storage(
         &self,
         task: &Task,
         task_dir: &Path,
         cluster: &str,
-    ) -> ClientResult<Task> {
+    ) -> ClientResult<PreparedStorage> {
         let mut clients: BTreeMap<Store, Box<dyn ObjectStore>> = BTreeMap::new();
         for (target, mount) in &task.file_mounts {
             let store = match mount {
@@ -261,28 +264,35 @@ impl Client {
             }
         }
         if clients.is_empty() {
-            return Ok(task.clone());
+            return Ok(PreparedStorage {
+                task: task.clone(),
+                fetch: None,
+            });
         }
         let progress = |line: String| self.emit(Event::Detail(line));
-        let staging_root = self.home.join("cache/storage");
         let mut task = task.clone();
         let mut mounts_script = String::new();
+        let mut fetches: Vec<NodeFetch> = Vec::new();
+        let mut plan_fetch =
+            |client: &dyn ObjectStore, bucket: &str, prefix: &str, target: &str| {
+                let fetch =
+                    storage::fetch::plan(client, bucket, prefix, target).map_err(failure)?;
+                progress(format!(
+                    "the nodes copy {} ({} object(s), {} bytes) to {target}",
+                    fetch.source,
+                    fetch.objects.len(),
+                    fetch.bytes()
+                ));
+                fetches.push(fetch);
+                Ok::<(), ClientError>(())
+            };
         for (target, mount) in task.file_mounts.iter_mut() {
-            let staging = staging_root.join(unix_now().to_string()).join(
-                target
-                    .trim_start_matches("~/")
-                    .trim_start_matches('/')
-                    .replace('/', "_"),
-            );
             match mount.clone() {
                 FileMount::Path(url) if url.contains("://") => {
                     let (store, bucket, prefix) =
                         storage::parse_bucket_url(&url).map_err(failure)?;
-                    let client = clients[&store].as_ref();
-                    progress(format!("downloading {url} for {target}"));
-                    let local =
-                        storage::download(client, &bucket, &prefix, &staging).map_err(failure)?;
-                    *mount = FileMount::Path(local.display().to_string());
+                    plan_fetch(clients[&store].as_ref(), &bucket, &prefix, target)?;
+                    *mount = FileMount::Path(String::new());
                 }
                 FileMount::Path(_) => {}
                 FileMount::Storage(spec) => {
@@ -319,20 +329,12 @@ impl Client {
                         }
                     }
                     match spec.mode.unwrap_or(StorageMode::Mount) {
-                        StorageMode::Copy => {
-                            progress(format!(
-                                "downloading {} for {target}",
-                                client.url(&bucket, "")
-                            ));
-                            let local = storage::download(client, &bucket, &prefix, &staging)
-                                .map_err(failure)?;
-                            *mount = FileMount::Path(local.display().to_string());
-                        }
+                        StorageMode::Copy => plan_fetch(client, &bucket, &prefix, target)?,
                         StorageMode::Mount | StorageMode::MountCached => {
                             mounts_script.push_str(&mount_command(&bucket, target));
-                            *mount = FileMount::Path(String::new());
                         }
                     }
+                    *mount = FileMount::Path(String::new());
                 }
             }
         }
@@ -344,8 +346,20 @@ impl Client {
                 None => mounts_script,
             });
         }
-        Ok(task)
+        Ok(PreparedStorage {
+            task,
+            fetch: (!fetches.is_empty()).then(|| storage::fetch::script(&fetches)),
+        })
     }
+}
+
+/// A task's bucket mounts made ready for a launch.
+pub(crate) struct PreparedStorage {
+    /// The task without its bucket file mounts (MOUNT mode: mounted by `setup`).
+    pub(crate) task: Task,
+    /// The script every new node runs to copy the COPY-mode buckets itself (holds
+    /// pre-signed URLs: a secret, never logged).
+    pub(crate) fetch: Option<String>,
 }
 
 /// Refuses, before anything is created, the storage mounts a launch cannot make

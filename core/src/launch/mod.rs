@@ -111,6 +111,15 @@ pub enum LaunchError {
     /// The task asks for something this build cannot do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// A node could not copy the task's buckets (what the node's fetch said:
+    /// the objects that did not arrive; never a URL).
+    #[error("copying buckets onto node {node} failed:\n{detail}")]
+    Fetch {
+        /// The node.
+        node: String,
+        /// The fetch's last lines.
+        detail: String,
+    },
     /// The user interrupted the launch; what exists is recorded.
     #[error("interrupted {stage}; {left}")]
     Interrupted {
@@ -213,6 +222,25 @@ pub fn launch<P>(
 where
     P: Provisioner<Nodes = Vec<NodeAddress>>,
 {
+    launch_fetching(ctx, req, None, opt_task, provisioner, progress)
+}
+
+/// [`launch`], where every new node also runs `fetch` (a bash script, e.g. the
+/// bucket copies of `storage::fetch::script`) once the workdir and file mounts
+/// are synced and before the agent starts, all nodes at once. The script may hold
+/// secrets (pre-signed URLs): it goes to each node on `bash`'s standard input,
+/// never on a command line, and its text is in no error.
+pub fn launch_fetching<P>(
+    ctx: &LaunchContext<'_>,
+    req: &LaunchRequest<'_>,
+    fetch: Option<&str>,
+    opt_task: &OptTask,
+    provisioner: &mut P,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Launched, LaunchError>
+where
+    P: Provisioner<Nodes = Vec<NodeAddress>>,
+{
     let (record, head, attempts, chosen) = match ctx.state.cluster(req.cluster)? {
         Some(existing) if existing.status == ClusterStatus::Up => {
             if let Some(reason) = fit::misfit(&opt_task.resources, opt_task.num_nodes, &existing) {
@@ -254,7 +282,7 @@ where
                     req.cluster
                 )
             })?;
-            let (record, head) = bring_up(ctx, req, &done.candidate, &done.nodes, progress)?;
+            let (record, head) = bring_up(ctx, req, fetch, &done.candidate, &done.nodes, progress)?;
             (
                 record,
                 head,
@@ -373,6 +401,7 @@ pub fn job_spec(task: &Task, no_setup: bool, demand: &Demand) -> (JobSpec, Vec<(
 fn bring_up(
     ctx: &LaunchContext<'_>,
     req: &LaunchRequest<'_>,
+    fetch: Option<&str>,
     c: &Candidate,
     addresses: &[NodeAddress],
     progress: &mut dyn FnMut(&str),
@@ -424,6 +453,10 @@ fn bring_up(
     let head_address = addresses.first().unwrap_or(head_address);
     progress("Syncing files...");
     sync_files(req, &node_handles)?;
+    if let Some(script) = fetch {
+        progress("Fetching buckets on the nodes...");
+        fetch_on_nodes(script, &node_handles)?;
+    }
     progress("Starting the agent on the head node...");
 
     let spec = ClusterSpec {
@@ -679,6 +712,46 @@ fn upload(copies: &[(PathBuf, String, bool)], nodes: &[Box<dyn Node>]) -> Result
         on_every_node(nodes, |node| node.upload(source, target, *gitignore))?;
     }
     Ok(())
+}
+
+/// Runs the fetch `script` on every node at once; a node whose script fails is
+/// [`LaunchError::Fetch`] with the script's last lines (never its text).
+fn fetch_on_nodes(script: &str, nodes: &[Box<dyn Node>]) -> Result<(), LaunchError> {
+    let script = crate::runtime::node::Script::new(script);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let script = &script;
+                scope.spawn(move || {
+                    let mut output = Vec::new();
+                    let code = node.run(script, &mut output)?;
+                    if code == 0 {
+                        return Ok(());
+                    }
+                    let text = String::from_utf8_lossy(&output);
+                    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                    let detail = lines[lines.len().saturating_sub(10)..].join("\n");
+                    Err(LaunchError::Fetch {
+                        node: node.describe(),
+                        detail: if detail.is_empty() {
+                            format!("exit status {code}")
+                        } else {
+                            detail
+                        },
+                    })
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap_or_else(|_| {
+                Err(LaunchError::Node(NodeError::Killed {
+                    node: "node thread".into(),
+                }))
+            })?;
+        }
+        Ok(())
+    })
 }
 
 /// Runs `f` on every node at once; the first error wins.

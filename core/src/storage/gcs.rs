@@ -20,7 +20,7 @@ use aloft_provider_sdk::signing::uri_encode;
 use reqwest::Method;
 use reqwest::blocking::Client;
 
-use super::{ObjectInfo, ObjectStore, StorageError, Store};
+use super::{ObjectInfo, ObjectStore, SignedGet, StorageError, Store};
 
 /// Google Cloud Storage's JSON API root.
 pub const GCS_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -230,6 +230,16 @@ impl Gcs {
     }
 }
 
+/// GCS's `md5Hash` (base64 of the 16 bytes) as lower-case hex.
+fn md5_hex(md5_hash: &str) -> Option<String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(md5_hash.trim())
+        .ok()
+        .filter(|bytes| bytes.len() == 16)
+        .map(hex::encode)
+}
+
 impl ObjectStore for Gcs {
     fn store(&self) -> Store {
         Store::Gcs
@@ -300,6 +310,24 @@ impl ObjectStore for Gcs {
             .map(|_| ())
     }
 
+    /// The object's `alt=media` URL with this client's short-lived OAuth token in
+    /// an `Authorization` header (V4 signed URLs are not made yet).
+    fn signed_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        _expires: Duration,
+    ) -> Result<SignedGet, StorageError> {
+        Ok(SignedGet {
+            url: format!(
+                "{}{}?alt=media",
+                self.endpoint,
+                Gcs::object_path(bucket, key)
+            ),
+            header: Some(("Authorization".into(), format!("Bearer {}", self.token()?))),
+        })
+    }
+
     fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -314,6 +342,8 @@ impl ObjectStore for Gcs {
             name: String,
             #[serde(default)]
             size: Option<String>,
+            #[serde(default, rename = "md5Hash")]
+            md5_hash: Option<String>,
         }
         let path = format!("{}/o", Gcs::bucket_path(bucket));
         let mut objects = Vec::new();
@@ -330,6 +360,7 @@ impl ObjectStore for Gcs {
             objects.extend(page.items.into_iter().map(|item| ObjectInfo {
                 key: item.name,
                 size: item.size.and_then(|s| s.parse().ok()).unwrap_or(0),
+                md5: item.md5_hash.as_deref().and_then(md5_hex),
             }));
             token = page.next_page_token.filter(|t| !t.is_empty());
             if token.is_none() {
@@ -358,6 +389,12 @@ mod tests {
             ))
         );
         assert_eq!(error_reason(b"<html>"), None);
+        assert_eq!(
+            md5_hex("XrY7u+Ae7tCTyyK7j1rNww==").as_deref(),
+            Some("5eb63bbbe01eeed093cb22bb8f5acdc3"),
+            "md5(\"hello world\")"
+        );
+        assert_eq!(md5_hex("not base64!"), None);
         let err = Gcs::new(
             r#"{"type":"authorized_user","refresh_token":"rt-SECRET"}"#,
             GcsOptions::default(),

@@ -7,10 +7,12 @@
 //! from `~/.cloudflare/`, as SkyPilot reads them), and Google Cloud Storage with
 //! its JSON API ([`gcs::Gcs`], Google's credentials as Google's tools read them).
 
+pub mod fetch;
 pub mod gcs;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -75,6 +77,26 @@ impl StorageError {
     }
 }
 
+/// How a node reads one object without the store's credentials: a URL (for S3
+/// and R2 pre-signed, so a bearer secret until it expires) and, for GCS, a
+/// short-lived `Authorization` header. `Debug` shows neither.
+#[derive(Clone)]
+pub struct SignedGet {
+    /// The URL to GET.
+    pub url: String,
+    /// A header to send with it (name, value).
+    pub header: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for SignedGet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedGet")
+            .field("url", &"<redacted>")
+            .field("header", &self.header.as_ref().map(|(name, _)| name))
+            .finish()
+    }
+}
+
 /// What aloft does with a bucket store, whichever API it speaks.
 pub trait ObjectStore: Send + Sync {
     /// The store this client talks to.
@@ -104,6 +126,14 @@ pub trait ObjectStore: Send + Sync {
     fn delete_bucket(&self, bucket: &str) -> Result<(), StorageError>;
     /// Every object under `prefix` (all pages).
     fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
+    /// How a node may GET `bucket`/`key` for about `expires` without this
+    /// client's credentials (see [`SignedGet`]).
+    fn signed_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires: Duration,
+    ) -> Result<SignedGet, StorageError>;
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use aloft_provider_sdk::signing::{
-    AwsCredentials, SigV4Request, sha256_hex, sigv4_authorization, uri_encode,
+    AwsCredentials, SigV4Request, hmac_sha256, sha256_hex, sigv4_authorization, uri_encode,
 };
 use reqwest::Method;
 use reqwest::blocking::Client;
 
-use super::{ObjectStore, StorageError, Store};
+use super::{ObjectStore, SignedGet, StorageError, Store};
 
 /// An S3 client for one region (of S3, or of another store speaking its API).
 pub struct S3 {
@@ -31,6 +31,74 @@ pub struct ObjectInfo {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// The object's MD5 (lower-case hex) where the store states a plain one: an
+    /// S3 ETag without a `-` (not a multipart upload), GCS's `md5Hash`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+}
+
+/// The MD5 an S3 ETag states, if it is a plain one (32 hex digits, quoted or
+/// not); a multipart ETag (`"...-3"`) states none.
+pub fn etag_md5(etag: &str) -> Option<String> {
+    let etag = etag.trim().trim_matches('"');
+    (etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| etag.to_ascii_lowercase())
+}
+
+/// A SigV4 query-string pre-signed GET of `url_base` (scheme, host and the
+/// encoded `path`), valid for `expires` seconds from `amz_date`
+/// (`YYYYMMDDTHHMMSSZ`): AWS's "authenticating requests: using query
+/// parameters", with only `host` signed and an unsigned payload. The result is a
+/// bearer secret for its lifetime.
+pub fn presign_get(
+    url_base: &str,
+    host: &str,
+    path: &str,
+    credentials: &AwsCredentials,
+    region: &str,
+    amz_date: &str,
+    expires: u64,
+) -> String {
+    let date = amz_date.get(..8).unwrap_or(amz_date);
+    let scope = format!("{date}/{region}/s3/aws4_request");
+    let mut query: Vec<(String, String)> = vec![
+        ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
+        (
+            "X-Amz-Credential".into(),
+            format!("{}/{scope}", credentials.access_key_id),
+        ),
+        ("X-Amz-Date".into(), amz_date.into()),
+        ("X-Amz-Expires".into(), expires.to_string()),
+        ("X-Amz-SignedHeaders".into(), "host".into()),
+    ];
+    if let Some(token) = &credentials.session_token {
+        query.push(("X-Amz-Security-Token".into(), token.clone()));
+    }
+    let mut encoded: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (uri_encode(k), uri_encode(v)))
+        .collect();
+    encoded.sort();
+    let canonical_query = encoded
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let canonical_request =
+        format!("GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    );
+    let k_date = hmac_sha256(
+        format!("AWS4{}", credentials.secret_access_key).as_bytes(),
+        date.as_bytes(),
+    );
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, b"s3");
+    let k_signing = hmac_sha256(&k_service, b"aws4_request");
+    let signature = hex::encode(hmac_sha256(&k_signing, string_to_sign.as_bytes()));
+    format!("{url_base}?{canonical_query}&X-Amz-Signature={signature}")
 }
 
 fn encode_key(key: &str) -> String {
@@ -110,6 +178,31 @@ impl S3 {
                 let path = format!("/{key}");
                 (format!("https://{host}{path}"), host, path)
             }
+        }
+    }
+
+    /// A pre-signed GET of `bucket`/`key`, valid for `expires` (see
+    /// [`presign_get`]).
+    pub fn presigned_get(&self, bucket: &str, key: &str, expires: Duration) -> SignedGet {
+        let (url, host, path) = self.locate(bucket, key);
+        let date = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .unwrap_or_default();
+        // S3 takes at most seven days.
+        let seconds = expires.as_secs().clamp(1, 7 * 24 * 3600);
+        SignedGet {
+            url: presign_get(
+                &url,
+                &host,
+                &path,
+                &self.credentials,
+                &self.region,
+                &date,
+                seconds,
+            ),
+            header: None,
         }
     }
 
@@ -267,6 +360,7 @@ impl S3 {
                         size: child(item, "Size")
                             .and_then(|s| s.parse().ok())
                             .unwrap_or(0),
+                        md5: child(item, "ETag").and_then(|e| etag_md5(&e)),
                     });
                 }
             }
@@ -317,5 +411,56 @@ impl ObjectStore for S3 {
 
     fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         S3::list(self, bucket, prefix)
+    }
+
+    fn signed_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires: Duration,
+    ) -> Result<SignedGet, StorageError> {
+        Ok(self.presigned_get(bucket, key, expires))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_presigned_get_matches_aws_documented_example() {
+        // "Authenticating Requests: Using Query Parameters (AWS Signature Version
+        // 4)", the example GET of examplebucket/test.txt.
+        let credentials = AwsCredentials {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let url = presign_get(
+            "https://examplebucket.s3.amazonaws.com/test.txt",
+            "examplebucket.s3.amazonaws.com",
+            "/test.txt",
+            &credentials,
+            "us-east-1",
+            "20130524T000000Z",
+            86400,
+        );
+        assert_eq!(
+            url,
+            "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        );
+    }
+
+    #[test]
+    fn only_plain_etags_state_an_md5() {
+        assert_eq!(
+            etag_md5("\"9B2CF535F27731C974343645A3985328\""),
+            Some("9b2cf535f27731c974343645a3985328".into())
+        );
+        assert_eq!(etag_md5("\"9b2cf535f27731c974343645a3985328-3\""), None);
+        assert_eq!(etag_md5(""), None);
     }
 }
