@@ -28,7 +28,8 @@ impl World {
     fn new(with_credentials: bool) -> World {
         let home = tempfile::tempdir().unwrap();
         let user = tempfile::tempdir().unwrap();
-        let moto = Moto::start();
+        // The request log shows who read the objects' bytes.
+        let moto = Moto::start_logged();
         if with_credentials {
             let dir = user.path().join(".cloudflare");
             std::fs::create_dir_all(&dir).unwrap();
@@ -183,6 +184,91 @@ fn r2_buckets_are_copied_created_listed_and_deleted() {
         .unwrap(),
         serde_json::json!([])
     );
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+/// moto's object GETs of `bucket`, as (path without the query, whether the
+/// query is a pre-signature); the signatures themselves are never kept.
+fn object_gets(moto: &Moto, bucket: &str) -> Vec<(String, bool)> {
+    moto.requests()
+        .iter()
+        .filter_map(|line| line.strip_prefix("GET "))
+        .filter_map(|rest| rest.split(' ').next())
+        .filter_map(|target| {
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let key = path.strip_prefix(&format!("/{bucket}/"))?;
+            // A GET of the bucket itself (a listing) is not an object's bytes.
+            (!key.is_empty()).then(|| {
+                (
+                    path.to_string(),
+                    query.contains("X-Amz-Signature=") && query.contains("X-Amz-Expires="),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn nodes_copy_r2_buckets_themselves_with_presigned_gets_the_launcher_reads_no_object() {
+    let world = World::new(true);
+    assert_eq!(
+        world.r2("r2.create_bucket(Bucket='r2-data', CreateBucketConfiguration={'LocationConstraint': 'auto'})\n\
+             r2.put_object(Bucket='r2-data', Key='train/a.txt', Body=b'alpha')\n\
+             r2.put_object(Bucket='r2-data', Key='train/sub/b.txt', Body=b'beta')\n\
+             r2.put_object(Bucket='r2-data', Key='train/empty', Body=b'')\n\
+             r2.put_object(Bucket='r2-data', Key='other/c.txt', Body=b'not this')\n\
+             print(json.dumps(True))"),
+        true
+    );
+    upload_folder(world.home.path());
+    let task = world.task(
+        "two.yaml",
+        "resources: {infra: local}\nnum_nodes: 2\n\
+         file_mounts:\n  ~/data: r2://r2-data/train\n  \
+         ~/up:\n    name: r2-two-up\n    source: ./upload\n    store: r2\n    mode: COPY\n\
+         run: echo \"got $(cat ~/data/a.txt ~/data/sub/b.txt ~/up/u.txt) $(wc -c < ~/data/empty)\"\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "two", task.to_str().unwrap()]);
+    let stdout = ok(&out);
+    for rank in 0..2 {
+        assert!(
+            stdout.contains(&format!("(rank {rank}) got alphabetauploaded 0")),
+            "node {rank} has the bucket's files: {stdout}"
+        );
+    }
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("X-Amz-Signature"), "{stderr}");
+    // Every object's bytes were read by a pre-signed GET, once per node; the
+    // launcher (whose requests are signed in a header) read none.
+    let mut gets = object_gets(&world.moto, "r2-data");
+    gets.sort();
+    let unsigned: Vec<&String> = gets.iter().filter(|(_, p)| !p).map(|(k, _)| k).collect();
+    assert!(
+        unsigned.is_empty(),
+        "objects read by the launcher: {unsigned:?}"
+    );
+    let presigned: Vec<&String> = gets.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        presigned,
+        [
+            "/r2-data/train/a.txt",
+            "/r2-data/train/a.txt",
+            "/r2-data/train/sub/b.txt",
+            "/r2-data/train/sub/b.txt",
+        ],
+        "each node fetched each (non-empty) object once"
+    );
+    // The source uploaded once, to the bucket, then fetched from it by both nodes.
+    assert_eq!(
+        object_gets(&world.moto, "r2-two-up"),
+        [
+            ("/r2-two-up/u.txt".to_string(), true),
+            ("/r2-two-up/u.txt".to_string(), true)
+        ]
+    );
+    ok(&world.aloft(&["down", "-y", "two"]));
+    // No pre-signed URL was kept anywhere aloft writes.
+    common::assert_secret_in_no_file(world.home.path(), "X-Amz-Signature");
     common::assert_secret_in_no_file(world.home.path(), SECRET);
 }
 

@@ -14,6 +14,8 @@ pub struct Moto {
     pub port: u16,
     venv: PathBuf,
     child: Child,
+    /// moto's request log (werkzeug's one line per request), when kept.
+    log: Option<tempfile::NamedTempFile>,
 }
 
 fn venv() -> PathBuf {
@@ -25,6 +27,15 @@ fn venv() -> PathBuf {
 impl Moto {
     /// Starts a server and waits until it answers.
     pub fn start() -> Moto {
+        Moto::start_with(false)
+    }
+
+    /// [`Moto::start`], keeping the server's request log for [`Moto::requests`].
+    pub fn start_logged() -> Moto {
+        Moto::start_with(true)
+    }
+
+    fn start_with(logged: bool) -> Moto {
         let venv = venv();
         let server = venv.join("bin/moto_server");
         assert!(
@@ -36,20 +47,44 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
+        let log = logged.then(|| tempfile::NamedTempFile::new().expect("a log file"));
+        let stderr = match &log {
+            Some(file) => Stdio::from(file.reopen().expect("open the log file")),
+            None => Stdio::null(),
+        };
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start moto_server");
-        let moto = Moto { port, venv, child };
+        let moto = Moto {
+            port,
+            venv,
+            child,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto did not start on {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
+    }
+
+    /// The request lines moto logged so far (`GET /bucket/key?query HTTP/1.1`,
+    /// the part between quotes), for a server from [`Moto::start_logged`].
+    pub fn requests(&self) -> Vec<String> {
+        let log = self
+            .log
+            .as_ref()
+            .expect("a server started with start_logged");
+        std::fs::read_to_string(log.path())
+            .expect("read moto's log")
+            .lines()
+            .filter_map(|line| line.split('"').nth(1).map(str::to_string))
+            .collect()
     }
 
     /// The venv's Python (it has boto3).
