@@ -5,7 +5,6 @@
 mod bundled;
 mod client;
 mod cmd;
-mod config;
 mod confirm;
 mod exit;
 mod interrupt;

@@ -1,7 +1,7 @@
 //! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
 //! head node's agent.
 
-use aloft::client::Cancellation;
+use aloft::client::{Cancellation, LogsOptions};
 use aloft::runtime::agent::unix_now;
 use aloft::runtime::queue::{JobRecord, JobStatus};
 
@@ -165,73 +165,22 @@ pub fn logs(args: LogsArgs) -> CliResult {
         };
     }
     if args.sync_down {
-        let dir = crate::config::aloft_home().join("logs").join(&args.cluster);
-        std::fs::create_dir_all(&dir).map_err(|e| CliError::failure(e.to_string()))?;
-        let path = dir.join(format!("job-{}.log", job.id));
-        let mut file = std::fs::File::create(&path)
-            .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
-        client.logs(&args.cluster, job.id, None, false, &mut file)?;
+        let path = client.sync_down_logs(&args.cluster, job.id)?;
         println!("{}", path.display());
         return Ok(());
     }
-    let mut stdout = std::io::stdout().lock();
-    let mut only;
-    let out: &mut dyn std::io::Write = match args.worker {
-        Some(rank) => {
-            only = RankFilter::new(rank, &mut stdout);
-            &mut only
-        }
-        None => &mut stdout,
+    let options = LogsOptions {
+        tail: args.tail,
+        follow: !args.no_follow,
+        worker: args.worker,
     };
-    let status = client.logs_and_status(&args.cluster, job.id, args.tail, !args.no_follow, out)?;
-    ended_well(job.id, status)
-}
-
-/// SkyPilot's exit status for a job's logs: a job that ended FAILED,
-/// FAILED_SETUP or CANCELLED is an error (exit code 100); one that succeeded or is
-/// still going is not.
-fn ended_well(id: u64, status: JobStatus) -> CliResult {
-    if status.is_terminal() && status != JobStatus::Succeeded {
-        return Err(CliError::new(
-            crate::exit::JOB_FAILED,
-            format!("job {id} ended {status}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Passes on only the lines of one node (`(rank N) ...` in multi-node logs).
-struct RankFilter<'a> {
-    prefix: String,
-    pending: Vec<u8>,
-    out: &'a mut dyn std::io::Write,
-}
-
-impl<'a> RankFilter<'a> {
-    fn new(rank: u32, out: &'a mut dyn std::io::Write) -> Self {
-        RankFilter {
-            prefix: format!("(rank {rank}) "),
-            pending: Vec::new(),
-            out,
-        }
-    }
-}
-
-impl std::io::Write for RankFilter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            if line.starts_with(self.prefix.as_bytes()) {
-                self.out.write_all(&line[self.prefix.len()..])?;
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
+    let status = client.job_logs(
+        &args.cluster,
+        job.id,
+        &options,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(aloft::client::job_end_result(job.id, status)?)
 }
 
 /// `aloft cancel`: asks first, as SkyPilot does (`-y` skips). A glob pattern

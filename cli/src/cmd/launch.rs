@@ -4,7 +4,6 @@
 
 use aloft::Candidate;
 use aloft::client::{Client, LaunchOptions, LoadedTask, PlanOptions, PlanSummary, TaskUse};
-use aloft::runtime::queue::JobStatus;
 use aloft::task::Task;
 
 use aloft::task::TaskSource;
@@ -302,12 +301,5 @@ fn launch_for_real(
 /// Streams a job's output to stdout (Ctrl-C detaches); fails unless it succeeded.
 pub fn follow(client: &aloft::client::Client, cluster: &str, job: u64) -> CliResult {
     crate::interrupt::following(format!("`aloft logs {cluster} {job}` follows it again."));
-    let status = client.follow(cluster, job, &mut std::io::stdout().lock())?;
-    match status {
-        JobStatus::Succeeded => Ok(()),
-        other => Err(CliError::new(
-            crate::exit::JOB_FAILED,
-            format!("job {job} ended {other}"),
-        )),
-    }
+    Ok(client.follow_to_end(cluster, job, &mut std::io::stdout().lock())?)
 }

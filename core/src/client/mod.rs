@@ -42,6 +42,7 @@ mod events;
 mod jobs_backend;
 mod jobs_remote;
 mod lifecycle;
+mod logs;
 mod managed;
 mod offers;
 mod plan;
@@ -69,6 +70,7 @@ pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, Gran
 pub use lifecycle::{
     LaunchOptions, Launched, StartOptions, default_cluster_name, manifest_capabilities,
 };
+pub use logs::{LogsOptions, RankFilter, job_end_result};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{LeftOut, Plan, PlanOptions, PlanSummary, PlannedTask, TaskSummary};
 pub use providers::{
