@@ -3,7 +3,7 @@
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
 //! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, Prime
-//! Intellect's `~/.prime/config.json`, Cudo's
+//! Intellect's `~/.prime/config.json`, Fluidstack's `~/.fluidstack/api_key`, Cudo's
 //! `~/.config/cudo/cudo.yml` (its current context's key and project), the Azure
 //! CLI's cached login for the `AZURE_*` service principal,
 //! and Google's JSON credentials for
@@ -68,6 +68,9 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "PRIME_API_KEY" {
             return prime_api_key();
+        }
+        if name == "FLUIDSTACK_API_KEY" {
+            return fluidstack_api_key_in(&dirs::home_dir()?);
         }
         if name == CUDO_API_KEY || name == CUDO_PROJECT {
             let path = dirs::home_dir()?
@@ -336,6 +339,14 @@ fn prime_api_key_in(path: &std::path::Path) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Fluidstack's key from `<home>/.fluidstack/api_key` (the file SkyPilot's
+/// Fluidstack support reads, the whole file trimmed; Fluidstack's own package
+/// reads only the variable `FLUIDSTACK_API_KEY`).
+fn fluidstack_api_key_in(home: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(home.join(".fluidstack").join("api_key")).ok()?;
+    Some(text.trim().to_string()).filter(|v| !v.is_empty())
+}
+
 /// A service principal's `name` (`AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`,
 /// `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`) from the Azure CLI's cached login
 /// (`$AZURE_CONFIG_DIR`, by default `~/.azure`): the default subscription of
@@ -397,6 +408,21 @@ fn azure_cli_lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fluidstack_key_file_lends_its_api_key() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(fluidstack_api_key_in(home.path()), None);
+        std::fs::create_dir_all(home.path().join(".fluidstack")).unwrap();
+        let file = home.path().join(".fluidstack/api_key");
+        std::fs::write(&file, "  \n").unwrap();
+        assert_eq!(fluidstack_api_key_in(home.path()), None);
+        std::fs::write(&file, " fs-key-123\n").unwrap();
+        assert_eq!(
+            fluidstack_api_key_in(home.path()).as_deref(),
+            Some("fs-key-123")
+        );
+    }
 
     #[test]
     fn the_prime_cli_config_lends_its_api_key() {
