@@ -62,6 +62,7 @@ fn install_validates_then_lists_and_checks() {
             "azure",
             "cudo",
             "digitalocean",
+            "fluidstack",
             "gcp",
             "hello-cloud",
             "kubernetes",
@@ -108,6 +109,17 @@ fn install_validates_then_lists_and_checks() {
     assert_eq!(cudo["capabilities"]["multi_node"], true);
     assert_eq!(cudo["capabilities"]["spot"], false);
     assert_eq!(cudo["capabilities"]["stop_start"], true);
+    let fluidstack = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "fluidstack")
+        .unwrap();
+    assert_eq!(fluidstack["source"], "bundled");
+    assert_eq!(fluidstack["capabilities"]["multi_node"], true);
+    assert_eq!(fluidstack["capabilities"]["spot"], false);
+    assert_eq!(fluidstack["capabilities"]["stop_start"], true);
+    assert_eq!(fluidstack["capabilities"]["open_ports"], false);
     assert_eq!(local["source"], "bundled");
     assert_eq!(local["api_version"], "0.1.0");
     assert_eq!(local["capabilities"]["multi_node"], true);
