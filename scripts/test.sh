@@ -87,6 +87,12 @@ fi
 if ! .venv/bin/python -c 'import cudo_compute' 2>/dev/null; then
   .venv/bin/pip install -q 'cudo-compute==0.3.6'
 fi
+# The fluidstack provider's fake checks every request against the routes and
+# pydantic types of `fluidstack` (Fluidstack's Fern-generated package, module
+# FluidStack); tests read facts back with its client.
+if ! .venv/bin/python -c 'import FluidStack' 2>/dev/null; then
+  .venv/bin/pip install -q 'fluidstack==0.0.8'
+fi
 # The primeintellect provider's fake checks every request against what Prime
 # Intellect's official package `prime` (module prime_cli) sends and reads; tests
 # read facts back with its client.
