@@ -18,6 +18,7 @@ mod first_hour;
 mod first_hour_flags;
 mod gcp_launch;
 mod head_ssh;
+mod fluidstack_launch;
 mod host_keys;
 mod installed_provider_plans;
 mod kube_proxy_cli;

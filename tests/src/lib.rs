@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod cudo_fake;
 pub mod digitalocean_fake;
 pub mod fakes;
+pub mod fluidstack_fake;
 pub mod fault_proxy;
 pub mod gcp_fake;
 pub mod gcs_fake;

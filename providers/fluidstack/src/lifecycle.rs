@@ -235,19 +235,27 @@ pub fn run(
         .collect();
     let mut created = Vec::new();
     if !missing.is_empty() {
-        let Some(key) = req
+        let key = req
             .ssh_public_key
             .as_deref()
             .map(str::trim)
-            .filter(|k| !k.is_empty())
-        else {
-            return Err(here(errors::invalid(
-                "NoSshKey",
-                "Fluidstack creates an instance with an account SSH key: the request \
-                 has no public key",
-            )));
+            .filter(|k| !k.is_empty());
+        let key_name = match key {
+            Some(key) => register_key(cluster, key).map_err(here)?,
+            // No key of the cluster's own: the create call still names an
+            // account key, so the account's first one (by name) is used.
+            None => {
+                let mut names: Vec<String> = ssh_keys()?.into_iter().map(|(n, _)| n).collect();
+                names.sort();
+                names.into_iter().next().ok_or_else(|| {
+                    here(errors::invalid(
+                        "NoSshKey",
+                        "Fluidstack creates an instance with an account SSH key: the \
+                         request has no public key and the account holds none",
+                    ))
+                })?
+            }
         };
-        let key_name = register_key(cluster, key).map_err(here)?;
         create_all(req, &missing, &key_name, settings).map_err(here)?;
         all = all_instances()?;
         created = members(&all, cluster)
