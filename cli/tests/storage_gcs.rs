@@ -158,6 +158,17 @@ fn a_gs_bucket_reaches_both_nodes_and_storage_objects_are_created_listed_and_del
         );
     }
     assert!(!stdout.contains("x.txt"), "only the prefix: {stdout}");
+    // The objects' bytes were read by the nodes, each node reading each of the
+    // six objects (three under train/, train/a.txt, and u.txt of both made
+    // buckets) once with the launcher's short-lived token; the launcher, which
+    // only lists, read none (it used to read each once: six in all).
+    let media_gets = world.fake.state()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "storage.objects.get")
+        .count();
+    assert_eq!(media_gets, 2 * 6, "{}", world.fake.state()["requests"]);
     // Each node's folder holds the bucket's files (paged through: 2 a page).
     assert_eq!(
         node_files(world.home.path(), "data/z/c.txt"),
