@@ -71,6 +71,7 @@ impl From<aloft::client::ClientError> for CliError {
             ErrorClass::Invalid => INVALID_TASK,
             ErrorClass::NoResources => NO_RESOURCES,
             ErrorClass::JobFailed => JOB_FAILED,
+            ErrorClass::JobCancelled => JOB_CANCELLED,
             ErrorClass::Interrupted => crate::interrupt::EXIT_CODE as u8,
             ErrorClass::Failure => FAILURE,
         };

@@ -4,12 +4,14 @@
 //! when idle), so it outlives the command that submitted the job; with
 //! `jobs: controller:` in `config.yaml` it runs on a cluster of its own.
 
-use aloft::client::{CONTROLLER_CLUSTER, Client, TaskUse};
-use aloft::jobs::{CancelTarget, JobId, ManagedJobStatus};
+use aloft::client::{
+    CONTROLLER_CLUSTER, Client, ManagedQueueFilter, TaskUse, managed_job_end_result,
+};
+use aloft::jobs::{CancelTarget, JobId};
 use aloft::runtime::agent::unix_now;
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
-use crate::exit::{CliError, CliResult, JOB_CANCELLED, JOB_FAILED, NO_RESOURCES};
+use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
 
 /// `aloft jobs ...`.
@@ -100,45 +102,20 @@ fn confirm_cancel(client: &Client, target: &CancelTarget, yes: bool) -> CliResul
     if yes {
         return Ok(());
     }
-    let jobs = client.managed_jobs(true)?;
-    if let CancelTarget::Ids(ids) = target
-        && ids.iter().any(|id| !jobs.iter().any(|j| j.id == *id))
-    {
-        return Ok(());
-    }
-    let matching: Vec<String> = jobs
-        .iter()
-        .filter(|j| !j.status.is_terminal())
-        .filter(|j| match target {
-            CancelTarget::All => true,
-            CancelTarget::Name(name) => &j.name == name,
-            CancelTarget::Ids(ids) => ids.contains(&j.id),
-        })
-        .map(|j| j.id.to_string())
-        .collect();
+    let matching = client.managed_jobs_to_cancel(target)?;
     if matching.is_empty() {
         return Ok(());
     }
+    let ids: Vec<String> = matching.iter().map(JobId::to_string).collect();
     crate::confirm::confirm(
         &format!(
             "Cancelling {} managed job(s) ({})",
-            matching.len(),
-            matching.join(", ")
+            ids.len(),
+            ids.join(", ")
         ),
         true,
         false,
     )
-}
-
-/// The newest unfinished managed job: what `jobs logs` shows without an id.
-fn newest_unfinished(client: &Client) -> Result<JobId, CliError> {
-    client
-        .managed_jobs(false)?
-        .into_iter()
-        .filter(|j| !j.status.is_terminal())
-        .max_by_key(|j| (j.submitted_at, j.id))
-        .map(|j| j.id)
-        .ok_or_else(|| CliError::failure("no managed job to show; give an id"))
 }
 
 /// Runs `aloft jobs`.
@@ -170,14 +147,10 @@ pub fn run(args: Args) -> CliResult {
             verbose,
             output,
         } => {
-            // Filtered here too: a remote controller's own default decides what
-            // it answers without `-a`.
-            let jobs: Vec<_> = client
-                .managed_jobs(!skip_finished)?
-                .into_iter()
-                .filter(|j| !skip_finished || !j.status.is_terminal())
-                .filter(|j| name.as_ref().is_none_or(|n| &j.name == n))
-                .collect();
+            let jobs = client.managed_queue(&ManagedQueueFilter {
+                skip_finished,
+                name,
+            })?;
             if output == Output::Json {
                 return render::print_json(&jobs);
             }
@@ -254,7 +227,7 @@ pub fn run(args: Args) -> CliResult {
             let id = match id {
                 Some(id) => id,
                 None => {
-                    let id = newest_unfinished(&client)?;
+                    let id = client.newest_unfinished_managed_job()?;
                     eprintln!("Managed job {id} (the newest unfinished one):");
                     id
                 }
@@ -349,19 +322,5 @@ pub fn with_grant_consent<T>(
 fn follow(client: &Client, id: i64) -> CliResult {
     let job = client.follow_managed_job(id, &mut std::io::stdout().lock())?;
     eprintln!("Managed job {id} ended {}.", job.status.as_str());
-    match job.status {
-        ManagedJobStatus::Succeeded => Ok(()),
-        ManagedJobStatus::FailedNoResource => Err(CliError::new(
-            NO_RESOURCES,
-            job.failure_reason.unwrap_or_default(),
-        )),
-        ManagedJobStatus::Cancelled => Err(CliError::new(
-            JOB_CANCELLED,
-            format!("managed job {id} was cancelled"),
-        )),
-        other => Err(CliError::new(
-            JOB_FAILED,
-            format!("managed job {id} ended {}", other.as_str()),
-        )),
-    }
+    Ok(managed_job_end_result(&job)?)
 }

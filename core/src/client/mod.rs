@@ -44,6 +44,7 @@ mod jobs_remote;
 mod lifecycle;
 mod logs;
 mod managed;
+mod managed_select;
 mod offers;
 mod plan;
 mod providers;
@@ -71,6 +72,7 @@ pub use lifecycle::{
     LaunchOptions, Launched, StartOptions, default_cluster_name, manifest_capabilities,
 };
 pub use logs::{LogsOptions, RankFilter, job_end_result};
+pub use managed_select::{ManagedQueueFilter, managed_job_end_result};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{LeftOut, Plan, PlanOptions, PlanSummary, PlannedTask, TaskSummary};
 pub use providers::{
@@ -182,6 +184,22 @@ pub enum ClientError {
         /// How it ended.
         status: String,
     },
+    /// A managed job that was followed ended without succeeding (see
+    /// [`managed_job_end_result`]).
+    #[error(
+        "managed job {id} {}",
+        if *status == crate::jobs::ManagedJobStatus::Cancelled {
+            "was cancelled".to_string()
+        } else {
+            format!("ended {}", status.as_str())
+        }
+    )]
+    ManagedJobEnded {
+        /// The job.
+        id: crate::jobs::JobId,
+        /// How it ended.
+        status: crate::jobs::ManagedJobStatus,
+    },
     /// The caller cancelled (see [`CancelToken`]); `left` says what exists.
     #[error("interrupted {stage}; {left}")]
     Interrupted {
@@ -232,6 +250,8 @@ pub enum ErrorClass {
     NoResources,
     /// The job ran and did not succeed: exit code 100.
     JobFailed,
+    /// A managed job that was followed ended CANCELLED: exit code 103 (SkyPilot's).
+    JobCancelled,
     /// Cancelled by the caller: exit code 130.
     Interrupted,
     /// Anything else: exit code 1.
@@ -253,6 +273,11 @@ impl ClientError {
             ) => ErrorClass::Invalid,
             ClientError::NoResources { .. } => ErrorClass::NoResources,
             ClientError::JobFailed { .. } => ErrorClass::JobFailed,
+            ClientError::ManagedJobEnded {
+                status: crate::jobs::ManagedJobStatus::Cancelled,
+                ..
+            } => ErrorClass::JobCancelled,
+            ClientError::ManagedJobEnded { .. } => ErrorClass::JobFailed,
             ClientError::Interrupted { .. }
             | ClientError::Launch(LaunchError::Interrupted { .. }) => ErrorClass::Interrupted,
             _ => ErrorClass::Failure,
