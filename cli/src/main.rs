@@ -10,6 +10,7 @@ mod exit;
 mod interrupt;
 mod progress;
 mod render;
+mod sigpipe;
 
 use std::process::ExitCode;
 
@@ -88,14 +89,9 @@ enum GpusCommand {
 }
 
 fn main() -> ExitCode {
-    // `aloft status | head` ends quietly when the reader goes away, as CLI tools do.
-    // SAFETY: set once, before any other thread exists.
-    let _ = unsafe {
-        nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        )
-    };
+    // `aloft status | head` ends quietly when the reader goes away, as CLI tools
+    // do; a closed pipe to a child fails only its write.
+    sigpipe::install();
     // The roles aloft runs this program in (a head's agent, the jobs controller,
     // the SSH proxy to pods, a local autostop) come before the user's commands.
     aloft::roles::run_if_role(client::builder);

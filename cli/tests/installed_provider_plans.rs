@@ -463,3 +463,79 @@ fn an_installed_providers_key_is_read_from_the_file_config_names() {
         "{stderr}"
     );
 }
+
+/// A node whose SSH session ends before aloft has written to it (here an `ssh`
+/// that closes its input and exits) fails that candidate with the reason, and the
+/// launch ends with its error: before, the write's SIGPIPE killed aloft without a
+/// word (exit 141), leaving the candidate's instances to nobody.
+#[test]
+fn an_ssh_session_closed_early_fails_the_candidate_not_the_launcher() {
+    let home = home_with_faulty("");
+    std::fs::write(
+        home.path().join("config.yaml"),
+        "providers:\n  faulty:\n    ssh_proxy_command: 'false'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("task.yaml"),
+        "resources:\n  infra: faulty\n  cpus: 2\nrun: echo hi\n",
+    )
+    .unwrap();
+    let shims = home.path().join("shims");
+    std::fs::create_dir(&shims).unwrap();
+    let ssh = shims.join("ssh");
+    std::fs::write(&ssh, "#!/bin/sh\nexec 0<&-\nexit 255\n").unwrap();
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        shims.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let task = home.path().join("task.yaml");
+    for attempt in 0..3 {
+        let out = common::aloft_env(
+            home.path(),
+            &[
+                "launch",
+                "-y",
+                "-d",
+                "-c",
+                &format!("early{attempt}"),
+                task.to_str().unwrap(),
+            ],
+            &[
+                ("PATH", path.as_str()),
+                ("FAULTY_TOKEN", "faulty-token-value"),
+                ("ALOFT_NODE_READY_TIMEOUT_SECS", "1"),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ],
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{:?}: {stderr}", out.status);
+        assert!(
+            stderr.contains("faulty f-1/f-1-a faulty-2cpu: other (NodesUnreachable"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("error: could not provision"), "{stderr}");
+    }
+}
+
+/// `aloft ... | head`: once the reader is gone, aloft ends by SIGPIPE, quietly
+/// (no panic about printing to standard output).
+#[test]
+fn a_reader_that_goes_away_ends_aloft_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["gpus", "list", "--all-regions"])
+        .env("ALOFT_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
