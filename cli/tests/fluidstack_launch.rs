@@ -174,6 +174,23 @@ fn plans_price_fluidstack_from_live_configurations_and_a_refused_key_says_why() 
     );
     let dry = world.aloft(&["launch", "--dryrun", spot.to_str().unwrap()]);
     assert!(!dry.status.success(), "{}", said(&dry));
+    assert!(
+        said(&dry).contains("no spot price listed"),
+        "{}",
+        said(&dry)
+    );
+    // Nor ports (the API has no firewall call).
+    let ports = world.task(
+        "ports.yaml",
+        "resources: {infra: fluidstack, accelerators: H100:8, ports: 8080}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", ports.to_str().unwrap()]);
+    assert!(!dry.status.success(), "{}", said(&dry));
+    assert!(
+        said(&dry).contains("fluidstack: cannot open ports"),
+        "{}",
+        said(&dry)
+    );
     // `gpus list` shows Fluidstack's live offers.
     let gpus = world.aloft(&["gpus", "list", "A4000", "--infra", "fluidstack"]);
     assert!(gpus.status.success(), "{}", said(&gpus));
