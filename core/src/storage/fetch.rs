@@ -151,23 +151,37 @@ fn node_path(target: &str) -> String {
     }
 }
 
+/// The start of every fetch script: `aloft_verify` reads a check list on its
+/// standard input (`size<TAB>md5 or -<TAB>file<TAB>object`) and names each file
+/// that is missing, has another size, or (where `md5sum` exists) another MD5;
+/// three processes per list (`stat`, `md5sum`, `awk`), whatever its length.
+const PREAMBLE: &str = r#"set -u
+cd "$HOME" || exit 1
+command -v curl >/dev/null 2>&1 || { echo 'aloft: copying buckets on the node needs curl, which this node lacks' >&2; exit 3; }
+aloft_bad=0
+aloft_verify() {
+  local list
+  list=$(cat)
+  awk -F'\t' '
+    FILENAME == ARGV[1] { size[$2] = $1; next }
+    FILENAME == ARGV[2] { sum[substr($0, 35)] = substr($0, 1, 32); next }
+    {
+      if (!($3 in size)) { print "aloft: " $4 " did not arrive" > "/dev/stderr"; bad = 1; next }
+      if (size[$3] != $1) { print "aloft: " $4 " arrived with " size[$3] " bytes of " $1 > "/dev/stderr"; bad = 1; next }
+      if ($2 != "-" && ($3 in sum) && sum[$3] != $2) { print "aloft: " $4 " arrived with another MD5 than the store'"'"'s" > "/dev/stderr"; bad = 1 }
+    }
+    END { exit bad }
+  ' <(printf '%s\n' "$list" | cut -f3 | xargs -d '\n' stat --printf '%s\t%n\n' -- 2>/dev/null) \
+    <(command -v md5sum >/dev/null 2>&1 && printf '%s\n' "$list" | awk -F'\t' '$2 != "-" { print $3 }' | xargs -r -d '\n' md5sum -- 2>/dev/null) \
+    <(printf '%s\n' "$list")
+}
+"#;
+
 /// The bash script a node runs to fetch `fetches` (see the module docs): exit
 /// status 0 when every file is there with its size (and MD5), else non-zero
 /// with one `aloft:` line per problem. Its output never holds a URL or token.
 pub fn script(fetches: &[NodeFetch]) -> String {
-    let mut text = String::from(
-        "set -u\n\
-         cd \"$HOME\" || exit 1\n\
-         command -v curl >/dev/null 2>&1 || { echo 'aloft: copying buckets on the node needs curl, which this node lacks' >&2; exit 3; }\n\
-         aloft_bad=0\n\
-         aloft_md5() { command -v md5sum >/dev/null 2>&1 && md5sum < \"$1\" | cut -d' ' -f1; }\n\
-         aloft_check() {\n  \
-           if [ ! -f \"$1\" ]; then echo \"aloft: $2 did not arrive\" >&2; aloft_bad=1; return; fi\n  \
-           aloft_size=$(wc -c < \"$1\" | tr -d ' ')\n  \
-           if [ \"$aloft_size\" != \"$3\" ]; then echo \"aloft: $2 arrived with $aloft_size bytes of $3\" >&2; aloft_bad=1; return; fi\n  \
-           if [ -n \"$4\" ]; then aloft_sum=$(aloft_md5 \"$1\"); if [ -n \"$aloft_sum\" ] && [ \"$aloft_sum\" != \"$4\" ]; then echo \"aloft: $2 arrived with another MD5 than the store's\" >&2; aloft_bad=1; fi; fi\n\
-         }\n",
-    );
+    let mut text = String::from(PREAMBLE);
     for (n, fetch) in fetches.iter().enumerate() {
         let target = node_path(&fetch.target);
         let file = |object: &FetchObject| {
@@ -225,15 +239,25 @@ pub fn script(fetches: &[NodeFetch]) -> String {
             text.push_str(&marker);
             text.push('\n');
         }
+        // The check list: size, MD5 (or `-`), the file, the object (messages).
+        let list = format!("ALOFT_LIST_{n}_END");
+        text.push_str(&format!("aloft_verify <<'{list}' || aloft_bad=1\n"));
         for object in &fetch.objects {
+            let md5 = object
+                .md5
+                .as_deref()
+                // md5sum escapes names with a backslash: those go unchecked.
+                .filter(|_| !file(object).contains('\\'))
+                .unwrap_or("-");
             text.push_str(&format!(
-                "aloft_check {} {} {} {}\n",
-                quote(&file(object)),
-                quote(&object.source),
+                "{}\t{md5}\t{}\t{}\n",
                 object.size,
-                quote(object.md5.as_deref().unwrap_or(""))
+                file(object),
+                object.source
             ));
         }
+        text.push_str(&list);
+        text.push('\n');
     }
     text.push_str("exit $aloft_bad\n");
     text
@@ -335,6 +359,7 @@ mod tests {
             objects: vec![
                 object("gone", &url("gone"), b"12345", None),
                 object("a.txt", &url("a.txt"), b"alpha", Some(&"0".repeat(32))),
+                object("short", &url("a.txt"), b"alphabet", None),
             ],
         }];
         let (code, output) = run(&script(&broken));
@@ -345,6 +370,10 @@ mod tests {
         );
         assert!(
             output.contains("aloft: s3://b/a.txt arrived with another MD5"),
+            "{output}"
+        );
+        assert!(
+            output.contains("aloft: s3://b/short arrived with 5 bytes of 8"),
             "{output}"
         );
         assert!(!output.contains("SECRETSIG"), "{output}");
