@@ -3,8 +3,7 @@
 //! aloft offline), or for `--infra CLOUD` without a catalog, its provider's live
 //! offers.
 
-use aloft::catalog::GpuQuery;
-use aloft::task::Infra;
+use aloft::client::GpuRequest;
 
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
@@ -32,76 +31,17 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let infra = match args.infra.as_deref() {
-        Some(text) => {
-            Infra::parse(text).map_err(|e| CliError::failure(format!("--infra `{text}`: {e}")))?
-        }
-        None => Infra::default(),
-    };
-    if infra.cloud.as_deref() == Some("kubernetes") {
-        return kubernetes(&args, infra.region.as_deref());
-    }
-    if infra.zone.is_some() {
-        return Err(CliError::failure(
-            "--infra: prices are listed by cloud and region, not by zone",
-        ));
-    }
-    if infra.region.is_some() && args.all_regions {
-        return Err(CliError::failure(
-            "--all-regions and a region in --infra cannot be used together",
-        ));
+    let request = GpuRequest::parse(
+        args.name.as_deref(),
+        args.infra.as_deref(),
+        args.all_regions,
+    )?;
+    if request.is_kubernetes() {
+        return kubernetes(&args, &request);
     }
     // The catalogs as a plan reads them: refreshed first where due; a provider's
     // live offers for a cloud without one.
-    let catalog = crate::client::open()?.gpu_listing_catalog(infra.cloud.as_deref())?;
-    let clouds = match &infra.cloud {
-        Some(cloud) => {
-            if !catalog.clouds().contains(cloud) {
-                return Err(CliError::failure(format!(
-                    "no catalog for `{cloud}`; clouds with catalogs: {}",
-                    catalog.clouds().join(", ")
-                )));
-            }
-            vec![cloud.clone()]
-        }
-        None => Vec::new(),
-    };
-    let (name, count) = match args.name.as_deref().map(|n| n.split_once(':')) {
-        Some(Some((name, count))) => {
-            let count: f64 = count.parse().map_err(|_| {
-                CliError::failure(format!(
-                    "`{}`: the count after `:` must be a number",
-                    args.name.as_deref().unwrap_or_default()
-                ))
-            })?;
-            (Some(name.to_string()), Some(count))
-        }
-        _ => (args.name.clone(), None),
-    };
-    let query = GpuQuery {
-        name: name.clone(),
-        count,
-        clouds,
-        region: infra.region.clone(),
-        all_regions: args.all_regions,
-    };
-    let listings = catalog
-        .list_accelerators(&query)
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    if listings.is_empty() {
-        let place = match (&infra.cloud, &infra.region) {
-            (Some(cloud), Some(region)) => format!("in {cloud}/{region}"),
-            _ => "on the selected clouds".to_string(),
-        };
-        let hint = match &name {
-            Some(name) => match catalog.canonical_accelerator(name) {
-                Err(err) => err.to_string(),
-                Ok(_) => format!("no offers for `{name}` {place}"),
-            },
-            None => format!("no accelerator offers {place}"),
-        };
-        return Err(CliError::failure(hint));
-    }
+    let listings = crate::client::open()?.gpu_listings(&request)?;
     if args.output == Output::Json {
         return render::print_json(&listings);
     }
@@ -112,7 +52,7 @@ pub fn run(args: Args) -> CliResult {
             header.push("DEVICE_MEM");
         }
         header.extend(["vCPUs", "Mem(GB)"]);
-        header.push(if args.all_regions || infra.region.is_some() {
+        header.push(if request.by_region() {
             "REGION"
         } else {
             "CHEAPEST REGION"
@@ -152,16 +92,8 @@ pub fn run(args: Args) -> CliResult {
 
 /// `show-gpus --infra k8s[/CONTEXT]`: per allowed context, each GPU type with its
 /// total and free counts, read from the cluster now (as `sky show-gpus --infra k8s`).
-fn kubernetes(args: &Args, context: Option<&str>) -> CliResult {
-    let client = crate::client::open()?;
-    let mut rows = client.kubernetes_gpus(context)?;
-    if let Some(name) = &args.name {
-        let query = GpuQuery {
-            name: name.split(':').next().map(str::to_string),
-            ..GpuQuery::default()
-        };
-        rows.retain(|r| query.name_matches(&r.gpu));
-    }
+fn kubernetes(args: &Args, request: &GpuRequest) -> CliResult {
+    let rows = crate::client::open()?.kubernetes_gpu_listings(request)?;
     if args.output == Output::Json {
         return render::print_json(&rows);
     }

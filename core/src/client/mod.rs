@@ -39,6 +39,7 @@ mod catalogs;
 mod cluster;
 mod controllers;
 mod events;
+mod gpus;
 mod jobs_backend;
 mod jobs_remote;
 mod lifecycle;
@@ -66,6 +67,7 @@ pub use cluster::{
     CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
 };
 pub use events::{CancelToken, Event};
+pub use gpus::GpuRequest;
 pub use jobs_backend::ClientBackend;
 pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, GrantConsent};
 pub use lifecycle::{
