@@ -25,7 +25,7 @@ impl World {
     /// at it and the key in `FLUIDSTACK_API_KEY`.
     fn new(n: u8, first: u8) -> World {
         let world = CloudWorld::start("127.0.13", n, first, SECRET, |machines| {
-            FluidstackFake::start(SECRET, machines, 0.5)
+            FluidstackFake::start(SECRET, machines, 0.3)
         })
         .with_env("FLUIDSTACK_API_KEY", SECRET);
         world.write_config("fluidstack", &world.fake.endpoint(), "");
