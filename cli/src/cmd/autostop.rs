@@ -34,7 +34,7 @@ pub fn run(args: Args) -> CliResult {
         down: args.down,
     });
     let mut first_error = None;
-    for name in crate::cmd::names::targets(&client, &args.clusters, args.all)? {
+    for name in client.cluster_targets(&args.clusters, args.all)? {
         match client.autostop(&name, setting) {
             Ok(()) if args.cancel => eprintln!("Autostop of `{name}` cancelled."),
             Ok(()) => eprintln!(

@@ -44,7 +44,7 @@ pub struct StartArgs {
 }
 
 fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
-    crate::cmd::names::targets(client, &args.clusters, args.all)
+    Ok(client.cluster_targets(&args.clusters, args.all)?)
 }
 
 /// Prints each cluster's outcome; the first failure (after all were tried) ends

@@ -107,25 +107,15 @@ fn print_jobs(jobs: &[JobRecord], output: Output) -> CliResult {
 pub fn queue(args: QueueArgs) -> CliResult {
     let client = crate::client::open()?;
     if let [name] = args.clusters.as_slice()
-        && !name.contains(['*', '?', '['])
+        && !aloft::client::is_cluster_pattern(name)
     {
         let jobs = client.queue(name, args.skip_finished)?;
         return print_jobs(&jobs, args.output);
     }
-    let names = if args.clusters.is_empty() {
-        client
-            .status(&[])?
-            .into_iter()
-            .filter(|v| v.record.status == aloft::state::ClusterStatus::Up)
-            .map(|v| v.record.name)
-            .collect()
-    } else {
-        crate::cmd::names::expand(&client, &args.clusters)?
-    };
     let mut all = serde_json::Map::new();
-    for name in names {
+    for (name, jobs) in client.queues(&args.clusters, args.skip_finished)? {
         // A pattern may match stopped clusters: they have no queue to show.
-        let jobs = match client.queue(&name, args.skip_finished) {
+        let jobs = match jobs {
             Err(err @ aloft::client::ClientError::ClusterNotUp { .. }) => {
                 eprintln!("Skipped: {err}");
                 continue;

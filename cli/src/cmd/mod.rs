@@ -8,7 +8,6 @@ pub mod exec;
 pub mod jobs;
 pub mod launch;
 pub mod managed;
-pub mod names;
 pub mod provider_test;
 pub mod providers;
 pub mod serve;

@@ -33,7 +33,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
-    let clusters = crate::cmd::names::expand(&client, &args.clusters)?;
+    let clusters = client.expand_cluster_names(&args.clusters)?;
     if args.endpoints || args.endpoint.is_some() {
         let [name] = clusters.as_slice() else {
             return Err(CliError::failure(

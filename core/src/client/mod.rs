@@ -55,6 +55,7 @@ mod serve;
 mod serve_remote;
 mod ssh_config;
 mod storage;
+mod targets;
 mod tasks;
 
 use std::cell::OnceCell;
