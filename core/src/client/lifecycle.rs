@@ -438,7 +438,7 @@ impl Client {
                     .filter(|_| action == Action::Down)
                     .map(|(record, _)| {
                         let control_dir = control_dir.clone();
-                        let pool = providers.host.origin(&record.provider) == Some(POOLS_ORIGIN);
+                        let pool = providers.host.privileges(&record.provider).pool_hosts;
                         scope.spawn(move || {
                             // The jobs controller's credentials go first, while the
                             // cluster's key still opens the host.
@@ -776,10 +776,6 @@ pub(crate) enum Action {
     Stop,
     Down,
 }
-
-/// The origin of the bundled provider of SSH node pools: its hosts outlive the
-/// clusters on them.
-const POOLS_ORIGIN: &str = "bundled:ssh";
 
 /// Takes the cluster's own SSH key off the hosts of a node pool (see
 /// [`cluster_key::release_hosts`]); returns warnings for hosts not reached.

@@ -54,15 +54,9 @@ fn bad_answer(message: String) -> Failure {
 pub(crate) struct Access {
     /// The provider's name.
     pub provider: String,
-    /// Whether it is the bundled `local` provider (the only one whose nodes may be
-    /// folders on this machine).
-    pub bundled_local: bool,
-    /// Whether it is the bundled `ssh` provider (whose answers carry the key path
-    /// from the user's own `ssh_node_pools.yaml`).
-    pub bundled_pools: bool,
-    /// Whether it is the bundled `kubernetes` provider (the only one whose nodes
-    /// are reached through a kubeconfig context).
-    pub bundled_kube: bool,
+    /// What it may answer beyond addresses: node folders on this machine, key
+    /// files from the user's pools, kubeconfig contexts.
+    pub privileges: crate::plugin::Privileges,
     /// The key the cluster's nodes are reached with (its own, see
     /// [`crate::launch::cluster_key`]).
     pub key: KeyPair,
@@ -103,7 +97,7 @@ impl Access {
             .or_else(|| instance.public_ip.clone())
             .unwrap_or_else(|| "127.0.0.1".into());
         if let Some(dir) = instance.extra("node_dir") {
-            if !self.bundled_local {
+            if !self.privileges.node_folders {
                 return Err(bad_answer(format!(
                     "{p}: only the bundled `local` provider may place nodes on this machine (node_dir)"
                 )));
@@ -118,7 +112,7 @@ impl Access {
         let user = instance.ssh_user.clone().unwrap_or_else(|| "ubuntu".into());
         check_user(&user).map_err(|e| bad_answer(format!("{p}: ssh user {user:?}: {e}")))?;
         let identity_file = match instance.extra("identity_file") {
-            Some(path) if self.bundled_pools => path.into(),
+            Some(path) if self.privileges.pool_hosts => path.into(),
             Some(_) => {
                 return Err(bad_answer(format!(
                     "{p}: a provider cannot choose a local key file (identity_file)"
@@ -126,7 +120,7 @@ impl Access {
             }
             None => self.key.private_key.clone(),
         };
-        if kube.is_some() && !self.bundled_kube {
+        if kube.is_some() && !self.privileges.kube_bridge {
             return Err(bad_answer(format!(
                 "{p}: only the bundled `kubernetes` provider may route SSH through a kubeconfig context (kube-context)"
             )));
@@ -517,12 +511,9 @@ pub(crate) fn access(
     key: KeyPair,
     aloft_binary: &Path,
 ) -> Access {
-    let origin = providers.host.origin(cloud).unwrap_or_default();
     Access {
         provider: cloud.to_string(),
-        bundled_local: origin == "bundled:local",
-        bundled_pools: origin == "bundled:ssh",
-        bundled_kube: origin == "bundled:kubernetes",
+        privileges: providers.host.privileges(cloud),
         key,
         cluster: cluster.to_string(),
         known_hosts: known_hosts.to_path_buf(),
@@ -647,9 +638,7 @@ mod tests {
     fn kube_access(binary: &str) -> Access {
         Access {
             provider: "kubernetes".into(),
-            bundled_local: false,
-            bundled_pools: false,
-            bundled_kube: true,
+            privileges: crate::plugin::Privileges::of("kubernetes", true),
             kubeconfig: None,
             key: KeyPair {
                 private_key: "/home/u/.aloft/keys/aloft".into(),
@@ -775,7 +764,7 @@ mod tests {
         }
         // Only the bundled `kubernetes` provider may name kubeconfig contexts.
         let mut other = kube_access("/usr/bin/aloft");
-        other.bundled_kube = false;
+        other.privileges = crate::plugin::Privileges::NONE;
         let err = other
             .addresses(vec![pod(
                 "h",

@@ -475,6 +475,16 @@ impl PluginHost {
         self.providers.get(name).map(|l| l.origin.as_str())
     }
 
+    /// What loaded provider `name` may do beyond the sandbox ([`super::Privileges`]);
+    /// none for a name not loaded.
+    pub fn privileges(&self, name: &str) -> super::Privileges {
+        self.providers
+            .get(name)
+            .map_or(super::Privileges::NONE, |l| {
+                super::Privileges::of(name, l.bundled)
+            })
+    }
+
     /// A fresh sandboxed instance of provider `name`, configured with the user's
     /// settings for it.
     pub async fn instance(&self, name: &str) -> Result<ProviderInstance, PluginError> {
@@ -510,7 +520,7 @@ impl PluginHost {
             .config
             .kube
             .clone()
-            .filter(|_| loaded.bundled && name == KUBERNETES_PROVIDER);
+            .filter(|_| super::Privileges::of(name, loaded.bundled).kube_bridge);
         let mut settings = self.config.settings.get(name).cloned().unwrap_or_default();
         if let Some(kube) = &kube {
             settings.extend(kube.settings());

@@ -5,6 +5,7 @@
 //!
 //! - [`host`]: the engine, the compiled-component cache, loading and calling.
 //! - [`sandbox`]: what one instance may touch (hosts, secrets, kv, memory).
+//! - [`privileges`]: what the three first-party providers may do beyond that.
 //! - [`trust`]: what a manifest may ask for, which addresses requests may reach,
 //!   install grants, trusted folders.
 //! - [`types`]: the interface as plain Rust types, independent of WIT versions.
@@ -13,6 +14,7 @@
 pub mod conformance;
 pub mod credentials;
 pub mod host;
+pub mod privileges;
 pub mod sandbox;
 pub mod trust;
 pub mod types;
@@ -23,6 +25,7 @@ pub use host::{
     CompileHook, HostConfig, KUBERNETES_PROVIDER, PluginError, PluginHost, ProviderInstance,
     SUPPORTED_VERSIONS,
 };
+pub use privileges::Privileges;
 pub use sandbox::{CredentialSource, EnvCredentials};
 pub use trust::{InstallGrant, NameResolver, SystemResolver, display_safe};
 pub use types::*;
