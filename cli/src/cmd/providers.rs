@@ -4,9 +4,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use aloft::client::ComponentReview;
+use aloft::client::{ComponentReview, capability_names};
 use aloft::plugin::Manifest;
-use serde::Serialize;
 
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};
@@ -65,29 +64,8 @@ pub struct CheckArgs {
     output: Output,
 }
 
-#[derive(Serialize)]
-struct Listed<'a> {
-    #[serde(flatten)]
-    manifest: &'a Manifest,
-    source: String,
-}
-
 fn capabilities(m: &Manifest) -> String {
-    let c = &m.capabilities;
-    let mut out = Vec::new();
-    for (on, name) in [
-        (c.spot, "spot"),
-        (c.stop_start, "stop/start"),
-        (c.multi_node, "multi-node"),
-        (c.open_ports, "ports"),
-        (c.custom_images, "images"),
-        (c.volumes, "volumes"),
-    ] {
-        if on {
-            out.push(name);
-        }
-    }
-    out.join(", ")
+    capability_names(m).join(", ")
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -137,20 +115,11 @@ pub fn run(args: Args) -> CliResult {
 
 fn list(output: Output) -> CliResult {
     let client = crate::client::open()?;
-    let p = client.providers()?;
-    let listed: Vec<Listed> = p
-        .host
-        .manifests()
-        .into_iter()
-        .map(|m| Listed {
-            manifest: m,
-            source: p.source(&m.name),
-        })
-        .collect();
+    let list = client.provider_list()?;
     if output == Output::Json {
         return render::print_json(&serde_json::json!({
-            "providers": listed,
-            "broken": p.broken.iter().map(|(o, e)| serde_json::json!({"origin": o, "error": e})).collect::<Vec<_>>(),
+            "providers": list.providers,
+            "broken": list.broken.iter().map(|(o, e)| serde_json::json!({"origin": o, "error": e})).collect::<Vec<_>>(),
         }));
     }
     let mut table = render::table([
@@ -161,17 +130,12 @@ fn list(output: Output) -> CliResult {
         "CREDENTIALS",
         "SOURCE",
     ]);
-    for l in &listed {
-        let m = l.manifest;
+    for l in &list.providers {
+        let m = &l.manifest;
         let creds = if m.credentials.is_empty() {
             "none needed".to_string()
         } else {
-            let set = m
-                .credentials
-                .iter()
-                .filter(|c| client.credential_is_set(c))
-                .count();
-            format!("{set}/{} set", m.credentials.len())
+            format!("{}/{} set", l.credentials_set, m.credentials.len())
         };
         table.add_row(vec![
             m.name.clone(),
@@ -183,33 +147,24 @@ fn list(output: Output) -> CliResult {
         ]);
     }
     println!("{table}");
-    for (origin, err) in &p.broken {
+    for (origin, err) in &list.broken {
         eprintln!("warning: {origin}: {err}");
     }
     Ok(())
 }
 
 fn info(name: &str, output: Output) -> CliResult {
-    let client = crate::client::open()?;
-    let p = client.providers()?;
-    let m = p
-        .host
-        .manifests()
-        .into_iter()
-        .find(|m| m.name == name)
-        .ok_or_else(|| CliError::failure(format!("no provider named `{name}`")))?;
+    let listing = crate::client::open()?.provider_info(name)?;
     if output == Output::Json {
-        return render::print_json(&Listed {
-            manifest: m,
-            source: p.source(name),
-        });
+        return render::print_json(&listing);
     }
+    let m = &listing.manifest;
     println!("{} {} (provider API {})", m.name, m.version, m.api_version);
     println!("  {}", m.description);
     println!("  capabilities: {}", capabilities(m));
     println!("  credentials:  {}", list_or_none(&m.credentials));
     println!("  hosts:        {}", list_or_none(&m.hosts));
-    println!("  source:       {}", p.source(name));
+    println!("  source:       {}", listing.source);
     Ok(())
 }
 

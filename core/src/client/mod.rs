@@ -49,6 +49,7 @@ mod managed_select;
 mod offers;
 mod plan;
 mod providers;
+mod provider_list;
 mod provisioner;
 mod refresh;
 mod serve;
@@ -78,6 +79,7 @@ pub use logs::{LogsOptions, RankFilter, job_end_result};
 pub use managed_select::{ManagedQueueFilter, managed_job_end_result};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
 pub use plan::{LeftOut, Plan, PlanOptions, PlanSummary, PlannedTask, TaskSummary};
+pub use provider_list::{ProviderList, ProviderListing, capability_names};
 pub use providers::{
     ComponentReview, ConfiguredCredentials, CredentialCheck, ProviderTest, Providers,
     default_component_cache, known_clouds, load as load_providers,
