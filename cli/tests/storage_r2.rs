@@ -9,6 +9,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use aloft_tests::fault_proxy::FaultProxy;
 use aloft_tests::moto::Moto;
 use common::text;
 
@@ -268,6 +269,91 @@ fn nodes_copy_r2_buckets_themselves_with_presigned_gets_the_launcher_reads_no_ob
     );
     ok(&world.aloft(&["down", "-y", "two"]));
     // No pre-signed URL was kept anywhere aloft writes.
+    common::assert_secret_in_no_file(world.home.path(), "X-Amz-Signature");
+    common::assert_secret_in_no_file(world.home.path(), SECRET);
+}
+
+#[test]
+fn a_node_retries_a_failed_get_and_an_object_that_never_arrives_fails_the_launch_by_name() {
+    let world = World::new(true);
+    assert_eq!(
+        world.r2("r2.create_bucket(Bucket='r2-data', CreateBucketConfiguration={'LocationConstraint': 'auto'})\n\
+             r2.put_object(Bucket='r2-data', Key='train/a.txt', Body=b'alpha')\n\
+             r2.put_object(Bucket='r2-data', Key='train/b.txt', Body=b'beta')\n\
+             print(json.dumps(True))"),
+        true
+    );
+    // Between everyone and moto: the nodes' pre-signed GETs of b.txt always get a
+    // 503, their first one of a.txt too; the launcher's requests pass.
+    let mut a_failed = false;
+    let proxy = FaultProxy::start_on_requests(
+        world.moto.port,
+        Box::new(move |request: &str| {
+            let line = request.lines().next().unwrap_or_default();
+            let slow_down = || Some((503, "<Error><Code>SlowDown</Code></Error>".to_string()));
+            if !line.contains("X-Amz-Signature=") {
+                return None;
+            }
+            if line.starts_with("GET /r2-data/train/b.txt?") {
+                return slow_down();
+            }
+            if line.starts_with("GET /r2-data/train/a.txt?") && !a_failed {
+                a_failed = true;
+                return slow_down();
+            }
+            None
+        }),
+    );
+    std::fs::write(
+        world.home.path().join("config.yaml"),
+        format!(
+            "storage:\n  r2:\n    endpoint: http://127.0.0.1:{}\n",
+            proxy.port
+        ),
+    )
+    .unwrap();
+    let task = world.task(
+        "faulty.yaml",
+        "resources: {infra: local}\nnum_nodes: 2\n\
+         file_mounts:\n  ~/data: r2://r2-data/train\nrun: cat ~/data/a.txt\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "faulty", task.to_str().unwrap()]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("copying buckets onto node")
+            && stderr.contains("aloft: r2://r2-data/train/b.txt did not arrive"),
+        "{stderr}"
+    );
+    // a.txt failed once and was fetched again: it is not named.
+    assert!(!stderr.contains("train/a.txt"), "{stderr}");
+    for leak in ["X-Amz-Signature", "X-Amz-Credential", SECRET] {
+        assert!(
+            !stderr.contains(leak) && !stdout.contains(leak),
+            "{leak}: {stderr}"
+        );
+    }
+    let faulted: Vec<String> = proxy
+        .faulted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let line = r.lines().next().unwrap_or_default();
+            line.split('?').next().unwrap_or_default().to_string()
+        })
+        .collect();
+    let tries = |key: &str| faulted.iter().filter(|l| l.ends_with(key)).count();
+    // curl's `--retry 5`: each of the 2 nodes tried b.txt 6 times.
+    assert_eq!(tries("/r2-data/train/b.txt"), 2 * 6, "{faulted:?}");
+    assert_eq!(tries("/r2-data/train/a.txt"), 1, "{faulted:?}");
+    // Both nodes then got a.txt from moto.
+    let a_gets = object_gets(&world.moto, "r2-data")
+        .into_iter()
+        .filter(|(k, presigned)| k == "/r2-data/train/a.txt" && *presigned)
+        .count();
+    assert_eq!(a_gets, 2);
+    ok(&world.aloft(&["down", "-y", "faulty"]));
     common::assert_secret_in_no_file(world.home.path(), "X-Amz-Signature");
     common::assert_secret_in_no_file(world.home.path(), SECRET);
 }

@@ -63,7 +63,13 @@ fn with_close(response: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn handle(mut client: TcpStream, upstream: u16, rule: &Mutex<Rule>, faulted: &Mutex<Vec<String>>) {
+fn handle(
+    mut client: TcpStream,
+    upstream: u16,
+    rule: &Mutex<Rule>,
+    faulted: &Mutex<Vec<String>>,
+    whole: bool,
+) {
     let Some(request) = read_request(&mut client) else {
         return;
     };
@@ -72,7 +78,11 @@ fn handle(mut client: TcpStream, upstream: u16, rule: &Mutex<Rule>, faulted: &Mu
         .position(|w| w == b"\r\n\r\n")
         .map(|p| p + 4)
         .unwrap_or(request.len());
-    let body = String::from_utf8_lossy(&request[body_start..]).into_owned();
+    let body = if whole {
+        String::from_utf8_lossy(&request).into_owned()
+    } else {
+        String::from_utf8_lossy(&request[body_start..]).into_owned()
+    };
     let fault = rule.lock().ok().and_then(|mut r| r(&body));
     let response = match fault {
         Some((status, xml)) => {
@@ -112,6 +122,17 @@ fn handle(mut client: TcpStream, upstream: u16, rule: &Mutex<Rule>, faulted: &Mu
 impl FaultProxy {
     /// Starts a proxy in front of `127.0.0.1:upstream`.
     pub fn start(upstream: u16, rule: Rule) -> FaultProxy {
+        FaultProxy::start_with(upstream, rule, false)
+    }
+
+    /// [`FaultProxy::start`] whose rule sees each whole request (request line,
+    /// headers and body), so it can fault a GET by its path; `faulted` then holds
+    /// whole requests.
+    pub fn start_on_requests(upstream: u16, rule: Rule) -> FaultProxy {
+        FaultProxy::start_with(upstream, rule, true)
+    }
+
+    fn start_with(upstream: u16, rule: Rule, whole: bool) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let rule = Arc::new(Mutex::new(rule));
@@ -120,7 +141,7 @@ impl FaultProxy {
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (rule, seen) = (rule.clone(), seen.clone());
-                std::thread::spawn(move || handle(client, upstream, &rule, &seen));
+                std::thread::spawn(move || handle(client, upstream, &rule, &seen, whole));
             }
         });
         FaultProxy { port, faulted }
