@@ -68,6 +68,20 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Where something runs, as the tables show it: `aws (us-east-1, us-east-1a)`,
+/// `local (local)`.
+pub fn infra(cloud: &str, region: &str, zone: Option<&str>) -> String {
+    match zone {
+        Some(zone) => format!("{cloud} ({region}, {zone})"),
+        None => format!("{cloud} ({region})"),
+    }
+}
+
+/// `value` as a JSON value, for a document put together from several parts.
+pub fn json_value<T: Serialize>(value: &T) -> Result<serde_json::Value, CliError> {
+    serde_json::to_value(value).map_err(|e| CliError::failure(e.to_string()))
+}
+
 /// `$1.23`, with more digits for small prices.
 pub fn price(value: f64) -> String {
     if value < 0.1 {

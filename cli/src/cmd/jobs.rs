@@ -126,10 +126,7 @@ pub fn queue(args: QueueArgs) -> CliResult {
             println!("Job queue of cluster {name}");
             print_jobs(&jobs, args.output)?;
         } else {
-            all.insert(
-                name,
-                serde_json::to_value(&jobs).map_err(|e| CliError::failure(e.to_string()))?,
-            );
+            all.insert(name, render::json_value(&jobs)?);
         }
     }
     if args.output == Output::Json {
@@ -222,10 +219,7 @@ pub fn cancel(args: CancelArgs) -> CliResult {
             if !pattern {
                 return render::print_json(&outcomes);
             }
-            by_cluster.insert(
-                name.clone(),
-                serde_json::to_value(&outcomes).map_err(|e| CliError::failure(e.to_string()))?,
-            );
+            by_cluster.insert(name.clone(), render::json_value(&outcomes)?);
             continue;
         }
         if outcomes.is_empty() {

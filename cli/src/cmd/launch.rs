@@ -232,10 +232,7 @@ fn same_offer(a: &Candidate, b: &Candidate) -> bool {
 }
 
 fn infra(offer: &Candidate) -> String {
-    match &offer.zone {
-        Some(zone) => format!("{} ({}, {zone})", offer.cloud, offer.region),
-        None => format!("{} ({})", offer.cloud, offer.region),
-    }
+    render::infra(&offer.cloud, &offer.region, offer.zone.as_deref())
 }
 
 fn instance(offer: &Candidate) -> String {

@@ -40,16 +40,11 @@ pub fn run(args: Args) -> CliResult {
                 "--endpoints needs exactly one cluster name",
             ));
         };
-        let endpoints = client.endpoints(name)?;
         if let Some(port) = args.endpoint {
-            let (_, address) = endpoints.iter().find(|(p, _)| *p == port).ok_or_else(|| {
-                CliError::failure(format!(
-                    "port {port} is not open on `{name}` (its task's `ports`)"
-                ))
-            })?;
-            println!("{address}");
+            println!("{}", client.port_endpoint(name, port)?);
             return Ok(());
         }
+        let endpoints = client.endpoints(name)?;
         if endpoints.is_empty() {
             eprintln!("`{name}` opens no ports (the task has no `ports`).");
         }
@@ -62,16 +57,7 @@ pub fn run(args: Args) -> CliResult {
         let [name] = clusters.as_slice() else {
             return Err(CliError::failure("--ip needs exactly one cluster name"));
         };
-        let view = client.status(std::slice::from_ref(name))?;
-        let ip = view
-            .first()
-            .and_then(|v| v.head_ip.clone())
-            .ok_or_else(|| {
-                CliError::failure(format!(
-                    "cluster `{name}` has no reachable head recorded yet; try `aloft status -r`"
-                ))
-            })?;
-        println!("{ip}");
+        println!("{}", client.head_ip(name)?);
         return Ok(());
     }
     if args.refresh {
@@ -103,10 +89,7 @@ pub fn run(args: Args) -> CliResult {
     let mut table = render::table(header);
     for row in &rows {
         let r = &row.record;
-        let infra = match &r.zone {
-            Some(zone) => format!("{} ({}, {zone})", r.provider, r.region),
-            None => format!("{} ({})", r.provider, r.region),
-        };
+        let infra = render::infra(&r.provider, &r.region, r.zone.as_deref());
         let failing = if row.autostop_failure.is_some() {
             ", FAILING"
         } else {

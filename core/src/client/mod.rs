@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+mod addresses;
 mod autostop;
 mod catalogs;
 mod cluster;
