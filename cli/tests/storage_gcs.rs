@@ -160,15 +160,20 @@ fn a_gs_bucket_reaches_both_nodes_and_storage_objects_are_created_listed_and_del
     assert!(!stdout.contains("x.txt"), "only the prefix: {stdout}");
     // The objects' bytes were read by the nodes, each node reading each of the
     // six objects (three under train/, train/a.txt, and u.txt of both made
-    // buckets) once with the launcher's short-lived token; the launcher, which
-    // only lists, read none (it used to read each once: six in all).
-    let media_gets = world.fake.state()["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| *r == "storage.objects.get")
-        .count();
-    assert_eq!(media_gets, 2 * 6, "{}", world.fake.state()["requests"]);
+    // buckets) once through a V4 signed URL (the fake checks its RSA signature
+    // with the service account's public key); the launcher, which only lists,
+    // read none (it used to read each once through the JSON API: six in all).
+    let requests = world.fake.state()["requests"].clone();
+    let count = |what: &str| {
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| *r == what)
+            .count()
+    };
+    assert_eq!(count("signed GET"), 2 * 6, "{requests}");
+    assert_eq!(count("storage.objects.get"), 0, "{requests}");
     // Each node's folder holds the bucket's files (paged through: 2 a page).
     assert_eq!(
         node_files(world.home.path(), "data/z/c.txt"),
@@ -394,4 +399,37 @@ fn bad_gcs_input_and_missing_credentials_stop_before_anything_is_provisioned() {
         text(&world.aloft(Creds::None, &["status", "-o", "json"]).stdout).trim(),
         "[]"
     );
+}
+
+#[test]
+fn v4_signed_urls_are_the_ones_googles_own_client_signs() {
+    // The fake's service-account key, signed both ways at one fixed time.
+    let fake = GcsFake::start(1000);
+    let key_file = fake.service_account_path();
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let ours = aloft::storage::gcs::v4_signed_url(
+        "https://storage.googleapis.com",
+        key["client_email"].as_str().unwrap(),
+        key["private_key"].as_str().unwrap(),
+        "gs-data",
+        "train/a b+c~.txt",
+        "20261207T010203Z",
+        3600,
+    )
+    .unwrap();
+    let script = "import sys, urllib.parse\n\
+         from google.oauth2 import service_account\n\
+         from google.cloud.storage._signing import generate_signed_url_v4\n\
+         creds = service_account.Credentials.from_service_account_file(sys.argv[1])\n\
+         resource = '/gs-data/' + urllib.parse.quote('train/a b+c~.txt', safe=b'/~')\n\
+         print(generate_signed_url_v4(creds, resource, 3600, method='GET', _request_timestamp='20261207T010203Z'))\n";
+    let out = Command::new(aloft_tests::fakes::venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(ours, text(&out.stdout).trim());
 }
