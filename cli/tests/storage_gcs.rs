@@ -253,7 +253,7 @@ fn application_default_credentials_copy_a_bucket_and_make_one_in_the_named_proje
     world.fake.write_application_default(world.gcloud.path());
     let task = world.task(
         "adc.yaml",
-        "resources: {infra: local}\n\
+        "num_nodes: 2\nresources: {infra: local}\n\
          file_mounts:\n  ~/data: gs://gs-data/train/sub\n  \
          ~/tmp:\n    name: gcs-adc\n    source: ./upload\n    store: gcs\n    mode: COPY\n    persistent: false\n\
          run: echo \"got $(cat ~/data/b.txt ~/tmp/u.txt)\"\n",
@@ -262,8 +262,21 @@ fn application_default_credentials_copy_a_bucket_and_make_one_in_the_named_proje
         Creds::ApplicationDefault,
         &["launch", "-y", "-c", "adc", task.to_str().unwrap()],
     ));
-    assert!(stdout.contains("got betauploaded"), "{stdout}");
+    assert_eq!(
+        stdout.matches("got betauploaded").count(),
+        2,
+        "both nodes: {stdout}"
+    );
     let state = world.fake.state();
+    // A user's credentials cannot sign URLs: each node read both objects through
+    // the JSON API with the launcher's access token (the launcher read none).
+    let media_gets = state["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == "storage.objects.get")
+        .count();
+    assert_eq!(media_gets, 2 * 2, "{}", state["requests"]);
     assert_eq!(state["buckets"]["gcs-adc"]["project"], PROJECT);
     assert!(
         state["grants"]

@@ -14,7 +14,11 @@ requests.
 The token endpoint accepts the JWT-bearer grant (RS256 signature verified with the
 public key given in the config, `aud` Google's token URL) and the refresh-token grant
 (one known client and refresh token). Storage calls need a bearer token it issued (or
-the config's reader token, for the test's own client).
+the config's reader token, for the test's own client). A GET with `X-Goog-Signature`
+is a V4 signed URL (path style, /BUCKET/OBJECT): its signature (RSA-SHA256 over the
+canonical request, as Google documents the V4 signing process), credential scope and
+expiry are checked with the same public key, then the media is served and
+`signed GET` recorded (`INVALID signed GET: ...` and a 403 when they do not hold).
 
 Usage: gcs_api.py CONFIG.json PORT (0: a free one). It prints `PORT <n>` on its first
 line once it listens on 127.0.0.1.

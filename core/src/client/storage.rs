@@ -5,12 +5,12 @@
 //! A task's `s3://`, `gs://` and `r2://` file mounts, and storage objects in COPY
 //! mode, are copied by the nodes themselves ([`storage::fetch`]): the launcher
 //! lists the prefix and signs one GET per object (S3 and R2: a SigV4 pre-signed
-//! URL valid for an hour; GCS: the object's URL with the launcher's short-lived
-//! OAuth token), and every new node runs one script with `curl` that downloads
-//! them, checks sizes and plain MD5s, before the agent starts. The objects' bytes
-//! never pass through the launcher, and no store key leaves it (for GCS the
-//! nodes get the short-lived access token itself, until V4 signed URLs are
-//! made). A storage object with `store: s3`, `gcs` or `r2` gets its bucket created when missing
+//! URL valid for an hour; GCS with a service-account key: a V4 signed URL; GCS
+//! with an `authorized_user` file, which cannot sign: the object's URL with the
+//! launcher's short-lived OAuth token), and every new node runs one script with
+//! `curl` that downloads them, checks sizes and plain MD5s, before the agent
+//! starts. The objects' bytes never pass through the launcher, and no store key
+//! leaves it (only, in that last case, the access token). A storage object with `store: s3`, `gcs` or `r2` gets its bucket created when missing
 //! (and recorded with its store, so `storage ls` shows it) and its local `source`
 //! uploaded once, to the bucket; in MOUNT mode (S3 only) `setup` first mounts the
 //! bucket with `mount-s3` or `goofys` and fails clearly when the node has neither.

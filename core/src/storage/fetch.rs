@@ -1,6 +1,7 @@
 //! Bucket copies done by the nodes themselves (COPY mode): the launcher lists the
 //! bucket prefix and turns every object into a [`SignedGet`] (an S3/R2 pre-signed
-//! URL, a GCS URL with a short-lived token), and each node runs one bash script
+//! URL, a GCS V4 signed URL, or with GCS user credentials the object's URL and a
+//! short-lived token), and each node runs one bash script
 //! ([`script`]) that downloads the objects with `curl`, several at once and with
 //! retries, then checks every file's size and, where the store states a plain
 //! MD5, its digest. The store's credentials never leave the launcher, and the

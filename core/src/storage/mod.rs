@@ -77,9 +77,10 @@ impl StorageError {
     }
 }
 
-/// How a node reads one object without the store's credentials: a URL (for S3
-/// and R2 pre-signed, so a bearer secret until it expires) and, for GCS, a
-/// short-lived `Authorization` header. `Debug` shows neither.
+/// How a node reads one object without the store's credentials: a URL (S3, R2
+/// and GCS with a service-account key: signed, so a bearer secret until it
+/// expires) and, for GCS with user credentials, a short-lived `Authorization`
+/// header. `Debug` shows neither.
 #[derive(Clone)]
 pub struct SignedGet {
     /// The URL to GET.
