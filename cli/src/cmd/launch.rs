@@ -185,7 +185,7 @@ fn print_plan(plan: &PlanSummary) {
             "INFRA", "INSTANCE", "vCPUs", "Mem(GB)", "GPUS", "$/hr", "CHOSEN",
         ]);
         for offer in &task.candidates {
-            let chosen = same_offer(offer, &task.chosen);
+            let chosen = task.is_chosen(offer);
             table.add_row(vec![
                 infra(offer),
                 instance(offer),
@@ -221,14 +221,6 @@ fn print_plan(plan: &PlanSummary) {
     if plan.tasks.len() > 1 {
         println!("Total: {} per hour.", render::price(plan.total_hourly_cost));
     }
-}
-
-fn same_offer(a: &Candidate, b: &Candidate) -> bool {
-    a.cloud == b.cloud
-        && a.region == b.region
-        && a.zone == b.zone
-        && a.instance_type == b.instance_type
-        && a.use_spot == b.use_spot
 }
 
 fn infra(offer: &Candidate) -> String {

@@ -217,17 +217,12 @@ fn render_status(services: &[ServiceView]) -> String {
     let rows: Vec<Vec<String>> = services
         .iter()
         .map(|s| {
-            let ready = s
-                .replicas
-                .iter()
-                .filter(|r| r.status == aloft::serve::ReplicaStatus::Ready)
-                .count();
             vec![
                 s.name.clone(),
                 s.version.to_string(),
                 render::duration(now - s.created_at),
                 s.status.as_str().to_string(),
-                format!("{ready}/{}", s.replicas.len()),
+                format!("{}/{}", s.ready_replicas(), s.replicas.len()),
                 s.endpoint.clone().unwrap_or_else(|| "-".into()),
             ]
         })
@@ -263,12 +258,10 @@ fn render_status(services: &[ServiceView]) -> String {
         ],
         &replicas,
     ));
-    for s in services.iter().filter(|s| s.failure.is_some()) {
-        text.push_str(&format!(
-            "\n{}: {}\n",
-            s.name,
-            aloft::plugin::display_safe(s.failure.as_deref().unwrap_or_default())
-        ));
+    for s in services {
+        if let Some(failure) = s.failure_to_show() {
+            text.push_str(&format!("\n{}: {failure}\n", s.name));
+        }
     }
     text
 }

@@ -128,6 +128,19 @@ pub struct TaskSummary {
     pub excluded: Vec<LeftOut>,
 }
 
+impl TaskSummary {
+    /// Whether `offer` is the one a launch takes: the same cloud, region, zone,
+    /// instance type and spot choice as [`TaskSummary::chosen`].
+    pub fn is_chosen(&self, offer: &Candidate) -> bool {
+        let c = &self.chosen;
+        offer.cloud == c.cloud
+            && offer.region == c.region
+            && offer.zone == c.zone
+            && offer.instance_type == c.instance_type
+            && offer.use_spot == c.use_spot
+    }
+}
+
 /// A cloud left out of a plan, and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LeftOut {
@@ -295,4 +308,37 @@ fn named_clouds(tasks: &[Task]) -> Option<Vec<String>> {
 pub(crate) fn check_launchable(task: &Task) -> ClientResult<()> {
     crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
     super::storage::check_storage(task)
+}
+
+#[cfg(test)]
+mod chosen_tests {
+    use super::*;
+
+    fn offer(region: &str, use_spot: bool, price: f64) -> Candidate {
+        Candidate {
+            cloud: "aws".into(),
+            region: region.into(),
+            zone: None,
+            instance_type: "p4d.24xlarge".into(),
+            accelerators: Default::default(),
+            use_spot,
+            vcpus: 96.0,
+            memory_gib: 1152.0,
+            hourly_price: price,
+        }
+    }
+
+    #[test]
+    fn the_chosen_row_is_the_same_offer_whatever_its_price() {
+        let summary = TaskSummary {
+            name: None,
+            num_nodes: 1,
+            chosen: offer("us-east-1", false, 32.0),
+            candidates: Vec::new(),
+            excluded: Vec::new(),
+        };
+        assert!(summary.is_chosen(&offer("us-east-1", false, 33.0)));
+        assert!(!summary.is_chosen(&offer("us-east-1", true, 32.0)));
+        assert!(!summary.is_chosen(&offer("us-west-2", false, 32.0)));
+    }
 }

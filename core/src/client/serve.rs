@@ -51,6 +51,22 @@ pub struct ServiceView {
     pub replicas: Vec<ReplicaRecord>,
 }
 
+impl ServiceView {
+    /// How many of its replicas are READY (serving traffic).
+    pub fn ready_replicas(&self) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.status == crate::serve::ReplicaStatus::Ready)
+            .count()
+    }
+
+    /// Why it failed, fit to show on a terminal (no control characters), when
+    /// it did.
+    pub fn failure_to_show(&self) -> Option<String> {
+        self.failure.as_deref().map(crate::plugin::display_safe)
+    }
+}
+
 /// What `serve logs` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServeLogs {
