@@ -133,26 +133,12 @@ fn main() -> ExitCode {
 fn init_tracing(log: Option<&str>) {
     use tracing_subscriber::EnvFilter;
     let default = "warn";
-    // The WebAssembly compiler traces every instruction it lowers (hundreds of MB
-    // per component): its crates stay at warn unless the filter names them.
-    let quiet = [
-        "cranelift_codegen",
-        "cranelift_frontend",
-        "regalloc2",
-        "wasmtime",
-        "wasmtime_cranelift",
-        "wasmtime_internal_cranelift",
-    ];
     let text = match log {
         Some(filter) => filter.to_string(),
         None => std::env::var("ALOFT_LOG").unwrap_or_else(|_| default.to_string()),
     };
-    let mut directives = text.clone();
-    for krate in quiet {
-        if !text.contains(krate) {
-            directives.push_str(&format!(",{krate}=warn"));
-        }
-    }
+    // The WebAssembly compiler's crates stay at warn unless the filter names them.
+    let directives = aloft::client::log_directives(&text);
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

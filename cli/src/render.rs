@@ -82,6 +82,30 @@ pub fn json_value<T: Serialize>(value: &T) -> Result<serde_json::Value, CliError
     serde_json::to_value(value).map_err(|e| CliError::failure(e.to_string()))
 }
 
+/// Prints each cluster's outcome on stderr (`ok(name)` for a success,
+/// `failed(name): ERROR` for a failure); the first failure, after every cluster
+/// was tried, ends the command.
+pub fn outcomes(
+    outcomes: impl IntoIterator<Item = (String, aloft::client::ClientResult<()>)>,
+    ok: impl Fn(&str) -> String,
+    failed: impl Fn(&str) -> String,
+) -> Result<(), CliError> {
+    let mut first_error = None;
+    for (name, outcome) in outcomes {
+        match outcome {
+            Ok(()) => eprintln!("{}", ok(&name)),
+            Err(err) => {
+                eprintln!("{}: {err}", failed(&name));
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        None => Ok(()),
+        Some(err) => Err(err.into()),
+    }
+}
+
 /// `$1.23`, with more digits for small prices.
 pub fn price(value: f64) -> String {
     if value < 0.1 {

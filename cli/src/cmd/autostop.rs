@@ -33,23 +33,26 @@ pub fn run(args: Args) -> CliResult {
         idle_minutes: args.idle_minutes,
         down: args.down,
     });
-    let mut first_error = None;
-    for name in client.cluster_targets(&args.clusters, args.all)? {
-        match client.autostop(&name, setting) {
-            Ok(()) if args.cancel => eprintln!("Autostop of `{name}` cancelled."),
-            Ok(()) => eprintln!(
-                "`{name}` will {} after {} idle minute(s).",
-                if args.down { "be torn down" } else { "stop" },
-                args.idle_minutes
-            ),
-            Err(err) => {
-                eprintln!("`{name}`: {err}");
-                first_error.get_or_insert(err);
+    let outcomes = client
+        .cluster_targets(&args.clusters, args.all)?
+        .into_iter()
+        .map(|name| {
+            let outcome = client.autostop(&name, setting);
+            (name, outcome)
+        });
+    crate::render::outcomes(
+        outcomes,
+        |name| {
+            if args.cancel {
+                format!("Autostop of `{name}` cancelled.")
+            } else {
+                format!(
+                    "`{name}` will {} after {} idle minute(s).",
+                    if args.down { "be torn down" } else { "stop" },
+                    args.idle_minutes
+                )
             }
-        }
-    }
-    match first_error {
-        None => Ok(()),
-        Some(err) => Err(err.into()),
-    }
+        },
+        |name| format!("`{name}`"),
+    )
 }

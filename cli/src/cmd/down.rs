@@ -50,20 +50,11 @@ fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
 /// Prints each cluster's outcome; the first failure (after all were tried) ends
 /// the command.
 fn report(outcomes: Vec<(String, ClientResult<()>)>, done: &str) -> CliResult {
-    let mut first_error = None;
-    for (name, outcome) in outcomes {
-        match outcome {
-            Ok(()) => eprintln!("Cluster `{name}` {done}."),
-            Err(err) => {
-                eprintln!("Cluster `{name}`: {err}");
-                first_error.get_or_insert(err);
-            }
-        }
-    }
-    match first_error {
-        None => Ok(()),
-        Some(err) => Err(err.into()),
-    }
+    crate::render::outcomes(
+        outcomes,
+        |name| format!("Cluster `{name}` {done}."),
+        |name| format!("Cluster `{name}`"),
+    )
 }
 
 /// Asks `{verb} N cluster(s): a, b. Proceed? [Y/n]`, as SkyPilot's `stop` and

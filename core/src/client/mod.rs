@@ -44,6 +44,7 @@ mod gpus;
 mod jobs_backend;
 mod jobs_remote;
 mod lifecycle;
+mod logging;
 mod logs;
 mod managed;
 mod managed_select;
@@ -76,6 +77,7 @@ pub use jobs_remote::{CONTROLLER_CLUSTER, CONTROLLER_HOME, ControllerGrant, Gran
 pub use lifecycle::{
     LaunchOptions, Launched, StartOptions, default_cluster_name, manifest_capabilities,
 };
+pub use logging::{COMPILER_CRATES, log_directives};
 pub use logs::{LogsOptions, RankFilter, job_end_result};
 pub use managed_select::{ManagedQueueFilter, managed_job_end_result};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
