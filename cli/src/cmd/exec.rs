@@ -2,10 +2,9 @@
 //! provisioning, no setup), streaming its output.
 
 use aloft::client::TaskUse;
-use aloft::task::TaskSource;
 
 use crate::cmd::task_args::{self, TaskFlags};
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 
 /// Flags of `aloft exec`.
 #[derive(Debug, clap::Args)]
@@ -27,12 +26,9 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     let overrides = args.flags.overrides()?;
-    let source = TaskSource::from_words(&args.entrypoint)
-        .map_err(|e| CliError::new(crate::exit::INVALID_TASK, e.to_string()))?;
+    let source = task_args::source_of(&args.entrypoint)?;
     let loaded = task_args::load_one(&source, &overrides, TaskUse::Exec)?;
-    // A task file's workdir is synced again, so that edits made since the launch run.
-    let task_dir = matches!(source, TaskSource::File(_)).then_some(loaded.task_dir.as_path());
-    let id = client.exec(&args.cluster, &loaded.task, task_dir)?;
+    let id = client.exec(&args.cluster, &loaded.task, loaded.exec_dir())?;
     if args.detach {
         println!("{id}");
         return Ok(());

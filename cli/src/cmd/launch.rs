@@ -74,7 +74,7 @@ pub fn run(args: Args) -> CliResult {
         }
     }
     if !args.dryrun {
-        let LoadedTask { task, task_dir } =
+        let LoadedTask { task, task_dir, .. } =
             task_args::load_one(&source, &overrides, TaskUse::Launch)?;
         let cluster = args
             .cluster

@@ -129,8 +129,14 @@ pub struct Entrypoint {
 impl Entrypoint {
     /// What the words name, by SkyPilot's rule ([`TaskSource::from_words`]).
     pub fn source(&self) -> Result<TaskSource, CliError> {
-        TaskSource::from_words(&self.words).map_err(invalid)
+        source_of(&self.words)
     }
+}
+
+/// What `words` name, by SkyPilot's rule ([`TaskSource::from_words`]); invalid
+/// input exits 2.
+pub fn source_of(words: &[String]) -> Result<TaskSource, CliError> {
+    TaskSource::from_words(words).map_err(invalid)
 }
 
 /// Loads the tasks `source` names for `usage` with `overrides` applied, as this

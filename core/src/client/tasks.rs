@@ -52,6 +52,17 @@ pub struct LoadedTask {
     pub task: Task,
     /// The task file's folder (`.` for a command or nothing).
     pub task_dir: PathBuf,
+    /// Whether it came from a task file (not a command line or nothing).
+    pub from_file: bool,
+}
+
+impl LoadedTask {
+    /// The folder [`Client::exec`] syncs the workdir from: the task file's, so
+    /// that edits made since the launch run; `None` for a command line, which
+    /// runs in the workdir the cluster has.
+    pub fn exec_dir(&self) -> Option<&Path> {
+        self.from_file.then_some(self.task_dir.as_path())
+    }
 }
 
 impl ClientBuilder {
@@ -76,7 +87,7 @@ impl ClientBuilder {
         overrides: &Overrides,
         usage: TaskUse,
     ) -> ClientResult<LoadedTask> {
-        single(self.load_tasks(source, overrides, usage)?, usage)
+        single(self.load_tasks(source, overrides, usage)?, source, usage)
     }
 }
 
@@ -101,7 +112,7 @@ impl Client {
         overrides: &Overrides,
         usage: TaskUse,
     ) -> ClientResult<LoadedTask> {
-        single(self.load_tasks(source, overrides, usage)?, usage)
+        single(self.load_tasks(source, overrides, usage)?, source, usage)
     }
 }
 
@@ -160,13 +171,17 @@ fn load(
     Ok(loaded)
 }
 
-fn single(loaded: LoadedTasks, usage: TaskUse) -> ClientResult<LoadedTask> {
+fn single(loaded: LoadedTasks, source: &TaskSource, usage: TaskUse) -> ClientResult<LoadedTask> {
     let LoadedTasks { chain, task_dir } = loaded;
     let mut tasks = chain.into_tasks();
     if tasks.len() == 1
         && let Some(task) = tasks.pop()
     {
-        return Ok(LoadedTask { task, task_dir });
+        return Ok(LoadedTask {
+            task,
+            task_dir,
+            from_file: matches!(source, TaskSource::File(_)),
+        });
     }
     Err(match usage {
         TaskUse::Launch => ClientError::Other(
@@ -241,6 +256,10 @@ mod tests {
         let source = TaskSource::File(path);
         let job = b.load_task(&source, &none, TaskUse::ManagedJob).unwrap();
         let exec = b.load_task(&source, &none, TaskUse::Exec).unwrap();
+        assert_eq!(exec.exec_dir(), Some(home.path()));
+        let command = TaskSource::Command("ls".into());
+        let typed = b.load_task(&command, &none, TaskUse::Exec).unwrap();
+        assert_eq!(typed.exec_dir(), None);
         let dir = |t: &Task| format!("{:?}", t.workdir);
         assert!(dir(&job.task).contains(&*home.path().to_string_lossy()));
         assert!(!dir(&exec.task).contains(&*home.path().to_string_lossy()));
