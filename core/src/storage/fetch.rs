@@ -166,6 +166,7 @@ aloft_verify() {
   awk -F'\t' '
     FILENAME == ARGV[1] { size[$2] = $1; next }
     FILENAME == ARGV[2] { sum[substr($0, 35)] = substr($0, 1, 32); next }
+    NF < 4 { next }
     {
       if (!($3 in size)) { print "aloft: " $4 " did not arrive" > "/dev/stderr"; bad = 1; next }
       if (size[$3] != $1) { print "aloft: " $4 " arrived with " size[$3] " bytes of " $1 > "/dev/stderr"; bad = 1; next }
@@ -240,6 +241,9 @@ pub fn script(fetches: &[NodeFetch]) -> String {
             text.push_str(&marker);
             text.push('\n');
         }
+        if fetch.objects.is_empty() {
+            continue;
+        }
         // The check list: size, MD5 (or `-`), the file, the object (messages).
         let list = format!("ALOFT_LIST_{n}_END");
         text.push_str(&format!("aloft_verify <<'{list}' || aloft_bad=1\n"));
@@ -295,7 +299,7 @@ mod tests {
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("a.txt"), "alpha").unwrap();
         let url = |name: &str| format!("file://{}/{name}?X-Amz-Signature=SECRETSIG", src.display());
-        let fetches = vec![
+        let mut fetches = vec![
             NodeFetch {
                 target: "~/data".into(),
                 source: "s3://b/train".into(),
@@ -316,6 +320,11 @@ mod tests {
                 objects: vec![object("", &url("a.txt"), b"alpha", None)],
             },
         ];
+        fetches.push(NodeFetch {
+            target: "~/empty-prefix".into(),
+            source: "s3://b/nothing".into(),
+            objects: Vec::new(),
+        });
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let run = |script: &str| {
@@ -351,6 +360,10 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(home.join("one.txt")).unwrap(),
             "alpha"
+        );
+        assert!(
+            home.join("empty-prefix").is_dir(),
+            "an empty prefix is an empty folder"
         );
 
         // A file the store no longer has, and one whose MD5 differs.
