@@ -38,6 +38,7 @@ mod addresses;
 mod autostop;
 mod catalogs;
 mod cluster;
+mod conformance;
 mod controllers;
 mod events;
 mod gpus;
@@ -70,6 +71,7 @@ pub use autostop::AutostopSetting;
 pub use cluster::{
     CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
 };
+pub use conformance::conformance_result;
 pub use events::{CancelToken, Event};
 pub use gpus::GpuRequest;
 pub use jobs_backend::ClientBackend;
