@@ -30,7 +30,8 @@ impl World {
     /// `endpoint_port` (moto itself, or a proxy in front of it).
     fn new(n: usize, first_ip: u8, fault: Option<Rule>) -> World {
         let home = tempfile::tempdir().unwrap();
-        let moto = Moto::start();
+        // Its request log shows who read a bucket's objects.
+        let moto = Moto::start_logged();
         // The user has an aloft key of their own; the machines do not take it: each
         // opens only to the key pair its instance was launched with (the relay
         // installs it, as an image's first boot does).
@@ -548,6 +549,29 @@ fn buckets_are_copied_onto_nodes_and_managed() {
     let out = world.aloft(&["launch", "-y", "-c", "data", task.to_str().unwrap()]);
     let stdout = ok(&out);
     assert!(stdout.contains("alphabetauploadeduploaded"), "{stdout}");
+    // The SSH node read the objects itself, through pre-signed GETs; the launcher
+    // (which signs its own requests in a header) read none of them.
+    let mut gets: Vec<(String, bool)> = world
+        .moto
+        .requests()
+        .iter()
+        .filter_map(|line| line.strip_prefix("GET /aloft-data/"))
+        .filter_map(|rest| rest.split(' ').next())
+        .filter(|target| !target.is_empty() && !target.starts_with('?'))
+        .map(|target| {
+            let (key, query) = target.split_once('?').unwrap_or((target, ""));
+            (key.to_string(), query.contains("X-Amz-Signature="))
+        })
+        .collect();
+    gets.sort();
+    assert_eq!(
+        gets,
+        [
+            ("train/a.txt".to_string(), true),
+            ("train/sub/b.txt".to_string(), true)
+        ],
+        "object GETs (key, pre-signed)"
+    );
     assert_eq!(
         std::fs::read_to_string(abs.join("u.txt")).unwrap(),
         "uploaded"
