@@ -1,17 +1,18 @@
 //! Buckets as sources of files for a task: `s3://`, `gs://` and `r2://` file
-//! mounts are downloaded into a local staging folder (then synced to the nodes like
-//! any local folder), storage objects with a local `source` are uploaded into their
-//! bucket (created when missing). Three stores are spoken, each behind
-//! [`ObjectStore`]: Amazon S3 and Cloudflare R2 with the one S3 client (R2 is S3's
-//! API at `https://<account>.r2.cloudflarestorage.com`, region `auto`, credentials
-//! from `~/.cloudflare/`, as SkyPilot reads them), and Google Cloud Storage with
-//! its JSON API ([`gcs::Gcs`], Google's credentials as Google's tools read them).
+//! mounts (and storage objects in COPY mode) are copied by the nodes themselves
+//! ([`fetch`]: the launcher lists and signs, each node downloads), storage objects
+//! with a local `source` are uploaded into their bucket (created when missing).
+//! Three stores are spoken, each behind [`ObjectStore`]: Amazon S3 and Cloudflare
+//! R2 with the one S3 client (R2 is S3's API at
+//! `https://<account>.r2.cloudflarestorage.com`, region `auto`, credentials from
+//! `~/.cloudflare/`, as SkyPilot reads them), and Google Cloud Storage with its
+//! JSON API ([`gcs::Gcs`], Google's credentials as Google's tools read them).
 
 pub mod fetch;
 pub mod gcs;
 pub mod s3;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -307,51 +308,6 @@ pub fn upload_dir(
         count += 1;
     }
     Ok(count)
-}
-
-/// Downloads `prefix` of `bucket` under `staging` and returns what to copy to the
-/// nodes: the file itself when `prefix` names one object, else the folder.
-pub fn download(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    prefix: &str,
-    staging: &Path,
-) -> Result<PathBuf, StorageError> {
-    let objects = store.list(bucket, prefix)?;
-    if let Some(single) = objects
-        .iter()
-        .find(|o| o.key == prefix && !prefix.is_empty())
-    {
-        let name = single.key.rsplit('/').next().unwrap_or(&single.key);
-        std::fs::create_dir_all(staging).map_err(io(staging))?;
-        let file = staging.join(name);
-        std::fs::write(&file, store.get(bucket, &single.key)?).map_err(io(&file))?;
-        return Ok(file);
-    }
-    let folder_prefix = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
-    std::fs::create_dir_all(staging).map_err(io(staging))?;
-    for object in objects.iter().filter(|o| o.key.starts_with(&folder_prefix)) {
-        let relative = &object.key[folder_prefix.len()..];
-        // Keys are not paths: refuse anything that would land outside the folder.
-        if relative.is_empty()
-            || relative.ends_with('/')
-            || relative
-                .split('/')
-                .any(|part| part == ".." || part.is_empty())
-        {
-            continue;
-        }
-        let file = staging.join(relative);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::write(&file, store.get(bucket, &object.key)?).map_err(io(&file))?;
-    }
-    Ok(staging.to_path_buf())
 }
 
 /// Deletes every object of `bucket`, then the bucket.
