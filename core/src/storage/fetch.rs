@@ -239,7 +239,9 @@ pub fn script(fetches: &[NodeFetch]) -> String {
                 ));
             }
             text.push_str(&marker);
-            text.push('\n');
+            // A transfer curl gave up on fails the fetch even if an older file of
+            // the same size is there (the check below names the missing ones).
+            text.push_str("\n[ \"${PIPESTATUS[0]}\" = 0 ] || aloft_bad=1\n");
         }
         if fetch.objects.is_empty() {
             continue;
@@ -391,5 +393,16 @@ mod tests {
             "{output}"
         );
         assert!(!output.contains("SECRETSIG"), "{output}");
+
+        // An older file of the right size does not hide a GET that failed.
+        std::fs::create_dir_all(home.join("stale")).unwrap();
+        std::fs::write(home.join("stale/s.txt"), "12345").unwrap();
+        let stale = vec![NodeFetch {
+            target: "~/stale".into(),
+            source: "s3://b/stale".into(),
+            objects: vec![object("s.txt", &url("gone"), b"12345", None)],
+        }];
+        let (code, output) = run(&script(&stale));
+        assert_ne!(code, 0, "{output}");
     }
 }
