@@ -588,11 +588,20 @@ pub fn terminate(
             .filter(|i| i.role_in(name).is_some() && i.lifecycle_state != "TERMINATED")
             .collect()
     };
-    let found = of_cluster(all_instances(&ctx, region)?);
+    let all = all_instances(&ctx, region)?;
     // Noted first: a crash after the calls must not turn these into "preempted".
+    // Those already terminated too (a reclaimed instance OCI still lists): once
+    // the cluster is torn down they are its past, not a preemption of the
+    // cluster relaunched under the same name.
     let mut ours = terminated_by_us(region, name);
-    ours.extend(found.iter().map(|i| i.id.clone()));
-    ours.dedup();
+    ours.extend(
+        all.iter()
+            .filter(|i| i.role_in(name).is_some())
+            .map(|i| i.id.clone()),
+    );
+    let found = of_cluster(all);
+    let mut seen = std::collections::BTreeSet::new();
+    ours.retain(|id| seen.insert(id.clone()));
     let skip = ours.len().saturating_sub(GONE_KEPT);
     if let Ok(text) = serde_json::to_string(&ours[skip..]) {
         kv::set(&gone_key(region, name), &text);
