@@ -335,55 +335,9 @@ fn a_launch_killed_anywhere_leaves_nothing_after_down() {
     world.assert_no_secret_in_files();
 }
 
-/// The managed jobs controller's timings, shortened for tests.
-const FAST_JOBS: [(&str, &str); 3] = [
-    ("ALOFT_JOBS_POLL_MS", "300"),
-    ("ALOFT_JOBS_IDLE_MS", "3000"),
-    ("ALOFT_JOBS_RETRY_MS", "300"),
-];
-
 #[test]
 fn a_managed_spot_job_evicted_on_azure_is_relaunched_in_the_next_region() {
     let world = world(2, 70);
-    let job = |id: &str| -> serde_json::Value {
-        let out = world.ok(&world
-            .command(&["jobs", "queue", "-a", "-o", "json"])
-            .envs(FAST_JOBS)
-            .output()
-            .unwrap());
-        let all: serde_json::Value = serde_json::from_str(&out).unwrap();
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["id"].as_i64().map(|v| v.to_string()).as_deref() == Some(id))
-            .cloned()
-            .unwrap_or(serde_json::Value::Null)
-    };
-    let log = || {
-        std::fs::read_to_string(world.home.path().join("jobs-controller.log")).unwrap_or_default()
-    };
-    let wait_for = |id: &str, what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            let j = job(id);
-            if done(&j) {
-                return j;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what} never happened: {j}\ncontroller log:\n{}\nAzure: {}",
-                log(),
-                text(
-                    &world
-                        .command(&["jobs", "logs", "--controller", "--no-follow", id])
-                        .output()
-                        .unwrap()
-                        .stdout
-                )
-            );
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-    };
     let status = |j: &serde_json::Value| j["status"].as_str().unwrap_or("").to_string();
     let region = |j: &serde_json::Value| j["location"]["region"].as_str().unwrap_or("").to_string();
     // The first run waits to be evicted; the relaunched one ends at once.
@@ -402,11 +356,12 @@ fn a_managed_spot_job_evicted_on_azure_is_relaunched_in_the_next_region() {
     );
     let out = world
         .command(&["jobs", "launch", "-d", "-y", task.to_str().unwrap()])
-        .envs(FAST_JOBS)
+        .envs(common::cloud_world::FAST_JOBS)
         .output()
         .unwrap();
     let id = world.ok(&out).trim().to_string();
-    let first = wait_for(&id, "RUNNING", &|j| status(j) == "RUNNING" && mark.exists());
+    let first =
+        world.wait_for_managed_job(&id, "RUNNING", &|j| status(j) == "RUNNING" && mark.exists());
     // The cheapest spot price first: eastus.
     assert_eq!(region(&first), "eastus", "{first}");
     let cluster = first["cluster_name"].as_str().unwrap().to_string();
@@ -414,13 +369,18 @@ fn a_managed_spot_job_evicted_on_azure_is_relaunched_in_the_next_region() {
         "evict",
         serde_json::json!({"vm": format!("{cluster}-head")}),
     );
-    let done = wait_for(&id, "the end", &|j| {
+    let done = world.wait_for_managed_job(&id, "the end", &|j| {
         !matches!(
             status(j).as_str(),
             "PENDING" | "STARTING" | "RUNNING" | "RECOVERING" | "CANCELLING" | ""
         )
     });
-    assert_eq!(status(&done), "SUCCEEDED", "{done}\n{}", log());
+    assert_eq!(
+        status(&done),
+        "SUCCEEDED",
+        "{done}\n{}",
+        world.controller_log()
+    );
     assert_eq!(done["recovery_count"], 1, "{done}");
     // EAGER_NEXT_REGION: the region just lost is blocked; the next cheapest.
     assert_eq!(region(&done), "westus3", "{done}");
@@ -431,7 +391,7 @@ fn a_managed_spot_job_evicted_on_azure_is_relaunched_in_the_next_region() {
             std::time::Instant::now() < deadline,
             "left: {:?}\n{}",
             world.fake.groups(),
-            log()
+            world.controller_log()
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

@@ -57,13 +57,6 @@ impl World {
         world.write_config_behind_relay("cudo", "root", None);
         world
     }
-
-    /// Every request aloft sent matched the package's operations and models, and
-    /// the key is in no file under aloft's home.
-    fn assert_valid_and_secret_kept(&self) {
-        self.assert_every_request_valid();
-        self.assert_no_secret_in_files();
-    }
 }
 
 #[test]

@@ -31,13 +31,6 @@ impl World {
         world.write_config("fluidstack", &world.fake.endpoint(), "");
         world
     }
-
-    /// Every request aloft sent matched the package's clients and types, and the
-    /// key is in no file under aloft's home.
-    fn assert_valid_and_secret_kept(&self) {
-        self.assert_every_request_valid();
-        self.assert_no_secret_in_files();
-    }
 }
 
 #[test]

@@ -309,58 +309,12 @@ fn a_launch_killed_anywhere_leaves_nothing_and_throttling_is_retried_and_preempt
     world.assert_no_secret_in_files();
 }
 
-/// Quick controller timings for the managed-job test.
-const FAST_JOBS: [(&str, &str); 3] = [
-    ("ALOFT_JOBS_POLL_MS", "300"),
-    ("ALOFT_JOBS_IDLE_MS", "3000"),
-    ("ALOFT_JOBS_RETRY_MS", "300"),
-];
-
 /// A managed job on a preemptible instance that OCI reclaims is seen as preempted
 /// by its controller and relaunched on a new instance, where it finishes; the
 /// controller leaves no instance behind.
 #[test]
 fn a_managed_job_whose_preemptible_instance_is_reclaimed_is_relaunched() {
     let world = world(2, 80);
-    let job = |id: &str| -> serde_json::Value {
-        let out = world.ok(&world
-            .command(&["jobs", "queue", "-a", "-o", "json"])
-            .envs(FAST_JOBS)
-            .output()
-            .unwrap());
-        let all: serde_json::Value = serde_json::from_str(&out).unwrap();
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["id"].as_i64().map(|v| v.to_string()).as_deref() == Some(id))
-            .cloned()
-            .unwrap_or(serde_json::Value::Null)
-    };
-    let log = || {
-        std::fs::read_to_string(world.home.path().join("jobs-controller.log")).unwrap_or_default()
-    };
-    let wait_for = |id: &str, what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            let j = job(id);
-            if done(&j) {
-                return j;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what} never happened: {j}\ncontroller log:\n{}\njob's controller log: {}",
-                log(),
-                text(
-                    &world
-                        .command(&["jobs", "logs", "--controller", "--no-follow", id])
-                        .output()
-                        .unwrap()
-                        .stdout
-                )
-            );
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-    };
     let status = |j: &serde_json::Value| j["status"].as_str().unwrap_or("").to_string();
     // The first run waits to be reclaimed; the relaunched one ends at once.
     let mark = world.home.path().join("first-run");
@@ -378,23 +332,29 @@ fn a_managed_job_whose_preemptible_instance_is_reclaimed_is_relaunched() {
     );
     let out = world
         .command(&["jobs", "launch", "-d", "-y", task.to_str().unwrap()])
-        .envs(FAST_JOBS)
+        .envs(common::cloud_world::FAST_JOBS)
         .output()
         .unwrap();
     let id = world.ok(&out).trim().to_string();
-    let first = wait_for(&id, "RUNNING", &|j| status(j) == "RUNNING" && mark.exists());
+    let first =
+        world.wait_for_managed_job(&id, "RUNNING", &|j| status(j) == "RUNNING" && mark.exists());
     let cluster = first["cluster_name"].as_str().unwrap().to_string();
     world.fake.control(
         "preempt",
         serde_json::json!({"name": format!("{cluster}-head")}),
     );
-    let done = wait_for(&id, "the end", &|j| {
+    let done = world.wait_for_managed_job(&id, "the end", &|j| {
         !matches!(
             status(j).as_str(),
             "PENDING" | "STARTING" | "RUNNING" | "RECOVERING" | "CANCELLING" | ""
         )
     });
-    assert_eq!(status(&done), "SUCCEEDED", "{done}\n{}", log());
+    assert_eq!(
+        status(&done),
+        "SUCCEEDED",
+        "{done}\n{}",
+        world.controller_log()
+    );
     assert_eq!(done["recovery_count"], 1, "{done}");
     // The controller tears the job's cluster down: no instance is left.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -403,7 +363,7 @@ fn a_managed_job_whose_preemptible_instance_is_reclaimed_is_relaunched() {
             std::time::Instant::now() < deadline,
             "left: {:?}\n{}",
             world.fake.live_instances(),
-            log()
+            world.controller_log()
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

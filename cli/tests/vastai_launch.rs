@@ -45,13 +45,6 @@ impl World {
         command.env("ALOFT_LOG", "trace");
         command
     }
-
-    /// Every request aloft sent matched what the vastai package sends, and the
-    /// key is in no file under aloft's home.
-    fn assert_valid_and_secret_kept(&self) {
-        self.assert_every_request_valid();
-        self.assert_no_secret_in_files();
-    }
 }
 
 #[test]

@@ -37,6 +37,13 @@ const CREDENTIAL_VARIABLES: &[&str] = &[
     "OCI_CLI_KEY_CONTENT",
 ];
 
+/// Quick timings of the managed-jobs controller, for tests that wait on one.
+pub const FAST_JOBS: [(&str, &str); 3] = [
+    ("ALOFT_JOBS_POLL_MS", "300"),
+    ("ALOFT_JOBS_IDLE_MS", "3000"),
+    ("ALOFT_JOBS_RETRY_MS", "300"),
+];
+
 /// aloft's home, the machines and the cloud's fake `F`.
 pub struct CloudWorld<F> {
     /// aloft's home (`ALOFT_HOME`): `config.yaml`, task files, run logs.
@@ -329,6 +336,58 @@ impl<F> CloudWorld<F> {
         }
     }
 
+    /// Managed job `id` as `jobs queue -a -o json` shows it (`null` when absent),
+    /// asked with the quick controller timings of [`FAST_JOBS`].
+    pub fn managed_job(&self, id: &str) -> serde_json::Value {
+        let out = self.ok(&self
+            .command(&["jobs", "queue", "-a", "-o", "json"])
+            .envs(FAST_JOBS)
+            .output()
+            .expect("run aloft jobs queue"));
+        let all: serde_json::Value = serde_json::from_str(&out).expect("jobs queue JSON");
+        all.as_array()
+            .into_iter()
+            .flatten()
+            .find(|j| j["id"].as_i64().map(|v| v.to_string()).as_deref() == Some(id))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Polls managed job `id` until `done` holds (then returns it); fails after
+    /// 120 s naming `what`, with the controller's logs.
+    pub fn wait_for_managed_job(
+        &self,
+        id: &str,
+        what: &str,
+        done: &dyn Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let job = self.managed_job(id);
+            if done(&job) {
+                return job;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} never happened: {job}\ncontroller log:\n{}\njob's controller log: {}",
+                self.controller_log(),
+                text(
+                    &self
+                        .command(&["jobs", "logs", "--controller", "--no-follow", id])
+                        .output()
+                        .expect("run aloft jobs logs")
+                        .stdout
+                )
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The jobs controller's own log (empty before it started).
+    pub fn controller_log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("jobs-controller.log")).unwrap_or_default()
+    }
+
     /// Starts `aloft launch -y -c NAME TASK`, kills it (SIGKILL) after
     /// `delay_ms`, and takes every cluster down (`down -a`, which must succeed):
     /// what the launch left is then the test's to look for.
@@ -371,6 +430,13 @@ impl<F: Deref<Target = PythonFake>> CloudWorld<F> {
     pub fn assert_every_request_valid(&self) {
         let invalid = self.fake.invalid_requests();
         assert!(invalid.is_empty(), "{invalid:?}");
+    }
+
+    /// [`Self::assert_every_request_valid`], and the secret is in no file under
+    /// aloft's home.
+    pub fn assert_valid_and_secret_kept(&self) {
+        self.assert_every_request_valid();
+        self.assert_no_secret_in_files();
     }
 
     /// Runs the conformance kit (`aloft providers test`) of the bundled
