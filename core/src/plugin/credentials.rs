@@ -311,15 +311,16 @@ fn vast_api_key() -> Option<String> {
 
 /// [`vast_api_key`] over a config folder and a home folder.
 fn vast_api_key_in(config: Option<PathBuf>, home: Option<PathBuf>) -> Option<String> {
-    let read = |path: PathBuf| {
-        std::fs::read_to_string(path)
-            .ok()
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
     config
-        .and_then(|c| read(c.join("vastai").join("vast_api_key")))
-        .or_else(|| home.and_then(|h| read(h.join(".vast_api_key"))))
+        .and_then(|c| key_file(&c.join("vastai").join("vast_api_key")))
+        .or_else(|| home.and_then(|h| key_file(&h.join(".vast_api_key"))))
+}
+
+/// A file that holds one key and nothing else: its text trimmed, `None` when
+/// missing or blank.
+fn key_file(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 /// Prime Intellect's key from the file its CLI (`prime login`) writes and its
@@ -343,8 +344,7 @@ fn prime_api_key_in(path: &std::path::Path) -> Option<String> {
 /// Fluidstack support reads, the whole file trimmed; Fluidstack's own package
 /// reads only the variable `FLUIDSTACK_API_KEY`).
 fn fluidstack_api_key_in(home: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(home.join(".fluidstack").join("api_key")).ok()?;
-    Some(text.trim().to_string()).filter(|v| !v.is_empty())
+    key_file(&home.join(".fluidstack").join("api_key"))
 }
 
 /// A service principal's `name` (`AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`,
