@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::StateError;
 use super::schema::MIGRATIONS;
 
+#[path = "volumes.rs"]
+mod volumes;
+pub use volumes::{VolumeRecord, VolumeUse};
+
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -381,6 +385,10 @@ impl StateDb {
         let changed = self
             .conn
             .execute("DELETE FROM clusters WHERE name = ?1", params![name])
+            .map_err(|e| self.sqlite(e))?;
+        // A cluster that is gone mounts no volume.
+        self.conn
+            .execute("DELETE FROM volume_uses WHERE cluster = ?1", params![name])
             .map_err(|e| self.sqlite(e))?;
         Ok(changed > 0)
     }

@@ -12,7 +12,10 @@ mod lock;
 mod names;
 mod schema;
 
-pub use db::{ClusterEvent, ClusterRecord, ClusterStatus, CostRow, StateDb, StorageRecord};
+pub use db::{
+    ClusterEvent, ClusterRecord, ClusterStatus, CostRow, StateDb, StorageRecord, VolumeRecord,
+    VolumeUse,
+};
 pub use lock::{ClusterLock, LockHolder};
 pub use names::validate_cluster_name;
 

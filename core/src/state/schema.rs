@@ -62,4 +62,23 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE storage ADD COLUMN cluster TEXT;
     "#,
+    // 4: volumes (`aloft volumes apply`) and the clusters that mount them.
+    r#"
+    CREATE TABLE volumes (
+        name        TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        provider    TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        size_gib    INTEGER,
+        cloud_id    TEXT NOT NULL,
+        spec_json   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE volume_uses (
+        volume     TEXT NOT NULL,
+        cluster    TEXT NOT NULL,
+        mount_path TEXT NOT NULL,
+        PRIMARY KEY (volume, cluster, mount_path)
+    );
+    "#,
 ];
