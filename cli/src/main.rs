@@ -70,6 +70,8 @@ enum Command {
     Down(cmd::down::Args),
     /// Buckets aloft created (`ls`, `delete`).
     Storage(cmd::storage::Args),
+    /// Volumes that outlive clusters (`apply`, `ls`, `delete`).
+    Volumes(cmd::volumes::Args),
     /// Bundled and installed providers.
     Providers(cmd::providers::Args),
     /// Check each provider's credentials.
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Autostop(args) => cmd::autostop::run(args),
         Command::Down(args) => cmd::down::down(args),
         Command::Storage(args) => cmd::storage::run(args),
+        Command::Volumes(args) => cmd::volumes::run(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Jobs(args) => cmd::managed::run(args),
         Command::Serve(args) => cmd::serve::run(args),

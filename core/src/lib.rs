@@ -96,3 +96,4 @@ pub mod state;
 #[cfg(feature = "plugin")]
 #[doc(hidden)]
 pub mod storage;
+pub mod volumes;

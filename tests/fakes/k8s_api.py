@@ -9,7 +9,8 @@ whose labels match its nodeSelector and required node affinity, and is backed by
 of the test's sshd machines (its podIP; the machine's port in the annotation
 `aloft.dev/ssh-port`). A pod that fits nowhere stays Pending with the
 `PodScheduled=False reason=Unschedulable` condition, and is scheduled later when
-room frees up.
+room frees up. PersistentVolumeClaims are kept (Bound at once); a pod that mounts a
+claim that does not exist stays Pending, as it would on a real cluster.
 
 Authentication: client certificates over TLS (signed by the configured client CA),
 else `Authorization: Bearer TOKEN`: a known token is a user, a token listed as
@@ -38,7 +39,8 @@ import kubernetes_validate
 SCHEMA_VERSION = "1.33"
 GPU = "nvidia.com/gpu"
 SSH_PORT_ANNOTATION = "aloft.dev/ssh-port"
-RESOURCES = {"pods": "Pod", "services": "Service", "secrets": "Secret", "configmaps": "ConfigMap"}
+RESOURCES = {"pods": "Pod", "services": "Service", "secrets": "Secret", "configmaps": "ConfigMap",
+             "persistentvolumeclaims": "PersistentVolumeClaim"}
 
 
 def now():
@@ -219,7 +221,11 @@ class Cluster:
                 for o in self.placed()}
         machine = next((m for m in self.machines if (m[0], str(m[1])) not in used), None)
         fitting = [n for n in self.nodes.values() if self.fits(pod, n)]
-        if fitting and machine:
+        ns = pod["metadata"].get("namespace")
+        missing = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or []
+                   if "persistentVolumeClaim" in v
+                   and ("persistentvolumeclaims", ns, v["persistentVolumeClaim"]["claimName"]) not in self.objects]
+        if fitting and machine and not missing:
             node = fitting[0]
             self.authorize(pod, machine)
             pod["spec"]["nodeName"] = node["metadata"]["name"]
@@ -238,7 +244,8 @@ class Cluster:
             self.stamp(pod)
         else:
             n = len(self.nodes)
-            why = "no sshd machine is free" if fitting else \
+            why = f'persistentvolumeclaim "{missing[0]}" not found' if missing else \
+                "no sshd machine is free" if fitting else \
                 f"0/{n} nodes are available: {n} Insufficient resources or node affinity did not match."
             pod["status"] = {"phase": "Pending", "qosClass": "Burstable", "conditions": [{
                 "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
@@ -339,11 +346,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not node:
                 raise Fail(404, "NotFound", f'nodes "{m[1]}" not found', m[1], "nodes")
             return 200, dict(node, kind="Node", apiVersion="v1")
-        m = re.fullmatch(r"/api/v1/(pods|services|secrets|configmaps)", path)
+        m = re.fullmatch(r"/api/v1/(pods|services|secrets|configmaps|persistentvolumeclaims)", path)
         if m and self.command == "GET":
             items = [o for (r, _, _), o in c.objects.items() if r == m[1]]
             return 200, self.listing(RESOURCES[m[1]] + "List", items, q, RESOURCES[m[1]])
-        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/(pods|services|secrets|configmaps)(?:/([^/]+))?", path)
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/(pods|services|secrets|configmaps|persistentvolumeclaims)(?:/([^/]+))?", path)
         if not m:
             raise Fail(404, "NotFound", "the server could not find the requested resource")
         ns, res, name = m[1], m[2], m[3]
@@ -444,6 +451,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise Fail(422, "Invalid", f'Pod "{name}" is invalid: spec.containers.resources.requests: Invalid value: "{req[GPU]}": must be equal to {GPU} limit')
             c.stamp(obj)
             c.schedule(obj)
+        elif res == "persistentvolumeclaims":
+            # Bound at once, as a dynamically provisioned claim soon is.
+            size = obj["spec"].get("resources", {}).get("requests", {}).get("storage")
+            obj["spec"].setdefault("volumeMode", "Filesystem")
+            obj["status"] = {"phase": "Bound", "accessModes": obj["spec"].get("accessModes", []),
+                             "capacity": {"storage": size} if size else {}}
+            c.stamp(obj)
         elif res == "services":
             obj["spec"].setdefault("type", "ClusterIP")
             obj["spec"]["clusterIP"] = f"10.96.0.{len(c.objects) % 250 + 2}"

@@ -17,3 +17,4 @@ pub mod status;
 pub mod storage;
 pub mod task_args;
 pub mod validate;
+pub mod volumes;

@@ -159,6 +159,8 @@ impl Client {
     pub fn exec(&self, cluster: &str, task: &Task, task_dir: Option<&Path>) -> ClientResult<u64> {
         crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
         let record = self.up_cluster(cluster)?;
+        // Volumes are mounted when a cluster is made: the task's must be its.
+        self.prepare_volumes(task, cluster)?;
         if let Some(reason) = crate::launch::fit::misfit(&task.resources, task.num_nodes, &record) {
             return Err(ClientError::DoesNotFit {
                 name: cluster.to_string(),

@@ -117,7 +117,19 @@ impl Client {
         options: &LaunchOptions,
     ) -> ClientResult<Launched> {
         super::plan::check_launchable(task)?;
+        // A task with `volumes:` goes where its volumes are, and the provider is
+        // told what to mount before anything is provisioned.
+        let volumes = self.prepare_volumes(task, &options.cluster)?;
+        if let Some(v) = &volumes {
+            self.attach_volumes(&options.cluster, v)?;
+        }
+        let task = volumes.as_ref().map_or(task, |v| &v.task);
         let result = self.launch_retrying(task, task_dir, options);
+        if let Some(v) = &volumes
+            && matches!(self.state.cluster(&options.cluster), Ok(None))
+        {
+            self.forget_volume_uses(&options.cluster, &v.provider)?;
+        }
         self.refresh_ssh_config();
         // `--down` leaves nothing behind when the launch fails after instances
         // were created (nodes unreachable, set-up failed): a cluster nobody asked to

@@ -75,6 +75,7 @@ impl Client {
     ) -> ClientResult<JobId> {
         for task in chain.tasks() {
             crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
+            super::volumes::refuse_volumes(task, "managed jobs")?;
         }
         // The controller runs in another folder: relative paths are this one's.
         let mut resolved = chain.clone();

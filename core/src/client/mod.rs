@@ -61,6 +61,7 @@ mod ssh_config;
 mod storage;
 mod targets;
 mod tasks;
+mod volumes;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,7 @@ pub use serve::{ServeLogs, ServiceView};
 pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};
 pub use tasks::{LoadedTask, TaskUse, key_values_with_file};
+pub use volumes::VolumeView;
 
 use crate::config::{Config, ConfigError, aloft_home};
 use crate::launch::LaunchError;

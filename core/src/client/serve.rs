@@ -107,6 +107,7 @@ impl Client {
         let mut replica = task.clone();
         replica.service = None;
         super::plan::check_launchable(&replica)?;
+        super::volumes::refuse_volumes(&replica, "services")?;
         self.plan(std::slice::from_ref(&replica), &PlanOptions::default())?;
         let mut stored = task.clone();
         // The controller runs elsewhere: relative paths are this directory's.

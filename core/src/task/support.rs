@@ -60,9 +60,8 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
             "service: a task with `service:` is served with `aloft serve up TASK` (replicas behind one endpoint); `launch` runs tasks without it".into(),
         );
     }
-    if !task.volumes.is_empty() {
-        return Err("volumes: not supported yet; use file_mounts".into());
-    }
+    // `volumes:` naming volumes aloft made are checked by the client at launch
+    // (`client::volumes`), where the volume records are.
     if task.pool.is_some() {
         return Err(
             "pool: worker pools are not supported yet; launch the jobs with `aloft jobs launch`"

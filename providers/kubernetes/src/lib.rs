@@ -69,7 +69,8 @@ impl Provider for Kubernetes {
                     .into(),
             capabilities: Capabilities::MULTI_NODE
                 | Capabilities::OPEN_PORTS
-                | Capabilities::CUSTOM_IMAGES,
+                | Capabilities::CUSTOM_IMAGES
+                | Capabilities::VOLUMES,
             credentials: Vec::new(),
             hosts: Vec::new(),
         }
@@ -89,7 +90,10 @@ impl Provider for Kubernetes {
     }
 
     fn run_instances(req: RunRequest) -> Result<RunResult, ProviderError> {
-        lifecycle::run(&settings(), &req)
+        let key = model::volumes_key(&req.cluster.cluster);
+        let mounts = model::mounts(aloft_provider_sdk::kv::get(&key).as_deref())
+            .map_err(|e| errors::invalid("BadVolumeMounts", &e))?;
+        lifecycle::run(&settings(), &req, &mounts)
     }
 
     fn query_instances(clusters: Vec<ClusterRef>) -> Result<Vec<ClusterInstances>, ProviderError> {
@@ -104,7 +108,10 @@ impl Provider for Kubernetes {
     }
 
     fn terminate_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
-        lifecycle::terminate(&settings(), &cluster)
+        lifecycle::terminate(&settings(), &cluster)?;
+        // The cluster's volume mounts go with it (the volumes stay).
+        aloft_provider_sdk::kv::delete(&model::volumes_key(&cluster.cluster));
+        Ok(())
     }
 
     fn open_ports(cluster: ClusterRef, ports: Vec<PortRange>) -> Result<(), ProviderError> {

@@ -339,7 +339,12 @@ fn pod_body(
 /// `CLUSTER-worker-N`), then waits until all run. A pod that stays unschedulable
 /// past the provision timeout is a `capacity` error, and the pods this call created
 /// are deleted.
-pub fn run(s: &Settings, req: &RunRequest) -> Result<RunResult, ProviderError> {
+/// `mounts`: the volumes every pod mounts (from the host, see `model::Mount`).
+pub fn run(
+    s: &Settings,
+    req: &RunRequest,
+    mounts: &[crate::model::Mount],
+) -> Result<RunResult, ProviderError> {
     let ctx = s.context(&req.cluster.region)?;
     let shape = Shape::parse(&req.instance_type).ok_or_else(|| {
         errors::unsupported(
@@ -382,7 +387,8 @@ pub fn run(s: &Settings, req: &RunRequest) -> Result<RunResult, ProviderError> {
         if existing.contains(&name) {
             continue;
         }
-        let body = pod_body(s, ctx, req, &shape, &name, i == 0, affinity.as_ref());
+        let mut body = pod_body(s, ctx, req, &shape, &name, i == 0, affinity.as_ref());
+        crate::model::add_mounts(&mut body, mounts);
         let path = format!("/api/v1/namespaces/{}/pods", ctx.namespace);
         match ctx.create(&path, &body) {
             Ok(Some(_)) => created.push(name),

@@ -201,3 +201,84 @@ mod tests {
         assert_eq!(dns_label("--", 63), "x");
     }
 }
+
+/// One volume the host asks a cluster's pods to mount: a PersistentVolumeClaim in
+/// the pods' namespace (the host's `aloft::volumes::Attachment`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Mount {
+    /// The volume's name in aloft.
+    pub name: String,
+    /// The claim's name.
+    pub id: String,
+    /// Where the container sees it.
+    pub mount_path: String,
+}
+
+/// The kv key under which the host leaves a cluster's mounts (the host's
+/// `aloft::volumes::kv_key`).
+pub fn volumes_key(cluster: &str) -> String {
+    format!("aloft-volumes/{cluster}")
+}
+
+/// The mounts the host left under [`volumes_key`] (none when the key is absent).
+pub fn mounts(value: Option<&str>) -> Result<Vec<Mount>, String> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("volume mounts: {e}")),
+    }
+}
+
+/// Adds the claims to a pod: one `volumes` entry per claim, mounted into every
+/// container at its path.
+pub fn add_mounts(pod: &mut serde_json::Value, mounts: &[Mount]) {
+    if mounts.is_empty() {
+        return;
+    }
+    let volumes: Vec<serde_json::Value> = mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            serde_json::json!({"name": format!("aloft-vol-{i}"), "persistentVolumeClaim": {"claimName": m.id}})
+        })
+        .collect();
+    let volume_mounts: Vec<serde_json::Value> = mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"name": format!("aloft-vol-{i}"), "mountPath": m.mount_path}))
+        .collect();
+    pod["spec"]["volumes"] = serde_json::Value::Array(volumes);
+    if let Some(containers) = pod["spec"]["containers"].as_array_mut() {
+        for c in containers {
+            c["volumeMounts"] = serde_json::Value::Array(volume_mounts.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod mount_tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_mounted_into_every_container() {
+        let mounts = mounts(Some(
+            r#"[{"name":"data","id":"data","mount_path":"/data","size_gib":10}]"#,
+        ))
+        .unwrap();
+        let mut pod = serde_json::json!({"spec": {"containers": [{"name": "a"}]}});
+        add_mounts(&mut pod, &mounts);
+        assert_eq!(
+            pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            "data"
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/data"
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["name"],
+            "aloft-vol-0"
+        );
+        assert!(super::mounts(None).unwrap().is_empty());
+        assert!(super::mounts(Some("{")).is_err());
+    }
+}

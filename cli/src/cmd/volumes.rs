@@ -1,0 +1,172 @@
+//! `aloft volumes apply|ls|delete`: volumes (Kubernetes PVCs) that outlive
+//! clusters; tasks mount them with `volumes: {PATH: NAME}` (the core's client does
+//! the work; see `aloft::client` and `aloft::volumes`).
+
+use aloft::client::ClientError;
+use aloft::volumes::{Volume, VolumeConfig, VolumeSpec};
+
+use crate::exit::{CliError, CliResult};
+use crate::render;
+
+/// Flags of `aloft volumes`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Create a volume from a volume file (SkyPilot's schema) or from flags.
+    Apply {
+        /// The volume file (`name`, `type`, `infra`, `size`, `config`, `labels`).
+        file: Option<std::path::PathBuf>,
+        /// The volume's name (instead of a file).
+        #[arg(long)]
+        name: Option<String>,
+        /// `k8s-pvc` or `runpod-network-volume` (instead of a file).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Where: `k8s/CONTEXT` (instead of a file).
+        #[arg(long)]
+        infra: Option<String>,
+        /// Size, e.g. `10Gi` (instead of a file).
+        #[arg(long)]
+        size: Option<String>,
+        /// Do not ask (this command never prompts; accepted for scripts).
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Volumes aloft knows, and the clusters that mount them.
+    Ls {
+        /// `table` or `json`.
+        #[arg(short, long, default_value = "table")]
+        output: String,
+    },
+    /// Delete volumes on their provider and forget them (refused while mounted).
+    Delete {
+        /// Volume names.
+        names: Vec<String>,
+        /// Every volume aloft knows.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask.
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+/// Runs `aloft volumes`.
+pub fn run(args: Args) -> CliResult {
+    match args.command {
+        Command::Apply {
+            file,
+            name,
+            kind,
+            infra,
+            size,
+            yes: _,
+        } => {
+            let volume = match (file, name, kind) {
+                (Some(file), None, None) if infra.is_none() && size.is_none() => {
+                    Volume::from_yaml_file(&file).map_err(ClientError::from)?
+                }
+                (None, Some(name), Some(kind)) => Volume::from_spec(VolumeSpec {
+                    name,
+                    kind,
+                    infra,
+                    size: size.map(serde_yaml::Value::String),
+                    use_existing: None,
+                    config: VolumeConfig::default(),
+                    labels: Default::default(),
+                })
+                .map_err(ClientError::from)?,
+                _ => {
+                    return Err(CliError::failure(
+                        "give a volume file, or --name and --type (with --infra, --size), not both",
+                    ));
+                }
+            };
+            let client = crate::client::open()?;
+            let record = client.apply_volume(&volume)?;
+            eprintln!(
+                "Created volume `{}`: {} on {}/{} ({}).",
+                record.name, record.kind, record.provider, record.region, record.cloud_id
+            );
+            Ok(())
+        }
+        Command::Ls { output } => {
+            let client = crate::client::open()?;
+            let volumes = client.volumes()?;
+            if output == "json" {
+                return render::print_json(&volumes);
+            }
+            if volumes.is_empty() {
+                eprintln!("No volumes.");
+                return Ok(());
+            }
+            let mut table = render::table([
+                "NAME",
+                "TYPE",
+                "INFRA",
+                "SIZE",
+                "ID",
+                "USED BY",
+                "CREATED (UTC)",
+            ]);
+            for v in &volumes {
+                let r = &v.record;
+                let used: Vec<String> = v
+                    .used_by
+                    .iter()
+                    .map(|u| format!("{} ({})", u.cluster, u.mount_path))
+                    .collect();
+                table.add_row(vec![
+                    r.name.clone(),
+                    r.kind.clone(),
+                    format!("{}/{}", r.provider, r.region),
+                    r.size_gib.map_or("-".into(), |s| format!("{s}Gi")),
+                    r.cloud_id.clone(),
+                    if used.is_empty() {
+                        "-".into()
+                    } else {
+                        used.join(", ")
+                    },
+                    aloft::clock::utc(r.created_at),
+                ]);
+            }
+            println!("{table}");
+            Ok(())
+        }
+        Command::Delete { names, all, yes } => {
+            let client = crate::client::open()?;
+            let names: Vec<String> = if all {
+                client
+                    .volumes()?
+                    .into_iter()
+                    .map(|v| v.record.name)
+                    .collect()
+            } else if names.is_empty() {
+                return Err(CliError::failure("name the volumes, or pass --all"));
+            } else {
+                names
+            };
+            if all && !names.is_empty() {
+                crate::confirm::confirm(
+                    &format!(
+                        "Deleting {} volume(s) and their data: {}",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    true,
+                    yes,
+                )?;
+            }
+            for name in names {
+                client.delete_volume(&name)?;
+                eprintln!("Deleted volume `{name}`.");
+            }
+            Ok(())
+        }
+    }
+}
