@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use aloft_provider_sdk::errors;
 use aloft_provider_sdk::kv;
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::settings;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, ProviderError, Region,
@@ -48,18 +49,16 @@ pub fn run(
         .into_iter()
         .filter(|i| !i.is_gone())
         .collect();
-    if let Some(other) = existing
-        .iter()
-        .find(|i| i.instance_type != req.instance_type)
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has {} instances in {region}",
-                other.instance_type
-            ),
-        ));
-    }
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        existing.iter().map(|i| nodes::Have {
+            node: &i.id,
+            instance_type: Some(&i.instance_type),
+            region: None,
+        }),
+    )?;
     // A count of 0 resumes nothing (aloft asks so to set the shutdown behaviour).
     let stopped: Vec<String> = existing
         .iter()

@@ -420,19 +420,16 @@ pub fn run(
         .iter()
         .filter_map(|v| nodes::role_of(cluster, name(v)).map(|r| (r, v)))
         .collect();
-    if let Some((_, other)) = mine.iter().find(|(_, v)| {
-        v["properties"]["hardwareProfile"]["vmSize"]
-            .as_str()
-            .is_some_and(|s| !s.eq_ignore_ascii_case(&req.instance_type))
-    }) {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has VM {} of another size in {region}",
-                name(other)
-            ),
-        ));
-    }
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        mine.iter().map(|(_, v)| nodes::Have {
+            node: name(v),
+            instance_type: v["properties"]["hardwareProfile"]["vmSize"].as_str(),
+            region: None,
+        }),
+    )?;
     let roles: Vec<Role> = mine.iter().map(|(r, _)| *r).collect();
     let to_create = nodes::roles_to_launch(&roles, req.count);
     let mut created = Vec::new();

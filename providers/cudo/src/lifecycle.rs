@@ -319,19 +319,20 @@ pub fn run(
     let project = api::project(settings)?;
     let all = all_vms(&project)?;
     let existing = members(&all, cluster);
-    if let Some((_, other)) = existing
+    let types: Vec<_> = existing
         .iter()
-        .find(|(_, v)| v.instance_type().is_some_and(|it| it != req.instance_type))
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has VM {} of type {}",
-                other.id,
-                other.instance_type().unwrap_or_default()
-            ),
-        ));
-    }
+        .map(|(_, v)| (v, v.instance_type()))
+        .collect();
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        types.iter().map(|(v, t)| nodes::Have {
+            node: &v.id,
+            instance_type: t.as_deref(),
+            region: None,
+        }),
+    )?;
     let mut resumed = Vec::new();
     for (_, v) in &existing {
         if matches!(v.status(), InstanceStatus::Stopped) {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::json;
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::signing::sha256_hex;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
@@ -185,22 +186,17 @@ pub fn run(
     }
     let tag = model::cluster_tag(cluster);
     let existing = members(&tagged(&tag)?, cluster);
-    if let Some((_, other)) = existing.iter().find(|(_, d)| {
-        d.size_slug
-            .as_deref()
-            .is_some_and(|s| s != req.instance_type)
-            || d.region_slug().is_some_and(|r| r != region)
-    }) {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has droplet {} of size {} in {}",
-                other.id,
-                other.size_slug.as_deref().unwrap_or("?"),
-                other.region_slug().unwrap_or("?"),
-            ),
-        ));
-    }
+    let ids: Vec<String> = existing.iter().map(|(_, d)| d.id.to_string()).collect();
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        existing.iter().zip(&ids).map(|((_, d), id)| nodes::Have {
+            node: id,
+            instance_type: d.size_slug.as_deref(),
+            region: d.region_slug(),
+        }),
+    )?;
     let roles: Vec<Role> = existing.iter().map(|(r, _)| *r).collect();
     let to_create = model::roles_to_launch(&roles, req.count);
     // The firewall first: a droplet is never up without it.

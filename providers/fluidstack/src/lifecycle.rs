@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
     ProviderError, Region, RunRequest, RunResult,
@@ -207,19 +208,20 @@ pub fn run(
         .into_iter()
         .filter(|(_, i)| !i.failed())
         .collect();
-    if let Some((_, other)) = existing
+    let types: Vec<_> = existing
         .iter()
-        .find(|(_, i)| i.instance_type().is_some_and(|t| t != req.instance_type))
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has instance {} of type {}",
-                other.id,
-                other.instance_type().unwrap_or_default()
-            ),
-        ));
-    }
+        .map(|(_, i)| (i, i.instance_type()))
+        .collect();
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        types.iter().map(|(i, t)| nodes::Have {
+            node: &i.id,
+            instance_type: t.as_deref(),
+            region: None,
+        }),
+    )?;
     let mut resumed = Vec::new();
     for (_, i) in existing
         .iter()

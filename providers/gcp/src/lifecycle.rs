@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aloft_provider_sdk::errors;
 use aloft_provider_sdk::kv;
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::settings;
 use aloft_provider_sdk::signing::uri_encode;
 use aloft_provider_sdk::types::{
@@ -171,18 +172,16 @@ pub fn run(
     let region = req.cluster.region.as_str();
     let spec = MachineSpec::parse(&req.instance_type);
     let existing = cluster_instances(&project, &req.cluster)?;
-    if let Some(other) = existing
-        .iter()
-        .find(|i| i.spec.machine_type != spec.machine_type)
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has {} instances in {region}",
-                other.spec.name()
-            ),
-        ));
-    }
+    nodes::refuse_unlike(
+        cluster,
+        &spec.machine_type,
+        region,
+        existing.iter().map(|i| nodes::Have {
+            node: &i.name,
+            instance_type: Some(&i.spec.machine_type),
+            region: None,
+        }),
+    )?;
     let place = |e: ProviderError, zone: Option<&str>| {
         if e.zone.is_some() {
             e

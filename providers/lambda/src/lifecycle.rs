@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::json;
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::signing::sha256_hex;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, Offer, ProviderError, Region, RunRequest,
@@ -146,19 +147,16 @@ pub fn run(
     let existing: Vec<(Role, &LambdaInstance)> = members(&all, cluster)
         .filter(|(_, i)| !i.is_gone())
         .collect();
-    if let Some((_, other)) = existing
-        .iter()
-        .find(|(_, i)| i.region_name() != Some(region) || i.type_name() != req.instance_type)
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has {} instances in {}",
-                other.type_name(),
-                other.region_name().unwrap_or("another region")
-            ),
-        ));
-    }
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        existing.iter().map(|(_, i)| nodes::Have {
+            node: &i.id,
+            instance_type: Some(i.type_name()),
+            region: Some(i.region_name().unwrap_or("another region")),
+        }),
+    )?;
     let roles: Vec<Role> = existing.iter().map(|(r, _)| *r).collect();
     let to_launch = model::roles_to_launch(&roles, req.count);
     let mut created = Vec::new();

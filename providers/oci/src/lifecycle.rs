@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, ErrorKind, Identity, Instance as WitInstance, InstanceStatus,
-    Offer, PortRange, ProviderError, Region, RunRequest, RunResult,
+    PortRange, ProviderError, Region, RunRequest, RunResult,
 };
 use aloft_provider_sdk::{errors, kv, log};
 
@@ -309,15 +310,16 @@ pub fn run(
         )));
     }
     let existing = model::members(&all_instances(&ctx, region).map_err(here)?, cluster);
-    if let Some((_, other)) = existing.iter().find(|(_, i)| i.shape != req.instance_type) {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has instance {} of shape {}",
-                other.display_name, other.shape
-            ),
-        ));
-    }
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        existing.iter().map(|(_, i)| nodes::Have {
+            node: &i.display_name,
+            instance_type: Some(&i.shape),
+            region: None,
+        }),
+    )?;
     let roles: Vec<Role> = existing.iter().map(|(r, _)| *r).collect();
     let to_create = model::roles_to_launch(&roles, req.count);
     // The network first: an instance is never up without its security list.
@@ -767,9 +769,4 @@ pub fn check_credentials(settings: &BTreeMap<String, String>) -> Result<Identity
         account: short(&account),
         details,
     })
-}
-
-/// Catalog rows of OCI's GPU shapes (a bundled list, see [`model::SHAPES`]).
-pub fn offers(region: Option<&str>) -> Vec<Offer> {
-    model::offers(region)
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
     ProviderError, Region, RunRequest, RunResult,
@@ -293,19 +294,20 @@ pub fn run(
     }
     let all = all_pods()?;
     let existing = members(&all, cluster);
-    if let Some((_, other)) = existing
+    let types: Vec<_> = existing
         .iter()
-        .find(|(_, p)| p.instance_type().is_some_and(|t| t != req.instance_type))
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has pod {} of type {}",
-                other.id,
-                other.instance_type().unwrap_or_default()
-            ),
-        ));
-    }
+        .map(|(_, p)| (p, p.instance_type()))
+        .collect();
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        types.iter().map(|(p, t)| nodes::Have {
+            node: &p.id,
+            instance_type: t.as_deref(),
+            region: None,
+        }),
+    )?;
     let roles: Vec<Role> = existing.iter().map(|(r, _)| *r).collect();
     let missing = model::roles_to_launch(&roles, req.count);
     if let Some(key) = req

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::json;
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, ProviderError, Region,
     RunRequest, RunResult,
@@ -262,19 +263,16 @@ pub fn run(
     let shape = shape_of(&req.instance_type).map_err(here)?;
     let all = list_with_env()?;
     let existing = members(&all, cluster);
-    if let Some((_, other, t)) = existing
-        .iter()
-        .find(|(_, _, t)| t.as_deref().is_some_and(|t| t != req.instance_type))
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has pod {} of type {}",
-                other.id,
-                t.as_deref().unwrap_or("?")
-            ),
-        ));
-    }
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        existing.iter().map(|(_, pod, t)| nodes::Have {
+            node: &pod.id,
+            instance_type: t.as_deref(),
+            region: None,
+        }),
+    )?;
     let mut resumed = Vec::new();
     for (_, pod, _) in &existing {
         if matches!(

@@ -2,7 +2,12 @@
 //! name (or by a tag plus a name): `<cluster>-head` and `<cluster>-worker-<n>`.
 //! `run-instances` stays idempotent by creating only [`roles_to_launch`], and
 //! [`role_of`] never lets cluster `a` claim a node of cluster `a-worker` (nor back).
-//! Used by the bundled `lambda`, `runpod` and `digitalocean` providers.
+//! [`refuse_unlike`] keeps a cluster's nodes alike: a launch of another instance
+//! type (or region) into a cluster that has nodes is refused, not mixed in.
+//! Used by every bundled cloud provider.
+
+use crate::errors;
+use crate::types::ProviderError;
 
 /// A node's role, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,9 +56,78 @@ pub fn roles_to_launch(existing: &[Role], count: u32) -> Vec<Role> {
     roles
 }
 
+/// A node a cluster already has, as [`refuse_unlike`] needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Have<'a> {
+    /// The cloud's name or id of the node, for the message.
+    pub node: &'a str,
+    /// Its instance type, when the cloud says.
+    pub instance_type: Option<&'a str>,
+    /// Its region, where the cloud's listing can hold nodes of other regions.
+    pub region: Option<&'a str>,
+}
+
+/// Refuses (`ClusterExists`, an invalid request: failover would not help) a launch
+/// of `instance_type` in `region` into `cluster` when a node it already has is of
+/// another type or in another region: relaunching a cluster adds the missing nodes
+/// of the same kind, it never mixes kinds. Types compare without regard to case
+/// (Azure names sizes case-insensitively); a node whose type or region the cloud
+/// does not say is not counted as different.
+pub fn refuse_unlike<'a>(
+    cluster: &str,
+    instance_type: &str,
+    region: &str,
+    have: impl IntoIterator<Item = Have<'a>>,
+) -> Result<(), ProviderError> {
+    let unlike = |h: &Have| {
+        h.instance_type
+            .is_some_and(|t| !t.eq_ignore_ascii_case(instance_type))
+            || h.region.is_some_and(|r| r != region)
+    };
+    match have.into_iter().find(unlike) {
+        None => Ok(()),
+        Some(other) => Err(errors::invalid(
+            "ClusterExists",
+            &format!(
+                "cluster {cluster} already has node {} of type {} in {}; a cluster's nodes \
+                 are all of one type: launch it with that type, or take it down first",
+                other.node,
+                other.instance_type.unwrap_or("?"),
+                other.region.unwrap_or(region),
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_of_another_type_or_region_refuses_the_launch_by_name() {
+        let have = |node, t, r| Have {
+            node,
+            instance_type: t,
+            region: r,
+        };
+        let same = [
+            have("c-head", Some("GPU_1X_A10"), None),
+            have("c-worker-1", Some("gpu_1x_a10"), Some("us-east-1")),
+            have("c-worker-2", None, None),
+        ];
+        assert!(refuse_unlike("c", "gpu_1x_a10", "us-east-1", same).is_ok());
+        let e = refuse_unlike("c", "gpu_8x_h100", "us-east-1", same).unwrap_err();
+        assert_eq!(e.code, "ClusterExists");
+        assert!(
+            e.message.contains("c-head of type GPU_1X_A10"),
+            "{}",
+            e.message
+        );
+        let moved = [have("c-head", Some("gpu_1x_a10"), Some("us-west-2"))];
+        let e = refuse_unlike("c", "gpu_1x_a10", "us-east-1", moved).unwrap_err();
+        assert!(e.message.contains("in us-west-2"), "{}", e.message);
+        assert!(refuse_unlike("c", "x", "r", []).is_ok());
+    }
 
     #[test]
     fn names_round_trip_and_never_cross_clusters() {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use aloft_provider_sdk::nodes;
 use aloft_provider_sdk::signing::sha256_hex;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
@@ -272,19 +273,21 @@ pub fn run(
     }
     let all = all_instances()?;
     let existing = members(&all, cluster);
-    if let Some((_, other)) = existing
+    let types: Vec<_> = existing
         .iter()
-        .find(|(_, i)| i.instance_type().is_some_and(|t| t != req.instance_type))
-    {
-        return Err(errors::invalid(
-            "ClusterExists",
-            &format!(
-                "cluster {cluster} already has instance {} of type {}",
-                other.id,
-                other.instance_type().unwrap_or_default()
-            ),
-        ));
-    }
+        .map(|(_, i)| (i, i.instance_type()))
+        .collect();
+    let ids: Vec<String> = types.iter().map(|(i, _)| i.id.to_string()).collect();
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        types.iter().zip(&ids).map(|((_, t), id)| nodes::Have {
+            node: id,
+            instance_type: t.as_deref(),
+            region: None,
+        }),
+    )?;
     let mut resumed = Vec::new();
     for (_, i) in &existing {
         if matches!(
