@@ -43,6 +43,15 @@ delete what is still referenced, as OCI does: a subnet with instances, a route
 table or security list a subnet uses, a gateway a route table targets, a VCN with
 anything but its defaults.
 
+Oracle's public price list (the Cost Estimator's API, Host `apexapps.oracle.com`,
+`GET /pls/apex/cetools/api/v1/products/?partNumber=P&currencyCode=C`, no
+authentication) answers the parts of PRICE_LIST, in its published shape (`items`
+of `partNumber`, `displayName`, `metricName`, `serviceCategory`,
+`currencyCodeLocalizations` of `currencyCode` and `prices` of `model`, `value`).
+A price-list request that carries an `Authorization` header (a signature meant for
+OCI sent to another host), another method, or a query parameter the API does not
+take is refused and recorded as `INVALID ...`; valid ones as `PRICES <part>`.
+
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"shape"
 (optional: all), "ad" (optional: all), "exhausted": bool}` (launches answer 500
 `InternalError` "Out of host capacity."), `POST /_fake/throttle {"count": n, "method"
@@ -71,6 +80,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 VERSION = "/20160918"
+
+PRICE_HOST = "apexapps.oracle.com"
+PRICE_PATH = "/pls/apex/cetools/api/v1/products/"
+# The fake's own list prices (USD per GPU hour) for the parts aloft asks about:
+# test data in the price list's shape, not Oracle's current prices.
+PRICE_LIST = {
+    "B92740": ("Compute - GPU - E3", 2.95),
+    "B93544": ("OCI - Compute - GPU - E4", 3.05),
+    "B95907": ("Compute - GPU - A100 - v2", 4.0),
+    "B95909": ("Compute - GPU - A10", 2.0),
+    "B98415": ("OCI - Compute - GPU - H100", 10.0),
+    "B109479": ("Compute - GPU - L40S", 3.5),
+}
 
 # ---- the SDK's operations and models ---------------------------------------------
 
@@ -641,6 +663,8 @@ def make_handler(state):
             raw = self.rfile.read(length) if length else b""
             if url.path.startswith("/_fake/"):
                 return self.fake_control(method, url, raw)
+            if (self.headers.get("Host") or "").split(":")[0] == PRICE_HOST or url.path == PRICE_PATH:
+                return self.price_list(method, url)
             headers = {k.lower(): v for k, v in self.headers.items()}
             headers["Authorization"] = self.headers.get("Authorization")
             why = verify_signature(state, method, self.path, headers, raw)
@@ -710,6 +734,27 @@ def make_handler(state):
                     extra["opc-next-page"] = str(start + limit)
                 answer = answer[start:start + limit]
             self.reply(status, answer, extra)
+
+        def price_list(self, method, url):
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            problems = [f"query parameter {k} is not one the price list takes"
+                        for k in query if k not in ("partNumber", "currencyCode")]
+            if method != "GET" or url.path != PRICE_PATH:
+                problems.append(f"{method} {url.path} is not the price list")
+            if self.headers.get("Authorization"):
+                problems.append("a signed request sent to the public price list")
+            if problems:
+                state.requests.append(f"INVALID {method} {url.path}: {'; '.join(problems)}")
+                return self.fail(400, "InvalidParameter", "; ".join(problems))
+            part = query.get("partNumber")
+            currency = query.get("currencyCode", "USD")
+            state.requests.append(f"PRICES {part}")
+            items = [{"partNumber": p, "displayName": name, "metricName": "GPU Per Hour",
+                      "serviceCategory": "Compute - GPU",
+                      "currencyCodeLocalizations": [{"currencyCode": currency, "prices": [
+                          {"model": "PAY_AS_YOU_GO", "value": price}]}]}
+                     for p, (name, price) in PRICE_LIST.items() if part in (None, p)]
+            self.reply(200, {"lastUpdated": "2026-12-01T00:00:00.000Z", "items": items})
 
         def do_GET(self):
             self.handle_any("GET")

@@ -16,6 +16,9 @@
 //! preemptible instance (terminated on preemption). Stop and start are instance
 //! actions; terminate deletes the instances, waits for them, then the network.
 //!
+//! Offers: the GPU shapes of [`model::SHAPES`], priced live from Oracle's public
+//! price list ([`prices`]).
+//!
 //! Settings (`providers.oci.*`): `endpoint` (handled by the host),
 //! `compartment_id`, `image_id` (default: the newest Canonical Ubuntu 22.04 image
 //! for the shape), `ssh_user` (default `ubuntu`).
@@ -24,6 +27,7 @@ pub mod api;
 pub mod classify;
 mod lifecycle;
 pub mod model;
+pub mod prices;
 pub mod sign;
 
 use aloft_provider_sdk::Provider;
@@ -59,6 +63,7 @@ impl Provider for Oci {
                         format!("identity.{r}.oraclecloud.com"),
                     ]
                 })
+                .chain([prices::PRICES_HOST.to_string()])
                 .collect(),
         }
     }
@@ -102,7 +107,7 @@ impl Provider for Oci {
     }
 
     fn offers(region: Option<String>) -> Result<Vec<Offer>, ProviderError> {
-        Ok(lifecycle::offers(region.as_deref()))
+        prices::offers(region.as_deref())
     }
 }
 

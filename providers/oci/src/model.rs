@@ -226,28 +226,48 @@ pub const ALL_REGIONS: &[&str] = &[
 ];
 
 /// One GPU shape: (shape, accelerator, count, vCPUs, memory GiB, GPU memory GiB
-/// each, on-demand USD per hour, preemptible offered).
-type Shape = (&'static str, &'static str, f64, f64, f64, u64, f64, bool);
+/// each, the price list's part number of its GPU hour, preemptible offered).
+type Shape = (
+    &'static str,
+    &'static str,
+    f64,
+    f64,
+    f64,
+    u64,
+    &'static str,
+    bool,
+);
 
 /// OCI's GPU shapes, a hand-checked minimal list. Provenance: shapes, GPUs,
 /// OCPUs (two vCPUs each) and memory from OCI's "Compute Shapes" page
 /// (docs.oracle.com/iaas/Content/Compute/References/computeshapes.htm, GPU
-/// shapes); prices are OCI's per-GPU list prices of its public price list
-/// (oracle.com/cloud/price-list, "Compute - GPU"), as recalled when this list was
-/// written, not fetched: check them before relying on them. Preemptible capacity
-/// is half the on-demand price (OCI's price list: "Preemptible instances are priced
-/// at 50%"), offered here for the VM shapes only. Prices are the same in every
-/// region; each shape is listed in every region of [`REGIONS`] (availability
-/// differs per region and tenancy: a launch where it is missing fails over).
+/// shapes). Prices are not here: OCI bills these shapes per GPU hour, under the
+/// price list part named beside each shape (the part numbers Oracle's own cost
+/// estimator, oracle/oci-designer-toolkit, lists for these GPUs), and the price of
+/// each part is read live from Oracle's public price list (see
+/// [`crate::prices`]). Preemptible capacity is half the on-demand price (OCI's
+/// price list: "Preemptible instances are priced at 50%"), offered here for the VM
+/// shapes only. Prices are the same in every region; each shape is listed in every
+/// region of [`REGIONS`] (availability differs per region and tenancy: a launch
+/// where it is missing fails over).
 pub const SHAPES: &[Shape] = &[
-    ("VM.GPU.A10.1", "A10", 1.0, 30.0, 240.0, 24, 2.00, true),
-    ("VM.GPU.A10.2", "A10", 2.0, 60.0, 480.0, 24, 4.00, true),
-    ("BM.GPU.A10.4", "A10", 4.0, 128.0, 1024.0, 24, 8.00, false),
-    ("VM.GPU3.1", "V100", 1.0, 12.0, 90.0, 16, 2.95, true),
-    ("VM.GPU3.2", "V100", 2.0, 24.0, 180.0, 16, 5.90, true),
-    ("VM.GPU3.4", "V100", 4.0, 48.0, 360.0, 16, 11.80, true),
-    ("BM.GPU3.8", "V100", 8.0, 104.0, 768.0, 16, 23.60, false),
-    ("BM.GPU4.8", "A100", 8.0, 128.0, 2048.0, 40, 24.40, false),
+    ("VM.GPU.A10.1", "A10", 1.0, 30.0, 240.0, 24, "B95909", true),
+    ("VM.GPU.A10.2", "A10", 2.0, 60.0, 480.0, 24, "B95909", true),
+    (
+        "BM.GPU.A10.4",
+        "A10",
+        4.0,
+        128.0,
+        1024.0,
+        24,
+        "B95909",
+        false,
+    ),
+    ("VM.GPU3.1", "V100", 1.0, 12.0, 90.0, 16, "B92740", true),
+    ("VM.GPU3.2", "V100", 2.0, 24.0, 180.0, 16, "B92740", true),
+    ("VM.GPU3.4", "V100", 4.0, 48.0, 360.0, 16, "B92740", true),
+    ("BM.GPU3.8", "V100", 8.0, 104.0, 768.0, 16, "B92740", false),
+    ("BM.GPU4.8", "A100", 8.0, 128.0, 2048.0, 40, "B93544", false),
     (
         "BM.GPU.A100-v2.8",
         "A100-80GB",
@@ -255,7 +275,7 @@ pub const SHAPES: &[Shape] = &[
         256.0,
         2048.0,
         80,
-        32.00,
+        "B95907",
         false,
     ),
     (
@@ -265,7 +285,7 @@ pub const SHAPES: &[Shape] = &[
         224.0,
         2048.0,
         80,
-        80.00,
+        "B98415",
         false,
     ),
     (
@@ -275,19 +295,33 @@ pub const SHAPES: &[Shape] = &[
         224.0,
         1024.0,
         48,
-        14.00,
+        "B109479",
         false,
     ),
 ];
 
-/// Catalog rows of [`SHAPES`], for `region` or every region.
-pub fn offers(region: Option<&str>) -> Vec<Offer> {
+/// The price list parts [`SHAPES`] are billed under, each once.
+pub fn price_parts() -> Vec<&'static str> {
+    let mut parts: Vec<&str> = SHAPES.iter().map(|s| s.6).collect();
+    parts.sort_unstable();
+    parts.dedup();
+    parts
+}
+
+/// Catalog rows of [`SHAPES`], for `region` or every region, priced from
+/// `gpu_hour` (USD per GPU hour by part number). A shape whose part has no price
+/// is left out: aloft never offers what it cannot price.
+pub fn offers(region: Option<&str>, gpu_hour: &BTreeMap<String, f64>) -> Vec<Offer> {
     let mut rows = Vec::new();
     for r in REGIONS
         .iter()
         .filter(|r| region.is_none_or(|want| want == **r))
     {
-        for (shape, gpu, count, vcpus, memory, gpu_gib, price, preemptible) in SHAPES {
+        for (shape, gpu, count, vcpus, memory, gpu_gib, part, preemptible) in SHAPES {
+            let Some(per_gpu) = gpu_hour.get(*part) else {
+                continue;
+            };
+            let price = per_gpu * count;
             rows.push(Offer {
                 instance_type: shape.to_string(),
                 accelerator_name: Some(gpu.to_string()),
@@ -295,7 +329,7 @@ pub fn offers(region: Option<&str>) -> Vec<Offer> {
                 vcpus: *vcpus,
                 memory_gib: *memory,
                 gpu_memory_mib: Some(gpu_gib * 1024),
-                price: Some(*price),
+                price: Some(price),
                 spot_price: preemptible.then_some(price / 2.0),
                 region: r.to_string(),
                 zone: None,
@@ -364,22 +398,32 @@ mod tests {
     }
 
     #[test]
-    fn offers_cover_every_shape_in_a_region_with_preemptible_at_half_price() {
-        let rows = offers(Some("us-ashburn-1"));
+    fn offers_cover_every_priced_shape_in_a_region_with_preemptible_at_half_price() {
+        let prices: BTreeMap<String, f64> = price_parts()
+            .into_iter()
+            .map(|p| (p.to_string(), 2.0))
+            .collect();
+        let rows = offers(Some("us-ashburn-1"), &prices);
         assert_eq!(rows.len(), SHAPES.len());
         let a10 = rows
             .iter()
-            .find(|o| o.instance_type == "VM.GPU.A10.1")
+            .find(|o| o.instance_type == "VM.GPU.A10.2")
             .unwrap();
-        assert_eq!(a10.spot_price, Some(1.0));
+        assert_eq!((a10.price, a10.spot_price), (Some(4.0), Some(2.0)));
         let h100 = rows
             .iter()
             .find(|o| o.instance_type == "BM.GPU.H100.8")
             .unwrap();
-        assert_eq!((h100.accelerator_count, h100.spot_price), (8.0, None));
-        assert!(offers(Some("nowhere-1")).is_empty());
+        assert_eq!((h100.price, h100.spot_price), (Some(16.0), None));
+        assert!(offers(Some("nowhere-1"), &prices).is_empty());
         assert!(REGIONS.iter().all(|r| ALL_REGIONS.contains(r)));
-        assert_eq!(offers(None).len(), SHAPES.len() * REGIONS.len());
+        assert_eq!(offers(None, &prices).len(), SHAPES.len() * REGIONS.len());
+        // A part the price list did not price: its shapes are not offered.
+        let mut partial = prices.clone();
+        partial.remove("B98415");
+        let rows = offers(Some("us-ashburn-1"), &partial);
+        assert!(rows.iter().all(|o| o.instance_type != "BM.GPU.H100.8"));
+        assert_eq!(rows.len(), SHAPES.len() - 1);
         assert!(is_shape("BM.GPU.A100-v2.8") && !is_shape("gpu-h100x1") && !is_shape("VM.a/b"));
     }
 }
