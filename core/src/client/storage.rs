@@ -21,6 +21,11 @@
 //! GCS is its JSON API ([`storage::Gcs`]) with Google's credentials as Google's
 //! tools find them (`GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's
 //! application-default credentials), `storage.gcs.endpoint` pointing it elsewhere.
+//! Azure Blob is its REST API ([`storage::Azure`]) with a storage account's key as
+//! the `az` CLI finds it (`AZURE_STORAGE_CONNECTION_STRING`, whose `BlobEndpoint`
+//! may point elsewhere, or `AZURE_STORAGE_ACCOUNT` and `AZURE_STORAGE_KEY`); its
+//! nodes get read-only service SAS URLs, and its buckets (containers) are
+//! recorded with their account, so none is deleted in another account.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,7 +36,9 @@ use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::agent::unix_now;
 use crate::state::StorageRecord;
 use crate::storage::fetch::NodeFetch;
-use crate::storage::{self, AwsCredentials, Gcs, GcsOptions, ObjectStore, S3, StorageError, Store};
+use crate::storage::{
+    self, AwsCredentials, Azure, Gcs, GcsOptions, ObjectStore, S3, StorageError, Store,
+};
 use crate::task::{FileMount, StorageMode, StorageSpec, Task};
 
 use super::{Client, ClientError, ClientResult, Event};
@@ -158,13 +165,39 @@ impl Client {
         .map_err(failure)
     }
 
+    /// An Azure Blob client for the storage account the `az` CLI's variables
+    /// (or its config file's `[storage]` section) name.
+    fn azure(&self) -> ClientResult<Azure> {
+        let credentials =
+            storage::azure::azure_credentials(|name| std::env::var(name).ok()).map_err(failure)?;
+        Azure::new(credentials).map_err(failure)
+    }
+
     /// A client for `store`.
     fn store_client(&self, store: Store) -> ClientResult<Box<dyn ObjectStore>> {
         Ok(match store {
             Store::S3 => Box::new(self.s3()?),
             Store::R2 => Box::new(self.r2()?),
             Store::Gcs => Box::new(self.gcs()?),
+            Store::Azure => Box::new(self.azure()?),
         })
+    }
+
+    /// A client for the store `record` was made on; an Azure container made in
+    /// another storage account than the credentials' is refused (its name may
+    /// be another container there).
+    fn record_client(&self, record: &StorageRecord) -> ClientResult<Box<dyn ObjectStore>> {
+        let client = self.store_client(record_store(record)?)?;
+        if let Some(account) = client.account()
+            && account != record.region
+        {
+            return Err(ClientError::Other(format!(
+                "container `{}` was made in Azure storage account `{}`, and the credentials are \
+                 for `{account}`; use that account's credentials to delete it",
+                record.name, record.region
+            )));
+        }
+        Ok(client)
     }
 
     /// The buckets aloft created.
@@ -189,7 +222,7 @@ impl Client {
                 known,
             });
         };
-        let client = self.store_client(record_store(record)?)?;
+        let client = self.record_client(record)?;
         let outcome =
             delete_bucket_result(storage::delete_bucket(client.as_ref(), name)).map_err(failure)?;
         self.state.remove_storage(name)?;
@@ -228,6 +261,16 @@ impl Client {
                     continue;
                 }
             };
+            if let Some(account) = client.account()
+                && account != bucket.region
+            {
+                self.emit(Event::Warning(format!(
+                    "container `{}` of `{cluster}` was not deleted: it is in Azure storage account `{}`, \
+                     and the credentials are for `{account}`",
+                    bucket.name, bucket.region
+                )));
+                continue;
+            }
             match storage::delete_bucket(client.as_ref(), &bucket.name) {
                 Ok(_) => {
                     let _ = self.state.remove_storage(&bucket.name);
@@ -257,15 +300,30 @@ impl Client {
     ) -> ClientResult<PreparedStorage> {
         let mut clients: BTreeMap<Store, Box<dyn ObjectStore>> = BTreeMap::new();
         for (target, mount) in &task.file_mounts {
-            let store = match mount {
-                FileMount::Path(url) if url.contains("://") => {
-                    storage::parse_bucket_url(url).map_err(failure)?.0
-                }
+            let (store, url) = match mount {
+                FileMount::Path(url) if url.contains("://") => (
+                    storage::parse_bucket_url(url).map_err(failure)?.0,
+                    Some(url),
+                ),
                 FileMount::Path(_) => continue,
-                FileMount::Storage(spec) => bucket_of(spec, target)?.0,
+                FileMount::Storage(spec) => (
+                    bucket_of(spec, target)?.0,
+                    spec.source.iter().find(|s| s.contains("://")),
+                ),
             };
             if let std::collections::btree_map::Entry::Vacant(slot) = clients.entry(store) {
                 slot.insert(self.store_client(store)?);
+            }
+            // An Azure blob URL names its account: it must be the credentials'.
+            if let (Some(url), Some(account)) = (url, clients[&store].account())
+                && let Some((named, _, _)) = storage::azure::parse_blob_url(url)
+                && named != account
+            {
+                return Err(ClientError::Other(format!(
+                    "file_mounts.{target}: `{url}` is in Azure storage account `{named}`, and the \
+                     credentials are for `{account}`; {}",
+                    storage::azure::AZURE_CREDENTIALS_HELP
+                )));
             }
         }
         if clients.is_empty() {
@@ -368,8 +426,8 @@ pub(crate) struct PreparedStorage {
 }
 
 /// Refuses, before anything is created, the storage mounts a launch cannot make
-/// (a store other than S3, GCS and R2, a store that does not match the source's
-/// URL, an R2 or GCS bucket in a mode other than COPY, a storage object without a
+/// (a store other than S3, GCS, R2 and Azure, a store that does not match the source's
+/// URL, an R2, GCS or Azure bucket in a mode other than COPY, a storage object without a
 /// bucket).
 pub(crate) fn check_storage(task: &Task) -> ClientResult<()> {
     for (target, mount) in &task.file_mounts {
@@ -393,7 +451,7 @@ fn bucket_of(spec: &StorageSpec, target: &str) -> ClientResult<(Store, String, S
     let store = match &spec.store {
         Some(name) => Some(Store::from_name(name).ok_or_else(|| {
             ClientError::InvalidInput(format!(
-                "file_mounts.{target}: store {name} is not supported yet (S3, GCS and R2 are)"
+                "file_mounts.{target}: store {name} is not supported yet (S3, GCS, R2 and AZURE are)"
             ))
         })?),
         None => None,

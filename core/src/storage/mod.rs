@@ -2,12 +2,16 @@
 //! mounts (and storage objects in COPY mode) are copied by the nodes themselves
 //! ([`fetch`]: the launcher lists and signs, each node downloads), storage objects
 //! with a local `source` are uploaded into their bucket (created when missing).
-//! Three stores are spoken, each behind [`ObjectStore`]: Amazon S3 and Cloudflare
+//! Four stores are spoken, each behind [`ObjectStore`]: Amazon S3 and Cloudflare
 //! R2 with the one S3 client (R2 is S3's API at
 //! `https://<account>.r2.cloudflarestorage.com`, region `auto`, credentials from
-//! `~/.cloudflare/`, as SkyPilot reads them), and Google Cloud Storage with its
-//! JSON API ([`gcs::Gcs`], Google's credentials as Google's tools read them).
+//! `~/.cloudflare/`, as SkyPilot reads them), Google Cloud Storage with its
+//! JSON API ([`gcs::Gcs`], Google's credentials as Google's tools read them), and
+//! Azure Blob Storage with its REST API ([`azure::Azure`]: containers of the
+//! storage account the `az` CLI's variables name, blob URLs
+//! `https://<account>.blob.core.windows.net/<container>/<path>`).
 
+pub mod azure;
 pub mod fetch;
 pub mod gcs;
 pub mod s3;
@@ -18,6 +22,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use aloft_provider_sdk::signing::AwsCredentials;
+pub use azure::{Azure, AzureCredentials};
 pub use gcs::{Gcs, GcsOptions};
 pub use s3::{ObjectInfo, S3};
 
@@ -58,6 +63,16 @@ pub enum StorageError {
         /// HTTP status.
         status: u16,
     },
+    /// Azure Blob Storage answered an error.
+    #[error("{what}: {code} (HTTP {status})")]
+    Azure {
+        /// What was attempted.
+        what: String,
+        /// Azure's error code (`ContainerNotFound`, `AuthenticationFailed`).
+        code: String,
+        /// HTTP status.
+        status: u16,
+    },
     /// Not a bucket URL this build understands.
     #[error("{0}")]
     Unsupported(String),
@@ -68,11 +83,12 @@ pub enum StorageError {
 
 impl StorageError {
     /// Whether the error says the bucket does not exist (S3's `NoSuchBucket`,
-    /// GCS's 404).
+    /// GCS's 404, Azure's `ContainerNotFound`).
     pub fn is_no_such_bucket(&self) -> bool {
         match self {
             StorageError::S3 { code, .. } => code == "NoSuchBucket",
             StorageError::Gcs { status, .. } => *status == 404,
+            StorageError::Azure { code, .. } => code == "ContainerNotFound",
             _ => false,
         }
     }
@@ -114,6 +130,11 @@ pub trait ObjectStore: Send + Sync {
             format!("{scheme}://{bucket}/{key}")
         }
     }
+    /// The account the buckets belong to, for stores whose URLs name one
+    /// (Azure's storage account); `None` for the others.
+    fn account(&self) -> Option<&str> {
+        None
+    }
     /// Whether `bucket` exists (and is reachable with these credentials).
     fn bucket_exists(&self, bucket: &str) -> Result<bool, StorageError>;
     /// Creates `bucket`.
@@ -154,27 +175,31 @@ pub enum Store {
     R2,
     /// Google Cloud Storage (its JSON API).
     Gcs,
+    /// Azure Blob Storage (its REST API; buckets are containers).
+    Azure,
 }
 
 impl Store {
     /// Every store, in order.
-    pub const ALL: [Store; 3] = [Store::S3, Store::R2, Store::Gcs];
+    pub const ALL: [Store; 4] = [Store::S3, Store::R2, Store::Gcs, Store::Azure];
 
-    /// The name in `store:` and in state (`S3`, `R2`, `GCS`).
+    /// The name in `store:` and in state (`S3`, `R2`, `GCS`, `AZURE`).
     pub fn name(self) -> &'static str {
         match self {
             Store::S3 => "S3",
             Store::R2 => "R2",
             Store::Gcs => "GCS",
+            Store::Azure => "AZURE",
         }
     }
 
-    /// The URL scheme (`s3`, `r2`, `gs`).
+    /// The URL scheme (`s3`, `r2`, `gs`; Azure's blob URLs are `https`).
     pub fn scheme(self) -> &'static str {
         match self {
             Store::S3 => "s3",
             Store::R2 => "r2",
             Store::Gcs => "gs",
+            Store::Azure => "https",
         }
     }
 
@@ -186,15 +211,30 @@ impl Store {
     }
 }
 
-/// `s3://bucket/some/prefix` (or `gs://`, `r2://`) as
-/// `(store, "bucket", "some/prefix")`.
+/// `s3://bucket/some/prefix` (or `gs://`, `r2://`, or Azure's
+/// `https://<account>.blob.core.windows.net/container/some/prefix`) as
+/// `(store, "bucket", "some/prefix")` (Azure: the container; the account is
+/// [`azure::parse_blob_url`]'s).
 pub fn parse_bucket_url(url: &str) -> Result<(Store, String, String), StorageError> {
-    let Some((store, rest)) = Store::ALL.into_iter().find_map(|store| {
-        url.strip_prefix(&format!("{}://", store.scheme()))
-            .map(|rest| (store, rest))
-    }) else {
+    if let Some((_, container, prefix)) = azure::parse_blob_url(url) {
+        if container.is_empty() {
+            return Err(StorageError::Unsupported(format!(
+                "`{url}` names no container"
+            )));
+        }
+        return Ok((Store::Azure, container, prefix));
+    }
+    let Some((store, rest)) = Store::ALL
+        .into_iter()
+        .filter(|s| *s != Store::Azure)
+        .find_map(|store| {
+            url.strip_prefix(&format!("{}://", store.scheme()))
+                .map(|rest| (store, rest))
+        })
+    else {
         return Err(StorageError::Unsupported(format!(
-            "`{url}`: only s3://, gs:// and r2:// buckets are supported in this build"
+            "`{url}`: only s3://, gs://, r2:// and https://<account>.blob.core.windows.net/ \
+             buckets are supported in this build"
         )));
     };
     let (bucket, prefix) = parse_rest(url, rest)?;
@@ -355,9 +395,19 @@ mod tests {
         );
         assert!(parse_bucket_url("gs://").is_err());
         let err = parse_bucket_url("az://x").unwrap_err().to_string();
-        assert!(err.contains("s3://, gs:// and r2://"), "{err}");
+        assert!(
+            err.contains("s3://, gs://, r2:// and https://<account>.blob.core.windows.net/"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_bucket_url("https://acct.blob.core.windows.net/data/train/").unwrap(),
+            (Store::Azure, "data".into(), "train".into())
+        );
+        assert!(parse_bucket_url("https://acct.blob.core.windows.net/").is_err());
+        assert!(parse_bucket_url("https://example.com/data").is_err());
         assert_eq!(Store::from_name("r2"), Some(Store::R2));
         assert_eq!(Store::from_name("gcs"), Some(Store::Gcs));
-        assert_eq!(Store::from_name("AZURE"), None);
+        assert_eq!(Store::from_name("azure"), Some(Store::Azure));
+        assert_eq!(Store::from_name("IBM"), None);
     }
 }
