@@ -20,9 +20,11 @@ use super::types::{
     Region, RunRequest, RunResult,
 };
 use super::v0_1_0 as v1;
+use super::v0_2_0 as v2;
 
 /// WIT versions this host speaks.
-pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION];
+/// (0.2.0 adds imports only: a 0.2.0 component exports 0.1.0's provisioner.)
+pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION, v2::VERSION];
 
 /// The bundled provider that is lent the Kubernetes contexts.
 pub const KUBERNETES_PROVIDER: &str = "kubernetes";
@@ -199,6 +201,10 @@ pub struct PluginHost {
     http: reqwest::Client,
     /// For user-set endpoints (emulators on loopback, plain HTTP).
     http_endpoint: reqwest::Client,
+    /// For `http2@0.2.0` to the manifests' hosts: h2 over TLS, public addresses only.
+    http2: reqwest::Client,
+    /// For `http2@0.2.0` to user-set endpoints: h2c (prior knowledge).
+    http2_endpoint: reqwest::Client,
     providers: BTreeMap<String, Loaded>,
     /// Cache keys of `'static` component bytes (the bundled ones), by their address
     /// and length, hashed once by `precompile` for the load that follows. Only
@@ -238,6 +244,8 @@ impl PluginHost {
             .map_err(|e| PluginError::Host(e.to_string()))?;
         v1::Provider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Host(e.to_string()))?;
+        v2::ProviderImports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Host(e.to_string()))?;
         let db = crate::state::StateDb::open(&config.home.join("state.db"))
             .map_err(|e| PluginError::Host(e.to_string()))?;
         let http = reqwest::Client::builder()
@@ -246,11 +254,30 @@ impl PluginHost {
             .https_only(true)
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver(config.resolver.clone())))
+            .http1_only()
             .build()
             .map_err(|e| PluginError::Host(e.to_string()))?;
         let http_endpoint = reqwest::Client::builder()
             .timeout(config.call_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .http1_only()
+            .build()
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        // `http2@0.2.0`: the same rules, HTTP/2 only (ALPN `h2` over TLS; h2c with
+        // prior knowledge to a user-set plain-http endpoint).
+        let http2 = reqwest::Client::builder()
+            .timeout(config.call_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(config.resolver.clone())))
+            .http2_prior_knowledge()
+            .build()
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        let http2_endpoint = reqwest::Client::builder()
+            .timeout(config.call_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .http2_prior_knowledge()
             .build()
             .map_err(|e| PluginError::Host(e.to_string()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -271,6 +298,8 @@ impl PluginHost {
             kv: Arc::new(KvStore::new(db)),
             http,
             http_endpoint,
+            http2,
+            http2_endpoint,
             config,
             providers: BTreeMap::new(),
             keys: Default::default(),
@@ -560,12 +589,18 @@ impl PluginHost {
     }
 
     fn store(&self, grants: Grants, to_endpoint: bool) -> Store<HostState> {
-        let http = if to_endpoint {
-            self.http_endpoint.clone()
+        let (http, http2) = if to_endpoint {
+            (self.http_endpoint.clone(), self.http2_endpoint.clone())
         } else {
-            self.http.clone()
+            (self.http.clone(), self.http2.clone())
         };
-        let state = HostState::new(grants, self.kv.clone(), self.config.memory_limit, http);
+        let state = HostState::new(
+            grants,
+            self.kv.clone(),
+            self.config.memory_limit,
+            http,
+            http2,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();

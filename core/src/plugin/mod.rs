@@ -10,15 +10,20 @@
 //!   install grants, trusted folders.
 //! - [`types`]: the interface as plain Rust types, independent of WIT versions.
 //! - `v0_1_0`: bindings of `wit/since_v0.1.0`; a later version adds a sibling.
+//! - `v0_2_0`: bindings of `wit/since_v0.2.0` (the `http2` import: HTTP/2 with
+//!   trailers, for gRPC).
+//! - `outgoing`: the rules every provider request passes, whichever import sent it.
 
 pub mod conformance;
 pub mod credentials;
 pub mod host;
+mod outgoing;
 pub mod privileges;
 pub mod sandbox;
 pub mod trust;
 pub mod types;
 mod v0_1_0;
+mod v0_2_0;
 
 pub use credentials::StandardCredentials;
 pub use host::{

@@ -106,6 +106,8 @@ pub struct HostState {
     pub(crate) grants: Grants,
     pub(crate) kv: Arc<KvStore>,
     pub(crate) http: reqwest::Client,
+    /// The client of `http2@0.2.0` (HTTP/2 only).
+    pub(crate) http2: reqwest::Client,
     /// Secret values handed to the guest: scrubbed from its logs and errors.
     pub(crate) secrets: Vec<String>,
 }
@@ -113,7 +115,13 @@ pub struct HostState {
 impl HostState {
     /// A sandbox that inherits nothing: no files, no environment, no arguments, no
     /// network (sockets and name lookups are refused), stdio discarded.
-    pub fn new(grants: Grants, kv: Arc<KvStore>, memory: usize, http: reqwest::Client) -> Self {
+    pub fn new(
+        grants: Grants,
+        kv: Arc<KvStore>,
+        memory: usize,
+        http: reqwest::Client,
+        http2: reqwest::Client,
+    ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .allow_tcp(false)
             .allow_udp(false)
@@ -130,6 +138,7 @@ impl HostState {
             grants,
             kv,
             http,
+            http2,
             secrets: Vec::new(),
         }
     }

@@ -4,8 +4,9 @@
 
 use reqwest::Url;
 
-use super::sandbox::{HostState, host_allowed};
-use super::trust::{forbidden_in, header_rule};
+use super::outgoing::Failure;
+use super::sandbox::HostState;
+use super::trust::header_rule;
 use super::types as t;
 
 wasmtime::component::bindgen!({
@@ -84,66 +85,14 @@ impl http::Host for HostState {
             let context = context.clone();
             return self.send_kube(&kube, &context, req).await;
         }
-        let mut url = Url::parse(&req.url).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-        let host = url.host_str().unwrap_or_default().to_string();
-        if !host_allowed(&host, &self.grants.hosts) {
-            tracing::warn!(
-                provider = self.grants.provider.as_str(),
-                "refused a request to {host}: not in the provider's allowed hosts"
-            );
-            return Err(http::HttpError::Denied(host));
-        }
-        // Plain HTTP only to a user-set endpoint (an emulator on this machine).
-        if self.grants.endpoint.is_none() && url.scheme() != "https" {
-            return Err(http::HttpError::Invalid(format!(
-                "{} URLs are not allowed; providers must use https",
-                url.scheme()
-            )));
-        }
-        if let Some(endpoint) = &self.grants.endpoint {
-            let target =
-                Url::parse(endpoint).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-            let _ = url.set_scheme(target.scheme());
-            url.set_host(target.host_str())
-                .map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-            let _ = url.set_port(target.port());
-        }
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-        let mut builder = self.http.request(method, url.clone());
-        for (name, value) in &req.headers {
-            match header_rule(name) {
-                // Hop-by-hop headers belong to the connection, which is the host's.
-                Some(true) => {
-                    return Err(http::HttpError::Invalid(format!(
-                        "header `{name}` may not be set by a provider"
-                    )));
-                }
-                // `Host` is always the URL's host, which matched the grants.
-                Some(false) => continue,
-                None => builder = builder.header(name, value),
-            }
-        }
-        // The guest signed for the manifest's host; keep it when redirected.
-        if self.grants.endpoint.is_some() {
-            builder = builder.header(reqwest::header::HOST, host.as_str());
-        }
-        let response = builder.body(req.body).send().await.map_err(|e| {
-            if let Some(forbidden) = forbidden_in(&e) {
-                tracing::warn!(
-                    provider = self.grants.provider.as_str(),
-                    "refused a request: {forbidden}"
-                );
-                http::HttpError::Denied(format!(
-                    "{host} ({} address {})",
-                    forbidden.why, forbidden.ip
-                ))
-            } else if e.is_timeout() {
-                http::HttpError::Timeout
-            } else {
-                http::HttpError::Connect(self.scrub(&e.to_string()))
-            }
-        })?;
+        let client = self.http.clone();
+        let (builder, host) = self
+            .outgoing(&client, &req.method, &req.url, &req.headers, req.body)
+            .map_err(http_error)?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| http_error(self.send_failure(&e, &host)))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -173,6 +122,16 @@ impl http::Host for HostState {
             headers,
             body,
         })
+    }
+}
+
+/// A failure in this version's terms.
+fn http_error(f: Failure) -> http::HttpError {
+    match f {
+        Failure::Denied(m) => http::HttpError::Denied(m),
+        Failure::Invalid(m) => http::HttpError::Invalid(m),
+        Failure::Timeout => http::HttpError::Timeout,
+        Failure::Connect(m) => http::HttpError::Connect(m),
     }
 }
 
