@@ -289,7 +289,9 @@ fn rows() -> Vec<(&'static str, &'static str, Expect)> {
         (
             "image_id",
             "resources: {image_id: 'docker:ubuntu:22.04'}",
-            Refused("resources.image_id"),
+            Works(
+                |t| matches!(&res(t).image_id, Some(aloft::task::ImageId::Docker(i)) if i == "ubuntu:22.04"),
+            ),
         ),
         (
             "autostop",

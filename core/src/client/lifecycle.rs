@@ -459,6 +459,7 @@ impl Client {
                                     .into_iter()
                                     .collect();
                             stop_agent_at(&control_dir, record);
+                            warnings.extend(remove_containers(&control_dir, record));
                             if pool {
                                 warnings.extend(release_cluster_key(&control_dir, record));
                             }
@@ -787,6 +788,29 @@ const CONCURRENT_TEARDOWNS: usize = 32;
 pub(crate) enum Action {
     Stop,
     Down,
+}
+
+/// Removes the containers of a cluster launched with `image_id: docker:...` from
+/// its nodes (see [`crate::runtime::container`]); returns warnings for nodes not
+/// cleaned.
+fn remove_containers(control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
+    let uses_containers = serde_json::from_str::<crate::task::ResourceSet>(&record.resources_json)
+        .map(|set| {
+            set.candidates()
+                .iter()
+                .any(|r| matches!(r.image_id, Some(crate::task::ImageId::Docker(_))))
+        })
+        .unwrap_or(false);
+    if !uses_containers {
+        return Vec::new();
+    }
+    let nodes: Vec<Box<dyn crate::runtime::node::Node>> = handle(record)
+        .map(|h| h.nodes.iter().map(|a| a.connect(control_dir)).collect())
+        .unwrap_or_default();
+    crate::runtime::container::remove_on_nodes(&record.name, &nodes)
+        .into_iter()
+        .map(|w| format!("`{}`: {w}", record.name))
+        .collect()
 }
 
 /// Takes the cluster's own SSH key off the hosts of a node pool (see

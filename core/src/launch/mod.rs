@@ -120,6 +120,9 @@ pub enum LaunchError {
         /// The fetch's last lines.
         detail: String,
     },
+    /// A node's container (`image_id: docker:...`) could not be made.
+    #[error(transparent)]
+    Container(#[from] crate::runtime::container::ContainerError),
     /// The user interrupted the launch; what exists is recorded.
     #[error("interrupted {stage}; {left}")]
     Interrupted {
@@ -457,6 +460,21 @@ fn bring_up(
         progress("Fetching buckets on the nodes...");
         fetch_on_nodes(script, &node_handles)?;
     }
+    let gpus_per_node: u32 = c.accelerators.values().map(|n| n.ceil() as u32).sum();
+    let container = crate::runtime::container::spec_for(req.task, gpus_per_node > 0);
+    if let Some(container) = &container {
+        progress(&format!(
+            "Starting a container of {} on each node...",
+            container.image
+        ));
+        let registry = crate::runtime::container::registry_env(req.task);
+        crate::runtime::container::start_on_nodes(
+            container,
+            req.cluster,
+            &registry,
+            &node_handles,
+        )?;
+    }
     progress("Starting the agent on the head node...");
 
     let spec = ClusterSpec {
@@ -468,8 +486,9 @@ fn bring_up(
         },
         nodes: addresses.iter().map(NodeAddress::node_spec).collect(),
         cpus_per_node: c.vcpus.max(1.0),
-        gpus_per_node: c.accelerators.values().map(|n| n.ceil() as u32).sum(),
+        gpus_per_node,
         workdir: WORKDIR.into(),
+        container,
     };
     // The agent reaches every node (itself included) over SSH with this key.
     // Autostop is set once the job is queued (see `launch`): an agent told to stop

@@ -154,6 +154,9 @@ pub struct ClusterSpec {
     pub gpus_per_node: u32,
     /// Folder each job runs in, relative to a node's home.
     pub workdir: String,
+    /// The container every job runs in (`image_id: docker:...`), one per node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<super::container::ContainerSpec>,
 }
 
 /// The shortest idle time before autostop fires, even with `-i 0`: a launcher
@@ -880,6 +883,7 @@ impl JobRun {
             ),
             gpus_per_node: self.job.spec.demand.gpus,
             phase,
+            in_container: self.cluster.container.is_some(),
         };
         run_gang(members, &spec, |killer| {
             if let Ok(mut slot) = self.killer.lock() {
@@ -968,6 +972,7 @@ mod tests {
             cpus_per_node: 4.0,
             gpus_per_node: gpus,
             workdir: "sky_workdir".into(),
+            container: None,
         };
         write_cluster_spec(&paths, &spec).unwrap();
         paths

@@ -54,6 +54,9 @@ pub struct GangSpec {
     pub gpus_per_node: f64,
     /// Setup or run.
     pub phase: Phase,
+    /// Run inside each node's container of the cluster (`image_id: docker:...`,
+    /// see [`super::container`]).
+    pub in_container: bool,
 }
 
 /// One node taking part.
@@ -191,8 +194,17 @@ fn start<'scope, 'env>(
         }
         env.extend(spec.env.iter().cloned());
         env.extend(spec.secrets.iter().cloned());
+        let body = if spec.in_container {
+            super::container::wrap(
+                &spec.cluster.cluster_name,
+                &spec.script,
+                env.iter().map(|(name, _)| name.as_str()),
+            )
+        } else {
+            spec.script.clone()
+        };
         let script = Script {
-            body: spec.script.clone(),
+            body,
             env,
             cwd: spec.cwd.clone(),
         };
@@ -318,6 +330,7 @@ mod tests {
             task_id: "aloft-1_c1_1".into(),
             gpus_per_node: 0.5,
             phase: Phase::Run,
+            in_container: false,
         }
     }
 

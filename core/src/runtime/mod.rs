@@ -5,6 +5,7 @@
 pub mod address;
 pub mod agent;
 pub mod agent_cli;
+pub mod container;
 pub mod daemon;
 pub mod gang;
 pub mod gpus;

@@ -2,18 +2,10 @@
 //! otherwise drop is refused here, naming the field and what to do instead: no task
 //! field is ever silently ignored.
 
-use super::{FileMount, ImageId, SecretValue, Task, Workdir};
+use super::{FileMount, SecretValue, Task, Workdir};
 
 /// `Err(message)` naming the first field of `task` this build cannot carry out.
 pub fn check_launchable(task: &Task) -> Result<(), String> {
-    for r in task.resources.candidates() {
-        if let Some(ImageId::Docker(image)) = &r.image_id {
-            return Err(format!(
-                "resources.image_id: `docker:{image}`: running setup and run inside a container is not supported yet; \
-                 use a VM image (image_id: ami-..., or a per-region map) and install what the job needs in `setup`"
-            ));
-        }
-    }
     if let Some(name) = task.secrets.iter().find_map(|(k, v)| match v {
         SecretValue::Managed => Some(k),
         SecretValue::Inline(_) => None,
