@@ -112,6 +112,32 @@ cargo fmt --all -- --check
 log "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "Docker Engine for container-image tasks (docker.io), busybox-static (the tests' images), docker-registry and apache2-utils (htpasswd: a private registry on loopback)"
+if ! command -v dockerd >/dev/null || [ ! -x /bin/busybox ] || ! /bin/busybox --list >/dev/null 2>&1 \
+  || ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null \
+  || ! dpkg -s busybox-static >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static docker-registry apache2-utils >/dev/null
+  else
+    echo "note: docker.io, busybox-static, docker-registry and apache2-utils are missing (sudo apt-get install -y them): the container tests will say they are skipped" >&2
+  fi
+fi
+# The tests' own daemon, unless one answers already: no bridge network and no
+# iptables rules (containers use the host's network only), stopped when this script
+# ends. Tests reach it through DOCKER_HOST (an SSH test machine passes it on).
+if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null && ! docker version >/dev/null 2>&1; then
+  dockerd_dir="$(mktemp -d /tmp/aloft-dockerd.XXXXXX)"
+  dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$dockerd_dir/data" \
+    --exec-root "$dockerd_dir/x" --pidfile "$dockerd_dir/pid" -H "unix://$dockerd_dir/d.sock" \
+    >"$dockerd_dir/log" 2>&1 &
+  dockerd_pid=$!
+  trap 'docker rm -f $(docker ps -aq) >/dev/null 2>&1; kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null; rm -rf "$dockerd_dir"' EXIT
+  export DOCKER_HOST="unix://$dockerd_dir/d.sock"
+  for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.3; done
+  docker version --format 'dockerd {{.Server.Version}} on '"$DOCKER_HOST" || { tail -n 20 "$dockerd_dir/log"; exit 1; }
+fi
+
 log "tests"
 if [ -z "${ALOFT_SKYPILOT_EXAMPLES:-}" ] && [ ! -d ../shared/reference/skypilot-examples ]; then
   echo "note: ../shared/reference/skypilot-examples is not beside this checkout: the SkyPilot corpus checks are skipped (set ALOFT_SKYPILOT_EXAMPLES to run them)"
