@@ -34,6 +34,7 @@ fn commands_on_a_recorded_local_cluster() {
             cpus_per_node: 2.0,
             gpus_per_node: 0,
             workdir: "sky_workdir".into(),
+            container: None,
         },
     )
     .unwrap();

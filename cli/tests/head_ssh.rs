@@ -37,6 +37,7 @@ fn submit_queue_logs_and_cancel_over_ssh() {
             cpus_per_node: 2.0,
             gpus_per_node: 0,
             workdir: "sky_workdir".into(),
+            container: None,
         },
     )
     .unwrap();
