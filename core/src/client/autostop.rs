@@ -9,9 +9,10 @@
 //!   (`agent power-off`): no credential goes to the head. Where the cloud only
 //!   stops, an autodown is finished by the next `status -r`, which deletes the
 //!   stopped nodes;
-//! - elsewhere the head gets a stop kit (`runtime::stop_kit`) and calls the
-//!   provider itself with the credentials the provider declares; the launcher
-//!   names them when autostop is set.
+//! - elsewhere the head's agent gets a stop kit (`runtime::stop_kit`), in its
+//!   memory only, and calls the provider itself with the credentials the
+//!   provider declares; the launcher names them when autostop is set, and sends
+//!   the kit again at every `start` (a rebooted head has lost it).
 //!
 //! `status -r` brings the record in line (and finishes an autodown: security
 //! group, key pair).
@@ -162,10 +163,13 @@ impl Client {
                     let names: Vec<&str> = kit.credentials.keys().map(String::as_str).collect();
                     if !names.is_empty() {
                         self.emit(Event::Warning(format!(
-                            "provider {} cannot stop `{}` without credentials: its head \
-                             keeps {} in a stop kit (readable by the jobs of its login \
-                             user) until autostop fires or is cancelled, or the cluster \
-                             is stopped or torn down",
+                            "provider {} cannot stop `{}` without credentials: its head's \
+                             agent keeps {} in a stop kit in its memory only (never on the \
+                             head's disk, unreadable by the cluster's jobs) until autostop \
+                             fires or is cancelled, or the cluster is stopped or torn down; \
+                             a reboot of the head or a restart of its agent loses the kit \
+                             (`aloft status -r` says so) until `aloft start` or `aloft \
+                             autostop` sends it again",
                             record.provider,
                             record.name,
                             names.join(", ")

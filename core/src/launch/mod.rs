@@ -526,6 +526,7 @@ pub fn autostop_spec(
         seconds_per_minute,
         command: role.command_line(binary),
         busy_while_locked: Vec::new(),
+        stop_kit: false,
     }
 }
 

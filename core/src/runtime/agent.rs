@@ -178,6 +178,11 @@ pub struct AutostopSpec {
     pub seconds_per_minute: Option<u64>,
     /// Program and arguments to run.
     pub command: Vec<String>,
+    /// The command reads the stop kit on its stdin (`agent self-stop`): the agent
+    /// writes the kit it holds in memory there, and records a failure instead of
+    /// running it while it holds none (see `stop_kit`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_kit: bool,
     /// Files whose lock a live process holds while it keeps the cluster busy
     /// without being one of its jobs (a jobs controller on its own cluster holds
     /// its lock file while it manages jobs). Relative paths are under the head
@@ -469,6 +474,9 @@ pub struct Agent {
     last_active: i64,
     /// Where the autostop command is.
     autostop: AutostopRun,
+    /// The stop kit in memory and the socket it arrives on, where the agent takes
+    /// one ([`Agent::hold_stop_kits`]).
+    kits: Option<super::stop_kit::KitKeeper>,
 }
 
 /// The autostop command's progress.
@@ -484,13 +492,7 @@ enum AutostopRun {
     Done,
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
+pub use crate::clock::unix_now;
 
 impl Agent {
     /// Opens the agent's queue and cluster description. Jobs left SETTING_UP or
@@ -524,7 +526,17 @@ impl Agent {
             clock: unix_now,
             last_active: now,
             autostop: AutostopRun::Waiting,
+            kits: None,
         })
+    }
+
+    /// Takes stop kits on the agent folder's socket and keeps them in memory only
+    /// (see `stop_kit`); call it after making the process non-dumpable.
+    pub fn hold_stop_kits(&mut self) -> Result<(), AgentError> {
+        let keeper = super::stop_kit::KitKeeper::listen(self.paths.root())
+            .map_err(|e| file_error(self.paths.root(), e))?;
+        self.kits = Some(keeper);
+        Ok(())
     }
 
     /// Whether any job is pending or running (for idleness / autostop).
@@ -535,6 +547,12 @@ impl Agent {
     /// One step: record finished jobs, carry out cancellations, start what fits.
     pub fn tick(&mut self) -> Result<(), AgentError> {
         let now = (self.clock)();
+        // A new kit gets a new try at once, rather than at a failure's retry time.
+        if let Some(super::stop_kit::KitEvent::Put) = self.kits.as_mut().and_then(|k| k.serve())
+            && matches!(self.autostop, AutostopRun::Failed { .. })
+        {
+            self.autostop = AutostopRun::Waiting;
+        }
         while let Ok(done) = self.done_rx.try_recv() {
             self.scheduler.release(done.id);
             self.started.remove(&done.id);
@@ -575,6 +593,10 @@ impl Agent {
                     Ok(Some(status)) if status.success() => {
                         let _ = std::fs::remove_file(self.paths.autostop_failure_file());
                         self.autostop = AutostopRun::Done;
+                        // Its work is done: the credentials go.
+                        if let Some(kits) = self.kits.as_mut() {
+                            kits.forget();
+                        }
                     }
                     outcome => {
                         let how = match outcome {
@@ -610,6 +632,17 @@ impl Agent {
         let Some((program, args)) = spec.command.split_first() else {
             return Ok(());
         };
+        let kit = match (spec.stop_kit, self.kits.as_ref().and_then(|k| k.kit())) {
+            (false, _) => None,
+            (true, Some(kit)) => Some(kit.to_vec()),
+            (true, None) => {
+                self.autostop = AutostopRun::Failed {
+                    attempts,
+                    retry_at: 0,
+                };
+                return self.record_autostop_failure(now, super::stop_kit::LOST_KIT);
+            }
+        };
         let log_path = self.paths.root().join("autostop.log");
         let log = OpenOptions::new()
             .create(true)
@@ -622,7 +655,11 @@ impl Agent {
         use std::os::unix::process::CommandExt;
         let spawned = std::process::Command::new(program)
             .args(args)
-            .stdin(std::process::Stdio::null())
+            .stdin(if kit.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
             .stdout(log)
             .stderr(err_log)
             .process_group(0)
@@ -632,7 +669,17 @@ impl Agent {
             retry_at: 0,
         };
         match spawned {
-            Ok(child) => self.autostop = AutostopRun::Running(child),
+            Ok(mut child) => {
+                // The kit goes on a pipe only the command reads, from a thread of
+                // its own: the agent keeps polling while the command reads it.
+                if let (Some(mut kit), Some(mut stdin)) = (kit, child.stdin.take()) {
+                    std::thread::spawn(move || {
+                        let _ = stdin.write_all(&kit);
+                        kit.fill(0);
+                    });
+                }
+                self.autostop = AutostopRun::Running(child)
+            }
             Err(err) => {
                 self.record_autostop_failure(now, &format!("cannot start {program}: {err}"))?
             }
@@ -1149,6 +1196,7 @@ mod tests {
                     format!("echo x >> {}", marker.display()),
                 ],
                 busy_while_locked: Vec::new(),
+                stop_kit: false,
             }),
         )
         .unwrap();
@@ -1180,6 +1228,63 @@ mod tests {
     }
 
     #[test]
+    fn a_kit_autostop_gets_the_kit_from_memory_on_stdin_and_says_when_it_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = cluster(dir.path(), 1, 0);
+        let got = dir.path().join("got-kit");
+        set_autostop(
+            &paths,
+            Some(&AutostopSpec {
+                seconds_per_minute: Some(1),
+                idle_minutes: 0,
+                down: false,
+                command: vec!["sh".into(), "-c".into(), format!("cat > {}", got.display())],
+                busy_while_locked: Vec::new(),
+                stop_kit: true,
+            }),
+        )
+        .unwrap();
+        set_long_ago(&paths);
+        let mut agent = Agent::open(paths.clone()).unwrap();
+        agent.hold_stop_kits().unwrap();
+        agent.last_active -= 600;
+        let until = |agent: &mut Agent, what: &str, done: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !done() {
+                assert!(Instant::now() < deadline, "{what}");
+                agent.tick().unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        // No kit held (an agent that restarted): a failure naming it, no run.
+        until(&mut agent, "the lost kit was not recorded", &|| {
+            autostop_failure(&paths).is_some()
+        });
+        let failure = autostop_failure(&paths).unwrap();
+        assert_eq!(failure.reason, super::super::stop_kit::LOST_KIT);
+        assert!(!got.exists());
+        // A kit sent again runs at once, on the command's stdin, and is then
+        // dropped from memory.
+        let kit = br#"{"credentials":{"K":"s3cret"}}"#;
+        std::thread::scope(|s| {
+            let root = paths.root().to_path_buf();
+            let sender = s.spawn(move || super::super::stop_kit::hand_over(&root, kit));
+            until(&mut agent, "the kit was not run", &|| {
+                std::fs::read(&got).is_ok_and(|b| b == kit)
+            });
+            sender.join().unwrap().unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(agent.autostop, AutostopRun::Done) {
+            assert!(Instant::now() < deadline, "autostop did not finish");
+            agent.tick().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(autostop_failure(&paths).is_none());
+        assert!(agent.kits.as_ref().unwrap().kit().is_none());
+    }
+
+    #[test]
     fn a_busy_cluster_is_not_idle() {
         let dir = tempfile::tempdir().unwrap();
         let paths = cluster(dir.path(), 1, 0);
@@ -1192,6 +1297,7 @@ mod tests {
                 down: false,
                 command: vec!["touch".into(), marker.display().to_string()],
                 busy_while_locked: Vec::new(),
+                stop_kit: false,
             }),
         )
         .unwrap();
@@ -1224,6 +1330,7 @@ mod tests {
                 down: false,
                 command: vec!["sh".into(), "-c".into(), script],
                 busy_while_locked: Vec::new(),
+                stop_kit: false,
             }),
         )
         .unwrap();
@@ -1290,6 +1397,7 @@ mod tests {
                     dir.path().join("absent.lock").display().to_string(),
                     lock.display().to_string(),
                 ],
+                stop_kit: false,
             }),
         )
         .unwrap();

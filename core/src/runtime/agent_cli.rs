@@ -14,10 +14,10 @@
 //! | `spec` | print the cluster description as JSON |
 //! | `stop` | cancel every unfinished job and stop the agent |
 //! | `logs ID [--tail N] [--follow]` | print a job's log |
-//! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}`, or `"power_off": true` instead of a kit, on stdin) or, with `null`, cancel autostop |
-//! | `self-stop` | stop or tear down this cluster through its provider (see `stop_kit`) |
+//! | `autostop` | set (`{"autostop": AutostopSpec, "kit": StopKit}`, or `"power_off": true` instead of a kit, on stdin; the kit goes to the running agent's memory) or, with `null`, cancel autostop |
+//! | `self-stop` | stop or tear down this cluster through its provider with the stop kit on stdin (see `stop_kit`) |
 //! | `power-off` | shut every node of this cluster down, this one last (see `power_off`) |
-//! | `drop-kit` | remove the stop kit, keeping the autostop setting (the cluster is being stopped) |
+//! | `drop-kit` | have the agent drop the stop kit, keeping the autostop setting (the cluster is being stopped) |
 //! | `self-stopped` | `"down"`/`"stop"` once `self-stop` has run, else `null` |
 //! | `autostop-failure` | the autostop command's last failure (`AutostopFailure`), else `null` |
 
@@ -97,8 +97,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let pid_file = paths.root().join("agent.pid");
             std::fs::write(&pid_file, std::process::id().to_string())
                 .map_err(|e| format!("{}: {e}", pid_file.display()))?;
+            // The agent may hold a stop kit (credentials): before anything else,
+            // no process of this user may read its memory.
+            super::stop_kit::make_undumpable()?;
             let stop = AtomicBool::new(false);
             let mut agent = Agent::open(paths).map_err(|e| fail(&e))?;
+            // Without the socket the agent still runs its jobs; setting a kit
+            // autostop then fails saying the agent does not take it.
+            if let Err(err) = agent.hold_stop_kits() {
+                eprintln!("no stop kit socket: {err}");
+            }
             agent
                 .run(Duration::from_millis(poll_ms), &stop)
                 .map_err(|e| fail(&e))
@@ -195,7 +203,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
                                 .into());
                         }
                     };
-                    super::stop_kit::write(paths.root(), kit)?;
+                    // Into the daemon's memory, never onto the disk.
+                    super::stop_kit::remove_kit(paths.root());
+                    super::stop_kit::hand_over(paths.root(), kit.to_string().as_bytes())?;
+                    spec.stop_kit = true;
                     spec.command = vec![
                         stopper,
                         "agent".into(),
@@ -220,16 +231,37 @@ pub fn run(args: &[String]) -> Result<(), String> {
             agent::set_autostop(&paths, autostop.as_ref()).map_err(|e| fail(&e))
         }
         #[cfg(feature = "plugin")]
-        "self-stop" => super::stop_kit::run(paths.root()),
+        "self-stop" => {
+            // The kit comes on stdin from the agent: unreadable by this user's
+            // other processes before it is read.
+            super::stop_kit::make_undumpable()?;
+            super::stop_kit::run(paths.root(), &read_stdin()?)
+        }
         #[cfg(not(feature = "plugin"))]
         "self-stop" => Err("self-stop runs with aloft itself, not the node agent".into()),
         "self-stopped" => print_json(&super::stop_kit::done(paths.root())),
         "power-off" => super::power_off::power_off(&paths),
         "drop-kit" => {
-            super::stop_kit::remove_kit(paths.root());
+            super::stop_kit::drop_kit(paths.root());
             Ok(())
         }
-        "autostop-failure" => print_json(&agent::autostop_failure(&paths)),
+        "autostop-failure" => {
+            // A kit autostop whose agent holds no kit (it restarted) cannot
+            // stop the cluster: said now, not once the idle time is up.
+            let failure = agent::autostop_failure(&paths).or_else(|| {
+                agent::autostop(&paths)
+                    .ok()
+                    .flatten()
+                    .filter(|spec| spec.stop_kit && !super::stop_kit::held(paths.root()))
+                    .map(|_| agent::AutostopFailure {
+                        at: unix_now(),
+                        attempts: 0,
+                        reason: super::stop_kit::LOST_KIT.to_string(),
+                        retry_at: unix_now(),
+                    })
+            });
+            print_json(&failure)
+        }
         other => Err(format!("agent: unknown verb `{other}`")),
     }
 }

@@ -7,75 +7,240 @@
 //! head a *stop kit*: the provider's component (the same WebAssembly that ran on
 //! the launcher's machine: WASM makes the provider portable), the provider's
 //! settings (endpoint), the cluster's identity, and the credentials the provider's
-//! manifest declares (the launcher names them to the user). The kit lives in a
-//! folder of its own in the agent's folder (`kit/stop-kit.json`, the folder 0700,
-//! the file 0600) and is removed when autostop is cancelled or set without a kit,
-//! when the cluster is stopped or torn down by the launcher, and once it has done
-//! its work. When the cluster has been idle long enough, the agent runs `aloft
-//! agent self-stop` with aloft itself, installed on the head for this (the small
-//! node agent has no WebAssembly runtime), which loads the component in the same
-//! sandbox as on the launcher and calls `stop-instances` or
+//! manifest declares (the launcher names them to the user).
+//!
+//! The kit never touches the node's disk. The launcher sends it on the SSH
+//! session's stdin to `agent autostop`, which passes it on to the running agent
+//! daemon over the daemon's Unix socket ([`KIT_SOCKET`], 0600 in the agent
+//! folder). The socket only takes a kit (`put`), drops it (`drop`) or says whether
+//! one is held (`has`): nothing ever reads a kit back from it. The daemon keeps
+//! the kit in its memory only, and made itself non-dumpable at start
+//! ([`make_undumpable`]: no core dump, and other processes of the same user
+//! cannot read its `/proc/PID/mem` or `environ` nor `ptrace` it). When the
+//! cluster has been idle long enough, the agent runs `aloft agent self-stop` with
+//! aloft itself, installed on the head for this (the small node agent has no
+//! WebAssembly runtime), and writes the kit to that process's stdin on a pipe;
+//! `self-stop` makes itself non-dumpable before it reads it, loads the component
+//! in the same sandbox as on the launcher and calls `stop-instances` or
 //! `terminate-instances`.
 //!
-//! Security trade-off: the head holds credentials that can stop or terminate
-//! instances. They are only those the provider declares, and the file is readable
-//! by the head's login user only, but the cluster's jobs run as that user and can
-//! read it while it is there; for production use, give aloft credentials
-//! restricted to the instance verbs (for AWS an IAM user or role allowed only
-//! `ec2:Describe*`, `ec2:StopInstances`, `ec2:TerminateInstances` and the
-//! security-group clean-up, on instances tagged `aloft-cluster`).
+//! A kit lives as long as the daemon: a head that reboots or an agent that
+//! restarts has none. The launcher sends it again at `aloft start` and whenever
+//! autostop is set; until then the agent records an autostop failure naming the
+//! lost kit (`agent autostop-failure`, which `status -r` shows), never a silent
+//! no-op. A manual `stop` or `down` has the daemon drop it.
+//!
+//! Launchers before this one wrote the kit to `kit/stop-kit.json` in the agent
+//! folder; [`remove_kit`] still removes that file wherever a kit is set, dropped or
+//! run.
 
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 #[cfg(feature = "plugin")]
 pub use with_host::{StopKit, run};
 
-/// The file the kit is kept in, in [`kit_dir`].
+/// The file older launchers kept the kit in, in [`kit_dir`].
 pub const KIT_FILE: &str = "stop-kit.json";
 
-/// The owner-only folder of the kit, in the agent folder `root`.
+/// The folder older launchers kept the kit in, in the agent folder `root`.
 pub fn kit_dir(root: &Path) -> PathBuf {
     root.join("kit")
+}
+
+/// The agent daemon's socket that takes the kit, in the agent folder.
+pub const KIT_SOCKET: &str = "kit.sock";
+
+/// The largest kit the daemon takes (the component is a few MiB).
+const MAX_KIT_BYTES: u64 = 256 << 20;
+
+/// How long the daemon waits for a client of its socket to finish its request.
+const SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Makes this process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): no core dump,
+/// and processes of the same user cannot read its memory, environment or attach
+/// to it. A no-op where Linux's `prctl` is not available.
+pub fn make_undumpable() -> Result<(), String> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE, 0): {e}"))?;
+    Ok(())
+}
+
+/// The autostop failure the agent records when autostop needs a kit and it holds
+/// none (it restarted, or the head rebooted, since the kit was sent).
+pub const LOST_KIT: &str = "the stop kit is not in the agent's memory (the agent or the head \
+                            restarted since it was sent): autostop cannot stop the cluster \
+                            until `aloft start` or `aloft autostop` sends it again";
+
+/// What a request to the daemon's kit socket did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KitEvent {
+    /// A new kit is held.
+    Put,
+    /// The kit was dropped.
+    Dropped,
+}
+
+/// The daemon's side: the kit in memory, and the socket it arrives on.
+pub struct KitKeeper {
+    listener: UnixListener,
+    path: PathBuf,
+    kit: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for KitKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KitKeeper")
+            .field("path", &self.path)
+            .field("holds_kit", &self.kit.is_some())
+            .finish()
+    }
+}
+
+impl KitKeeper {
+    /// Listens on [`KIT_SOCKET`] in the agent folder `root` (owner-only; a socket
+    /// left by an earlier daemon is replaced).
+    pub fn listen(root: &Path) -> Result<KitKeeper, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = root.join(KIT_SOCKET);
+        let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(fail)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        listener.set_nonblocking(true).map_err(fail)?;
+        Ok(KitKeeper {
+            listener,
+            path,
+            kit: None,
+        })
+    }
+
+    /// Answers every request waiting on the socket; returns what the last one that
+    /// changed the kit did.
+    pub fn serve(&mut self) -> Option<KitEvent> {
+        let mut event = None;
+        while let Ok((stream, _)) = self.listener.accept() {
+            match self.answer(stream) {
+                Ok(Some(e)) => event = Some(e),
+                Ok(None) => {}
+                Err(err) => tracing::debug!("stop kit socket: {err}"),
+            }
+        }
+        event
+    }
+
+    fn answer(&mut self, mut stream: UnixStream) -> std::io::Result<Option<KitEvent>> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+        stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+        let mut request = Vec::new();
+        (&mut stream)
+            .take(MAX_KIT_BYTES)
+            .read_to_end(&mut request)?;
+        let (verb, body) = match request.iter().position(|b| *b == b'\n') {
+            Some(at) => (&request[..at], &request[at + 1..]),
+            None => (&request[..], &[][..]),
+        };
+        let (reply, event): (&[u8], _) = match verb {
+            b"put" if !body.is_empty() => {
+                self.forget();
+                self.kit = Some(body.to_vec());
+                (b"ok\n", Some(KitEvent::Put))
+            }
+            b"drop" => {
+                self.forget();
+                (b"ok\n", Some(KitEvent::Dropped))
+            }
+            b"has" if self.kit.is_some() => (b"yes\n", None),
+            b"has" => (b"no\n", None),
+            _ => (b"bad request\n", None),
+        };
+        request.fill(0);
+        stream.write_all(reply)?;
+        Ok(event)
+    }
+
+    /// The kit, while one is held.
+    pub fn kit(&self) -> Option<&[u8]> {
+        self.kit.as_deref()
+    }
+
+    /// Drops the kit, its bytes overwritten first.
+    pub fn forget(&mut self) {
+        if let Some(mut kit) = self.kit.take() {
+            kit.fill(0);
+        }
+    }
+}
+
+impl Drop for KitKeeper {
+    fn drop(&mut self) {
+        self.forget();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Sends one request (`verb`, then `body`) to the daemon's kit socket in `root`
+/// and returns its reply.
+fn request(root: &Path, verb: &str, body: &[u8]) -> Result<String, String> {
+    let path = root.join(KIT_SOCKET);
+    let fail = |e: std::io::Error| {
+        format!(
+            "the agent does not take the stop kit ({}: {e}); is the agent running?",
+            path.display()
+        )
+    };
+    let mut stream = UnixStream::connect(&path).map_err(fail)?;
+    stream
+        .set_read_timeout(Some(SOCKET_TIMEOUT * 2))
+        .map_err(fail)?;
+    stream.write_all(verb.as_bytes()).map_err(fail)?;
+    stream.write_all(b"\n").map_err(fail)?;
+    stream.write_all(body).map_err(fail)?;
+    stream.shutdown(std::net::Shutdown::Write).map_err(fail)?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).map_err(fail)?;
+    Ok(reply.trim().to_string())
+}
+
+/// Hands the kit (`kit`, its JSON) to the agent daemon of the folder `root`,
+/// which keeps it in memory only.
+pub fn hand_over(root: &Path, kit: &[u8]) -> Result<(), String> {
+    match request(root, "put", kit)?.as_str() {
+        "ok" => Ok(()),
+        other => Err(format!("the agent refused the stop kit: {other}")),
+    }
+}
+
+/// Has the agent daemon of `root` drop its kit, if it runs; removes a kit an older
+/// launcher left on the disk.
+pub fn drop_kit(root: &Path) {
+    remove_kit(root);
+    if root.join(KIT_SOCKET).exists()
+        && let Err(err) = request(root, "drop", b"")
+    {
+        tracing::debug!("dropping the stop kit: {err}");
+    }
+}
+
+/// Whether the agent daemon of `root` holds a kit (`false` when it does not run).
+pub fn held(root: &Path) -> bool {
+    request(root, "has", b"").is_ok_and(|reply| reply == "yes")
 }
 
 /// The mark a run kit leaves: `down` or `stop`.
 pub const DONE_FILE: &str = "self-stopped";
 
-/// Writes the kit (`kit`, as JSON; the agent only keeps it) into the agent folder
-/// `root`: the file 0600 in a folder 0700.
-pub fn write(root: &Path, kit: &serde_json::Value) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    let dir = kit_dir(root);
-    let fail = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| fail(&dir, e))?;
-    // A folder left by someone else keeps its mode: make it owner-only.
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| fail(&dir, e))?;
-    let path = dir.join(KIT_FILE);
-    let _ = std::fs::remove_file(&path);
-    let mut file = std::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| fail(&path, e))?;
-    file.write_all(kit.to_string().as_bytes())
-        .map_err(|e| fail(&path, e))
-}
-
-/// Removes the kit from `root`, and the mark of a kit that ran (autostop
-/// cancelled or set again).
+/// Has the daemon of `root` drop its kit, and removes the mark of a kit that ran
+/// (autostop cancelled or set again).
 pub fn remove(root: &Path) {
-    remove_kit(root);
+    drop_kit(root);
     let _ = std::fs::remove_file(root.join(DONE_FILE));
 }
 
-/// Removes the kit from `root` (the cluster is stopped or torn down), also where
-/// launchers before the kit's own folder put it.
+/// Removes a kit older launchers left on the disk of `root` (in its own folder,
+/// or before that in the agent folder itself).
 pub fn remove_kit(root: &Path) {
     let _ = std::fs::remove_dir_all(kit_dir(root));
     let _ = std::fs::remove_file(root.join(KIT_FILE));
@@ -98,7 +263,7 @@ mod with_host {
 
     use serde::{Deserialize, Serialize};
 
-    use super::{DONE_FILE, KIT_FILE, kit_dir, remove};
+    use super::{DONE_FILE, remove};
     use crate::plugin::{ClusterRef, CredentialSource, HostConfig, PluginHost};
 
     /// Everything a head needs to stop or tear down its own cluster.
@@ -138,14 +303,12 @@ mod with_host {
         }
     }
 
-    /// Stops or tears down the cluster the kit in `root` describes, through its
-    /// provider.
-    pub fn run(root: &Path) -> Result<(), String> {
-        let path = kit_dir(root).join(KIT_FILE);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    /// Stops or tears down the cluster the kit `text` (its JSON, as the agent
+    /// daemon wrote it on this process's stdin) describes, through its provider;
+    /// `root` is the agent folder (the provider's scratch home, the done mark).
+    pub fn run(root: &Path, text: &str) -> Result<(), String> {
         let kit: StopKit =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(text).map_err(|e| format!("unreadable stop kit: {e}"))?;
         let bytes =
             hex::decode(&kit.component_hex).map_err(|e| format!("stop kit component: {e}"))?;
         let home = root.join("provider-home");
@@ -179,8 +342,9 @@ mod with_host {
             }
             .map_err(|e| e.to_string())
         })?;
-        // Done: the credentials do not stay on a stopped disk (a `start` sends a new
-        // kit with the autostop setting).
+        // Done: no kit of an older launcher stays on a stopped disk, and no
+        // mark of an earlier run (a `start` sends a new kit with the autostop
+        // setting).
         remove(root);
         // Where the machines outlive the call (a node pool's hosts), the launcher
         // learns from this mark, at its next `status -r`, that the cluster is over.
@@ -193,29 +357,81 @@ mod with_host {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
-    fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    #[test]
+    fn the_daemon_holds_the_kit_in_memory_and_never_gives_it_back() {
+        let root = tempfile::tempdir().unwrap();
+        let mut keeper = KitKeeper::listen(root.path()).unwrap();
+        // A kit an older launcher left on the disk goes at the first drop.
+        std::fs::create_dir(kit_dir(root.path())).unwrap();
+        std::fs::write(kit_dir(root.path()).join(KIT_FILE), "{}").unwrap();
+        std::fs::write(root.path().join(KIT_FILE), "{}").unwrap();
+        let serve = |keeper: &mut KitKeeper, f: &(dyn Fn() -> String + Sync)| {
+            std::thread::scope(|s| {
+                let client = s.spawn(f);
+                let mut event = None;
+                while !client.is_finished() {
+                    event = keeper.serve().or(event);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (client.join().unwrap(), event.or_else(|| keeper.serve()))
+            })
+        };
+        let secret = br#"{"credentials":{"K":"s3cret"}}"#;
+        let (_, event) = serve(&mut keeper, &|| {
+            hand_over(root.path(), secret)
+                .map(|()| "ok".into())
+                .unwrap()
+        });
+        assert_eq!(event, Some(KitEvent::Put));
+        assert_eq!(keeper.kit(), Some(&secret[..]));
+        let (has, _) = serve(&mut keeper, &|| held(root.path()).to_string());
+        assert_eq!(has, "true");
+        // Nothing reads a kit back, and no file under the folder holds it.
+        let (reply, _) = serve(&mut keeper, &|| request(root.path(), "get", b"").unwrap());
+        assert_eq!(reply, "bad request");
+        for entry in walk(root.path()) {
+            let bytes = std::fs::read(&entry).unwrap_or_default();
+            assert!(!bytes.windows(6).any(|w| w == b"s3cret"), "{entry:?}");
+        }
+        let (_, event) = serve(&mut keeper, &|| {
+            drop_kit(root.path());
+            String::new()
+        });
+        assert_eq!(event, Some(KitEvent::Dropped));
+        assert_eq!(keeper.kit(), None);
+        assert!(!kit_dir(root.path()).exists() && !root.path().join(KIT_FILE).exists());
+        // The mark of a kit that ran goes when autostop is set again.
+        std::fs::write(root.path().join(DONE_FILE), "stop").unwrap();
+        assert_eq!(done(root.path()).as_deref(), Some("stop"));
+        drop(keeper);
+        assert!(!root.path().join(KIT_SOCKET).exists());
+        // No daemon: nothing held, and handing a kit over fails saying so.
+        assert!(!held(root.path()));
+        let err = hand_over(root.path(), secret).unwrap_err();
+        assert!(err.contains("agent") && !err.contains("s3cret"), "{err}");
+        remove(root.path());
+        assert_eq!(done(root.path()), None);
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
     }
 
     #[test]
-    fn the_kit_is_owner_only_and_removed_without_the_autostop_mark() {
-        let root = tempfile::tempdir().unwrap();
-        // A folder someone else left open is made owner-only.
-        std::fs::create_dir(kit_dir(root.path())).unwrap();
-        std::fs::set_permissions(kit_dir(root.path()), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        write(root.path(), &serde_json::json!({"credentials": {"K": "v"}})).unwrap();
-        let kit = kit_dir(root.path()).join(KIT_FILE);
-        assert_eq!((mode(&kit_dir(root.path())), mode(&kit)), (0o700, 0o600));
-        std::fs::write(root.path().join(DONE_FILE), "stop").unwrap();
-        // Where launchers before the kit's own folder put it.
-        std::fs::write(root.path().join(KIT_FILE), "{}").unwrap();
-        remove_kit(root.path());
-        assert!(!kit_dir(root.path()).exists() && !root.path().join(KIT_FILE).exists());
-        assert_eq!(done(root.path()).as_deref(), Some("stop"));
-        remove(root.path());
-        assert_eq!(done(root.path()), None);
+    fn a_process_made_undumpable_says_so() {
+        // nextest runs each test in a process of its own.
+        make_undumpable().unwrap();
+        #[cfg(target_os = "linux")]
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
     }
 }
