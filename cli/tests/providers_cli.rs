@@ -68,6 +68,7 @@ fn install_validates_then_lists_and_checks() {
             "kubernetes",
             "lambda",
             "local",
+            "nebius",
             "oci",
             "primeintellect",
             "runpod",

@@ -3,7 +3,8 @@
 //! `AWS_PROFILE` and `AWS_SHARED_CREDENTIALS_FILE` honoured as the AWS CLI does),
 //! Lambda Cloud's `~/.lambda_cloud/lambda_keys`, RunPod's `~/.runpod/config.toml`,
 //! doctl's `config.yaml` for DigitalOcean, Vast.ai's `vast_api_key`, Prime
-//! Intellect's `~/.prime/config.json`, Fluidstack's `~/.fluidstack/api_key`, Cudo's
+//! Intellect's `~/.prime/config.json`, Fluidstack's `~/.fluidstack/api_key`,
+//! Nebius's `~/.nebius/credentials.json`, Cudo's
 //! `~/.config/cudo/cudo.yml` (its current context's key and project), the Azure
 //! CLI's cached login for the `AZURE_*` service principal,
 //! and Google's JSON credentials for
@@ -45,6 +46,11 @@ pub const CUDO_API_KEY: &str = "CUDO_API_KEY";
 /// `cudo.yml`'s current context (not a secret; `providers.cudo.project` wins).
 pub const CUDO_PROJECT: &str = "CUDO_PROJECT";
 
+/// The credential name under which the `nebius` provider receives a service
+/// account's credentials file (the JSON with `subject-credentials`): the variable,
+/// else `~/.nebius/credentials.json`.
+pub const NEBIUS_CREDENTIALS_JSON: &str = "NEBIUS_CREDENTIALS_JSON";
+
 /// The environment, then the clouds' credential files.
 #[derive(Debug, Default, Clone)]
 pub struct StandardCredentials;
@@ -71,6 +77,9 @@ impl CredentialSource for StandardCredentials {
         }
         if name == "FLUIDSTACK_API_KEY" {
             return fluidstack_api_key_in(&dirs::home_dir()?);
+        }
+        if name == NEBIUS_CREDENTIALS_JSON {
+            return nebius_credentials_in(&dirs::home_dir()?);
         }
         if name == CUDO_API_KEY || name == CUDO_PROJECT {
             let path = dirs::home_dir()?
@@ -347,6 +356,15 @@ fn fluidstack_api_key_in(home: &std::path::Path) -> Option<String> {
     key_file(&home.join(".fluidstack").join("api_key"))
 }
 
+/// Nebius's service-account credentials file, `<home>/.nebius/credentials.json`
+/// (the file SkyPilot's Nebius support and the `nebius` SDK's credentials-file
+/// reader take): its JSON, when it is JSON.
+fn nebius_credentials_in(home: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(home.join(".nebius").join("credentials.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?;
+    Some(text)
+}
+
 /// A service principal's `name` (`AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`,
 /// `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`) from the Azure CLI's cached login
 /// (`$AZURE_CONFIG_DIR`, by default `~/.azure`): the default subscription of
@@ -408,6 +426,19 @@ fn azure_cli_lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nebius_credentials_file_is_lent_when_it_is_json() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(nebius_credentials_in(home.path()), None);
+        std::fs::create_dir_all(home.path().join(".nebius")).unwrap();
+        let file = home.path().join(".nebius/credentials.json");
+        std::fs::write(&file, "not json").unwrap();
+        assert_eq!(nebius_credentials_in(home.path()), None);
+        let json = r#"{"subject-credentials": {"alg": "RS256", "kid": "k"}}"#;
+        std::fs::write(&file, json).unwrap();
+        assert_eq!(nebius_credentials_in(home.path()).as_deref(), Some(json));
+    }
 
     #[test]
     fn the_fluidstack_key_file_lends_its_api_key() {

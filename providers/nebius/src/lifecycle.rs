@@ -1,0 +1,465 @@
+//! The verbs on Nebius's compute API (`compute.api.nebius.cloud`,
+//! `nebius.compute.v1.InstanceService`).
+
+use std::collections::BTreeMap;
+
+use aloft_provider_sdk::errors;
+use aloft_provider_sdk::nodes::{self, Have, Role};
+use aloft_provider_sdk::types::{
+    ClusterInstances, ClusterRef, Identity, Instance as Node, InstanceStatus, PortRange,
+    ProviderError, Region, RunRequest, RunResult,
+};
+
+use crate::auth;
+use crate::grpc::{self, CallError, code};
+use crate::proto::{
+    AttachedDiskSpec, CreateInstanceRequest, DiskSpec, Empty, IdRequest, Instance, InstanceSpec,
+    ListInstancesRequest, ListInstancesResponse, ManagedDisk, NetworkInterfaceSpec, Operation,
+    PreemptibleSpec, ResourceMetadata, ResourcesSpec, SourceImageFamily, state,
+};
+
+/// The compute API's host.
+pub const COMPUTE_HOST: &str = "compute.api.nebius.cloud";
+/// The label naming an instance's cluster.
+pub const CLUSTER_LABEL: &str = "aloft-cluster";
+/// The regions Nebius's catalog prices.
+pub const REGIONS: &[&str] = &["eu-north1", "eu-west1", "us-central1"];
+/// The boot image family when `image_family` is not set.
+pub const DEFAULT_IMAGE_FAMILY: &str = "ubuntu22.04-cuda12";
+/// The boot disk size when the task sets none.
+const DEFAULT_DISK_GIB: i64 = 100;
+
+const SERVICE: &str = "nebius.compute.v1.InstanceService";
+
+/// A call on the instance service, with a token; a refused token is forgotten
+/// and the call made once more with a new one.
+fn compute<Q: prost::Message, R: prost::Message + Default>(
+    method: &str,
+    request: &Q,
+) -> Result<R, CallError> {
+    let path = format!("{SERVICE}/{method}");
+    let token = auth::token().map_err(CallError::Transport)?;
+    match grpc::call(COMPUTE_HOST, &path, Some(&token), request) {
+        Err(CallError::Status(s)) if s.code == code::UNAUTHENTICATED => {
+            auth::forget();
+            let token = auth::token().map_err(CallError::Transport)?;
+            grpc::call(COMPUTE_HOST, &path, Some(&token), request)
+        }
+        other => other,
+    }
+}
+
+/// `<platform>_<preset>` (`gpu-h100-sxm_8gpu-128vcpu-1600gb`, the catalog's
+/// instance types) split in two.
+pub fn split_type(instance_type: &str) -> Result<(&str, &str), ProviderError> {
+    instance_type
+        .split_once('_')
+        .filter(|(p, s)| !p.is_empty() && !s.is_empty())
+        .ok_or_else(|| {
+            errors::invalid(
+                "InvalidInstanceType",
+                &format!(
+                    "`{instance_type}` is not a Nebius instance type (`<platform>_<preset>`, \
+                     e.g. gpu-h100-sxm_8gpu-128vcpu-1600gb)"
+                ),
+            )
+        })
+}
+
+/// The project instances of `region` go in: `project_id.<region>`, else
+/// `project_id`.
+fn project(settings: &BTreeMap<String, String>, region: &str) -> Result<String, ProviderError> {
+    settings
+        .get(&format!("project_id.{region}"))
+        .or_else(|| settings.get("project_id"))
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            errors::invalid(
+                "NoProject",
+                "set providers.nebius.project_id (the project instances are created in; \
+                 project_id.<region> for a region's own project)",
+            )
+        })
+}
+
+/// Every instance of `project`.
+fn list(project: &str) -> Result<Vec<Instance>, ProviderError> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page: ListInstancesResponse = compute(
+            "List",
+            &ListInstancesRequest {
+                parent_id: project.to_string(),
+                page_size: 100,
+                page_token: page_token.clone(),
+            },
+        )
+        .map_err(|e| e.into_error("list instances"))?;
+        all.extend(page.items);
+        if page.next_page_token.is_empty() || page.next_page_token == page_token {
+            return Ok(all);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// `cluster`'s instances among `all`, with their roles.
+fn members<'a>(all: &'a [Instance], cluster: &str) -> Vec<(Role, &'a Instance)> {
+    all.iter()
+        .filter_map(|i| {
+            let m = i.metadata.as_ref()?;
+            if m.labels.get(CLUSTER_LABEL).map(String::as_str) != Some(cluster) {
+                return None;
+            }
+            Some((nodes::role_of(cluster, &m.name)?, i))
+        })
+        .collect()
+}
+
+fn state_of(i: &Instance) -> i32 {
+    i.status.as_ref().map_or(0, |s| s.state)
+}
+
+fn type_of(i: &Instance) -> Option<String> {
+    let r = i.spec.as_ref()?.resources.as_ref()?;
+    Some(format!("{}_{}", r.platform, r.preset.as_deref()?))
+}
+
+/// An address without its prefix length (`1.2.3.4/32`).
+fn bare(address: &str) -> Option<String> {
+    let a = address.split('/').next().unwrap_or_default().trim();
+    (!a.is_empty()).then(|| a.to_string())
+}
+
+fn node(role: Role, i: &Instance, ssh_user: &str) -> Node {
+    let status = match state_of(i) {
+        state::RUNNING => InstanceStatus::Running,
+        state::CREATING | state::STARTING | state::UPDATING => InstanceStatus::Pending,
+        state::STOPPING => InstanceStatus::Stopping,
+        state::STOPPED => InstanceStatus::Stopped,
+        state::DELETING => InstanceStatus::Terminating,
+        _ => InstanceStatus::Unknown,
+    };
+    let nic = i.status.as_ref().and_then(|s| s.network_interfaces.first());
+    let public_ip = nic
+        .and_then(|n| n.public_ip_address.as_ref())
+        .and_then(|a| bare(&a.address));
+    let private_ip = nic
+        .and_then(|n| n.ip_address.as_ref())
+        .and_then(|a| bare(&a.address));
+    Node {
+        id: i
+            .metadata
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default(),
+        is_head: role == Role::Head,
+        status,
+        instance_type: type_of(i).unwrap_or_default(),
+        zone: None,
+        spot: i.spec.as_ref().is_some_and(|s| s.preemptible.is_some()),
+        public_ip,
+        private_ip,
+        ssh_port: 22,
+        ssh_user: Some(ssh_user.to_string()),
+        extra: Vec::new(),
+    }
+}
+
+fn ssh_user(settings: &BTreeMap<String, String>) -> String {
+    settings
+        .get("ssh_user")
+        .filter(|u| !u.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "ubuntu".into())
+}
+
+/// The cloud-init user data that authorizes `key` for `user`.
+fn cloud_init(user: &str, key: Option<&str>) -> String {
+    let mut out = format!(
+        "#cloud-config\nusers:\n  - name: {user}\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n"
+    );
+    if let Some(key) = key {
+        out.push_str(&format!(
+            "    ssh_authorized_keys:\n      - {}\n",
+            key.trim()
+        ));
+    }
+    out
+}
+
+/// The regions.
+pub fn regions() -> Vec<Region> {
+    REGIONS
+        .iter()
+        .map(|r| Region {
+            name: r.to_string(),
+            zones: Vec::new(),
+        })
+        .collect()
+}
+
+/// The credentials work: a token is minted and the project listed.
+pub fn check_credentials(settings: &BTreeMap<String, String>) -> Result<Identity, ProviderError> {
+    let principal = auth::principal()?;
+    let project = project(settings, REGIONS[0])?;
+    let _: ListInstancesResponse = compute(
+        "List",
+        &ListInstancesRequest {
+            parent_id: project.clone(),
+            page_size: 1,
+            page_token: String::new(),
+        },
+    )
+    .map_err(|e| e.into_error("list instances"))?;
+    Ok(Identity {
+        account: principal,
+        details: vec![("project".into(), project)],
+    })
+}
+
+/// Creates (or starts) the cluster's missing nodes.
+pub fn run(
+    req: &RunRequest,
+    settings: &BTreeMap<String, String>,
+) -> Result<RunResult, ProviderError> {
+    let cluster = &req.cluster.cluster;
+    let region = &req.cluster.region;
+    let (platform, preset) = split_type(&req.instance_type)?;
+    let project = project(settings, region)?;
+    let user = ssh_user(settings);
+    let all = list(&project)?;
+    let have = members(&all, cluster);
+    nodes::refuse_unlike(
+        cluster,
+        &req.instance_type,
+        region,
+        have.iter().map(|(_, i)| Have {
+            node: i.metadata.as_ref().map_or("", |m| m.name.as_str()),
+            instance_type: None,
+            region: None,
+        }),
+    )?;
+    if let Some((_, other)) = have
+        .iter()
+        .find(|(_, i)| type_of(i).is_some_and(|t| t != req.instance_type))
+    {
+        return Err(errors::invalid(
+            "ClusterExists",
+            &format!(
+                "cluster {cluster} already has node {} of type {}; a cluster's nodes are all \
+                 of one type: launch it with that type, or take it down first",
+                other.metadata.as_ref().map_or("", |m| m.name.as_str()),
+                type_of(other).unwrap_or_default()
+            ),
+        ));
+    }
+    let mut resumed = Vec::new();
+    for (_, i) in &have {
+        if matches!(state_of(i), state::STOPPED | state::STOPPING) {
+            let id = i
+                .metadata
+                .as_ref()
+                .map(|m| m.id.clone())
+                .unwrap_or_default();
+            let op: Operation = compute("Start", &IdRequest { id: id.clone() })
+                .map_err(|e| errors::in_zone(e.into_error("start instance"), region, None))?;
+            operation_ok(&op, "start instance", region)?;
+            resumed.push(id);
+        }
+    }
+    let roles: Vec<Role> = have.iter().map(|(r, _)| *r).collect();
+    let mut created = Vec::new();
+    for role in nodes::roles_to_launch(&roles, req.count) {
+        let name = nodes::name_of(cluster, role);
+        let mut labels = std::collections::HashMap::new();
+        labels.insert(CLUSTER_LABEL.to_string(), cluster.clone());
+        for (k, v) in &req.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+        let family = settings
+            .get("image_family")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_IMAGE_FAMILY.into());
+        let (source_image_id, source_image_family) = match &req.image_id {
+            Some(id) => (Some(id.clone()), None),
+            None => (
+                None,
+                Some(SourceImageFamily {
+                    image_family: family,
+                }),
+            ),
+        };
+        let subnet = settings.get("subnet_id").cloned().ok_or_else(|| {
+            errors::invalid(
+                "NoSubnet",
+                "set providers.nebius.subnet_id (the VPC subnet instances attach to)",
+            )
+        })?;
+        let request = CreateInstanceRequest {
+            metadata: Some(ResourceMetadata {
+                parent_id: project.clone(),
+                name: name.clone(),
+                labels,
+                ..Default::default()
+            }),
+            spec: Some(InstanceSpec {
+                resources: Some(ResourcesSpec {
+                    platform: platform.to_string(),
+                    preset: Some(preset.to_string()),
+                }),
+                network_interfaces: vec![NetworkInterfaceSpec {
+                    subnet_id: subnet,
+                    name: "eth0".into(),
+                    ip_address: Some(Empty {}),
+                    public_ip_address: Some(Empty {}),
+                }],
+                boot_disk: Some(AttachedDiskSpec {
+                    attach_mode: 2,
+                    managed_disk: Some(ManagedDisk {
+                        name: format!("{name}-boot"),
+                        spec: Some(DiskSpec {
+                            size_gibibytes: Some(
+                                req.disk_size_gib.map_or(DEFAULT_DISK_GIB, i64::from),
+                            ),
+                            r#type: 1,
+                            source_image_id,
+                            source_image_family,
+                        }),
+                    }),
+                }),
+                cloud_init_user_data: cloud_init(&user, req.ssh_public_key.as_deref()),
+                stopped: false,
+                preemptible: req.use_spot.then_some(PreemptibleSpec {
+                    on_preemption: 1,
+                    priority: 3,
+                }),
+                hostname: name.clone(),
+            }),
+        };
+        let op: Operation = compute("Create", &request)
+            .map_err(|e| errors::in_zone(e.into_error("create instance"), region, None))?;
+        operation_ok(&op, "create instance", region)?;
+        created.push(op.resource_id.clone());
+    }
+    let all = list(&project)?;
+    let instances = members(&all, cluster)
+        .into_iter()
+        .map(|(role, i)| node(role, i, &user))
+        .collect();
+    Ok(RunResult {
+        instances,
+        created,
+        resumed,
+    })
+}
+
+/// An operation answered with a failed status is that status's error.
+fn operation_ok(op: &Operation, what: &str, region: &str) -> Result<(), ProviderError> {
+    match &op.status {
+        Some(s) if s.code != code::OK => Err(errors::in_zone(
+            grpc::to_error(
+                &grpc::Status {
+                    code: s.code,
+                    message: s.message.clone(),
+                },
+                what,
+            ),
+            region,
+            None,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The instances of each cluster (one listing per project).
+pub fn query(
+    clusters: &[ClusterRef],
+    settings: &BTreeMap<String, String>,
+) -> Result<Vec<ClusterInstances>, ProviderError> {
+    let user = ssh_user(settings);
+    let mut listings: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for c in clusters {
+        let project = project(settings, &c.region)?;
+        if !listings.contains_key(&project) {
+            listings.insert(project.clone(), list(&project)?);
+        }
+        let all = listings
+            .get(&project)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        out.push(ClusterInstances {
+            cluster: c.clone(),
+            instances: members(all, &c.cluster)
+                .into_iter()
+                .filter(|(_, i)| state_of(i) != state::DELETING)
+                .map(|(role, i)| node(role, i, &user))
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Calls `method` on every node of `cluster` whose state `wanted` accepts;
+/// `NOT_FOUND` (gone meanwhile) is done.
+fn each(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+    method: &str,
+    what: &str,
+    wanted: impl Fn(i32) -> bool,
+) -> Result<(), ProviderError> {
+    let project = project(settings, &cluster.region)?;
+    let all = list(&project)?;
+    for (_, i) in members(&all, &cluster.cluster) {
+        if !wanted(state_of(i)) {
+            continue;
+        }
+        let id = i
+            .metadata
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default();
+        match compute::<_, Operation>(method, &IdRequest { id }) {
+            Ok(op) => operation_ok(&op, what, &cluster.region)?,
+            Err(CallError::Status(s)) if s.code == code::NOT_FOUND => {}
+            Err(e) => return Err(e.into_error(what)),
+        }
+    }
+    Ok(())
+}
+
+/// Stops the cluster's nodes (disks kept).
+pub fn stop(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    each(cluster, settings, "Stop", "stop instance", |s| {
+        !matches!(s, state::STOPPED | state::STOPPING | state::DELETING)
+    })
+}
+
+/// Deletes the cluster's nodes (their managed boot disks go with them).
+pub fn terminate(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    each(cluster, settings, "Delete", "delete instance", |s| {
+        s != state::DELETING
+    })
+}
+
+/// Ports: not declared (a cluster's ports need a VPC security group, not made
+/// here); asking for some is unsupported.
+pub fn open_ports(_cluster: &ClusterRef, ports: &[PortRange]) -> Result<(), ProviderError> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    Err(errors::unsupported(
+        "PortsUnsupported",
+        "the nebius provider does not open ports (no security groups are made)",
+    ))
+}
