@@ -111,6 +111,10 @@ cargo fmt --all -- --check
 
 log "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The CLI and the embedding example are built on aloft's public API alone: without the
+# `internals` feature (which only the node agent and the tests turn on), the internal
+# modules are private, so a use of them here fails the build.
+cargo clippy -p aloft-cli --bins -p aloft-example-embed --locked -- -D warnings
 
 log "Docker Engine for container-image tasks (docker.io), busybox-static (the tests' images), docker-registry and apache2-utils (htpasswd: a private registry on loopback)"
 if ! command -v dockerd >/dev/null || [ ! -x /bin/busybox ] || ! /bin/busybox --list >/dev/null 2>&1 \

@@ -1,5 +1,13 @@
-//! Times as people read them: unix seconds written as UTC (`2026-12-06 22:10:03`),
+//! The time now, and times as people read them: unix seconds written as UTC (`2026-12-06 22:10:03`),
 //! for logs and tables (`jobs logs --controller`, `status -v`, `storage ls`).
+
+/// Seconds since the Unix epoch (0 if the clock is set before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
 
 /// `unix_secs` as `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian calendar;
 /// times before 1970 work too).

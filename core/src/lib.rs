@@ -50,6 +50,8 @@
 //!   scales, heals and updates them.
 
 #![deny(missing_docs)]
+// Without `internals`, what only the node agent and aloft's tests call is unused here.
+#![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 
 // The API: what an embedder needs, at the crate root. Every type a `Client` method
 // takes or returns is reachable from here or from the public modules below.
@@ -80,20 +82,29 @@ pub mod serve;
 mod sqlite;
 pub mod task;
 
-// Internals: public for aloft's own CLI, node agent and tests, not part of the
-// API (no stability promise; use the client and the re-exports above).
-#[cfg(feature = "plugin")]
-#[doc(hidden)]
-pub mod kube;
-#[doc(hidden)]
-pub mod launch;
-#[doc(hidden)]
-pub mod provision;
-#[doc(hidden)]
-pub mod runtime;
-#[doc(hidden)]
-pub mod state;
-#[cfg(feature = "plugin")]
-#[doc(hidden)]
-pub mod storage;
+/// Declares internal modules: private, or public (and undocumented) with the
+/// `internals` feature, which only aloft's own node agent and tests turn on.
+macro_rules! internal {
+    ($($(#[$attr:meta])* $name:ident;)*) => {$(
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
+
+// Internals: not part of the API (use the client and the re-exports above).
+internal! {
+    #[cfg(feature = "plugin")]
+    kube;
+    launch;
+    provision;
+    runtime;
+    state;
+    #[cfg(feature = "plugin")]
+    storage;
+}
 pub mod volumes;

@@ -2,8 +2,8 @@
 //! head node's agent.
 
 use aloft::client::{Cancellation, LogsOptions};
-use aloft::runtime::agent::unix_now;
-use aloft::runtime::queue::{JobRecord, JobStatus};
+use aloft::clock::unix_now;
+use aloft::{JobRecord, JobStatus};
 
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output};

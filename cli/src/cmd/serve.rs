@@ -4,7 +4,7 @@
 //! as a process of its own, started on demand, exiting when no service is left.
 
 use aloft::client::{ServeLogs, ServiceView, TaskUse};
-use aloft::runtime::agent::unix_now;
+use aloft::clock::unix_now;
 use aloft::serve::UpdateMode;
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};

@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 
 use aloft::client::{AutostopSetting, Client, ClientBuilder, Event, LaunchOptions};
-use aloft::runtime::queue::JobStatus;
+use aloft::JobStatus;
 use aloft::task::{Infra, Resources, Task};
 
 /// The client this program opens, for itself and for every role it plays.
