@@ -18,16 +18,16 @@ const GKE: &str = "cloud.google.com/gke-accelerator";
 const GFD: &str = "nvidia.com/gpu.product";
 
 /// How a context authenticates.
-enum Auth {
+pub(crate) enum Auth {
     Token,
     Forbidden,
     Exec,
     ClientCert,
 }
 
-struct World {
-    home: tempfile::TempDir,
-    fakes: Vec<K8sFake>,
+pub(crate) struct World {
+    pub(crate) home: tempfile::TempDir,
+    pub(crate) fakes: Vec<K8sFake>,
     machines: Vec<Sshd>,
     kubeconfig: PathBuf,
 }
@@ -35,7 +35,11 @@ struct World {
 impl World {
     /// `clusters`: per fake cluster, its nodes; `machines` sshd machines from
     /// 127.0.0.`first_ip`, split evenly between the fakes.
-    fn new(clusters: Vec<Vec<FakeNode>>, machines_per_cluster: usize, first_ip: u8) -> World {
+    pub(crate) fn new(
+        clusters: Vec<Vec<FakeNode>>,
+        machines_per_cluster: usize,
+        first_ip: u8,
+    ) -> World {
         Self::new_with(
             clusters,
             machines_per_cluster,
@@ -83,7 +87,7 @@ impl World {
 
     /// Writes the kubeconfig (contexts: `(name, fake index, auth)`) and aloft's
     /// config allowing `allowed`.
-    fn configure(&self, contexts: &[(&str, usize, Auth)], allowed: &[&str]) {
+    pub(crate) fn configure(&self, contexts: &[(&str, usize, Auth)], allowed: &[&str]) {
         let dir = self.kubeconfig.parent().unwrap();
         std::fs::create_dir_all(dir).unwrap();
         let mut clusters = String::new();
@@ -154,7 +158,7 @@ impl World {
         .unwrap();
     }
 
-    fn aloft(&self, args: &[&str]) -> Output {
+    pub(crate) fn aloft(&self, args: &[&str]) -> Output {
         let log = self.home.path().join(format!("aloft-{}.log", args[0]));
         let stderr = std::fs::File::create(&log).unwrap();
         let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
@@ -178,7 +182,7 @@ impl World {
         out
     }
 
-    fn task(&self, name: &str, body: &str) -> PathBuf {
+    pub(crate) fn task(&self, name: &str, body: &str) -> PathBuf {
         let path = self.home.path().join(name);
         std::fs::write(&path, body).unwrap();
         path
@@ -198,7 +202,7 @@ impl World {
         }
     }
 
-    fn ok(&self, out: &Output) -> String {
+    pub(crate) fn ok(&self, out: &Output) -> String {
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "{stdout}\n{stderr}");
         self.no_secret_in(out);
