@@ -451,6 +451,7 @@ impl Client {
                     .map(|(record, _)| {
                         let control_dir = control_dir.clone();
                         let pool = providers.host.privileges(&record.provider).pool_hosts;
+                        let mounted = self.has_mounts(&record.name);
                         scope.spawn(move || {
                             // The jobs controller's credentials go first, while the
                             // cluster's key still opens the host.
@@ -458,6 +459,12 @@ impl Client {
                                 super::jobs_remote::remove_kit_at(&control_dir, record, pool)
                                     .into_iter()
                                     .collect();
+                            // Bucket mounts go before the nodes' folders do (a
+                            // local node's folder removed through a live mount
+                            // would delete the bucket's objects).
+                            if mounted {
+                                warnings.extend(super::mounts::unmount_at(&control_dir, record));
+                            }
                             stop_agent_at(&control_dir, record);
                             warnings.extend(remove_containers(&control_dir, record));
                             if pool {
@@ -522,6 +529,7 @@ impl Client {
         match action {
             Action::Down => {
                 self.remove_local_nodes(record);
+                self.forget_mounts(name);
                 self.forget_cluster_key(name);
                 self.state.remove_cluster(name)?;
                 let _ = self.state.add_event(name, now, "down", "terminated");
@@ -548,6 +556,7 @@ impl Client {
                 && !home
                     .components()
                     .any(|c| matches!(c, std::path::Component::ParentDir))
+                && !self.mounted_inside(home)
                 && let Err(err) = std::fs::remove_dir_all(home)
                 && err.kind() != std::io::ErrorKind::NotFound
             {
@@ -559,6 +568,22 @@ impl Client {
         }
         // The cluster's own folder, once its nodes are gone.
         let _ = std::fs::remove_dir(root.join(&record.name));
+    }
+
+    /// Whether a live mount is at or under `home` (a warning says so: the folder
+    /// stays, since removing it would go through the mount into the bucket).
+    fn mounted_inside(&self, home: &Path) -> bool {
+        let points = super::mounts::mounts_under(home);
+        if points.is_empty() {
+            return false;
+        }
+        let points: Vec<String> = points.iter().map(|p| p.display().to_string()).collect();
+        self.emit(Event::Warning(format!(
+            "{} was not removed: {} still mounted there (`fusermount3 -u` it, then remove the folder)",
+            home.display(),
+            points.join(", ")
+        )));
+        true
     }
 
     /// Deletes cluster `name`'s key here; a failure is a warning.

@@ -49,6 +49,7 @@ mod logging;
 mod logs;
 mod managed;
 mod managed_select;
+mod mounts;
 mod offers;
 mod plan;
 mod provider_list;

@@ -12,8 +12,8 @@
 //! starts. The objects' bytes never pass through the launcher, and no store key
 //! leaves it (only, in that last case, the access token). A storage object with `store: s3`, `gcs` or `r2` gets its bucket created when missing
 //! (and recorded with its store, so `storage ls` shows it) and its local `source`
-//! uploaded once, to the bucket; in MOUNT mode (S3 only) `setup` first mounts the
-//! bucket with `mount-s3` or `goofys` and fails clearly when the node has neither.
+//! uploaded once, to the bucket; in MOUNT and MOUNT_CACHED mode every new node
+//! mounts the bucket with rclone before the agent starts ([`storage::mount`]).
 //!
 //! R2 is the same S3 client pointed at `https://<account>.r2.cloudflarestorage.com`
 //! (or `storage.r2.endpoint`), region `auto`, with the keys of profile `r2` in
@@ -36,6 +36,7 @@ use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::agent::unix_now;
 use crate::state::StorageRecord;
 use crate::storage::fetch::NodeFetch;
+use crate::storage::mount::{MountMode, NodeMount, RcloneRemote};
 use crate::storage::{
     self, AwsCredentials, Azure, Gcs, GcsOptions, ObjectStore, S3, StorageError, Store,
 };
@@ -299,6 +300,7 @@ impl Client {
         cluster: &str,
     ) -> ClientResult<PreparedStorage> {
         let mut clients: BTreeMap<Store, Box<dyn ObjectStore>> = BTreeMap::new();
+        let mut remotes: BTreeMap<Store, RcloneRemote> = BTreeMap::new();
         for (target, mount) in &task.file_mounts {
             let (store, url) = match mount {
                 FileMount::Path(url) if url.contains("://") => (
@@ -313,6 +315,13 @@ impl Client {
             };
             if let std::collections::btree_map::Entry::Vacant(slot) = clients.entry(store) {
                 slot.insert(self.store_client(store)?);
+            }
+            // A mount's rclone remote: its credentials checked now, too.
+            if let FileMount::Storage(spec) = mount
+                && super::mounts::mount_mode(spec).is_some()
+                && let std::collections::btree_map::Entry::Vacant(slot) = remotes.entry(store)
+            {
+                slot.insert(self.rclone_remote(store)?);
             }
             // An Azure blob URL names its account: it must be the credentials'.
             if let (Some(url), Some(account)) = (url, clients[&store].account())
@@ -334,7 +343,7 @@ impl Client {
         }
         let progress = |line: String| self.emit(Event::Detail(line));
         let mut task = task.clone();
-        let mut mounts_script = String::new();
+        let mut node_mounts: Vec<NodeMount> = Vec::new();
         let mut fetches: Vec<NodeFetch> = Vec::new();
         let mut plan_fetch =
             |client: &dyn ObjectStore, bucket: &str, prefix: &str, target: &str| {
@@ -394,7 +403,19 @@ impl Client {
                     match spec.mode.unwrap_or(StorageMode::Mount) {
                         StorageMode::Copy => plan_fetch(client, &bucket, &prefix, target)?,
                         StorageMode::Mount | StorageMode::MountCached => {
-                            mounts_script.push_str(&mount_command(&bucket, target));
+                            let mode = super::mounts::mount_mode(&spec).unwrap_or(MountMode::Plain);
+                            node_mounts.push(NodeMount {
+                                target: target.clone(),
+                                source: client.url(&bucket, &prefix),
+                                remote: remotes[&store].clone(),
+                                path: if prefix.is_empty() {
+                                    bucket.clone()
+                                } else {
+                                    format!("{bucket}/{prefix}")
+                                },
+                                mode,
+                                flags: super::mounts::mount_flags(&spec, target, mode)?,
+                            });
                         }
                     }
                     *mount = FileMount::Path(String::new());
@@ -403,43 +424,49 @@ impl Client {
         }
         task.file_mounts
             .retain(|_, m| !matches!(m, FileMount::Path(p) if p.is_empty()));
-        if !mounts_script.is_empty() {
-            task.setup = Some(match task.setup.take() {
-                Some(setup) => format!("{mounts_script}{setup}"),
-                None => mounts_script,
-            });
+        // Mounts first (the COPY script ends the node's script with its status);
+        // a job on cached mounts ends once their writes reached the bucket.
+        let mut script = String::new();
+        if !node_mounts.is_empty() {
+            self.note_mounts(cluster)?;
+            script.push_str(&storage::mount::script(&node_mounts));
+            if node_mounts.iter().any(|m| m.mode == MountMode::Cached)
+                && let Some(run) = task.run.take()
+            {
+                task.run = Some(storage::mount::run_then_wait(&run));
+            }
+        }
+        if !fetches.is_empty() {
+            script.push_str(&storage::fetch::script(&fetches));
         }
         Ok(PreparedStorage {
             task,
-            fetch: (!fetches.is_empty()).then(|| storage::fetch::script(&fetches)),
+            fetch: (!script.is_empty()).then_some(script),
         })
     }
 }
 
 /// A task's bucket mounts made ready for a launch.
 pub(crate) struct PreparedStorage {
-    /// The task without its bucket file mounts (MOUNT mode: mounted by `setup`).
+    /// The task without its bucket file mounts (a job on MOUNT_CACHED mounts
+    /// waits for their uploads at the end of its `run`).
     pub(crate) task: Task,
-    /// The script every new node runs to copy the COPY-mode buckets itself (holds
-    /// pre-signed URLs: a secret, never logged).
+    /// The script every new node runs to mount the MOUNT and MOUNT_CACHED buckets
+    /// and copy the COPY-mode buckets itself (holds the stores' keys for rclone
+    /// and pre-signed URLs: a secret, never logged).
     pub(crate) fetch: Option<String>,
 }
 
 /// Refuses, before anything is created, the storage mounts a launch cannot make
 /// (a store other than S3, GCS, R2 and Azure, a store that does not match the source's
-/// URL, an R2, GCS or Azure bucket in a mode other than COPY, a storage object without a
-/// bucket).
+/// URL, a storage object without a bucket, a `config.mount_cached` or
+/// `config.mount` setting that does not map onto rclone).
 pub(crate) fn check_storage(task: &Task) -> ClientResult<()> {
     for (target, mount) in &task.file_mounts {
         if let FileMount::Storage(spec) = mount {
-            let (store, _, _) = bucket_of(spec, target)?;
-            let mode = spec.mode.unwrap_or(StorageMode::Mount);
-            if store != Store::S3 && mode != StorageMode::Copy {
-                return Err(ClientError::InvalidInput(format!(
-                    "file_mounts.{target}: mode {} is not supported for store {} yet; use mode: COPY",
-                    mode.as_str(),
-                    store.name()
-                )));
+            bucket_of(spec, target)?;
+            if let Some(mode) = super::mounts::mount_mode(spec) {
+                super::mounts::mount_flags(spec, target, mode)?;
             }
         }
     }
@@ -477,84 +504,4 @@ fn bucket_of(spec: &StorageSpec, target: &str) -> ClientResult<(Store, String, S
                 "file_mounts.{target}: a storage object needs a `name`"
             ))
         })
-}
-
-/// Shell that mounts `bucket` at `target` with the first FUSE tool the node has.
-fn mount_command(bucket: &str, target: &str) -> String {
-    let quote = |s: &str| {
-        shlex::try_quote(s)
-            .map(|q| q.into_owned())
-            .unwrap_or_default()
-    };
-    let target = match target.strip_prefix("~/") {
-        Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
-        None => quote(target),
-    };
-    let bucket = quote(bucket);
-    format!(
-        "mkdir -p {target}\n\
-         if command -v mount-s3 >/dev/null 2>&1; then mount-s3 {bucket} {target} || exit 1\n\
-         elif command -v goofys >/dev/null 2>&1; then goofys {bucket} {target} || exit 1\n\
-         else echo \"aloft: mounting s3://{bucket} needs mount-s3 or goofys on the node; use mode: COPY\" >&2; exit 1; fi\n"
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mount_command;
-    use std::process::Command;
-
-    /// Runs the mount step with bash, `HOME` in a temp folder and `PATH` holding
-    /// only `bin` (plus the basics it needs).
-    fn run(script: &str, home: &std::path::Path, bin: &std::path::Path) -> (i32, String) {
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .env("HOME", home)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    #[test]
-    fn mounting_without_a_fuse_tool_fails_clearly() {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let (code, stderr) = run(&mount_command("data", "~/mnt"), dir.path(), &bin);
-        assert_eq!(code, 1);
-        assert!(
-            stderr.contains(
-                "mounting s3://data needs mount-s3 or goofys on the node; use mode: COPY"
-            ),
-            "{stderr}"
-        );
-        assert!(
-            dir.path().join("mnt").is_dir(),
-            "the mount point is made first"
-        );
-    }
-
-    #[test]
-    fn mount_s3_is_called_with_the_bucket_and_the_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        // Stands in for the FUSE tool, which cannot run here: it records its arguments.
-        let tool = bin.join("mount-s3");
-        std::fs::write(&tool, "#!/bin/sh\necho \"$@\" > \"$HOME/called\"\n").unwrap();
-        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let (code, stderr) = run(&mount_command("my-data", "~/a dir"), dir.path(), &bin);
-        assert_eq!(code, 0, "{stderr}");
-        let called = std::fs::read_to_string(dir.path().join("called")).unwrap();
-        assert_eq!(
-            called.trim(),
-            format!("my-data {}/a dir", dir.path().display())
-        );
-    }
 }

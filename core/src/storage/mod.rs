@@ -14,6 +14,7 @@
 pub mod azure;
 pub mod fetch;
 pub mod gcs;
+pub mod mount;
 pub mod s3;
 
 use std::path::Path;
