@@ -2,19 +2,20 @@
 //! outlives clusters, created once from a volume file and mounted by tasks that
 //! name it in `volumes: {MOUNT_PATH: NAME}`.
 //!
-//! Two kinds: `k8s-pvc` (a PersistentVolumeClaim in a kubeconfig context's
-//! namespace, mounted into every pod of the cluster) and `runpod-network-volume`
-//! (a RunPod network volume in one data center, attached to the pod at create).
-//! Other providers refuse a task with `volumes:` by name before anything is
-//! provisioned.
+//! The kind that works today is `k8s-pvc`: a PersistentVolumeClaim in a kubeconfig
+//! context's namespace, mounted into every pod of the cluster. The file format
+//! knows `runpod-network-volume` (SkyPilot's RunPod network volumes) and checks it,
+//! but creating one is refused by name for now. Providers whose manifest does not
+//! declare the `volumes` capability refuse a task with `volumes:` by name before
+//! anything is provisioned.
 //!
 //! How the provider component learns a cluster's volumes without a WIT change:
 //! before `run-instances` the host writes the cluster's mounts, as JSON
 //! ([`Attachment`]s), under the key [`kv_key`]`(cluster)` of that provider's own
-//! key-value store, and removes it at teardown. The PVC itself is created and
-//! deleted by the host through the same per-context access the component's
-//! requests use (`kube::access`); RunPod's network volumes are created by the
-//! `runpod` component at launch (it holds the API key) and their ids recorded.
+//! key-value store; the component deletes it when it terminates the cluster. The
+//! PVC itself is created and deleted by the host ([`kube`]) through the same
+//! per-context access the component's requests use (`kube::access`), so no
+//! credential reaches the component.
 
 use std::collections::BTreeMap;
 

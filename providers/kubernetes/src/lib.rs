@@ -29,6 +29,10 @@
 //!   the GPU, run the task's `image_id: docker:IMAGE` or Ubuntu with sshd, and get
 //!   the SSH public key in `ALOFT_SSH_PUBLIC_KEY` (written to `authorized_keys` by
 //!   the pod's command). Ports are a `LoadBalancer` Service `CLUSTER-ports`.
+//! - **Volumes**: the host creates PersistentVolumeClaims (`aloft volumes apply`)
+//!   and, before `run-instances`, leaves the cluster's mounts in this component's
+//!   kv under `aloft-volumes/CLUSTER` (`model::Mount`); every pod mounts those
+//!   claims at their paths, and `terminate` deletes the key.
 //! - **Errors**: a pod unschedulable past `provision_timeout` (setting, default
 //!   10 s, at most 45 s within one call) is `capacity` (its pods deleted); 401/403 `auth`; a ResourceQuota's
 //!   "exceeded quota" `quota`; 409 on create means the pod exists and is reused.
