@@ -142,6 +142,21 @@ if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null && ! docker version >/dev
   docker version --format 'dockerd {{.Server.Version}} on '"$DOCKER_HOST" || { tail -n 20 "$dockerd_dir/log"; exit 1; }
 fi
 
+log "rclone and fuse3 (MOUNT and MOUNT_CACHED buckets: the local nodes mount moto's S3 with rclone over FUSE)"
+# Pinned to Debian bookworm's builds (7 s here, from a warm apt cache); a node
+# without them installs the same packages itself, so this only saves the tests
+# that work (and runs it once, not once per test).
+if ! command -v rclone >/dev/null || ! command -v fusermount3 >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    rclone_pkgs='rclone=1.60.1+dfsg-2+b5 fuse3=3.14.0-4'
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $rclone_pkgs >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $rclone_pkgs >/dev/null; }
+  else
+    echo "note: rclone and fuse3 are missing (sudo apt-get install -y rclone fuse3): the bucket mount tests will fail" >&2
+  fi
+fi
+
 log "tests"
 if [ -z "${ALOFT_SKYPILOT_EXAMPLES:-}" ] && [ ! -d ../shared/reference/skypilot-examples ]; then
   echo "note: ../shared/reference/skypilot-examples is not beside this checkout: the SkyPilot corpus checks are skipped (set ALOFT_SKYPILOT_EXAMPLES to run them)"
