@@ -12,6 +12,7 @@ mod cli_plan;
 mod cloud_failover;
 mod cluster_commands;
 mod concurrency;
+mod containers;
 mod cudo_launch;
 mod digitalocean_launch;
 mod first_hour;
