@@ -69,7 +69,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
     assert!(said.contains("alice@example.com"), "{said}");
 
     // Plans price OCI's shapes from Oracle's public price list, per GPU hour times
-    // the shape's GPUs (the fake lists H100 at 10.0 and A10 at 2.0), asked without
+    // the shape's GPUs (the fake lists H100 at 10.5 and A10 at 2.0), asked without
     // OCI's request signature.
     let task = world.task(
         "plan.yaml",
@@ -79,7 +79,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
     let plan: serde_json::Value = serde_json::from_str(&world.ok(&plan)).expect("a JSON plan");
     let chosen = &plan["tasks"][0]["chosen"];
     assert_eq!(chosen["instance_type"], "BM.GPU.H100.8", "{plan}");
-    assert_eq!(chosen["hourly_price"], 80.0, "{plan}");
+    assert_eq!(chosen["hourly_price"], 84.0, "{plan}");
     world
         .fake
         .assert_requests_include(&["PRICES B98415", "PRICES B95909"]);

@@ -90,7 +90,7 @@ PRICE_LIST = {
     "B93544": ("OCI - Compute - GPU - E4", 3.05),
     "B95907": ("Compute - GPU - A100 - v2", 4.0),
     "B95909": ("Compute - GPU - A10", 2.0),
-    "B98415": ("OCI - Compute - GPU - H100", 10.0),
+    "B98415": ("OCI - Compute - GPU - H100", 10.5),
     "B109479": ("Compute - GPU - L40S", 3.5),
 }
 
