@@ -40,6 +40,7 @@ mod refresh;
 mod runpod_launch;
 mod serve_local;
 mod skypilot_cli;
+mod storage_azure;
 mod storage_gcs;
 mod storage_mount;
 mod storage_r2;

@@ -404,8 +404,8 @@ fn without_r2_credentials_nothing_is_launched_and_the_files_are_named() {
             "mode MOUNT is not supported for store R2 yet; use mode: COPY",
         ),
         (
-            "resources: {infra: local}\nfile_mounts:\n  ~/d: https://acct.blob.core.windows.net/c/x\nrun: ls\n",
-            "Azure Blob Storage is not supported yet",
+            "resources: {infra: local}\nfile_mounts:\n  ~/d: cos://eu/c/x\nrun: ls\n",
+            "the cos:// store is not supported yet",
         ),
     ] {
         let task = world.task("bad.yaml", body);

@@ -63,7 +63,7 @@ impl std::fmt::Debug for AzureCredentials {
 const DEV_ACCOUNT: &str = "devstoreaccount1";
 /// Its well-known key, published in Azure's documentation (not a secret).
 const DEV_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UGGxRiXTTNoG0bBWUd4Hc5P8hSefNbNHkhQ==";
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 impl AzureCredentials {
     /// `account` with its base64 `key`; `endpoint` overrides the account's own.

@@ -69,7 +69,17 @@ pub fn plan(
     prefix: &str,
     target: &str,
 ) -> Result<NodeFetch, StorageError> {
-    let objects = store.list(bucket, prefix)?;
+    let objects = store.list(bucket, prefix).map_err(|err| {
+        if err.is_no_such_bucket() {
+            StorageError::NoSuchBucket(format!(
+                "{} does not exist (aloft makes a bucket only for a storage object with a local \
+                 `source`); create it, or give the storage object a `source` to upload",
+                store.url(bucket, "")
+            ))
+        } else {
+            err
+        }
+    })?;
     let source = store.url(bucket, prefix);
     let entry = |path: String, object: &super::ObjectInfo| -> Result<FetchObject, StorageError> {
         Ok(FetchObject {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use aloft_provider_sdk::signing::AwsCredentials;
-pub use azure::{Azure, AzureCredentials};
+pub use azure::Azure;
 pub use gcs::{Gcs, GcsOptions};
 pub use s3::{ObjectInfo, S3};
 
@@ -74,6 +74,9 @@ pub enum StorageError {
         /// HTTP status.
         status: u16,
     },
+    /// The bucket a task reads does not exist (the message says what to do).
+    #[error("{0}")]
+    NoSuchBucket(String),
     /// Not a bucket URL this build understands.
     #[error("{0}")]
     Unsupported(String),
@@ -90,6 +93,7 @@ impl StorageError {
             StorageError::S3 { code, .. } => code == "NoSuchBucket",
             StorageError::Gcs { status, .. } => *status == 404,
             StorageError::Azure { code, .. } => code == "ContainerNotFound",
+            StorageError::NoSuchBucket(_) => true,
             _ => false,
         }
     }

@@ -31,20 +31,18 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
             if p.contains("://")
                 && !["s3://", "gs://", "r2://"]
                     .iter()
-                    .any(|scheme| p.starts_with(scheme)) =>
+                    .any(|scheme| p.starts_with(scheme))
+                && !is_azure_blob_url(p) =>
         {
             Some((t, p))
         }
         _ => None,
     }) {
         let scheme = url.split("://").next().unwrap_or_default();
-        let store = match scheme {
-            "https" if url.contains(".blob.core.windows.net") => "Azure Blob Storage".to_string(),
-            other => format!("the {other}:// store"),
-        };
         return Err(format!(
-            "file_mounts.{target}: `{url}`: {store} is not supported yet; \
-             only local paths, s3:// (Amazon S3), gs:// (Google Cloud Storage) and r2:// (Cloudflare R2) buckets are"
+            "file_mounts.{target}: `{url}`: the {scheme}:// store is not supported yet; \
+             only local paths, s3:// (Amazon S3), gs:// (Google Cloud Storage), r2:// (Cloudflare R2) \
+             and https://<account>.blob.core.windows.net/<container> (Azure Blob Storage) buckets are"
         ));
     }
     if task.service.is_some() {
@@ -96,6 +94,14 @@ pub fn check_launchable(task: &Task) -> Result<(), String> {
         check_resources(r)?;
     }
     Ok(())
+}
+
+/// Whether `url` is an Azure blob URL (`https://<account>.blob.core.windows.net/...`).
+fn is_azure_blob_url(url: &str) -> bool {
+    url.strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|host| host.strip_suffix(".blob.core.windows.net"))
+        .is_some_and(|account| !account.is_empty() && !account.contains('.'))
 }
 
 /// The per-resources fields this build cannot honour.
