@@ -62,7 +62,11 @@ fn import_image(tag: &str, marker: &str) {
     for applet in text(&applets.stdout).lines().filter(|a| *a != "busybox") {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
-    std::fs::write(root.path().join("etc/aloft-image-marker"), format!("{marker}\n")).unwrap();
+    std::fs::write(
+        root.path().join("etc/aloft-image-marker"),
+        format!("{marker}\n"),
+    )
+    .unwrap();
     let tar = Command::new("tar")
         .args(["-C", root.path().to_str().unwrap(), "-c", "."])
         .stdout(Stdio::piped())
@@ -95,6 +99,22 @@ fn processes_in(name: &str) -> String {
     text(&docker(&["top", name, "-o", "pid,args"]).stdout)
 }
 
+/// Removes the containers of its clusters when dropped, so that a failing test
+/// leaves none running on the daemon.
+struct RemoveContainers(Vec<String>);
+
+impl Drop for RemoveContainers {
+    fn drop(&mut self) {
+        for cluster in &self.0 {
+            let label = format!("label=aloft.cluster={cluster}");
+            let listed = docker(&["ps", "-aq", "--filter", &label]);
+            for id in text(&listed.stdout).lines() {
+                let _ = docker(&["rm", "-f", id]);
+            }
+        }
+    }
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
@@ -112,6 +132,7 @@ fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_n
     import_image(&image, "only-in-the-image");
     assert!(!Path::new("/etc/aloft-image-marker").exists());
     let cluster = format!("ctr{}", std::process::id());
+    let _cleanup = RemoveContainers(vec![cluster.clone()]);
     let home = tempfile::tempdir().unwrap();
     let project = home.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
@@ -353,6 +374,12 @@ fn a_private_registry_image_is_pulled_with_the_tasks_credentials_and_bad_ones_fa
         )
     };
     let pid = std::process::id();
+    let _cleanup = RemoveContainers(
+        ["badpw", "missing", "goodpw"]
+            .iter()
+            .map(|c| format!("{c}{pid}"))
+            .collect(),
+    );
 
     // Wrong credentials: the launch fails naming the registry; no job, no container.
     let bad = format!("badpw{pid}");

@@ -232,7 +232,8 @@ impl World {
              for p in v1.list_namespaced_pod('aloft').items:\n\
              \x20   r = p.spec.containers[0].resources\n\
              \x20   out.append(dict(name=p.metadata.name, labels=p.metadata.labels, phase=p.status.phase,\n\
-             \x20                   node=p.spec.node_name, requests=r.requests, limits=r.limits, ip=p.status.pod_ip))\n\
+             \x20                   node=p.spec.node_name, requests=r.requests, limits=r.limits, ip=p.status.pod_ip,\n\
+             \x20                   image=p.spec.containers[0].image))\n\
              svcs = [dict(name=s.metadata.name, ports=[x.port for x in s.spec.ports], selector=s.spec.selector)\n\
              \x20       for s in v1.list_namespaced_service('aloft').items]\n\
              print(json.dumps(dict(pods=sorted(out, key=lambda p: p['name']), services=svcs)))",
@@ -281,7 +282,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_the_api_server() {
     let task = world.task(
         "train.yaml",
         "name: train\nnum_nodes: 2\n\
-         resources: {infra: k8s/gpu, accelerators: A100:1, ports: 8080}\n\
+         resources: {infra: k8s/gpu, accelerators: A100:1, ports: 8080, image_id: docker:ubuntu:24.04}\n\
          run: echo \"rank $SKYPILOT_NODE_RANK of $SKYPILOT_NUM_NODES gpus $SKYPILOT_NUM_GPUS_PER_NODE\"\n",
     );
     let out = world.aloft(&["launch", "-y", "-c", "trn", task.to_str().unwrap()]);
@@ -310,6 +311,8 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_the_api_server() {
     );
     for p in pods {
         assert_eq!(p["phase"], "Running");
+        // The task's image is the pod's image (no container inside the pod).
+        assert_eq!(p["image"], "ubuntu:24.04");
         assert_eq!(p["labels"]["aloft-cluster"], "trn");
         assert_eq!(p["requests"]["nvidia.com/gpu"], "1");
         assert_eq!(p["limits"]["nvidia.com/gpu"], "1");

@@ -546,7 +546,12 @@ impl Provisioner for PluginProvisioner<'_> {
                 .and_then(|image| match image {
                     ImageId::Single(id) => Some(id.clone()),
                     ImageId::PerRegion(ids) => ids.get(&c.region).cloned(),
-                    ImageId::Docker(_) => None,
+                    // Pods are containers of the image; on VMs the launch makes
+                    // the container itself (see `runtime::container`).
+                    ImageId::Docker(image) => {
+                        crate::runtime::container::image_is_the_node(&c.cloud)
+                            .then(|| format!("docker:{image}"))
+                    }
                 }),
             ports: resources
                 .map(|r| {

@@ -461,7 +461,8 @@ fn bring_up(
         fetch_on_nodes(script, &node_handles)?;
     }
     let gpus_per_node: u32 = c.accelerators.values().map(|n| n.ceil() as u32).sum();
-    let container = crate::runtime::container::spec_for(req.task, gpus_per_node > 0);
+    let container = crate::runtime::container::spec_for(req.task, gpus_per_node > 0)
+        .filter(|_| !crate::runtime::container::image_is_the_node(&c.cloud));
     if let Some(container) = &container {
         progress(&format!(
             "Starting a container of {} on each node...",

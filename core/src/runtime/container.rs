@@ -100,6 +100,13 @@ pub fn spec_for(task: &Task, gpus: bool) -> Option<ContainerSpec> {
     })
 }
 
+/// Whether the nodes of `cloud` are themselves containers of the task's image
+/// (Kubernetes: the image is the pod's image, so there is no container to make
+/// inside the node). The provider gets the image as `image-id` `docker:IMAGE`.
+pub fn image_is_the_node(cloud: &str) -> bool {
+    cloud == "kubernetes"
+}
+
 /// The registry credentials `task` carries (`SKYPILOT_DOCKER_*` from its `envs`
 /// and `secrets`), to log in with before pulling.
 pub fn registry_env(task: &Task) -> Vec<(String, String)> {
