@@ -205,7 +205,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     };
                     // Into the daemon's memory, never onto the disk.
                     super::stop_kit::remove_kit(paths.root());
-                    super::stop_kit::hand_over(paths.root(), kit.to_string().as_bytes())?;
+                    // An agent that died (or a head that rebooted) is started
+                    // again: the kit lives in the agent's memory.
+                    if daemon::running_pid(&paths).is_none() {
+                        let binary = std::env::current_exe().map_err(|e| fail(&e))?;
+                        daemon::start_local_agent(&binary, &paths).map_err(|e| fail(&e))?;
+                    }
+                    let kit = kit.to_string();
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while let Err(err) = super::stop_kit::hand_over(paths.root(), kit.as_bytes()) {
+                        if std::time::Instant::now() > deadline {
+                            return Err(err);
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
                     spec.stop_kit = true;
                     spec.command = vec![
                         stopper,
