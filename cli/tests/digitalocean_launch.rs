@@ -296,7 +296,7 @@ fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_wh
 }
 
 #[test]
-fn autostop_gives_the_head_a_stop_kit_named_not_printed_and_a_manual_stop_takes_it_back() {
+fn autostop_gives_the_head_a_stop_kit_in_memory_named_not_printed_and_a_manual_stop_drops_it() {
     let world = World::new(1, 80);
     let task = world.task(
         "idle.yaml",
@@ -317,15 +317,9 @@ fn autostop_gives_the_head_a_stop_kit_named_not_printed_and_a_manual_stop_takes_
         stderr.contains("stop kit") && stderr.contains("DIGITALOCEAN_ACCESS_TOKEN"),
         "{stderr}"
     );
-    let kit = world.machines[0]
-        .home()
-        .join(".aloft/agent/kit/stop-kit.json");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&kit).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    // A manual stop (power_off) takes the kit off the head before it powers off.
+    // The kit is in the head agent's memory, on no file (see stop_kit_secrets).
+    world.assert_no_secret_in_files();
+    // A manual stop (power_off) has the agent drop the kit before it powers off.
     world.ok(&world.aloft(&["stop", "-y", "kit"]));
     assert_eq!(
         world.fake.live_droplets(),

@@ -40,6 +40,7 @@ mod refresh;
 mod runpod_launch;
 mod serve_local;
 mod skypilot_cli;
+mod stop_kit_secrets;
 mod storage_azure;
 mod storage_gcs;
 mod storage_mount;
