@@ -99,7 +99,26 @@ fi
 if ! .venv/bin/python -c 'import prime_cli' 2>/dev/null; then
   .venv/bin/pip install -q 'prime==0.18.0'
 fi
+# The Azure Blob tests read containers back with azure-storage-blob (Microsoft's client).
+if ! .venv/bin/python -c 'import azure.storage.blob' 2>/dev/null; then
+  .venv/bin/pip install -q 'azure-storage-blob==12.27.1'
+fi
 # Each test starts its own moto_server on a free loopback port (tests/src/moto.rs).
+
+log "Azurite (Microsoft's Azure Storage emulator, from npm) in .npm-tools: each Azure Blob test starts its own"
+# Pinned; about 12 s from the npm registry, skipped when present. Needs Node.js 18+ and npm.
+if ! grep -qs '"version": "3.35.0"' .npm-tools/node_modules/azurite/package.json; then
+  if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "Node.js and npm are needed for Azurite: sudo apt-get install -y nodejs npm" >&2
+      exit 1
+    fi
+  fi
+  npm install --prefix .npm-tools --no-audit --no-fund --silent 'azurite@3.35.0'
+fi
 
 log "the small static node agents (x86_64, aarch64; zig from PyPI for their C parts)"
 # The tests need the agents' behaviour, not their release size: the same code
