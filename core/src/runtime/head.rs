@@ -277,8 +277,8 @@ impl Head {
         Ok(())
     }
 
-    /// Removes the stop kit from a remote head, keeping its autostop setting
-    /// (before the cluster is stopped: the credentials must not stay on its disk).
+    /// Has a remote head's agent drop the stop kit from its memory, keeping its
+    /// autostop setting (before the cluster is stopped: a `start` sends it again).
     pub fn drop_stop_kit(&self) -> Result<(), HeadError> {
         match &self.location {
             HeadLocation::Local { root } => {
@@ -292,7 +292,8 @@ impl Head {
     /// Sets autostop on a remote head together with the stop kit its agent uses to
     /// stop the cluster through the provider (see `stop_kit`), run by `stopper`
     /// (aloft itself on the head, see [`Head::install_full_program`]); the kit
-    /// travels on the SSH connection's stdin, never on a command line.
+    /// travels on the SSH connection's stdin, never on a command line, and the
+    /// head's agent keeps it in its memory only, never on the disk.
     #[cfg(feature = "plugin")]
     pub fn set_remote_autostop(
         &self,
