@@ -11,7 +11,7 @@ use aloft_tests::k8s_fake::FakeNode;
 /// The claims and the pods' volumes and mounts in namespace `aloft`, as the
 /// official client reads them.
 fn claims_and_pods(world: &World) -> serde_json::Value {
-    world.fakes[0].read_back(
+    world.fakes[1].read_back(
         "claims = [dict(name=c.metadata.name, labels=c.metadata.labels, modes=c.spec.access_modes,\n\
          \x20              cls=c.spec.storage_class_name, size=c.spec.resources.requests['storage'],\n\
          \x20              phase=c.status.phase)\n\
@@ -27,11 +27,17 @@ fn claims_and_pods(world: &World) -> serde_json::Value {
 
 #[test]
 fn a_pvc_is_made_mounted_by_the_pods_kept_while_in_use_and_deleted_after_down() {
-    let world = World::new(vec![vec![FakeNode::new("cpu-0", 16, 64, 0, None)]], 1, 240);
-    world.configure(&[("kc", 0, Auth::Token)], &["kc"]);
+    // Two contexts; the volume is on the second (the kubeconfig's current context
+    // is the first, and it is as free).
+    let node = || vec![FakeNode::new("cpu-0", 16, 64, 0, None)];
+    let world = World::new(vec![node(), node()], 1, 240);
+    world.configure(
+        &[("kc", 0, Auth::Token), ("kd", 1, Auth::Token)],
+        &["kc", "kd"],
+    );
     let volume = world.task(
         "data.yaml",
-        "name: data\ntype: k8s-pvc\ninfra: k8s/kc\nsize: 10Gi\nlabels: {team: ml}\n\
+        "name: data\ntype: k8s-pvc\ninfra: k8s/kd\nsize: 10Gi\nlabels: {team: ml}\n\
          config: {storage_class_name: standard, access_mode: ReadWriteOnce}\n",
     );
     world.ok(&world.aloft(&["volumes", "apply", volume.to_str().unwrap()]));
@@ -83,6 +89,17 @@ fn a_pvc_is_made_mounted_by_the_pods_kept_while_in_use_and_deleted_after_down() 
         "train.yaml",
         "resources: {cpus: 2}\nvolumes: {/mnt/data: data}\nrun: echo mounted\n",
     );
+    // Without the volume the first context is chosen: the volume is what moves it.
+    let plain = world.task("plain.yaml", "resources: {cpus: 2}\nrun: echo plain\n");
+    let plan = world.ok(&world.aloft(&["launch", "--dryrun", plain.to_str().unwrap()]));
+    assert!(plan.contains("kubernetes (kc)"), "{plan}");
+    // The dry run plans it there too, and creates nothing.
+    let plan = world.ok(&world.aloft(&["launch", "--dryrun", task.to_str().unwrap()]));
+    assert!(
+        plan.contains("kubernetes (kd)") && !plan.contains("(kc)") && !plan.contains("local"),
+        "{plan}"
+    );
+    assert_eq!(claims_and_pods(&world)["pods"], serde_json::json!([]));
     let out = world.aloft(&["launch", "-y", "-c", "vc", task.to_str().unwrap()]);
     assert_eq!(text(&out.stdout).trim(), "mounted", "{}", text(&out.stderr));
     world.ok(&out);
@@ -102,7 +119,7 @@ fn a_pvc_is_made_mounted_by_the_pods_kept_while_in_use_and_deleted_after_down() 
     assert_eq!(listed[0]["name"], "data");
     assert_eq!(listed[0]["kind"], "k8s-pvc");
     assert_eq!(listed[0]["provider"], "kubernetes");
-    assert_eq!(listed[0]["region"], "kc");
+    assert_eq!(listed[0]["region"], "kd");
     assert_eq!(listed[0]["size_gib"], 10);
     assert_eq!(listed[0]["cloud_id"], "aloft/data");
     assert_eq!(

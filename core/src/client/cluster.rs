@@ -160,7 +160,7 @@ impl Client {
         crate::task::support::check_launchable(task).map_err(ClientError::InvalidInput)?;
         let record = self.up_cluster(cluster)?;
         // Volumes are mounted when a cluster is made: the task's must be its.
-        self.prepare_volumes(task, cluster)?;
+        self.prepare_volumes(task, Some(cluster))?;
         if let Some(reason) = crate::launch::fit::misfit(&task.resources, task.num_nodes, &record) {
             return Err(ClientError::DoesNotFit {
                 name: cluster.to_string(),

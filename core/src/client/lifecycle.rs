@@ -119,7 +119,7 @@ impl Client {
         super::plan::check_launchable(task)?;
         // A task with `volumes:` goes where its volumes are, and the provider is
         // told what to mount before anything is provisioned.
-        let volumes = self.prepare_volumes(task, &options.cluster)?;
+        let volumes = self.prepare_volumes(task, Some(&options.cluster))?;
         if let Some(v) = &volumes {
             self.attach_volumes(&options.cluster, v)?;
         }

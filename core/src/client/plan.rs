@@ -195,6 +195,16 @@ impl Client {
         for task in tasks {
             check_launchable(task)?;
         }
+        // A task with `volumes:` is planned where its volumes are, as it launches.
+        let pinned = tasks
+            .iter()
+            .map(|t| {
+                Ok(self
+                    .prepare_volumes(t, None)?
+                    .map_or_else(|| t.clone(), |v| v.task))
+            })
+            .collect::<ClientResult<Vec<Task>>>()?;
+        let tasks = pinned.as_slice();
         let (live, opt_options) = self.plan_inputs(tasks, options)?;
         let planned = tasks
             .iter()

@@ -212,11 +212,12 @@ impl Client {
 
     /// For a task with `volumes:`: the volumes checked (known, on one provider and
     /// region, a provider whose manifest declares `volumes`), the task pinned there,
-    /// and what is mounted where. `None` without volumes.
+    /// and what is mounted where; with `cluster`, an existing cluster of that name
+    /// must mount the same. `None` without volumes.
     pub(crate) fn prepare_volumes(
         &self,
         task: &Task,
-        cluster: &str,
+        cluster: Option<&str>,
     ) -> ClientResult<Option<PreparedVolumes>> {
         if task.volumes.is_empty() {
             return Ok(None);
@@ -326,7 +327,9 @@ impl Client {
             .into());
         }
         // An existing cluster keeps the volumes it was made with.
-        if self.state.cluster(cluster)?.is_some() {
+        if let Some(cluster) = cluster
+            && self.state.cluster(cluster)?.is_some()
+        {
             self.check_cluster_mounts(cluster, &attachments)?;
         }
         Ok(Some(PreparedVolumes {
