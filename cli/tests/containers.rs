@@ -1,4 +1,4 @@
-//! `image_id: docker:IMAGE` on the `local` provider's nodes with a real Docker
+//! `image_id: docker:IMAGE` on `local` nodes and an SSH pool's machine with a real Docker
 //! Engine (scripts/test.sh starts one without a bridge network and exports
 //! `DOCKER_HOST`): images are built here from a busybox-static root with `docker
 //! import`, and a private registry is Debian's `docker-registry` on loopback with
@@ -7,6 +7,8 @@
 use crate::common;
 
 use common::{aloft, aloft_env, assert_secret_in_no_file, free_port, text};
+
+use aloft_tests::sshd::Sshd;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -343,13 +345,27 @@ fn a_private_registry_image_is_pulled_with_the_tasks_credentials_and_bad_ones_fa
     // Only the registry has it now: the launch must pull it.
     assert!(docker(&["rmi", &image, &local]).status.success());
 
+    // One machine of an SSH node pool (a real sshd with its own home), whose
+    // Docker daemon is the tests' one.
     let home = tempfile::tempdir().unwrap();
+    let machine = Sshd::start_machine(&home.path().join("machine"), "127.0.0.5");
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "lab:\n  user: {}\n  identity_file: {}\n  cpus: 2\n  hosts:\n    - ip: {}\n      port: {}\n",
+            machine.user,
+            machine.identity_file.display(),
+            machine.ip,
+            machine.port
+        ),
+    )
+    .unwrap();
     let task = |image: &str| {
         let path = home.path().join("task.yaml");
         std::fs::write(
             &path,
             format!(
-                "resources: {{infra: local, image_id: docker:{image}}}\n\
+                "resources: {{infra: ssh/lab, image_id: docker:{image}}}\n\
                  envs: {{SKYPILOT_DOCKER_USERNAME: teammate, SKYPILOT_DOCKER_SERVER: {}}}\n\
                  run: cat /etc/aloft-image-marker\n",
                 registry.address
@@ -392,6 +408,13 @@ fn a_private_registry_image_is_pulled_with_the_tasks_credentials_and_bad_ones_fa
     );
     assert!(!text(&out.stdout).contains("from-the-private-registry"));
     assert_eq!(containers_of(&bad), Vec::<String>::new());
+    let down = |cluster: &str| {
+        let out = aloft(home.path(), &["down", "-y", cluster]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(containers_of(cluster), Vec::<String>::new());
+    };
+    // The pool's one machine is free again for the next launch.
+    down(&bad);
 
     // An image the registry does not have: its reason, before any `run`.
     let missing = format!("missing{pid}");
@@ -407,12 +430,8 @@ fn a_private_registry_image_is_pulled_with_the_tasks_credentials_and_bad_ones_fa
         "{stderr}"
     );
     assert_eq!(containers_of(&missing), Vec::<String>::new());
-    let status = aloft(home.path(), &["queue", &missing]);
-    assert!(
-        !text(&status.stdout).contains("RUNNING"),
-        "{}",
-        text(&status.stdout)
-    );
+    assert!(!text(&out.stdout).contains("from-the-private-registry"));
+    down(&missing);
 
     // The right credentials: pulled, and the job runs in it.
     let good = format!("goodpw{pid}");
@@ -424,12 +443,9 @@ fn a_private_registry_image_is_pulled_with_the_tasks_credentials_and_bad_ones_fa
     for output in [&stdout, &stderr] {
         assert!(!output.contains(password));
     }
+    // Not under aloft's home, nor in the machine's home (no `~/.docker` login).
     assert_secret_in_no_file(home.path(), password);
 
-    for cluster in [&bad, &missing, &good] {
-        let out = aloft(home.path(), &["down", "-y", cluster]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        assert_eq!(containers_of(cluster), Vec::<String>::new());
-    }
+    down(&good);
     let _ = docker(&["rmi", &image]);
 }

@@ -47,7 +47,8 @@ impl Sshd {
     /// A server that acts like a machine of its own: it listens on `ip` (any
     /// 127.x.y.z address is loopback on Linux, so several "machines" have distinct
     /// IPs without namespaces) and its sessions get `dir/home` as `HOME` and working
-    /// folder, so nodes do not share files.
+    /// folder, so nodes do not share files, and the tests' `DOCKER_HOST` (their
+    /// Docker daemon is the machine's).
     ///
     /// Its sessions never power off the computer the tests run on: `shutdown`,
     /// `poweroff`, `halt` and `reboot` first on their `PATH` run the machine's
@@ -157,8 +158,14 @@ impl Sshd {
             ) + &home
                 .map(|h| {
                     format!(
-                        "SetEnv HOME={}\nForceCommand {}cd \"$HOME\" && eval \"$SSH_ORIGINAL_COMMAND\"\n",
+                        "SetEnv HOME={}{}\nForceCommand {}cd \"$HOME\" && eval \"$SSH_ORIGINAL_COMMAND\"\n",
                         h.display(),
+                        // The machine's Docker daemon is the tests' one (scripts/test.sh).
+                        std::env::var("DOCKER_HOST")
+                            .ok()
+                            .filter(|d| !d.is_empty() && !d.contains(char::is_whitespace))
+                            .map(|d| format!(" DOCKER_HOST={d}"))
+                            .unwrap_or_default(),
                         bin.map(|b| format!("export PATH={}:\"$PATH\"; ", b.display()))
                             .unwrap_or_default(),
                     )
