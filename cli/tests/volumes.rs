@@ -127,6 +127,23 @@ fn a_pvc_is_made_mounted_by_the_pods_kept_while_in_use_and_deleted_after_down() 
         serde_json::json!([{"volume": "data", "cluster": "vc", "mount_path": "/mnt/data"}])
     );
 
+    // `exec` on the cluster: the same volumes run, others are refused (volumes
+    // are mounted when a cluster is made).
+    let out = world.aloft(&["exec", "vc", task.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout).trim(), "mounted", "{}", text(&out.stderr));
+    let moved = world.task(
+        "moved.yaml",
+        "volumes: {/mnt/elsewhere: data}\nrun: echo never\n",
+    );
+    let out = world.aloft(&["exec", "vc", moved.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("mounts /mnt/data → data but the task asks for /mnt/elsewhere → data"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // In use: refused, naming the cluster; the claim stays.
     let out = world.aloft(&["volumes", "delete", "data"]);
     assert!(!out.status.success());
