@@ -93,6 +93,12 @@ fi
 if ! .venv/bin/python -c 'import FluidStack' 2>/dev/null; then
   .venv/bin/pip install -q 'fluidstack==0.0.8'
 fi
+# The nebius provider's fake serves, with grpcio, the gRPC services and protobuf
+# messages of `nebius` (Nebius's official SDK: its registered file descriptors)
+# and refuses any request that does not parse as them.
+if ! .venv/bin/python -c 'import nebius.api.nebius.compute.v1, grpc' 2>/dev/null; then
+  .venv/bin/pip install -q 'nebius==0.6.29'
+fi
 # The primeintellect provider's fake checks every request against what Prime
 # Intellect's official package `prime` (module prime_cli) sends and reads; tests
 # read facts back with its client.

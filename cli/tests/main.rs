@@ -31,6 +31,7 @@ mod launch_ssh;
 mod managed_jobs;
 mod managed_jobs_moto;
 mod managed_jobs_remote;
+mod nebius_launch;
 mod oci_launch;
 mod primeintellect_launch;
 mod provider_conformance_cmd;

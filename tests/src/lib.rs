@@ -12,6 +12,7 @@ pub mod gcp_fake;
 pub mod gcs_fake;
 pub mod k8s_fake;
 pub mod moto;
+pub mod nebius_fake;
 pub mod oci_fake;
 pub mod portforward_fake;
 pub mod primeintellect_fake;
