@@ -183,10 +183,16 @@ impl Client {
         // The head's words are untrusted: no control characters reach a terminal.
         let reason =
             crate::plugin::display_safe(&failure.reason.chars().take(400).collect::<String>());
-        let message = format!(
-            "autostop failed ({} time(s), last at {}): {reason}; the head tries again",
-            failure.attempts, failure.at
-        );
+        // No attempt yet: autostop cannot work as it stands (a stop kit the head's
+        // agent lost when it restarted), said before the idle time is up.
+        let message = if failure.attempts == 0 {
+            format!("autostop cannot stop the cluster: {reason}")
+        } else {
+            format!(
+                "autostop failed ({} time(s), last at {}): {reason}; the head tries again",
+                failure.attempts, failure.at
+            )
+        };
         let _ = self.state.kv_set(super::autostop::KV_OWNER, &key, &message);
         let _ = self
             .state
