@@ -69,16 +69,17 @@ fn import_image(tag: &str, marker: &str) {
         format!("{marker}\n"),
     )
     .unwrap();
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .args(["-C", root.path().to_str().unwrap(), "-c", "."])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let out = Command::new("docker")
         .args(["import", "-", tag])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(tar.wait().unwrap().success(), "tar of the image's root");
     assert!(out.status.success(), "docker import: {}", text(&out.stderr));
 }
 
