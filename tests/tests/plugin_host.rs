@@ -132,6 +132,43 @@ fn a_host_outside_the_manifest_is_refused_and_receives_nothing() {
 }
 
 #[test]
+fn the_kubernetes_bridge_answers_no_component_but_the_granted_one() {
+    // A context whose API server is a real server here: were the bridge open to
+    // any component, the request would reach it.
+    let (port, hits, _) = server();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: dev\n\
+             clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n\
+             users: [{{name: u, user: {{token: kube-secret-token}}}}]\n\
+             contexts: [{{name: dev, context: {{cluster: c, user: u}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let (result, _) = hostile_call("kube:dev|/api/v1/pods", |c| {
+        c.kube = Some(Arc::new(aloft::kube::access::KubeAccess::load(
+            Some(&kubeconfig),
+            None,
+            Duration::from_secs(5),
+        )));
+    });
+    let Err(PluginError::Provider { error, .. }) = result else {
+        panic!("{result:?}");
+    };
+    assert!(error.message.contains("Denied"), "{}", error.message);
+    assert!(error.message.contains("not granted"), "{}", error.message);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the API server was contacted"
+    );
+}
+
+#[test]
 fn an_allowed_host_is_reached_through_its_endpoint_override() {
     let (port, hits, seen) = server();
     let (result, _) = hostile_call("http:http://allowed.example/ping", |c| {

@@ -1,17 +1,19 @@
 //! Which API servers the `kubernetes` provider may reach, and with what
-//! credentials: the host's half of its HTTP import.
+//! credentials: the host's half of the `kube` import (`wit/since_v0.2.0/kube.wit`).
 //!
-//! The mechanism, chosen as the least invasive (no WIT change, no new import):
+//! The mechanism:
 //! - The host resolves the contexts the user allows (`kubernetes.allowed_contexts`
 //!   in `config.yaml`, default the kubeconfig's current context) and hands the
 //!   component, as settings, only each context's name, server URL and namespace
 //!   ([`KubeAccess::settings`]).
-//! - The component sends every API request to its context's server with the header
-//!   [`CONTEXT_HEADER`]` = CONTEXT`. The host's HTTP import sees the header, checks
-//!   that the context is allowed and that the URL lies under that context's server
-//!   (same scheme, host, port and path prefix: [`crate::plugin::trust::kube_url_allowed`]),
-//!   and sends it through a client built for that context: its CA, its client
-//!   certificate and key, `insecure-skip-tls-verify`. It adds
+//! - The component sends every API request through the `kube` import, naming the
+//!   context and a path. The host answers only a component whose sandbox holds a
+//!   `KubeAccess` (granted by `plugin::privileges`: the first-party `kubernetes`
+//!   provider), checks that the context is allowed and that the path lies under
+//!   that context's server (same scheme, host, port and path prefix:
+//!   [`crate::plugin::trust::kube_url_allowed`]), and sends it through a client
+//!   built for that context: its CA, its client certificate and key,
+//!   `insecure-skip-tls-verify`. It adds
 //!   `Authorization: Bearer TOKEN` itself (static, token file, or the exec plugin's,
 //!   renewed when it expires).
 //! - So the component never sees a file, a key or a token: nothing secret can reach
@@ -29,9 +31,6 @@ use std::time::Duration;
 
 use super::config::{IN_CLUSTER, KubeConfig, in_cluster_available, kubeconfig_path};
 use super::{KubeError, ResolvedContext};
-
-/// The request header naming the context a request is for.
-pub const CONTEXT_HEADER: &str = "x-aloft-kube-context";
 
 /// One allowed context, as the component may know it.
 #[derive(Debug, Clone, serde::Serialize)]

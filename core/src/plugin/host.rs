@@ -10,6 +10,7 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
+use super::kube_bridge;
 use super::sandbox::{CredentialSource, Grants, HostState, KvStore, scrub};
 use super::trust::{
     GRANTS_FILE, GuardedResolver, InstallGrant, NameResolver, SystemResolver, manifest_problems,
@@ -245,6 +246,8 @@ impl PluginHost {
         v1::Provider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Host(e.to_string()))?;
         v2::ProviderImports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Host(e.to_string()))?;
+        kube_bridge::KubeImports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Host(e.to_string()))?;
         let db = crate::state::StateDb::open(&config.home.join("state.db"))
             .map_err(|e| PluginError::Host(e.to_string()))?;

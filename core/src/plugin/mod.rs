@@ -13,10 +13,13 @@
 //! - `v0_2_0`: bindings of `wit/since_v0.2.0` (the `http2` import: HTTP/2 with
 //!   trailers, for gRPC).
 //! - `outgoing`: the rules every provider request passes, whichever import sent it.
+//! - `kube_bridge`: the `kube` import of `wit/since_v0.2.0`, answered only for a
+//!   component granted Kubernetes access.
 
 pub mod conformance;
 pub mod credentials;
 pub mod host;
+mod kube_bridge;
 mod outgoing;
 pub mod privileges;
 pub mod sandbox;

@@ -2,11 +2,9 @@
 //! imports, and conversions between its generated types and [`super::types`].
 //! A later WIT version gets a sibling module; this one stays as its adapter.
 
-use reqwest::Url;
 
 use super::outgoing::Failure;
 use super::sandbox::HostState;
-use super::trust::header_rule;
 use super::types as t;
 
 wasmtime::component::bindgen!({
@@ -76,15 +74,6 @@ impl kv::Host for HostState {
 
 impl http::Host for HostState {
     async fn send(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
-        if let Some(kube) = self.grants.kube.clone()
-            && let Some((_, context)) = req
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(crate::kube::access::CONTEXT_HEADER))
-        {
-            let context = context.clone();
-            return self.send_kube(&kube, &context, req).await;
-        }
         let client = self.http.clone();
         let (builder, host) = self
             .outgoing(&client, &req.method, &req.url, &req.headers, req.body)
@@ -132,106 +121,6 @@ fn http_error(f: Failure) -> http::HttpError {
         Failure::Invalid(m) => http::HttpError::Invalid(m),
         Failure::Timeout => http::HttpError::Timeout,
         Failure::Connect(m) => http::HttpError::Connect(m),
-    }
-}
-
-impl HostState {
-    /// A request to an allowed Kubernetes context's API server, through that
-    /// context's client, with its bearer token added here (see
-    /// [`crate::kube::access`]).
-    async fn send_kube(
-        &mut self,
-        kube: &crate::kube::access::KubeAccess,
-        context: &str,
-        req: http::Request,
-    ) -> Result<http::Response, http::HttpError> {
-        let url = Url::parse(&req.url).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-        let Some(info) = kube.context(context) else {
-            return Err(http::HttpError::Denied(format!(
-                "kubernetes context {context:?} is not allowed"
-            )));
-        };
-        let server =
-            Url::parse(&info.server).map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-        if !super::trust::kube_url_allowed(&server, &url) {
-            tracing::warn!(
-                provider = self.grants.provider.as_str(),
-                "refused a request outside the API server of context {context}"
-            );
-            return Err(http::HttpError::Denied(format!(
-                "{} is not under the API server of context {context:?}",
-                url.host_str().unwrap_or_default()
-            )));
-        }
-        let (client, token) = kube
-            .connection(context)
-            .await
-            .map_err(|e| http::HttpError::Connect(e.to_string()))?;
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|e| http::HttpError::Invalid(e.to_string()))?;
-        let mut builder = client.request(method, url);
-        for (name, value) in &req.headers {
-            if name.eq_ignore_ascii_case(crate::kube::access::CONTEXT_HEADER)
-                || name.eq_ignore_ascii_case("authorization")
-            {
-                continue;
-            }
-            match header_rule(name) {
-                Some(true) => {
-                    return Err(http::HttpError::Invalid(format!(
-                        "header `{name}` may not be set by a provider"
-                    )));
-                }
-                Some(false) => continue,
-                None => builder = builder.header(name, value),
-            }
-        }
-        if let Some(token) = &token {
-            builder = builder.bearer_auth(token);
-        }
-        let response = builder.body(req.body).send().await.map_err(|e| {
-            if e.is_timeout() {
-                http::HttpError::Timeout
-            } else {
-                let mut text = format!("{e}");
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    text.push_str(&format!(": {s}"));
-                    source = s.source();
-                }
-                let secrets: Vec<String> = token.iter().cloned().collect();
-                http::HttpError::Connect(super::sandbox::scrub(&text, &secrets))
-            }
-        })?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let limit = self.grants.max_response_bytes;
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| http::HttpError::Connect(e.to_string()))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(http::HttpError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(http::Response {
-            status,
-            headers,
-            body,
-        })
     }
 }
 

@@ -1,10 +1,12 @@
 //! Calling one context's API server through the host, and turning Kubernetes
 //! `Status` answers into typed errors.
 //!
-//! Each request carries the header `x-aloft-kube-context: CONTEXT`: the host sends
-//! it only under that allowed context's server, through a client with that
+//! Each request goes through the host's `kube` import (`aloft:provider@0.2.0`,
+//! `wit/since_v0.2.0/kube.wit`), naming the context and a path: the host sends it
+//! only under that allowed context's server, through a client with that
 //! context's CA and client certificate, and adds its bearer token itself. The
-//! component never sees a credential.
+//! component never sees a credential, and the host answers the import only for
+//! a component it granted Kubernetes access.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,8 +15,15 @@ use aloft_provider_sdk::errors;
 use aloft_provider_sdk::http::{Request, Response};
 use aloft_provider_sdk::types::{ErrorKind, ProviderError};
 
-/// The header naming the context (the host's `kube::access::CONTEXT_HEADER`).
-pub const CONTEXT_HEADER: &str = "x-aloft-kube-context";
+#[allow(missing_docs, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.2.0",
+        world: "kube-imports",
+    });
+}
+
+use bindings::aloft::provider::kube;
 
 /// Items per list page (kubectl asks for 500).
 const PAGE_SIZE: usize = 500;
@@ -33,17 +42,39 @@ pub struct Context {
 }
 
 impl Context {
+    /// Sends `request`, whose URL is a path under the context's server.
     fn send(&self, request: Request) -> Result<Response, ProviderError> {
-        request
-            .header(CONTEXT_HEADER, &self.name)
-            .header("accept", "application/json")
-            .send()
-            .map_err(|e| errors::in_zone(e, &self.name, None))
+        let (method, path, headers, body) =
+            request.header("accept", "application/json").into_parts();
+        let answer = kube::send(&kube::Request {
+            context: self.name.clone(),
+            method,
+            path,
+            headers,
+            body,
+        });
+        let here = |e| errors::in_zone(e, &self.name, None);
+        match answer {
+            Ok(r) => Ok(Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }),
+            Err(kube::KubeError::Denied(why)) => Err(here(errors::invalid("KubeDenied", &why))),
+            Err(kube::KubeError::Timeout) => {
+                Err(here(errors::transient("Timeout", "request timed out")))
+            }
+            Err(kube::KubeError::Connect(e)) => Err(here(errors::transient("Connect", &e))),
+            Err(kube::KubeError::TooLarge) => {
+                Err(here(errors::transient("TooLarge", "response too large")))
+            }
+            Err(kube::KubeError::Invalid(e)) => Err(here(errors::invalid("BadRequest", &e))),
+        }
     }
 
     /// `GET path` (JSON), any status.
     pub fn get_raw(&self, path: &str) -> Result<Response, ProviderError> {
-        self.send(Request::get(&format!("{}{path}", self.server)))
+        self.send(Request::get(path))
     }
 
     /// `GET path`, a 200 answer's JSON.
@@ -91,7 +122,7 @@ impl Context {
     /// `POST path` with a JSON body; `Ok(None)` when it already exists (409).
     pub fn create(&self, path: &str, body: &Value) -> Result<Option<Value>, ProviderError> {
         let r = self.send(
-            Request::post(&format!("{}{path}", self.server))
+            Request::post(path)
                 .header("content-type", "application/json")
                 .json(body)?,
         )?;
@@ -103,7 +134,7 @@ impl Context {
 
     /// `DELETE path`; a 404 is fine (already gone).
     pub fn delete(&self, path: &str) -> Result<(), ProviderError> {
-        let r = self.send(Request::new("DELETE", &format!("{}{path}", self.server)))?;
+        let r = self.send(Request::new("DELETE", path))?;
         if r.status == 404 || (200..300).contains(&r.status) {
             return Ok(());
         }

@@ -3,9 +3,9 @@
 //!
 //! - **Credentials**: none here. The host parses the kubeconfig, runs exec
 //!   plugins, and hands this component only each allowed context's name, server
-//!   URL and namespace (settings `contexts` and `problems`); requests carry the
-//!   header `x-aloft-kube-context` and the host applies that context's CA, client
-//!   certificate and bearer token (`aloft::kube::access`). Its manifest declares
+//!   URL and namespace (settings `contexts` and `problems`); requests go through
+//!   the host's `kube` import (WIT 0.2.0), naming the context, and the host applies
+//!   that context's CA, client certificate and bearer token. Its manifest declares
 //!   no hosts and no credential names.
 //! - **Types**: hand-written and minimal, over `serde_json::Value`: the component
 //!   reads a dozen fields of Pods and Nodes and writes two small objects (a Pod, a

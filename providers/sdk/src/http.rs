@@ -72,6 +72,12 @@ impl Request {
         &self.headers
     }
 
+    /// Its method, URL, headers and body, for an import other than `http` (the
+    /// `http2` or `kube` imports of `aloft:provider@0.2.0`).
+    pub fn into_parts(self) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+        (self.method, self.url, self.headers, self.body)
+    }
+
     /// Sends it through the host. Denied hosts, timeouts and connection failures
     /// are typed errors (`transient` for network trouble, `invalid` for a denied
     /// host).

@@ -4,7 +4,9 @@
 //! (panics), `peek` (tries to read a file and an env var, and reports what it got),
 //! `http:<url>` (sends a request), `secret` (logs and returns its secret),
 //! `header:<name>=<value>|<url>` (sends a request with that header),
-//! `cred:<NAME>` (reports whether it was lent credential NAME).
+//! `cred:<NAME>` (reports whether it was lent credential NAME),
+//! `kube:<context>|<path>` (a GET through the `kube` import of WIT 0.2.0, which the
+//! host answers only for a component granted Kubernetes access).
 //!
 //! Its description holds terminal escapes. Its manifest asks for whatever the kv
 //! store holds under `manifest.name`, `manifest.hosts` and `manifest.credentials`
@@ -18,6 +20,16 @@ use aloft_provider_sdk::types::{
     ProviderInfo, Region, RunRequest, RunResult,
 };
 use aloft_provider_sdk::{Provider, credentials, errors, http, kv, log};
+
+#[allow(clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../wit/since_v0.2.0",
+        world: "kube-imports",
+    });
+}
+
+use bindings::aloft::provider::kube;
 
 static MODE: Mutex<String> = Mutex::new(String::new());
 
@@ -106,6 +118,24 @@ impl Provider for Hostile {
                 let name = &other["cred:".len()..];
                 let lent = credentials::get(name).is_some();
                 Err(errors::invalid("Cred", &format!("{name} lent={lent}")))
+            }
+            other if other.starts_with("kube:") => {
+                let rest = &other["kube:".len()..];
+                let (context, path) = rest.split_once('|').unwrap_or((rest, "/"));
+                let answer = kube::send(&kube::Request {
+                    context: context.into(),
+                    method: "GET".into(),
+                    path: path.into(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                });
+                match answer {
+                    Ok(r) => Ok(vec![Region {
+                        name: format!("status-{}", r.status),
+                        zones: vec![String::from_utf8_lossy(&r.body).into_owned()],
+                    }]),
+                    Err(e) => Err(errors::invalid("Kube", &format!("{e:?}"))),
+                }
             }
             other if other.starts_with("header:") => {
                 let rest = &other["header:".len()..];
