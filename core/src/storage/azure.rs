@@ -248,6 +248,7 @@ pub fn service_sas(
 pub struct Azure {
     client: Client,
     credentials: AzureCredentials,
+    page_size: Option<u32>,
 }
 
 impl Azure {
@@ -260,7 +261,15 @@ impl Azure {
         Ok(Azure {
             client,
             credentials,
+            page_size: None,
         })
+    }
+
+    /// The same client, asking for at most `blobs` a listing page (Azure's
+    /// default is 5,000): small pages make a test follow `NextMarker`.
+    pub fn with_page_size(mut self, blobs: u32) -> Azure {
+        self.page_size = Some(blobs);
+        self
     }
 
     /// The storage account.
@@ -542,10 +551,14 @@ impl ObjectStore for Azure {
     fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         let mut objects = Vec::new();
         let mut marker: Option<String> = None;
+        let page_size = self.page_size.map(|n| n.to_string());
         loop {
             let mut query = vec![("restype", "container"), ("comp", "list")];
             if !prefix.is_empty() {
                 query.push(("prefix", prefix));
+            }
+            if let Some(n) = &page_size {
+                query.push(("maxresults", n));
             }
             if let Some(m) = &marker {
                 query.push(("marker", m));
