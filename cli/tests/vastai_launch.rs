@@ -52,23 +52,26 @@ fn a_vastai_instance_lives_its_whole_life_on_a_rented_offer() {
     let world = World::new(1, 10);
     world.launch_on_every_machine(
         "va",
-        "{infra: vastai/US, accelerators: RTX4090:1, ports: 8080}",
+        "{infra: vastai/US, accelerators: RTX4090:1, ports: 8080, image_id: docker:vastai/pytorch:2.4}",
     );
     // The machine opened to the cluster's own key only because aloft attached it
     // to the instance.
     world.assert_machines_hold_cluster_key("va");
 
     // Read back through the vastai package: one instance labelled by role, of the
-    // cheapest US RTX 4090 offer, on demand, with 8080 mapped.
+    // cheapest US RTX 4090 offer, on demand, with 8080 mapped, running the task's
+    // image (the instance is the container: none is made inside it).
     let facts = world.fake.sdk(
         "print(json.dumps([dict(label=i['label'], gpu=i['gpu_name'], n=i['num_gpus'],\n\
-           geo=i['geolocation'], bid=i['is_bid'], ports=sorted(i['ports']), runtype=i['image_runtype'])\n\
+           geo=i['geolocation'], bid=i['is_bid'], ports=sorted(i['ports']), runtype=i['image_runtype'],\n\
+           image=i['image_uuid'])\n\
            for i in vast.show_instances()]))",
     );
     assert_eq!(
         facts,
         json!([{"label": "aloft/va-head", "gpu": "RTX 4090", "n": 1, "geo": "Texas, US",
-                "bid": false, "ports": ["22/tcp", "8080/tcp"], "runtype": "ssh_direc ssh_proxy"}]),
+                "bid": false, "ports": ["22/tcp", "8080/tcp"], "runtype": "ssh_direc ssh_proxy",
+                "image": "vastai/pytorch:2.4"}]),
     );
     let rows = world.status_json();
     assert_eq!(rows[0]["status"], "UP", "{rows}");

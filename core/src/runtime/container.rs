@@ -101,10 +101,11 @@ pub fn spec_for(task: &Task, gpus: bool) -> Option<ContainerSpec> {
 }
 
 /// Whether the nodes of `cloud` are themselves containers of the task's image
-/// (Kubernetes: the image is the pod's image, so there is no container to make
-/// inside the node). The provider gets the image as `image-id` `docker:IMAGE`.
+/// (Kubernetes: the pod's image; Vast.ai: the instance's image), so there is no
+/// container to make inside the node. The provider gets the image as `image-id`
+/// `docker:IMAGE`.
 pub fn image_is_the_node(cloud: &str) -> bool {
-    cloud == "kubernetes"
+    matches!(cloud, "kubernetes" | "vastai")
 }
 
 /// The registry credentials `task` carries (`SKYPILOT_DOCKER_*` from its `envs`
