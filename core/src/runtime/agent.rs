@@ -671,10 +671,17 @@ impl Agent {
         match spawned {
             Ok(mut child) => {
                 // The kit goes on a pipe only the command reads, from a thread of
-                // its own: the agent keeps polling while the command reads it.
+                // its own: the agent keeps polling while the command reads it. Not
+                // before the command made itself non-dumpable: until then another
+                // process of this user could open its end of the pipe
+                // (`/proc/PID/fd/0`). A command that never does gets no kit (and
+                // fails, recorded as any failure).
                 if let (Some(mut kit), Some(mut stdin)) = (kit, child.stdin.take()) {
+                    let pid = child.id();
                     std::thread::spawn(move || {
-                        let _ = stdin.write_all(&kit);
+                        if super::stop_kit::wait_undumpable(pid, Duration::from_secs(10)) {
+                            let _ = stdin.write_all(&kit);
+                        }
                         kit.fill(0);
                     });
                 }
@@ -1238,7 +1245,17 @@ mod tests {
                 seconds_per_minute: Some(1),
                 idle_minutes: 0,
                 down: false,
-                command: vec!["sh".into(), "-c".into(), format!("cat > {}", got.display())],
+                // As `self-stop`: non-dumpable (prctl 4 = PR_SET_DUMPABLE)
+                // before it reads the kit.
+                command: vec![
+                    "python3".into(),
+                    "-c".into(),
+                    format!(
+                        "import ctypes, sys; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); \
+                         open({:?}, 'wb').write(sys.stdin.buffer.read())",
+                        got.display().to_string()
+                    ),
+                ],
                 busy_while_locked: Vec::new(),
                 stop_kit: true,
             }),

@@ -73,6 +73,47 @@ pub const LOST_KIT: &str = "the stop kit is not in the agent's memory (the agent
                             restarted since it was sent): autostop cannot stop the cluster \
                             until `aloft start` or `aloft autostop` sends it again";
 
+/// Waits, at most `timeout`, until process `pid` is non-dumpable (it called
+/// [`make_undumpable`]): Linux then makes its `/proc/PID` files root's. Whether it
+/// is, or this process is root's (which reads any process's memory anyway, so
+/// there is nothing to wait for). Elsewhere than Linux, `true` at once.
+pub fn wait_undumpable(pid: u32, timeout: Duration) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The effective user, from the `Uid:` line (real, effective, ...): not
+        // the owner of our own `/proc` files, root's since we are non-dumpable.
+        let me = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+                line.split_whitespace().nth(2)?.parse::<u32>().ok()
+            });
+        let Some(me) = me else {
+            return false;
+        };
+        if me == 0 {
+            return true;
+        }
+        let status = PathBuf::from(format!("/proc/{pid}/status"));
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match std::fs::metadata(&status) {
+                Ok(meta) if meta.uid() == 0 => return true,
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => return false,
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (pid, timeout);
+        true
+    }
+}
+
 /// What a request to the daemon's kit socket did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KitEvent {
@@ -425,6 +466,28 @@ mod tests {
             }
         }
         files
+    }
+
+    #[test]
+    fn the_kit_waits_for_its_reader_to_be_undumpable() {
+        // A reader that never makes itself non-dumpable is not waited for
+        // forever, and, unless this is root's, gets nothing.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let root = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+        assert_eq!(
+            wait_undumpable(child.id(), Duration::from_millis(200)),
+            root
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        // Gone: nothing to write to.
+        assert!(!wait_undumpable(child.id(), Duration::from_millis(50)) || root);
     }
 
     #[test]
