@@ -271,10 +271,10 @@ fn a_nebius_launch_killed_anywhere_leaves_nothing_after_down() {
     let world = World::new(2, 50);
     let task = world.task(
         "two.yaml",
-        "num_nodes: 2\nresources: {infra: nebius/eu-north1, accelerators: H100:1}\n\
+        "num_nodes: 2\nresources: {infra: nebius/eu-north1, accelerators: H100:1, use_spot: true}\n\
          setup: sleep 0.2\nrun: echo done\n",
     );
-    // While the creates go out, while they boot.
+    // While the creates go out, while they boot (spot: preemptible instances).
     for (i, delay_ms) in [1500u64, 3000].into_iter().enumerate() {
         world.kill_launch_and_down_all(&format!("k{i}"), &task, delay_ms);
         assert!(
@@ -282,8 +282,11 @@ fn a_nebius_launch_killed_anywhere_leaves_nothing_after_down() {
             "killed after {delay_ms} ms: leaked"
         );
     }
-    let made = world.fake.state()["instances"].as_array().unwrap().len();
-    eprintln!("instances created by the killed launches: {made}");
-    assert!(made >= 1);
+    let state = world.fake.state();
+    let made = state["instances"].as_array().unwrap();
+    eprintln!("instances created by the killed launches: {}", made.len());
+    assert!(!made.is_empty());
+    // A spot task's instances are preemptible.
+    assert!(made.iter().all(|i| i["preemptible"] == true), "{state}");
     world.assert_valid_and_secret_kept();
 }

@@ -463,3 +463,86 @@ pub fn open_ports(_cluster: &ClusterRef, ports: &[PortRange]) -> Result<(), Prov
         "the nebius provider does not open ports (no security groups are made)",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{IpAddressStatus, NetworkInterfaceStatus};
+
+    fn instance(name: &str, cluster: &str, state: i32) -> Instance {
+        let mut labels = std::collections::HashMap::new();
+        labels.insert(CLUSTER_LABEL.to_string(), cluster.to_string());
+        Instance {
+            metadata: Some(ResourceMetadata {
+                id: format!("computeinstance-{name}"),
+                name: name.into(),
+                labels,
+                ..Default::default()
+            }),
+            spec: Some(InstanceSpec {
+                resources: Some(ResourcesSpec {
+                    platform: "gpu-h100-sxm".into(),
+                    preset: Some("1gpu-16vcpu-200gb".into()),
+                }),
+                ..Default::default()
+            }),
+            status: Some(crate::proto::InstanceStatus {
+                state,
+                network_interfaces: vec![NetworkInterfaceStatus {
+                    ip_address: Some(IpAddressStatus {
+                        address: "10.0.0.5/32".into(),
+                    }),
+                    public_ip_address: Some(IpAddressStatus {
+                        address: "203.0.113.7/32".into(),
+                    }),
+                }],
+                reconciling: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn types_split_at_the_first_underscore_and_bad_ones_are_invalid() {
+        assert_eq!(
+            split_type("gpu-h100-sxm_8gpu-128vcpu-1600gb").unwrap(),
+            ("gpu-h100-sxm", "8gpu-128vcpu-1600gb")
+        );
+        for bad in ["gpu-h100-sxm", "_8gpu", "gpu_"] {
+            assert_eq!(split_type(bad).unwrap_err().code, "InvalidInstanceType");
+        }
+    }
+
+    #[test]
+    fn members_are_the_cluster_s_labelled_nodes_by_role_with_bare_addresses() {
+        let all = vec![
+            instance("nb-head", "nb", state::RUNNING),
+            instance("nb-worker-1", "nb", state::STOPPED),
+            // Another cluster whose name starts like this one's.
+            instance("nb-worker-head", "nb-worker", state::RUNNING),
+            // The right name without the label is not ours.
+            instance("nb-worker-2", "other", state::RUNNING),
+        ];
+        let found = members(&all, "nb");
+        let roles: Vec<Role> = found.iter().map(|(r, _)| *r).collect();
+        assert_eq!(roles, [Role::Head, Role::Worker(1)]);
+        let head = node(found[0].0, found[0].1, "ubuntu");
+        assert!(head.is_head);
+        assert_eq!(head.status, InstanceStatus::Running);
+        assert_eq!(head.instance_type, "gpu-h100-sxm_1gpu-16vcpu-200gb");
+        assert_eq!(head.public_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(head.private_ip.as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            node(found[1].0, found[1].1, "ubuntu").status,
+            InstanceStatus::Stopped
+        );
+    }
+
+    #[test]
+    fn cloud_init_creates_the_user_with_the_cluster_key() {
+        let data = cloud_init("ubuntu", Some("ssh-ed25519 AAAAkey aloft\n"));
+        assert!(data.starts_with("#cloud-config\n"));
+        assert!(data.contains("  - name: ubuntu\n"));
+        assert!(data.contains("      - ssh-ed25519 AAAAkey aloft\n"));
+        assert!(!cloud_init("ubuntu", None).contains("ssh_authorized_keys"));
+    }
+}
