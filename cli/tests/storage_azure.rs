@@ -366,7 +366,17 @@ fn an_azure_container_reaches_both_nodes_by_sas_and_storage_objects_are_created_
         world.azurite.containers(),
         serde_json::json!(["az-data", "az-scratch"])
     );
-    world.ok(&world.aloft(Creds::ConnectionString, &["down", "-y", "azc"]));
+    // `down` finds the account in the az CLI's config file (`[storage]`
+    // `connection_string`), as `az storage` would.
+    std::fs::write(
+        world.azure_config.path().join("config"),
+        format!(
+            "[storage]\nconnection_string = {}\n",
+            world.azurite.connection_string()
+        ),
+    )
+    .unwrap();
+    world.ok(&world.aloft(Creds::None, &["down", "-y", "azc"]));
     assert_eq!(
         world.azurite.containers(),
         serde_json::json!(["az-data"]),

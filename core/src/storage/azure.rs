@@ -653,6 +653,71 @@ mod tests {
     }
 
     #[test]
+    fn credentials_are_found_where_the_az_cli_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_dir = dir.path().to_string_lossy().into_owned();
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            let config_dir = config_dir.clone();
+            move |name: &str| {
+                if name == "AZURE_CONFIG_DIR" {
+                    return Some(config_dir.clone());
+                }
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        // Nothing anywhere: the error names every place.
+        let err = azure_credentials(env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("AZURE_STORAGE_CONNECTION_STRING")
+                && err.contains("AZURE_STORAGE_KEY")
+                && err.contains("~/.azure/config"),
+            "{err}"
+        );
+        // The account and key variables: the account's own endpoint.
+        let c = azure_credentials(env(&[
+            ("AZURE_STORAGE_ACCOUNT", "acct"),
+            ("AZURE_STORAGE_KEY", "a2V5"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.account.as_str(), c.endpoint.as_str()),
+            ("acct", "https://acct.blob.core.windows.net")
+        );
+        // A key without an account is named as such.
+        let err = azure_credentials(env(&[("AZURE_STORAGE_KEY", "a2V5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no Azure storage account name"), "{err}");
+        // The CLI's config file: its [storage] connection string, and the
+        // variables before it.
+        std::fs::write(
+            dir.path().join("config"),
+            "[storage]\nconnection_string = AccountName=fromfile;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/fromfile\n",
+        )
+        .unwrap();
+        let c = azure_credentials(env(&[])).unwrap();
+        assert_eq!(
+            (c.account.as_str(), c.endpoint.as_str()),
+            ("fromfile", "http://127.0.0.1:1/fromfile")
+        );
+        let c = azure_credentials(env(&[(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "AccountName=fromenv;AccountKey=a2V5",
+        )]))
+        .unwrap();
+        assert_eq!(c.account, "fromenv");
+        std::fs::write(
+            dir.path().join("config"),
+            "[storage]\naccount = acct2\nkey = a2V5\n",
+        )
+        .unwrap();
+        let c = azure_credentials(env(&[])).unwrap();
+        assert_eq!(c.account, "acct2");
+    }
+
+    #[test]
     fn listings_give_sizes_md5s_and_the_next_marker() {
         let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://x/" ContainerName="data"><Prefix>train</Prefix><Blobs><Blob><Name>train/a.txt</Name><Properties><Content-Length>11</Content-Length><Content-MD5>XrY7u+Ae7tCTyyK7j1rNww==</Content-MD5></Properties></Blob><Blob><Name>train/b</Name><Properties><Content-Length>0</Content-Length><Content-MD5 /></Properties></Blob></Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>"#;
         let (objects, next) = parse_listing(xml).unwrap();
