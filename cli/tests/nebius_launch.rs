@@ -220,6 +220,15 @@ fn nebius_out_of_capacity_fails_over_with_the_reason_and_the_kit_passes_from_the
         .unwrap();
     let checked = world.ok(&check);
     assert!(checked.contains("nebius"), "{checked}");
+    // No ports are declared: a task with ports is not planned on Nebius.
+    let ports = world.task(
+        "ports.yaml",
+        "resources: {infra: nebius, accelerators: H100:1, ports: 8080}\nrun: echo hi\n",
+    );
+    let dry = world.aloft(&["launch", "--dryrun", ports.to_str().unwrap()]);
+    let said = format!("{}{}", text(&dry.stdout), text(&dry.stderr));
+    assert!(!dry.status.success(), "{said}");
+    assert!(said.contains("nebius: cannot open ports"), "{said}");
     // The kit (`aloft providers test`) of the bundled component, with the
     // project and subnet as `configure` settings.
     let wasm = world.home.path().join("nebius.wasm");
