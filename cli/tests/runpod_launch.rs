@@ -14,11 +14,11 @@ use common::text;
 /// The API key only these tests know; it must never appear in any output or file.
 const SECRET: &str = "rpa_ALOFTCLI7Q2W9E4R1T6Y3U8I5O0P.NEVER-PRINTED";
 
-type World = CloudWorld<RunpodFake>;
+pub(crate) type World = CloudWorld<RunpodFake>;
 
 impl World {
     /// The fake with `n` machines on 127.0.4.<first..>, aloft's config pointing at it.
-    fn new(n: u8, first: u8) -> World {
+    pub(crate) fn new(n: u8, first: u8) -> World {
         let world = CloudWorld::start("127.0.4", n, first, SECRET, |machines| {
             RunpodFake::start(SECRET, machines, 1.0)
         })

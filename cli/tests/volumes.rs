@@ -162,3 +162,46 @@ fn a_pvc_is_made_mounted_by_the_pods_kept_while_in_use_and_deleted_after_down() 
     let listed = world.ok(&world.aloft(&["volumes", "ls", "-o", "json"]));
     assert_eq!(listed.trim(), "[]");
 }
+
+#[test]
+fn a_runpod_network_volume_is_made_attached_at_deploy_and_deleted_after_down() {
+    let world = crate::runpod_launch::World::new(1, 40);
+    let volume = world.task(
+        "ckpt.yaml",
+        "name: ckpt\ntype: runpod-network-volume\ninfra: runpod/US/US-KS-2\nsize: 20\n",
+    );
+    world.ok(&world.aloft(&["volumes", "apply", volume.to_str().unwrap()]));
+    let made = world.fake.state()["network_volumes"].clone();
+    let id = made[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        made,
+        serde_json::json!([{"id": id, "name": "ckpt", "size": 20, "dataCenterId": "US-KS-2"}])
+    );
+
+    // The task names no place: it goes to the volume's data center, and the pod
+    // is deployed with the volume.
+    let task = world.task(
+        "ckpt-task.yaml",
+        "resources: {accelerators: A40:1}\nvolumes: {/ckpt: ckpt}\nrun: echo attached\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "rv", task.to_str().unwrap()]);
+    assert_eq!(world.ok(&out).trim(), "attached", "{}", text(&out.stderr));
+    let state = world.fake.state();
+    let pod = &state["pods"][0];
+    assert_eq!(pod["name"], "rv-head", "{state}");
+    assert_eq!(pod["networkVolumeId"], id.as_str(), "{state}");
+    assert_eq!(pod["volumeMountPath"], "/ckpt", "{state}");
+    assert_eq!(pod["dataCenterId"], "US-KS-2", "{state}");
+
+    let out = world.aloft(&["volumes", "delete", "ckpt"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("in use by cluster(s) rv"),
+        "{}",
+        text(&out.stderr)
+    );
+    world.ok(&world.aloft(&["down", "-y", "rv"]));
+    world.ok(&world.aloft(&["volumes", "delete", "ckpt"]));
+    assert_eq!(world.fake.state()["network_volumes"], serde_json::json!([]));
+    world.assert_valid_and_secret_kept();
+}

@@ -31,15 +31,22 @@ a pod EXITED (runtime gone, machine kept), `podResume` / `podBidResume` (for
 interruptible pods only) boot it again, `podTerminate` frees the machine and the
 pod leaves `myself { pods }`.
 
+Network volumes, as RunPod's REST API (`rest.runpod.io/v1`) has them: `POST
+/v1/networkvolumes {name, size, dataCenterId}` (nothing else accepted), `GET
+/v1/networkvolumes`, `DELETE /v1/networkvolumes/ID` (204). A pod deployed with
+`networkVolumeId` must name an existing volume and its data center.
+
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"gpu_type_id"
 (optional: all), "exhausted": bool}`, `POST /_fake/preempt {"pod_id"}` (an
 interruptible pod is stopped by RunPod), `GET /_fake/state` (every pod ever made,
 terminated ones included with `desiredStatus: TERMINATED`, and `requests`: the
-root fields of every GraphQL operation, or `INVALID` / `UNAUTHORIZED`).
+root fields of every GraphQL operation, or `INVALID` / `UNAUTHORIZED`;
+`network_volumes`).
 """
 import argparse
 import json
 import random
+import re
 import string
 import sys
 import threading
@@ -284,6 +291,7 @@ class State:
         self.pods = {}  # id -> record, terminated ones kept
         self.exhausted = set()  # gpu type ids without capacity; "*" for all
         self.requests = []
+        self.volumes = {}  # network volume id -> {id, name, size, dataCenterId}
 
     def machine_in_use(self, m):
         return any(p["machine"] == m and p["desiredStatus"] != "TERMINATED"
@@ -373,7 +381,15 @@ class State:
                 raise Fail(f"Your bid price ${bid}/hr is below the minimum bid price ${floor}/hr for this GPU.")
             price = bid
         env = input.get("env") or []
+        volume_id = input.get("networkVolumeId")
         with self.lock:
+            if volume_id is not None:
+                v = self.volumes.get(volume_id)
+                if v is None:
+                    raise Fail(f"Network volume {volume_id} not found")
+                if dc != v["dataCenterId"]:
+                    raise Fail(f"Network volume {volume_id} is in {v['dataCenterId']}; "
+                               f"the pod must be deployed there (dataCenterId {dc!r})")
             if gid in self.exhausted or "*" in self.exhausted:
                 raise Fail(NO_CAPACITY)
             machine = next((m for m in self.machines if not self.machine_in_use(m)), None)
@@ -397,6 +413,7 @@ class State:
                 "containerDiskInGb": input.get("containerDiskInGb"),
                 "volumeInGb": float(input.get("volumeInGb") or 0),
                 "volumeMountPath": input.get("volumeMountPath"),
+                "networkVolumeId": volume_id,
                 "cloudType": cloud, "dataCenterId": dc, "countryCode": country,
                 "machineId": f"m{machine[1]}", "machine": machine,
                 "lastStatusChange": time.strftime("Rented by User: %a %b %d %Y"),
@@ -497,6 +514,10 @@ def make_handler(state):
             pass
 
         def reply(self, status, body):
+            if status == 204:
+                self.send_response(204)
+                self.end_headers()
+                return
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -527,8 +548,28 @@ def make_handler(state):
                         v = {k: val for k, val in p.items() if k not in ("machine", "booted_at")}
                         v["machine_ip"], v["machine_port"] = p["machine"][0], p["machine"][1]
                         pods.append(v)
-                    return self.reply(200, {"pods": pods, "requests": list(state.requests)})
+                    return self.reply(200, {"pods": pods, "requests": list(state.requests),
+                                            "network_volumes": list(state.volumes.values())})
+            if url.path == "/v1/networkvolumes":
+                if not self.authorized(url):
+                    return self.reply(401, {"error": "Unauthorized"})
+                with state.lock:
+                    return self.reply(200, list(state.volumes.values()))
             self.reply(404, {"errors": [{"message": "Not found"}]})
+
+        def do_DELETE(self):
+            # RunPod's REST API (rest.runpod.io/v1): DELETE /networkvolumes/{id}.
+            url = urlparse(self.path)
+            m = re.fullmatch(r"/v1/networkvolumes/([A-Za-z0-9]+)", url.path)
+            if not m:
+                return self.reply(404, {"error": "Not found"})
+            if not self.authorized(url):
+                return self.reply(401, {"error": "Unauthorized"})
+            with state.lock:
+                if state.volumes.pop(m[1], None) is None:
+                    return self.reply(404, {"error": "network volume not found"})
+                state.requests.append("DELETE networkvolumes")
+            self.reply(204, None)
 
         def do_POST(self):
             url = urlparse(self.path)
@@ -545,6 +586,22 @@ def make_handler(state):
                         return self.reply(400, {"error": "no such interruptible pod"})
                     p["desiredStatus"], p["booted_at"] = "EXITED", None
                 return self.reply(200, {"ok": True})
+            if url.path == "/v1/networkvolumes":
+                # RunPod's REST API: {name, size (GB, 1..4000), dataCenterId}.
+                if not self.authorized(url):
+                    return self.reply(401, {"error": "Unauthorized"})
+                b = body if isinstance(body, dict) else {}
+                extra = set(b) - {"name", "size", "dataCenterId"}
+                size, dc = b.get("size"), b.get("dataCenterId")
+                if extra or not isinstance(b.get("name"), str) or not isinstance(size, int) \
+                        or not 0 < size <= 4000 or not any(dc in v for v in DATA_CENTERS.values()):
+                    state.requests.append(f"INVALID networkvolumes {b}")
+                    return self.reply(400, {"error": f"invalid network volume request: {b}"})
+                with state.lock:
+                    vid = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(10))
+                    state.volumes[vid] = {"id": vid, "name": b["name"], "size": size, "dataCenterId": dc}
+                    state.requests.append("POST networkvolumes")
+                    return self.reply(200, state.volumes[vid])
             if url.path != "/graphql":
                 return self.reply(404, {"errors": [{"message": "Not found"}]})
             if not self.authorized(url):

@@ -59,6 +59,29 @@ impl Client {
         )
     }
 
+    /// RunPod's REST base (`providers.runpod.endpoint` replaces it) and the API
+    /// key the host lends the `runpod` component.
+    fn runpod_api(&self) -> ClientResult<(String, String)> {
+        use crate::plugin::CredentialSource;
+        let key = super::providers::ConfiguredCredentials::from_config(&self.config)?
+            .get("RUNPOD_API_KEY")
+            .ok_or_else(|| {
+                VolumeError::Invalid(
+                    "no RunPod API key: set RUNPOD_API_KEY (or `apikey = ...` in ~/.runpod/config.toml)"
+                        .into(),
+                )
+            })?;
+        let base = self
+            .config
+            .providers
+            .get("runpod")
+            .and_then(|v| v.get("endpoint"))
+            .and_then(|v| v.as_str())
+            .unwrap_or(crate::volumes::runpod::REST_BASE)
+            .to_string();
+        Ok((base, key))
+    }
+
     /// Where a `k8s-pvc` volume's claim goes: its context (`infra: k8s/CONTEXT`,
     /// else the one allowed context) and namespace (the context's: pods go there).
     fn claim_ref(
@@ -127,11 +150,21 @@ impl Client {
                 (at.context.clone(), format!("{}/{}", at.namespace, at.name))
             }
             VolumeKind::RunpodNetworkVolume => {
-                return Err(VolumeError::Unsupported(
-                    "runpod-network-volume: creating RunPod network volumes is not supported yet"
-                        .into(),
-                )
-                .into());
+                let (Some(country), Some(data_center)) = (&volume.infra.region, &volume.infra.zone)
+                else {
+                    return Err(
+                        VolumeError::Invalid("infra: runpod/COUNTRY/DATA_CENTER".into()).into(),
+                    );
+                };
+                let (base, key) = self.runpod_api()?;
+                let id = self.rt.block_on(crate::volumes::runpod::create(
+                    &base,
+                    &key,
+                    name,
+                    volume.size_gib.unwrap_or(1),
+                    data_center,
+                ))?;
+                (format!("{country}/{data_center}"), id)
             }
         };
         let record = VolumeRecord {
@@ -199,11 +232,12 @@ impl Client {
                     .block_on(crate::volumes::kube::delete(&access, &at))?;
             }
             VolumeKind::RunpodNetworkVolume => {
-                return Err(VolumeError::Unsupported(
-                    "runpod-network-volume: deleting RunPod network volumes is not supported yet"
-                        .into(),
-                )
-                .into());
+                let (base, key) = self.runpod_api()?;
+                self.rt.block_on(crate::volumes::runpod::delete(
+                    &base,
+                    &key,
+                    &record.cloud_id,
+                ))?;
             }
         }
         self.state.remove_volume(name)?;
@@ -267,9 +301,21 @@ impl Client {
                 size_gib: r.size_gib,
             });
         }
-        let Some((provider, region, first)) = place else {
+        let Some((provider, place_name, first)) = place else {
             return Ok(None);
         };
+        // RunPod's place is `COUNTRY/DATA_CENTER`: a region and a zone.
+        let (region, zone) = match place_name.split_once('/') {
+            Some((r, z)) if provider == "runpod" => (r.to_string(), Some(z.to_string())),
+            _ => (place_name.clone(), None),
+        };
+        if provider == "runpod" && attachments.len() > 1 {
+            return Err(VolumeError::Unsupported(format!(
+                "volumes: a RunPod pod attaches one network volume; the task mounts {}",
+                attachments.len()
+            ))
+            .into());
+        }
         let mounts = || {
             attachments
                 .iter()
@@ -292,12 +338,12 @@ impl Client {
             {
                 return Err(VolumeError::Unsupported(if capable.contains(cloud) {
                     format!(
-                        "volumes ({}): volume `{first}` is on {provider}/{region}, the task asks for {cloud}",
+                        "volumes ({}): volume `{first}` is on {provider}/{place_name}, the task asks for {cloud}",
                         mounts()
                     )
                 } else {
                     format!(
-                        "volumes ({}): provider {cloud} cannot mount volumes (providers that can: {}); volume `{first}` is on {provider}/{region}",
+                        "volumes ({}): provider {cloud} cannot mount volumes (providers that can: {}); volume `{first}` is on {provider}/{place_name}",
                         mounts(),
                         if capable.is_empty() { "none".to_string() } else { capable.join(", ") }
                     )
@@ -308,7 +354,16 @@ impl Client {
                 && *r_region != region
             {
                 return Err(VolumeError::Unsupported(format!(
-                    "volumes ({}): volume `{first}` is in {provider}/{region}, the task asks for {provider}/{r_region}",
+                    "volumes ({}): volume `{first}` is in {provider}/{place_name}, the task asks for {provider}/{r_region}",
+                    mounts()
+                ))
+                .into());
+            }
+            if let (Some(z), Some(r_zone)) = (&zone, &r.infra.zone)
+                && z != r_zone
+            {
+                return Err(VolumeError::Unsupported(format!(
+                    "volumes ({}): volume `{first}` is in {provider}/{place_name}, the task asks for zone {r_zone}",
                     mounts()
                 ))
                 .into());
@@ -316,7 +371,7 @@ impl Client {
             r.infra = Infra {
                 cloud: Some(provider.clone()),
                 region: Some(region.clone()),
-                zone: r.infra.zone.clone(),
+                zone: zone.clone().or_else(|| r.infra.zone.clone()),
             };
         }
         if !capable.contains(&provider) {

@@ -2,12 +2,11 @@
 //! outlives clusters, created once from a volume file and mounted by tasks that
 //! name it in `volumes: {MOUNT_PATH: NAME}`.
 //!
-//! The kind that works today is `k8s-pvc`: a PersistentVolumeClaim in a kubeconfig
-//! context's namespace, mounted into every pod of the cluster. The file format
-//! knows `runpod-network-volume` (SkyPilot's RunPod network volumes) and checks it,
-//! but creating one is refused by name for now. Providers whose manifest does not
-//! declare the `volumes` capability refuse a task with `volumes:` by name before
-//! anything is provisioned.
+//! Two kinds: `k8s-pvc` (a PersistentVolumeClaim in a kubeconfig context's
+//! namespace, mounted into every pod of the cluster) and `runpod-network-volume`
+//! (a RunPod network volume in one data center, attached to the pods at deploy).
+//! Providers whose manifest does not declare the `volumes` capability refuse a
+//! task with `volumes:` by name before anything is provisioned.
 //!
 //! How the provider component learns a cluster's volumes without a WIT change:
 //! before `run-instances` the host writes the cluster's mounts, as JSON
@@ -15,7 +14,8 @@
 //! key-value store; the component deletes it when it terminates the cluster. The
 //! PVC itself is created and deleted by the host ([`kube`]) through the same
 //! per-context access the component's requests use (`kube::access`), so no
-//! credential reaches the component.
+//! credential reaches the component; a RunPod network volume by the host through
+//! RunPod's REST API ([`runpod`]) with the key it lends the `runpod` component.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +26,8 @@ use crate::task::Infra;
 
 #[cfg(feature = "plugin")]
 pub mod kube;
+#[cfg(feature = "plugin")]
+pub mod runpod;
 
 /// The kind of a volume (`type:` in the volume file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,7 +104,7 @@ pub struct VolumeSpec {
     /// `k8s-pvc` or `runpod-network-volume`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Where: `k8s[/CONTEXT]`, `runpod/DATA_CENTER`.
+    /// Where: `k8s[/CONTEXT]`, `runpod/COUNTRY/DATA_CENTER`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub infra: Option<String>,
     /// Size (`10Gi`, `100`; a bare number is GiB). Required unless `use_existing`.
@@ -290,9 +292,9 @@ impl Volume {
                     "config.{field}: a Kubernetes setting; a runpod-network-volume has none"
                 ));
             }
-            if infra.region.is_none() {
+            if infra.region.is_none() || infra.zone.is_none() {
                 return bad(
-                    "infra: a RunPod network volume lives in one data center: `infra: runpod/DATA_CENTER` (e.g. runpod/EU-RO-1)"
+                    "infra: a RunPod network volume lives in one data center: `infra: runpod/COUNTRY/DATA_CENTER` (e.g. runpod/RO/EU-RO-1)"
                         .into(),
                 );
             }
@@ -347,7 +349,7 @@ mod tests {
         assert_eq!(v.infra.region.as_deref(), Some("ctx-a"));
         assert_eq!(v.size_gib, Some(10));
         let v = Volume::from_yaml_str(
-            "name: ckpt\ntype: runpod-network-volume\ninfra: runpod/EU-RO-1\nsize: 50\n",
+            "name: ckpt\ntype: runpod-network-volume\ninfra: runpod/RO/EU-RO-1\nsize: 50\n",
         )
         .unwrap();
         assert_eq!(v.infra.cloud.as_deref(), Some("runpod"));

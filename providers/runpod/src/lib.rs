@@ -13,6 +13,12 @@
 //! the public address and port that the pod's port 22 is mapped to; aloft's public
 //! key is passed as the `PUBLIC_KEY` env, which RunPod's images authorize.
 //!
+//! Volumes: the host creates network volumes (`aloft volumes apply`, RunPod's REST
+//! API) and, before `run-instances`, leaves the cluster's mount in this component's
+//! kv under `aloft-volumes/CLUSTER` (`model::Mount`); pods are deployed with its
+//! `networkVolumeId` and `volumeMountPath` (one volume a pod), and `terminate`
+//! deletes the key.
+//!
 //! Settings (`providers.runpod.*`): `endpoint` (handled by the host), `ssh_user`
 //! (default `root`), `image` (the pod image), `bid_per_gpu` (spot bid; default:
 //! the current interruptible price).
@@ -45,7 +51,7 @@ impl Provider for Runpod {
             description:
                 "RunPod GPU pods (on-demand and interruptible, single node), through its GraphQL API"
                     .into(),
-            capabilities: Capabilities::SPOT | Capabilities::OPEN_PORTS,
+            capabilities: Capabilities::SPOT | Capabilities::OPEN_PORTS | Capabilities::VOLUMES,
             credentials: vec![api::KEY_NAME.into()],
             hosts: vec!["api.runpod.io".into()],
         }
@@ -65,7 +71,10 @@ impl Provider for Runpod {
     }
 
     fn run_instances(req: RunRequest) -> Result<RunResult, ProviderError> {
-        lifecycle::run(&req, &settings())
+        let key = model::volumes_key(&req.cluster.cluster);
+        let volume = model::network_volume(aloft_provider_sdk::kv::get(&key).as_deref())
+            .map_err(|e| errors::invalid("BadVolumeMounts", &e))?;
+        lifecycle::run(&req, &settings(), volume.as_ref())
     }
 
     fn query_instances(clusters: Vec<ClusterRef>) -> Result<Vec<ClusterInstances>, ProviderError> {
@@ -81,7 +90,10 @@ impl Provider for Runpod {
     }
 
     fn terminate_instances(cluster: ClusterRef) -> Result<(), ProviderError> {
-        lifecycle::terminate(&cluster)
+        lifecycle::terminate(&cluster)?;
+        // The cluster's volume mounts go with it (the volumes stay).
+        aloft_provider_sdk::kv::delete(&model::volumes_key(&cluster.cluster));
+        Ok(())
     }
 
     fn open_ports(_cluster: ClusterRef, _ports: Vec<PortRange>) -> Result<(), ProviderError> {

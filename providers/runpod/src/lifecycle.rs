@@ -153,6 +153,7 @@ fn deploy(
     shape: &PodShape,
     name: &str,
     settings: &BTreeMap<String, String>,
+    volume: Option<&model::Mount>,
 ) -> Result<String, ProviderError> {
     let image = settings
         .get("image")
@@ -178,6 +179,10 @@ fn deploy(
     match req.cluster.zone.as_deref() {
         Some(zone) => input["dataCenterId"] = json!(zone),
         None => input["countryCode"] = json!(req.cluster.region),
+    }
+    if let Some(v) = volume {
+        input["networkVolumeId"] = json!(v.id);
+        input["volumeMountPath"] = json!(v.mount_path);
     }
     #[derive(Deserialize)]
     struct Deployed {
@@ -245,10 +250,12 @@ fn resume(
     Ok(())
 }
 
-/// Deploys the cluster's missing pods (named by role) and resumes stopped ones.
+/// Deploys the cluster's missing pods (named by role), each attaching `volume`
+/// when given, and resumes stopped ones.
 pub fn run(
     req: &RunRequest,
     settings: &BTreeMap<String, String>,
+    volume: Option<&model::Mount>,
 ) -> Result<RunResult, ProviderError> {
     let region = req.cluster.region.as_str();
     let zone = req.cluster.zone.as_deref();
@@ -286,7 +293,14 @@ pub fn run(
     let roles: Vec<Role> = existing.iter().map(|(r, _, _)| *r).collect();
     let mut created = Vec::new();
     for role in model::roles_to_launch(&roles, req.count) {
-        let id = deploy(req, &shape, &model::name_of(cluster, role), settings).map_err(here)?;
+        let id = deploy(
+            req,
+            &shape,
+            &model::name_of(cluster, role),
+            settings,
+            volume,
+        )
+        .map_err(here)?;
         created.push(id);
     }
     let all = if created.is_empty() && resumed.is_empty() {

@@ -457,3 +457,56 @@ mod tests {
         assert_eq!(two.gpu_memory_mib, Some(49152));
     }
 }
+
+/// The network volume the host asks a cluster's pods to attach (the host's
+/// `aloft::volumes::Attachment`, left in this component's kv under
+/// [`volumes_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Mount {
+    /// The volume's name in aloft.
+    pub name: String,
+    /// RunPod's network volume id.
+    pub id: String,
+    /// Where the pod sees it (`volumeMountPath`).
+    pub mount_path: String,
+}
+
+/// The kv key holding a cluster's mounts (the host's `aloft::volumes::kv_key`).
+pub fn volumes_key(cluster: &str) -> String {
+    format!("aloft-volumes/{cluster}")
+}
+
+/// The network volume a cluster's pods attach: none without the key; a pod
+/// attaches at most one.
+pub fn network_volume(value: Option<&str>) -> Result<Option<Mount>, String> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    let mut mounts: Vec<Mount> =
+        serde_json::from_str(text).map_err(|e| format!("volume mounts: {e}"))?;
+    match mounts.len() {
+        0 | 1 => Ok(mounts.pop()),
+        n => Err(format!(
+            "a RunPod pod attaches one network volume; the task mounts {n}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod mount_tests {
+    use super::*;
+
+    #[test]
+    fn one_network_volume_per_pod() {
+        let one = r#"[{"name":"ckpt","id":"abc","mount_path":"/ckpt","size_gib":10}]"#;
+        let m = network_volume(Some(one)).unwrap().unwrap();
+        assert_eq!((m.id.as_str(), m.mount_path.as_str()), ("abc", "/ckpt"));
+        assert_eq!(network_volume(None).unwrap(), None);
+        let two = format!("[{0},{0}]", &one[1..one.len() - 1]);
+        assert!(
+            network_volume(Some(&two))
+                .unwrap_err()
+                .contains("one network volume")
+        );
+    }
+}
