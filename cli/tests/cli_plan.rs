@@ -367,6 +367,52 @@ fn a_two_node_task_never_lands_on_a_cloud_without_multi_node() {
 }
 
 #[test]
+fn a_container_image_task_never_lands_on_a_cloud_whose_nodes_cannot_run_it() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("l4.yaml");
+    // RunPod's L4 is the cheapest offer of this task without an image (see above);
+    // its pods run RunPod's own image, so with one the plan leaves it out and says why.
+    std::fs::write(
+        &task,
+        "resources: {accelerators: L4:1, image_id: docker:vllm/vllm-openai:v0.6.0}\nrun: nvidia-smi\n",
+    )
+    .unwrap();
+    let json = aloft(
+        home.path(),
+        &[
+            "launch",
+            "--dryrun",
+            "--all-clouds",
+            "-o",
+            "json",
+            task.to_str().unwrap(),
+        ],
+    );
+    assert!(json.status.success(), "{}", stderr(&json));
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let t = &plan["tasks"][0];
+    assert_ne!(t["chosen"]["cloud"], "runpod", "{plan}");
+    let why = "cannot run a container image (image_id: docker:...): its nodes are containers of the provider's own image";
+    assert!(
+        t["excluded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cloud"] == "runpod" && e["reason"] == why),
+        "{plan}"
+    );
+    let table = aloft(
+        home.path(),
+        &["launch", "--dryrun", "--all-clouds", task.to_str().unwrap()],
+    );
+    assert!(
+        stdout(&table).contains(&format!("Left out: runpod {why}.")),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
 fn a_cloud_nothing_knows_is_a_located_error_listing_the_known_ones() {
     let home = tempfile::tempdir().unwrap();
     let task = home.path().join("skynet.yaml");

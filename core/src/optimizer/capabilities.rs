@@ -112,6 +112,23 @@ pub fn tier_refusal(cloud: &str, r: &Resources) -> Option<String> {
     None
 }
 
+/// Clouds whose nodes are containers of the provider's own image, with no Docker
+/// inside and no way to run the task's: RunPod pods run the image its settings
+/// name (`providers.runpod.image`). Kubernetes pods and Vast.ai instances take the
+/// task's image as theirs; VMs and pool machines run it in a container.
+const NO_CONTAINER_IMAGE_CLOUDS: &[&str] = &["runpod"];
+
+/// Why `cloud` cannot run the container image (`image_id: docker:...`) resources
+/// `r` name, if so.
+pub fn container_refusal(cloud: &str, r: &Resources) -> Option<String> {
+    (matches!(r.image_id, Some(ImageId::Docker(_))) && NO_CONTAINER_IMAGE_CLOUDS.contains(&cloud))
+        .then(|| {
+            "cannot run a container image (image_id: docker:...): its nodes are containers of \
+             the provider's own image"
+                .to_string()
+        })
+}
+
 /// Capabilities per cloud: what the options say, else the catalog table, else
 /// everything (a cloud nobody describes is not second-guessed).
 pub(crate) fn of(known: &BTreeMap<String, CloudCapabilities>, cloud: &str) -> CloudCapabilities {
