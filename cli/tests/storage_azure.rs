@@ -544,7 +544,8 @@ fn service_sas_urls_are_the_ones_microsofts_own_client_signs() {
          from azure.storage.blob._shared_access_signature import BlobSharedAccessSignature\n\
          sas = BlobSharedAccessSignature(sys.argv[1], sys.argv[2])\n\
          sas.x_ms_version = sys.argv[3]\n\
-         print(sas.generate_blob('az-data', 'train/a b+c~.txt', permission='r', expiry='2026-12-08T01:02:03Z'))\n";
+         print(sas.generate_blob('az-data', 'train/a b+c~.txt', permission='r', expiry='2026-12-08T01:02:03Z'))\n\
+         print(sas.generate_container('az-data', permission='racwdl', expiry='2026-12-08T01:02:03Z'))\n";
     let out = Command::new(aloft_tests::fakes::venv_python())
         .arg("-c")
         .arg(script)
@@ -552,14 +553,25 @@ fn service_sas_urls_are_the_ones_microsofts_own_client_signs() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let theirs = text(&out.stdout);
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    let theirs = lines.next().unwrap_or_default();
+    let theirs_container = lines.next().unwrap_or_default();
     // Each parameter, percent-decoded (the two quote `/` differently).
     let params = |query: &str| {
         let mut params: Vec<String> = query.trim().split('&').map(percent_decode).collect();
         params.sort();
         params
     };
-    assert_eq!(params(&ours), params(&theirs));
+    assert_eq!(params(&ours), params(theirs));
+    let ours_container = aloft::storage::azure::container_sas(
+        &credentials,
+        "az-data",
+        "racwdl",
+        "2026-12-08T01:02:03Z",
+        aloft::storage::azure::API_VERSION,
+    );
+    assert_eq!(params(&ours_container), params(theirs_container));
 }
 
 /// `text` with its `%XX` escapes decoded.
@@ -653,6 +665,43 @@ fn the_blob_client_pages_listings_keeps_odd_names_and_signs_gets_azurite_serves(
     };
     assert_eq!(fetch(&get.url), "body 1\n200");
     assert!(fetch(&get.url.replace("sp=r", "sp=rw")).ends_with("403"));
+    // rclone (what MOUNT runs on the nodes) reaches the one container with a
+    // container SAS URL, without the key: it lists, and writes a blob.
+    let sas_url = client.container_sas_url("odd", "racwdl", Duration::from_secs(600));
+    let rclone = |args: &[&str], input: &str| {
+        let mut child = Command::new("rclone")
+            .args(args)
+            .env("RCLONE_CONFIG", "/dev/null")
+            .env("RCLONE_AZUREBLOB_SAS_URL", &sas_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rclone (scripts/test.sh installs it)");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        rclone(&["lsf", "-R", "--files-only", ":azureblob:odd/d"], ""),
+        "a b.txt\np+q%r~.bin\nsub/x\nünï.txt\n"
+    );
+    rclone(
+        &["rcat", ":azureblob:odd/d/from-rclone"],
+        "written by rclone",
+    );
+    assert_eq!(
+        client.get("odd", "d/from-rclone").unwrap(),
+        b"written by rclone"
+    );
+    client.delete("odd", "d/from-rclone").unwrap();
     for name in names {
         client.delete("odd", name).unwrap();
     }

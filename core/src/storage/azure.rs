@@ -230,16 +230,54 @@ pub fn service_sas(
     expiry: &str,
     version: &str,
 ) -> String {
-    let resource = format!("/blob/{}/{container}/{blob}", credentials.account);
+    sas(
+        credentials,
+        &format!("{container}/{blob}"),
+        "b",
+        "r",
+        expiry,
+        version,
+    )
+}
+
+/// The query of a service SAS for a whole container (`sr=c`) with
+/// `permissions` in Azure's order (`racwdl`: read, add, create, write, delete,
+/// list), valid until `expiry`, in service version `version`: what rclone's
+/// `azureblob` backend takes as `sas_url` (after the container's URL), so that a
+/// node reaches one container without the account key. A bearer secret until
+/// it expires.
+pub fn container_sas(
+    credentials: &AzureCredentials,
+    container: &str,
+    permissions: &str,
+    expiry: &str,
+    version: &str,
+) -> String {
+    sas(credentials, container, "c", permissions, expiry, version)
+}
+
+/// A service SAS of `/blob/<account>/<path>` (see [`service_sas`]).
+fn sas(
+    credentials: &AzureCredentials,
+    path: &str,
+    resource_type: &str,
+    permissions: &str,
+    expiry: &str,
+    version: &str,
+) -> String {
+    let resource = format!("/blob/{}/{path}", credentials.account);
     // sp, st, se, resource, si, sip, spr, sv, sr, snapshot time, ses, rscc,
     // rscd, rsce, rscl, rsct.
-    let string_to_sign = format!("r\n\n{expiry}\n{resource}\n\n\n\n{version}\nb\n\n\n\n\n\n\n");
+    let string_to_sign = format!(
+        "{permissions}\n\n{expiry}\n{resource}\n\n\n\n{version}\n{resource_type}\n\n\n\n\n\n\n"
+    );
     let signature = base64::engine::general_purpose::STANDARD
         .encode(hmac_sha256(&credentials.key, string_to_sign.as_bytes()));
     format!(
-        "sv={}&se={}&sr=b&sp=r&sig={}",
+        "sv={}&se={}&sr={resource_type}&sp={}&sig={}",
         uri_encode(version),
         uri_encode(expiry),
+        uri_encode(permissions),
         uri_encode(&signature)
     )
 }
@@ -270,6 +308,27 @@ impl Azure {
     pub fn with_page_size(mut self, blobs: u32) -> Azure {
         self.page_size = Some(blobs);
         self
+    }
+
+    /// A container SAS URL ([`container_sas`]) with `permissions`, valid for
+    /// `expires` from now: the container's URL at the endpoint and the SAS, as
+    /// rclone's `azureblob` `sas_url` takes it. A bearer secret.
+    pub fn container_sas_url(
+        &self,
+        container: &str,
+        permissions: &str,
+        expires: Duration,
+    ) -> String {
+        let expiry = time::OffsetDateTime::now_utc()
+            + time::Duration::seconds(i64::try_from(expires.as_secs()).unwrap_or(3600));
+        let sas = container_sas(
+            &self.credentials,
+            container,
+            permissions,
+            &sas_time(expiry),
+            API_VERSION,
+        );
+        format!("{}?{sas}", self.locate(container, "").0)
     }
 
     /// The storage account.
