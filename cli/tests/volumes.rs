@@ -74,6 +74,14 @@ fn a_pvc_is_made_mounted_by_the_pods_kept_while_in_use_and_deleted_after_down() 
     );
     let status = world.ok(&world.aloft(&["status", "-o", "json"]));
     assert!(!status.contains("\"lc\""), "{status}");
+    // Managed jobs cannot mount volumes yet: refused by name.
+    let out = world.aloft(&["jobs", "launch", "-d", "-y", local.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("managed jobs cannot mount volumes yet"),
+        "{}",
+        text(&out.stderr)
+    );
     // An unknown volume is refused with the names aloft knows.
     let unknown = world.task("unknown.yaml", "volumes: {/mnt/x: nope}\nrun: echo never\n");
     let out = world.aloft(&["launch", "-y", "-c", "uc", unknown.to_str().unwrap()]);

@@ -120,8 +120,9 @@ impl Client {
         // A task with `volumes:` goes where its volumes are, and the provider is
         // told what to mount before anything is provisioned.
         let volumes = self.prepare_volumes(task, Some(&options.cluster))?;
-        if let Some(v) = &volumes {
-            self.attach_volumes(&options.cluster, v)?;
+        match &volumes {
+            Some(v) => self.attach_volumes(&options.cluster, v)?,
+            None => self.forget_stale_mounts(&options.cluster)?,
         }
         let task = volumes.as_ref().map_or(task, |v| &v.task);
         let result = self.launch_retrying(task, task_dir, options);

@@ -457,6 +457,21 @@ impl Client {
         Ok(())
     }
 
+    /// Before a launch without volumes: a new cluster mounts nothing, whatever a
+    /// crashed launch of that name left in a provider's kv.
+    pub(crate) fn forget_stale_mounts(&self, cluster: &str) -> ClientResult<()> {
+        if self.state.cluster(cluster)?.is_some() {
+            return Ok(());
+        }
+        self.state.set_volume_uses(cluster, &[])?;
+        for m in self.providers()?.host.manifests() {
+            if m.capabilities.volumes {
+                self.state.kv_delete(&m.name, &kv_key(cluster))?;
+            }
+        }
+        Ok(())
+    }
+
     /// After a launch that left no cluster: nothing is mounted.
     pub(crate) fn forget_volume_uses(&self, cluster: &str, provider: &str) -> ClientResult<()> {
         self.state.set_volume_uses(cluster, &[])?;
