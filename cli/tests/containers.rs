@@ -127,7 +127,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
-fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_node() {
+fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_node_across_stop_and_start()
+ {
     if !docker_ready() {
         return;
     }
@@ -246,6 +247,30 @@ fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_n
         "-q",
     ]);
     assert_eq!(text(&running.stdout).lines().count(), 2);
+
+    // Stopped and started, its containers stopped meanwhile (as a machine's stop
+    // does): the next job starts its node's container again and runs inside it.
+    assert!(
+        aloft(home.path(), &["stop", "-y", &cluster])
+            .status
+            .success()
+    );
+    for name in &containers {
+        assert!(docker(&["stop", "-t", "1", name]).status.success());
+    }
+    let out = aloft(home.path(), &["start", &cluster]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = aloft(
+        home.path(),
+        &[
+            "exec",
+            &cluster,
+            "--",
+            "echo again in $(cat /etc/aloft-image-marker)",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "again in only-in-the-image");
 
     let out = aloft(home.path(), &["down", "-y", &cluster]);
     assert!(out.status.success(), "{}", text(&out.stderr));
