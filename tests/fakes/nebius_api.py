@@ -80,10 +80,15 @@ PLATFORMS = {
 STATE = {"CREATING": 1, "RUNNING": 4, "STOPPED": 6}
 
 
+# The files of the services served; they and their imports go in the pool.
+SERVED_FILES = ("nebius/compute/v1/instance_service.proto", "nebius/iam/v1/token_exchange_service.proto")
+
+
 def build_pool():
-    """The package's registered file descriptors in a protobuf pool."""
+    """The package's registered file descriptors (those of the served services and
+    what they import) in a protobuf pool."""
     protos = {}
-    for data in REGISTRY._reflection_snapshot()._serialized_files:
+    for data in REGISTRY._serialized_files.values():
         fd = descriptor_pb2.FileDescriptorProto.FromString(data)
         protos[fd.name] = fd
     pool = descriptor_pool.DescriptorPool()
@@ -97,7 +102,9 @@ def build_pool():
         pool.Add(protos[name])
         added.add(name)
 
-    for name in protos:
+    for name in SERVED_FILES:
+        if name not in protos:
+            sys.exit(f"nebius registers no {name}: not the package this fake was written for")
         add(name)
     return pool
 
