@@ -392,16 +392,12 @@ fn without_r2_credentials_nothing_is_launched_and_the_files_are_named() {
         }
     );
 
-    // A store that does not match the source's URL, and R2 in MOUNT mode, are
-    // refused as bad input before any store is contacted.
+    // A store that does not match the source's URL, and a store aloft does not
+    // speak, are refused as bad input before any store is contacted.
     for (body, says) in [
         (
             "resources: {infra: local}\nfile_mounts:\n  ~/d:\n    source: s3://b/x\n    store: r2\n    mode: COPY\nrun: ls\n",
             "store R2 does not match source `s3://b/x`",
-        ),
-        (
-            "resources: {infra: local}\nfile_mounts:\n  ~/d:\n    name: b\n    store: r2\nrun: ls\n",
-            "mode MOUNT is not supported for store R2 yet; use mode: COPY",
         ),
         (
             "resources: {infra: local}\nfile_mounts:\n  ~/d: cos://eu/c/x\nrun: ls\n",
