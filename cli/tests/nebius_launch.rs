@@ -65,46 +65,36 @@ fn a_two_node_nebius_cluster_lives_its_whole_life_over_grpc_and_leaves_nothing()
     let world = World::new(2, 10);
     world.launch_on_every_machine("nb", "{infra: nebius/eu-north1, accelerators: H100:1}");
     world.assert_machines_hold_cluster_key("nb");
-    // What the fake holds: two instances named by role, labelled with the
-    // cluster, on the catalog's H100 platform and preset, running.
-    let state = world.fake.state();
-    let mut facts: Vec<serde_json::Value> = state["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            json!([
-                i["name"],
-                i["labels"]["aloft-cluster"],
-                i["platform"],
-                i["preset"],
-                i["preemptible"],
-                i["state"]
-            ])
-        })
-        .collect();
-    facts.sort_by_key(|f| f.to_string());
-    assert_eq!(
-        facts,
-        vec![
-            json!([
-                "nb-head",
-                "nb",
-                "gpu-h100-sxm",
-                "1gpu-16vcpu-200gb",
-                false,
-                "RUNNING"
-            ]),
-            json!([
-                "nb-worker-1",
-                "nb",
-                "gpu-h100-sxm",
-                "1gpu-16vcpu-200gb",
-                false,
-                "RUNNING"
-            ]),
-        ]
+    // Read back through the package's own SDK: two instances named by role,
+    // labelled with the cluster, on the catalog's H100 platform and preset, not
+    // preemptible (no priority), running, attached to the subnet, cloud-init making the user.
+    let credentials = world.xdg.path().join("nebius-credentials.json");
+    std::fs::write(&credentials, NebiusFake::credentials_json(&key_pem())).unwrap();
+    let facts = world.fake.sdk(
+        &credentials,
+        &format!(
+            "from nebius.api.nebius.compute.v1 import InstanceServiceClient, ListInstancesRequest\n\
+             r = InstanceServiceClient(sdk).list(ListInstancesRequest(parent_id={PROJECT:?})).wait()\n\
+             print(json.dumps(sorted([i.metadata.name, i.metadata.labels['aloft-cluster'],\n\
+               i.spec.resources.platform, i.spec.resources.preset, i.spec.preemptible.priority,\n\
+               i.status.state.name, i.spec.network_interfaces[0].subnet_id,\n\
+               '- name: {user}' in i.spec.cloud_init_user_data] for i in r.items)))",
+            user = world.machines[0].user
+        ),
     );
+    let row = |name: &str| {
+        json!([
+            name,
+            "nb",
+            "gpu-h100-sxm",
+            "1gpu-16vcpu-200gb",
+            0,
+            "RUNNING",
+            SUBNET,
+            true
+        ])
+    };
+    assert_eq!(facts, json!([row("nb-head"), row("nb-worker-1")]));
     let rows = world.status_json();
     assert_eq!(rows[0]["status"], "UP", "{rows}");
     assert_eq!(rows[0]["provider"], "nebius");

@@ -76,6 +76,24 @@ impl NebiusFake {
         .to_string()
     }
 
+    /// Runs `script` with `sdk`, the `nebius` package's own `SDK` on the fake
+    /// (insecure channel, every service at the fake's address), authenticated by
+    /// the service account's credentials file at `credentials` (the SDK signs its
+    /// JWT and exchanges it at the fake); its stdout parsed as JSON.
+    pub fn sdk(&self, credentials: &Path, script: &str) -> serde_json::Value {
+        let prelude = format!(
+            "import json, warnings\nwarnings.simplefilter('ignore')\n\
+             from nebius.sdk import SDK\nfrom nebius.base.resolver import Constant\n\
+             from nebius.base.options import INSECURE\n\
+             sdk = SDK(resolver=Constant('127.0.0.1:{port}'), options=[(INSECURE, True)], \
+             credentials_file_name={path:?})",
+            port = self.port,
+            path = credentials.to_str().expect("a UTF-8 path"),
+        );
+        self.fake
+            .python(&prelude, &format!("{script}\nsdk.sync_close()"))
+    }
+
     /// The live instances now, as `(name, state)`, sorted.
     pub fn live_instances(&self) -> Vec<(String, String)> {
         let state = self.state();
