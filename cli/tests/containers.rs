@@ -145,10 +145,13 @@ fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_n
         project.join("task.yaml"),
         format!(
             "num_nodes: 2\nworkdir: .\nresources: {{infra: local, cpus: 2, image_id: docker:{image}}}\n\
-             envs: {{MODEL: tiny}}\n\
+             envs: {{MODEL: tiny}}\nfile_mounts: {{{mount}: ./data.txt}}\n\
              setup: echo \"setup $SKYPILOT_SETUP_NODE_RANK $(cat /etc/aloft-image-marker)\"\n\
              run: echo \"rank $SKYPILOT_NODE_RANK/$SKYPILOT_NUM_NODES $(cat /etc/aloft-image-marker) \
-             $(cat data.txt) $MODEL token=${{#HF_TOKEN}} in=$PWD\"\n"
+             $(cat data.txt) $(cat {mount}) $MODEL token=${{#HF_TOKEN}} in=$PWD\"\n",
+            // An absolute file mount target (on a local node, this machine's path):
+            // mounted into the container at the same path.
+            mount = home.path().join("abs/mounted.txt").display()
         ),
     )
     .unwrap();
@@ -179,12 +182,12 @@ fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_n
         lines,
         [
             format!(
-                "(rank 0) rank 0/2 only-in-the-image from-the-workdir tiny token=19 in={}",
+                "(rank 0) rank 0/2 only-in-the-image from-the-workdir from-the-workdir tiny token=19 in={}",
                 workdir(0)
             ),
             "(rank 0) setup 0 only-in-the-image".to_string(),
             format!(
-                "(rank 1) rank 1/2 only-in-the-image from-the-workdir tiny token=19 in={}",
+                "(rank 1) rank 1/2 only-in-the-image from-the-workdir from-the-workdir tiny token=19 in={}",
                 workdir(1)
             ),
             "(rank 1) setup 1 only-in-the-image".to_string(),
