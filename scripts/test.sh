@@ -161,7 +161,17 @@ if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null && ! docker version >/dev
     --exec-root "$dockerd_dir/x" --pidfile "$dockerd_dir/pid" -H "unix://$dockerd_dir/d.sock" \
     >"$dockerd_dir/log" 2>&1 &
   dockerd_pid=$!
-  trap 'docker rm -f $(docker ps -aq) >/dev/null 2>&1; kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null; rm -rf "$dockerd_dir"' EXIT
+  stop_dockerd() {
+    # Under `set -e`, one failing step would end the trap: each may fail.
+    docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
+    kill "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
+    # What the daemon leaves mounted (its network namespace file) goes first.
+    awk -v d="$dockerd_dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r \
+      | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$dockerd_dir" || true
+  }
+  trap stop_dockerd EXIT
   export DOCKER_HOST="unix://$dockerd_dir/d.sock"
   for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.3; done
   docker version --format 'dockerd {{.Server.Version}} on '"$DOCKER_HOST" || { tail -n 20 "$dockerd_dir/log"; exit 1; }
