@@ -97,6 +97,35 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Unmounts (lazily) whatever is still mounted under its folder when dropped
+/// (rclone then exits): a test that failed before `down` leaves no FUSE mount,
+/// and its temporary folder is not removed through one.
+struct UnmountOnDrop(PathBuf);
+
+impl Drop for UnmountOnDrop {
+    fn drop(&mut self) {
+        for point in mounts_under(&self.0) {
+            let _ = Command::new("fusermount3").args(["-uz", &point]).status();
+        }
+    }
+}
+
+/// The nodes' rclone logs under `dir` (for failure messages).
+fn rclone_logs(dir: &Path) -> String {
+    common::files_under(dir)
+        .into_iter()
+        .filter(|p| p.ends_with("rclone.log"))
+        .map(|p| {
+            format!(
+                "{}:\n{}",
+                p.display(),
+                std::fs::read_to_string(&p).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether any process's command line holds `secret`.
 fn secret_on_a_command_line(secret: &str) -> bool {
     std::fs::read_dir("/proc")
@@ -113,6 +142,7 @@ fn secret_on_a_command_line(secret: &str) -> bool {
 #[test]
 fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the_job_ends() {
     let world = World::new();
+    let _unmount = UnmountOnDrop(world.home.path().to_path_buf());
     assert_eq!(
         world.s3("s3.create_bucket(Bucket='mnt-data')\n\
              s3.put_object(Bucket='mnt-data', Key='train/a.txt', Body=b'alpha')\n\
@@ -242,4 +272,101 @@ fn mount_settings_rclone_cannot_take_are_refused_by_name_before_anything_is_prov
         !home.path().join("local").exists(),
         "nothing was provisioned"
     );
+}
+
+/// The same on Google Cloud Storage's fake (which checks every request against
+/// Google's `storage.v1` discovery document), with a service-account key:
+/// rclone's GCS backend signs in with it at the fake's token endpoint.
+#[test]
+fn two_nodes_mount_a_gs_bucket_and_cached_writes_reach_it_when_the_job_ends() {
+    use aloft_tests::gcs_fake::GcsFake;
+    let home = tempfile::tempdir().unwrap();
+    let gcloud = tempfile::tempdir().unwrap();
+    let fake = GcsFake::start(2);
+    let _unmount = UnmountOnDrop(home.path().to_path_buf());
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!("storage:\n  gcs:\n    endpoint: {}\n", fake.endpoint()),
+    )
+    .unwrap();
+    assert_eq!(
+        fake.google(
+            "b = gcs.create_bucket('gs-mnt-data')\n\
+             [b.blob(n).upload_from_string(body) for n, body in [('train/a.txt', b'alpha'), ('train/sub/b.txt', b'beta')]]\n\
+             gcs.create_bucket('gs-mnt-ckpt')\n\
+             print(json.dumps(True))"
+        ),
+        true
+    );
+    let task = home.path().join("gs.yaml");
+    std::fs::write(
+        &task,
+        "resources: {infra: local}\nnum_nodes: 2\n\
+         file_mounts:\n  \
+         ~/data:\n    source: gs://gs-mnt-data/train\n    mode: MOUNT\n  \
+         ~/ckpt:\n    name: gs-mnt-ckpt\n    store: gcs\n    mode: MOUNT_CACHED\n    \
+         config:\n      mount_cached:\n        vfs_write_back: 8s\n\
+         run: |\n  \
+         echo \"read $(cat ~/data/a.txt ~/data/sub/b.txt)\"\n  \
+         echo \"weights of $SKYPILOT_NODE_RANK\" > ~/ckpt/rank-$SKYPILOT_NODE_RANK.bin\n",
+    )
+    .unwrap();
+    let aloft = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aloft"))
+            .args(args)
+            .env("ALOFT_HOME", home.path())
+            .env("HOME", home.path())
+            .env("CLOUDSDK_CONFIG", gcloud.path())
+            .env(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                fake.service_account_path(),
+            )
+            .env_remove("GCP_CREDENTIALS_JSON")
+            .env_remove("GOOGLE_CLOUD_PROJECT")
+            .output()
+            .expect("run aloft")
+    };
+    let checked = |out: &Output| {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout}\n{stderr}\n{}\n{:?}",
+            rclone_logs(&home.path().join("local")),
+            fake.invalid_requests()
+        );
+        for secret in fake.secrets() {
+            assert!(
+                !stdout.contains(&secret) && !stderr.contains(&secret),
+                "a secret leaked"
+            );
+        }
+        stdout
+    };
+    let stdout = checked(&aloft(&[
+        "launch",
+        "-y",
+        "-c",
+        "gsm",
+        task.to_str().unwrap(),
+    ]));
+    for rank in 0..2 {
+        assert!(
+            stdout.contains(&format!("(rank {rank}) read alphabeta")),
+            "{stdout}\n{}\n{:?}",
+            rclone_logs(&home.path().join("local")),
+            fake.invalid_requests()
+        );
+    }
+    assert_eq!(
+        fake.google(
+            "print(json.dumps({b.name: b.download_as_bytes().decode() for b in gcs.list_blobs('gs-mnt-ckpt')}))"
+        ),
+        serde_json::json!({"rank-0.bin": "weights of 0\n", "rank-1.bin": "weights of 1\n"})
+    );
+    checked(&aloft(&["down", "-y", "gsm"]));
+    assert_eq!(mounts_under(home.path()), Vec::<String>::new());
+    assert_eq!(fake.invalid_requests(), Vec::<String>::new());
+    for secret in fake.secrets() {
+        common::assert_secret_in_no_file(home.path(), &secret);
+    }
 }

@@ -222,10 +222,13 @@ class Fake:
         self.generations = itertools.count(1700000000000001)
 
     # ---- token endpoint -------------------------------------------------
-    def token(self, form):
+    def token(self, form, host=None):
         grant = form.get("grant_type", [""])[0]
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            if not self.jwt_ok(form.get("assertion", [""])[0]):
+            # The audience is the token URL the assertion is posted to: Google's,
+            # or this fake's for a client whose key's token_uri names it (rclone).
+            auds = {TOKEN_AUD} | ({f"http://{host}/token"} if host else set())
+            if not self.jwt_ok(form.get("assertion", [""])[0], auds):
                 return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         elif grant == "refresh_token":
             if (form.get("client_id", [""])[0] != self.cfg.get("client_id")
@@ -242,7 +245,7 @@ class Fake:
             self.grants.append(grant)
         return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
-    def jwt_ok(self, assertion):
+    def jwt_ok(self, assertion, auds=(TOKEN_AUD,)):
         try:
             head, claims, sig = assertion.split(".")
             pad = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
@@ -251,7 +254,7 @@ class Fake:
             self.public_key.verify(pad(sig), f"{head}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
             c = json.loads(pad(claims))
             now = time.time()
-            return (c.get("iss") == self.cfg.get("client_email") and c.get("aud") == TOKEN_AUD
+            return (c.get("iss") == self.cfg.get("client_email") and c.get("aud") in auds
                     and any(s in c.get("scope", "").split() for s in SCOPES)
                     and c.get("iat", 0) <= now + 60 and c.get("exp", 0) > now)
         except Exception:
@@ -359,9 +362,19 @@ class Fake:
         prefix = q.get("prefix", [""])[0]
         size = min(int(q.get("maxResults", [self.page_size])[0]), self.page_size)
         names = sorted(n for n in b["objects"] if n.startswith(prefix))
+        # With a delimiter, names with it past the prefix are folded into
+        # `prefixes` (on the first page), as Google's listing does.
+        delimiter = q.get("delimiter", [""])[0]
+        prefixes = []
+        if delimiter:
+            prefixes = sorted({prefix + n[len(prefix):].split(delimiter)[0] + delimiter
+                               for n in names if delimiter in n[len(prefix):]})
+            names = [n for n in names if delimiter not in n[len(prefix):]]
         start = int(q.get("pageToken", ["0"])[0] or 0)
         page = names[start:start + size]
         out = {"kind": "storage#objects", "items": [b["objects"][n][1] for n in page]}
+        if prefixes and start == 0:
+            out["prefixes"] = prefixes
         if start + size < len(names):
             out["nextPageToken"] = str(start + size)
         return 200, out
@@ -386,6 +399,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         data = b"" if doc is None else json.dumps(doc).encode()
+        # Objects' mediaLink is where they download from: this fake, not Google.
+        data = data.replace(b"https://storage.googleapis.com/download/",
+                            f"http://{self.headers.get('host')}/download/".encode())
         self.send_response(status)
         if doc is not None:
             self.send_header("content-type", "application/json; charset=UTF-8")
@@ -396,14 +412,30 @@ class Handler(BaseHTTPRequestHandler):
     def do(self, method):
         fake = self.fake
         url = urllib.parse.urlsplit(self.path)
+        # A mediaLink (`/download/storage/v1/...?alt=media`) is objects.get's media.
+        if url.path.startswith("/download/storage/v1/"):
+            url = url._replace(path=url.path[len("/download"):])
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            # Go's clients (rclone's GCS backend) stream uploads in chunks, as
+            # Google's front end accepts.
+            raw = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                raw += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
         ctype = self.headers.get("content-type", "")
         what = f"{method} {url.path}"
         try:
             if url.path == "/token" and method == "POST":
-                status, doc = fake.token(urllib.parse.parse_qs(raw.decode()))
+                status, doc = fake.token(urllib.parse.parse_qs(raw.decode()), self.headers.get("host"))
                 return self.reply(status, doc)
             if url.path.startswith("/_fake/"):
                 return self.control(method, url.path[len("/_fake/"):])

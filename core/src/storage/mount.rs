@@ -182,7 +182,11 @@ pub fn gcs_remote(service_account_json: &str, endpoint: Option<&str>) -> RcloneR
         .with("bucket_policy_only", "true")
         .with("no_check_bucket", "true");
     match endpoint {
-        Some(endpoint) => remote.with("endpoint", endpoint),
+        // rclone takes the JSON API's root (Google's `.../storage/v1/`).
+        Some(endpoint) => remote.with(
+            "endpoint",
+            format!("{}/storage/v1/", endpoint.trim_end_matches('/')),
+        ),
         None => remote,
     }
 }
@@ -441,14 +445,18 @@ aloft_mount_wait() {
   for i in $(seq 1 300); do
     if mountpoint -q -- "$target" && grep -q 'Serving remote control on' "$dir/rclone.log" 2>/dev/null; then
       grep -o 'Serving remote control on http://127.0.0.1:[0-9]*' "$dir/rclone.log" | tail -n 1 | grep -o '[0-9]*$' > "$dir/rc_port"
-      return 0
+      # One listing: a bucket the keys cannot read fails here, not in the job.
+      ls -- "$target" >/dev/null 2>&1 && return 0
+      break
     fi
     if ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.1
   done
   echo "aloft: mounting $source at $target failed:" >&2
-  grep -v 'Serving remote control' "$dir/rclone.log" 2>/dev/null | tail -n 5 >&2
+  grep -v 'Serving remote control' "$dir/rclone.log" 2>/dev/null | tail -n 3 >&2
+  mountpoint -q -- "$target" && { fusermount3 -uz -- "$target" 2>/dev/null || fusermount -uz -- "$target" 2>/dev/null || umount -l -- "$target"; }
   kill "$pid" 2>/dev/null
+  rm -rf "$dir"
   return 1
 }
 "#;
@@ -507,10 +515,10 @@ pub fn wait_for_uploads(limit: Option<u64>) -> String {
     let limit = limit.map_or_else(|| "0".to_string(), |l| l.to_string());
     format!(
         r#"aloft_wait_uploads() {{
-  local dir port stats queued active errored source started=$SECONDS bad=0
+  local dir port stats queued active errored errored_since source started=$SECONDS bad=0
   for dir in "$HOME"/.aloft/mounts/*/; do
     [ -f "$dir/cached" ] && [ -f "$dir/rc_port" ] || continue
-    port=$(cat "$dir/rc_port"); source=$(cat "$dir/source" 2>/dev/null)
+    port=$(cat "$dir/rc_port"); source=$(cat "$dir/source" 2>/dev/null); errored_since=
     while :; do
       if ! stats=$(curl -s -f -m 10 -X POST "http://127.0.0.1:$port/vfs/stats" 2>/dev/null); then
         echo "aloft: the mount of $source is gone before its writes were known to be uploaded" >&2; bad=1; break
@@ -518,9 +526,18 @@ pub fn wait_for_uploads(limit: Option<u64>) -> String {
       queued=$(printf '%s' "$stats" | grep -o '"uploadsQueued": *[0-9]*' | grep -o '[0-9]*$')
       active=$(printf '%s' "$stats" | grep -o '"uploadsInProgress": *[0-9]*' | grep -o '[0-9]*$')
       errored=$(printf '%s' "$stats" | grep -o '"erroredFiles": *[0-9]*' | grep -o '[0-9]*$')
-      if [ "${{queued:-0}}" = 0 ] && [ "${{active:-0}}" = 0 ]; then
-        if [ "${{errored:-0}}" != 0 ]; then echo "aloft: $errored file(s) written to the mount of $source did not reach the bucket" >&2; bad=1; fi
-        break
+      if [ "${{queued:-0}}" = 0 ] && [ "${{active:-0}}" = 0 ]; then break; fi
+      # rclone retries a failed upload with a growing back-off (up to 5 min):
+      # uploads that keep failing for a minute fail the job, named.
+      if [ "${{errored:-0}}" != 0 ] && [ "${{active:-0}}" = 0 ]; then
+        errored_since=${{errored_since:-$SECONDS}}
+        if [ $((SECONDS - errored_since)) -ge 60 ]; then
+          echo "aloft: $errored file(s) written to the mount of $source did not reach the bucket:" >&2
+          grep 'ERROR' "$dir/rclone.log" 2>/dev/null | tail -n 1 | cut -c 1-300 >&2
+          bad=1; break
+        fi
+      else
+        errored_since=
       fi
       if [ {limit} != 0 ] && [ $((SECONDS - started)) -ge {limit} ]; then
         echo "aloft: $((queued + active)) file(s) written to the mount of $source were still uploading after {limit}s" >&2; bad=1; break
