@@ -23,9 +23,10 @@ use super::types::{
 use super::v0_1_0 as v1;
 use super::v0_2_0 as v2;
 
-/// WIT versions this host speaks.
-/// (0.2.0 adds imports only: a 0.2.0 component exports 0.1.0's provisioner.)
-pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION, v2::VERSION];
+/// Versions of the `provisioner` export this host speaks. WIT 0.2.0 adds imports
+/// only (`http2`): a component that uses them still exports 0.1.0's provisioner,
+/// and one exporting a `provisioner@0.2.0` is refused.
+pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION];
 
 /// The bundled provider that is lent the Kubernetes contexts.
 pub const KUBERNETES_PROVIDER: &str = "kubernetes";

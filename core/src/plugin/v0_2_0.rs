@@ -15,9 +15,6 @@ wasmtime::component::bindgen!({
 
 use self::aloft::provider::http2;
 
-/// The version string of this interface.
-pub const VERSION: &str = "0.2.0";
-
 /// A failure in this version's terms.
 fn http_error(f: Failure) -> http2::HttpError {
     match f {
