@@ -203,6 +203,13 @@ pub fn azure_remote(account: &str, key_base64: &str, endpoint: Option<&str>) -> 
     }
 }
 
+/// Azure Blob Storage through one container's SAS URL (no account key on the
+/// node; the mount works until the SAS expires); the mount's path is
+/// `container/prefix`, as with an account key.
+pub fn azure_sas_remote(container_sas_url: &str) -> RcloneRemote {
+    RcloneRemote::new("azureblob").with("sas_url", container_sas_url)
+}
+
 /// One bucket mount as a node makes it.
 #[derive(Debug, Clone)]
 pub struct NodeMount {
