@@ -138,7 +138,12 @@ impl Client {
 
     /// Forgets the note of `cluster`'s mounts.
     pub(crate) fn forget_mounts(&self, cluster: &str) {
-        let _ = std::fs::remove_file(self.mounts_note(cluster));
+        let note = self.mounts_note(cluster);
+        let _ = std::fs::remove_file(&note);
+        // The folder goes with its last note.
+        if let Some(dir) = note.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
