@@ -210,6 +210,19 @@ fn nebius_out_of_capacity_fails_over_with_the_reason_and_the_kit_passes_from_the
         .unwrap();
     let checked = world.ok(&check);
     assert!(checked.contains("nebius"), "{checked}");
+    // A key Nebius does not know (another key id): the exchange is refused as
+    // UNAUTHENTICATED, and the provider is not usable, with the reason.
+    let wrong = NebiusFake::credentials_json(&key_pem())
+        .replace(aloft_tests::nebius_fake::KEY_ID, "publickey-e00unknown");
+    let refused = world
+        .command(&["check", "-v", "nebius"])
+        .env("NEBIUS_CREDENTIALS_JSON", &wrong)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
+    assert!(said.contains("UNAUTHENTICATED"), "{said}");
+    assert!(said.contains("unknown service account or key"), "{said}");
+    assert!(!said.contains(&secret()), "secret leaked");
     // No ports are declared: a task with ports is not planned on Nebius.
     let ports = world.task(
         "ports.yaml",
