@@ -204,6 +204,17 @@ fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the
         "the S3 secret is on a command line"
     );
 
+    // A job `exec`'d on the cluster, too, ends once its cached writes are up.
+    let more = world.task(
+        "more.yaml",
+        "num_nodes: 2
+run: echo \"more of $SKYPILOT_NODE_RANK\" > ~/ckpt/step-2-$SKYPILOT_NODE_RANK.bin\n",
+    );
+    ok(&world.aloft(&["exec", "mnt", more.to_str().unwrap()]));
+    let ckpt = world.objects("mnt-ckpt");
+    assert_eq!(ckpt["step-2-0.bin"], "more of 0\n", "{ckpt}");
+    assert_eq!(ckpt["step-2-1.bin"], "more of 1\n", "{ckpt}");
+
     ok(&world.aloft(&["down", "-y", "mnt"]));
     assert_eq!(mounts_under(&local), Vec::<String>::new(), "down unmounts");
     // Removing the nodes' folders did not go through a mount into the bucket.
@@ -212,7 +223,7 @@ fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the
         4,
         "the bucket keeps its objects"
     );
-    assert_eq!(world.objects("mnt-ckpt").as_object().unwrap().len(), 2);
+    assert_eq!(world.objects("mnt-ckpt").as_object().unwrap().len(), 4);
     common::assert_secret_in_no_file(world.home.path(), SECRET);
 }
 

@@ -191,7 +191,9 @@ impl Client {
         {
             crate::launch::sync_workdir(task, dir, &handle.nodes, &self.control_dir())?;
         }
-        let (spec, secrets) = job_spec(task, true, &demand);
+        // On MOUNT_CACHED mounts the job ends once its writes reached the bucket.
+        let task = self.waiting_for_uploads(cluster, task);
+        let (spec, secrets) = job_spec(&task, true, &demand);
         Ok(head.submit(&spec, &secrets, unix_now())?)
     }
 

@@ -121,19 +121,41 @@ impl Client {
         self.home.join("mounts").join(cluster)
     }
 
-    /// Notes that `cluster`'s nodes have bucket mounts (for `down`).
-    pub(crate) fn note_mounts(&self, cluster: &str) -> ClientResult<()> {
+    /// Notes that `cluster`'s nodes have bucket mounts (for `down`), and whether
+    /// any is cached (then every job on it waits for uploads at its end).
+    pub(crate) fn note_mounts(&self, cluster: &str, cached: bool) -> ClientResult<()> {
         let note = self.mounts_note(cluster);
+        // A launch on the cluster again never makes a cached one plain.
+        let cached = cached || std::fs::read_to_string(&note).is_ok_and(|t| t.trim() == "cached");
+        let text: &[u8] = if cached { b"cached\n" } else { b"plain\n" };
         let made = note
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&note, b"rclone\n"));
+            .and_then(|()| std::fs::write(&note, text));
         made.map_err(|e| ClientError::Other(format!("{}: {e}", note.display())))
     }
 
     /// Whether `cluster`'s nodes have bucket mounts.
     pub(crate) fn has_mounts(&self, cluster: &str) -> bool {
         self.mounts_note(cluster).exists()
+    }
+
+    /// `task` as a job on `cluster` runs it: when the cluster has MOUNT_CACHED
+    /// mounts, its `run` then waits for their uploads
+    /// ([`mount::run_then_wait`]), so an `exec`'d job too is reported done only
+    /// once its writes reached the bucket.
+    pub(crate) fn waiting_for_uploads(
+        &self,
+        cluster: &str,
+        task: &crate::task::Task,
+    ) -> crate::task::Task {
+        let mut task = task.clone();
+        let cached =
+            std::fs::read_to_string(self.mounts_note(cluster)).is_ok_and(|t| t.trim() == "cached");
+        if cached && let Some(run) = task.run.take() {
+            task.run = Some(mount::run_then_wait(&run));
+        }
+        task
     }
 
     /// Forgets the note of `cluster`'s mounts.

@@ -428,11 +428,10 @@ impl Client {
         // a job on cached mounts ends once their writes reached the bucket.
         let mut script = String::new();
         if !node_mounts.is_empty() {
-            self.note_mounts(cluster)?;
+            let cached = node_mounts.iter().any(|m| m.mode == MountMode::Cached);
+            self.note_mounts(cluster, cached)?;
             script.push_str(&storage::mount::script(&node_mounts));
-            if node_mounts.iter().any(|m| m.mode == MountMode::Cached)
-                && let Some(run) = task.run.take()
-            {
+            if cached && let Some(run) = task.run.take() {
                 task.run = Some(storage::mount::run_then_wait(&run));
             }
         }
