@@ -16,6 +16,8 @@ use common::text;
 
 /// The S3 secret key only these tests know.
 const SECRET: &str = "aloftMOUNTsecret/never+printed";
+/// The R2 secret key only these tests know.
+const R2_SECRET: &str = "aloftR2MOUNTsecret/never+printed";
 
 struct World {
     /// `ALOFT_HOME` (state, logs, the local nodes' folders).
@@ -30,11 +32,23 @@ impl World {
         let home = tempfile::tempdir().unwrap();
         let user = tempfile::tempdir().unwrap();
         let moto = Moto::start();
+        // R2 is moto too, behind `storage.r2.endpoint`, with SkyPilot's files.
         std::fs::write(
             home.path().join("config.yaml"),
-            format!("providers:\n  aws:\n    endpoint: {}\n", moto.endpoint()),
+            format!(
+                "providers:\n  aws:\n    endpoint: {0}\nstorage:\n  r2:\n    endpoint: {0}\n",
+                moto.endpoint()
+            ),
         )
         .unwrap();
+        let cloudflare = user.path().join(".cloudflare");
+        std::fs::create_dir_all(&cloudflare).unwrap();
+        std::fs::write(
+            cloudflare.join("r2.credentials"),
+            format!("[r2]\naws_access_key_id = R2MOUNTTEST\naws_secret_access_key = {R2_SECRET}\n"),
+        )
+        .unwrap();
+        std::fs::write(cloudflare.join("accountid"), "0123456789abcdef\n").unwrap();
         World { home, user, moto }
     }
 
@@ -79,10 +93,12 @@ impl World {
 fn ok(out: &Output) -> String {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        !stdout.contains(SECRET) && !stderr.contains(SECRET),
-        "secret leaked"
-    );
+    for secret in [SECRET, R2_SECRET] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "secret leaked"
+        );
+    }
     stdout
 }
 
@@ -148,6 +164,8 @@ fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the
              s3.put_object(Bucket='mnt-data', Key='train/a.txt', Body=b'alpha')\n\
              s3.put_object(Bucket='mnt-data', Key='train/sub/b.txt', Body=b'beta')\n\
              s3.create_bucket(Bucket='mnt-ckpt')\n\
+             s3.create_bucket(Bucket='mnt-r2')\n\
+             s3.put_object(Bucket='mnt-r2', Key='shared/r.txt', Body=b'from r2')\n\
              print(json.dumps(True))"),
         true
     );
@@ -158,10 +176,12 @@ fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the
         "resources: {infra: local}\nnum_nodes: 2\n\
          file_mounts:\n  \
          ~/data:\n    source: s3://mnt-data/train\n    mode: MOUNT\n  \
+         ~/r2:\n    source: r2://mnt-r2/shared\n    mode: MOUNT\n    config:\n      mount:\n        read_only: true\n  \
          ~/ckpt:\n    name: mnt-ckpt\n    store: s3\n    mode: MOUNT_CACHED\n    \
          config:\n      mount_cached:\n        vfs_write_back: 8s\n        transfers: 2\n\
          run: |\n  \
-         echo \"read $(cat ~/data/a.txt ~/data/sub/b.txt)\"\n  \
+         echo \"read $(cat ~/data/a.txt ~/data/sub/b.txt) $(cat ~/r2/r.txt)\"\n  \
+         touch ~/r2/no 2>/dev/null || echo \"r2 is read-only\"\n  \
          echo \"through $SKYPILOT_NODE_RANK\" > ~/data/w-$SKYPILOT_NODE_RANK.txt\n  \
          mkdir -p ~/ckpt/step-1\n  \
          echo \"weights of $SKYPILOT_NODE_RANK\" > ~/ckpt/step-1/rank-$SKYPILOT_NODE_RANK.bin\n",
@@ -170,8 +190,9 @@ fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the
     let stdout = ok(&out);
     for rank in 0..2 {
         assert!(
-            stdout.contains(&format!("(rank {rank}) read alphabeta")),
-            "node {rank} reads the bucket through its mount: {stdout}"
+            stdout.contains(&format!("(rank {rank}) read alphabeta from r2"))
+                && stdout.contains(&format!("(rank {rank}) r2 is read-only")),
+            "node {rank} reads the buckets through its mounts: {stdout}"
         );
     }
     // The job is done: both nodes' cached writes are in the bucket, and the
@@ -192,17 +213,19 @@ fn two_nodes_mount_a_bucket_read_it_and_cached_writes_are_in_the_bucket_when_the
             "train/w-1.txt": "through 1\n",
         })
     );
-    // Two nodes on one machine: four mounts, each in its own node's folder.
+    // Two nodes on one machine: six mounts, each in its own node's folder.
     let local = world.home.path().join("local");
     let mut mounted = mounts_under(&local);
     mounted.sort();
-    assert_eq!(mounted.len(), 4, "{mounted:?}");
+    assert_eq!(mounted.len(), 6, "{mounted:?}");
     mounted.dedup();
-    assert_eq!(mounted.len(), 4, "no two nodes share a mount point");
-    assert!(
-        !secret_on_a_command_line(SECRET),
-        "the S3 secret is on a command line"
-    );
+    assert_eq!(mounted.len(), 6, "no two nodes share a mount point");
+    for secret in [SECRET, R2_SECRET] {
+        assert!(
+            !secret_on_a_command_line(secret),
+            "a secret is on a command line"
+        );
+    }
 
     // A job `exec`'d on the cluster, too, ends once its cached writes are up.
     let more = world.task(
@@ -224,7 +247,12 @@ run: echo \"more of $SKYPILOT_NODE_RANK\" > ~/ckpt/step-2-$SKYPILOT_NODE_RANK.bi
         "the bucket keeps its objects"
     );
     assert_eq!(world.objects("mnt-ckpt").as_object().unwrap().len(), 4);
+    assert_eq!(
+        world.objects("mnt-r2"),
+        serde_json::json!({"shared/r.txt": "from r2"})
+    );
     common::assert_secret_in_no_file(world.home.path(), SECRET);
+    common::assert_secret_in_no_file(world.home.path(), R2_SECRET);
 }
 
 #[test]
