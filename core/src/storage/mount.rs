@@ -442,6 +442,7 @@ if ! aloft_has_tools; then
   fi
   rm -f "$aloft_install_log"
 fi
+command -v mountpoint >/dev/null 2>&1 || { echo "aloft: MOUNT and MOUNT_CACHED need mountpoint (util-linux) on the node, which lacks it" >&2; exit 4; }
 [ -e /dev/fuse ] || { echo "aloft: MOUNT and MOUNT_CACHED need FUSE (/dev/fuse), which this node lacks; use mode: COPY" >&2; exit 4; }
 mkdir -p "$HOME/.aloft/mounts" && chmod 700 "$HOME/.aloft/mounts" || exit 1
 # aloft_mount N TARGET SOURCE: waits until rclone (started just before, its
@@ -474,6 +475,12 @@ aloft_mount_wait() {
 /// standard input, never into a log); its output holds none.
 pub fn script(mounts: &[NodeMount]) -> String {
     let mut text = String::from(PREAMBLE);
+    if mounts.iter().any(|m| m.mode == MountMode::Cached) {
+        // The wait for uploads asks rclone's remote control with curl.
+        text.push_str(
+            "command -v curl >/dev/null 2>&1 || { echo 'aloft: MOUNT_CACHED needs curl on the node, which lacks it' >&2; exit 4; }\n",
+        );
+    }
     for (n, mount) in mounts.iter().enumerate() {
         let target = node_target(&mount.target);
         let source = quote(&mount.source);
