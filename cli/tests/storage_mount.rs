@@ -381,6 +381,27 @@ fn two_nodes_mount_a_gs_bucket_and_cached_writes_reach_it_when_the_job_ends() {
         }
         stdout
     };
+    // gcloud's user credentials (a refresh token) are not handed to nodes: a
+    // mount with them is refused before anything is provisioned.
+    let adc = tempfile::tempdir().unwrap();
+    fake.write_application_default(adc.path());
+    let refused = Command::new(env!("CARGO_BIN_EXE_aloft"))
+        .args(["launch", "-y", "-c", "gsm", task.to_str().unwrap()])
+        .env("ALOFT_HOME", home.path())
+        .env("HOME", home.path())
+        .env("CLOUDSDK_CONFIG", adc.path())
+        .env("GOOGLE_CLOUD_PROJECT", aloft_tests::gcs_fake::PROJECT)
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("GCP_CREDENTIALS_JSON")
+        .output()
+        .unwrap();
+    let stderr = text(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("needs a service-account key"),
+        "{stderr}"
+    );
+    assert!(!home.path().join("local").exists(), "nothing provisioned");
+
     let stdout = checked(&aloft(&[
         "launch",
         "-y",
