@@ -702,6 +702,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_node_with_apt_and_without_rclone_installs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["bash", "mkdir", "chmod", "cat", "mktemp", "rm", "tail"] {
+            if let Ok(path) = which(tool) {
+                std::os::unix::fs::symlink(path, bin.join(tool)).unwrap();
+            }
+        }
+        let script_file = |name: &str, body: &str| {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!{}/bash\n{body}", bin.display())).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        };
+        // Stand-ins: root, and an apt-get that records its arguments and
+        // "installs" rclone, fusermount3 and mountpoint.
+        script_file("id", "echo 0");
+        script_file(
+            "apt-get",
+            &format!(
+                "echo \"$DEBIAN_FRONTEND $*\" >> \"$HOME/apt-calls\"\n\
+                 for t in rclone fusermount3 mountpoint; do printf '#!{0}/bash\\n' > {0}/$t; chmod 755 {0}/$t; done\n",
+                bin.display()
+            ),
+        );
+        let out = std::process::Command::new(bin.join("bash"))
+            .arg("-c")
+            .arg(script(&[]))
+            .env("HOME", dir.path())
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let calls = std::fs::read_to_string(dir.path().join("apt-calls")).unwrap_or_default();
+        assert!(
+            calls.starts_with(
+                "noninteractive -o DPkg::Lock::Timeout=300 -q -y install --no-install-recommends rclone fuse3"
+            ),
+            "{calls}\n{stderr}"
+        );
+        // Then /dev/fuse decides (present here); the bookkeeping folder is made.
+        if std::path::Path::new("/dev/fuse").exists() {
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            assert!(dir.path().join(".aloft/mounts").is_dir());
+        }
+    }
+
     fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
         ["/usr/bin", "/bin"]
             .iter()
