@@ -20,16 +20,16 @@
 //! - MOUNT_CACHED is `--vfs-cache-mode full` with a write-back cache on the
 //!   node's disk (`--vfs-write-back`, 5 s unless `config.mount_cached` says
 //!   otherwise); before a job is reported done, every node it ran on waits until
-//!   its cached mounts have no upload queued or in progress ([`wait_for_uploads`],
-//!   appended to the job's `run`), and a job whose writes did not reach the bucket
-//!   fails.
+//!   its cached mounts have no upload queued or in progress ([`run_then_wait`]
+//!   around the job's `run`), and a job whose uploads still fail after a minute
+//!   of rclone's retries fails, naming the mount.
 //!
-//! Each mount's bookkeeping is a folder `~/.aloft/mounts/<n>/` on the node (mode
-//! 0700: the mount point, the rclone process id, its remote-control port on
-//! loopback, the VFS cache and rclone's log). Nodes of the `local` provider are
+//! Each mount's bookkeeping is a folder `~/.aloft/mounts/<n>/` on the node
+//! (`~/.aloft/mounts` has mode 0700): the mount point, the rclone process id,
+//! its remote-control port on loopback, the VFS cache and rclone's log. Nodes of the `local` provider are
 //! folders with their own `HOME` on one machine: `~/` targets (and the
 //! bookkeeping) never collide, and an absolute target that is already a mount
-//! point is refused with a clear error. `down` ([`UNMOUNT_SCRIPT`]) waits a while
+//! point is refused with a clear error. `down` ([`unmount_script`]) waits a while
 //! for pending uploads, unmounts (lazily if busy) and ends the rclone processes.
 
 use thiserror::Error;
