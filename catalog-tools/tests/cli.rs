@@ -183,7 +183,10 @@ fn fetch_writes_oci_gpu_shapes_as_a_catalog_for_plans_and_gpus_list() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("oci.wasm");
     std::fs::write(&wasm, aloft_tests::components::provider("oci")).unwrap();
-    // OCI's rows are the provider's own list: no credentials, no request.
+    // OCI's sizes are the provider's own table and its prices Oracle's public
+    // price list (served by the fake: A10 at 2.0 and H100 at 10.5 per GPU hour):
+    // no credentials.
+    let fake = aloft_tests::oci_fake::OciFake::start("us-ashburn-1", &[], 0.5);
     let out = Command::new(env!("CARGO_BIN_EXE_aloft-catalog"))
         .args(["fetch", "--provider"])
         .arg(&wasm)
@@ -192,6 +195,8 @@ fn fetch_writes_oci_gpu_shapes_as_a_catalog_for_plans_and_gpus_list() {
             "us-ashburn-1",
             "--region",
             "eu-frankfurt-1",
+            "--endpoint",
+            &fake.endpoint(),
             "--out",
         ])
         .arg(dir.path().join("fresh"))
@@ -214,7 +219,8 @@ fn fetch_writes_oci_gpu_shapes_as_a_catalog_for_plans_and_gpus_list() {
         .find(|o| o.instance_type == "BM.GPU.H100.8")
         .expect("the H100 shape");
     assert_eq!(h100.accelerator, Some(("H100".to_string(), 8.0)));
-    assert_eq!(h100.spot_price, None);
+    assert_eq!((h100.price, h100.spot_price), (Some(84.0), None));
+    fake.assert_requests_include(&["PRICES B95909", "PRICES B98415"]);
     assert!(
         offers
             .iter()
