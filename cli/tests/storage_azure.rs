@@ -708,3 +708,91 @@ fn the_blob_client_pages_listings_keeps_odd_names_and_signs_gets_azurite_serves(
     client.delete_bucket("odd").unwrap();
     assert_eq!(azurite.containers(), serde_json::json!([]));
 }
+
+/// Takes a cluster down when dropped (a failed assertion too), so no bucket
+/// mount outlives its test.
+struct DownOnDrop<'a>(&'a World, &'static str);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0
+            .aloft(Creds::ConnectionString, &["down", "-y", self.1]);
+    }
+}
+
+#[test]
+fn two_nodes_mount_an_azure_container_and_cached_writes_reach_it_when_the_job_ends() {
+    let world = World::new();
+    let seeded = world.azurite.python(
+        "c = svc.create_container('az-mnt')\n\
+         [c.upload_blob(n, body) for n, body in [('train/a.txt', b'alpha'), ('train/sub/b.txt', b'beta')]]\n\
+         svc.create_container('az-ckpt')\n\
+         print(json.dumps(True))",
+    );
+    assert_eq!(seeded, true);
+    // What the test itself sent (with the account key, through Microsoft's client).
+    let seeding = world.azurite.requests().len();
+    let task = world.task(
+        "mount.yaml",
+        &format!(
+            "num_nodes: 2\n\
+             resources: {{infra: local}}\n\
+             file_mounts:\n  \
+             ~/data:\n    source: {}\n    mode: MOUNT\n  \
+             ~/ckpt:\n    name: az-ckpt\n    store: azure\n    mode: MOUNT_CACHED\n    \
+             config:\n      mount_cached:\n        vfs_write_back: 5s\n\
+             run: |\n  \
+             echo \"read $(cat ~/data/a.txt ~/data/sub/b.txt)\"\n  \
+             echo \"weights of $SKYPILOT_NODE_RANK\" > ~/ckpt/rank-$SKYPILOT_NODE_RANK.bin\n",
+            blob_url("az-mnt/train"),
+        ),
+    );
+    let launched = world.aloft(
+        Creds::ConnectionString,
+        &["launch", "-y", "-c", "azm", task.to_str().unwrap()],
+    );
+    // Whatever happens next, the mounts go before the test's folders do.
+    let _down = DownOnDrop(&world, "azm");
+    let stdout = world.ok(&launched);
+    for rank in 0..2 {
+        assert!(
+            stdout.contains(&format!("(rank {rank}) read alphabeta")),
+            "{stdout}"
+        );
+    }
+    // The nodes reached the containers by SAS links only: no blob was read or
+    // written with the account key.
+    let keyed: Vec<String> = world
+        .azurite
+        .requests()
+        .into_iter()
+        .skip(seeding)
+        .filter(|r| r.contains("/az-mnt/") || r.contains("/az-ckpt/"))
+        .filter(|r| !r.contains("sig="))
+        .filter(|r| !r.contains("restype=container"))
+        .collect();
+    assert!(keyed.is_empty(), "requests without a SAS link: {keyed:#?}");
+    // The cached writes of both nodes are in the container once the launch has
+    // returned (the job waits for its uploads), read with Microsoft's client.
+    let written = world.azurite.python(
+        "c = svc.get_container_client('az-ckpt')\n\
+         print(json.dumps(sorted([b.name, c.download_blob(b.name).readall().decode()] for b in c.list_blobs())))",
+    );
+    assert_eq!(
+        written,
+        serde_json::json!([
+            ["rank-0.bin", "weights of 0\n"],
+            ["rank-1.bin", "weights of 1\n"]
+        ]),
+        "{stdout}"
+    );
+    world.ok(&world.aloft(Creds::ConnectionString, &["down", "-y", "azm"]));
+    let left = world
+        .azurite
+        .python("print(json.dumps(sorted(b.name for b in svc.get_container_client('az-mnt').list_blobs())))");
+    assert_eq!(
+        left,
+        serde_json::json!(["train/a.txt", "train/sub/b.txt"]),
+        "down unmounts and keeps the bucket's objects"
+    );
+}

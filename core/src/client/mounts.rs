@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::plugin::credentials::GCP_CREDENTIALS_JSON;
 use crate::plugin::{CredentialSource, StandardCredentials};
@@ -44,7 +45,30 @@ pub(crate) fn mount_flags(
     .map_err(|e| ClientError::InvalidInput(e.to_string()))
 }
 
+/// How long the SAS link of an Azure mount lasts, and so the mount: the nodes
+/// hold a link to one container, never the account key.
+pub const AZURE_MOUNT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl Client {
+    /// The rclone remote of an Azure Blob mount of `container`: a SAS link to that
+    /// container only, read and list for a read-only mount (`flags` holds
+    /// `--read-only`), read, write and delete besides otherwise, valid for
+    /// [`AZURE_MOUNT_LIFETIME`].
+    pub(crate) fn azure_mount_remote(
+        &self,
+        container: &str,
+        flags: &[String],
+    ) -> ClientResult<RcloneRemote> {
+        let azure = self.azure()?;
+        let permissions = if flags.iter().any(|f| f == "--read-only") {
+            "rl"
+        } else {
+            "racwdl"
+        };
+        let link = azure.container_sas_url(container, permissions, AZURE_MOUNT_LIFETIME);
+        Ok(mount::azure_sas_remote(&link))
+    }
+
     /// The rclone remote that reaches `store` with the user's credentials for it.
     pub(crate) fn rclone_remote(&self, store: Store) -> ClientResult<RcloneRemote> {
         match store {

@@ -168,7 +168,7 @@ impl Client {
 
     /// An Azure Blob client for the storage account the `az` CLI's variables
     /// (or its config file's `[storage]` section) name.
-    fn azure(&self) -> ClientResult<Azure> {
+    pub(crate) fn azure(&self) -> ClientResult<Azure> {
         let credentials =
             storage::azure::azure_credentials(|name| std::env::var(name).ok()).map_err(failure)?;
         Azure::new(credentials).map_err(failure)
@@ -316,9 +316,11 @@ impl Client {
             if let std::collections::btree_map::Entry::Vacant(slot) = clients.entry(store) {
                 slot.insert(self.store_client(store)?);
             }
-            // A mount's rclone remote: its credentials checked now, too.
+            // A mount's rclone remote: its credentials checked now, too (an Azure
+            // mount's remote is one container's SAS link, made per mount below).
             if let FileMount::Storage(spec) = mount
                 && super::mounts::mount_mode(spec).is_some()
+                && store != Store::Azure
                 && let std::collections::btree_map::Entry::Vacant(slot) = remotes.entry(store)
             {
                 slot.insert(self.rclone_remote(store)?);
@@ -404,17 +406,22 @@ impl Client {
                         StorageMode::Copy => plan_fetch(client, &bucket, &prefix, target)?,
                         StorageMode::Mount | StorageMode::MountCached => {
                             let mode = super::mounts::mount_mode(&spec).unwrap_or(MountMode::Plain);
+                            let flags = super::mounts::mount_flags(&spec, target, mode)?;
+                            let remote = match store {
+                                Store::Azure => self.azure_mount_remote(&bucket, &flags)?,
+                                _ => remotes[&store].clone(),
+                            };
                             node_mounts.push(NodeMount {
                                 target: target.clone(),
                                 source: client.url(&bucket, &prefix),
-                                remote: remotes[&store].clone(),
+                                remote,
                                 path: if prefix.is_empty() {
                                     bucket.clone()
                                 } else {
                                     format!("{bucket}/{prefix}")
                                 },
                                 mode,
-                                flags: super::mounts::mount_flags(&spec, target, mode)?,
+                                flags,
                             });
                         }
                     }
