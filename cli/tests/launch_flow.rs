@@ -140,6 +140,7 @@ fn a_two_node_launch_fails_over_to_the_third_zone_and_runs_its_job() {
         task,
         task_dir: &task_dir,
         no_setup: false,
+        registry: Vec::new(),
     };
     let mut progress = Vec::new();
     let launched = launch(&ctx, &req, &opt_task, &mut provider, &mut |line: &str| {
@@ -283,6 +284,7 @@ fn a_failing_setup_ends_the_job_failed_setup() {
         task,
         task_dir: home.path(),
         no_setup: false,
+        registry: Vec::new(),
     };
     let launched = launch(&ctx, &req, &opt_task, &mut provider, &mut |_: &str| {}).unwrap();
     let _stop = StopAgent(AgentPaths::new(

@@ -38,6 +38,7 @@ mod provider_conformance_cmd;
 mod provider_guide;
 mod providers_cli;
 mod refresh;
+mod registry_logins;
 mod runpod_launch;
 mod serve_local;
 mod skypilot_cli;

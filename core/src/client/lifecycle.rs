@@ -252,11 +252,20 @@ impl Client {
             node_ready_timeout: self.node_ready_timeout,
             on_step: &|step| self.emit(Event::Step(step)),
         };
+        // An image in a cloud's registry (ECR, Artifact Registry) gets a login
+        // minted here when the task names none.
+        let registry = match crate::runtime::container::image_of(&task) {
+            Some(image) => {
+                self.minted_registry_login(&image, &crate::runtime::container::registry_env(&task))?
+            }
+            None => Vec::new(),
+        };
         let request = LaunchRequest {
             cluster: &options.cluster,
             task: &task,
             task_dir,
             no_setup: options.no_setup,
+            registry,
         };
         // Autostop is set through the client once the job is queued: one mechanism
         // for every provider (a remote head gets its stop kit).

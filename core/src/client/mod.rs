@@ -56,6 +56,7 @@ mod provider_list;
 mod providers;
 mod provisioner;
 mod refresh;
+mod registry;
 mod serve;
 mod serve_remote;
 mod ssh_config;
@@ -92,6 +93,7 @@ pub use providers::{
     default_component_cache, known_clouds, load as load_providers,
 };
 pub use refresh::RefreshNote;
+pub use registry::RegistryLogin;
 pub use serve::{ServeLogs, ServiceView};
 pub use ssh_config::IncludeOutcome;
 pub use storage::{BucketDeletion, delete_bucket_result};

@@ -127,7 +127,7 @@ impl Client {
     /// gcloud's application-default credentials), `storage.gcs.*` from the config;
     /// new buckets go to `storage.gcs.project`, else `GOOGLE_CLOUD_PROJECT`, else
     /// `providers.gcp.project`, else the credentials' project.
-    fn gcs(&self) -> ClientResult<Gcs> {
+    pub(crate) fn gcs(&self) -> ClientResult<Gcs> {
         let json = StandardCredentials
             .get(GCP_CREDENTIALS_JSON)
             .ok_or_else(|| {

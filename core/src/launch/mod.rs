@@ -43,6 +43,9 @@ pub struct LaunchRequest<'a> {
     pub task_dir: &'a Path,
     /// Skip `setup` (the cluster already ran it).
     pub no_setup: bool,
+    /// A registry login minted for the task's container image (the
+    /// `SKYPILOT_DOCKER_*` variables), used when the task names none.
+    pub registry: Vec<(String, String)>,
 }
 
 /// What a launch needs from its surroundings.
@@ -468,7 +471,10 @@ fn bring_up(
             "Starting a container of {} on each node...",
             container.image
         ));
-        let registry = crate::runtime::container::registry_env(req.task);
+        let mut registry = crate::runtime::container::registry_env(req.task);
+        if registry.is_empty() {
+            registry = req.registry.clone();
+        }
         crate::runtime::container::start_on_nodes(
             container,
             req.cluster,

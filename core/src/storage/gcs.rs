@@ -115,6 +115,12 @@ impl Gcs {
         self.project.as_deref()
     }
 
+    /// An OAuth access token of the credentials (scope `cloud-platform`), as a
+    /// registry password (Artifact Registry's `oauth2accesstoken` login).
+    pub fn access_token(&self) -> Result<String, StorageError> {
+        self.token()
+    }
+
     /// A bearer token (cached until a minute before it ends).
     fn token(&self) -> Result<String, StorageError> {
         self.token.get_via(
