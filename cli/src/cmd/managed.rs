@@ -7,8 +7,8 @@
 use aloft::client::{
     CONTROLLER_CLUSTER, Client, ManagedQueueFilter, TaskUse, managed_job_end_result,
 };
-use aloft::jobs::{CancelTarget, JobId};
 use aloft::clock::unix_now;
+use aloft::jobs::{CancelTarget, JobId};
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult};

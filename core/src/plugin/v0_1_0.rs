@@ -2,7 +2,6 @@
 //! imports, and conversions between its generated types and [`super::types`].
 //! A later WIT version gets a sibling module; this one stays as its adapter.
 
-
 use super::outgoing::Failure;
 use super::sandbox::HostState;
 use super::types as t;

@@ -13,8 +13,8 @@
 
 use std::process::ExitCode;
 
-use aloft::client::{AutostopSetting, Client, ClientBuilder, Event, LaunchOptions};
 use aloft::JobStatus;
+use aloft::client::{AutostopSetting, Client, ClientBuilder, Event, LaunchOptions};
 use aloft::task::{Infra, Resources, Task};
 
 /// The client this program opens, for itself and for every role it plays.
