@@ -991,6 +991,7 @@ fn a_spot_replica_terminated_behind_alofts_back_is_replaced() {
     // loopback) never have two servers on the port.
     let port = common::free_port();
     let marker = format!("aloft-moto-replica-{port}");
+    let _replicas = common::ReplicasEndOnDrop(marker.clone());
     let server = world.task("server.py", common::REPLICA_SERVER);
     let task = world.task(
         "svc.yaml",

@@ -508,6 +508,7 @@ fn a_replica_pod_deleted_behind_alofts_back_is_replaced() {
     // loopback) never have two servers on the port.
     let port = common::free_port();
     let marker = format!("aloft-k8s-replica-{port}");
+    let _replicas = common::ReplicasEndOnDrop(marker.clone());
     let server = world.task("server.py", common::REPLICA_SERVER);
     let task = world.task(
         "svc.yaml",

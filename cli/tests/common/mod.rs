@@ -106,6 +106,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['ALOFT_SERVE_PORT'])), H).serve_forever()
 ";
 
+/// Ends the replica servers named `marker` ([`REPLICA_SERVER`]'s argument) when
+/// dropped: a replica on a test machine is a process of this host, which the
+/// cloud's fake "terminating" its instance does not end, so without this it
+/// outlives the test (a failed one too).
+pub struct ReplicasEndOnDrop(pub String);
+
+impl Drop for ReplicasEndOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &self.0])
+            .status();
+    }
+}
+
 /// A loopback port free right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
