@@ -7,7 +7,6 @@
 //! cluster without mounts costs `down` no extra node call).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plugin::credentials::GCP_CREDENTIALS_JSON;
@@ -15,7 +14,7 @@ use crate::plugin::{CredentialSource, StandardCredentials};
 use crate::runtime::node::Script;
 use crate::state::ClusterRecord;
 use crate::storage::mount::{self, MountMode, RcloneRemote};
-use crate::storage::{self, AwsCredentials, Store};
+use crate::storage::{self, Store};
 use crate::task::{StorageMode, StorageSpec};
 
 use super::{Client, ClientError, ClientResult};
@@ -73,20 +72,7 @@ impl Client {
     pub(crate) fn rclone_remote(&self, store: Store) -> ClientResult<RcloneRemote> {
         match store {
             Store::S3 => {
-                let source: Arc<dyn CredentialSource> = Arc::new(StandardCredentials);
-                let (Some(access_key_id), Some(secret_access_key)) = (
-                    source.get("AWS_ACCESS_KEY_ID"),
-                    source.get("AWS_SECRET_ACCESS_KEY"),
-                ) else {
-                    return Err(ClientError::Other(
-                        "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials".into(),
-                    ));
-                };
-                let credentials = AwsCredentials {
-                    access_key_id,
-                    secret_access_key,
-                    session_token: source.get("AWS_SESSION_TOKEN"),
-                };
+                let credentials = super::storage::user_aws_credentials()?;
                 let region = self
                     .config
                     .provider_setting("aws", "storage_region")

@@ -13,10 +13,8 @@
 //! environment, piped into `docker login --password-stdin`; never on a command
 //! line, in a log, an error or state.
 
-use aloft_provider_sdk::signing::{AwsCredentials, SigV4Request, sha256_hex, sigv4_authorization};
+use aloft_provider_sdk::signing::{SigV4Request, sha256_hex, sigv4_authorization};
 use base64::Engine as _;
-
-use crate::plugin::{CredentialSource, StandardCredentials};
 
 use super::{Client, ClientError, ClientResult};
 
@@ -152,24 +150,15 @@ impl Client {
 
     /// ECR's `GetAuthorizationToken` in `region`: (user, password, proxy endpoint).
     fn ecr_token(&self, region: &str) -> ClientResult<(String, String, String)> {
-        let source = StandardCredentials;
-        let (Some(access_key_id), Some(secret_access_key)) = (
-            source.get("AWS_ACCESS_KEY_ID"),
-            source.get("AWS_SECRET_ACCESS_KEY"),
-        ) else {
-            return Err(ClientError::Other(
+        let credentials = super::storage::user_aws_credentials().map_err(|_| {
+            ClientError::Other(
                 "the image is in Amazon ECR, and there are no AWS credentials to log in with: \
                  set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile in \
                  ~/.aws/credentials), or give the login as SKYPILOT_DOCKER_USERNAME, \
                  SKYPILOT_DOCKER_PASSWORD and SKYPILOT_DOCKER_SERVER in the task's secrets"
                     .into(),
-            ));
-        };
-        let credentials = AwsCredentials {
-            access_key_id,
-            secret_access_key,
-            session_token: source.get("AWS_SESSION_TOKEN"),
-        };
+            )
+        })?;
         let host = format!("api.ecr.{region}.amazonaws.com");
         let url = match self.config.provider_setting("aws", "endpoint") {
             Some(endpoint) => format!("{}/", endpoint.trim_end_matches('/')),

@@ -29,7 +29,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::plugin::credentials::GCP_CREDENTIALS_JSON;
 use crate::plugin::{CredentialSource, StandardCredentials};
@@ -79,24 +78,32 @@ fn record_store(record: &StorageRecord) -> ClientResult<Store> {
     })
 }
 
+/// The user's AWS credentials, as aloft lends them to providers
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, else
+/// `~/.aws/credentials`), for S3 and S3 mounts; none is an error saying where to
+/// put them.
+pub(crate) fn user_aws_credentials() -> ClientResult<AwsCredentials> {
+    let source = StandardCredentials;
+    let (Some(access_key_id), Some(secret_access_key)) = (
+        source.get("AWS_ACCESS_KEY_ID"),
+        source.get("AWS_SECRET_ACCESS_KEY"),
+    ) else {
+        return Err(ClientError::Other(
+            "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials".into(),
+        ));
+    };
+    Ok(AwsCredentials {
+        access_key_id,
+        secret_access_key,
+        session_token: source.get("AWS_SESSION_TOKEN"),
+    })
+}
+
 impl Client {
     /// An S3 client from the user's config (`providers.aws.endpoint`,
     /// `providers.aws.storage_region`) and the credentials aloft lends providers.
     fn s3(&self) -> ClientResult<S3> {
-        let source: Arc<dyn CredentialSource> = Arc::new(StandardCredentials);
-        let (Some(access_key_id), Some(secret_access_key)) = (
-            source.get("AWS_ACCESS_KEY_ID"),
-            source.get("AWS_SECRET_ACCESS_KEY"),
-        ) else {
-            return Err(ClientError::Other(
-                "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials".into(),
-            ));
-        };
-        let credentials = AwsCredentials {
-            access_key_id,
-            secret_access_key,
-            session_token: source.get("AWS_SESSION_TOKEN"),
-        };
+        let credentials = user_aws_credentials()?;
         let region = self
             .config
             .provider_setting("aws", "storage_region")

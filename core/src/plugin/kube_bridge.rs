@@ -7,7 +7,7 @@
 
 use reqwest::Url;
 
-use super::outgoing::pairs;
+use super::outgoing::{BodyError, capped_body, pairs};
 use super::sandbox::HostState;
 use super::trust::header_rule;
 
@@ -98,19 +98,12 @@ impl kube::Host for HostState {
         })?;
         let status = response.status().as_u16();
         let headers = pairs(response.headers());
-        let limit = self.grants.max_response_bytes;
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response
-            .chunk()
+        let body = capped_body(response, self.grants.max_response_bytes)
             .await
-            .map_err(|e| kube::KubeError::Connect(e.to_string()))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(kube::KubeError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                BodyError::TooLarge => kube::KubeError::TooLarge,
+                BodyError::Failed(why) => kube::KubeError::Connect(why),
+            })?;
         Ok(kube::Response {
             status,
             headers,

@@ -108,6 +108,33 @@ impl HostState {
     }
 }
 
+/// Why a response's body could not be read whole.
+pub(super) enum BodyError {
+    /// It passed the host's size cap.
+    TooLarge,
+    /// The connection failed while reading it.
+    Failed(String),
+}
+
+/// The body of `response`, refused as soon as it passes `limit` bytes.
+pub(super) async fn capped_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Failed(e.to_string()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The headers (or trailers) of a response as pairs, values read lossily.
 pub(super) fn pairs(map: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     map.iter()

@@ -2,7 +2,7 @@
 //! imports, and conversions between its generated types and [`super::types`].
 //! A later WIT version gets a sibling module; this one stays as its adapter.
 
-use super::outgoing::Failure;
+use super::outgoing::{BodyError, Failure, capped_body, pairs};
 use super::sandbox::HostState;
 use super::types as t;
 
@@ -82,29 +82,13 @@ impl http::Host for HostState {
             .await
             .map_err(|e| http_error(self.send_failure(&e, &host)))?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let limit = self.grants.max_response_bytes;
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response
-            .chunk()
+        let headers = pairs(response.headers());
+        let body = capped_body(response, self.grants.max_response_bytes)
             .await
-            .map_err(|e| http::HttpError::Connect(e.to_string()))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(http::HttpError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                BodyError::TooLarge => http::HttpError::TooLarge,
+                BodyError::Failed(why) => http::HttpError::Connect(why),
+            })?;
         Ok(http::Response {
             status,
             headers,
