@@ -39,9 +39,9 @@ enum Command {
     },
     /// Volumes aloft knows, and the clusters that mount them.
     Ls {
-        /// `table` or `json`.
-        #[arg(short, long, default_value = "table")]
-        output: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: render::Output,
     },
     /// Delete volumes on their provider and forget them (refused while mounted).
     Delete {
@@ -98,7 +98,7 @@ pub fn run(args: Args) -> CliResult {
         Command::Ls { output } => {
             let client = crate::client::open()?;
             let volumes = client.volumes()?;
-            if output == "json" {
+            if output == render::Output::Json {
                 return render::print_json(&volumes);
             }
             if volumes.is_empty() {

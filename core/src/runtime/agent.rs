@@ -1265,16 +1265,8 @@ mod tests {
         let mut agent = Agent::open(paths.clone()).unwrap();
         agent.hold_stop_kits().unwrap();
         agent.last_active -= 600;
-        let until = |agent: &mut Agent, what: &str, done: &dyn Fn() -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !done() {
-                assert!(Instant::now() < deadline, "{what}");
-                agent.tick().unwrap();
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        };
         // No kit held (an agent that restarted): a failure naming it, no run.
-        until(&mut agent, "the lost kit was not recorded", &|| {
+        tick_until(&mut agent, "the lost kit was not recorded", &|| {
             autostop_failure(&paths).is_some()
         });
         let failure = autostop_failure(&paths).unwrap();
@@ -1286,7 +1278,7 @@ mod tests {
         std::thread::scope(|s| {
             let root = paths.root().to_path_buf();
             let sender = s.spawn(move || super::super::stop_kit::hand_over(&root, kit));
-            until(&mut agent, "the kit was not run", &|| {
+            tick_until(&mut agent, "the kit was not run", &|| {
                 std::fs::read(&got).is_ok_and(|b| b == kit)
             });
             sender.join().unwrap().unwrap();
@@ -1354,27 +1346,19 @@ mod tests {
         set_long_ago(&paths);
         let mut agent = Agent::open(paths.clone()).unwrap();
         agent.last_active -= 600;
-        let until = |agent: &mut Agent, what: &str, done: &dyn Fn() -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !done() {
-                assert!(Instant::now() < deadline, "{what}");
-                agent.tick().unwrap();
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        };
-        until(&mut agent, "the failure was not recorded", &|| {
+        tick_until(&mut agent, "the failure was not recorded", &|| {
             autostop_failure(&paths).is_some()
         });
         let failure = autostop_failure(&paths).unwrap();
         assert_eq!(failure.attempts, 1);
         assert!(failure.reason.contains("provider refused"), "{failure:?}");
         assert!(failure.retry_at > failure.at, "{failure:?}");
-        until(&mut agent, "the command was not tried again", &|| {
+        tick_until(&mut agent, "the command was not tried again", &|| {
             autostop_failure(&paths).is_some_and(|f| f.attempts >= 2)
         });
         std::fs::write(&gate, "").unwrap();
-        until(&mut agent, "the retry did not succeed", &|| marker.exists());
-        until(&mut agent, "the failure was not cleared", &|| {
+        tick_until(&mut agent, "the retry did not succeed", &|| marker.exists());
+        tick_until(&mut agent, "the failure was not cleared", &|| {
             autostop_failure(&paths).is_none()
         });
         // Done: never run again.
@@ -1387,6 +1371,16 @@ mod tests {
     }
 
     /// Makes the autostop setting an hour old.
+    /// Ticks `agent` until `done` (failing with `what` after 20 s).
+    fn tick_until(agent: &mut Agent, what: &str, done: &dyn Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            agent.tick().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn set_long_ago(paths: &AgentPaths) {
         let file = File::options()
             .write(true)

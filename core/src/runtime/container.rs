@@ -189,7 +189,7 @@ pub fn start_script(spec: &ContainerSpec, cluster: &str, registry: &[(String, St
              export DOCKER_CONFIG=\"$(mktemp -d)\"\n    \
              trap 'rm -rf \"$DOCKER_CONFIG\"' EXIT\n    \
              if ! printf '%s' \"${{SKYPILOT_DOCKER_PASSWORD:-}}\" | __aloft_docker login \
-                  --username \"$SKYPILOT_DOCKER_USERNAME\" --password-stdin $__aloft_server >/dev/null 2>\"$DOCKER_CONFIG/err\"; then\n      \
+                  --username \"$SKYPILOT_DOCKER_USERNAME\" --password-stdin ${{__aloft_server:+\"$__aloft_server\"}} >/dev/null 2>\"$DOCKER_CONFIG/err\"; then\n      \
                echo \"aloft: logging in to registry ${{__aloft_server:-docker.io}} as $SKYPILOT_DOCKER_USERNAME failed (SKYPILOT_DOCKER_USERNAME, SKYPILOT_DOCKER_PASSWORD):\"\n      \
                cat \"$DOCKER_CONFIG/err\"; exit 4\n    \
              fi\n  \
