@@ -14,7 +14,25 @@ claim that does not exist stays Pending, as it would on a real cluster.
 
 Authentication: client certificates over TLS (signed by the configured client CA),
 else `Authorization: Bearer TOKEN`: a known token is a user, a token listed as
-forbidden gets 403 on everything, anything else 401.
+forbidden gets 403 on everything, a token this server issued through the
+TokenRequest API is its service account (while the account, the object the token
+is bound to and its expiry allow), anything else 401. Users may do anything; a
+service account only what the Roles bound to it in the request's namespace allow
+(rbac.authorization.k8s.io/v1 semantics: apiGroups, resources with
+`resource/subresource`, verbs, resourceNames; a list is named only by a
+`metadata.name=` field selector): anything else is 403, with the API server's
+message.
+
+RBAC and service accounts: ServiceAccounts (core/v1), Roles and RoleBindings
+(rbac.authorization.k8s.io/v1, validated against the official schema like the rest),
+and `POST .../serviceaccounts/NAME/token` (authentication.k8s.io/v1 TokenRequest:
+`expirationSeconds` at least 600, default 3600; a `boundObjectRef` to a Pod must name
+an existing pod, and its uid when given). Objects with `ownerReferences` are deleted
+when none of their owners is left (the garbage collector, at once here).
+
+For the tests to read back: every request is appended to `requests.jsonl` beside
+the config (method, path, the authenticated user, the answer's status), and the
+tokens issued to service accounts to `issued-tokens.json`.
 
 `GET .../pods/NAME/portforward` hands the connection to the module
 `k8s_portforward` (its `serve(handler, pod_ip, pod_ssh_port)`), 501 without it.
@@ -40,7 +58,13 @@ SCHEMA_VERSION = "1.33"
 GPU = "nvidia.com/gpu"
 SSH_PORT_ANNOTATION = "aloft.dev/ssh-port"
 RESOURCES = {"pods": "Pod", "services": "Service", "secrets": "Secret", "configmaps": "ConfigMap",
-             "persistentvolumeclaims": "PersistentVolumeClaim"}
+             "persistentvolumeclaims": "PersistentVolumeClaim", "serviceaccounts": "ServiceAccount"}
+CORE = "|".join(RESOURCES)
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC = {"roles": "Role", "rolebindings": "RoleBinding"}
+# The shortest and longest lifetimes TokenRequest accepts (10 minutes; 2^32 s).
+MIN_TOKEN_SECONDS = 600
+MAX_TOKEN_SECONDS = 2**32
 
 
 def now():
@@ -159,6 +183,9 @@ class Cluster:
         self.continued_lists = 0
         self.stats_dir = config.get("stats_dir")
         self.objects = {}  # (resource, ns, name) -> object
+        # token -> what it was issued for: the service account (namespace, name,
+        # uid), the object it is bound to (kind, name, uid) or None, expiry (epoch s).
+        self.sa_tokens = {}
 
     def stamp(self, obj):
         self.rv += 1
@@ -167,6 +194,70 @@ class Cluster:
         meta.setdefault("creationTimestamp", now())
         meta["resourceVersion"] = str(self.rv)
         return obj
+
+    # -- service accounts, RBAC, garbage collection --------------------------------
+    def token_owner(self, token):
+        """The service account (namespace, name) a token issued here stands for, while
+        it is valid: its account and bound object still exist (same uids), unexpired."""
+        t = self.sa_tokens.get(token)
+        if not t:
+            return None
+        sa = self.objects.get(("serviceaccounts", t["namespace"], t["name"]))
+        if not sa or sa["metadata"]["uid"] != t["uid"]:
+            return None
+        bound = t.get("bound")
+        if bound:
+            obj = self.objects.get((bound["resource"], t["namespace"], bound["name"]))
+            if not obj or obj["metadata"]["uid"] != bound["uid"]:
+                return None
+        if datetime.datetime.now(datetime.timezone.utc).timestamp() >= t["expires"]:
+            return None
+        return t["namespace"], t["name"]
+
+    def rbac_allows(self, sa, verb, group, resource, namespace, name):
+        """Whether a Role bound to service account `sa` in `namespace` allows the
+        request (RoleBindings grant only in their own namespace)."""
+        if namespace is None:
+            return False
+        for (r, n, _), binding in self.objects.items():
+            if r != "rolebindings" or n != namespace:
+                continue
+            if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa[1]
+                       and s.get("namespace") == sa[0] for s in binding.get("subjects") or []):
+                continue
+            ref = binding["roleRef"]
+            role = self.objects.get(("roles", n, ref["name"])) if ref.get("kind") == "Role" else None
+            for rule in (role or {}).get("rules") or []:
+                groups, resources = rule.get("apiGroups") or [], rule.get("resources") or []
+                verbs, names = rule.get("verbs") or [], rule.get("resourceNames") or []
+                top = resource.split("/")[0]
+                if not ("*" in groups or group in groups):
+                    continue
+                if not ("*" in resources or resource in resources or f"{top}/*" in resources):
+                    continue
+                if not ("*" in verbs or verb in verbs):
+                    continue
+                if names and name not in names:
+                    continue
+                return True
+        return False
+
+    def delete(self, key):
+        """Deletes an object, then (as the garbage collector does) every object left
+        with no owner among its ownerReferences."""
+        obj = self.objects.pop(key, None)
+        if obj is None:
+            return None
+        self.stamp(obj)
+        while True:
+            uids = {o["metadata"]["uid"] for o in self.objects.values()}
+            orphans = [k for k, o in self.objects.items()
+                       if o["metadata"].get("ownerReferences")
+                       and not any(ref.get("uid") in uids for ref in o["metadata"]["ownerReferences"])]
+            if not orphans:
+                return obj
+            for k in orphans:
+                self.stamp(self.objects.pop(k))
 
     # -- scheduling --------------------------------------------------------------
     def requests(self, pod):
@@ -284,6 +375,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         token = auth[7:] if auth.startswith("Bearer ") else None
         if token and token in self.config.get("tokens", {}):
             return self.config["tokens"][token]
+        if token and token in self.cluster.sa_tokens:
+            with self.cluster.lock:
+                sa = self.cluster.token_owner(token)
+            if sa:
+                self.service_account = sa
+                return f"system:serviceaccount:{sa[0]}:{sa[1]}"
         if token and token in self.config.get("forbidden_tokens", []):
             raise Fail(403, "Forbidden", 'pods is forbidden: User "system:serviceaccount:default:nobody" '
                        f'cannot {self.command.lower()} resource "pods" in API group ""')
@@ -299,17 +396,61 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
+        self.service_account = None
+        who = None
         try:
-            self.user()
+            who = self.user()
             m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/portforward", url.path)
+            if self.service_account:
+                self.authorize(who, url.path, q)
             if m and self.command == "GET":
+                self.record(who, 101)
                 return self.portforward(m[1], m[2])
             with self.cluster.lock:
                 self.cluster.reschedule()
                 code, body = self.route(url.path, q)
         except Fail as f:
             code, body = f.answer
+        self.record(who, code)
         self.answer(code, body)
+
+    def record(self, who, code):
+        """One line per request in `requests.jsonl`, for the tests to read back."""
+        if not self.cluster.stats_dir:
+            return
+        line = json.dumps({"method": self.command, "path": self.path, "user": who, "status": code})
+        with self.cluster.lock, open(os.path.join(self.cluster.stats_dir, "requests.jsonl"), "a") as f:
+            f.write(line + "\n")
+
+    def authorize(self, who, path, q):
+        """A service account's request must be allowed by a Role bound to it: else
+        403 as the API server words it."""
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/([a-z]+)(?:/([^/]+)(?:/([a-z]+))?)?", path) or \
+            re.fullmatch(r"/apis/(rbac\.authorization\.k8s\.io)/v1/namespaces/([^/]+)/([a-z]+)(?:/([^/]+)(?:/([a-z]+))?)?", path)
+        if m is None:
+            if path in ("/version", "/api", "/apis") or path.startswith("/openapi"):
+                return  # discovery, open to every authenticated user
+            other = re.fullmatch(r"/api/v1/([a-z]+)(?:/([^/]+))?", path)
+            resource = other[1] if other else path
+            raise Fail(403, "Forbidden", f'{resource} is forbidden: User "{who}" cannot '
+                       f'{self.command.lower()} resource "{resource}" in API group "" at the cluster scope')
+        if path.startswith("/apis/"):
+            group, ns, resource, name, sub = m[1], m[2], m[3], m[4], m[5]
+        else:
+            group, ns, resource, name, sub = "", m[1], m[2], m[3], m[4]
+        verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update",
+                "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}.get(self.command, "")
+        if verb == "list":
+            # A list is named only by a metadata.name field selector.
+            fs = re.fullmatch(r"metadata\.name=([^,]+)", q.get("fieldSelector", ""))
+            name = fs[1] if fs else None
+        full = f"{resource}/{sub}" if sub else resource
+        with self.cluster.lock:
+            ok = self.cluster.rbac_allows(self.service_account, verb, group, full, ns, name)
+        if not ok:
+            what = f'{resource} "{name}"' if name else resource
+            raise Fail(403, "Forbidden", f'{what} is forbidden: User "{who}" cannot {verb} resource '
+                       f'"{full}" in API group "{group}" in the namespace "{ns}"', name, resource)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
 
@@ -346,36 +487,93 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not node:
                 raise Fail(404, "NotFound", f'nodes "{m[1]}" not found', m[1], "nodes")
             return 200, dict(node, kind="Node", apiVersion="v1")
-        m = re.fullmatch(r"/api/v1/(pods|services|secrets|configmaps|persistentvolumeclaims)", path)
+        m = re.fullmatch(rf"/api/v1/({CORE})", path)
         if m and self.command == "GET":
             items = [o for (r, _, _), o in c.objects.items() if r == m[1]]
             return 200, self.listing(RESOURCES[m[1]] + "List", items, q, RESOURCES[m[1]])
-        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/(pods|services|secrets|configmaps|persistentvolumeclaims)(?:/([^/]+))?", path)
-        if not m:
-            raise Fail(404, "NotFound", "the server could not find the requested resource")
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token", path)
+        if m and self.command == "POST":
+            return self.token_request(m[1], m[2], self.body())
+        api_version = "v1"
+        m = re.fullmatch(rf"/api/v1/namespaces/([^/]+)/({CORE})(?:/([^/]+))?", path)
+        if m:
+            kind = RESOURCES[m[2]]
+        else:
+            m = re.fullmatch(r"/apis/rbac\.authorization\.k8s\.io/v1/namespaces/([^/]+)/(roles|rolebindings)(?:/([^/]+))?", path)
+            if not m:
+                raise Fail(404, "NotFound", "the server could not find the requested resource")
+            kind, api_version = RBAC[m[2]], f"{RBAC_GROUP}/v1"
         ns, res, name = m[1], m[2], m[3]
-        kind = RESOURCES[res]
         if ns not in c.namespaces:
             raise Fail(404, "NotFound", f'namespaces "{ns}" not found', ns, "namespaces")
         if name is None and self.command == "GET":
             items = [o for (r, n, _), o in c.objects.items() if r == res and n == ns]
-            return 200, self.listing(kind + "List", items, q, kind)
+            return 200, self.listing(kind + "List", items, q, kind, api_version)
         if name is None and self.command == "POST":
-            return self.create(ns, res, kind, self.body())
+            return self.create(ns, res, kind, self.body(), api_version)
         obj = c.objects.get((res, ns, name))
         if obj is None:
             raise Fail(404, "NotFound", f'{res} "{name}" not found', name, res)
         if self.command == "GET":
-            return 200, dict(obj, kind=kind, apiVersion="v1")
+            return 200, dict(obj, kind=kind, apiVersion=api_version)
         if self.command == "DELETE":
-            del c.objects[(res, ns, name)]
-            c.stamp(obj)
-            return 200, dict(obj, kind=kind, apiVersion="v1")
+            c.delete((res, ns, name))
+            return 200, dict(obj, kind=kind, apiVersion=api_version)
         raise Fail(405, "MethodNotAllowed", f"{self.command} is not supported by this test server")
 
-    def listing(self, kind, items, q, item_kind):
+    def token_request(self, ns, name, req):
+        """authentication.k8s.io/v1 TokenRequest for service account `name`."""
+        c = self.cluster
+        if not isinstance(req, dict) or req.get("kind") != "TokenRequest" \
+                or req.get("apiVersion") != "authentication.k8s.io/v1":
+            raise Fail(400, "BadRequest", "expected kind TokenRequest apiVersion authentication.k8s.io/v1")
+        try:
+            kubernetes_validate.validate(req, SCHEMA_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            path = ".".join(str(p) for p in e.path)
+            raise Fail(422, "Invalid", f'TokenRequest.authentication.k8s.io "{name}" is invalid: {path}: {e.message}')
+        sa = c.objects.get(("serviceaccounts", ns, name))
+        if sa is None:
+            raise Fail(404, "NotFound", f'serviceaccounts "{name}" not found', name, "serviceaccounts")
+        spec = req["spec"]
+        seconds = spec.get("expirationSeconds") or 3600
+        if seconds < MIN_TOKEN_SECONDS:
+            raise Fail(422, "Invalid", f'TokenRequest.authentication.k8s.io "{name}" is invalid: spec.expirationSeconds: '
+                       f'Invalid value: {seconds}: may not specify a duration less than 10 minutes')
+        if seconds > MAX_TOKEN_SECONDS:
+            raise Fail(422, "Invalid", f'TokenRequest.authentication.k8s.io "{name}" is invalid: spec.expirationSeconds: '
+                       f'Invalid value: {seconds}: may not specify a duration larger than 2^32 seconds')
+        seconds = min(seconds, self.config.get("max_token_seconds") or seconds)
+        bound = None
+        ref = spec.get("boundObjectRef")
+        if ref:
+            resource = {"Pod": "pods", "Secret": "secrets"}.get(ref.get("kind"))
+            if resource is None or ref.get("apiVersion", "v1") != "v1":
+                raise Fail(422, "Invalid", f'TokenRequest.authentication.k8s.io "{name}" is invalid: '
+                           f'spec.boundObjectRef.kind: Unsupported value: "{ref.get("kind")}"')
+            obj = c.objects.get((resource, ns, ref.get("name")))
+            if obj is None:
+                raise Fail(404, "NotFound", f'{resource} "{ref.get("name")}" not found', ref.get("name"), resource)
+            if ref.get("uid") and ref["uid"] != obj["metadata"]["uid"]:
+                raise Fail(409, "Conflict", f'the UID in the bound object reference ({ref["uid"]}) does not '
+                           f'match the UID in record ({obj["metadata"]["uid"]}). The object might have been deleted and then recreated')
+            bound = {"resource": resource, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"]}
+        token = "k8s-sa-" + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+        c.sa_tokens[token] = {"namespace": ns, "name": name, "uid": sa["metadata"]["uid"],
+                              "bound": bound, "expires": expires.timestamp()}
+        if c.stats_dir:
+            with open(os.path.join(c.stats_dir, "issued-tokens.json"), "w") as f:
+                json.dump({t: f'{v["namespace"]}/{v["name"]}' for t, v in c.sa_tokens.items()}, f)
+        spec = dict(spec, expirationSeconds=seconds, audiences=spec.get("audiences") or ["https://kubernetes.default.svc"])
+        return 201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                     "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+                     "spec": spec,
+                     "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+    def listing(self, kind, items, q, item_kind, api_version="v1"):
         terms = parse_selector(q.get("labelSelector"))
-        out = [dict(o, kind=item_kind, apiVersion="v1") for o in items
+        out = [dict(o, kind=item_kind, apiVersion=api_version) for o in items
                if selector_matches(terms, o["metadata"].get("labels", {}))
                and field_matches(q.get("fieldSelector"), o)]
         out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
@@ -405,14 +603,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out = out[start: start + page]
         elif start:
             raise Fail(400, "BadRequest", "continue needs limit")
-        return {"kind": kind, "apiVersion": "v1", "metadata": meta, "items": out}
+        return {"kind": kind, "apiVersion": api_version, "metadata": meta, "items": out}
 
-    def create(self, ns, res, kind, obj):
+    def create(self, ns, res, kind, obj, api_version="v1"):
         c = self.cluster
         if not isinstance(obj, dict):
             raise Fail(400, "BadRequest", "the body must be a JSON object")
-        if obj.get("kind") != kind or obj.get("apiVersion") != "v1":
-            raise Fail(400, "BadRequest", f"expected kind {kind} apiVersion v1, got {obj.get('kind')} {obj.get('apiVersion')}")
+        if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
+            raise Fail(400, "BadRequest", f"expected kind {kind} apiVersion {api_version}, got {obj.get('kind')} {obj.get('apiVersion')}")
         try:
             kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -458,6 +656,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             obj["status"] = {"phase": "Bound", "accessModes": obj["spec"].get("accessModes", []),
                              "capacity": {"storage": size} if size else {}}
             c.stamp(obj)
+        elif res == "rolebindings":
+            ref = obj["roleRef"]
+            if ref.get("apiGroup") != RBAC_GROUP or ref.get("kind") not in ("Role", "ClusterRole"):
+                raise Fail(422, "Invalid", f'RoleBinding.{RBAC_GROUP} "{name}" is invalid: roleRef: Unsupported value')
+            for i, sub in enumerate(obj.get("subjects") or []):
+                if sub.get("kind") == "ServiceAccount" and (sub.get("apiGroup") or not sub.get("namespace")):
+                    raise Fail(422, "Invalid", f'RoleBinding.{RBAC_GROUP} "{name}" is invalid: subjects[{i}]: '
+                               'a ServiceAccount subject needs a namespace and no apiGroup')
+            c.stamp(obj)
+        elif res == "roles":
+            for i, rule in enumerate(obj.get("rules") or []):
+                if not rule.get("verbs"):
+                    raise Fail(422, "Invalid", f'Role.{RBAC_GROUP} "{name}" is invalid: rules[{i}].verbs: Required value')
+            c.stamp(obj)
         elif res == "services":
             obj["spec"].setdefault("type", "ClusterIP")
             obj["spec"]["clusterIP"] = f"10.96.0.{len(c.objects) % 250 + 2}"
@@ -469,7 +681,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             c.stamp(obj)
         c.objects[(res, ns, name)] = obj
-        return 201, dict(obj, kind=kind, apiVersion="v1")
+        return 201, dict(obj, kind=kind, apiVersion=api_version)
 
 
 def main():
