@@ -14,31 +14,35 @@
 //!   the nodes reach each other at their private addresses;
 //! - spot: preemptible instances (`spec.preemptible`, stopped on preemption);
 //! - stop/start (`InstanceService/Stop|Start`);
-//! - no ports: opening them needs a VPC security group, which this provider does
-//!   not make (asking for ports is unsupported).
+//! - ports: a task with ports gets a VPC security group of its own ([`vpc`]:
+//!   SSH, the cluster's own traffic and the ports open), attached to each
+//!   instance's network interface when it is made and deleted by `down`.
 //!
 //! A cluster's instances carry the label `aloft-cluster=<cluster>` and are named
 //! `<cluster>-head` (`-worker-<n>`), so `run-instances` creates only what is
 //! missing and one listing per project answers `query-instances`.
 //!
 //! Instance types are the catalog's `<platform>_<preset>`
-//! (`gpu-h100-sxm_8gpu-128vcpu-1600gb`); offers come from the embedded catalog
-//! (`offers` is unsupported). Errors are typed from gRPC status codes:
+//! (`gpu-h100-sxm_8gpu-128vcpu-1600gb`); offers are live ([`offers`]: the
+//! project's platforms and presets, priced by Nebius's calculator). Errors are
+//! typed from gRPC status codes:
 //! `RESOURCE_EXHAUSTED` is capacity (so a launch fails over), a quota when the
 //! message says so.
 //!
 //! Settings (`providers.nebius.*`): `endpoint` (handled by the host),
-//! `project_id` (or `project_id.<region>`), `subnet_id`, `ssh_user` (default
+//! `project_id` (or `project_id.<region>`), `subnet_id` (default: the project's
+//! only subnet), `ssh_user` (default
 //! `ubuntu`, created by cloud-init with the cluster's key), `image_family`
 //! (default [`lifecycle::DEFAULT_IMAGE_FAMILY`]).
 
 pub mod auth;
 pub mod grpc;
 pub mod lifecycle;
+pub mod offers;
 pub mod proto;
+pub mod vpc;
 
 use aloft_provider_sdk::Provider;
-use aloft_provider_sdk::errors;
 use aloft_provider_sdk::settings::all as settings;
 use aloft_provider_sdk::types::{
     Capabilities, ClusterInstances, ClusterRef, Identity, Offer, Pair, PortRange, ProviderError,
@@ -54,11 +58,20 @@ impl Provider for Nebius {
             name: "nebius".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Nebius AI Cloud instances (multi-node, preemptible as spot, \
-                          stop/start; no ports), through its gRPC API"
+                          stop/start, ports by security group; live prices), through its \
+                          gRPC API"
                 .into(),
-            capabilities: Capabilities::MULTI_NODE | Capabilities::STOP_START | Capabilities::SPOT,
+            capabilities: Capabilities::MULTI_NODE
+                | Capabilities::STOP_START
+                | Capabilities::SPOT
+                | Capabilities::OPEN_PORTS,
             credentials: vec![auth::TOKEN_NAME.into(), auth::CREDENTIALS_NAME.into()],
-            hosts: vec![lifecycle::COMPUTE_HOST.into(), auth::TOKENS_HOST.into()],
+            hosts: vec![
+                lifecycle::COMPUTE_HOST.into(),
+                vpc::VPC_HOST.into(),
+                offers::BILLING_HOST.into(),
+                auth::TOKENS_HOST.into(),
+            ],
         }
     }
 
@@ -92,18 +105,15 @@ impl Provider for Nebius {
     }
 
     fn open_ports(cluster: ClusterRef, ports: Vec<PortRange>) -> Result<(), ProviderError> {
-        lifecycle::open_ports(&cluster, &ports)
+        lifecycle::open_ports(&cluster, &ports, &settings())
     }
 
-    fn cleanup_ports(_cluster: ClusterRef) -> Result<(), ProviderError> {
-        Ok(())
+    fn cleanup_ports(cluster: ClusterRef) -> Result<(), ProviderError> {
+        lifecycle::cleanup_ports(&cluster, &settings())
     }
 
-    fn offers(_region: Option<String>) -> Result<Vec<Offer>, ProviderError> {
-        Err(errors::unsupported(
-            "NoOffers",
-            "Nebius's prices come from aloft's embedded catalog",
-        ))
+    fn offers(region: Option<String>) -> Result<Vec<Offer>, ProviderError> {
+        offers::offers(region.as_deref(), &settings())
     }
 }
 

@@ -15,8 +15,9 @@ use crate::grpc::{self, CallError, code};
 use crate::proto::{
     AttachedDiskSpec, CreateInstanceRequest, DiskSpec, Empty, IdRequest, Instance, InstanceSpec,
     ListInstancesRequest, ListInstancesResponse, ManagedDisk, NetworkInterfaceSpec, Operation,
-    PreemptibleSpec, ResourceMetadata, ResourcesSpec, SourceImageFamily, state,
+    PreemptibleSpec, ResourceMetadata, ResourcesSpec, SecurityGroupRef, SourceImageFamily, state,
 };
+use crate::vpc;
 
 /// The compute API's host.
 pub const COMPUTE_HOST: &str = "compute.api.nebius.cloud";
@@ -31,22 +32,30 @@ const DEFAULT_DISK_GIB: i64 = 100;
 
 const SERVICE: &str = "nebius.compute.v1.InstanceService";
 
-/// A call on the instance service, with a token; a refused token is forgotten
-/// and the call made once more with a new one.
+/// A call of `method` (`nebius.vpc.v1.SubnetService/List`) on `host`, with a
+/// token; a refused token is forgotten and the call made once more with a new one.
+pub(crate) fn call<Q: prost::Message, R: prost::Message + Default>(
+    host: &str,
+    method: &str,
+    request: &Q,
+) -> Result<R, CallError> {
+    let token = auth::token().map_err(CallError::Transport)?;
+    match grpc::call(host, method, Some(&token), request) {
+        Err(CallError::Status(s)) if s.code == code::UNAUTHENTICATED => {
+            auth::forget();
+            let token = auth::token().map_err(CallError::Transport)?;
+            grpc::call(host, method, Some(&token), request)
+        }
+        other => other,
+    }
+}
+
+/// A call on the instance service.
 fn compute<Q: prost::Message, R: prost::Message + Default>(
     method: &str,
     request: &Q,
 ) -> Result<R, CallError> {
-    let path = format!("{SERVICE}/{method}");
-    let token = auth::token().map_err(CallError::Transport)?;
-    match grpc::call(COMPUTE_HOST, &path, Some(&token), request) {
-        Err(CallError::Status(s)) if s.code == code::UNAUTHENTICATED => {
-            auth::forget();
-            let token = auth::token().map_err(CallError::Transport)?;
-            grpc::call(COMPUTE_HOST, &path, Some(&token), request)
-        }
-        other => other,
-    }
+    call(COMPUTE_HOST, &format!("{SERVICE}/{method}"), request)
 }
 
 /// `<platform>_<preset>` (`gpu-h100-sxm_8gpu-128vcpu-1600gb`, the catalog's
@@ -68,7 +77,10 @@ pub fn split_type(instance_type: &str) -> Result<(&str, &str), ProviderError> {
 
 /// The project instances of `region` go in: `project_id.<region>`, else
 /// `project_id`.
-fn project(settings: &BTreeMap<String, String>, region: &str) -> Result<String, ProviderError> {
+pub(crate) fn project(
+    settings: &BTreeMap<String, String>,
+    region: &str,
+) -> Result<String, ProviderError> {
     settings
         .get(&format!("project_id.{region}"))
         .or_else(|| settings.get("project_id"))
@@ -271,8 +283,23 @@ pub fn run(
         }
     }
     let roles: Vec<Role> = have.iter().map(|(r, _)| *r).collect();
+    let to_launch = nodes::roles_to_launch(&roles, req.count);
+    // The subnet (found in the project when not set) and, for a task with
+    // ports, the cluster's security group: only when a node is to be made.
+    let mut subnet = String::new();
+    let mut security_groups = Vec::new();
+    if !to_launch.is_empty() {
+        let here = |e| errors::in_zone(e, region, None);
+        let choice = vpc::subnet(settings, &project, !req.ports.is_empty()).map_err(here)?;
+        if !req.ports.is_empty() {
+            let id = vpc::ensure_group(&project, cluster, &choice.network_id, &req.ports)
+                .map_err(here)?;
+            security_groups.push(SecurityGroupRef { id });
+        }
+        subnet = choice.id;
+    }
     let mut created = Vec::new();
-    for role in nodes::roles_to_launch(&roles, req.count) {
+    for role in to_launch {
         let name = nodes::name_of(cluster, role);
         let mut labels = std::collections::HashMap::new();
         labels.insert(CLUSTER_LABEL.to_string(), cluster.clone());
@@ -292,12 +319,6 @@ pub fn run(
                 }),
             ),
         };
-        let subnet = settings.get("subnet_id").cloned().ok_or_else(|| {
-            errors::invalid(
-                "NoSubnet",
-                "set providers.nebius.subnet_id (the VPC subnet instances attach to)",
-            )
-        })?;
         let request = CreateInstanceRequest {
             metadata: Some(ResourceMetadata {
                 parent_id: project.clone(),
@@ -311,10 +332,11 @@ pub fn run(
                     preset: Some(preset.to_string()),
                 }),
                 network_interfaces: vec![NetworkInterfaceSpec {
-                    subnet_id: subnet,
+                    subnet_id: subnet.clone(),
                     name: "eth0".into(),
                     ip_address: Some(Empty {}),
                     public_ip_address: Some(Empty {}),
+                    security_groups: security_groups.clone(),
                 }],
                 boot_disk: Some(AttachedDiskSpec {
                     attach_mode: 2,
@@ -442,26 +464,51 @@ pub fn stop(
     })
 }
 
-/// Deletes the cluster's nodes (their managed boot disks go with them).
+/// Deletes the cluster's nodes (their managed boot disks go with them), then its
+/// security group.
 pub fn terminate(
     cluster: &ClusterRef,
     settings: &BTreeMap<String, String>,
 ) -> Result<(), ProviderError> {
     each(cluster, settings, "Delete", "delete instance", |s| {
         s != state::DELETING
-    })
+    })?;
+    let project = project(settings, &cluster.region)?;
+    vpc::delete_groups(&project, &cluster.cluster)
 }
 
-/// Ports: not declared (a cluster's ports need a VPC security group, not made
-/// here); asking for some is unsupported.
-pub fn open_ports(_cluster: &ClusterRef, ports: &[PortRange]) -> Result<(), ProviderError> {
+/// Opens `ports` on the cluster's security group. Nebius attaches security
+/// groups when an instance is made, so a cluster launched without ports (no
+/// group) cannot open any: that is unsupported.
+pub fn open_ports(
+    cluster: &ClusterRef,
+    ports: &[PortRange],
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
     if ports.is_empty() {
         return Ok(());
     }
-    Err(errors::unsupported(
-        "PortsUnsupported",
-        "the nebius provider does not open ports (no security groups are made)",
-    ))
+    let project = project(settings, &cluster.region)?;
+    if vpc::group_id(&project, &cluster.cluster)?.is_none() {
+        return Err(errors::unsupported(
+            "NoSecurityGroup",
+            &format!(
+                "cluster {} was launched without ports: Nebius attaches security groups \
+                 when instances are made, so launch it with its ports",
+                cluster.cluster
+            ),
+        ));
+    }
+    vpc::ensure_group(&project, &cluster.cluster, "", ports).map(|_| ())
+}
+
+/// Deletes the cluster's security group (after its instances are gone).
+pub fn cleanup_ports(
+    cluster: &ClusterRef,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let project = project(settings, &cluster.region)?;
+    vpc::delete_groups(&project, &cluster.cluster)
 }
 
 #[cfg(test)]
