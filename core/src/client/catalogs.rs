@@ -21,8 +21,10 @@ impl Client {
     /// The catalog `gpus list` reads for `cloud` (every cloud when `None`):
     /// [`Client::refreshed_catalog`], and for a cloud without a catalog whose
     /// provider answers live offers (Prime Intellect, Vast.ai, DigitalOcean, ...)
-    /// those offers merged in, as a plan reads them (from the offers cache when
-    /// fresh). A provider that cannot answer is an error with its own reason.
+    /// or one priced live (Nebius) those offers merged in, as a plan reads them
+    /// (from the offers cache when fresh). A provider that cannot answer is an
+    /// error with its own reason, except for a cloud priced live: its catalog is
+    /// listed, with a warning.
     pub fn gpu_listing_catalog(&self, cloud: Option<&str>) -> ClientResult<Catalog> {
         let only = cloud.map(|c| vec![c.to_string()]);
         let catalog = self.refreshed_catalog(only.as_deref())?;
@@ -35,11 +37,18 @@ impl Client {
             .manifests()
             .iter()
             .any(|m| m.name == cloud);
-        if catalog.clouds().iter().any(|c| c == cloud) || !has_provider {
+        let priced_live = super::offers::priced_live(cloud);
+        if (catalog.clouds().iter().any(|c| c == cloud) && !priced_live) || !has_provider {
             return Ok(catalog);
         }
         let live = self.live_catalog_from(catalog, only.as_deref(), true)?;
         if let Some((_, why)) = live.unusable.iter().find(|(name, _)| name == cloud) {
+            if priced_live && live.catalog.clouds().iter().any(|c| c == cloud) {
+                self.emit(Event::Warning(format!(
+                    "{cloud} is not usable ({why}): its prices come from aloft's catalog"
+                )));
+                return Ok(live.catalog);
+            }
             return Err(ClientError::other(format!("{cloud} is not usable: {why}")));
         }
         Ok(live.catalog)

@@ -21,6 +21,20 @@ use crate::plugin::{CredentialSource, Manifest, PluginError, ProviderOffer, disp
 
 use super::{Client, ClientError, ClientResult, Event};
 
+/// Clouds whose bundled provider prices from the cloud's own API: when it is
+/// asked and answers its live offers, they replace the shipped catalog's rows of
+/// the cloud; the catalog is the fallback when it is not asked (a plan with
+/// `--all-clouds` and the cloud neither named nor in `clouds:`), cannot be used,
+/// or answers none (said in a warning). Nebius's calculator prices every
+/// platform and preset of the user's project.
+const PRICED_LIVE: &[&str] = &["nebius"];
+
+/// Whether `cloud`'s live offers take precedence over its shipped catalog (see
+/// [`PRICED_LIVE`]).
+pub(crate) fn priced_live(cloud: &str) -> bool {
+    PRICED_LIVE.contains(&cloud)
+}
+
 /// Bounds of a provider's offer: larger numbers are a broken or hostile answer.
 const MAX_PRICE: f64 = 100_000.0;
 const MAX_VCPUS: f64 = 65_536.0;
@@ -181,6 +195,14 @@ fn try_write_cache(
     let tmp = dir.join(format!(".{name}.json.{}.{n}", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, &path)
+}
+
+/// What a usable provider answered for the catalog.
+enum Answer {
+    /// Its live offers, or none (a cloud with a catalog, or no `offers`).
+    Offers(Option<Vec<ProviderOffer>>),
+    /// A cloud priced live whose offers failed (why): its catalog prices it.
+    Fallback(String),
 }
 
 /// The catalog with the providers' live offers, and which providers can be used.
@@ -348,20 +370,35 @@ impl Client {
                     })?;
                 // A shipped (or user) catalog is the source of prices; live offers
                 // only describe clouds without one (node pools, `local`, third-party
-                // providers).
-                if shipped {
-                    return Ok(None);
+                // providers), and those priced live, whose catalog is the fallback.
+                if shipped && !priced_live(name) {
+                    return Ok(Answer::Offers(None));
                 }
-                Ok(instance.offers(None).await.ok())
+                Ok(match instance.offers(None).await {
+                    Ok(offers) => Answer::Offers(Some(offers)),
+                    Err(err) if shipped => Answer::Fallback(match err {
+                        PluginError::Provider { error, .. } => error.message,
+                        other => other.to_string(),
+                    }),
+                    Err(_) => Answer::Offers(None),
+                })
             }
         })));
         let mut usable = Vec::new();
         let mut unusable = Vec::new();
         let mut answered = Vec::new();
+        let mut shipped = shipped;
         for ((name, answer), print) in names.into_iter().zip(answers).zip(fingerprints) {
             match answer {
                 Err(why) => unusable.push((name, why)),
-                Ok(offers) => {
+                // Not cached: the next plan asks again.
+                Ok(Answer::Fallback(why)) => {
+                    self.emit(Event::Warning(format!(
+                        "{name}: no live offers ({why}); its prices come from aloft's catalog"
+                    )));
+                    usable.push(name);
+                }
+                Ok(Answer::Offers(offers)) => {
                     let offers = offers.map(|offers| self.sane_offers(&name, offers));
                     write_cache(&self.home, &name, print, &offers);
                     answered.push((name, offers));
@@ -373,6 +410,8 @@ impl Client {
                 // Offers are the provider's answer: only rows in its own name count.
                 let offers = offers.into_iter().filter(|o| o.cloud == name).collect();
                 catalog.insert_offers(&name, offers);
+                // A cloud priced live is no longer priced by its catalog.
+                shipped.retain(|c| *c != name);
             }
             usable.push(name);
         }

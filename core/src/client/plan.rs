@@ -6,7 +6,8 @@
 //! - the providers asked are those the task names (`infra:`), else those listed
 //!   under `clouds:` in `config.yaml`, else every provider (bundled and installed);
 //! - a provider is usable when its credentials check out; its live offers (clouds
-//!   without a shipped catalog) join the catalog;
+//!   without a shipped catalog, and those priced live, whose offers replace their
+//!   catalog's: `offers::priced_live`) join the catalog;
 //! - [`PlanOptions::all_clouds`] adds every cloud aloft ships prices for, usable or
 //!   not (planning only: a launch never uses it);
 //! - the optimizer picks the cheapest feasible offer of the usable clouds.
@@ -244,7 +245,8 @@ impl Client {
         let shipped = catalog.clouds();
         let ask: Option<Vec<String>> = match (&named, options.all_clouds) {
             // Every shipped catalog plans offline; only clouds without one (those
-            // the task names, the user's `clouds:`, installed providers) are asked.
+            // the task names, the user's `clouds:`, installed providers) are asked,
+            // and those of them priced live (`offers::priced_live`).
             (_, true) => {
                 let providers = self.providers()?;
                 let mut ask: Vec<String> = named.clone().unwrap_or_default();
@@ -257,7 +259,7 @@ impl Client {
                         .map(|m| m.name.clone())
                         .filter(|n| !providers.bundled.contains(n)),
                 );
-                ask.retain(|n| !shipped.contains(n));
+                ask.retain(|n| !shipped.contains(n) || super::offers::priced_live(n));
                 ask.sort();
                 ask.dedup();
                 Some(ask)
