@@ -1,11 +1,11 @@
 //! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
 //! head node's agent.
 
-use aloft::client::{Cancellation, LogsOptions};
+use aloft::JobRecord;
+use aloft::client::{Cancellation, ClusterCancel, LogsOptions};
 use aloft::clock::unix_now;
-use aloft::{JobRecord, JobStatus};
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 use crate::render::{self, Output};
 
 /// Flags of `aloft queue`.
@@ -143,13 +143,7 @@ pub fn logs(args: LogsArgs) -> CliResult {
     let job = client.job(&args.cluster, args.job)?;
     if args.status {
         println!("Job {}: {}", job.id, job.status);
-        return match job.status {
-            JobStatus::Succeeded => Ok(()),
-            other => Err(CliError::new(
-                crate::exit::JOB_FAILED,
-                format!("job {} is {other}", job.id),
-            )),
-        };
+        return Ok(aloft::client::job_status_result(job.id, job.status)?);
     }
     if args.sync_down {
         let path = client.sync_down_logs(&args.cluster, job.id)?;
@@ -175,14 +169,11 @@ pub fn logs(args: LogsArgs) -> CliResult {
 pub fn cancel(args: CancelArgs) -> CliResult {
     let client = crate::client::open()?;
     let pattern = aloft::client::is_cluster_pattern(&args.cluster);
-    let aloft::client::CancelTargets {
-        clusters: plan,
-        skipped,
-    } = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
-    for (name, err) in &skipped {
+    let targets = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
+    for (name, err) in &targets.skipped {
         eprintln!("Skipped `{name}`: {err}");
     }
-    if plan.is_empty() {
+    if targets.clusters.is_empty() {
         println!(
             "No job cancelled: no cluster matching `{}` has a job.",
             args.cluster
@@ -200,26 +191,27 @@ pub fn cancel(args: CancelArgs) -> CliResult {
                 .join(", ")
         ),
     };
-    let question = plan
+    let question = targets
+        .clusters
         .iter()
         .map(|(name, ids)| format!("{} on cluster `{name}`", which(ids)))
         .collect::<Vec<_>>()
         .join("; ");
     crate::confirm::confirm(&format!("Cancelling {question}"), true, args.yes)?;
     let mut by_cluster = serde_json::Map::new();
-    for (name, ids) in &plan {
-        let outcomes = match client.cancel(name, ids, args.all) {
-            Err(err @ aloft::client::ClientError::ClusterNotUp { .. }) if pattern => {
+    for (name, outcome) in client.cancel_each(&args.cluster, &targets, args.all) {
+        let outcomes = match outcome? {
+            ClusterCancel::Done(outcomes) => outcomes,
+            ClusterCancel::Skipped(err) => {
                 eprintln!("Skipped: {err}");
                 continue;
             }
-            other => other?,
         };
         if args.output == Output::Json {
             if !pattern {
                 return render::print_json(&outcomes);
             }
-            by_cluster.insert(name.clone(), render::json_value(&outcomes)?);
+            by_cluster.insert(name, render::json_value(&outcomes)?);
             continue;
         }
         if outcomes.is_empty() {

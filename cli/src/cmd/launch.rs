@@ -59,21 +59,18 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let overrides = args.flags.overrides()?;
     let source = args.entrypoint.source()?;
-    // `-c` of an existing cluster and no task: nothing to do, and say so.
-    if source == TaskSource::Nothing
-        && let Some(name) = &args.cluster
-        && !args.dryrun
-    {
-        let client = crate::client::open()?;
-        if let Ok(record) = client.cluster(name) {
+    if !args.dryrun {
+        let progress = std::sync::Arc::new(crate::progress::Progress::new());
+        let client = crate::client::open_with(progress.clone())?;
+        // `-c` of an existing cluster and no task: nothing to do, and say so.
+        if let Some(record) = client.nothing_to_launch(&source, args.cluster.as_deref()) {
+            progress.finish();
             eprintln!(
-                "Cluster `{name}` exists ({}); no task given, so nothing new is provisioned or run.",
-                record.status
+                "Cluster `{}` exists ({}); no task given, so nothing new is provisioned or run.",
+                record.name, record.status
             );
             return Ok(());
         }
-    }
-    if !args.dryrun {
         let LoadedTask { task, task_dir, .. } =
             task_args::load_one(&source, &overrides, TaskUse::Launch)?;
         let cluster = args
@@ -91,8 +88,6 @@ pub fn run(args: Args) -> CliResult {
         {
             options.retry_backoff = std::time::Duration::from_millis(ms);
         }
-        let progress = std::sync::Arc::new(crate::progress::Progress::new());
-        let client = crate::client::open_with(progress.clone())?;
         if !args.yes {
             confirm_new_cluster(&client, &task, &options)?;
         }

@@ -245,14 +245,8 @@ pub fn run(args: Args) -> CliResult {
             yes,
             output,
         } => {
-            let target = match (ids.is_empty(), name, all) {
-                (_, _, true) => CancelTarget::All,
-                (_, Some(name), false) => CancelTarget::Name(name),
-                (false, None, false) => CancelTarget::Ids(ids),
-                (true, None, false) => {
-                    return Err(CliError::failure("name the jobs, -n NAME, or -a"));
-                }
-            };
+            let target = CancelTarget::choose(ids, name, all)
+                .ok_or_else(|| CliError::failure("name the jobs, -n NAME, or -a"))?;
             confirm_cancel(&client, &target, yes)?;
             let cancelled = client.cancel_jobs(&target)?;
             if output == Output::Json {

@@ -175,13 +175,9 @@ fn install(path: &std::path::Path, yes: bool, replace: bool) -> CliResult {
     let review = client.review_component(path)?;
     show_requests(&review, &mut std::io::stdout());
     let m = &review.manifest;
-    if review.replaces_bundled && !replace {
-        return Err(CliError::failure(format!(
-            "`{}` is a bundled provider; installing this component would replace it. \
-             Nothing was installed; pass --replace to replace it",
-            m.name
-        )));
-    }
+    review
+        .check_replace(replace)
+        .map_err(|err| CliError::failure(format!("{err}; pass --replace to replace it")))?;
     if review.replaces_bundled {
         println!("  replaces:     the bundled provider `{}`", m.name);
     }

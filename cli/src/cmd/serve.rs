@@ -171,16 +171,9 @@ pub fn run(args: Args) -> CliResult {
             load_balancer,
             no_follow,
         } => {
-            let which = match (replica, load_balancer) {
-                (Some(id), _) => ServeLogs::Replica(id),
-                (None, true) => ServeLogs::LoadBalancer,
-                (None, false) if controller => ServeLogs::Controller,
-                (None, false) => {
-                    return Err(CliError::failure(
-                        "name a replica, or --controller, or --load-balancer",
-                    ));
-                }
-            };
+            let which = ServeLogs::choose(replica, load_balancer, controller).ok_or_else(|| {
+                CliError::failure("name a replica, or --controller, or --load-balancer")
+            })?;
             Ok(client.serve_logs(&service, which, !no_follow, &mut std::io::stdout().lock())?)
         }
         Command::Down {

@@ -3,7 +3,7 @@
 //! the work; see `aloft::client` and `aloft::volumes`).
 
 use aloft::client::ClientError;
-use aloft::volumes::{Volume, VolumeConfig, VolumeSpec};
+use aloft::volumes::Volume;
 
 use crate::exit::{CliError, CliResult};
 use crate::render;
@@ -71,16 +71,9 @@ pub fn run(args: Args) -> CliResult {
                 (Some(file), None, None) if infra.is_none() && size.is_none() => {
                     Volume::from_yaml_file(&file).map_err(ClientError::from)?
                 }
-                (None, Some(name), Some(kind)) => Volume::from_spec(VolumeSpec {
-                    name,
-                    kind,
-                    infra,
-                    size: size.map(serde_yaml::Value::String),
-                    use_existing: None,
-                    config: VolumeConfig::default(),
-                    labels: Default::default(),
-                })
-                .map_err(ClientError::from)?,
+                (None, Some(name), Some(kind)) => {
+                    aloft::client::volume_from_fields(name, kind, infra, size)?
+                }
                 _ => {
                     return Err(CliError::failure(
                         "give a volume file, or --name and --type (with --infra, --size), not both",

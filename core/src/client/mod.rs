@@ -36,7 +36,9 @@
 
 mod addresses;
 mod autostop;
+mod cancels;
 mod catalogs;
+mod choices;
 mod cluster;
 mod conformance;
 mod controllers;
@@ -71,6 +73,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use autostop::AutostopSetting;
+pub use cancels::ClusterCancel;
+pub use choices::{job_status_result, volume_from_fields};
 pub use cluster::{
     CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
 };
@@ -199,6 +203,25 @@ pub enum ClientError {
         /// How it ended.
         status: String,
     },
+    /// A job has not (or not yet) succeeded, read without waiting (see
+    /// [`job_status_result`]).
+    #[error("job {job} is {status}")]
+    JobNotSucceeded {
+        /// The job.
+        job: u64,
+        /// Its status now.
+        status: String,
+    },
+    /// A reviewed component would replace the bundled provider of its name and the
+    /// user did not say it may (see [`ComponentReview::check_replace`]).
+    #[error(
+        "`{name}` is a bundled provider; installing this component would replace it. \
+         Nothing was installed"
+    )]
+    ReplacesBundled {
+        /// The provider's name.
+        name: String,
+    },
     /// A managed job that was followed ended without succeeding (see
     /// [`managed_job_end_result`]).
     #[error(
@@ -287,7 +310,9 @@ impl ClientError {
                 | crate::serve::ServeError::UnknownService(_),
             ) => ErrorClass::Invalid,
             ClientError::NoResources { .. } => ErrorClass::NoResources,
-            ClientError::JobFailed { .. } => ErrorClass::JobFailed,
+            ClientError::JobFailed { .. } | ClientError::JobNotSucceeded { .. } => {
+                ErrorClass::JobFailed
+            }
             ClientError::ManagedJobEnded {
                 status: crate::jobs::ManagedJobStatus::Cancelled,
                 ..
