@@ -264,6 +264,50 @@ fn a_newer_api_version_is_refused_with_the_supported_ones() {
 }
 
 #[test]
+fn whether_nodes_run_container_images_is_read_from_the_0_2_0_manifest_export() {
+    let home = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut host = PluginHost::new(HostConfig::new(home.path())).unwrap();
+        // A 0.1.0 component (no `manifest` export) loads unchanged, and can.
+        let faulty = host
+            .load_bytes("faulty", &test_component("faulty"))
+            .await
+            .unwrap();
+        assert!(faulty.capabilities.container_images, "{faulty:?}");
+        assert_eq!(faulty.api_version, "0.1.0");
+        // So can one that imports 0.2.0 but does not export `manifest`.
+        let hostile = host
+            .inspect("hostile", &test_component("hostile"))
+            .await
+            .unwrap();
+        assert!(hostile.capabilities.container_images, "{hostile:?}");
+        // The same source exporting it, declaring no container images: that
+        // capability goes, the 0.1.0 ones stay.
+        let boxed = host
+            .inspect("boxed", &test_component("boxed"))
+            .await
+            .unwrap();
+        assert!(!boxed.capabilities.container_images, "{boxed:?}");
+        assert_eq!(
+            aloft::plugin::Capabilities {
+                container_images: true,
+                ..boxed.capabilities
+            },
+            faulty.capabilities
+        );
+        // RunPod declares it through the SDK, and its instances say the same.
+        let runpod = host
+            .load_bytes("runpod", &provider("runpod"))
+            .await
+            .unwrap();
+        assert!(!runpod.capabilities.container_images, "{runpod:?}");
+        let mut instance = host.instance("runpod").await.unwrap();
+        let info = instance.info().await.unwrap();
+        assert!(!info.capabilities.container_images, "{info:?}");
+    });
+}
+
+#[test]
 fn local_passes_the_conformance_kit() {
     let home = tempfile::tempdir().unwrap();
     runtime().block_on(async {

@@ -72,7 +72,8 @@ impl Client {
 }
 
 /// What a manifest says its provider can do, by the names `providers list`
-/// shows: `spot`, `stop/start`, `multi-node`, `ports`, `images`, `volumes`.
+/// shows: `spot`, `stop/start`, `multi-node`, `ports`, `images`, `volumes`,
+/// `containers` (runs a task's container image).
 pub fn capability_names(manifest: &Manifest) -> Vec<&'static str> {
     let c = &manifest.capabilities;
     [
@@ -82,6 +83,7 @@ pub fn capability_names(manifest: &Manifest) -> Vec<&'static str> {
         (c.open_ports, "ports"),
         (c.custom_images, "images"),
         (c.volumes, "volumes"),
+        (c.container_images, "containers"),
     ]
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))

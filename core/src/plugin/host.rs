@@ -17,15 +17,16 @@ use super::trust::{
     private_dir, read_grants,
 };
 use super::types::{
-    ClusterInstances, ClusterRef, Identity, Manifest, PortRange, ProviderError, ProviderOffer,
-    Region, RunRequest, RunResult,
+    Capabilities, ClusterInstances, ClusterRef, Identity, Manifest, PortRange, ProviderError,
+    ProviderOffer, Region, RunRequest, RunResult,
 };
 use super::v0_1_0 as v1;
 use super::v0_2_0 as v2;
 
 /// Versions of the `provisioner` export this host speaks. WIT 0.2.0 adds imports
-/// only (`http2`): a component that uses them still exports 0.1.0's provisioner,
-/// and one exporting a `provisioner@0.2.0` is refused.
+/// (`http2`, `kube`) and one optional export (`manifest`, read with the manifest):
+/// a component that uses them still exports 0.1.0's provisioner, and one
+/// exporting a `provisioner@0.2.0` is refused.
 pub const SUPPORTED_VERSIONS: &[&str] = &[v1::VERSION];
 
 /// The bundled provider that is lent the Kubernetes contexts.
@@ -415,7 +416,8 @@ impl PluginHost {
         Ok(manifest)
     }
 
-    /// Compiles, links and reads the manifest of a component, and validates it.
+    /// Compiles, links and reads the manifest of a component (0.1.0's `info`, and
+    /// 0.2.0's `manifest` export when the component has it), and validates it.
     async fn prepare(
         &mut self,
         origin: &str,
@@ -423,29 +425,48 @@ impl PluginHost {
     ) -> Result<(Manifest, v1::ProviderPre<HostState>), PluginError> {
         let component = self.compile(origin, bytes)?;
         check_version(&self.engine, &component, origin)?;
-        let pre = self
+        let load_error = |detail: String| PluginError::Load {
+            origin: origin.to_string(),
+            detail,
+        };
+        let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| PluginError::Load {
-                origin: origin.to_string(),
-                detail: format!("cannot link: {e}"),
-            })?;
-        let pre = v1::ProviderPre::new(pre).map_err(|e| PluginError::Load {
-            origin: origin.to_string(),
-            detail: e.to_string(),
-        })?;
-        // Read the manifest in a store with no grants at all.
+            .map_err(|e| load_error(format!("cannot link: {e}")))?;
+        let declares = exports(&self.engine, &component)
+            .iter()
+            .any(|e| e == v2::manifest::EXPORT);
+        let declared = declares
+            .then(|| v2::manifest::ProviderManifestIndices::new(&instance_pre))
+            .transpose()
+            .map_err(|e| load_error(format!("{}: {e}", v2::manifest::EXPORT)))?;
+        let pre = v1::ProviderPre::new(instance_pre).map_err(|e| load_error(e.to_string()))?;
+        // Read the manifest in a store with no grants at all, under the deadline
+        // of a call.
         let mut store = self.store(Grants::none(origin), false);
-        let bindings = pre
+        store.set_epoch_deadline(deadline_ticks(self.config.call_timeout));
+        let failed = |e| classify(origin, e, &self.config, &[]);
+        let instance = pre
+            .instance_pre()
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| classify(origin, e, &self.config, &[]))?;
+            .map_err(failed)?;
+        let bindings = v1::Provider::new(&mut store, &instance).map_err(failed)?;
         let info = bindings
             .aloft_provider_provisioner()
             .call_info(&mut store)
             .await
-            .map_err(|e| classify(origin, e, &self.config, &[]))?;
-        let manifest: Manifest = info.into();
+            .map_err(failed)?;
+        let mut manifest: Manifest = info.into();
+        if let Some(indices) = declared {
+            let manifest_export = indices.load(&mut store, &instance).map_err(failed)?;
+            let flags = manifest_export
+                .aloft_provider_manifest()
+                .call_get_capabilities(&mut store)
+                .await
+                .map_err(failed)?;
+            v2::manifest::apply(flags, &mut manifest.capabilities);
+        }
         validate_manifest(&manifest, origin)?;
         Ok((manifest, pre))
     }
@@ -581,6 +602,7 @@ impl PluginHost {
             bindings,
             timeout: self.config.call_timeout,
             memory_limit: self.config.memory_limit,
+            declared: m.capabilities,
         };
         instance.arm();
         let r = instance
@@ -777,13 +799,23 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Refuses components that do not export a provisioner version we speak.
-fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result<(), PluginError> {
-    let exports: Vec<String> = component
+/// The names a component exports.
+fn exports(engine: &Engine, component: &Component) -> Vec<String> {
+    component
         .component_type()
         .exports(engine)
         .map(|(name, _)| name.to_string())
-        .collect();
+        .collect()
+}
+
+/// The epoch ticks of a call's deadline.
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// Refuses components that do not export a provisioner version we speak.
+fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result<(), PluginError> {
+    let exports = exports(engine, component);
     let ours = format!("aloft:provider/provisioner@{}", v1::VERSION);
     if exports.iter().any(|e| e == &ours) {
         return Ok(());
@@ -869,6 +901,8 @@ pub struct ProviderInstance {
     bindings: v1::Provider,
     timeout: Duration,
     memory_limit: usize,
+    /// What 0.2.0's `manifest` export declared when the component was loaded.
+    declared: Capabilities,
 }
 
 impl ProviderInstance {
@@ -879,8 +913,7 @@ impl ProviderInstance {
 
     /// Arms the deadline for one call.
     fn arm(&mut self) {
-        let ticks = (self.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        self.store.set_epoch_deadline(ticks);
+        self.store.set_epoch_deadline(deadline_ticks(self.timeout));
     }
 
     /// Disarms the deadline and maps the call's outcome to a typed result.
@@ -906,10 +939,10 @@ impl ProviderInstance {
         }
     }
 
-    /// The manifest, as the component states it.
+    /// The manifest, as the component states it (what its 0.2.0 `manifest`
+    /// export declares as read when it was loaded).
     pub async fn info(&mut self) -> Result<Manifest, PluginError> {
-        let ticks = (self.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        self.store.set_epoch_deadline(ticks);
+        self.arm();
         let result = self
             .bindings
             .aloft_provider_provisioner()
@@ -920,9 +953,11 @@ impl ProviderInstance {
             memory_limit: self.memory_limit,
             ..HostConfig::new(PathBuf::new())
         };
-        result
-            .map(Into::into)
-            .map_err(|e| classify(&self.name, e, &config, &[]))
+        let mut manifest: Manifest = result
+            .map_err(|e| classify(&self.name, e, &config, &[]))?
+            .into();
+        manifest.capabilities.container_images = self.declared.container_images;
+        Ok(manifest)
     }
 
     /// Regions and zones.

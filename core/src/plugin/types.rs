@@ -54,7 +54,9 @@ impl std::fmt::Display for ProviderError {
     }
 }
 
-/// What a provider can do.
+/// What a provider can do: 0.1.0's `capabilities` flags, and what the `manifest`
+/// export of 0.2.0 declares (for a component without it, every capability that
+/// export names: see [`Capabilities::container_images`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// Spot instances.
@@ -69,6 +71,16 @@ pub struct Capabilities {
     pub custom_images: bool,
     /// Volumes.
     pub volumes: bool,
+    /// Its nodes can run the task's container image (`image_id: docker:...`).
+    /// Declared through 0.2.0's `manifest` export; a component that does not
+    /// export it can (aloft runs the image on the node itself).
+    #[serde(default = "yes")]
+    pub container_images: bool,
+}
+
+/// The default of a capability a component states nothing about.
+fn yes() -> bool {
+    true
 }
 
 /// A provider's manifest.

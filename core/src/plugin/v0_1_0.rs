@@ -168,6 +168,9 @@ impl From<types::ProviderInfo> for t::Manifest {
                 open_ports: c.contains(types::Capabilities::OPEN_PORTS),
                 custom_images: c.contains(types::Capabilities::CUSTOM_IMAGES),
                 volumes: c.contains(types::Capabilities::VOLUMES),
+                // Not a 0.1.0 flag: a component that does not declare otherwise
+                // through 0.2.0's `manifest` export can (see `Capabilities`).
+                container_images: true,
             },
             credentials: safe_list(i.credentials),
             hosts: safe_list(i.hosts),

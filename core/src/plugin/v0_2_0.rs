@@ -1,6 +1,8 @@
 //! Bindings for what `aloft:provider@0.2.0` (`wit/since_v0.2.0`) adds: the
 //! `http2` import, HTTP/2 requests whose responses carry their trailers (gRPC's
-//! `grpc-status` and `grpc-message`). The exports stay those of 0.1.0.
+//! `grpc-status` and `grpc-message`), and the optional `manifest` export
+//! ([`manifest`]: capabilities 0.1.0's flags do not name). A component still
+//! exports 0.1.0's `provisioner`.
 
 use http_body_util::BodyExt;
 
@@ -67,6 +69,28 @@ impl http2::Host for HostState {
             body: data,
             trailers,
         })
+    }
+}
+
+/// The `manifest` export of 0.2.0 (`wit/since_v0.2.0/manifest.wit`), which a
+/// component may add to 0.1.0's `provisioner`.
+pub(super) mod manifest {
+    use super::super::types as t;
+
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.2.0",
+        world: "provider-manifest",
+        exports: { default: async },
+    });
+
+    use self::exports::aloft::provider::manifest::Capabilities;
+
+    /// The name of the export, as a component lists it.
+    pub const EXPORT: &str = "aloft:provider/manifest@0.2.0";
+
+    /// Sets in `c` what the declared `flags` say.
+    pub fn apply(flags: Capabilities, c: &mut t::Capabilities) {
+        c.container_images = flags.contains(Capabilities::CONTAINER_IMAGES);
     }
 }
 

@@ -19,6 +19,10 @@
 //! `networkVolumeId` and `volumeMountPath` (one volume a pod), and `terminate`
 //! deletes the key.
 //!
+//! Container images: a pod runs the image its settings name, with no Docker
+//! inside, so the manifest declares (WIT 0.2.0) that its nodes cannot run a
+//! task's `image_id: docker:...`, and the optimizer leaves RunPod out of such tasks.
+//!
 //! Settings (`providers.runpod.*`): `endpoint` (handled by the host), `ssh_user`
 //! (default `root`), `image` (the pod image), `bid_per_gpu` (spot bid; default:
 //! the current interruptible price).
@@ -114,3 +118,8 @@ impl Provider for Runpod {
 
 #[cfg(target_arch = "wasm32")]
 aloft_provider_sdk::export_provider!(Runpod);
+
+// A pod is a container of the image in `providers.runpod.image`, with no Docker
+// inside: it cannot run a task's container image (WIT 0.2.0's `manifest`).
+#[cfg(target_arch = "wasm32")]
+aloft_provider_sdk::export_capabilities!(aloft_provider_sdk::manifest::Capabilities::empty());

@@ -24,6 +24,7 @@ pub use serde_json as json;
 pub mod errors;
 pub mod google;
 pub mod http;
+pub mod manifest;
 pub mod nodes;
 pub mod oauth2;
 pub mod signing;

@@ -18,6 +18,10 @@
 //! the `price` setting, 0.001 USD/h by default) and counts those calls in its kv
 //! under `calls.offers`, so a test can tell whether a plan asked it. Its only
 //! credential is `FAULTY_TOKEN` (checked for presence).
+//!
+//! It does not export WIT 0.2.0's `manifest`, so it can run a task's container
+//! image, unless built with the `no-container-images` feature (as
+//! `tests/components/boxed` is).
 
 use aloft_provider_sdk::types::{
     Capabilities, ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, Pair,
@@ -243,3 +247,8 @@ impl Provider for Faulty {
 }
 
 aloft_provider_sdk::export_provider!(Faulty);
+
+// Built as `tests/components/boxed`, it declares that its nodes are containers of
+// its own image, which cannot run a task's container image.
+#[cfg(feature = "no-container-images")]
+aloft_provider_sdk::export_capabilities!(aloft_provider_sdk::manifest::Capabilities::empty());
