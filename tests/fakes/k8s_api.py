@@ -32,7 +32,7 @@ when none of their owners is left (the garbage collector, at once here).
 
 For the tests to read back: every request is appended to `requests.jsonl` beside
 the config (method, path, the authenticated user, the answer's status), and the
-tokens issued to service accounts to `issued-tokens.json`.
+tokens issued to service accounts, in order, to `issued-tokens.json`.
 
 `GET .../pods/NAME/portforward` hands the connection to the module
 `k8s_portforward` (its `serve(handler, pod_ip, pod_ssh_port)`), 501 without it.
@@ -564,7 +564,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               "bound": bound, "expires": expires.timestamp()}
         if c.stats_dir:
             with open(os.path.join(c.stats_dir, "issued-tokens.json"), "w") as f:
-                json.dump({t: f'{v["namespace"]}/{v["name"]}' for t, v in c.sa_tokens.items()}, f)
+                json.dump([{"token": t, "account": f'{v["namespace"]}/{v["name"]}'}
+                           for t, v in c.sa_tokens.items()], f)
         spec = dict(spec, expirationSeconds=seconds, audiences=spec.get("audiences") or ["https://kubernetes.default.svc"])
         return 201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                      "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},

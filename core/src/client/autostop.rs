@@ -14,11 +14,21 @@
 //!   provider declares; the launcher names them when autostop is set, and sends
 //!   the kit again at every `start` (a rebooted head has lost it).
 //!
+//! On Kubernetes the kit holds no credential of the user's: the launcher makes a
+//! per-cluster service account allowed to delete only the cluster's own pods and
+//! ports Service, and hands the head a short-lived token of it
+//! ([`crate::kube::stop_grant`]); `down`, and an autostop cancelled or set again,
+//! delete the account (its token stops working), and an autodown that fired
+//! leaves it to Kubernetes' garbage collector (the head pod owns it).
+//!
 //! `status -r` brings the record in line (and finishes an autodown: security
 //! group, key pair).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use crate::kube::access::KubeAccess;
+use crate::kube::stop_grant::{self, StopGrant};
 use crate::plugin::CredentialSource;
 use crate::runtime::head::HeadLocation;
 use crate::runtime::stop_kit::StopKit;
@@ -109,6 +119,10 @@ impl Client {
         match setting {
             None => {
                 head.set_autostop(None)?;
+                // The kit is dropped: so is the right its token carried.
+                if remote && let Some(warning) = self.revoke_kube_stop_grant(&record) {
+                    self.emit(Event::Warning(warning));
+                }
                 // A shutdown from inside (a job's) stops the nodes again, as
                 // before autodown, rather than destroying them.
                 if remote
@@ -159,7 +173,23 @@ impl Client {
                         Ok(_) => {}
                     }
                 } else {
-                    let kit = self.stop_kit(&record, down)?;
+                    let mut kit = self.stop_kit(&record, down)?;
+                    let granted = if self.is_bundled(&record, crate::plugin::KUBERNETES_PROVIDER)? {
+                        let idle = Duration::from_secs(
+                            minutes.saturating_mul(self.autostop_seconds_per_minute.unwrap_or(60)),
+                        );
+                        let grant = self.kube_stop_grant(&record, &mut kit, idle)?;
+                        self.emit(Event::Warning(format!(
+                            "provider kubernetes cannot tear `{}` down without credentials: its \
+                             head's agent keeps, in its memory only, {} (`aloft down` or \
+                             cancelling autostop revokes it)",
+                            record.name,
+                            grant.describe()
+                        )));
+                        true
+                    } else {
+                        false
+                    };
                     let names: Vec<&str> = kit.credentials.keys().map(String::as_str).collect();
                     if !names.is_empty() {
                         self.emit(Event::Warning(format!(
@@ -175,8 +205,16 @@ impl Client {
                             names.join(", ")
                         )));
                     }
-                    let stopper = head.install_full_program(&self.node_agents, "autostop")?;
-                    head.set_remote_autostop(&spec, &kit, &stopper)?;
+                    let sent = head
+                        .install_full_program(&self.node_agents, "autostop")
+                        .and_then(|stopper| head.set_remote_autostop(&spec, &kit, &stopper));
+                    if let Err(err) = sent {
+                        // A token the head never got is revoked at once.
+                        if granted && let Some(warning) = self.revoke_kube_stop_grant(&record) {
+                            self.emit(Event::Warning(warning));
+                        }
+                        return Err(err.into());
+                    }
                 }
             }
         }
@@ -190,9 +228,102 @@ impl Client {
     /// Whether `record`'s head powers its cluster off rather than holding a stop
     /// kit: its provider is one of [`POWER_OFF_PROVIDERS`], as bundled.
     fn powers_off(&self, record: &ClusterRecord) -> ClientResult<bool> {
-        let origin = format!("bundled:{}", record.provider);
         Ok(POWER_OFF_PROVIDERS.contains(&record.provider.as_str())
+            && self.is_bundled(record, &record.provider)?)
+    }
+
+    /// Whether `record`'s provider is the bundled provider `name`.
+    fn is_bundled(&self, record: &ClusterRecord, name: &str) -> ClientResult<bool> {
+        let origin = format!("bundled:{name}");
+        Ok(record.provider == name
             && self.providers()?.host.origin(&record.provider) == Some(origin.as_str()))
+    }
+
+    /// The Kubernetes contexts the user allows, with their credentials (nothing is
+    /// run yet).
+    fn user_kube_access(&self) -> KubeAccess {
+        let kube = &self.config.kubernetes;
+        let path = kube.kubeconfig.as_deref().map(crate::config::expand_home);
+        KubeAccess::load(
+            path.as_deref(),
+            kube.allowed_contexts.as_deref(),
+            Duration::from_secs(30),
+        )
+    }
+
+    /// The pods of a Kubernetes cluster, head first, as its record names them.
+    fn kube_pods(record: &ClusterRecord) -> ClientResult<Vec<String>> {
+        let pods: Vec<String> = handle(record)?
+            .nodes
+            .iter()
+            .map(|n| n.id().to_string())
+            .collect();
+        for pod in &pods {
+            crate::kube::portforward::check_pod(pod)
+                .map_err(|why| ClientError::Other(format!("cluster `{}`: {why}", record.name)))?;
+        }
+        if pods.is_empty() {
+            return Err(ClientError::Other(format!(
+                "cluster `{}` has no pods recorded; try `aloft status -r`",
+                record.name
+            )));
+        }
+        Ok(pods)
+    }
+
+    /// Makes the narrow service account of a Kubernetes cluster and puts its
+    /// token, and the objects it may delete, in `kit` (in place of any credential
+    /// of the user's). The token lives `idle` plus a day.
+    fn kube_stop_grant(
+        &self,
+        record: &ClusterRecord,
+        kit: &mut StopKit,
+        idle: Duration,
+    ) -> ClientResult<StopGrant> {
+        let pods = Self::kube_pods(record)?;
+        let services = vec![stop_grant::ports_service_name(&pods[0])];
+        let access = self.user_kube_access();
+        let (grant, narrow) = self
+            .block_on(stop_grant::grant(
+                &access,
+                &record.region,
+                &record.name,
+                &pods,
+                &services,
+                idle + stop_grant::TOKEN_SLACK,
+            ))
+            .map_err(|e| ClientError::Provider {
+                provider: record.provider.clone(),
+                message: e.to_string(),
+            })?;
+        let list = |names: &[String]| serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+        kit.settings
+            .retain(|(k, _)| k != "stop_pods" && k != "stop_services");
+        kit.settings.push(("stop_pods".into(), list(&grant.pods)));
+        kit.settings
+            .push(("stop_services".into(), list(&grant.services)));
+        kit.credentials.clear();
+        kit.kube = Some(narrow);
+        Ok(grant)
+    }
+
+    /// Deletes the narrow service account, Role and RoleBinding of a Kubernetes
+    /// cluster (its head's token stops working); a warning when that failed, `None`
+    /// when done or when the cluster is not on Kubernetes.
+    pub(crate) fn revoke_kube_stop_grant(&self, record: &ClusterRecord) -> Option<String> {
+        if record.provider != crate::plugin::KUBERNETES_PROVIDER {
+            return None;
+        }
+        let pods = Self::kube_pods(record).ok()?;
+        let access = self.user_kube_access();
+        self.block_on(stop_grant::revoke(&access, &record.region, &pods[0]))
+            .err()
+            .map(|e| {
+                format!(
+                    "`{}`: the service account its head's autostop token belongs to may be left: {e}",
+                    record.name
+                )
+            })
     }
 
     /// Has the provider make a shutdown from inside each node of `record` stop
@@ -282,6 +413,7 @@ impl Client {
             settings: provider_settings(&self.config, &record.provider),
             credentials,
             component_hex: hex::encode(component),
+            kube: None,
         })
     }
 

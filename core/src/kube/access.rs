@@ -47,6 +47,8 @@ pub struct ContextInfo {
 pub struct KubeAccess {
     kubeconfig: Option<PathBuf>,
     contexts: BTreeMap<String, ContextInfo>,
+    /// Contexts given resolved, in memory (no kubeconfig file: a head's stop kit).
+    inline: BTreeMap<String, ResolvedContext>,
     problems: Vec<(String, String)>,
     timeout: Duration,
     clients: Mutex<BTreeMap<String, (String, reqwest::Client)>>,
@@ -62,6 +64,7 @@ impl KubeAccess {
         let mut access = KubeAccess {
             kubeconfig: kubeconfig.map(Path::to_path_buf),
             contexts: BTreeMap::new(),
+            inline: BTreeMap::new(),
             problems: Vec::new(),
             timeout,
             clients: Mutex::new(BTreeMap::new()),
@@ -132,6 +135,32 @@ impl KubeAccess {
         access
     }
 
+    /// Access to `contexts` exactly as given (server, namespace, CA, token), with
+    /// no kubeconfig file and no exec plugin: what a head's stop kit carries (see
+    /// [`super::stop_grant`]).
+    pub fn from_resolved(contexts: Vec<ResolvedContext>, timeout: Duration) -> Self {
+        let mut access = KubeAccess {
+            kubeconfig: None,
+            contexts: BTreeMap::new(),
+            inline: BTreeMap::new(),
+            problems: Vec::new(),
+            timeout,
+            clients: Mutex::new(BTreeMap::new()),
+        };
+        for r in contexts {
+            access.contexts.insert(
+                r.name.clone(),
+                ContextInfo {
+                    name: r.name.clone(),
+                    server: r.server.clone(),
+                    namespace: r.namespace.clone(),
+                },
+            );
+            access.inline.insert(r.name.clone(), r);
+        }
+        access
+    }
+
     /// The allowed contexts.
     pub fn contexts(&self) -> impl Iterator<Item = &ContextInfo> {
         self.contexts.values()
@@ -164,23 +193,7 @@ impl KubeAccess {
         &self,
         name: &str,
     ) -> Result<(reqwest::Client, Option<String>), KubeError> {
-        let info = self
-            .contexts
-            .get(name)
-            .ok_or_else(|| KubeError::UnknownContext {
-                name: name.to_string(),
-                known: self.contexts.keys().cloned().collect(),
-            })?;
-        let kubeconfig = self.kubeconfig.clone();
-        let context = name.to_string();
-        let resolved = tokio::task::spawn_blocking(move || {
-            super::config::resolve(kubeconfig.as_deref(), &context)
-        })
-        .await
-        .map_err(|e| KubeError::Connect {
-            server: info.server.clone(),
-            message: e.to_string(),
-        })??;
+        let resolved = self.resolved(name).await?;
         let fingerprint = tls_fingerprint(&resolved);
         if let Ok(clients) = self.clients.lock()
             && let Some((f, client)) = clients.get(name)
@@ -193,6 +206,31 @@ impl KubeAccess {
             clients.insert(name.to_string(), (fingerprint, client.clone()));
         }
         Ok((client, resolved.token))
+    }
+}
+
+impl KubeAccess {
+    /// Context `name` resolved: its server, namespace, CA and credentials (running
+    /// its exec plugin when its token expired). The answer holds secrets.
+    pub async fn resolved(&self, name: &str) -> Result<ResolvedContext, KubeError> {
+        let info = self
+            .contexts
+            .get(name)
+            .ok_or_else(|| KubeError::UnknownContext {
+                name: name.to_string(),
+                known: self.contexts.keys().cloned().collect(),
+            })?;
+        if let Some(r) = self.inline.get(name) {
+            return Ok(r.clone());
+        }
+        let kubeconfig = self.kubeconfig.clone();
+        let context = name.to_string();
+        tokio::task::spawn_blocking(move || super::config::resolve(kubeconfig.as_deref(), &context))
+            .await
+            .map_err(|e| KubeError::Connect {
+                server: info.server.clone(),
+                message: e.to_string(),
+            })?
     }
 }
 

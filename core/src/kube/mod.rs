@@ -13,6 +13,8 @@
 //!
 //! - [`access`]: which API servers the `kubernetes` component may reach, and the
 //!   credentials the host applies to its requests (it never sees them).
+//! - [`stop_grant`]: autostop's narrow credential, a per-cluster service account
+//!   allowed to delete only the cluster's own pods, and its short-lived token.
 //!
 //! Node records of a Kubernetes cluster carry three `extra` facts the host reads
 //! (checked like any provider answer): [`EXTRA_CONTEXT`], [`EXTRA_NAMESPACE`],
@@ -21,6 +23,7 @@
 pub mod access;
 pub mod config;
 pub mod portforward;
+pub mod stop_grant;
 
 /// `extra` key on a Kubernetes node: the kubeconfig context it runs in.
 pub const EXTRA_CONTEXT: &str = "kube-context";
@@ -108,6 +111,18 @@ pub enum KubeError {
         /// The API server.
         server: String,
         /// What went wrong.
+        message: String,
+    },
+    /// The API server refused a request (`status`; 0: refused before sending).
+    #[error("kubernetes API {server}: {what}: HTTP {status}: {message}")]
+    Refused {
+        /// The API server.
+        server: String,
+        /// What was asked.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's message (never a credential).
         message: String,
     },
     /// A port-forward to a pod failed: the API server refused it (`status`, e.g.

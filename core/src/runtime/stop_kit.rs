@@ -305,6 +305,8 @@ mod with_host {
     use serde::{Deserialize, Serialize};
 
     use super::{DONE_FILE, remove};
+    use crate::kube::access::KubeAccess;
+    use crate::kube::stop_grant::NarrowContext;
     use crate::plugin::{ClusterRef, CredentialSource, HostConfig, PluginHost};
 
     /// Everything a head needs to stop or tear down its own cluster.
@@ -322,6 +324,11 @@ mod with_host {
         pub credentials: BTreeMap<String, String>,
         /// The provider component, hex-encoded.
         pub component_hex: String,
+        /// Kubernetes: the one context the component's `kube` import reaches, with
+        /// the cluster's narrow service-account token (never the user's
+        /// credentials; see [`crate::kube::stop_grant`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub kube: Option<NarrowContext>,
     }
 
     impl std::fmt::Debug for StopKit {
@@ -331,6 +338,7 @@ mod with_host {
                 .field("cluster", &self.cluster)
                 .field("down", &self.down)
                 .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+                .field("kube", &self.kube)
                 .finish_non_exhaustive()
         }
     }
@@ -363,6 +371,14 @@ mod with_host {
             .settings
             .insert(kit.provider.clone(), kit.settings.clone());
         config.credentials = Arc::new(KitCredentials(kit.credentials.clone()));
+        // Kubernetes: the kit's one context and narrow token, nothing of this
+        // machine's (no kubeconfig is read here).
+        config.kube = kit.kube.as_ref().map(|narrow| {
+            Arc::new(KubeAccess::from_resolved(
+                vec![narrow.resolved()],
+                config.call_timeout,
+            ))
+        });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -37,6 +37,10 @@
 //!   10 s, at most 45 s within one call) is `capacity` (its pods deleted); 401/403 `auth`; a ResourceQuota's
 //!   "exceeded quota" `quota`; 409 on create means the pod exists and is reused.
 //!   Pods cannot be stopped: `stop` is `unsupported`.
+//! - **Stop kits**: a head tearing its own cluster down (autodown) runs this
+//!   component with the settings `stop_pods` and `stop_services` and a context
+//!   whose token may only delete those objects (`aloft::kube::stop_grant`):
+//!   `terminate` then deletes them by name and lists nothing.
 
 mod api;
 pub mod capacity;

@@ -42,6 +42,20 @@ pub struct Settings {
     pub ssh_user: String,
     /// The image when the task names none.
     pub image: String,
+    /// Set when this component runs from a head's stop kit (settings `stop_pods`,
+    /// `stop_services`: JSON lists of names): `terminate` deletes exactly these
+    /// objects by name and reads nothing, which is all the kit's narrow service
+    /// account may do.
+    pub kit_objects: Option<KitObjects>,
+}
+
+/// The pods (head first) and Services a stop kit's token may delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KitObjects {
+    /// Pod names, head first.
+    pub pods: Vec<String>,
+    /// Service names.
+    pub services: Vec<String>,
 }
 
 impl Settings {
@@ -70,6 +84,16 @@ impl Settings {
                 .get("image")
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_IMAGE.into()),
+            kit_objects: all
+                .get("stop_pods")
+                .and_then(|p| serde_json::from_str(p).ok())
+                .map(|pods| KitObjects {
+                    pods,
+                    services: all
+                        .get("stop_services")
+                        .and_then(|s| serde_json::from_str(s).ok())
+                        .unwrap_or_default(),
+                }),
         }
     }
 
@@ -572,8 +596,22 @@ pub fn query(
 }
 
 /// Deletes the cluster's pods and its ports Service (what is gone already is fine).
+/// From a stop kit, exactly the objects it names, by name: the Services, the
+/// workers, then the head (whose deletion ends the pod this may run in).
 pub fn terminate(s: &Settings, c: &ClusterRef) -> Result<(), ProviderError> {
     let ctx = s.context(&c.region)?;
+    if let Some(kit) = &s.kit_objects {
+        for service in &kit.services {
+            ctx.delete(&format!(
+                "/api/v1/namespaces/{}/services/{service}",
+                ctx.namespace
+            ))?;
+        }
+        for pod in kit.pods.iter().rev() {
+            ctx.delete(&format!("/api/v1/namespaces/{}/pods/{pod}", ctx.namespace))?;
+        }
+        return Ok(());
+    }
     for pod in pods_of(ctx, &c.cluster)? {
         ctx.delete(&format!(
             "/api/v1/namespaces/{}/pods/{}",
@@ -710,6 +748,7 @@ mod tests {
         );
         all.insert("provision_timeout".to_string(), "2.5".to_string());
         let s = Settings::from(&all);
+        assert_eq!(s.kit_objects, None);
         assert_eq!(s.provision_timeout, Duration::from_millis(2500));
         assert_eq!(s.ssh_user, "root");
         assert_eq!(s.context("a").unwrap().namespace, "ns");
@@ -717,5 +756,14 @@ mod tests {
         assert!(err.message.contains("known contexts: a"), "{}", err.message);
         let err = s.context("c").unwrap_err();
         assert!(err.message.contains("allowed: a"), "{}", err.message);
+        all.insert("stop_pods".into(), r#"["x-head","x-worker-1"]"#.into());
+        all.insert("stop_services".into(), r#"["x-ports"]"#.into());
+        assert_eq!(
+            Settings::from(&all).kit_objects,
+            Some(KitObjects {
+                pods: vec!["x-head".into(), "x-worker-1".into()],
+                services: vec!["x-ports".into()],
+            })
+        );
     }
 }
