@@ -538,6 +538,10 @@ impl Client {
         self.state.end_usage(name, now)?;
         match action {
             Action::Down => {
+                // Kubernetes: the service account of the head's autostop token.
+                if let Some(warning) = self.revoke_kube_stop_grant(record) {
+                    self.emit(Event::Warning(warning));
+                }
                 self.remove_local_nodes(record);
                 self.forget_mounts(name);
                 self.forget_cluster_key(name);
