@@ -28,7 +28,7 @@ pub(crate) enum Auth {
 pub(crate) struct World {
     pub(crate) home: tempfile::TempDir,
     pub(crate) fakes: Vec<K8sFake>,
-    machines: Vec<Sshd>,
+    pub(crate) machines: Vec<Sshd>,
     kubeconfig: PathBuf,
 }
 
@@ -159,10 +159,16 @@ impl World {
     }
 
     pub(crate) fn aloft(&self, args: &[&str]) -> Output {
+        self.aloft_with(args, &[])
+    }
+
+    /// [`World::aloft`] with more environment variables.
+    pub(crate) fn aloft_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let log = self.home.path().join(format!("aloft-{}.log", args[0]));
         let stderr = std::fs::File::create(&log).unwrap();
         let mut out = Command::new(env!("CARGO_BIN_EXE_aloft"))
             .args(args)
+            .envs(env.iter().copied())
             .stderr(stderr)
             .env("ALOFT_HOME", self.home.path())
             .env("KUBECONFIG", &self.kubeconfig)
@@ -188,7 +194,7 @@ impl World {
         path
     }
 
-    fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         self.fakes.iter().flat_map(K8sFake::secrets).collect()
     }
 
@@ -211,7 +217,7 @@ impl World {
 
     /// No token or key in any file under aloft's home but the kubeconfig's folder
     /// (which the test itself wrote) and the files in `except`.
-    fn assert_no_secret_in_files(&self, except: &[&std::path::Path]) {
+    pub(crate) fn assert_no_secret_in_files(&self, except: &[&std::path::Path]) {
         let kube = self.kubeconfig.parent().unwrap();
         for path in common::files_under(self.home.path()) {
             if path.starts_with(kube) || except.contains(&path.as_path()) {
@@ -226,7 +232,7 @@ impl World {
     }
 
     /// The pods of the `aloft` namespace of fake `i`, read with the official client.
-    fn pods(&self, i: usize) -> serde_json::Value {
+    pub(crate) fn pods(&self, i: usize) -> serde_json::Value {
         self.fakes[i].read_back(
             "out = []\n\
              for p in v1.list_namespaced_pod('aloft').items:\n\

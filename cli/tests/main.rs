@@ -22,6 +22,7 @@ mod gcp_launch;
 mod head_ssh;
 mod host_keys;
 mod installed_provider_plans;
+mod kube_autostop;
 mod kube_proxy_cli;
 mod kubernetes;
 mod lambda_cloud;
