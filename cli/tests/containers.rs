@@ -478,3 +478,82 @@ fn a_private_registry_image_is_pulled_with_the_tasks_credentials_and_bad_ones_fa
     down(&good);
     let _ = docker(&["rmi", &image]);
 }
+
+/// The dry run, as JSON and as a table, of a `docker:` task in a home where test
+/// component `component` is installed as provider `faulty` (the cheapest offer of
+/// the task, its token set) beside the clouds aloft ships prices for.
+fn image_task_plan(component: &str) -> (serde_json::Value, String) {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = home.path().join("faulty.wasm");
+    std::fs::write(&wasm, aloft_tests::components::test_component(component)).unwrap();
+    let out = aloft(
+        home.path(),
+        &["providers", "install", "-y", wasm.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(home.path().join("config.yaml"), "clouds: [faulty, aws]\n").unwrap();
+    let task = home.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        "resources: {cpus: 2, image_id: docker:busybox:1.36}\nrun: cat /etc/os-release\n",
+    )
+    .unwrap();
+    let token = [("FAULTY_TOKEN", "faulty-token-value")];
+    let dry_run = |extra: &[&str]| {
+        let mut args = vec!["launch", "--dryrun", "--all-clouds"];
+        args.extend_from_slice(extra);
+        args.push(task.to_str().unwrap());
+        let out = aloft_env(home.path(), &args, &token);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let plan = serde_json::from_str(&dry_run(&["-o", "json"])).unwrap();
+    (plan, dry_run(&[]))
+}
+
+#[test]
+fn a_provider_whose_manifest_says_its_nodes_cannot_run_container_images_is_left_out_with_why() {
+    let why = "cannot run a container image (image_id: docker:...): its nodes are containers of \
+               the provider's own image";
+    // `faulty` does not export WIT 0.2.0's `manifest` (a 0.1.0 component): it can,
+    // and its offer, the cheapest, is chosen.
+    let (plan, table) = image_task_plan("faulty");
+    let task = &plan["tasks"][0];
+    assert_eq!(task["chosen"]["cloud"], "faulty", "{plan}");
+    assert!(!table.contains("Left out: faulty"), "{table}");
+
+    // The same component declaring (through the SDK's `export_capabilities!`) that
+    // its nodes cannot: left out, and the dry run says why.
+    let (plan, table) = image_task_plan("boxed");
+    let task = &plan["tasks"][0];
+    assert_ne!(task["chosen"]["cloud"], "faulty", "{plan}");
+    assert!(
+        task["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["cloud"] != "faulty"),
+        "{plan}"
+    );
+    assert!(
+        task["excluded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cloud"] == "faulty" && e["reason"] == why),
+        "{plan}"
+    );
+    assert!(
+        table.contains(&format!("Left out: faulty {why}.")),
+        "{table}"
+    );
+    // RunPod declares the same through its manifest.
+    assert!(
+        task["excluded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cloud"] == "runpod" && e["reason"] == why),
+        "{plan}"
+    );
+}

@@ -906,19 +906,7 @@ pub fn manifest_capabilities(
         .host
         .manifests()
         .iter()
-        .map(|m| {
-            let c = &m.capabilities;
-            (
-                m.name.clone(),
-                crate::optimizer::CloudCapabilities {
-                    spot: c.spot,
-                    stop_start: c.stop_start,
-                    multi_node: c.multi_node,
-                    open_ports: c.open_ports,
-                    custom_images: c.custom_images,
-                },
-            )
-        })
+        .map(|m| (m.name.clone(), (&m.capabilities).into()))
         .collect()
 }
 

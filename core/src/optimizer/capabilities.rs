@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::task::{ImageId, Resources};
 
-/// What a cloud can do (mirrors the provider interface's `capabilities`).
+/// What a cloud can do (mirrors the provider interface's `capabilities`, and the
+/// `manifest` export of WIT 0.2.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CloudCapabilities {
     /// Spot / preemptible instances.
@@ -21,6 +22,23 @@ pub struct CloudCapabilities {
     pub open_ports: bool,
     /// Custom VM images.
     pub custom_images: bool,
+    /// Running the task's container image (`image_id: docker:...`) on its nodes.
+    pub container_images: bool,
+}
+
+#[cfg(feature = "plugin")]
+impl From<&crate::plugin::Capabilities> for CloudCapabilities {
+    /// What a provider's manifest declares.
+    fn from(c: &crate::plugin::Capabilities) -> Self {
+        CloudCapabilities {
+            spot: c.spot,
+            stop_start: c.stop_start,
+            multi_node: c.multi_node,
+            open_ports: c.open_ports,
+            custom_images: c.custom_images,
+            container_images: c.container_images,
+        }
+    }
 }
 
 impl CloudCapabilities {
@@ -31,10 +49,13 @@ impl CloudCapabilities {
         multi_node: true,
         open_ports: true,
         custom_images: true,
+        container_images: true,
     };
 
     /// What clouds that aloft knows only from a catalog can do (SkyPilot's own
     /// limits: RunPod has no multi-node and no stop; Lambda no spot and no stop).
+    /// RunPod's pods run the image of its settings, so no task container image,
+    /// as aloft's `runpod` provider declares in its manifest.
     pub fn of_catalog_cloud(cloud: &str) -> Option<CloudCapabilities> {
         let all = CloudCapabilities::ALL;
         Some(match cloud {
@@ -51,6 +72,7 @@ impl CloudCapabilities {
                 open_ports: true,
                 custom_images: false,
                 spot: true,
+                container_images: false,
             },
             "fluidstack" | "paperspace" | "cudo" | "vast" => CloudCapabilities {
                 spot: cloud == "vast",
@@ -77,6 +99,13 @@ impl CloudCapabilities {
             && !self.custom_images
         {
             return Some("cannot use a custom image_id".into());
+        }
+        if matches!(r.image_id, Some(ImageId::Docker(_))) && !self.container_images {
+            return Some(
+                "cannot run a container image (image_id: docker:...): its nodes are containers \
+                 of the provider's own image"
+                    .into(),
+            );
         }
         None
     }
@@ -110,23 +139,6 @@ pub fn tier_refusal(cloud: &str, r: &Resources) -> Option<String> {
         return Some("has no high-bandwidth networking (network_tier: best)".into());
     }
     None
-}
-
-/// Clouds whose nodes are containers of the provider's own image, with no Docker
-/// inside and no way to run the task's: RunPod pods run the image its settings
-/// name (`providers.runpod.image`). Kubernetes pods and Vast.ai instances take the
-/// task's image as theirs; VMs and pool machines run it in a container.
-const NO_CONTAINER_IMAGE_CLOUDS: &[&str] = &["runpod"];
-
-/// Why `cloud` cannot run the container image (`image_id: docker:...`) resources
-/// `r` name, if so.
-pub fn container_refusal(cloud: &str, r: &Resources) -> Option<String> {
-    (matches!(r.image_id, Some(ImageId::Docker(_))) && NO_CONTAINER_IMAGE_CLOUDS.contains(&cloud))
-        .then(|| {
-            "cannot run a container image (image_id: docker:...): its nodes are containers of \
-             the provider's own image"
-                .to_string()
-        })
 }
 
 /// Capabilities per cloud: what the options say, else the catalog table, else

@@ -388,8 +388,7 @@ fn plan_task(
             let caps = capabilities::of(&options.capabilities, &c.cloud);
             let refusal = caps
                 .refusal(task.num_nodes, r, c.use_spot)
-                .or_else(|| capabilities::tier_refusal(&c.cloud, r))
-                .or_else(|| capabilities::container_refusal(&c.cloud, r));
+                .or_else(|| capabilities::tier_refusal(&c.cloud, r));
             match refusal {
                 None => true,
                 Some(why) => {
