@@ -289,10 +289,19 @@ fn autodown_on_kubernetes_deletes_the_pods_with_a_token_that_can_do_nothing_else
         json!([401])
     );
 
-    // The launcher finds `ak` gone; `down` of the other cluster leaves no pod,
-    // service account, Role or RoleBinding.
+    // The launcher finds `ak` gone. Cancelling the other cluster's autodown
+    // revokes its account while its pod lives; set again, then `down`, it leaves
+    // no pod, service account, Role or RoleBinding.
     let status = world.ok(&world.aloft(&["status", "-r"]));
     assert!(!status.contains("ak "), "{status}");
+    world.ok(&world.aloft(&["autostop", "--cancel", "other"]));
+    assert_eq!(
+        rbac(&world),
+        json!({"accounts": [], "roles": {}, "bindings": {}})
+    );
+    assert_eq!(pod_names(&world), ["other-head"]);
+    world.ok(&world.aloft(&["autostop", "-i", "100", "--down", "other"]));
+    assert_eq!(rbac(&world)["accounts"], json!(["other-autostop"]));
     world.ok(&world.aloft(&["down", "-y", "other"]));
     assert_eq!(pod_names(&world), Vec::<String>::new());
     assert_eq!(

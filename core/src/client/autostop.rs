@@ -210,7 +210,7 @@ impl Client {
                         .and_then(|stopper| head.set_remote_autostop(&spec, &kit, &stopper));
                     if let Err(err) = sent {
                         // A token the head never got is revoked at once.
-                        if granted && let Some(warning) = self.revoke_kube_stop_grant(&record) {
+                        if granted && let Some(warning) = self.revoke_kube_grant_now(&record) {
                             self.emit(Event::Warning(warning));
                         }
                         return Err(err.into());
@@ -309,11 +309,20 @@ impl Client {
 
     /// Deletes the narrow service account, Role and RoleBinding of a Kubernetes
     /// cluster (its head's token stops working); a warning when that failed, `None`
-    /// when done or when the cluster is not on Kubernetes.
+    /// when done or when the cluster is not on Kubernetes or has no autostop set
+    /// (a user whose rights stop short of RBAC objects is not warned at every
+    /// `down`).
     pub(crate) fn revoke_kube_stop_grant(&self, record: &ClusterRecord) -> Option<String> {
-        if record.provider != crate::plugin::KUBERNETES_PROVIDER {
+        if record.provider != crate::plugin::KUBERNETES_PROVIDER
+            || record.autostop_minutes.is_none()
+        {
             return None;
         }
+        self.revoke_kube_grant_now(record)
+    }
+
+    /// [`Client::revoke_kube_stop_grant`] whatever the record says of autostop.
+    fn revoke_kube_grant_now(&self, record: &ClusterRecord) -> Option<String> {
         let pods = Self::kube_pods(record).ok()?;
         let access = self.user_kube_access();
         self.block_on(stop_grant::revoke(&access, &record.region, &pods[0]))
