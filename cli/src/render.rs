@@ -3,7 +3,7 @@
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 
-use crate::exit::CliError;
+use crate::exit::{CliError, CliResult};
 
 /// How a command prints its result.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -13,6 +13,37 @@ pub enum Output {
     Table,
     /// One JSON document on stdout, for scripts.
     Json,
+}
+
+/// `-o/--output`: the one flag group of every command that prints a result.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OutputArg {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
+impl Output {
+    /// Whether it is `json`.
+    pub fn is_json(self) -> bool {
+        self == Output::Json
+    }
+}
+
+impl OutputArg {
+    /// Whether `-o json` was asked for.
+    pub fn is_json(self) -> bool {
+        self.output.is_json()
+    }
+
+    /// Prints `value` as JSON with `-o json`; otherwise `table` renders it.
+    pub fn show<T: Serialize>(self, value: &T, table: impl FnOnce(&T) -> CliResult) -> CliResult {
+        if self.is_json() {
+            print_json(value)
+        } else {
+            table(value)
+        }
+    }
 }
 
 /// A table in aloft's house style, with the given header.

@@ -2,7 +2,7 @@
 //! it was launched (never from today's catalog).
 
 use crate::exit::CliResult;
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft cost-report`.
 #[derive(Debug, clap::Args)]
@@ -10,19 +10,20 @@ pub struct Args {
     /// Look back this many days.
     #[arg(long, default_value_t = 30)]
     days: u32,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let rows = crate::client::open()?.cost_report(args.days)?;
-    if args.output == Output::Json {
-        return render::print_json(&rows);
-    }
+    args.output.show(&rows, |rows| table(rows, args.days))
+}
+
+/// The report as a table, with its total.
+fn table(rows: &[aloft::CostEntry], days: u32) -> CliResult {
     if rows.is_empty() {
-        println!("No usage in the last {} days.", args.days);
+        println!("No usage in the last {days} days.");
         return Ok(());
     }
     let mut table = render::table([
@@ -34,7 +35,7 @@ pub fn run(args: Args) -> CliResult {
         "ACTIVE",
     ]);
     let mut total = 0.0;
-    for row in &rows {
+    for row in rows {
         total += row.cost;
         table.add_row(vec![
             row.cluster.clone(),
@@ -46,10 +47,6 @@ pub fn run(args: Args) -> CliResult {
         ]);
     }
     println!("{table}");
-    println!(
-        "Total over the last {} days: {}",
-        args.days,
-        render::price(total)
-    );
+    println!("Total over the last {days} days: {}", render::price(total));
     Ok(())
 }

@@ -6,7 +6,7 @@ use aloft::client::{Cancellation, ClusterCancel, LogsOptions};
 use aloft::clock::unix_now;
 
 use crate::exit::CliResult;
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft queue`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +18,8 @@ pub struct QueueArgs {
     /// Leave out finished jobs.
     #[arg(short, long)]
     skip_finished: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Flags of `aloft logs`.
@@ -65,13 +64,12 @@ pub struct CancelArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     yes: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
-fn print_jobs(jobs: &[JobRecord], output: Output) -> CliResult {
-    if output == Output::Json {
+fn print_jobs(jobs: &[JobRecord], output: OutputArg) -> CliResult {
+    if output.is_json() {
         return render::print_json(&jobs);
     }
     let mut table = render::table(["ID", "NAME", "SUBMITTED", "STATUS", "RESOURCES", "EXIT"]);
@@ -122,14 +120,14 @@ pub fn queue(args: QueueArgs) -> CliResult {
             }
             other => other?,
         };
-        if args.output == Output::Table {
+        if !args.output.is_json() {
             println!("Job queue of cluster {name}");
             print_jobs(&jobs, args.output)?;
         } else {
             all.insert(name, render::json_value(&jobs)?);
         }
     }
-    if args.output == Output::Json {
+    if args.output.is_json() {
         return render::print_json(&all);
     }
     Ok(())
@@ -207,7 +205,7 @@ pub fn cancel(args: CancelArgs) -> CliResult {
                 continue;
             }
         };
-        if args.output == Output::Json {
+        if args.output.is_json() {
             if !pattern {
                 return render::print_json(&outcomes);
             }
@@ -235,7 +233,7 @@ pub fn cancel(args: CancelArgs) -> CliResult {
             }
         }
     }
-    if args.output == Output::Json {
+    if args.output.is_json() {
         return render::print_json(&by_cluster);
     }
     Ok(())

@@ -10,7 +10,7 @@ use aloft::task::TaskSource;
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft launch`.
 #[derive(Debug, clap::Args)]
@@ -50,9 +50,8 @@ pub struct Args {
     /// less than `offers_cache_secs` ago are fresh.
     #[arg(long)]
     refresh_offers: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Runs the command.
@@ -134,13 +133,10 @@ pub fn run(args: Args) -> CliResult {
         );
     }
     let plan = plan.summary();
-    match args.output {
-        Output::Json => render::print_json(&plan),
-        Output::Table => {
-            print_plan(&plan);
-            Ok(())
-        }
-    }
+    args.output.show(&plan, |plan| {
+        print_plan(plan);
+        Ok(())
+    })
 }
 
 /// A launch that creates a cluster starts billing: show what it would provision

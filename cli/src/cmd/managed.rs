@@ -12,7 +12,7 @@ use aloft::jobs::{CancelTarget, JobId};
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output};
+use crate::render::{self, Output, OutputArg};
 
 /// `aloft jobs ...`.
 #[derive(Debug, clap::Args)]
@@ -53,9 +53,8 @@ enum Command {
         /// and why it failed (SkyPilot's `-v`).
         #[arg(short, long)]
         verbose: bool,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// A managed job's output, followed across recoveries.
     Logs {
@@ -151,7 +150,7 @@ pub fn run(args: Args) -> CliResult {
                 skip_finished,
                 name,
             })?;
-            if output == Output::Json {
+            if output.is_json() {
                 return render::print_json(&jobs);
             }
             let now = unix_now();
@@ -249,7 +248,7 @@ pub fn run(args: Args) -> CliResult {
                 .ok_or_else(|| CliError::failure("name the jobs, -n NAME, or -a"))?;
             confirm_cancel(&client, &target, yes)?;
             let cancelled = client.cancel_jobs(&target)?;
-            if output == Output::Json {
+            if output.is_json() {
                 return render::print_json(&cancelled);
             }
             for id in cancelled {

@@ -8,7 +8,7 @@
 use aloft::client::{ProviderTest, conformance_result};
 
 use crate::exit::CliResult;
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft providers test`.
 #[derive(Debug, clap::Args)]
@@ -38,9 +38,8 @@ pub struct Args {
     /// Lend it what it asks for without asking.
     #[arg(short = 'y', long)]
     yes: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Runs the command.
@@ -73,7 +72,7 @@ pub fn run(args: Args) -> CliResult {
         ""
     };
     let report = client.test_provider(&review, &review.full_grant(false), &test)?;
-    if args.output == Output::Json {
+    if args.output.is_json() {
         render::print_json(&report)?;
     } else {
         println!(

@@ -8,7 +8,7 @@ use aloft::client::{ComponentReview, capability_names};
 use aloft::plugin::Manifest;
 
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft providers`.
 #[derive(Debug, clap::Args)]
@@ -21,17 +21,15 @@ pub struct Args {
 enum Command {
     /// Bundled and installed providers.
     List {
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// One provider's manifest.
     Info {
         /// Provider name.
         name: String,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Validate a provider component, show what it asks for, and install it into
     /// `$ALOFT_HOME/providers` with the user's grant.
@@ -59,9 +57,8 @@ pub struct CheckArgs {
     /// else it says about them (SkyPilot's `-v`).
     #[arg(short, long)]
     verbose: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 fn capabilities(m: &Manifest) -> String {
@@ -113,10 +110,10 @@ pub fn run(args: Args) -> CliResult {
     }
 }
 
-fn list(output: Output) -> CliResult {
+fn list(output: OutputArg) -> CliResult {
     let client = crate::client::open()?;
     let list = client.provider_list()?;
-    if output == Output::Json {
+    if output.is_json() {
         return render::print_json(&serde_json::json!({
             "providers": list.providers,
             "broken": list.broken.iter().map(|(o, e)| serde_json::json!({"origin": o, "error": e})).collect::<Vec<_>>(),
@@ -153,9 +150,9 @@ fn list(output: Output) -> CliResult {
     Ok(())
 }
 
-fn info(name: &str, output: Output) -> CliResult {
+fn info(name: &str, output: OutputArg) -> CliResult {
     let listing = crate::client::open()?.provider_info(name)?;
-    if output == Output::Json {
+    if output.is_json() {
         return render::print_json(&listing);
     }
     let m = &listing.manifest;
@@ -200,7 +197,7 @@ fn install(path: &std::path::Path, yes: bool, replace: bool) -> CliResult {
 pub fn check(args: CheckArgs) -> CliResult {
     let client = crate::client::open()?;
     let checks = client.check_named_providers(&args.clouds)?;
-    if args.output == Output::Json {
+    if args.output.is_json() {
         let rows: Vec<serde_json::Value> = checks
             .iter()
             .map(|c| match &c.result {

@@ -9,7 +9,7 @@ use aloft::serve::UpdateMode;
 
 use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// `aloft serve ...`.
 #[derive(Debug, clap::Args)]
@@ -38,9 +38,8 @@ enum Command {
         /// Print only the endpoint of each (one per line).
         #[arg(long)]
         endpoint: bool,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Roll a service to a new version of its task.
     Update {
@@ -125,7 +124,7 @@ pub fn run(args: Args) -> CliResult {
             output,
         } => {
             let services = client.serve_status(&names)?;
-            if output == Output::Json {
+            if output.is_json() {
                 return render::print_json(&services);
             }
             if endpoint {

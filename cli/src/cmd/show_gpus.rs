@@ -6,7 +6,7 @@
 use aloft::client::GpuRequest;
 
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft show-gpus`.
 #[derive(Debug, clap::Args)]
@@ -24,9 +24,8 @@ pub struct Args {
     /// Every field: the memory of one device too (SkyPilot's `-v`).
     #[arg(short, long)]
     verbose: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Runs the command.
@@ -42,7 +41,7 @@ pub fn run(args: Args) -> CliResult {
     // The catalogs as a plan reads them: refreshed first where due; a provider's
     // live offers for a cloud without one.
     let listings = crate::client::open()?.gpu_listings(&request)?;
-    if args.output == Output::Json {
+    if args.output.is_json() {
         return render::print_json(&listings);
     }
     // One table per accelerator, as SkyPilot prints them.
@@ -94,7 +93,7 @@ pub fn run(args: Args) -> CliResult {
 /// total and free counts, read from the cluster now (as `sky show-gpus --infra k8s`).
 fn kubernetes(args: &Args, request: &GpuRequest) -> CliResult {
     let rows = crate::client::open()?.kubernetes_gpu_listings(request)?;
-    if args.output == Output::Json {
+    if args.output.is_json() {
         return render::print_json(&rows);
     }
     if rows.is_empty() {

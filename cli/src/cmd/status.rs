@@ -2,7 +2,7 @@
 //! the truth from their providers.
 
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output};
+use crate::render::{self, OutputArg};
 
 /// Flags of `aloft status`.
 #[derive(Debug, clap::Args)]
@@ -25,9 +25,8 @@ pub struct Args {
     /// region and zone apart (SkyPilot's `-v`).
     #[arg(short, long)]
     verbose: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Runs the command.
@@ -66,7 +65,7 @@ pub fn run(args: Args) -> CliResult {
         }
     }
     let rows = client.status(&clusters)?;
-    if args.output == Output::Json {
+    if args.output.is_json() {
         return render::print_json(&rows);
     }
     if rows.is_empty() {

@@ -20,9 +20,8 @@ enum Command {
         /// Every field: the source in full (SkyPilot's `-v`).
         #[arg(short, long)]
         verbose: bool,
-        /// `table` or `json`.
-        #[arg(short, long, default_value = "table")]
-        output: String,
+        #[command(flatten)]
+        output: render::OutputArg,
     },
     /// Delete buckets (every object in them) and forget them.
     Delete {
@@ -43,7 +42,7 @@ pub fn run(args: Args) -> CliResult {
     match args.command {
         Command::Ls { verbose, output } => {
             let buckets = client.buckets()?;
-            if output == "json" {
+            if output.is_json() {
                 return render::print_json(&buckets);
             }
             if buckets.is_empty() {

@@ -4,7 +4,7 @@ use aloft::client::TaskUse;
 
 use crate::cmd::task_args::{self, TaskFile, TaskFlags};
 use crate::exit::CliResult;
-use crate::render::{self, Output};
+use crate::render::OutputArg;
 
 /// Flags of `aloft validate`.
 #[derive(Debug, clap::Args)]
@@ -13,26 +13,23 @@ pub struct Args {
     file: TaskFile,
     #[command(flatten)]
     flags: TaskFlags,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: Output,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
     let source = aloft::task::TaskSource::File(args.file.path.clone());
     let chain = task_args::load(&source, &args.flags.overrides()?, TaskUse::Plan)?.chain;
-    match args.output {
-        Output::Json => render::print_json(&serde_json::json!({
-            "valid": true,
-            "file": args.file.path.display().to_string(),
-            "tasks": chain.tasks().len(),
-        })),
-        Output::Table => {
-            let count = chain.tasks().len();
-            let noun = if count == 1 { "task" } else { "tasks" };
-            println!("{}: valid ({count} {noun})", args.file.path.display());
-            Ok(())
-        }
-    }
+    let count = chain.tasks().len();
+    let summary = serde_json::json!({
+        "valid": true,
+        "file": args.file.path.display().to_string(),
+        "tasks": count,
+    });
+    args.output.show(&summary, |_| {
+        let noun = if count == 1 { "task" } else { "tasks" };
+        println!("{}: valid ({count} {noun})", args.file.path.display());
+        Ok(())
+    })
 }

@@ -39,9 +39,8 @@ enum Command {
     },
     /// Volumes aloft knows, and the clusters that mount them.
     Ls {
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: render::Output,
+        #[command(flatten)]
+        output: render::OutputArg,
     },
     /// Delete volumes on their provider and forget them (refused while mounted).
     Delete {
@@ -91,7 +90,7 @@ pub fn run(args: Args) -> CliResult {
         Command::Ls { output } => {
             let client = crate::client::open()?;
             let volumes = client.volumes()?;
-            if output == render::Output::Json {
+            if output.is_json() {
                 return render::print_json(&volumes);
             }
             if volumes.is_empty() {
