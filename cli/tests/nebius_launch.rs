@@ -39,6 +39,12 @@ impl World {
     /// at it (project, subnet, the relay) and the credentials file's JSON in
     /// `NEBIUS_CREDENTIALS_JSON`.
     fn new(n: u8, first: u8) -> World {
+        World::configured(n, first, true)
+    }
+
+    /// [`World::new`], the subnet set in the config or not (found in the
+    /// project).
+    fn configured(n: u8, first: u8, subnet: bool) -> World {
         let world = CloudWorld::start("127.0.25", n, first, &secret(), |machines| {
             NebiusFake::start(&key_pem(), machines, 0.3)
         })
@@ -53,7 +59,12 @@ impl World {
             &world.fake.endpoint(),
             "root",
             &format!(
-                "    ssh_proxy_command: {proxy}\n    project_id: {PROJECT}\n    subnet_id: {SUBNET}\n"
+                "    ssh_proxy_command: {proxy}\n    project_id: {PROJECT}\n{}",
+                if subnet {
+                    format!("    subnet_id: {SUBNET}\n")
+                } else {
+                    String::new()
+                }
             ),
         );
         world
@@ -223,15 +234,15 @@ fn nebius_out_of_capacity_fails_over_with_the_reason_and_the_kit_passes_from_the
     assert!(said.contains("UNAUTHENTICATED"), "{said}");
     assert!(said.contains("unknown service account or key"), "{said}");
     assert!(!said.contains(&secret()), "secret leaked");
-    // No ports are declared: a task with ports is not planned on Nebius.
+    // Ports are declared (security groups): a task with ports plans on Nebius.
     let ports = world.task(
         "ports.yaml",
         "resources: {infra: nebius, accelerators: H100:1, ports: 8080}\nrun: echo hi\n",
     );
     let dry = world.aloft(&["launch", "--dryrun", ports.to_str().unwrap()]);
     let said = format!("{}{}", text(&dry.stdout), text(&dry.stderr));
-    assert!(!dry.status.success(), "{said}");
-    assert!(said.contains("nebius: cannot open ports"), "{said}");
+    assert!(dry.status.success(), "{said}");
+    assert!(!said.contains("cannot open ports"), "{said}");
     // The kit (`aloft providers test`) of the bundled component, with the
     // project and subnet as `configure` settings.
     let wasm = world.home.path().join("nebius.wasm");
@@ -300,5 +311,201 @@ fn a_nebius_launch_killed_anywhere_leaves_nothing_after_down() {
     assert!(!made.is_empty());
     // A spot task's instances are preemptible.
     assert!(made.iter().all(|i| i["preemptible"] == true), "{state}");
+    world.assert_valid_and_secret_kept();
+}
+
+/// The live (not deleted) items of the fake's state list `what`.
+fn live(state: &serde_json::Value, what: &str) -> Vec<serde_json::Value> {
+    state[what]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["deleted"] == false)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_nebius_task_with_ports_gets_a_security_group_on_the_found_subnet_and_down_leaves_none() {
+    // No subnet_id in the config: the project's only subnet is found.
+    let world = World::configured(1, 30, false);
+    let task = world.task(
+        "web.yaml",
+        "resources: {infra: nebius/eu-north1, accelerators: H100:1, ports: [8080, 9000-9009]}\n\
+         run: echo serving\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "web", task.to_str().unwrap()]);
+    let stdout = world.ok(&out);
+    assert!(stdout.contains("serving"), "{stdout}");
+    // Read back through the package's own SDK: the cluster's group in the
+    // subnet's network, its rules (egress, the group's own traffic, SSH, the 11
+    // ports eight a rule), and the instance on the found subnet with the group.
+    let credentials = world.xdg.path().join("nebius-credentials.json");
+    std::fs::write(&credentials, NebiusFake::credentials_json(&key_pem())).unwrap();
+    let facts = world.fake.sdk(
+        &credentials,
+        &format!(
+            "from nebius.api.nebius.vpc.v1 import SecurityGroupServiceClient, ListSecurityGroupsRequest, \
+             SecurityRuleServiceClient, ListSecurityRulesRequest\n\
+             from nebius.api.nebius.compute.v1 import InstanceServiceClient, ListInstancesRequest\n\
+             groups = SecurityGroupServiceClient(sdk).list(ListSecurityGroupsRequest(parent_id={PROJECT:?})).wait().items\n\
+             out = {{'groups': [[g.metadata.name, g.metadata.labels['aloft-cluster'], g.spec.network_id] for g in groups]}}\n\
+             gid = groups[0].metadata.id\n\
+             rules = SecurityRuleServiceClient(sdk).list(ListSecurityRulesRequest(parent_id=gid)).wait().items\n\
+             out['rules'] = sorted([r.metadata.name, r.spec.access.name, r.spec.protocol.name,\n\
+               (r.spec.ingress.source_security_group_id == gid) if r.spec.ingress else None,\n\
+               list(r.spec.ingress.source_cidrs) if r.spec.ingress else list(r.spec.egress.destination_cidrs),\n\
+               list(r.spec.ingress.destination_ports) if r.spec.ingress else []] for r in rules)\n\
+             inst = InstanceServiceClient(sdk).list(ListInstancesRequest(parent_id={PROJECT:?})).wait().items\n\
+             out['nics'] = [[i.spec.network_interfaces[0].subnet_id,\n\
+               [g.id == gid for g in i.spec.network_interfaces[0].security_groups]] for i in inst]\n\
+             print(json.dumps(out))"
+        ),
+    );
+    assert_eq!(
+        facts["groups"],
+        json!([["web-aloft", "web", "vpcnetwork-e00aloftfake"]]),
+        "{facts}"
+    );
+    let anywhere = json!(["0.0.0.0/0"]);
+    assert_eq!(
+        facts["rules"],
+        json!([
+            ["cluster", "ALLOW", "ANY", true, [], []],
+            ["egress", "ALLOW", "ANY", null, anywhere, []],
+            [
+                "ports-8080-9006",
+                "ALLOW",
+                "TCP",
+                false,
+                anywhere,
+                [8080, 9000, 9001, 9002, 9003, 9004, 9005, 9006]
+            ],
+            [
+                "ports-9007-9009",
+                "ALLOW",
+                "TCP",
+                false,
+                anywhere,
+                [9007, 9008, 9009]
+            ],
+            ["ssh", "ALLOW", "TCP", false, anywhere, [22]],
+        ]),
+        "{facts}"
+    );
+    assert_eq!(facts["nics"], json!([[SUBNET, [true]]]), "{facts}");
+
+    // A relaunch makes no second group or rule; down deletes the instance,
+    // then the group's rules and the group.
+    world.ok(&world.aloft(&["launch", "-y", "-c", "web", task.to_str().unwrap()]));
+    let state = world.fake.state();
+    assert_eq!(live(&state, "security_groups").len(), 1, "{state}");
+    assert_eq!(live(&state, "security_rules").len(), 5, "{state}");
+    world.ok(&world.aloft(&["down", "-y", "web"]));
+    let state = world.fake.state();
+    assert!(world.fake.live_instances().is_empty());
+    assert!(live(&state, "security_groups").is_empty(), "{state}");
+    assert!(live(&state, "security_rules").is_empty(), "{state}");
+    world.fake.assert_requests_include(&[
+        "SubnetService/List",
+        "SecurityGroupService/Create",
+        "SecurityRuleService/Create",
+        "SecurityRuleService/Delete",
+        "SecurityGroupService/Delete",
+    ]);
+
+    // No subnet in the project, or two: the launch fails naming the setting
+    // (and the subnets), before any instance is made.
+    let plain = world.task(
+        "plain.yaml",
+        "resources: {infra: nebius/eu-north1, accelerators: H100:1}\nrun: echo hi\n",
+    );
+    for (subnets, expected) in [
+        (json!([]), "has no VPC subnet"),
+        (
+            json!([SUBNET, "vpcsubnet-e00second"]),
+            "has 2 VPC subnets (vpcsubnet-e00aloftfake, vpcsubnet-e00second)",
+        ),
+    ] {
+        world.fake.control("subnets", json!({ "subnets": subnets }));
+        let out = world.aloft(&["launch", "-y", "-c", "nosub", plain.to_str().unwrap()]);
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains(expected), "{said}");
+        assert!(said.contains("providers.nebius.subnet_id"), "{said}");
+        assert!(world.fake.live_instances().is_empty());
+    }
+    world.assert_valid_and_secret_kept();
+}
+
+#[test]
+fn plans_price_nebius_from_its_api_and_the_catalog_is_only_the_fallback() {
+    let world = World::new(0, 0);
+    // Asked every time (no cached answer), Nebius among the user's clouds.
+    world.prepend_config("offers_cache_secs: 0\nclouds: [nebius]\n");
+    let task = world.task(
+        "big.yaml",
+        "resources: {accelerators: H100:8}\nrun: echo hi\n",
+    );
+    let plan = |args: &[&str]| {
+        let mut all = vec!["launch", "--dryrun"];
+        all.extend_from_slice(args);
+        all.push(task.to_str().unwrap());
+        let out = world.aloft(&all);
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{said}");
+        said
+    };
+    let nebius_line = |said: &str| {
+        said.lines()
+            .find(|l| l.contains("nebius (") && l.contains("gpu-h100-sxm_8gpu-128vcpu-1600gb"))
+            .unwrap_or_else(|| panic!("no Nebius H100:8 candidate: {said}"))
+            .to_string()
+    };
+    // With every cloud aloft ships prices for: Nebius's H100:8 at the
+    // calculator's 21.37/h, not the catalog's 23.60.
+    let said = plan(&["--all-clouds"]);
+    let line = nebius_line(&said);
+    assert!(line.contains("21.37"), "{said}");
+    assert!(!line.contains("23.6"), "{said}");
+    let state = world.fake.state();
+    let requests = state["requests"].as_array().unwrap();
+    for call in ["PlatformService/List", "CalculatorService/EstimateBatch"] {
+        assert!(
+            requests.iter().any(|r| r.as_str() == Some(call)),
+            "{call}: {requests:?}"
+        );
+    }
+    // A price Nebius changes is the plan's next time, spot included.
+    world.fake.control(
+        "price",
+        json!({"platform": "gpu-h100-sxm", "preset": "8gpu-128vcpu-1600gb",
+               "price": "19.84", "spot_price": "7.25"}),
+    );
+    assert!(nebius_line(&plan(&[])).contains("19.84"));
+    assert!(nebius_line(&plan(&["--use-spot"])).contains("7.25"));
+    // A price that is no price (negative) is not believed: that preset is not
+    // offered (the calculator's other answers still are), and the catalog's
+    // price does not come back in its place.
+    world.fake.control(
+        "price",
+        json!({"platform": "gpu-h100-sxm", "preset": "8gpu-128vcpu-1600gb",
+               "price": "-5", "spot_price": "3.00"}),
+    );
+    let out = world.aloft(&["launch", "--dryrun", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("H100:1"),
+        "the 1-GPU preset is still offered: {said}"
+    );
+    assert!(!said.contains("8gpu"), "{said}");
+    // The calculator refused (a service account without billing access): the
+    // catalog prices Nebius, and a warning says so.
+    world.fake.control("calculator", json!({"refuse": true}));
+    let said = plan(&["--all-clouds"]);
+    assert!(said.contains("no live offers"), "{said}");
+    assert!(said.contains("PERMISSION_DENIED"), "{said}");
+    assert!(nebius_line(&said).contains("23.6"), "{said}");
     world.assert_valid_and_secret_kept();
 }

@@ -377,7 +377,9 @@ impl Client {
                 Ok(match instance.offers(None).await {
                     Ok(offers) => Answer::Offers(Some(offers)),
                     Err(err) if shipped => Answer::Fallback(match err {
-                        PluginError::Provider { error, .. } => error.message,
+                        PluginError::Provider { error, .. } => {
+                            format!("{}: {}", error.code, error.message)
+                        }
                         other => other.to_string(),
                     }),
                     Err(_) => Answer::Offers(None),
