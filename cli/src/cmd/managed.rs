@@ -5,7 +5,7 @@
 //! `jobs: controller:` in `config.yaml` it runs on a cluster of its own.
 
 use aloft::client::{
-    CONTROLLER_CLUSTER, Client, ManagedQueueFilter, TaskUse, managed_job_end_result,
+    CONTROLLER_CLUSTER, Client, ManagedQueueFilter, TaskUse, managed_job_end_result, with_consent,
 };
 use aloft::clock::unix_now;
 use aloft::jobs::{CancelTarget, JobId};
@@ -131,7 +131,10 @@ pub fn run(args: Args) -> CliResult {
             let source = entrypoint.source()?;
             let chain = task_args::load(&source, &overrides, TaskUse::ManagedJob)?.chain;
             confirm_launch(&chain, flags.name.as_deref(), yes)?;
-            let id = submit(&client, &chain, flags.name.as_deref(), yes)?;
+            let id = with_consent(
+                |consent| client.submit_job_with_consent(&chain, flags.name.as_deref(), consent),
+                |grant| ask_grant(grant, yes),
+            )?;
             if detach {
                 println!("{id}");
                 return Ok(());
@@ -259,56 +262,25 @@ pub fn run(args: Args) -> CliResult {
     }
 }
 
-/// Submits the job. Before a remote controller is given credentials not granted
-/// before, shows which providers and credential names (never values) it would get
-/// and asks; `yes` grants them without asking, and with no terminal to ask the
-/// submission is refused.
-fn submit(
-    client: &Client,
-    chain: &aloft::TaskChain,
-    name: Option<&str>,
-    yes: bool,
-) -> Result<JobId, CliError> {
-    with_grant_consent(yes, |consent| {
-        client.submit_job_with_consent(chain, name, consent)
-    })
-}
-
-/// Runs `call` with a consent callback that, before the controller cluster is
-/// given credentials not granted before, shows which providers and credential
-/// names (never values) it would get and asks; `yes` grants them without asking,
-/// and with no terminal to ask the call is refused (the refusal is the error).
-pub fn with_grant_consent<T>(
-    yes: bool,
-    call: impl FnOnce(&mut aloft::client::GrantConsent<'_>) -> Result<T, aloft::ClientError>,
-) -> Result<T, CliError> {
-    let mut refusal = None;
-    let result = call(&mut |grant| {
-        eprintln!(
-            "The controller (cluster `{CONTROLLER_CLUSTER}`) gets, as this machine \
+/// Asks before the controller cluster is given credentials not granted before,
+/// showing which providers and credential names (never values) it would get;
+/// `yes` grants them without asking, and with no terminal to ask it refuses (see
+/// [`aloft::client::with_consent`]).
+pub fn ask_grant(grant: &aloft::client::ControllerGrant, yes: bool) -> CliResult {
+    eprintln!(
+        "The controller (cluster `{CONTROLLER_CLUSTER}`) gets, as this machine \
              holds them, the credentials of the providers its jobs and services may use \
              (`jobs.controller.providers` in config.yaml):"
-        );
-        for (provider, names) in &grant.providers {
-            let names = if names.is_empty() {
-                "(none)".to_string()
-            } else {
-                names.join(", ")
-            };
-            eprintln!("  {provider}: {names}");
-        }
-        match crate::confirm::confirm("Sending them to the controller", false, yes) {
-            Ok(()) => true,
-            Err(err) => {
-                refusal = Some(err);
-                false
-            }
-        }
-    });
-    match (result, refusal) {
-        (Err(_), Some(refusal)) => Err(refusal),
-        (result, _) => Ok(result?),
+    );
+    for (provider, names) in &grant.providers {
+        let names = if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        };
+        eprintln!("  {provider}: {names}");
     }
+    crate::confirm::confirm("Sending them to the controller", false, yes)
 }
 
 /// Follows the job across recoveries; the exit code says how it ended.

@@ -103,9 +103,10 @@ pub fn run(args: Args) -> CliResult {
             let name = flags.name.as_deref().or(task.name.as_deref());
             let shown = name.map_or_else(String::new, |n| format!(" `{n}`"));
             crate::confirm::confirm(&format!("Bringing up service{shown}"), true, yes)?;
-            let (name, endpoint) = crate::cmd::managed::with_grant_consent(yes, |consent| {
-                client.serve_up_with_consent(&task, flags.name.as_deref(), consent)
-            })?;
+            let (name, endpoint) = aloft::client::with_consent(
+                |consent| client.serve_up_with_consent(&task, flags.name.as_deref(), consent),
+                |grant| crate::cmd::managed::ask_grant(grant, yes),
+            )?;
             match endpoint {
                 Some(endpoint) => eprintln!(
                     "Service `{name}` is starting; its endpoint: {endpoint}\n\

@@ -41,6 +41,7 @@ mod catalogs;
 mod choices;
 mod cluster;
 mod conformance;
+mod consent;
 mod controllers;
 mod events;
 mod gpus;
@@ -79,6 +80,7 @@ pub use cluster::{
     CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
 };
 pub use conformance::conformance_result;
+pub use consent::with_consent;
 pub use events::{CancelToken, Event};
 pub use gpus::GpuRequest;
 pub use jobs_backend::ClientBackend;
