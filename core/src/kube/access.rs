@@ -305,6 +305,41 @@ gP8MLyfG6aHYH0E=\n\
     }
 
     #[test]
+    fn contexts_given_resolved_need_no_kubeconfig() {
+        // What a head's stop kit builds: one context with its narrow token, served
+        // as given, with no kubeconfig file anywhere.
+        let narrow = ResolvedContext {
+            name: "kas".into(),
+            server: "https://127.0.0.1:6443".into(),
+            namespace: "aloft".into(),
+            ca_pem: Some(TEST_CA.as_bytes().to_vec()),
+            token: Some("sa-token".into()),
+            ..Default::default()
+        };
+        let access = KubeAccess::from_resolved(vec![narrow], Duration::from_secs(5));
+        assert_eq!(access.contexts().count(), 1);
+        assert_eq!(access.context("kas").unwrap().namespace, "aloft");
+        assert!(access.settings()[0].1.contains("https://127.0.0.1:6443"));
+        // The settings the component gets never hold the token.
+        assert!(
+            !access
+                .settings()
+                .iter()
+                .any(|(_, v)| v.contains("sa-token"))
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_, token) = rt.block_on(access.connection("kas")).unwrap();
+        assert_eq!(token.as_deref(), Some("sa-token"));
+        assert!(matches!(
+            rt.block_on(access.resolved("other")),
+            Err(KubeError::UnknownContext { .. })
+        ));
+    }
+
+    #[test]
     fn allowed_contexts_and_problems() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
