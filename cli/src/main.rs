@@ -7,6 +7,7 @@ mod client;
 mod cmd;
 mod confirm;
 mod exit;
+mod flags;
 mod interrupt;
 mod progress;
 mod render;

@@ -6,11 +6,8 @@ use crate::exit::CliResult;
 /// Flags of `aloft autostop`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Clusters (glob patterns such as `'exp-*'` work).
-    clusters: Vec<String>,
-    /// Every cluster.
-    #[arg(short, long)]
-    all: bool,
+    #[command(flatten)]
+    clusters: crate::flags::Clusters,
     /// Idle minutes before stopping.
     #[arg(short = 'i', long = "idle-minutes", default_value_t = 5)]
     idle_minutes: u64,
@@ -33,13 +30,10 @@ pub fn run(args: Args) -> CliResult {
         idle_minutes: args.idle_minutes,
         down: args.down,
     });
-    let outcomes = client
-        .cluster_targets(&args.clusters, args.all)?
-        .into_iter()
-        .map(|name| {
-            let outcome = client.autostop(&name, setting);
-            (name, outcome)
-        });
+    let outcomes = args.clusters.targets(&client)?.into_iter().map(|name| {
+        let outcome = client.autostop(&name, setting);
+        (name, outcome)
+    });
     crate::render::outcomes(
         outcomes,
         |name| {

@@ -1,17 +1,15 @@
 //! `aloft stop`, `aloft start` and `aloft down`.
 
-use aloft::client::{Client, ClientResult};
+use aloft::client::ClientResult;
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
+use crate::flags::{AutostopFlags, Clusters};
 
 /// Flags of `aloft down` / `aloft stop` / `aloft start`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Clusters (glob patterns such as `'exp-*'` work).
-    clusters: Vec<String>,
-    /// Every cluster.
-    #[arg(short, long)]
-    all: bool,
+    #[command(flatten)]
+    clusters: Clusters,
     /// Do not ask for confirmation (`stop` and `down` ask otherwise).
     #[arg(short, long)]
     yes: bool,
@@ -28,12 +26,8 @@ pub struct Args {
 pub struct StartArgs {
     #[command(flatten)]
     common: Args,
-    /// Stop the cluster after this many idle minutes.
-    #[arg(short = 'i', long = "idle-minutes-to-autostop")]
-    idle_minutes: Option<u64>,
-    /// Tear down instead of stopping when idle (with -i; alone: 0 idle minutes).
-    #[arg(long)]
-    down: bool,
+    #[command(flatten)]
+    autostop: AutostopFlags,
     /// Keep trying, with backoff, until the cluster starts (Ctrl-C stops).
     #[arg(short = 'r', long)]
     retry_until_up: bool,
@@ -41,10 +35,6 @@ pub struct StartArgs {
     /// agent started if it does not run (SkyPilot's `-f`).
     #[arg(short, long)]
     force: bool,
-}
-
-fn names(client: &Client, args: &Args) -> Result<Vec<String>, CliError> {
-    Ok(client.cluster_targets(&args.clusters, args.all)?)
 }
 
 /// Prints each cluster's outcome; the first failure (after all were tried) ends
@@ -78,7 +68,7 @@ fn confirm(verb: &str, names: &[String], yes: bool) -> CliResult {
 /// `aloft down`.
 pub fn down(args: Args) -> CliResult {
     let client = crate::client::open_waiting(!args.no_wait)?;
-    let names = names(&client, &args)?;
+    let names = args.clusters.targets(&client)?;
     confirm("Terminating", &names, args.yes)?;
     report(client.down_many(&names, args.purge), "terminated")
 }
@@ -86,7 +76,7 @@ pub fn down(args: Args) -> CliResult {
 /// `aloft stop`.
 pub fn stop(args: Args) -> CliResult {
     let client = crate::client::open_waiting(!args.no_wait)?;
-    let names = names(&client, &args)?;
+    let names = args.clusters.targets(&client)?;
     confirm("Stopping", &names, args.yes)?;
     report(client.stop_many(&names), "stopped")
 }
@@ -95,13 +85,14 @@ pub fn stop(args: Args) -> CliResult {
 pub fn start(args: StartArgs) -> CliResult {
     let common = &args.common;
     let client = crate::client::open_waiting(!common.no_wait)?;
-    let autostop = aloft::client::AutostopSetting::from_flags(args.idle_minutes, args.down);
     let options = aloft::client::StartOptions {
         retry_until_up: args.retry_until_up,
-        autostop,
+        autostop: args.autostop.setting(),
         force: args.force,
     };
-    let outcomes = names(&client, common)?
+    let outcomes = common
+        .clusters
+        .targets(&client)?
         .into_iter()
         .map(|name| {
             let outcome = client.start_with(&name, &options);

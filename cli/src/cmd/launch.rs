@@ -31,12 +31,8 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     yes: bool,
-    /// Stop the cluster after this many idle minutes.
-    #[arg(short = 'i', long = "idle-minutes-to-autostop")]
-    idle_minutes: Option<u64>,
-    /// Tear down instead of stopping when idle (with -i; alone: 0 idle minutes).
-    #[arg(long)]
-    down: bool,
+    #[command(flatten)]
+    autostop: crate::flags::AutostopFlags,
     /// Keep retrying every candidate until resources are found.
     #[arg(short = 'r', long)]
     retry_until_up: bool,
@@ -76,10 +72,9 @@ pub fn run(args: Args) -> CliResult {
             .cluster
             .clone()
             .unwrap_or_else(aloft::client::default_cluster_name);
-        let autostop = aloft::client::AutostopSetting::from_flags(args.idle_minutes, args.down);
         let mut options = LaunchOptions::named(cluster);
         options.no_setup = args.no_setup;
-        options.autostop = autostop;
+        options.autostop = args.autostop.setting();
         options.retry_until_up = args.retry_until_up;
         if let Some(ms) = std::env::var("ALOFT_RETRY_BACKOFF_MS")
             .ok()

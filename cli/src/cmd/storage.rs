@@ -3,7 +3,7 @@
 
 use aloft::client::BucketDeletion;
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 use crate::render;
 
 /// Flags of `aloft storage`.
@@ -24,16 +24,7 @@ enum Command {
         output: render::OutputArg,
     },
     /// Delete buckets (every object in them) and forget them.
-    Delete {
-        /// Bucket names.
-        names: Vec<String>,
-        /// Every bucket aloft created.
-        #[arg(short, long)]
-        all: bool,
-        /// Do not ask (this command never prompts; accepted for scripts).
-        #[arg(short, long)]
-        yes: bool,
-    },
+    Delete(crate::flags::Deletion),
 }
 
 /// Runs `aloft storage`.
@@ -67,26 +58,9 @@ pub fn run(args: Args) -> CliResult {
             println!("{table}");
             Ok(())
         }
-        Command::Delete { names, all, yes } => {
-            let names: Vec<String> = if all {
-                client.buckets()?.into_iter().map(|b| b.name).collect()
-            } else if names.is_empty() {
-                return Err(CliError::failure("name the buckets, or pass --all"));
-            } else {
-                names
-            };
-            if all && !names.is_empty() {
-                crate::confirm::confirm(
-                    &format!(
-                        "Deleting {} bucket(s) and everything in them: {}",
-                        names.len(),
-                        names.join(", ")
-                    ),
-                    true,
-                    yes,
-                )?;
-            }
-            for name in names {
+        Command::Delete(deletion) => {
+            let every = || Ok(client.buckets()?.into_iter().map(|b| b.name).collect());
+            for name in deletion.names("bucket", "and everything in them", every)? {
                 match client.delete_bucket(&name)? {
                     BucketDeletion::Deleted(n) => {
                         eprintln!("Deleted bucket `{name}` ({n} object(s)).")

@@ -43,16 +43,7 @@ enum Command {
         output: render::OutputArg,
     },
     /// Delete volumes on their provider and forget them (refused while mounted).
-    Delete {
-        /// Volume names.
-        names: Vec<String>,
-        /// Every volume aloft knows.
-        #[arg(short, long)]
-        all: bool,
-        /// Do not ask.
-        #[arg(short, long)]
-        yes: bool,
-    },
+    Delete(crate::flags::Deletion),
 }
 
 /// Runs `aloft volumes`.
@@ -130,31 +121,16 @@ pub fn run(args: Args) -> CliResult {
             println!("{table}");
             Ok(())
         }
-        Command::Delete { names, all, yes } => {
+        Command::Delete(deletion) => {
             let client = crate::client::open()?;
-            let names: Vec<String> = if all {
-                client
+            let every = || {
+                Ok(client
                     .volumes()?
                     .into_iter()
                     .map(|v| v.record.name)
-                    .collect()
-            } else if names.is_empty() {
-                return Err(CliError::failure("name the volumes, or pass --all"));
-            } else {
-                names
+                    .collect())
             };
-            if all && !names.is_empty() {
-                crate::confirm::confirm(
-                    &format!(
-                        "Deleting {} volume(s) and their data: {}",
-                        names.len(),
-                        names.join(", ")
-                    ),
-                    true,
-                    yes,
-                )?;
-            }
-            for name in names {
+            for name in deletion.names("volume", "and their data", every)? {
                 client.delete_volume(&name)?;
                 eprintln!("Deleted volume `{name}`.");
             }
