@@ -14,7 +14,10 @@ default us-east-1) are the regions whose instances are looked at, in order.
 Like a cloud's first boot, the relay authorizes the keys the cloud was given for
 the node on the node's machine, when its MAP_FILE entry names that machine's
 authorized_keys file as a third element ([ip, port, path]): with MOTO_URL the
-instance's EC2 key pair; with `--keys lambda=URL` or `--keys gcp=URL` (given
+instance's EC2 key pair, and the SSH host key its user data gives cloud-init
+(`ssh_keys`), which the machine's sshd then answers with (it is reloaded), unless
+MAP_FILE says `"host_keys": false` (then the machine keeps its own key: another
+machine answering at the node's address); with `--keys lambda=URL` or `--keys gcp=URL` (given
 first) the keys the fake Lambda Cloud or GCP at URL holds for the instance at
 HOST (its `/_fake/state`). A machine then opens only to the keys its cloud
 installed.
@@ -33,6 +36,7 @@ if args[:1] == ["--keys"]:
 map_file, host = args[0], args[1]
 node = host
 installed = []  # public keys the cloud put on the node
+host_key = None  # (private, public) the cloud's first boot installs as the host key
 if len(args) > 2:
     import boto3
 
@@ -49,6 +53,17 @@ if len(args) > 2:
     if not found:
         sys.exit(f"ssh_relay: no running instance has the address {host}")
     node = found[0]["InstanceId"]
+    import base64
+
+    user_data = ec2.describe_instance_attribute(InstanceId=node, Attribute="userData")
+    encoded = user_data.get("UserData", {}).get("Value")
+    if encoded:
+        import yaml
+
+        config = yaml.safe_load(base64.b64decode(encoded)) or {}
+        keys = config.get("ssh_keys") or {}
+        if keys.get("ed25519_private") and keys.get("ed25519_public"):
+            host_key = (keys["ed25519_private"], keys["ed25519_public"])
     if found[0].get("KeyName"):
         pairs = ec2.describe_key_pairs(KeyNames=[found[0]["KeyName"]], IncludePublicKey=True)
         installed = [k["PublicKey"] for k in pairs["KeyPairs"]]
@@ -77,6 +92,34 @@ with open(map_file, "r+") as f:
             sys.exit(f"ssh_relay: no machine left for {node}")
         target = free[0]
         data["assigned"][node] = target
+        f.seek(0)
+        f.truncate()
+        json.dump(data, f)
+    if target is not None and data["assigned"].get(node) == target and host_key \
+            and len(target) > 2 and data.get("host_keys", True) \
+            and node not in data.setdefault("host_keyed", []):
+        # First boot: the machine's sshd answers with the cloud-given host key.
+        import signal
+        import subprocess
+        import time
+
+        machine = os.path.dirname(target[2])
+        with open(os.open(os.path.join(machine, "host_key"), os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600), "w") as k:
+            k.write(host_key[0])
+        os.chmod(os.path.join(machine, "host_key"), 0o600)
+        with open(os.path.join(machine, "host_key.pub"), "w") as k:
+            k.write(host_key[1].strip() + "\n")
+        with open(os.path.join(machine, "sshd.pid")) as pid:
+            os.kill(int(pid.read().strip()), signal.SIGHUP)
+        want = host_key[1].split()[1]
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            scan = subprocess.run(["ssh-keyscan", "-T", "2", "-t", "ed25519", "-p", str(target[1]), target[0]],
+                                  capture_output=True, text=True)
+            if want in scan.stdout:
+                break
+            time.sleep(0.1)
+        data["host_keyed"].append(node)
         f.seek(0)
         f.truncate()
         json.dump(data, f)

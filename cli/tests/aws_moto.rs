@@ -1060,3 +1060,115 @@ fn a_spot_replica_terminated_behind_alofts_back_is_replaced() {
     assert!(forwards.stdout.is_empty(), "{}", text(&forwards.stdout));
     assert_no_secret_in_files(world.home.path());
 }
+
+/// The public key line's type and data (no comment).
+fn key_of(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn nodes_answer_with_the_host_key_aloft_made_and_are_pinned_before_the_first_connection() {
+    let world = World::new(2, 160, None);
+    let task = world.task(
+        "pin.yaml",
+        "num_nodes: 2\nresources: {infra: aws/us-east-1, instance_type: m6i.large}\n\
+         run: echo rank $SKYPILOT_NODE_RANK\n",
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "pin", task.to_str().unwrap()]);
+    ok(&out);
+    let dir = world.home.path().join("keys/clusters/pin/host");
+    let public = key_of(&std::fs::read_to_string(dir.join("aloft-key.pub")).unwrap());
+    let private = std::fs::read_to_string(dir.join("aloft-key")).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("aloft-key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // EC2 got it as cloud-init user data, and the instances say which key (a tag).
+    let given = world.moto.boto(
+        "import base64, yaml\n\
+         r = ec2.describe_instances(Filters=[{'Name': 'tag:aloft-cluster', 'Values': ['pin']}])\n\
+         out = []\n\
+         for res in r['Reservations']:\n\
+         \x20   for i in res['Instances']:\n\
+         \x20       ud = ec2.describe_instance_attribute(InstanceId=i['InstanceId'], Attribute='userData')['UserData']['Value']\n\
+         \x20       keys = yaml.safe_load(base64.b64decode(ud))['ssh_keys']\n\
+         \x20       tags = {t['Key']: t['Value'] for t in i.get('Tags', [])}\n\
+         \x20       out.append(dict(public=keys['ed25519_public'], private=keys['ed25519_private'], tag=tags.get('aloft-host-key')))\n\
+         print(json.dumps(out))",
+    );
+    let given = given.as_array().unwrap();
+    assert_eq!(given.len(), 2, "{given:?}");
+    for g in given {
+        assert_eq!(key_of(g["public"].as_str().unwrap()), public);
+        assert_eq!(g["private"].as_str().unwrap().trim(), private.trim());
+        assert_eq!(g["tag"].as_str().unwrap(), public);
+    }
+    // Both machines answer with it, and it was filed for both nodes as the
+    // cluster's only key, checked strictly (no trust on first use).
+    for m in &world.machines {
+        assert_eq!(key_of(&m.host_public_key()), public);
+    }
+    let known =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/pin/known_hosts")).unwrap();
+    let lines: Vec<&str> = known.lines().collect();
+    assert_eq!(lines.len(), 2, "{known}");
+    for line in &lines {
+        assert_eq!(key_of(line.split_once(' ').unwrap().1), public, "{known}");
+    }
+    // So does the `ssh` config aloft writes for the user.
+    let config = std::fs::read_to_string(world.home.path().join("ssh/config")).unwrap();
+    assert_eq!(
+        config.matches("StrictHostKeyChecking yes").count(),
+        2,
+        "{config}"
+    );
+    assert!(!config.contains("accept-new"), "{config}");
+    // The private host key is in no output.
+    assert!(!text(&out.stderr).contains(private.trim().lines().nth(1).unwrap()));
+    ok(&world.aloft(&["down", "-y", "pin"]));
+    assert!(!dir.exists(), "down deletes the host key");
+}
+
+#[test]
+fn a_machine_answering_with_another_host_key_at_first_contact_is_refused_and_sent_nothing() {
+    let world = World::new(1, 165, None);
+    // The machine behind the node's address keeps its own host key: not the
+    // node aloft asked for (as a machine in the middle would answer).
+    let map = world.home.path().join("relay-map.json");
+    let mut data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
+    data["host_keys"] = serde_json::json!(false);
+    std::fs::write(&map, data.to_string()).unwrap();
+    let project = world.home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("data.txt"), "private data").unwrap();
+    let task = world.task(
+        "mitm.yaml",
+        &format!(
+            "workdir: {}\nresources: {{infra: aws/us-east-1/use1-az1, instance_type: m6i.large}}\nrun: echo never\n",
+            project.display()
+        ),
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "mitm", task.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("SshHostKeyRefused"), "{stderr}");
+    assert!(stderr.contains("mitm"), "{stderr}");
+    // Nothing reached the machine: no key of the cluster, no workdir.
+    let m = &world.machines[0];
+    assert!(!m.home().join("sky_workdir").exists());
+    assert!(!m.home().join(".aloft").exists());
+    // The instance was not left running.
+    let after = states(&world, "mitm");
+    assert!(
+        after
+            .as_array()
+            .is_some_and(|a| a.iter().all(|s| s == "terminated")),
+        "{after}"
+    );
+}

@@ -246,6 +246,9 @@ impl Client {
             cluster: options.cluster.clone(),
             key: self.cluster_key_pair(&options.cluster)?,
             known_hosts: cluster_key::known_hosts(&self.home, &options.cluster),
+            host_key: cluster_key::ensure_host_key(&self.home, &options.cluster).map_err(|e| {
+                ClientError::Other(format!("cannot make the cluster's host key: {e}"))
+            })?,
             resources,
             control_dir: self.control_dir(),
             aloft_binary: self.agent_binary.clone(),
@@ -703,15 +706,19 @@ impl Client {
         // Clouds hand out new public addresses on start: record them, and tell the
         // head's agent where its nodes are now, before it starts again.
         let known_hosts = cluster_key::known_hosts(&self.home, name);
-        let addresses = access(
+        let access = access(
             providers,
             &record.provider,
             (name, &known_hosts),
-            self.cluster_key_pair(name)?,
+            (
+                self.cluster_key_pair(name)?,
+                cluster_key::host_public_key(&self.home, name),
+            ),
             &self.agent_binary,
-        )
-        .addresses(nodes)
-        .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
+        );
+        let addresses = access
+            .addresses(nodes)
+            .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
         // A node keeps its pinned host key only at the same address as the same
         // instance (see `cluster_key`).
         let before = handle(&record).map(|h| h.nodes).unwrap_or_default();
@@ -726,6 +733,10 @@ impl Client {
             .collect();
         cluster_key::keep_known_hosts(&known_hosts, &kept)
             .map_err(|e| ClientError::Other(format!("{}: {e}", known_hosts.display())))?;
+        // A node given the cluster's host key keeps it at a new address too.
+        access
+            .pin(&addresses)
+            .map_err(|f| provider_error(format!("{}: {}", f.code, f.message)))?;
         if let (Some(head_address), Some(handle)) = (
             addresses.first(),
             ClusterHandle::of(&addresses, &self.agent_binary),

@@ -65,6 +65,10 @@ pub(crate) struct Access {
     /// Its `known_hosts` file, where its nodes' host keys are pinned on first use
     /// (see [`crate::launch::cluster_key::known_hosts`]).
     pub known_hosts: PathBuf,
+    /// The public host key made for the cluster (see
+    /// [`crate::launch::cluster_key::ensure_host_key`]): nodes whose provider says
+    /// they were given it are pinned to it before the first connection.
+    pub host_key: Option<String>,
     /// The provider's proxy command (from the user's config).
     pub proxy_command: Option<String>,
     /// The aloft program (the client's agent binary): Kubernetes pods are reached
@@ -108,6 +112,7 @@ impl Access {
                 ip,
             });
         }
+        let pinned = self.pinned(instance)?;
         let kube = kube_target(instance).map_err(|e| bad_answer(format!("{p}: {e}")))?;
         let user = instance.ssh_user.clone().unwrap_or_else(|| "ubuntu".into());
         check_user(&user).map_err(|e| bad_answer(format!("{p}: ssh user {user:?}: {e}")))?;
@@ -134,7 +139,7 @@ impl Access {
             let host = format!("{}.{}", kube.pod, kube.namespace);
             return Ok(NodeAddress::Ssh {
                 id: instance.id.clone(),
-                host_keys: Some(self.host_keys(&host, instance.ssh_port)),
+                host_keys: Some(self.host_keys(&host, instance.ssh_port, pinned)),
                 host,
                 port: instance.ssh_port,
                 user,
@@ -147,7 +152,7 @@ impl Access {
         let host = instance.public_ip.clone().unwrap_or_else(|| ip.clone());
         Ok(NodeAddress::Ssh {
             id: instance.id.clone(),
-            host_keys: Some(self.host_keys(&host, instance.ssh_port)),
+            host_keys: Some(self.host_keys(&host, instance.ssh_port, pinned)),
             host,
             port: instance.ssh_port,
             user,
@@ -158,10 +163,58 @@ impl Access {
         })
     }
 
-    fn host_keys(&self, host: &str, port: u16) -> HostKeys {
-        HostKeys::first_use(&self.cluster, &self.known_hosts, host, port)
+    fn host_keys(&self, host: &str, port: u16, pinned: bool) -> HostKeys {
+        let keys = HostKeys::first_use(&self.cluster, &self.known_hosts, host, port);
+        if pinned { keys.pinned() } else { keys }
+    }
+
+    /// Whether the provider says `instance` was given the cluster's host key (its
+    /// `extra` [`HOST_KEY_SETTING`]); a key that is not the cluster's is refused.
+    fn pinned(&self, instance: &Instance) -> Result<bool, Failure> {
+        let Some(said) = instance.extra(HOST_KEY_SETTING) else {
+            return Ok(false);
+        };
+        fn data(line: &str) -> Vec<&str> {
+            line.split_whitespace().take(2).collect()
+        }
+        match &self.host_key {
+            Some(ours) if data(said) == data(ours) => Ok(true),
+            _ => Err(bad_answer(format!(
+                "{}: instance {} reports a host key that aloft did not make for cluster `{}`",
+                self.provider, instance.id, self.cluster
+            ))),
+        }
+    }
+
+    /// Files the cluster's host key in its `known_hosts` for every node of
+    /// `addresses` pinned to it, so the first connection already checks it.
+    pub fn pin(&self, addresses: &[NodeAddress]) -> Result<(), Failure> {
+        let Some(key) = &self.host_key else {
+            return Ok(());
+        };
+        let aliases: Vec<&str> = addresses
+            .iter()
+            .filter(|a| a.host_keys().is_some_and(|k| !k.accept_new))
+            .filter_map(NodeAddress::host_key_alias)
+            .collect();
+        crate::launch::cluster_key::pin_host_key(&self.known_hosts, &aliases, key).map_err(|e| {
+            Failure {
+                kind: FailureKind::Other,
+                code: "HostKeyPin".into(),
+                message: format!("{}: {e}", self.known_hosts.display()),
+            }
+        })
     }
 }
+
+/// The `run-instances` settings that hand the provider the host key pair its
+/// nodes should answer SSH with (the private key, and the public key line), and
+/// the `extra` key with which it confirms an instance got it (the public key);
+/// see the provider SDK's `settings::HOST_KEY`.
+pub(crate) const HOST_KEY_SETTING: &str = "ssh_host_key";
+
+/// The public half of [`HOST_KEY_SETTING`].
+pub(crate) const HOST_KEY_PUBLIC_SETTING: &str = "ssh_host_key_public";
 
 /// A pod to reach through its cluster's API server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,6 +514,8 @@ pub(crate) struct PluginProvisioner<'a> {
     pub key: KeyPair,
     /// The cluster's `known_hosts` file.
     pub known_hosts: PathBuf,
+    /// The host key pair the cluster's nodes are asked to answer SSH with.
+    pub host_key: KeyPair,
     /// The task's resources; the one matching each candidate gives disk, image, ports.
     pub resources: Vec<Resources>,
     /// SSH control sockets.
@@ -480,13 +535,33 @@ impl PluginProvisioner<'_> {
             .map_err(failure)
     }
 
+    /// An instance of `cloud` handed the cluster's host key pair (see
+    /// [`HOST_KEY_SETTING`]).
+    fn instance_with_host_key(&self, cloud: &str) -> Result<ProviderInstance, Failure> {
+        let private = std::fs::read_to_string(&self.host_key.private_key).map_err(|e| Failure {
+            kind: FailureKind::Other,
+            code: "HostKey".into(),
+            message: format!("{}: {e}", self.host_key.private_key.display()),
+        })?;
+        let settings = [
+            (HOST_KEY_SETTING.to_string(), private),
+            (
+                HOST_KEY_PUBLIC_SETTING.to_string(),
+                self.host_key.public_key.clone(),
+            ),
+        ];
+        self.rt
+            .block_on(self.providers.host.instance_with(cloud, &settings))
+            .map_err(failure)
+    }
+
     /// How to reach `cloud`'s nodes.
     pub fn access(&self, cloud: &str) -> Access {
         access(
             self.providers,
             cloud,
             (&self.cluster, &self.known_hosts),
-            self.key.clone(),
+            (self.key.clone(), Some(self.host_key.public_key.clone())),
             &self.aloft_binary,
         )
     }
@@ -503,12 +578,13 @@ impl PluginProvisioner<'_> {
 }
 
 /// How to reach `cloud`'s nodes of `cluster` with `key`, pinning their host keys in
-/// `known_hosts` (pods through `aloft_binary kube-proxy`).
+/// `known_hosts` (to `host_key`, the cluster's public host key, where the
+/// provider installed it; pods through `aloft_binary kube-proxy`).
 pub(crate) fn access(
     providers: &Providers,
     cloud: &str,
     (cluster, known_hosts): (&str, &Path),
-    key: KeyPair,
+    (key, host_key): (KeyPair, Option<String>),
     aloft_binary: &Path,
 ) -> Access {
     Access {
@@ -517,6 +593,7 @@ pub(crate) fn access(
         key,
         cluster: cluster.to_string(),
         known_hosts: known_hosts.to_path_buf(),
+        host_key,
         proxy_command: providers.proxy_commands.get(cloud).cloned(),
         aloft_binary: aloft_binary.to_path_buf(),
         kubeconfig: providers.kubeconfig.clone(),
@@ -527,7 +604,7 @@ impl Provisioner for PluginProvisioner<'_> {
     type Nodes = Vec<NodeAddress>;
 
     fn run(&mut self, c: &Candidate, num_nodes: u32) -> Result<Vec<NodeAddress>, Failure> {
-        let mut instance = self.instance(&c.cloud)?;
+        let mut instance = self.instance_with_host_key(&c.cloud)?;
         let resources = self.resources_for(c);
         let request = RunRequest {
             cluster: ClusterRef {
@@ -572,7 +649,9 @@ impl Provisioner for PluginProvisioner<'_> {
             .block_on(instance.run_instances(&request))
             .map_err(failure)?;
         let nodes = wait_running(self.rt, &mut instance, &request.cluster, result.instances)?;
-        let addresses = self.access(&c.cloud).addresses(nodes)?;
+        let access = self.access(&c.cloud);
+        let addresses = access.addresses(nodes)?;
+        access.pin(&addresses)?;
         // Nodes that never answer SSH are this candidate's failure: the engine
         // terminates them and moves on, rather than leaving them billed.
         let timeout = self.node_ready_timeout;

@@ -68,7 +68,8 @@ impl Client {
                     Some(keys) => {
                         let _ = writeln!(text, "  HostKeyAlias {}", keys.alias);
                         let _ = writeln!(text, "  UserKnownHostsFile \"{}\"", keys.file.display());
-                        let _ = writeln!(text, "  StrictHostKeyChecking accept-new");
+                        let strict = if keys.accept_new { "accept-new" } else { "yes" };
+                        let _ = writeln!(text, "  StrictHostKeyChecking {strict}");
                         let _ = writeln!(text, "  HashKnownHosts no");
                     }
                     None => {

@@ -68,6 +68,59 @@ pub fn ensure(home: &Path, cluster: &str) -> Result<KeyPair, KeyError> {
     ensure_key_pair(&key_dir(home, cluster))
 }
 
+/// The host key pair `cluster`'s nodes are asked to answer SSH with, made
+/// (private key mode 0600) on first use, beside the cluster's key: providers
+/// that can install it at creation do (the `ssh_host_key` setting of `run-instances`),
+/// and their nodes are pinned to it before the first connection.
+pub fn ensure_host_key(home: &Path, cluster: &str) -> Result<KeyPair, KeyError> {
+    ensure_key_pair(&key_dir(home, cluster).join("host"))
+}
+
+/// The public host key made for `cluster` by [`ensure_host_key`], if any
+/// (clusters launched before host keys were made have none).
+pub fn host_public_key(home: &Path, cluster: &str) -> Option<String> {
+    let dir = key_dir(home, cluster).join("host");
+    let path = crate::runtime::keys::private_key_path(&dir).with_extension("pub");
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+}
+
+/// Files `public_key` (an OpenSSH public key line) in `file` under each of
+/// `aliases` that has no entry yet: the nodes are pinned to it before the
+/// first connection.
+pub fn pin_host_key(file: &Path, aliases: &[&str], public_key: &str) -> std::io::Result<()> {
+    let key: Vec<&str> = public_key.split_whitespace().take(2).collect();
+    let text = match std::fs::read_to_string(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        other => other?,
+    };
+    let filed = |alias: &str| {
+        text.lines().any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|hosts| hosts.split(',').any(|h| h == alias))
+        })
+    };
+    let mut added = String::new();
+    for alias in aliases.iter().filter(|a| !filed(a)) {
+        added.push_str(&format!("{alias} {}\n", key.join(" ")));
+    }
+    if added.is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    std::fs::write(file, format!("{text}{sep}{added}"))
+}
+
 /// Deletes the key of `cluster` here (nothing to do when it has none).
 pub fn forget(home: &Path, cluster: &str) -> std::io::Result<()> {
     match std::fs::remove_dir_all(key_dir(home, cluster)) {

@@ -167,6 +167,17 @@ impl NodeAddress {
         }
     }
 
+    /// How this node's host key is checked, if it is pinned.
+    pub fn host_keys(&self) -> Option<&HostKeys> {
+        match self {
+            NodeAddress::Ssh {
+                host_keys: Some(keys),
+                ..
+            } => Some(keys),
+            _ => None,
+        }
+    }
+
     /// The name this node's host key is pinned under, if it is pinned.
     pub fn host_key_alias(&self) -> Option<&str> {
         match self {

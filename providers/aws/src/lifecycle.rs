@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
+
 use aloft_provider_sdk::errors;
 use aloft_provider_sdk::kv;
 use aloft_provider_sdk::nodes;
@@ -38,6 +40,7 @@ pub fn run(
     settings: &BTreeMap<String, String>,
 ) -> Result<RunResult, ProviderError> {
     let shutdown = settings::shutdown(settings)?;
+    let host_key = settings::host_key(settings)?;
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let zone_tag = |e: ProviderError| errors::in_zone(e, region, req.cluster.zone.as_deref());
@@ -108,14 +111,28 @@ pub fn run(
                 .labels
                 .iter()
                 .filter(|(k, _)| ![CLUSTER_TAG, ROLE_TAG, "Name"].contains(&k.as_str()));
-            for (i, (k, v)) in labels.enumerate() {
+            let mut tags = 3;
+            for (k, v) in labels {
+                tags += 1;
+                params.push(p(format!("TagSpecification.1.Tag.{tags}.Key"), k.clone()));
+                params.push(p(format!("TagSpecification.1.Tag.{tags}.Value"), v.clone()));
+            }
+            // cloud-init installs the host key at first boot; the tag tells later
+            // queries which key the instance was given.
+            if let Some((private, public)) = host_key {
+                tags += 1;
                 params.push(p(
-                    format!("TagSpecification.1.Tag.{}.Key", i + 4),
-                    k.clone(),
+                    format!("TagSpecification.1.Tag.{tags}.Key"),
+                    HOST_KEY_TAG,
                 ));
                 params.push(p(
-                    format!("TagSpecification.1.Tag.{}.Value", i + 4),
-                    v.clone(),
+                    format!("TagSpecification.1.Tag.{tags}.Value"),
+                    public_key_of(public),
+                ));
+                params.push(p(
+                    "UserData",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(nodes::cloud_init_host_key(private, public)),
                 ));
             }
             if let Some(key) = &key_name {
@@ -204,9 +221,25 @@ fn to_instances(
             private_ip: i.private_ip.clone(),
             ssh_port: 22,
             ssh_user: Some(user.clone()),
-            extra: Vec::new(),
+            extra: i
+                .tags
+                .get(HOST_KEY_TAG)
+                .map(|key| (settings::HOST_KEY.to_string(), key.clone()))
+                .into_iter()
+                .collect(),
         })
         .collect()
+}
+
+/// The tag naming the public host key an instance was created with.
+const HOST_KEY_TAG: &str = "aloft-host-key";
+
+/// A public key line without its comment (`TYPE DATA`).
+fn public_key_of(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An instance's status; one gone without aloft asking was preempted (spot

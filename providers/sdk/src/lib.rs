@@ -126,6 +126,55 @@ pub mod settings {
     /// finishes an autodown at the next `status -r`).
     pub const SHUTDOWN: &str = "shutdown_behavior";
 
+    /// The settings with which aloft hands `run-instances` the host key pair its
+    /// nodes should answer SSH with (OpenSSH ed25519: the private key, and the
+    /// public key line), so the launcher knows the key before it first connects. A
+    /// provider that can install it at creation (cloud-init's `ssh_keys`, see
+    /// [`crate::nodes::cloud_init_host_key`]) does, and reports the public key in
+    /// each instance's `extra` under [`HOST_KEY`], also on later queries (a tag);
+    /// the launcher then refuses any other key from the first connection on.
+    /// Others ignore them: their nodes are trusted on first use.
+    pub const HOST_KEY: &str = "ssh_host_key";
+
+    /// The public half of [`HOST_KEY`].
+    pub const HOST_KEY_PUBLIC: &str = "ssh_host_key_public";
+
+    /// The host key pair in `settings`, checked: `(private, public)`.
+    pub fn host_key(
+        settings: &BTreeMap<String, String>,
+    ) -> Result<Option<(&str, &str)>, crate::types::ProviderError> {
+        let invalid = |why: &str| crate::errors::invalid("InvalidSetting", why);
+        match (settings.get(HOST_KEY), settings.get(HOST_KEY_PUBLIC)) {
+            (None, None) => Ok(None),
+            (Some(private), Some(public)) => {
+                let private = private.trim();
+                if !private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+                    || !private.ends_with("-----END OPENSSH PRIVATE KEY-----")
+                {
+                    return Err(invalid(&format!(
+                        "{HOST_KEY} is not an OpenSSH private key"
+                    )));
+                }
+                let public = public.trim();
+                let fields: Vec<&str> = public.split_whitespace().collect();
+                if fields.len() < 2
+                    || fields[0] != "ssh-ed25519"
+                    || !fields[1]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+                {
+                    return Err(invalid(&format!(
+                        "{HOST_KEY_PUBLIC} is not an ed25519 public key line"
+                    )));
+                }
+                Ok(Some((private, public)))
+            }
+            _ => Err(invalid(&format!(
+                "{HOST_KEY} and {HOST_KEY_PUBLIC} come together"
+            ))),
+        }
+    }
+
     /// The value of [`SHUTDOWN`] in `settings`, checked.
     pub fn shutdown(
         settings: &BTreeMap<String, String>,

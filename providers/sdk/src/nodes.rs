@@ -99,9 +99,41 @@ pub fn refuse_unlike<'a>(
     }
 }
 
+/// The cloud-init `#cloud-config` document that makes a node answer SSH with the
+/// host key pair aloft handed `run-instances` (see
+/// [`crate::settings::HOST_KEY`]): `ssh_keys` replaces the keys the image would
+/// make at first boot. For clouds that take user data.
+pub fn cloud_init_host_key(private: &str, public: &str) -> String {
+    let indented: String = private
+        .trim()
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect();
+    format!(
+        "#cloud-config\nssh_deletekeys: true\nssh_genkeytypes: []\nssh_keys:\n  \
+         ed25519_private: |\n{indented}  ed25519_public: {}\n",
+        public.trim()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_key_document_is_cloud_config_that_carries_the_pair_unchanged() {
+        let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\nAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
+        let public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIabc aloft";
+        let doc = cloud_init_host_key(private, public);
+        assert!(doc.starts_with("#cloud-config\n"), "{doc}");
+        let parsed: serde_yaml::Value = serde_yaml::from_str(&doc).unwrap();
+        assert_eq!(
+            parsed["ssh_keys"]["ed25519_private"].as_str(),
+            Some(private)
+        );
+        assert_eq!(parsed["ssh_keys"]["ed25519_public"].as_str(), Some(public));
+        assert_eq!(parsed["ssh_deletekeys"].as_bool(), Some(true));
+    }
 
     #[test]
     fn a_node_of_another_type_or_region_refuses_the_launch_by_name() {

@@ -12,7 +12,9 @@ use super::{Node, NodeError, Running, Script, quote};
 /// Where a node's SSH host key is pinned: its cluster's own `known_hosts` file.
 ///
 /// The launcher trusts a node's key on first use (`StrictHostKeyChecking
-/// accept-new`) and refuses any other key at that name afterwards. Every key is
+/// accept-new`) and refuses any other key at that name afterwards; a node its
+/// provider gave the cluster's own host key at creation is pinned to that key
+/// before the first connection ([`HostKeys::pinned`]). Every key is
 /// filed under [`HostKeys::alias`], `[host]:port` as the launcher reaches the node
 /// (`HostKeyAlias`), not under the address ssh dials: the head reaches its workers
 /// at other addresses (private IPs, pod IPs), so it gets a copy of the launcher's
@@ -40,6 +42,16 @@ impl HostKeys {
             file: file.to_path_buf(),
             alias: format!("[{host}]:{port}"),
             accept_new: true,
+        }
+    }
+
+    /// The same pin with the key filed before the first connection (the cluster's
+    /// own host key, which the node was given at creation): no key is trusted on
+    /// first use.
+    pub fn pinned(self) -> HostKeys {
+        HostKeys {
+            accept_new: false,
+            ..self
         }
     }
 
