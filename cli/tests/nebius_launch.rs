@@ -476,6 +476,12 @@ fn plans_price_nebius_from_its_api_and_the_catalog_is_only_the_fallback() {
             "{call}: {requests:?}"
         );
     }
+    // `gpus list` shows the same live prices.
+    let gpus = world.aloft(&["gpus", "list", "H100", "--infra", "nebius"]);
+    let listed = format!("{}{}", text(&gpus.stdout), text(&gpus.stderr));
+    assert!(gpus.status.success(), "{listed}");
+    assert!(listed.contains("21.37"), "{listed}");
+    assert!(!listed.contains("23.6"), "{listed}");
     // A price Nebius changes is the plan's next time, spot included.
     world.fake.control(
         "price",

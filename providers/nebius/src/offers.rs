@@ -119,7 +119,9 @@ pub fn shapes(platforms: &[Platform]) -> (Vec<Shape>, Vec<String>) {
                     None
                 };
                 let per_gpu_mib = if spec.gpu_memory_gigabytes > 0 {
-                    Some(u64::from(spec.gpu_memory_gigabytes.unsigned_abs()) * 1_000_000_000 >> 20)
+                    Some(
+                        (u64::from(spec.gpu_memory_gigabytes.unsigned_abs()) * 1_000_000_000) >> 20,
+                    )
                 } else if spec.gpu_memory_gibibytes > 0 {
                     Some(u64::from(spec.gpu_memory_gibibytes.unsigned_abs()) * 1024)
                 } else {
