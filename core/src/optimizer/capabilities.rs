@@ -150,3 +150,34 @@ pub(crate) fn of(known: &BTreeMap<String, CloudCapabilities>, cloud: &str) -> Cl
         .or_else(|| CloudCapabilities::of_catalog_cloud(cloud))
         .unwrap_or(CloudCapabilities::ALL)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cloud_that_cannot_run_container_images_refuses_a_docker_image_and_nothing_else() {
+        let boxed = CloudCapabilities {
+            container_images: false,
+            ..CloudCapabilities::ALL
+        };
+        let docker = Resources {
+            image_id: Some(ImageId::Docker("busybox:1.36".into())),
+            ..Resources::default()
+        };
+        assert_eq!(
+            boxed.refusal(1, &docker, false).as_deref(),
+            Some(
+                "cannot run a container image (image_id: docker:...): its nodes are \
+                 containers of the provider's own image"
+            )
+        );
+        assert_eq!(boxed.refusal(1, &Resources::default(), false), None);
+        assert_eq!(CloudCapabilities::ALL.refusal(1, &docker, false), None);
+        // A cloud known only from a catalog: RunPod cannot, as its provider declares.
+        let runpod = CloudCapabilities::of_catalog_cloud("runpod");
+        assert_eq!(runpod.map(|c| c.container_images), Some(false));
+        let aws = CloudCapabilities::of_catalog_cloud("aws");
+        assert_eq!(aws.map(|c| c.container_images), Some(true));
+    }
+}
