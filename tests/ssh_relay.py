@@ -29,6 +29,27 @@ import socket
 import sys
 import threading
 
+
+
+def host_key_of(user_data):
+    """The (private, public) ed25519 host key a `#cloud-config` document's
+    `ssh_keys` gives cloud-init (a literal block and a plain line, as aloft
+    writes them), or None."""
+    if not user_data.startswith("#cloud-config"):
+        return None
+    private, public, block = [], None, False
+    for line in user_data.splitlines():
+        if block and line.startswith("    "):
+            private.append(line[4:])
+            continue
+        block = False
+        if line.strip() == "ed25519_private: |":
+            block = True
+        elif line.strip().startswith("ed25519_public:"):
+            public = line.split(":", 1)[1].strip()
+    return ("\n".join(private) + "\n", public) if private and public else None
+
+
 args = sys.argv[1:]
 keys_from = None
 if args[:1] == ["--keys"]:
@@ -58,12 +79,7 @@ if len(args) > 2:
     user_data = ec2.describe_instance_attribute(InstanceId=node, Attribute="userData")
     encoded = user_data.get("UserData", {}).get("Value")
     if encoded:
-        import yaml
-
-        config = yaml.safe_load(base64.b64decode(encoded)) or {}
-        keys = config.get("ssh_keys") or {}
-        if keys.get("ed25519_private") and keys.get("ed25519_public"):
-            host_key = (keys["ed25519_private"], keys["ed25519_public"])
+        host_key = host_key_of(base64.b64decode(encoded).decode())
     if found[0].get("KeyName"):
         pairs = ec2.describe_key_pairs(KeyNames=[found[0]["KeyName"]], IncludePublicKey=True)
         installed = [k["PublicKey"] for k in pairs["KeyPairs"]]
@@ -79,6 +95,9 @@ elif keys_from:
         nats = [a.get("natIP") for n in i.get("networkInterfaces", []) for a in n.get("accessConfigs", [])]
         if kind == "gcp" and host in nats and i.get("status") != "TERMINATED":
             items = i.get("metadata", {}).get("items", [])
+            for m in items:
+                if m.get("key") == "user-data":
+                    host_key = host_key_of(m.get("value", ""))
             lines = [l for m in items if m.get("key") == "ssh-keys" for l in m["value"].splitlines()]
             installed += [l.split(":", 1)[1] for l in lines if ":" in l]
 with open(map_file, "r+") as f:

@@ -175,6 +175,55 @@ fn a_two_node_cluster_lives_its_whole_life_on_the_compute_fake() {
             .all(|i| i["status"] == "RUNNING" && i["type"] == "e2-standard-2")
     );
     assert_eq!(found["firewalls"], serde_json::json!([["8080"]]));
+    // Each VM was given the cluster's own host key (cloud-init `user-data`, named
+    // in the `aloft-host-key` item), answers with it, and was pinned to it before
+    // the first connection.
+    let key_of = |line: &str| {
+        line.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let public = key_of(
+        &std::fs::read_to_string(
+            world
+                .home
+                .path()
+                .join("keys/clusters/trn/host/aloft-key.pub"),
+        )
+        .unwrap(),
+    );
+    let items = world.fake.google(
+        "out = [{m.key: m.value for m in i.metadata.items}\n\
+         \x20      for z, s in instances.aggregated_list(request={'project': PROJECT, 'filter': 'labels.aloft-cluster = trn'})\n\
+         \x20      for i in s.instances]\n\
+         print(json.dumps(out))",
+    );
+    for vm in items.as_array().unwrap() {
+        assert_eq!(
+            vm["aloft-host-key"].as_str(),
+            Some(public.as_str()),
+            "{items}"
+        );
+        assert!(
+            vm["user-data"]
+                .as_str()
+                .unwrap()
+                .starts_with("#cloud-config\n")
+        );
+    }
+    for m in &world.machines {
+        assert_eq!(key_of(&m.host_public_key()), public);
+    }
+    let known =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/trn/known_hosts")).unwrap();
+    assert_eq!(known.lines().count(), 2, "{known}");
+    assert!(
+        known
+            .lines()
+            .all(|l| key_of(l.split_once(' ').unwrap().1) == public),
+        "{known}"
+    );
     for m in &world.machines {
         assert!(
             m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists()

@@ -730,9 +730,72 @@ mod tests {
             },
             cluster: "c1".into(),
             known_hosts: "/home/u/.aloft/keys/clusters/c1/known_hosts".into(),
+            host_key: None,
             proxy_command: Some("nc %h %p".into()),
             aloft_binary: binary.into(),
         }
+    }
+
+    #[test]
+    fn a_node_is_pinned_only_to_the_host_key_made_for_its_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIours aloft";
+        let access = Access {
+            provider: "aws".into(),
+            privileges: crate::plugin::Privileges::NONE,
+            host_key: Some(ours.into()),
+            known_hosts: dir.path().join("known_hosts"),
+            proxy_command: None,
+            ..kube_access("/bin/aloft")
+        };
+        let vm = |id: &str, ip: &str, key: Option<&str>| {
+            let mut i = pod(id, id == "h", ip, &[]);
+            i.public_ip = Some(ip.into());
+            i.extra = key
+                .map(|k| vec![(HOST_KEY_SETTING.to_string(), k.to_string())])
+                .unwrap_or_default();
+            i
+        };
+        // Confirmed (the comment may differ): strict from the first connection.
+        let given = vm(
+            "h",
+            "10.0.0.1",
+            Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIours"),
+        );
+        // Not confirmed: trusted on first use.
+        let plain = vm("w", "10.0.0.2", None);
+        let addresses = access.addresses(vec![given, plain]).unwrap();
+        let strict: Vec<bool> = addresses
+            .iter()
+            .map(|a| !a.host_keys().unwrap().accept_new)
+            .collect();
+        assert_eq!(strict, [true, false]);
+        access.pin(&addresses).unwrap();
+        let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+        assert_eq!(
+            known,
+            "[10.0.0.1]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIours\n"
+        );
+        // Pinning again adds nothing.
+        access.pin(&addresses).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("known_hosts")).unwrap(),
+            known
+        );
+        // A key aloft did not make is the provider's error, not a pin.
+        let other = vm(
+            "h",
+            "10.0.0.1",
+            Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIother"),
+        );
+        let err = access.addresses(vec![other]).unwrap_err();
+        assert!(err.message.contains("did not make"), "{}", err.message);
+        let without = Access {
+            host_key: None,
+            ..access
+        };
+        let given = vm("h", "10.0.0.1", Some(ours));
+        assert!(without.addresses(vec![given]).is_err());
     }
 
     fn kube_extra<'a>(ctx: &'a str, ns: &'a str, pod: &'a str) -> [(&'a str, &'a str); 3] {

@@ -130,11 +130,17 @@ pub struct NewInstance<'a> {
     pub spot: bool,
     /// `USER:KEY` for the `ssh-keys` metadata.
     pub ssh_key: Option<String>,
+    /// The host key pair (private, public) cloud-init installs at first boot
+    /// (`user-data` metadata), named in [`HOST_KEY_ITEM`].
+    pub host_key: Option<(&'a str, &'a str)>,
     /// The network tag its cluster's firewall rule targets.
     pub tag: Option<&'a str>,
     /// The VPC network (`global/networks/default`).
     pub network: &'a str,
 }
+
+/// The metadata item naming the public host key an instance was created with.
+pub const HOST_KEY_ITEM: &str = "aloft-host-key";
 
 /// The body of `instances.insert`.
 pub fn insert_body(n: &NewInstance<'_>) -> Value {
@@ -166,6 +172,14 @@ pub fn insert_body(n: &NewInstance<'_>) -> Value {
     let mut metadata = vec![json!({"key": "enable-oslogin", "value": "FALSE"})];
     if let Some(key) = &n.ssh_key {
         metadata.push(json!({"key": "ssh-keys", "value": key}));
+    }
+    if let Some((private, public)) = n.host_key {
+        metadata.push(json!({
+            "key": "user-data",
+            "value": aloft_provider_sdk::nodes::cloud_init_host_key(private, public),
+        }));
+        let key: Vec<&str> = public.split_whitespace().take(2).collect();
+        metadata.push(json!({"key": HOST_KEY_ITEM, "value": key.join(" ")}));
     }
     let mut body = json!({
         "name": n.name,
@@ -245,6 +259,8 @@ pub struct GceInstance {
     pub spot: bool,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// The public host key it was created with ([`HOST_KEY_ITEM`]).
+    pub host_key: Option<String>,
 }
 
 impl GceInstance {
@@ -282,6 +298,15 @@ impl GceInstance {
                         .collect()
                 })
                 .unwrap_or_default(),
+            host_key: v["metadata"]["items"]
+                .as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .find(|item| item["key"].as_str() == Some(HOST_KEY_ITEM))
+                })
+                .and_then(|item| item["value"].as_str())
+                .map(str::to_string),
         })
     }
 
@@ -368,6 +393,7 @@ mod tests {
             disk_size_gib: Some(100),
             spot: true,
             ssh_key: Some("aloft:ssh-ed25519 AAAA".into()),
+            host_key: None,
             tag: Some("aloft-c-abcdef"),
             network: "global/networks/default",
         });

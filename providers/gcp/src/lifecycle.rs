@@ -167,6 +167,7 @@ pub fn run(
     settings: &BTreeMap<String, String>,
 ) -> Result<RunResult, ProviderError> {
     let shutdown = settings::shutdown(settings)?;
+    let host_key = settings::host_key(settings)?;
     let project = project(settings)?;
     let cluster = req.cluster.cluster.as_str();
     let region = req.cluster.region.as_str();
@@ -259,6 +260,7 @@ pub fn run(
                 disk_size_gib: req.disk_size_gib,
                 spot: req.use_spot,
                 ssh_key: ssh_key.clone(),
+                host_key,
                 tag: tag.as_deref(),
                 network: &network,
             });
@@ -315,7 +317,11 @@ fn to_instances(
             private_ip: i.private_ip.clone(),
             ssh_port: 22,
             ssh_user: Some(user.clone()),
-            extra: Vec::new(),
+            extra: i
+                .host_key
+                .iter()
+                .map(|key| (settings::HOST_KEY.to_string(), key.clone()))
+                .collect(),
         })
         .collect()
 }
@@ -623,6 +629,7 @@ mod tests {
             private_ip: None,
             spot,
             labels: BTreeMap::new(),
+            host_key: None,
         }
     }
 
