@@ -435,6 +435,24 @@ fn a_nebius_task_with_ports_gets_a_security_group_on_the_found_subnet_and_down_l
         assert!(said.contains("providers.nebius.subnet_id"), "{said}");
         assert!(world.fake.live_instances().is_empty());
     }
+    // Out of capacity after its group was made: the failed candidate is cleaned
+    // up, the group with it.
+    world
+        .fake
+        .control("subnets", json!({ "subnets": [SUBNET] }));
+    world.fake.control(
+        "capacity",
+        json!({"platform": "gpu-h100-sxm", "exhausted": true}),
+    );
+    let out = world.aloft(&["launch", "-y", "-c", "full", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("RESOURCE_EXHAUSTED"), "{said}");
+    let state = world.fake.state();
+    let made = state["security_groups"].as_array().unwrap();
+    assert!(made.iter().any(|g| g["name"] == "full-aloft"), "{state}");
+    assert!(live(&state, "security_groups").is_empty(), "{state}");
+    assert!(live(&state, "security_rules").is_empty(), "{state}");
     world.assert_valid_and_secret_kept();
 }
 
