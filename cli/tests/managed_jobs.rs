@@ -579,3 +579,22 @@ fn a_relative_workdir_is_the_task_files_wherever_the_controller_runs() {
         text(&logs.stdout)
     );
 }
+
+/// The question before a launch names the job as it will be named: a pipeline's
+/// header name wins over its first task's (the question used to show the task's).
+#[test]
+fn the_launch_question_names_a_pipeline_job_by_its_header() {
+    let home = tempfile::tempdir().unwrap();
+    let task = home.path().join("pipe.yaml");
+    std::fs::write(
+        &task,
+        "name: pipe\n---\nname: first\nrun: echo a\n---\nname: second\nrun: echo b\n",
+    )
+    .unwrap();
+    let out = jobs(home.path(), &["launch", task.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Launching a managed job `pipe`"), "{err}");
+    let queue = job(home.path(), "1");
+    assert!(queue.is_null(), "nothing is submitted without a yes: {queue}");
+}

@@ -89,7 +89,7 @@ enum Command {
 /// Asks `Launching a managed job `NAME`. Proceed? [Y/n]`, as SkyPilot does,
 /// unless `yes` (see [`crate::confirm`]).
 fn confirm_launch(chain: &aloft::task::TaskChain, name: Option<&str>, yes: bool) -> CliResult {
-    let name = name.or_else(|| chain.tasks().first().and_then(|t| t.name.as_deref()));
+    let name = aloft::jobs::NewJob::chosen_name(chain, name);
     let job = name.map_or_else(String::new, |n| format!(" `{n}`"));
     crate::confirm::confirm(&format!("Launching a managed job{job}"), true, yes)
 }

@@ -85,6 +85,15 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// The name a job running `chain` gets when one is chosen: `name`, else the
+    /// chain's (a pipeline's header), else the first task's; `None` leaves it
+    /// `managed-job` (see [`NewJob::from_chain`]).
+    pub fn chosen_name(chain: &TaskChain, name: Option<&str>) -> Option<String> {
+        name.map(str::to_string)
+            .or_else(|| chain.name.clone())
+            .or_else(|| chain.tasks().first().and_then(|t| t.name.clone()))
+    }
+
     /// A job running `chain` (a pipeline runs its tasks in order). The name is
     /// `name`, else the chain's, else the first task's, else `managed-job`.
     pub fn from_chain(chain: &TaskChain, name: Option<&str>) -> Result<NewJob, RecoveryError> {
@@ -93,11 +102,7 @@ impl NewJob {
             .iter()
             .map(TaskPlan::from_task)
             .collect::<Result<Vec<_>, _>>()?;
-        let name = name
-            .map(str::to_string)
-            .or_else(|| chain.name.clone())
-            .or_else(|| chain.tasks().first().and_then(|t| t.name.clone()))
-            .unwrap_or_else(|| "managed-job".to_string());
+        let name = Self::chosen_name(chain, name).unwrap_or_else(|| "managed-job".to_string());
         Ok(NewJob {
             name,
             spec_yaml: chain.to_yaml_string_with_secrets(),
@@ -384,4 +389,34 @@ pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(yaml: &str) -> TaskChain {
+        TaskChain::from_yaml_str(yaml, "job.yaml", &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_job_is_named_by_the_caller_then_the_pipeline_then_its_first_task() {
+        let pipeline = chain("name: pipe\n---\nname: a\nrun: x\n---\nname: b\nrun: y\n");
+        assert_eq!(
+            NewJob::chosen_name(&pipeline, Some("mine")).as_deref(),
+            Some("mine")
+        );
+        assert_eq!(
+            NewJob::chosen_name(&pipeline, None).as_deref(),
+            Some("pipe")
+        );
+        let single = chain("name: a\nrun: x\n");
+        assert_eq!(NewJob::chosen_name(&single, None).as_deref(), Some("a"));
+        let anonymous = chain("run: x\n");
+        assert_eq!(NewJob::chosen_name(&anonymous, None), None);
+        assert_eq!(
+            NewJob::from_chain(&anonymous, None).unwrap().name,
+            "managed-job"
+        );
+    }
 }
