@@ -74,7 +74,23 @@ impl World {
 #[test]
 fn a_two_node_nebius_cluster_lives_its_whole_life_over_grpc_and_leaves_nothing() {
     let world = World::new(2, 10);
-    world.launch_on_every_machine("nb", "{infra: nebius/eu-north1, accelerators: H100:1}");
+    // With a port: the subnet is the configured one (its network looked up for
+    // the cluster's security group, which both nodes share).
+    world.launch_on_every_machine(
+        "nb",
+        "{infra: nebius/eu-north1, accelerators: H100:1, ports: 8888}",
+    );
+    let state = world.fake.state();
+    let groups = live(&state, "security_groups");
+    assert_eq!(groups.len(), 1, "{state}");
+    let nodes = state["instances"].as_array().unwrap();
+    assert!(
+        nodes.len() == 2
+            && nodes
+                .iter()
+                .all(|i| i["security_groups"] == json!([groups[0]["id"]])),
+        "{state}"
+    );
     world.assert_machines_hold_cluster_key("nb");
     // Read back through the package's own SDK: two instances named by role,
     // labelled with the cluster, on the catalog's H100 platform and preset, not
@@ -130,7 +146,9 @@ fn a_two_node_nebius_cluster_lives_its_whole_life_over_grpc_and_leaves_nothing()
     assert_eq!(world.fake.state()["instances"].as_array().unwrap().len(), 2);
     world.ok(&world.aloft(&["down", "-y", "nb"]));
     assert!(world.fake.live_instances().is_empty());
+    assert!(live(&world.fake.state(), "security_groups").is_empty());
     world.fake.assert_requests_include(&[
+        "SubnetService/Get",
         "TokenExchangeService/Exchange",
         "InstanceService/List",
         "InstanceService/Create",
