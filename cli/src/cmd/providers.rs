@@ -114,10 +114,7 @@ fn list(output: OutputArg) -> CliResult {
     let client = crate::client::open()?;
     let list = client.provider_list()?;
     if output.is_json() {
-        return render::print_json(&serde_json::json!({
-            "providers": list.providers,
-            "broken": list.broken.iter().map(|(o, e)| serde_json::json!({"origin": o, "error": e})).collect::<Vec<_>>(),
-        }));
+        return render::print_json(&list);
     }
     let mut table = render::table([
         "NAME",
@@ -198,14 +195,7 @@ pub fn check(args: CheckArgs) -> CliResult {
     let client = crate::client::open()?;
     let checks = client.check_named_providers(&args.clouds)?;
     if args.output.is_json() {
-        let rows: Vec<serde_json::Value> = checks
-            .iter()
-            .map(|c| match &c.result {
-                Ok(identity) => serde_json::json!({"provider": c.provider, "enabled": true, "identity": identity.account}),
-                Err(reason) => serde_json::json!({"provider": c.provider, "enabled": false, "reason": reason}),
-            })
-            .collect();
-        return render::print_json(&rows);
+        return render::print_json(&checks);
     }
     for c in &checks {
         match &c.result {

@@ -47,6 +47,7 @@ mod events;
 mod gpus;
 mod jobs_backend;
 mod jobs_remote;
+mod json_shapes;
 mod lifecycle;
 mod logging;
 mod logs;
