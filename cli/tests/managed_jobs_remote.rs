@@ -166,9 +166,33 @@ impl World {
     }
 }
 
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+/// The environment of the jobs controller running on the host (its pid from the
+/// last start line of its log): `None` where this process may not read it (the
+/// controller is non-dumpable, and this test does not run as root).
+/// This process's user id.
+fn whoami_uid() -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+}
+
+fn controller_environment(world: &World) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let log = std::fs::read_to_string(world.controller_home().join("jobs-controller.log"))
+            .unwrap_or_default();
+        let pid = log.lines().rev().find_map(|l| {
+            let rest = l.split_once("jobs controller ")?.1;
+            rest.strip_suffix(" started")?.parse::<u32>().ok()
+        });
+        if let Some(pid) = pid {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no controller started: {log}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let environ = Path::new("/proc").join(pid.to_string()).join("environ");
+    std::fs::read(environ)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 #[test]
@@ -207,16 +231,20 @@ fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
     let status = world.ok(&["status", "-o", "json"]);
     assert!(status.contains("aloft-jobs-controller"), "{status}");
 
-    // The kit: the granted providers' credentials in one 0600 file on the host,
-    // nowhere else; Lambda's key, not granted, is in no file there at all.
+    // The granted providers' credentials are in no file on the host (they travel
+    // with each call, into the controller's memory only), and Lambda's key, not
+    // granted, is not there at all; the controller that holds them is running.
     let kit = world.controller_home().join("credentials.sh");
-    assert_eq!(mode(&kit), 0o600);
-    let kit_text = std::fs::read_to_string(&kit).unwrap();
-    assert!(
-        kit_text.contains(SECRET) && !kit_text.contains("LAMBDA_API_KEY"),
-        "{}",
-        kit_text.replace(SECRET, "***").replace(UNGRANTED, "***")
-    );
+    assert!(!kit.exists());
+    common::assert_secret_in_no_file(world.machines.path(), SECRET);
+    match controller_environment(&world) {
+        // Root reads any process: the controller got the granted secret, not Lambda's.
+        Some(env) => assert!(
+            env.contains(SECRET) && !env.contains(UNGRANTED),
+            "the controller's environment lacks the granted credential"
+        ),
+        None => assert_ne!(whoami_uid(), 0, "root could not read the controller"),
+    }
     let config = std::fs::read_to_string(world.controller_home().join("config.yaml")).unwrap();
     assert!(config.contains("127.0.0.1:9") && !config.contains("controller"));
     common::assert_secret_in_no_file(world.machines.path(), UNGRANTED);
@@ -350,7 +378,7 @@ fn the_controller_gets_only_providers_granted_with_consent() {
         .to_string();
     world.wait_for(&id, "SUCCEEDED");
     none_on_host(&world);
-    assert_eq!(mode(&world.controller_home().join("credentials.sh")), 0o600);
+    assert!(!world.controller_home().join("credentials.sh").exists());
     let out = world.at_terminal(&["jobs", "launch", "-d", &task], "\n\n");
     let shown = text(&out.stdout);
     assert!(out.status.success(), "{shown}");

@@ -229,6 +229,9 @@ impl Role {
         match self {
             Role::Agent(words) => crate::runtime::agent_cli::run(&words).map_err(RoleError::Failed),
             Role::JobsController { home, tuning } => {
+                // On a remote controller's host its environment holds the granted
+                // credentials: other processes of the user may not read them.
+                crate::runtime::stop_kit::make_undumpable().map_err(RoleError::Failed)?;
                 let client = builder().home(home).open()?;
                 let pid = std::process::id();
                 let now = crate::runtime::agent::unix_now;
@@ -245,6 +248,7 @@ impl Role {
                 Ok(())
             }
             Role::ServeController { home, tuning } => {
+                crate::runtime::stop_kit::make_undumpable().map_err(RoleError::Failed)?;
                 let client = builder().home(home).open()?;
                 let pid = std::process::id();
                 let now = || crate::clock::utc(crate::runtime::agent::unix_now());

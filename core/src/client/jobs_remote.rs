@@ -17,13 +17,21 @@
 //!
 //! Before each submission the host gets a *controller kit* over the connection's
 //! stdin (never on a command line): this machine's `config.yaml` without its `jobs`
-//! section and with `clouds` narrowed to the granted providers, and
-//! `credentials.sh` (mode 0600) exporting the credentials the granted providers'
-//! manifests declare, the values as this machine's environment and credential
-//! files give them, and, when `kubernetes` is granted, a kubeconfig of its own with
-//! its contexts' credentials inline (see
-//! [`crate::kube::config::portable_kubeconfig`]). Rotated credentials reach the host
-//! with the next `jobs launch`; `down` of the controller cluster removes them.
+//! section and with `clouds` narrowed to the granted providers, and, when
+//! `kubernetes` is granted, a kubeconfig of its own with its contexts' credentials
+//! inline (see [`crate::kube::config::portable_kubeconfig`]; mode 0600, the one
+//! secret file the host keeps).
+//!
+//! The credentials the granted providers' manifests declare (the values as this
+//! machine's environment and credential files give them) are never written on the
+//! host: every call sends them on the SSH session's stdin as part of its script,
+//! which exports them to the `aloft jobs|serve` it runs there, and so to the
+//! controller that call starts; the controller makes itself non-dumpable, so other
+//! processes of the host's user cannot read its environment or memory. They live as
+//! long as that controller: one that exits when idle takes them with it, and the
+//! next call brings them again (rotated credentials too). Launchers before this one
+//! wrote them to `credentials.sh`; the next kit, and `down` of the controller
+//! cluster, remove that file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -92,6 +100,18 @@ pub(crate) struct RemoteJobs {
     binary: String,
     /// What its kit holds (set when the kit was written).
     grant: Option<ControllerGrant>,
+    /// The granted credentials, sent with every call (see the module's doc).
+    credentials: Credentials,
+}
+
+/// Credential names and values, never shown (`Debug` prints the names only).
+#[derive(Default)]
+struct Credentials(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// What a remote jobs controller is given: the providers its jobs may use, each
@@ -231,6 +251,7 @@ impl Client {
             head,
             binary,
             grant: None,
+            credentials: Credentials::default(),
         };
         if let Some(consent) = start.as_mut() {
             // The cluster is recorded now, so its provider (the default grant) is known.
@@ -243,13 +264,12 @@ impl Client {
                 .contains_key("kubernetes")
                 .then(|| self.controller_kubeconfig())
                 .flatten();
-            remote.install_kit(
-                &self.config,
-                &grant,
-                &self.controller_credentials(&grant),
-                kubeconfig.as_deref(),
-            )?;
+            remote.install_kit(&self.config, &grant, kubeconfig.as_deref())?;
+            remote.credentials = Credentials(self.controller_credentials(&grant));
             remote.grant = Some(grant);
+        } else if let Some(grant) = self.recorded_grant() {
+            // Only what the user consented to, as recorded.
+            remote.credentials = Credentials(self.controller_credentials(&grant));
         }
         if default_autostop {
             self.default_controller_autostop()?;
@@ -418,6 +438,13 @@ impl Client {
         self.home.join("jobs-controller-grant.json")
     }
 
+    /// The grant the user consented to, as recorded.
+    fn recorded_grant(&self) -> Option<ControllerGrant> {
+        std::fs::read(self.grant_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
     /// Goes on when `grant` is within the one recorded; else asks `consent` and
     /// records it, or refuses with [`ClientError::GrantRefused`].
     pub(crate) fn ensure_granted(
@@ -426,9 +453,7 @@ impl Client {
         consent: &mut GrantConsent<'_>,
     ) -> ClientResult<()> {
         let path = self.grant_path();
-        let recorded: Option<ControllerGrant> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let recorded = self.recorded_grant();
         if recorded.as_ref() == Some(grant) {
             return Ok(());
         }
@@ -542,23 +567,18 @@ impl RemoteJobs {
         &self,
         config: &Config,
         grant: &ControllerGrant,
-        credentials: &BTreeMap<String, String>,
         kubeconfig: Option<&str>,
     ) -> ClientResult<()> {
         let kube_path = format!("~/{CONTROLLER_HOME}/kubeconfig");
         let config_yaml = config
             .without_jobs_yaml(kubeconfig.map(|_| kube_path.as_str()), Some(&grant.names()))
             .map_err(ClientError::other)?;
-        let mut creds = String::new();
-        for (name, value) in credentials {
-            creds.push_str(&format!("export {name}={}\n", quote(value)));
-        }
-        let end = delimiter(&[&config_yaml, &creds, kubeconfig.unwrap_or_default()]);
+        let end = delimiter(&[&config_yaml, kubeconfig.unwrap_or_default()]);
+        // An older launcher's credentials file goes: they travel with each call now.
         let mut body = format!(
             "umask 077\nmkdir -p \"$HOME\"/{CONTROLLER_HOME}\n\
              cat > \"$HOME\"/{CONTROLLER_HOME}/config.yaml <<'{end}'\n{config_yaml}\n{end}\n\
-             cat > \"$HOME\"/{CONTROLLER_HOME}/credentials.sh <<'{end}'\n{creds}{end}\n\
-             chmod 600 \"$HOME\"/{CONTROLLER_HOME}/credentials.sh\n"
+             rm -f \"$HOME\"/{CONTROLLER_HOME}/credentials.sh\n"
         );
         match kubeconfig {
             Some(kubeconfig) => body.push_str(&format!(
@@ -604,13 +624,20 @@ impl RemoteJobs {
         };
         let mut script = Script::new(format!(
             "export ALOFT_HOME=\"$HOME\"/{CONTROLLER_HOME}\n\
-             . \"$ALOFT_HOME\"/credentials.sh 2>/dev/null\n{prelude}{run}\
+             {prelude}{run}\
              [ -n \"${{f:-}}\" ] && rm -f \"$f\"\nexit $rc"
         ));
         script.env = FORWARDED_ENV
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect();
+        // On stdin with the script, exported to what it runs; never in a file.
+        script.env.extend(
+            self.credentials
+                .0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         // Endpoints there are for other machines.
         script
             .env
