@@ -596,5 +596,8 @@ fn the_launch_question_names_a_pipeline_job_by_its_header() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("Launching a managed job `pipe`"), "{err}");
     let queue = job(home.path(), "1");
-    assert!(queue.is_null(), "nothing is submitted without a yes: {queue}");
+    assert!(
+        queue.is_null(),
+        "nothing is submitted without a yes: {queue}"
+    );
 }
