@@ -291,6 +291,7 @@ fn whether_nodes_run_container_images_is_read_from_the_0_2_0_manifest_export() {
         assert_eq!(
             aloft::plugin::Capabilities {
                 container_images: true,
+                catalog_prices: true,
                 ..boxed.capabilities
             },
             faulty.capabilities
@@ -304,6 +305,16 @@ fn whether_nodes_run_container_images_is_read_from_the_0_2_0_manifest_export() {
         let mut instance = host.instance("runpod").await.unwrap();
         let info = instance.info().await.unwrap();
         assert!(!info.capabilities.container_images, "{info:?}");
+        // ... while keeping its shipped catalog's prices; Nebius, which prices
+        // live, declares the other way round.
+        assert!(runpod.capabilities.catalog_prices, "{runpod:?}");
+        assert!(faulty.capabilities.catalog_prices, "{faulty:?}");
+        let nebius = host
+            .load_bytes("nebius", &provider("nebius"))
+            .await
+            .unwrap();
+        assert!(nebius.capabilities.container_images, "{nebius:?}");
+        assert!(!nebius.capabilities.catalog_prices, "{nebius:?}");
     });
 }
 

@@ -31,13 +31,9 @@ impl Client {
         let Some(cloud) = cloud else {
             return Ok(catalog);
         };
-        let has_provider = self
-            .providers()?
-            .host
-            .manifests()
-            .iter()
-            .any(|m| m.name == cloud);
-        let priced_live = super::offers::priced_live(cloud);
+        let manifests = self.providers()?.host.manifests();
+        let has_provider = manifests.iter().any(|m| m.name == cloud);
+        let priced_live = super::offers::priced_live(&manifests, cloud);
         if (catalog.clouds().iter().any(|c| c == cloud) && !priced_live) || !has_provider {
             return Ok(catalog);
         }

@@ -21,18 +21,18 @@ use crate::plugin::{CredentialSource, Manifest, PluginError, ProviderOffer, disp
 
 use super::{Client, ClientError, ClientResult, Event};
 
-/// Clouds whose bundled provider prices from the cloud's own API: when it is
-/// asked and answers its live offers, they replace the shipped catalog's rows of
-/// the cloud; the catalog is the fallback when it is not asked (a plan with
-/// `--all-clouds` and the cloud neither named nor in `clouds:`), cannot be used,
-/// or answers none (said in a warning). Nebius's calculator prices every
-/// platform and preset of the user's project.
-const PRICED_LIVE: &[&str] = &["nebius"];
-
-/// Whether `cloud`'s live offers take precedence over its shipped catalog (see
-/// [`PRICED_LIVE`]).
-pub(crate) fn priced_live(cloud: &str) -> bool {
-    PRICED_LIVE.contains(&cloud)
+/// Whether `cloud`'s provider prices live (its manifest leaves out 0.2.0's
+/// `catalog-prices`, as Nebius's does: its calculator prices every platform and
+/// preset of the user's project): when it is asked and answers its live offers,
+/// they replace the shipped catalog's rows of the cloud; the catalog is the
+/// fallback when it is not asked (a plan with `--all-clouds` and the cloud
+/// neither named nor in `clouds:`), cannot be used, or answers none (said in a
+/// warning).
+pub(crate) fn priced_live(manifests: &[&Manifest], cloud: &str) -> bool {
+    manifests
+        .iter()
+        .find(|m| m.name == cloud)
+        .is_some_and(|m| !m.capabilities.catalog_prices)
 }
 
 /// Bounds of a provider's offer: larger numbers are a broken or hostile answer.
@@ -353,8 +353,10 @@ impl Client {
                 }
             }
         }
+        let manifests = providers.host.manifests();
         let answers = self.block_on(futures::future::join_all(names.iter().map(|name| {
             let shipped = shipped.contains(name);
+            let priced_live = priced_live(&manifests, name);
             async move {
                 let mut instance = providers
                     .host
@@ -371,7 +373,7 @@ impl Client {
                 // A shipped (or user) catalog is the source of prices; live offers
                 // only describe clouds without one (node pools, `local`, third-party
                 // providers), and those priced live, whose catalog is the fallback.
-                if shipped && !priced_live(name) {
+                if shipped && !priced_live {
                     return Ok(Answer::Offers(None));
                 }
                 Ok(match instance.offers(None).await {

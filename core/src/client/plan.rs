@@ -249,17 +249,16 @@ impl Client {
             // and those of them priced live (`offers::priced_live`).
             (_, true) => {
                 let providers = self.providers()?;
+                let manifests = providers.host.manifests();
                 let mut ask: Vec<String> = named.clone().unwrap_or_default();
                 ask.extend(self.config.clouds.clone().unwrap_or_default());
                 ask.extend(
-                    providers
-                        .host
-                        .manifests()
+                    manifests
                         .iter()
                         .map(|m| m.name.clone())
                         .filter(|n| !providers.bundled.contains(n)),
                 );
-                ask.retain(|n| !shipped.contains(n) || super::offers::priced_live(n));
+                ask.retain(|n| !shipped.contains(n) || super::offers::priced_live(&manifests, n));
                 ask.sort();
                 ask.dedup();
                 Some(ask)

@@ -957,6 +957,7 @@ impl ProviderInstance {
             .map_err(|e| classify(&self.name, e, &config, &[]))?
             .into();
         manifest.capabilities.container_images = self.declared.container_images;
+        manifest.capabilities.catalog_prices = self.declared.catalog_prices;
         Ok(manifest)
     }
 

@@ -76,6 +76,12 @@ pub struct Capabilities {
     /// export it can (aloft runs the image on the node itself).
     #[serde(default = "yes")]
     pub container_images: bool,
+    /// aloft's shipped catalog (where it has one for the provider) gives its
+    /// current prices; without, the provider prices live: plans ask its `offers`
+    /// and use the catalog only when it cannot answer. Declared through 0.2.0's
+    /// `manifest` export; a component that does not export it has it.
+    #[serde(default = "yes")]
+    pub catalog_prices: bool,
 }
 
 /// The default of a capability a component states nothing about.

@@ -171,6 +171,7 @@ impl From<types::ProviderInfo> for t::Manifest {
                 // Not a 0.1.0 flag: a component that does not declare otherwise
                 // through 0.2.0's `manifest` export can (see `Capabilities`).
                 container_images: true,
+                catalog_prices: true,
             },
             credentials: safe_list(i.credentials),
             hosts: safe_list(i.hosts),

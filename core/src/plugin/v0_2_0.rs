@@ -91,6 +91,7 @@ pub(super) mod manifest {
     /// Sets in `c` what the declared `flags` say.
     pub fn apply(flags: Capabilities, c: &mut t::Capabilities) {
         c.container_images = flags.contains(Capabilities::CONTAINER_IMAGES);
+        c.catalog_prices = flags.contains(Capabilities::CATALOG_PRICES);
     }
 }
 

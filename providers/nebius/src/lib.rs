@@ -119,3 +119,11 @@ impl Provider for Nebius {
 
 #[cfg(target_arch = "wasm32")]
 aloft_provider_sdk::export_provider!(Nebius);
+
+// Nebius prices live (its billing calculator answers `offers`), so plans ask it
+// before the shipped catalog (WIT 0.2.0's `manifest`: no `catalog-prices`); its
+// VMs run a task's container image.
+#[cfg(target_arch = "wasm32")]
+aloft_provider_sdk::export_capabilities!(
+    aloft_provider_sdk::manifest::Capabilities::CONTAINER_IMAGES
+);

@@ -120,6 +120,9 @@ impl Provider for Runpod {
 aloft_provider_sdk::export_provider!(Runpod);
 
 // A pod is a container of the image in `providers.runpod.image`, with no Docker
-// inside: it cannot run a task's container image (WIT 0.2.0's `manifest`).
+// inside: it cannot run a task's container image (WIT 0.2.0's `manifest`). Its
+// shipped catalog prices it.
 #[cfg(target_arch = "wasm32")]
-aloft_provider_sdk::export_capabilities!(aloft_provider_sdk::manifest::Capabilities::empty());
+aloft_provider_sdk::export_capabilities!(
+    aloft_provider_sdk::manifest::Capabilities::CATALOG_PRICES
+);
