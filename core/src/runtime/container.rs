@@ -358,6 +358,153 @@ pub fn wrap<'a>(cluster: &str, body: &str, env_names: impl IntoIterator<Item = &
 mod tests {
     use super::*;
 
+    /// A node stand-in: a folder of shims that is the whole `PATH` of a bash
+    /// running `script`, so the node has exactly the commands a test gives it
+    /// (no Docker unless a shim is one). Each shim logs its words to `log`.
+    struct Node {
+        dir: tempfile::TempDir,
+    }
+
+    impl Node {
+        fn new() -> Node {
+            let node = Node {
+                dir: tempfile::tempdir().unwrap(),
+            };
+            std::fs::create_dir(node.bin()).unwrap();
+            for tool in ["cksum", "cut", "cat", "true"] {
+                let path = ["/usr/bin", "/bin"]
+                    .iter()
+                    .map(|d| std::path::Path::new(d).join(tool))
+                    .find(|p| p.exists())
+                    .unwrap();
+                std::os::unix::fs::symlink(path, node.bin().join(tool)).unwrap();
+            }
+            node
+        }
+
+        fn bin(&self) -> std::path::PathBuf {
+            self.dir.path().join("bin")
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+        }
+
+        /// A shim named `name` that logs `name WORDS` and runs `body` (sh).
+        fn shim(&self, name: &str, body: &str) {
+            use std::os::unix::fs::PermissionsExt;
+            let path = self.bin().join(name);
+            let log = self.dir.path().join("log");
+            std::fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
+        /// Runs `script` there: its exit code and output.
+        fn run(&self, script: &str) -> (i32, String) {
+            let out = std::process::Command::new("/bin/bash")
+                .arg("-c")
+                .arg(script)
+                .env_clear()
+                .env("PATH", self.bin())
+                .env("HOME", self.dir.path())
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code().unwrap_or(-1), text)
+        }
+    }
+
+    #[test]
+    fn a_node_without_docker_gets_docker_io_through_passwordless_sudo() {
+        let node = Node::new();
+        node.shim("id", "echo 1000");
+        // Passwordless sudo: runs what it is given (after -n).
+        node.shim("sudo", "[ \"$1\" = -n ] && shift; exec \"$@\"");
+        node.shim(
+            "env",
+            "while [ \"${1#*=}\" != \"$1\" ]; do export \"$1\"; shift; done; exec \"$@\"",
+        );
+        // Installing docker.io puts a docker on the node.
+        let docker = node.bin().join("docker");
+        node.shim(
+            "apt-get",
+            &format!(
+                "case \"$*\" in *install*docker.io*) printf '#!/bin/sh\\nexit 0\\n' > '{0}'; /bin/chmod 755 '{0}';; esac",
+                docker.display()
+            ),
+        );
+        let (code, out) = node.run(&format!("{INSTALL_DOCKER}command -v docker"));
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("aloft: installing Docker"), "{out}");
+        assert!(
+            out.trim_end().ends_with(&docker.display().to_string()),
+            "{out}"
+        );
+        let log = node.log();
+        assert!(
+            log.contains("sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq"),
+            "{log}"
+        );
+        assert!(log.contains("apt-get install -y -qq docker.io"), "{log}");
+        // With Docker there, nothing is installed again.
+        let before = node.log().len();
+        let (code, _) = node.run(INSTALL_DOCKER);
+        assert_eq!(code, 0);
+        assert_eq!(node.log().len(), before, "{}", node.log());
+    }
+
+    #[test]
+    fn a_node_without_docker_and_without_a_way_to_install_it_says_why() {
+        let node = Node::new();
+        node.shim("id", "echo 1000");
+        node.shim("sudo", "exit 1");
+        node.shim("apt-get", "exit 0");
+        let (code, out) = node.run(INSTALL_DOCKER);
+        assert_eq!(code, 3, "{out}");
+        assert!(out.contains("not root, no passwordless sudo"), "{out}");
+        assert!(!node.log().contains("apt-get"), "{}", node.log());
+        // Root, but no apt-get.
+        let node = Node::new();
+        node.shim("id", "echo 0");
+        let (code, out) = node.run(INSTALL_DOCKER);
+        assert_eq!(code, 3, "{out}");
+        assert!(out.contains("there is no apt-get"), "{out}");
+    }
+
+    #[test]
+    fn a_user_who_cannot_reach_the_daemon_runs_docker_through_sudo() {
+        let node = Node::new();
+        // The daemon answers only through sudo (the user is not in `docker`).
+        node.shim("docker", "[ -n \"$UNDER_SUDO\" ]");
+        node.shim(
+            "sudo",
+            "[ \"$1\" = -n ] && shift; [ \"$1\" = -E ] && shift; UNDER_SUDO=1 exec \"$@\"",
+        );
+        let (code, out) = node.run(&format!("{}__aloft_docker ps", prelude("c1")));
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            node.log().contains("sudo -n -E docker ps"),
+            "{}",
+            node.log()
+        );
+        // A user who can reach it runs docker itself.
+        let node = Node::new();
+        node.shim("docker", "exit 0");
+        node.shim("sudo", "exit 1");
+        let (code, out) = node.run(&format!("{}__aloft_docker ps", prelude("c1")));
+        assert_eq!(code, 0, "{out}");
+        assert!(!node.log().contains("sudo"), "{}", node.log());
+        assert!(node.log().contains("docker ps"), "{}", node.log());
+    }
+
     #[test]
     fn the_wrapped_job_passes_names_not_values_and_keeps_its_body_whole() {
         let body = "echo hi\nALOFT_CONTAINER_JOB\necho after";
