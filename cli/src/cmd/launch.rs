@@ -8,7 +8,7 @@ use aloft::task::Task;
 
 use aloft::task::TaskSource;
 
-use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
+use crate::cmd::task_args::TaskInput;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, OutputArg};
 
@@ -16,9 +16,7 @@ use crate::render::{self, OutputArg};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    flags: TaskFlags,
-    #[command(flatten)]
-    entrypoint: Entrypoint,
+    task: TaskInput,
     /// Show the plan and stop: nothing is launched.
     #[arg(long)]
     dryrun: bool,
@@ -52,8 +50,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let overrides = args.flags.overrides()?;
-    let source = args.entrypoint.source()?;
+    let source = args.task.source()?;
     if !args.dryrun {
         let progress = std::sync::Arc::new(crate::progress::Progress::new());
         let client = crate::client::open_with(progress.clone())?;
@@ -66,8 +63,7 @@ pub fn run(args: Args) -> CliResult {
             );
             return Ok(());
         }
-        let LoadedTask { task, task_dir, .. } =
-            task_args::load_one(&source, &overrides, TaskUse::Launch)?;
+        let LoadedTask { task, task_dir, .. } = args.task.load_one(TaskUse::Launch)?;
         let cluster = args
             .cluster
             .clone()
@@ -88,7 +84,7 @@ pub fn run(args: Args) -> CliResult {
         let detach = args.detach || source == TaskSource::Nothing;
         return launch_for_real(&client, &progress, &task, &task_dir, &options, detach);
     }
-    let chain = task_args::load(&source, &overrides, TaskUse::Plan)?.chain;
+    let chain = args.task.load(TaskUse::Plan)?.chain;
     let client = crate::client::open()?;
     let options = PlanOptions {
         all_clouds: args.all_clouds,

@@ -10,7 +10,7 @@ use aloft::client::{
 use aloft::clock::unix_now;
 use aloft::jobs::{CancelTarget, JobId};
 
-use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
+use crate::cmd::task_args::TaskInput;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Output, OutputArg};
 
@@ -27,7 +27,7 @@ enum Command {
     Launch {
         /// (`-n NAME` names the job.)
         #[command(flatten)]
-        flags: Box<TaskFlags>,
+        task: Box<TaskInput>,
         /// Do not follow the job's output; print its id.
         #[arg(short = 'd', long = "detach-run")]
         detach: bool,
@@ -35,8 +35,6 @@ enum Command {
         /// granted before (`jobs.controller.providers`); grant them.
         #[arg(short, long)]
         yes: bool,
-        #[command(flatten)]
-        entrypoint: Entrypoint,
     },
     /// Managed jobs, newest first: finished ones too unless `-s` (as SkyPilot).
     Queue {
@@ -121,18 +119,12 @@ fn confirm_cancel(client: &Client, target: &CancelTarget, yes: bool) -> CliResul
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     match args.command {
-        Command::Launch {
-            flags,
-            detach,
-            yes,
-            entrypoint,
-        } => {
-            let overrides = flags.overrides()?;
-            let source = entrypoint.source()?;
-            let chain = task_args::load(&source, &overrides, TaskUse::ManagedJob)?.chain;
-            confirm_launch(&chain, flags.name.as_deref(), yes)?;
+        Command::Launch { task, detach, yes } => {
+            let chain = task.load(TaskUse::ManagedJob)?.chain;
+            let name = task.flags.name.as_deref();
+            confirm_launch(&chain, name, yes)?;
             let id = with_consent(
-                |consent| client.submit_job_with_consent(&chain, flags.name.as_deref(), consent),
+                |consent| client.submit_job_with_consent(&chain, name, consent),
                 |grant| ask_grant(grant, yes),
             )?;
             if detach {

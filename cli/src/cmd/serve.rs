@@ -7,7 +7,7 @@ use aloft::client::{ServeLogs, ServiceView, TaskUse};
 use aloft::clock::unix_now;
 use aloft::serve::UpdateMode;
 
-use crate::cmd::task_args::{self, Entrypoint, TaskFlags};
+use crate::cmd::task_args::TaskInput;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, OutputArg};
 
@@ -24,12 +24,10 @@ enum Command {
     Up {
         /// (`-n NAME` names the service.)
         #[command(flatten)]
-        flags: Box<TaskFlags>,
+        task: Box<TaskInput>,
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
-        #[command(flatten)]
-        entrypoint: Entrypoint,
     },
     /// Services and their replicas (all, or those named).
     Status {
@@ -47,7 +45,7 @@ enum Command {
         service: String,
         /// (`-n` is ignored: the service keeps its name.)
         #[command(flatten)]
-        flags: Box<TaskFlags>,
+        task: Box<TaskInput>,
         /// `rolling` (old replicas leave as new ones are ready) or `blue_green`
         /// (traffic moves at once when the new version is ready).
         #[arg(long, default_value = "rolling")]
@@ -55,8 +53,6 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
-        #[command(flatten)]
-        entrypoint: Entrypoint,
     },
     /// A service's logs: a replica's job, the controller's history, or the load balancer's.
     Logs {
@@ -94,17 +90,13 @@ enum Command {
 pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     match args.command {
-        Command::Up {
-            flags,
-            yes,
-            entrypoint,
-        } => {
-            let task = one_task(&flags, &entrypoint)?;
-            let name = flags.name.as_deref().or(task.name.as_deref());
+        Command::Up { task: input, yes } => {
+            let task = input.load_one(TaskUse::Service)?.task;
+            let name = input.flags.name.as_deref().or(task.name.as_deref());
             let shown = name.map_or_else(String::new, |n| format!(" `{n}`"));
             crate::confirm::confirm(&format!("Bringing up service{shown}"), true, yes)?;
             let (name, endpoint) = aloft::client::with_consent(
-                |consent| client.serve_up_with_consent(&task, flags.name.as_deref(), consent),
+                |consent| client.serve_up_with_consent(&task, input.flags.name.as_deref(), consent),
                 |grant| crate::cmd::managed::ask_grant(grant, yes),
             )?;
             match endpoint {
@@ -143,10 +135,9 @@ pub fn run(args: Args) -> CliResult {
         }
         Command::Update {
             service,
-            flags,
+            task: input,
             mode,
             yes,
-            entrypoint,
         } => {
             let mode = UpdateMode::parse(&mode).ok_or_else(|| {
                 CliError::new(
@@ -154,7 +145,7 @@ pub fn run(args: Args) -> CliResult {
                     format!("--mode: `{mode}` is not an update mode (rolling, blue_green)"),
                 )
             })?;
-            let task = one_task(&flags, &entrypoint)?;
+            let task = input.load_one(TaskUse::Service)?.task;
             crate::confirm::confirm(&format!("Updating service `{service}`"), true, yes)?;
             let version = client.serve_update(&service, &task, mode)?;
             eprintln!(
@@ -197,12 +188,6 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
     }
-}
-
-fn one_task(flags: &TaskFlags, entrypoint: &Entrypoint) -> Result<aloft::Task, CliError> {
-    let overrides = flags.overrides()?;
-    let source = entrypoint.source()?;
-    Ok(task_args::load_one(&source, &overrides, TaskUse::Service)?.task)
 }
 
 fn render_status(services: &[ServiceView]) -> String {

@@ -107,6 +107,35 @@ fn invalid(err: impl std::fmt::Display) -> CliError {
     CliError::new(INVALID_TASK, err.to_string())
 }
 
+/// A verb's task (`launch`, `jobs launch`, `serve up|update`): the words that
+/// name it and the flags that override its fields, loaded by one function.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TaskInput {
+    #[command(flatten)]
+    pub flags: TaskFlags,
+    #[command(flatten)]
+    pub entrypoint: Entrypoint,
+}
+
+impl TaskInput {
+    /// What the words name ([`Entrypoint::source`]).
+    pub fn source(&self) -> Result<TaskSource, CliError> {
+        self.entrypoint.source()
+    }
+
+    /// The tasks for `usage` with the flags applied ([`load`]).
+    pub fn load(&self, usage: TaskUse) -> Result<LoadedTasks, CliError> {
+        let overrides = self.flags.overrides()?;
+        load(&self.source()?, &overrides, usage)
+    }
+
+    /// The one task for `usage` with the flags applied ([`load_one`]).
+    pub fn load_one(&self, usage: TaskUse) -> Result<LoadedTask, CliError> {
+        let overrides = self.flags.overrides()?;
+        load_one(&self.source()?, &overrides, usage)
+    }
+}
+
 /// A task file given on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TaskFile {
