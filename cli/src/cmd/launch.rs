@@ -6,8 +6,6 @@ use aloft::Candidate;
 use aloft::client::{Client, LaunchOptions, LoadedTask, PlanOptions, PlanSummary, TaskUse};
 use aloft::task::Task;
 
-use aloft::task::TaskSource;
-
 use crate::cmd::task_args::TaskInput;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, OutputArg};
@@ -81,8 +79,8 @@ pub fn run(args: Args) -> CliResult {
         if !args.yes {
             confirm_new_cluster(&client, &task, &options)?;
         }
-        let detach = args.detach || source == TaskSource::Nothing;
-        return launch_for_real(&client, &progress, &task, &task_dir, &options, detach);
+        // A launch with no task queues no job: there is nothing to follow.
+        return launch_for_real(&client, &progress, &task, &task_dir, &options, args.detach);
     }
     let chain = args.task.load(TaskUse::Plan)?.chain;
     let client = crate::client::open()?;
