@@ -45,6 +45,39 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
     // The machines opened to the cluster's own key only because the droplets were
     // created with the account key aloft registered for it.
     world.assert_machines_hold_cluster_key("do1");
+    // Each droplet was given the cluster's own host key (cloud-init `user_data`),
+    // named in a tag that queries read back; the machines answer with it, and it
+    // was pinned for both nodes before the first connection.
+    let public = world.assert_pinned_to_cluster_host_key("do1", 2);
+    let private =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/do1/host/aloft-key"))
+            .unwrap();
+    let state = world.fake.state();
+    let made = state["droplets"].as_array().unwrap();
+    assert_eq!(made.len(), 2, "{state}");
+    for d in made {
+        let user_data = d["user_data"].as_str().unwrap();
+        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+        assert!(user_data.contains(&public), "{user_data}");
+        assert!(
+            private
+                .lines()
+                .all(|l| user_data.contains(&format!("    {l}\n"))),
+            "{user_data}"
+        );
+    }
+    let named = world.fake.pydo(
+        "import base64\n\
+         head = b'\\0\\0\\0\\x0bssh-ed25519\\0\\0\\0\\x20'\n\
+         ds = client.droplets.list(tag_name='aloft-c-do1', **o)['droplets']\n\
+         print(json.dumps([['ssh-ed25519 ' + base64.b64encode(head + bytes.fromhex(t.split(':', 1)[1])).decode()\n\
+         \x20                for t in d['tags'] if t.startswith('aloft-host-key:')] for d in ds]))",
+    );
+    assert_eq!(
+        named,
+        serde_json::json!([[public.clone()], [public.clone()]]),
+        "{named}"
+    );
 
     // Read back through pydo: two droplets named by role, tagged with the cluster,
     // of the H100 size, in nyc2; the cluster's firewall on its tag with 22 and 8080.
@@ -95,9 +128,13 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
     assert!(world.fake.live_droplets().is_empty());
     let left = world.fake.pydo(
         "print(json.dumps(dict(firewalls=len(client.firewalls.list(**o)['firewalls']),\n\
-           keys=len(client.ssh_keys.list(**o)['ssh_keys']))))",
+           keys=len(client.ssh_keys.list(**o)['ssh_keys']),\n\
+           host_key_tags=[t['name'] for t in client.tags.list(**o)['tags'] if t['name'].startswith('aloft-host-key')])))",
     );
-    assert_eq!(left, serde_json::json!({"firewalls": 0, "keys": 0}));
+    assert_eq!(
+        left,
+        serde_json::json!({"firewalls": 0, "keys": 0, "host_key_tags": []})
+    );
     assert_eq!(world.status_json(), serde_json::json!([]));
     world.assert_every_request_valid();
     world.fake.assert_requests_include(&[
@@ -108,6 +145,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
         "DELETE /v2/droplets",
         "DELETE /v2/firewalls/{firewall_id}",
         "DELETE /v2/account/keys/{ssh_key_identifier}",
+        "DELETE /v2/tags/{tag_id}",
     ]);
     world.assert_no_secret_in_files();
 }
@@ -287,9 +325,13 @@ fn no_capacity_anywhere_on_digitalocean_fails_over_to_the_next_cloud_and_says_wh
     // The firewall the failed try made in nyc2 went with the failover (or `down`).
     let left = world.fake.pydo(
         "print(json.dumps(dict(firewalls=len(client.firewalls.list(**o)['firewalls']),\n\
-           keys=len(client.ssh_keys.list(**o)['ssh_keys']))))",
+           keys=len(client.ssh_keys.list(**o)['ssh_keys']),\n\
+           host_key_tags=[t['name'] for t in client.tags.list(**o)['tags'] if t['name'].startswith('aloft-host-key')])))",
     );
-    assert_eq!(left, serde_json::json!({"firewalls": 0, "keys": 0}));
+    assert_eq!(
+        left,
+        serde_json::json!({"firewalls": 0, "keys": 0, "host_key_tags": []})
+    );
     world.assert_every_request_valid();
     world.assert_no_secret_in_files();
     common::assert_secret_in_no_file(world.home.path(), RUNPOD_KEY);

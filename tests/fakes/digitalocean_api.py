@@ -35,11 +35,16 @@ Authentication as DigitalOcean takes it: `Authorization: Bearer TOKEN`, else 401
 Droplets: `POST /v2/droplets` takes the next free "machine" (a real sshd on
 loopback the test started): the droplet's public IPv4 is the machine's address,
 and the public keys of the droplet's `ssh_keys` are appended to the machine's
-authorized keys (as DigitalOcean's cloud-init does for root). It is `new` at
+authorized keys (as DigitalOcean's cloud-init does for root), and a
+`#cloud-config` `user_data` (at most 64 KiB) that gives `ssh_keys` makes the
+machine's sshd answer with that host key (`first_boot.py`, as cloud-init's first
+boot would). It is `new` at
 first and `active` with its addresses after `--boot-seconds`. `power_off` makes it
 `off` (machine kept), `power_on` `active` again; `DELETE /v2/droplets?tag_name=`
 destroys every droplet with the tag and frees their machines. Firewalls and
-account SSH keys are kept as DigitalOcean keeps them.
+account SSH keys are kept as DigitalOcean keeps them; so are tags: made by the
+first droplet that carries one (names matched case-insensitively, the first
+spelling kept), outliving their droplets until `DELETE /v2/tags/{tag_id}`.
 
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"size" (optional:
 all), "region" (optional: all), "exhausted": bool}` (creates answer DigitalOcean's
@@ -48,7 +53,7 @@ all), "region" (optional: all), "exhausted": bool}` (creates answer DigitalOcean
 429 `too_many_requests`, as DigitalOcean's rate limit does), `GET /_fake/state` (droplets ever
 made, destroyed ones included with `status: archive`, firewalls, ssh_keys, and
 `requests`: `METHOD /path-template` of every request, `INVALID ...`,
-`THROTTLED` or `UNAUTHORIZED`).
+`THROTTLED` or `UNAUTHORIZED`; `user_data` of each droplet as given; `tags`).
 """
 import argparse
 import ast
@@ -60,9 +65,11 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import pydo.operations._operations as ops
+
+from first_boot import install_host_key
 
 REQUIRED = "\x00required"
 
@@ -259,6 +266,7 @@ class State:
         self.droplets = {}
         self.firewalls = {}
         self.keys = {}
+        self.tags = []  # every tag of the account, as first spelled
         self.exhausted = set()
         self.throttle = 0
         self.throttle_method = None
@@ -340,18 +348,48 @@ class State:
                 raise Fail(422, "unprocessable_entity", f"tag {tag!r} is invalid")
         if not re.fullmatch(r"[A-Za-z0-9.\-]{1,255}", body["name"]):
             raise Fail(422, "unprocessable_entity", "Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
+        user_data = body.get("user_data")
+        if user_data is not None and len(user_data.encode()) > 64 * 1024:
+            raise Fail(422, "unprocessable_entity", "user_data must be 64 KiB or less")
         with open(machine[2], "a") as f:
             for k in keys:
                 f.write("\n" + k.strip() + "\n")
+        install_host_key(machine, user_data)
+        tags = [self.tag(t) for t in body.get("tags") or []]
         did = self.new_id()
         d = {"id": did, "name": body["name"], "status": "new", "size_slug": size[0],
-             "region": region, "image": body["image"], "tags": list(body.get("tags") or []),
+             "region": region, "image": body["image"], "tags": tags, "user_data": user_data,
              "machine": machine, "created_at": now(),
              "private_ip": f"10.116.0.{len(self.droplets) + 2}",
              "booted_at": time.time() + self.boot_seconds}
         self.droplets[did] = d
         return 202, {"droplet": self.view(d), "links": {"actions": [
             {"id": self.new_id(), "rel": "create", "href": f"https://api.digitalocean.com/v2/actions/{did}"}]}}
+
+    def tag(self, name):
+        """The account's tag named `name` (case-insensitively), made if missing."""
+        found = next((t for t in self.tags if t.lower() == name.lower()), None)
+        if found is None:
+            self.tags.append(name)
+            found = name
+        return found
+
+    def tags_list(self, q, _body):
+        live = [d for d in self.droplets.values() if d["status"] != "archive"]
+        return 200, page(q, "tags", [
+            {"name": t, "resources": {"count": n, "droplets": {"count": n}}}
+            for t in self.tags for n in [sum(t in d["tags"] for d in live)]])
+
+    def tags_delete(self, _q, _body, tag_id):
+        name = unquote(tag_id)
+        found = next((t for t in self.tags if t.lower() == name.lower()), None)
+        if found is None:
+            raise Fail(404, "not_found", "The resource you were accessing could not be found.")
+        self.tags.remove(found)
+        # Deleting a tag untags every resource that had it.
+        for d in self.droplets.values():
+            d["tags"] = [t for t in d["tags"] if t != found]
+        return 204, None
 
     def droplets_destroy_by_tag(self, q, _body):
         for d in self.droplets.values():
@@ -521,6 +559,7 @@ def make_handler(state):
                     return self.reply(200, {"droplets": droplets,
                                             "firewalls": list(state.firewalls.values()),
                                             "ssh_keys": list(state.keys.values()),
+                                            "tags": list(state.tags),
                                             "requests": list(state.requests)})
             if method == "POST" and url.path == "/_fake/throttle":
                 body, _ = self.read_body()

@@ -305,6 +305,41 @@ impl<F> CloudWorld<F> {
         key
     }
 
+    /// The host key aloft made for `cluster` as `TYPE BODY` (its
+    /// `keys/clusters/<cluster>/host/aloft-key.pub`); fails unless every machine
+    /// answers SSH with it (the cloud's first boot installed it) and the
+    /// cluster's `known_hosts` pins it, and nothing else, for `nodes` nodes.
+    pub fn assert_pinned_to_cluster_host_key(&self, cluster: &str, nodes: usize) -> String {
+        let key_of = |line: &str| {
+            line.split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let path = self
+            .home
+            .path()
+            .join(format!("keys/clusters/{cluster}/host/aloft-key.pub"));
+        let public = key_of(&std::fs::read_to_string(path).expect("the cluster's host key"));
+        assert!(public.starts_with("ssh-ed25519 "), "{public}");
+        for m in &self.machines {
+            assert_eq!(key_of(&m.host_public_key()), public, "{} answers", m.ip);
+        }
+        let known = std::fs::read_to_string(
+            self.home
+                .path()
+                .join(format!("keys/clusters/{cluster}/known_hosts")),
+        )
+        .expect("the cluster's known_hosts");
+        let lines: Vec<&str> = known.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), nodes, "{known}");
+        for line in lines {
+            let (_, key) = line.split_once(' ').expect("HOST KEY");
+            assert_eq!(key_of(key), public, "{known}");
+        }
+        public
+    }
+
     /// Runs a task of `nodes` nodes on `cluster` (`aloft exec`); fails unless
     /// each rank ran once and said so (e.g. after a stop and a start).
     pub fn assert_every_rank_runs_again(&self, cluster: &str, nodes: usize) {

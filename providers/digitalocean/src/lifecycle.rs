@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use aloft_provider_sdk::nodes;
+use aloft_provider_sdk::settings;
 use aloft_provider_sdk::signing::sha256_hex;
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, Offer, PortRange,
@@ -163,6 +164,7 @@ pub fn run(
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let here = |e: ProviderError| errors::in_zone(e, region, None);
+    let host_key = settings::host_key(settings)?;
     if req.use_spot {
         return Err(here(errors::unsupported(
             "NoSpot",
@@ -224,18 +226,39 @@ pub fn run(
             Ok(id) => json!(id),
             Err(_) => json!(image),
         };
+        // cloud-init installs the host key at first boot (`user_data`); a tag
+        // tells later queries which key the droplet was given.
+        let host_key = match host_key {
+            Some((private, public)) => {
+                let named = model::host_key_tag(public).ok_or_else(|| {
+                    errors::invalid(
+                        "InvalidSetting",
+                        &format!("{} is not an ed25519 public key", settings::HOST_KEY_PUBLIC),
+                    )
+                })?;
+                Some((nodes::cloud_init_host_key(private, public), named))
+            }
+            None => None,
+        };
         for role in to_create {
+            let mut tags = vec![MANAGED_TAG.to_string(), tag.clone()];
+            if let Some((_, named)) = &host_key {
+                tags.push(named.clone());
+            }
             let mut body = json!({
                 "name": model::name_of(cluster, role),
                 "region": region,
                 "size": req.instance_type,
                 "image": image,
-                "tags": [MANAGED_TAG, tag],
+                "tags": tags,
                 "ipv6": false,
                 "monitoring": false,
             });
             if let Some(id) = key {
                 body["ssh_keys"] = json!([id]);
+            }
+            if let Some((user_data, _)) = &host_key {
+                body["user_data"] = json!(user_data);
             }
             #[derive(Deserialize)]
             struct Created {
@@ -283,7 +306,11 @@ fn to_instances(
             private_ip: d.private_ip(),
             ssh_port: 22,
             ssh_user: Some(user.clone()),
-            extra: Vec::new(),
+            extra: d
+                .host_key()
+                .map(|key| (settings::HOST_KEY.to_string(), key))
+                .into_iter()
+                .collect(),
         })
         .collect()
 }
@@ -315,15 +342,28 @@ pub fn stop(cluster: &ClusterRef) -> Result<(), ProviderError> {
     Ok(())
 }
 
-/// Destroys the cluster's droplets (by tag), its firewall and the SSH key aloft
-/// registered for it (idempotent: nothing left is success).
+/// Destroys the cluster's droplets (by tag), its firewall, the SSH key aloft
+/// registered for it and the tags that named its droplets' host keys
+/// (idempotent: nothing left is success).
 pub fn terminate(cluster: &ClusterRef) -> Result<(), ProviderError> {
     let tag = model::cluster_tag(&cluster.cluster);
-    if !tagged(&tag)?.is_empty() {
+    let droplets = tagged(&tag)?;
+    let mut host_key_tags: Vec<&String> = droplets
+        .iter()
+        .flat_map(|d| &d.tags)
+        .filter(|t| model::host_key_of_tag(t).is_some())
+        .collect();
+    host_key_tags.sort();
+    host_key_tags.dedup();
+    if !droplets.is_empty() {
         api::delete(&format!("droplets?tag_name={}", query_value(&tag)))?;
     }
     if let Some(f) = find_firewall(&cluster.cluster)? {
         api::delete(&format!("firewalls/{}", query_value(&f.id)))?;
+    }
+    // A tag outlives its droplets at DigitalOcean (one already gone is done).
+    for t in host_key_tags {
+        api::delete(&format!("tags/{}", query_value(t)))?;
     }
     delete_ssh_key(&cluster.cluster)
 }
