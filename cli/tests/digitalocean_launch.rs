@@ -70,7 +70,7 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_digitalocean_droplets() {
         "import base64\n\
          head = b'\\0\\0\\0\\x0bssh-ed25519\\0\\0\\0\\x20'\n\
          ds = client.droplets.list(tag_name='aloft-c-do1', **o)['droplets']\n\
-         print(json.dumps([['ssh-ed25519 ' + base64.b64encode(head + bytes.fromhex(t.split(':', 1)[1])).decode()\n\
+         print(json.dumps([['ssh-ed25519 ' + base64.b64encode(head + base64.b32decode(t.split(':', 1)[1].upper() + '====')).decode()\n\
          \x20                for t in d['tags'] if t.startswith('aloft-host-key:')] for d in ds]))",
     );
     assert_eq!(

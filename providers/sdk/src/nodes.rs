@@ -116,9 +116,112 @@ pub fn cloud_init_host_key(private: &str, public: &str) -> String {
     )
 }
 
+/// The fixed start of an ed25519 public key blob: the length-prefixed type name,
+/// then the key's length (32).
+const ED25519_HEAD: &[u8] = b"\0\0\0\x0bssh-ed25519\0\0\0\x20";
+
+/// RFC 4648's base32 alphabet, lower-cased.
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// The public host key line `public` (`ssh-ed25519 DATA [comment]`, see
+/// [`crate::settings::HOST_KEY`]) as a value that any cloud's labels or tags
+/// take, for clouds that cannot hold the line itself: the ed25519 key's 32
+/// bytes in lower-case base32 without padding (52 characters of `a-z2-7`).
+/// [`host_key_of_label`] turns it back. None when `public` is not an ed25519 key.
+pub fn host_key_label(public: &str) -> Option<String> {
+    use base64::Engine;
+    let mut fields = public.split_whitespace();
+    if fields.next() != Some("ssh-ed25519") {
+        return None;
+    }
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(fields.next()?)
+        .ok()?;
+    let key = blob.strip_prefix(ED25519_HEAD).filter(|k| k.len() == 32)?;
+    let (mut out, mut bits, mut held) = (String::with_capacity(52), 0u32, 0u32);
+    for &b in key {
+        held = (held << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((held >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((held << (5 - bits)) & 31) as usize]));
+    }
+    Some(out)
+}
+
+/// The public host key line (`ssh-ed25519 DATA`) that a [`host_key_label`]
+/// value names (read case-insensitively, as some clouds fold case); none for
+/// anything else.
+pub fn host_key_of_label(value: &str) -> Option<String> {
+    use base64::Engine;
+    if value.len() != 52 {
+        return None;
+    }
+    let mut blob = ED25519_HEAD.to_vec();
+    let (mut bits, mut held) = (0u32, 0u32);
+    for c in value.bytes() {
+        let v = BASE32.iter().position(|&a| a == c.to_ascii_lowercase())? as u32;
+        held = (held << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            blob.push(((held >> bits) & 0xff) as u8);
+        }
+    }
+    // 52 characters hold 260 bits: the 4 left over must be zero.
+    if held & ((1 << bits) - 1) != 0 || blob.len() != ED25519_HEAD.len() + 32 {
+        return None;
+    }
+    Some(format!(
+        "ssh-ed25519 {}",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_key_goes_into_a_short_label_value_and_comes_back_unchanged() {
+        // A real ed25519 key (ssh-keygen -t ed25519) and its base32 form (Python's
+        // base64.b32encode of the 32 key bytes, lower-cased, `=` dropped).
+        let public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDgFmdu7iw+MOrLtDD2V+FVKPxmiLhVH1ev5JVPB+mMR root@vm";
+        let label = host_key_label(public).unwrap();
+        assert_eq!(
+            label,
+            "hacztw53rmhyyovs5ugd3fpykvfd6gncfykupvpl7esvhqp2mmiq"
+        );
+        assert_eq!(
+            host_key_of_label(&label).as_deref(),
+            Some(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDgFmdu7iw+MOrLtDD2V+FVKPxmiLhVH1ev5JVPB+mMR"
+            )
+        );
+        // A cloud that folds case answers the same key.
+        assert_eq!(
+            host_key_of_label(&label.to_uppercase()),
+            host_key_of_label(&label)
+        );
+        // Not ed25519, not base64, a short key; a label too short, off the
+        // alphabet or with bits beyond the key's 256: nothing.
+        assert_eq!(
+            host_key_label("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ x"),
+            None
+        );
+        assert_eq!(host_key_label("ssh-ed25519 not-base64!"), None);
+        assert_eq!(
+            host_key_label("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDgF"),
+            None
+        );
+        assert_eq!(host_key_of_label("abc"), None);
+        assert_eq!(host_key_of_label(&"1".repeat(52)), None);
+        assert_eq!(host_key_of_label(&format!("{}b", &label[..51])), None);
+    }
 
     #[test]
     fn the_host_key_document_is_cloud_config_that_carries_the_pair_unchanged() {
