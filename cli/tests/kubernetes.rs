@@ -332,6 +332,50 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_the_api_server() {
     assert_eq!(roles, ["head", "worker"], "{found}");
     assert_eq!(found["services"][0]["ports"], serde_json::json!([8080]));
     assert_eq!(found["services"][0]["selector"]["aloft-role"], "head");
+    // The pods were given the cluster's own host key, from a Secret the head pod
+    // owns (never inline in a pod's spec), answer with it, and were pinned to it
+    // before the first connection.
+    let key_of = |line: &str| {
+        line.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let dir = world.home.path().join("keys/clusters/trn/host");
+    let public = key_of(&std::fs::read_to_string(dir.join("aloft-key.pub")).unwrap());
+    let private = std::fs::read_to_string(dir.join("aloft-key")).unwrap();
+    let given = world.fakes[0].read_back(
+        "import base64\n\
+         pods = v1.list_namespaced_pod('aloft').items\n\
+         env = [[dict(name=e.name, value=e.value, secret=e.value_from and e.value_from.secret_key_ref.name)\n\
+         \x20       for e in p.spec.containers[0].env if e.name == 'ALOFT_SSH_HOST_KEY'] for p in pods]\n\
+         s = v1.read_namespaced_secret('trn-host-key', 'aloft')\n\
+         print(json.dumps(dict(annotations=[p.metadata.annotations.get('aloft.dev/host-key') for p in pods], env=env,\n\
+         \x20   key=base64.b64decode(s.data['ssh_host_ed25519_key']).decode(),\n\
+         \x20   owners=[o.name for o in s.metadata.owner_references or []])))",
+    );
+    assert_eq!(given["annotations"], serde_json::json!([public, public]));
+    for env in given["env"].as_array().unwrap() {
+        assert_eq!(env[0]["secret"], "trn-host-key", "{given}");
+        assert!(env[0]["value"].is_null(), "the key inline in a pod's spec");
+    }
+    assert_eq!(given["key"].as_str().unwrap().trim(), private.trim());
+    assert_eq!(given["owners"], serde_json::json!(["trn-head"]));
+    let answering = world
+        .machines
+        .iter()
+        .filter(|m| key_of(&m.host_public_key()) == public)
+        .count();
+    assert_eq!(answering, 2);
+    let known =
+        std::fs::read_to_string(world.home.path().join("keys/clusters/trn/known_hosts")).unwrap();
+    assert_eq!(known.lines().count(), 2, "{known}");
+    assert!(
+        known
+            .lines()
+            .all(|l| key_of(l.split_once(' ').unwrap().1) == public),
+        "{known}"
+    );
 
     let again = world.task(
         "again.yaml",
@@ -361,6 +405,14 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_the_api_server() {
     world.ok(&world.aloft(&["down", "-y", "trn"]));
     let left = world.pods(0);
     assert_eq!(left, serde_json::json!({"pods": [], "services": []}));
+    let secrets = world.fakes[0].read_back(
+        "print(json.dumps([s.metadata.name for s in v1.list_namespaced_secret('aloft').items]))",
+    );
+    assert_eq!(
+        secrets,
+        serde_json::json!([]),
+        "the host key's Secret is left"
+    );
     world.assert_no_secret_in_files(&[]);
 }
 

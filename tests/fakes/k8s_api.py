@@ -41,6 +41,7 @@ Usage: k8s_api.py CONFIG.json   (see tests/src/k8s_fake.rs); prints "ready PORT"
 """
 
 import base64
+import copy
 import datetime
 import http.server
 import json
@@ -65,6 +66,33 @@ RBAC = {"roles": "Role", "rolebindings": "RoleBinding"}
 # The shortest and longest lifetimes TokenRequest accepts (10 minutes; 2^32 s).
 MIN_TOKEN_SECONDS = 600
 MAX_TOKEN_SECONDS = 2**32
+
+
+def install_host_key(machine_dir, machine, private, public):
+    """Makes the test machine in `machine_dir` (at `machine`: ip, port) answer SSH
+    with the given host key, as a pod's sshd started with it would: the key files
+    written (0600), its sshd reloaded (SIGHUP re-reads its keys), and the new key
+    awaited with ssh-keyscan."""
+    import signal
+    import subprocess
+    import time
+
+    key = os.path.join(machine_dir, "host_key")
+    with open(os.open(key, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600), "w") as f:
+        f.write(private if private.endswith("\n") else private + "\n")
+    os.chmod(key, 0o600)
+    with open(key + ".pub", "w") as f:
+        f.write(public.strip() + "\n")
+    with open(os.path.join(machine_dir, "sshd.pid")) as f:
+        os.kill(int(f.read().strip()), signal.SIGHUP)
+    want = public.split()[1]
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        scan = subprocess.run(["ssh-keyscan", "-T", "2", "-t", "ed25519", "-p", str(machine[1]), machine[0]],
+                              capture_output=True, text=True)
+        if want in scan.stdout:
+            return
+        time.sleep(0.1)
 
 
 def now():
@@ -304,6 +332,19 @@ class Cluster:
         if path and keys:
             with open(path, "a") as f:
                 f.write("".join(k.strip() + "\n" for k in keys))
+        # The start command's host key: from the Secret its env names, written where
+        # the machine's sshd reads its key, which is then reloaded (SIGHUP).
+        refs = [e["valueFrom"]["secretKeyRef"] for c in pod["spec"]["containers"] for e in c.get("env", [])
+                if e.get("name") == "ALOFT_SSH_HOST_KEY" and "valueFrom" in e]
+        if path and refs:
+            secret = self.objects.get(("secrets", pod["metadata"]["namespace"], refs[0]["name"]))
+            data = (secret or {}).get("data") or {}
+            string_data = (secret or {}).get("stringData") or {}
+            key = refs[0]["key"]
+            private = base64.b64decode(data[key]).decode() if key in data else string_data.get(key)
+            public = pod["metadata"].get("annotations", {}).get("aloft.dev/host-key")
+            if private and public:
+                install_host_key(os.path.dirname(path), machine, private, public)
 
     def schedule(self, pod):
         if pod["spec"].get("nodeName"):
@@ -519,7 +560,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "DELETE":
             c.delete((res, ns, name))
             return 200, dict(obj, kind=kind, apiVersion=api_version)
+        if self.command == "PATCH" and res == "secrets":
+            return self.merge_patch(obj, kind, api_version)
         raise Fail(405, "MethodNotAllowed", f"{self.command} is not supported by this test server")
+
+    def merge_patch(self, obj, kind, api_version):
+        """A JSON merge patch (RFC 7386) of an object's `metadata.ownerReferences`
+        and `metadata.labels`, checked against the schema as a create is."""
+        if self.headers.get("content-type", "").split(";")[0].strip() != "application/merge-patch+json":
+            raise Fail(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml')
+        patch = self.body()
+        meta = (patch or {}).get("metadata") or {}
+        if set(patch) - {"metadata"} or set(meta) - {"ownerReferences", "labels"}:
+            raise Fail(422, "Invalid", "this test server patches only metadata.ownerReferences and metadata.labels")
+        patched = copy.deepcopy(obj)
+        for key, value in meta.items():
+            patched["metadata"][key] = value
+        try:
+            kubernetes_validate.validate(dict(patched, kind=kind, apiVersion=api_version), SCHEMA_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            raise Fail(422, "Invalid", f'{kind} is invalid: {".".join(str(p) for p in e.path)}: {e.message}')
+        obj["metadata"].update(patched["metadata"])
+        self.cluster.stamp(obj)
+        return 200, dict(obj, kind=kind, apiVersion=api_version)
 
     def token_request(self, ns, name, req):
         """authentication.k8s.io/v1 TokenRequest for service account `name`."""
@@ -678,6 +741,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if obj["spec"]["type"] in ("NodePort", "LoadBalancer"):
                     p.setdefault("nodePort", 30000 + (self.cluster.rv + i) % 2000)
             obj["status"] = {"loadBalancer": {}}
+            c.stamp(obj)
+        elif res == "secrets":
+            # `stringData` is write-only: merged into `data`, base64, as the API server does.
+            data = obj.setdefault("data", {})
+            for k, v in (obj.pop("stringData", None) or {}).items():
+                data[k] = base64.b64encode(v.encode()).decode()
             c.stamp(obj)
         else:
             c.stamp(obj)

@@ -132,6 +132,16 @@ impl Context {
         self.ok(r).map(Some)
     }
 
+    /// `PATCH path` with a JSON merge patch (RFC 7386); the patched object.
+    pub fn merge_patch(&self, path: &str, body: &Value) -> Result<Value, ProviderError> {
+        let r = self.send(
+            Request::new("PATCH", path)
+                .header("content-type", "application/merge-patch+json")
+                .json(body)?,
+        )?;
+        self.ok(r)
+    }
+
     /// `DELETE path`; a 404 is fine (already gone).
     pub fn delete(&self, path: &str) -> Result<(), ProviderError> {
         let r = self.send(Request::new("DELETE", path))?;

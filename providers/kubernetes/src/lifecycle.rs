@@ -24,6 +24,10 @@ pub const TYPE_ANNOTATION: &str = "aloft.dev/instance-type";
 /// The annotation that, when set on a pod (by a mutating webhook, or the test API
 /// server), names the port its sshd listens on; else 22.
 pub const SSH_PORT_ANNOTATION: &str = "aloft.dev/ssh-port";
+/// The annotation naming the public SSH host key a pod was given.
+pub const HOST_KEY_ANNOTATION: &str = "aloft.dev/host-key";
+/// The key of a cluster's host-key Secret holding the private key.
+const HOST_KEY_ITEM: &str = "ssh_host_ed25519_key";
 /// The longest one `run-instances` call waits for its pods (within the host's
 /// call deadline); `provision_timeout` is capped by it.
 pub const MAX_WAIT: Duration = Duration::from_secs(45);
@@ -293,10 +297,28 @@ if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then\n\
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync) >/dev/null\n\
 fi\n\
 mkdir -p \"$HOME/.ssh\" /run/sshd\n\
+if [ -n \"${ALOFT_SSH_HOST_KEY:-}\" ]; then\n\
+  (umask 077; printf '%s\\n' \"$ALOFT_SSH_HOST_KEY\" > /etc/ssh/ssh_host_ed25519_key)\n\
+  rm -f /etc/ssh/ssh_host_ed25519_key.pub\n\
+fi\n\
+unset ALOFT_SSH_HOST_KEY\n\
 printf '%s\\n' \"$ALOFT_SSH_PUBLIC_KEY\" >> \"$HOME/.ssh/authorized_keys\"\n\
 chmod 700 \"$HOME/.ssh\"; chmod 600 \"$HOME/.ssh/authorized_keys\"\n\
 exec /usr/sbin/sshd -D -e\n";
 
+/// The cluster's host key as its pods get it: the Secret holding the private key,
+/// and the public key (type and data) they are annotated with.
+struct PodHostKey {
+    secret: String,
+    public: String,
+}
+
+/// The Secret holding `cluster`'s SSH host key.
+fn host_key_secret(cluster: &str) -> String {
+    format!("{}-host-key", dns_label(cluster, 50))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn pod_body(
     s: &Settings,
     ctx: &Context,
@@ -305,6 +327,7 @@ fn pod_body(
     name: &str,
     head: bool,
     affinity: Option<&Value>,
+    host_key: Option<&PodHostKey>,
 ) -> Value {
     let image = req
         .image_id
@@ -332,13 +355,25 @@ fn pod_body(
             labels[k] = json!(v);
         }
     }
+    let mut env = vec![
+        json!({"name": "ALOFT_SSH_PUBLIC_KEY", "value": req.ssh_public_key.clone().unwrap_or_default()}),
+    ];
+    let mut annotations = json!({TYPE_ANNOTATION: shape.name()});
+    if let Some(key) = host_key {
+        // From the Secret, never inline in the pod's spec.
+        env.push(
+            json!({"name": "ALOFT_SSH_HOST_KEY", "valueFrom": {"secretKeyRef": {
+            "name": key.secret, "key": HOST_KEY_ITEM}}}),
+        );
+        annotations[HOST_KEY_ANNOTATION] = json!(key.public);
+    }
     let mut spec = json!({
         "restartPolicy": "Never",
         "containers": [{
             "name": "aloft",
             "image": image,
             "command": ["/bin/sh", "-c", START_SSHD],
-            "env": [{"name": "ALOFT_SSH_PUBLIC_KEY", "value": req.ssh_public_key.clone().unwrap_or_default()}],
+            "env": env,
             "ports": [{"name": "ssh", "containerPort": 22}],
             "resources": {"requests": requests, "limits": limits},
         }],
@@ -353,7 +388,7 @@ fn pod_body(
             "name": name,
             "namespace": ctx.namespace,
             "labels": labels,
-            "annotations": {TYPE_ANNOTATION: shape.name()},
+            "annotations": annotations,
         },
         "spec": spec,
     })
@@ -396,6 +431,31 @@ pub fn run(
         None => None,
     };
     let base = dns_label(&req.cluster.cluster, 50);
+    // The cluster's host key goes in a Secret the pods read it from.
+    let host_key =
+        match aloft_provider_sdk::settings::host_key(&aloft_provider_sdk::settings::all())? {
+            Some((private, public)) => {
+                let secret = host_key_secret(&req.cluster.cluster);
+                let body = json!({
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": secret, "namespace": ctx.namespace,
+                                 "labels": {CLUSTER_LABEL: dns_label(&req.cluster.cluster, 63)}},
+                    "type": "Opaque",
+                    "stringData": {HOST_KEY_ITEM: format!("{}\n", private.trim())},
+                });
+                ctx.create(
+                    &format!("/api/v1/namespaces/{}/secrets", ctx.namespace),
+                    &body,
+                )?;
+                let public: Vec<&str> = public.split_whitespace().take(2).collect();
+                Some(PodHostKey {
+                    secret,
+                    public: public.join(" "),
+                })
+            }
+            None => None,
+        };
     let existing: Vec<String> = pods_of(ctx, &req.cluster.cluster)?
         .iter()
         .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
@@ -411,11 +471,35 @@ pub fn run(
         if existing.contains(&name) {
             continue;
         }
-        let mut body = pod_body(s, ctx, req, &shape, &name, i == 0, affinity.as_ref());
+        let mut body = pod_body(
+            s,
+            ctx,
+            req,
+            &shape,
+            &name,
+            i == 0,
+            affinity.as_ref(),
+            host_key.as_ref(),
+        );
         crate::model::add_mounts(&mut body, mounts);
         let path = format!("/api/v1/namespaces/{}/pods", ctx.namespace);
         match ctx.create(&path, &body) {
-            Ok(Some(_)) => created.push(name),
+            Ok(Some(pod)) => {
+                // The Secret goes with the head pod (Kubernetes' garbage collector),
+                // however the cluster ends: `down`, or an autodown from its head.
+                if let (Some(key), 0, Some(uid)) = (&host_key, i, pod["metadata"]["uid"].as_str()) {
+                    let owner = json!({"metadata": {"ownerReferences": [{
+                        "apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}]}});
+                    ctx.merge_patch(
+                        &format!(
+                            "/api/v1/namespaces/{}/secrets/{}",
+                            ctx.namespace, key.secret
+                        ),
+                        &owner,
+                    )?;
+                }
+                created.push(name)
+            }
             Ok(None) => {}
             Err(e) => {
                 // A cluster that cannot be whole here (quota, no room) leaves nothing.
@@ -567,11 +651,23 @@ fn instance(ctx: &Context, s: &Settings, pod: &Value) -> Instance {
         private_ip: ip,
         ssh_port,
         ssh_user: Some(s.ssh_user.clone()),
-        extra: vec![
-            ("kube-context".into(), ctx.name.clone()),
-            ("kube-namespace".into(), ctx.namespace.clone()),
-            ("kube-pod".into(), name),
-        ],
+        extra: [
+            ("kube-context".to_string(), ctx.name.clone()),
+            ("kube-namespace".to_string(), ctx.namespace.clone()),
+            ("kube-pod".to_string(), name),
+        ]
+        .into_iter()
+        .chain(
+            pod["metadata"]["annotations"][HOST_KEY_ANNOTATION]
+                .as_str()
+                .map(|k| {
+                    (
+                        aloft_provider_sdk::settings::HOST_KEY.to_string(),
+                        k.to_string(),
+                    )
+                }),
+        )
+        .collect(),
     }
 }
 
@@ -619,6 +715,11 @@ pub fn terminate(s: &Settings, c: &ClusterRef) -> Result<(), ProviderError> {
             name_of(&pod)
         ))?;
     }
+    ctx.delete(&format!(
+        "/api/v1/namespaces/{}/secrets/{}",
+        ctx.namespace,
+        host_key_secret(&c.cluster)
+    ))?;
     cleanup_ports(s, c)
 }
 
