@@ -122,6 +122,37 @@ fn a_two_node_nebius_cluster_lives_its_whole_life_over_grpc_and_leaves_nothing()
         ])
     };
     assert_eq!(facts, json!([row("nb-head"), row("nb-worker-1")]));
+    // Each instance was given the cluster's own host key (`ssh_keys` in the same
+    // cloud-init document as the user), named in a label that queries read back;
+    // the machines answer with it, and it was pinned for both nodes before the
+    // first connection.
+    let public = world.assert_pinned_to_cluster_host_key("nb", 2);
+    let given = world.fake.sdk(
+        &credentials,
+        &format!(
+            "import base64\n\
+             from nebius.api.nebius.compute.v1 import InstanceServiceClient, ListInstancesRequest\n\
+             head = b'\\0\\0\\0\\x0bssh-ed25519\\0\\0\\0\\x20'\n\
+             r = InstanceServiceClient(sdk).list(ListInstancesRequest(parent_id={PROJECT:?})).wait()\n\
+             print(json.dumps([['ssh-ed25519 ' + base64.b64encode(head + base64.b32decode(\n\
+             \x20   i.metadata.labels['aloft-host-key'].upper() + '====')).decode(),\n\
+             \x20 i.spec.cloud_init_user_data] for i in r.items]))"
+        ),
+    );
+    let given = given.as_array().unwrap();
+    assert_eq!(given.len(), 2, "{given:?}");
+    for g in given {
+        assert_eq!(g[0].as_str(), Some(public.as_str()), "{g}");
+        let user_data = g[1].as_str().unwrap();
+        assert!(
+            user_data.contains(&format!("ed25519_public: {public}")),
+            "{user_data}"
+        );
+        assert!(
+            user_data.contains(&format!("- name: {}", world.machines[0].user)),
+            "{user_data}"
+        );
+    }
     let rows = world.status_json();
     assert_eq!(rows[0]["status"], "UP", "{rows}");
     assert_eq!(rows[0]["provider"], "nebius");

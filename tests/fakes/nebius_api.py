@@ -36,9 +36,11 @@ anywhere in the message), or misses what the API requires (below).
   one of the project's subnets (each security group it names live, in the
   project and in the subnet's network), a managed boot disk with a size and an
   image, and cloud-init user
-  data naming the user; its `ssh_authorized_keys` are appended to the next free
-  "machine" (a real sshd on loopback the test started), whose address becomes
-  the instance's private and public address (`IP/32`). It answers an
+  data (at most 32768 characters, the descriptor's rule) naming the user; its
+  `ssh_authorized_keys` are appended to the next free "machine" (a real sshd on
+  loopback the test started), whose address becomes the instance's private and
+  public address (`IP/32`), and its `ssh_keys` host key, if any, is what the
+  machine's sshd then answers with (`first_boot.py`, as cloud-init's first boot). It answers an
   `Operation` naming the new instance. The instance is `CREATING` until
   `--boot-seconds` after its creation (or start), then `RUNNING`; `Stop` makes it
   `STOPPED`, `Delete` removes it and frees its machine.
@@ -96,6 +98,8 @@ import nebius.api.nebius.compute.v1  # noqa: F401  (registers its descriptors)
 import nebius.api.nebius.iam.v1  # noqa: F401
 import nebius.api.nebius.vpc.v1  # noqa: F401
 from nebius.api._registry import REGISTRY
+
+from first_boot import install_host_key
 
 # The tests' service-account key is short (1024 bits): PyJWT only warns.
 warnings.simplefilter("ignore")
@@ -344,6 +348,8 @@ def make_servicer(state):
         user_data = spec.cloud_init_user_data
         if not user_data.startswith("#cloud-config") or f"- name: {state.user}" not in user_data:
             raise Invalid(f"cloud-init user data must create user {state.user}")
+        if len(user_data) > 32768:
+            raise Invalid("cloud_init_user_data is longer than 32768 characters")
         keys = re.findall(r"^\s+- (ssh-\S+ \S+.*)$", user_data, re.M)
         with state.lock:
             if platform in state.exhausted:
@@ -359,6 +365,7 @@ def make_servicer(state):
                 with open(machine[2], "a") as f:
                     for key in keys:
                         f.write(key.strip() + "\n")
+                install_host_key(machine, user_data)
             id_ = "computeinstance-" + secrets.token_hex(8)
             state.instances[id_] = {
                 "id": id_,

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use aloft_provider_sdk::errors;
 use aloft_provider_sdk::nodes::{self, Have, Role};
 use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance as Node, InstanceStatus, PortRange,
     ProviderError, Region, RunRequest, RunResult,
 };
+use aloft_provider_sdk::{errors, settings};
 
 use crate::auth;
 use crate::grpc::{self, CallError, code};
@@ -23,6 +23,10 @@ use crate::vpc;
 pub const COMPUTE_HOST: &str = "compute.api.nebius.cloud";
 /// The label naming an instance's cluster.
 pub const CLUSTER_LABEL: &str = "aloft-cluster";
+/// The label naming the SSH host key an instance was created with (cloud-init
+/// installs it), in the SDK's label form (`nodes::host_key_label`: a label value
+/// cannot hold the key line).
+pub const HOST_KEY_LABEL: &str = "aloft-host-key";
 /// The regions Nebius's catalog prices.
 pub const REGIONS: &[&str] = &["eu-north1", "eu-west1", "us-central1"];
 /// The boot image family when `image_family` is not set.
@@ -176,7 +180,14 @@ fn node(role: Role, i: &Instance, ssh_user: &str) -> Node {
         private_ip,
         ssh_port: 22,
         ssh_user: Some(ssh_user.to_string()),
-        extra: Vec::new(),
+        extra: i
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.get(HOST_KEY_LABEL))
+            .and_then(|v| nodes::host_key_of_label(v))
+            .map(|key| (settings::HOST_KEY.to_string(), key))
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -188,8 +199,9 @@ fn ssh_user(settings: &BTreeMap<String, String>) -> String {
         .unwrap_or_else(|| "ubuntu".into())
 }
 
-/// The cloud-init user data that authorizes `key` for `user`.
-fn cloud_init(user: &str, key: Option<&str>) -> String {
+/// The cloud-init user data that authorizes `key` for `user`, and with
+/// `host_key` (private, public) makes the node answer SSH with that host key.
+fn cloud_init(user: &str, key: Option<&str>, host_key: Option<(&str, &str)>) -> String {
     let mut out = format!(
         "#cloud-config\nusers:\n  - name: {user}\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n"
     );
@@ -198,6 +210,15 @@ fn cloud_init(user: &str, key: Option<&str>) -> String {
             "    ssh_authorized_keys:\n      - {}\n",
             key.trim()
         ));
+    }
+    if let Some((private, public)) = host_key {
+        // One document: the SDK's `ssh_keys` part without its own header.
+        let document = nodes::cloud_init_host_key(private, public);
+        out.push_str(
+            document
+                .strip_prefix("#cloud-config\n")
+                .unwrap_or(&document),
+        );
     }
     out
 }
@@ -242,6 +263,16 @@ pub fn run(
     let (platform, preset) = split_type(&req.instance_type)?;
     let project = project(settings, region)?;
     let user = ssh_user(settings);
+    let host_key = settings::host_key(settings)?;
+    let host_key_label = match host_key {
+        Some((_, public)) => Some(nodes::host_key_label(public).ok_or_else(|| {
+            errors::invalid(
+                "InvalidSetting",
+                &format!("{} is not an ed25519 public key", settings::HOST_KEY_PUBLIC),
+            )
+        })?),
+        None => None,
+    };
     let all = list(&project)?;
     let have = members(&all, cluster);
     nodes::refuse_unlike(
@@ -306,6 +337,11 @@ pub fn run(
         for (k, v) in &req.labels {
             labels.insert(k.clone(), v.clone());
         }
+        // cloud-init installs the host key at first boot; the label tells later
+        // queries which key the instance was given.
+        if let Some(value) = &host_key_label {
+            labels.insert(HOST_KEY_LABEL.to_string(), value.clone());
+        }
         let family = settings
             .get("image_family")
             .cloned()
@@ -352,7 +388,7 @@ pub fn run(
                         }),
                     }),
                 }),
-                cloud_init_user_data: cloud_init(&user, req.ssh_public_key.as_deref()),
+                cloud_init_user_data: cloud_init(&user, req.ssh_public_key.as_deref(), host_key),
                 stopped: false,
                 preemptible: req.use_spot.then_some(PreemptibleSpec {
                     on_preemption: 1,
@@ -586,10 +622,66 @@ mod tests {
 
     #[test]
     fn cloud_init_creates_the_user_with_the_cluster_key() {
-        let data = cloud_init("ubuntu", Some("ssh-ed25519 AAAAkey aloft\n"));
+        let data = cloud_init("ubuntu", Some("ssh-ed25519 AAAAkey aloft\n"), None);
         assert!(data.starts_with("#cloud-config\n"));
         assert!(data.contains("  - name: ubuntu\n"));
         assert!(data.contains("      - ssh-ed25519 AAAAkey aloft\n"));
-        assert!(!cloud_init("ubuntu", None).contains("ssh_authorized_keys"));
+        assert!(!cloud_init("ubuntu", None, None).contains("ssh_authorized_keys"));
+        assert!(!data.contains("ssh_keys"));
+    }
+
+    #[test]
+    fn cloud_init_with_a_host_key_is_one_document_with_the_user_and_the_key_pair() {
+        let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\nAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
+        let public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDgFmdu7iw+MOrLtDD2V+FVKPxmiLhVH1ev5JVPB+mMR aloft";
+        let data = cloud_init(
+            "ubuntu",
+            Some("ssh-ed25519 AAAAkey aloft"),
+            Some((private, public)),
+        );
+        assert!(data.starts_with("#cloud-config\n"), "{data}");
+        assert_eq!(data.matches("#cloud-config").count(), 1, "{data}");
+        let parsed: serde_yaml::Value = serde_yaml::from_str(&data).unwrap();
+        assert_eq!(parsed["users"][0]["name"].as_str(), Some("ubuntu"));
+        assert_eq!(
+            parsed["users"][0]["ssh_authorized_keys"][0].as_str(),
+            Some("ssh-ed25519 AAAAkey aloft")
+        );
+        assert_eq!(
+            parsed["ssh_keys"]["ed25519_private"].as_str(),
+            Some(private)
+        );
+        assert_eq!(parsed["ssh_keys"]["ed25519_public"].as_str(), Some(public));
+    }
+
+    #[test]
+    fn an_instance_labelled_with_a_host_key_reports_it_and_one_without_does_not() {
+        let public =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDgFmdu7iw+MOrLtDD2V+FVKPxmiLhVH1ev5JVPB+mMR";
+        let mut labels = std::collections::HashMap::new();
+        labels.insert(CLUSTER_LABEL.to_string(), "c".to_string());
+        let bare = Instance {
+            metadata: Some(ResourceMetadata {
+                labels: labels.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(node(Role::Head, &bare, "ubuntu").extra.is_empty());
+        labels.insert(
+            HOST_KEY_LABEL.to_string(),
+            nodes::host_key_label(public).unwrap(),
+        );
+        let keyed = Instance {
+            metadata: Some(ResourceMetadata {
+                labels,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            node(Role::Head, &keyed, "ubuntu").extra,
+            vec![(settings::HOST_KEY.to_string(), public.to_string())]
+        );
     }
 }
