@@ -251,16 +251,34 @@ fn a_docker_image_task_runs_setup_run_exec_and_cancel_inside_one_container_per_n
     ]);
     assert_eq!(text(&running.stdout).lines().count(), 2);
 
-    // Stopped and started, its containers stopped meanwhile (as a machine's stop
-    // does): the next job starts its node's container again and runs inside it.
+    // Stopped and started: the stop stops the containers of these nodes, which
+    // outlive it (as a machine's stop ends them), and keeps them; the next job
+    // starts its node's container again and runs inside it.
     assert!(
         aloft(home.path(), &["stop", "-y", &cluster])
             .status
             .success()
     );
-    for name in &containers {
-        assert!(docker(&["stop", "-t", "1", name]).status.success());
-    }
+    assert_eq!(
+        text(
+            &docker(&[
+                "ps",
+                "--filter",
+                &format!("label=aloft.cluster={cluster}"),
+                "-q"
+            ])
+            .stdout
+        )
+        .lines()
+        .count(),
+        0,
+        "a stopped cluster's containers still run"
+    );
+    assert_eq!(
+        containers_of(&cluster).len(),
+        2,
+        "the stop removed the containers"
+    );
     let out = aloft(home.path(), &["start", &cluster]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = aloft(

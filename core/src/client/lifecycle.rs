@@ -454,6 +454,14 @@ impl Client {
         for batch in work.chunks(CONCURRENT_TEARDOWNS) {
             if action == Action::Stop {
                 drop_stop_kits(&control_dir, batch);
+                for (record, _) in batch {
+                    let privileges = providers.host.privileges(&record.provider);
+                    if privileges.node_folders || privileges.pool_hosts {
+                        for warning in stop_containers(&control_dir, record) {
+                            self.emit(Event::Warning(warning));
+                        }
+                    }
+                }
             }
             results.extend(std::thread::scope(|scope| {
                 // Before the machines go (on a node pool they live on, and so would
@@ -844,6 +852,34 @@ pub(crate) enum Action {
 /// its nodes (see [`crate::runtime::container`]); returns warnings for nodes not
 /// cleaned.
 fn remove_containers(control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
+    on_containers(
+        control_dir,
+        record,
+        crate::runtime::container::remove_on_nodes,
+    )
+}
+
+/// Stops the containers of a cluster whose nodes outlive a `stop` (this
+/// machine's, a pool's: a cloud's stop ends them with the machine); returns
+/// warnings for nodes not reached.
+fn stop_containers(control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
+    on_containers(
+        control_dir,
+        record,
+        crate::runtime::container::stop_on_nodes,
+    )
+}
+
+/// What is done to a cluster's containers on its nodes (see
+/// [`crate::runtime::container::remove_on_nodes`]); warnings in words.
+type ContainerStep = fn(&str, &[Box<dyn crate::runtime::node::Node>]) -> Vec<String>;
+
+/// Runs `what` on the nodes of a cluster launched with `image_id: docker:...`.
+fn on_containers(
+    control_dir: &Path,
+    record: &ClusterRecord,
+    what: ContainerStep,
+) -> Vec<String> {
     let uses_containers = serde_json::from_str::<crate::task::ResourceSet>(&record.resources_json)
         .map(|set| {
             set.candidates()
@@ -857,7 +893,7 @@ fn remove_containers(control_dir: &Path, record: &ClusterRecord) -> Vec<String> 
     let nodes: Vec<Box<dyn crate::runtime::node::Node>> = handle(record)
         .map(|h| h.nodes.iter().map(|a| a.connect(control_dir)).collect())
         .unwrap_or_default();
-    crate::runtime::container::remove_on_nodes(&record.name, &nodes)
+    what(&record.name, &nodes)
         .into_iter()
         .map(|w| format!("`{}`: {w}", record.name))
         .collect()

@@ -245,19 +245,39 @@ pub fn remove_script(cluster: &str) -> Script {
     ))
 }
 
+/// The script stopping this node's container of `cluster`, keeping it (none, or
+/// one stopped already, is fine): the next job starts it again.
+pub fn stop_script(cluster: &str) -> Script {
+    Script::new(format!(
+        "command -v docker >/dev/null 2>&1 || exit 0\n{}\
+         __aloft_docker stop -t 10 \"$__aloft_c\" >/dev/null 2>&1 || true\n",
+        prelude(cluster)
+    ))
+}
+
 /// Removes the container of `cluster` from every node, best effort; returns what
 /// could not be done, in words.
 pub fn remove_on_nodes(cluster: &str, nodes: &[Box<dyn Node>]) -> Vec<String> {
-    let script = remove_script(cluster);
-    run_everywhere(nodes, &script)
+    on_nodes(nodes, &remove_script(cluster), "removing")
+}
+
+/// Stops the container of `cluster` on every node, for nodes that outlive a
+/// `stop` (this machine's, a pool's), best effort; returns what could not be
+/// done, in words.
+pub fn stop_on_nodes(cluster: &str, nodes: &[Box<dyn Node>]) -> Vec<String> {
+    on_nodes(nodes, &stop_script(cluster), "stopping")
+}
+
+fn on_nodes(nodes: &[Box<dyn Node>], script: &Script, doing: &str) -> Vec<String> {
+    run_everywhere(nodes, script)
         .into_iter()
         .filter_map(|(node, result)| match result {
             Ok((0, _)) => None,
             Ok((code, output)) => Some(format!(
-                "removing the container on {node}: {}",
+                "{doing} the container on {node}: {}",
                 last_lines(&output, code)
             )),
-            Err(err) => Some(format!("removing the container on {node}: {err}")),
+            Err(err) => Some(format!("{doing} the container on {node}: {err}")),
         })
         .collect()
 }
