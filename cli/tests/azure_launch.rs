@@ -90,6 +90,30 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_azure() {
     );
     assert_eq!(facts["nics"], 2);
     assert_eq!(facts["ports"], serde_json::json!(["22", "8080"]));
+    // Each VM was given the cluster's own host key (cloud-init in
+    // `osProfile.customData`, which ARM never answers back), named in its
+    // `aloft-host-key` tag; the machines answer with it, and it was pinned for
+    // both nodes before the first connection.
+    let public = world.assert_pinned_to_cluster_host_key("az1", 2);
+    let tags = world.fake.sdk(
+        "rg = g('az1', 'eastus')\n\
+         print(json.dumps(sorted([v.tags.get('aloft-host-key'), v.os_profile.custom_data]\n\
+         \x20                  for v in compute.virtual_machines.list(rg, **o))))",
+    );
+    assert_eq!(
+        tags,
+        serde_json::json!([[public.clone(), null], [public.clone(), null]]),
+        "{tags}"
+    );
+    let given = world.fake.state()["user_data"].clone();
+    for vm in ["az1-head", "az1-worker-1"] {
+        let user_data = given[vm].as_str().unwrap_or_default();
+        assert!(user_data.starts_with("#cloud-config\n"), "{given}");
+        assert!(
+            user_data.contains(&format!("ed25519_public: {public}")),
+            "{given}"
+        );
+    }
     let rows = world.status_json();
     assert_eq!(rows[0]["status"], "UP", "{rows}");
     assert_eq!(rows[0]["provider"], "azure");

@@ -45,7 +45,12 @@ VMs take "machines" (real sshd's on loopback the test started): a public IP take
 the next free machine's address when it is made (in turn, so a freed address is
 not handed out again at once); the VM's
 `osProfile.linuxConfiguration.ssh.publicKeys` are appended to the authorized keys
-of the machine behind its NIC's public IP (as the Azure Linux agent does).
+of the machine behind its NIC's public IP (as the Azure Linux agent does), and
+a `#cloud-config` in `osProfile.customData` (base64, at most 87380 characters,
+as ARM takes it) that gives `ssh_keys` makes that machine's sshd answer with
+that host key (`first_boot.py`, as cloud-init's first boot would). ARM never
+answers `customData` back (the state's `groups` keep it); tag values are at most
+256 characters.
 Deleting a resource group deletes everything in it and frees its machines.
 
 Test controls (no auth, under `/_fake/`): `POST /_fake/capacity {"size"
@@ -54,10 +59,12 @@ refused 409) | "ZonalAllocationFailed" (the create operation fails) | null
 (clears)}`, `POST /_fake/throttle {"count": n}` (the next n ARM requests are
 answered 429 with `Retry-After: 1`), `POST /_fake/evict {"vm": name}` (a spot VM
 is evicted: deallocated), `GET /_fake/state` (`groups` with their resources,
-`machines_used`, `requests`: `METHOD /path-template` of every request, `INVALID
-...`, `THROTTLED`, `UNAUTHORIZED`, `TOKEN`), `GET /_fake/secrets`.
+`machines_used`, `user_data`: each VM's `customData` decoded, `requests`: `METHOD
+/path-template` of every request, `INVALID ...`, `THROTTLED`, `UNAUTHORIZED`,
+`TOKEN`), `GET /_fake/secrets`.
 """
 import argparse
+import base64
 import enum
 import inspect
 import json
@@ -76,6 +83,8 @@ import azure.mgmt.network.models as network_models
 import azure.mgmt.network.operations._operations as network_ops
 import azure.mgmt.resource.resources.models as resource_models
 import azure.mgmt.resource.resources.operations._operations as resource_ops
+
+from first_boot import install_host_key
 
 ARM_HOST = "management.azure.com"
 LOGIN_HOST = "login.microsoftonline.com"
@@ -267,6 +276,7 @@ class State:
         self.throttle = 0
         self.requests = []
         self.machines_used = {}  # machine ip -> public ip resource id
+        self.user_data = {}  # VM name -> its customData, decoded (every VM ever made)
         self.next_machine = 0
 
     # -- helpers --
@@ -484,6 +494,19 @@ class State:
                        f"The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: {size}' "
                        f"is currently not available in location '{region}'. Please try another size or deploy to a "
                        "different location or zones. See https://aka.ms/azureskunotavailable for details.")
+        custom = (props.get("osProfile") or {}).get("customData")
+        user_data = None
+        if custom is not None:
+            try:
+                if len(custom) > 87380:
+                    raise ValueError("too long")
+                user_data = base64.b64decode(custom, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise Fail(400, "InvalidParameter",
+                           "Custom data in OSProfile must be in Base64 encoding and with a maximum length of 87380 characters.")
+        for k, v in (body.get("tags") or {}).items():
+            if len(str(v)) > 256:
+                raise Fail(400, "InvalidTagNameOrValue", f"The tag value of '{k}' exceeds 256 characters.")
         nics = (props.get("networkProfile") or {}).get("networkInterfaces") or []
         if not nics or self.get_res(nics[0]["id"]) is None:
             raise Fail(400, "InvalidParameter", "networkProfile.networkInterfaces must name an existing NIC")
@@ -495,6 +518,8 @@ class State:
         vm["properties"]["vmId"] = str(uuid.uuid4())
         vm["power"] = "starting"
         g["resources"][rid.lower()] = vm
+        if user_data is not None:
+            self.user_data[vmName] = user_data
         error = None
         if code == "ZonalAllocationFailed":
             error = {"code": "ZonalAllocationFailed",
@@ -509,6 +534,7 @@ class State:
                 with open(machine[2], "a") as f:
                     for k in keys:
                         f.write("\n" + k["keyData"].strip() + "\n")
+                install_host_key(machine, user_data)
             vm["properties"]["provisioningState"] = "Succeeded"
             vm["power"] = "running"
         oid = self.new_operation(region, done, error)
@@ -517,6 +543,10 @@ class State:
     def vm_view(self, vm, expand=False):
         v = {k: val for k, val in vm.items() if k != "power"}
         v["properties"] = dict(vm["properties"])
+        if "osProfile" in v["properties"]:
+            # ARM never answers customData back.
+            v["properties"]["osProfile"] = {k: val for k, val in v["properties"]["osProfile"].items()
+                                            if k != "customData"}
         if expand:
             statuses = [{"code": f"ProvisioningState/{vm['properties']['provisioningState'].lower()}",
                          "level": "Info", "displayStatus": vm["properties"]["provisioningState"]}]
@@ -637,7 +667,8 @@ def make_handler(state):
                                                               for r in g["resources"].values())}
                               for g in state.groups.values()}
                     return self.reply(200, {"groups": groups, "requests": list(state.requests),
-                                            "machines_used": sorted(state.machines_used)})
+                                            "machines_used": sorted(state.machines_used),
+                                            "user_data": state.user_data})
                 if method == "GET" and url.path == "/_fake/secrets":
                     return self.reply(200, {"secrets": [state.client_secret] + sorted(state.tokens)})
                 if method == "POST" and url.path == "/_fake/capacity":

@@ -13,13 +13,16 @@ use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, Identity, Instance, InstanceStatus, PortRange, ProviderError,
     Region, RunRequest, RunResult,
 };
-use aloft_provider_sdk::{errors, kv, log};
+use aloft_provider_sdk::{errors, kv, log, settings};
 
 use crate::arm::{self, COMPUTE_API, NETWORK_API, RESOURCES_API};
 use crate::{auth, offers};
 
 /// The tag naming a resource's cluster.
 pub const CLUSTER_TAG: &str = "aloft-cluster";
+/// The tag naming the public SSH host key a VM was created with (cloud-init
+/// installs it from `osProfile.customData`, which ARM never reads back).
+pub const HOST_KEY_TAG: &str = "aloft-host-key";
 /// The default SSH user (Azure refuses `root` as an admin user name).
 const DEFAULT_USER: &str = "azureuser";
 
@@ -318,7 +321,11 @@ fn instances(
                 private_ip,
                 ssh_port: 22,
                 ssh_user: Some(user.clone()),
-                extra: Vec::new(),
+                extra: vm["tags"][HOST_KEY_TAG]
+                    .as_str()
+                    .map(|key| (settings::HOST_KEY.to_string(), key.to_string()))
+                    .into_iter()
+                    .collect(),
             },
         ));
     }
@@ -336,6 +343,7 @@ fn vm_body(
     image: &Value,
     user: &str,
     public_key: Option<&str>,
+    host_key: Option<(&str, &str)>,
 ) -> Value {
     let mut linux = json!({"disablePasswordAuthentication": true});
     if let Some(key) = public_key {
@@ -375,9 +383,21 @@ fn vm_body(
         Role::Head => "head".to_string(),
         Role::Worker(n) => format!("worker-{n}"),
     };
+    let mut tags = json!({CLUSTER_TAG: req.cluster.cluster, "aloft-role": role});
+    // cloud-init installs the host key at first boot; the tag tells later
+    // queries which key the VM was given.
+    if let Some((private, public)) = host_key {
+        use base64::Engine;
+        properties["osProfile"]["customData"] = json!(
+            base64::engine::general_purpose::STANDARD
+                .encode(nodes::cloud_init_host_key(private, public))
+        );
+        let line: Vec<&str> = public.split_whitespace().take(2).collect();
+        tags[HOST_KEY_TAG] = json!(line.join(" "));
+    }
     json!({
         "location": req.cluster.region,
-        "tags": {CLUSTER_TAG: req.cluster.cluster, "aloft-role": role},
+        "tags": tags,
         "properties": properties,
     })
 }
@@ -391,6 +411,7 @@ pub fn run(
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let here = |e: ProviderError| errors::in_zone(e, region, None);
+    let host_key = settings::host_key(settings)?;
     if !is_name(region) {
         return Err(here(errors::unsupported(
             "UnknownRegion",
@@ -515,7 +536,16 @@ pub fn run(
                 "Microsoft.Compute",
                 &format!("virtualMachines/{vm}"),
             );
-            let body = vm_body(req, &vm, role, &id_of(&sub, &nic), &image, &user, key);
+            let body = vm_body(
+                req,
+                &vm,
+                role,
+                &id_of(&sub, &nic),
+                &image,
+                &user,
+                key,
+                host_key,
+            );
             let made = arm::call(
                 "PUT",
                 &arm::url(&sub, &path, COMPUTE_API),
