@@ -91,21 +91,28 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
     // The machines opened to the cluster's own key only through the instances'
     // metadata.
     let key = world.assert_machines_hold_cluster_key("oc1");
+    // Each instance was given the cluster's own host key (cloud-init in metadata
+    // `user_data`), named in its `aloft-host-key` freeform tag (read below); the
+    // machines answer with it, and it was pinned for both nodes before the first
+    // connection.
+    let public = world.assert_pinned_to_cluster_host_key("oc1", 2);
 
     // Read back through the SDK: two instances named by role, of the A10 shape, in
     // one availability domain, in the cluster's subnet; its security list opens 22
     // and 8080 to the world.
     let facts = world.fake.sdk(
-        "insts = [i for i in compute.list_instances(c).data if i.lifecycle_state != 'TERMINATED']\n\
+        "import base64\n\
+         insts = [i for i in compute.list_instances(c).data if i.lifecycle_state != 'TERMINATED']\n\
          sls = [s for s in network.list_security_lists(c).data if s.display_name == 'aloft-oc1']\n\
          print(json.dumps(dict(\n\
            instances=sorted([i.display_name, i.shape, i.lifecycle_state, i.freeform_tags] for i in insts),\n\
            ads=sorted(set(i.availability_domain for i in insts)),\n\
            keys=sorted(set(i.metadata['ssh_authorized_keys'].split()[0] for i in insts)),\n\
+           user_data=[base64.b64decode(i.metadata['user_data']).decode() for i in insts],\n\
            ports=sorted([r.tcp_options.destination_port_range.min, r.source] for s in sls\n\
                         for r in s.ingress_security_rules if r.tcp_options))))",
     );
-    let tag = serde_json::json!({"aloft-cluster": "oc1"});
+    let tag = serde_json::json!({"aloft-cluster": "oc1", "aloft-host-key": public});
     assert_eq!(
         facts["instances"],
         serde_json::json!([
@@ -115,6 +122,16 @@ fn a_two_node_gpu_cluster_lives_its_whole_life_on_oci_and_leaves_nothing() {
         "{facts}"
     );
     assert_eq!(facts["ads"].as_array().unwrap().len(), 1, "{facts}");
+    let given = facts["user_data"].as_array().unwrap();
+    assert_eq!(given.len(), 2, "{facts}");
+    for user_data in given {
+        let user_data = user_data.as_str().unwrap();
+        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+        assert!(
+            user_data.contains(&format!("ed25519_public: {public}")),
+            "{user_data}"
+        );
+    }
     assert_eq!(
         facts["keys"],
         serde_json::json!([key.split_whitespace().next()]),

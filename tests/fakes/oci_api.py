@@ -35,8 +35,12 @@ body), `date` within 5 minutes; else 401 `NotAuthenticated` (recorded
 `UNAUTHENTICATED`).
 
 Instances take the next free "machine" (a real sshd on loopback the test started):
-the public IP of the instance's VNIC is the machine's address, and metadata
-`ssh_authorized_keys` is appended to its authorized keys. PROVISIONING, then
+the public IP of the instance's VNIC is the machine's address, metadata
+`ssh_authorized_keys` is appended to its authorized keys, and a `#cloud-config`
+in metadata `user_data` (base64) that gives `ssh_keys` makes the machine's sshd
+answer with that host key (`first_boot.py`, as cloud-init's first boot would).
+As OCI takes them: the metadata at most 32,000 bytes in all, freeform tag keys
+at most 100 characters and values at most 256. PROVISIONING, then
 RUNNING after --boot-seconds; STOP / START actions; DELETE terminates (TERMINATING,
 then TERMINATED) and frees the machine. Networking refuses (409 Conflict) to
 delete what is still referenced, as OCI does: a subnet with instances, a route
@@ -78,6 +82,8 @@ from urllib.parse import parse_qs, urlparse
 import oci
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+
+from first_boot import install_host_key
 
 VERSION = "/20160918"
 
@@ -369,10 +375,23 @@ class State:
         machine = self.free_machine()
         if machine is None:
             raise Fail(500, "InternalError", "Out of host capacity.")
-        key = (body.get("metadata") or {}).get("ssh_authorized_keys")
+        metadata = body.get("metadata") or {}
+        if sum(len(k.encode()) + len(str(v).encode()) for k, v in metadata.items()) > 32000:
+            raise Fail(400, "InvalidParameter", "metadata exceeds the 32,000 byte limit")
+        for k, v in (body.get("freeformTags") or {}).items():
+            if len(k) > 100 or len(str(v)) > 256:
+                raise Fail(400, "InvalidParameter", f"freeformTags: {k} is too long")
+        user_data = None
+        if "user_data" in metadata:
+            try:
+                user_data = base64.b64decode(metadata["user_data"], validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise Fail(400, "InvalidParameter", "metadata user_data must be base64 encoded")
+        key = metadata.get("ssh_authorized_keys")
         if key:
             with open(machine[2], "a") as f:
                 f.write("\n" + key.strip() + "\n")
+        install_host_key(machine, user_data)
         iid = ocid("instance", region)
         n = len(self.instances) + 2
         i = {"id": iid, "compartmentId": body["compartmentId"], "availabilityDomain": ad,

@@ -14,7 +14,7 @@ use aloft_provider_sdk::types::{
     ClusterInstances, ClusterRef, ErrorKind, Identity, Instance as WitInstance, InstanceStatus,
     PortRange, ProviderError, Region, RunRequest, RunResult,
 };
-use aloft_provider_sdk::{errors, kv, log};
+use aloft_provider_sdk::{errors, kv, log, settings};
 
 use crate::api::{Ctx, Service, enc, is_not_found};
 use crate::model::{self, CLUSTER_TAG, Instance, Resource, Role, Vnic, VnicAttachment};
@@ -291,6 +291,7 @@ pub fn run(
     settings: &BTreeMap<String, String>,
 ) -> Result<RunResult, ProviderError> {
     let ctx = Ctx::load(settings)?;
+    let host_key = settings::host_key(settings)?;
     let region = req.cluster.region.as_str();
     let cluster = req.cluster.cluster.as_str();
     let here = |e: ProviderError| {
@@ -345,7 +346,17 @@ pub fn run(
         let image = image(&ctx, req, settings).map_err(here)?;
         let mut refused = Vec::new();
         for ad in &ads {
-            match launch_all(&ctx, req, ad, &subnet, &image, &to_create, &mut created) {
+            let launched = launch_all(
+                &ctx,
+                req,
+                ad,
+                &subnet,
+                &image,
+                &to_create,
+                host_key,
+                &mut created,
+            );
+            match launched {
                 Ok(()) => {
                     refused.clear();
                     break;
@@ -376,7 +387,9 @@ pub fn run(
     })
 }
 
-/// Launches `roles` in `ad`, pushing each new id to `created`.
+/// Launches `roles` in `ad` (given `host_key`, the host key pair, when aloft
+/// made one), pushing each new id to `created`.
+#[allow(clippy::too_many_arguments)]
 fn launch_all(
     ctx: &Ctx,
     req: &RunRequest,
@@ -384,6 +397,7 @@ fn launch_all(
     subnet: &str,
     image: &str,
     roles: &[Role],
+    host_key: Option<(&str, &str)>,
     created: &mut Vec<String>,
 ) -> Result<(), ProviderError> {
     let cluster = req.cluster.cluster.as_str();
@@ -408,6 +422,17 @@ fn launch_all(
             .filter(|k| !k.is_empty())
         {
             body["metadata"] = json!({"ssh_authorized_keys": key});
+        }
+        // cloud-init installs the host key at first boot; the tag tells later
+        // queries which key the instance was given.
+        if let Some((private, public)) = host_key {
+            use base64::Engine;
+            body["metadata"]["user_data"] = json!(
+                base64::engine::general_purpose::STANDARD
+                    .encode(nodes::cloud_init_host_key(private, public))
+            );
+            let line: Vec<&str> = public.split_whitespace().take(2).collect();
+            body["freeformTags"][model::HOST_KEY_TAG] = json!(line.join(" "));
         }
         if req.use_spot {
             body["preemptibleInstanceConfig"] =
@@ -475,7 +500,12 @@ fn to_instances(
             private_ip: model::address(&vnic.private_ip),
             ssh_port: 22,
             ssh_user: Some(user.clone()),
-            extra: Vec::new(),
+            extra: i
+                .freeform_tags
+                .get(model::HOST_KEY_TAG)
+                .map(|key| (settings::HOST_KEY.to_string(), key.clone()))
+                .into_iter()
+                .collect(),
         });
     }
     Ok(out)

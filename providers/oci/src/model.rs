@@ -15,6 +15,10 @@ pub use aloft_provider_sdk::nodes::{Role, name_of, role_of, roles_to_launch};
 /// The freeform tag on everything aloft creates, holding the cluster's name.
 pub const CLUSTER_TAG: &str = "aloft-cluster";
 
+/// The freeform tag naming the public SSH host key an instance was created with
+/// (cloud-init installs it from metadata `user_data`).
+pub const HOST_KEY_TAG: &str = "aloft-host-key";
+
 /// The address block of a cluster's VCN, and of its one (regional) subnet.
 pub const VCN_CIDR: &str = "10.0.0.0/16";
 /// See [`VCN_CIDR`].
