@@ -875,11 +875,7 @@ fn stop_containers(control_dir: &Path, record: &ClusterRecord) -> Vec<String> {
 type ContainerStep = fn(&str, &[Box<dyn crate::runtime::node::Node>]) -> Vec<String>;
 
 /// Runs `what` on the nodes of a cluster launched with `image_id: docker:...`.
-fn on_containers(
-    control_dir: &Path,
-    record: &ClusterRecord,
-    what: ContainerStep,
-) -> Vec<String> {
+fn on_containers(control_dir: &Path, record: &ClusterRecord, what: ContainerStep) -> Vec<String> {
     let uses_containers = serde_json::from_str::<crate::task::ResourceSet>(&record.resources_json)
         .map(|set| {
             set.candidates()
