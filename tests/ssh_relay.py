@@ -29,26 +29,9 @@ import socket
 import sys
 import threading
 
-
-
-def host_key_of(user_data):
-    """The (private, public) ed25519 host key a `#cloud-config` document's
-    `ssh_keys` gives cloud-init (a literal block and a plain line, as aloft
-    writes them), or None."""
-    if not user_data.startswith("#cloud-config"):
-        return None
-    private, public, block = [], None, False
-    for line in user_data.splitlines():
-        if block and line.startswith("    "):
-            private.append(line[4:])
-            continue
-        block = False
-        if line.strip() == "ed25519_private: |":
-            block = True
-        elif line.strip().startswith("ed25519_public:"):
-            public = line.split(":", 1)[1].strip()
-    return ("\n".join(private) + "\n", public) if private and public else None
-
+# The first boot's host key, as the fakes of other clouds play it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes"))
+from first_boot import host_key_of, install_key_pair  # noqa: E402
 
 args = sys.argv[1:]
 keys_from = None
@@ -118,26 +101,7 @@ with open(map_file, "r+") as f:
             and len(target) > 2 and data.get("host_keys", True) \
             and node not in data.setdefault("host_keyed", []):
         # First boot: the machine's sshd answers with the cloud-given host key.
-        import signal
-        import subprocess
-        import time
-
-        machine = os.path.dirname(target[2])
-        with open(os.open(os.path.join(machine, "host_key"), os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600), "w") as k:
-            k.write(host_key[0])
-        os.chmod(os.path.join(machine, "host_key"), 0o600)
-        with open(os.path.join(machine, "host_key.pub"), "w") as k:
-            k.write(host_key[1].strip() + "\n")
-        with open(os.path.join(machine, "sshd.pid")) as pid:
-            os.kill(int(pid.read().strip()), signal.SIGHUP)
-        want = host_key[1].split()[1]
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            scan = subprocess.run(["ssh-keyscan", "-T", "2", "-t", "ed25519", "-p", str(target[1]), target[0]],
-                                  capture_output=True, text=True)
-            if want in scan.stdout:
-                break
-            time.sleep(0.1)
+        install_key_pair(target, *host_key)
         data["host_keyed"].append(node)
         f.seek(0)
         f.truncate()

@@ -1058,13 +1058,7 @@ fn a_spot_replica_terminated_behind_alofts_back_is_replaced() {
     assert_no_secret_in_files(world.home.path());
 }
 
-/// The public key line's type and data (no comment).
-fn key_of(line: &str) -> String {
-    line.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use common::key_of;
 
 #[test]
 fn nodes_answer_with_the_host_key_aloft_made_and_are_pinned_before_the_first_connection() {
@@ -1107,16 +1101,8 @@ fn nodes_answer_with_the_host_key_aloft_made_and_are_pinned_before_the_first_con
     }
     // Both machines answer with it, and it was filed for both nodes as the
     // cluster's only key, checked strictly (no trust on first use).
-    for m in &world.machines {
-        assert_eq!(key_of(&m.host_public_key()), public);
-    }
-    let known =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/pin/known_hosts")).unwrap();
-    let lines: Vec<&str> = known.lines().collect();
-    assert_eq!(lines.len(), 2, "{known}");
-    for line in &lines {
-        assert_eq!(key_of(line.split_once(' ').unwrap().1), public, "{known}");
-    }
+    let machines: Vec<&Sshd> = world.machines.iter().collect();
+    common::assert_pinned_to_cluster_host_key(world.home.path(), &machines, "pin", 2);
     // So does the `ssh` config aloft writes for the user.
     let config = std::fs::read_to_string(world.home.path().join("ssh/config")).unwrap();
     assert_eq!(

@@ -178,21 +178,8 @@ fn a_two_node_cluster_lives_its_whole_life_on_the_compute_fake() {
     // Each VM was given the cluster's own host key (cloud-init `user-data`, named
     // in the `aloft-host-key` item), answers with it, and was pinned to it before
     // the first connection.
-    let key_of = |line: &str| {
-        line.split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let public = key_of(
-        &std::fs::read_to_string(
-            world
-                .home
-                .path()
-                .join("keys/clusters/trn/host/aloft-key.pub"),
-        )
-        .unwrap(),
-    );
+    let machines: Vec<&Sshd> = world.machines.iter().collect();
+    let public = common::assert_pinned_to_cluster_host_key(world.home.path(), &machines, "trn", 2);
     let items = world.fake.google(
         "out = [{m.key: m.value for m in i.metadata.items}\n\
          \x20      for z, s in instances.aggregated_list(request={'project': PROJECT, 'filter': 'labels.aloft-cluster = trn'})\n\
@@ -212,18 +199,6 @@ fn a_two_node_cluster_lives_its_whole_life_on_the_compute_fake() {
                 .starts_with("#cloud-config\n")
         );
     }
-    for m in &world.machines {
-        assert_eq!(key_of(&m.host_public_key()), public);
-    }
-    let known =
-        std::fs::read_to_string(world.home.path().join("keys/clusters/trn/known_hosts")).unwrap();
-    assert_eq!(known.lines().count(), 2, "{known}");
-    assert!(
-        known
-            .lines()
-            .all(|l| key_of(l.split_once(' ').unwrap().1) == public),
-        "{known}"
-    );
     for m in &world.machines {
         assert!(
             m.home().join("sky_workdir/setup.txt").exists() || m.home().join("setup.txt").exists()

@@ -2,7 +2,8 @@
 (`ssh_keys`), played on a test "machine" (a real sshd the test started, see
 tests/src/sshd.rs): the fakes of clouds that take user data (DigitalOcean,
 Nebius, Azure, OCI) call `install_host_key` when they create an instance, as
-tests/ssh_relay.py does for AWS and GCP.
+tests/ssh_relay.py does for AWS and GCP; the Kubernetes fake calls
+`install_key_pair` with the key a pod reads from its Secret.
 
 Imported by the fakes (they run as scripts from this folder, so it is on their
 path); no third-party package needed.
@@ -47,8 +48,15 @@ def install_host_key(machine, user_data):
     pair = host_key_of(user_data)
     if pair is None:
         return None
-    private, public = pair
+    return install_key_pair(machine, *pair)
+
+
+def install_key_pair(machine, private, public):
+    """Makes `machine` (ip, port, authorized_keys path) answer SSH with the host
+    key pair `private`, `public` (see `install_host_key`); returns `public`."""
     ip, port, authorized_keys = machine[0], machine[1], machine[2]
+    if not private.endswith("\n"):
+        private += "\n"
     folder = os.path.dirname(authorized_keys)
     path = os.path.join(folder, "host_key")
     fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)

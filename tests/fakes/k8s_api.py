@@ -55,6 +55,8 @@ import uuid
 
 import kubernetes_validate
 
+from first_boot import install_key_pair
+
 SCHEMA_VERSION = "1.33"
 GPU = "nvidia.com/gpu"
 SSH_PORT_ANNOTATION = "aloft.dev/ssh-port"
@@ -66,33 +68,6 @@ RBAC = {"roles": "Role", "rolebindings": "RoleBinding"}
 # The shortest and longest lifetimes TokenRequest accepts (10 minutes; 2^32 s).
 MIN_TOKEN_SECONDS = 600
 MAX_TOKEN_SECONDS = 2**32
-
-
-def install_host_key(machine_dir, machine, private, public):
-    """Makes the test machine in `machine_dir` (at `machine`: ip, port) answer SSH
-    with the given host key, as a pod's sshd started with it would: the key files
-    written (0600), its sshd reloaded (SIGHUP re-reads its keys), and the new key
-    awaited with ssh-keyscan."""
-    import signal
-    import subprocess
-    import time
-
-    key = os.path.join(machine_dir, "host_key")
-    with open(os.open(key, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600), "w") as f:
-        f.write(private if private.endswith("\n") else private + "\n")
-    os.chmod(key, 0o600)
-    with open(key + ".pub", "w") as f:
-        f.write(public.strip() + "\n")
-    with open(os.path.join(machine_dir, "sshd.pid")) as f:
-        os.kill(int(f.read().strip()), signal.SIGHUP)
-    want = public.split()[1]
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        scan = subprocess.run(["ssh-keyscan", "-T", "2", "-t", "ed25519", "-p", str(machine[1]), machine[0]],
-                              capture_output=True, text=True)
-        if want in scan.stdout:
-            return
-        time.sleep(0.1)
 
 
 def now():
@@ -344,7 +319,7 @@ class Cluster:
             private = base64.b64decode(data[key]).decode() if key in data else string_data.get(key)
             public = pod["metadata"].get("annotations", {}).get("aloft.dev/host-key")
             if private and public:
-                install_host_key(os.path.dirname(path), machine, private, public)
+                install_key_pair((machine[0], machine[1], path), private, public)
 
     def schedule(self, pod):
         if pod["spec"].get("nodeName"):

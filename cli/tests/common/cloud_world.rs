@@ -310,34 +310,8 @@ impl<F> CloudWorld<F> {
     /// answers SSH with it (the cloud's first boot installed it) and the
     /// cluster's `known_hosts` pins it, and nothing else, for `nodes` nodes.
     pub fn assert_pinned_to_cluster_host_key(&self, cluster: &str, nodes: usize) -> String {
-        let key_of = |line: &str| {
-            line.split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let path = self
-            .home
-            .path()
-            .join(format!("keys/clusters/{cluster}/host/aloft-key.pub"));
-        let public = key_of(&std::fs::read_to_string(path).expect("the cluster's host key"));
-        assert!(public.starts_with("ssh-ed25519 "), "{public}");
-        for m in &self.machines {
-            assert_eq!(key_of(&m.host_public_key()), public, "{} answers", m.ip);
-        }
-        let known = std::fs::read_to_string(
-            self.home
-                .path()
-                .join(format!("keys/clusters/{cluster}/known_hosts")),
-        )
-        .expect("the cluster's known_hosts");
-        let lines: Vec<&str> = known.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), nodes, "{known}");
-        for line in lines {
-            let (_, key) = line.split_once(' ').expect("HOST KEY");
-            assert_eq!(key_of(key), public, "{known}");
-        }
-        public
+        let machines: Vec<&Sshd> = self.machines.iter().collect();
+        super::assert_pinned_to_cluster_host_key(self.home.path(), &machines, cluster, nodes)
     }
 
     /// Runs a task of `nodes` nodes on `cluster` (`aloft exec`); fails unless

@@ -163,3 +163,40 @@ pub fn http_get(url: &str) -> String {
         .expect("run curl");
     text(&out.stdout)
 }
+
+/// An OpenSSH public key line's type and data (no comment).
+pub fn key_of(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The host key aloft made for `cluster` under `home`, as `TYPE DATA` (its
+/// `keys/clusters/<cluster>/host/aloft-key.pub`); fails unless each of
+/// `machines` answers SSH with it (the cloud's first boot installed it) and the
+/// cluster's `known_hosts` pins it, and nothing else, for `nodes` nodes.
+pub fn assert_pinned_to_cluster_host_key(
+    home: &Path,
+    machines: &[&aloft_tests::sshd::Sshd],
+    cluster: &str,
+    nodes: usize,
+) -> String {
+    let keys = home.join("keys/clusters").join(cluster);
+    let public = key_of(
+        &std::fs::read_to_string(keys.join("host/aloft-key.pub")).expect("the cluster's host key"),
+    );
+    assert!(public.starts_with("ssh-ed25519 "), "{public}");
+    for m in machines {
+        assert_eq!(key_of(&m.host_public_key()), public, "{} answers", m.ip);
+    }
+    let known =
+        std::fs::read_to_string(keys.join("known_hosts")).expect("the cluster's known_hosts");
+    let lines: Vec<&str> = known.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), nodes, "{known}");
+    for line in lines {
+        let (_, key) = line.split_once(' ').expect("HOST KEY");
+        assert_eq!(key_of(key), public, "{known}");
+    }
+    public
+}
