@@ -120,9 +120,6 @@ pub fn cloud_init_host_key(private: &str, public: &str) -> String {
 /// then the key's length (32).
 const ED25519_HEAD: &[u8] = b"\0\0\0\x0bssh-ed25519\0\0\0\x20";
 
-/// RFC 4648's base32 alphabet, lower-cased.
-const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-
 /// The public host key line `public` (`ssh-ed25519 DATA [comment]`, see
 /// [`crate::settings::HOST_KEY`]) as a value that any cloud's labels or tags
 /// take, for clouds that cannot hold the line itself: the ed25519 key's 32
@@ -138,19 +135,7 @@ pub fn host_key_label(public: &str) -> Option<String> {
         .decode(fields.next()?)
         .ok()?;
     let key = blob.strip_prefix(ED25519_HEAD).filter(|k| k.len() == 32)?;
-    let (mut out, mut bits, mut held) = (String::with_capacity(52), 0u32, 0u32);
-    for &b in key {
-        held = (held << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(BASE32[((held >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(BASE32[((held << (5 - bits)) & 31) as usize]));
-    }
-    Some(out)
+    Some(data_encoding::BASE32_NOPAD.encode(key).to_ascii_lowercase())
 }
 
 /// The public host key line (`ssh-ed25519 DATA`) that a [`host_key_label`]
@@ -161,21 +146,12 @@ pub fn host_key_of_label(value: &str) -> Option<String> {
     if value.len() != 52 {
         return None;
     }
-    let mut blob = ED25519_HEAD.to_vec();
-    let (mut bits, mut held) = (0u32, 0u32);
-    for c in value.bytes() {
-        let v = BASE32.iter().position(|&a| a == c.to_ascii_lowercase())? as u32;
-        held = (held << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            blob.push(((held >> bits) & 0xff) as u8);
-        }
-    }
-    // 52 characters hold 260 bits: the 4 left over must be zero.
-    if held & ((1 << bits) - 1) != 0 || blob.len() != ED25519_HEAD.len() + 32 {
-        return None;
-    }
+    // Strict: the 4 bits left over in 52 characters must be zero.
+    let key = data_encoding::BASE32_NOPAD
+        .decode(value.to_ascii_uppercase().as_bytes())
+        .ok()
+        .filter(|k| k.len() == 32)?;
+    let blob = [ED25519_HEAD, key.as_slice()].concat();
     Some(format!(
         "ssh-ed25519 {}",
         base64::engine::general_purpose::STANDARD.encode(blob)
