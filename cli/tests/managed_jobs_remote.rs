@@ -237,18 +237,10 @@ fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
 
     // The granted providers' credentials are in no file on the host (they travel
     // with each call, into the controller's memory only), and Lambda's key, not
-    // granted, is not there at all; the controller that holds them is running.
+    // granted, is not there at all.
     let kit = world.controller_home().join("credentials.sh");
     assert!(!kit.exists());
     common::assert_secret_in_no_file(world.machines.path(), SECRET);
-    // Readable (root with CAP_SYS_PTRACE): it got the granted secret, not Lambda's.
-    // Refused: it is non-dumpable, as it should be.
-    if let Some(env) = controller_environment(&world) {
-        assert!(
-            env.contains(SECRET) && !env.contains(UNGRANTED),
-            "the controller's environment lacks the granted credential"
-        );
-    }
     let config = std::fs::read_to_string(world.controller_home().join("config.yaml")).unwrap();
     assert!(config.contains("127.0.0.1:9") && !config.contains("controller"));
     common::assert_secret_in_no_file(world.machines.path(), UNGRANTED);
@@ -273,6 +265,17 @@ fn a_controller_on_a_pool_machine_runs_jobs_while_the_submitting_cli_is_gone() {
         .trim()
         .to_string();
     world.wait_for(&id2, "RUNNING");
+    // While a job runs its controller runs, holding the credentials: still in no
+    // file on the host. Reading its environment, when allowed (root with
+    // CAP_SYS_PTRACE), finds the granted secret and not Lambda's; a refused read
+    // is its non-dumpability.
+    common::assert_secret_in_no_file(world.machines.path(), SECRET);
+    if let Some(env) = controller_environment(&world) {
+        assert!(
+            env.contains(SECRET) && !env.contains(UNGRANTED),
+            "the controller's environment lacks the granted credential"
+        );
+    }
     let cancelled = world.ok(&["jobs", "cancel", "-y", "-o", "json", &id2]);
     assert_eq!(
         cancelled.trim().replace([' ', '\n'], ""),
