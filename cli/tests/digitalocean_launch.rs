@@ -182,6 +182,26 @@ fn no_capacity_in_one_region_fails_over_to_the_next_and_says_why() {
 }
 
 #[test]
+fn every_cloud_plan_asks_digitalocean_when_its_token_is_set_without_clouds_naming_it() {
+    // No `clouds:` and a task that names no cloud: with the token set, planning
+    // over every cloud asks DigitalOcean (no shipped catalog) for its sizes.
+    let world = World::new(0, 0);
+    let task = world.task(
+        "big.yaml",
+        "resources: {accelerators: H100:8}\nrun: echo hi\n",
+    );
+    let all = world.aloft(&["launch", "--dryrun", "--all-clouds", task.to_str().unwrap()]);
+    let said = format!("{}{}", text(&all.stdout), text(&all.stderr));
+    assert!(all.status.success(), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("digitalocean (") && l.contains("gpu-h100x8-640gb")),
+        "{said}"
+    );
+    assert!(!said.contains(SECRET));
+}
+
+#[test]
 fn plans_price_digitalocean_from_its_live_sizes_and_never_offer_spot() {
     let world = World::new(0, 0);
     world.prepend_config("clouds: [digitalocean]\n");

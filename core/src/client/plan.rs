@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use crate::optimizer::{Blocklist, Candidate, OptTask, OptimizeOptions, TaskPlan, optimize_task};
+use crate::plugin::CredentialSource;
 use crate::task::Task;
 
 use super::offers::LiveCatalog;
@@ -245,18 +246,23 @@ impl Client {
         let shipped = catalog.clouds();
         let ask: Option<Vec<String>> = match (&named, options.all_clouds) {
             // Every shipped catalog plans offline; only clouds without one (those
-            // the task names, the user's `clouds:`, installed providers) are asked,
-            // and those of them priced live (`offers::priced_live`).
+            // the task names, the user's `clouds:`, installed providers, bundled
+            // providers whose credentials are set here) are asked, and those of
+            // them priced live (`offers::priced_live`).
             (_, true) => {
                 let providers = self.providers()?;
                 let manifests = providers.host.manifests();
+                let source = super::providers::ConfiguredCredentials::from_config(&self.config)?;
                 let mut ask: Vec<String> = named.clone().unwrap_or_default();
                 ask.extend(self.config.clouds.clone().unwrap_or_default());
                 ask.extend(
                     manifests
                         .iter()
-                        .map(|m| m.name.clone())
-                        .filter(|n| !providers.bundled.contains(n)),
+                        .filter(|m| {
+                            !providers.bundled.contains(&m.name)
+                                || m.credentials.iter().any(|c| source.get(c).is_some())
+                        })
+                        .map(|m| m.name.clone()),
                 );
                 ask.retain(|n| !shipped.contains(n) || super::offers::priced_live(&manifests, n));
                 ask.sort();
