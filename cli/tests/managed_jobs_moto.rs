@@ -473,11 +473,14 @@ fn kill_9_of_the_controller_mid_recovery_never_leaves_two_clusters() {
     let world = World::new(5, 120, None);
     let marker = world.home.path().join("preempted-once");
     let started = world.home.path().join("first-run-started");
-    // The first run waits to be preempted; the replacement ends at once.
+    // The first run waits to be preempted; the replacement ends at once. The
+    // replacement's set-up takes a few seconds, so the recovery lasts long enough
+    // to be seen (and killed) under a loaded CI machine.
     let task = world.task(
         "k.yaml",
         &format!(
             "name: k\nresources: {{infra: aws, instance_type: m6i.large, use_spot: true}}\n\
+             setup: |\n  if [ -f {m} ]; then sleep 8; fi\n\
              run: |\n  if [ -f {m} ]; then echo replacement; exit 0; fi\n  touch {s}\n  sleep 600\n",
             m = marker.display(),
             s = started.display(),
