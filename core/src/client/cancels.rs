@@ -53,23 +53,7 @@ mod tests {
     use crate::state::{ClusterRecord, ClusterStatus};
 
     fn record(name: &str) -> ClusterRecord {
-        ClusterRecord {
-            name: name.into(),
-            provider: "local".into(),
-            region: "local".into(),
-            zone: None,
-            instance_type: "local-2cpu".into(),
-            num_nodes: 1,
-            use_spot: false,
-            resources_json: "{}".into(),
-            status: ClusterStatus::Stopped,
-            hourly_price: 0.0,
-            launched_at: 0,
-            status_updated_at: 0,
-            autostop_minutes: None,
-            autostop_down: false,
-            nodes_json: "null".into(),
-        }
+        ClusterRecord::sample(name, ClusterStatus::Stopped)
     }
 
     #[test]

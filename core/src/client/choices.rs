@@ -177,23 +177,7 @@ mod tests {
     fn nothing_to_launch_only_without_a_task_on_an_existing_cluster() {
         let home = tempfile::tempdir().unwrap();
         let client = Client::builder().home(home.path()).open().unwrap();
-        let record = ClusterRecord {
-            name: "dev".into(),
-            provider: "local".into(),
-            region: "local".into(),
-            zone: None,
-            instance_type: "local-2cpu".into(),
-            num_nodes: 1,
-            use_spot: false,
-            resources_json: "{}".into(),
-            status: crate::state::ClusterStatus::Up,
-            hourly_price: 0.0,
-            launched_at: 0,
-            status_updated_at: 0,
-            autostop_minutes: None,
-            autostop_down: false,
-            nodes_json: "null".into(),
-        };
+        let record = ClusterRecord::sample("dev", crate::state::ClusterStatus::Up);
         client.state.upsert_cluster(&record).unwrap();
         let nothing = TaskSource::Nothing;
         assert_eq!(

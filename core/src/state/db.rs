@@ -90,6 +90,30 @@ pub struct ClusterRecord {
     pub nodes_json: String,
 }
 
+#[cfg(test)]
+impl ClusterRecord {
+    /// A one-node `local` cluster named `name` with `status`, for unit tests.
+    pub(crate) fn sample(name: &str, status: ClusterStatus) -> ClusterRecord {
+        ClusterRecord {
+            name: name.into(),
+            provider: "local".into(),
+            region: "local".into(),
+            zone: None,
+            instance_type: "local-2cpu".into(),
+            num_nodes: 1,
+            use_spot: false,
+            resources_json: "{}".into(),
+            status,
+            hourly_price: 0.0,
+            launched_at: 0,
+            status_updated_at: 0,
+            autostop_minutes: None,
+            autostop_down: false,
+            nodes_json: "null".into(),
+        }
+    }
+}
+
 /// Something that happened to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterEvent {
