@@ -36,6 +36,20 @@ impl OutputArg {
         self.output.is_json()
     }
 
+    /// Prints `value` as JSON with `-o json`; otherwise the view `view` makes of
+    /// it ([`print`]).
+    pub fn print<T: Serialize>(
+        self,
+        value: &T,
+        view: impl FnOnce(&T) -> aloft::views::View,
+    ) -> CliResult {
+        if self.is_json() {
+            print_json(value)
+        } else {
+            print(&view(value))
+        }
+    }
+
     /// Prints `value` as JSON with `-o json`; otherwise `table` renders it.
     pub fn show<T: Serialize>(self, value: &T, table: impl FnOnce(&T) -> CliResult) -> CliResult {
         if self.is_json() {
@@ -43,6 +57,17 @@ impl OutputArg {
         } else {
             table(value)
         }
+    }
+}
+
+/// Writes `view` ([`aloft::views::View::write`]): the answer on stdout, notes on
+/// stderr. A reader that went away (`aloft status | head`) ends it quietly.
+pub fn print(view: &aloft::views::View) -> CliResult {
+    match view.write(&mut std::io::stdout().lock(), &mut std::io::stderr()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::failure(format!("cannot write the output: {e}")))
+        }
+        _ => Ok(()),
     }
 }
 

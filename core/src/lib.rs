@@ -46,6 +46,8 @@
 //! - [`roles`]: the binary contract: every role aloft asks its program to play
 //!   (agent, jobs controller, kube-proxy, autostop), answered by one call in `main`.
 //! - [`runtime`]: what runs on a cluster: the head node's job scheduler.
+//! - `views` (feature `plugin`): the client's answers as a person reads them: the
+//!   tables, lines and notes the CLI prints, as data another front end can render.
 //! - [`serve`]: services (`aloft serve`): replicas behind a load balancer that
 //!   scales, heals and updates them.
 
@@ -81,6 +83,8 @@ pub mod roles;
 pub mod serve;
 mod sqlite;
 pub mod task;
+#[cfg(feature = "plugin")]
+pub mod views;
 
 /// Declares internal modules: private, or public (and undocumented) with the
 /// `internals` feature, which only aloft's own node agent and tests turn on.

@@ -1,0 +1,1 @@
+//! Clusters: `status`, `cost-report`, and the outcomes of `autostop`, `stop`, `start` and `down`.

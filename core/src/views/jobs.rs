@@ -1,0 +1,1 @@
+//! A cluster's jobs: `queue` and the outcomes of `cancel`.

@@ -1,0 +1,1 @@
+//! Managed jobs: `jobs queue`, and what `jobs launch` and `jobs cancel` report.

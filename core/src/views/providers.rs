@@ -1,0 +1,1 @@
+//! Providers: `providers list`, `info`, a component's requests, `check`, and the conformance report.

@@ -1,0 +1,1 @@
+//! Services: `serve status`, and what `serve up`, `update` and `down` report.

@@ -1,0 +1,1 @@
+//! Buckets and volumes: `storage ls`, `volumes ls`, and what their deletions report.
