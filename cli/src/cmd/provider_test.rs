@@ -6,6 +6,7 @@
 //! so an author's CI can run it with nothing but `aloft`.
 
 use aloft::client::{ProviderTest, conformance_result};
+use aloft::views::providers as views;
 
 use crate::exit::CliResult;
 use crate::render::{self, OutputArg};
@@ -48,16 +49,9 @@ pub fn run(args: Args) -> CliResult {
     let client = crate::client::open()?;
     let review = client.review_provider(&args.provider)?;
     // stdout is the report's (`-o json`): the requests go to stderr.
-    super::providers::show_requests(&review, &mut std::io::stderr());
-    crate::confirm::confirm(
-        &format!(
-            "Testing {} lends it the credentials above and creates a test cluster \
-             (billed on a real cloud)",
-            review.manifest.name
-        ),
-        false,
-        args.yes,
-    )?;
+    let m = &review.manifest;
+    render::print(&views::test_requests(m, &review.shared_credentials))?;
+    crate::confirm::confirm(&views::test_question(&m.name), false, args.yes)?;
     let test = ProviderTest {
         region: args.region,
         zone: args.zone,
@@ -66,34 +60,10 @@ pub fn run(args: Args) -> CliResult {
         endpoint: args.endpoint,
         settings,
     };
-    let chosen = if test.chooses_offer() {
-        " (chosen from its offers)"
-    } else {
-        ""
-    };
+    let chosen = test.chooses_offer();
     let report = client.test_provider(&review, &review.full_grant(false), &test)?;
-    if args.output.is_json() {
-        render::print_json(&report)?;
-    } else {
-        println!(
-            "Test cluster in region {}{}, instance type {}{chosen}:",
-            report.region,
-            report
-                .zone
-                .as_ref()
-                .map(|z| format!(", zone {z}"))
-                .unwrap_or_default(),
-            report.instance_type
-        );
-        for check in &report.checks {
-            if check.passed {
-                println!("  ok    {}", check.name);
-            } else {
-                println!("  FAIL  {}: {}", check.name, check.detail);
-            }
-        }
-    }
+    args.output
+        .print(&report, |r| views::conformance(r, chosen))?;
     conformance_result(&args.provider, &report)?;
-    eprintln!("{}: every check passed.", args.provider);
-    Ok(())
+    render::print(&views::conformance_passed(&args.provider))
 }

@@ -3,6 +3,7 @@
 //! the work; see `aloft::client` and `aloft::volumes`).
 
 use aloft::client::ClientError;
+use aloft::views::storage as views;
 use aloft::volumes::Volume;
 
 use crate::exit::{CliError, CliResult};
@@ -55,7 +56,7 @@ pub fn run(args: Args) -> CliResult {
             kind,
             infra,
             size,
-            yes: _,
+            ..
         } => {
             let volume = match (file, name, kind) {
                 (Some(file), None, None) if infra.is_none() && size.is_none() => {
@@ -70,69 +71,21 @@ pub fn run(args: Args) -> CliResult {
                     ));
                 }
             };
-            let client = crate::client::open()?;
-            let record = client.apply_volume(&volume)?;
-            eprintln!(
-                "Created volume `{}`: {} on {}/{} ({}).",
-                record.name, record.kind, record.provider, record.region, record.cloud_id
-            );
-            Ok(())
+            let record = crate::client::open()?.apply_volume(&volume)?;
+            render::print(&views::volume_created(&record))
         }
         Command::Ls { output } => {
-            let client = crate::client::open()?;
-            let volumes = client.volumes()?;
-            if output.is_json() {
-                return render::print_json(&volumes);
-            }
-            if volumes.is_empty() {
-                eprintln!("No volumes.");
-                return Ok(());
-            }
-            let mut table = render::table([
-                "NAME",
-                "TYPE",
-                "INFRA",
-                "SIZE",
-                "ID",
-                "USED BY",
-                "CREATED (UTC)",
-            ]);
-            for v in &volumes {
-                let r = &v.record;
-                let used: Vec<String> = v
-                    .used_by
-                    .iter()
-                    .map(|u| format!("{} ({})", u.cluster, u.mount_path))
-                    .collect();
-                table.add_row(vec![
-                    r.name.clone(),
-                    r.kind.clone(),
-                    format!("{}/{}", r.provider, r.region),
-                    r.size_gib.map_or("-".into(), |s| format!("{s}Gi")),
-                    r.cloud_id.clone(),
-                    if used.is_empty() {
-                        "-".into()
-                    } else {
-                        used.join(", ")
-                    },
-                    aloft::clock::utc(r.created_at),
-                ]);
-            }
-            println!("{table}");
-            Ok(())
+            output.print(&crate::client::open()?.volumes()?, |v| views::volumes(v))
         }
         Command::Delete(deletion) => {
             let client = crate::client::open()?;
             let every = || {
-                Ok(client
-                    .volumes()?
-                    .into_iter()
-                    .map(|v| v.record.name)
-                    .collect())
+                let volumes = client.volumes()?;
+                Ok(volumes.into_iter().map(|v| v.record.name).collect())
             };
             for name in deletion.names("volume", "and their data", every)? {
                 client.delete_volume(&name)?;
-                eprintln!("Deleted volume `{name}`.");
+                render::print(&views::volume_deleted(&name))?;
             }
             Ok(())
         }
