@@ -2,16 +2,14 @@
 
 use std::process::ExitCode;
 
+use aloft::client::ErrorClass;
+
 /// Exit code: the task file is invalid.
-pub const INVALID_TASK: u8 = 2;
+pub const INVALID_TASK: u8 = ErrorClass::Invalid.exit_code();
 /// Exit code: no resources satisfy the request.
-pub const NO_RESOURCES: u8 = 3;
-/// Exit code: the job ran and did not succeed.
-pub const JOB_FAILED: u8 = 100;
-/// Exit code: a managed job that was followed ended CANCELLED (SkyPilot's code).
-pub const JOB_CANCELLED: u8 = 103;
+pub const NO_RESOURCES: u8 = ErrorClass::NoResources.exit_code();
 /// Exit code: anything else went wrong.
-pub const FAILURE: u8 = 1;
+pub const FAILURE: u8 = ErrorClass::Failure.exit_code();
 
 /// An error that ends a command.
 #[derive(Debug)]
@@ -66,16 +64,7 @@ impl From<anyhow::Error> for CliError {
 
 impl From<aloft::client::ClientError> for CliError {
     fn from(err: aloft::client::ClientError) -> Self {
-        use aloft::client::ErrorClass;
-        let code = match err.class() {
-            ErrorClass::Invalid => INVALID_TASK,
-            ErrorClass::NoResources => NO_RESOURCES,
-            ErrorClass::JobFailed => JOB_FAILED,
-            ErrorClass::JobCancelled => JOB_CANCELLED,
-            ErrorClass::Interrupted => crate::interrupt::EXIT_CODE as u8,
-            ErrorClass::Failure => FAILURE,
-        };
-        CliError::new(code, err.to_string())
+        CliError::new(err.class().exit_code(), err.to_string())
     }
 }
 

@@ -16,7 +16,7 @@ const LAUNCHING: u8 = 1;
 const FOLLOWING: u8 = 2;
 
 /// Exit code after an interrupt (128 + SIGINT).
-pub const EXIT_CODE: i32 = 130;
+const EXIT_CODE: i32 = aloft::client::ErrorClass::Interrupted.exit_code() as i32;
 
 /// Installs the handler (once per process); it cancels `token`.
 pub fn install(token: &CancelToken) {

@@ -299,6 +299,21 @@ pub enum ErrorClass {
     Failure,
 }
 
+impl ErrorClass {
+    /// The exit code aloft's CLI ends with for this class (SkyPilot's where it has
+    /// one), for an embedding program that wants the same contract with its scripts.
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            ErrorClass::Invalid => 2,
+            ErrorClass::NoResources => 3,
+            ErrorClass::JobFailed => 100,
+            ErrorClass::JobCancelled => 103,
+            ErrorClass::Interrupted => 130,
+            ErrorClass::Failure => 1,
+        }
+    }
+}
+
 impl ClientError {
     /// The class of this error.
     pub fn class(&self) -> ErrorClass {
