@@ -1,9 +1,11 @@
 //! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
 //! head node's agent.
 
-use aloft::JobRecord;
-use aloft::client::{Cancellation, ClusterCancel, LogsOptions};
+use std::collections::BTreeMap;
+
+use aloft::client::{ClientError, ClusterCancel, LogsOptions, is_cluster_pattern};
 use aloft::clock::unix_now;
+use aloft::views;
 
 use crate::exit::CliResult;
 use crate::render::{self, OutputArg};
@@ -68,63 +70,31 @@ pub struct CancelArgs {
     output: OutputArg,
 }
 
-fn print_jobs(jobs: &[JobRecord], output: OutputArg) -> CliResult {
-    if output.is_json() {
-        return render::print_json(&jobs);
-    }
-    let mut table = render::table(["ID", "NAME", "SUBMITTED", "STATUS", "RESOURCES", "EXIT"]);
-    for job in jobs {
-        let d = &job.spec.demand;
-        let gpus = match (&job.spec.accelerator, d.gpus > 0.0) {
-            (Some(name), true) => format!(", {name}:{}", render::number(d.gpus)),
-            (None, true) => format!(", {} GPU", render::number(d.gpus)),
-            _ => String::new(),
-        };
-        table.add_row(vec![
-            job.id.to_string(),
-            job.spec.name.clone().unwrap_or_else(|| "-".into()),
-            render::ago(unix_now(), job.submitted_at),
-            job.status.to_string(),
-            format!("{}x[CPU:{}{gpus}]", d.num_nodes, render::number(d.cpus)),
-            if job.exit_codes.is_empty() {
-                "-".into()
-            } else {
-                job.exit_codes
-                    .iter()
-                    .map(i32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        ]);
-    }
-    println!("{table}");
-    Ok(())
-}
-
 /// `aloft queue`.
 pub fn queue(args: QueueArgs) -> CliResult {
     let client = crate::client::open()?;
     if let [name] = args.clusters.as_slice()
-        && !aloft::client::is_cluster_pattern(name)
+        && !is_cluster_pattern(name)
     {
         let jobs = client.queue(name, args.skip_finished)?;
-        return print_jobs(&jobs, args.output);
+        return args
+            .output
+            .print(&jobs, |j| views::jobs::queue(j, unix_now()));
     }
-    let mut all = serde_json::Map::new();
+    let mut all = BTreeMap::new();
     for (name, jobs) in client.queues(&args.clusters, args.skip_finished)? {
         // A pattern may match stopped clusters: they have no queue to show.
         let jobs = match jobs {
-            Err(err @ aloft::client::ClientError::ClusterNotUp { .. }) => {
-                eprintln!("Skipped: {err}");
+            Err(err @ ClientError::ClusterNotUp { .. }) => {
+                render::print(&views::jobs::skipped(&err))?;
                 continue;
             }
             other => other?,
         };
-        if !args.output.is_json() {
-            println!("Job queue of cluster {name}");
-            print_jobs(&jobs, args.output)?;
+        if args.output.is_json() {
+            all.insert(name, jobs);
         } else {
-            all.insert(name, render::json_value(&jobs)?);
+            render::print(&views::jobs::cluster_queue(&name, &jobs, unix_now()))?;
         }
     }
     if args.output.is_json() {
@@ -140,7 +110,7 @@ pub fn logs(args: LogsArgs) -> CliResult {
     let client = crate::client::open()?;
     let job = client.job(&args.cluster, args.job)?;
     if args.status {
-        println!("Job {}: {}", job.id, job.status);
+        render::print(&views::jobs::job_status(&job))?;
         return Ok(aloft::client::job_status_result(job.id, job.status)?);
     }
     if args.sync_down {
@@ -153,12 +123,8 @@ pub fn logs(args: LogsArgs) -> CliResult {
         follow: !args.no_follow,
         worker: args.worker,
     };
-    let status = client.job_logs(
-        &args.cluster,
-        job.id,
-        &options,
-        &mut std::io::stdout().lock(),
-    )?;
+    let mut out = std::io::stdout().lock();
+    let status = client.job_logs(&args.cluster, job.id, &options, &mut out)?;
     Ok(aloft::client::job_end_result(job.id, status)?)
 }
 
@@ -166,70 +132,26 @@ pub fn logs(args: LogsArgs) -> CliResult {
 /// cancels on every UP cluster it matches.
 pub fn cancel(args: CancelArgs) -> CliResult {
     let client = crate::client::open()?;
-    let pattern = aloft::client::is_cluster_pattern(&args.cluster);
+    let pattern = is_cluster_pattern(&args.cluster);
     let targets = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
-    for (name, err) in &targets.skipped {
-        eprintln!("Skipped `{name}`: {err}");
-    }
+    render::print(&views::jobs::cancel_skipped(&targets.skipped))?;
     if targets.clusters.is_empty() {
-        println!(
-            "No job cancelled: no cluster matching `{}` has a job.",
-            args.cluster
-        );
-        return Ok(());
+        return render::print(&views::jobs::nothing_to_cancel(&args.cluster));
     }
-    let which = |ids: &[u64]| match ids {
-        _ if args.all => "every unfinished job".to_string(),
-        [one] => format!("job {one}"),
-        many => format!(
-            "jobs {}",
-            many.iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let question = targets
-        .clusters
-        .iter()
-        .map(|(name, ids)| format!("{} on cluster `{name}`", which(ids)))
-        .collect::<Vec<_>>()
-        .join("; ");
-    crate::confirm::confirm(&format!("Cancelling {question}"), true, args.yes)?;
-    let mut by_cluster = serde_json::Map::new();
+    let question = views::jobs::cancel_question(&targets.clusters, args.all);
+    crate::confirm::confirm(&question, true, args.yes)?;
+    let mut by_cluster = BTreeMap::new();
     for (name, outcome) in client.cancel_each(&args.cluster, &targets, args.all) {
-        let outcomes = match outcome? {
-            ClusterCancel::Done(outcomes) => outcomes,
-            ClusterCancel::Skipped(err) => {
-                eprintln!("Skipped: {err}");
-                continue;
+        match outcome? {
+            ClusterCancel::Skipped(err) => render::print(&views::jobs::skipped(&err))?,
+            ClusterCancel::Done(outcomes) if args.output.is_json() => {
+                if !pattern {
+                    return render::print_json(&outcomes);
+                }
+                by_cluster.insert(name, outcomes);
             }
-        };
-        if args.output.is_json() {
-            if !pattern {
-                return render::print_json(&outcomes);
-            }
-            by_cluster.insert(name, render::json_value(&outcomes)?);
-            continue;
-        }
-        if outcomes.is_empty() {
-            println!("No job cancelled: no unfinished job on `{name}`.");
-        }
-        let on = if pattern {
-            format!(" on `{name}`")
-        } else {
-            String::new()
-        };
-        for outcome in &outcomes {
-            match outcome {
-                Cancellation::Requested(job) => println!(
-                    "Job {}{on}: cancellation requested (now {}).",
-                    job.id, job.status
-                ),
-                Cancellation::AlreadyEnded(job) => println!(
-                    "Job {}{on}: nothing cancelled, it already ended {}.",
-                    job.id, job.status
-                ),
+            ClusterCancel::Done(outcomes) => {
+                render::print(&views::jobs::cancelled(&name, &outcomes, pattern))?
             }
         }
     }
