@@ -84,14 +84,18 @@ pub fn queue(jobs: &[JobSummary], detail: Detail, now: i64) -> View {
 }
 
 /// The question `aloft jobs cancel` asks first: `Cancelling 2 managed job(s)
-/// (3, 4)`, for the unfinished jobs it matches.
-pub fn cancel_question(ids: &[JobId]) -> String {
+/// (3, 4)`, for the unfinished jobs it matches. None when none matches: then
+/// nothing is asked, and the cancel itself refuses, saying why.
+pub fn cancel_question(ids: &[JobId]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
     let shown: Vec<String> = ids.iter().map(JobId::to_string).collect();
-    format!(
+    Some(format!(
         "Cancelling {} managed job(s) ({})",
         shown.len(),
         shown.join(", ")
-    )
+    ))
 }
 
 /// `aloft jobs cancel`: the jobs now cancelling.
@@ -197,9 +201,10 @@ mod tests {
     #[test]
     fn questions_and_outcomes_read_as_the_cli_shows_them() {
         assert_eq!(
-            cancel_question(&[3, 4]),
-            "Cancelling 2 managed job(s) (3, 4)"
+            cancel_question(&[3, 4]).as_deref(),
+            Some("Cancelling 2 managed job(s) (3, 4)")
         );
+        assert_eq!(cancel_question(&[]), None);
         assert_eq!(
             cancelled(&[3]).blocks,
             [Block::Note("Managed job 3: cancellation requested.".into())]
