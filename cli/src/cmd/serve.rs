@@ -3,9 +3,10 @@
 //! behind one endpoint; the controller (with every service's load balancer) runs
 //! as a process of its own, started on demand, exiting when no service is left.
 
-use aloft::client::{ServeLogs, ServiceView, TaskUse};
+use aloft::client::{ServeLogs, TaskUse};
 use aloft::clock::unix_now;
 use aloft::serve::UpdateMode;
+use aloft::views;
 
 use crate::cmd::task_args::TaskInput;
 use crate::exit::{CliError, CliResult};
@@ -92,47 +93,26 @@ pub fn run(args: Args) -> CliResult {
     match args.command {
         Command::Up { task: input, yes } => {
             let task = input.load_one(TaskUse::Service)?.task;
-            let name = input.flags.name.as_deref().or(task.name.as_deref());
-            let shown = name.map_or_else(String::new, |n| format!(" `{n}`"));
-            crate::confirm::confirm(&format!("Bringing up service{shown}"), true, yes)?;
+            let name = input.flags.name.as_deref();
+            let question = views::services::up_question(name.or(task.name.as_deref()));
+            crate::confirm::confirm(&question, true, yes)?;
             let (name, endpoint) = aloft::client::with_consent(
-                |consent| client.serve_up_with_consent(&task, input.flags.name.as_deref(), consent),
+                |consent| client.serve_up_with_consent(&task, name, consent),
                 |grant| crate::cmd::managed::ask_grant(grant, yes),
             )?;
-            match endpoint {
-                Some(endpoint) => eprintln!(
-                    "Service `{name}` is starting; its endpoint: {endpoint}\n\
-                     Watch it with `aloft serve status {name}`."
-                ),
-                None => eprintln!(
-                    "Service `{name}` submitted; its endpoint is not open yet: see `aloft serve status {name}`."
-                ),
-            }
-            println!("{name}");
-            Ok(())
+            render::print(&views::services::up(&name, endpoint.as_deref()))
         }
         Command::Status {
             names,
             endpoint,
             output,
-        } => {
-            let services = client.serve_status(&names)?;
-            if output.is_json() {
-                return render::print_json(&services);
-            }
+        } => output.print(&client.serve_status(&names)?, |services| {
             if endpoint {
-                for s in &services {
-                    println!("{}", s.endpoint.as_deref().unwrap_or("-"));
-                }
-                return Ok(());
+                views::services::endpoints(services)
+            } else {
+                views::services::status(services, unix_now())
             }
-            if services.is_empty() {
-                eprintln!("No services.");
-                return Ok(());
-            }
-            print!("{}", render_status(&services));
-            Ok(())
-        }
+        }),
         Command::Update {
             service,
             task: input,
@@ -146,14 +126,10 @@ pub fn run(args: Args) -> CliResult {
                 )
             })?;
             let task = input.load_one(TaskUse::Service)?.task;
-            crate::confirm::confirm(&format!("Updating service `{service}`"), true, yes)?;
+            let question = views::services::update_question(&service);
+            crate::confirm::confirm(&question, true, yes)?;
             let version = client.serve_update(&service, &task, mode)?;
-            eprintln!(
-                "Service `{service}`: version {version} is rolling out ({}).",
-                mode.as_str()
-            );
-            println!("{version}");
-            Ok(())
+            render::print(&views::services::updated(&service, version, mode))
         }
         Command::Logs {
             service,
@@ -176,70 +152,10 @@ pub fn run(args: Args) -> CliResult {
             if names.is_empty() && !all {
                 return Err(CliError::failure("name the services, or -a for all"));
             }
-            let what = if all {
-                "every service".to_string()
-            } else {
-                names.join(", ")
-            };
-            crate::confirm::confirm(&format!("Taking down {what}"), false, yes)?;
-            for name in client.serve_down(&names, all, purge)? {
-                eprintln!("Service `{name}` is down.");
-            }
-            Ok(())
+            let question = views::services::down_question(&names, all);
+            crate::confirm::confirm(&question, false, yes)?;
+            let down = client.serve_down(&names, all, purge)?;
+            render::print(&views::services::down(&down))
         }
     }
-}
-
-fn render_status(services: &[ServiceView]) -> String {
-    let now = unix_now();
-    let rows: Vec<Vec<String>> = services
-        .iter()
-        .map(|s| {
-            vec![
-                s.name.clone(),
-                s.version.to_string(),
-                render::duration(now - s.created_at),
-                s.status.as_str().to_string(),
-                format!("{}/{}", s.ready_replicas(), s.replicas.len()),
-                s.endpoint.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    let mut text = String::from("Services\n");
-    text.push_str(&render::columns(
-        &[
-            "NAME", "VERSION", "UPTIME", "STATUS", "REPLICAS", "ENDPOINT",
-        ],
-        &rows,
-    ));
-    let replicas: Vec<Vec<String>> = services
-        .iter()
-        .flat_map(|s| {
-            s.replicas.iter().map(|r| {
-                vec![
-                    s.name.clone(),
-                    r.id.to_string(),
-                    r.version.to_string(),
-                    r.url.clone().unwrap_or_else(|| "-".into()),
-                    r.location.clone().unwrap_or_else(|| "-".into()),
-                    if r.use_spot { "spot" } else { "on-demand" }.into(),
-                    r.launched_at.map_or("-".into(), |t| render::ago(now, t)),
-                    r.status.as_str().to_string(),
-                ]
-            })
-        })
-        .collect();
-    text.push_str("\nService Replicas\n");
-    text.push_str(&render::columns(
-        &[
-            "SERVICE", "ID", "VERSION", "ENDPOINT", "WHERE", "KIND", "LAUNCHED", "STATUS",
-        ],
-        &replicas,
-    ));
-    for s in services {
-        if let Some(failure) = s.failure_to_show() {
-            text.push_str(&format!("\n{}: {failure}\n", s.name));
-        }
-    }
-    text
 }
