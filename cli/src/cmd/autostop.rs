@@ -30,23 +30,11 @@ pub fn run(args: Args) -> CliResult {
         idle_minutes: args.idle_minutes,
         down: args.down,
     });
-    let outcomes = args.clusters.targets(&client)?.into_iter().map(|name| {
-        let outcome = client.autostop(&name, setting);
-        (name, outcome)
-    });
-    crate::render::outcomes(
-        outcomes,
-        |name| {
-            if args.cancel {
-                format!("Autostop of `{name}` cancelled.")
-            } else {
-                format!(
-                    "`{name}` will {} after {} idle minute(s).",
-                    if args.down { "be torn down" } else { "stop" },
-                    args.idle_minutes
-                )
-            }
-        },
-        |name| format!("`{name}`"),
-    )
+    let names = args.clusters.targets(&client)?;
+    let outcomes = names
+        .iter()
+        .map(|n| (n.clone(), client.autostop(n, setting)));
+    crate::cmd::down::report(outcomes.collect(), |outcomes| {
+        aloft::views::clusters::autostop_set(setting, outcomes)
+    })
 }

@@ -1,6 +1,8 @@
 //! `aloft stop`, `aloft start` and `aloft down`.
 
 use aloft::client::ClientResult;
+use aloft::views::View;
+use aloft::views::clusters::{self as views, Outcomes};
 
 use crate::exit::CliResult;
 use crate::flags::{AutostopFlags, Clusters};
@@ -37,48 +39,37 @@ pub struct StartArgs {
     force: bool,
 }
 
-/// Prints each cluster's outcome; the first failure (after all were tried) ends
-/// the command.
-fn report(outcomes: Vec<(String, ClientResult<()>)>, done: &str) -> CliResult {
-    crate::render::outcomes(
-        outcomes,
-        |name| format!("Cluster `{name}` {done}."),
-        |name| format!("Cluster `{name}`"),
-    )
-}
-
-/// Asks `{verb} N cluster(s): a, b. Proceed? [Y/n]`, as SkyPilot's `stop` and
-/// `down` do, unless `yes` (see [`crate::confirm`]); nothing named, nothing asked.
-fn confirm(verb: &str, names: &[String], yes: bool) -> CliResult {
-    if names.is_empty() {
-        return Ok(());
+/// Prints what became of each cluster (`view`); the first failure, after every
+/// cluster was tried, ends the command.
+pub(crate) fn report(
+    outcomes: Vec<(String, ClientResult<()>)>,
+    view: impl FnOnce(&Outcomes) -> View,
+) -> CliResult {
+    crate::render::print(&view(&outcomes))?;
+    match outcomes.into_iter().find_map(|(_, outcome)| outcome.err()) {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
     }
-    crate::confirm::confirm(
-        &format!(
-            "{verb} {} cluster{}: {}",
-            names.len(),
-            if names.len() == 1 { "" } else { "s" },
-            names.join(", ")
-        ),
-        true,
-        yes,
-    )
 }
 
 /// `aloft down`.
 pub fn down(args: Args) -> CliResult {
     let client = crate::client::open_waiting(!args.no_wait)?;
     let names = args.clusters.targets(&client)?;
-    confirm("Terminating", &names, args.yes)?;
-    report(client.down_many(&names, args.purge), "terminated")
+    if !names.is_empty() {
+        crate::confirm::confirm(&views::down_question(&names), true, args.yes)?;
+    }
+    report(client.down_many(&names, args.purge), views::terminated)
 }
 
 /// `aloft stop`.
 pub fn stop(args: Args) -> CliResult {
     let client = crate::client::open_waiting(!args.no_wait)?;
     let names = args.clusters.targets(&client)?;
-    confirm("Stopping", &names, args.yes)?;
-    report(client.stop_many(&names), "stopped")
+    if !names.is_empty() {
+        crate::confirm::confirm(&views::stop_question(&names), true, args.yes)?;
+    }
+    report(client.stop_many(&names), views::stopped)
 }
 
 /// `aloft start`.
@@ -90,14 +81,9 @@ pub fn start(args: StartArgs) -> CliResult {
         autostop: args.autostop.setting(),
         force: args.force,
     };
-    let outcomes = common
-        .clusters
-        .targets(&client)?
-        .into_iter()
-        .map(|name| {
-            let outcome = client.start_with(&name, &options);
-            (name, outcome)
-        })
-        .collect();
-    report(outcomes, "is UP again")
+    let names = common.clusters.targets(&client)?;
+    let outcomes = names
+        .iter()
+        .map(|n| (n.clone(), client.start_with(n, &options)));
+    report(outcomes.collect(), views::started)
 }

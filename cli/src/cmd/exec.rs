@@ -29,10 +29,5 @@ pub fn run(args: Args) -> CliResult {
     let source = task_args::source_of(&args.entrypoint)?;
     let loaded = task_args::load_one(&source, &overrides, TaskUse::Exec)?;
     let id = client.exec(&args.cluster, &loaded.task, loaded.exec_dir())?;
-    if args.detach {
-        println!("{id}");
-        return Ok(());
-    }
-    crate::interrupt::install(&client.cancel_token());
-    crate::cmd::launch::follow(&client, &args.cluster, id)
+    crate::cmd::launch::follow(&client, &args.cluster, id, args.detach)
 }

@@ -4,7 +4,7 @@
 //! file is touched) and which clusters have an entry: a `local` cluster's nodes
 //! are folders on this machine, so it has none (the folder is shown instead).
 
-use aloft::client::{HeadAccess, IncludeOutcome};
+use aloft::views::clusters::ssh_setup;
 
 use crate::exit::{CliError, CliResult};
 
@@ -26,31 +26,7 @@ pub fn run(args: Args) -> CliResult {
             .ok_or_else(|| CliError::failure("HOME is not set; pass --config"))?,
     };
     client.write_ssh_config()?;
-    match client.install_ssh_include(&target)? {
-        IncludeOutcome::Added(path) => eprintln!(
-            "Added `Include \"{}\"` at the top of {}.",
-            client.ssh_config_path().display(),
-            path.display()
-        ),
-        IncludeOutcome::AlreadyThere(path) => eprintln!(
-            "{} already includes aloft's host entries ({}); nothing changed.",
-            path.display(),
-            client.ssh_config_path().display()
-        ),
-    }
-    eprintln!(
-        "`ssh CLUSTER` works for clusters whose nodes are machines (clouds, Kubernetes, \
-         ssh node pools); a `local` cluster's nodes are folders on this machine, with no \
-         SSH entry."
-    );
-    for (name, access) in client.head_access()? {
-        match access {
-            HeadAccess::Ssh => eprintln!("  {name}: `ssh {name}`"),
-            HeadAccess::Folder(dir) => {
-                eprintln!("  {name}: local, no SSH entry: `cd {}`", dir.display())
-            }
-            HeadAccess::Unknown => eprintln!("  {name}: no head recorded yet, no SSH entry"),
-        }
-    }
-    Ok(())
+    let outcome = client.install_ssh_include(&target)?;
+    let entries = client.ssh_config_path();
+    crate::render::print(&ssh_setup(&outcome, &entries, &client.head_access()?))
 }

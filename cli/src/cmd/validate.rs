@@ -1,6 +1,7 @@
 //! `aloft validate TASK.yaml`: parse and check a task file, launch nothing.
 
 use aloft::client::TaskUse;
+use aloft::views::plan as views;
 
 use crate::cmd::task_args::{self, TaskFile, TaskFlags};
 use crate::exit::CliResult;
@@ -19,17 +20,14 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let source = aloft::task::TaskSource::File(args.file.path.clone());
+    let path = &args.file.path;
+    let source = aloft::task::TaskSource::File(path.clone());
     let chain = task_args::load(&source, &args.flags.overrides()?, TaskUse::Plan)?.chain;
     let count = chain.tasks().len();
     let summary = serde_json::json!({
         "valid": true,
-        "file": args.file.path.display().to_string(),
+        "file": path.display().to_string(),
         "tasks": count,
     });
-    args.output.show(&summary, |_| {
-        let noun = if count == 1 { "task" } else { "tasks" };
-        println!("{}: valid ({count} {noun})", args.file.path.display());
-        Ok(())
-    })
+    args.output.print(&summary, |_| views::valid(path, count))
 }
