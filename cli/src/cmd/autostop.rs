@@ -26,10 +26,8 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let _ = args.yes;
     let client = crate::client::open()?;
-    let setting = (!args.cancel).then_some(aloft::client::AutostopSetting {
-        idle_minutes: args.idle_minutes,
-        down: args.down,
-    });
+    let setting = aloft::client::AutostopSetting::from_flags(Some(args.idle_minutes), args.down);
+    let setting = setting.filter(|_| !args.cancel);
     let names = args.clusters.targets(&client)?;
     let outcomes = names
         .iter()

@@ -18,8 +18,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let days = args.days;
-    let rows = crate::client::open()?.cost_report(days)?;
+    let rows = crate::client::open()?.cost_report(args.days)?;
     args.output
-        .print(&rows, |rows| views::cost_report(rows, days))
+        .print(&rows, |rows| views::cost_report(rows, args.days))
 }

@@ -46,10 +46,8 @@ pub(crate) fn report(
     view: impl FnOnce(&Outcomes) -> View,
 ) -> CliResult {
     crate::render::print(&view(&outcomes))?;
-    match outcomes.into_iter().find_map(|(_, outcome)| outcome.err()) {
-        Some(err) => Err(err.into()),
-        None => Ok(()),
-    }
+    let first_error = outcomes.into_iter().find_map(|(_, outcome)| outcome.err());
+    first_error.map_or(Ok(()), |err| Err(err.into()))
 }
 
 /// `aloft down`.
@@ -74,14 +72,13 @@ pub fn stop(args: Args) -> CliResult {
 
 /// `aloft start`.
 pub fn start(args: StartArgs) -> CliResult {
-    let common = &args.common;
-    let client = crate::client::open_waiting(!common.no_wait)?;
+    let client = crate::client::open_waiting(!args.common.no_wait)?;
     let options = aloft::client::StartOptions {
         retry_until_up: args.retry_until_up,
         autostop: args.autostop.setting(),
         force: args.force,
     };
-    let names = common.clusters.targets(&client)?;
+    let names = args.common.clusters.targets(&client)?;
     let outcomes = names
         .iter()
         .map(|n| (n.clone(), client.start_with(n, &options)));

@@ -2,8 +2,9 @@
 //! stream the job's output), or the dry run — which cloud, region and instance type
 //! aloft would pick for each task, and what it costs.
 
-use aloft::client::{Client, LaunchOptions, LoadedTask, PlanOptions, TaskUse};
-use aloft::task::Task;
+use aloft::client::{
+    Client, LaunchOptions, LoadedTask, PlanOptions, TaskUse, default_cluster_name,
+};
 use aloft::views::plan as views;
 
 use crate::cmd::task_args::TaskInput;
@@ -60,10 +61,7 @@ pub fn run(args: Args) -> CliResult {
         return render::print(&views::nothing_to_launch(&record));
     }
     let LoadedTask { task, task_dir, .. } = args.task.load_one(TaskUse::Launch)?;
-    let cluster = args
-        .cluster
-        .clone()
-        .unwrap_or_else(aloft::client::default_cluster_name);
+    let cluster = args.cluster.clone().unwrap_or_else(default_cluster_name);
     let mut options = LaunchOptions::named(cluster);
     options.no_setup = args.no_setup;
     options.autostop = args.autostop.setting();
@@ -74,9 +72,7 @@ pub fn run(args: Args) -> CliResult {
     {
         options.retry_backoff = std::time::Duration::from_millis(ms);
     }
-    if !args.yes {
-        confirm_new_cluster(&client, &task, &options.cluster)?;
-    }
+    confirm_new_cluster(&client, &task, &options.cluster, args.yes)?;
     crate::interrupt::launching();
     let launched = client.launch(&task, &task_dir, &options)?;
     progress.line(&views::launched(&launched));
@@ -109,9 +105,10 @@ fn dry_run(args: Args) -> CliResult {
 
 /// A launch that creates a cluster starts billing: show what it would provision
 /// and ask, as SkyPilot does (`Proceed? [Y/n]`). Reusing an existing cluster asks
-/// nothing; without a terminal, the launch refuses (see [`crate::confirm`]).
-fn confirm_new_cluster(client: &Client, task: &Task, cluster: &str) -> CliResult {
-    if client.cluster(cluster).is_ok() {
+/// nothing, nor does `-y`; without a terminal, the launch refuses (see
+/// [`crate::confirm`]).
+fn confirm_new_cluster(client: &Client, task: &aloft::Task, cluster: &str, yes: bool) -> CliResult {
+    if yes || client.cluster(cluster).is_ok() {
         return Ok(());
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
