@@ -56,12 +56,6 @@ impl std::fmt::Display for CliError {
     }
 }
 
-impl From<anyhow::Error> for CliError {
-    fn from(err: anyhow::Error) -> Self {
-        CliError::failure(format!("{err:#}"))
-    }
-}
-
 impl From<aloft::client::ClientError> for CliError {
     fn from(err: aloft::client::ClientError) -> Self {
         CliError::new(err.class().exit_code(), err.to_string())

@@ -73,15 +73,8 @@ impl Deletion {
         }
         let names = every()?;
         if !names.is_empty() {
-            crate::confirm::confirm(
-                &format!(
-                    "Deleting {} {noun}(s) {what}: {}",
-                    names.len(),
-                    names.join(", ")
-                ),
-                true,
-                self.yes,
-            )?;
+            let question = aloft::views::storage::deletion_question(noun, what, &names);
+            crate::confirm::confirm(&question, true, self.yes)?;
         }
         Ok(names)
     }
