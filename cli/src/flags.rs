@@ -44,6 +44,7 @@ impl Clusters {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Deletion {
     /// Names of those to delete.
+    #[arg(required_unless_present = "all")]
     names: Vec<String>,
     /// Every one aloft knows.
     #[arg(short, long)]
@@ -55,8 +56,8 @@ pub struct Deletion {
 
 impl Deletion {
     /// The names to delete: those given, or with `--all` every one `every` lists
-    /// (after asking `Deleting N {noun}(s) {what}: ...`, unless `-y`). Naming
-    /// none without `--all` is an error.
+    /// (after asking `Deleting N {noun}(s) {what}: ...`, unless `-y`); clap
+    /// refuses naming none without `--all`.
     pub fn names(
         self,
         noun: &str,
@@ -64,11 +65,6 @@ impl Deletion {
         every: impl FnOnce() -> Result<Vec<String>, CliError>,
     ) -> Result<Vec<String>, CliError> {
         if !self.all {
-            if self.names.is_empty() {
-                return Err(CliError::failure(format!(
-                    "name the {noun}s, or pass --all"
-                )));
-            }
             return Ok(self.names);
         }
         let names = every()?;

@@ -103,87 +103,53 @@ impl TaskFlags {
     }
 }
 
-fn invalid(err: impl std::fmt::Display) -> CliError {
-    CliError::new(INVALID_TASK, err.to_string())
+/// The words that name a task, as SkyPilot reads them ([`TaskSource::from_words`]):
+/// a task YAML (a path ending in `.yaml`/`.yml`, or naming an existing file), an
+/// inline command, or nothing; invalid input exits 2.
+pub fn source_of(words: &[String]) -> Result<TaskSource, CliError> {
+    TaskSource::from_words(words).map_err(|err| CliError::new(INVALID_TASK, err.to_string()))
+}
+
+impl TaskFlags {
+    /// The tasks `source` names for `usage`, these flags applied, as this
+    /// program's client loads them ([`aloft::client::ClientBuilder::load_tasks`]).
+    pub fn load(&self, source: &TaskSource, usage: TaskUse) -> Result<LoadedTasks, CliError> {
+        let overrides = self.overrides()?;
+        Ok(crate::client::builder().load_tasks(source, &overrides, usage)?)
+    }
+
+    /// The one task `source` names for `usage` (see [`TaskFlags::load`]).
+    pub fn load_one(&self, source: &TaskSource, usage: TaskUse) -> Result<LoadedTask, CliError> {
+        let overrides = self.overrides()?;
+        Ok(crate::client::builder().load_task(source, &overrides, usage)?)
+    }
 }
 
 /// A verb's task (`launch`, `jobs launch`, `serve up|update`): the words that
-/// name it and the flags that override its fields, loaded by one function.
+/// name it and the flags that override its fields.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TaskInput {
     #[command(flatten)]
     pub flags: TaskFlags,
-    #[command(flatten)]
-    pub entrypoint: Entrypoint,
-}
-
-impl TaskInput {
-    /// What the words name ([`Entrypoint::source`]).
-    pub fn source(&self) -> Result<TaskSource, CliError> {
-        self.entrypoint.source()
-    }
-
-    /// The tasks for `usage` with the flags applied ([`load`]).
-    pub fn load(&self, usage: TaskUse) -> Result<LoadedTasks, CliError> {
-        let overrides = self.flags.overrides()?;
-        load(&self.source()?, &overrides, usage)
-    }
-
-    /// The one task for `usage` with the flags applied ([`load_one`]).
-    pub fn load_one(&self, usage: TaskUse) -> Result<LoadedTask, CliError> {
-        let overrides = self.flags.overrides()?;
-        load_one(&self.source()?, &overrides, usage)
-    }
-}
-
-/// A task file given on the command line.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TaskFile {
-    /// The task YAML (SkyPilot format; several documents make a pipeline).
-    #[arg(value_name = "TASK.yaml")]
-    pub path: PathBuf,
-}
-
-/// What `launch` runs, as SkyPilot reads it: a task YAML (a path ending in
-/// `.yaml`/`.yml`, or naming an existing file), an inline command (the rest of the
-/// line, also after `--`), or nothing (a cluster with no job).
-#[derive(Debug, Clone, clap::Args)]
-pub struct Entrypoint {
     /// `TASK.yaml`, or a command to run: quoted (`aloft launch 'python train.py'`)
     /// or after `--` (`aloft launch -- python train.py --lr 1`).
     #[arg(value_name = "TASK.yaml|COMMAND")]
     pub words: Vec<String>,
 }
 
-impl Entrypoint {
-    /// What the words name, by SkyPilot's rule ([`TaskSource::from_words`]).
+impl TaskInput {
+    /// What the words name ([`source_of`]).
     pub fn source(&self) -> Result<TaskSource, CliError> {
         source_of(&self.words)
     }
-}
 
-/// What `words` name, by SkyPilot's rule ([`TaskSource::from_words`]); invalid
-/// input exits 2.
-pub fn source_of(words: &[String]) -> Result<TaskSource, CliError> {
-    TaskSource::from_words(words).map_err(invalid)
-}
+    /// The tasks for `usage` with the flags applied ([`TaskFlags::load`]).
+    pub fn load(&self, usage: TaskUse) -> Result<LoadedTasks, CliError> {
+        self.flags.load(&self.source()?, usage)
+    }
 
-/// Loads the tasks `source` names for `usage` with `overrides` applied, as this
-/// program's client would ([`aloft::client::ClientBuilder::load_tasks`]); invalid
-/// input exits 2.
-pub fn load(
-    source: &TaskSource,
-    overrides: &Overrides,
-    usage: TaskUse,
-) -> Result<LoadedTasks, CliError> {
-    Ok(crate::client::builder().load_tasks(source, overrides, usage)?)
-}
-
-/// The one task `source` names for `usage` (see [`load`]).
-pub fn load_one(
-    source: &TaskSource,
-    overrides: &Overrides,
-    usage: TaskUse,
-) -> Result<LoadedTask, CliError> {
-    Ok(crate::client::builder().load_task(source, overrides, usage)?)
+    /// The one task for `usage` with the flags applied ([`TaskFlags::load_one`]).
+    pub fn load_one(&self, usage: TaskUse) -> Result<LoadedTask, CliError> {
+        self.flags.load_one(&self.source()?, usage)
+    }
 }

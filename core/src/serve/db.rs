@@ -87,6 +87,16 @@ impl UpdateMode {
     }
 }
 
+impl std::str::FromStr for UpdateMode {
+    type Err = String;
+
+    /// [`UpdateMode::parse`], with an error that names the modes.
+    fn from_str(text: &str) -> Result<Self, String> {
+        UpdateMode::parse(text)
+            .ok_or_else(|| format!("`{text}` is not an update mode (rolling, blue_green)"))
+    }
+}
+
 /// A service as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceRecord {
