@@ -50,23 +50,9 @@ impl CliError {
     }
 }
 
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 impl From<aloft::client::ClientError> for CliError {
     fn from(err: aloft::client::ClientError) -> Self {
         CliError::new(err.class().exit_code(), err.to_string())
-    }
-}
-
-impl From<aloft::config::ConfigError> for CliError {
-    /// The same class as through the client: a malformed `config.yaml` is bad
-    /// input (2) whichever command reads it.
-    fn from(err: aloft::config::ConfigError) -> Self {
-        CliError::from(aloft::client::ClientError::from(err))
     }
 }
 

@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a task file without launching anything.
-    Validate(cmd::validate::Args),
+    Validate(cmd::launch::ValidateArgs),
     /// Launch a task: provision, set up, run and stream its output (`--dryrun`: plan only).
     Launch(cmd::launch::Args),
     /// Accelerators: `aloft gpus list [A100[:8]]`.
@@ -58,21 +58,21 @@ enum Command {
     Cancel(cmd::jobs::CancelArgs),
     /// What each cluster cost, from the prices recorded at launch.
     #[command(name = "cost-report")]
-    CostReport(cmd::cost_report::Args),
+    CostReport(cmd::status::CostReportArgs),
     /// Run a task file or a command on an existing cluster.
-    Exec(cmd::exec::Args),
+    Exec(cmd::launch::ExecArgs),
     /// Set or cancel a cluster's autostop.
-    Autostop(cmd::autostop::Args),
+    Autostop(cmd::lifecycle::AutostopArgs),
     /// Start stopped clusters.
-    Start(cmd::down::StartArgs),
+    Start(cmd::lifecycle::StartArgs),
     /// Stop clusters (keep their disks).
-    Stop(cmd::down::Args),
+    Stop(cmd::lifecycle::Args),
     /// Tear clusters down.
-    Down(cmd::down::Args),
+    Down(cmd::lifecycle::Args),
     /// Buckets aloft created (`ls`, `delete`).
     Storage(cmd::storage::Args),
     /// Volumes that outlive clusters (`apply`, `ls`, `delete`).
-    Volumes(cmd::volumes::Args),
+    Volumes(cmd::storage::VolumesArgs),
     /// Bundled and installed providers.
     Providers(cmd::providers::Args),
     /// Check each provider's credentials.
@@ -81,7 +81,15 @@ enum Command {
     #[command(name = "ssh-setup")]
     SshSetup(cmd::ssh_setup::Args),
     /// Print a shell completion script (bash, zsh, fish, ...).
-    Completion(cmd::completion::Args),
+    ///
+    /// `aloft completion bash > ~/.local/share/bash-completion/completions/aloft`,
+    /// `aloft completion zsh > ~/.zfunc/_aloft` (with `fpath+=~/.zfunc` before
+    /// `compinit`), `aloft completion fish > ~/.config/fish/completions/aloft.fish`.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `aloft gpus ...` (SkyPilot's `sky gpus`).
@@ -101,31 +109,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log.as_deref());
     let result = match cli.command {
-        Command::Validate(args) => cmd::validate::run(args),
+        Command::Validate(args) => cmd::launch::validate(args),
         Command::Launch(args) => cmd::launch::run(args),
         Command::ShowGpus(args) | Command::Gpus(GpusCommand::List(args)) => {
             cmd::show_gpus::run(args)
         }
         Command::SshSetup(args) => cmd::ssh_setup::run(args),
-        Command::Completion(args) => {
-            cmd::completion::run(args, &mut <Cli as clap::CommandFactory>::command())
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "aloft", &mut std::io::stdout());
+            Ok(())
         }
         Command::Status(args) => cmd::status::run(args),
         Command::Providers(args) => cmd::providers::run(args),
-        Command::Stop(args) => cmd::down::stop(args),
-        Command::Start(args) => cmd::down::start(args),
-        Command::Exec(args) => cmd::exec::run(args),
-        Command::Autostop(args) => cmd::autostop::run(args),
-        Command::Down(args) => cmd::down::down(args),
+        Command::Stop(args) => cmd::lifecycle::stop(args),
+        Command::Start(args) => cmd::lifecycle::start(args),
+        Command::Exec(args) => cmd::launch::exec(args),
+        Command::Autostop(args) => cmd::lifecycle::autostop(args),
+        Command::Down(args) => cmd::lifecycle::down(args),
         Command::Storage(args) => cmd::storage::run(args),
-        Command::Volumes(args) => cmd::volumes::run(args),
+        Command::Volumes(args) => cmd::storage::volumes(args),
         Command::Check(args) => cmd::providers::check(args),
         Command::Jobs(args) => cmd::managed::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Queue(args) => cmd::jobs::queue(args),
         Command::Logs(args) => cmd::jobs::logs(args),
         Command::Cancel(args) => cmd::jobs::cancel(args),
-        Command::CostReport(args) => cmd::cost_report::run(args),
+        Command::CostReport(args) => cmd::status::cost_report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,17 +24,10 @@ pub struct OutputArg {
     output: Output,
 }
 
-impl Output {
-    /// Whether it is `json`.
-    pub fn is_json(self) -> bool {
-        self == Output::Json
-    }
-}
-
 impl OutputArg {
     /// Whether `-o json` was asked for.
     pub fn is_json(self) -> bool {
-        self.output.is_json()
+        self.output == Output::Json
     }
 
     /// Prints `value` as JSON with `-o json`; otherwise the view `view` makes of

@@ -1,13 +1,15 @@
 //! `aloft launch`: a real launch through the core's client (provision, set up, run,
 //! stream the job's output), or the dry run — which cloud, region and instance type
-//! aloft would pick for each task, and what it costs.
+//! aloft would pick for each task, and what it costs; `aloft exec`: a job on an
+//! existing cluster (no provisioning, no setup); `aloft validate`: a task file
+//! checked, nothing launched.
 
 use aloft::client::{
     Client, LaunchOptions, LoadedTask, PlanOptions, TaskUse, default_cluster_name,
 };
 use aloft::views::plan as views;
 
-use crate::cmd::task_args::TaskInput;
+use crate::cmd::task_args::{self, TaskFlags, TaskInput};
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, OutputArg};
 
@@ -127,4 +129,55 @@ pub fn follow(client: &Client, cluster: &str, job: u64, detach: bool) -> CliResu
     crate::interrupt::install(&client.cancel_token());
     crate::interrupt::following(format!("`aloft logs {cluster} {job}` follows it again."));
     Ok(client.follow_to_end(cluster, job, &mut std::io::stdout().lock())?)
+}
+
+/// Flags of `aloft exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// The cluster.
+    cluster: String,
+    /// A task file, or a command to run: the rest of the line
+    /// (`aloft exec dev python train.py --lr 1`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    entrypoint: Vec<String>,
+    /// Do not stream the output; print the job id.
+    #[arg(short = 'd', long = "detach-run")]
+    detach: bool,
+    #[command(flatten)]
+    flags: TaskFlags,
+}
+
+/// `aloft exec`.
+pub fn exec(args: ExecArgs) -> CliResult {
+    let client = crate::client::open()?;
+    let source = task_args::source_of(&args.entrypoint)?;
+    let loaded = args.flags.load_one(&source, TaskUse::Exec)?;
+    let id = client.exec(&args.cluster, &loaded.task, loaded.exec_dir())?;
+    follow(&client, &args.cluster, id, args.detach)
+}
+
+/// Flags of `aloft validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The task YAML (SkyPilot format; several documents make a pipeline).
+    #[arg(value_name = "TASK.yaml")]
+    path: std::path::PathBuf,
+    #[command(flatten)]
+    flags: TaskFlags,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// `aloft validate`.
+pub fn validate(args: ValidateArgs) -> CliResult {
+    let path = &args.path;
+    let source = aloft::task::TaskSource::File(path.clone());
+    let chain = args.flags.load(&source, TaskUse::Plan)?.chain;
+    let count = chain.tasks().len();
+    let summary = serde_json::json!({
+        "valid": true,
+        "file": path.display().to_string(),
+        "tasks": count,
+    });
+    args.output.print(&summary, |_| views::valid(path, count))
 }

@@ -11,7 +11,7 @@ use aloft::views::{self, Detail};
 
 use crate::cmd::task_args::TaskInput;
 use crate::exit::{CliError, CliResult};
-use crate::render::{self, Output, OutputArg};
+use crate::render::{self, OutputArg};
 
 /// `aloft jobs ...`.
 #[derive(Debug, clap::Args)]
@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         controller: bool,
     },
-    /// Cancel managed jobs.
+    /// Cancel managed jobs (`-o json`: the ids now cancelling).
     Cancel {
         /// Job ids.
         ids: Vec<i64>,
@@ -77,9 +77,8 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
-        /// Output format (`json`: the ids now cancelling).
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Output,
+        #[command(flatten)]
+        output: OutputArg,
     },
 }
 
@@ -153,10 +152,7 @@ pub fn run(args: Args) -> CliResult {
                 }
             }
             let cancelled = client.cancel_jobs(&target)?;
-            if output.is_json() {
-                return render::print_json(&cancelled);
-            }
-            render::print(&views::managed::cancelled(&cancelled))
+            output.print(&cancelled, |ids| views::managed::cancelled(ids))
         }
     }
 }

@@ -1,14 +1,9 @@
-//! One module per CLI command.
+//! One module per group of CLI commands.
 
-pub mod autostop;
-pub mod completion;
-pub mod cost_report;
-pub mod down;
-pub mod exec;
 pub mod jobs;
 pub mod launch;
+pub mod lifecycle;
 pub mod managed;
-pub mod provider_test;
 pub mod providers;
 pub mod serve;
 pub mod show_gpus;
@@ -16,5 +11,3 @@ pub mod ssh_setup;
 pub mod status;
 pub mod storage;
 pub mod task_args;
-pub mod validate;
-pub mod volumes;

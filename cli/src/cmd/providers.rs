@@ -1,8 +1,13 @@
-//! `aloft providers list|info|install` and `aloft check`: flags and rendering over
-//! the client's provider calls.
+//! `aloft providers list|info|install|test` and `aloft check`: flags and rendering
+//! over the client's provider calls. `providers test PATH.wasm|NAME` is the
+//! conformance kit from the outside: once the user agrees (`-y`) it lends the
+//! component the credentials its manifest declares, points it at `--endpoint` when
+//! given, and takes it through the lifecycle, printing each check; it exits non-zero
+//! on a failure, so an author's CI can run it with nothing but `aloft`.
 
 use std::path::PathBuf;
 
+use aloft::client::{ProviderTest, conformance_result};
 use aloft::views::{Detail, providers as views};
 
 use crate::client::open;
@@ -43,7 +48,7 @@ enum Command {
         replace: bool,
     },
     /// Run the conformance kit against a component and its cloud's API.
-    Test(crate::cmd::provider_test::Args),
+    Test(TestArgs),
 }
 
 /// Flags of `aloft check`.
@@ -63,7 +68,7 @@ pub struct CheckArgs {
 /// Runs `aloft providers`.
 pub fn run(args: Args) -> CliResult {
     match args.command {
-        Command::Test(test) => crate::cmd::provider_test::run(test),
+        Command::Test(args) => test(args),
         Command::List { output } => output.print(&open()?.provider_list()?, views::list),
         Command::Info { name, output } => output.print(&open()?.provider_info(&name)?, views::info),
         Command::Install { path, yes, replace } => install(&path, yes, replace),
@@ -91,4 +96,61 @@ pub fn check(args: CheckArgs) -> CliResult {
     let checks = open()?.check_named_providers(&args.clouds)?;
     let detail = Detail::from_verbose(args.verbose);
     args.output.print(&checks, |c| views::checks(c, detail))
+}
+
+/// Flags of `aloft providers test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The component file, or the name of a bundled or installed provider.
+    #[arg(value_name = "PATH.wasm|NAME")]
+    provider: String,
+    /// Send the provider's requests here instead of its cloud (an emulator, a test server).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Region to create the test cluster in (default: that of the cheapest offer).
+    #[arg(long)]
+    region: Option<String>,
+    /// Zone (when the cloud has zones; default: the chosen offer's).
+    #[arg(long)]
+    zone: Option<String>,
+    /// Instance type for the two test nodes (default: the cheapest the provider
+    /// offers, in the region when given).
+    #[arg(long)]
+    instance_type: Option<String>,
+    /// A zone where the cloud refuses capacity, to check the error is typed.
+    #[arg(long)]
+    capacity_zone: Option<String>,
+    /// A setting for `configure` (repeatable): `KEY=VALUE`.
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// Lend it what it asks for without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// `aloft providers test`.
+pub fn test(args: TestArgs) -> CliResult {
+    let settings = ProviderTest::parse_settings(&args.settings)?;
+    let client = crate::client::open()?;
+    let review = client.review_provider(&args.provider)?;
+    // stdout is the report's (`-o json`): the requests go to stderr.
+    let m = &review.manifest;
+    render::print(&views::test_requests(m, &review.shared_credentials))?;
+    crate::confirm::confirm(&views::test_question(&m.name), false, args.yes)?;
+    let test = ProviderTest {
+        region: args.region,
+        zone: args.zone,
+        instance_type: args.instance_type,
+        capacity_zone: args.capacity_zone,
+        endpoint: args.endpoint,
+        settings,
+    };
+    let chosen = test.chooses_offer();
+    let report = client.test_provider(&review, &review.full_grant(false), &test)?;
+    args.output
+        .print(&report, |r| views::conformance(r, chosen))?;
+    conformance_result(&args.provider, &report)?;
+    render::print(&views::conformance_passed(&args.provider))
 }

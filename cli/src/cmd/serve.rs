@@ -50,7 +50,7 @@ enum Command {
         /// `rolling` (old replicas leave as new ones are ready) or `blue_green`
         /// (traffic moves at once when the new version is ready).
         #[arg(long, default_value = "rolling")]
-        mode: String,
+        mode: UpdateMode,
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
@@ -74,6 +74,7 @@ enum Command {
     /// Take services down: replicas torn down, endpoints closed.
     Down {
         /// Services to take down.
+        #[arg(required_unless_present = "all")]
         names: Vec<String>,
         /// Every service.
         #[arg(short, long)]
@@ -119,12 +120,6 @@ pub fn run(args: Args) -> CliResult {
             mode,
             yes,
         } => {
-            let mode = UpdateMode::parse(&mode).ok_or_else(|| {
-                CliError::new(
-                    crate::exit::INVALID_TASK,
-                    format!("--mode: `{mode}` is not an update mode (rolling, blue_green)"),
-                )
-            })?;
             let task = input.load_one(TaskUse::Service)?.task;
             let question = views::services::update_question(&service);
             crate::confirm::confirm(&question, true, yes)?;
@@ -149,9 +144,6 @@ pub fn run(args: Args) -> CliResult {
             purge,
             yes,
         } => {
-            if names.is_empty() && !all {
-                return Err(CliError::failure("name the services, or -a for all"));
-            }
             let question = views::services::down_question(&names, all);
             crate::confirm::confirm(&question, false, yes)?;
             let down = client.serve_down(&names, all, purge)?;

@@ -1,5 +1,6 @@
 //! `aloft status`: the clusters in local state (no provider call), or with `-r`
-//! the truth from their providers.
+//! the truth from their providers; `aloft cost-report`: what each cluster cost, from
+//! the hourly price recorded when it was launched (never from today's catalog).
 
 use aloft::views::clusters as views;
 
@@ -59,4 +60,21 @@ pub fn run(args: Args) -> CliResult {
     let rows = client.status(&clusters)?;
     args.output
         .print(&rows, |rows| views::clusters(rows, detail))
+}
+
+/// Flags of `aloft cost-report`.
+#[derive(Debug, clap::Args)]
+pub struct CostReportArgs {
+    /// Look back this many days.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// `aloft cost-report`.
+pub fn cost_report(args: CostReportArgs) -> CliResult {
+    let rows = crate::client::open()?.cost_report(args.days)?;
+    args.output
+        .print(&rows, |rows| views::cost_report(rows, args.days))
 }

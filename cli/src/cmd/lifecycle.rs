@@ -1,4 +1,5 @@
-//! `aloft stop`, `aloft start` and `aloft down`.
+//! A cluster's lifecycle: `aloft stop`, `start`, `down` and `autostop` (set or cancel
+//! it; the head node's agent carries it out).
 
 use aloft::client::ClientResult;
 use aloft::views::View;
@@ -83,4 +84,38 @@ pub fn start(args: StartArgs) -> CliResult {
         .iter()
         .map(|n| (n.clone(), client.start_with(n, &options)));
     report(outcomes.collect(), views::started)
+}
+
+/// Flags of `aloft autostop`.
+#[derive(Debug, clap::Args)]
+pub struct AutostopArgs {
+    #[command(flatten)]
+    clusters: crate::flags::Clusters,
+    /// Idle minutes before stopping.
+    #[arg(short = 'i', long = "idle-minutes", default_value_t = 5)]
+    idle_minutes: u64,
+    /// Tear down instead of stopping.
+    #[arg(long)]
+    down: bool,
+    /// Cancel autostop.
+    #[arg(long, conflicts_with = "down")]
+    cancel: bool,
+    /// Do not ask for confirmation (autostop never prompts; accepted for scripts).
+    #[arg(short, long)]
+    yes: bool,
+}
+
+/// `aloft autostop`.
+pub fn autostop(args: AutostopArgs) -> CliResult {
+    let _ = args.yes;
+    let client = crate::client::open()?;
+    let setting = aloft::client::AutostopSetting::from_flags(Some(args.idle_minutes), args.down);
+    let setting = setting.filter(|_| !args.cancel);
+    let names = args.clusters.targets(&client)?;
+    let outcomes = names
+        .iter()
+        .map(|n| (n.clone(), client.autostop(n, setting)));
+    report(outcomes.collect(), |outcomes| {
+        aloft::views::clusters::autostop_set(setting, outcomes)
+    })
 }
