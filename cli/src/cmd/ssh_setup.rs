@@ -6,7 +6,7 @@
 
 use aloft::views::clusters::ssh_setup;
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 
 /// Flags of `aloft ssh-setup`.
 #[derive(Debug, clap::Args)]
@@ -18,15 +18,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> CliResult {
-    let client = crate::client::open()?;
-    let target = match args.config {
-        Some(path) => path,
-        None => std::env::var_os("HOME")
-            .map(|h| std::path::PathBuf::from(h).join(".ssh/config"))
-            .ok_or_else(|| CliError::failure("HOME is not set; pass --config"))?,
-    };
-    client.write_ssh_config()?;
-    let outcome = client.install_ssh_include(&target)?;
-    let entries = client.ssh_config_path();
-    crate::render::print(&ssh_setup(&outcome, &entries, &client.head_access()?))
+    let setup = crate::client::open()?.ssh_setup(args.config.as_deref())?;
+    crate::render::print(&ssh_setup(&setup))
 }

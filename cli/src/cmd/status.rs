@@ -43,7 +43,7 @@ pub fn run(args: Args) -> CliResult {
         ))),
     };
     if let Some(port) = args.endpoint {
-        let address = client.port_endpoint(one("--endpoints")?, port)?;
+        let address = client.port_endpoint(one("--endpoint")?, port)?;
         return render::print(&views::address(address));
     }
     if args.endpoints {

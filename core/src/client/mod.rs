@@ -102,7 +102,7 @@ pub use providers::{
 pub use refresh::RefreshNote;
 pub use registry::RegistryLogin;
 pub use serve::{ServeLogs, ServiceView};
-pub use ssh_config::IncludeOutcome;
+pub use ssh_config::{IncludeOutcome, SshSetup};
 pub use storage::{BucketDeletion, delete_bucket_result};
 pub use tasks::{LoadedTask, TaskUse, key_values_with_file};
 pub use volumes::VolumeView;

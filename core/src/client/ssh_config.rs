@@ -23,7 +23,36 @@ pub enum IncludeOutcome {
     AlreadyThere(PathBuf),
 }
 
+/// What [`Client::ssh_setup`] did, and how `ssh` now reaches each cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSetup {
+    /// The `Include` line's fate in the user's SSH config.
+    pub outcome: IncludeOutcome,
+    /// aloft's file of host entries, which that line includes.
+    pub entries: PathBuf,
+    /// How `ssh NAME` reaches each cluster's head.
+    pub heads: Vec<(String, super::HeadAccess)>,
+}
+
 impl Client {
+    /// `aloft ssh-setup`: rewrites aloft's host entries and includes them from
+    /// `ssh_config` (by default `~/.ssh/config`), so that `ssh CLUSTER`, `scp`,
+    /// `rsync` and VS Code Remote-SSH reach clusters by name.
+    pub fn ssh_setup(&self, ssh_config: Option<&Path>) -> ClientResult<SshSetup> {
+        let target = match ssh_config {
+            Some(path) => path.to_path_buf(),
+            None => dirs::home_dir()
+                .map(|home| home.join(".ssh").join("config"))
+                .ok_or_else(|| ClientError::other("no home folder, so no ~/.ssh/config"))?,
+        };
+        self.write_ssh_config()?;
+        Ok(SshSetup {
+            outcome: self.install_ssh_include(&target)?,
+            entries: self.ssh_config_path(),
+            heads: self.head_access()?,
+        })
+    }
+
     /// The file with aloft's host entries.
     pub fn ssh_config_path(&self) -> PathBuf {
         self.home.join("ssh").join("config")

@@ -1,10 +1,9 @@
 //! Clusters: `status`, `cost-report`, and the outcomes of `autostop`, `stop`, `start` and `down`.
 
-use std::path::Path;
-
 use super::{Detail, Table, View, infra, price};
 use crate::client::{
     AutostopSetting, ClientResult, ClusterView, CostEntry, HeadAccess, IncludeOutcome, RefreshNote,
+    SshSetup,
 };
 
 /// What a command did to each cluster it was given, in order.
@@ -194,9 +193,10 @@ fn notes(
     })
 }
 
-/// `ssh-setup`: what it changed in the SSH config (`outcome`; aloft's host
-/// entries are in `entries`) and how `ssh` reaches each cluster, as notes.
-pub fn ssh_setup(outcome: &IncludeOutcome, entries: &Path, heads: &[(String, HeadAccess)]) -> View {
+/// `ssh-setup`: what it changed in the SSH config and how `ssh` reaches each
+/// cluster, as notes.
+pub fn ssh_setup(setup: &SshSetup) -> View {
+    let (outcome, entries, heads) = (&setup.outcome, &setup.entries, &setup.heads);
     let changed = match outcome {
         IncludeOutcome::Added(path) => format!(
             "Added `Include \"{}\"` at the top of {}.",
@@ -454,8 +454,13 @@ mod tests {
             ),
             ("new".to_string(), HeadAccess::Unknown),
         ];
+        let setup = |outcome, heads: &[(String, HeadAccess)]| SshSetup {
+            outcome,
+            entries: PathBuf::from("/a/ssh/config"),
+            heads: heads.to_vec(),
+        };
         let added = IncludeOutcome::Added(PathBuf::from("/u/.ssh/config"));
-        let view = ssh_setup(&added, Path::new("/a/ssh/config"), &heads);
+        let view = ssh_setup(&setup(added, &heads));
         assert!(view.blocks.iter().all(|b| matches!(b, Block::Note(_))));
         let text = view.to_string();
         let lines: Vec<&str> = text.lines().collect();
@@ -473,7 +478,7 @@ mod tests {
         );
         let there = IncludeOutcome::AlreadyThere(PathBuf::from("/u/.ssh/config"));
         assert_eq!(
-            ssh_setup(&there, Path::new("/a/ssh/config"), &[]).blocks[0],
+            ssh_setup(&setup(there, &[])).blocks[0],
             Block::Note(
                 "/u/.ssh/config already includes aloft's host entries (/a/ssh/config); \
                  nothing changed."
