@@ -146,16 +146,12 @@ fn main() -> ExitCode {
 /// Logs go to stderr so that `-o json` on stdout stays machine-readable.
 fn init_tracing(log: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let default = "warn";
-    let text = match log {
-        Some(filter) => filter.to_string(),
-        None => std::env::var("ALOFT_LOG").unwrap_or_else(|_| default.to_string()),
-    };
+    let text = log
+        .map(str::to_string)
+        .or_else(|| std::env::var("ALOFT_LOG").ok());
     // The WebAssembly compiler's crates stay at warn unless the filter names them.
-    let directives = aloft::client::log_directives(&text);
-    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let directives = aloft::client::log_directives(text.as_deref().unwrap_or("warn"));
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let writer = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    let _ = writer.with_env_filter(filter).try_init();
 }
