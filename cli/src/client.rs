@@ -1,5 +1,5 @@
 //! The core's [`Client`] as the CLI opens it: this binary's bundled providers, the
-//! node agents embedded at build time (this binary for local clusters), progress events on stderr, Ctrl-C as the
+//! node agents embedded at build time, progress events on stderr, Ctrl-C as the
 //! cancellation token.
 
 use std::sync::Arc;
@@ -16,11 +16,10 @@ use crate::progress::Progress;
 pub fn open_with(progress: Arc<Progress>) -> Result<Client, CliError> {
     let token = CancelToken::new();
     crate::interrupt::install(&token);
-    let client = builder()
+    Ok(builder()
         .on_event(move |event| progress.line(&event.to_string()))
         .cancel_token(token)
-        .open()?;
-    Ok(client)
+        .open()?)
 }
 
 /// A client whose progress events are printed as plain lines on stderr.
@@ -31,11 +30,10 @@ pub fn open() -> Result<Client, CliError> {
 /// Like [`open`]; with `wait` false, a cluster another aloft process holds is an
 /// error at once (`--no-wait`) instead of a wait.
 pub fn open_waiting(wait: bool) -> Result<Client, CliError> {
-    let client = builder()
+    Ok(builder()
         .on_event(|event| eprintln!("{event}"))
         .wait_for_locks(wait)
-        .open()?;
-    Ok(client)
+        .open()?)
 }
 
 /// The client every command and every role of this program opens: this binary's

@@ -80,10 +80,7 @@ pub fn start(args: StartArgs) -> CliResult {
         force: args.force,
     };
     let names = args.common.clusters.targets(&client)?;
-    let outcomes = names
-        .iter()
-        .map(|n| (n.clone(), client.start_with(n, &options)));
-    report(outcomes.collect(), views::started)
+    report(client.start_many(&names, &options), views::started)
 }
 
 /// Flags of `aloft autostop`.
@@ -112,10 +109,6 @@ pub fn autostop(args: AutostopArgs) -> CliResult {
     let setting = aloft::client::AutostopSetting::from_flags(Some(args.idle_minutes), args.down);
     let setting = setting.filter(|_| !args.cancel);
     let names = args.clusters.targets(&client)?;
-    let outcomes = names
-        .iter()
-        .map(|n| (n.clone(), client.autostop(n, setting)));
-    report(outcomes.collect(), |outcomes| {
-        aloft::views::clusters::autostop_set(setting, outcomes)
-    })
+    let outcomes = client.autostop_many(&names, setting);
+    report(outcomes, |outcomes| views::autostop_set(setting, outcomes))
 }

@@ -110,6 +110,17 @@ impl Client {
         Ok(self.state.kv_get(KV_OWNER, &failure_key(cluster))?)
     }
 
+    /// Sets (or, with `None`, cancels) the autostop of every cluster in `names`
+    /// ([`Client::autostop`]); returns each cluster's outcome.
+    pub fn autostop_many(
+        &self,
+        names: &[String],
+        setting: Option<AutostopSetting>,
+    ) -> Vec<(String, ClientResult<()>)> {
+        let set = |name: &String| (name.clone(), self.autostop(name, setting));
+        names.iter().map(set).collect()
+    }
+
     /// Sets (`Some`) or cancels (`None`) a cluster's autostop; its head node's
     /// agent carries it out.
     pub fn autostop(&self, cluster: &str, setting: Option<AutostopSetting>) -> ClientResult<()> {

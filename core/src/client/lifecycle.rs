@@ -360,6 +360,17 @@ impl Client {
         self.stop_or_down_many(names, Action::Stop, false)
     }
 
+    /// Starts every cluster in `names` in turn ([`Client::start_with`]); returns
+    /// each cluster's outcome.
+    pub fn start_many(
+        &self,
+        names: &[String],
+        options: &StartOptions,
+    ) -> Vec<(String, ClientResult<()>)> {
+        let start = |name: &String| (name.clone(), self.start_with(name, options));
+        names.iter().map(start).collect()
+    }
+
     /// Takes `name`'s lock for `command`; when another process holds it, says who
     /// and waits, unless the client was told not to wait.
     pub(crate) fn lock(&self, name: &str, command: &str) -> ClientResult<ClusterLock> {
