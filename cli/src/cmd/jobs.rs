@@ -1,9 +1,7 @@
 //! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
 //! head node's agent.
 
-use std::collections::BTreeMap;
-
-use aloft::client::{ClientError, ClusterCancel, LogsOptions, is_cluster_pattern};
+use aloft::client::LogsOptions;
 use aloft::clock::unix_now;
 use aloft::views;
 
@@ -73,34 +71,14 @@ pub struct CancelArgs {
 /// `aloft queue`.
 pub fn queue(args: QueueArgs) -> CliResult {
     let client = crate::client::open()?;
-    if let [name] = args.clusters.as_slice()
-        && !is_cluster_pattern(name)
-    {
-        let jobs = client.queue(name, args.skip_finished)?;
-        return args
-            .output
-            .print(&jobs, |j| views::jobs::queue(j, unix_now()));
+    let queues = client.queues_for(&args.clusters, args.skip_finished)?;
+    render::print(&views::jobs::queues_skipped(&queues))?;
+    // -o json prints a whole answer or none; the table shows the queues before a failure.
+    if !(args.output.is_json() && queues.failure.is_some()) {
+        args.output
+            .print(&queues, |q| views::jobs::queues(q, unix_now()))?;
     }
-    let mut all = BTreeMap::new();
-    for (name, jobs) in client.queues(&args.clusters, args.skip_finished)? {
-        // A pattern may match stopped clusters: they have no queue to show.
-        let jobs = match jobs {
-            Err(err @ ClientError::ClusterNotUp { .. }) => {
-                render::print(&views::jobs::skipped(&err))?;
-                continue;
-            }
-            other => other?,
-        };
-        if args.output.is_json() {
-            all.insert(name, jobs);
-        } else {
-            render::print(&views::jobs::cluster_queue(&name, &jobs, unix_now()))?;
-        }
-    }
-    if args.output.is_json() {
-        return render::print_json(&all);
-    }
-    Ok(())
+    Ok(queues.into_result().map(drop)?)
 }
 
 /// `aloft logs`.
@@ -132,7 +110,6 @@ pub fn logs(args: LogsArgs) -> CliResult {
 /// cancels on every UP cluster it matches.
 pub fn cancel(args: CancelArgs) -> CliResult {
     let client = crate::client::open()?;
-    let pattern = is_cluster_pattern(&args.cluster);
     let targets = client.cancel_targets(&args.cluster, &args.jobs, args.all)?;
     render::print(&views::jobs::cancel_skipped(&targets.skipped))?;
     if targets.clusters.is_empty() {
@@ -140,23 +117,11 @@ pub fn cancel(args: CancelArgs) -> CliResult {
     }
     let question = views::jobs::cancel_question(&targets.clusters, args.all);
     crate::confirm::confirm(&question, true, args.yes)?;
-    let mut by_cluster = BTreeMap::new();
-    for (name, outcome) in client.cancel_each(&args.cluster, &targets, args.all) {
-        match outcome? {
-            ClusterCancel::Skipped(err) => render::print(&views::jobs::skipped(&err))?,
-            ClusterCancel::Done(outcomes) if args.output.is_json() => {
-                if !pattern {
-                    return render::print_json(&outcomes);
-                }
-                by_cluster.insert(name, outcomes);
-            }
-            ClusterCancel::Done(outcomes) => {
-                render::print(&views::jobs::cancelled(&name, &outcomes, pattern))?
-            }
-        }
+    let outcomes = client.cancel_all(&args.cluster, &targets, args.all);
+    render::print(&views::jobs::cancels_skipped(&outcomes))?;
+    // As `queue`: no JSON after a failure, the table of what was cancelled before it.
+    if !(args.output.is_json() && outcomes.failure.is_some()) {
+        args.output.print(&outcomes, views::jobs::cancel_outcomes)?;
     }
-    if args.output.is_json() {
-        return render::print_json(&by_cluster);
-    }
-    Ok(())
+    Ok(outcomes.into_result().map(drop)?)
 }

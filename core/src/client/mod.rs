@@ -75,7 +75,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use autostop::AutostopSetting;
-pub use cancels::ClusterCancel;
+pub use cancels::{CancelOutcomes, ClusterCancel};
 pub use choices::{job_status_result, volume_from_fields};
 pub use cluster::{
     CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
@@ -104,6 +104,7 @@ pub use registry::RegistryLogin;
 pub use serve::{ServeLogs, ServiceView};
 pub use ssh_config::{IncludeOutcome, SshSetup};
 pub use storage::{BucketDeletion, delete_bucket_result};
+pub use targets::{ClusterQueue, Queues};
 pub use tasks::{LoadedTask, TaskUse, key_values_with_file};
 pub use volumes::VolumeView;
 

@@ -1,7 +1,9 @@
 //! A cluster's jobs: `queue` and the outcomes of `cancel`.
 
 use super::{Table, View, ago, number};
-use crate::client::{Cancellation, ClientError};
+use crate::client::{
+    CancelOutcomes, Cancellation, ClientError, ClusterCancel, ClusterQueue, Queues,
+};
 use crate::runtime::queue::JobRecord;
 
 /// `aloft queue CLUSTER`: the cluster's jobs, one row each (its id, name, how
@@ -45,6 +47,30 @@ pub fn cluster_queue(cluster: &str, jobs: &[JobRecord], now: i64) -> View {
 /// passed over (one not UP), and why.
 pub fn skipped(err: &ClientError) -> View {
     View::new().note(format!("Skipped: {err}"))
+}
+
+/// The notes of [`skipped`] clusters, one per error, in order.
+fn skipped_all<'a>(errs: impl IntoIterator<Item = &'a ClientError>) -> View {
+    errs.into_iter()
+        .fold(View::new(), |view, err| view.append(skipped(err)))
+}
+
+/// `aloft queue`'s notes: each cluster of [`Queues`] passed over ([`skipped`]).
+pub fn queues_skipped(queues: &Queues) -> View {
+    skipped_all(queues.skipped())
+}
+
+/// `aloft queue`: the one cluster's [`queue`] when [`Queues::single`], else a
+/// [`cluster_queue`] for each cluster with a queue, in order.
+pub fn queues(queues: &Queues, now: i64) -> View {
+    queues
+        .clusters
+        .iter()
+        .fold(View::new(), |view, (name, part)| match part {
+            ClusterQueue::Jobs(jobs) if queues.single => view.append(queue(jobs, now)),
+            ClusterQueue::Jobs(jobs) => view.append(cluster_queue(name, jobs, now)),
+            ClusterQueue::Skipped(_) => view,
+        })
 }
 
 /// `aloft logs --status`: the job's status.
@@ -113,6 +139,24 @@ pub fn cancelled(cluster: &str, outcomes: &[Cancellation], pattern: bool) -> Vie
         });
     }
     view
+}
+
+/// `aloft cancel`'s notes after cancelling: each cluster of the
+/// [`CancelOutcomes`] passed over ([`skipped`]).
+pub fn cancels_skipped(outcomes: &CancelOutcomes) -> View {
+    skipped_all(outcomes.skipped())
+}
+
+/// `aloft cancel`: what was done on each cluster ([`cancelled`]), in order; the
+/// lines name the cluster unless [`CancelOutcomes::single`].
+pub fn cancel_outcomes(outcomes: &CancelOutcomes) -> View {
+    outcomes
+        .clusters
+        .iter()
+        .fold(View::new(), |view, (name, part)| match part {
+            ClusterCancel::Done(done) => view.append(cancelled(name, done, !outcomes.single)),
+            ClusterCancel::Skipped(_) => view,
+        })
 }
 
 #[cfg(test)]
@@ -227,5 +271,104 @@ mod tests {
             job_status(&job(4, JobStatus::Running)).to_string(),
             "Job 4: RUNNING\n"
         );
+    }
+
+    fn not_up(name: &str) -> ClientError {
+        ClientError::ClusterNotUp {
+            name: name.into(),
+            status: crate::ClusterStatus::Stopped,
+            hint: "start it".into(),
+        }
+    }
+
+    #[test]
+    fn several_queues_are_named_tables_and_skipped_clusters_notes() {
+        let several = Queues {
+            single: false,
+            clusters: vec![
+                (
+                    "b".into(),
+                    ClusterQueue::Jobs(vec![job(3, JobStatus::Failed)]),
+                ),
+                ("c".into(), ClusterQueue::Skipped(not_up("c"))),
+                ("a".into(), ClusterQueue::Jobs(Vec::new())),
+            ],
+            failure: None,
+        };
+        assert_eq!(
+            queues_skipped(&several).to_string(),
+            "Skipped: cluster `c` is STOPPED: start it\n"
+        );
+        let view = queues(&several, 1_065);
+        let expected = cluster_queue("b", &[job(3, JobStatus::Failed)], 1_065)
+            .append(cluster_queue("a", &[], 1_065));
+        assert_eq!(view, expected);
+        assert_eq!(view.blocks[0], Block::Line("Job queue of cluster b".into()));
+        assert_eq!(view.blocks[2], Block::Line("Job queue of cluster a".into()));
+
+        let single = Queues {
+            single: true,
+            clusters: vec![(
+                "b".into(),
+                ClusterQueue::Jobs(vec![job(3, JobStatus::Failed)]),
+            )],
+            failure: None,
+        };
+        assert_eq!(
+            queues(&single, 1_065).to_string(),
+            queue(&[job(3, JobStatus::Failed)], 1_065).to_string()
+        );
+        assert!(queues_skipped(&single).blocks.is_empty());
+    }
+
+    #[test]
+    fn cancel_outcomes_name_clusters_unless_single() {
+        let several = CancelOutcomes {
+            single: false,
+            clusters: vec![
+                (
+                    "dev-1".into(),
+                    ClusterCancel::Done(vec![Cancellation::Requested(job(
+                        1,
+                        JobStatus::Cancelled,
+                    ))]),
+                ),
+                ("dev-2".into(), ClusterCancel::Skipped(not_up("dev-2"))),
+                ("dev-3".into(), ClusterCancel::Done(Vec::new())),
+            ],
+            failure: None,
+        };
+        assert_eq!(
+            cancel_outcomes(&several).to_string(),
+            "Job 1 on `dev-1`: cancellation requested (now CANCELLED).\n\
+             No job cancelled: no unfinished job on `dev-3`.\n"
+        );
+        assert_eq!(
+            cancels_skipped(&several).blocks,
+            [Block::Note(
+                "Skipped: cluster `dev-2` is STOPPED: start it".into()
+            )]
+        );
+        let single = CancelOutcomes {
+            single: true,
+            clusters: vec![(
+                "dev".into(),
+                ClusterCancel::Done(vec![Cancellation::AlreadyEnded(job(
+                    2,
+                    JobStatus::Succeeded,
+                ))]),
+            )],
+            failure: None,
+        };
+        assert_eq!(
+            cancel_outcomes(&single).to_string(),
+            "Job 2: nothing cancelled, it already ended SUCCEEDED.\n"
+        );
+        let failed = CancelOutcomes {
+            single: true,
+            clusters: Vec::new(),
+            failure: Some(not_up("dev")),
+        };
+        assert!(cancel_outcomes(&failed).blocks.is_empty());
     }
 }
