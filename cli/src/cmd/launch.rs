@@ -5,7 +5,7 @@
 //! checked, nothing launched.
 
 use aloft::client::{
-    Client, LaunchOptions, LoadedTask, PlanOptions, TaskUse, default_cluster_name,
+    Client, ErrorClass, LaunchOptions, LoadedTask, PlanOptions, TaskUse, default_cluster_name,
 };
 use aloft::views::plan as views;
 
@@ -96,7 +96,7 @@ fn dry_run(args: Args) -> CliResult {
     };
     let plan = crate::client::open()?.plan(chain.tasks(), &options);
     let plan = plan.map_err(|err| match CliError::from(err) {
-        err if err.code() == crate::exit::NO_RESOURCES && !args.all_clouds => {
+        err if err.class() == ErrorClass::NoResources && !args.all_clouds => {
             err.with_hint(views::ALL_CLOUDS_HINT)
         }
         err => err,

@@ -7,7 +7,7 @@ use aloft::client::ClientError;
 use aloft::views::{Detail, storage as views};
 use aloft::volumes::Volume;
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 use crate::render;
 
 /// Flags of `aloft storage`.
@@ -60,14 +60,16 @@ pub struct VolumesArgs {
 #[derive(Debug, clap::Subcommand)]
 enum VolumesCommand {
     /// Create a volume from a volume file (SkyPilot's schema) or from flags.
+    #[command(group = clap::ArgGroup::new("source").args(["file", "name"]).required(true))]
     Apply {
         /// The volume file (`name`, `type`, `infra`, `size`, `config`, `labels`).
+        #[arg(conflicts_with_all = ["name", "kind", "infra", "size"])]
         file: Option<std::path::PathBuf>,
         /// The volume's name (instead of a file).
-        #[arg(long)]
+        #[arg(long, requires = "kind")]
         name: Option<String>,
         /// `k8s-pvc` or `runpod-network-volume` (instead of a file).
-        #[arg(long = "type")]
+        #[arg(long = "type", requires = "name")]
         kind: Option<String>,
         /// Where: `k8s/CONTEXT` (instead of a file).
         #[arg(long)]
@@ -99,18 +101,15 @@ pub fn volumes(args: VolumesArgs) -> CliResult {
             size,
             ..
         } => {
+            // clap holds a file, or a name and a type, never both.
             let volume = match (file, name, kind) {
-                (Some(file), None, None) if infra.is_none() && size.is_none() => {
-                    Volume::from_yaml_file(&file).map_err(ClientError::from)?
-                }
-                (None, Some(name), Some(kind)) => {
-                    aloft::client::volume_from_fields(name, kind, infra, size)?
-                }
-                _ => {
-                    return Err(CliError::failure(
-                        "give a volume file, or --name and --type (with --infra, --size), not both",
-                    ));
-                }
+                (Some(file), ..) => Volume::from_yaml_file(&file).map_err(ClientError::from)?,
+                (_, name, kind) => aloft::client::volume_from_fields(
+                    name.unwrap_or_default(),
+                    kind.unwrap_or_default(),
+                    infra,
+                    size,
+                )?,
             };
             let record = crate::client::open()?.apply_volume(&volume)?;
             render::print(&views::volume_created(&record))

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use aloft::client::{LoadedTask, TaskUse, key_values_with_file};
+use aloft::client::{ClientError, LoadedTask, TaskUse, key_values_with_file};
 use aloft::task::{LoadedTasks, Overrides, TaskSource};
 
-use crate::exit::{CliError, INVALID_TASK};
+use crate::exit::CliError;
 
 /// Flags that override fields of the task file.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -82,11 +82,8 @@ impl TaskFlags {
             cpus: self.cpus.clone(),
             memory: self.memory.clone(),
             num_nodes: self.num_nodes,
-            use_spot: match (self.use_spot, self.no_use_spot) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
+            // Either flag says it; clap lets only the last one given be set.
+            use_spot: (self.use_spot || self.no_use_spot).then_some(self.use_spot),
             instance_type: self.instance_type.clone(),
             name: self.name.clone(),
             workdir: self.workdir.clone(),
@@ -107,7 +104,8 @@ impl TaskFlags {
 /// a task YAML (a path ending in `.yaml`/`.yml`, or naming an existing file), an
 /// inline command, or nothing; invalid input exits 2.
 pub fn source_of(words: &[String]) -> Result<TaskSource, CliError> {
-    TaskSource::from_words(words).map_err(|err| CliError::new(INVALID_TASK, err.to_string()))
+    let source = TaskSource::from_words(words);
+    Ok(source.map_err(|err| ClientError::InvalidInput(err.to_string()))?)
 }
 
 impl TaskFlags {
