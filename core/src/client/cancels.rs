@@ -2,105 +2,26 @@
 //! (the CLI's `aloft cancel 'dev-*'`): one rule for which failures skip a cluster
 //! and which end the cancel.
 
-use std::collections::BTreeMap;
+use super::per_cluster::PerCluster;
+use super::{CancelTargets, Cancellation, Client, ClientError, is_cluster_pattern};
 
-use serde::{Serialize, Serializer};
-
-use super::{CancelTargets, Cancellation, Client, ClientError, ClientResult, is_cluster_pattern};
-
-/// One cluster's part of [`CancelOutcomes`].
-#[derive(Debug)]
-pub enum ClusterCancel {
-    /// What was cancelled there, and the named jobs found already ended.
-    Done(Vec<Cancellation>),
-    /// A cluster the glob pattern matched that is not UP: nothing was cancelled
-    /// there, and why.
-    Skipped(ClientError),
-}
-
-/// [`Client::cancel_all`]: what a cancel did, cluster by cluster. As JSON it is
-/// the cluster's list of [`Cancellation`]s when [`CancelOutcomes::single`], else
-/// an object of such lists by cluster name (skipped clusters left out).
-#[derive(Debug)]
-pub struct CancelOutcomes {
-    /// The cluster was named plainly (not a glob pattern): the answer is its
-    /// list, and its lines need not name it.
-    pub single: bool,
-    /// Each cluster's outcome, in the order of the [`CancelTargets`].
-    pub clusters: Vec<(String, ClusterCancel)>,
-    /// The failure that ended the cancel, on the cluster after the last of
-    /// [`CancelOutcomes::clusters`]; what was cancelled before it stands.
-    pub failure: Option<ClientError>,
-}
-
-impl CancelOutcomes {
-    /// The outcomes by cluster name, skipped clusters left out.
-    pub fn by_cluster(&self) -> BTreeMap<&str, &[Cancellation]> {
-        self.clusters
-            .iter()
-            .filter_map(|(name, part)| match part {
-                ClusterCancel::Done(done) => Some((name.as_str(), done.as_slice())),
-                ClusterCancel::Skipped(_) => None,
-            })
-            .collect()
-    }
-
-    /// Why each skipped cluster was skipped, in order.
-    pub fn skipped(&self) -> impl Iterator<Item = &ClientError> {
-        self.clusters.iter().filter_map(|(_, part)| match part {
-            ClusterCancel::Skipped(err) => Some(err),
-            ClusterCancel::Done(_) => None,
-        })
-    }
-
-    /// The outcomes, or their [`CancelOutcomes::failure`] as an `Err`.
-    pub fn into_result(mut self) -> ClientResult<Self> {
-        match self.failure.take() {
-            Some(err) => Err(err),
-            None => Ok(self),
-        }
-    }
-}
-
-impl Serialize for CancelOutcomes {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let by_cluster = self.by_cluster();
-        if self.single {
-            let done = by_cluster.into_values().next().unwrap_or_default();
-            return done.serialize(serializer);
-        }
-        by_cluster.serialize(serializer)
-    }
-}
+/// [`Client::cancel_all`]: what a cancel did, cluster by cluster (the
+/// cancellations and the named jobs found already ended).
+pub type CancelOutcomes = PerCluster<Vec<Cancellation>>;
 
 impl Client {
     /// Cancels what `targets` ([`Client::cancel_targets`] of `target`, with the
     /// same `all`) names, cluster by cluster in order. A cluster that a glob
-    /// pattern matched and that is not UP is [`ClusterCancel::Skipped`]; a
+    /// pattern matched and that is not UP is [`super::ClusterPart::Skipped`]; a
     /// cluster named plainly that is not UP, or any other failure, ends the
     /// cancel as its [`CancelOutcomes::failure`] (what was cancelled on the
     /// clusters before it stands).
     pub fn cancel_all(&self, target: &str, targets: &CancelTargets, all: bool) -> CancelOutcomes {
         let pattern = is_cluster_pattern(target);
-        let mut out = CancelOutcomes {
-            single: !pattern,
-            clusters: Vec::new(),
-            failure: None,
-        };
-        for (name, ids) in &targets.clusters {
-            let part = match self.cancel(name, ids, all) {
-                Ok(cancelled) => ClusterCancel::Done(cancelled),
-                Err(err @ ClientError::ClusterNotUp { .. }) if pattern => {
-                    ClusterCancel::Skipped(err)
-                }
-                Err(err) => {
-                    out.failure = Some(err);
-                    break;
-                }
-            };
-            out.clusters.push((name.clone(), part));
-        }
-        out
+        let parts = (targets.clusters.iter())
+            .map(|(name, ids)| (name.clone(), self.cancel(name, ids, all)));
+        let not_up = |err: &ClientError| matches!(err, ClientError::ClusterNotUp { .. });
+        PerCluster::gather(!pattern, parts, |err| pattern && not_up(err))
     }
 }
 
@@ -129,7 +50,7 @@ mod tests {
             assert!(
                 matches!(
                     outcome,
-                    ClusterCancel::Skipped(ClientError::ClusterNotUp { .. })
+                    crate::client::ClusterPart::Skipped(ClientError::ClusterNotUp { .. })
                 ),
                 "{outcome:?}"
             );
@@ -171,7 +92,7 @@ mod tests {
             single: true,
             clusters: vec![(
                 "dev".into(),
-                ClusterCancel::Done(vec![Cancellation::Requested(job(1))]),
+                crate::client::ClusterPart::Done(vec![Cancellation::Requested(job(1))]),
             )],
             failure: None,
         };
@@ -185,12 +106,12 @@ mod tests {
             clusters: vec![
                 (
                     "b".into(),
-                    ClusterCancel::Done(vec![Cancellation::AlreadyEnded(job(1))]),
+                    crate::client::ClusterPart::Done(vec![Cancellation::AlreadyEnded(job(1))]),
                 ),
-                ("a".into(), ClusterCancel::Done(Vec::new())),
+                ("a".into(), crate::client::ClusterPart::Done(Vec::new())),
                 (
                     "c".into(),
-                    ClusterCancel::Skipped(ClientError::Other("not up".into())),
+                    crate::client::ClusterPart::Skipped(ClientError::Other("not up".into())),
                 ),
             ],
             failure: Some(ClientError::Other("boom".into())),

@@ -55,6 +55,7 @@ mod managed;
 mod managed_select;
 mod mounts;
 mod offers;
+mod per_cluster;
 mod plan;
 mod provider_list;
 mod providers;
@@ -75,7 +76,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use autostop::AutostopSetting;
-pub use cancels::{CancelOutcomes, ClusterCancel};
+pub use cancels::CancelOutcomes;
 pub use choices::{job_status_result, volume_from_fields};
 pub use cluster::{
     CancelTargets, Cancellation, ClusterView, CostEntry, HeadAccess, is_cluster_pattern,
@@ -93,6 +94,7 @@ pub use logging::{COMPILER_CRATES, log_directives};
 pub use logs::{LogsOptions, RankFilter, job_end_result};
 pub use managed_select::{ManagedQueueFilter, managed_job_end_result};
 pub use offers::{KUBE_NODES_QUERY, KubeGpus, LiveCatalog};
+pub use per_cluster::{ClusterPart, PerCluster};
 pub use plan::{LeftOut, Plan, PlanOptions, PlanSummary, PlannedTask, TaskSummary};
 pub use provider_list::{ProviderList, ProviderListing, capability_names};
 pub use providers::{
@@ -104,7 +106,7 @@ pub use registry::RegistryLogin;
 pub use serve::{ServeLogs, ServiceView};
 pub use ssh_config::{IncludeOutcome, SshSetup};
 pub use storage::{BucketDeletion, delete_bucket_result};
-pub use targets::{ClusterQueue, Queues};
+pub use targets::Queues;
 pub use tasks::{LoadedTask, TaskUse, key_values_with_file};
 pub use volumes::VolumeView;
 

@@ -2,13 +2,10 @@
 //! them (`down -a`, `stop 'exp-*'`, `queue` with no name), and the job queues of
 //! several clusters at once.
 
-use std::collections::BTreeMap;
-
-use serde::{Serialize, Serializer};
-
 use crate::runtime::queue::JobRecord;
 use crate::state::ClusterStatus;
 
+use super::per_cluster::{ClusterPart, PerCluster};
 use super::{Client, ClientError, ClientResult, is_cluster_pattern};
 
 impl Client {
@@ -36,7 +33,7 @@ impl Client {
     /// ([`Client::expand_cluster_names`]), or every UP cluster when none is given.
     /// One plain name is a [`Queues::single`] answer, and that cluster not being
     /// UP is an `Err`. Otherwise a cluster that is not UP is
-    /// [`ClusterQueue::Skipped`] beside the others' queues, and any other failure
+    /// [`ClusterPart::Skipped`] beside the others' queues, and any other failure
     /// ends the answer ([`Queues::failure`]).
     pub fn queues_for(&self, patterns: &[String], skip_finished: bool) -> ClientResult<Queues> {
         if let [name] = patterns
@@ -45,7 +42,7 @@ impl Client {
             let jobs = self.queue(name, skip_finished)?;
             return Ok(Queues {
                 single: true,
-                clusters: vec![(name.clone(), ClusterQueue::Jobs(jobs))],
+                clusters: vec![(name.clone(), ClusterPart::Done(jobs))],
                 failure: None,
             });
         }
@@ -58,89 +55,18 @@ impl Client {
         } else {
             self.expand_cluster_names(patterns)?
         };
-        let mut queues = Queues {
-            single: false,
-            clusters: Vec::new(),
-            failure: None,
-        };
-        for name in names {
-            let part = match self.queue(&name, skip_finished) {
-                Ok(jobs) => ClusterQueue::Jobs(jobs),
-                // A pattern may match stopped clusters: they have no queue to show.
-                Err(err @ ClientError::ClusterNotUp { .. }) => ClusterQueue::Skipped(err),
-                Err(err) => {
-                    queues.failure = Some(err);
-                    break;
-                }
-            };
-            queues.clusters.push((name, part));
-        }
-        Ok(queues)
+        let parts = names.into_iter().map(|name| {
+            let queue = self.queue(&name, skip_finished);
+            (name, queue)
+        });
+        // A pattern may match stopped clusters: they have no queue to show.
+        let not_up = |err: &ClientError| matches!(err, ClientError::ClusterNotUp { .. });
+        Ok(PerCluster::gather(false, parts, not_up))
     }
 }
 
-/// One cluster's part of [`Queues`].
-#[derive(Debug)]
-pub enum ClusterQueue {
-    /// The cluster's jobs.
-    Jobs(Vec<JobRecord>),
-    /// A cluster that is not UP: it has no queue to show, and why.
-    Skipped(ClientError),
-}
-
-/// [`Client::queues_for`]: the job queues of one cluster or several. As JSON
-/// it is the one cluster's job list when [`Queues::single`], else an object of
-/// job lists by cluster name (skipped clusters left out).
-#[derive(Debug)]
-pub struct Queues {
-    /// One cluster was named plainly (not a pattern): the answer is its list.
-    pub single: bool,
-    /// Each cluster asked, in the order named (or of the cluster list).
-    pub clusters: Vec<(String, ClusterQueue)>,
-    /// The failure that ended the answer, on the cluster after the last of
-    /// [`Queues::clusters`]; the queues before it stand.
-    pub failure: Option<ClientError>,
-}
-
-impl Queues {
-    /// The job lists by cluster name, skipped clusters left out.
-    pub fn by_cluster(&self) -> BTreeMap<&str, &[JobRecord]> {
-        self.clusters
-            .iter()
-            .filter_map(|(name, part)| match part {
-                ClusterQueue::Jobs(jobs) => Some((name.as_str(), jobs.as_slice())),
-                ClusterQueue::Skipped(_) => None,
-            })
-            .collect()
-    }
-
-    /// Why each skipped cluster was skipped, in order.
-    pub fn skipped(&self) -> impl Iterator<Item = &ClientError> {
-        self.clusters.iter().filter_map(|(_, part)| match part {
-            ClusterQueue::Skipped(err) => Some(err),
-            ClusterQueue::Jobs(_) => None,
-        })
-    }
-
-    /// The answer, or its [`Queues::failure`] as an `Err`.
-    pub fn into_result(mut self) -> ClientResult<Self> {
-        match self.failure.take() {
-            Some(err) => Err(err),
-            None => Ok(self),
-        }
-    }
-}
-
-impl Serialize for Queues {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let by_cluster = self.by_cluster();
-        if self.single {
-            let jobs = by_cluster.into_values().next().unwrap_or_default();
-            return jobs.serialize(serializer);
-        }
-        by_cluster.serialize(serializer)
-    }
-}
+/// [`Client::queues_for`]: the job queues of one cluster or several.
+pub type Queues = PerCluster<Vec<JobRecord>>;
 
 #[cfg(test)]
 mod tests {
@@ -217,7 +143,7 @@ mod tests {
     fn queues_are_one_list_when_single_else_lists_by_cluster() {
         let single = Queues {
             single: true,
-            clusters: vec![("dev".into(), ClusterQueue::Jobs(vec![job(1)]))],
+            clusters: vec![("dev".into(), ClusterPart::Done(vec![job(1)]))],
             failure: None,
         };
         assert_eq!(
@@ -227,9 +153,9 @@ mod tests {
         let several = Queues {
             single: false,
             clusters: vec![
-                ("b".into(), ClusterQueue::Jobs(vec![job(2)])),
-                ("c".into(), ClusterQueue::Skipped(not_up("c"))),
-                ("a".into(), ClusterQueue::Jobs(Vec::new())),
+                ("b".into(), ClusterPart::Done(vec![job(2)])),
+                ("c".into(), ClusterPart::Skipped(not_up("c"))),
+                ("a".into(), ClusterPart::Done(Vec::new())),
             ],
             failure: None,
         };

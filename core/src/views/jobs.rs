@@ -1,9 +1,7 @@
 //! A cluster's jobs: `queue` and the outcomes of `cancel`.
 
 use super::{Table, View, ago, number};
-use crate::client::{
-    CancelOutcomes, Cancellation, ClientError, ClusterCancel, ClusterQueue, Queues,
-};
+use crate::client::{CancelOutcomes, Cancellation, ClientError, ClusterPart, Queues};
 use crate::runtime::queue::JobRecord;
 
 /// `aloft queue CLUSTER`: the cluster's jobs, one row each (its id, name, how
@@ -67,9 +65,9 @@ pub fn queues(queues: &Queues, now: i64) -> View {
         .clusters
         .iter()
         .fold(View::new(), |view, (name, part)| match part {
-            ClusterQueue::Jobs(jobs) if queues.single => view.append(queue(jobs, now)),
-            ClusterQueue::Jobs(jobs) => view.append(cluster_queue(name, jobs, now)),
-            ClusterQueue::Skipped(_) => view,
+            ClusterPart::Done(jobs) if queues.single => view.append(queue(jobs, now)),
+            ClusterPart::Done(jobs) => view.append(cluster_queue(name, jobs, now)),
+            ClusterPart::Skipped(_) => view,
         })
 }
 
@@ -154,8 +152,8 @@ pub fn cancel_outcomes(outcomes: &CancelOutcomes) -> View {
         .clusters
         .iter()
         .fold(View::new(), |view, (name, part)| match part {
-            ClusterCancel::Done(done) => view.append(cancelled(name, done, !outcomes.single)),
-            ClusterCancel::Skipped(_) => view,
+            ClusterPart::Done(done) => view.append(cancelled(name, done, !outcomes.single)),
+            ClusterPart::Skipped(_) => view,
         })
 }
 
@@ -288,10 +286,10 @@ mod tests {
             clusters: vec![
                 (
                     "b".into(),
-                    ClusterQueue::Jobs(vec![job(3, JobStatus::Failed)]),
+                    ClusterPart::Done(vec![job(3, JobStatus::Failed)]),
                 ),
-                ("c".into(), ClusterQueue::Skipped(not_up("c"))),
-                ("a".into(), ClusterQueue::Jobs(Vec::new())),
+                ("c".into(), ClusterPart::Skipped(not_up("c"))),
+                ("a".into(), ClusterPart::Done(Vec::new())),
             ],
             failure: None,
         };
@@ -310,7 +308,7 @@ mod tests {
             single: true,
             clusters: vec![(
                 "b".into(),
-                ClusterQueue::Jobs(vec![job(3, JobStatus::Failed)]),
+                ClusterPart::Done(vec![job(3, JobStatus::Failed)]),
             )],
             failure: None,
         };
@@ -328,13 +326,10 @@ mod tests {
             clusters: vec![
                 (
                     "dev-1".into(),
-                    ClusterCancel::Done(vec![Cancellation::Requested(job(
-                        1,
-                        JobStatus::Cancelled,
-                    ))]),
+                    ClusterPart::Done(vec![Cancellation::Requested(job(1, JobStatus::Cancelled))]),
                 ),
-                ("dev-2".into(), ClusterCancel::Skipped(not_up("dev-2"))),
-                ("dev-3".into(), ClusterCancel::Done(Vec::new())),
+                ("dev-2".into(), ClusterPart::Skipped(not_up("dev-2"))),
+                ("dev-3".into(), ClusterPart::Done(Vec::new())),
             ],
             failure: None,
         };
@@ -353,7 +348,7 @@ mod tests {
             single: true,
             clusters: vec![(
                 "dev".into(),
-                ClusterCancel::Done(vec![Cancellation::AlreadyEnded(job(
+                ClusterPart::Done(vec![Cancellation::AlreadyEnded(job(
                     2,
                     JobStatus::Succeeded,
                 ))]),
