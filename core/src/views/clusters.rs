@@ -244,13 +244,6 @@ mod tests {
         }
     }
 
-    fn table(view: &View) -> &Table {
-        match &view.blocks[0] {
-            Block::Table(table) => table,
-            other => panic!("not a table: {other:?}"),
-        }
-    }
-
     #[test]
     fn status_shows_a_row_per_cluster_and_failing_autostops() {
         let mut failing = row("gpu");
@@ -265,7 +258,7 @@ mod tests {
         failing.autostop_failure = Some("cannot stop".into());
         let rows = [row("dev"), failing];
         let view = clusters(&rows, Detail::Brief);
-        let t = table(&view);
+        let t = view.tables().next().unwrap();
         assert_eq!(
             t.header,
             [
@@ -309,7 +302,7 @@ mod tests {
         assert_eq!(view.blocks.len(), 2);
 
         let full = clusters(&rows, Detail::Full);
-        let t = table(&full);
+        let t = full.tables().next().unwrap();
         assert_eq!(t.header.len(), 12);
         assert_eq!(
             t.rows[1][8..],
@@ -367,7 +360,7 @@ mod tests {
             active,
         };
         let view = cost_report(&[entry("a", 0.24, true), entry("b", 1.0, false)], 7);
-        let t = table(&view);
+        let t = view.tables().next().unwrap();
         assert_eq!(
             t.header,
             [

@@ -94,20 +94,13 @@ mod tests {
         }
     }
 
-    fn table(view: &View, i: usize) -> &Table {
-        match &view.blocks[i] {
-            Block::Table(table) => table,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn one_table_per_accelerator_with_device_memory_in_full() {
         let listings = [listing("A100-80GB"), listing("A100")];
         let view = accelerators(&listings, false, Detail::Brief);
         assert_eq!(view.blocks.len(), 3);
         assert_eq!(view.blocks[1], Block::Line(String::new()));
-        let brief = table(&view, 0);
+        let brief = view.tables().next().unwrap();
         assert_eq!(
             brief.header,
             [
@@ -136,9 +129,9 @@ mod tests {
                 "-"
             ]
         );
-        assert_eq!(table(&view, 2).rows[0][0], "A100");
+        assert_eq!(view.tables().nth(1).unwrap().rows[0][0], "A100");
         let full = accelerators(&listings[..1], true, Detail::Full);
-        let full = table(&full, 0);
+        let full = full.tables().next().unwrap();
         assert_eq!(full.header[4], "DEVICE_MEM");
         assert_eq!(full.header[7], "REGION");
         assert_eq!(full.rows[0][4], "80GB");
@@ -154,7 +147,7 @@ mod tests {
             nodes: 1,
         }];
         let view = kubernetes(&rows);
-        let t = table(&view, 0);
+        let t = view.tables().next().unwrap();
         assert_eq!(t.header, ["CONTEXT", "GPU", "TOTAL", "FREE", "NODES"]);
         assert_eq!(t.rows[0], ["kind-a", "H100", "8", "3", "1"]);
     }

@@ -106,6 +106,14 @@ impl View {
         self
     }
 
+    /// The view's tables, in order.
+    pub fn tables(&self) -> impl Iterator<Item = &Table> {
+        self.blocks.iter().filter_map(|block| match block {
+            Block::Table(table) => Some(table),
+            _ => None,
+        })
+    }
+
     /// Writes the view as aloft's CLI shows it: lines and tables to `out`, notes
     /// to `notes`, each followed by a newline. The answer is written in one piece
     /// (a long listing costs one write, not one per line).

@@ -222,19 +222,10 @@ mod tests {
             .collect()
     }
 
-    fn tables(view: &View) -> Vec<&Table> {
-        (view.blocks.iter())
-            .filter_map(|b| match b {
-                Block::Table(table) => Some(table),
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn a_plan_shows_each_tasks_offers_left_out_clouds_choice_and_total() {
         let view = plan(&summary());
-        let tables = tables(&view);
+        let tables: Vec<&Table> = view.tables().collect();
         assert_eq!(tables.len(), 2);
         assert_eq!(
             tables[0].header,

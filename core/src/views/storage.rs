@@ -110,13 +110,6 @@ mod tests {
     use crate::state::VolumeUse;
     use crate::views::Block;
 
-    fn table(view: &View) -> &Table {
-        match &view.blocks[0] {
-            Block::Table(table) => table,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn buckets_shorten_the_source_unless_full() {
         let source = "/home/me/a/very/long/path/to/the/training/data/set";
@@ -129,14 +122,17 @@ mod tests {
             cluster: None,
         }];
         let brief = buckets(&rows, Detail::Brief);
-        let t = table(&brief);
+        let t = brief.tables().next().unwrap();
         assert_eq!(
             t.header,
             ["NAME", "STORE", "REGION", "SOURCE", "CREATED (UTC)"]
         );
         assert_eq!(t.rows[0][3], "/home/me/a/very/long/path/to/the/trai...");
         assert_eq!(t.rows[0][4], utc(0));
-        assert_eq!(table(&buckets(&rows, Detail::Full)).rows[0][3], source);
+        assert_eq!(
+            buckets(&rows, Detail::Full).tables().next().unwrap().rows[0][3],
+            source
+        );
         assert_eq!(
             buckets(&[], Detail::Brief).blocks,
             [Block::Note("No buckets created by aloft.".into())]
@@ -190,7 +186,7 @@ mod tests {
             },
         ];
         let view = volumes(&rows);
-        let t = table(&view);
+        let t = view.tables().next().unwrap();
         assert_eq!(t.header[5], "USED BY");
         assert_eq!(
             t.rows[0][..6],
