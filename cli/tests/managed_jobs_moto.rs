@@ -252,7 +252,18 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         // A failed test must not leave its controller managing jobs on a dead moto.
-        for pid in self.controller_pids() {
+        // Nor may any test leave what its machines' head agents started: their SSH
+        // ControlMasters and the relays under them outlive the sshd that served
+        // them, so every process whose command line names this world's folder goes.
+        let dir = self.home.path().to_string_lossy().into_owned();
+        let ours = (std::fs::read_dir("/proc").into_iter().flatten().flatten()).filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| text(&c).contains(&dir))
+        });
+        let ours: Vec<i32> = ours
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .filter(|pid| *pid != std::process::id() as i32)
+            .collect();
+        for pid in self.controller_pids().into_iter().chain(ours) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
