@@ -67,26 +67,9 @@ mod tests {
 
     #[test]
     fn outcomes_are_one_list_when_single_else_lists_by_cluster() {
-        let job = |id| crate::runtime::queue::JobRecord {
-            id,
-            spec: crate::runtime::queue::JobSpec {
-                name: None,
-                demand: crate::runtime::scheduler::Demand {
-                    cpus: 1.0,
-                    gpus: 0.0,
-                    num_nodes: 1,
-                },
-                accelerator: None,
-                setup: None,
-                run: "true".into(),
-                env: Vec::new(),
-            },
-            status: crate::runtime::queue::JobStatus::Cancelled,
-            submitted_at: 1,
-            started_at: None,
-            ended_at: None,
-            placement: Vec::new(),
-            exit_codes: Vec::new(),
+        let job = |id| {
+            let cancelled = crate::runtime::queue::JobStatus::Cancelled;
+            crate::runtime::queue::JobRecord::sample(id, cancelled)
         };
         let single = CancelOutcomes {
             single: true,

@@ -71,32 +71,11 @@ pub type Queues = PerCluster<Vec<JobRecord>>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::queue::{JobSpec, JobStatus};
-    use crate::runtime::scheduler::Demand;
+    use crate::runtime::queue::JobStatus;
     use crate::state::ClusterRecord;
 
     fn job(id: u64) -> JobRecord {
-        JobRecord {
-            id,
-            spec: JobSpec {
-                name: None,
-                demand: Demand {
-                    cpus: 1.0,
-                    gpus: 0.0,
-                    num_nodes: 1,
-                },
-                accelerator: None,
-                setup: None,
-                run: "true".into(),
-                env: Vec::new(),
-            },
-            status: JobStatus::Succeeded,
-            submitted_at: 1,
-            started_at: None,
-            ended_at: None,
-            placement: Vec::new(),
-            exit_codes: Vec::new(),
-        }
+        JobRecord::sample(id, JobStatus::Succeeded)
     }
 
     fn not_up(name: &str) -> ClientError {

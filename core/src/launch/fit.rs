@@ -195,21 +195,9 @@ mod tests {
 
     fn record(resources: &ResourceSet) -> ClusterRecord {
         ClusterRecord {
-            name: "dev".into(),
-            provider: "local".into(),
-            region: "local".into(),
             zone: Some("local-c".into()),
-            instance_type: "local-2cpu".into(),
-            num_nodes: 1,
-            use_spot: false,
             resources_json: serde_json::to_string(resources).unwrap(),
-            status: crate::state::ClusterStatus::Up,
-            hourly_price: 0.0,
-            launched_at: 0,
-            status_updated_at: 0,
-            autostop_minutes: None,
-            autostop_down: false,
-            nodes_json: "null".into(),
+            ..ClusterRecord::sample("dev", crate::state::ClusterStatus::Up)
         }
     }
 

@@ -128,6 +128,35 @@ pub struct JobRecord {
     pub exit_codes: Vec<i32>,
 }
 
+#[cfg(test)]
+impl JobRecord {
+    /// A job of `true` on one node with one CPU, submitted at second 1: a
+    /// fixture for tests that need a record, not its details.
+    pub(crate) fn sample(id: JobId, status: JobStatus) -> JobRecord {
+        JobRecord {
+            id,
+            spec: JobSpec {
+                name: None,
+                demand: Demand {
+                    cpus: 1.0,
+                    gpus: 0.0,
+                    num_nodes: 1,
+                },
+                accelerator: None,
+                setup: None,
+                run: "true".into(),
+                env: Vec::new(),
+            },
+            status,
+            submitted_at: 1,
+            started_at: None,
+            ended_at: None,
+            placement: Vec::new(),
+            exit_codes: Vec::new(),
+        }
+    }
+}
+
 /// An error of the job queue.
 #[derive(Debug, Error)]
 pub enum QueueError {
