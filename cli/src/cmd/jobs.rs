@@ -1,7 +1,7 @@
 //! `aloft queue`, `aloft logs`, `aloft cancel`: a cluster's job queue, through its
 //! head node's agent.
 
-use aloft::client::LogsOptions;
+use aloft::client::{LogsOptions, PerCluster};
 use aloft::clock::unix_now;
 use aloft::views;
 
@@ -72,13 +72,7 @@ pub struct CancelArgs {
 pub fn queue(args: QueueArgs) -> CliResult {
     let client = crate::client::open()?;
     let queues = client.queues_for(&args.clusters, args.skip_finished)?;
-    render::print(&views::jobs::queues_skipped(&queues))?;
-    // -o json prints a whole answer or none; the table shows the queues before a failure.
-    if !(args.output.is_json() && queues.failure.is_some()) {
-        args.output
-            .print(&queues, |q| views::jobs::queues(q, unix_now()))?;
-    }
-    Ok(queues.into_result().map(drop)?)
+    print_answer(args.output, queues, |q| views::jobs::queues(q, unix_now()))
 }
 
 /// `aloft logs`.
@@ -118,10 +112,20 @@ pub fn cancel(args: CancelArgs) -> CliResult {
     let question = views::jobs::cancel_question(&targets.clusters, args.all);
     crate::confirm::confirm(&question, true, args.yes)?;
     let outcomes = client.cancel_all(&args.cluster, &targets, args.all);
-    render::print(&views::jobs::cancels_skipped(&outcomes))?;
-    // As `queue`: no JSON after a failure, the table of what was cancelled before it.
-    if !(args.output.is_json() && outcomes.failure.is_some()) {
-        args.output.print(&outcomes, views::jobs::cancel_outcomes)?;
+    print_answer(args.output, outcomes, views::jobs::cancel_outcomes)
+}
+
+/// Prints a multi-cluster answer: the clusters passed over, then the answer,
+/// whose failure (if any) ends the command. `-o json` prints a whole answer or
+/// none; the table shows what was done before the failure.
+fn print_answer<T: serde::Serialize + Default>(
+    output: OutputArg,
+    answer: PerCluster<T>,
+    view: impl FnOnce(&PerCluster<T>) -> aloft::views::View,
+) -> CliResult {
+    render::print(&views::jobs::passed_over(&answer))?;
+    if !(output.is_json() && answer.failure.is_some()) {
+        output.print(&answer, view)?;
     }
-    Ok(outcomes.into_result().map(drop)?)
+    Ok(answer.into_result().map(drop)?)
 }

@@ -1,7 +1,7 @@
 //! A cluster's jobs: `queue` and the outcomes of `cancel`.
 
 use super::{Table, View, ago, number};
-use crate::client::{CancelOutcomes, Cancellation, ClientError, ClusterPart, Queues};
+use crate::client::{CancelOutcomes, Cancellation, ClientError, ClusterPart, PerCluster, Queues};
 use crate::runtime::queue::JobRecord;
 
 /// `aloft queue CLUSTER`: the cluster's jobs, one row each (its id, name, how
@@ -47,15 +47,10 @@ pub fn skipped(err: &ClientError) -> View {
     View::new().note(format!("Skipped: {err}"))
 }
 
-/// The notes of [`skipped`] clusters, one per error, in order.
-fn skipped_all<'a>(errs: impl IntoIterator<Item = &'a ClientError>) -> View {
-    errs.into_iter()
-        .fold(View::new(), |view, err| view.append(skipped(err)))
-}
-
-/// `aloft queue`'s notes: each cluster of [`Queues`] passed over ([`skipped`]).
-pub fn queues_skipped(queues: &Queues) -> View {
-    skipped_all(queues.skipped())
+/// The notes of `queue`'s or `cancel`'s answer: each cluster it passed over
+/// ([`skipped`]), in order.
+pub fn passed_over<T>(answer: &PerCluster<T>) -> View {
+    (answer.skipped()).fold(View::new(), |view, err| view.append(skipped(err)))
 }
 
 /// `aloft queue`: the one cluster's [`queue`] when [`Queues::single`], else a
@@ -137,12 +132,6 @@ pub fn cancelled(cluster: &str, outcomes: &[Cancellation], pattern: bool) -> Vie
         });
     }
     view
-}
-
-/// `aloft cancel`'s notes after cancelling: each cluster of the
-/// [`CancelOutcomes`] passed over ([`skipped`]).
-pub fn cancels_skipped(outcomes: &CancelOutcomes) -> View {
-    skipped_all(outcomes.skipped())
 }
 
 /// `aloft cancel`: what was done on each cluster ([`cancelled`]), in order; the
@@ -294,7 +283,7 @@ mod tests {
             failure: None,
         };
         assert_eq!(
-            queues_skipped(&several).to_string(),
+            passed_over(&several).to_string(),
             "Skipped: cluster `c` is STOPPED: start it\n"
         );
         let view = queues(&several, 1_065);
@@ -316,7 +305,7 @@ mod tests {
             queues(&single, 1_065).to_string(),
             queue(&[job(3, JobStatus::Failed)], 1_065).to_string()
         );
-        assert!(queues_skipped(&single).blocks.is_empty());
+        assert!(passed_over(&single).blocks.is_empty());
     }
 
     #[test]
@@ -339,7 +328,7 @@ mod tests {
              No job cancelled: no unfinished job on `dev-3`.\n"
         );
         assert_eq!(
-            cancels_skipped(&several).blocks,
+            passed_over(&several).blocks,
             [Block::Note(
                 "Skipped: cluster `dev-2` is STOPPED: start it".into()
             )]
